@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+import { maskedConfig } from '../../config/load.js';
+import type { CliContext } from '../context.js';
+import { out, printJson } from '../output.js';
+import { stringify } from 'yaml';
+
+export function register(program: Command, ctx: CliContext): void {
+  const config = program.command('config').description('inspect the configuration');
+  config
+    .command('check')
+    .description('validate the configuration and print it with secrets masked (exit 2 and every problem if invalid)')
+    .option('--json', 'print JSON instead of YAML')
+    .addHelpText('after', '\nExamples:\n  mailroom config check\n  mailroom --config /etc/mailroom.yml config check --json')
+    .action((opts: { json?: boolean }) => {
+      const masked = maskedConfig(ctx.config());
+      if (opts.json) printJson(masked);
+      else out(`# effective configuration from ${ctx.config().source} (secrets masked)\n` + stringify(masked));
+    });
+}

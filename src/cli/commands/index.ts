@@ -1,0 +1,8 @@
+// Every CLI command module, registered in this order in `mailroom --help`.
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { register as config } from './config.js';
+
+export type Register = (program: Command, ctx: CliContext) => void;
+
+export const commands: Register[] = [config];

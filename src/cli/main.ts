@@ -1,0 +1,34 @@
+// `mailroom`: the command line for people and scripts. Each command lives in ./commands/.
+import { Command, CommanderError } from 'commander';
+import { commands } from './commands/index.js';
+import { createContext } from './context.js';
+import { EXIT, reportError } from './output.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('mailroom')
+    .description('Mailroom: turns a support mailbox into Jira Cloud work')
+    .option('-c, --config <path>', 'configuration file (default: $MAILROOM_CONFIG or ./mailroom.yml)')
+    .showHelpAfterError('(add --help for usage and examples)')
+    .exitOverride();
+  const ctx = createContext(program);
+  for (const register of commands) register(program, ctx);
+  program.commands.forEach(function override(c: Command) {
+    c.exitOverride();
+    c.commands.forEach(override);
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return process.exitCode === undefined ? EXIT.ok : Number(process.exitCode);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit 0; usage mistakes exit 2 (commander has printed why).
+      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    return reportError(e);
+  } finally {
+    await ctx.close();
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

@@ -1,0 +1,180 @@
+// Reads mailroom.yml (or --config, or MAILROOM_CONFIG) and the environment, once, into a typed
+// Config. Every problem is reported with its key path and what would be valid.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { configSchema, type FileConfig } from './schema.js';
+
+export type Env = Record<string, string | undefined>;
+
+export interface Config extends FileConfig {
+  /** Where the configuration came from (a path, or a description for configs built in code). */
+  source: string;
+  redisUrl: string;
+  /** Key prefix for BullMQ queues and Mailroom's own keys. */
+  prefix: string;
+  /** Secrets taken from the environment; never printed unmasked, never put in Redis or jobs. */
+  secrets: {
+    imapPasswords: Record<string, string>;
+    smtpPassword?: string;
+    webhookSecret?: string;
+  };
+  /** Where the token encryption key comes from (read and checked by src/token/key.ts). */
+  secretKey: { base64?: string; file?: string };
+  /** Bull Board / web credentials (MAILROOM_WEB_USER, MAILROOM_WEB_PASSWORD). */
+  webAuth: { user?: string; password?: string; proxyHeader?: string };
+}
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+export const DEFAULT_PREFIX = '{mailroom}';
+
+export function configPath(cliPath: string | undefined, env: Env): string {
+  return resolve(cliPath ?? env.MAILROOM_CONFIG ?? 'mailroom.yml');
+}
+
+export function loadConfig(path: string, env: Env): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError([
+      {
+        path: '',
+        message:
+          code === 'ENOENT'
+            ? `no configuration file at ${path}: create one (see mailroom.example.yml) or pass --config / MAILROOM_CONFIG`
+            : `cannot read ${path}: ${(err as Error).message}`,
+      },
+    ]);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}` : '';
+    throw new ConfigError([{ path: '', message: `${path} is not valid YAML${where}: ${(err as Error).message.split('\n')[0]}` }]);
+  }
+  return parseConfig(raw, env, path);
+}
+
+export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Config {
+  const withEnv = applyEnvOverrides(raw, env);
+  const result = configSchema.safeParse(withEnv);
+  if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue));
+  const file = result.data;
+  const problems: { path: string; message: string }[] = [];
+
+  checkJiraUrl(file.jira.site, 'jira.site', problems);
+  if (file.jira.apiBase) checkJiraUrl(file.jira.apiBase, 'jira.apiBase', problems);
+
+  const imapPasswords: Record<string, string> = {};
+  file.mailboxes.forEach((m, i) => {
+    if (!m.imap) return;
+    const value = env[m.imap.passwordEnv];
+    if (!value) {
+      problems.push({
+        path: `mailboxes[${i}].imap.passwordEnv`,
+        message: `environment variable ${m.imap.passwordEnv} is not set: export the IMAP password of ${m.imap.user} in it`,
+      });
+    } else imapPasswords[m.id] = value;
+  });
+
+  let smtpPassword: string | undefined;
+  if (file.smtp?.passwordEnv) {
+    smtpPassword = env[file.smtp.passwordEnv];
+    if (!smtpPassword) problems.push({ path: 'smtp.passwordEnv', message: `environment variable ${file.smtp.passwordEnv} is not set` });
+  }
+  let webhookSecret: string | undefined;
+  if (file.notifications?.webhookSecretEnv) {
+    webhookSecret = env[file.notifications.webhookSecretEnv];
+    if (!webhookSecret) {
+      problems.push({ path: 'notifications.webhookSecretEnv', message: `environment variable ${file.notifications.webhookSecretEnv} is not set` });
+    }
+  }
+
+  const redisUrl = env.REDIS_URL || DEFAULT_REDIS_URL;
+  if (!/^rediss?:\/\//.test(redisUrl)) problems.push({ path: 'REDIS_URL', message: `"${redisUrl}" is not a redis:// or rediss:// URL` });
+  const prefix = env.MAILROOM_PREFIX || DEFAULT_PREFIX;
+  if (!/^[A-Za-z0-9{}_.:-]+$/.test(prefix)) {
+    problems.push({ path: 'MAILROOM_PREFIX', message: 'letters, digits and {}_.:- only, e.g. {mailroom}' });
+  }
+
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    ...file,
+    source,
+    redisUrl,
+    prefix,
+    secrets: { imapPasswords, smtpPassword, webhookSecret },
+    secretKey: { base64: env.MAILROOM_SECRET_KEY || undefined, file: env.MAILROOM_SECRET_KEY_FILE || undefined },
+    webAuth: {
+      user: env.MAILROOM_WEB_USER || undefined,
+      password: env.MAILROOM_WEB_PASSWORD || undefined,
+      proxyHeader: env.MAILROOM_WEB_PROXY_HEADER || undefined,
+    },
+  };
+}
+
+function applyEnvOverrides(raw: unknown, env: Env): unknown {
+  if (!env.JIRA_BASE_URL || typeof raw !== 'object' || raw === null) return raw;
+  const obj = raw as Record<string, unknown>;
+  const jira = typeof obj.jira === 'object' && obj.jira !== null ? obj.jira : {};
+  return { ...obj, jira: { ...jira, site: env.JIRA_BASE_URL } };
+}
+
+function checkJiraUrl(url: string, path: string, problems: { path: string; message: string }[]): void {
+  const u = new URL(url);
+  const loopback = ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(u.hostname);
+  if (u.protocol === 'http:' && !loopback) {
+    problems.push({ path, message: `${url} is plain http: Jira Cloud needs https:// (plain http is allowed only on loopback, for the simulator)` });
+  } else if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+    problems.push({ path, message: `${url} must be an https:// URL` });
+  }
+}
+
+export function formatPath(path: PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): { path: string; message: string } {
+  const path = formatPath(issue.path);
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return {
+        path: [path, ...issue.keys].filter(Boolean).join(path ? '.' : ''),
+        message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}: remove or correct ${issue.keys.length > 1 ? 'them' : 'it'}`,
+      };
+    case 'invalid_value':
+      return { path, message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` };
+    case 'invalid_union':
+      return { path, message: issue.message === 'Invalid input' ? 'does not match any of the accepted forms' : issue.message };
+    case 'invalid_type':
+      return { path, message: issue.message.startsWith('Invalid input') ? `expected ${issue.expected}` : issue.message };
+    default:
+      return { path, message: issue.message };
+  }
+}
+
+/** The effective configuration with every secret masked, for `mailroom config check`. */
+export function maskedConfig(c: Config): unknown {
+  const mask = (v: string | undefined) => (v ? '****' : undefined);
+  return {
+    ...c,
+    secrets: {
+      imapPasswords: Object.fromEntries(Object.keys(c.secrets.imapPasswords).map((k) => [k, '****'])),
+      smtpPassword: mask(c.secrets.smtpPassword),
+      webhookSecret: mask(c.secrets.webhookSecret),
+    },
+    secretKey: { base64: mask(c.secretKey.base64), file: c.secretKey.file },
+    webAuth: { user: c.webAuth.user, password: mask(c.webAuth.password), proxyHeader: c.webAuth.proxyHeader },
+    redisUrl: c.redisUrl.replace(/\/\/([^@/]*)@/, '//****@'),
+  };
+}

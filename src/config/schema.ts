@@ -1,0 +1,245 @@
+// The shape of mailroom.yml. Parsed once at start (src/config/load.ts) into a typed Config;
+// nothing else reads the YAML or the environment. Unknown keys are errors (`strict`), so a
+// typo never silently turns a setting off.
+import { z } from 'zod';
+
+const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m, 6h or 7d');
+
+const emailDomain = z
+  .string()
+  .min(1)
+  .transform((d) => d.trim().toLowerCase().replace(/^@/, ''))
+  .refine((d) => /^[a-z0-9.-]+\.[a-z0-9-]+$/i.test(d) || /^xn--/.test(d) || d.includes('.'), 'a domain such as example.com');
+
+const email = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((e) => /^[^\s@]+@[^\s@]+$/.test(e), 'an email address such as support@example.com');
+
+const regexSource = z.string().refine((s) => {
+  try {
+    new RegExp(s, 'i');
+    return true;
+  } catch {
+    return false;
+  }
+}, 'a valid regular expression');
+
+export const DEFAULT_BLOCKED_LOCAL_PARTS = [
+  '^mailer-daemon$',
+  '^postmaster$',
+  '^abuse$',
+  '^root$',
+  '^no-?reply',
+  '^do-?not-?reply',
+  '^bounces?([+-].*)?$',
+];
+
+export const imapSchema = z
+  .object({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(993),
+    /** Implicit TLS (993). Set false for plain or STARTTLS-less loopback test servers. */
+    tls: z.boolean().default(true),
+    user: z.string().min(1),
+    /** Name of the environment variable holding the password; the password never sits in YAML. */
+    passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as SUPPORT_IMAP_PASSWORD'),
+    folder: z.string().min(1).default('INBOX'),
+  })
+  .strict();
+
+export const afterSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('move'), folder: z.string().min(1) }).strict(),
+  z.object({ action: z.literal('flag'), flag: z.string().min(1) }).strict(),
+  z.object({ action: z.literal('none') }).strict(),
+]);
+
+export const policySchema = z
+  .object({
+    /** What happens to a sender Jira does not know: nothing, a Jira user, or a JSM portal customer. */
+    autoCreate: z.enum(['none', 'user', 'customer']).default('none'),
+    /** Products sent with user creation (Jira requires the field). */
+    products: z.array(z.string().min(1)).default(['jira-software']),
+    /** Groups a created user is added to, by name or groupId. */
+    groups: z
+      .array(
+        z.union([
+          z.string().min(1).transform((name) => ({ name })),
+          z.object({ name: z.string().min(1).optional(), groupId: z.string().min(1).optional() }).strict()
+            .refine((g) => g.name || g.groupId, 'a group needs a name or a groupId'),
+        ]),
+      )
+      .default([]),
+    /** Service desk a created customer is added to (id as in /rest/servicedeskapi/servicedesk/{id}). */
+    serviceDeskId: z.string().regex(/^\d+$/, 'a numeric service desk id such as "1"').optional(),
+    allowedDomains: z.array(emailDomain).default([]),
+    deniedDomains: z.array(emailDomain).default([]),
+    blockedLocalParts: z.array(regexSource).default(DEFAULT_BLOCKED_LOCAL_PARTS),
+    /** Which participants are looked up in Jira. */
+    resolve: z
+      .object({
+        sender: z.boolean().default(true),
+        to: z.boolean().default(false),
+        cc: z.boolean().default(false),
+        /** At most this many participants per mail (sender first). */
+        max: z.number().int().min(1).max(100).default(10),
+      })
+      .strict()
+      .default({ sender: true, to: false, cc: false, max: 10 }),
+    /** Mails per hour from one sender beyond which the sender is held, not provisioned. */
+    floodLimitPerHour: z.number().int().min(1).default(30),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.autoCreate === 'customer' && !p.serviceDeskId) {
+      ctx.addIssue({ code: 'custom', path: ['serviceDeskId'], message: 'required when autoCreate is "customer"' });
+    }
+  });
+
+export const deliverSchema = z.union([
+  z
+    .object({
+      project: z.string().regex(/^[A-Z][A-Z0-9_]+$/, 'a Jira project key such as SUP'),
+      issueType: z.string().min(1).default('Task'),
+    })
+    .strict(),
+  z
+    .object({
+      serviceDeskId: z.string().regex(/^\d+$/, 'a numeric service desk id such as "1"'),
+      requestTypeId: z.string().regex(/^\d+$/, 'a numeric request type id such as "10"'),
+      /** Project key of the service desk, so replies naming an issue key are recognised. */
+      project: z.string().regex(/^[A-Z][A-Z0-9_]+$/, 'a Jira project key such as SUP').optional(),
+    })
+    .strict(),
+]);
+
+export const mailboxSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _ (it is used in job ids)'),
+    imap: imapSchema.optional(),
+    /** The mailbox's own addresses: never resolved as participants. */
+    addresses: z.array(email).default([]),
+    after: afterSchema.default({ action: 'flag', flag: '$MailroomDone' }),
+    /** Larger messages are stored and routed to a clear failure, never silently skipped. */
+    maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
+    /** IMAP resync interval independent of IDLE (IDLE is only a hint). */
+    resyncInterval: duration.default('3m'),
+    policy: policySchema.default(policySchema.parse({})),
+    deliver: deliverSchema.optional(),
+  })
+  .strict();
+
+const retrySchema = z
+  .object({
+    attempts: z.number().int().min(1).max(1000),
+    /** First backoff delay; doubles each attempt, with jitter, capped at maxDelay. */
+    delay: duration,
+    maxDelay: duration,
+  })
+  .strict();
+
+const notificationRuleSchema = z
+  .object({
+    project: z.string().regex(/^[A-Z][A-Z0-9_]+$/, 'a Jira project key such as SUP'),
+    events: z
+      .array(z.enum(['issue_created', 'issue_updated', 'comment_created']))
+      .min(1),
+    groups: z.array(z.string().min(1)).default([]),
+    users: z.array(email).default([]),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    jira: z
+      .object({
+        /** The Jira site, e.g. https://acme.atlassian.net (or JIRA_BASE_URL). */
+        site: z.string().url('a URL such as https://acme.atlassian.net'),
+        /** Base URL for REST calls when it differs from the site (scoped tokens: https://api.atlassian.com/ex/jira/{cloudId}). */
+        apiBase: z.string().url().optional(),
+        /** Per-request timeout: a hung Jira must turn into a retry, not a stuck worker. */
+        timeout: duration.default('15s'),
+      })
+      .strict(),
+    store: z
+      .discriminatedUnion('kind', [
+        z.object({ kind: z.literal('fs'), dir: z.string().min(1).default('var/mail') }).strict(),
+        z.object({ kind: z.literal('redis') }).strict(),
+      ])
+      .default({ kind: 'fs', dir: 'var/mail' }),
+    mailboxes: z.array(mailboxSchema).min(1, 'at least one mailbox'),
+    token: z
+      .object({
+        checkInterval: duration.default('1h'),
+        warnBeforeExpiry: duration.default('30d'),
+      })
+      .strict()
+      .default({ checkInterval: '1h', warnBeforeExpiry: '30d' }),
+    cache: z
+      .object({
+        /** A found account is trusted this long. */
+        positiveTtl: duration.default('6h'),
+        /** "No such user" is trusted only briefly: the person may sign up meanwhile. */
+        negativeTtl: duration.default('10m'),
+      })
+      .strict()
+      .default({ positiveTtl: '6h', negativeTtl: '10m' }),
+    queues: z
+      .object({
+        'mail-inbound': retrySchema.optional(),
+        'identity-provision': retrySchema.optional(),
+        'jira-deliver': retrySchema.optional(),
+        'mailbox-actions': retrySchema.optional(),
+        notify: retrySchema.optional(),
+      })
+      .strict()
+      .default({}),
+    smtp: z
+      .object({
+        host: z.string().min(1),
+        port: z.number().int().min(1).max(65535).default(587),
+        secure: z.boolean().default(false),
+        user: z.string().optional(),
+        passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+        from: email,
+        /** One message per recipient, or BCC batches of this size. */
+        bccBatchSize: z.number().int().min(1).max(500).default(1),
+      })
+      .strict()
+      .optional(),
+    notifications: z
+      .object({
+        /** Env var holding the Jira webhook secret (HMAC). */
+        webhookSecretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+        rules: z.array(notificationRuleSchema).default([]),
+      })
+      .strict()
+      .optional(),
+    web: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(3000),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 3000 }),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.mailboxes.forEach((m, i) => {
+      if (seen.has(m.id)) ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'id'], message: `duplicate mailbox id "${m.id}"` });
+      seen.add(m.id);
+    });
+  });
+
+export type FileConfig = z.infer<typeof configSchema>;
+export type MailboxConfig = z.infer<typeof mailboxSchema>;
+export type PolicyConfig = z.infer<typeof policySchema>;
+export type RetryConfig = z.infer<typeof retrySchema>;

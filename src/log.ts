@@ -1,0 +1,73 @@
+// One pino root logger for the process. Secrets are kept out of logs twice over: by field
+// redaction (authorization headers, tokens, passwords), and by scrubbing any registered
+// secret value (and its Basic-auth form) from every line before it is written.
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger } from 'pino';
+
+const REDACT_PATHS = [
+  'authorization',
+  'Authorization',
+  'headers.authorization',
+  'headers.Authorization',
+  '*.headers.authorization',
+  '*.headers.Authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'password',
+  '*.password',
+  'pass',
+  '*.pass',
+  'token',
+  '*.token',
+  'apiToken',
+  '*.apiToken',
+  'secret',
+  '*.secret',
+  'secretKey',
+  '*.secretKey',
+];
+
+const secrets = new Set<string>();
+
+/** Register a secret value: it will be replaced by [REDACTED] wherever it appears in a log line. */
+export function registerSecret(value: string | undefined): void {
+  if (!value || value.length < 6) return; // too short to scrub without mangling ordinary text
+  secrets.add(value);
+  secrets.add(JSON.stringify(value).slice(1, -1)); // as it appears inside a JSON string
+}
+
+/** Register the `email:token` pair of a Basic-auth header, in plain and base64 form. */
+export function registerBasicAuth(email: string, token: string): void {
+  registerSecret(token);
+  registerSecret(Buffer.from(`${email}:${token}`).toString('base64'));
+}
+
+export function scrubSecrets(text: string): string {
+  let out = text;
+  for (const s of secrets) if (out.includes(s)) out = out.split(s).join('[REDACTED]');
+  return out;
+}
+
+export interface LoggerOptions {
+  level?: string;
+  name?: string;
+  destination?: DestinationStream;
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  return pino(
+    {
+      name: opts.name ?? 'mailroom',
+      level: opts.level ?? 'info',
+      redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+      hooks: {
+        streamWrite: (line) => scrubSecrets(line),
+      },
+    },
+    opts.destination ?? pino.destination({ fd: 2, sync: false }),
+  );
+}
+
+/** A logger that writes nothing: for pure units and CLI commands that print their own output. */
+export const silentLogger: Logger = pino({ level: 'silent' });

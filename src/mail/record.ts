@@ -1,0 +1,74 @@
+// The compact, typed record of one mail that travels in job payloads. The raw bytes stay in
+// the mail store (rawRef points at them); the record is bounded (target <= 16 KB) whatever
+// the mail's size. Jobs outlive deploys, so the record carries a version.
+import { z } from 'zod';
+
+export const MAX_RECORD_BYTES = 16 * 1024;
+
+export const addressSchema = z.object({
+  /** Lower-cased, IDN domain decoded to Unicode? No: punycode-decoded to Unicode form is kept in `address`. */
+  address: z.string(),
+  name: z.string().optional(),
+});
+export type Address = z.infer<typeof addressSchema>;
+
+export const attachmentMetaSchema = z.object({
+  filename: z.string().optional(),
+  contentType: z.string(),
+  size: z.number().int().nonnegative(),
+  contentId: z.string().optional(),
+  inline: z.boolean(),
+});
+export type AttachmentMeta = z.infer<typeof attachmentMetaSchema>;
+
+export const rawRefSchema = z.object({
+  sha256: z.string().regex(/^[a-f0-9]{64}$/),
+  size: z.number().int().nonnegative(),
+});
+export type RawRef = z.infer<typeof rawRefSchema>;
+
+export const classificationKinds = [
+  'bounce',
+  'feedback-report',
+  'auto-reply',
+  'list',
+  'own',
+  'human',
+  'unparseable',
+] as const;
+export type ClassificationKind = (typeof classificationKinds)[number];
+
+export const classificationSchema = z.object({
+  kind: z.enum(classificationKinds),
+  /** Why, in words a person can read: the header or part that decided it. */
+  reason: z.string(),
+});
+export type Classification = z.infer<typeof classificationSchema>;
+
+export const mailRecordSchema = z.object({
+  v: z.literal(1),
+  rawRef: rawRefSchema,
+  messageId: z.string().optional(),
+  inReplyTo: z.string().optional(),
+  references: z.array(z.string()),
+  subject: z.string(),
+  /** ISO 8601, when the Date header could be read. */
+  date: z.string().optional(),
+  from: addressSchema.optional(),
+  replyTo: z.array(addressSchema),
+  to: z.array(addressSchema),
+  cc: z.array(addressSchema),
+  /** Text excerpt (text/plain, or text derived from HTML), bounded. */
+  text: z.string(),
+  textTruncated: z.boolean(),
+  /** True when the mail had no text/plain part and the excerpt came from HTML. */
+  fromHtml: z.boolean(),
+  attachments: z.array(attachmentMetaSchema),
+  attachmentsTruncated: z.boolean().default(false),
+  /** Only the headers classification needs, lower-cased names, bounded values. */
+  headers: z.record(z.string(), z.string()),
+  classification: classificationSchema,
+  /** Set when mailparser could not make sense of the mail; classification is then `unparseable`. */
+  parseError: z.string().optional(),
+});
+export type MailRecord = z.infer<typeof mailRecordSchema>;

@@ -1,0 +1,92 @@
+// Every Mailroom queue, declared once. See ../shared/design.md for who produces and consumes
+// each. Job ids make a second add of the same work a no-op.
+import { z } from 'zod';
+import { mailRecordSchema } from '../mail/record.js';
+import { defineQueue } from './define.js';
+
+// Defaults ride out an hour-long Jira incident: 5 s doubling to a 10 min cap over 20 attempts
+// is about 2.4 hours of trying before a mail lands in the failed set.
+const JIRA_RETRY = { attempts: 20, delay: '5s', maxDelay: '10m' } as const;
+
+export const mailOriginSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('imap'), uidvalidity: z.string().regex(/^\d+$/), uid: z.number().int().positive() }),
+  z.object({ kind: z.literal('file'), name: z.string().optional() }),
+]);
+export type MailOrigin = z.infer<typeof mailOriginSchema>;
+
+export const mailInbound = defineQueue({
+  name: 'mail-inbound',
+  payload: z.object({
+    mailboxId: z.string(),
+    origin: mailOriginSchema,
+    record: mailRecordSchema,
+    receivedAt: z.string(),
+  }),
+  jobId: (d) =>
+    d.origin.kind === 'imap' ? `${d.mailboxId}:${d.origin.uidvalidity}:${d.origin.uid}` : d.record.rawRef.sha256,
+  retry: JIRA_RETRY,
+  needsToken: true,
+});
+
+export const identityProvision = defineQueue({
+  name: 'identity-provision',
+  payload: z.object({
+    /** Jira site host, e.g. acme.atlassian.net: one account per site and email. */
+    site: z.string(),
+    email: z.string(),
+    displayName: z.string().optional(),
+    mode: z.enum(['user', 'customer']),
+    mailboxId: z.string(),
+    /** The mail that asked for it, for the audit trail. */
+    messageId: z.string().optional(),
+  }),
+  jobId: (d) => `provision|${d.site}|${d.email.toLowerCase()}`,
+  retry: JIRA_RETRY,
+  needsToken: true,
+});
+
+export const jiraDeliver = defineQueue({
+  name: 'jira-deliver',
+  payload: z.object({
+    mailboxId: z.string(),
+    origin: mailOriginSchema,
+    record: mailRecordSchema,
+  }),
+  jobId: (d) => `deliver|${d.mailboxId}|${d.record.messageId ?? d.record.rawRef.sha256}`,
+  retry: JIRA_RETRY,
+  needsToken: true,
+});
+
+export const mailboxActions = defineQueue({
+  name: 'mailbox-actions',
+  payload: z.object({
+    mailboxId: z.string(),
+    uidvalidity: z.string(),
+    uid: z.number().int().positive(),
+    /** The terminal state that asks for the action. */
+    outcome: z.enum(['delivered', 'classified', 'failed']),
+  }),
+  jobId: (d) => `action|${d.mailboxId}|${d.uidvalidity}|${d.uid}`,
+  // IMAP outages are usually short; retry for about an hour.
+  retry: { attempts: 15, delay: '5s', maxDelay: '5m' },
+  needsToken: false,
+});
+
+export const notify = defineQueue({
+  name: 'notify',
+  payload: z.object({
+    issueKey: z.string(),
+    event: z.string(),
+    groups: z.array(z.string()),
+    users: z.array(z.string()),
+    /** Stable id of the triggering event (webhook id or CLI invocation), for idempotency. */
+    eventId: z.string(),
+  }),
+  jobId: (d) => `notify|${d.eventId}`,
+  retry: { attempts: 12, delay: '10s', maxDelay: '10m' },
+  needsToken: true,
+});
+
+export const allQueues = [mailInbound, identityProvision, jiraDeliver, mailboxActions, notify] as const;
+export const tokenQueues = allQueues.filter((q) => q.needsToken);
+export type QueueName = (typeof allQueues)[number]['name'];
