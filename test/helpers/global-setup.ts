@@ -9,7 +9,7 @@ export default async function setup(): Promise<void> {
     await r.connect();
     await r.ping();
   } catch (e) {
-    throw new Error(`Redis is not reachable at ${url} (${(e as Error).message}); start it (see .ci/run) or set REDIS_URL`);
+    throw new Error(`Redis is not reachable at ${url} (${(e as Error).message}); start it (see .ci/run) or set REDIS_URL`, { cause: e });
   } finally {
     r.disconnect();
   }
