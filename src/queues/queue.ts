@@ -1,0 +1,44 @@
+// Producing jobs: every add goes through a queue definition, so the payload is checked, the
+// job id makes a second add a no-op, and the retry policy is the declared one.
+import { Queue, type JobsOptions } from 'bullmq';
+import type { z } from 'zod';
+import type { Redis } from '../redis.js';
+import type { RetryConfig } from '../config/schema.js';
+import { jobOptions, parsePayload, type QueueDef } from './define.js';
+
+export interface QueueDeps {
+  connection: Redis;
+  prefix: string;
+  /** Per-queue retry overrides from config.queues. */
+  retry?: Partial<Record<string, RetryConfig>>;
+}
+
+export function openQueue<S extends z.ZodType>(def: QueueDef<S>, deps: QueueDeps): Queue {
+  return new Queue(def.name, { connection: deps.connection, prefix: deps.prefix });
+}
+
+export function retryFor<S extends z.ZodType>(def: QueueDef<S>, overrides?: Partial<Record<string, RetryConfig>>): RetryConfig {
+  return overrides?.[def.name] ?? def.retry;
+}
+
+/** Options for adding `data` to `def`'s queue: declared id, attempts and backoff. */
+export function addOptions<S extends z.ZodType>(
+  def: QueueDef<S>,
+  data: z.infer<S>,
+  overrides?: Partial<Record<string, RetryConfig>>,
+  extra: JobsOptions = {},
+): JobsOptions {
+  return { ...jobOptions(retryFor(def, overrides)), jobId: def.jobId(data), ...extra };
+}
+
+/** Add a job (validated, with its declared id). Adding the same work twice is a no-op. */
+export async function addJob<S extends z.ZodType>(
+  queue: Queue,
+  def: QueueDef<S>,
+  data: z.infer<S>,
+  overrides?: Partial<Record<string, RetryConfig>>,
+  extra: JobsOptions = {},
+) {
+  const checked = parsePayload(def, data);
+  return queue.add(def.name, checked, addOptions(def, checked, overrides, extra));
+}

@@ -1,0 +1,118 @@
+// The one place where Mailroom's error kinds meet BullMQ:
+//   permanent  -> UnrecoverableError: straight to the failed set, with a readable reason;
+//   rate limit -> every queue sharing the token waits out Retry-After; the job goes back to
+//                 wait without spending an attempt;
+//   auth       -> the token's queues are paused (onAuthError); the job goes back to wait
+//                 without spending an attempt, and runs again once a valid token is stored;
+//   retryable  -> attempts with capped, jittered exponential backoff.
+import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
+import type { z } from 'zod';
+import type { Logger } from '../log.js';
+import type { Redis } from '../redis.js';
+import type { RetryConfig } from '../config/schema.js';
+import { AuthError, MailroomError, PermanentError, RateLimitedError, describeError } from '../errors.js';
+import { backoffDelay, parsePayload, type QueueDef } from './define.js';
+import { retryFor } from './queue.js';
+
+export interface ProcessorContext {
+  job: Job;
+  log: Logger;
+  /** BullMQ's lock token for this job (needed to move it to delayed or waiting-children). */
+  token?: string;
+}
+
+export type Processor<T> = (data: T, ctx: ProcessorContext) => Promise<unknown>;
+
+export interface WorkerDeps {
+  connection: Redis;
+  prefix: string;
+  logger: Logger;
+  concurrency?: number;
+  retry?: Partial<Record<string, RetryConfig>>;
+  /** Called on the first AuthError a job meets: pause the token's queues, record why. */
+  onAuthError?: (err: AuthError, job: Job) => Promise<void>;
+  /** Queues that share the workaround token: a 429 rate-limits all of them, not just this one. */
+  rateLimitQueues?: Queue[];
+  /** Job lock; a worker that dies loses its jobs to another after this long (stalled check). */
+  lockDuration?: number;
+  autorun?: boolean;
+}
+
+export type Outcome =
+  | { action: 'fail-permanently'; message: string }
+  | { action: 'rate-limit'; waitMs: number; message: string }
+  | { action: 'pause-for-auth'; message: string }
+  | { action: 'retry'; message: string };
+
+/** Pure: what to do with an error a processor threw. */
+export function outcomeOf(err: unknown): Outcome {
+  const message = describeError(err);
+  if (err instanceof UnrecoverableError) return { action: 'fail-permanently', message };
+  if (err instanceof MailroomError) {
+    if (err instanceof AuthError) return { action: 'pause-for-auth', message };
+    if (err instanceof RateLimitedError) return { action: 'rate-limit', waitMs: Math.max(err.retryAfterMs, 1), message };
+    if (err instanceof PermanentError) return { action: 'fail-permanently', message };
+  }
+  return { action: 'retry', message };
+}
+
+// BullMQ only honours a manual rate limit (queue.rateLimit) on workers that have a limiter;
+// this one is far above anything Mailroom reaches, so it never throttles on its own.
+const LIMITER = { max: 10_000, duration: 1000 };
+
+export function startWorker<S extends z.ZodType>(
+  def: QueueDef<S>,
+  processor: Processor<z.infer<S>>,
+  deps: WorkerDeps,
+): Worker {
+  const retry = retryFor(def, deps.retry);
+  const log = deps.logger.child({ queue: def.name });
+  const worker: Worker = new Worker(
+    def.name,
+    async (job, token) => {
+      const jobLog = log.child({ jobId: job.id, attempt: job.attemptsMade + 1 });
+      try {
+        const data = parsePayload(def, job.data);
+        return await processor(data, { job, log: jobLog, token });
+      } catch (err) {
+        const outcome = outcomeOf(err);
+        switch (outcome.action) {
+          case 'fail-permanently':
+            jobLog.warn({ reason: outcome.message }, 'job failed permanently');
+            throw err instanceof UnrecoverableError ? err : new UnrecoverableError(outcome.message);
+          case 'rate-limit': {
+            jobLog.warn({ waitMs: outcome.waitMs }, 'rate limited by Jira: every worker on the token waits');
+            const queues = deps.rateLimitQueues?.length ? deps.rateLimitQueues : [];
+            await Promise.all([worker.rateLimit(outcome.waitMs), ...queues.map((q) => q.rateLimit(outcome.waitMs))]);
+            throw Worker.RateLimitError();
+          }
+          case 'pause-for-auth':
+            jobLog.error({ reason: outcome.message }, 'the workaround token was refused: pausing the queues that need it');
+            if (deps.onAuthError) await deps.onAuthError(err as AuthError, job);
+            // Back to wait without spending an attempt; the paused queue holds it until a valid
+            // token is stored. A very short limit is enough to hand the job back.
+            await worker.rateLimit(1);
+            throw Worker.RateLimitError();
+          case 'retry':
+            jobLog.warn({ reason: outcome.message }, 'job failed, will retry');
+            throw err;
+        }
+      }
+    },
+    {
+      connection: deps.connection,
+      prefix: deps.prefix,
+      concurrency: deps.concurrency ?? 10,
+      autorun: deps.autorun ?? true,
+      limiter: LIMITER,
+      // 30 s: long enough for a slow Jira call plus an attachment upload; the lock is renewed
+      // at half that while the job runs, so only a dead worker loses its jobs.
+      lockDuration: deps.lockDuration ?? 30_000,
+      settings: {
+        backoffStrategy: (attemptsMade: number) => backoffDelay(attemptsMade, retry),
+      },
+    },
+  );
+  worker.on('error', (e) => log.error({ err: describeError(e) }, 'worker error'));
+  return worker;
+}
