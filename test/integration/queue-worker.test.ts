@@ -1,0 +1,169 @@
+// startWorker maps Mailroom's error kinds onto BullMQ; these tests run real jobs on a real Redis.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import { z } from 'zod';
+import { defineQueue } from '../../src/queues/define.js';
+import { addJob, openQueue } from '../../src/queues/queue.js';
+import { outcomeOf, startWorker } from '../../src/queues/worker.js';
+import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
+import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+
+const prefix = uniquePrefix('qw');
+const redis = testRedis({ forWorker: true });
+
+const def = defineQueue({
+  name: 'test-q',
+  payload: z.object({ id: z.string(), behaviour: z.enum(['ok', 'permanent', 'flaky', 'ratelimit', 'auth']) }),
+  jobId: (d) => `t|${d.id}`,
+  retry: { attempts: 3, delay: '100ms', maxDelay: '200ms' },
+  needsToken: true,
+});
+
+let queue: Queue;
+let events: QueueEvents;
+beforeAll(async () => {
+  queue = openQueue(def, { connection: redis, prefix });
+  events = new QueueEvents(def.name, { connection: testRedis({ forWorker: true }), prefix });
+  await events.waitUntilReady();
+});
+afterAll(async () => {
+  await queue.close();
+  await events.close();
+  await dropPrefix(redis, prefix);
+  redis.disconnect();
+});
+
+function finished(id: string): Promise<'completed' | 'failed'> {
+  return new Promise((resolve) => {
+    const onDone = ({ jobId }: { jobId: string }) => {
+      if (jobId !== id) return;
+      events.off('completed', onDone);
+      events.off('failed', onFailed);
+      resolve('completed');
+    };
+    const onFailed = ({ jobId, prev }: { jobId: string; prev?: string }) => {
+      if (jobId !== id || prev === 'waiting') return;
+      void queue.getJob(id).then((j) => {
+        if (j && j.attemptsMade >= (j.opts.attempts ?? 1) || j?.failedReason?.includes('permanent')) {
+          events.off('completed', onDone);
+          events.off('failed', onFailed);
+          resolve('failed');
+        }
+      });
+    };
+    events.on('completed', onDone);
+    events.on('failed', onFailed);
+  });
+}
+
+describe('outcomeOf', () => {
+  it.each([
+    [new PermanentError('bad'), 'fail-permanently'],
+    [new RateLimitedError('slow down', 1500), 'rate-limit'],
+    [new AuthError('token refused'), 'pause-for-auth'],
+    [new RetryableError('503'), 'retry'],
+    [new Error('bug'), 'retry'],
+  ])('%s -> %s', (err, action) => {
+    expect(outcomeOf(err).action).toBe(action);
+  });
+});
+
+describe('startWorker', () => {
+  it('fails a permanent error at once, without spending further attempts', async () => {
+    const worker = startWorker(def, async (d) => {
+      if (d.behaviour === 'permanent') throw new PermanentError('permanent: the mail names no sender');
+      return 'ok';
+    }, { connection: redis, prefix, logger: silentLogger });
+    const done = finished('t|p1');
+    await addJob(queue, def, { id: 'p1', behaviour: 'permanent' });
+    expect(await done).toBe('failed');
+    const job = (await queue.getJob('t|p1')) as Job;
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toContain('the mail names no sender');
+    expect(await job.getState()).toBe('failed');
+    await worker.close();
+  });
+
+  it('retries a retryable error and succeeds', async () => {
+    let calls = 0;
+    const worker = startWorker(def, async () => {
+      calls += 1;
+      if (calls < 3) throw new RetryableError('Jira answered 503');
+      return 'ok';
+    }, { connection: redis, prefix, logger: silentLogger });
+    const done = finished('t|f1');
+    await addJob(queue, def, { id: 'f1', behaviour: 'flaky' });
+    expect(await done).toBe('completed');
+    expect(calls).toBe(3);
+    await worker.close();
+  });
+
+  it('a 429 makes every worker sharing the token wait, and does not spend an attempt', async () => {
+    const otherDef = defineQueue({ ...def, name: 'test-other' });
+    const other = openQueue(otherDef, { connection: redis, prefix });
+    let calls = 0;
+    const worker = startWorker(def, async () => {
+      calls += 1;
+      if (calls === 1) throw new RateLimitedError('429', 800);
+      return 'ok';
+    }, { connection: redis, prefix, logger: silentLogger, rateLimitQueues: [queue, other] });
+    let otherRanAt = 0;
+    const otherWorker = startWorker(otherDef, async () => {
+      otherRanAt = Date.now();
+      return 'ok';
+    }, { connection: redis, prefix, logger: silentLogger });
+    const done = finished('t|r1');
+    await addJob(queue, def, { id: 'r1', behaviour: 'ratelimit' });
+    while (calls === 0) await new Promise((r) => setTimeout(r, 10));
+    const limitedAt = Date.now();
+    await addJob(other, otherDef, { id: 'o1', behaviour: 'ok' });
+    expect(await done).toBe('completed');
+    while (otherRanAt === 0) await new Promise((r) => setTimeout(r, 10));
+    // The other queue's worker did not run its job inside the Retry-After window.
+    expect(otherRanAt - limitedAt).toBeGreaterThanOrEqual(600);
+    const job = (await queue.getJob('t|r1')) as Job;
+    // attemptsMade counts finished attempts: only the successful one; the limited run was handed back.
+    expect(job.attemptsMade).toBe(1);
+    expect(job.attemptsStarted).toBe(2);
+    await worker.close();
+    await otherWorker.close();
+    await other.close();
+  });
+
+  it('an auth failure calls onAuthError and hands the job back without spending an attempt', async () => {
+    let calls = 0;
+    const tripped: string[] = [];
+    const worker = startWorker(def, async () => {
+      calls += 1;
+      if (calls === 1) throw new AuthError('token refused (401)');
+      return 'ok';
+    }, {
+      connection: redis,
+      prefix,
+      logger: silentLogger,
+      onAuthError: async (e) => {
+        tripped.push(e.message);
+      },
+    });
+    const done = finished('t|a1');
+    await addJob(queue, def, { id: 'a1', behaviour: 'auth' });
+    expect(await done).toBe('completed');
+    expect(tripped).toEqual(['token refused (401)']);
+    const job = (await queue.getJob('t|a1')) as Job;
+    expect(job.attemptsMade).toBe(1);
+    expect(job.attemptsStarted).toBe(2);
+    await worker.close();
+  });
+
+  it('a bad payload is a permanent failure naming the field', async () => {
+    const worker = startWorker(def, async () => 'ok', { connection: redis, prefix, logger: silentLogger });
+    const done = finished('bad-1');
+    await queue.add(def.name, { id: 5 }, { jobId: 'bad-1', attempts: 3 });
+    expect(await done).toBe('failed');
+    const job = (await queue.getJob('bad-1')) as Job;
+    expect(job.failedReason).toMatch(/bad test-q payload.*id/);
+    expect(job.attemptsMade).toBe(1);
+    await worker.close();
+  });
+});

@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, maskedConfig, parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+
+const minimal = {
+  jira: { site: 'https://acme.atlassian.net' },
+  mailboxes: [{ id: 'support' }],
+};
+
+function problemsOf(raw: unknown, env: Record<string, string> = {}): { path: string; message: string }[] {
+  try {
+    parseConfig(raw, env);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('fills defaults for a minimal config', () => {
+    const c = parseConfig(minimal, {});
+    expect(c.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(c.prefix).toBe('{mailroom}');
+    expect(c.mailboxes[0]!.policy.autoCreate).toBe('none');
+    expect(c.mailboxes[0]!.policy.blockedLocalParts.length).toBeGreaterThan(3);
+    expect(c.store).toEqual({ kind: 'fs', dir: 'var/mail' });
+  });
+
+  it('takes REDIS_URL, MAILROOM_PREFIX and JIRA_BASE_URL from the environment', () => {
+    const c = parseConfig(minimal, {
+      REDIS_URL: 'redis://10.0.0.5:6380',
+      MAILROOM_PREFIX: '{acme}',
+      JIRA_BASE_URL: 'https://other.atlassian.net',
+    });
+    expect(c.redisUrl).toBe('redis://10.0.0.5:6380');
+    expect(c.prefix).toBe('{acme}');
+    expect(c.jira.site).toBe('https://other.atlassian.net');
+  });
+
+  it('names an unknown key by its path', () => {
+    const p = problemsOf({ ...minimal, mailboxes: [{ id: 'support', polcy: {} }] });
+    expect(p).toEqual([expect.objectContaining({ path: 'mailboxes[0].polcy', message: expect.stringContaining('unknown key') })]);
+  });
+
+  it('says what values are valid for an enum', () => {
+    const p = problemsOf({ ...minimal, mailboxes: [{ id: 'support', policy: { autoCreate: 'yes' } }] });
+    expect(p[0]!.path).toBe('mailboxes[0].policy.autoCreate');
+    expect(p[0]!.message).toContain('"none", "user", "customer"');
+  });
+
+  it('refuses plain-http Jira except on loopback', () => {
+    expect(problemsOf({ ...minimal, jira: { site: 'http://acme.atlassian.net' } })[0]).toMatchObject({ path: 'jira.site' });
+    expect(parseConfig({ ...minimal, jira: { site: 'http://127.0.0.1:8990' } }, {}).jira.site).toBe('http://127.0.0.1:8990');
+  });
+
+  it('refuses a missing IMAP password env var, naming the key and the variable', () => {
+    const raw = {
+      ...minimal,
+      mailboxes: [{ id: 'support', imap: { host: 'imap.example.com', user: 'support@example.com', passwordEnv: 'SUPPORT_PW' } }],
+    };
+    const p = problemsOf(raw);
+    expect(p[0]!.path).toBe('mailboxes[0].imap.passwordEnv');
+    expect(p[0]!.message).toContain('SUPPORT_PW');
+    const c = parseConfig(raw, { SUPPORT_PW: 'hunter22' });
+    expect(c.secrets.imapPasswords.support).toBe('hunter22');
+  });
+
+  it('requires a service desk for customer auto-creation', () => {
+    const p = problemsOf({ ...minimal, mailboxes: [{ id: 'support', policy: { autoCreate: 'customer' } }] });
+    expect(p[0]!.path).toBe('mailboxes[0].policy.serviceDeskId');
+  });
+
+  it('rejects duplicate mailbox ids and bad regexes together', () => {
+    const p = problemsOf({
+      ...minimal,
+      mailboxes: [{ id: 'a', policy: { blockedLocalParts: ['(unclosed'] } }, { id: 'a' }],
+    });
+    expect(p.map((x) => x.path).sort()).toEqual(['mailboxes[0].policy.blockedLocalParts[0]', 'mailboxes[1].id']);
+  });
+
+  it('masks every secret when printed', () => {
+    const c = parseConfig(
+      { ...minimal, mailboxes: [{ id: 'support', imap: { host: 'h', user: 'u', passwordEnv: 'PW' } }] },
+      { PW: 'topsecret-imap', MAILROOM_SECRET_KEY: 'a2V5LWtleS1rZXk=', REDIS_URL: 'redis://:redispass@127.0.0.1:6379' },
+    );
+    const text = JSON.stringify(maskedConfig(c));
+    expect(text).not.toContain('topsecret-imap');
+    expect(text).not.toContain('a2V5LWtleS1rZXk=');
+    expect(text).not.toContain('redispass');
+  });
+
+  it('reports unreadable YAML with its line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mrcfg-'));
+    const f = join(dir, 'bad.yml');
+    writeFileSync(f, 'jira:\n  site: [unclosed\n');
+    expect(() => loadConfig(f, {})).toThrow(/not valid YAML/);
+    expect(() => loadConfig(join(dir, 'missing.yml'), {})).toThrow(/no configuration file/);
+  });
+});
