@@ -24,7 +24,16 @@ export interface Config extends FileConfig {
   /** Where the token encryption key comes from (read and checked by src/token/key.ts). */
   secretKey: { base64?: string; file?: string };
   /** Bull Board / web credentials (MAILROOM_WEB_USER, MAILROOM_WEB_PASSWORD). */
-  webAuth: { user?: string; password?: string; proxyHeader?: string };
+  webAuth: {
+    user?: string;
+    password?: string;
+    proxyHeader?: string;
+    /** Read-only viewer pair (MAILROOM_WEB_READONLY_USER, MAILROOM_WEB_READONLY_PASSWORD). */
+    readonlyUser?: string;
+    readonlyPassword?: string;
+    /** MAILROOM_WEB_READONLY=1: the whole board is read-only, whoever signs in. */
+    readOnly?: boolean;
+  };
 }
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -114,6 +123,9 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
       user: env.MAILROOM_WEB_USER || undefined,
       password: env.MAILROOM_WEB_PASSWORD || undefined,
       proxyHeader: env.MAILROOM_WEB_PROXY_HEADER || undefined,
+      readonlyUser: env.MAILROOM_WEB_READONLY_USER || undefined,
+      readonlyPassword: env.MAILROOM_WEB_READONLY_PASSWORD || undefined,
+      readOnly: ['1', 'true', 'yes'].includes((env.MAILROOM_WEB_READONLY ?? '').toLowerCase()),
     },
   };
 }
@@ -174,7 +186,7 @@ export function maskedConfig(c: Config): unknown {
       webhookSecret: mask(c.secrets.webhookSecret),
     },
     secretKey: { base64: mask(c.secretKey.base64), file: c.secretKey.file },
-    webAuth: { user: c.webAuth.user, password: mask(c.webAuth.password), proxyHeader: c.webAuth.proxyHeader },
+    webAuth: { ...c.webAuth, password: mask(c.webAuth.password), readonlyPassword: mask(c.webAuth.readonlyPassword) },
     redisUrl: c.redisUrl.replace(/\/\/([^@/]*)@/, '//****@'),
   };
 }
