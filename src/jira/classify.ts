@@ -1,0 +1,106 @@
+// Pure rules that turn a Jira answer into Mailroom's typed outcomes. Kept free of I/O so the
+// table tests in test/unit/jira-classify.test.ts pin them down.
+import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError, type MailroomError } from '../errors.js';
+import { scrubSecrets } from '../log.js';
+
+/** When Jira rate-limits without saying for how long, wait this long: long enough not to hammer, short enough to recover quickly. */
+export const DEFAULT_RETRY_AFTER_MS = 5_000;
+
+export interface HeaderSource {
+  get(name: string): string | null;
+}
+
+/** `Retry-After` as milliseconds from `now`: delta-seconds or an HTTP date. Undefined if absent or unreadable. */
+export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const v = value.trim();
+  if (v === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+/** `X-RateLimit-Reset` (an ISO 8601 timestamp on Jira Cloud) as milliseconds from `now`. */
+export function parseRateLimitReset(value: string | null | undefined, now: number): number | undefined {
+  if (!value) return undefined;
+  const at = Date.parse(value.trim());
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+/** The human part of a Jira error body: platform `errorMessages` + `errors`, or JSM `errorMessage`. */
+export function jiraErrorText(body: unknown): string {
+  if (typeof body === 'string') return body.trim().slice(0, 300);
+  if (!body || typeof body !== 'object') return '';
+  const b = body as { errorMessages?: unknown; errors?: unknown; errorMessage?: unknown; message?: unknown };
+  const parts: string[] = [];
+  if (Array.isArray(b.errorMessages)) parts.push(...b.errorMessages.filter((m): m is string => typeof m === 'string'));
+  if (b.errors && typeof b.errors === 'object') {
+    for (const [k, v] of Object.entries(b.errors as Record<string, unknown>)) parts.push(`${k}: ${String(v)}`);
+  }
+  if (typeof b.errorMessage === 'string') parts.push(b.errorMessage);
+  if (parts.length === 0 && typeof b.message === 'string') parts.push(b.message);
+  return parts.join('; ').slice(0, 500);
+}
+
+/** Jira's marker for a request whose credentials were refused, whatever the status. */
+export function loginFailed(headers: HeaderSource): boolean {
+  const reason = headers.get('x-seraph-loginreason') ?? '';
+  return /AUTHENTICATED_FAILED|AUTHENTICATION_DENIED/i.test(reason);
+}
+
+export interface AnswerInfo {
+  operation: string;
+  status: number;
+  headers: HeaderSource;
+  body: unknown;
+  now: number;
+}
+
+/**
+ * The error a Jira answer stands for, or undefined when it is a success. Callers handle the
+ * statuses that are outcomes for them (409 "exists", 400 "already a member") before this.
+ */
+export function classifyAnswer(a: AnswerInfo): MailroomError | undefined {
+  const text = scrubSecrets(jiraErrorText(a.body));
+  const detail = text ? `: ${text}` : '';
+  if (loginFailed(a.headers)) {
+    return new AuthError(
+      `Jira refused the workaround token on ${a.operation} (X-Seraph-LoginReason: ${a.headers.get('x-seraph-loginreason')}, status ${a.status}); an empty result here is not "not found"`,
+    );
+  }
+  if (a.status >= 200 && a.status < 300) return undefined;
+  if (a.status === 401) return new AuthError(`Jira refused the workaround token on ${a.operation} (401)${detail}`);
+  if (a.status === 403) {
+    // XSRF refusals are our own request's fault (a missing header), not the token's.
+    if (/xsrf/i.test(text)) return new PermanentError(`Jira ${a.operation} refused the request (403)${detail}`);
+    return new AuthError(`the workaround token may not ${a.operation} (403)${detail}`);
+  }
+  if (a.status === 429 || (a.status === 503 && a.headers.get('retry-after') !== null)) {
+    const ms =
+      parseRetryAfter(a.headers.get('retry-after'), a.now) ??
+      parseRateLimitReset(a.headers.get('x-ratelimit-reset'), a.now) ??
+      DEFAULT_RETRY_AFTER_MS;
+    const reason = a.headers.get('ratelimit-reason') ?? undefined;
+    return new RateLimitedError(
+      `Jira rate-limited ${a.operation} (${a.status}${reason ? `, ${reason}` : ''}); retry after ${ms} ms`,
+      ms,
+      reason,
+    );
+  }
+  if (a.status >= 500) return new RetryableError(`Jira ${a.operation} failed with ${a.status}${detail}`);
+  if (a.status === 404) return new NotFoundError(`Jira ${a.operation}: not found (404)${detail}`);
+  if (a.status === 408) return new RetryableError(`Jira ${a.operation} timed out on Jira's side (408)${detail}`);
+  return new PermanentError(`Jira ${a.operation} rejected the request (${a.status})${detail}`);
+}
+
+/** Exact, case-insensitive email equality, as Mailroom means "this account is that sender". */
+export function sameEmail(a: string | undefined, b: string): boolean {
+  return !!a && a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+
+/** A query is a full email (not a fragment) when it looks like local@domain.tld. */
+export function isFullEmail(q: string): boolean {
+  return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(q.trim());
+}
