@@ -68,6 +68,12 @@ export const mailRecordSchema = z.object({
   /** Only the headers classification needs, lower-cased names, bounded values. */
   headers: z.record(z.string(), z.string()),
   classification: classificationSchema,
+  /**
+   * What was cut to keep the record bounded or the parse cheap, when anything was: e.g.
+   * 'references', 'to', 'cc', 'headers', 'subject', or 'parse-input' (a huge mail parsed from
+   * its head only; the raw source in the store is whole). Text and attachments have their own flags.
+   */
+  truncated: z.array(z.string()).optional(),
   /** Set when mailparser could not make sense of the mail; classification is then `unparseable`. */
   parseError: z.string().optional(),
 });

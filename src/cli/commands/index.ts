@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { register as config } from './config.js';
+import { register as ingest } from './ingest.js';
 
 export type Register = (program: Command, ctx: CliContext) => void;
 
-export const commands: Register[] = [config];
+export const commands: Register[] = [config, ingest];

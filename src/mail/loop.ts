@@ -1,0 +1,35 @@
+// Our own loop header. Every mail Mailroom sends (notifications, replies) carries it, so when
+// such a mail comes back into a watched mailbox (a list expansion, a forward, a CC of the
+// support address) it is recognised and never turned into Jira work again.
+
+export const LOOP_HEADER = 'X-Mailroom-Loop';
+
+/** Lower-cased, as header maps keep names. */
+export const LOOP_HEADER_KEY = LOOP_HEADER.toLowerCase();
+
+/**
+ * The value we put in LOOP_HEADER: `mailroom; install=<id>` plus optional extra fields such as
+ * the Jira issue key, e.g. `mailroom; install={mailroom}; issue=SUP-12`. The install id lets a
+ * reader tell its own mail from another Mailroom's; field values are kept header-safe.
+ */
+export function loopHeaderValue(installId: string, extra: Record<string, string> = {}): string {
+  const fields = { install: installId, ...extra };
+  return ['mailroom', ...Object.entries(fields).map(([k, v]) => `${safe(k)}=${safe(v)}`)].join('; ');
+}
+
+/** Reads the fields back from a header value; undefined when it is not one of ours. */
+export function parseLoopHeader(value: string): Record<string, string> | undefined {
+  const parts = value.split(';').map((p) => p.trim());
+  if (parts[0]?.toLowerCase() !== 'mailroom') return undefined;
+  const fields: Record<string, string> = {};
+  for (const p of parts.slice(1)) {
+    const eq = p.indexOf('=');
+    if (eq > 0) fields[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return fields;
+}
+
+function safe(s: string): string {
+  // No CR/LF (header injection) and no ';' or '=' (our separators).
+  return s.replace(/[\r\n;=]+/g, ' ').trim();
+}
