@@ -5,7 +5,7 @@
 //   auth       -> the token's queues are paused (onAuthError); the job goes back to wait
 //                 without spending an attempt, and runs again once a valid token is stored;
 //   retryable  -> attempts with capped, jittered exponential backoff.
-import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingChildrenError, Worker, type Job, type Queue } from 'bullmq';
 import type { z } from 'zod';
 import type { Logger } from '../log.js';
 import type { Redis } from '../redis.js';
@@ -75,6 +75,8 @@ export function startWorker<S extends z.ZodType>(
         const data = parsePayload(def, job.data);
         return await processor(data, { job, log: jobLog, token });
       } catch (err) {
+        // Not failures: a processor that parked its job (delayed, waiting for children) hands it back as is.
+        if (err instanceof DelayedError || err instanceof WaitingChildrenError) throw err;
         const outcome = outcomeOf(err);
         switch (outcome.action) {
           case 'fail-permanently':
