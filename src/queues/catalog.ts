@@ -45,12 +45,24 @@ export const identityProvision = defineQueue({
   needsToken: true,
 });
 
+export const resolvedPersonSchema = z.object({
+  email: z.string(),
+  role: z.enum(['sender', 'to', 'cc']),
+  /** known | provisioned | ignored | held | gave-up (see src/pipeline/resolver.ts). */
+  status: z.string(),
+  accountId: z.string().optional(),
+  reason: z.string().optional(),
+});
+export type ResolvedPerson = z.infer<typeof resolvedPersonSchema>;
+
 export const jiraDeliver = defineQueue({
   name: 'jira-deliver',
   payload: z.object({
     mailboxId: z.string(),
     origin: mailOriginSchema,
     record: mailRecordSchema,
+    /** The mail's participants as the resolver left them (reporter = the sender's accountId). */
+    people: z.array(resolvedPersonSchema).optional(),
   }),
   jobId: (d) => `deliver|${d.mailboxId}|${d.record.messageId ?? d.record.rawRef.sha256}`,
   retry: JIRA_RETRY,
