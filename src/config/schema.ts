@@ -187,6 +187,23 @@ export const configSchema = z
       })
       .strict()
       .default({ positiveTtl: '6h', negativeTtl: '10m' }),
+    /** The IMAP poller (src/imap/): its mailbox lock, reconnects and parking. */
+    poller: z
+      .object({
+        /** Mailbox lock lifetime, renewed at a third of it: a dead poller's mailbox is taken over after at most this long. */
+        lockTtl: duration.default('30s'),
+        /** Reconnect backoff: the first delay, doubled per failure with jitter, capped at reconnectMax. */
+        reconnectMin: duration.default('1s'),
+        reconnectMax: duration.default('2m'),
+        /** Consecutive authentication failures after which a mailbox is parked instead of retried. */
+        authFailuresToPark: z.number().int().min(1).default(3),
+        /** How often a parked mailbox tries again (a restart with a new password retries at once). */
+        parkedRetry: duration.default('10m'),
+        /** Poll interval for servers without IDLE. */
+        pollInterval: duration.default('30s'),
+      })
+      .strict()
+      .default({ lockTtl: '30s', reconnectMin: '1s', reconnectMax: '2m', authFailuresToPark: 3, parkedRetry: '10m', pollInterval: '30s' }),
     queues: z
       .object({
         'mail-inbound': retrySchema.optional(),
