@@ -1,0 +1,102 @@
+// Fault injection: latency with jitter, a 5xx rate, 429/503 bursts with Retry-After, dropped
+// connections and hung requests. One-shot faults apply to the next matching requests.
+import { seededRandom } from './state.js';
+
+export interface FaultSettings {
+  latencyMs: number;
+  jitterMs: number;
+  /** Share of requests (0..1) answered with 500/502/503 (no Retry-After). */
+  errorRate: number;
+  /** Limit the error rate to these operations (all when absent). */
+  errorOperations?: string[];
+}
+
+export interface RateLimitFault {
+  /** How many requests get the limited answer. */
+  count?: number;
+  retryAfterSec?: number;
+  status?: 429 | 503;
+  /** Send Retry-After as an HTTP date instead of seconds. */
+  asDate?: boolean;
+  reason?: string;
+  operation?: string;
+}
+
+export type Decision =
+  | { kind: 'pass' }
+  | { kind: 'drop' }
+  | { kind: 'hang' }
+  | { kind: 'error'; status: number }
+  | { kind: 'rateLimit'; status: number; retryAfterSec: number; asDate: boolean; reason: string };
+
+interface OneShot {
+  kind: 'drop' | 'hang' | 'rateLimit';
+  remaining: number;
+  operation?: string;
+  rate?: Required<Omit<RateLimitFault, 'count' | 'operation'>>;
+}
+
+export class SimFaults {
+  settings: FaultSettings;
+  private queue: OneShot[] = [];
+  private rand: () => number;
+
+  constructor(
+    private readonly defaults: Partial<FaultSettings> = {},
+    private readonly seed = 1,
+  ) {
+    this.settings = { latencyMs: 0, jitterMs: 0, errorRate: 0, ...defaults };
+    this.rand = seededRandom(seed ^ 0x5eed);
+  }
+
+  set(s: Partial<FaultSettings>): void {
+    this.settings = { ...this.settings, ...s };
+  }
+
+  /** The next `count` matching requests are answered 429 (or 503) with Retry-After. */
+  rateLimit(f: RateLimitFault = {}): void {
+    const one: OneShot = {
+      kind: 'rateLimit',
+      remaining: f.count ?? 1,
+      rate: { retryAfterSec: f.retryAfterSec ?? 1, status: f.status ?? 429, asDate: f.asDate ?? false, reason: f.reason ?? 'jira-quota-global-based' },
+    };
+    if (f.operation) one.operation = f.operation;
+    this.queue.push(one);
+  }
+
+  /** The next `count` matching requests have their connection destroyed without an answer. */
+  drop(count = 1, operation?: string): void {
+    this.queue.push({ kind: 'drop', remaining: count, ...(operation ? { operation } : {}) });
+  }
+
+  /** The next `count` matching requests are never answered (until the simulator closes). */
+  hang(count = 1, operation?: string): void {
+    this.queue.push({ kind: 'hang', remaining: count, ...(operation ? { operation } : {}) });
+  }
+
+  clear(): void {
+    this.queue = [];
+    this.settings = { latencyMs: 0, jitterMs: 0, errorRate: 0, ...this.defaults };
+    this.rand = seededRandom(this.seed ^ 0x5eed);
+  }
+
+  delayMs(): number {
+    const { latencyMs, jitterMs } = this.settings;
+    return Math.max(0, latencyMs + (jitterMs ? (this.rand() * 2 - 1) * jitterMs : 0));
+  }
+
+  decide(operation: string): Decision {
+    const i = this.queue.findIndex((f) => !f.operation || f.operation === operation);
+    if (i >= 0) {
+      const f = this.queue[i]!;
+      if (--f.remaining <= 0) this.queue.splice(i, 1);
+      if (f.kind === 'rateLimit') return { kind: 'rateLimit', ...f.rate! };
+      return { kind: f.kind };
+    }
+    const { errorRate, errorOperations } = this.settings;
+    if (errorRate > 0 && (!errorOperations || errorOperations.includes(operation)) && this.rand() < errorRate) {
+      return { kind: 'error', status: [500, 502, 503][Math.floor(this.rand() * 3)]! };
+    }
+    return { kind: 'pass' };
+  }
+}

@@ -1,0 +1,223 @@
+// Issues on the platform API: create, read, comments, attachments (XSRF header required),
+// issue properties and JQL search with token paging.
+import { has, platformError, userDetailsJson, type Reply, type Route, type SimContext, type SimRequest } from './http.js';
+import { JqlError, parseJql } from './jql.js';
+import { parseMultipart } from './multipart.js';
+import type { SimIssue } from './state.js';
+
+/** Jira returns at most 100 issues with fields per search page. */
+export const SEARCH_PAGE_CAP = 100;
+/** Jira refuses issue property values longer than this (characters of JSON). */
+export const PROPERTY_MAX_CHARS = 32_768;
+
+const NO_ISSUE = 'Issue does not exist or you do not have permission to see it.';
+
+function isAdf(v: unknown): boolean {
+  return !!v && typeof v === 'object' && (v as { type?: unknown }).type === 'doc' && Array.isArray((v as { content?: unknown }).content);
+}
+
+export function issueJson(ctx: SimContext, issue: SimIssue, wanted: string[] | undefined): Record<string, unknown> {
+  const all = wanted === undefined || wanted.includes('*all') || wanted.includes('*navigable');
+  const fields = Object.fromEntries(Object.entries(issue.fields).filter(([k]) => all || wanted!.includes(k)));
+  return { id: issue.id, key: issue.key, self: `${ctx.url()}/rest/api/3/issue/${issue.id}`, fields };
+}
+
+function requireIssue(req: SimRequest): SimIssue | Reply {
+  return req.ctx.state.issue(decodeURIComponent(req.params[0] ?? '')) ?? platformError(404, [NO_ISSUE]);
+}
+
+function isReply(x: unknown): x is Reply {
+  return !!x && typeof x === 'object' && 'status' in x && !('fields' in x);
+}
+
+export const issueRoutes: Route[] = [
+  {
+    method: 'POST',
+    template: '/rest/api/3/issue',
+    operation: 'createIssue',
+    handle(req) {
+      const { ctx } = req;
+      const b = (req.json ?? {}) as { fields?: Record<string, unknown>; properties?: { key: string; value: unknown }[] };
+      const f = b.fields ?? {};
+      const errors: Record<string, string> = {};
+      const pref = f.project as { key?: string; id?: string } | undefined;
+      const project = pref ? ctx.state.project(pref.key ?? pref.id ?? '') : undefined;
+      if (!project) errors.project = 'Specify a valid project ID or key';
+      const tref = f.issuetype as { name?: string; id?: string } | undefined;
+      const type = project?.issueTypes.find((t) => t.id === tref?.id || t.name.toLowerCase() === tref?.name?.toLowerCase());
+      if (project && !type) errors.issuetype = 'Specify a valid issue type';
+      if (typeof f.summary !== 'string' || !f.summary.trim()) errors.summary = 'You must specify a summary of the issue.';
+      else if (f.summary.length > 255) errors.summary = 'Summary must be less than 255 characters.';
+      if (f.description !== undefined && f.description !== null && !isAdf(f.description)) {
+        errors.description = 'Operation value must be an Atlassian Document (see the Atlassian Document Format)';
+      }
+      const rref = f.reporter as { id?: string; accountId?: string } | undefined;
+      const reporter = rref ? ctx.state.accounts.get(rref.id ?? rref.accountId ?? '') : req.account;
+      if (rref && !reporter) errors.reporter = 'Specify a valid value for reporter';
+      if (Object.keys(errors).length) return platformError(400, [], errors);
+      if (!has(req.account, 'CREATE_ISSUES')) return platformError(403, ['You do not have permission to create issues in this project.']);
+      const issue = ctx.state.createIssue(
+        project!,
+        {
+          ...f,
+          summary: f.summary,
+          project: { id: project!.id, key: project!.key, name: project!.name, self: `${ctx.url()}/rest/api/3/project/${project!.id}` },
+          issuetype: { id: type!.id, name: type!.name, self: `${ctx.url()}/rest/api/3/issuetype/${type!.id}` },
+          reporter: userDetailsJson(ctx, reporter!),
+          status: { name: 'To Do' },
+          created: new Date().toISOString(),
+        },
+        b.properties,
+      );
+      return { status: 201, body: { id: issue.id, key: issue.key, self: `${ctx.url()}/rest/api/3/issue/${issue.id}` } };
+    },
+  },
+  {
+    method: 'GET',
+    template: '/rest/api/3/issue/{issueIdOrKey}',
+    operation: 'getIssue',
+    handle(req) {
+      const issue = requireIssue(req);
+      if (isReply(issue)) return issue;
+      const wanted = req.query.get('fields')?.split(',').map((s) => s.trim());
+      return { status: 200, body: issueJson(req.ctx, issue, wanted) };
+    },
+  },
+  {
+    method: 'POST',
+    template: '/rest/api/3/issue/{issueIdOrKey}/comment',
+    operation: 'addComment',
+    handle(req) {
+      const issue = requireIssue(req);
+      if (isReply(issue)) return issue;
+      const body = (req.json as { body?: unknown } | undefined)?.body;
+      if (!isAdf(body)) return platformError(400, [], { comment: 'Comment body is not valid! (REST v3 takes an Atlassian Document)' });
+      const c = { id: req.ctx.state.id(), authorId: req.account!.accountId, body, created: new Date().toISOString() };
+      issue.comments.push(c);
+      return {
+        status: 201,
+        body: {
+          self: `${req.ctx.url()}/rest/api/3/issue/${issue.id}/comment/${c.id}`,
+          id: c.id,
+          author: userDetailsJson(req.ctx, req.account!),
+          body,
+          created: c.created,
+          updated: c.created,
+          jsdPublic: true,
+        },
+      };
+    },
+  },
+  {
+    method: 'POST',
+    template: '/rest/api/3/issue/{issueIdOrKey}/attachments',
+    operation: 'addAttachment',
+    handle(req) {
+      if (String(req.headers['x-atlassian-token'] ?? '').toLowerCase() !== 'no-check') {
+        return platformError(403, ['XSRF check failed']);
+      }
+      const issue = requireIssue(req);
+      if (isReply(issue)) return issue;
+      const parts = parseMultipart(req.raw, req.headers['content-type'])?.filter((p) => p.name === 'file' && p.filename !== undefined);
+      if (!parts?.length) return platformError(400, ['No file was attached: send multipart/form-data with a "file" part.']);
+      const created = parts.map((p) => {
+        const a = {
+          id: req.ctx.state.id(),
+          filename: p.filename!,
+          mimeType: p.contentType ?? 'application/octet-stream',
+          size: p.data.length,
+          bytes: Buffer.from(p.data),
+          authorId: req.account!.accountId,
+          created: new Date().toISOString(),
+        };
+        issue.attachments.push(a);
+        return a;
+      });
+      return {
+        status: 200,
+        body: created.map((a) => ({
+          self: `${req.ctx.url()}/rest/api/3/attachment/${a.id}`,
+          id: a.id,
+          filename: a.filename,
+          author: userDetailsJson(req.ctx, req.account!),
+          created: a.created,
+          size: a.size,
+          mimeType: a.mimeType,
+          content: `${req.ctx.url()}/rest/api/3/attachment/content/${a.id}`,
+        })),
+      };
+    },
+  },
+  {
+    method: 'PUT',
+    template: '/rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}',
+    operation: 'setIssueProperty',
+    handle(req) {
+      const issue = requireIssue(req);
+      if (isReply(issue)) return issue;
+      const key = decodeURIComponent(req.params[1] ?? '');
+      if (key.length > 255) return platformError(400, ['The property key cannot be longer than 255 characters.']);
+      if (req.json === undefined) return platformError(400, ['The property value must be valid JSON.']);
+      if (req.raw.toString('utf8').length > PROPERTY_MAX_CHARS) {
+        return platformError(400, [`The property value cannot be longer than ${PROPERTY_MAX_CHARS} characters.`]);
+      }
+      const existed = issue.properties.has(key);
+      issue.properties.set(key, req.json);
+      return { status: existed ? 200 : 201 };
+    },
+  },
+  {
+    method: 'GET',
+    template: '/rest/api/3/issue/{issueIdOrKey}/properties/{propertyKey}',
+    operation: 'getIssueProperty',
+    handle(req) {
+      const issue = requireIssue(req);
+      if (isReply(issue)) return issue;
+      const key = decodeURIComponent(req.params[1] ?? '');
+      if (!issue.properties.has(key)) return platformError(404, [`The property with key '${key}' does not exist.`]);
+      return { status: 200, body: { key, value: issue.properties.get(key) } };
+    },
+  },
+  {
+    method: 'POST',
+    template: '/rest/api/3/search/jql',
+    operation: 'searchAndReconsileIssuesUsingJqlPost',
+    handle(req) {
+      const b = (req.json ?? {}) as { jql?: string; fields?: string[]; maxResults?: number; nextPageToken?: string };
+      return search(req.ctx, b.jql ?? '', b.fields, b.maxResults, b.nextPageToken);
+    },
+  },
+  {
+    method: 'GET',
+    template: '/rest/api/3/search/jql',
+    operation: 'searchAndReconsileIssuesUsingJql',
+    handle(req) {
+      const fields = req.query.getAll('fields').flatMap((f) => f.split(','));
+      const max = req.query.get('maxResults');
+      return search(req.ctx, req.query.get('jql') ?? '', fields.length ? fields : undefined, max ? Number(max) : undefined, req.query.get('nextPageToken') ?? undefined);
+    },
+  },
+];
+
+function search(ctx: SimContext, jql: string, fields: string[] | undefined, maxResults: number | undefined, token: string | undefined): Reply {
+  let predicate;
+  try {
+    predicate = parseJql(jql);
+  } catch (e) {
+    if (e instanceof JqlError) return platformError(400, [e.message]);
+    throw e;
+  }
+  const start = token ? Number(Buffer.from(token, 'base64url').toString()) || 0 : 0;
+  const max = Math.max(1, Math.min(maxResults ?? 50, SEARCH_PAGE_CAP));
+  const all = ctx.state.allIssues().filter(predicate);
+  const page = all.slice(start, start + max);
+  const isLast = start + page.length >= all.length;
+  return {
+    status: 200,
+    body: {
+      issues: page.map((i) => issueJson(ctx, i, fields ?? ['id'])),
+      isLast,
+      ...(isLast ? {} : { nextPageToken: Buffer.from(String(start + page.length)).toString('base64url') }),
+    },
+  };
+}

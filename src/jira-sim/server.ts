@@ -1,0 +1,256 @@
+// The simulator's HTTP server: loopback only. Per request: schema check, faults, auth (with
+// Jira's anonymous answers for refused credentials), the route, counters.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SimCounters } from './counters.js';
+import { SimFaults } from './faults.js';
+import { matcherFor, platformError, jsmError, type Reply, type Route, type SimContext, type SimRequest } from './http.js';
+import { loadSpecValidator, type Exchange, type SpecValidator } from './openapi.js';
+import { adminRoutes } from './routes-admin.js';
+import { issueRoutes } from './routes-issues.js';
+import { jsmRoutes } from './routes-jsm.js';
+import { userRoutes } from './routes-users.js';
+import { SimState, type SimAccount } from './state.js';
+
+export interface JiraSimOptions {
+  /** 0 (default) picks a free port. */
+  port?: number;
+  host?: string;
+  latencyMs?: number;
+  jitterMs?: number;
+  /** Seeds ids and the fault pattern, so runs repeat. */
+  seed?: number;
+  /** Directory holding Atlassian's OpenAPI specs; when given (and ajv is installed), requests are checked against them. */
+  specsDir?: string;
+  /** Keep every exchange in `exchanges` (contract tests). */
+  record?: boolean;
+}
+
+export interface JiraSim {
+  url: string;
+  state: SimState;
+  faults: SimFaults;
+  counters: SimCounters;
+  /** Every exchange, when started with `record: true`. */
+  exchanges: Exchange[];
+  /** True when requests are being checked against the OpenAPI specs. */
+  checksSchema: boolean;
+  /** Forget all state, counters, faults and Retry-After deadlines. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/** Bodies above this are refused: attachments in tests are small; a runaway client is not. */
+const MAX_BODY_BYTES = 25 * 1024 * 1024;
+/** Timer slack allowed when judging whether a client waited out a Retry-After. */
+const RETRY_AFTER_SLACK_MS = 25;
+
+const apiRoutes: (Route & { matcher: RegExp })[] = [...userRoutes, ...issueRoutes, ...jsmRoutes].map((r) => ({ ...r, matcher: matcherFor(r.template) }));
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new Error('body too large'));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function authenticate(state: SimState, header: string | undefined): { account?: SimAccount; failed: boolean } {
+  if (!header) return { failed: false };
+  const m = /^Basic\s+(.+)$/i.exec(header.trim());
+  if (!m) return { failed: true };
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  const email = decoded.slice(0, i).trim().toLowerCase();
+  const t = state.tokens.get(decoded.slice(i + 1));
+  if (i < 0 || !t) return { failed: true };
+  if (t.status === 'valid' && t.expiresAt !== undefined && Date.now() >= t.expiresAt) t.status = 'expired';
+  if (t.status === 'valid' && t.remainingRequests !== undefined) {
+    if (t.remainingRequests <= 0) t.status = 'expired';
+    else t.remainingRequests--;
+  }
+  const account = state.accounts.get(t.accountId);
+  if (t.status !== 'valid' || !account || !account.active || account.email !== email) return { failed: true };
+  return { account, failed: false };
+}
+
+function send(res: ServerResponse, reply: Reply, extra: Record<string, string> = {}): void {
+  const headers: Record<string, string> = { ...extra, ...reply.headers };
+  let payload = '';
+  if (reply.text !== undefined) {
+    headers['content-type'] = 'text/plain;charset=UTF-8';
+    payload = reply.text;
+  } else if (reply.body !== undefined) {
+    headers['content-type'] = 'application/json;charset=UTF-8';
+    payload = JSON.stringify(reply.body);
+  }
+  res.writeHead(reply.status, headers);
+  res.end(payload);
+}
+
+export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> {
+  const seed = opts.seed ?? 1;
+  const state = new SimState(seed);
+  const counters = new SimCounters();
+  const faults = new SimFaults({ latencyMs: opts.latencyMs ?? 0, jitterMs: opts.jitterMs ?? 0 }, seed);
+  const validator: SpecValidator | undefined = opts.specsDir ? await loadSpecValidator(opts.specsDir) : undefined;
+  const exchanges: Exchange[] = [];
+  const hanging = new Set<ServerResponse>();
+  let retryAfterUntil = 0;
+  let url = '';
+  const ctx: SimContext = { state, counters, url: () => url, anonymousSearches: new Set() };
+
+  const sim: JiraSim = {
+    url: '',
+    state,
+    faults,
+    counters,
+    exchanges,
+    checksSchema: !!validator,
+    reset() {
+      state.reset();
+      counters.reset();
+      faults.clear();
+      exchanges.length = 0;
+      ctx.anonymousSearches.clear();
+      retryAfterUntil = 0;
+    },
+    async close() {
+      for (const r of hanging) r.destroy();
+      hanging.clear();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+
+  async function handleApi(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, raw: Buffer): Promise<void> {
+    const method = req.method ?? 'GET';
+    const route = apiRoutes.find((r) => r.method === method && r.matcher.test(path));
+    const operation = route?.operation ?? validator?.find(method, path)?.operationId ?? 'unknown';
+    const contentType = req.headers['content-type'];
+    let json: unknown;
+    if (raw.length && /json/i.test(contentType ?? '')) {
+      try {
+        json = JSON.parse(raw.toString('utf8'));
+      } catch {
+        counters.violation('schema', operation, 'body is not valid JSON');
+        counters.request(operation, 400);
+        return send(res, platformError(400, ['Unexpected character in the JSON body.']));
+      }
+    }
+    const exchange: Exchange = { method, path, query, body: json, ...(contentType ? { contentType } : {}) };
+    if (validator) {
+      for (const p of validator.checkRequest(exchange)) counters.violation('schema', operation, p.message);
+    }
+
+    const now = Date.now();
+    if (now + RETRY_AFTER_SLACK_MS < retryAfterUntil) {
+      counters.violation('earlyRetry', operation, `request ${retryAfterUntil - now} ms before the Retry-After given had passed`);
+    }
+    const decision = faults.decide(operation);
+    const delay = faults.delayMs();
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    const finish = (reply: Reply, extra: Record<string, string> = {}, checkResponse = true) => {
+      counters.request(operation, reply.status);
+      exchange.status = reply.status;
+      exchange.responseBody = reply.text ?? reply.body;
+      if (validator && checkResponse) {
+        for (const p of validator.checkResponse(exchange)) counters.simProblems.push(`${operation}: ${p.message}`);
+      }
+      if (opts.record) exchanges.push(exchange);
+      send(res, reply, extra);
+    };
+
+    switch (decision.kind) {
+      case 'drop':
+        counters.request(operation, 0);
+        req.socket.destroy();
+        return;
+      case 'hang':
+        counters.request(operation, 0);
+        hanging.add(res);
+        res.on('close', () => hanging.delete(res));
+        return;
+      case 'error':
+        return finish(platformError(decision.status, ['Internal server error (simulated)']), {}, false);
+      case 'rateLimit': {
+        const until = Date.now() + decision.retryAfterSec * 1000;
+        retryAfterUntil = Math.max(retryAfterUntil, until);
+        // HTTP dates have whole seconds: round up so a client honouring it is never early.
+        const retryAfter = decision.asDate ? new Date(Math.ceil(until / 1000) * 1000).toUTCString() : String(decision.retryAfterSec);
+        return finish(
+          { status: decision.status, text: 'Rate limit exceeded.' },
+          {
+            'retry-after': retryAfter,
+            'x-ratelimit-limit': '100',
+            'x-ratelimit-remaining': '0',
+            'x-ratelimit-reset': new Date(until).toISOString(),
+            'ratelimit-reason': decision.reason,
+          },
+          false,
+        );
+      }
+      case 'pass':
+        break;
+    }
+
+    if (!route) return finish(platformError(404, [`null for uri: ${url}${path}`]), {}, false);
+    if (route.experimental && String(req.headers['x-experimentalapi'] ?? '').toLowerCase() !== 'opt-in') {
+      return finish(jsmError(412, 'This API is experimental. Experimental APIs are not guaranteed to be stable within the preview period. You must set the header \'X-ExperimentalApi: opt-in\' to opt into using this API.'), {}, false);
+    }
+    const auth = authenticate(state, req.headers.authorization);
+    const seraph: Record<string, string> = auth.failed ? { 'x-seraph-loginreason': 'AUTHENTICATED_FAILED' } : {};
+    if (!auth.account && !route.anonymousAllowed) {
+      const reply: Reply = route.jsm
+        ? jsmError(401, 'You are not authenticated. Authentication required to perform this operation.')
+        : { status: 401, text: 'Client must be authenticated to access this resource.' };
+      return finish(reply, seraph);
+    }
+    const sreq: SimRequest = {
+      method,
+      path,
+      query,
+      headers: req.headers,
+      raw,
+      json,
+      params: route.matcher.exec(path)!.slice(1),
+      authFailed: auth.failed,
+      ctx,
+      ...(auth.account ? { account: auth.account } : {}),
+    };
+    const reply = await route.handle(sreq);
+    return finish(reply, seraph);
+  }
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      const u = new URL(req.url ?? '/', 'http://sim.invalid');
+      let raw: Buffer;
+      try {
+        raw = await readBody(req);
+      } catch {
+        return send(res, platformError(413, ['The request body is too large.']));
+      }
+      if (u.pathname.startsWith('/__sim/')) return send(res, await adminRoutes(sim, req.method ?? 'GET', u.pathname, raw));
+      await handleApi(req, res, u.pathname, u.searchParams, raw);
+    })().catch((e: unknown) => {
+      if (!res.headersSent) send(res, platformError(500, [`simulator bug: ${(e as Error).message}`]));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  url = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  sim.url = url;
+  return sim;
+}

@@ -1,0 +1,261 @@
+// What the simulated Jira site holds: accounts, tokens, groups, projects, service desks and
+// issues. Plain in-memory data with helpers; the HTTP routes read and change it.
+
+export type SimAccountType = 'atlassian' | 'customer' | 'app';
+
+export interface SimAccount {
+  accountId: string;
+  accountType: SimAccountType;
+  /** Lower-cased; searchable even when hidden. */
+  email?: string;
+  /** Privacy setting: the email is left out of every response except /myself. */
+  emailHidden: boolean;
+  displayName: string;
+  active: boolean;
+  /** Global permissions such as ADMINISTER, USER_PICKER (project permissions are treated as global here). */
+  permissions: Set<string>;
+  siteAdmin: boolean;
+  products: string[];
+}
+
+export interface SimToken {
+  token: string;
+  accountId: string;
+  status: 'valid' | 'revoked' | 'expired';
+  /** Epoch ms after which the token counts as expired. */
+  expiresAt?: number;
+  /** Requests the token still answers before it expires (counts down on each use). */
+  remainingRequests?: number;
+}
+
+export interface SimGroup {
+  groupId: string;
+  name: string;
+  members: Set<string>;
+}
+
+export interface SimProject {
+  id: string;
+  key: string;
+  name: string;
+  issueTypes: { id: string; name: string }[];
+  nextNumber: number;
+}
+
+export interface SimServiceDesk {
+  id: string;
+  projectKey: string;
+  customers: Set<string>;
+  requestTypes: Map<string, { id: string; name: string; issueTypeName: string }>;
+}
+
+export interface SimComment {
+  id: string;
+  authorId?: string;
+  body: unknown;
+  created: string;
+}
+
+export interface SimAttachment {
+  id: string;
+  filename: string;
+  mimeType: string;
+  size: number;
+  bytes: Buffer;
+  authorId?: string;
+  created: string;
+}
+
+export interface SimIssue {
+  id: string;
+  key: string;
+  projectKey: string;
+  fields: Record<string, unknown>;
+  comments: SimComment[];
+  attachments: SimAttachment[];
+  properties: Map<string, unknown>;
+  created: string;
+  serviceDeskId?: string;
+  requestTypeId?: string;
+}
+
+/** Permissions a site admin holds (and that /mypermissions knows about). */
+export const GLOBAL_PERMISSIONS = ['ADMINISTER', 'SYSTEM_ADMIN', 'USER_PICKER', 'CREATE_SHARED_OBJECTS', 'MANAGE_GROUP_FILTER_SUBSCRIPTIONS', 'BULK_CHANGE'];
+export const PROJECT_PERMISSIONS = ['BROWSE_PROJECTS', 'CREATE_ISSUES', 'ADD_COMMENTS', 'CREATE_ATTACHMENTS', 'EDIT_ISSUES', 'ASSIGN_ISSUES', 'TRANSITION_ISSUES'];
+export const KNOWN_PRODUCTS = ['jira-core', 'jira-servicedesk', 'jira-product-discovery', 'jira-software'];
+
+/** A small seeded PRNG (mulberry32): the same seed gives the same ids and fault pattern. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class SimState {
+  accounts = new Map<string, SimAccount>();
+  tokens = new Map<string, SimToken>();
+  groups = new Map<string, SimGroup>();
+  projects = new Map<string, SimProject>();
+  serviceDesks = new Map<string, SimServiceDesk>();
+  issues = new Map<string, SimIssue>();
+  private nextId = 10000;
+  private rand: () => number;
+
+  constructor(private seed = 1) {
+    this.rand = seededRandom(seed);
+  }
+
+  reset(): void {
+    for (const m of [this.accounts, this.tokens, this.groups, this.projects, this.serviceDesks, this.issues]) m.clear();
+    this.nextId = 10000;
+    this.rand = seededRandom(this.seed);
+  }
+
+  hex(n: number): string {
+    let s = '';
+    while (s.length < n) s += Math.floor(this.rand() * 16).toString(16);
+    return s;
+  }
+
+  id(): string {
+    return String(this.nextId++);
+  }
+
+  addAccount(a: {
+    email?: string;
+    displayName?: string;
+    accountType?: SimAccountType;
+    emailHidden?: boolean;
+    active?: boolean;
+    permissions?: string[];
+    siteAdmin?: boolean;
+    products?: string[];
+    accountId?: string;
+  }): SimAccount {
+    const type = a.accountType ?? 'atlassian';
+    const accountId =
+      a.accountId ?? (type === 'customer' ? `qm:${this.hex(8)}-${this.hex(4)}-${this.hex(4)}-${this.hex(4)}-${this.hex(12)}:${this.hex(24)}` : this.hex(24));
+    const email = a.email?.trim().toLowerCase();
+    const account: SimAccount = {
+      accountId,
+      accountType: type,
+      emailHidden: a.emailHidden ?? false,
+      displayName: a.displayName ?? (email ? email.split('@')[0]! : accountId),
+      active: a.active ?? true,
+      permissions: new Set(a.permissions ?? []),
+      siteAdmin: a.siteAdmin ?? false,
+      products: a.products ?? [],
+    };
+    if (email) account.email = email;
+    this.accounts.set(accountId, account);
+    return account;
+  }
+
+  accountsByEmail(email: string): SimAccount[] {
+    const e = email.trim().toLowerCase();
+    return [...this.accounts.values()].filter((a) => a.email === e);
+  }
+
+  /** Create an API token for an account; returns the token string. */
+  addToken(t: { accountId: string; token?: string; expiresAt?: number; expiresAfterRequests?: number }): string {
+    if (!this.accounts.has(t.accountId)) throw new Error(`no account ${t.accountId}`);
+    const token = t.token ?? `ATATT3x${this.hex(40)}`;
+    const entry: SimToken = { token, accountId: t.accountId, status: 'valid' };
+    if (t.expiresAt !== undefined) entry.expiresAt = t.expiresAt;
+    if (t.expiresAfterRequests !== undefined) entry.remainingRequests = t.expiresAfterRequests;
+    this.tokens.set(token, entry);
+    return token;
+  }
+
+  revokeToken(token: string): void {
+    const t = this.tokens.get(token);
+    if (t) t.status = 'revoked';
+  }
+
+  expireToken(token: string): void {
+    const t = this.tokens.get(token);
+    if (t) t.status = 'expired';
+  }
+
+  addGroup(g: { name: string; groupId?: string }): SimGroup {
+    const group: SimGroup = { groupId: g.groupId ?? `${this.hex(8)}-${this.hex(4)}-4${this.hex(3)}-8${this.hex(3)}-${this.hex(12)}`, name: g.name, members: new Set() };
+    this.groups.set(group.groupId, group);
+    return group;
+  }
+
+  group(ref: { groupId?: string; name?: string }): SimGroup | undefined {
+    if (ref.groupId) return this.groups.get(ref.groupId);
+    const name = ref.name?.toLowerCase();
+    return [...this.groups.values()].find((g) => g.name.toLowerCase() === name);
+  }
+
+  addToGroup(ref: { groupId?: string; name?: string }, accountId: string): void {
+    const g = this.group(ref);
+    if (!g) throw new Error(`no group ${ref.groupId ?? ref.name}`);
+    g.members.add(accountId);
+  }
+
+  groupMembers(ref: { groupId?: string; name?: string }): SimAccount[] {
+    const g = this.group(ref);
+    return g ? [...g.members].map((id) => this.accounts.get(id)).filter((a): a is SimAccount => !!a) : [];
+  }
+
+  addProject(p: { key: string; name?: string; id?: string; issueTypes?: string[] }): SimProject {
+    const project: SimProject = {
+      id: p.id ?? this.id(),
+      key: p.key,
+      name: p.name ?? p.key,
+      issueTypes: (p.issueTypes ?? ['Task', 'Bug', 'Story']).map((name) => ({ id: this.id(), name })),
+      nextNumber: 1,
+    };
+    this.projects.set(project.key, project);
+    return project;
+  }
+
+  project(keyOrId: string): SimProject | undefined {
+    return this.projects.get(keyOrId) ?? [...this.projects.values()].find((p) => p.id === keyOrId);
+  }
+
+  addServiceDesk(d: { id?: string; projectKey: string; projectName?: string; requestTypes?: { id: string; name: string }[] }): SimServiceDesk {
+    if (!this.projects.has(d.projectKey)) this.addProject({ key: d.projectKey, name: d.projectName ?? d.projectKey, issueTypes: ['Service Request', 'Incident'] });
+    const desk: SimServiceDesk = {
+      id: d.id ?? String(this.serviceDesks.size + 1),
+      projectKey: d.projectKey,
+      customers: new Set(),
+      requestTypes: new Map((d.requestTypes ?? [{ id: '10', name: 'Get IT help' }]).map((r) => [r.id, { ...r, issueTypeName: 'Service Request' }])),
+    };
+    this.serviceDesks.set(desk.id, desk);
+    return desk;
+  }
+
+  /** A new issue in a project, numbered like Jira (KEY-1, KEY-2...). */
+  createIssue(project: SimProject, fields: Record<string, unknown>, properties?: { key: string; value: unknown }[]): SimIssue {
+    const issue: SimIssue = {
+      id: this.id(),
+      key: `${project.key}-${project.nextNumber++}`,
+      projectKey: project.key,
+      fields,
+      comments: [],
+      attachments: [],
+      properties: new Map((properties ?? []).map((p) => [p.key, p.value])),
+      created: new Date().toISOString(),
+    };
+    this.issues.set(issue.id, issue);
+    return issue;
+  }
+
+  issue(idOrKey: string): SimIssue | undefined {
+    const up = idOrKey.toUpperCase();
+    return this.issues.get(idOrKey) ?? [...this.issues.values()].find((i) => i.key === up);
+  }
+
+  /** Every issue, oldest first. */
+  allIssues(): SimIssue[] {
+    return [...this.issues.values()];
+  }
+}
