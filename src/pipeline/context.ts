@@ -1,0 +1,112 @@
+// What the resolver and the provisioner share: the identity cache, the audit trail, the
+// Retry-After gate, the queues they produce into, and how to reach Jira. Built once per
+// process from the configuration (workers/*.ts) or by tests with the simulator's credentials.
+import type { Queue } from 'bullmq';
+import type { Config } from '../config/load.js';
+import { ms } from '../config/duration.js';
+import type { MailboxConfig, RetryConfig } from '../config/schema.js';
+import type { JiraClient } from '../jira/client.js';
+import { preferredAccount } from '../jira/match.js';
+import type { Logger } from '../log.js';
+import type { Redis } from '../redis.js';
+import { createAuditTrail, type AuditTrail } from './audit.js';
+import { createIdentityCache, type IdentityCache } from './cache.js';
+import { createRateGate, gated, type RateGate } from './rate-gate.js';
+
+/** The part of the Jira client the pipeline uses. */
+export type IdentityClient = Pick<
+  JiraClient,
+  'findUsersByEmail' | 'createUser' | 'addUserToGroup' | 'createCustomer' | 'addCustomersToServiceDesk'
+>;
+
+/** The client to use now, and the token account it acts as (for the audit trail). */
+export type JiraProvider = () => Promise<{ client: IdentityClient; account: string }>;
+
+export interface PipelineOptions {
+  redis: Redis;
+  prefix: string;
+  /** Jira site URL or host; accounts are per site. */
+  site: string;
+  mailboxes: MailboxConfig[];
+  cache: { positiveTtlMs: number; negativeTtlMs: number };
+  jira: JiraProvider;
+  logger: Logger;
+  retry?: Partial<Record<string, RetryConfig>>;
+}
+
+export interface Pipeline {
+  redis: Redis;
+  prefix: string;
+  site: string;
+  mailbox(id: string): MailboxConfig | undefined;
+  cache: IdentityCache;
+  audit: AuditTrail;
+  gate: RateGate;
+  /** The client behind the Retry-After gate, and its token account. */
+  jira(): Promise<{ client: IdentityClient; account: string }>;
+  logger: Logger;
+  retry?: Partial<Record<string, RetryConfig>>;
+}
+
+export function siteHost(site: string): string {
+  try {
+    return new URL(site).host.toLowerCase();
+  } catch {
+    return site.toLowerCase();
+  }
+}
+
+export function createPipeline(o: PipelineOptions): Pipeline {
+  const site = siteHost(o.site);
+  const gate = createRateGate({ redis: o.redis, prefix: o.prefix, site });
+  const byId = new Map(o.mailboxes.map((m) => [m.id, m]));
+  const jira = async () => {
+    const { client, account } = await o.jira();
+    return { client: gated(client, gate), account };
+  };
+  const cache = createIdentityCache({
+    redis: o.redis,
+    prefix: o.prefix,
+    site,
+    positiveTtlMs: o.cache.positiveTtlMs,
+    negativeTtlMs: o.cache.negativeTtlMs,
+    async lookup(email) {
+      const { client } = await jira();
+      const r = await client.findUsersByEmail(email);
+      return { account: preferredAccount(r.accounts), emailHidden: r.emailHidden };
+    },
+  });
+  return {
+    redis: o.redis,
+    prefix: o.prefix,
+    site,
+    mailbox: (id) => byId.get(id),
+    cache,
+    audit: createAuditTrail({ redis: o.redis, prefix: o.prefix }),
+    gate,
+    jira,
+    logger: o.logger,
+    retry: o.retry,
+  };
+}
+
+/** Pipeline options from the loaded configuration. */
+export function pipelineOptionsFrom(config: Config, redis: Redis, logger: Logger, jira: JiraProvider): PipelineOptions {
+  return {
+    redis,
+    prefix: config.prefix,
+    site: config.jira.site,
+    mailboxes: config.mailboxes,
+    cache: { positiveTtlMs: ms(config.cache.positiveTtl), negativeTtlMs: ms(config.cache.negativeTtl) },
+    jira,
+    logger,
+    retry: config.queues,
+  };
+}
+
+export interface PipelineQueues {
+  mailInbound: Queue;
+  identityProvision: Queue;
+  jiraDeliver: Queue;
+  mailboxActions?: Queue;
+}

@@ -1,0 +1,60 @@
+// Retry-After, honoured by every process sharing the token. The queue-level rate limit
+// (src/queues/worker.ts) stops workers from taking new jobs; this gate stops the jobs already
+// running from sending their next request inside the window (a provision job between
+// "create" and "add to group", a resolver between two lookups). One Redis key per site holds
+// the window's end; a process-local copy makes the check free while the window is known.
+import { RateLimitedError } from '../errors.js';
+import type { Redis } from '../redis.js';
+import { key } from '../redis.js';
+
+export interface RateGate {
+  /** Throws RateLimitedError (remaining window) while Jira has asked us to wait. */
+  check(): Promise<void>;
+  /** Jira said wait `ms`: close the gate for everyone on this site. */
+  trip(ms: number): Promise<void>;
+}
+
+export function createRateGate(opts: { redis: Redis; prefix: string; site: string }): RateGate {
+  const k = key(opts.prefix, 'jira', 'retry-after', opts.site);
+  let localUntil = 0;
+  const closed = (until: number) => new RateLimitedError(`waiting out Jira's Retry-After (${until - Date.now()} ms left)`, Math.max(1, until - Date.now()));
+  return {
+    async check() {
+      if (Date.now() < localUntil) throw closed(localUntil);
+      const ttl = await opts.redis.pttl(k);
+      if (ttl > 0) {
+        localUntil = Date.now() + ttl;
+        throw closed(localUntil);
+      }
+    },
+    async trip(ms) {
+      const until = Date.now() + ms;
+      localUntil = Math.max(localUntil, until);
+      // Keep the longer of two windows: a shorter Retry-After must not reopen the gate early.
+      const cur = await opts.redis.pttl(k);
+      if (cur < ms) await opts.redis.set(k, String(until), 'PX', Math.max(1, ms));
+    },
+  };
+}
+
+/**
+ * The same object, each method gated: checked before the call, and a RateLimitedError from
+ * the call closes the gate for everyone before it is rethrown.
+ */
+export function gated<T extends object>(target: T, gate: RateGate): T {
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      const v = Reflect.get(obj, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      return async (...args: unknown[]) => {
+        await gate.check();
+        try {
+          return await (v as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
+        } catch (e) {
+          if (e instanceof RateLimitedError) await gate.trip(e.retryAfterMs);
+          throw e;
+        }
+      };
+    },
+  });
+}

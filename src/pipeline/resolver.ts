@@ -1,0 +1,227 @@
+// The mail-inbound processor: finds a mail's people in Jira and waits, crash-safely, until the
+// ones policy wants provisioned have accounts; then hands the mail to delivery.
+//
+// Progress lives in the job's data (`pipeline`), so a re-run (after a crash, a promotion or a
+// fallback re-check) continues where the last run stopped. A mail that must wait for a
+// provision job registers itself as a waiter for that email and parks in the delayed set; the
+// provisioner promotes it when the account is ready. Waiting spends no attempts.
+import { DelayedError } from 'bullmq';
+import type { z } from 'zod';
+import { PermanentError } from '../errors.js';
+import { identityProvision, jiraDeliver, mailboxActions, mailInbound, type ResolvedPerson } from '../queues/catalog.js';
+import { addJob } from '../queues/queue.js';
+import type { Processor, ProcessorContext } from '../queues/worker.js';
+import { normalizeMailId } from './audit.js';
+import type { Pipeline, PipelineQueues } from './context.js';
+import { countMail } from './flood.js';
+import { decide, screen, selectParticipants, type Role } from './policy.js';
+import { recheckDelay, registerWaiter } from './waiters.js';
+
+export type MailInbound = z.infer<typeof mailInbound.payload>;
+
+export type PersonStatus = 'new' | 'known' | 'ignored' | 'held' | 'pending' | 'provisioned' | 'gave-up';
+
+interface PersonState {
+  email: string;
+  name?: string;
+  role: Role;
+  status: PersonStatus;
+  accountId?: string;
+  mode?: 'user' | 'customer';
+  reason?: string;
+}
+
+interface ResolveState {
+  v: 1;
+  people: PersonState[];
+  flood?: { count: number; limit: number; held: boolean };
+  /** Times this mail has parked waiting for its people (drives the fallback re-check delay). */
+  passes: number;
+}
+
+export type ResolveResult =
+  | { outcome: 'classified'; kind: string; reason: string }
+  | { outcome: 'resolved'; people: ResolvedPerson[]; deliverJobId: string };
+
+/** Where resolver progress is kept in the mail job's data (beside the payload). */
+export const STATE_FIELD = 'pipeline';
+
+function readState(data: unknown): ResolveState | undefined {
+  const s = (data as Record<string, unknown> | undefined)?.[STATE_FIELD] as ResolveState | undefined;
+  return s && s.v === 1 && Array.isArray(s.people) ? s : undefined;
+}
+
+async function saveState(ctx: ProcessorContext, state: ResolveState): Promise<void> {
+  const data = { ...(ctx.job.data as Record<string, unknown>), [STATE_FIELD]: state };
+  await ctx.job.updateData(data);
+}
+
+export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<MailInbound> {
+  return async (data, ctx) => {
+    const { job, log } = ctx;
+    const mailbox = p.mailbox(data.mailboxId);
+    if (!mailbox) throw new PermanentError(`mail for mailbox "${data.mailboxId}", which is not in the configuration`);
+    const policy = mailbox.policy;
+    const record = data.record;
+    const mail = record.messageId ? normalizeMailId(record.messageId) : String(job.id);
+    const base = { mail, mailboxId: data.mailboxId };
+    const sender = record.from?.address.trim().toLowerCase();
+    const c = record.classification;
+
+    if (c.kind === 'unparseable') {
+      await p.audit.record({ ...base, email: sender, step: 'classified', outcome: 'failed', detail: `unparseable: ${c.reason}` });
+      throw new PermanentError(`the mail could not be parsed (${c.reason}); its raw source is kept in the store (${record.rawRef.sha256})`);
+    }
+    if (c.kind !== 'human') {
+      // Classified mail is recorded, never resolved: a bounce or an auto-reply must not make users.
+      await p.audit.record({ ...base, email: sender, step: 'classified', outcome: 'skipped', detail: `${c.kind}: ${c.reason}` });
+      if (data.origin.kind === 'imap' && queues.mailboxActions) {
+        await addJob(queues.mailboxActions, mailboxActions, {
+          mailboxId: data.mailboxId,
+          uidvalidity: data.origin.uidvalidity,
+          uid: data.origin.uid,
+          outcome: 'classified',
+        });
+      }
+      log.info({ kind: c.kind }, 'classified mail: no people resolved');
+      return { outcome: 'classified', kind: c.kind, reason: c.reason } satisfies ResolveResult;
+    }
+
+    let tokenAccount: string | undefined;
+    const account = async () => (tokenAccount ??= (await p.jira()).account);
+
+    let state = readState(job.data);
+    if (!state) {
+      const people = selectParticipants(record, mailbox).map((x): PersonState => ({ ...x, status: 'new' }));
+      state = { v: 1, people, passes: 0 };
+      if (sender && people.some((x) => x.role === 'sender') && policy.autoCreate !== 'none') {
+        const count = await countMail(p.redis, p.prefix, sender, String(job.id));
+        const held = count > policy.floodLimitPerHour;
+        state.flood = { count, limit: policy.floodLimitPerHour, held };
+        if (held) {
+          await p.audit.record({ ...base, email: sender, step: 'flood-limit', outcome: 'held', detail: `mail ${count} this hour, limit ${policy.floodLimitPerHour}: not provisioned` });
+        }
+      }
+      await saveState(ctx, state);
+    }
+
+    // 1. Look up and decide, for everyone not decided yet.
+    const fresh = state.people.filter((x) => x.status === 'new');
+    if (fresh.length) {
+      const flood = state.flood;
+      await Promise.all(fresh.map(async (person) => {
+        const s = screen(person.email, policy);
+        if (!s.lookup) {
+          Object.assign(person, { status: 'ignored', reason: s.reason });
+          await p.audit.record({ ...base, email: person.email, step: 'decision', outcome: 'ignored', detail: s.detail });
+          return;
+        }
+        const { entry, source } = await p.cache.resolve(person.email);
+        await p.audit.record({
+          ...base,
+          email: person.email,
+          step: 'lookup',
+          outcome: entry.found ? 'found' : 'not-found',
+          detail: `from ${source}`,
+          ...(source === 'jira' ? { tokenAccount: await account(), jira: entry.found ? `accountId ${entry.account.accountId}${entry.account.emailHidden ? ' (email hidden)' : ''}` : 'no account with this email' } : {}),
+        });
+        const flooded = person.role === 'sender' && !!flood?.held;
+        const d = decide(person.email, entry.found, policy, { flooded, floodDetail: flood ? `mail ${flood.count} this hour, limit ${flood.limit}` : undefined });
+        switch (d.action) {
+          case 'known':
+            if (entry.found) Object.assign(person, { status: 'known', accountId: entry.account.accountId });
+            return;
+          case 'ignore':
+          case 'hold':
+            Object.assign(person, { status: d.action === 'hold' ? 'held' : 'ignored', reason: d.reason });
+            await p.audit.record({ ...base, email: person.email, step: 'decision', outcome: d.action === 'hold' ? 'held' : 'ignored', detail: d.detail });
+            return;
+          case 'provision':
+            await addJob(queues.identityProvision, identityProvision, {
+              site: p.site,
+              email: person.email,
+              ...(person.name ? { displayName: person.name } : {}),
+              mode: d.mode,
+              mailboxId: data.mailboxId,
+              messageId: mail,
+            }, p.retry);
+            Object.assign(person, { status: 'pending', mode: d.mode });
+            await p.audit.record({ ...base, email: person.email, step: 'provision-queued', outcome: 'ok', detail: `auto-create ${d.mode}` });
+            return;
+        }
+      }));
+      await saveState(ctx, state);
+    }
+
+    // 2. Wait for provisioning, if any is still going on.
+    const pending = () => state.people.filter((x) => x.status === 'pending');
+    if (pending().length) {
+      await Promise.all(pending().map((x) => checkPending(x)));
+      if (pending().length) {
+        await Promise.all(pending().map((x) => registerWaiter(p.redis, p.prefix, p.site, x.email, String(job.id))));
+        // The provisioner may have finished between our check and our registration.
+        await Promise.all(pending().map((x) => checkPending(x)));
+      }
+      if (pending().length) {
+        state.passes++;
+        await saveState(ctx, state);
+        if (state.passes === 1) {
+          await p.audit.record({ ...base, step: 'waiting', outcome: 'waiting', detail: `for ${pending().map((x) => x.email).join(', ')}` });
+        }
+        await job.moveToDelayed(Date.now() + recheckDelay(state.passes), ctx.token);
+        throw new DelayedError();
+      }
+      await saveState(ctx, state);
+    }
+
+    // 3. Everyone is settled: on to delivery.
+    const people: ResolvedPerson[] = state.people.map((x) => ({
+      email: x.email,
+      role: x.role,
+      status: x.status,
+      ...(x.accountId ? { accountId: x.accountId } : {}),
+      ...(x.reason ? { reason: x.reason } : {}),
+    }));
+    const deliver = await addJob(queues.jiraDeliver, jiraDeliver, { mailboxId: data.mailboxId, origin: data.origin, record, people }, p.retry);
+    await p.audit.record({
+      ...base,
+      step: 'deliver-queued',
+      outcome: 'ok',
+      detail: people.map((x) => `${x.email}=${x.status}${x.accountId ? `(${x.accountId})` : ''}`).join(', ') || 'no participants',
+    });
+    return { outcome: 'resolved', people, deliverJobId: String(deliver.id) } satisfies ResolveResult;
+
+    async function checkPending(person: PersonState): Promise<void> {
+      const entry = await p.cache.peek(person.email);
+      if (entry?.found) {
+        Object.assign(person, { status: 'provisioned', accountId: entry.account.accountId });
+        return;
+      }
+      const jobId = identityProvision.jobId({ site: p.site, email: person.email, mode: person.mode ?? 'user', mailboxId: data.mailboxId });
+      const js = await queues.identityProvision.getJobState(jobId);
+      if (js === 'failed') {
+        const failed = await queues.identityProvision.getJob(jobId);
+        const reason = failed?.failedReason ?? 'provisioning failed';
+        Object.assign(person, { status: 'gave-up', reason: `provisioning failed: ${reason}` });
+        await p.audit.record({ ...base, email: person.email, step: 'gave-up', outcome: 'error', detail: reason });
+      } else if (js === 'completed') {
+        const e = await p.cache.refresh(person.email);
+        if (e.found) Object.assign(person, { status: 'provisioned', accountId: e.account.accountId });
+        else {
+          Object.assign(person, { status: 'gave-up', reason: 'provisioning finished but Jira has no account for this email' });
+          await p.audit.record({ ...base, email: person.email, step: 'gave-up', outcome: 'error', detail: 'provisioning finished but Jira has no account for this email' });
+        }
+      } else if (js === 'unknown') {
+        // The provision job is gone (removed by hand, or Redis lost it): ask again.
+        await addJob(queues.identityProvision, identityProvision, {
+          site: p.site,
+          email: person.email,
+          ...(person.name ? { displayName: person.name } : {}),
+          mode: person.mode ?? 'user',
+          mailboxId: data.mailboxId,
+          messageId: mail,
+        }, p.retry);
+      }
+    }
+  };
+}

@@ -1,0 +1,47 @@
+// Mails waiting for their people. A mail whose sender is being provisioned registers its job
+// id under the email and parks itself in the delayed set with a fallback re-check time; the
+// provisioner, once the account is ready (or provisioning failed for good), promotes those
+// jobs so they continue at once. Nothing is lost if a process dies in between: the job sits
+// in delayed and re-checks on its own when the fallback time comes.
+import { Job, type Queue } from 'bullmq';
+import type { Redis } from '../redis.js';
+import { key } from '../redis.js';
+
+export function waitersKey(prefix: string, site: string, email: string): string {
+  return key(prefix, 'waiters', site, email.trim().toLowerCase());
+}
+
+// Two days: longer than any provision job keeps retrying (about 2.4 h by default).
+const WAITERS_TTL_MS = 2 * 24 * 3600 * 1000;
+
+export async function registerWaiter(redis: Redis, prefix: string, site: string, email: string, mailJobId: string): Promise<void> {
+  const k = waitersKey(prefix, site, email);
+  await redis.multi().sadd(k, mailJobId).pexpire(k, WAITERS_TTL_MS).exec();
+}
+
+/** Promote every mail job waiting on `email`; returns how many were promoted. */
+export async function releaseWaiters(redis: Redis, prefix: string, site: string, email: string, mailQueue: Queue): Promise<number> {
+  const k = waitersKey(prefix, site, email);
+  // Read and clear in one step: a waiter registering after this re-checks by itself.
+  const res = await redis.multi().smembers(k).del(k).exec();
+  const ids = (res?.[0]?.[1] as string[] | undefined) ?? [];
+  let promoted = 0;
+  await Promise.all(
+    ids.map(async (id) => {
+      const job = await Job.fromId(mailQueue, id);
+      if (!job) return;
+      try {
+        await job.promote();
+        promoted++;
+      } catch {
+        // Not delayed (yet, or any more): it is running and will see the account itself.
+      }
+    }),
+  );
+  return promoted;
+}
+
+/** Fallback re-check delay for a waiting mail: 2 s doubling to 1 min (promotion is the fast path). */
+export function recheckDelay(passes: number): number {
+  return Math.min(60_000, 2_000 * 2 ** Math.min(passes, 10));
+}
