@@ -2,8 +2,10 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { register as config } from './config.js';
+import { register as failed } from './failed.js';
 import { register as ingest } from './ingest.js';
+import { register as status } from './status.js';
 
 export type Register = (program: Command, ctx: CliContext) => void;
 
-export const commands: Register[] = [config, ingest];
+export const commands: Register[] = [config, ingest, status, failed];

@@ -1,0 +1,135 @@
+// Prometheus metrics. One registry per process (`metrics`, below) holding the counters other
+// parts increment where things happen (the Jira client, the cache, the provisioner), plus
+// gauges the web role fills at scrape time from Redis (queue counts, heartbeats, token).
+//
+// Counters live in the process that counts. With `mailroom start` (all roles in one process)
+// /metrics shows everything; with one process per role, the web role's /metrics shows the
+// Redis-derived gauges and its own counters only.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Worker } from 'bullmq';
+import { allQueueStatus, JOB_STATES, type OpsQueues } from './queues.js';
+
+export interface Metrics {
+  registry: Registry;
+  /** Jobs by queue and state, set at scrape time (see queueCountsSource). */
+  queueJobs: Gauge<'queue' | 'state'>;
+  queuePaused: Gauge<'queue'>;
+  /** Processing time of finished jobs, seconds, by queue and outcome (completed|failed). */
+  jobDuration: Histogram<'queue' | 'outcome'>;
+  /** Jira REST calls by logical operation (e.g. user.search) and HTTP status (or "network"). */
+  jiraRequests: Counter<'operation' | 'status'>;
+  /** 429 (and 503 with Retry-After) answers from Jira. */
+  jiraRateLimited: Counter<'operation'>;
+  /** Seconds the workers were told to wait by Retry-After. */
+  jiraRateLimitedSeconds: Counter;
+  /** Account cache lookups: result = hit | miss (negative hits count as hits). */
+  cacheLookups: Counter<'result'>;
+  cacheHitRatio: Gauge;
+  /** Seconds since each mailbox's poller last proved its IMAP connection alive. */
+  mailboxHeartbeatAge: Gauge<'mailbox'>;
+  /** Days until the workaround token expires (negative once expired). */
+  tokenDaysToExpiry: Gauge;
+  /** 1 when the token is usable (valid, not paused), else 0. */
+  tokenValid: Gauge;
+  /** Jira accounts created, by mode (user | customer). */
+  accountsCreated: Counter<'mode'>;
+}
+
+export function createMetrics(opts: { registry?: Registry; defaultMetrics?: boolean } = {}): Metrics {
+  const registry = opts.registry ?? new Registry();
+  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'mailroom_process_' });
+  const registers = [registry];
+  const cacheLookups = new Counter({
+    name: 'mailroom_cache_lookups_total',
+    help: 'Account cache lookups by result (hit, miss)',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  return {
+    registry,
+    queueJobs: new Gauge({ name: 'mailroom_queue_jobs', help: 'Jobs per queue and state', labelNames: ['queue', 'state'] as const, registers }),
+    queuePaused: new Gauge({ name: 'mailroom_queue_paused', help: '1 when the queue is paused', labelNames: ['queue'] as const, registers }),
+    jobDuration: new Histogram({
+      name: 'mailroom_job_duration_seconds',
+      help: 'Processing time of finished jobs',
+      labelNames: ['queue', 'outcome'] as const,
+      // From a cached lookup (ms) to an attachment upload against a slow Jira (a minute).
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    jiraRequests: new Counter({
+      name: 'mailroom_jira_requests_total',
+      help: 'Jira REST requests by operation and HTTP status',
+      labelNames: ['operation', 'status'] as const,
+      registers,
+    }),
+    jiraRateLimited: new Counter({
+      name: 'mailroom_jira_rate_limited_total',
+      help: 'Jira answers that asked us to slow down (429, 503 with Retry-After)',
+      labelNames: ['operation'] as const,
+      registers,
+    }),
+    jiraRateLimitedSeconds: new Counter({
+      name: 'mailroom_jira_rate_limited_seconds_total',
+      help: 'Seconds the workers waited because Jira asked them to',
+      registers,
+    }),
+    cacheLookups,
+    cacheHitRatio: new Gauge({
+      name: 'mailroom_cache_hit_ratio',
+      help: 'Account cache hits / lookups since the process started',
+      registers,
+      async collect() {
+        const values = (await cacheLookups.get()).values;
+        const hits = values.filter((v) => v.labels.result === 'hit').reduce((n, v) => n + v.value, 0);
+        const total = values.reduce((n, v) => n + v.value, 0);
+        this.set(total ? hits / total : 0);
+      },
+    }),
+    mailboxHeartbeatAge: new Gauge({
+      name: 'mailroom_mailbox_heartbeat_age_seconds',
+      help: "Seconds since the mailbox's poller last proved its IMAP connection alive",
+      labelNames: ['mailbox'] as const,
+      registers,
+    }),
+    tokenDaysToExpiry: new Gauge({ name: 'mailroom_token_days_to_expiry', help: 'Days until the workaround token expires', registers }),
+    tokenValid: new Gauge({ name: 'mailroom_token_valid', help: '1 when the workaround token is valid and not paused', registers }),
+    accountsCreated: new Counter({
+      name: 'mailroom_accounts_created_total',
+      help: 'Jira accounts created, by mode',
+      labelNames: ['mode'] as const,
+      registers,
+    }),
+  };
+}
+
+/** The process-wide metrics: import and increment, e.g. `metrics.jiraRequests.inc({ operation, status })`. */
+export const metrics: Metrics = createMetrics({ defaultMetrics: true });
+
+/** Something that refreshes gauges from Redis just before a scrape. */
+export interface ScrapeSource {
+  name: string;
+  collect(m: Metrics): Promise<void>;
+}
+
+/** Queue counts by state, read at scrape time. */
+export function queueCountsSource(queues: OpsQueues): ScrapeSource {
+  return {
+    name: 'queues',
+    async collect(m) {
+      for (const s of await allQueueStatus(queues)) {
+        for (const state of JOB_STATES) m.queueJobs.set({ queue: s.queue, state }, s.counts[state]);
+        m.queuePaused.set({ queue: s.queue }, s.paused ? 1 : 0);
+      }
+    },
+  };
+}
+
+/** Record the processing time of every job a worker finishes. */
+export function observeWorker(worker: Worker, queue: string, m: Metrics = metrics): void {
+  const observe = (outcome: 'completed' | 'failed', job: { processedOn?: number; finishedOn?: number } | undefined) => {
+    if (job?.processedOn && job.finishedOn) m.jobDuration.observe({ queue, outcome }, (job.finishedOn - job.processedOn) / 1000);
+  };
+  worker.on('completed', (job) => observe('completed', job));
+  worker.on('failed', (job) => observe('failed', job));
+}

@@ -1,0 +1,33 @@
+// The web role as a RoleStarter: resolves authentication (or refuses to start), builds the
+// server on the configured host and port, and closes it on shutdown.
+import type { RoleStarter } from '../runtime.js';
+import type { ReadinessCheck } from '../ops/readiness.js';
+import type { ScrapeSource } from '../ops/metrics.js';
+import { resolveWebAuth } from './auth.js';
+import { buildWebServer, BOARD_PATH } from './server.js';
+
+export interface WebRoleOptions {
+  /** Allowed only on loopback: run without credentials. */
+  noAuth?: boolean;
+  checks?: ReadinessCheck[];
+  scrapeSources?: ScrapeSource[];
+}
+
+export function webRole(opts: WebRoleOptions = {}): RoleStarter {
+  return async (ctx) => {
+    const { config, logger } = ctx;
+    const auth = resolveWebAuth(config.webAuth, { host: config.web.host, noAuth: opts.noAuth });
+    const app = await buildWebServer({
+      redis: ctx.redis('web'),
+      prefix: config.prefix,
+      logger,
+      auth,
+      readOnly: config.webAuth.readOnly,
+      checks: opts.checks,
+      scrapeSources: opts.scrapeSources,
+    });
+    const address = await app.listen({ host: config.web.host, port: config.web.port });
+    logger.info({ board: `${address}${BOARD_PATH}`, auth: auth.mode, readOnly: !!config.webAuth.readOnly }, 'web role listening');
+    return { stop: () => app.close() };
+  };
+}

@@ -1,0 +1,115 @@
+// The web role's HTTP server: Bull Board behind authentication, and the unauthenticated probe
+// and scrape endpoints (/healthz, /readyz, /metrics) that orchestrators and Prometheus call.
+//
+//   /board  Bull Board over every Mailroom queue; admins act, viewers are sent to /view.
+//   /view   the same board in read-only mode (viewers and admins).
+//   /healthz the process is alive (no dependency is checked: restarting would not fix Redis).
+//   /readyz every readiness check, as JSON; 503 when any fails.
+//   /metrics Prometheus text format.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import type { Logger } from '../log.js';
+import type { Redis } from '../redis.js';
+import { metrics as processMetrics, queueCountsSource, type Metrics, type ScrapeSource } from '../ops/metrics.js';
+import { closeQueues, openQueues, type OpsQueues } from '../ops/queues.js';
+import { redisCheck, runReadiness, type ReadinessCheck } from '../ops/readiness.js';
+import { authenticate, type Role, type WebAuth } from './auth.js';
+
+export interface WebServerDeps {
+  /** Connection for the board's queues and the Redis readiness check (owned by the caller). */
+  redis: Redis;
+  prefix: string;
+  logger: Logger;
+  auth: WebAuth;
+  /** Checks besides Redis (token, mailbox heartbeats…), added by whoever starts the role. */
+  checks?: ReadinessCheck[];
+  /** Gauges refreshed before each scrape, besides queue counts. */
+  scrapeSources?: ScrapeSource[];
+  metrics?: Metrics;
+  /** The whole board read-only, whoever signs in. */
+  readOnly?: boolean;
+  /** Queue names shown (default: every queue in the catalog). */
+  queueNames?: readonly string[];
+}
+
+export const BOARD_PATH = '/board';
+export const VIEW_PATH = '/view';
+
+export async function buildWebServer(deps: WebServerDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ role: 'web' }) as FastifyBaseLogger,
+    // Probes and scrapes arrive every few seconds: logging each would drown what matters.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  const queues: OpsQueues = openQueues({ connection: deps.redis, prefix: deps.prefix, queueNames: deps.queueNames });
+  app.addHook('onClose', async () => closeQueues(queues));
+  const m = deps.metrics ?? processMetrics;
+  const checks = [redisCheck(deps.redis), ...(deps.checks ?? [])];
+  const sources = [queueCountsSource(queues), ...(deps.scrapeSources ?? [])];
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_req, reply) => {
+    const report = await runReadiness(checks);
+    return reply.code(report.ready ? 200 : 503).send(report);
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    // A source that fails (Redis down) leaves its gauges at their last values; the scrape still
+    // answers, and /readyz says what is wrong.
+    const failed = (await Promise.allSettled(sources.map((s) => s.collect(m))))
+      .map((r, i) => (r.status === 'rejected' ? sources[i]!.name : undefined))
+      .filter(Boolean);
+    if (failed.length) app.log.warn({ sources: failed }, 'metrics sources failed; serving last values');
+    return reply.header('content-type', m.registry.contentType).send(await m.registry.metrics());
+  });
+
+  app.get('/', async (_req, reply) => reply.redirect(BOARD_PATH));
+
+  await app.register(async (scope) => {
+    scope.addHook('onRequest', gate(deps.auth, 'admin', deps.readOnly));
+    await mountBoard(scope, queues, BOARD_PATH, !!deps.readOnly);
+  });
+  await app.register(async (scope) => {
+    scope.addHook('onRequest', gate(deps.auth, 'viewer', true));
+    await mountBoard(scope, queues, VIEW_PATH, true);
+  });
+  return app;
+}
+
+async function mountBoard(scope: FastifyInstance, queues: OpsQueues, path: string, readOnlyMode: boolean): Promise<void> {
+  const adapter = new FastifyAdapter();
+  adapter.setBasePath(path);
+  createBullBoard({
+    queues: [...queues.byName.values()].map((q) => new BullMQAdapter(q, { readOnlyMode })),
+    // @bull-board/fastify carries its own copy of @bull-board/api: same shape, separate declarations.
+    serverAdapter: adapter as unknown as Parameters<typeof createBullBoard>[0]['serverAdapter'],
+    options: { uiConfig: { boardTitle: readOnlyMode ? 'Mailroom (read-only)' : 'Mailroom' } },
+  });
+  await scope.register(adapter.registerPlugin(), { prefix: path });
+}
+
+/**
+ * The hook in front of a board. `needs` is the least role allowed; a viewer asking for the
+ * admin board is redirected to the read-only one (GET) or refused (anything else).
+ */
+function gate(auth: WebAuth, needs: Role, readOnlyBoard: boolean | undefined) {
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    const who = authenticate(auth, { headers: req.headers, remoteAddress: req.socket.remoteAddress });
+    if (!who.ok) {
+      if (auth.mode === 'basic') reply.header('www-authenticate', 'Basic realm="Mailroom", charset="UTF-8"');
+      return reply.code(401).send({ error: 'unauthorized', detail: who.why });
+    }
+    // Belt and braces: a read-only board refuses anything but reads before bull-board sees it.
+    if (readOnlyBoard && !['GET', 'HEAD'].includes(req.method)) {
+      return reply.code(403).send({ error: 'forbidden', detail: 'this board is read-only' });
+    }
+    if (needs === 'admin' && who.role !== 'admin') {
+      if (req.method === 'GET' || req.method === 'HEAD') return reply.redirect(VIEW_PATH + req.url.slice(BOARD_PATH.length));
+      return reply.code(403).send({ error: 'forbidden', detail: `${who.user} may only view` });
+    }
+    return undefined;
+  };
+}
