@@ -2,6 +2,8 @@
 // issue properties), joined by AND. Anything else is a 400, as an unknown field is in Jira.
 import type { SimIssue } from './state.js';
 
+const KNOWN_FIELDS = ['project', 'key', 'issuekey', 'reporter', 'labels', 'summary', 'text'];
+
 export type Predicate = (issue: SimIssue) => boolean;
 
 export class JqlError extends Error {}
@@ -63,6 +65,9 @@ export function parseJql(jql: string): Predicate {
     const field = m[1]!.toLowerCase();
     const op = m[2]!.toLowerCase();
     const raw = m[3]!;
+    if (!KNOWN_FIELDS.includes(field)) {
+      throw new JqlError(`Error in the JQL Query: Field '${m[1]}' does not exist or you do not have permission to view it.`);
+    }
     if (field === 'summary' || field === 'text') {
       if (op !== '~') throw new JqlError(`Error in the JQL Query: the operator '${op}' is not supported by the '${field}' field.`);
       const want = unquote(raw).toLowerCase();

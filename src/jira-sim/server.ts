@@ -240,7 +240,8 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
         return send(res, platformError(413, ['The request body is too large.']));
       }
       if (u.pathname.startsWith('/__sim/')) return send(res, await adminRoutes(sim, req.method ?? 'GET', u.pathname, raw));
-      await handleApi(req, res, u.pathname, u.searchParams, raw);
+      // Scoped API tokens go through https://api.atlassian.com/ex/jira/{cloudId}/rest/...
+      await handleApi(req, res, u.pathname.replace(/^\/ex\/jira\/[^/]+(?=\/rest\/)/, ''), u.searchParams, raw);
     })().catch((e: unknown) => {
       if (!res.headersSent) send(res, platformError(500, [`simulator bug: ${(e as Error).message}`]));
     });

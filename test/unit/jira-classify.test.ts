@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError } from '../../src/errors.js';
+import { classifyAnswer, DEFAULT_RETRY_AFTER_MS, jiraErrorText, parseRateLimitReset, parseRetryAfter } from '../../src/jira/classify.js';
+
+const NOW = Date.parse('2026-11-28T12:00:00Z');
+
+function answer(status: number, headers: Record<string, string> = {}, body: unknown = '') {
+  return classifyAnswer({ operation: 'findUsers', status, headers: new Headers(headers), body, now: NOW });
+}
+
+describe('parseRetryAfter', () => {
+  it.each([
+    ['120', 120_000],
+    ['0', 0],
+    ['1.5', 1_500],
+    [' 7 ', 7_000],
+    ['Sat, 28 Nov 2026 12:00:30 GMT', 30_000],
+    ['Sat, 28 Nov 2026 11:59:00 GMT', 0], // a date already past means "now"
+  ])('%s -> %d ms', (v, ms) => {
+    expect(parseRetryAfter(v, NOW)).toBe(ms);
+  });
+
+  it.each([null, undefined, '', 'soon', '-5'])('%s is unreadable', (v) => {
+    expect(parseRetryAfter(v, NOW)).toBeUndefined();
+  });
+});
+
+describe('parseRateLimitReset', () => {
+  it('reads an ISO timestamp', () => {
+    expect(parseRateLimitReset('2026-11-28T12:01:00Z', NOW)).toBe(60_000);
+    expect(parseRateLimitReset('2026-11-28T12:01Z', NOW)).toBe(60_000);
+    expect(parseRateLimitReset('garbage', NOW)).toBeUndefined();
+  });
+});
+
+describe('jiraErrorText', () => {
+  it('joins platform errorMessages and per-field errors', () => {
+    expect(jiraErrorText({ errorMessages: ['Bad thing'], errors: { summary: 'required' } })).toBe('Bad thing; summary: required');
+  });
+  it('reads JSM errorMessage', () => {
+    expect(jiraErrorText({ errorMessage: 'An account already exists for this email' })).toBe('An account already exists for this email');
+  });
+  it('keeps plain text short', () => {
+    expect(jiraErrorText('x'.repeat(1000))).toHaveLength(300);
+  });
+});
+
+describe('classifyAnswer', () => {
+  it('2xx without a login failure is success', () => {
+    expect(answer(200)).toBeUndefined();
+    expect(answer(204)).toBeUndefined();
+  });
+
+  it('a 200 carrying X-Seraph-LoginReason: AUTHENTICATED_FAILED is an auth failure, never an empty result', () => {
+    const e = answer(200, { 'X-Seraph-LoginReason': 'AUTHENTICATED_FAILED' }, []);
+    expect(e).toBeInstanceOf(AuthError);
+    expect(e!.message).toMatch(/not "not found"/);
+  });
+
+  it('captcha lockout (AUTHENTICATION_DENIED) is an auth failure too', () => {
+    expect(answer(403, { 'X-Seraph-LoginReason': 'AUTHENTICATION_DENIED' })).toBeInstanceOf(AuthError);
+  });
+
+  it('401 and 403 are auth failures; an XSRF 403 is our own request\'s fault', () => {
+    expect(answer(401)).toBeInstanceOf(AuthError);
+    expect(answer(403, {}, { errorMessages: ['You do not have the permission'] })).toBeInstanceOf(AuthError);
+    const xsrf = answer(403, {}, { errorMessages: ['XSRF check failed'] });
+    expect(xsrf).toBeInstanceOf(PermanentError);
+    expect(xsrf).not.toBeInstanceOf(AuthError);
+  });
+
+  it('429 carries Retry-After and the reason', () => {
+    const e = answer(429, { 'Retry-After': '42', 'RateLimit-Reason': 'jira-burst-based' });
+    expect(e).toBeInstanceOf(RateLimitedError);
+    expect((e as RateLimitedError).retryAfterMs).toBe(42_000);
+    expect((e as RateLimitedError).reason).toBe('jira-burst-based');
+    expect(e!.kind).toBe('retryable');
+  });
+
+  it('429 without Retry-After falls back to X-RateLimit-Reset, then to a default', () => {
+    expect((answer(429, { 'X-RateLimit-Reset': '2026-11-28T12:00:10Z' }) as RateLimitedError).retryAfterMs).toBe(10_000);
+    expect((answer(429) as RateLimitedError).retryAfterMs).toBe(DEFAULT_RETRY_AFTER_MS);
+  });
+
+  it('503 with Retry-After is a rate limit; without it, a plain retryable failure', () => {
+    expect(answer(503, { 'Retry-After': '3' })).toBeInstanceOf(RateLimitedError);
+    const plain = answer(503);
+    expect(plain).toBeInstanceOf(RetryableError);
+    expect(plain).not.toBeInstanceOf(RateLimitedError);
+  });
+
+  it.each([500, 502, 504, 408])('%d is retryable', (s) => {
+    expect(answer(s)).toBeInstanceOf(RetryableError);
+  });
+
+  it('404 is NotFound (which is permanent)', () => {
+    const e = answer(404, {}, { errorMessages: ['Issue does not exist'] });
+    expect(e).toBeInstanceOf(NotFoundError);
+    expect(e!.kind).toBe('permanent');
+    expect(e!.message).toContain('Issue does not exist');
+  });
+
+  it('other 4xx are permanent with Jira\'s words in the message', () => {
+    const e = answer(400, {}, { errorMessages: [], errors: { products: 'products is required' } });
+    expect(e).toBeInstanceOf(PermanentError);
+    expect(e!.message).toContain('products: products is required');
+    expect(answer(412, {}, { errorMessage: 'experimental' })!.message).toContain('experimental');
+  });
+});
