@@ -1,0 +1,185 @@
+// The live check of the workaround token: who it is (/myself) and what it may do
+// (/mypermissions), against what the configured policies need. The report names every missing
+// permission and how to grant it, so a config that auto-creates users into groups with a token
+// that cannot do it is caught at start, not at the first mail.
+//
+// What each policy needs (from the Jira Cloud platform and JSM OpenAPI specs in shared/specs):
+//   every install        USER_PICKER  "Browse users and groups": GET /user/search finds nobody without it
+//   autoCreate: user     ADMINISTER   POST /rest/api/3/user: "Administer Jira global permission"
+//     with groups        SITE_ADMIN   POST /rest/api/3/group/user: "Site administration (member of the site-admin group)"
+//   autoCreate: customer ADMINISTER   POST /rest/servicedeskapi/customer: "Jira Administrator Global permission"
+//                        ADMINISTER_PROJECTS  POST .../servicedesk/{id}/customer: "Service desk administrator"
+// SITE_ADMIN is read as the SYSTEM_ADMIN global permission ("Jira System Administrators"),
+// which site admins hold; the spec does not name a direct "am I a site admin" call.
+// ADMINISTER_PROJECTS in the global context means "in at least one project": the client asks
+// no project context, so it cannot prove the account administers that particular service desk.
+import type { MailboxConfig } from '../config/schema.js';
+import { AuthError, describeError } from '../errors.js';
+import type { Myself } from '../jira/types.js';
+import type { TokenCheckRecord } from './store.js';
+
+export interface TokenCheckClient {
+  myself(): Promise<Myself>;
+  myPermissions(keys: string[]): Promise<Record<string, boolean>>;
+}
+
+export type PermissionKey = 'USER_PICKER' | 'ADMINISTER' | 'SITE_ADMIN' | 'ADMINISTER_PROJECTS';
+
+export interface Requirement {
+  permission: PermissionKey;
+  /** The name Jira's admin screens use. */
+  label: string;
+  /** Which configuration asks for it. */
+  why: string;
+  howToGrant: string;
+  /** Missing it is an error (the policy will fail) or only a warning (it may fail). */
+  level: 'required' | 'advised';
+}
+
+const LABEL: Record<PermissionKey, string> = {
+  USER_PICKER: 'Browse users and groups (global permission USER_PICKER)',
+  ADMINISTER: 'Administer Jira (global permission ADMINISTER)',
+  SITE_ADMIN: 'Site administration (site-admins group)',
+  ADMINISTER_PROJECTS: 'Service desk administrator (project permission ADMINISTER_PROJECTS)',
+};
+
+const HOW: Record<PermissionKey, string> = {
+  USER_PICKER: 'Jira settings > System > Global permissions > "Browse users and groups": add a group the account is in',
+  ADMINISTER: 'Jira settings > System > Global permissions > "Administer Jira": add a group the account is in (e.g. jira-admins-<site>)',
+  SITE_ADMIN: 'admin.atlassian.com > Directory > Groups > site-admins: add the account (or Products > give it the Admin role on this site)',
+  ADMINISTER_PROJECTS: 'Service project > Project settings > People: give the account the Administrators role',
+};
+
+/** Pure: what the configured mailboxes' policies need of the token. */
+export function requirementsFor(mailboxes: Pick<MailboxConfig, 'id' | 'policy'>[]): Requirement[] {
+  const out = new Map<PermissionKey, Requirement>();
+  const add = (permission: PermissionKey, why: string, level: Requirement['level'] = 'required') => {
+    const prev = out.get(permission);
+    if (prev) {
+      if (!prev.why.includes(why)) prev.why += `; ${why}`;
+      if (level === 'required') prev.level = 'required';
+      return;
+    }
+    out.set(permission, { permission, label: LABEL[permission], why, howToGrant: HOW[permission], level });
+  };
+  add('USER_PICKER', 'looking up senders by email (without it Jira finds nobody and every sender looks new)');
+  for (const m of mailboxes) {
+    const p = m.policy;
+    if (p.autoCreate === 'user') {
+      add('ADMINISTER', `mailbox "${m.id}" creates Jira users (autoCreate: user)`);
+      if (p.groups.length > 0) add('SITE_ADMIN', `mailbox "${m.id}" adds created users to groups`);
+      else add('SITE_ADMIN', `mailbox "${m.id}" creates users: Jira may treat user management as a site-admin task`, 'advised');
+    } else if (p.autoCreate === 'customer') {
+      add('ADMINISTER', `mailbox "${m.id}" creates JSM customers (autoCreate: customer)`);
+      add('ADMINISTER_PROJECTS', `mailbox "${m.id}" adds customers to service desk ${p.serviceDeskId ?? '?'}`);
+    }
+  }
+  return [...out.values()];
+}
+
+/** The permission keys /mypermissions is asked for (SITE_ADMIN is read through SYSTEM_ADMIN). */
+const ALWAYS_ASKED = ['USER_PICKER', 'ADMINISTER', 'SYSTEM_ADMIN'];
+
+export interface TokenReport {
+  ok: boolean;
+  checkedAt: string;
+  account?: Myself;
+  /** /myself failed: the token does not work at all. */
+  error?: string;
+  authFailed: boolean;
+  /** What was seen: USER_PICKER, ADMINISTER, SITE_ADMIN, ADMINISTER_PROJECTS (when asked). */
+  permissions: Partial<Record<PermissionKey, boolean>>;
+  requirements: (Requirement & { held: boolean | undefined })[];
+  /** Required and not held. */
+  missing: Requirement[];
+  warnings: string[];
+}
+
+export async function checkToken(client: TokenCheckClient, mailboxes: Pick<MailboxConfig, 'id' | 'policy'>[], now = new Date()): Promise<TokenReport> {
+  const requirements = requirementsFor(mailboxes);
+  const base = { checkedAt: now.toISOString(), permissions: {}, warnings: [] as string[] };
+  let account: Myself;
+  try {
+    account = await client.myself();
+  } catch (e) {
+    const auth = e instanceof AuthError;
+    return {
+      ...base,
+      ok: false,
+      authFailed: auth,
+      error: auth ? `Jira refused the token (${describeError(e)}): it is wrong, expired or revoked` : `could not check the token: ${describeError(e)}`,
+      requirements: requirements.map((r) => ({ ...r, held: undefined })),
+      missing: [],
+    };
+  }
+  const warnings: string[] = [];
+  const permissions: TokenReport['permissions'] = {};
+  try {
+    const seen = await client.myPermissions(ALWAYS_ASKED);
+    permissions.USER_PICKER = seen.USER_PICKER === true;
+    permissions.ADMINISTER = seen.ADMINISTER === true;
+    permissions.SITE_ADMIN = seen.SYSTEM_ADMIN === true;
+  } catch (e) {
+    const auth = e instanceof AuthError;
+    return {
+      ...base,
+      ok: false,
+      account,
+      authFailed: auth,
+      error: `${auth ? 'Jira refused the token' : 'could not read the permissions'} on /mypermissions: ${describeError(e)}`,
+      requirements: requirements.map((r) => ({ ...r, held: undefined })),
+      missing: [],
+    };
+  }
+  if (requirements.some((r) => r.permission === 'ADMINISTER_PROJECTS')) {
+    try {
+      permissions.ADMINISTER_PROJECTS = (await client.myPermissions(['ADMINISTER_PROJECTS'])).ADMINISTER_PROJECTS === true;
+    } catch (e) {
+      if (e instanceof AuthError) throw e;
+      warnings.push(`could not check ${LABEL.ADMINISTER_PROJECTS}: ${describeError(e)}`);
+    }
+  }
+  if (!account.active) warnings.push(`the account ${account.displayName} is deactivated: Jira will refuse its token`);
+  const reqs = requirements.map((r) => ({ ...r, held: permissions[r.permission] }));
+  const missing = reqs.filter((r) => r.held === false && r.level === 'required');
+  for (const r of reqs) if (r.held === false && r.level === 'advised') warnings.push(`${r.label} is not held (${r.why}); to grant: ${r.howToGrant}`);
+  return { ...base, ok: account.active && missing.length === 0, authFailed: false, account, permissions, requirements: reqs, missing, warnings };
+}
+
+/** One line for logs and the stored "last check". */
+export function summarize(r: TokenReport): string {
+  if (r.error) return r.error;
+  if (r.account && !r.account.active) return `the account ${r.account.displayName} is deactivated`;
+  if (r.missing.length) return `missing: ${r.missing.map((m) => m.label).join('; ')}`;
+  return r.warnings.length ? `ok, with warnings: ${r.warnings.join('; ')}` : 'ok';
+}
+
+/** The report as stored beside the token (no secrets in it). */
+export function checkRecord(r: TokenReport): TokenCheckRecord {
+  return {
+    at: r.checkedAt,
+    ok: r.ok,
+    summary: summarize(r).slice(0, 1000),
+    permissions: Object.fromEntries(Object.entries(r.permissions).filter(([, v]) => v !== undefined)) as Record<string, boolean>,
+  };
+}
+
+/** Lines for a person: the account, what it can do, what is missing and how to grant it. */
+export function formatReport(r: TokenReport): string[] {
+  const lines: string[] = [];
+  if (r.account) lines.push(`account:     ${r.account.displayName} (${r.account.emailAddress ?? 'email hidden'}, ${r.account.accountId})${r.account.active ? '' : ' DEACTIVATED'}`);
+  if (r.error) lines.push(`problem:     ${r.error}`);
+  const seen = Object.entries(r.permissions) as [PermissionKey, boolean][];
+  if (seen.length) {
+    lines.push('can do:');
+    for (const [k, v] of seen) lines.push(`  ${v ? 'yes' : 'no '}  ${LABEL[k]}`);
+  }
+  for (const m of r.missing) {
+    lines.push(`MISSING: ${m.label}`);
+    lines.push(`  needed for: ${m.why}`);
+    lines.push(`  to grant:   ${m.howToGrant}`);
+  }
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  lines.push(r.ok ? 'result:      ok' : 'result:      NOT OK');
+  return lines;
+}
