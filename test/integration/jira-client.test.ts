@@ -1,0 +1,272 @@
+// The Jira client over real HTTP against the simulator: every typed outcome, and the token
+// never showing up in an error or a log line.
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError } from '../../src/errors.js';
+import { AlreadyExistsError } from '../../src/jira/index.js';
+import { createLogger } from '../../src/log.js';
+import { startJiraSim } from '../../src/jira-sim/index.js';
+import { withSim } from '../helpers/jira-sim.js';
+
+const jira = withSim();
+
+async function failure(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('Jira client: lookups', () => {
+  it('finds a user by exact, case-insensitive email, not by prefix', async () => {
+    const { sim, site } = jira();
+    sim.state.addAccount({ email: 'bob@partner.example.org', displayName: 'Other Bob' });
+    const r = await jira().client().findUsersByEmail('BOB@Partner.example');
+    expect(r.emailHidden).toBe(false);
+    expect(r.accounts.map((a) => a.accountId)).toEqual([site.users.bob.accountId]);
+  });
+
+  it('accepts a single hidden-email result for a full email and says so', async () => {
+    const r = await jira().client().findUsersByEmail('quiet@partner.example');
+    expect(r).toEqual({ accounts: [expect.objectContaining({ accountId: jira().site.users.hidden.accountId })], emailHidden: true });
+    expect(r.accounts[0]!.emailAddress).toBeUndefined();
+  });
+
+  it('an unknown email with a working token is a real "no such user"', async () => {
+    expect(await jira().client().findUserByEmail('nobody@nowhere.example')).toBeNull();
+    expect(jira().sim.counters.count('findUsers', 200)).toBe(1);
+  });
+
+  it('myself and myPermissions report the workaround account', async () => {
+    const c = jira().client();
+    expect(await c.myself()).toMatchObject({ accountId: jira().site.admin.accountId, emailAddress: jira().site.admin.email, active: true });
+    expect(await c.myPermissions(['ADMINISTER', 'USER_PICKER'])).toEqual({ ADMINISTER: true, USER_PICKER: true });
+  });
+
+  it('groupMembers follows every page (Jira caps pages at 50) and leaves out inactive members', async () => {
+    const { sim } = jira();
+    const g = sim.state.addGroup({ name: 'big-group' });
+    for (let i = 0; i < 120; i++) g.members.add(sim.state.addAccount({ email: `m${i}@big.example`, active: i % 10 !== 0 }).accountId);
+    const members = await jira().client().groupMembers({ groupName: 'big-group' });
+    expect(members).toHaveLength(108);
+    expect(members.every((m) => m.active)).toBe(true);
+    expect(sim.counters.count('getUsersFromGroup', 200)).toBe(3);
+  });
+
+  it('works through the scoped-token base URL form (/ex/jira/{cloudId})', async () => {
+    const c = jira().client({ baseUrl: `${jira().sim.url}/ex/jira/11111111-2222-3333-4444-555555555555` });
+    expect((await c.myself()).accountId).toBe(jira().site.admin.accountId);
+  });
+});
+
+describe('Jira client: writes and their "already" outcomes', () => {
+  it('createUser sends products; an existing user is AlreadyExistsError (a PermanentError)', async () => {
+    const c = jira().client();
+    const u = await c.createUser({ emailAddress: 'new.person@partner.example', products: ['jira-software'] });
+    expect(jira().sim.state.accounts.get(u.accountId)?.products).toEqual(['jira-software']);
+    const e = await failure(c.createUser({ emailAddress: 'New.Person@partner.example', products: ['jira-software'] }));
+    expect(e).toBeInstanceOf(AlreadyExistsError);
+    expect(e).toBeInstanceOf(PermanentError);
+  });
+
+  it('addUserToGroup: added, then already-member, by name or id; a missing group is NotFound', async () => {
+    const { site } = jira();
+    const c = jira().client();
+    expect(await c.addUserToGroup({ accountId: site.users.alice.accountId, groupName: 'support-customers' })).toBe('added');
+    expect(await c.addUserToGroup({ accountId: site.users.alice.accountId, groupId: site.groups.customers })).toBe('already-member');
+    expect(await failure(c.addUserToGroup({ accountId: site.users.alice.accountId, groupName: 'no-such-group' }))).toBeInstanceOf(NotFoundError);
+  });
+
+  it('createCustomer: created, then "exists" (409 with strictConflictStatusCode); addCustomersToServiceDesk adds', async () => {
+    const c = jira().client();
+    const created = await c.createCustomer({ email: 'erin@customer.example', displayName: 'Erin' });
+    expect(created).toMatchObject({ accountType: 'customer', emailAddress: 'erin@customer.example' });
+    expect(await c.createCustomer({ email: 'erin@customer.example', displayName: 'Erin' })).toBe('exists');
+    expect(jira().sim.counters.count('createCustomer', 409)).toBe(1);
+    await c.addCustomersToServiceDesk('1', [(created as { accountId: string }).accountId]);
+    expect(jira().sim.state.serviceDesks.get('1')!.customers.has((created as { accountId: string }).accountId)).toBe(true);
+  });
+
+  it('issue, comment, attachment (bytes intact), properties, JQL search and JSM request', async () => {
+    const { sim, site } = jira();
+    const c = jira().client();
+    const issue = await c.createIssue(
+      { project: { key: 'SUP' }, issuetype: { name: 'Task' }, summary: 'Printer on fire', reporter: { id: site.users.bob.accountId } },
+      { properties: [{ key: 'mailroom', value: { messageId: '<m1@partner.example>' } }] },
+    );
+    expect(issue.key).toBe('SUP-1');
+    await c.addComment(issue.key, { type: 'doc', version: 1, content: [{ type: 'paragraph', content: [{ type: 'text', text: 'more smoke' }] }] });
+    const bytes = new Uint8Array([0, 255, 13, 10, 45, 45, 1, 2, 3]);
+    const [att] = await c.addAttachment(issue.key, 'log.bin', bytes, 'application/octet-stream');
+    expect(att).toMatchObject({ filename: 'log.bin', size: 9 });
+    expect([...sim.state.issue(issue.key)!.attachments[0]!.bytes]).toEqual([...bytes]);
+    expect(sim.state.issue(issue.key)!.comments).toHaveLength(1);
+
+    await c.setIssueProperty(issue.key, 'ledger', { done: true });
+    expect(await c.getIssueProperty(issue.key, 'ledger')).toEqual({ done: true });
+    expect(await c.getIssueProperty(issue.key, 'absent')).toBeUndefined();
+    expect(await failure(c.getIssueProperty('SUP-999', 'ledger'))).toBeInstanceOf(NotFoundError);
+
+    const found = await c.searchJql('issue.property[mailroom].messageId = "<m1@partner.example>"', ['summary']);
+    expect(found).toEqual([{ id: issue.id, key: 'SUP-1', fields: { summary: 'Printer on fire' } }]);
+
+    const req = await c.createRequest({
+      serviceDeskId: '1', requestTypeId: '10', summary: 'VPN down', description: 'since 9am', raiseOnBehalfOf: site.users.customer.accountId,
+    });
+    expect(req.issueKey).toBe('HD-1');
+    expect(sim.state.issue('HD-1')!.fields.reporter).toMatchObject({ accountId: site.users.customer.accountId });
+  });
+
+  it('searchJql follows nextPageToken across pages', async () => {
+    const { sim } = jira();
+    const p = sim.state.project('SUP')!;
+    for (let i = 0; i < 130; i++) sim.state.createIssue(p, { summary: `n${i}` });
+    const all = await jira().client().searchJql('project = SUP', ['summary'], { max: 1000 });
+    expect(all).toHaveLength(130);
+    expect(new Set(all.map((i) => i.key)).size).toBe(130);
+    expect(sim.counters.count('searchAndReconsileIssuesUsingJqlPost', 200)).toBe(2);
+  });
+});
+
+describe('Jira client: typed failures', () => {
+  it('a refused token on user search (200, empty, X-Seraph-LoginReason) is AuthError, never "no such user"', async () => {
+    const { sim, site } = jira();
+    sim.state.revokeToken(site.admin.token);
+    const c = jira().client();
+    const e = await failure(c.findUsersByEmail('alice@acme.example'));
+    expect(e).toBeInstanceOf(AuthError);
+    expect(await failure(c.findUserByEmail('nobody@nowhere.example'))).toBeInstanceOf(AuthError);
+    // The simulator really answered 200 with an empty list: the header alone made it an auth failure.
+    expect(sim.counters.count('findUsers', 200)).toBe(2);
+  });
+
+  it('a refused token on mypermissions (200, all false) is AuthError; on myself it is a 401 AuthError', async () => {
+    const { sim, site } = jira();
+    sim.state.expireToken(site.admin.token);
+    const c = jira().client();
+    expect(await failure(c.myPermissions(['ADMINISTER']))).toBeInstanceOf(AuthError);
+    expect(sim.counters.count('getMyPermissions', 200)).toBe(1);
+    expect(await failure(c.myself())).toBeInstanceOf(AuthError);
+    expect(sim.counters.count('getCurrentUser', 401)).toBe(1);
+  });
+
+  it('a token for another email, or a wrong token, is refused', async () => {
+    const c1 = jira().client({ email: 'alice@acme.example' });
+    expect(await failure(c1.findUsersByEmail('bob@partner.example'))).toBeInstanceOf(AuthError);
+    const c2 = jira().client({ token: 'ATATT-not-a-real-token-000' });
+    expect(await failure(c2.createCustomer({ email: 'x@y.example', displayName: 'X' }))).toBeInstanceOf(AuthError);
+  });
+
+  it('a token that expires mid-run turns the next call into AuthError', async () => {
+    const { sim, site } = jira();
+    const token = sim.state.addToken({ accountId: site.admin.accountId, expiresAfterRequests: 2 });
+    const c = jira().client({ token });
+    await c.myself();
+    await c.findUsersByEmail('alice@acme.example');
+    expect(await failure(c.findUsersByEmail('alice@acme.example'))).toBeInstanceOf(AuthError);
+  });
+
+  it('403 on a token-scoped call (creating users without site admin) is AuthError', async () => {
+    const { sim } = jira();
+    const agent = sim.state.addAccount({ email: 'agent@acme.example', permissions: ['USER_PICKER'] });
+    const token = sim.state.addToken({ accountId: agent.accountId });
+    const e = await failure(jira().client({ email: 'agent@acme.example', token }).createUser({ emailAddress: 'z@z.example', products: [] }));
+    expect(e).toBeInstanceOf(AuthError);
+  });
+
+  it('429 gives RateLimitedError with Retry-After (seconds) and RateLimit-Reason', async () => {
+    jira().sim.faults.rateLimit({ retryAfterSec: 7, reason: 'jira-burst-based' });
+    const e = await failure(jira().client().myself());
+    expect(e).toBeInstanceOf(RateLimitedError);
+    expect((e as RateLimitedError).retryAfterMs).toBe(7_000);
+    expect((e as RateLimitedError).reason).toBe('jira-burst-based');
+  });
+
+  it('503 with Retry-After as an HTTP date gives RateLimitedError with the time left', async () => {
+    jira().sim.faults.rateLimit({ status: 503, retryAfterSec: 4, asDate: true });
+    const e = await failure(jira().client().myself());
+    expect(e).toBeInstanceOf(RateLimitedError);
+    const ms = (e as RateLimitedError).retryAfterMs;
+    expect(ms).toBeGreaterThan(2_000);
+    expect(ms).toBeLessThanOrEqual(5_000);
+  });
+
+  it('5xx is RetryableError (not a rate limit)', async () => {
+    jira().sim.faults.set({ errorRate: 1 });
+    const e = await failure(jira().client().myself());
+    expect(e).toBeInstanceOf(RetryableError);
+    expect(e).not.toBeInstanceOf(RateLimitedError);
+    expect(e.message).toMatch(/failed with 50[023]/);
+  });
+
+  it('a dropped connection and a refused connection are RetryableError', async () => {
+    jira().sim.faults.drop(1);
+    expect(await failure(jira().client().myself())).toBeInstanceOf(RetryableError);
+    const gone = await startJiraSim();
+    const url = gone.url;
+    await gone.close();
+    expect(await failure(jira().client({ baseUrl: url }).myself())).toBeInstanceOf(RetryableError);
+  });
+
+  it('a hung request times out as RetryableError', async () => {
+    jira().sim.faults.hang(1);
+    const e = await failure(jira().client({ timeoutMs: 200 }).myself());
+    expect(e).toBeInstanceOf(RetryableError);
+    expect(e.message).toMatch(/timed out after 200 ms/);
+  });
+
+  it('other 4xx are PermanentError carrying Jira\'s words (platform errors and JSM errorMessage)', async () => {
+    const c = jira().client();
+    const e1 = await failure(c.createIssue({ project: { key: 'SUP' }, issuetype: { name: 'Task' } }));
+    expect(e1).toBeInstanceOf(PermanentError);
+    expect(e1.message).toContain('You must specify a summary of the issue.');
+    const e2 = await failure(c.createRequest({ serviceDeskId: '99', requestTypeId: '10', summary: 's', description: 'd', raiseOnBehalfOf: 'x' }));
+    expect(e2).toBeInstanceOf(PermanentError);
+    expect(e2.message).toContain("The service desk '99' does not exist.");
+    expect(await failure(c.getIssue('SUP-404'))).toBeInstanceOf(NotFoundError);
+  });
+
+  it('reports each call to onResponse (status 0 when no answer came)', async () => {
+    const seen: { operation: string; status: number }[] = [];
+    const c = jira().client({ onResponse: ({ operation, status }) => seen.push({ operation, status }) });
+    await c.myself();
+    jira().sim.faults.drop(1);
+    await failure(c.findUsersByEmail('a@b.example'));
+    expect(seen).toEqual([{ operation: 'getCurrentUser', status: 200 }, { operation: 'findUsers', status: 0 }]);
+  });
+
+  it('the token never appears in error text, stacks, serialized errors or log lines', async () => {
+    const { sim, site } = jira();
+    const lines: string[] = [];
+    const logger = createLogger({
+      level: 'debug',
+      destination: new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } }),
+    });
+    const c = jira().client({ logger, timeoutMs: 200 });
+    const errors: Error[] = [];
+    sim.faults.hang(1);
+    errors.push(await failure(c.myself()));
+    sim.faults.drop(1);
+    errors.push(await failure(c.myself()));
+    sim.faults.rateLimit({});
+    errors.push(await failure(c.myself()));
+    errors.push(await failure(c.createIssue({})));
+    sim.state.revokeToken(site.admin.token);
+    errors.push(await failure(c.findUsersByEmail('alice@acme.example')));
+    errors.push(await failure(c.myself()));
+    logger.info({ err: errors[0] }, 'done');
+    await new Promise((r) => setTimeout(r, 50));
+    const basic = Buffer.from(`${site.admin.email}:${site.admin.token}`).toString('base64');
+    const text = [
+      ...errors.map((e) => `${e.message}\n${e.stack}\n${JSON.stringify(e)}\n${String((e as { cause?: unknown }).cause)}`),
+      ...lines,
+    ].join('\n');
+    expect(errors.map((e) => e.constructor.name)).toEqual(['RetryableError', 'RetryableError', 'RateLimitedError', 'PermanentError', 'AuthError', 'AuthError']);
+    expect(errors.every((e) => (e as { cause?: unknown }).cause === undefined)).toBe(true);
+    expect(lines.length).toBeGreaterThan(3);
+    expect(text).not.toContain(site.admin.token);
+    expect(text).not.toContain(basic);
+  });
+});
