@@ -56,11 +56,16 @@ async function saveState(ctx: ProcessorContext, state: ProvisionState): Promise<
 }
 
 /**
- * Whether a failed create is known not to have happened. A 429 was refused before Jira did
- * anything; anything else (5xx, timeout, dropped connection) may have created the account.
+ * Whether a failed create can be retried as a create, without a look-up first. A 429 was
+ * refused before Jira did anything. A 5xx answer almost always means the write did not happen,
+ * and if it did, the next create gets "already exists" and looks the account up: safe either
+ * way, and it spares a search. No answer at all (timeout, dropped connection) is the truly
+ * uncertain case: the request may have been applied, so the next run looks up first.
  */
-export function createSurelyNotApplied(err: unknown): boolean {
-  return err instanceof RateLimitedError;
+export function answeredWithoutEffect(err: unknown): boolean {
+  if (err instanceof RateLimitedError) return true;
+  // The client's wording for an HTTP answer with a 5xx status (src/jira/classify.ts).
+  return err instanceof RetryableError && /\bfailed with 5\d\d\b/.test(err.message);
 }
 
 function summary(a: JiraAccount): string {
@@ -106,7 +111,7 @@ export function createProvisioner(p: Pipeline, mailQueue: Queue): Processor<Prov
           if (err instanceof AlreadyExistsError) made = 'exists';
           else {
             await p.audit.record({ ...base, step: data.mode === 'user' ? 'create-user' : 'create-customer', outcome: 'error', jira: describeError(err) });
-            if (createSurelyNotApplied(err)) {
+            if (answeredWithoutEffect(err)) {
               state.step = 'start';
               await saveState(ctx, state);
             }

@@ -1,0 +1,135 @@
+// The resolver and provisioner roles: the Jira client on the stored workaround token, the
+// token gate (an AuthError pauses every queue that needs the token), the pipeline, and a
+// worker per role. workers/resolver.ts and workers/provisioner.ts only call runRoles().
+import type { Queue, Worker } from 'bullmq';
+import type { Config } from '../config/load.js';
+import { ms } from '../config/duration.js';
+import { describeError } from '../errors.js';
+import { createJiraClient } from '../jira/client.js';
+import type { Logger } from '../log.js';
+import { identityProvision, jiraDeliver, mailboxActions, mailInbound, notify } from '../queues/catalog.js';
+import { openQueue } from '../queues/queue.js';
+import { startWorker, type WorkerDeps } from '../queues/worker.js';
+import type { Redis } from '../redis.js';
+import type { RoleContext, RoleStarter } from '../runtime.js';
+import { createTokenGate } from '../token/gate.js';
+import { loadSecretKey } from '../token/key.js';
+import { createTokenSource } from '../token/source.js';
+import { createPipeline, pipelineOptionsFrom, type JiraProvider, type Pipeline, type PipelineQueues } from './context.js';
+import { createProvisioner, onProvisionFailed } from './provisioner.js';
+import { createResolver } from './resolver.js';
+
+// Resolver jobs mostly wait on Redis and a cached lookup: many at once are cheap.
+export const RESOLVER_CONCURRENCY = 25;
+// Provision jobs write to Jira; a handful in parallel keeps Jira's rate limits at bay.
+export const PROVISIONER_CONCURRENCY = 8;
+
+export interface PipelineWorkerDeps {
+  /** Connection for the worker (BullMQ duplicates it for its blocking reads). */
+  connection: Redis;
+  logger: Logger;
+  concurrency?: number;
+  onAuthError?: WorkerDeps['onAuthError'];
+  /** Queues sharing the token, rate-limited together on a 429. */
+  rateLimitQueues?: Queue[];
+  lockDuration?: number;
+}
+
+export function openPipelineQueues(connection: Redis, prefix: string): PipelineQueues & { all: Queue[] } {
+  const q = {
+    mailInbound: openQueue(mailInbound, { connection, prefix }),
+    identityProvision: openQueue(identityProvision, { connection, prefix }),
+    jiraDeliver: openQueue(jiraDeliver, { connection, prefix }),
+    mailboxActions: openQueue(mailboxActions, { connection, prefix }),
+  };
+  return { ...q, all: Object.values(q) };
+}
+
+export function startResolverWorker(p: Pipeline, queues: PipelineQueues, deps: PipelineWorkerDeps): Worker {
+  return startWorker(mailInbound, createResolver(p, queues), {
+    connection: deps.connection,
+    prefix: p.prefix,
+    logger: deps.logger,
+    concurrency: deps.concurrency ?? RESOLVER_CONCURRENCY,
+    retry: p.retry,
+    onAuthError: deps.onAuthError,
+    rateLimitQueues: deps.rateLimitQueues,
+    lockDuration: deps.lockDuration,
+  });
+}
+
+export function startProvisionerWorker(p: Pipeline, queues: PipelineQueues, deps: PipelineWorkerDeps): Worker {
+  const w = startWorker(identityProvision, createProvisioner(p, queues.mailInbound), {
+    connection: deps.connection,
+    prefix: p.prefix,
+    logger: deps.logger,
+    concurrency: deps.concurrency ?? PROVISIONER_CONCURRENCY,
+    retry: p.retry,
+    onAuthError: deps.onAuthError,
+    rateLimitQueues: deps.rateLimitQueues,
+    lockDuration: deps.lockDuration,
+  });
+  w.on('failed', (job) => {
+    onProvisionFailed(p, queues.mailInbound, job).catch((e) => deps.logger.warn({ err: describeError(e) }, 'could not release mails waiting on a failed provision job'));
+  });
+  return w;
+}
+
+/** The Jira client on the stored token, rebuilt when the token changes. */
+export function tokenJira(config: Config, redis: Redis, logger: Logger): { jira: JiraProvider; invalidate(): void } {
+  const timeoutMs = ms(config.jira.timeout);
+  const source = createTokenSource({
+    redis,
+    prefix: config.prefix,
+    secretKey: loadSecretKey(config.secretKey),
+    makeClient: (c) => createJiraClient({ baseUrl: config.jira.apiBase ?? config.jira.site, email: c.email, token: c.token, timeoutMs, logger }),
+  });
+  return {
+    jira: async () => {
+      const client = await source.client();
+      const creds = await source.credentials();
+      return { client, account: creds.email };
+    },
+    invalidate: () => source.invalidate(),
+  };
+}
+
+function pipelineRole(role: 'resolver' | 'provisioner'): RoleStarter {
+  return async (ctx: RoleContext) => {
+    const { config } = ctx;
+    const logger = ctx.logger.child({ role });
+    const redis = ctx.redis(`${role}-keys`);
+    const queues = openPipelineQueues(redis, config.prefix);
+    const notifyQueue = openQueue(notify, { connection: redis, prefix: config.prefix });
+    const tokenQueues = [queues.mailInbound, queues.identityProvision, queues.jiraDeliver, notifyQueue];
+    const token = tokenJira(config, redis, logger);
+    const gate = createTokenGate({
+      connection: redis,
+      prefix: config.prefix,
+      logger,
+      queues: tokenQueues,
+      onEvent: (e) => {
+        if (e.type === 'stored' || e.type === 'cleared') token.invalidate();
+      },
+    });
+    const pipeline = createPipeline(pipelineOptionsFrom(config, redis, logger, token.jira));
+    const deps: PipelineWorkerDeps = {
+      connection: ctx.redis(role),
+      logger,
+      onAuthError: (err, job) => gate.onAuthError(err, job),
+      rateLimitQueues: tokenQueues,
+    };
+    const worker = role === 'resolver' ? startResolverWorker(pipeline, queues, deps) : startProvisionerWorker(pipeline, queues, deps);
+    return {
+      async stop() {
+        // close() stops taking jobs and waits for the ones in hand.
+        await worker.close();
+        await gate.close();
+        await Promise.all([...queues.all, notifyQueue].map((q) => q.close()));
+      },
+    };
+  };
+}
+
+export const resolverRole = (): RoleStarter => pipelineRole('resolver');
+export const provisionerRole = (): RoleStarter => pipelineRole('provisioner');
