@@ -20,6 +20,8 @@ export interface ClassifyInput {
   subject?: string;
   /** Lower-cased MIME types of the non-body parts (attachments, reports, enclosed messages). */
   partTypes?: readonly string[];
+  /** The start of the body text: only notification formats that live in the body are read from it. */
+  text?: string;
 }
 
 /** The headers classification reads: parse keeps these (and only these) in the record. */
@@ -48,11 +50,12 @@ export const CLASSIFY_HEADERS = [
   'x-mailing-list',
   'mailing-list',
   'feedback-type',
+  'x-amz-sns-message-id',
   'in-reply-to',
   LOOP_HEADER_KEY,
 ] as const;
 
-const DAEMON_LOCAL_PART = /^(mailer-daemon|mailer_daemon|maildaemon|postmaster|mail-daemon|mmdf|double-bounce|mdaemon)$/i;
+const DAEMON_LOCAL_PART = /^(mailer-daemon|mailer_daemon|maildaemon|postmaster|post_master|mail-daemon|mmdf|double-bounce|mdaemon)$/i;
 const DAEMON_NAME = /\b(mail(er)?[ -]?daemon|mail delivery (subsystem|system|service)|postmaster|delivery status notification)\b/i;
 
 // Subjects delivery reports use, across MTAs and languages. A weak signal on its own.
@@ -83,9 +86,15 @@ const DSN_SUBJECT = new RegExp(
     'unable to deliver',
     'delivery to the following recipient',
     'message rejected',
+    'メールエラー',
+    'エラー通知',
+    '配信(エラー|不能|失敗)',
   ].join('|'),
   'i',
 );
+
+// Subjects abuse-report services use when their reports are not ARF (Microsoft's JMRP).
+const FEEDBACK_SUBJECT = /^(complaint about message from|(email )?feedback report for)\b/i;
 
 // Subjects of vacation and out-of-office replies. A weak signal on its own.
 const VACATION_SUBJECT =
@@ -113,6 +122,14 @@ export function classify(input: ClassifyInput): Classification {
   if (parts.includes('message/feedback-report')) return { kind: 'feedback-report', reason: 'a message/feedback-report part (ARF)' };
   if (h['feedback-type'] !== undefined && ct.type.startsWith('multipart/')) {
     return { kind: 'feedback-report', reason: `Feedback-Type: ${h['feedback-type']}` };
+  }
+
+  // Amazon SES notifications by SNS: JSON in a text/plain body, named by notificationType.
+  if (h['x-amz-sns-message-id'] !== undefined) {
+    // Raw delivery: the JSON is the body; otherwise it sits escaped in the envelope's "Message".
+    const type = /\\?"notificationType\\?"\s*:\s*\\?"(\w+)/.exec(input.text ?? '')?.[1]?.toLowerCase();
+    if (type === 'bounce' || type === 'delivery') return { kind: 'bounce', reason: `Amazon SES notification (notificationType ${type})` };
+    if (type === 'complaint') return { kind: 'feedback-report', reason: 'Amazon SES notification (notificationType complaint)' };
   }
 
   // 2. Delivery reports, by sender and MTA headers.
@@ -158,6 +175,7 @@ export function classify(input: ClassifyInput): Classification {
   // 6. Weak, subject-only signals.
   if (DSN_SUBJECT.test(subject)) return { kind: 'bounce', reason: `delivery-failure subject "${short(subject)}" (weak signal)` };
   if (VACATION_SUBJECT.test(subject)) return { kind: 'auto-reply', reason: `vacation subject "${short(subject)}" (weak signal)` };
+  if (FEEDBACK_SUBJECT.test(subject)) return { kind: 'feedback-report', reason: `abuse-report subject "${short(subject)}" (weak signal)` };
 
   return { kind: 'human', reason: 'no automated-mail markers' };
 }

@@ -31,5 +31,5 @@ export function parseLoopHeader(value: string): Record<string, string> | undefin
 
 function safe(s: string): string {
   // No CR/LF (header injection) and no ';' or '=' (our separators).
-  return s.replace(/[\r\n;=]+/g, ' ').trim();
+  return s.replace(/[\r\n;=]+/g, ' ').replace(/\s+/g, ' ').trim();
 }

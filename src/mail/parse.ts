@@ -66,6 +66,10 @@ export async function parseMail(raw: Buffer, rawRef: RawRef, opts: ParseOptions 
   } catch (e) {
     return unparseable(raw, rawRef, `mailparser failed: ${message(e)}`);
   }
+  if (!parsed.headerLines.some((h) => h.key !== '')) {
+    // Empty files, binary junk, a body without a header: nothing to thread, answer or route.
+    return unparseable(raw, rawRef, raw.length === 0 ? 'empty message' : 'no header fields: not an RFC 822 message');
+  }
   try {
     return bound(buildRecord(parsed, rawRef, truncated));
   } catch (e) {
@@ -116,6 +120,7 @@ function buildRecord(p: ParsedMail, rawRef: RawRef, truncated: Set<string>): Mai
     fromName: fromEntry?.name ?? nameOnly(p.from),
     subject,
     partTypes,
+    text: excerpt.text.slice(0, 1000),
   });
 
   const record: MailRecord = {
@@ -269,31 +274,29 @@ export function bound(record: MailRecord): MailRecord {
   const flag = (what: string) => {
     if (!r.truncated!.includes(what)) r.truncated!.push(what);
   };
+  const shrinkText = (floor: number) => () => {
+    if (r.text.length <= floor) return false;
+    // Shrink in proportion to the overshoot, then a bit more; text is usually the bulk.
+    const over = size(r) - MAX_RECORD_BYTES;
+    const bytesPerChar = Buffer.byteLength(r.text) / r.text.length;
+    r.text = cutChars(r.text, Math.max(floor, r.text.length - Math.ceil(over / bytesPerChar) - 64));
+    r.textTruncated = true;
+    return true;
+  };
+  // In order: what the pipeline can best do without goes first. Participants beyond ten are
+  // never resolved (policy caps them), and attachments are read from the raw source anyway.
   const steps: (() => boolean)[] = [
-    () => {
-      if (r.text.length <= 500) return false;
-      // Shrink in proportion to the overshoot, then a bit more; text is usually the bulk.
-      const over = size(r) - MAX_RECORD_BYTES;
-      const bytesPerChar = Buffer.byteLength(r.text) / r.text.length;
-      r.text = cutChars(r.text, Math.max(500, r.text.length - Math.ceil(over / bytesPerChar) - 64));
-      r.textTruncated = true;
-      return true;
-    },
+    shrinkText(2000),
     () => shrinkList(r, 'attachments', 10, () => (r.attachmentsTruncated = true)),
     () => shrinkList(r, 'cc', 10, () => flag('cc')),
     () => shrinkList(r, 'to', 10, () => flag('to')),
     () => shrinkList(r, 'replyTo', 3, () => flag('replyTo')),
     () => shrinkList(r, 'references', 5, () => flag('references')),
+    shrinkText(500),
     () => {
       if (!Object.values(r.headers).some((v) => v.length > 64)) return false;
       r.headers = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, v.slice(0, 64)]));
       flag('headers');
-      return true;
-    },
-    () => {
-      if (r.text.length === 0) return false;
-      r.text = cutChars(r.text, Math.floor(r.text.length / 2));
-      r.textTruncated = true;
       return true;
     },
     () => {
@@ -302,6 +305,7 @@ export function bound(record: MailRecord): MailRecord {
       flag('subject');
       return true;
     },
+    shrinkText(0),
     () => {
       // Last resort: nothing but the pointer, ids, sender and classification.
       if (!r.attachments.length && !r.to.length && !r.cc.length && !r.replyTo.length && !r.references.length) return false;

@@ -1,0 +1,228 @@
+import { describe, expect, it } from 'vitest';
+import { classify, parseContentType, type ClassifyInput } from '../../src/mail/classify.js';
+import { LOOP_HEADER, LOOP_HEADER_KEY, loopHeaderValue, parseLoopHeader } from '../../src/mail/loop.js';
+import type { ClassificationKind } from '../../src/mail/record.js';
+
+const DSN = 'multipart/report; report-type=delivery-status';
+
+interface Row {
+  name: string;
+  input: ClassifyInput;
+  kind: ClassificationKind;
+  /** A fragment the reason must contain: it names what decided. */
+  reason: RegExp;
+}
+
+const human = (over: Partial<ClassifyInput> = {}): ClassifyInput => ({
+  headers: {},
+  from: 'alice@example.com',
+  subject: 'Printer on floor 3 is jammed',
+  ...over,
+});
+
+const rows: Row[] = [
+  // Bounces, by structure and by sender.
+  { name: 'DSN multipart/report', input: human({ headers: { 'content-type': DSN } }), kind: 'bounce', reason: /report-type=delivery-status/ },
+  {
+    name: 'DSN report-type quoted and upper-case',
+    input: human({ headers: { 'content-type': 'Multipart/Report; Report-Type="Delivery-Status"' } }),
+    kind: 'bounce',
+    reason: /delivery-status/,
+  },
+  {
+    name: 'DSN wins over Auto-Submitted (bounces carry it too)',
+    input: human({ headers: { 'content-type': DSN, 'auto-submitted': 'auto-replied' } }),
+    kind: 'bounce',
+    reason: /delivery-status/,
+  },
+  {
+    name: 'DSN wins over a List-Id',
+    input: human({ headers: { 'content-type': DSN, 'list-id': '<dev.lists.example.org>' } }),
+    kind: 'bounce',
+    reason: /delivery-status/,
+  },
+  {
+    name: 'a message/delivery-status part inside multipart/mixed',
+    input: human({ headers: { 'content-type': 'multipart/mixed' }, partTypes: ['text/plain', 'message/delivery-status'] }),
+    kind: 'bounce',
+    reason: /message\/delivery-status part/,
+  },
+  { name: 'MAILER-DAEMON sender', input: human({ from: 'mailer-daemon@mx.example.net', subject: 'failure notice' }), kind: 'bounce', reason: /mailer-daemon@/ },
+  { name: 'postmaster sender', input: human({ from: 'postmaster@example.net', subject: 'hi' }), kind: 'bounce', reason: /postmaster@/ },
+  { name: 'Exim X-Failed-Recipients', input: human({ headers: { 'x-failed-recipients': 'bob@example.org' } }), kind: 'bounce', reason: /X-Failed-Recipients/ },
+  { name: 'null Return-Path alone', input: human({ headers: { 'return-path': '<>' } }), kind: 'bounce', reason: /Return-Path: <>/ },
+  {
+    name: 'null Return-Path, Auto-Submitted and a failure subject',
+    input: human({ headers: { 'return-path': '<>', 'auto-submitted': 'auto-replied' }, subject: 'Undeliverable: Invoice 42' }),
+    kind: 'bounce',
+    reason: /delivery-failure subject/,
+  },
+  {
+    name: 'sender name only ("Mail Delivery System") with a failure subject',
+    input: { headers: {}, fromName: 'Mail Delivery System', subject: 'Undelivered Mail Returned to Sender' },
+    kind: 'bounce',
+    reason: /Mail Delivery System/,
+  },
+  {
+    name: 'failure subject alone is a weak signal, still a bounce',
+    input: human({ from: 'relay@example.net', subject: 'Returned mail: see transcript for details' }),
+    kind: 'bounce',
+    reason: /weak signal/,
+  },
+
+  // Feedback reports.
+  {
+    name: 'ARF multipart/report',
+    input: human({ headers: { 'content-type': 'multipart/report; report-type=feedback-report' } }),
+    kind: 'feedback-report',
+    reason: /ARF/,
+  },
+  {
+    name: 'ARF part without the report content type',
+    input: human({ headers: { 'content-type': 'multipart/mixed' }, partTypes: ['message/feedback-report', 'message/rfc822'] }),
+    kind: 'feedback-report',
+    reason: /feedback-report part/,
+  },
+  {
+    name: 'ARF from postmaster is still a feedback report, not a bounce',
+    input: human({ from: 'postmaster@isp.example', headers: { 'content-type': 'multipart/report; report-type=feedback-report' } }),
+    kind: 'feedback-report',
+    reason: /ARF/,
+  },
+  {
+    name: 'Amazon SES complaint over SNS',
+    input: human({ headers: { 'x-amz-sns-message-id': 'abc' }, text: '{"notificationType":"Complaint","complaint":{}}' }),
+    kind: 'feedback-report',
+    reason: /notificationType complaint/,
+  },
+  {
+    name: 'Amazon SES bounce over SNS, JSON escaped in the envelope',
+    input: human({ headers: { 'x-amz-sns-message-id': 'abc' }, text: '{ "Type" : "Notification", "Message" : "{\\"notificationType\\":\\"Bounce\\"}" }' }),
+    kind: 'bounce',
+    reason: /notificationType bounce/,
+  },
+  {
+    name: 'an SNS mail that is not an SES notification is not a bounce',
+    input: human({ headers: { 'x-amz-sns-message-id': 'abc' }, text: 'Your alarm went off' }),
+    kind: 'human',
+    reason: /no automated-mail markers/,
+  },
+
+  // Our own mail.
+  {
+    name: 'our loop header',
+    input: human({ headers: { [LOOP_HEADER_KEY]: loopHeaderValue('{mailroom}', { issue: 'SUP-1' }) } }),
+    kind: 'own',
+    reason: /X-Mailroom-Loop: mailroom; install=\{mailroom\}; issue=SUP-1/,
+  },
+  {
+    name: 'our loop header wins over Auto-Submitted (our notifications set it)',
+    input: human({ headers: { [LOOP_HEADER_KEY]: 'mailroom; install=x', 'auto-submitted': 'auto-generated' } }),
+    kind: 'own',
+    reason: /X-Mailroom-Loop/,
+  },
+
+  // Auto-replies.
+  { name: 'Auto-Submitted: auto-replied', input: human({ headers: { 'auto-submitted': 'auto-replied' } }), kind: 'auto-reply', reason: /Auto-Submitted: auto-replied/ },
+  {
+    name: 'Auto-Submitted: auto-generated with parameters',
+    input: human({ headers: { 'auto-submitted': 'auto-generated; owner-email="x@example.com"' } }),
+    kind: 'auto-reply',
+    reason: /auto-generated/,
+  },
+  { name: 'Auto-Submitted: no is a person', input: human({ headers: { 'auto-submitted': 'no' } }), kind: 'human', reason: /no automated-mail markers/ },
+  { name: 'X-Autoreply: yes', input: human({ headers: { 'x-autoreply': 'yes' } }), kind: 'auto-reply', reason: /X-Autoreply/ },
+  { name: 'X-Autorespond', input: human({ headers: { 'x-autorespond': 'Out of office' } }), kind: 'auto-reply', reason: /X-Autorespond/ },
+  { name: 'Precedence: auto_reply', input: human({ headers: { precedence: 'auto_reply' } }), kind: 'auto-reply', reason: /Precedence: auto_reply/ },
+  {
+    name: 'Exchange inbox rule',
+    input: human({ headers: { 'x-ms-exchange-inbox-rules-loop': 'alice@example.com' } }),
+    kind: 'auto-reply',
+    reason: /Inbox-Rules-Loop/,
+  },
+  {
+    name: 'Outlook out-of-office: X-Auto-Response-Suppress with "Automatic reply"',
+    input: human({ headers: { 'x-auto-response-suppress': 'All' }, subject: 'Automatic reply: Printer' }),
+    kind: 'auto-reply',
+    reason: /X-Auto-Response-Suppress: All/,
+  },
+  {
+    name: 'X-Auto-Response-Suppress on an ordinary mail is a person',
+    input: human({ headers: { 'x-auto-response-suppress': 'All' }, subject: 'Meeting notes' }),
+    kind: 'human',
+    reason: /no automated-mail markers/,
+  },
+  {
+    name: 'RFC 3834 null sender with Auto-Submitted and an ordinary subject is a vacation reply',
+    input: human({ headers: { 'return-path': '<>', 'auto-submitted': 'auto-replied' }, subject: 'Re: your question' }),
+    kind: 'auto-reply',
+    reason: /Auto-Submitted/,
+  },
+  {
+    name: 'null sender with a vacation subject',
+    input: human({ headers: { 'return-path': '<>' }, subject: 'Out of Office: back on Monday' }),
+    kind: 'auto-reply',
+    reason: /vacation subject/,
+  },
+  { name: 'vacation subject alone (weak)', input: human({ subject: 'Automatic reply: Printer' }), kind: 'auto-reply', reason: /weak signal/ },
+  { name: 'German vacation subject (weak)', input: human({ subject: 'Abwesenheitsnotiz: Drucker' }), kind: 'auto-reply', reason: /weak signal/ },
+  {
+    name: 'read receipt (MDN)',
+    input: human({ headers: { 'content-type': 'multipart/report; report-type=disposition-notification' } }),
+    kind: 'auto-reply',
+    reason: /disposition-notification/,
+  },
+  {
+    name: 'Auto-Submitted wins over a List-Id',
+    input: human({ headers: { 'auto-submitted': 'auto-replied', 'list-id': '<x.example.org>' } }),
+    kind: 'auto-reply',
+    reason: /Auto-Submitted/,
+  },
+
+  // Lists and bulk.
+  { name: 'List-Id', input: human({ headers: { 'list-id': 'Dev <dev.lists.example.org>' } }), kind: 'list', reason: /List-Id: Dev/ },
+  { name: 'List-Unsubscribe only', input: human({ headers: { 'list-unsubscribe': '<mailto:u@example.org>' } }), kind: 'list', reason: /List-Unsubscribe/ },
+  { name: 'Precedence: bulk', input: human({ headers: { precedence: 'bulk' } }), kind: 'list', reason: /Precedence: bulk/ },
+  { name: 'Precedence: junk', input: human({ headers: { precedence: 'Junk' } }), kind: 'list', reason: /Precedence: junk/ },
+  { name: 'Precedence: first-class is a person', input: human({ headers: { precedence: 'first-class' } }), kind: 'human', reason: /no automated/ },
+
+  // People.
+  { name: 'plain mail', input: human(), kind: 'human', reason: /no automated-mail markers/ },
+  { name: 'a reply from a person', input: human({ subject: 'Re: Printer on floor 3', headers: { 'in-reply-to': '<a@b>' } }), kind: 'human', reason: /no automated/ },
+  {
+    name: 'a person forwarding a mail as an attachment',
+    input: human({ headers: { 'content-type': 'multipart/mixed' }, partTypes: ['message/rfc822'], subject: 'Fwd: invoice' }),
+    kind: 'human',
+    reason: /no automated/,
+  },
+  { name: 'a person named "Daemon" is not a mail system', input: human({ from: 'daemon.smith@example.com' }), kind: 'human', reason: /no automated/ },
+  { name: 'no headers at all', input: { headers: {} }, kind: 'human', reason: /no automated/ },
+];
+
+describe('classify', () => {
+  it.each(rows)('$name -> $kind', ({ input, kind, reason }) => {
+    const c = classify(input);
+    expect(c.kind).toBe(kind);
+    expect(c.reason).toMatch(reason);
+  });
+});
+
+describe('parseContentType', () => {
+  it('splits type and lower-cased parameter names, unquoting values', () => {
+    expect(parseContentType('Multipart/Report; Report-Type="delivery-status"; boundary="a;b"')).toEqual({
+      type: 'multipart/report',
+      params: { 'report-type': 'delivery-status', boundary: '"a' },
+    });
+    expect(parseContentType(undefined)).toEqual({ type: 'text/plain', params: {} });
+  });
+});
+
+describe('loop header', () => {
+  it('builds a value that reads back, and keeps it header-safe', () => {
+    expect(LOOP_HEADER).toBe('X-Mailroom-Loop');
+    const v = loopHeaderValue('{mailroom}', { issue: 'SUP-7', evil: 'a\r\nBcc: x@y; z=1' });
+    expect(v).not.toMatch(/[\r\n]/);
+    expect(parseLoopHeader(v)).toEqual({ install: '{mailroom}', issue: 'SUP-7', evil: 'a Bcc: x@y z 1' });
+    expect(parseLoopHeader('something else')).toBeUndefined();
+  });
+});

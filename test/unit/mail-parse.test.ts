@@ -1,0 +1,169 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { htmlToText } from '../../src/mail/html-text.js';
+import { parseMail } from '../../src/mail/parse.js';
+import { MAX_RECORD_BYTES, mailRecordSchema, type MailRecord } from '../../src/mail/record.js';
+import { sha256Of } from '../../src/mail/store.js';
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'mail');
+
+function fixture(name: string): Buffer {
+  return readFileSync(join(FIXTURES, name));
+}
+
+async function parse(raw: Buffer | string, opts?: Parameters<typeof parseMail>[2]): Promise<MailRecord> {
+  const buf = typeof raw === 'string' ? Buffer.from(raw) : raw;
+  const record = await parseMail(buf, { sha256: sha256Of(buf), size: buf.length }, opts);
+  // Every record, whatever the mail, is valid and within the size bound.
+  mailRecordSchema.parse(record);
+  expect(Buffer.byteLength(JSON.stringify(record))).toBeLessThanOrEqual(MAX_RECORD_BYTES);
+  return record;
+}
+
+describe('parseMail: fields', () => {
+  it('normalizes addresses: lower-cased, IDN domain in Unicode, encoded names decoded, groups expanded', async () => {
+    const r = await parse(fixture('human-idn-sender-encoded-names-attachments.eml'));
+    expect(r.from).toEqual({ address: 'juergen@bücher.example', name: 'Jürgen Müller' });
+    expect(r.to).toEqual([{ address: 'support@example.com', name: 'Support' }, { address: 'ops1@example.com' }, { address: 'ops2@example.com' }]);
+    expect(r.cc).toEqual([{ address: 'jerome@example.fr', name: 'Jérôme' }]);
+    expect(r.replyTo).toEqual([{ address: 'juergen.private@example.org' }]);
+  });
+
+  it('keeps ids, threading, decoded subject and an ISO date', async () => {
+    const r = await parse(fixture('human-idn-sender-encoded-names-attachments.eml'));
+    expect(r.messageId).toBe('<m1@bucher.example>');
+    expect(r.inReplyTo).toBe('<p0@example.com>');
+    expect(r.references).toEqual(['<root@example.com>', '<p0@example.com>']);
+    expect(r.subject).toBe('Drucker defekt – bitte helfen');
+    expect(r.date).toBe('2026-11-03T08:15:00.000Z');
+    expect(r.rawRef.size).toBe(fixture('human-idn-sender-encoded-names-attachments.eml').length);
+  });
+
+  it('describes attachments without carrying them, inline images with their content id', async () => {
+    const r = await parse(fixture('human-idn-sender-encoded-names-attachments.eml'));
+    expect(r.attachments).toEqual([
+      { filename: 'logo.png', contentType: 'image/png', size: 70, contentId: 'logo@bucher.example', inline: true },
+      { filename: 'Prüfbericht.pdf', contentType: 'application/pdf', size: 19, inline: false },
+    ]);
+    expect(r.text).toBe('Guten Tag,\n\nder Drucker im 3. Stock druckt nur noch leere Seiten.');
+    expect(r.fromHtml).toBe(false);
+  });
+
+  it('keeps only the headers classification needs, the content type without its boundary', async () => {
+    const r = await parse(fixture('bounce-postfix-dsn.eml'));
+    expect(r.headers).toEqual({
+      'return-path': '<>',
+      'auto-submitted': 'auto-replied',
+      'content-type': 'multipart/report; report-type=delivery-status',
+    });
+  });
+
+  it('derives the excerpt from HTML when there is no text part', async () => {
+    const r = await parse(fixture('html-only-with-style-and-entities.eml'));
+    expect(r.fromHtml).toBe(true);
+    expect(r.text).toBe('Hello team,\n\nThe portal says "error 500" & logs me out…\n\n- Chrome\n- Firefox – too');
+  });
+
+  it('leaves out a Date it cannot read instead of inventing "now"', async () => {
+    const r = await parse(fixture('unreadable-date-header.eml'));
+    expect(r.date).toBeUndefined();
+    expect(r.subject).toBe('the date is nonsense');
+  });
+
+  it.each([
+    ['bounce-postfix-dsn.eml', 'bounce', /delivery-status/],
+    ['vacation-rfc3834-auto-submitted.eml', 'auto-reply', /Auto-Submitted: auto-replied/],
+    ['outlook-out-of-office.eml', 'auto-reply', /X-Auto-Response-Suppress/],
+    ['list-mail-with-list-id.eml', 'list', /List-Id/],
+    ['own-notification-with-loop-header.eml', 'own', /X-Mailroom-Loop/],
+    ['human-idn-sender-encoded-names-attachments.eml', 'human', /no automated/],
+  ])('classifies %s as %s', async (name, kind, reason) => {
+    const r = await parse(fixture(name));
+    expect(r.classification.kind).toBe(kind);
+    expect(r.classification.reason).toMatch(reason);
+  });
+
+  it('does not read the returned mail inside a bounce as its text', async () => {
+    const r = await parse(fixture('bounce-postfix-dsn.eml'));
+    expect(r.text).toContain('550 5.1.1 User unknown');
+    expect(r.text).not.toContain('Your ticket SUP-1');
+    expect(r.attachments.map((a) => a.contentType)).toEqual(['message/delivery-status', 'message/rfc822']);
+  });
+});
+
+describe('parseMail: bounded whatever the mail', () => {
+  it('cuts a monster mail down to MAX_RECORD_BYTES and says what was cut', async () => {
+    const rcpts = Array.from({ length: 3000 }, (_, i) => `"Recipient Number ${i}" <r${i}@example.com>`).join(', ');
+    const refs = Array.from({ length: 500 }, (_, i) => `<ref${i}.${'x'.repeat(40)}@example.com>`).join(' ');
+    let mail =
+      `From: a@example.com\r\nTo: ${rcpts}\r\nCc: ${rcpts}\r\nReferences: ${refs}\r\n` +
+      `Subject: ${'long subject '.repeat(200)}\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n` +
+      `--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${'日本語のテキスト。'.repeat(20000)}\r\n`;
+    for (let i = 0; i < 300; i++) {
+      mail += `--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="${'file'.repeat(40)}-${i}.bin"\r\n\r\nxx\r\n`;
+    }
+    mail += '--b--\r\n';
+    const r = await parse(mail);
+    expect(r.textTruncated).toBe(true);
+    expect(r.attachmentsTruncated).toBe(true);
+    expect(r.truncated).toEqual(expect.arrayContaining(['to', 'cc', 'references', 'subject']));
+    expect(r.to.length).toBeLessThanOrEqual(50);
+    expect(r.to[0]).toEqual({ address: 'r0@example.com', name: 'Recipient Number 0' });
+    // What threading needs survives: the root reference and the most recent ones.
+    expect(r.references[0]).toMatch(/^<ref0\./);
+    expect(r.references.at(-1)).toMatch(/^<ref499\./);
+    expect(r.from?.address).toBe('a@example.com');
+    expect(r.text.length).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('parses a mail bigger than maxParseBytes from its head, and flags it', async () => {
+    const mail = `From: big@example.com\r\nSubject: big\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${'QUJD\r\n'.repeat(50_000)}--b--\r\n`;
+    const r = await parse(mail, { maxParseBytes: 64 * 1024 });
+    expect(r.truncated).toContain('parse-input');
+    expect(r.subject).toBe('big');
+    expect(r.text).toBe('see attached');
+    expect(r.rawRef.size).toBe(Buffer.byteLength(mail)); // the pointer is to the whole mail
+    expect(r.classification.kind).toBe('human');
+  });
+});
+
+describe('parseMail: never throws', () => {
+  it('marks a header block the parser refuses as unparseable, keeping what a plain scan can read', async () => {
+    const mail = `From: Someone <Someone@Example.com>\r\nSubject: huge header\r\nMessage-ID: <h@x>\r\nX-Big: ${'x'.repeat(1_100_000)}\r\n\r\nbody\r\n`;
+    const r = await parse(mail);
+    expect(r.classification.kind).toBe('unparseable');
+    expect(r.parseError).toMatch(/mailparser failed: .*header size/i);
+    expect(r.classification.reason).toBe(r.parseError);
+    expect(r.subject).toBe('huge header');
+    expect(r.from).toEqual({ address: 'someone@example.com' });
+    expect(r.messageId).toBe('<h@x>');
+  });
+
+  it('marks a mail with too many MIME parts as unparseable', async () => {
+    let mail = 'From: a@example.com\r\nSubject: parts\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n';
+    for (let i = 0; i < 1100; i++) mail += `--b\r\nContent-Type: text/plain\r\n\r\npart ${i}\r\n`;
+    const r = await parse(mail + '--b--\r\n');
+    expect(r.classification.kind).toBe('unparseable');
+    expect(r.parseError).toMatch(/child nodes/);
+  });
+
+  it.each([
+    ['an empty file', Buffer.alloc(0), /empty message/],
+    ['binary junk', Buffer.from([0, 1, 2, 255, 254, 0, 10, 10, 0]), /no header fields/],
+    ['text without a header', Buffer.from('just some words\nand more\n'), /no header fields/],
+  ])('marks %s as unparseable', async (_name, raw, reason) => {
+    const r = await parse(raw);
+    expect(r.classification.kind).toBe('unparseable');
+    expect(r.parseError).toMatch(reason);
+  });
+});
+
+describe('htmlToText', () => {
+  it('drops head, styles, scripts and comments, keeps block breaks, decodes entities', () => {
+    expect(htmlToText('<head><style>x{}</style></head><div>a&lt;b</div><!-- c --><script>d()</script><p>e&#39;f&#x41;</p>')).toBe(
+      'a<b\n\ne\'fA',
+    );
+    expect(htmlToText('&bogus; &#0; &#xD800;')).toBe('&bogus; &#0; &#xD800;');
+  });
+});
