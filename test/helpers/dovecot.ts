@@ -295,3 +295,47 @@ export function testMail(n: number | string, opts: { from?: string | null; body?
     (opts.body ?? `Hello, this is mail ${n}.\r\n`)
   );
 }
+
+/**
+ * A Mailroom configuration (the YAML shape, before parsing) with one mailbox reading `dovecot`,
+ * and the environment that goes with it. Parse it with parseConfig(), or write it as YAML for a
+ * poller process.
+ */
+export function pollerTestConfig(
+  dovecot: Pick<Dovecot, 'host' | 'port' | 'users'>,
+  opts: {
+    storeDir: string;
+    mailboxId?: string;
+    folder?: string;
+    password?: string;
+    port?: number;
+    mailbox?: Record<string, unknown>;
+    poller?: Record<string, unknown>;
+  },
+): { raw: Record<string, unknown>; env: Record<string, string> } {
+  const user = dovecot.users[0]!;
+  return {
+    raw: {
+      jira: { site: 'http://127.0.0.1:1' },
+      store: { kind: 'fs', dir: opts.storeDir },
+      mailboxes: [
+        {
+          id: opts.mailboxId ?? 'support',
+          imap: {
+            host: dovecot.host,
+            port: opts.port ?? dovecot.port,
+            tls: false,
+            user: user.user,
+            passwordEnv: 'TEST_IMAP_PASSWORD',
+            folder: opts.folder ?? 'INBOX',
+          },
+          after: { action: 'none' },
+          ...opts.mailbox,
+        },
+      ],
+      poller: { lockTtl: '3s', reconnectMin: '200ms', reconnectMax: '1s', ...opts.poller },
+      log: { level: 'warn' },
+    },
+    env: { TEST_IMAP_PASSWORD: opts.password ?? user.password },
+  };
+}

@@ -1,0 +1,53 @@
+// An imapflow client for one configured mailbox. The password comes from config.secrets (read
+// from the environment once at start) and is never logged: imapflow's own log lines go through
+// pino, whose redaction and secret scrubbing apply, and only at warn and above unless the
+// process runs at debug.
+import { ImapFlow, type ImapFlowOptions } from 'imapflow';
+import type { MailboxConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+
+export type ImapSettings = NonNullable<MailboxConfig['imap']>;
+
+export function imapClient(
+  imap: ImapSettings,
+  password: string,
+  logger: Logger,
+  opts: { maxIdleTimeMs?: number } = {},
+): ImapFlow {
+  const options: ImapFlowOptions = {
+    host: imap.host,
+    port: imap.port,
+    secure: imap.tls,
+    // Loopback test servers and plain-text setups say tls: false; a server that offers
+    // STARTTLS still gets upgraded (imapflow's default), one that does not stays plain.
+    auth: { user: imap.user, pass: password },
+    // We IDLE ourselves, right after each fetch: imapflow's auto-IDLE waits 15 s of silence.
+    disableAutoIdle: true,
+    // Restart IDLE every few minutes: some servers and NAT boxes drop long-silent sessions.
+    maxIdleTime: opts.maxIdleTimeMs ?? 4 * 60_000,
+    // Fail a connect to a black-holed host in reasonable time; the reader backs off and retries.
+    connectionTimeout: 30_000,
+    greetingTimeout: 15_000,
+    logger: imapLogger(logger),
+    clientInfo: { name: 'mailroom' },
+  };
+  return new ImapFlow(options);
+}
+
+type LogFn = (obj: unknown) => void;
+
+/** imapflow logs objects per level; its info/debug lines are protocol chatter. */
+function imapLogger(logger: Logger): { debug: LogFn; info: LogFn; warn: LogFn; error: LogFn } {
+  const verbose = logger.isLevelEnabled('debug');
+  const quiet: LogFn = () => undefined;
+  const at = (level: 'debug' | 'warn' | 'error'): LogFn => (obj) => {
+    const o = (obj ?? {}) as Record<string, unknown>;
+    logger[level]({ imap: { cid: o.cid, src: o.src } }, typeof o.msg === 'string' ? o.msg : 'imap');
+  };
+  return {
+    debug: verbose ? at('debug') : quiet,
+    info: verbose ? at('debug') : quiet,
+    warn: at('warn'),
+    error: at('error'),
+  };
+}

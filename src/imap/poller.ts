@@ -1,0 +1,90 @@
+// The poller role: a reader per mailbox that has IMAP settings (each takes the mailbox's lock
+// or stands by), and the mailbox-actions consumer. workers/poller.ts starts it.
+import type { Config } from '../config/load.js';
+import { ms } from '../config/duration.js';
+import type { Logger } from '../log.js';
+import type { MailStore } from '../mail/store.js';
+import type { Redis } from '../redis.js';
+import { mailInbound } from '../queues/catalog.js';
+import { openQueue } from '../queues/queue.js';
+import { startActionWorker } from './actions.js';
+import type { ImapSettings } from './connect.js';
+import { MailboxReader, type ReaderSettings } from './reader.js';
+
+export interface PollerDeps {
+  config: Config;
+  /** Short commands: lock, cursor, heartbeat, and the mail-inbound queue. */
+  redis: Redis;
+  /** A dedicated connection for the mailbox-actions worker (maxRetriesPerRequest: null). */
+  workerRedis?: Redis;
+  store: MailStore;
+  logger: Logger;
+  /** Run the mailbox-actions consumer here (default true). */
+  actions?: boolean;
+  /** Overrides for tests and benchmarks (heartbeat interval, in-memory size). */
+  settings?: Partial<ReaderSettings>;
+  onEnqueued?: (mailboxId: string, e: { uid: number; jobId: string; internalDate?: Date }) => void;
+}
+
+export interface Poller {
+  readers: MailboxReader[];
+  /** Graceful: stop fetching, finish the mail in hand, LOGOUT, release locks, close. */
+  stop(): Promise<void>;
+}
+
+export function readerSettings(config: Config, resyncInterval: string): ReaderSettings {
+  const p = config.poller;
+  return {
+    lockTtlMs: ms(p.lockTtl),
+    reconnectMinMs: ms(p.reconnectMin),
+    reconnectMaxMs: ms(p.reconnectMax),
+    authFailuresToPark: p.authFailuresToPark,
+    parkedRetryMs: ms(p.parkedRetry),
+    pollIntervalMs: ms(p.pollInterval),
+    resyncIntervalMs: ms(resyncInterval),
+  };
+}
+
+export function startPoller(deps: PollerDeps): Poller {
+  const { config, logger } = deps;
+  const log = logger.child({ role: 'poller' });
+  const queue = openQueue(mailInbound, { connection: deps.redis, prefix: config.prefix });
+  const readers: MailboxReader[] = [];
+  for (const mailbox of config.mailboxes) {
+    if (!mailbox.imap) continue;
+    const password = config.secrets.imapPasswords[mailbox.id];
+    if (password === undefined) {
+      // The config loader refuses to start without it; reaching here means a config built in code.
+      log.error({ mailbox: mailbox.id }, 'no IMAP password for this mailbox: not reading it');
+      continue;
+    }
+    const reader = new MailboxReader({
+      mailbox: mailbox as typeof mailbox & { imap: ImapSettings },
+      password,
+      redis: deps.redis,
+      prefix: config.prefix,
+      queue,
+      store: deps.store,
+      logger: log,
+      retry: config.queues,
+      settings: { ...readerSettings(config, mailbox.resyncInterval), ...deps.settings },
+      onEnqueued: deps.onEnqueued ? (e) => deps.onEnqueued!(mailbox.id, e) : undefined,
+    });
+    readers.push(reader);
+    reader.start();
+  }
+  if (readers.length === 0) log.warn('no mailbox has imap settings: the poller reads nothing (mail comes in with `mailroom ingest`)');
+
+  const ownWorkerRedis = deps.actions !== false && !deps.workerRedis ? deps.redis.duplicate({ maxRetriesPerRequest: null }) : undefined;
+  const actions =
+    deps.actions === false ? undefined : startActionWorker({ config, connection: deps.workerRedis ?? ownWorkerRedis!, logger: log });
+
+  return {
+    readers,
+    async stop() {
+      await Promise.all([...readers.map((r) => r.stop()), actions?.close()]);
+      await queue.close();
+      await ownWorkerRedis?.quit().catch(() => ownWorkerRedis.disconnect());
+    },
+  };
+}

@@ -1,0 +1,367 @@
+// One mailbox, read by exactly one poller: take the mailbox's Redis lock (or stand by until
+// its holder dies), connect, and from then on fetch every UID above the cursor for the current
+// UIDVALIDITY, enqueue each mail, then move the cursor. IDLE (or polling, for servers without
+// it) says when to look again; a periodic resync looks anyway, since IDLE is only a hint.
+// Failures back off with jitter; a password the server keeps refusing parks the mailbox.
+import type { ImapFlow } from 'imapflow';
+import type { Queue } from 'bullmq';
+import type { MailboxConfig, RetryConfig } from '../config/schema.js';
+import { describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { MailStore } from '../mail/store.js';
+import type { Redis } from '../redis.js';
+import { imapClient, type ImapSettings } from './connect.js';
+import { advanceCursor, readCursor, startAfter } from './cursor.js';
+import { LockLostError, afterFailure, classifyImapFailure, type ImapFailure } from './failure.js';
+import { HEARTBEAT_INTERVAL_MS, writeHeartbeat, type Heartbeat, type MailboxState } from './heartbeat.js';
+import { ingestMessage } from './ingest.js';
+import { imapKeys } from './keys.js';
+import { MailboxLock } from './lock.js';
+
+export interface ReaderSettings {
+  lockTtlMs: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  authFailuresToPark: number;
+  parkedRetryMs: number;
+  /** Servers without IDLE are polled this often. */
+  pollIntervalMs: number;
+  /** Look for new mail this often whatever IDLE says. */
+  resyncIntervalMs: number;
+  heartbeatIntervalMs?: number;
+  /** Mails up to this size are read into memory whole (default: the parser's input limit). */
+  inMemoryMaxBytes?: number;
+}
+
+export interface ReaderDeps {
+  mailbox: MailboxConfig & { imap: ImapSettings };
+  password: string;
+  /** For the lock, cursor and heartbeat (short commands). */
+  redis: Redis;
+  prefix: string;
+  /** The mail-inbound queue. */
+  queue: Queue;
+  store: MailStore;
+  logger: Logger;
+  retry?: Partial<Record<string, RetryConfig>>;
+  settings: ReaderSettings;
+  /** Called after each mail is enqueued (for benchmarks and tests; keep it cheap). */
+  onEnqueued?: (e: { uid: number; jobId: string; internalDate?: Date }) => void;
+}
+
+// UIDs are fetched and enqueued in batches: bounded memory for a mailbox of 100,000 mails
+// read from the start, and a cursor that moves after every mail.
+const BATCH = 200;
+
+export class MailboxReader {
+  readonly id: string;
+  private readonly log: Logger;
+  private readonly lock: MailboxLock;
+  private stopping = false;
+  private lostReason: string | undefined;
+  private client: ImapFlow | undefined;
+  /** Set by IDLE news, the resync timer, or stop(): look again before idling. */
+  private pending = false;
+  private wakeSleep: (() => void) | undefined;
+  private state: MailboxState = 'connecting';
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private uidvalidity = '';
+  private lastUid = 0;
+  private failures = 0;
+  private authFailures = 0;
+  /** For the last mail enqueued: milliseconds from its arrival on the server to its job. */
+  private lagMs: number | undefined;
+
+  constructor(private readonly deps: ReaderDeps) {
+    this.id = deps.mailbox.id;
+    this.log = deps.logger.child({ mailbox: this.id });
+    this.lock = new MailboxLock({
+      redis: deps.redis,
+      key: imapKeys.lock(deps.prefix, this.id),
+      ttlMs: deps.settings.lockTtlMs,
+      onLost: (reason) => this.onLockLost(reason),
+    });
+  }
+
+  /** Whether this reader holds its mailbox now. */
+  get reading(): boolean {
+    return this.lock.isHeld;
+  }
+
+  get status(): { state: MailboxState | 'standby'; uidvalidity: string; lastUid: number } {
+    return { state: this.lock.isHeld ? this.state : 'standby', uidvalidity: this.uidvalidity, lastUid: this.lastUid };
+  }
+
+  start(): void {
+    this.running ??= this.run().catch((e) => {
+      // run() handles its own failures; reaching here is a bug, and must not pass quietly.
+      this.log.fatal({ err: describeError(e) }, 'mailbox reader crashed');
+      throw e;
+    });
+  }
+
+  /** Stop fetching, finish the mail in hand, LOGOUT, release the lock. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.nudge();
+    await this.running;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      let acquired = false;
+      try {
+        acquired = await this.lock.tryAcquire();
+      } catch (e) {
+        this.log.warn({ err: describeError(e) }, 'cannot reach Redis to take the mailbox lock; retrying');
+      }
+      if (!acquired) {
+        // Stand by; try again just after the holder's lock would run out, or a third of the
+        // lifetime from now, whichever comes first.
+        const remaining = await this.lock.remainingMs().catch(() => this.deps.settings.lockTtlMs / 3);
+        await this.sleep(Math.min(remaining + 20, this.deps.settings.lockTtlMs / 3) + Math.random() * 50);
+        continue;
+      }
+      this.lostReason = undefined;
+      this.failures = 0;
+      this.authFailures = 0;
+      this.log.info({ owner: this.lock.token }, 'took the mailbox lock: reading');
+      this.startHeartbeat();
+      await this.hold();
+      this.stopHeartbeat();
+      if (this.stopping) break;
+      this.log.warn({ reason: this.lostReason }, 'lost the mailbox lock: stopped reading, standing by');
+    }
+    if (this.lock.isHeld) {
+      await this.beat({ state: 'stopped', pending: 0 });
+      await this.lock.release();
+      this.log.info('released the mailbox lock');
+    }
+  }
+
+  /** Serve the mailbox while the lock is ours: connect, read, and back off on failures. */
+  private async hold(): Promise<void> {
+    while (!this.stopping && this.lock.isHeld) {
+      try {
+        await this.session();
+      } catch (err) {
+        if (this.stopping) return;
+        if (this.lostReason || !this.lock.isHeld) return;
+        const imap = this.deps.mailbox.imap;
+        const failure = classifyImapFailure(err, { host: imap.host, port: imap.port, user: imap.user, folder: imap.folder });
+        await this.failed(failure);
+      }
+    }
+  }
+
+  private async failed(failure: ImapFailure): Promise<void> {
+    this.failures++;
+    this.authFailures = failure.kind === 'auth' ? this.authFailures + 1 : 0;
+    const s = this.deps.settings;
+    const decision = afterFailure(
+      failure,
+      { failures: this.failures, authFailures: this.authFailures },
+      { minMs: s.reconnectMinMs, maxMs: s.reconnectMaxMs, authFailuresToPark: s.authFailuresToPark, parkedRetryMs: s.parkedRetryMs },
+    );
+    const next = new Date(Date.now() + decision.delayMs).toISOString();
+    const logAt = decision.state === 'parked' || this.failures === 1 ? 'warn' : 'info';
+    this.log[logAt](
+      { kind: failure.kind, reason: failure.message, state: decision.state, retryInMs: decision.delayMs, failures: this.failures },
+      decision.state === 'parked' ? 'mailbox parked: the server keeps refusing the login' : 'IMAP trouble: will retry',
+    );
+    this.state = decision.state;
+    await this.beat({ state: decision.state, lastError: failure.message, lastErrorAt: new Date().toISOString(), nextAttemptAt: next });
+    await this.sleep(decision.delayMs);
+  }
+
+  /** One IMAP session: connect, open the folder, then read / wait until something breaks. */
+  private async session(): Promise<void> {
+    const { mailbox, settings } = this.deps;
+    this.state = 'connecting';
+    await this.beat({ state: 'connecting' });
+    const client = imapClient(mailbox.imap, this.deps.password, this.log, {
+      maxIdleTimeMs: Math.min(settings.resyncIntervalMs, 4 * 60_000),
+    });
+    this.client = client;
+    // Errors also reject the command in flight (or close the connection): handled there. The
+    // listener only keeps an emitted error from crashing the process.
+    client.on('error', (e: Error) => this.log.debug({ err: describeError(e) }, 'IMAP connection error'));
+    client.on('exists', () => this.nudge());
+    client.on('close', () => this.nudge());
+    const resync = setInterval(() => this.nudge(), settings.resyncIntervalMs);
+    resync.unref();
+    try {
+      await client.connect();
+      if (this.stopping || !this.lock.isHeld) return;
+      const opened = await client.mailboxOpen(mailbox.imap.folder);
+      const idleSupported = client.capabilities.has('IDLE');
+      this.failures = 0;
+      this.authFailures = 0;
+      const cursor = await readCursor(this.deps.redis, this.deps.prefix, this.id);
+      this.uidvalidity = String(opened.uidValidity);
+      this.lastUid = startAfter(cursor, this.uidvalidity);
+      if (cursor && cursor.uidvalidity !== this.uidvalidity) {
+        this.log.warn({ was: cursor.uidvalidity, now: this.uidvalidity }, 'UIDVALIDITY changed: reading the mailbox again from its start');
+      }
+      this.log.info({ folder: mailbox.imap.folder, uidvalidity: this.uidvalidity, after: this.lastUid, idleSupported }, 'mailbox open');
+      await this.beat({ idleSupported, lastError: '', lastErrorAt: '', nextAttemptAt: '' });
+
+      while (!this.stopping && this.lock.isHeld) {
+        this.pending = false;
+        await this.sync(client);
+        if (this.pending || this.stopping || !this.lock.isHeld) continue;
+        this.state = 'idle';
+        await this.beat({ state: 'idle' });
+        if (this.pending || this.stopping) continue;
+        if (idleSupported) {
+          const idling = client.idle();
+          // News that came in while the IDLE command was being issued.
+          if (this.pending) this.nudge();
+          await idling;
+        } else {
+          await this.sleep(settings.pollIntervalMs);
+        }
+        if (!client.usable && !this.stopping && this.lock.isHeld) {
+          throw Object.assign(new Error(client.byeReason ? `server closed the connection: ${client.byeReason}` : 'connection closed'), {
+            code: 'EConnectionClosed',
+          });
+        }
+      }
+    } finally {
+      clearInterval(resync);
+      this.client = undefined;
+      if (this.stopping && client.usable) {
+        await client.logout().catch(() => client.close());
+      } else {
+        client.close();
+      }
+    }
+  }
+
+  /** Enqueue every mail above the cursor, oldest first, moving the cursor after each. */
+  private async sync(client: ImapFlow): Promise<void> {
+    const { mailbox } = this.deps;
+    this.state = 'syncing';
+    await this.beat({ state: 'syncing' });
+    const doneFlag = mailbox.after.action === 'flag' ? mailbox.after.flag : undefined;
+    let lastBeat = Date.now();
+    for (;;) {
+      const selected = client.mailbox;
+      if (!selected) throw Object.assign(new Error('the folder was closed by the server'), { code: 'NoConnection' });
+      const uidvalidity = String(selected.uidValidity);
+      if (uidvalidity !== this.uidvalidity) {
+        this.log.warn({ was: this.uidvalidity, now: uidvalidity }, 'UIDVALIDITY changed: reading the mailbox again from its start');
+        this.uidvalidity = uidvalidity;
+        this.lastUid = 0;
+      }
+      const uids = ((await client.search({ uid: `${this.lastUid + 1}:*` }, { uid: true })) || [])
+        .filter((u) => u > this.lastUid)
+        .sort((a, b) => a - b);
+      if (uids.length === 0) break;
+      const batch = uids.slice(0, BATCH);
+      const metas = await client.fetchAll(batch.join(','), { uid: true, size: true, internalDate: true, flags: true }, { uid: true });
+      const byUid = new Map(metas.map((m) => [m.uid, m]));
+      for (const [i, uid] of batch.entries()) {
+        if (this.stopping || !this.lock.isHeld) return;
+        const meta = byUid.get(uid);
+        if (!meta) {
+          this.log.info({ uid }, 'mail vanished before it could be read (deleted or moved by someone else)');
+        } else if (doneFlag && meta.flags?.has(doneFlag)) {
+          // Finished before (the cursor was lost, or UIDVALIDITY changed): nothing to do.
+          this.log.debug({ uid }, `already carries ${doneFlag}: skipped`);
+        } else {
+          const internalDate = meta.internalDate instanceof Date ? meta.internalDate : meta.internalDate ? new Date(meta.internalDate) : undefined;
+          const r = await ingestMessage(client, { uid, size: meta.size, internalDate }, {
+            mailboxId: this.id,
+            uidvalidity,
+            store: this.deps.store,
+            queue: this.deps.queue,
+            retry: this.deps.retry,
+            maxMessageBytes: mailbox.maxMessageBytes,
+            inMemoryMaxBytes: this.deps.settings.inMemoryMaxBytes,
+          });
+          if (r.outcome === 'gone') {
+            this.log.info({ uid }, 'mail vanished before it could be read (deleted or moved by someone else)');
+          } else {
+            this.deps.onEnqueued?.({ uid, jobId: r.jobId, internalDate });
+            const lagMs = internalDate ? Math.max(0, Date.now() - internalDate.getTime()) : undefined;
+            if (r.record.parseError) this.log.warn({ uid, jobId: r.jobId, reason: r.record.parseError }, 'mail enqueued as unparseable');
+            else this.log.debug({ uid, jobId: r.jobId, kind: r.record.classification.kind }, 'mail enqueued');
+            if (lagMs !== undefined) this.lagMs = lagMs;
+          }
+        }
+        if (!(await advanceCursor(this.deps.redis, this.deps.prefix, this.id, this.lock.token, uidvalidity, uid))) {
+          throw new LockLostError(this.id);
+        }
+        this.lastUid = uid;
+        if (Date.now() - lastBeat > 1000) {
+          lastBeat = Date.now();
+          await this.beat({ pending: uids.length - i - 1 });
+        }
+      }
+    }
+    await this.beat({ lastSyncAt: new Date().toISOString(), pending: 0 });
+  }
+
+  private onLockLost(reason: string): void {
+    this.lostReason = reason;
+    // Stop reading at once: the mail in hand is not finished; the new holder reads it again
+    // and its job id makes the second add a no-op.
+    this.client?.close();
+    this.nudge();
+  }
+
+  /** Something to look at (new mail, resync time, stop): break IDLE or a sleep. */
+  private nudge(): void {
+    this.pending = true;
+    const client = this.client;
+    if (client?.idling) client.noop().catch(() => undefined);
+    this.wakeSleep?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (ms <= 0 || this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        if (this.wakeSleep === wake) this.wakeSleep = undefined;
+        resolve();
+      };
+      // New-mail news ends a poll wait; only stop() and a lost lock cut a backoff short.
+      const wake = () => {
+        if (this.stopping || this.lostReason || this.state === 'idle') done();
+      };
+      const t = setTimeout(done, ms);
+      this.wakeSleep = wake;
+    });
+  }
+
+  private startHeartbeat(): void {
+    this.heartbeatTimer = setInterval(() => void this.beat({}), this.deps.settings.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS);
+    this.heartbeatTimer.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+
+  /** Write the heartbeat (only while holding the lock: a standby must not speak for the mailbox). */
+  private async beat(patch: Partial<Omit<Heartbeat, 'mailboxId' | 'updatedAt'>>): Promise<void> {
+    if (!this.lock.isHeld) return;
+    try {
+      await writeHeartbeat(this.deps.redis, this.deps.prefix, {
+        mailboxId: this.id,
+        state: this.state,
+        owner: this.lock.token.split(':').slice(0, 2).join(':'),
+        uidvalidity: this.uidvalidity || undefined,
+        lastUid: this.lastUid,
+        lagMs: this.lagMs,
+        ...patch,
+      });
+    } catch (e) {
+      this.log.debug({ err: describeError(e) }, 'could not write the heartbeat');
+    }
+  }
+}
