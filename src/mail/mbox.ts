@@ -65,8 +65,8 @@ const EML_EXT = new Set(['.eml']);
 const MBOX_EXT = new Set(['.mbox', '.mbx']);
 
 /**
- * Files to ingest. A file named on the command line is always taken (an mbox if it starts
- * with a From_ line, else one message); inside directories, recursively, only `.eml` and
+ * Files to ingest. A file named on the command line is always taken (.eml: one message;
+ * .mbox, or any other name starting with a From_ line: an mbox); inside directories, recursively, only `.eml` and
  * `.mbox` files and extension-less files that start with a From_ line, so READMEs, licences
  * and checksum lists beside the mail are left alone. Sorted, so runs are repeatable.
  */
@@ -86,7 +86,7 @@ export async function listMailInputs(paths: readonly string[]): Promise<MailInpu
   const out: MailInput[] = [];
   for (const [i, p] of paths.entries()) {
     if (stats[i]!.isDirectory()) out.push(...(await walk(p)));
-    else out.push({ path: p, kind: (await sniffMbox(p)) ? 'mbox' : 'eml' });
+    else out.push({ path: p, kind: await kindOf(p) });
   }
   return out;
 }
@@ -106,6 +106,18 @@ async function walk(dir: string): Promise<MailInput[]> {
     else if (MBOX_EXT.has(ext) || (ext === '' && (await sniffMbox(path)))) out.push({ path, kind: 'mbox' });
   }
   return out;
+}
+
+/**
+ * A .eml is one message even when it starts with a From_ envelope line (saved from an mbox):
+ * such files often carry unquoted "From " lines in an enclosed message, which must not split
+ * them. Other names are mbox when they start with a From_ line.
+ */
+async function kindOf(path: string): Promise<MailInput['kind']> {
+  const ext = extname(path).toLowerCase();
+  if (EML_EXT.has(ext)) return 'eml';
+  if (MBOX_EXT.has(ext)) return 'mbox';
+  return (await sniffMbox(path)) ? 'mbox' : 'eml';
 }
 
 async function sniffMbox(path: string): Promise<boolean> {

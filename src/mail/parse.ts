@@ -60,6 +60,11 @@ export async function parseMail(raw: Buffer, rawRef: RawRef, opts: ParseOptions 
     input = headOf(raw, maxBytes);
     truncated.add('parse-input');
   }
+  if (input.indexOf(0x0a) < 0 && input.indexOf(0x0d) >= 0) {
+    // Bare-CR line ends (classic Mac OS) are invisible to mailparser, which then reads the
+    // whole mail as one header line. Only the parser's copy changes; the stored raw does not.
+    input = Buffer.from(input.toString('latin1').replace(/\r/g, '\r\n'), 'latin1');
+  }
   let parsed: ParsedMail;
   try {
     parsed = await withTimeout(simpleParser(input, PARSER_OPTIONS), opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
