@@ -1,0 +1,76 @@
+// `mailroom ingest` as a person runs it: the real CLI in a child process, on a corpus of mail.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { corpusPath, notice } from '../helpers/corpus.js';
+import { uniquePrefix } from '../helpers/redis.js';
+
+const run = promisify(execFile);
+const repo = join(import.meta.dirname, '..', '..');
+const mikel = corpusPath('mikel-mail');
+if (!mikel) notice('ingest e2e skipped: ../shared/corpora/mikel-mail is absent');
+
+let dir: string;
+let configFile: string;
+
+async function mailroom(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run('node', ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, ...args], {
+      cwd: repo,
+      env: { ...process.env, MAILROOM_PREFIX: uniquePrefix('ingest-e2e') },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const failed = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mailroom-ingest-e2e-'));
+  configFile = join(dir, 'mailroom.yml');
+  await writeFile(
+    configFile,
+    `jira:\n  site: https://acme.atlassian.net\nstore:\n  kind: fs\n  dir: ${join(dir, 'store')}\nmailboxes:\n  - id: support\n`,
+  );
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!mikel)('mailroom ingest ../shared/corpora/mikel-mail', () => {
+  it('prints a row per mail and exits 0', async () => {
+    const emls = (await readdir(mikel!, { recursive: true })).filter((f) => f.endsWith('.eml')).map((f) => join(mikel!, f));
+    expect(emls.length).toBeGreaterThan(100);
+
+    const table = await mailroom('ingest', mikel!);
+    expect(table.stderr).toBe('');
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^FILE\s+KIND\s+FROM\s+SUBJECT$/);
+    for (const f of emls) expect(lines.some((l) => l.startsWith(f + ' ')), f).toBe(true);
+    expect(lines.at(-1)).toMatch(new RegExp(`^${emls.length} mails: `));
+
+    const json = await mailroom('ingest', '--json', mikel!);
+    expect(json.code).toBe(0);
+    const rows = JSON.parse(json.stdout) as { source: string; kind: string; sha256: string; from?: string }[];
+    expect(rows.map((r) => r.source).sort()).toEqual([...emls].sort());
+    const multi = rows.find((r) => relative(mikel!, r.source) === join('emails', 'multipart_report_emails', 'multi_address_bounce1.eml'));
+    expect(multi?.kind).toBe('bounce');
+    // Every mail is in the store the configuration names, under its sha256.
+    const stored = (await readdir(join(dir, 'store'), { recursive: true })).filter((f) => /[a-f0-9]{64}$/.test(f));
+    expect(new Set(stored.map((f) => f.slice(-64)))).toEqual(new Set(rows.map((r) => r.sha256)));
+  });
+
+  it('exits 2 and names the path when a path does not exist', async () => {
+    const missing = join(dir, 'no-such-dir');
+    const r = await mailroom('ingest', mikel!, missing);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${missing}: no such file or directory`);
+    expect(r.stdout).toBe('');
+  });
+});
