@@ -94,7 +94,13 @@ export async function adminRoutes(sim: JiraSim, method: string, path: string, ra
         state.revokeToken(String(b.token));
         return { status: 200, body: { ok: true } };
       case 'POST /__sim/tokens/expire':
-        state.expireToken(String(b.token));
+        // Now, or later: { token, afterRequests?: n, at?: epoch ms }.
+        if (typeof b.afterRequests === 'number' || typeof b.at === 'number') {
+          state.expireTokenAfter(String(b.token), {
+            ...(typeof b.afterRequests === 'number' ? { requests: b.afterRequests } : {}),
+            ...(typeof b.at === 'number' ? { at: b.at } : {}),
+          });
+        } else state.expireToken(String(b.token));
         return { status: 200, body: { ok: true } };
       case 'POST /__sim/groups': {
         const g = state.addGroup({ name: String(b.name), ...(str(b.groupId) ? { groupId: str(b.groupId)! } : {}) });

@@ -182,6 +182,14 @@ export class SimState {
     if (t) t.status = 'expired';
   }
 
+  /** Make a working token expire mid-run: after `requests` more uses, and/or at time `at` (epoch ms). */
+  expireTokenAfter(token: string, when: { requests?: number; at?: number }): void {
+    const t = this.tokens.get(token);
+    if (!t) throw new Error('no such token');
+    if (when.requests !== undefined) t.remainingRequests = when.requests;
+    if (when.at !== undefined) t.expiresAt = when.at;
+  }
+
   addGroup(g: { name: string; groupId?: string }): SimGroup {
     const group: SimGroup = { groupId: g.groupId ?? `${this.hex(8)}-${this.hex(4)}-4${this.hex(3)}-8${this.hex(3)}-${this.hex(12)}`, name: g.name, members: new Set() };
     this.groups.set(group.groupId, group);

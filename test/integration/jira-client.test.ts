@@ -168,6 +168,16 @@ describe('Jira client: typed failures', () => {
     expect(await failure(c.findUsersByEmail('alice@acme.example'))).toBeInstanceOf(AuthError);
   });
 
+  it('the seeded token expiring after N more requests (as a fault set mid-run) gives AuthError from then on', async () => {
+    const { sim, site } = jira();
+    const c = jira().client();
+    await c.myself();
+    sim.state.expireTokenAfter(site.admin.token, { requests: 1 });
+    await c.myPermissions(['ADMINISTER']);
+    expect(await failure(c.myPermissions(['ADMINISTER']))).toBeInstanceOf(AuthError);
+    expect(await failure(c.groupMembers({ groupName: 'jira-software-users' }))).toBeInstanceOf(AuthError);
+  });
+
   it('403 on a token-scoped call (creating users without site admin) is AuthError', async () => {
     const { sim } = jira();
     const agent = sim.state.addAccount({ email: 'agent@acme.example', permissions: ['USER_PICKER'] });
