@@ -34,6 +34,20 @@ export interface WebServerDeps {
   queueNames?: readonly string[];
 }
 
+// Prometheus scrapes time out at 10 s by default; a source that has not answered in 3 s (Redis
+// gone, its commands queued until it returns) is skipped so the scrape still answers.
+const SCRAPE_TIMEOUT_MS = 3000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 export const BOARD_PATH = '/board';
 export const VIEW_PATH = '/view';
 
@@ -45,6 +59,17 @@ export async function buildWebServer(deps: WebServerDeps): Promise<FastifyInstan
   });
   const queues: OpsQueues = openQueues({ connection: deps.redis, prefix: deps.prefix, queueNames: deps.queueNames });
   app.addHook('onClose', async () => closeQueues(queues));
+  // While Redis is away every reconnect attempt is an 'error' on every queue: say it once per
+  // queue every 30 s, and let /readyz carry the news.
+  const lastLogged = new Map<string, number>();
+  for (const q of queues.byName.values()) {
+    q.on('error', (e) => {
+      const now = Date.now();
+      if (now - (lastLogged.get(q.name) ?? 0) < 30_000) return;
+      lastLogged.set(q.name, now);
+      app.log.warn({ queue: q.name, err: e.message }, 'queue connection error');
+    });
+  }
   const m = deps.metrics ?? processMetrics;
   const checks = [redisCheck(deps.redis), ...(deps.checks ?? [])];
   const sources = [queueCountsSource(queues), ...(deps.scrapeSources ?? [])];
@@ -59,7 +84,7 @@ export async function buildWebServer(deps: WebServerDeps): Promise<FastifyInstan
   app.get('/metrics', async (_req, reply) => {
     // A source that fails (Redis down) leaves its gauges at their last values; the scrape still
     // answers, and /readyz says what is wrong.
-    const failed = (await Promise.allSettled(sources.map((s) => s.collect(m))))
+    const failed = (await Promise.allSettled(sources.map((s) => withTimeout(s.collect(m), SCRAPE_TIMEOUT_MS, s.name))))
       .map((r, i) => (r.status === 'rejected' ? sources[i]!.name : undefined))
       .filter(Boolean);
     if (failed.length) app.log.warn({ sources: failed }, 'metrics sources failed; serving last values');
