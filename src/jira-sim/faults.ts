@@ -26,11 +26,12 @@ export type Decision =
   | { kind: 'pass' }
   | { kind: 'drop' }
   | { kind: 'hang' }
+  | { kind: 'stall' }
   | { kind: 'error'; status: number }
   | { kind: 'rateLimit'; status: number; retryAfterSec: number; asDate: boolean; reason: string };
 
 interface OneShot {
-  kind: 'drop' | 'hang' | 'rateLimit';
+  kind: 'drop' | 'hang' | 'stall' | 'rateLimit';
   remaining: number;
   operation?: string;
   rate?: Required<Omit<RateLimitFault, 'count' | 'operation'>>;
@@ -72,6 +73,11 @@ export class SimFaults {
   /** The next `count` matching requests are never answered (until the simulator closes). */
   hang(count = 1, operation?: string): void {
     this.queue.push({ kind: 'hang', remaining: count, ...(operation ? { operation } : {}) });
+  }
+
+  /** The next `count` matching requests get a 200 status line and half a body, then nothing. */
+  stall(count = 1, operation?: string): void {
+    this.queue.push({ kind: 'stall', remaining: count, ...(operation ? { operation } : {}) });
   }
 
   clear(): void {

@@ -132,6 +132,8 @@ export async function adminRoutes(sim: JiraSim, method: string, path: string, ra
         if (drop) sim.faults.drop(drop.count ?? 1, drop.operation);
         const hang = b.hang as { count?: number; operation?: string } | undefined;
         if (hang) sim.faults.hang(hang.count ?? 1, hang.operation);
+        const stall = b.stall as { count?: number; operation?: string } | undefined;
+        if (stall) sim.faults.stall(stall.count ?? 1, stall.operation);
         return { status: 200, body: { settings: sim.faults.settings } };
       }
       default:

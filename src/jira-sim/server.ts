@@ -179,6 +179,13 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
         hanging.add(res);
         res.on('close', () => hanging.delete(res));
         return;
+      case 'stall':
+        counters.request(operation, 0);
+        hanging.add(res);
+        res.on('close', () => hanging.delete(res));
+        res.writeHead(200, { 'content-type': 'application/json;charset=UTF-8' });
+        res.write('[{"accountId":');
+        return;
       case 'error':
         return finish(platformError(decision.status, ['Internal server error (simulated)']), {}, false);
       case 'rateLimit': {

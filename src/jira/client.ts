@@ -87,27 +87,30 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
     for (const [k, v] of Object.entries(spec.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const started = performance.now();
     let response: Response;
+    let text: string;
     try {
       response = await http(url, {
         method: spec.method,
         headers: { Authorization: authorization, Accept: 'application/json', ...spec.headers },
+        // ky's timeout covers the wait for headers; this signal also bounds reading the body.
+        signal: AbortSignal.timeout(opts.timeoutMs),
         ...(spec.json !== undefined ? { json: spec.json } : {}),
         ...(spec.body !== undefined ? { body: spec.body } : {}),
       });
+      text = await response.text();
     } catch (e) {
       const ms = Math.round(performance.now() - started);
       opts.onResponse?.({ operation, status: 0, ms });
       // The cause is deliberately not attached: ky's errors carry the Request, headers included.
-      if (e instanceof TimeoutError) {
+      if (e instanceof TimeoutError || (e as Error)?.name === 'TimeoutError') {
         opts.logger?.warn({ operation, ms }, 'jira call timed out');
         throw new RetryableError(`Jira ${operation} timed out after ${opts.timeoutMs} ms`);
       }
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       const why = scrubSecrets(cause?.code ?? cause?.message ?? (e as Error).message ?? 'unknown');
-      opts.logger?.warn({ operation, ms, why }, 'jira call failed without an answer');
+      opts.logger?.warn({ operation, ms, why }, 'jira call failed without a complete answer');
       throw new RetryableError(`network error on Jira ${operation}: ${why}`);
     }
-    const text = await response.text().catch(() => '');
     const ms = Math.round(performance.now() - started);
     let body: unknown = text;
     if (text && /json/i.test(response.headers.get('content-type') ?? '')) {
@@ -129,7 +132,7 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
     return a.body;
   }
 
-  /** Auth problems first (a refused token must never read as a domain outcome), then `special`. */
+  /** Throw auth problems before a caller reads a status as a domain outcome ("exists", "already a member"). */
   function authFirst(operation: string, a: Answer): void {
     const err = classifyAnswer({ operation, status: a.status, headers: a.headers, body: a.body, now: Date.now() });
     if (err && err.kind === 'auth') throw err;

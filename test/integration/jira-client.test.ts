@@ -227,6 +227,13 @@ describe('Jira client: typed failures', () => {
     expect(e.message).toMatch(/timed out after 200 ms/);
   });
 
+  it('an answer that stops half-way through its body times out as RetryableError too', async () => {
+    jira().sim.faults.stall(1);
+    const e = await failure(jira().client({ timeoutMs: 300 }).findUsersByEmail('alice@acme.example'));
+    expect(e).toBeInstanceOf(RetryableError);
+    expect(e.message).toMatch(/timed out after 300 ms/);
+  });
+
   it('other 4xx are PermanentError carrying Jira\'s words (platform errors and JSM errorMessage)', async () => {
     const c = jira().client();
     const e1 = await failure(c.createIssue({ project: { key: 'SUP' }, issuetype: { name: 'Task' } }));
