@@ -78,7 +78,10 @@ async function storeToken(ctx: CliContext, opts: StoreOpts, mode: 'set' | 'rotat
   }
   const report = await checkToken(clientFor(config, { email, token }), config.mailboxes, now);
   if (!report.account) {
-    throw new CliError(`not stored: ${report.error ?? 'the token could not be checked'}`, report.authFailed ? EXIT.failed : EXIT.unavailable);
+    // Jira checks the email and the token together: a token given with another account's
+    // email is refused like a bad token, so say both.
+    const hint = report.authFailed ? `; check that ${email} is the email of the account that created the token` : '';
+    throw new CliError(`not stored: ${report.error ?? 'the token could not be checked'}${hint}`, report.authFailed ? EXIT.failed : EXIT.unavailable);
   }
   const me = report.account;
   if (me.emailAddress && me.emailAddress.toLowerCase() !== email) {
