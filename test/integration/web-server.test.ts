@@ -237,7 +237,7 @@ describe('workers/web.ts', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mailroom-web-'));
     const cfg = join(dir, 'mailroom.yml');
     writeFileSync(cfg, 'jira:\n  site: http://127.0.0.1:9\nmailboxes:\n  - id: support\nweb:\n  host: 0.0.0.0\n  port: 0\n');
-    const env = { ...process.env, MAILROOM_PREFIX: prefix };
+    const env: NodeJS.ProcessEnv = { ...process.env, MAILROOM_PREFIX: prefix };
     delete env.MAILROOM_WEB_USER;
     delete env.MAILROOM_WEB_PASSWORD;
     delete env.MAILROOM_WEB_PROXY_HEADER;
