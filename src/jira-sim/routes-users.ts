@@ -35,6 +35,9 @@ export const userRoutes: Route[] = [
     anonymousAllowed: true,
     handle(req) {
       const { ctx } = req;
+      if (!req.query.has('query') && !req.query.has('accountId') && !req.query.has('property')) {
+        return platformError(400, ["One of 'query', 'accountId' or 'property' must be specified."]);
+      }
       const q = (req.query.get('query') ?? '').trim().toLowerCase();
       if (req.authFailed) ctx.anonymousSearches.add(q);
       // Without "Browse users and groups" (or anonymously) Jira finds nobody, and says so with 200.
@@ -42,7 +45,8 @@ export const userRoutes: Route[] = [
       ctx.anonymousSearches.delete(q);
       const startAt = intParam(req.query, 'startAt', 0);
       const max = Math.min(intParam(req.query, 'maxResults', 50), USER_SEARCH_PAGE_CAP);
-      const found = [...ctx.state.accounts.values()].filter((a) => a.accountType !== 'app' && matches(a, q));
+      const byId = req.query.get('accountId');
+      const found = [...ctx.state.accounts.values()].filter((a) => a.accountType !== 'app' && (byId ? a.accountId === byId : matches(a, q)));
       return { status: 200, body: found.slice(startAt, startAt + max).map((a) => userJson(ctx, a)) };
     },
   },
@@ -131,6 +135,7 @@ export const userRoutes: Route[] = [
     handle(req) {
       const { ctx } = req;
       if (!has(req.account, 'USER_PICKER')) return forbidden('browse users and groups');
+      if (!req.query.get('groupId') && !req.query.get('groupname')) return platformError(400, ['Either groupname or groupId must be provided.']);
       const group = ctx.state.group({ groupId: req.query.get('groupId') ?? undefined, name: req.query.get('groupname') ?? undefined });
       if (!group) return platformError(404, ['Specified group does not exist.']);
       const includeInactive = req.query.get('includeInactiveUsers') === 'true';
