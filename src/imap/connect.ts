@@ -6,6 +6,8 @@ import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import type { MailboxConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
 export type ImapSettings = NonNullable<MailboxConfig['imap']>;
 
 export function imapClient(
@@ -18,8 +20,9 @@ export function imapClient(
     host: imap.host,
     port: imap.port,
     secure: imap.tls,
-    // Loopback test servers and plain-text setups say tls: false; a server that offers
-    // STARTTLS still gets upgraded (imapflow's default), one that does not stays plain.
+    // tls: false still upgrades with STARTTLS when the server offers it (imapflow's default);
+    // on loopback (test servers, a local Dovecot) plain text is expected and not worth a warning.
+    ...(!imap.tls && LOOPBACK.has(imap.host) ? { doSTARTTLS: false } : {}),
     auth: { user: imap.user, pass: password },
     // We IDLE ourselves, right after each fetch: imapflow's auto-IDLE waits 15 s of silence.
     disableAutoIdle: true,

@@ -1,7 +1,8 @@
-// One IMAP message into the pipeline: download its raw source, park it in the mail store,
-// parse it into a record, and add the mail-inbound job whose id (<mailbox>:<uidvalidity>:<uid>)
-// makes a second add a no-op. Memory stays bounded whatever the mail's size: small mails are
-// read whole, bigger ones are streamed into the store while only their head is kept to parse.
+// IMAP messages into the pipeline: download the raw source, park it in the mail store, parse
+// it into a record, and add the mail-inbound job whose id (<mailbox>:<uidvalidity>:<uid>) makes
+// a second add a no-op. Memory stays bounded whatever the mail's size: small mails are fetched
+// several per round trip, bigger ones are streamed into the store while only their head is
+// kept to parse.
 import { Transform, type Readable } from 'node:stream';
 import type { ImapFlow } from 'imapflow';
 import type { Queue } from 'bullmq';
@@ -11,7 +12,8 @@ import { DEFAULT_MAX_PARSE_BYTES, parseMail } from '../mail/parse.js';
 import type { MailRecord } from '../mail/record.js';
 import type { MailStore } from '../mail/store.js';
 import { mailInbound } from '../queues/catalog.js';
-import { addJob } from '../queues/queue.js';
+import { parsePayload } from '../queues/define.js';
+import { addOptions } from '../queues/queue.js';
 
 export interface MessageMeta {
   uid: number;
@@ -31,40 +33,86 @@ export interface IngestOptions {
   inMemoryMaxBytes?: number;
 }
 
-export type IngestResult = { outcome: 'enqueued'; record: MailRecord; jobId: string } | { outcome: 'gone' };
-
 // Bigger partial fetches than imapflow's 64 KiB default: fewer round trips for big mails, and
 // still a small, fixed amount of memory per chunk.
 const DOWNLOAD_CHUNK = 1024 * 1024;
+/** Small mails fetched in one FETCH: at most this many bytes together (one round trip each). */
+export const FETCH_GROUP_BYTES = 4 * 1024 * 1024;
+export const FETCH_GROUP_COUNT = 50;
 
-export async function ingestMessage(client: ImapFlow, meta: MessageMeta, opts: IngestOptions): Promise<IngestResult> {
-  const dl = await client.download(String(meta.uid), undefined, { uid: true, chunkSize: DOWNLOAD_CHUNK });
-  if (!dl.content) return { outcome: 'gone' };
-  const inMemoryMax = opts.inMemoryMaxBytes ?? DEFAULT_MAX_PARSE_BYTES;
-  const size = meta.size ?? dl.meta.expectedSize ?? 0;
-  let record: MailRecord;
-  if (size <= inMemoryMax && size <= opts.maxMessageBytes) {
-    record = await prepareMail(await collect(dl.content), opts.store);
-  } else {
-    record = await streamed(dl.content, opts.store, inMemoryMax);
-  }
-  if (record.rawRef.size > opts.maxMessageBytes) record = tooLarge(record, opts.maxMessageBytes);
-  const data = {
-    mailboxId: opts.mailboxId,
-    origin: { kind: 'imap' as const, uidvalidity: opts.uidvalidity, uid: meta.uid },
-    record,
-    receivedAt: new Date().toISOString(),
-  };
-  const jobId = mailInbound.jobId(data);
-  // A job with this id already there (a rescan, a restart before the cursor moved): a no-op.
-  await addJob(opts.queue, mailInbound, data, opts.retry);
-  return { outcome: 'enqueued', record, jobId };
+export function inMemoryLimit(opts: Pick<IngestOptions, 'inMemoryMaxBytes' | 'maxMessageBytes'>): number {
+  return Math.min(opts.inMemoryMaxBytes ?? DEFAULT_MAX_PARSE_BYTES, opts.maxMessageBytes);
 }
 
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));
-  return Buffer.concat(chunks);
+/** Whether a message is read whole into memory (else streamed). Unknown sizes are streamed. */
+export function fitsInMemory(meta: MessageMeta, opts: Pick<IngestOptions, 'inMemoryMaxBytes' | 'maxMessageBytes'>): boolean {
+  return meta.size !== undefined && meta.size <= inMemoryLimit(opts);
+}
+
+/**
+ * Split UIDs into fetch groups: consecutive small mails share a FETCH (up to
+ * FETCH_GROUP_BYTES / FETCH_GROUP_COUNT); every big one is a group of its own, streamed.
+ */
+export function fetchGroups(metas: MessageMeta[], opts: Pick<IngestOptions, 'inMemoryMaxBytes' | 'maxMessageBytes'>): { streamed: boolean; metas: MessageMeta[] }[] {
+  const groups: { streamed: boolean; metas: MessageMeta[] }[] = [];
+  let bytes = 0;
+  for (const m of metas) {
+    if (!fitsInMemory(m, opts)) {
+      groups.push({ streamed: true, metas: [m] });
+      continue;
+    }
+    const last = groups[groups.length - 1];
+    if (last && !last.streamed && bytes + (m.size ?? 0) <= FETCH_GROUP_BYTES && last.metas.length < FETCH_GROUP_COUNT) {
+      last.metas.push(m);
+      bytes += m.size ?? 0;
+    } else {
+      groups.push({ streamed: false, metas: [m] });
+      bytes = m.size ?? 0;
+    }
+  }
+  return groups;
+}
+
+/** Raw sources of small mails, one FETCH for the lot. A UID missing from the map is gone. */
+export async function fetchSources(client: ImapFlow, uids: number[]): Promise<Map<number, Buffer>> {
+  const msgs = await client.fetchAll(uids.join(','), { uid: true, source: true }, { uid: true });
+  return new Map(msgs.filter((m) => m.source).map((m) => [m.uid, m.source!]));
+}
+
+/** Stream one (big) mail into the store; undefined when it is gone from the server. */
+export async function streamToRecord(client: ImapFlow, meta: MessageMeta, opts: IngestOptions): Promise<MailRecord | undefined> {
+  const dl = await client.download(String(meta.uid), undefined, { uid: true, chunkSize: DOWNLOAD_CHUNK });
+  if (!dl.content) return undefined;
+  return finish(await streamed(dl.content, opts.store, inMemoryLimit(opts)), opts);
+}
+
+/** Store and parse a mail read whole. */
+export async function bufferToRecord(raw: Buffer, opts: IngestOptions): Promise<MailRecord> {
+  return finish(await prepareMail(raw, opts.store), opts);
+}
+
+function finish(record: MailRecord, opts: IngestOptions): MailRecord {
+  return record.rawRef.size > opts.maxMessageBytes ? tooLarge(record, opts.maxMessageBytes) : record;
+}
+
+/**
+ * Add the mail-inbound jobs for mails of one fetch group, in one round trip. A job whose id is
+ * there already (a rescan, a restart before the cursor moved) makes its add a no-op.
+ */
+export async function enqueueMany(items: { uid: number; record: MailRecord }[], opts: IngestOptions): Promise<string[]> {
+  if (items.length === 0) return [];
+  const receivedAt = new Date().toISOString();
+  const jobs = items.map(({ uid, record }) => {
+    const data = parsePayload(mailInbound, {
+      mailboxId: opts.mailboxId,
+      origin: { kind: 'imap' as const, uidvalidity: opts.uidvalidity, uid },
+      record,
+      receivedAt,
+    });
+    return { name: mailInbound.name, data, opts: addOptions(mailInbound, data, opts.retry) };
+  });
+  await opts.queue.addBulk(jobs);
+  return jobs.map((j) => String(j.opts.jobId));
 }
 
 /** Stream the whole mail into the store, keeping only its first `headBytes` (+1) to parse. */

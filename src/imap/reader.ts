@@ -14,7 +14,8 @@ import { imapClient, type ImapSettings } from './connect.js';
 import { advanceCursor, readCursor, startAfter } from './cursor.js';
 import { LockLostError, afterFailure, classifyImapFailure, type ImapFailure } from './failure.js';
 import { HEARTBEAT_INTERVAL_MS, writeHeartbeat, type Heartbeat, type MailboxState } from './heartbeat.js';
-import { ingestMessage } from './ingest.js';
+import { bufferToRecord, enqueueMany, fetchGroups, fetchSources, streamToRecord, type IngestOptions, type MessageMeta } from './ingest.js';
+import type { MailRecord } from '../mail/record.js';
 import { imapKeys } from './keys.js';
 import { MailboxLock } from './lock.js';
 
@@ -262,46 +263,85 @@ export class MailboxReader {
       const batch = uids.slice(0, BATCH);
       const metas = await client.fetchAll(batch.join(','), { uid: true, size: true, internalDate: true, flags: true }, { uid: true });
       const byUid = new Map(metas.map((m) => [m.uid, m]));
-      for (const [i, uid] of batch.entries()) {
-        if (this.stopping || !this.lock.isHeld) return;
-        const meta = byUid.get(uid);
-        if (!meta) {
+      const opts: IngestOptions = {
+        mailboxId: this.id,
+        uidvalidity,
+        store: this.deps.store,
+        queue: this.deps.queue,
+        retry: this.deps.retry,
+        maxMessageBytes: mailbox.maxMessageBytes,
+        inMemoryMaxBytes: this.deps.settings.inMemoryMaxBytes,
+      };
+      const wanted: MessageMeta[] = [];
+      for (const uid of batch) {
+        const m = byUid.get(uid);
+        if (!m) {
           this.log.info({ uid }, 'mail vanished before it could be read (deleted or moved by someone else)');
-        } else if (doneFlag && meta.flags?.has(doneFlag)) {
+          continue;
+        }
+        if (doneFlag && m.flags?.has(doneFlag)) {
           // Finished before (the cursor was lost, or UIDVALIDITY changed): nothing to do.
           this.log.debug({ uid }, `already carries ${doneFlag}: skipped`);
+          continue;
+        }
+        const internalDate = m.internalDate instanceof Date ? m.internalDate : m.internalDate ? new Date(m.internalDate) : undefined;
+        wanted.push({ uid, size: m.size, internalDate });
+      }
+      const groups = fetchGroups(wanted, opts);
+      let done = 0;
+      for (const group of groups) {
+        if (this.stopping || !this.lock.isHeld) return;
+        // Small mails of a group are fetched together and stored and parsed side by side;
+        // their jobs are added together, and only then does the cursor move past them.
+        let records: (MailRecord | undefined)[];
+        if (group.streamed) {
+          records = [await streamToRecord(client, group.metas[0]!, opts)];
         } else {
-          const internalDate = meta.internalDate instanceof Date ? meta.internalDate : meta.internalDate ? new Date(meta.internalDate) : undefined;
-          const r = await ingestMessage(client, { uid, size: meta.size, internalDate }, {
-            mailboxId: this.id,
-            uidvalidity,
-            store: this.deps.store,
-            queue: this.deps.queue,
-            retry: this.deps.retry,
-            maxMessageBytes: mailbox.maxMessageBytes,
-            inMemoryMaxBytes: this.deps.settings.inMemoryMaxBytes,
+          const sources = await fetchSources(client, group.metas.map((m) => m.uid));
+          const pending = group.metas.map((m) => {
+            const raw = sources.get(m.uid);
+            return raw ? bufferToRecord(raw, opts) : Promise.resolve(undefined);
           });
-          if (r.outcome === 'gone') {
-            this.log.info({ uid }, 'mail vanished before it could be read (deleted or moved by someone else)');
-          } else {
-            this.deps.onEnqueued?.({ uid, jobId: r.jobId, internalDate });
-            const lagMs = internalDate ? Math.max(0, Date.now() - internalDate.getTime()) : undefined;
-            if (r.record.parseError) this.log.warn({ uid, jobId: r.jobId, reason: r.record.parseError }, 'mail enqueued as unparseable');
-            else this.log.debug({ uid, jobId: r.jobId, kind: r.record.classification.kind }, 'mail enqueued');
-            if (lagMs !== undefined) this.lagMs = lagMs;
-          }
+          // Wait for all before failing on one: nothing keeps running behind our back.
+          const settled = await Promise.allSettled(pending);
+          const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failed) throw failed.reason;
+          records = settled.map((r) => (r as PromiseFulfilledResult<MailRecord | undefined>).value);
         }
-        if (!(await advanceCursor(this.deps.redis, this.deps.prefix, this.id, this.lock.token, uidvalidity, uid))) {
-          throw new LockLostError(this.id);
-        }
-        this.lastUid = uid;
+        const items: { uid: number; record: MailRecord; internalDate?: Date }[] = [];
+        group.metas.forEach((m, k) => {
+          const record = records[k];
+          if (record) items.push({ uid: m.uid, record, internalDate: m.internalDate });
+          else this.log.info({ uid: m.uid }, 'mail vanished before it could be read (deleted or moved by someone else)');
+        });
+        const jobIds = await enqueueMany(items, opts);
+        items.forEach((it, k) => {
+          const jobId = jobIds[k]!;
+          this.deps.onEnqueued?.({ uid: it.uid, jobId, internalDate: it.internalDate });
+          if (it.internalDate) this.lagMs = Math.max(0, Date.now() - it.internalDate.getTime());
+          if (it.record.parseError) this.log.warn({ uid: it.uid, jobId, reason: it.record.parseError }, 'mail enqueued as unparseable');
+          else this.log.debug({ uid: it.uid, jobId, kind: it.record.classification.kind }, 'mail enqueued');
+        });
+        await this.moveCursor(uidvalidity, group.metas[group.metas.length - 1]!.uid);
+        done += group.metas.length;
         if (Date.now() - lastBeat > 1000) {
           lastBeat = Date.now();
-          await this.beat({ pending: uids.length - i - 1 });
+          await this.beat({ pending: Math.max(0, uids.length - done) });
         }
       }
+      // Past the mails skipped at the batch's end (vanished, or finished before).
+      if (this.stopping || !this.lock.isHeld) return;
+      await this.moveCursor(uidvalidity, batch[batch.length - 1]!);
     }
     await this.beat({ lastSyncAt: new Date().toISOString(), pending: 0 });
+  }
+
+  private async moveCursor(uidvalidity: string, uid: number): Promise<void> {
+    if (uid <= this.lastUid) return;
+    if (!(await advanceCursor(this.deps.redis, this.deps.prefix, this.id, this.lock.token, uidvalidity, uid))) {
+      throw new LockLostError(this.id);
+    }
+    this.lastUid = uid;
   }
 
   private onLockLost(reason: string): void {

@@ -74,6 +74,9 @@ state_dir = ${dir}/run/state
 log_path = ${dir}/dovecot.log
 # Tests try wrong passwords on purpose; the default 2 s penalty would only slow them down.
 auth_failure_delay = 0
+# A throwaway server: no fsync per APPEND (5x faster appends), and only Dovecot touches the maildir.
+mail_fsync = never
+maildir_very_dirty_syncs = yes
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
