@@ -1,0 +1,103 @@
+// Wiring for a process whose workers need the workaround token: one call gives the token
+// source (a Jira client on the current token), the gate (the workers' onAuthError hook) and,
+// optionally, the periodic watch. The key is loaded and checked here, so a missing or bad key
+// stops the process at start with a message saying what to do.
+import { ms } from '../config/duration.js';
+import type { Config } from '../config/load.js';
+import { createJiraClient, type JiraClient } from '../jira/index.js';
+import type { Logger } from '../log.js';
+import type { Redis } from '../redis.js';
+import { createTokenGate, readTokenState, type TokenGate, type TokenState } from './gate.js';
+import { daysLeft } from './input.js';
+import { loadSecretKey, type SecretKey } from './key.js';
+import { createTokenSource, type TokenSource } from './source.js';
+import { readTokenMeta, type TokenCredentials } from './store.js';
+import { startTokenWatch, type TokenWatch } from './watch.js';
+
+export interface TokenRuntime {
+  source: TokenSource<JiraClient>;
+  gate: TokenGate;
+  /** Pass as WorkerDeps.onAuthError. */
+  onAuthError: TokenGate['onAuthError'];
+  watch?: TokenWatch;
+  secretKey: SecretKey;
+  close(): Promise<void>;
+}
+
+export interface TokenRuntimeDeps {
+  /** A normal connection (the gate duplicates it for pub/sub). */
+  connection: Redis;
+  config: Config;
+  logger: Logger;
+  /** Run the periodic check in this process (one role is enough; any number is harmless). */
+  watch?: boolean;
+  /** Override the client factory (default: createJiraClient on config.jira). */
+  makeClient?: (creds: TokenCredentials) => JiraClient;
+}
+
+export function jiraClientFactory(config: Config, logger?: Logger): (creds: TokenCredentials) => JiraClient {
+  return (creds) =>
+    createJiraClient({ baseUrl: config.jira.apiBase ?? config.jira.site, email: creds.email, token: creds.token, timeoutMs: ms(config.jira.timeout), logger });
+}
+
+export function startTokenRuntime(deps: TokenRuntimeDeps): TokenRuntime {
+  const { connection, config, logger } = deps;
+  const secretKey = loadSecretKey(config.secretKey);
+  for (const w of secretKey.warnings) logger.warn(w);
+  const makeClient = deps.makeClient ?? jiraClientFactory(config, logger);
+  const source = createTokenSource({ redis: connection, prefix: config.prefix, secretKey, makeClient });
+  const gate = createTokenGate({
+    connection,
+    prefix: config.prefix,
+    logger,
+    onEvent: (e) => {
+      if (e.type === 'stored' || e.type === 'cleared') source.invalidate();
+    },
+  });
+  const watch = deps.watch ? startTokenWatch({ redis: connection, config, secretKey, logger, makeClient }) : undefined;
+  return {
+    source,
+    gate,
+    onAuthError: gate.onAuthError,
+    watch,
+    secretKey,
+    async close() {
+      await watch?.stop();
+      await gate.close();
+    },
+  };
+}
+
+export interface TokenHealth {
+  /** A token is stored, the gate is not tripped, and it has not expired. */
+  ok: boolean;
+  stored: boolean;
+  paused: boolean;
+  /** Why the queues are paused (for /readyz and logs), never the token. */
+  reason?: string;
+  since?: string;
+  daysLeft?: number;
+  expiresAt?: string;
+  lastCheckOk?: boolean;
+  lastCheckAt?: string;
+  gate: TokenState;
+}
+
+/** For /readyz and /metrics: what the token's state is, from Redis, without the key. */
+export async function readTokenHealth(redis: Redis, prefix: string, now = new Date()): Promise<TokenHealth> {
+  const [meta, gate] = await Promise.all([readTokenMeta(redis, prefix), readTokenState(redis, prefix)]);
+  const left = meta ? daysLeft(new Date(meta.expiresAt), now) : undefined;
+  const expired = meta ? new Date(meta.expiresAt).getTime() <= now.getTime() : false;
+  return {
+    ok: !!meta && !gate.paused && !expired,
+    stored: !!meta,
+    paused: gate.paused,
+    reason: gate.paused ? gate.reason : meta ? undefined : 'no workaround token is stored',
+    since: gate.since,
+    daysLeft: left,
+    expiresAt: meta?.expiresAt,
+    lastCheckOk: meta?.lastCheck?.ok,
+    lastCheckAt: meta?.lastCheck?.at,
+    gate,
+  };
+}
