@@ -99,11 +99,20 @@ export const policySchema = z
     }
   });
 
+/** How mail becomes an issue or comment body (src/deliver/), the same for both routes. */
+const deliverKnobs = {
+  /** Drop quoted history ("> …", "On … wrote:", Outlook's "-----Original Message-----" / "From: … Sent: …"). */
+  stripQuotedHistory: z.boolean().default(true),
+  /** Attachments above this are not uploaded but named (file and size) in the issue or comment. 10 MiB: Jira sites often lower the 1 GB default, and mail rarely carries more. */
+  maxAttachmentBytes: z.number().int().min(1).default(10 * 1024 * 1024),
+};
+
 export const deliverSchema = z.union([
   z
     .object({
       project: z.string().regex(/^[A-Z][A-Z0-9_]+$/, 'a Jira project key such as SUP'),
       issueType: z.string().min(1).default('Task'),
+      ...deliverKnobs,
     })
     .strict(),
   z
@@ -112,6 +121,7 @@ export const deliverSchema = z.union([
       requestTypeId: z.string().regex(/^\d+$/, 'a numeric request type id such as "10"'),
       /** Project key of the service desk, so replies naming an issue key are recognised. */
       project: z.string().regex(/^[A-Z][A-Z0-9_]+$/, 'a Jira project key such as SUP').optional(),
+      ...deliverKnobs,
     })
     .strict(),
 ]);

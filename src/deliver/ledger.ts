@@ -1,0 +1,70 @@
+// The delivery ledger: which Jira issue (or comment) each mail became, keyed by Message-ID
+// under the install's prefix. It answers "was this mail delivered?" before any create, and
+// "which issue does this reply belong to?" for In-Reply-To/References. It is the fast guard;
+// the issue property `mailroom.message` is the one that survives losing Redis.
+import { randomBytes } from 'node:crypto';
+import { RetryableError } from '../errors.js';
+import { key, type Redis } from '../redis.js';
+
+export interface LedgerEntry {
+  issueKey: string;
+  issueId?: string;
+  kind: 'issue' | 'request' | 'comment';
+  commentId?: string;
+  mailboxId: string;
+  /** The deliver job that made it (a second job for the same mail only adopts it). */
+  jobId: string;
+  at: string;
+}
+
+// 400 days: replies keep arriving for long-lived tickets; entries are ~200 bytes.
+const LEDGER_TTL_S = 400 * 24 * 3600;
+
+export interface Ledger {
+  get(mailKey: string): Promise<LedgerEntry | undefined>;
+  /** Record a delivery; the first record for a mail wins (returns the entry that stands). */
+  put(mailKey: string, entry: LedgerEntry): Promise<LedgerEntry>;
+  /** The first of these Message-IDs that the ledger knows, with its entry. */
+  findThread(ids: string[]): Promise<LedgerEntry | undefined>;
+  /** Hold the mail while checking and creating, so two jobs for one mail never both create. */
+  lock(mailKey: string, ttlMs: number): Promise<() => Promise<void>>;
+}
+
+export function ledgerKey(prefix: string, mailKey: string): string {
+  return key(prefix, 'deliver', 'ledger', mailKey);
+}
+
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+export function createLedger(redis: Redis, prefix: string): Ledger {
+  const parse = (v: string | null): LedgerEntry | undefined => (v ? (JSON.parse(v) as LedgerEntry) : undefined);
+  return {
+    async get(mailKey) {
+      return parse(await redis.get(ledgerKey(prefix, mailKey)));
+    },
+    async put(mailKey, entry) {
+      const k = ledgerKey(prefix, mailKey);
+      const set = await redis.set(k, JSON.stringify(entry), 'EX', LEDGER_TTL_S, 'NX');
+      if (set) return entry;
+      return parse(await redis.get(k)) ?? entry;
+    },
+    async findThread(ids) {
+      if (!ids.length) return undefined;
+      const values = await redis.mget(...ids.map((id) => ledgerKey(prefix, id)));
+      for (const v of values) {
+        const e = parse(v);
+        if (e) return e;
+      }
+      return undefined;
+    },
+    async lock(mailKey, ttlMs) {
+      const k = key(prefix, 'deliver', 'lock', mailKey);
+      const token = randomBytes(8).toString('hex');
+      const ok = await redis.set(k, token, 'PX', ttlMs, 'NX');
+      if (!ok) throw new RetryableError(`another deliverer is delivering this mail right now (${mailKey}); trying again shortly`);
+      return async () => {
+        await redis.eval(RELEASE, 1, k, token);
+      };
+    },
+  };
+}

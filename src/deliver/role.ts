@@ -1,0 +1,132 @@
+// The deliverer role: the Jira client on the stored workaround token behind the Retry-After
+// gate, the token gate (an AuthError pauses every queue that needs the token), the mail store,
+// and the jira-deliver worker. workers/deliverer.ts only calls runRoles().
+import type { Queue, Worker } from 'bullmq';
+import type { Config } from '../config/load.js';
+import { ms } from '../config/duration.js';
+import { createJiraClient } from '../jira/client.js';
+import type { Logger } from '../log.js';
+import { createMailStore, type MailStore } from '../mail/store.js';
+import { siteHost } from '../pipeline/context.js';
+import { createRateGate, gated } from '../pipeline/rate-gate.js';
+import { identityProvision, jiraDeliver, mailboxActions, mailInbound, notify } from '../queues/catalog.js';
+import { openQueue } from '../queues/queue.js';
+import { startWorker, type WorkerDeps } from '../queues/worker.js';
+import type { Redis } from '../redis.js';
+import type { RoleContext, RoleStarter } from '../runtime.js';
+import { createTokenGate } from '../token/gate.js';
+import { loadSecretKey } from '../token/key.js';
+import { createTokenSource } from '../token/source.js';
+import { createDeliverer, type DeliverClient, type DelivererDeps } from './deliverer.js';
+
+// Each delivery is a few Jira writes plus uploads: a handful in parallel keeps Jira's rate
+// limits at bay while hiding its latency.
+export const DELIVERER_CONCURRENCY = 8;
+// Deliveries are idempotent (ledger, issue property, steps in job data), so running a job
+// again after its worker died is safe; BullMQ's default of 1 would fail a mail whose worker
+// crashed twice, which helps nobody.
+export const DELIVERER_MAX_STALLED = 10;
+
+export interface DelivererWorkerOptions {
+  connection: Redis;
+  logger: Logger;
+  concurrency?: number;
+  onAuthError?: WorkerDeps['onAuthError'];
+  rateLimitQueues?: Queue[];
+  lockDuration?: number;
+  stalledInterval?: number;
+  maxStalledCount?: number;
+}
+
+export function startDelivererWorker(deps: DelivererDeps, o: DelivererWorkerOptions): Worker {
+  return startWorker(jiraDeliver, createDeliverer(deps), {
+    connection: o.connection,
+    prefix: deps.prefix,
+    logger: o.logger,
+    concurrency: o.concurrency ?? DELIVERER_CONCURRENCY,
+    retry: deps.retry,
+    onAuthError: o.onAuthError,
+    rateLimitQueues: o.rateLimitQueues,
+    lockDuration: o.lockDuration,
+    stalledInterval: o.stalledInterval,
+    maxStalledCount: o.maxStalledCount ?? DELIVERER_MAX_STALLED,
+  });
+}
+
+/** The full client on the stored token (rebuilt when the token changes), behind the Retry-After gate. */
+export function tokenDeliverClient(config: Config, redis: Redis, logger: Logger): { jira: () => Promise<DeliverClient>; invalidate(): void } {
+  const timeoutMs = ms(config.jira.timeout);
+  const source = createTokenSource({
+    redis,
+    prefix: config.prefix,
+    secretKey: loadSecretKey(config.secretKey),
+    makeClient: (c) => createJiraClient({ baseUrl: config.jira.apiBase ?? config.jira.site, email: c.email, token: c.token, timeoutMs, logger }),
+  });
+  const gate = createRateGate({ redis, prefix: config.prefix, site: siteHost(config.jira.site) });
+  return {
+    jira: async () => gated(await source.client(), gate),
+    invalidate: () => source.invalidate(),
+  };
+}
+
+export interface DelivererRoleOptions {
+  /** Tests shorten these to see a killed worker's jobs again quickly. */
+  lockDuration?: number;
+  stalledInterval?: number;
+  /** The per-mail hold while checking and creating (DEFAULT_LOCK_MS). */
+  mailLockMs?: number;
+  concurrency?: number;
+  /** Another store (tests); default: the configured one. */
+  store?: MailStore;
+}
+
+export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
+  return async (ctx: RoleContext) => {
+    const { config } = ctx;
+    const logger = ctx.logger.child({ role: 'deliverer' });
+    const redis = ctx.redis('deliverer-keys');
+    const q = { prefix: config.prefix, connection: redis };
+    const deliverQueue = openQueue(jiraDeliver, q);
+    const actionsQueue = openQueue(mailboxActions, q);
+    const tokenQueues = [openQueue(mailInbound, q), openQueue(identityProvision, q), deliverQueue, openQueue(notify, q)];
+    const token = tokenDeliverClient(config, redis, logger);
+    const gate = createTokenGate({
+      connection: redis,
+      prefix: config.prefix,
+      logger,
+      queues: tokenQueues,
+      onEvent: (e) => {
+        if (e.type === 'stored' || e.type === 'cleared') token.invalidate();
+      },
+    });
+    const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
+    const worker = startDelivererWorker(
+      {
+        redis,
+        prefix: config.prefix,
+        mailbox: (id) => byId.get(id),
+        store: o.store ?? createMailStore(config, redis),
+        jira: token.jira,
+        mailboxActions: actionsQueue,
+        retry: config.queues,
+        ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),
+      },
+      {
+        connection: ctx.redis('deliverer'),
+        logger,
+        concurrency: o.concurrency,
+        onAuthError: (err, job) => gate.onAuthError(err, job),
+        rateLimitQueues: tokenQueues,
+        lockDuration: o.lockDuration,
+        stalledInterval: o.stalledInterval,
+      },
+    );
+    return {
+      async stop() {
+        await worker.close();
+        await gate.close();
+        await Promise.all([...tokenQueues, actionsQueue].map((x) => x.close()));
+      },
+    };
+  };
+}
