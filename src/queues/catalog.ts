@@ -93,6 +93,8 @@ export const notify = defineQueue({
     users: z.array(z.string()),
     /** Stable id of the triggering event (webhook id or CLI invocation), for idempotency. */
     eventId: z.string(),
+    /** The issue's summary when the trigger knew it (webhooks do), for the subject line. */
+    summary: z.string().max(500).optional(),
   }),
   jobId: (d) => `notify|${d.eventId}`,
   retry: { attempts: 12, delay: '10s', maxDelay: '10m' },

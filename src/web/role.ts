@@ -25,6 +25,7 @@ export function webRole(opts: WebRoleOptions = {}): RoleStarter {
       readOnly: config.webAuth.readOnly,
       checks: opts.checks,
       scrapeSources: opts.scrapeSources,
+      webhook: config.notifications ? { secret: config.secrets.webhookSecret, rules: config.notifications.rules, retry: config.queues } : undefined,
     });
     const address = await app.listen({ host: config.web.host, port: config.web.port });
     logger.info({ board: `${address}${BOARD_PATH}`, auth: auth.mode, readOnly: !!config.webAuth.readOnly }, 'web role listening');

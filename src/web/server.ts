@@ -16,6 +16,7 @@ import { metrics as processMetrics, queueCountsSource, type Metrics, type Scrape
 import { closeQueues, openQueues, type OpsQueues } from '../ops/queues.js';
 import { redisCheck, runReadiness, type ReadinessCheck } from '../ops/readiness.js';
 import { authenticate, type Role, type WebAuth } from './auth.js';
+import { jiraWebhook, type JiraWebhookOptions } from './webhook.js';
 
 export interface WebServerDeps {
   /** Connection for the board's queues and the Redis readiness check (owned by the caller). */
@@ -32,6 +33,8 @@ export interface WebServerDeps {
   readOnly?: boolean;
   /** Queue names shown (default: every queue in the catalog). */
   queueNames?: readonly string[];
+  /** POST /webhooks/jira (notification intake); absent = no webhook route. */
+  webhook?: Omit<JiraWebhookOptions, 'redis' | 'prefix'>;
 }
 
 // Prometheus scrapes time out at 10 s by default; a source that has not answered in 3 s (Redis
@@ -92,6 +95,8 @@ export async function buildWebServer(deps: WebServerDeps): Promise<FastifyInstan
   });
 
   app.get('/', async (_req, reply) => reply.redirect(BOARD_PATH));
+
+  if (deps.webhook) await app.register(jiraWebhook, { redis: deps.redis, prefix: deps.prefix, ...deps.webhook });
 
   await app.register(async (scope) => {
     scope.addHook('onRequest', gate(deps.auth, 'admin', deps.readOnly));

@@ -1,0 +1,54 @@
+// The SMTP side: a nodemailer transport from config.smtp, and sending one prepared message.
+import nodemailer from 'nodemailer';
+import type { Config } from '../config/load.js';
+import { PermanentError } from '../errors.js';
+
+export type SmtpConfig = NonNullable<Config['smtp']>;
+
+export interface OutgoingMessage {
+  from: string;
+  /** One recipient per message, or the BCC batch (then To is the sender itself). */
+  recipients: string[];
+  bcc: boolean;
+  subject: string;
+  text: string;
+  headers: Record<string, string>;
+  messageId: string;
+}
+
+export interface Mailer {
+  /** Resolves with nodemailer's info (accepted / rejected per recipient); rejects with its error. */
+  send(m: OutgoingMessage): Promise<unknown>;
+  close(): void;
+}
+
+export function createMailer(smtp: SmtpConfig | undefined, password: string | undefined): Mailer {
+  if (!smtp) throw new PermanentError('no smtp section in the configuration: the notifier cannot send mail');
+  const transport = nodemailer.createTransport({
+    host: smtp.host,
+    port: smtp.port,
+    secure: smtp.secure,
+    ...(smtp.user ? { auth: { user: smtp.user, pass: password ?? '' } } : {}),
+    // A few connections, reused: a 100-member group is 100 messages, not 100 handshakes.
+    pool: true,
+    maxConnections: 3,
+    // Short enough that a hung server becomes a retry well inside the job's renewed lock.
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 30_000,
+  });
+  return {
+    send: (m) =>
+      transport.sendMail({
+        from: m.from,
+        ...(m.bcc ? { to: m.from, bcc: m.recipients } : { to: m.recipients }),
+        // The envelope names exactly the recipients, whatever the headers say.
+        envelope: { from: m.from, to: m.recipients },
+        subject: m.subject,
+        text: m.text,
+        headers: m.headers,
+        messageId: m.messageId,
+      }),
+    close: () => transport.close(),
+  };
+}

@@ -1,0 +1,122 @@
+// The `notify` job: expand the groups through the workaround token, then mail every recipient
+// that has no final outcome yet, recording each outcome as it happens. A retry (crash, SMTP
+// outage, a recipient deferred with 4xx) therefore reaches only those still owed the mail.
+import { RetryableError } from '../errors.js';
+import type { JiraClient } from '../jira/client.js';
+import type { Processor } from '../queues/worker.js';
+import type { Redis } from '../redis.js';
+import type { NotifyJob } from './enqueue.js';
+import { expandRecipients } from './expand.js';
+import { isFinal, openLedger, type RecipientOutcome } from './ledger.js';
+import type { Mailer } from './mailer.js';
+import { batches, loopHeaders, stableMessageId, subjectOf, textOf } from './message.js';
+import { outcomesOfError, outcomesOfSuccess, type PerRecipient, type SmtpAnswer } from './smtp-outcome.js';
+
+export interface NotifierDeps {
+  redis: Redis;
+  prefix: string;
+  /** The Jira client on the workaround token, asked for before each job (it may have been rotated). */
+  jira: () => Promise<Pick<JiraClient, 'groupMembers'>>;
+  mailer: Mailer;
+  from: string;
+  /** 1 = one message per recipient; more = BCC batches of this size. */
+  bccBatchSize: number;
+  /** Jira site URL, for the issue link. */
+  site: string;
+  /** Written into the loop header, so this install recognises its own mail. */
+  installId: string;
+  groupCacheTtlMs?: number;
+  /** Messages in flight at once (the transport pools 3 connections). */
+  sendConcurrency?: number;
+}
+
+export interface NotifyResult {
+  recipients: number;
+  sent: number;
+  failed: number;
+  /** Delivered or failed on an earlier attempt: not sent again. */
+  alreadyDone: number;
+  hiddenSkipped: number;
+  perGroup: Record<string, number>;
+  failures: { email: string; why: string }[];
+}
+
+export function createNotifier(deps: NotifierDeps): Processor<NotifyJob> {
+  return async (data, { log }) => {
+    const client = await deps.jira();
+    const expansion = await expandRecipients(
+      { redis: deps.redis, prefix: deps.prefix, members: (g) => client.groupMembers(g), ttlMs: deps.groupCacheTtlMs },
+      data.groups,
+      data.users,
+    );
+    if (expansion.hiddenSkipped) log.info({ hidden: expansion.hiddenSkipped }, 'group members with hidden emails skipped');
+
+    const ledger = openLedger(deps.redis, deps.prefix, data.eventId);
+    const before = await ledger.read();
+    const todo = expansion.recipients.filter((r) => !isFinal(before.get(r)));
+    const domain = deps.from.split('@')[1] ?? 'mailroom.invalid';
+    const content = { issueKey: data.issueKey, event: data.event, summary: data.summary, site: deps.site };
+    const subject = subjectOf(content);
+    const text = textOf(content);
+    const headers = loopHeaders(deps.installId, { issue: data.issueKey, event: data.event });
+
+    const now: Record<string, PerRecipient> = {};
+    const queue = batches(todo, deps.bccBatchSize);
+    const sendOne = async (group: string[]) => {
+      let result: Record<string, PerRecipient>;
+      try {
+        const info = (await deps.mailer.send({
+          from: deps.from,
+          recipients: group,
+          bcc: deps.bccBatchSize > 1,
+          subject,
+          text,
+          headers,
+          messageId: stableMessageId(data.eventId, group, domain),
+        })) as SmtpAnswer;
+        result = outcomesOfSuccess(group, info);
+      } catch (e) {
+        result = outcomesOfError(group, e as SmtpAnswer);
+      }
+      // Recorded per message, at once: a crash loses at most the messages in flight.
+      const at = new Date().toISOString();
+      const record: Record<string, RecipientOutcome> = {};
+      for (const [email, o] of Object.entries(result)) {
+        now[email] = o;
+        const prev = before.get(email);
+        record[email] =
+          o.state === 'sent'
+            ? { state: 'sent', at }
+            : o.state === 'failed'
+              ? { state: 'failed', at, why: o.why }
+              : { state: 'deferred', at, why: o.why, tries: (prev?.state === 'deferred' ? prev.tries : 0) + 1 };
+      }
+      await ledger.record(record);
+    };
+    const workers = Array.from({ length: Math.min(deps.sendConcurrency ?? 3, queue.length) }, async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) await sendOne(next);
+    });
+    await Promise.all(workers);
+
+    const outcomes = Object.entries(now);
+    const deferred = outcomes.filter(([, o]) => o.state === 'deferred');
+    const failed = outcomes.filter((e): e is [string, { state: 'failed'; why: string }] => e[1].state === 'failed');
+    for (const [email, o] of failed) log.warn({ email, why: o.why }, 'recipient refused by the SMTP server: not retried');
+    const summary: NotifyResult = {
+      recipients: expansion.recipients.length,
+      sent: outcomes.filter(([, o]) => o.state === 'sent').length,
+      failed: failed.length,
+      alreadyDone: expansion.recipients.length - todo.length,
+      hiddenSkipped: expansion.hiddenSkipped,
+      perGroup: expansion.perGroup,
+      failures: failed.slice(0, 20).map(([email, o]) => ({ email, why: o.why })),
+    };
+    if (deferred.length) {
+      const first = deferred[0]![1] as { why: string };
+      log.warn({ deferred: deferred.length, sent: summary.sent }, 'some recipients not delivered yet: retrying them later');
+      throw new RetryableError(`${deferred.length} of ${todo.length} recipients not delivered yet (${first.why}); the next attempt mails only them`);
+    }
+    log.info(summary, 'notification sent');
+    return summary;
+  };
+}

@@ -1,0 +1,106 @@
+// The notifier role: the `notify` queue's worker, on the stored workaround token (behind the
+// token gate: an AuthError pauses every token queue, this one included) and the configured
+// SMTP server. workers/notifier.ts only calls runRoles().
+import type { Worker } from 'bullmq';
+import type { Config } from '../config/load.js';
+import { ms } from '../config/duration.js';
+import { ConfigError } from '../errors.js';
+import { createJiraClient, type JiraClient } from '../jira/client.js';
+import type { Logger } from '../log.js';
+import { notify } from '../queues/catalog.js';
+import { startWorker } from '../queues/worker.js';
+import type { Redis } from '../redis.js';
+import type { RoleStarter } from '../runtime.js';
+import { createTokenGate, openTokenQueues } from '../token/gate.js';
+import { loadSecretKey } from '../token/key.js';
+import { createTokenSource } from '../token/source.js';
+import { createMailer, type Mailer } from './mailer.js';
+import { createNotifier, type NotifierDeps } from './notifier.js';
+
+/**
+ * Notify jobs spend their time waiting on SMTP; a few at once keep a big group from holding up
+ * the next issue, while each job already sends over 3 pooled connections.
+ */
+export const NOTIFIER_CONCURRENCY = 4;
+
+/** What must hold before the notifier can start; an empty list when it can. */
+export function notifierConfigProblems(config: Pick<Config, 'smtp' | 'notifications'>): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  if (!config.smtp) problems.push({ path: 'smtp', message: 'the notifier needs an smtp section (host, port, from)' });
+  return problems;
+}
+
+export interface NotifierWorkerDeps extends Omit<NotifierDeps, 'mailer'> {
+  mailer: Mailer;
+  connection: Redis;
+  logger: Logger;
+  concurrency?: number;
+  onAuthError?: Parameters<typeof startWorker>[2]['onAuthError'];
+  rateLimitQueues?: Parameters<typeof startWorker>[2]['rateLimitQueues'];
+  retry?: Config['queues'];
+  lockDuration?: number;
+}
+
+export function startNotifierWorker(deps: NotifierWorkerDeps): Worker {
+  return startWorker(notify, createNotifier(deps), {
+    connection: deps.connection,
+    prefix: deps.prefix,
+    logger: deps.logger,
+    concurrency: deps.concurrency ?? NOTIFIER_CONCURRENCY,
+    retry: deps.retry,
+    onAuthError: deps.onAuthError,
+    rateLimitQueues: deps.rateLimitQueues,
+    lockDuration: deps.lockDuration,
+  });
+}
+
+export function notifierRole(): RoleStarter {
+  return async (ctx) => {
+    const { config } = ctx;
+    const problems = notifierConfigProblems(config);
+    if (problems.length) throw new ConfigError(problems);
+    const logger = ctx.logger.child({ role: 'notifier' });
+    const redis = ctx.redis('notifier-keys');
+    const timeoutMs = ms(config.jira.timeout);
+    const source = createTokenSource<JiraClient>({
+      redis,
+      prefix: config.prefix,
+      secretKey: loadSecretKey(config.secretKey),
+      makeClient: (c) => createJiraClient({ baseUrl: config.jira.apiBase ?? config.jira.site, email: c.email, token: c.token, timeoutMs, logger }),
+    });
+    const tokenQueues = openTokenQueues(redis, config.prefix);
+    const gate = createTokenGate({
+      connection: redis,
+      prefix: config.prefix,
+      logger,
+      queues: tokenQueues,
+      onEvent: (e) => {
+        if (e.type === 'stored' || e.type === 'cleared') source.invalidate();
+      },
+    });
+    const mailer = createMailer(config.smtp, config.secrets.smtpPassword);
+    const worker = startNotifierWorker({
+      redis,
+      prefix: config.prefix,
+      jira: () => source.client(),
+      mailer,
+      from: config.smtp!.from,
+      bccBatchSize: config.smtp!.bccBatchSize,
+      site: config.jira.site,
+      installId: config.prefix,
+      connection: ctx.redis('notifier'),
+      logger,
+      onAuthError: (err, job) => gate.onAuthError(err, job),
+      rateLimitQueues: tokenQueues,
+      retry: config.queues,
+    });
+    return {
+      async stop() {
+        await worker.close();
+        mailer.close();
+        await gate.close();
+        await Promise.all(tokenQueues.map((q) => q.close()));
+      },
+    };
+  };
+}

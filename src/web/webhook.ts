@@ -1,0 +1,92 @@
+// POST /webhooks/jira: Jira Cloud's admin webhook (issue created/updated, comment created),
+// verified by its HMAC signature over the raw body, mapped through notifications.rules onto
+// recipients, and queued as one `notify` job per event. A bad or missing signature is a 401
+// and queues nothing; a replayed delivery finds its job already queued and queues nothing new.
+//
+// An encapsulated Fastify plugin: its raw-body parser applies to this route only.
+import type { Queue } from 'bullmq';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { RetryConfig } from '../config/schema.js';
+import { describeError } from '../errors.js';
+import { enqueueNotification } from '../notify/enqueue.js';
+import { eventOfWebhook, projectOfIssueKey, recipientsFor, webhookEventId, type NotificationRule } from '../notify/events.js';
+import { checkSignature, SIGNATURE_HEADER } from '../notify/signature.js';
+import { notify } from '../queues/catalog.js';
+import { openQueue } from '../queues/queue.js';
+import type { Redis } from '../redis.js';
+
+export const WEBHOOK_PATH = '/webhooks/jira';
+/** Jira's delivery id: unique per delivery and unchanged when Jira retries it. */
+export const IDENTIFIER_HEADER = 'x-atlassian-webhook-identifier';
+
+export interface JiraWebhookOptions {
+  redis: Redis;
+  prefix: string;
+  /** config.secrets.webhookSecret; without it every request is refused. */
+  secret: string | undefined;
+  rules: readonly NotificationRule[];
+  retry?: Partial<Record<string, RetryConfig>>;
+  /** Jira sends whole issues; 5 MiB leaves room for big descriptions and many custom fields. */
+  bodyLimit?: number;
+}
+
+interface WebhookBody {
+  webhookEvent?: unknown;
+  timestamp?: number | string;
+  issue?: { key?: unknown; fields?: { summary?: unknown; project?: { key?: unknown } } };
+  comment?: { id?: unknown };
+}
+
+export const jiraWebhook: FastifyPluginAsync<JiraWebhookOptions> = async (scope: FastifyInstance, opts) => {
+  const queue: Queue = openQueue(notify, { connection: opts.redis, prefix: opts.prefix });
+  scope.addHook('onClose', async () => queue.close());
+  if (!opts.secret) scope.log.warn('no Jira webhook secret configured (notifications.webhookSecretEnv): every webhook will be refused');
+
+  // The signature is over the exact bytes received: keep them, parse JSON ourselves afterwards.
+  scope.removeAllContentTypeParsers();
+  scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  scope.post(WEBHOOK_PATH, { bodyLimit: opts.bodyLimit ?? 5 * 1024 * 1024 }, async (req, reply) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const sig = checkSignature(opts.secret, raw, req.headers[SIGNATURE_HEADER]);
+    if (!sig.ok) {
+      req.log.warn({ why: sig.why }, 'jira webhook refused');
+      return reply.code(401).send({ error: 'unauthorized', detail: sig.why });
+    }
+    let body: WebhookBody;
+    try {
+      body = JSON.parse(raw.toString('utf8')) as WebhookBody;
+    } catch {
+      return reply.code(400).send({ error: 'bad request', detail: 'the body is not JSON' });
+    }
+    const event = eventOfWebhook(body?.webhookEvent);
+    if (!event) return reply.code(200).send({ queued: false, reason: `event ${JSON.stringify(body?.webhookEvent)} is not one Mailroom notifies about` });
+    const issueKey = typeof body.issue?.key === 'string' ? body.issue.key : undefined;
+    if (!issueKey) return reply.code(400).send({ error: 'bad request', detail: 'the webhook names no issue (issue.key)' });
+    const projectField = body.issue?.fields?.project?.key;
+    const project = typeof projectField === 'string' ? projectField : projectOfIssueKey(issueKey);
+    const { groups, users } = project ? recipientsFor(opts.rules, project, event) : { groups: [], users: [] };
+    if (!groups.length && !users.length) {
+      return reply.code(200).send({ queued: false, reason: `no notification rule for ${event} in project ${project ?? '(unknown)'}` });
+    }
+    const identifier = req.headers[IDENTIFIER_HEADER];
+    const eventId = webhookEventId({
+      identifier: typeof identifier === 'string' && identifier ? identifier : undefined,
+      timestamp: body.timestamp,
+      issueKey,
+      event,
+      commentId: event === 'comment_created' && body.comment?.id !== undefined ? String(body.comment.id) : undefined,
+      rawBody: raw,
+    });
+    const summary = typeof body.issue?.fields?.summary === 'string' ? body.issue.fields.summary.slice(0, 500) : undefined;
+    try {
+      const r = await enqueueNotification(queue, { issueKey, event, groups, users, eventId, ...(summary ? { summary } : {}) }, opts.retry);
+      req.log.info({ jobId: r.jobId, created: r.created, issueKey, event }, r.created ? 'notification queued' : 'webhook replayed: already queued');
+      return reply.code(r.created ? 202 : 200).send({ queued: r.created, duplicate: !r.created, jobId: r.jobId });
+    } catch (e) {
+      // Redis down: a 5xx makes Jira deliver again later.
+      req.log.error({ err: describeError(e) }, 'could not queue the notification');
+      return reply.code(503).send({ error: 'unavailable', detail: 'could not queue the notification; try again' });
+    }
+  });
+};
