@@ -134,16 +134,23 @@ describe('Jira simulator: Jira\'s unpleasant corners', () => {
 describe('Jira simulator: what a good client never does', () => {
   it('counts a request sent before the Retry-After it was given', async () => {
     const { sim } = jira();
-    sim.faults.rateLimit({ retryAfterSec: 1 });
+    sim.faults.rateLimit({ retryAfterSec: 30, reason: 'jira-burst-based' });
     const limited = await call('/rest/api/3/myself');
     expect(limited.status).toBe(429);
-    expect(limited.headers.get('retry-after')).toBe('1');
+    expect(limited.headers.get('retry-after')).toBe('30');
+    expect(limited.headers.get('ratelimit-reason')).toBe('jira-burst-based');
     expect(limited.headers.get('x-ratelimit-reset')).toMatch(/^\d{4}-\d\d-\d\dT/);
     await call('/rest/api/3/myself');
     expect(sim.counters.violations('earlyRetry')).toBe(1);
+    expect(sim.counters.violationLog('earlyRetry')[0]!.operation).toBe('getCurrentUser');
+
+    // Waiting it out is fine.
+    sim.reset();
+    sim.faults.rateLimit({ retryAfterSec: 1 });
+    expect((await call('/rest/api/3/myself', { auth: null })).status).toBe(429);
     await new Promise((r) => setTimeout(r, 1_050));
-    await call('/rest/api/3/myself');
-    expect(sim.counters.violations('earlyRetry')).toBe(1);
+    await call('/rest/api/3/myself', { auth: null });
+    expect(sim.counters.violations('earlyRetry')).toBe(0);
   });
 
   it('counts a create for an email that exists, and a create right after an anonymous search', async () => {
