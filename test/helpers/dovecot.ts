@@ -342,3 +342,19 @@ export function pollerTestConfig(
     env: { TEST_IMAP_PASSWORD: opts.password ?? user.password },
   };
 }
+
+/** Poll `fn` until it returns something other than undefined/false; fail with `what` after the timeout. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -15,28 +15,13 @@ import { silentLogger } from '../../src/log.js';
 import { createMailStore } from '../../src/mail/store.js';
 import { mailInbound } from '../../src/queues/catalog.js';
 import { notice } from '../helpers/corpus.js';
-import { dovecotUnavailable, pollerTestConfig, startDovecot, testMail, type Dovecot } from '../helpers/dovecot.js';
+import { dovecotUnavailable, pollerTestConfig, startDovecot, testMail, waitFor, type Dovecot } from '../helpers/dovecot.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 const why = dovecotUnavailable();
 if (why) notice(`IMAP poller tests skipped: ${why}`);
 
 const ALL_STATES = ['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized', 'waiting-children'] as const;
-
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Message-ID -> how many mail-inbound jobs carry it. */
 async function jobsByMessageId(queue: Queue): Promise<Map<string, number>> {
