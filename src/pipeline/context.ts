@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { Redis } from '../redis.js';
 import { createAuditTrail, type AuditTrail } from './audit.js';
 import { createIdentityCache, type IdentityCache } from './cache.js';
-import { createRateGate, gated, type RateGate } from './rate-gate.js';
+import { createRateGate, gated, type RateGate, type RateGateObserver } from './rate-gate.js';
 
 /** The part of the Jira client the pipeline uses. */
 export type IdentityClient = Pick<
@@ -32,6 +32,7 @@ export interface PipelineOptions {
   jira: JiraProvider;
   logger: Logger;
   retry?: Partial<Record<string, RetryConfig>>;
+  rateGateObserver?: RateGateObserver;
 }
 
 export interface Pipeline {
@@ -48,17 +49,23 @@ export interface Pipeline {
   retry?: Partial<Record<string, RetryConfig>>;
 }
 
+/**
+ * The site's host, as it appears in keys and job ids. A port (the simulator's) is kept but
+ * written with `_`: BullMQ refuses `:` in custom job ids.
+ */
 export function siteHost(site: string): string {
+  let host: string;
   try {
-    return new URL(site).host.toLowerCase();
+    host = new URL(site).host;
   } catch {
-    return site.toLowerCase();
+    host = site;
   }
+  return host.toLowerCase().replace(/:/g, '_');
 }
 
 export function createPipeline(o: PipelineOptions): Pipeline {
   const site = siteHost(o.site);
-  const gate = createRateGate({ redis: o.redis, prefix: o.prefix, site });
+  const gate = createRateGate({ redis: o.redis, prefix: o.prefix, site, observer: o.rateGateObserver });
   const byId = new Map(o.mailboxes.map((m) => [m.id, m]));
   const jira = async () => {
     const { client, account } = await o.jira();

@@ -12,13 +12,21 @@ export interface RateGate {
   check(): Promise<void>;
   /** Jira said wait `ms`: close the gate for everyone on this site. */
   trip(ms: number): Promise<void>;
+  observer?: RateGateObserver;
 }
 
-export function createRateGate(opts: { redis: Redis; prefix: string; site: string }): RateGate {
+/** For metrics and tests: every request let through, every window opened. */
+export interface RateGateObserver {
+  onPass?(operation: string): void;
+  onTrip?(ms: number): void;
+}
+
+export function createRateGate(opts: { redis: Redis; prefix: string; site: string; observer?: RateGateObserver }): RateGate {
   const k = key(opts.prefix, 'jira', 'retry-after', opts.site);
   let localUntil = 0;
   const closed = (until: number) => new RateLimitedError(`waiting out Jira's Retry-After (${until - Date.now()} ms left)`, Math.max(1, until - Date.now()));
   return {
+    observer: opts.observer,
     async check() {
       if (Date.now() < localUntil) throw closed(localUntil);
       const ttl = await opts.redis.pttl(k);
@@ -28,6 +36,7 @@ export function createRateGate(opts: { redis: Redis; prefix: string; site: strin
       }
     },
     async trip(ms) {
+      opts.observer?.onTrip?.(ms);
       const until = Date.now() + ms;
       localUntil = Math.max(localUntil, until);
       // Keep the longer of two windows: a shorter Retry-After must not reopen the gate early.
@@ -48,6 +57,7 @@ export function gated<T extends object>(target: T, gate: RateGate): T {
       if (typeof v !== 'function') return v;
       return async (...args: unknown[]) => {
         await gate.check();
+        gate.observer?.onPass?.(String(prop));
         try {
           return await (v as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
         } catch (e) {
