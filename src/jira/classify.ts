@@ -2,6 +2,7 @@
 // table tests in test/unit/jira-classify.test.ts pin them down.
 import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError, type MailroomError } from '../errors.js';
 import { scrubSecrets } from '../log.js';
+import { JiraServerError } from './errors.js';
 
 /** When Jira rate-limits without saying for how long, wait this long: long enough not to hammer, short enough to recover quickly. */
 export const DEFAULT_RETRY_AFTER_MS = 5_000;
@@ -90,7 +91,7 @@ export function classifyAnswer(a: AnswerInfo): MailroomError | undefined {
       reason,
     );
   }
-  if (a.status >= 500) return new RetryableError(`Jira ${a.operation} failed with ${a.status}${detail}`);
+  if (a.status >= 500) return new JiraServerError(`Jira ${a.operation} failed with ${a.status}${detail}`, a.status);
   if (a.status === 404) return new NotFoundError(`Jira ${a.operation}: not found (404)${detail}`);
   if (a.status === 408) return new RetryableError(`Jira ${a.operation} timed out on Jira's side (408)${detail}`);
   return new PermanentError(`Jira ${a.operation} rejected the request (${a.status})${detail}`);

@@ -5,7 +5,7 @@ import ky, { TimeoutError } from 'ky';
 import { PermanentError, RetryableError } from '../errors.js';
 import { registerBasicAuth, scrubSecrets, type Logger } from '../log.js';
 import { classifyAnswer, jiraErrorText } from './classify.js';
-import { AlreadyExistsError } from './errors.js';
+import { AlreadyExistsError, JiraNoAnswerError } from './errors.js';
 import { pickByEmail, preferredAccount, toAccount } from './match.js';
 import type {
   AdfDoc,
@@ -104,12 +104,12 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
       // The cause is deliberately not attached: ky's errors carry the Request, headers included.
       if (e instanceof TimeoutError || (e as Error)?.name === 'TimeoutError') {
         opts.logger?.warn({ operation, ms }, 'jira call timed out');
-        throw new RetryableError(`Jira ${operation} timed out after ${opts.timeoutMs} ms`);
+        throw new JiraNoAnswerError(`Jira ${operation} timed out after ${opts.timeoutMs} ms`);
       }
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       const why = scrubSecrets(cause?.code ?? cause?.message ?? (e as Error).message ?? 'unknown');
       opts.logger?.warn({ operation, ms, why }, 'jira call failed without a complete answer');
-      throw new RetryableError(`network error on Jira ${operation}: ${why}`);
+      throw new JiraNoAnswerError(`network error on Jira ${operation}: ${why}`);
     }
     const ms = Math.round(performance.now() - started);
     let body: unknown = text;

@@ -1,6 +1,25 @@
 // Jira-specific outcomes that callers branch on; they extend the general classes in
-// src/errors.ts so the BullMQ mapping still sees "permanent".
-import { PermanentError } from '../errors.js';
+// src/errors.ts so the BullMQ mapping still sees "permanent" / "retryable".
+import { PermanentError, RetryableError } from '../errors.js';
 
 /** Jira says the user or customer being created already exists: re-look it up, then carry on. */
 export class AlreadyExistsError extends PermanentError {}
+
+/**
+ * Jira answered with a 5xx (and no Retry-After): the request reached Jira, which almost
+ * always means the write did not happen.
+ */
+export class JiraServerError extends RetryableError {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * No complete answer arrived (timeout, dropped or refused connection, body cut off): a write
+ * may or may not have been applied, so look before writing again.
+ */
+export class JiraNoAnswerError extends RetryableError {}

@@ -3,7 +3,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError } from '../../src/errors.js';
-import { AlreadyExistsError } from '../../src/jira/index.js';
+import { AlreadyExistsError, JiraNoAnswerError, JiraServerError } from '../../src/jira/index.js';
 import { createLogger } from '../../src/log.js';
 import { startJiraSim } from '../../src/jira-sim/index.js';
 import { withSim } from '../helpers/jira-sim.js';
@@ -208,21 +208,23 @@ describe('Jira client: typed failures', () => {
     const e = await failure(jira().client().myself());
     expect(e).toBeInstanceOf(RetryableError);
     expect(e).not.toBeInstanceOf(RateLimitedError);
+    expect(e).toBeInstanceOf(JiraServerError);
     expect(e.message).toMatch(/failed with 50[023]/);
   });
 
   it('a dropped connection and a refused connection are RetryableError', async () => {
     jira().sim.faults.drop(1);
-    expect(await failure(jira().client().myself())).toBeInstanceOf(RetryableError);
+    expect(await failure(jira().client().myself())).toBeInstanceOf(JiraNoAnswerError);
     const gone = await startJiraSim();
     const url = gone.url;
     await gone.close();
-    expect(await failure(jira().client({ baseUrl: url }).myself())).toBeInstanceOf(RetryableError);
+    expect(await failure(jira().client({ baseUrl: url }).myself())).toBeInstanceOf(JiraNoAnswerError);
   });
 
   it('a hung request times out as RetryableError', async () => {
     jira().sim.faults.hang(1);
     const e = await failure(jira().client({ timeoutMs: 200 }).myself());
+    expect(e).toBeInstanceOf(JiraNoAnswerError);
     expect(e).toBeInstanceOf(RetryableError);
     expect(e.message).toMatch(/timed out after 200 ms/);
   });
@@ -280,7 +282,7 @@ describe('Jira client: typed failures', () => {
       ...errors.map((e) => `${e.message}\n${e.stack}\n${JSON.stringify(e)}\n${String((e as { cause?: unknown }).cause)}`),
       ...lines,
     ].join('\n');
-    expect(errors.map((e) => e.constructor.name)).toEqual(['RetryableError', 'RetryableError', 'RateLimitedError', 'PermanentError', 'AuthError', 'AuthError']);
+    expect(errors.map((e) => e.constructor.name)).toEqual(['JiraNoAnswerError', 'JiraNoAnswerError', 'RateLimitedError', 'PermanentError', 'AuthError', 'AuthError']);
     expect(errors.every((e) => (e as { cause?: unknown }).cause === undefined)).toBe(true);
     expect(lines.length).toBeGreaterThan(3);
     expect(text).not.toContain(site.admin.token);

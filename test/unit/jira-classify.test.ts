@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError } from '../../src/errors.js';
+import { JiraServerError } from '../../src/jira/errors.js';
 import { classifyAnswer, DEFAULT_RETRY_AFTER_MS, jiraErrorText, parseRateLimitReset, parseRetryAfter } from '../../src/jira/classify.js';
 
 const NOW = Date.parse('2026-11-28T12:00:00Z');
@@ -91,6 +92,14 @@ describe('classifyAnswer', () => {
 
   it.each([500, 502, 504, 408])('%d is retryable', (s) => {
     expect(answer(s)).toBeInstanceOf(RetryableError);
+  });
+
+  it('5xx answers say so in their type and status (the request reached Jira)', () => {
+    const e = answer(502);
+    expect(e).toBeInstanceOf(JiraServerError);
+    expect((e as JiraServerError).status).toBe(502);
+    expect(e!.message).toMatch(/failed with 502/);
+    expect(answer(503, { 'Retry-After': '1' })).not.toBeInstanceOf(JiraServerError);
   });
 
   it('404 is NotFound (which is permanent)', () => {
