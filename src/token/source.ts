@@ -70,7 +70,10 @@ export function createTokenSource<C extends object>(deps: TokenSourceDeps<C>): T
       creds = { email: c.email, token: c.token, accountId: c.accountId, expiresAt: c.expiresAt, version: c.version };
     } catch (e) {
       if (e instanceof NoTokenError || e instanceof WrongKeyError || e instanceof TamperedError) {
-        throw new TokenUnavailableError(describeError(e));
+        const err = new TokenUnavailableError(describeError(e));
+        // Tagged, so a token stored meanwhile is not paused for this one's fault.
+        tagTokenVersion(err, Number(version));
+        throw err;
       }
       throw e;
     }

@@ -11,7 +11,7 @@ import { createLogger } from '../../src/log.js';
 import { identityProvision, tokenQueues } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';
 import { startWorker } from '../../src/queues/worker.js';
-import { TokenPausedError, tokenVersionOf } from '../../src/token/errors.js';
+import { TokenPausedError, TokenUnavailableError, tokenVersionOf } from '../../src/token/errors.js';
 import { createTokenGate, readTokenState, resumeGate, tripGate, openTokenQueues } from '../../src/token/gate.js';
 import { loadSecretKey } from '../../src/token/key.js';
 import { createTokenSource } from '../../src/token/source.js';
@@ -184,6 +184,29 @@ describe('token gate', () => {
     expect((await readTokenState(redis, prefix)).paused).toBe(false);
     // The next job gets the new token.
     expect((await (await source.client()).myself()).accountId).toBe(jira.site.admin.accountId);
+    await gate.close();
+  });
+
+  it('holds jobs when the token cannot be read with this key: the gate records why, in words an operator can act on', async () => {
+    jira.reseed();
+    const prefix = newPrefix();
+    await store(prefix, jira.site.admin.token);
+    const wrongKey = loadSecretKey({ base64: randomBytes(32).toString('base64') });
+    const source = createTokenSource({ redis, prefix, secretKey: wrongKey, makeClient });
+    const err = await source.client().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TokenUnavailableError);
+    expect(err).toBeInstanceOf(AuthError);
+    const gate = createTokenGate({ connection: redis, prefix, logger: createLogger({ level: 'silent' }), queues: [] });
+    await gate.onAuthError(err as AuthError, { queueName: 'identity-provision', id: 'p1' } as Job);
+    expect(await readTokenState(redis, prefix)).toMatchObject({ paused: true, reason: expect.stringMatching(/encrypted with another key/) });
+    // A token stored meanwhile is not paused for the unreadable one's fault.
+    await resumeGate(redis, prefix, [], 'test');
+    await store(prefix, jira.site.admin.token);
+    await gate.onAuthError(err as AuthError, { queueName: 'identity-provision', id: 'p2' } as Job);
+    expect((await readTokenState(redis, prefix)).paused).toBe(false);
     await gate.close();
   });
 });
