@@ -71,7 +71,7 @@ describe.skipIf(!haveChromium)('Bull Board in Chromium', () => {
       await addJob(queue, identityProvision, { site: 'acme.atlassian.net', email, mode: 'user', mailboxId: 'support' });
     }
     const end = Date.now() + 15_000;
-    while ((await queue.getJobCounts('failed')).failed < 2) {
+    while (((await queue.getJobCounts('failed')).failed ?? 0) < 2) {
       if (Date.now() > end) throw new Error('jobs did not fail');
       await new Promise((r) => setTimeout(r, 100));
     }
