@@ -35,10 +35,6 @@ export interface WorkerDeps {
   rateLimitQueues?: Queue[];
   /** Job lock; a worker that dies loses its jobs to another after this long (stalled check). */
   lockDuration?: number;
-  /** How often stalled jobs (their worker died) are looked for; BullMQ's default is 30 s. */
-  stalledInterval?: number;
-  /** Stalls a job may suffer before it fails; idempotent, resumable jobs can afford more than BullMQ's 1. */
-  maxStalledCount?: number;
   /** How often dead workers' jobs are looked for (BullMQ default 30 s). */
   stalledInterval?: number;
   /** Times a job may be found stalled (its worker died) before it fails (BullMQ default 1). */
@@ -118,8 +114,6 @@ export function startWorker<S extends z.ZodType>(
       // 30 s: long enough for a slow Jira call plus an attachment upload; the lock is renewed
       // at half that while the job runs, so only a dead worker loses its jobs.
       lockDuration: deps.lockDuration ?? 30_000,
-      ...(deps.stalledInterval !== undefined ? { stalledInterval: deps.stalledInterval } : {}),
-      ...(deps.maxStalledCount !== undefined ? { maxStalledCount: deps.maxStalledCount } : {}),
       ...(deps.stalledInterval !== undefined ? { stalledInterval: deps.stalledInterval } : {}),
       ...(deps.maxStalledCount !== undefined ? { maxStalledCount: deps.maxStalledCount } : {}),
       settings: {
