@@ -1,0 +1,194 @@
+// Mailbox actions, the mailbox lock and UIDVALIDITY changes, against a real Dovecot: the mail
+// stays until a mailbox-actions job says it is finished, then moves (to a folder created on
+// the way) or gets its flag; of two pollers exactly one reads a mailbox, and a stolen lock
+// stops the reading at once; a rebuilt folder is read again from its start.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig, type Config } from '../../src/config/load.js';
+import { readCursor } from '../../src/imap/cursor.js';
+import { readHeartbeats } from '../../src/imap/heartbeat.js';
+import { imapKeys } from '../../src/imap/keys.js';
+import { startPoller, type Poller } from '../../src/imap/poller.js';
+import { silentLogger } from '../../src/log.js';
+import { createMailStore } from '../../src/mail/store.js';
+import { mailInbound, mailboxActions } from '../../src/queues/catalog.js';
+import { addJob } from '../../src/queues/queue.js';
+import { notice } from '../helpers/corpus.js';
+import { dovecotUnavailable, pollerTestConfig, startDovecot, testMail, waitFor, type Dovecot } from '../helpers/dovecot.js';
+import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+
+const why = dovecotUnavailable();
+if (why) notice(`IMAP action/lock tests skipped: ${why}`);
+
+const USERS = [
+  { user: 'moves@example.test', password: 'pass-moves-1' },
+  { user: 'flags@example.test', password: 'pass-flags-1' },
+  { user: 'locked@example.test', password: 'pass-locked-1' },
+  { user: 'rebuilt@example.test', password: 'pass-rebuilt-1' },
+];
+
+describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
+  let dovecot: Dovecot;
+  let storeDir: string;
+  const prefix = uniquePrefix('imap-actions');
+  const redis = testRedis();
+  let inbound: Queue;
+  let actions: Queue;
+  let config: Config;
+  const pollers: Poller[] = [];
+
+  beforeAll(async () => {
+    dovecot = await startDovecot({ users: USERS });
+    storeDir = await mkdtemp(join(tmpdir(), 'mrstore-'));
+    inbound = new Queue(mailInbound.name, { connection: redis, prefix });
+    actions = new Queue(mailboxActions.name, { connection: redis, prefix });
+    const env: Record<string, string> = {};
+    const mailboxes = USERS.map((u, i) => {
+      const id = u.user.split('@')[0]!;
+      const c = pollerTestConfig({ ...dovecot, users: [u] }, { storeDir, mailboxId: id });
+      const mb = (c.raw.mailboxes as Record<string, unknown>[])[0]!;
+      env[`PASS_${i}`] = u.password;
+      const after =
+        id === 'moves' ? { action: 'move', folder: 'Processed' } : id === 'flags' ? { action: 'flag', flag: '$MailroomDone' } : { action: 'none' };
+      return {
+        ...mb,
+        imap: { ...(mb.imap as object), passwordEnv: `PASS_${i}`, ...(id === 'rebuilt' ? { folder: 'Support' } : {}) },
+        after,
+        resyncInterval: '1s',
+      };
+    });
+    const base = pollerTestConfig(dovecot, { storeDir });
+    config = { ...parseConfig({ ...base.raw, store: { kind: 'redis' }, mailboxes }, env), prefix };
+    // The rebuilt mailbox's folder must exist before its poller looks.
+    await dovecot.appendRaw(testMail('rebuilt-0'), { folder: 'Support', user: 'rebuilt@example.test' });
+  });
+  afterAll(async () => {
+    await Promise.all(pollers.map((p) => p.stop()));
+    await Promise.all([inbound?.close(), actions?.close()]);
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+    await dovecot?.stop();
+    await rm(storeDir, { recursive: true, force: true });
+  });
+
+  function start(): Poller {
+    const p = startPoller({ config, redis, store: createMailStore(config, redis), logger: silentLogger, settings: { heartbeatIntervalMs: 300 } });
+    pollers.push(p);
+    return p;
+  }
+
+  const uidvalidityOf = async (id: string) =>
+    waitFor(`${id} open`, async () => (await readHeartbeats(redis, prefix, { mailboxIds: [id] }))[0]?.uidvalidity);
+
+  async function inFolder(user: string, folder: string): Promise<{ subject?: string; flags: string[] }[]> {
+    const c = await dovecot.client(user);
+    try {
+      const lock = await c.getMailboxLock(folder);
+      try {
+        const all = await c.fetchAll('1:*', { envelope: true, flags: true }).catch(() => []);
+        return all.map((m) => ({ subject: m.envelope?.subject, flags: [...(m.flags ?? [])] }));
+      } finally {
+        lock.release();
+      }
+    } finally {
+      await c.logout().catch(() => c.close());
+    }
+  }
+
+  async function finish(mailboxId: string, uidvalidity: string, uid: number): Promise<unknown> {
+    const job = await addJob(actions, mailboxActions, { mailboxId, uidvalidity, uid, outcome: 'delivered' });
+    return waitFor(`action ${job.id}`, async () => {
+      // One read of the job: its finishedOn, failedReason and returnvalue belong together.
+      const j = await actions.getJob(job.id!);
+      if (!j?.finishedOn) return undefined;
+      if (j.failedReason) throw new Error(`action failed: ${j.failedReason}`);
+      return j.returnvalue as unknown;
+    });
+  }
+
+  it('leaves a mail in place until its action, then moves it into a folder it creates', async () => {
+    start();
+    const uid = (await dovecot.appendRaw(testMail('to-move'), { user: 'moves@example.test' }))!;
+    const uv = await uidvalidityOf('moves');
+    await waitFor('the mail enqueued', async () => inbound.getJob(`moves:${uv}:${uid}`));
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await inFolder('moves@example.test', 'INBOX')).map((m) => m.subject)).toEqual(['Test mail to-move']);
+
+    expect(await finish('moves', uv, uid)).toEqual({ outcome: 'moved' });
+    expect(await inFolder('moves@example.test', 'INBOX')).toEqual([]);
+    expect((await inFolder('moves@example.test', 'Processed')).map((m) => m.subject)).toEqual(['Test mail to-move']);
+    // Done twice (a retried job): nothing left to move, no error.
+    await actions.remove(`action|moves|${uv}|${uid}`);
+    expect(await finish('moves', uv, uid)).toEqual({ outcome: 'not-found' });
+  });
+
+  it('sets the configured flag, and ignores an action for an older UIDVALIDITY', async () => {
+    const uid = (await dovecot.appendRaw(testMail('to-flag'), { user: 'flags@example.test' }))!;
+    const uv = await uidvalidityOf('flags');
+    await waitFor('the mail enqueued', async () => inbound.getJob(`flags:${uv}:${uid}`));
+    expect(await finish('flags', String(Number(uv) - 1), uid)).toEqual({ outcome: 'uidvalidity-changed' });
+    expect((await inFolder('flags@example.test', 'INBOX'))[0]?.flags).not.toContain('$MailroomDone');
+    expect(await finish('flags', uv, uid)).toEqual({ outcome: 'flagged' });
+    expect((await inFolder('flags@example.test', 'INBOX'))[0]?.flags).toContain('$MailroomDone');
+  });
+
+  it('lets exactly one of two pollers read a mailbox; a stolen lock stops the reading at once', async () => {
+    const second = start();
+    const first = pollers[0]!;
+    const reader = (p: Poller) => p.readers.find((r) => r.id === 'locked')!;
+    await waitFor('someone reading', async () => reader(first).reading || reader(second).reading);
+    await new Promise((r) => setTimeout(r, 500));
+    expect([reader(first).reading, reader(second).reading].filter(Boolean)).toHaveLength(1);
+    const holder = reader(first).reading ? first : second;
+    const other = holder === first ? second : first;
+
+    const appender = await dovecot.client('locked@example.test');
+    for (let n = 0; n < 20; n++) await appender.append('INBOX', testMail(`locked-${n}`));
+    await appender.logout();
+    const uv = await uidvalidityOf('locked');
+    await waitFor('20 mails', async () => (await readCursor(redis, prefix, 'locked'))?.lastUid === 20);
+
+    // Someone else takes the lock (as after a long pause of the holder): the holder notices at
+    // its next renewal and stops; the other poller cannot have it either while it is taken.
+    await redis.set(imapKeys.lock(prefix, 'locked'), 'intruder', 'PX', 4000);
+    await waitFor('the holder to stop reading', async () => !reader(holder).reading);
+    await dovecot.appendRaw(testMail('locked-20'), { user: 'locked@example.test' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await inbound.getJob(`locked:${uv}:21`)).toBeUndefined();
+    expect(reader(other).reading).toBe(false);
+
+    // The intruder's lock runs out: a poller takes over and reads what came meanwhile.
+    await waitFor('a takeover', async () => reader(first).reading || reader(second).reading, 10_000);
+    await waitFor('the mail read after the takeover', async () => inbound.getJob(`locked:${uv}:21`));
+    for (let uid = 1; uid <= 21; uid++) expect(await inbound.getJob(`locked:${uv}:${uid}`)).toBeTruthy();
+  });
+
+  it('reads a rebuilt folder (new UIDVALIDITY) again from its start', async () => {
+    const before = await uidvalidityOf('rebuilt');
+    await waitFor('the first mail', async () => inbound.getJob(`rebuilt:${before}:1`));
+    for (let n = 1; n <= 3; n++) await dovecot.appendRaw(testMail(`rebuilt-${n}`), { folder: 'Support', user: 'rebuilt@example.test' });
+    await waitFor('cursor at 4', async () => (await readCursor(redis, prefix, 'rebuilt'))?.lastUid === 4);
+
+    // Dovecot derives UIDVALIDITY from the clock: a second later, a new folder gets a new one.
+    const c = await dovecot.client('rebuilt@example.test');
+    await c.mailboxDelete('Support');
+    await new Promise((r) => setTimeout(r, 1100));
+    await c.mailboxCreate('Support');
+    await c.append('Support', testMail('rebuilt-new-1'));
+    await c.append('Support', testMail('rebuilt-new-2'));
+    await c.logout();
+
+    const cursor = await waitFor('a cursor for the new UIDVALIDITY', async () => {
+      const cur = await readCursor(redis, prefix, 'rebuilt');
+      return cur && cur.uidvalidity !== before && cur.lastUid === 2 ? cur : undefined;
+    }, 20_000);
+    // UIDs 1 and 2 again, below the old cursor (4): found, not skipped.
+    const j1 = await inbound.getJob(`rebuilt:${cursor.uidvalidity}:1`);
+    const j2 = await inbound.getJob(`rebuilt:${cursor.uidvalidity}:2`);
+    expect((j1?.data as { record: { subject: string } }).record.subject).toBe('Test mail rebuilt-new-1');
+    expect((j2?.data as { record: { subject: string } }).record.subject).toBe('Test mail rebuilt-new-2');
+  });
+});
