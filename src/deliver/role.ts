@@ -3,8 +3,7 @@
 // and the jira-deliver worker. workers/deliverer.ts only calls runRoles().
 import type { Queue, Worker } from 'bullmq';
 import type { Config } from '../config/load.js';
-import { ms } from '../config/duration.js';
-import { createJiraClient } from '../jira/client.js';
+import type { JiraClient } from '../jira/client.js';
 import type { Logger } from '../log.js';
 import { createMailStore, type MailStore } from '../mail/store.js';
 import { siteHost } from '../pipeline/context.js';
@@ -14,9 +13,8 @@ import { openQueue } from '../queues/queue.js';
 import { startWorker, type WorkerDeps } from '../queues/worker.js';
 import type { Redis } from '../redis.js';
 import type { RoleContext, RoleStarter } from '../runtime.js';
-import { createTokenGate } from '../token/gate.js';
-import { loadSecretKey } from '../token/key.js';
-import { createTokenSource } from '../token/source.js';
+import { startTokenRuntime } from '../token/runtime.js';
+import type { TokenSource } from '../token/source.js';
 import { createDeliverer, type DeliverClient, type DelivererDeps } from './deliverer.js';
 
 // Each delivery is a few Jira writes plus uploads: a handful in parallel keeps Jira's rate
@@ -53,20 +51,10 @@ export function startDelivererWorker(deps: DelivererDeps, o: DelivererWorkerOpti
   });
 }
 
-/** The full client on the stored token (rebuilt when the token changes), behind the Retry-After gate. */
-export function tokenDeliverClient(config: Config, redis: Redis, logger: Logger): { jira: () => Promise<DeliverClient>; invalidate(): void } {
-  const timeoutMs = ms(config.jira.timeout);
-  const source = createTokenSource({
-    redis,
-    prefix: config.prefix,
-    secretKey: loadSecretKey(config.secretKey),
-    makeClient: (c) => createJiraClient({ baseUrl: config.jira.apiBase ?? config.jira.site, email: c.email, token: c.token, timeoutMs, logger }),
-  });
+/** The client on the stored token, behind the Retry-After gate shared by every process on the site. */
+export function gatedClient(source: TokenSource<JiraClient>, redis: Redis, config: Config): () => Promise<DeliverClient> {
   const gate = createRateGate({ redis, prefix: config.prefix, site: siteHost(config.jira.site) });
-  return {
-    jira: async () => gated(await source.client(), gate),
-    invalidate: () => source.invalidate(),
-  };
+  return async () => gated(await source.client(), gate);
 }
 
 export interface DelivererRoleOptions {
@@ -89,16 +77,7 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
     const deliverQueue = openQueue(jiraDeliver, q);
     const actionsQueue = openQueue(mailboxActions, q);
     const tokenQueues = [openQueue(mailInbound, q), openQueue(identityProvision, q), deliverQueue, openQueue(notify, q)];
-    const token = tokenDeliverClient(config, redis, logger);
-    const gate = createTokenGate({
-      connection: redis,
-      prefix: config.prefix,
-      logger,
-      queues: tokenQueues,
-      onEvent: (e) => {
-        if (e.type === 'stored' || e.type === 'cleared') token.invalidate();
-      },
-    });
+    const token = startTokenRuntime({ connection: redis, config, logger });
     const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
     const worker = startDelivererWorker(
       {
@@ -106,7 +85,7 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
         prefix: config.prefix,
         mailbox: (id) => byId.get(id),
         store: o.store ?? createMailStore(config, redis),
-        jira: token.jira,
+        jira: gatedClient(token.source, redis, config),
         mailboxActions: actionsQueue,
         retry: config.queues,
         ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),
@@ -115,7 +94,7 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
         connection: ctx.redis('deliverer'),
         logger,
         concurrency: o.concurrency,
-        onAuthError: (err, job) => gate.onAuthError(err, job),
+        onAuthError: token.onAuthError,
         rateLimitQueues: tokenQueues,
         lockDuration: o.lockDuration,
         stalledInterval: o.stalledInterval,
@@ -124,7 +103,7 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
     return {
       async stop() {
         await worker.close();
-        await gate.close();
+        await token.close();
         await Promise.all([...tokenQueues, actionsQueue].map((x) => x.close()));
       },
     };

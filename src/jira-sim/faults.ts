@@ -27,11 +27,12 @@ export type Decision =
   | { kind: 'drop' }
   | { kind: 'hang' }
   | { kind: 'stall' }
+  | { kind: 'loseReply' }
   | { kind: 'error'; status: number }
   | { kind: 'rateLimit'; status: number; retryAfterSec: number; asDate: boolean; reason: string };
 
 interface OneShot {
-  kind: 'drop' | 'hang' | 'stall' | 'rateLimit';
+  kind: 'drop' | 'hang' | 'stall' | 'loseReply' | 'rateLimit';
   remaining: number;
   operation?: string;
   rate?: Required<Omit<RateLimitFault, 'count' | 'operation'>>;
@@ -78,6 +79,14 @@ export class SimFaults {
   /** The next `count` matching requests get a 200 status line and half a body, then nothing. */
   stall(count = 1, operation?: string): void {
     this.queue.push({ kind: 'stall', remaining: count, ...(operation ? { operation } : {}) });
+  }
+
+  /**
+   * The next `count` matching requests are carried out (an issue is created...) but the
+   * connection is destroyed instead of answering: the client cannot tell whether it happened.
+   */
+  loseReply(count = 1, operation?: string): void {
+    this.queue.push({ kind: 'loseReply', remaining: count, ...(operation ? { operation } : {}) });
   }
 
   clear(): void {

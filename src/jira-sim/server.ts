@@ -102,6 +102,9 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
   const counters = new SimCounters();
   const faults = new SimFaults({ latencyMs: opts.latencyMs ?? 0, jitterMs: opts.jitterMs ?? 0 }, seed);
   const validator: SpecValidator | undefined = opts.specsDir ? await loadSpecValidator(opts.specsDir) : undefined;
+  // Compile the schemas of every simulated operation up front (once per process): otherwise
+  // the first createIssue or search pays for it and a client with a short timeout gives up.
+  for (const r of apiRoutes) validator?.warm(r.method, r.template.replace(/\{[^}]+\}/g, 'X-1'));
   const exchanges: Exchange[] = [];
   const hanging = new Set<ServerResponse>();
   let retryAfterUntil = 0;
@@ -159,6 +162,12 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
     const delay = faults.delayMs();
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     const finish = (reply: Reply, extra: Record<string, string> = {}, checkResponse = true) => {
+      if (decision.kind === 'loseReply') {
+        // Done, but the answer never arrives.
+        counters.request(operation, 0);
+        req.socket.destroy();
+        return;
+      }
       counters.request(operation, reply.status);
       exchange.status = reply.status;
       exchange.responseBody = reply.text ?? reply.body;
@@ -206,6 +215,7 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
         );
       }
       case 'pass':
+      case 'loseReply':
         break;
     }
 
