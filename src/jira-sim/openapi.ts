@@ -53,6 +53,8 @@ interface AjvLike {
 }
 
 export interface SpecValidator {
+  /** Compile an operation's schemas now, so the first real request does not pay for it. */
+  warm(method: string, path: string): void;
   /** The documented operation for a method and path, if any. */
   find(method: string, path: string): { operationId: string; experimental: boolean } | undefined;
   checkRequest(ex: Exchange): SpecProblem[];
@@ -150,6 +152,17 @@ export function buildSpecValidator(
   }
 
   return {
+    warm(method, path) {
+      const op = find(method, path);
+      if (!op) return;
+      for (const p of op.params) if (p.schema) validatorFor(p.schema, op.specId);
+      const body = op.requestBody?.content['application/json']?.schema;
+      if (body) validatorFor(body, op.specId);
+      for (const r of Object.values(op.responses)) {
+        const schema = r.content?.['application/json']?.schema;
+        if (schema) validatorFor(schema, op.specId);
+      }
+    },
     find(method, path) {
       const op = find(method, path);
       return op && { operationId: op.operationId, experimental: op.experimental };
@@ -214,8 +227,22 @@ export function buildSpecValidator(
   };
 }
 
-/** Load the specs from a directory (absent files are skipped); undefined when none or no ajv. */
-export async function loadSpecValidator(dir: string): Promise<SpecValidator | undefined> {
+const loaded = new Map<string, Promise<SpecValidator | undefined>>();
+
+/**
+ * Load the specs from a directory (absent files are skipped); undefined when none or no ajv.
+ * Loaded once per directory and process: compiling the big schemas is the costly part.
+ */
+export function loadSpecValidator(dir: string): Promise<SpecValidator | undefined> {
+  let v = loaded.get(dir);
+  if (!v) {
+    v = loadUncached(dir);
+    loaded.set(dir, v);
+  }
+  return v;
+}
+
+async function loadUncached(dir: string): Promise<SpecValidator | undefined> {
   const specs = SPEC_FILES.filter((f) => existsSync(join(dir, f))).map((f) => ({
     id: f,
     doc: JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>,
