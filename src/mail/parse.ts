@@ -345,7 +345,7 @@ function shrinkList(r: MailRecord, key: 'attachments' | 'cc' | 'to' | 'replyTo' 
  * The record of a mail that could not be parsed: still stored, still a result. The little we
  * can read from its header lines without a MIME parser is kept, to help whoever looks at it.
  */
-function unparseable(raw: Buffer, rawRef: RawRef, reason: string): MailRecord {
+export function unparseable(raw: Buffer, rawRef: RawRef, reason: string): MailRecord {
   const h = scanHeaders(raw);
   const subject = cutChars(oneLine(h.subject ?? ''), SUBJECT_CHARS);
   const fromMatch = /<([^<>\s]+@[^<>\s]+)>|([^\s<>"]+@[^\s<>",;]+)/.exec(h.from ?? '');

@@ -1,0 +1,60 @@
+// Parsing in worker threads: same records as on the main thread, and a parse that overruns is
+// stopped (thread replaced) with the mail marked unparseable, never a hang or a crash.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createParsePool, type ParsePool } from '../../src/mail/parse-pool.js';
+import { parseMail } from '../../src/mail/parse.js';
+import { sha256Of } from '../../src/mail/store.js';
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'mail');
+const ref = (raw: Buffer) => ({ sha256: sha256Of(raw), size: raw.length });
+const pools: ParsePool[] = [];
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.close()));
+});
+
+describe('parse pool', () => {
+  it('gives the same records as parseMail on the main thread, many at once', async () => {
+    const pool = createParsePool({ size: 2 });
+    pools.push(pool);
+    const mails = readdirSync(FIXTURES)
+      .filter((f) => f.endsWith('.eml'))
+      .map((f) => readFileSync(join(FIXTURES, f)));
+    const [inPool, inline] = await Promise.all([
+      Promise.all(mails.map((m) => pool.parse(m, ref(m)))),
+      Promise.all(mails.map((m) => parseMail(m, ref(m)))),
+    ]);
+    expect(inPool).toEqual(inline);
+    expect(inPool.map((r) => r.classification.kind)).toContain('bounce');
+    expect(pool.threadsUnavailable).toBeUndefined(); // parsed in threads, not by the inline fallback
+  });
+
+  it('stops a parse that overruns, marks the mail unparseable, and keeps working with a new thread', async () => {
+    const pool = createParsePool({ size: 1, timeoutMs: 300, parse: { maxParseBytes: 64 * 1024 * 1024 } });
+    pools.push(pool);
+    const small = readFileSync(join(FIXTURES, 'bounce-postfix-dsn.eml'));
+    expect((await pool.parse(small, ref(small))).classification.kind).toBe('bounce'); // thread up and ready
+    // ~16 MB of quoted-printable: seconds of decoding, far past 300 ms.
+    const slow = Buffer.from(
+      'From: a@example.com\r\nSubject: slow\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n' +
+        '=41=42=43=44=45=46=47=48=49=4A=4B=4C=4D=4E=4F=50=51=52=53=54=55=56=57=58=59=\r\n'.repeat(200_000),
+    );
+    const r = await pool.parse(slow, ref(slow));
+    expect(r.classification.kind).toBe('unparseable');
+    expect(r.parseError).toBe('parse did not finish within 300 ms');
+    expect(r.subject).toBe('slow');
+    expect(r.rawRef).toEqual(ref(slow));
+    expect((await pool.parse(small, ref(small))).classification.kind).toBe('bounce');
+    expect(pool.threadsUnavailable).toBeUndefined();
+  });
+
+  it('settles queued mails as unparseable when closed, and refuses new ones', async () => {
+    const pool = createParsePool({ size: 1 });
+    const m = readFileSync(join(FIXTURES, 'list-mail-with-list-id.eml'));
+    const pending = [pool.parse(m, ref(m)), pool.parse(m, ref(m))];
+    await pool.close();
+    for (const r of await Promise.all(pending)) expect(r.classification.kind).toBe('unparseable');
+    await expect(pool.parse(m, ref(m))).rejects.toThrow('closed');
+  });
+});
