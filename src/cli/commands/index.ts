@@ -5,9 +5,10 @@ import { register as config } from './config.js';
 import { register as failed } from './failed.js';
 import { register as ingest } from './ingest.js';
 import { register as jiraSim } from './jira-sim.js';
+import { register as notify } from './notify.js';
 import { register as status } from './status.js';
 import { register as token } from './token.js';
 
 export type Register = (program: Command, ctx: CliContext) => void;
 
-export const commands: Register[] = [config, ingest, status, failed, token, jiraSim];
+export const commands: Register[] = [config, ingest, status, failed, token, jiraSim, notify];

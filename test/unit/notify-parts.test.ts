@@ -1,0 +1,211 @@
+// The notifier's pure parts: event mapping, rules, event ids, the webhook signature, group
+// addresses, SMTP outcomes per recipient, and the headers every notification carries.
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+import type { JiraAccount } from '../../src/jira/types.js';
+import { classify } from '../../src/mail/classify.js';
+import { eventOfWebhook, projectOfIssueKey, recipientsFor, safeId, webhookEventId, type NotificationRule } from '../../src/notify/events.js';
+import { addressesOf, groupRef, mergeRecipients } from '../../src/notify/expand.js';
+import { batches, loopHeaders, stableMessageId, subjectOf } from '../../src/notify/message.js';
+import { checkSignature, signBody } from '../../src/notify/signature.js';
+import { outcomesOfError, outcomesOfSuccess } from '../../src/notify/smtp-outcome.js';
+
+describe('events and rules', () => {
+  it.each([
+    ['jira:issue_created', 'issue_created'],
+    ['jira:issue_updated', 'issue_updated'],
+    ['comment_created', 'comment_created'],
+    ['jira:issue_deleted', undefined],
+    ['comment_updated', undefined],
+    ['issue_created', undefined],
+    [42, undefined],
+  ])('webhookEvent %s -> %s', (given, expected) => {
+    expect(eventOfWebhook(given)).toBe(expected);
+  });
+
+  it('reads the project from an issue key', () => {
+    expect(projectOfIssueKey('SUP-12')).toBe('SUP');
+    expect(projectOfIssueKey('MY_PROJ2-7')).toBe('MY_PROJ2');
+    expect(projectOfIssueKey('sup-12')).toBeUndefined();
+    expect(projectOfIssueKey('SUP-0')).toBeUndefined();
+  });
+
+  const rules: NotificationRule[] = [
+    { project: 'SUP', events: ['issue_created', 'comment_created'], groups: ['support-agents'], users: ['lead@acme.example'] },
+    { project: 'SUP', events: ['issue_created'], groups: ['Support-Agents', 'managers'], users: ['LEAD@acme.example', 'cto@acme.example'] },
+    { project: 'HD', events: ['issue_created'], groups: ['helpdesk'], users: [] },
+  ];
+
+  it('unites every matching rule without repeats, and only for its project and event', () => {
+    expect(recipientsFor(rules, 'SUP', 'issue_created')).toEqual({ groups: ['support-agents', 'managers'], users: ['lead@acme.example', 'cto@acme.example'] });
+    expect(recipientsFor(rules, 'SUP', 'comment_created')).toEqual({ groups: ['support-agents'], users: ['lead@acme.example'] });
+    expect(recipientsFor(rules, 'SUP', 'issue_updated')).toEqual({ groups: [], users: [] });
+    expect(recipientsFor(rules, 'OPS', 'issue_created')).toEqual({ groups: [], users: [] });
+  });
+
+  it('refuses a rule naming an event that does not exist, saying which are valid', () => {
+    const raw = {
+      jira: { site: 'https://acme.atlassian.net' },
+      mailboxes: [{ id: 'support' }],
+      notifications: { rules: [{ project: 'SUP', events: ['issue_closed'], groups: ['g'] }] },
+    };
+    let problem: { path: string; message: string } | undefined;
+    try {
+      parseConfig(raw, {});
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      problem = e.problems[0];
+    }
+    expect(problem?.path).toBe('notifications.rules[0].events[0]');
+    expect(problem?.message).toBe('must be one of "issue_created", "issue_updated", "comment_created"');
+  });
+});
+
+describe('event ids', () => {
+  const body = Buffer.from('{"webhookEvent":"jira:issue_created"}');
+  const base = { issueKey: 'SUP-1', event: 'issue_created' as const, rawBody: body };
+
+  it('is the same for a redelivered webhook and differs per delivery, issue, event and comment', () => {
+    const a = webhookEventId({ ...base, identifier: 'abc-123', timestamp: 1 });
+    expect(webhookEventId({ ...base, identifier: 'abc-123', timestamp: 1 })).toBe(a);
+    expect(webhookEventId({ ...base, identifier: 'abc-124', timestamp: 1 })).not.toBe(a);
+    expect(webhookEventId({ ...base, identifier: 'abc-123', issueKey: 'SUP-2' })).not.toBe(a);
+    const c1 = webhookEventId({ ...base, event: 'comment_created', timestamp: 5, commentId: '10' });
+    expect(webhookEventId({ ...base, event: 'comment_created', timestamp: 5, commentId: '11' })).not.toBe(c1);
+  });
+
+  it('falls back to the body timestamp, then to a hash of the raw body', () => {
+    expect(webhookEventId({ ...base, timestamp: 1700000000000 })).toBe('wh-ts-1700000000000-SUP-1-issue_created');
+    const h = webhookEventId(base);
+    expect(h).toMatch(/^wh-sha-[0-9a-f]{32}-SUP-1-issue_created$/);
+    expect(webhookEventId({ ...base, rawBody: Buffer.from(body.toString() + ' ') })).not.toBe(h);
+  });
+
+  it('is safe as a BullMQ job id: no ":" and bounded length', () => {
+    const id = webhookEventId({ ...base, identifier: 'urn:x:' + 'y'.repeat(500) });
+    expect(id).not.toContain(':');
+    expect(id.length).toBeLessThanOrEqual(160);
+    expect(safeId('a:b c')).toBe('a_b_c');
+  });
+});
+
+describe('webhook signature', () => {
+  const secret = 'It5-a-s3cret-for-tests';
+  const body = Buffer.from('{"webhookEvent":"jira:issue_created","issue":{"key":"SUP-1"}}');
+
+  it('accepts the HMAC-SHA256 of the exact body, in either hex case', () => {
+    expect(checkSignature(secret, body, signBody(secret, body))).toEqual({ ok: true });
+    expect(checkSignature(secret, body, 'sha256=' + signBody(secret, body).slice(7).toUpperCase())).toEqual({ ok: true });
+  });
+
+  it.each([
+    ['missing', undefined, /missing/],
+    ['empty', '', /missing/],
+    ['another secret', signBody('other-secret', body), /does not match/],
+    ['the body changed by a byte', signBody(secret, Buffer.from(body.toString().replace('SUP-1', 'SUP-2'))), /does not match/],
+    ['sha1 form', 'sha1=' + 'a'.repeat(40), /not of the form/],
+    ['bare hex', signBody(secret, body).slice(7), /not of the form/],
+    ['repeated header', [signBody(secret, body), signBody(secret, body)], /more than one/],
+  ])('refuses %s', (_what, header, why) => {
+    const r = checkSignature(secret, body, header as string | string[] | undefined);
+    expect(r.ok).toBe(false);
+    expect(r.ok ? '' : r.why).toMatch(why);
+  });
+
+  it('refuses everything when no secret is configured', () => {
+    expect(checkSignature(undefined, body, signBody('', body)).ok).toBe(false);
+  });
+});
+
+describe('group addresses', () => {
+  const acct = (o: Partial<JiraAccount>): JiraAccount => ({ accountId: 'x', accountType: 'atlassian', displayName: 'X', active: true, ...o });
+
+  it('drops inactive members and apps, counts hidden emails, lower-cases', () => {
+    const r = addressesOf([
+      acct({ emailAddress: 'Ana@Acme.example' }),
+      acct({ emailAddress: 'gone@acme.example', active: false }),
+      acct({}),
+      acct({ accountType: 'app' }),
+      acct({ active: false }),
+    ]);
+    expect(r).toEqual({ emails: ['ana@acme.example'], hidden: 1 });
+  });
+
+  it('deduplicates across groups and users, keeping first-seen order', () => {
+    const e = mergeRecipients(
+      [
+        { name: 'a', addresses: { emails: ['x@e.example', 'y@e.example'], hidden: 1 } },
+        { name: 'b', addresses: { emails: ['y@e.example', 'z@e.example'], hidden: 2 } },
+      ],
+      ['Z@e.example', 'w@e.example'],
+    );
+    expect(e.recipients).toEqual(['x@e.example', 'y@e.example', 'z@e.example', 'w@e.example']);
+    expect(e.hiddenSkipped).toBe(3);
+    expect(e.perGroup).toEqual({ a: 2, b: 2 });
+  });
+
+  it('reads a UUID as a groupId and anything else as a name', () => {
+    expect(groupRef('276f955c-63d7-42c8-9520-92d01dca0625')).toEqual({ groupId: '276f955c-63d7-42c8-9520-92d01dca0625' });
+    expect(groupRef('jira-software-users')).toEqual({ groupName: 'jira-software-users' });
+  });
+});
+
+describe('SMTP outcomes per recipient', () => {
+  const rcpt = (recipient: string, responseCode: number) => ({ recipient, responseCode, response: `${responseCode} no` });
+
+  it('a partly accepted message: accepted are sent, 5xx failed, 4xx deferred', () => {
+    const r = outcomesOfSuccess(['a@x.example', 'b@x.example', 'c@x.example'], {
+      accepted: ['a@x.example'],
+      rejected: ['b@x.example', 'C@x.example'],
+      rejectedErrors: [rcpt('b@x.example', 550), rcpt('C@x.example', 451)],
+    });
+    expect(r['a@x.example']).toEqual({ state: 'sent' });
+    expect(r['b@x.example']).toMatchObject({ state: 'failed', why: '550 no' });
+    expect(r['c@x.example']).toMatchObject({ state: 'deferred', why: '451 no' });
+  });
+
+  it.each([
+    ['every recipient refused at RCPT, each by its own code', { code: 'EENVELOPE', responseCode: 451, rejectedErrors: [rcpt('a@x.example', 550), rcpt('b@x.example', 452)] }, ['failed', 'deferred']],
+    ['the server down', { code: 'ECONNECTION', message: 'connect ECONNREFUSED 127.0.0.1:2525' }, ['deferred', 'deferred']],
+    ['a 421 greeting', { code: 'EPROTOCOL', responseCode: 421, response: '421 busy' }, ['deferred', 'deferred']],
+    ['DATA refused with 554', { code: 'EMESSAGE', responseCode: 554, response: '554 rejected' }, ['failed', 'failed']],
+    ['authentication refused (535)', { code: 'EAUTH', responseCode: 535, response: '535 bad credentials' }, ['deferred', 'deferred']],
+  ])('%s', (_what, err, states) => {
+    const r = outcomesOfError(['a@x.example', 'b@x.example'], err);
+    expect([r['a@x.example']!.state, r['b@x.example']!.state]).toEqual(states);
+  });
+});
+
+describe('the message', () => {
+  it('carries the four loop-prevention headers, and comes back classified as our own', () => {
+    const h = loopHeaders('{mailroom}', { issue: 'SUP-1', event: 'issue_created' });
+    expect(h).toEqual({
+      'Auto-Submitted': 'auto-generated',
+      Precedence: 'bulk',
+      'X-Auto-Response-Suppress': 'All',
+      'X-Mailroom-Loop': 'mailroom; install={mailroom}; issue=SUP-1; event=issue_created',
+    });
+    const lower = Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
+    // Own, not auto-reply or list, although Auto-Submitted and Precedence are there too.
+    expect(classify({ headers: lower, from: 'mailroom@acme.example', subject: '[SUP-1] Issue created' }).kind).toBe('own');
+  });
+
+  it('has a subject naming the issue and event, with no line breaks from the summary', () => {
+    expect(subjectOf({ issueKey: 'SUP-1', event: 'comment_created', summary: 'Printer\r\non fire', site: 'https://x' })).toBe('[SUP-1] New comment: Printer on fire');
+    expect(subjectOf({ issueKey: 'SUP-1', event: 'issue_updated', site: 'https://x' })).toBe('[SUP-1] Issue updated');
+  });
+
+  it('has a Message-ID fixed by the event and its recipients', () => {
+    const a = stableMessageId('e1', ['b@x', 'a@x'], 'acme.example');
+    expect(stableMessageId('e1', ['a@x', 'b@x'], 'acme.example')).toBe(a);
+    expect(stableMessageId('e2', ['a@x', 'b@x'], 'acme.example')).not.toBe(a);
+    expect(a).toMatch(/^<mailroom\.[0-9a-f]{32}@acme\.example>$/);
+  });
+
+  it('splits recipients into BCC batches', () => {
+    expect(batches([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]]);
+    expect(batches([1, 2], 1)).toEqual([[1], [2]]);
+    expect(batches([], 50)).toEqual([]);
+  });
+});
