@@ -1,0 +1,76 @@
+// Readiness checks and metric sources for the workaround token and the mailboxes' pollers,
+// built on their readers (src/token/runtime.ts readTokenHealth, src/imap/heartbeat.ts
+// readHeartbeats). Shared by the web role (/readyz, /metrics) and `mailroom status`.
+import type { Redis } from '../redis.js';
+import type { Config } from '../config/load.js';
+import { readTokenHealth, type TokenHealth } from '../token/runtime.js';
+import { readHeartbeats, type HeartbeatView } from '../imap/heartbeat.js';
+import type { ReadinessCheck, CheckResult } from './readiness.js';
+import type { ScrapeSource } from './metrics.js';
+
+export function tokenVerdict(h: TokenHealth): CheckResult {
+  if (h.ok) return { ok: true, detail: h.daysLeft !== undefined ? `${h.daysLeft} days left` : undefined };
+  if (!h.stored) return { ok: false, detail: 'no workaround token is stored (mailroom token set)' };
+  if (h.paused) return { ok: false, detail: `token queues paused: ${h.reason ?? 'token refused'}${h.since ? ` since ${h.since}` : ''}` };
+  return { ok: false, detail: `token expired${h.expiresAt ? ` at ${h.expiresAt}` : ''}` };
+}
+
+export function tokenCheck(redis: Redis, prefix: string): ReadinessCheck {
+  return { name: 'token', check: async () => tokenVerdict(await readTokenHealth(redis, prefix)) };
+}
+
+export function heartbeatVerdict(hb: HeartbeatView): CheckResult {
+  if (!hb.stale) return { ok: true, detail: hb.state };
+  if (!hb.updatedAt) return { ok: false, detail: 'no poller has reported for this mailbox' };
+  const why = hb.state === 'stopped' ? 'its poller stopped' : `no heartbeat since ${hb.updatedAt}`;
+  return { ok: false, detail: `${why}${hb.lastError ? ` (last error: ${hb.lastError})` : ''}` };
+}
+
+/** Mailboxes read over IMAP; file-only mailboxes have no poller and no heartbeat. */
+export function imapMailboxIds(config: Pick<Config, 'mailboxes'>): string[] {
+  return config.mailboxes.filter((m) => m.imap).map((m) => m.id);
+}
+
+/** One check per IMAP mailbox (`mailbox:<id>`), failing when its heartbeat is stale. */
+export function mailboxChecks(redis: Redis, prefix: string, mailboxIds: string[], staleAfterMs?: number): ReadinessCheck[] {
+  // One read for all mailboxes per probe, shared by their checks.
+  let pending: Promise<HeartbeatView[]> | undefined;
+  const read = () => {
+    pending ??= readHeartbeats(redis, prefix, { mailboxIds, staleAfterMs }).finally(() => {
+      setTimeout(() => (pending = undefined), 0);
+    });
+    return pending;
+  };
+  return mailboxIds.map((id) => ({
+    name: `mailbox:${id}`,
+    async check() {
+      const hb = (await read()).find((h) => h.mailboxId === id);
+      return hb ? heartbeatVerdict(hb) : { ok: false, detail: 'no heartbeat' };
+    },
+  }));
+}
+
+export function tokenSource(redis: Redis, prefix: string): ScrapeSource {
+  return {
+    name: 'token',
+    async collect(m) {
+      const h = await readTokenHealth(redis, prefix);
+      m.tokenValid.set(h.ok ? 1 : 0);
+      if (h.daysLeft !== undefined) m.tokenDaysToExpiry.set(h.daysLeft);
+      else m.tokenDaysToExpiry.reset();
+    },
+  };
+}
+
+export function heartbeatSource(redis: Redis, prefix: string, mailboxIds: string[]): ScrapeSource {
+  return {
+    name: 'heartbeats',
+    async collect(m) {
+      const now = Date.now();
+      for (const hb of await readHeartbeats(redis, prefix, { mailboxIds, now })) {
+        if (hb.updatedAt) m.mailboxHeartbeatAge.set({ mailbox: hb.mailboxId }, Math.max(0, (now - Date.parse(hb.updatedAt)) / 1000));
+        else m.mailboxHeartbeatAge.remove({ mailbox: hb.mailboxId });
+      }
+    },
+  };
+}
