@@ -24,6 +24,12 @@ export interface JiraSimOptions {
   specsDir?: string;
   /** Keep every exchange in `exchanges` (contract tests). */
   record?: boolean;
+  /**
+   * Requests arriving within this long after a 429 was written were sent before the client
+   * could have read it, and are not counted as early (default 0: anything arriving after the
+   * 429 was written counts; raise it when the client shares a busy event loop with the simulator).
+   */
+  inFlightGraceMs?: number;
 }
 
 export interface JiraSim {
@@ -44,6 +50,8 @@ export interface JiraSim {
 const MAX_BODY_BYTES = 25 * 1024 * 1024;
 /** Timer slack allowed when judging whether a client waited out a Retry-After. */
 const RETRY_AFTER_SLACK_MS = 25;
+/** Default time after a 429 is written during which arriving requests count as already in flight. */
+const IN_FLIGHT_GRACE_MS = 0;
 
 const apiRoutes: (Route & { matcher: RegExp })[] = [...userRoutes, ...issueRoutes, ...jsmRoutes].map((r) => ({ ...r, matcher: matcherFor(r.template) }));
 
@@ -107,7 +115,12 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
   for (const r of apiRoutes) validator?.warm(r.method, r.template.replace(/\{[^}]+\}/g, 'X-1'));
   const exchanges: Exchange[] = [];
   const hanging = new Set<ServerResponse>();
+  // The Retry-After window: requests arriving in [windowFrom, retryAfterUntil) are early.
+  // windowFrom is when the 429 was written plus a grace, so requests already in flight
+  // (sent before the client could read the 429) are not held against it.
   let retryAfterUntil = 0;
+  let windowFrom = 0;
+  const grace = opts.inFlightGraceMs ?? IN_FLIGHT_GRACE_MS;
   let url = '';
   const ctx: SimContext = { state, counters, url: () => url, anonymousSearches: new Set() };
 
@@ -125,6 +138,7 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
       exchanges.length = 0;
       ctx.anonymousSearches.clear();
       retryAfterUntil = 0;
+      windowFrom = 0;
     },
     async close() {
       for (const r of hanging) r.destroy();
@@ -155,7 +169,7 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
     }
 
     const now = Date.now();
-    if (now + RETRY_AFTER_SLACK_MS < retryAfterUntil) {
+    if (now >= windowFrom && now + RETRY_AFTER_SLACK_MS < retryAfterUntil) {
       counters.violation('earlyRetry', operation, `request ${retryAfterUntil - now} ms before the Retry-After given had passed`);
     }
     const decision = faults.decide(operation);
@@ -199,7 +213,12 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
         return finish(platformError(decision.status, ['Internal server error (simulated)']), {}, false);
       case 'rateLimit': {
         const until = Date.now() + decision.retryAfterSec * 1000;
+        const fresh = Date.now() >= retryAfterUntil;
         retryAfterUntil = Math.max(retryAfterUntil, until);
+        if (fresh) windowFrom = Number.MAX_SAFE_INTEGER; // opens once the 429 is written
+        res.once('finish', () => {
+          if (windowFrom === Number.MAX_SAFE_INTEGER) windowFrom = Date.now() + grace;
+        });
         // HTTP dates have whole seconds: round up so a client honouring it is never early.
         const retryAfter = decision.asDate ? new Date(Math.ceil(until / 1000) * 1000).toUTCString() : String(decision.retryAfterSec);
         return finish(

@@ -1,6 +1,7 @@
 // The simulator's Jira behaviours and its violation counters, seen with plain fetch (not the
 // client), so a client bug cannot hide a simulator bug.
 import { describe, expect, it } from 'vitest';
+import { startJiraSim } from '../../src/jira-sim/index.js';
 import { withSim } from '../helpers/jira-sim.js';
 import { specsDir } from '../helpers/corpus.js';
 
@@ -151,6 +152,18 @@ describe('Jira simulator: what a good client never does', () => {
     await new Promise((r) => setTimeout(r, 1_050));
     await call('/rest/api/3/myself', { auth: null });
     expect(sim.counters.violations('earlyRetry')).toBe(0);
+  });
+
+  it('does not hold requests that were already in flight (within inFlightGraceMs of the 429) against the client', async () => {
+    const sim = await startJiraSim({ inFlightGraceMs: 10_000 });
+    try {
+      sim.faults.rateLimit({ retryAfterSec: 30 });
+      expect((await fetch(`${sim.url}/rest/api/3/myself`)).status).toBe(429);
+      expect((await fetch(`${sim.url}/rest/api/3/myself`)).status).toBe(401);
+      expect(sim.counters.violations('earlyRetry')).toBe(0);
+    } finally {
+      await sim.close();
+    }
   });
 
   it('counts a create for an email that exists, and a create right after an anonymous search', async () => {
