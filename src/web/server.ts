@@ -34,7 +34,7 @@ export interface WebServerDeps {
   /** Queue names shown (default: every queue in the catalog). */
   queueNames?: readonly string[];
   /** POST /webhooks/jira (notification intake); absent = no webhook route. */
-  webhook?: Omit<JiraWebhookOptions, 'redis' | 'prefix'>;
+  webhook?: Omit<JiraWebhookOptions, 'redis' | 'keyPrefix'>;
 }
 
 // Prometheus scrapes time out at 10 s by default; a source that has not answered in 3 s (Redis
@@ -96,7 +96,7 @@ export async function buildWebServer(deps: WebServerDeps): Promise<FastifyInstan
 
   app.get('/', async (_req, reply) => reply.redirect(BOARD_PATH));
 
-  if (deps.webhook) await app.register(jiraWebhook, { redis: deps.redis, prefix: deps.prefix, ...deps.webhook });
+  if (deps.webhook) await app.register(jiraWebhook, { redis: deps.redis, keyPrefix: deps.prefix, ...deps.webhook });
 
   await app.register(async (scope) => {
     scope.addHook('onRequest', gate(deps.auth, 'admin', deps.readOnly));

@@ -21,7 +21,8 @@ export const IDENTIFIER_HEADER = 'x-atlassian-webhook-identifier';
 
 export interface JiraWebhookOptions {
   redis: Redis;
-  prefix: string;
+  /** Mailroom's Redis key prefix (not `prefix`: Fastify reads that as a URL prefix for the plugin). */
+  keyPrefix: string;
   /** config.secrets.webhookSecret; without it every request is refused. */
   secret: string | undefined;
   rules: readonly NotificationRule[];
@@ -38,7 +39,7 @@ interface WebhookBody {
 }
 
 export const jiraWebhook: FastifyPluginAsync<JiraWebhookOptions> = async (scope: FastifyInstance, opts) => {
-  const queue: Queue = openQueue(notify, { connection: opts.redis, prefix: opts.prefix });
+  const queue: Queue = openQueue(notify, { connection: opts.redis, prefix: opts.keyPrefix });
   scope.addHook('onClose', async () => queue.close());
   if (!opts.secret) scope.log.warn('no Jira webhook secret configured (notifications.webhookSecretEnv): every webhook will be refused');
 
