@@ -1,0 +1,132 @@
+// Delivery benchmark: the deliverer (in this process) against the Jira simulator over HTTP and
+// the local Redis. Two runs: a burst of N mails enqueued at once (mails/s), and a paced run
+// (enqueue -> issue created latency, p50/p99, when the deliverer is not saturated).
+//   npx tsx bench/deliver.ts [mails=500] [pacedPerSecond=20]
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import { startDelivererWorker } from '../src/deliver/role.js';
+import { rawMail, storedRecord } from '../src/deliver/testkit.js';
+import { createJiraClient } from '../src/jira/client.js';
+import { seedDemo, startJiraSim } from '../src/jira-sim/index.js';
+import { silentLogger } from '../src/log.js';
+import type { MailRecord } from '../src/mail/record.js';
+import { FsMailStore } from '../src/mail/store.js';
+import { testMailbox } from '../src/pipeline/sim-run.js';
+import { jiraDeliver, mailboxActions } from '../src/queues/catalog.js';
+import { addJob, openQueue } from '../src/queues/queue.js';
+
+export interface DeliverBench {
+  mails: number;
+  burst: { seconds: number; mailsPerSecond: number; jiraCallsPerMail: number };
+  paced: { perSecond: number; mails: number; p50Ms: number; p99Ms: number; maxMs: number };
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+}
+
+export async function benchDeliver(o: { mails?: number; pacedPerSecond?: number; latencyMs?: number; redisUrl?: string } = {}): Promise<DeliverBench> {
+  const mails = o.mails ?? 500;
+  const perSecond = o.pacedPerSecond ?? 20;
+  const redisUrl = o.redisUrl ?? 'redis://127.0.0.1:6379';
+  const prefix = `{mrbench-deliver-${process.pid}}`;
+  const sim = await startJiraSim({ latencyMs: o.latencyMs ?? 0 });
+  const site = seedDemo(sim);
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const store = new FsMailStore(mkdtempSync(join(tmpdir(), 'mr-bench-deliver-')));
+  const client = createJiraClient({ baseUrl: sim.url, email: site.admin.email, token: site.admin.token, timeoutMs: 10_000 });
+  const mailbox = testMailbox({ id: 'support', deliver: { project: 'SUP' } });
+  const deliverQ = openQueue(jiraDeliver, { connection: redis, prefix });
+  const actionsQ = openQueue(mailboxActions, { connection: redis, prefix });
+  // Hundreds of concurrent adds and waits on one handle are expected here.
+  deliverQ.setMaxListeners(0);
+  const events = new QueueEvents(jiraDeliver.name, { connection: redis.duplicate(), prefix });
+  await events.waitUntilReady();
+  events.setMaxListeners(0);
+  const people = [{ email: 'alice@acme.example', role: 'sender' as const, status: 'known', accountId: site.users.alice.accountId }];
+
+  const makeRecords = async (tag: string, n: number): Promise<MailRecord[]> => {
+    const out: MailRecord[] = [];
+    for (let i = 0; i < n; i++) {
+      out.push(await storedRecord(store, rawMail({
+        from: 'Alice Agent <alice@acme.example>',
+        subject: `Bench ${tag} ${i}`,
+        messageId: `bench-${tag}-${i}@acme.example`,
+        text: `Hello,\nmail ${i} of the benchmark.\n\nOn Mon, Bob wrote:\n> earlier`,
+        attachments: [{ filename: 'log.txt', contentType: 'text/plain', content: Buffer.alloc(2048, 65) }],
+      })));
+    }
+    return out;
+  };
+  const enqueue = (r: MailRecord, uid: number) =>
+    addJob(deliverQ, jiraDeliver, { mailboxId: 'support', origin: { kind: 'imap', uidvalidity: '1', uid }, record: r, people });
+
+  const worker = startDelivererWorker(
+    { redis, prefix, mailbox: () => mailbox, store, jira: async () => client, mailboxActions: actionsQ },
+    { connection: redis.duplicate(), logger: silentLogger },
+  );
+  try {
+    // Burst: everything at once; mails/s from first enqueue to last completion.
+    const burstRecords = await makeRecords('burst', mails);
+    const callsBefore = sim.counters.count();
+    const t0 = performance.now();
+    const jobs = await Promise.all(burstRecords.map((r, i) => enqueue(r, i + 1)));
+    await Promise.all(jobs.map((j) => j.waitUntilFinished(events, 600_000)));
+    const seconds = (performance.now() - t0) / 1000;
+    const burst = { seconds: round(seconds), mailsPerSecond: round(mails / seconds), jiraCallsPerMail: round((sim.counters.count() - callsBefore) / mails) };
+
+    // Paced: one mail every 1/perSecond s; latency = enqueue -> issue created (job finished).
+    const pacedN = Math.min(mails, perSecond * 10);
+    const pacedRecords = await makeRecords('paced', pacedN);
+    const lat: number[] = [];
+    const waits: Promise<void>[] = [];
+    const start = performance.now();
+    for (let i = 0; i < pacedN; i++) {
+      const due = start + (i * 1000) / perSecond;
+      const now = performance.now();
+      if (due > now) await new Promise((r) => setTimeout(r, due - now));
+      const t = performance.now();
+      const job = await enqueue(pacedRecords[i]!, 100_000 + i);
+      waits.push(job.waitUntilFinished(events, 60_000).then(() => void lat.push(performance.now() - t)));
+    }
+    await Promise.all(waits);
+    lat.sort((a, b) => a - b);
+    return {
+      mails,
+      burst,
+      paced: { perSecond, mails: pacedN, p50Ms: round(pct(lat, 50)), p99Ms: round(pct(lat, 99)), maxMs: round(lat[lat.length - 1] ?? 0) },
+    };
+  } finally {
+    await worker.close();
+    await events.close();
+    await deliverQ.obliterate({ force: true }).catch(() => undefined);
+    await actionsQ.obliterate({ force: true }).catch(() => undefined);
+    await deliverQ.close();
+    await actionsQ.close();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+    redis.disconnect();
+    await sim.close();
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const r = await benchDeliver({ mails: Number(process.argv[2] ?? 500), pacedPerSecond: Number(process.argv[3] ?? 20) });
+  process.stdout.write(
+    `deliver: burst of ${r.mails} mails in ${r.burst.seconds} s = ${r.burst.mailsPerSecond} mails/s (${r.burst.jiraCallsPerMail} Jira calls per mail)\n` +
+      `deliver: paced ${r.paced.perSecond}/s x ${r.paced.mails}: enqueue -> issue created p50 ${r.paced.p50Ms} ms, p99 ${r.paced.p99Ms} ms, max ${r.paced.maxMs} ms\n`,
+  );
+  process.exit(0);
+}
