@@ -56,6 +56,7 @@ export const CLASSIFY_HEADERS = [
 ] as const;
 
 const DAEMON_LOCAL_PART = /^(mailer-daemon|mailer_daemon|maildaemon|postmaster|post_master|mail-daemon|mmdf|double-bounce|mdaemon)$/i;
+const NO_REPLY_LOCAL_PART = /^(no-?reply|do-?not-?reply|donotreply)([+._-].*)?$/i;
 const DAEMON_NAME = /\b(mail(er)?[ -]?daemon|mail delivery (subsystem|system|service)|postmaster|delivery status notification)\b/i;
 
 // Subjects delivery reports use, across MTAs and languages. A weak signal on its own.
@@ -93,12 +94,23 @@ const DSN_SUBJECT = new RegExp(
   'i',
 );
 
+// Subjects that on their own, with no other marker, are trusted to mean a delivery report:
+// the fixed wording of MTAs, anchored at the start. Looser phrases ("not delivered") are what
+// customers write about parcels, so they only count beside a null sender or Auto-Submitted.
+const DSN_SUBJECT_ALONE =
+  /^\s*(undelivered mail returned to sender|undeliver(able|ed)( mail| message)?:|returned mail:|mail delivery failed|delivery status notification \((failure|delay)\)|failure notice\s*$|delivery failure:|non[- ]?delivery (report|notification)|mail system error - returned mail|warning: could not send message for past|unzustellbar:|nicht zustellbar:|non remis|delivery has failed|message delivery has failed|delivery notification: delivery has failed)/i;
+
 // Subjects abuse-report services use when their reports are not ARF (Microsoft's JMRP).
 const FEEDBACK_SUBJECT = /^(complaint about message from|(email )?feedback report for)\b/i;
 
-// Subjects of vacation and out-of-office replies. A weak signal on its own.
+// Subjects of vacation and out-of-office replies: beside a null sender or X-Auto-Response-Suppress.
 const VACATION_SUBJECT =
   /^(\[[^\]]*\]\s*)?(auto(matic|mated)?[ _-]?(reply|response|respons|responder|answer|antwort)|autoreply|out of (the )?office|ooo\b|away\b|on (vacation|holiday|leave)|vacation|abwesenheit|automatische antwort|r[ée]ponse automatique|absence|fuera de la oficina|respuesta autom[áa]tica|risposta automatica|automatisch antwoord|afwezig|not in the office)/i;
+
+// The same, trusted alone: only wording a person would not put on a request ("Vacation request
+// for May" or "Away team meeting" are people writing).
+const VACATION_SUBJECT_ALONE =
+  /^(\[[^\]]*\]\s*)?(auto(matic|mated)?[ _-]?(reply|response|respons|responder|antwort)\s*:|autoreply\s*:|out of (the )?office( reply| autoreply| notice)?\s*:|abwesenheitsnotiz|automatische antwort|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|automatisch antwoord)/i;
 
 export function classify(input: ClassifyInput): Classification {
   const h = input.headers;
@@ -152,6 +164,9 @@ export function classify(input: ClassifyInput): Classification {
   if (input.fromName && DAEMON_NAME.test(input.fromName) && DSN_SUBJECT.test(subject)) {
     return { kind: 'bounce', reason: `From: "${input.fromName}" with a delivery-failure subject "${short(subject)}"` };
   }
+  if (input.from && NO_REPLY_LOCAL_PART.test(local) && DSN_SUBJECT.test(subject)) {
+    return { kind: 'bounce', reason: `From: ${input.from} (no-reply sender) with a delivery-failure subject "${short(subject)}"` };
+  }
 
   // 3. Our own outgoing mail, come back.
   const loop = h[LOOP_HEADER_KEY];
@@ -173,8 +188,8 @@ export function classify(input: ClassifyInput): Classification {
   if (precedence && /^(bulk|list|junk)\b/.test(precedence)) return { kind: 'list', reason: `Precedence: ${precedence}` };
 
   // 6. Weak, subject-only signals.
-  if (DSN_SUBJECT.test(subject)) return { kind: 'bounce', reason: `delivery-failure subject "${short(subject)}" (weak signal)` };
-  if (VACATION_SUBJECT.test(subject)) return { kind: 'auto-reply', reason: `vacation subject "${short(subject)}" (weak signal)` };
+  if (DSN_SUBJECT_ALONE.test(subject)) return { kind: 'bounce', reason: `delivery-failure subject "${short(subject)}" (weak signal)` };
+  if (VACATION_SUBJECT_ALONE.test(subject)) return { kind: 'auto-reply', reason: `out-of-office subject "${short(subject)}" (weak signal)` };
   if (FEEDBACK_SUBJECT.test(subject)) return { kind: 'feedback-report', reason: `abuse-report subject "${short(subject)}" (weak signal)` };
 
   return { kind: 'human', reason: 'no automated-mail markers' };

@@ -70,6 +70,25 @@ const rows: Row[] = [
     reason: /weak signal/,
   },
 
+  {
+    name: 'a no-reply sender with a looser failure subject',
+    input: human({ from: 'no-reply@mail.example.jp', subject: 'メールエラー通知' }),
+    kind: 'bounce',
+    reason: /no-reply sender/,
+  },
+  {
+    name: 'a customer writing about a parcel that was "not delivered" is a person',
+    input: human({ subject: 'My order was not delivered' }),
+    kind: 'human',
+    reason: /no automated/,
+  },
+  {
+    name: 'a person forwarding a bounce to ask about it is a person',
+    input: human({ subject: 'Fwd: Returned mail: see transcript for details' }),
+    kind: 'human',
+    reason: /no automated/,
+  },
+
   // Feedback reports.
   {
     name: 'ARF multipart/report',
@@ -165,6 +184,8 @@ const rows: Row[] = [
     reason: /vacation subject/,
   },
   { name: 'vacation subject alone (weak)', input: human({ subject: 'Automatic reply: Printer' }), kind: 'auto-reply', reason: /weak signal/ },
+  { name: '"Vacation request" from a person is a person', input: human({ subject: 'Vacation request for May' }), kind: 'human', reason: /no automated/ },
+  { name: '"Away team meeting" is a person', input: human({ subject: 'Away team meeting' }), kind: 'human', reason: /no automated/ },
   { name: 'German vacation subject (weak)', input: human({ subject: 'Abwesenheitsnotiz: Drucker' }), kind: 'auto-reply', reason: /weak signal/ },
   {
     name: 'read receipt (MDN)',
