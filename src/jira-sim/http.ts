@@ -45,6 +45,8 @@ export interface Route {
   anonymousAllowed?: boolean;
   /** JSM experimental: 412 without `X-ExperimentalApi: opt-in`. */
   experimental?: boolean;
+  /** Status for missing or refused credentials when the spec documents no 401 (attachments: 403). */
+  unauthenticatedStatus?: number;
   /** A JSM endpoint: errors use `{ errorMessage }`. */
   jsm?: boolean;
   handle(req: SimRequest): Reply | Promise<Reply>;

@@ -112,6 +112,7 @@ export const issueRoutes: Route[] = [
     method: 'POST',
     template: '/rest/api/3/issue/{issueIdOrKey}/attachments',
     operation: 'addAttachment',
+    unauthenticatedStatus: 403,
     handle(req) {
       if (String(req.headers['x-atlassian-token'] ?? '').toLowerCase() !== 'no-check') {
         return platformError(403, ['XSRF check failed']);

@@ -247,7 +247,7 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
     if (!auth.account && !route.anonymousAllowed) {
       const reply: Reply = route.jsm
         ? jsmError(401, 'You are not authenticated. Authentication required to perform this operation.')
-        : platformError(401, ['You are not authenticated. Authentication required to perform this operation.']);
+        : platformError(route.unauthenticatedStatus ?? 401, ['You are not authenticated. Authentication required to perform this operation.']);
       return finish(reply, seraph);
     }
     const sreq: SimRequest = {

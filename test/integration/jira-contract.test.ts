@@ -98,10 +98,30 @@ describe.skipIf(!haveSpecs)('Jira contract: client requests and simulator respon
   it('everything exchanged with a refused token conforms too (anonymous answers, 401s)', async () => {
     s.reseed();
     s.sim.state.revokeToken(s.site.admin.token);
-    await exercise(s, s.client()).catch(() => undefined);
     const c = s.client();
-    for (const p of [c.myPermissions(['ADMINISTER']), c.createCustomer({ email: 'a@b.example', displayName: 'A' }), c.createIssue({ summary: 'x' })]) await settle(p);
-    expect(s.sim.exchanges.filter((e) => e.status === 401).length).toBeGreaterThan(0);
+    const adf = { type: 'doc' as const, version: 1 as const, content: [] };
+    const calls: (() => Promise<unknown>)[] = [
+      () => c.findUsersByEmail('alice@acme.example'),
+      () => c.myself(),
+      () => c.myPermissions(['ADMINISTER']),
+      () => c.createUser({ emailAddress: 'x@y.example', products: [] }),
+      () => c.addUserToGroup({ accountId: 'x', groupName: 'jira-software-users' }),
+      () => c.groupMembers({ groupName: 'jira-software-users' }),
+      () => c.createCustomer({ email: 'a@b.example', displayName: 'A' }),
+      () => c.addCustomersToServiceDesk('1', ['x']),
+      () => c.createIssue({ summary: 'x' }),
+      () => c.getIssue('SUP-1'),
+      () => c.addComment('SUP-1', adf),
+      () => c.addAttachment('SUP-1', 'a.txt', new Uint8Array([1]), 'text/plain'),
+      () => c.setIssueProperty('SUP-1', 'k', 1),
+      () => c.getIssueProperty('SUP-1', 'k'),
+      () => c.searchJql('project = SUP', ['summary']),
+      () => c.createRequest({ serviceDeskId: '1', requestTypeId: '10', summary: 's', description: 'd', raiseOnBehalfOf: 'x' }),
+    ];
+    for (const call of calls) await settle(call());
+    expect(s.sim.exchanges).toHaveLength(calls.length); // one request each: the refusal stops paging too
+    expect(s.sim.exchanges.filter((e) => e.status === 401).length).toBeGreaterThan(10);
+    expect(s.sim.exchanges.filter((e) => e.status === 200).map((e) => e.path).sort()).toEqual(['/rest/api/3/mypermissions', '/rest/api/3/user/search']);
     expect(await contractProblems(s.sim.exchanges)).toEqual([]);
   });
 
