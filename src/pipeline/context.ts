@@ -29,6 +29,8 @@ export interface PipelineOptions {
   site: string;
   mailboxes: MailboxConfig[];
   cache: { positiveTtlMs: number; negativeTtlMs: number };
+  /** Cross-process lookup lock: longer than one Jira request may take (the client timeout). */
+  lookupLockMs?: number;
   jira: JiraProvider;
   logger: Logger;
   retry?: Partial<Record<string, RetryConfig>>;
@@ -77,6 +79,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
     site,
     positiveTtlMs: o.cache.positiveTtlMs,
     negativeTtlMs: o.cache.negativeTtlMs,
+    ...(o.lookupLockMs ? { lockMs: o.lookupLockMs } : {}),
     async lookup(email) {
       const { client } = await jira();
       const r = await client.findUsersByEmail(email);
@@ -105,6 +108,8 @@ export function pipelineOptionsFrom(config: Config, redis: Redis, logger: Logger
     site: config.jira.site,
     mailboxes: config.mailboxes,
     cache: { positiveTtlMs: ms(config.cache.positiveTtl), negativeTtlMs: ms(config.cache.negativeTtl) },
+    // The client gives up after jira.timeout; a little more, so a live holder never loses the lock.
+    lookupLockMs: ms(config.jira.timeout) + 2_000,
     jira,
     logger,
     retry: config.queues,

@@ -17,6 +17,7 @@ import { loadSecretKey } from '../token/key.js';
 import { createTokenSource } from '../token/source.js';
 import { createPipeline, pipelineOptionsFrom, type JiraProvider, type Pipeline, type PipelineQueues } from './context.js';
 import { createProvisioner, onProvisionFailed } from './provisioner.js';
+import type { RateGateObserver } from './rate-gate.js';
 import { createResolver } from './resolver.js';
 
 // Resolver jobs mostly wait on Redis and a cached lookup: many at once are cheap.
@@ -33,7 +34,13 @@ export interface PipelineWorkerDeps {
   /** Queues sharing the token, rate-limited together on a 429. */
   rateLimitQueues?: Queue[];
   lockDuration?: number;
+  stalledInterval?: number;
+  maxStalledCount?: number;
 }
+
+// Both roles' jobs keep their progress in job data and every step is idempotent, so a job
+// whose worker died may be picked up again several times before it is judged broken.
+export const PIPELINE_MAX_STALLED = 10;
 
 export function openPipelineQueues(connection: Redis, prefix: string): PipelineQueues & { all: Queue[] } {
   const q = {
@@ -55,6 +62,8 @@ export function startResolverWorker(p: Pipeline, queues: PipelineQueues, deps: P
     onAuthError: deps.onAuthError,
     rateLimitQueues: deps.rateLimitQueues,
     lockDuration: deps.lockDuration,
+    stalledInterval: deps.stalledInterval,
+    maxStalledCount: deps.maxStalledCount ?? PIPELINE_MAX_STALLED,
   });
 }
 
@@ -68,6 +77,8 @@ export function startProvisionerWorker(p: Pipeline, queues: PipelineQueues, deps
     onAuthError: deps.onAuthError,
     rateLimitQueues: deps.rateLimitQueues,
     lockDuration: deps.lockDuration,
+    stalledInterval: deps.stalledInterval,
+    maxStalledCount: deps.maxStalledCount ?? PIPELINE_MAX_STALLED,
   });
   w.on('failed', (job) => {
     onProvisionFailed(p, queues.mailInbound, job).catch((e) => deps.logger.warn({ err: describeError(e) }, 'could not release mails waiting on a failed provision job'));
@@ -94,7 +105,16 @@ export function tokenJira(config: Config, redis: Redis, logger: Logger): { jira:
   };
 }
 
-function pipelineRole(role: 'resolver' | 'provisioner'): RoleStarter {
+/** Tuning for tests and crash drills: how soon a dead worker's jobs are taken over. */
+export interface PipelineRoleOptions {
+  concurrency?: number;
+  /** Sees every Jira request let through and every Retry-After window opened (metrics, drills). */
+  rateGateObserver?: RateGateObserver;
+  lockDuration?: number;
+  stalledInterval?: number;
+}
+
+function pipelineRole(role: 'resolver' | 'provisioner', opts: PipelineRoleOptions = {}): RoleStarter {
   return async (ctx: RoleContext) => {
     const { config } = ctx;
     const logger = ctx.logger.child({ role });
@@ -112,12 +132,15 @@ function pipelineRole(role: 'resolver' | 'provisioner'): RoleStarter {
         if (e.type === 'stored' || e.type === 'cleared') token.invalidate();
       },
     });
-    const pipeline = createPipeline(pipelineOptionsFrom(config, redis, logger, token.jira));
+    const pipeline = createPipeline({ ...pipelineOptionsFrom(config, redis, logger, token.jira), rateGateObserver: opts.rateGateObserver });
     const deps: PipelineWorkerDeps = {
       connection: ctx.redis(role),
       logger,
       onAuthError: (err, job) => gate.onAuthError(err, job),
       rateLimitQueues: tokenQueues,
+      concurrency: opts.concurrency,
+      lockDuration: opts.lockDuration,
+      stalledInterval: opts.stalledInterval,
     };
     const worker = role === 'resolver' ? startResolverWorker(pipeline, queues, deps) : startProvisionerWorker(pipeline, queues, deps);
     return {
@@ -131,5 +154,5 @@ function pipelineRole(role: 'resolver' | 'provisioner'): RoleStarter {
   };
 }
 
-export const resolverRole = (): RoleStarter => pipelineRole('resolver');
-export const provisionerRole = (): RoleStarter => pipelineRole('provisioner');
+export const resolverRole = (opts?: PipelineRoleOptions): RoleStarter => pipelineRole('resolver', opts);
+export const provisionerRole = (opts?: PipelineRoleOptions): RoleStarter => pipelineRole('provisioner', opts);
