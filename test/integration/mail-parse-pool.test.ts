@@ -28,7 +28,7 @@ describe('parse pool', () => {
     expect(inPool).toEqual(inline);
     expect(inPool.map((r) => r.classification.kind)).toContain('bounce');
     expect(pool.threadsUnavailable).toBeUndefined(); // parsed in threads, not by the inline fallback
-  });
+  }, 120_000); // thread start-up under tsx takes seconds on a loaded machine
 
   it('stops a parse that overruns, marks the mail unparseable, and keeps working with a new thread', async () => {
     const pool = createParsePool({ size: 1, timeoutMs: 300, parse: { maxParseBytes: 64 * 1024 * 1024 } });
@@ -47,7 +47,7 @@ describe('parse pool', () => {
     expect(r.rawRef).toEqual(ref(slow));
     expect((await pool.parse(small, ref(small))).classification.kind).toBe('bounce');
     expect(pool.threadsUnavailable).toBeUndefined();
-  });
+  }, 120_000);
 
   it('settles queued mails as unparseable when closed, and refuses new ones', async () => {
     const pool = createParsePool({ size: 1 });
