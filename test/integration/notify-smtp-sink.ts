@@ -47,6 +47,7 @@ export async function startSmtpSink(port = 0): Promise<SmtpSink> {
     logger: false,
     // Stalled test connections must not hold close() for the default 30 s.
     closeTimeout: 500,
+    disableReverseLookup: true,
     size: 10 * 1024 * 1024,
     onRcptTo(address, _session, cb) {
       const code = sink.refuse.get(address.address.toLowerCase());
