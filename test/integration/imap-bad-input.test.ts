@@ -1,9 +1,12 @@
 // Bad input for the poller, against a real Dovecot: odd mails are enqueued with a readable
 // status (never skipped), and bad mailbox settings end in a state a person can read instead of
 // a crash loop or a hammered server.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
@@ -29,6 +32,8 @@ describe.skipIf(!!why)('IMAP poller: bad input', () => {
   const redis = testRedis();
   let queue: Queue;
   let poller: Poller;
+  let configPath: string;
+  let cliEnv: Record<string, string>;
 
   beforeAll(async () => {
     [dovecot, noIdle] = await Promise.all([startDovecot(), startDovecot({ noIdle: true })]);
@@ -54,7 +59,10 @@ describe.skipIf(!!why)('IMAP poller: bad input', () => {
         variant('noidle', noIdle, {}),
       ],
     };
-    const config = { ...parseConfig(raw, { ...good.env, WRONG_PASSWORD: 'not-the-password' }), prefix };
+    cliEnv = { ...good.env, WRONG_PASSWORD: 'not-the-password' };
+    configPath = join(storeDir, 'mailroom.yml');
+    await writeFile(configPath, stringify(raw));
+    const config = { ...parseConfig(raw, cliEnv), prefix };
     store = createMailStore(config);
     poller = startPoller({
       config,
@@ -162,5 +170,23 @@ describe.skipIf(!!why)('IMAP poller: bad input', () => {
     expect(all.find((h) => h.mailboxId === 'good')?.stale).toBe(false);
     const missing = await readHeartbeats(redis, prefix, { mailboxIds: ['never-seen'] });
     expect(missing[0]).toMatchObject({ mailboxId: 'never-seen', stale: true });
+  });
+
+  it('`mailroom mailboxes` shows the states and fails while a mailbox is parked', async () => {
+    const root = resolve(import.meta.dirname, '..', '..');
+    const run = (args: string[]) =>
+      promisify(execFile)(process.execPath, [join(root, 'bin', 'mailroom.js'), '--config', configPath, ...args], {
+        cwd: root,
+        env: { ...process.env, ...cliEnv, MAILROOM_PREFIX: prefix, MAILROOM_FROM_SOURCE: '1' },
+      }).then(
+        (r) => ({ code: 0, stdout: r.stdout }),
+        (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+      );
+    // One run (the CLI loads from source here, which takes a while); --json prints the same rows.
+    const text = await run(['mailboxes']);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/\ngood\s+(idle|syncing)\s/);
+    expect(text.stdout).toMatch(/^MAILBOX\s+STATE\s+OWNER/);
+    expect(text.stdout).toMatch(/wrongpass\s+parked .*refused the login/);
   });
 });
