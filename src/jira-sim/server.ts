@@ -239,7 +239,8 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
     }
 
     if (!route) return finish(platformError(404, [`null for uri: ${url}${path}`]), {}, false);
-    if (route.experimental && String(req.headers['x-experimentalapi'] ?? '').toLowerCase() !== 'opt-in') {
+    const experimental = route.experimental || validator?.find(method, path)?.experimental === true;
+    if (experimental && String(req.headers['x-experimentalapi'] ?? '').toLowerCase() !== 'opt-in') {
       return finish(jsmError(412, 'This API is experimental. Experimental APIs are not guaranteed to be stable within the preview period. You must set the header \'X-ExperimentalApi: opt-in\' to opt into using this API.'), {}, false);
     }
     const auth = authenticate(state, req.headers.authorization);
