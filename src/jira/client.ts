@@ -149,6 +149,7 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
   const client: JiraClient = {
     async findUsersByEmail(email) {
       const op = 'findUsers';
+      if (!email.trim()) throw new PermanentError('cannot look up an empty email address');
       const body = expectOk(op, await call(op, { method: 'GET', path: '/rest/api/3/user/search', query: { query: email.trim(), maxResults: 50 } }));
       if (!Array.isArray(body)) throw new RetryableError(`Jira ${op} returned something other than a list`);
       return pickByEmail(body.map((u) => toAccount(u)), email);
@@ -210,7 +211,8 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
         if (body?.isLast !== false || values.length === 0) return out;
         startAt += values.length;
       }
-      throw new RetryableError(`Jira ${op}: more than ${MAX_PAGES} pages; giving up on this attempt`);
+      // Retrying will not make the group smaller: a group this big is a configuration mistake.
+      throw new PermanentError(`Jira ${op}: the group has more than ${MAX_PAGES * GROUP_PAGE} active members; refusing to expand it`);
     },
 
     async createCustomer(input) {
