@@ -2,6 +2,7 @@
 import nodemailer from 'nodemailer';
 import type { Config } from '../config/load.js';
 import { PermanentError } from '../errors.js';
+import { registerSecret } from '../log.js';
 
 export type SmtpConfig = NonNullable<Config['smtp']>;
 
@@ -24,6 +25,8 @@ export interface Mailer {
 
 export function createMailer(smtp: SmtpConfig | undefined, password: string | undefined): Mailer {
   if (!smtp) throw new PermanentError('no smtp section in the configuration: the notifier cannot send mail');
+  // Kept out of every log line, should an SMTP error ever echo it.
+  registerSecret(password);
   const transport = nodemailer.createTransport({
     host: smtp.host,
     port: smtp.port,

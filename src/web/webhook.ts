@@ -8,6 +8,7 @@ import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { RetryConfig } from '../config/schema.js';
 import { describeError } from '../errors.js';
+import { registerSecret } from '../log.js';
 import { enqueueNotification } from '../notify/enqueue.js';
 import { eventOfWebhook, projectOfIssueKey, recipientsFor, webhookEventId, type NotificationRule } from '../notify/events.js';
 import { checkSignature, SIGNATURE_HEADER } from '../notify/signature.js';
@@ -41,6 +42,7 @@ interface WebhookBody {
 export const jiraWebhook: FastifyPluginAsync<JiraWebhookOptions> = async (scope: FastifyInstance, opts) => {
   const queue: Queue = openQueue(notify, { connection: opts.redis, prefix: opts.keyPrefix });
   scope.addHook('onClose', async () => queue.close());
+  registerSecret(opts.secret);
   if (!opts.secret) scope.log.warn('no Jira webhook secret configured (notifications.webhookSecretEnv): every webhook will be refused');
 
   // The signature is over the exact bytes received: keep them, parse JSON ourselves afterwards.

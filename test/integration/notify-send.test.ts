@@ -22,6 +22,7 @@ import { mailInbound, notify } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import { loadSecretKey } from '../../src/token/key.js';
 import { createTokenSource } from '../../src/token/source.js';
+import { createTokenGate, openTokenQueues, readTokenState, resumeGate } from '../../src/token/gate.js';
 import { saveToken } from '../../src/token/store.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
@@ -86,7 +87,7 @@ interface Running {
   queue: Queue;
 }
 
-function startNotifier(o: { bccBatchSize?: number; port?: number } = {}): Running {
+function startNotifier(o: { bccBatchSize?: number; port?: number; onAuthError?: Parameters<typeof startNotifierWorker>[0]['onAuthError'] } = {}): Running {
   const source = createTokenSource<JiraClient>({
     redis,
     prefix,
@@ -108,6 +109,7 @@ function startNotifier(o: { bccBatchSize?: number; port?: number } = {}): Runnin
     connection,
     logger: silentLogger,
     retry: FAST,
+    onAuthError: o.onAuthError,
   });
   const queue = openQueue(notify, { connection: redis, prefix });
   cleanup.push(async () => {
@@ -239,6 +241,47 @@ describe('notifier', () => {
     const second = await settle(queue, again.jobId);
     expect(second.returnvalue as NotifyResult).toMatchObject({ sent: 0, failed: 0, alreadyDone: 117 });
     expect(sink.received).toHaveLength(116);
+  });
+
+  it('a recipient deferred (451) on every attempt: the others are mailed once, and it is tried only until the attempts run out', async () => {
+    sink.refuse.set('member11@team.example', 451);
+    const { queue } = startNotifier();
+    const r = await enqueueNotification(queue, job(), FAST);
+    const done = await settle(queue, r.jobId);
+    expect(await done.getState()).toBe('failed');
+    expect(done.attemptsMade).toBe(FAST.notify.attempts);
+    expect(done.failedReason).toMatch(/^1 of 1 recipients not delivered yet \(451/);
+    const all = recipientsOf(sink);
+    expect(all).toHaveLength(116);
+    expect(new Set(all).size).toBe(116);
+    const outcome = JSON.parse((await redis.hget(ledgerKey(prefix, done.data.eventId), 'member11@team.example'))!) as { state: string; tries: number };
+    expect(outcome).toMatchObject({ state: 'deferred', tries: FAST.notify.attempts });
+  });
+
+  it('a refused workaround token pauses the queue without spending attempts; a new token lets the job finish', async () => {
+    const tokenQueues = openTokenQueues(redis, prefix);
+    const gate = createTokenGate({ connection: redis, prefix, logger: silentLogger, queues: tokenQueues });
+    cleanup.push(async () => {
+      await gate.close();
+      await Promise.all(tokenQueues.map((q) => q.close()));
+    });
+    jira.sim.state.revokeToken(jira.site.admin.token);
+    const { queue } = startNotifier({ onAuthError: (err, j) => gate.onAuthError(err, j) });
+    const r = await enqueueNotification(queue, job(), FAST);
+    await until('the gate to pause the token queues', async () => (await readTokenState(redis, prefix)).paused);
+    expect(await queue.isPaused()).toBe(true);
+    const held = (await queue.getJob(r.jobId))!;
+    expect(['waiting', 'paused', 'prioritized']).toContain(await held.getState());
+    expect(held.attemptsMade).toBe(0);
+    expect(sink.dataCount).toBe(0);
+
+    const admin = jira.site.admin;
+    const fresh = jira.sim.state.addToken({ accountId: admin.accountId });
+    await saveToken(redis, prefix, key, { token: fresh, email: admin.email, accountId: admin.accountId, storedAt: new Date(), expiresAt: new Date(Date.now() + 30 * 86_400_000) });
+    await resumeGate(redis, prefix, tokenQueues, 'a new token was stored');
+    const done = await settle(queue, r.jobId);
+    expect(await done.getState()).toBe('completed');
+    expect(sink.received).toHaveLength(117);
   });
 
   it('an unknown group fails the job for good, naming the group, and mails nobody', async () => {
