@@ -27,6 +27,9 @@ export async function applyAction(client: ImapFlow, folder: string, after: After
     // A new UIDVALIDITY means the UID names another message, or none: act on nothing. The
     // poller reads the rebuilt mailbox again, and the mail comes back with its new UID.
     if (String(mailbox.uidValidity) !== uidvalidity) return 'uidvalidity-changed';
+    // A session that had the folder selected already may not see mail that arrived since
+    // (Dovecot answers SEARCH from its current view): NOOP syncs it first.
+    await client.noop();
     const found = await client.search({ uid: String(uid) }, { uid: true });
     if (!found || found.length === 0) return 'not-found'; // moved or deleted already
     if (after.action === 'flag') {
