@@ -119,9 +119,9 @@ describe.skipIf(!!why)('Dovecot -> Jira issue -> processed folder', () => {
     const imap = await dovecot.client();
     try {
       const counts = await waitFor('all three moved out of INBOX', async () => {
-        const inbox = await imap.status('INBOX', { messages: true });
-        const done = await imap.status('Processed', { messages: true }).catch(() => undefined);
-        return inbox.messages === 0 && done?.messages === 3 ? { inbox: inbox.messages, done: done.messages } : undefined;
+        const inbox = (await imap.status('INBOX', { messages: true })) || undefined;
+        const done = (await imap.status('Processed', { messages: true }).catch(() => undefined)) || undefined;
+        return inbox?.messages === 0 && done?.messages === 3 ? { inbox: inbox.messages, done: done.messages } : undefined;
       }, 60_000).catch(async (e: unknown) => {
         const jobs = await actionsQ.getJobs(['failed', 'waiting', 'delayed', 'active', 'completed']);
         throw new Error(`${String(e)}; actions: ${JSON.stringify(jobs.map((j) => [j.id, j.failedReason, j.returnvalue, j.attemptsMade]))}; inbox ${JSON.stringify(await imap.status('INBOX', { messages: true }))}`);
