@@ -134,6 +134,8 @@ export async function adminRoutes(sim: JiraSim, method: string, path: string, ra
         if (hang) sim.faults.hang(hang.count ?? 1, hang.operation);
         const stall = b.stall as { count?: number; operation?: string } | undefined;
         if (stall) sim.faults.stall(stall.count ?? 1, stall.operation);
+        const lose = b.loseReply as { count?: number; operation?: string } | undefined;
+        if (lose) sim.faults.loseReply(lose.count ?? 1, lose.operation);
         return { status: 200, body: { settings: sim.faults.settings } };
       }
       default:
