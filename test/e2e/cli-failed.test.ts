@@ -13,6 +13,7 @@ import { addJob, openQueue } from '../../src/queues/queue.js';
 import { startWorker } from '../../src/queues/worker.js';
 import { PermanentError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
+import { writeHeartbeat } from '../../src/imap/heartbeat.js';
 import type { MailRecord } from '../../src/mail/record.js';
 import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
 
@@ -37,7 +38,7 @@ function cli(...args: string[]): Promise<Run> {
     execFile(
       process.execPath,
       ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, ...args],
-      { cwd: ROOT, env: { ...process.env, MAILROOM_PREFIX: prefix, REDIS_URL }, timeout: 60_000 },
+      { cwd: ROOT, env: { ...process.env, MAILROOM_PREFIX: prefix, REDIS_URL, MR_TEST_IMAP_PASSWORD: 'pw-not-used' }, timeout: 150_000 },
       (error, stdout, stderr) => done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -73,7 +74,7 @@ async function addMail(uid: number, from: string, subject: string) {
   });
 }
 
-async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await cond()) return;
@@ -87,7 +88,11 @@ const counts = async (q: Queue) => q.getJobCounts('failed', 'completed', 'waitin
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mailroom-cli-failed-'));
   configFile = join(dir, 'mailroom.yml');
-  writeFileSync(configFile, 'jira:\n  site: http://127.0.0.1:9\nmailboxes:\n  - id: support\n');
+  writeFileSync(
+    configFile,
+    'jira:\n  site: http://127.0.0.1:9\nmailboxes:\n  - id: support\n  - id: sales\n' +
+      '    imap: { host: 127.0.0.1, port: 9, tls: false, user: sales, passwordEnv: MR_TEST_IMAP_PASSWORD }\n',
+  );
   inbound = openQueue(mailInbound, { connection: redis, prefix });
   provision = openQueue(identityProvision, { connection: redis, prefix });
   const deps = { connection: redis, prefix, logger: silentLogger, concurrency: 4 };
@@ -135,7 +140,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('mailroom failed', () => {
+// Each test starts several CLI processes (tsx compiles on start): generous on a loaded 2-core box.
+describe('mailroom failed', { timeout: 240_000 }, () => {
   it('lists every failed job with sender and subject, newest first, exit 1 when some match', async () => {
     const r = await cli('failed', 'list', '--json');
     expect(r.code).toBe(1);
@@ -265,14 +271,25 @@ describe('mailroom failed', () => {
     expect(await inbound.getJob('support:1:5')).toBeUndefined();
   });
 
-  it('status shows the queues with counts by state', async () => {
-    const r = await cli('status', '--json');
-    expect(r.code).toBe(0);
-    const s = JSON.parse(r.stdout) as { queues: { queue: string; counts: Record<string, number> }[] };
+  it('status shows the queues with counts by state, mailbox heartbeats and the token state', async () => {
+    await writeHeartbeat(redis, prefix, { mailboxId: 'sales', state: 'idle', lastSyncAt: '2026-11-28T10:00:00.000Z' });
+    const [r, human] = await Promise.all([cli('status', '--json'), cli('status')]);
+    // No token is stored in this install: not well, exit 1.
+    expect(r.code).toBe(1);
+    const s = JSON.parse(r.stdout) as {
+      queues: { queue: string; counts: Record<string, number> }[];
+      mailboxes: { mailboxId: string; state: string; verdict: { ok: boolean } }[];
+      token: { stored: boolean; verdict: { ok: boolean; detail: string } };
+    };
     expect(s.queues.map((q) => q.queue)).toContain('identity-provision');
     expect(s.queues.find((q) => q.queue === 'mail-inbound')!.counts).toMatchObject({ completed: 4, failed: 0 });
-    const human = await cli('status');
+    // Only IMAP mailboxes have pollers: `support` (file-only) is not listed.
+    expect(s.mailboxes.map((m) => [m.mailboxId, m.state, m.verdict.ok])).toEqual([['sales', 'idle', true]]);
+    expect(s.token).toMatchObject({ stored: false, verdict: { ok: false } });
+    expect(JSON.stringify(s.token)).not.toContain('sealed');
     expect(human.stdout).toMatch(/^mail-inbound\s+0\s+0\s+0\s+0\s+0\s+4\s+0/m);
+    expect(human.stdout).toMatch(/^sales\s+idle\s+\d+ s ago\s+2026-11-28T10:00:00.000Z/m);
+    expect(human.stdout).toContain('token: NOT USABLE - no workaround token is stored');
   });
 
   it('says Redis is unreachable with exit 3', async () => {
@@ -280,7 +297,7 @@ describe('mailroom failed', () => {
       execFile(
         process.execPath,
         ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, 'failed', 'list'],
-        { cwd: ROOT, env: { ...process.env, MAILROOM_PREFIX: prefix, REDIS_URL: 'redis://127.0.0.1:1' } },
+        { cwd: ROOT, env: { ...process.env, MAILROOM_PREFIX: prefix, REDIS_URL: 'redis://127.0.0.1:1', MR_TEST_IMAP_PASSWORD: 'x' } },
         (error, stdout, stderr) => done({ code: error ? Number((error as { code?: number }).code) : 0, stdout, stderr }),
       ),
     );
