@@ -30,15 +30,39 @@ export async function releaseWaiters(redis: Redis, prefix: string, site: string,
     ids.map(async (id) => {
       const job = await Job.fromId(mailQueue, id);
       if (!job) return;
-      try {
-        await job.promote();
-        promoted++;
-      } catch {
-        // Not delayed (yet, or any more): it is running and will see the account itself.
-      }
+      if (await promoteIfDelayed(job)) promoted++;
+      // Still running: it may be just about to park itself (its re-check ran before the account
+      // was ready). Try again shortly, in the background, rather than leave it to the fallback.
+      else if ((await job.getState()) === 'active') void promoteSoon(job);
     }),
   );
   return promoted;
+}
+
+async function promoteIfDelayed(job: Job): Promise<boolean> {
+  try {
+    await job.promote();
+    return true;
+  } catch {
+    return false; // not delayed (yet, or any more)
+  }
+}
+
+// 25 ms doubling to 800 ms: a resolver parks its job within milliseconds of its last check.
+async function promoteSoon(job: Job): Promise<void> {
+  try {
+    for (let wait = 25; wait <= 800; wait *= 2) {
+      await new Promise((r) => setTimeout(r, wait));
+      const state = await job.getState();
+      if (state === 'delayed') {
+        await promoteIfDelayed(job);
+        return;
+      }
+      if (state !== 'active') return;
+    }
+  } catch {
+    // best effort: the fallback re-check picks the mail up anyway
+  }
 }
 
 /** Fallback re-check delay for a waiting mail: 2 s doubling to 1 min (promotion is the fast path). */
