@@ -268,11 +268,9 @@ describe('notifier', () => {
     jira.sim.state.revokeToken(jira.site.admin.token);
     const { queue } = startNotifier({ onAuthError: (err, j) => gate.onAuthError(err, j) });
     const r = await enqueueNotification(queue, job(), FAST);
-    await until('the gate to pause the token queues', async () => (await readTokenState(redis, prefix)).paused);
-    expect(await queue.isPaused()).toBe(true);
-    const held = (await queue.getJob(r.jobId))!;
-    expect(['waiting', 'paused', 'prioritized']).toContain(await held.getState());
-    expect(held.attemptsMade).toBe(0);
+    await until('the gate to pause the token queues', async () => (await readTokenState(redis, prefix)).paused && (await queue.isPaused()));
+    await until('the job back in wait', async () => ['waiting', 'paused', 'prioritized'].includes(await (await queue.getJob(r.jobId))!.getState()));
+    expect((await queue.getJob(r.jobId))!.attemptsMade).toBe(0);
     expect(sink.dataCount).toBe(0);
 
     const admin = jira.site.admin;
