@@ -14,6 +14,7 @@ import { NotFoundError, PermanentError } from '../errors.js';
 import type { JiraClient } from '../jira/client.js';
 import type { AdfDoc } from '../jira/types.js';
 import type { MailStore } from '../mail/store.js';
+import type { AuditTrail } from '../pipeline/audit.js';
 import { jiraDeliver, mailboxActions } from '../queues/catalog.js';
 import { addJob } from '../queues/queue.js';
 import type { Processor, ProcessorContext } from '../queues/worker.js';
@@ -67,6 +68,8 @@ export interface DelivererDeps {
    * timeout (15 s default), so a live holder never loses it; a dead one frees it this soon.
    */
   lockMs?: number;
+  /** The pipeline's audit trail: `mailroom audit <message-id>` then shows where the mail went. */
+  audit?: AuditTrail;
 }
 
 export const DEFAULT_LOCK_MS = 30_000;
@@ -89,6 +92,8 @@ interface DeliverState {
   failed: string[];
   failureNoted?: boolean;
   finished?: boolean;
+  /** A JSM create was sent (its property is set only after): a re-run looks for an orphan first. */
+  requestSent?: string;
 }
 
 export type DeliverResult =
@@ -203,6 +208,15 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       failed: state.failed.length,
     };
     log.info(result, target.adopted ? 'mail was delivered already: nothing created' : 'mail delivered');
+    await deps.audit?.record({
+      mail: mk,
+      mailboxId: data.mailboxId,
+      email: record.from?.address,
+      step: 'delivered',
+      outcome: target.adopted ? 'duplicate' : 'ok',
+      jira: `${target.kind} ${target.issueKey}${target.commentId ? ` comment ${target.commentId}` : ''}`,
+      detail: `${result.uploaded} attachments uploaded${oversize ? `, ${oversize} over the size limit` : ''}${state.failed.length ? `, ${state.failed.length} refused by Jira` : ''}`,
+    });
     return result;
 
     function propertyValue(complete: boolean) {
@@ -309,6 +323,14 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       const body = textToAdf(text, { stripQuotedHistory: r.stripQuotedHistory, preface, notes: await oversizeNotes() });
       const summary = summaryOf(record.subject, record.from);
       if (isRequestRoute(r)) {
+        const orphan = state.requestSent ? await findOrphanRequest(r, summary, people.reporter, state.requestSent) : undefined;
+        if (orphan) {
+          log.warn({ issueKey: orphan.key }, 'found the request an interrupted run made (no property yet): adopting it');
+          await client.setIssueProperty(orphan.key, MESSAGE_PROPERTY, propertyValue(false));
+          return { kind: 'request', issueKey: orphan.key, issueId: orphan.id, adopted: false };
+        }
+        state.requestSent = new Date(Date.now() - 60_000).toISOString();
+        await saveState(ctx, state);
         const created = await client.createRequest({
           serviceDeskId: r.serviceDeskId,
           requestTypeId: r.requestTypeId,
@@ -332,6 +354,22 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       };
       const created = await client.createIssue(fields, { properties: [{ key: MESSAGE_PROPERTY, value: propertyValue(false) }] });
       return { kind: 'issue', issueKey: created.key, issueId: created.id, adopted: false };
+    }
+
+    /**
+     * JSM takes no properties at creation, so a run that died between the create and the
+     * property leaves a request nothing points at. Before sending again, look for it: same
+     * project, reporter and summary, made since the first send, without a Mailroom property.
+     */
+    async function findOrphanRequest(r: Extract<DeliverRoute, { serviceDeskId: string }>, summary: string, reporter: string | undefined, since: string) {
+      if (!r.project || !reporter) return undefined;
+      const hits = await client.searchJql(`project = ${r.project} AND reporter = ${jqlString(reporter)} AND summary ~ ${jqlString(summary)}`, ['summary', 'created'], { max: 20 });
+      for (const h of hits) {
+        const created = Date.parse(String(h.fields.created ?? ''));
+        if (h.fields.summary !== summary || (!Number.isNaN(created) && created < Date.parse(since))) continue;
+        if ((await client.getIssueProperty(h.key, MESSAGE_PROPERTY)) === undefined) return h;
+      }
+      return undefined;
     }
   };
 }

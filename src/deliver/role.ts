@@ -6,6 +6,7 @@ import type { Config } from '../config/load.js';
 import type { JiraClient } from '../jira/client.js';
 import type { Logger } from '../log.js';
 import { createMailStore, type MailStore } from '../mail/store.js';
+import { createAuditTrail } from '../pipeline/audit.js';
 import { siteHost } from '../pipeline/context.js';
 import { createRateGate, gated } from '../pipeline/rate-gate.js';
 import { identityProvision, jiraDeliver, mailboxActions, mailInbound, notify } from '../queues/catalog.js';
@@ -89,6 +90,7 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
         mailboxActions: actionsQueue,
         retry: config.queues,
         ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),
+        audit: createAuditTrail({ redis, prefix: config.prefix }),
       },
       {
         connection: ctx.redis('deliverer'),

@@ -15,6 +15,7 @@ import { rawMail, storedRecord, type RawMailInput } from '../../src/deliver/test
 import type { AdfDoc } from '../../src/jira/types.js';
 import type { SimIssue } from '../../src/jira-sim/state.js';
 import { silentLogger } from '../../src/log.js';
+import { createAuditTrail } from '../../src/pipeline/audit.js';
 import { FsMailStore } from '../../src/mail/store.js';
 import { FAST_RETRY, testMailbox } from '../../src/pipeline/sim-run.js';
 import { jiraDeliver, mailboxActions, type MailOrigin, type ResolvedPerson } from '../../src/queues/catalog.js';
@@ -74,7 +75,7 @@ function startWorkerNow(): void {
   conns.push(conn);
   const client = jira.client();
   worker = startDelivererWorker(
-    { redis, prefix, mailbox: (id) => byId.get(id), store, jira: async () => client, mailboxActions: actionsQ, retry: FAST_RETRY, lockMs: 5_000 },
+    { redis, prefix, mailbox: (id) => byId.get(id), store, jira: async () => client, mailboxActions: actionsQ, retry: FAST_RETRY, lockMs: 5_000, audit: createAuditTrail({ redis, prefix }) },
     { connection: conn, logger: silentLogger, concurrency: 4 },
   );
 }
@@ -192,6 +193,22 @@ describe('jira-deliver', () => {
     expect(issue.fields.requestParticipants).toEqual([bob().accountId]);
     expect(issue.fields.description).toBe('Every hour.');
     expect(issue.properties.get(MESSAGE_PROPERTY)).toMatchObject({ id: 'jsm-1@customer.example', complete: true });
+  });
+
+  it('a JSM create whose answer is lost is found again by project, reporter and summary, not raised twice', { timeout: 30_000 }, async () => {
+    const carol = jira.site.users.customer;
+    jira.sim.faults.loseReply(1, 'createCustomerRequest');
+    const r = await deliver({ from: 'Carol <carol@customer.example>', subject: 'VPN lost', messageId: 'jsm-lost@customer.example', text: 'again' }, {
+      mailboxId: 'helpdesk',
+      people: [{ email: 'carol@customer.example', role: 'sender', status: 'known', accountId: carol.accountId }],
+    });
+    expect(r).toMatchObject({ outcome: 'delivered', kind: 'request', issueKey: 'HD-1' });
+    expect(jira.sim.counters.count('createCustomerRequest')).toBe(1);
+    expect(issues()).toHaveLength(1);
+    expect(issues()[0]!.properties.get(MESSAGE_PROPERTY)).toMatchObject({ id: 'jsm-lost@customer.example', complete: true });
+    // The audit trail says where the mail went.
+    const trail = await createAuditTrail({ redis, prefix }).read('jsm-lost@customer.example');
+    expect(trail.map((e) => [e.step, e.outcome, e.jira])).toEqual([['delivered', 'ok', 'request HD-1']]);
   });
 
   it('the same mail twice (two mailboxes at once, then after the ledger is wiped) makes one issue', { timeout: 30_000 }, async () => {
