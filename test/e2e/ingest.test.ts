@@ -6,13 +6,15 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corpusPath, notice } from '../helpers/corpus.js';
-import { uniquePrefix } from '../helpers/redis.js';
+import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, '..', '..');
 const mikel = corpusPath('mikel-mail');
 if (!mikel) notice('ingest e2e skipped: ../shared/corpora/mikel-mail is absent');
 
+const prefix = uniquePrefix('ingest-e2e');
+const redis = testRedis();
 let dir: string;
 let configFile: string;
 
@@ -20,7 +22,7 @@ async function mailroom(...args: string[]): Promise<{ code: number; stdout: stri
   try {
     const { stdout, stderr } = await run('node', ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, ...args], {
       cwd: repo,
-      env: { ...process.env, MAILROOM_PREFIX: uniquePrefix('ingest-e2e') },
+      env: { ...process.env, MAILROOM_PREFIX: prefix },
       maxBuffer: 64 * 1024 * 1024,
     });
     return { code: 0, stdout, stderr };
@@ -40,6 +42,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
+  await dropPrefix(redis, prefix);
+  redis.disconnect();
 });
 
 describe.skipIf(!mikel)('mailroom ingest ../shared/corpora/mikel-mail', () => {
@@ -51,20 +55,38 @@ describe.skipIf(!mikel)('mailroom ingest ../shared/corpora/mikel-mail', () => {
     expect(table.stderr).toBe('');
     expect(table.code).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^FILE\s+KIND\s+FROM\s+SUBJECT$/);
+    expect(lines[0]).toMatch(/^FILE\s+KIND\s+FROM\s+SUBJECT\s+QUEUED$/);
     for (const f of emls) expect(lines.some((l) => l.startsWith(f + ' ')), f).toBe(true);
     expect(lines.at(-1)).toMatch(new RegExp(`^${emls.length} mails: `));
 
     const json = await mailroom('ingest', '--json', mikel!);
     expect(json.code).toBe(0);
-    const rows = JSON.parse(json.stdout) as { source: string; kind: string; sha256: string; from?: string }[];
+    const rows = JSON.parse(json.stdout) as { source: string; kind: string; sha256: string; from?: string; queued: string }[];
     expect(rows.map((r) => r.source).sort()).toEqual([...emls].sort());
+    // The first run fed the pipeline one job per distinct mail (job id = sha256 of the bytes);
+    // the second run found every one already queued and added nothing.
+    expect(rows.every((r) => r.queued === 'already queued')).toBe(true);
+    const jobIds = await redis.keys(`${prefix}:mail-inbound:*`);
+    const distinct = new Set(rows.map((r) => r.sha256));
+    expect(new Set(jobIds.map((k) => k.split(':').at(-1)).filter((id) => distinct.has(id!)))).toEqual(distinct);
+    expect(await redis.llen(`${prefix}:mail-inbound:wait`)).toBe(distinct.size);
     const multi = rows.find((r) => relative(mikel!, r.source) === join('emails', 'multipart_report_emails', 'multi_address_bounce1.eml'));
     expect(multi?.kind).toBe('bounce');
     // Every mail is in the store the configuration names, under its sha256.
     const stored = (await readdir(join(dir, 'store'), { recursive: true })).filter((f) => /[a-f0-9]{64}$/.test(f));
     expect(new Set(stored.map((f) => f.slice(-64)))).toEqual(new Set(rows.map((r) => r.sha256)));
   }, 180_000); // two CLI runs over 104 mails on a shared 2-core machine: room, not a speed target
+
+  it('only classifies with --no-enqueue, and refuses an unknown mailbox', async () => {
+    const one = join(mikel!, 'emails', 'multipart_report_emails', 'multi_address_bounce1.eml');
+    const r = await mailroom('ingest', '--no-enqueue', '--json', one);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)[0]).not.toHaveProperty('queued');
+    const bad = await mailroom('ingest', '--mailbox', 'nope', one);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('no mailbox "nope"');
+    expect(bad.stderr).toContain('support');
+  });
 
   it('exits 2 and names the path when a path does not exist', async () => {
     const missing = join(dir, 'no-such-dir');
