@@ -127,7 +127,7 @@ describe('deliverer killed with SIGKILL at random points', () => {
       const before = jira.sim.counters.count();
       const t0 = Date.now();
       while (jira.sim.counters.count() === before && Date.now() - t0 < 30_000) await sleep(20);
-      await sleep(Math.floor(rand() * 700));
+      await sleep(300 + Math.floor(rand() * 1200));
       child.kill('SIGKILL');
       await exited(child);
       kills++;
