@@ -105,6 +105,8 @@ export class MailboxReader {
   /** Stop fetching, finish the mail in hand, LOGOUT, release the lock. */
   async stop(): Promise<void> {
     this.stopping = true;
+    // Nothing in hand while connecting (a black-holed host can take the connect timeout).
+    if (this.state === 'connecting' && this.client && !this.client.usable) this.client.close();
     this.nudge();
     await this.running;
   }

@@ -127,14 +127,19 @@ describe.skipIf(!!why)('poller processes', () => {
       await c.logout().catch(() => c.close());
     })();
 
-    for (let round = 0; round < 3; round++) {
-      const p = spawnPoller();
-      // Kill it at a random point once it reads: syncing, idling or mid-mail.
-      await waitFor('the poller to read', async () => {
+    const reading = (p: ChildProcess) =>
+      waitFor(`poller ${p.pid} to read`, async () => {
         const [h] = await readHeartbeats(redis, prefix, { mailboxIds: ['support'] });
         return h?.owner?.endsWith(`:${p.pid}`) && h.state !== 'connecting';
-      }, 30_000);
-      await new Promise((r) => setTimeout(r, Math.random() * 800));
+      }, 60_000);
+    let current = spawnPoller();
+    await reading(current);
+    for (let round = 0; round < 3; round++) {
+      // The restarted poller starts while the old one still reads (it stands by, and node
+      // takes a while to start); it takes over once the killed one's lock runs out.
+      const next = spawnPoller();
+      // Kill the reader at a random point: syncing, idling or mid-mail.
+      await new Promise((r) => setTimeout(r, 300 + Math.random() * 1200));
       if (round === 0) {
         let open!: () => void;
         gate = new Promise((r) => (open = r));
@@ -147,10 +152,15 @@ describe.skipIf(!!why)('poller processes', () => {
         await redis.del(imapKeys.cursor(prefix, 'support'), imapKeys.lock(prefix, 'support'), imapKeys.heartbeat(prefix, 'support'));
         await new Promise((r) => setTimeout(r, 500));
       }
-      await kill9(p);
+      // Kill whichever reads now (after the flush, either may have taken the free lock).
+      const owner = await waitFor('a reader', async () => (await readHeartbeats(redis, prefix, { mailboxIds: ['support'] }))[0]?.owner);
+      const victim = owner.endsWith(`:${next.pid}`) ? next : current;
+      await kill9(victim);
+      current = victim === current ? next : current;
+      await reading(current);
     }
     await appending;
-    const last = spawnPoller();
+    const last = current;
     await expectEachOnce(queue, names);
     await waitFor('the cursor at the end', async () => (await readCursor(redis, prefix, 'support'))?.lastUid === TOTAL);
     // A resync later, still nothing twice.
