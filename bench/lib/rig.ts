@@ -1,0 +1,185 @@
+// The harness's own little world on loopback: a redis-server on a spare port, the Jira
+// simulator (seeded, with latency), a throwaway Dovecot, the workaround token stored with the
+// token API, a mailroom.yml, and the real role processes (`node --import tsx workers/<role>.ts`).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { stringify } from 'yaml';
+import { seedDemo, startJiraSim, type JiraSim, type SeededSite } from '../../src/jira-sim/index.js';
+import { loadSecretKey } from '../../src/token/key.js';
+import { saveToken } from '../../src/token/store.js';
+import { startDovecot, type Dovecot } from '../../test/helpers/dovecot.js';
+import { startOwnRedis, type OwnRedis } from './redis-server.js';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export type RoleName = 'poller' | 'resolver' | 'provisioner' | 'deliverer';
+export const ALL_ROLES: RoleName[] = ['poller', 'resolver', 'provisioner', 'deliverer'];
+export const IMAP_PASSWORD_ENV = 'BENCH_IMAP_PASSWORD';
+export const MAILBOX_ID = 'support';
+export const SUPPORT_ADDRESS = 'support@example.test';
+
+export interface RigOptions {
+  latencyMs: number;
+  jitterMs: number;
+  /** AOF on the harness's Redis, so it can be restarted with its data (chaos). */
+  persistRedis?: boolean;
+  /** Extra mailroom.yml settings merged over the defaults (queues, poller...). */
+  config?: Record<string, unknown>;
+  /** Dovecot users: one mailbox per run keeps runs apart. */
+  imapUsers?: string[];
+}
+
+export interface RoleProcess {
+  role: RoleName;
+  child: ChildProcess;
+  /** Last few KB of stderr, for failure reports. */
+  stderr(): string;
+  exited(): Promise<void>;
+}
+
+export interface Rig {
+  redis: OwnRedis;
+  /** A connection to the harness's Redis for queues and inspection. */
+  conn: Redis;
+  sim: JiraSim;
+  site: SeededSite;
+  dovecot: Dovecot;
+  dir: string;
+  secretKey: string;
+  /** A fresh key prefix and config file for one run, token stored under it. */
+  newRun(label: string, opts?: { imapUser?: string; config?: Record<string, unknown> }): Promise<Run>;
+  /** Store a (new) working token for the admin under a prefix, with the token API. */
+  storeToken(prefix: string, token?: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Run {
+  prefix: string;
+  configPath: string;
+  imapUser: string;
+  /** Start a role process; `fast` shortens lock and stall checks so a killed role's jobs come back in seconds. */
+  start(role: RoleName, opts?: { fast?: boolean }): RoleProcess;
+  running: Map<RoleName, RoleProcess>;
+  /** SIGTERM (or SIGKILL) every role of this run and wait for them. */
+  stopAll(signal?: NodeJS.Signals): Promise<void>;
+}
+
+// Short lock and stall checks for crash drills: BullMQ's defaults (30 s) would leave a killed
+// role's jobs idle for a minute. Same role code as workers/*.ts, only these knobs differ.
+const FAST_ENTRY: Partial<Record<RoleName, string>> = {
+  resolver: `import { runRoles } from './src/runtime.js'; import { resolverRole } from './src/pipeline/roles.js'; await runRoles('resolver', [resolverRole({ lockDuration: 2000, stalledInterval: 1000 })]);`,
+  provisioner: `import { runRoles } from './src/runtime.js'; import { provisionerRole } from './src/pipeline/roles.js'; await runRoles('provisioner', [provisionerRole({ lockDuration: 2000, stalledInterval: 1000 })]);`,
+  deliverer: `import { runRoles } from './src/runtime.js'; import { delivererRole } from './src/deliver/role.js'; await runRoles('deliverer', [delivererRole({ lockDuration: 2000, stalledInterval: 1000, mailLockMs: 4000 })]);`,
+};
+
+export async function startRig(o: RigOptions): Promise<Rig> {
+  const dir = await mkdtemp(join(tmpdir(), 'mrbench-'));
+  const redis = await startOwnRedis({ persist: o.persistRedis });
+  const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
+  conn.on('error', () => undefined);
+  const sim = await startJiraSim({ latencyMs: o.latencyMs, jitterMs: o.jitterMs, seed: 7 });
+  const site = seedDemo(sim);
+  const users = (o.imapUsers ?? ['bench@example.test']).map((u) => ({ user: u, password: `pw-${randomBytes(6).toString('hex')}` }));
+  const dovecot = await startDovecot({ users });
+  const secretKey = randomBytes(32).toString('base64');
+  const key = loadSecretKey({ base64: secretKey });
+
+  const rig: Rig = {
+    redis,
+    conn,
+    sim,
+    site,
+    dovecot,
+    dir,
+    secretKey,
+    async storeToken(prefix, token) {
+      await saveToken(conn, prefix, key, {
+        token: token ?? site.admin.token,
+        email: site.admin.email,
+        accountId: site.admin.accountId,
+        storedAt: new Date(),
+        expiresAt: new Date(Date.now() + 30 * 86_400_000),
+      });
+    },
+    async newRun(label, ro = {}) {
+      const prefix = `{mrbench-${label}-${randomBytes(3).toString('hex')}}`;
+      const imapUser = ro.imapUser ?? users[0]!.user;
+      const user = users.find((u) => u.user === imapUser)!;
+      const runDir = join(dir, label);
+      const cfg = {
+        jira: { site: sim.url, timeout: '5s' },
+        store: { kind: 'fs', dir: join(runDir, 'mail') },
+        mailboxes: [
+          {
+            id: MAILBOX_ID,
+            imap: { host: dovecot.host, port: dovecot.port, tls: false, user: imapUser, passwordEnv: IMAP_PASSWORD_ENV, folder: 'INBOX' },
+            addresses: [SUPPORT_ADDRESS],
+            after: { action: 'flag', flag: '$MailroomDone' },
+            resyncInterval: '20s',
+            // Benchmark senders write many mails each: the flood hold would only get in the way.
+            policy: { autoCreate: 'user', groups: ['support-customers'], floodLimitPerHour: 1_000_000 },
+            deliver: { project: 'SUP' },
+          },
+        ],
+        poller: { lockTtl: '3s', reconnectMin: '200ms', reconnectMax: '2s' },
+        log: { level: 'warn' },
+        ...o.config,
+        ...ro.config,
+      };
+      await import('node:fs/promises').then((fs) => fs.mkdir(runDir, { recursive: true }));
+      const configPath = join(runDir, 'mailroom.yml');
+      await writeFile(configPath, stringify(cfg));
+      await rig.storeToken(prefix);
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      delete env.JIRA_BASE_URL;
+      Object.assign(env, {
+        REDIS_URL: redis.url,
+        MAILROOM_PREFIX: prefix,
+        MAILROOM_SECRET_KEY: secretKey,
+        MAILROOM_SECRET_KEY_FILE: '',
+        MAILROOM_CONFIG: configPath,
+        [IMAP_PASSWORD_ENV]: user.password,
+      });
+      const running = new Map<RoleName, RoleProcess>();
+      const run: Run = {
+        prefix,
+        configPath,
+        imapUser,
+        running,
+        start(role, so = {}) {
+          const entry = so.fast ? FAST_ENTRY[role] : undefined;
+          const args = entry ? ['--import', 'tsx', '--input-type=module', '-e', entry] : ['--import', 'tsx', join('workers', `${role}.ts`)];
+          const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+          let err = '';
+          child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+          const exit = new Promise<void>((r) => child.once('exit', () => r()));
+          const p: RoleProcess = { role, child, stderr: () => err, exited: () => exit };
+          running.set(role, p);
+          return p;
+        },
+        async stopAll(signal = 'SIGTERM') {
+          const all = [...running.values()];
+          for (const p of all) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
+          await Promise.all(all.map(async (p) => {
+            const t = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
+            await p.exited();
+            clearTimeout(t);
+          }));
+          running.clear();
+        },
+      };
+      return run;
+    },
+    async close() {
+      conn.disconnect();
+      await sim.close();
+      await dovecot.stop();
+      await redis.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return rig;
+}
