@@ -115,7 +115,9 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
     const uv = await uidvalidityOf('moves');
     await waitFor('the mail enqueued', async () => inbound.getJob(`moves:${uv}:${uid}`));
     await new Promise((r) => setTimeout(r, 300));
-    expect((await inFolder('moves@example.test', 'INBOX')).map((m) => m.subject)).toEqual(['Test mail to-move']);
+    const waiting = await inFolder('moves@example.test', 'INBOX');
+    expect(waiting.map((m) => m.subject)).toEqual(['Test mail to-move']);
+    expect(waiting[0]?.flags).not.toContain('\\Seen'); // read with PEEK: a person still sees it as new
 
     expect(await finish('moves', uv, uid)).toEqual({ outcome: 'moved' });
     expect(await inFolder('moves@example.test', 'INBOX')).toEqual([]);
