@@ -1,6 +1,7 @@
 // Delivery benchmark: the deliverer (in this process) against the Jira simulator over HTTP and
 // the local Redis. Two runs: a burst of N mails enqueued at once (mails/s), and a paced run
-// (enqueue -> issue created latency, p50/p99, when the deliverer is not saturated).
+// (enqueue -> issue created latency, p50/p99, when the deliverer is not saturated). Then,
+// where Dovecot can run, the whole way from IMAP APPEND to the issue (benchAppendToIssue).
 //   npx tsx bench/deliver.ts [mails=500] [pacedPerSecond=20]
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,16 +9,19 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
+import { parseConfig } from '../src/config/load.js';
 import { startDelivererWorker } from '../src/deliver/role.js';
 import { rawMail, storedRecord } from '../src/deliver/testkit.js';
 import { createJiraClient } from '../src/jira/client.js';
 import { seedDemo, startJiraSim } from '../src/jira-sim/index.js';
 import { silentLogger } from '../src/log.js';
 import type { MailRecord } from '../src/mail/record.js';
-import { FsMailStore } from '../src/mail/store.js';
-import { testMailbox } from '../src/pipeline/sim-run.js';
+import { startPoller } from '../src/imap/poller.js';
+import { createMailStore, FsMailStore } from '../src/mail/store.js';
+import { startInProcess, testMailbox } from '../src/pipeline/sim-run.js';
 import { jiraDeliver, mailboxActions } from '../src/queues/catalog.js';
 import { addJob, openQueue } from '../src/queues/queue.js';
+import { dovecotUnavailable, pollerTestConfig, startDovecot } from '../test/helpers/dovecot.js';
 
 export interface DeliverBench {
   mails: number;
@@ -118,6 +122,113 @@ export async function benchDeliver(o: { mails?: number; pacedPerSecond?: number;
   }
 }
 
+export type AppendBench =
+  | { skipped: string }
+  | { sequential: { mails: number; p50Ms: number; p99Ms: number; maxMs: number }; burst: { mails: number; seconds: number; mailsPerSecond: number } };
+
+/**
+ * The whole way, as the issue measures it: APPEND in a real Dovecot -> poller -> resolver ->
+ * deliverer -> issue created in the simulator (its `mailroom.message` property seen). One mail
+ * at a time for latency, then a burst for mails/s. Needs root and Dovecot (skipped otherwise).
+ */
+export async function benchAppendToIssue(o: { sequential?: number; burst?: number; redisUrl?: string } = {}): Promise<AppendBench> {
+  const why = dovecotUnavailable();
+  if (why) return { skipped: why };
+  const sequentialN = o.sequential ?? 30;
+  const burstN = o.burst ?? 100;
+  const redisUrl = o.redisUrl ?? 'redis://127.0.0.1:6379';
+  const prefix = `{mrbench-append-${process.pid}}`;
+  const dovecot = await startDovecot();
+  const sim = await startJiraSim({});
+  const site = seedDemo(sim);
+  const storeDir = mkdtempSync(join(tmpdir(), 'mr-bench-append-'));
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const conns: Redis[] = [];
+  const conn = () => {
+    const r = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    conns.push(r);
+    return r;
+  };
+  const { raw, env } = pollerTestConfig(dovecot, {
+    storeDir,
+    mailbox: { addresses: ['support@example.test'], after: { action: 'move', folder: 'Processed' }, deliver: { project: 'SUP' } },
+  });
+  const config = parseConfig({ ...raw, jira: { site: sim.url } }, { ...env, MAILROOM_PREFIX: prefix, REDIS_URL: redisUrl });
+  const store = createMailStore(config);
+  const poller = startPoller({ config, redis, workerRedis: conn(), store, logger: silentLogger });
+  const pipeline = await startInProcess({
+    redis,
+    workerConnection: conn,
+    prefix,
+    mailboxes: config.mailboxes,
+    jira: { url: sim.url, email: site.admin.email, token: site.admin.token },
+    logger: silentLogger,
+    roles: ['resolver'],
+  });
+  const actionsQ = openQueue(mailboxActions, { connection: redis, prefix });
+  const client = createJiraClient({ baseUrl: sim.url, email: site.admin.email, token: site.admin.token, timeoutMs: 10_000 });
+  const deliverer = startDelivererWorker(
+    { redis, prefix, mailbox: () => config.mailboxes[0], store, jira: async () => client, mailboxActions: actionsQ },
+    { connection: conn(), logger: silentLogger },
+  );
+  const imap = await dovecot.client();
+  const delivered = new Set<string>();
+  const seen = () => {
+    for (const i of sim.state.allIssues()) {
+      const id = (i.properties.get('mailroom.message') as { id?: string } | undefined)?.id;
+      if (id) delivered.add(id);
+    }
+  };
+  const waitFor = async (ids: string[], timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      seen();
+      if (ids.every((id) => delivered.has(id))) return;
+      if (Date.now() > deadline) throw new Error(`not delivered in time: ${ids.filter((id) => !delivered.has(id)).length} of ${ids.length}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  const mail = (tag: string) =>
+    rawMail({ from: 'Alice Agent <alice@acme.example>', to: 'support@example.test', subject: `Append ${tag}`, messageId: `append-${tag}@acme.example`, text: `Mail ${tag}` });
+  try {
+    const lat: number[] = [];
+    for (let i = 0; i < sequentialN; i++) {
+      const m = mail(`s${i}`);
+      const t = performance.now();
+      await imap.append('INBOX', m);
+      await waitFor([`append-s${i}@acme.example`], 60_000);
+      lat.push(performance.now() - t);
+    }
+    lat.sort((a, b) => a - b);
+    const ids = Array.from({ length: burstN }, (_, i) => `append-b${i}@acme.example`);
+    const t0 = performance.now();
+    for (let i = 0; i < burstN; i++) await imap.append('INBOX', mail(`b${i}`));
+    await waitFor(ids, 600_000);
+    const seconds = (performance.now() - t0) / 1000;
+    return {
+      sequential: { mails: sequentialN, p50Ms: round(pct(lat, 50)), p99Ms: round(pct(lat, 99)), maxMs: round(lat[lat.length - 1] ?? 0) },
+      burst: { mails: burstN, seconds: round(seconds), mailsPerSecond: round(burstN / seconds) },
+    };
+  } finally {
+    await imap.logout().catch(() => imap.close());
+    await deliverer.close();
+    await pipeline.stop();
+    await poller.stop();
+    await actionsQ.obliterate({ force: true }).catch(() => undefined);
+    await actionsQ.close();
+    for (const c of conns) c.disconnect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+    redis.disconnect();
+    await sim.close();
+    await dovecot.stop();
+  }
+}
+
 function round(n: number): number {
   return Math.round(n * 10) / 10;
 }
@@ -127,6 +238,13 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   process.stdout.write(
     `deliver: burst of ${r.mails} mails in ${r.burst.seconds} s = ${r.burst.mailsPerSecond} mails/s (${r.burst.jiraCallsPerMail} Jira calls per mail)\n` +
       `deliver: paced ${r.paced.perSecond}/s x ${r.paced.mails}: enqueue -> issue created p50 ${r.paced.p50Ms} ms, p99 ${r.paced.p99Ms} ms, max ${r.paced.maxMs} ms\n`,
+  );
+  const a = await benchAppendToIssue({ burst: Math.min(r.mails, 100) });
+  process.stdout.write(
+    'skipped' in a
+      ? `deliver: append -> issue skipped (${a.skipped})\n`
+      : `deliver: IMAP append -> issue created, one at a time x ${a.sequential.mails}: p50 ${a.sequential.p50Ms} ms, p99 ${a.sequential.p99Ms} ms, max ${a.sequential.maxMs} ms\n` +
+          `deliver: IMAP burst of ${a.burst.mails} appended -> all issues created in ${a.burst.seconds} s = ${a.burst.mailsPerSecond} mails/s\n`,
   );
   process.exit(0);
 }
