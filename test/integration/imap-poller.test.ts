@@ -118,15 +118,17 @@ describe.skipIf(!!why)('IMAP poller: exactly once', () => {
 
     // 3. The server goes away; mail arrives as it comes back, while the poller reconnects.
     await dovecot.halt();
-    await waitFor('the poller to notice', async () => {
+    // The error stays on the heartbeat until a connection succeeds again.
+    const down = await waitFor('the poller to notice', async () => {
       const [h] = await readHeartbeats(redis, prefix);
-      return h && (h.state === 'backoff' || h.state === 'connecting') ? h : undefined;
+      return h?.lastError && (h.state === 'backoff' || h.state === 'connecting') ? h : undefined;
     });
-    const [down] = await readHeartbeats(redis, prefix);
     await dovecot.resume();
     await appendMany(dovecot, 700, 300, 6);
     await expectExactly(1000);
-    expect(down?.lastError ?? '').toMatch(/cannot reach|connection/i);
+    expect(down.lastError).toMatch(/cannot reach IMAP server 127\.0\.0\.1:\d+|connection/i);
+    const [back] = await readHeartbeats(redis, prefix);
+    expect(back?.lastError).toBeUndefined();
 
     const cursor = await readCursor(redis, prefix, 'support');
     expect(cursor?.lastUid).toBe(1000);
