@@ -102,7 +102,8 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
           await p.audit.record({ ...base, email: sender, step: 'flood-limit', outcome: 'held', detail: `mail ${count} this hour, limit ${policy.floodLimitPerHour}: not provisioned` });
         }
       }
-      await saveState(ctx, state);
+      // Saved with the decisions below: a crash before that re-counts this mail, which the
+      // flood set ignores (one entry per mail job).
     }
 
     // 1. Look up and decide, for everyone not decided yet.
@@ -117,7 +118,9 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
           return;
         }
         const { entry, source } = await p.cache.resolve(person.email);
-        await p.audit.record({
+        // A cache hit is not worth an entry of its own: the mail's deliver-queued entry names
+        // every participant's account. What Jira itself answered is always recorded.
+        if (source !== 'cache') await p.audit.record({
           ...base,
           email: person.email,
           step: 'lookup',

@@ -1,0 +1,165 @@
+// The resolve + provision pipeline against the Jira simulator over loopback HTTP, in this
+// process, on the local Redis: mails/s through resolve and provision, Jira calls per mail,
+// user searches per unique sender, and the time from a new sender's first mail being enqueued
+// to its account being ready (created and in every group).
+//   npx tsx bench/pipeline.ts [--mails 2000] [--senders 300] [--unknown 100] [--latency 20] [--jitter 10] [--faults]
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { startJiraSim } from '../src/jira-sim/index.js';
+import { seedDemo } from '../src/jira-sim/seed.js';
+import { silentLogger } from '../src/log.js';
+import { FAST_RETRY, makeWorkload, startInProcess, testMailbox } from '../src/pipeline/sim-run.js';
+
+export interface PipelineBenchOptions {
+  mails?: number;
+  senders?: number;
+  unknown?: number;
+  latencyMs?: number;
+  jitterMs?: number;
+  /** 10% 5xx, 429 bursts and dropped connections, as in the issue's acceptance run. */
+  faults?: boolean;
+  redisUrl?: string;
+}
+
+export interface PipelineBench {
+  mails: number;
+  senders: number;
+  unknown: number;
+  latencyMs: number;
+  faults: boolean;
+  seconds: number;
+  mailsPerSec: number;
+  jiraCalls: number;
+  jiraCallsPerMail: number;
+  userSearches: number;
+  userSearchesPerSender: number;
+  accountsCreated: number;
+  accountReadyMs: { p50: number; p99: number; max: number };
+  violations: Record<string, number>;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (!sorted.length) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<PipelineBench> {
+  const mails = o.mails ?? 2000;
+  const senders = o.senders ?? 300;
+  const unknown = o.unknown ?? 100;
+  const latencyMs = o.latencyMs ?? 20;
+  const url = o.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = `{mrbench-pipe-${randomBytes(3).toString('hex')}}`;
+  const sim = await startJiraSim({ latencyMs, jitterMs: o.jitterMs ?? 10 });
+  const site = seedDemo(sim);
+  const redis = new Redis(url, { maxRetriesPerRequest: 3 });
+  const conns: Redis[] = [];
+  const groups = ['jira-software-users', 'support-customers'];
+  const run = await startInProcess({
+    redis,
+    workerConnection: () => {
+      const r = new Redis(url, { maxRetriesPerRequest: null });
+      conns.push(r);
+      return r;
+    },
+    prefix,
+    mailboxes: [testMailbox({ id: 'support', addresses: ['support@acme.example'], policy: { autoCreate: 'user', groups, floodLimitPerHour: 100_000 } })],
+    jira: { url: sim.url, email: site.admin.email, token: site.admin.token },
+    logger: silentLogger,
+    retry: FAST_RETRY,
+  });
+  try {
+    const w = makeWorkload({ mails, senders, unknown, mailboxId: 'support', to: 'support@acme.example', seed: 3, tag: 'bench' });
+    for (const email of w.known) sim.state.addAccount({ email, displayName: email, products: ['jira-software'] });
+    const before = sim.state.accounts.size;
+    sim.counters.reset();
+    let burst: NodeJS.Timeout | undefined;
+    if (o.faults) {
+      sim.faults.set({ errorRate: 0.1 });
+      burst = setInterval(() => {
+        sim.faults.rateLimit({ count: 2, retryAfterSec: 1 });
+        sim.faults.drop(2);
+      }, 2_000);
+    }
+    const t0 = performance.now();
+    await run.enqueue(w.mails);
+    await run.settled({ timeoutMs: 600_000, pollMs: 50 });
+    const seconds = (performance.now() - t0) / 1000;
+    if (burst) clearInterval(burst);
+
+    // Enqueue -> account ready, per new sender: its first mail's enqueue time to its provision job's end.
+    const firstEnqueue = new Map<string, number>();
+    for (const j of await run.queues.mailInbound.getJobs(['completed'], 0, mails + 10)) {
+      const from = (j.data as { record?: { from?: { address?: string } } }).record?.from?.address?.toLowerCase();
+      if (from) firstEnqueue.set(from, Math.min(firstEnqueue.get(from) ?? Infinity, j.timestamp));
+    }
+    const ready: number[] = [];
+    for (const j of await run.queues.identityProvision.getJobs(['completed'], 0, unknown + 10)) {
+      const email = (j.data as { email: string }).email;
+      const start = firstEnqueue.get(email);
+      if (start !== undefined && j.finishedOn) ready.push(j.finishedOn - start);
+    }
+    ready.sort((a, b) => a - b);
+    const jiraCalls = sim.counters.count();
+    const userSearches = sim.counters.count('findUsers');
+    return {
+      mails,
+      senders,
+      unknown,
+      latencyMs,
+      faults: !!o.faults,
+      seconds: Math.round(seconds * 100) / 100,
+      mailsPerSec: Math.round(mails / seconds),
+      jiraCalls,
+      jiraCallsPerMail: Math.round((jiraCalls / mails) * 1000) / 1000,
+      userSearches,
+      userSearchesPerSender: Math.round((userSearches / senders) * 1000) / 1000,
+      accountsCreated: sim.state.accounts.size - before,
+      accountReadyMs: { p50: quantile(ready, 0.5), p99: quantile(ready, 0.99), max: ready[ready.length - 1] ?? 0 },
+      violations: sim.counters.snapshot().violations,
+    };
+  } finally {
+    await run.stop();
+    for (const c of conns) c.disconnect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+    redis.disconnect();
+    await sim.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({
+    options: {
+      mails: { type: 'string', default: '2000' },
+      senders: { type: 'string', default: '300' },
+      unknown: { type: 'string', default: '100' },
+      latency: { type: 'string', default: '20' },
+      jitter: { type: 'string', default: '10' },
+      faults: { type: 'boolean', default: false },
+    },
+  });
+  const r = await benchPipeline({
+    mails: Number(values.mails),
+    senders: Number(values.senders),
+    unknown: Number(values.unknown),
+    latencyMs: Number(values.latency),
+    jitterMs: Number(values.jitter),
+    faults: values.faults,
+  });
+  console.log(
+    [
+      `resolve+provision: ${r.mails} mails from ${r.senders} senders (${r.unknown} unknown), Jira latency ${r.latencyMs} ms${r.faults ? ', with faults' : ''}`,
+      `  ${r.mailsPerSec} mails/s (${r.seconds} s)`,
+      `  Jira calls per mail: ${r.jiraCallsPerMail} (${r.jiraCalls} calls); user searches per unique sender: ${r.userSearchesPerSender}`,
+      `  accounts created: ${r.accountsCreated}`,
+      `  enqueue -> account ready: p50 ${r.accountReadyMs.p50} ms, p99 ${r.accountReadyMs.p99} ms, max ${r.accountReadyMs.max} ms`,
+      `  simulator violations: ${JSON.stringify(r.violations)}`,
+    ].join('\n'),
+  );
+}
