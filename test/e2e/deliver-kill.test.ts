@@ -23,6 +23,8 @@ import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis
 // Scaled so the test fits in about a minute here; bench/deliver.ts runs the issue's 500.
 const N = Number(process.env.DELIVER_KILL_MAILS ?? 100);
 const KILLS = 5;
+// Generous: the machines running this are often shared; a slow run is not a failure here.
+const DONE_WITHIN_MS = Math.max(180_000, N * 1_500);
 
 let jira: SeededSim;
 const redis = testRedis();
@@ -101,7 +103,7 @@ function exited(c: ChildProcess): Promise<void> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('deliverer killed with SIGKILL at random points', () => {
-  it(`delivers ${N} mails as exactly ${N} issues`, { timeout: 240_000 }, async () => {
+  it(`delivers ${N} mails as exactly ${N} issues`, { timeout: DONE_WITHIN_MS + 60_000 }, async () => {
     const rand = seeded(7);
     for (let i = 0; i < N; i++) {
       const record = await storedRecord(store, rawMail({
@@ -136,7 +138,7 @@ describe('deliverer killed with SIGKILL at random points', () => {
     child = startDeliverer();
     const started = Date.now();
     while ((await deliverQ.getCompletedCount()) < N) {
-      if (Date.now() - started > 180_000) throw new Error(`not done: ${await deliverQ.getCompletedCount()} of ${N} completed; stderr: ${stderr}`);
+      if (Date.now() - started > DONE_WITHIN_MS) throw new Error(`not done: ${await deliverQ.getCompletedCount()} of ${N} completed; stderr: ${stderr}`);
       if (child.exitCode !== null) throw new Error(`the deliverer exited (${child.exitCode}): ${stderr}`);
       await sleep(200);
     }
