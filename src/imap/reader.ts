@@ -307,7 +307,10 @@ export class MailboxReader {
           // Wait for all before failing on one: nothing keeps running behind our back.
           const settled = await Promise.allSettled(pending);
           const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-          if (failed) throw failed.reason;
+          if (failed) {
+            const uid = group.metas[settled.indexOf(failed)]!.uid;
+            throw inContext(failed.reason, `could not store mail UID ${uid}`);
+          }
           records = settled.map((r) => (r as PromiseFulfilledResult<MailRecord | undefined>).value);
         }
         const items: { uid: number; record: MailRecord; internalDate?: Date }[] = [];
@@ -316,7 +319,9 @@ export class MailboxReader {
           if (record) items.push({ uid: m.uid, record, internalDate: m.internalDate });
           else this.log.info({ uid: m.uid }, 'mail vanished before it could be read (deleted or moved by someone else)');
         });
-        const jobIds = await enqueueMany(items, opts);
+        const jobIds = await enqueueMany(items, opts).catch((e: unknown) => {
+          throw inContext(e, `could not enqueue mail UID ${items[0]?.uid}${items.length > 1 ? `-${items[items.length - 1]!.uid}` : ''}`);
+        });
         items.forEach((it, k) => {
           const jobId = jobIds[k]!;
           this.deps.onEnqueued?.({ uid: it.uid, jobId, internalDate: it.internalDate });
@@ -406,4 +411,10 @@ export class MailboxReader {
       this.log.debug({ err: describeError(e) }, 'could not write the heartbeat');
     }
   }
+}
+
+/** An error with what we were doing in its message; its code (network kinds) is kept. */
+function inContext(err: unknown, doing: string): Error {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return Object.assign(new Error(`${doing}: ${describeError(err)}`, { cause: err }), code === undefined ? {} : { code });
 }
