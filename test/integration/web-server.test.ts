@@ -233,7 +233,7 @@ describe('/readyz when Redis stops', () => {
 });
 
 describe('workers/web.ts', () => {
-  it('refuses to start without credentials, and says how to fix it', async () => {
+  it('refuses to start without credentials, and says how to fix it', { timeout: 150_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mailroom-web-'));
     const cfg = join(dir, 'mailroom.yml');
     writeFileSync(cfg, 'jira:\n  site: http://127.0.0.1:9\nmailboxes:\n  - id: support\nweb:\n  host: 0.0.0.0\n  port: 0\n');
@@ -243,8 +243,8 @@ describe('workers/web.ts', () => {
     delete env.MAILROOM_WEB_PROXY_HEADER;
     try {
       const r = await new Promise<{ code: number; stderr: string }>((done) =>
-        execFile(process.execPath, ['--import', 'tsx', 'workers/web.ts', '--config', cfg, '--no-auth'], { cwd: ROOT, env, timeout: 30_000 }, (e, _o, stderr) =>
-          done({ code: e ? Number((e as { code?: number }).code) : 0, stderr }),
+        execFile(process.execPath, ['--import', 'tsx', 'workers/web.ts', '--config', cfg, '--no-auth'], { cwd: ROOT, env, timeout: 120_000 }, (e, _o, stderr) =>
+          done({ code: e ? (e.killed ? -1 : Number((e as { code?: number }).code)) : 0, stderr }),
         ),
       );
       expect(r.code).toBe(1);
