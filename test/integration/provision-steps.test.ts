@@ -1,0 +1,160 @@
+// The provisioner's steps one at a time, on real jobs in Redis and the simulator: each step
+// idempotent, a crash between steps resumes where it stopped, and a refused token creates
+// nothing. The processor is called directly on a job fetched from the queue (no worker), so
+// each test can stage the job data a crashed run would have left.
+import { Job, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AuthError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
+import { createPipeline, type Pipeline } from '../../src/pipeline/context.js';
+import { createProvisioner, PROVISION_STATE_FIELD, type ProvisionPayload } from '../../src/pipeline/provisioner.js';
+import { openPipelineQueues } from '../../src/pipeline/roles.js';
+import { humanRecord, testMailbox } from '../../src/pipeline/sim-run.js';
+import { registerWaiter } from '../../src/pipeline/waiters.js';
+import { identityProvision, mailInbound } from '../../src/queues/catalog.js';
+import { addJob } from '../../src/queues/queue.js';
+import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
+import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+
+const GROUPS = ['jira-software-users', 'support-customers'];
+let jira: SeededSim;
+let redis: Redis;
+let prefix: string;
+let pipeline: Pipeline;
+let queues: ReturnType<typeof openPipelineQueues>;
+
+beforeAll(async () => {
+  jira = await startSeededSim();
+  redis = testRedis();
+});
+afterAll(async () => {
+  await Promise.all(queues.all.map((q) => q.close()));
+  await dropPrefix(redis, prefix);
+  await jira.close();
+  redis.disconnect();
+});
+beforeEach(async () => {
+  if (queues) await Promise.all(queues.all.map((q) => q.close()));
+  if (prefix) await dropPrefix(redis, prefix);
+  jira.reseed();
+  prefix = uniquePrefix('prov');
+  const client = jira.client();
+  pipeline = createPipeline({
+    redis,
+    prefix,
+    site: jira.sim.url,
+    mailboxes: [
+      testMailbox({ id: 'support', policy: { autoCreate: 'user', groups: GROUPS } }),
+      testMailbox({ id: 'desk', policy: { autoCreate: 'customer', serviceDeskId: '1' } }),
+    ],
+    cache: { positiveTtlMs: 60_000, negativeTtlMs: 60_000 },
+    jira: async () => ({ client, account: jira.site.admin.email }),
+    logger: silentLogger,
+  });
+  queues = openPipelineQueues(redis, prefix);
+});
+
+async function stage(data: Omit<ProvisionPayload, 'site'>, state?: Record<string, unknown>): Promise<Job> {
+  const payload = { site: pipeline.site, ...data };
+  await addJob(queues.identityProvision, identityProvision, payload);
+  const job = (await Job.fromId(queues.identityProvision as Queue, identityProvision.jobId(payload)))!;
+  if (state) await job.updateData({ ...payload, [PROVISION_STATE_FIELD]: state });
+  return job;
+}
+
+function run(job: Job) {
+  return createProvisioner(pipeline, queues.mailInbound)(identityProvision.payload.parse(job.data), { job, log: silentLogger });
+}
+
+const members = (g: string, id: string) => jira.sim.state.group({ name: g })!.members.has(id);
+
+describe('provisioner steps', () => {
+  it('creates the user with products, joins every group, teaches the cache; a second run changes nothing', async () => {
+    const job = await stage({ email: 'New.Person@Example.com', displayName: 'New Person', mode: 'user', mailboxId: 'support' });
+    const r = (await run(job)) as { accountId: string; created: boolean };
+    const [a] = jira.sim.state.accountsByEmail('new.person@example.com');
+    expect(r).toMatchObject({ accountId: a!.accountId, created: true });
+    expect(a!.products).toEqual(['jira-software']);
+    expect(a!.displayName).toBe('New Person');
+    for (const g of GROUPS) expect(members(g, a!.accountId)).toBe(true);
+    expect(await pipeline.cache.peek('new.person@example.com')).toMatchObject({ found: true, account: { accountId: a!.accountId } });
+
+    const again = (await Job.fromId(queues.identityProvision as Queue, job.id!))!;
+    await run(again);
+    expect(jira.sim.counters.count('createUser')).toBe(1);
+    expect(jira.sim.counters.count('addUserToGroup')).toBe(2);
+  });
+
+  it('resumes after a crash during create: looks up first and does not create again', async () => {
+    // The earlier run sent the create (Jira made the account), then died before recording it.
+    jira.sim.state.addAccount({ email: 'halfway@example.com', products: ['jira-software'] });
+    const job = await stage({ email: 'halfway@example.com', mode: 'user', mailboxId: 'support' }, { v: 1, step: 'creating', groupsDone: 0 });
+    await run(job);
+    expect(jira.sim.counters.count('createUser')).toBe(0);
+    expect(jira.sim.counters.count('findUsers')).toBe(1);
+    const [a] = jira.sim.state.accountsByEmail('halfway@example.com');
+    for (const g of GROUPS) expect(members(g, a!.accountId)).toBe(true);
+  });
+
+  it('resumes after a crash between groups: only the groups not yet joined are asked for', async () => {
+    const a = jira.sim.state.addAccount({ email: 'mid@example.com', products: ['jira-software'] });
+    jira.sim.state.addToGroup({ name: GROUPS[0] }, a.accountId);
+    const job = await stage({ email: 'mid@example.com', mode: 'user', mailboxId: 'support' }, { v: 1, step: 'memberships', accountId: a.accountId, groupsDone: 1 });
+    await run(job);
+    expect(jira.sim.counters.count('addUserToGroup')).toBe(1);
+    expect(members(GROUPS[1]!, a.accountId)).toBe(true);
+  });
+
+  it('treats "already exists" and "already a member" as success', async () => {
+    // Someone created the account after the resolver's negative lookup: the create says "exists".
+    const a = jira.sim.state.addAccount({ email: 'racer@example.com', products: ['jira-software'] });
+    jira.sim.state.addToGroup({ name: GROUPS[0] }, a.accountId);
+    const job = await stage({ email: 'racer@example.com', mode: 'user', mailboxId: 'support' });
+    const r = await run(job);
+    expect(r).toMatchObject({ accountId: a.accountId, created: false });
+    expect(jira.sim.state.accountsByEmail('racer@example.com')).toHaveLength(1);
+    for (const g of GROUPS) expect(members(g, a.accountId)).toBe(true);
+    const trail = await pipeline.audit.read('racer@example.com');
+    expect(trail.map((e) => `${e.step}:${e.outcome}`)).toEqual(
+      expect.arrayContaining(['create-user:exists', 'add-to-group:already-member', 'add-to-group:added', 'account-ready:ok']),
+    );
+  });
+
+  it('makes a JSM customer (name from the local part) and adds it to the service desk; "exists" is looked up', async () => {
+    const job = await stage({ email: 'jo.blogs@client.example', mode: 'customer', mailboxId: 'desk' });
+    const r = (await run(job)) as { accountId: string };
+    const desk = jira.sim.state.serviceDesks.get('1')!;
+    expect(desk.customers.has(r.accountId)).toBe(true);
+    expect(jira.sim.state.accounts.get(r.accountId)!.displayName).toBe('jo.blogs');
+
+    const existing = await stage({ email: 'carol@customer.example', mode: 'customer', mailboxId: 'desk' });
+    const r2 = (await run(existing)) as { accountId: string; created: boolean };
+    expect(r2).toMatchObject({ accountId: jira.site.users.customer.accountId, created: false });
+  });
+
+  it('creates nothing with a refused token: the anonymous answer is an AuthError, not "no such user"', async () => {
+    jira.sim.state.revokeToken(jira.site.admin.token);
+    const job = await stage({ email: 'ghost@example.com', mode: 'user', mailboxId: 'support' }, { v: 1, step: 'creating', groupsDone: 0 });
+    await expect(run(job)).rejects.toBeInstanceOf(AuthError);
+    const fresh = await stage({ email: 'ghost2@example.com', mode: 'user', mailboxId: 'support' });
+    await expect(run(fresh)).rejects.toBeInstanceOf(AuthError);
+    expect(jira.sim.state.accountsByEmail('ghost@example.com')).toHaveLength(0);
+    expect(jira.sim.state.accountsByEmail('ghost2@example.com')).toHaveLength(0);
+    expect(jira.sim.counters.violations('createAfterAnonymousSearch')).toBe(0);
+    expect(jira.sim.counters.count('createUser', 201)).toBe(0);
+  });
+
+  it('promotes the mails waiting for the account when it is ready', async () => {
+    const mail = await addJob(queues.mailInbound, mailInbound, {
+      mailboxId: 'support',
+      origin: { kind: 'file' },
+      record: humanRecord({ from: { address: 'waited@example.com' }, messageId: '<w1@x>' }),
+      receivedAt: new Date().toISOString(),
+    }, undefined, { delay: 3_600_000 });
+    await registerWaiter(redis, prefix, pipeline.site, 'waited@example.com', mail.id!);
+    expect(await queues.mailInbound.getJobState(mail.id!)).toBe('delayed');
+    await run(await stage({ email: 'waited@example.com', mode: 'user', mailboxId: 'support' }));
+    expect(await queues.mailInbound.getJobState(mail.id!)).toBe('waiting');
+  });
+});
