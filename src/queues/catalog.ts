@@ -64,7 +64,9 @@ export const jiraDeliver = defineQueue({
     /** The mail's participants as the resolver left them (reporter = the sender's accountId). */
     people: z.array(resolvedPersonSchema).optional(),
   }),
-  jobId: (d) => `deliver|${d.mailboxId}|${d.record.messageId ?? d.record.rawRef.sha256}`,
+  // BullMQ refuses custom ids with ':' (unless exactly two), and Message-IDs may hold some
+  // (<urn:uuid:…>): those become '_'. The deliverer's ledger keys on the real Message-ID.
+  jobId: (d) => `deliver|${d.mailboxId}|${(d.record.messageId ?? d.record.rawRef.sha256).replace(/:/g, '_')}`,
   retry: JIRA_RETRY,
   needsToken: true,
 });

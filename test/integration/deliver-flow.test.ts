@@ -248,6 +248,12 @@ describe('jira-deliver', () => {
     expect(issues()[0]!.comments).toHaveLength(1);
   });
 
+  it('a Message-ID with colons (urn:uuid) is queued and delivered, and known by its real id', { timeout: 20_000 }, async () => {
+    const r = await deliver({ from: 'alice@acme.example', subject: 'Colons', messageId: 'urn:uuid:6e8bc430-9c3a-11d9:1@acme.example', text: 'x' });
+    expect(r).toMatchObject({ outcome: 'delivered', issueKey: 'SUP-1' });
+    expect(issues()[0]!.properties.get(MESSAGE_PROPERTY)).toMatchObject({ id: 'urn:uuid:6e8bc430-9c3a-11d9:1@acme.example' });
+  });
+
   it('a key in the subject that does not exist, or a quote kept by config, makes a new issue as is', { timeout: 20_000 }, async () => {
     const r = await deliver({ from: 'alice@acme.example', subject: 'About SUP-99', messageId: 'k1@acme.example', text: 'New\n> old' }, { mailboxId: 'raw' });
     expect(r).toMatchObject({ outcome: 'delivered', kind: 'issue', issueKey: 'SUP-1' });
