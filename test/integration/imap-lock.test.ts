@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { advanceCursor, readCursor } from '../../src/imap/cursor.js';
 import { MailboxLock } from '../../src/imap/lock.js';
-import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { REDIS_URL, dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 const prefix = uniquePrefix('imap-lock');
 const redis = testRedis();
@@ -82,7 +82,8 @@ describe('MailboxLock', () => {
     const sockets = new Set<Socket>();
     let silent = false;
     const relay: Server = createServer((client) => {
-      const upstream = connect(6379, '127.0.0.1');
+      const target = new URL(REDIS_URL);
+      const upstream = connect(Number(target.port || 6379), target.hostname);
       sockets.add(client).add(upstream);
       client.on('data', (d) => {
         if (!silent) upstream.write(d);
