@@ -39,18 +39,21 @@ export function imapClient(
 
 type LogFn = (obj: unknown) => void;
 
-/** imapflow logs objects per level; its info/debug lines are protocol chatter. */
+/**
+ * imapflow logs objects per level. Its info/debug lines are protocol chatter, and its warnings
+ * and errors are about failures the reader reports itself, classified and in words (see
+ * failure.ts): all of it goes to debug, for when the process runs at debug.
+ */
 function imapLogger(logger: Logger): { debug: LogFn; info: LogFn; warn: LogFn; error: LogFn } {
-  const verbose = logger.isLevelEnabled('debug');
-  const quiet: LogFn = () => undefined;
-  const at = (level: 'debug' | 'warn' | 'error'): LogFn => (obj) => {
+  if (!logger.isLevelEnabled('debug')) {
+    const quiet: LogFn = () => undefined;
+    return { debug: quiet, info: quiet, warn: quiet, error: quiet };
+  }
+  const log: LogFn = (obj) => {
     const o = (obj ?? {}) as Record<string, unknown>;
-    logger[level]({ imap: { cid: o.cid, src: o.src } }, typeof o.msg === 'string' ? o.msg : 'imap');
+    const err = o.err as { message?: unknown } | undefined;
+    const text = typeof o.msg === 'string' ? o.msg : typeof err?.message === 'string' ? err.message : 'imap';
+    logger.debug({ imap: { cid: o.cid, src: o.src } }, text);
   };
-  return {
-    debug: verbose ? at('debug') : quiet,
-    info: verbose ? at('debug') : quiet,
-    warn: at('warn'),
-    error: at('error'),
-  };
+  return { debug: log, info: log, warn: log, error: log };
 }
