@@ -2,7 +2,7 @@
 // or stands by), and the mailbox-actions consumer. workers/poller.ts starts it.
 import type { Config } from '../config/load.js';
 import { ms } from '../config/duration.js';
-import type { Logger } from '../log.js';
+import { registerSecret, type Logger } from '../log.js';
 import type { MailStore } from '../mail/store.js';
 import type { Redis } from '../redis.js';
 import { mailInbound } from '../queues/catalog.js';
@@ -58,6 +58,8 @@ export function startPoller(deps: PollerDeps): Poller {
       log.error({ mailbox: mailbox.id }, 'no IMAP password for this mailbox: not reading it');
       continue;
     }
+    // Belt and braces: should a password ever reach a log line, it is scrubbed.
+    registerSecret(password);
     const reader = new MailboxReader({
       mailbox: mailbox as typeof mailbox & { imap: ImapSettings },
       password,
