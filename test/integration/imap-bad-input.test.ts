@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { readHeartbeats, type HeartbeatView } from '../../src/imap/heartbeat.js';
 import { startPoller, type Poller } from '../../src/imap/poller.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import type { MailRecord } from '../../src/mail/record.js';
 import { createMailStore, type MailStore } from '../../src/mail/store.js';
 import { mailInbound } from '../../src/queues/catalog.js';
@@ -188,5 +188,24 @@ describe.skipIf(!!why)('IMAP poller: bad input', () => {
     expect(text.stdout).toMatch(/\ngood\s+(idle|syncing)\s/);
     expect(text.stdout).toMatch(/^MAILBOX\s+STATE\s+OWNER/);
     expect(text.stdout).toMatch(/wrongpass\s+parked .*refused the login/);
+  });
+
+  it('never writes an IMAP password to the log, even at debug level', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(l) } });
+    const { raw, env } = pollerTestConfig(noIdle, { storeDir, mailboxId: 'logcheck' });
+    const config = { ...parseConfig(raw, env), prefix };
+    const p = startPoller({ config, redis, store, logger, actions: false, settings: { heartbeatIntervalMs: 300 } });
+    try {
+      await waitFor('logcheck open', async () => (await heartbeat('logcheck'))?.state === 'idle');
+    } finally {
+      await p.stop();
+    }
+    const text = lines.join('');
+    expect(text).toMatch(/mailbox open/);
+    expect(text).toMatch(/LOGIN|AUTHENTICATE|login/i); // the protocol chatter is there at debug
+    const password = noIdle.users[0]!.password;
+    expect(text).not.toContain(password);
+    expect(text).not.toContain(Buffer.from(`\u0000${noIdle.users[0]!.user}\u0000${password}`).toString('base64'));
   });
 });
