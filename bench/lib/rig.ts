@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { seedDemo, startJiraSim, type JiraSim, type SeededSite } from '../../src/jira-sim/index.js';
+import { openTokenQueues, publish, resumeGate } from '../../src/token/gate.js';
 import { loadSecretKey } from '../../src/token/key.js';
 import { saveToken } from '../../src/token/store.js';
 import { startDovecot, type Dovecot } from '../../test/helpers/dovecot.js';
@@ -28,6 +29,10 @@ export interface RigOptions {
   persistRedis?: boolean;
   /** Extra mailroom.yml settings merged over the defaults (queues, poller...). */
   config?: Record<string, unknown>;
+  /** The simulator's in-flight grace after a 429 (see JiraSimOptions.inFlightGraceMs). */
+  simGraceMs?: number;
+  /** The poller's resync interval (IDLE is only a hint). */
+  resyncInterval?: string;
   /** Dovecot users: one mailbox per run keeps runs apart. */
   imapUsers?: string[];
 }
@@ -51,7 +56,10 @@ export interface Rig {
   secretKey: string;
   /** A fresh key prefix and config file for one run, token stored under it. */
   newRun(label: string, opts?: { imapUser?: string; config?: Record<string, unknown> }): Promise<Run>;
-  /** Store a (new) working token for the admin under a prefix, with the token API. */
+  /**
+   * Store a (new) working token for the admin under a prefix, with the token API, as
+   * `mailroom token set` does: save it, tell the processes, resume what the token gate paused.
+   */
   storeToken(prefix: string, token?: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -80,7 +88,7 @@ export async function startRig(o: RigOptions): Promise<Rig> {
   const redis = await startOwnRedis({ persist: o.persistRedis });
   const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
   conn.on('error', () => undefined);
-  const sim = await startJiraSim({ latencyMs: o.latencyMs, jitterMs: o.jitterMs, seed: 7 });
+  const sim = await startJiraSim({ latencyMs: o.latencyMs, jitterMs: o.jitterMs, seed: 7, ...(o.simGraceMs ? { inFlightGraceMs: o.simGraceMs } : {}) });
   const site = seedDemo(sim);
   const users = (o.imapUsers ?? ['bench@example.test']).map((u) => ({ user: u, password: `pw-${randomBytes(6).toString('hex')}` }));
   const dovecot = await startDovecot({ users });
@@ -96,13 +104,20 @@ export async function startRig(o: RigOptions): Promise<Rig> {
     dir,
     secretKey,
     async storeToken(prefix, token) {
-      await saveToken(conn, prefix, key, {
+      const version = await saveToken(conn, prefix, key, {
         token: token ?? site.admin.token,
         email: site.admin.email,
         accountId: site.admin.accountId,
         storedAt: new Date(),
         expiresAt: new Date(Date.now() + 30 * 86_400_000),
       });
+      await publish(conn, prefix, { type: 'stored', version });
+      const queues = openTokenQueues(conn, prefix);
+      try {
+        await resumeGate(conn, prefix, queues, `token stored by the harness (version ${version})`);
+      } finally {
+        await Promise.all(queues.map((q) => q.close()));
+      }
     },
     async newRun(label, ro = {}) {
       const prefix = `{mrbench-${label}-${randomBytes(3).toString('hex')}}`;
@@ -118,7 +133,7 @@ export async function startRig(o: RigOptions): Promise<Rig> {
             imap: { host: dovecot.host, port: dovecot.port, tls: false, user: imapUser, passwordEnv: IMAP_PASSWORD_ENV, folder: 'INBOX' },
             addresses: [SUPPORT_ADDRESS],
             after: { action: 'flag', flag: '$MailroomDone' },
-            resyncInterval: '20s',
+            resyncInterval: o.resyncInterval ?? '20s',
             // Benchmark senders write many mails each: the flood hold would only get in the way.
             policy: { autoCreate: 'user', groups: ['support-customers'], floodLimitPerHour: 1_000_000 },
             deliver: { project: 'SUP' },
