@@ -78,7 +78,8 @@ export function startActionWorker(deps: ActionWorkerDeps): { worker: Worker; clo
   async function withClient<T>(mailbox: MailboxConfig, fn: (c: ImapFlow) => Promise<T>): Promise<T> {
     const imap = mailbox.imap!;
     let entry = clients.get(mailbox.id);
-    if (!entry || !entry.client.usable) {
+    // A connection still connecting is not usable yet, but it is not closed: jobs queue on it.
+    if (!entry || entry.client.isClosed) {
       if (entry) drop(mailbox.id);
       const client = imapClient(imap, deps.config.secrets.imapPasswords[mailbox.id] ?? '', log.child({ mailbox: mailbox.id }));
       client.on('error', (e: Error) => log.debug({ mailbox: mailbox.id, err: describeError(e) }, 'action connection error'));

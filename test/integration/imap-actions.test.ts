@@ -127,14 +127,21 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
     expect(await finish('moves', uv, uid)).toEqual({ outcome: 'not-found' });
   });
 
-  it('sets the configured flag, and ignores an action for an older UIDVALIDITY', async () => {
-    const uid = (await dovecot.appendRaw(testMail('to-flag'), { user: 'flags@example.test' }))!;
+  it('sets the configured flag (two jobs at once on a fresh connection), and ignores an older UIDVALIDITY', async () => {
+    const a = (await dovecot.appendRaw(testMail('to-flag-a'), { user: 'flags@example.test' }))!;
+    const b = (await dovecot.appendRaw(testMail('to-flag-b'), { user: 'flags@example.test' }))!;
+    const c = (await dovecot.appendRaw(testMail('to-flag-c'), { user: 'flags@example.test' }))!;
     const uv = await uidvalidityOf('flags');
-    await waitFor('the mail enqueued', async () => inbound.getJob(`flags:${uv}:${uid}`));
-    expect(await finish('flags', String(Number(uv) - 1), uid)).toEqual({ outcome: 'uidvalidity-changed' });
-    expect((await inFolder('flags@example.test', 'INBOX'))[0]?.flags).not.toContain('$MailroomDone');
-    expect(await finish('flags', uv, uid)).toEqual({ outcome: 'flagged' });
-    expect((await inFolder('flags@example.test', 'INBOX'))[0]?.flags).toContain('$MailroomDone');
+    await waitFor('the mails enqueued', async () => inbound.getJob(`flags:${uv}:${c}`));
+    // Both jobs arrive while the action connection is still being opened: they share it.
+    expect(await Promise.all([finish('flags', uv, a), finish('flags', uv, b)])).toEqual([{ outcome: 'flagged' }, { outcome: 'flagged' }]);
+    expect(await finish('flags', String(Number(uv) - 1), c)).toEqual({ outcome: 'uidvalidity-changed' });
+    const flags = (await inFolder('flags@example.test', 'INBOX')).map((m) => [m.subject, m.flags.includes('$MailroomDone')]);
+    expect(flags).toEqual([
+      ['Test mail to-flag-a', true],
+      ['Test mail to-flag-b', true],
+      ['Test mail to-flag-c', false],
+    ]);
   });
 
   it('lets exactly one of two pollers read a mailbox; a stolen lock stops the reading at once', async () => {
