@@ -30,10 +30,9 @@ export function createRateGate(opts: { redis: Redis; prefix: string; site: strin
     async check() {
       if (Date.now() < localUntil) throw closed(localUntil);
       const ttl = await opts.redis.pttl(k);
-      if (ttl > 0) {
-        localUntil = Date.now() + ttl;
-        throw closed(localUntil);
-      }
+      if (ttl > 0) localUntil = Math.max(localUntil, Date.now() + ttl);
+      // Checked again after the round trip: a 429 may have arrived in this process meanwhile.
+      if (Date.now() < localUntil) throw closed(localUntil);
     },
     async trip(ms) {
       opts.observer?.onTrip?.(ms);

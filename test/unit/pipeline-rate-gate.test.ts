@@ -1,0 +1,67 @@
+// The Retry-After gate's local half (no Redis): a fake Redis answering PTTL lets the test pin
+// the order of events that matters — a 429 arriving while another check is in flight.
+import { describe, expect, it } from 'vitest';
+import { RateLimitedError } from '../../src/errors.js';
+import type { Redis } from '../../src/redis.js';
+import { createRateGate, gated } from '../../src/pipeline/rate-gate.js';
+
+function fakeRedis() {
+  const keys = new Map<string, number>();
+  let release: (() => void) | undefined;
+  const r = {
+    hold: false,
+    async pttl(k: string) {
+      if (r.hold) await new Promise<void>((res) => (release = res));
+      const until = keys.get(k);
+      return until && until > Date.now() ? until - Date.now() : -2;
+    },
+    async set(k: string, _v: string, _px: string, ms: number) {
+      keys.set(k, Date.now() + ms);
+      return 'OK';
+    },
+    release: () => release?.(),
+  };
+  return r;
+}
+
+describe('rate gate', () => {
+  it('closes for the window after a 429 and reopens after it', async () => {
+    const redis = fakeRedis();
+    const gate = createRateGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's' });
+    await gate.check();
+    await gate.trip(80);
+    await expect(gate.check()).rejects.toBeInstanceOf(RateLimitedError);
+    await new Promise((r) => setTimeout(r, 100));
+    await expect(gate.check()).resolves.toBeUndefined();
+  });
+
+  it('refuses a check that was in flight when a 429 arrived in this process', async () => {
+    const redis = fakeRedis();
+    const gate = createRateGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's' });
+    redis.hold = true;
+    const pending = gate.check();
+    await new Promise((r) => setTimeout(r, 5));
+    redis.hold = false;
+    await gate.trip(1000);
+    redis.release();
+    await expect(pending).rejects.toBeInstanceOf(RateLimitedError);
+  });
+
+  it('gated(): a RateLimitedError from a call closes the gate for the next call, which is never made', async () => {
+    const redis = fakeRedis();
+    const gate = createRateGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's' });
+    let calls = 0;
+    const client = gated(
+      {
+        async search() {
+          calls++;
+          throw new RateLimitedError('429', 500);
+        },
+      },
+      gate,
+    );
+    await expect(client.search()).rejects.toBeInstanceOf(RateLimitedError);
+    await expect(client.search()).rejects.toThrow(/Retry-After/);
+    expect(calls).toBe(1);
+  });
+});
