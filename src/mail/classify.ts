@@ -49,6 +49,11 @@ export const CLASSIFY_HEADERS = [
   'list-archive',
   'x-mailing-list',
   'mailing-list',
+  'x-mlserver',
+  'x-ml-name',
+  'x-mailman-version',
+  'x-listserver',
+  'x-beenthere',
   'feedback-type',
   'x-amz-sns-message-id',
   'in-reply-to',
@@ -179,8 +184,12 @@ export function classify(input: ClassifyInput): Classification {
   }
   if (nullReturnPath) return { kind: 'auto-reply', reason: `Return-Path: <> and a vacation subject "${short(subject)}"` };
 
-  // 5. List and bulk traffic.
-  const list = (['list-id', 'list-unsubscribe', 'list-post', 'list-help', 'list-subscribe', 'list-owner', 'list-archive', 'x-mailing-list', 'mailing-list'] as const).find(
+  // 5. List and bulk traffic: RFC 2369/2919 headers, and the headers list managers (fml,
+  // Mailman, LISTSERV) put on everything they send, their own notices included.
+  const list = ([
+    'list-id', 'list-unsubscribe', 'list-post', 'list-help', 'list-subscribe', 'list-owner', 'list-archive',
+    'x-mailing-list', 'mailing-list', 'x-mlserver', 'x-ml-name', 'x-mailman-version', 'x-listserver', 'x-beenthere',
+  ] as const).find(
     (k) => h[k] !== undefined,
   );
   if (list) return { kind: 'list', reason: `${headerName(list)}: ${short(h[list] ?? '')}` };

@@ -70,12 +70,13 @@ describe.skipIf(!bsd)('sisimai bounces and auto-replies through the pipeline', (
     const created = [...jira.sim.state.accounts.values()].slice(before).map((a) => a.email!);
     const classifiedSenders = new Set(mails.filter((m) => m.record.classification.kind !== 'human').map((m) => m.record.from?.address.toLowerCase()));
     expect(created.filter((e) => classifiedSenders.has(e))).toEqual([]);
-    // The classifier calls a couple of these mails human (a list's loop alert, a person forwarding
-    // a bounce): those, and only those, are treated as people. Pinned, so a change is noticed.
+    // The classifier calls one of these mails human on purpose: lhost-sendmail-14 is a person
+    // forwarding a bounce to ask about it ("Fwd: Returned mail"), which is real support work.
+    // Those, and only those, are treated as people. Pinned, so a change is noticed.
     const human = mails.filter((m) => m.record.classification.kind === 'human').map((m) => `${m.origin.kind === 'file' ? m.origin.name : ''} ${m.record.from?.address.toLowerCase()}`);
     if (human.length) console.log(`classified human by src/mail/classify.ts: ${human.join('; ')}`);
     expect(created.sort()).toEqual([...new Set(mails.filter((m) => m.record.classification.kind === 'human').map((m) => m.record.from!.address.toLowerCase()))].sort());
-    expect(human.length).toBeLessThanOrEqual(2);
+    expect(human.length).toBeLessThanOrEqual(1);
     expect(jira.sim.counters.count('createUser', 201)).toBe(created.length);
     // Every mail settled: classified ones recorded and finished, unparseable ones failed with a reason.
     expect((counts['mail.completed'] ?? 0) + (counts['mail.failed'] ?? 0)).toBe(new Set(mails.map((m) => m.record.rawRef.sha256)).size);

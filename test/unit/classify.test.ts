@@ -203,6 +203,8 @@ const rows: Row[] = [
   // Lists and bulk.
   { name: 'List-Id', input: human({ headers: { 'list-id': 'Dev <dev.lists.example.org>' } }), kind: 'list', reason: /List-Id: Dev/ },
   { name: 'List-Unsubscribe only', input: human({ headers: { 'list-unsubscribe': '<mailto:u@example.org>' } }), kind: 'list', reason: /List-Unsubscribe/ },
+  { name: 'a list manager notice (fml X-MLServer), no List-* headers', input: human({ headers: { 'x-mlserver': 'fml [fml 4.0.3 release]' }, subject: 'Loop Alert: Duplicated Message-ID (neko ML)' }), kind: 'list', reason: /X-Mlserver|X-MLServer/i },
+  { name: 'Mailman X-BeenThere', input: human({ headers: { 'x-beenthere': 'dev@lists.example.org' } }), kind: 'list', reason: /BeenThere/i },
   { name: 'Precedence: bulk', input: human({ headers: { precedence: 'bulk' } }), kind: 'list', reason: /Precedence: bulk/ },
   { name: 'Precedence: junk', input: human({ headers: { precedence: 'Junk' } }), kind: 'list', reason: /Precedence: junk/ },
   { name: 'Precedence: first-class is a person', input: human({ headers: { precedence: 'first-class' } }), kind: 'human', reason: /no automated/ },

@@ -1,0 +1,73 @@
+// `npm run demo`: the whole pipeline on an embedded default, with only Redis available.
+// Prints what happened and the Bull Board URL, then keeps running until Ctrl-C
+// (`--once` exits after the report, for scripts and tests).
+import { createServer } from 'node:net';
+import { describeError } from '../errors.js';
+import { table } from '../cli/output.js';
+import { runDemo, type DemoReport } from './run.js';
+
+const once = process.argv.includes('--once');
+const write = (s = '') => process.stdout.write(s + '\n');
+
+async function freePort(preferred: number): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => {
+      const t = createServer();
+      t.listen(0, '127.0.0.1', () => {
+        const port = (t.address() as { port: number }).port;
+        t.close(() => resolve(port));
+      });
+    });
+    s.listen(preferred, '127.0.0.1', () => s.close(() => resolve(preferred)));
+  });
+}
+
+function print(r: DemoReport): void {
+  write('\nMailroom demo: 8 sample mails into the "support" mailbox (policy: auto-create Jira users into support-customers; deny example.org)\n');
+  write(
+    table(
+      ['MAIL', 'KIND', 'FROM', 'PEOPLE', 'JIRA'],
+      r.mails.map((m) => [
+        m.file,
+        m.kind,
+        m.from ?? '',
+        m.people.map((p) => `${p.email} ${p.status}${p.reason && p.status !== 'known' ? ` (${p.reason})` : ''}`).join('; ') || '-',
+        m.jira ?? (m.problem ? `FAILED: ${m.problem}` : '-'),
+      ]),
+    ),
+  );
+  write(`\nAccounts created in Jira (${r.accountsCreated.length}):`);
+  for (const a of r.accountsCreated) write(`  ${a.email}  "${a.displayName}"  ${a.accountType}  groups: ${a.groups.join(', ') || '-'}`);
+  write(`\nIssues (${r.issues.length}):`);
+  for (const i of r.issues) {
+    write(`  ${i.key}  ${i.summary}  reporter ${i.reporter ?? '?'}  comments ${i.comments}${i.attachments.length ? `  attachments ${i.attachments.join(', ')}` : ''}`);
+  }
+  if (!r.settled) write('\nThe pipeline had not settled when the report was taken: some mail is still retrying (see the board).');
+  write(`\nJira simulator: ${r.jiraUrl}    Bull Board: ${r.boardUrl}`);
+}
+
+try {
+  const demo = await runDemo({
+    redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    prefix: process.env.MAILROOM_PREFIX ?? '{mailroom-demo}',
+    webPort: await freePort(3000),
+    logLevel: process.env.MAILROOM_LOG_LEVEL ?? 'warn',
+    timeoutMs: 60_000,
+  });
+  print(demo.report);
+  if (once) {
+    await demo.stop();
+    process.exit(demo.report.settled ? 0 : 1);
+  }
+  write('Running until Ctrl-C: feed more mail with `mailroom ingest FILE` (MAILROOM_PREFIX={mailroom-demo}).');
+  const stop = async () => {
+    await demo.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+} catch (e) {
+  process.stderr.write(`mailroom demo: ${describeError(e)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,191 @@
+// The demo: the whole pipeline on an embedded default. With only Redis available it starts the
+// Jira simulator (a believable demo site), stores the simulator's workaround token encrypted,
+// runs every role in this process on mailroom.example.yml, feeds the sample mails written for
+// the project, and reports what happened: accounts created, groups, issues and comments.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Job, Queue } from 'bullmq';
+import { loadConfig, type Config } from '../config/load.js';
+import { startJiraSim, seedDemo, type JiraSim } from '../jira-sim/index.js';
+import { createLogger, type Logger } from '../log.js';
+import { ingestFiles, type IngestRow } from '../mail/ingest-files.js';
+import { createMailStore } from '../mail/store.js';
+import { identityProvision, jiraDeliver, mailInbound } from '../queues/catalog.js';
+import { addJob, openQueue } from '../queues/queue.js';
+import { createRedis, type Redis } from '../redis.js';
+import { allRoles } from '../roles.js';
+import { createRoleContext, type Stoppable } from '../runtime.js';
+import { loadSecretKey } from '../token/key.js';
+import { saveToken } from '../token/store.js';
+import type { ResolveResult } from '../pipeline/resolver.js';
+import type { DeliverResult } from '../deliver/deliverer.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const DEMO_MAILS = join(here, 'mails');
+export const DEMO_CONFIG = resolve(here, '..', '..', 'mailroom.example.yml');
+
+export interface DemoOptions {
+  redisUrl: string;
+  /** Key prefix; the demo wipes it first so every run tells the same story. */
+  prefix: string;
+  /** Port for the web role (0 = any free port). */
+  webPort: number;
+  logLevel: string;
+  /** Give up waiting for the pipeline after this long. */
+  timeoutMs: number;
+}
+
+export interface MailOutcome {
+  file: string;
+  kind: string;
+  from?: string;
+  people: { email: string; role: string; status: string; reason?: string }[];
+  jira?: string;
+  problem?: string;
+}
+
+export interface DemoReport {
+  mails: MailOutcome[];
+  accountsCreated: { email: string; displayName: string; accountType: string; groups: string[]; serviceDesks: string[] }[];
+  issues: { key: string; summary: string; reporter?: string; comments: number; attachments: string[] }[];
+  boardUrl: string;
+  jiraUrl: string;
+  settled: boolean;
+}
+
+export interface RunningDemo {
+  report: DemoReport;
+  stop(): Promise<void>;
+}
+
+export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
+  const logger = createLogger({ level: opts.logLevel, name: 'mailroom-demo' });
+  const admin = createRedis(opts.redisUrl, { name: 'mailroom-demo' });
+  try {
+    await admin.ping();
+  } catch (e) {
+    admin.disconnect();
+    throw new Error(`the demo needs Redis at ${opts.redisUrl} (${(e as Error).message}): start redis-server or set REDIS_URL`, { cause: e });
+  }
+  await dropPrefix(admin, opts.prefix);
+
+  const sim = await startJiraSim({ latencyMs: 20, jitterMs: 10 });
+  const site = seedDemo(sim);
+  const storeDir = await mkdtemp(join(tmpdir(), 'mailroom-demo-mail-'));
+  const config: Config = loadConfig(DEMO_CONFIG, {
+    REDIS_URL: opts.redisUrl,
+    MAILROOM_PREFIX: opts.prefix,
+    JIRA_BASE_URL: sim.url,
+    // A fresh key per run: the demo's token is sealed like a real one, never stored in plain.
+    MAILROOM_SECRET_KEY: randomBytes(32).toString('base64'),
+  });
+  config.store = { kind: 'fs', dir: storeDir };
+  config.web = { host: '127.0.0.1', port: opts.webPort };
+
+  await saveToken(admin, config.prefix, loadSecretKey(config.secretKey), {
+    token: site.admin.token,
+    email: site.admin.email,
+    accountId: site.admin.accountId,
+    displayName: 'Mailroom (workaround user)',
+    storedAt: new Date(),
+    expiresAt: new Date(Date.now() + 365 * 86_400_000),
+  });
+
+  const ctx = createRoleContext(config, logger);
+  const running: Stoppable[] = [];
+  for (const start of allRoles({ noAuth: true })) running.push(await start(ctx));
+
+  const seeded = new Set(sim.state.accounts.keys());
+  const inbound = openQueue(mailInbound, { connection: admin, prefix: config.prefix });
+  const rows = await ingestFiles([DEMO_MAILS], {
+    store: createMailStore(config, admin),
+    onMail: async (record, source) => {
+      const data = { mailboxId: 'support', origin: { kind: 'file' as const, name: source }, record, receivedAt: new Date().toISOString() };
+      await addJob(inbound, mailInbound, data, config.queues);
+    },
+  });
+
+  const queues = [inbound, openQueue(identityProvision, { connection: admin, prefix: config.prefix }), openQueue(jiraDeliver, { connection: admin, prefix: config.prefix })];
+  const settled = await waitUntilSettled(queues, opts.timeoutMs);
+  const report = await buildReport(rows, queues, sim, seeded, `http://127.0.0.1:${opts.webPort}/board`, settled);
+
+  return {
+    report,
+    async stop() {
+      await Promise.allSettled(running.reverse().map((r) => r.stop()));
+      await Promise.all(queues.map((q) => q.close()));
+      await ctx.closeAll();
+      await sim.close();
+      admin.disconnect();
+      logger.flush();
+    },
+  };
+}
+
+async function waitUntilSettled(queues: Queue[], timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const counts = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')));
+    if (counts.every((c) => Object.values(c).every((n) => n === 0))) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+async function buildReport(rows: IngestRow[], queues: Queue[], sim: JiraSim, seeded: Set<string>, boardUrl: string, settled: boolean): Promise<DemoReport> {
+  const [inbound, , deliver] = queues as [Queue, Queue, Queue];
+  const mails: MailOutcome[] = [];
+  for (const row of rows) {
+    const m: MailOutcome = { file: row.source.split('/').at(-1)!, kind: row.kind ?? 'error', from: row.from, people: [] };
+    const job: Job | undefined = row.sha256 ? await inbound.getJob(row.sha256) : undefined;
+    if (job?.failedReason) m.problem = job.failedReason;
+    const resolved = job?.returnvalue as ResolveResult | undefined;
+    if (resolved?.outcome === 'resolved') {
+      m.people = resolved.people.map((p) => ({ email: p.email, role: p.role, status: p.status, reason: p.reason }));
+      const d = await deliver.getJob(resolved.deliverJobId);
+      const delivered = d?.returnvalue as DeliverResult | undefined;
+      if (delivered && delivered.outcome !== 'classified') {
+        m.jira = delivered.kind === 'comment' ? `comment on ${delivered.issueKey}` : `${delivered.kind} ${delivered.issueKey}`;
+        if (delivered.uploaded) m.jira += ` (+${delivered.uploaded} attachment${delivered.uploaded > 1 ? 's' : ''})`;
+      } else if (d?.failedReason) m.problem = d.failedReason;
+    } else if (resolved?.outcome === 'classified') {
+      m.people = [];
+    }
+    mails.push(m);
+  }
+  const accountsCreated = [...sim.state.accounts.values()]
+    .filter((a) => !seeded.has(a.accountId))
+    .map((a) => ({
+      email: a.email ?? '(hidden)',
+      displayName: a.displayName,
+      accountType: a.accountType,
+      groups: [...sim.state.groups.values()].filter((g) => g.members.has(a.accountId)).map((g) => g.name),
+      serviceDesks: [...sim.state.serviceDesks.values()].filter((d) => d.customers.has(a.accountId)).map((d) => d.id),
+    }));
+  const byId = new Map([...sim.state.accounts.values()].map((a) => [a.accountId, a]));
+  const issues = sim.state.allIssues().map((i) => {
+    const reporter = (i.fields.reporter as { accountId?: string } | undefined)?.accountId;
+    return {
+      key: i.key,
+      summary: String(i.fields.summary ?? ''),
+      reporter: reporter ? byId.get(reporter)?.email ?? reporter : undefined,
+      comments: i.comments.length,
+      attachments: i.attachments.map((a) => a.filename),
+    };
+  });
+  return { mails, accountsCreated, issues, boardUrl, jiraUrl: sim.url, settled };
+}
+
+async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+export type { Logger };

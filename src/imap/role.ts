@@ -1,0 +1,18 @@
+// The poller role: reads the configured IMAP mailboxes into mail-inbound jobs, and performs
+// the mailbox actions (move, flag) once mail is finished downstream.
+import { createMailStore } from '../mail/store.js';
+import type { RoleStarter } from '../runtime.js';
+import { startPoller } from './poller.js';
+
+export function pollerRole(): RoleStarter {
+  return async (ctx) => {
+    const redis = ctx.redis('poller');
+    return startPoller({
+      config: ctx.config,
+      redis,
+      workerRedis: ctx.redis('poller-actions'),
+      store: createMailStore(ctx.config, redis),
+      logger: ctx.logger,
+    });
+  };
+}
