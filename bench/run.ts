@@ -34,7 +34,7 @@ const { values: args } = parseArgs({
 const QUICK = args.quick;
 const SIZE = QUICK
   ? { ceilingJobs: 1_000, stageMails: 12, stageSenders: 6, stageUnknown: 3, e2eMails: 12, e2eSenders: 6, e2eUnknown: 3, latencyMails: 8, latencySenders: 4, latencyUnknown: 2, latencyRate: 10, bigMailMB: 2 }
-  : { ceilingJobs: 20_000, stageMails: 500, stageSenders: 100, stageUnknown: 50, e2eMails: 500, e2eSenders: 100, e2eUnknown: 50, latencyMails: 150, latencySenders: 50, latencyUnknown: 25, latencyRate: 5, bigMailMB: 25 };
+  : { ceilingJobs: 20_000, stageMails: 1_000, stageSenders: 200, stageUnknown: 100, e2eMails: 1_000, e2eSenders: 200, e2eUnknown: 100, latencyMails: 200, latencySenders: 60, latencyUnknown: 30, latencyRate: 10, bigMailMB: 25 };
 // Generous bounds: a stage that has not finished by then is reported as a failure, not waited on.
 const STAGE_TIMEOUT_MS = QUICK ? 60_000 : 150_000;
 
@@ -127,12 +127,22 @@ async function describeRun(rig: Rig, run: Run): Promise<string> {
   return `${JSON.stringify(c)}\n${errs}`;
 }
 
+/** waitUntil, failing at once (with its stderr) when a role process has died meanwhile. */
+function until(run: Run, what: string, fn: () => Promise<boolean>, timeoutMs: number, onTimeout?: () => Promise<string>): Promise<void> {
+  return waitUntil(what, async () => {
+    for (const p of run.running.values()) {
+      if (p.child.exitCode !== null) throw new Error(`the ${p.role} process exited (${p.child.exitCode}) while waiting for ${what}: ${p.stderr().slice(-1500)}`);
+    }
+    return fn();
+  }, timeoutMs, onTimeout);
+}
+
 const waiting = async (q: Queue) => (await q.getJobCounts('waiting'))['waiting'] ?? 0;
 const completed = async (q: Queue) => (await q.getJobCounts('completed'))['completed'] ?? 0;
 
 async function workersUp(rig: Rig, run: Run, qs: Record<BenchQueue, Queue>, names: BenchQueue[]): Promise<void> {
   for (const n of names) {
-    await waitUntil(`a worker on ${n}`, async () => (await qs[n].getWorkers()).length > 0, STAGE_TIMEOUT_MS, () => describeRun(rig, run));
+    await until(run, `a worker on ${n}`, async () => (await qs[n].getWorkers()).length > 0, STAGE_TIMEOUT_MS, () => describeRun(rig, run));
   }
 }
 
@@ -154,13 +164,13 @@ async function stagedRun(rig: Rig, run: Run): Promise<{ fig: Omit<StageFigures, 
     const { perSec: appendPerSec } = await appendAll(rig, run, mails, { folder: 'Staging' });
     say(`staged: ${mails.length} mails appended to a side folder (${appendPerSec}/s)`);
     await appendAll(rig, run, warm);
-    await waitUntil('the poller to read a first mail', async () => (await waiting(qs['mail-inbound'])) === 1, STAGE_TIMEOUT_MS, () => describeRun(rig, run));
+    await until(run, 'the poller to read a first mail', async () => (await waiting(qs['mail-inbound'])) === 1, STAGE_TIMEOUT_MS, () => describeRun(rig, run));
     await workersUp(rig, run, qs, ['mail-inbound', 'identity-provision', 'jira-deliver']);
     const total = mails.length + 1;
 
     const memBefore = (await memoryOfKeys(rig.conn, `${run.prefix}:*`)).bytes;
     const released = await release(rig, run, 'Staging');
-    await waitUntil('the poller to enqueue every mail', async () => (await waiting(qs['mail-inbound'])) === total, STAGE_TIMEOUT_MS, () => describeRun(rig, run));
+    await until(run, 'the poller to enqueue every mail', async () => (await waiting(qs['mail-inbound'])) === total, STAGE_TIMEOUT_MS, () => describeRun(rig, run));
     const memAfter = (await memoryOfKeys(rig.conn, `${run.prefix}:*`)).bytes;
     const jobKeys = await memoryOfKeys(rig.conn, `${run.prefix}:mail-inbound:${MAILBOX_ID}:*`);
     const pollerRate = rateSince(mails.length, released, (await jobTimes(qs['mail-inbound'], ['waiting'])).map((j) => j.timestamp));
@@ -168,13 +178,13 @@ async function stagedRun(rig: Rig, run: Run): Promise<{ fig: Omit<StageFigures, 
 
     const resumed = Date.now();
     await qs['mail-inbound'].resume();
-    await waitUntil('the resolver to hand every mail to delivery', async () => (await completed(qs['mail-inbound'])) === total, STAGE_TIMEOUT_MS, () => describeRun(rig, run));
+    await until(run, 'the resolver to hand every mail to delivery', async () => (await completed(qs['mail-inbound'])) === total, STAGE_TIMEOUT_MS, () => describeRun(rig, run));
     const resolveRate = rateSince(total, resumed, (await jobTimes(qs['mail-inbound'])).map((j) => j.finishedOn));
     say(`staged: resolve ${resolveRate} mails/s`);
 
     const resumed2 = Date.now();
     await qs['jira-deliver'].resume();
-    await waitUntil('the deliverer to deliver every mail', async () => (await completed(qs['jira-deliver'])) === total, STAGE_TIMEOUT_MS, () => describeRun(rig, run));
+    await until(run, 'the deliverer to deliver every mail', async () => (await completed(qs['jira-deliver'])) === total, STAGE_TIMEOUT_MS, () => describeRun(rig, run));
     const deliverRate = rateSince(total, resumed2, (await jobTimes(qs['jira-deliver'])).map((j) => j.finishedOn));
     say(`staged: deliver ${deliverRate} mails/s`);
     return {
@@ -218,7 +228,7 @@ async function liveRun(rig: Rig, run: Run): Promise<LiveFigures> {
     const poller = run.running.get('poller')!;
     // Every role is up and idle once the warm-up mails are issues.
     await appendAll(rig, run, warm);
-    await waitUntil('the warm-up mails', async () => issued(warm), STAGE_TIMEOUT_MS, () => describeRun(rig, run));
+    await until(run, 'the warm-up mails', async () => issued(warm), STAGE_TIMEOUT_MS, () => describeRun(rig, run));
 
     // The poller's memory while a big mail passes.
     await new Promise((r) => setTimeout(r, 500));
@@ -236,16 +246,16 @@ async function liveRun(rig: Rig, run: Run): Promise<LiveFigures> {
     };
     const sampler = sampleRss(pid, 10);
     await appendAll(rig, run, [bigMail]);
-    await waitUntil('the poller to read the big mail', async () => (await jobTimes(qs['mail-inbound'], ['waiting', 'active', 'delayed', 'completed'])).some((j) => j.messageId === bigMail.messageId), STAGE_TIMEOUT_MS, () => describeRun(rig, run));
+    await until(run, 'the poller to read the big mail', async () => (await jobTimes(qs['mail-inbound'], ['waiting', 'active', 'delayed', 'completed'])).some((j) => j.messageId === bigMail.messageId), STAGE_TIMEOUT_MS, () => describeRun(rig, run));
     await new Promise((r) => setTimeout(r, 300));
     const rss = await sampler.stop();
-    await waitUntil('the big mail to become an issue', async () => issued([bigMail]), STAGE_TIMEOUT_MS, () => describeRun(rig, run));
+    await until(run, 'the big mail to become an issue', async () => issued([bigMail]), STAGE_TIMEOUT_MS, () => describeRun(rig, run));
     const pollerRss = { mailBytes: bigMail.raw.length, baselineRssMB: round(baseline / 1024, 1), peakRssMB: rss.peakRssMB, peakHwmMB: rss.hwmMB, samples: rss.samples };
     say(`poller rss ${JSON.stringify(pollerRss)}`);
 
     // Steady arrivals.
     const { appended, perSec: appendsPerSec } = await appendAll(rig, run, latMails, { ratePerSec: SIZE.latencyRate });
-    await waitUntil('every paced mail to become an issue', async () => issued(latMails), STAGE_TIMEOUT_MS, () => describeRun(rig, run));
+    await until(run, 'every paced mail to become an issue', async () => issued(latMails), STAGE_TIMEOUT_MS, () => describeRun(rig, run));
     const inbound = new Map((await jobTimes(qs['mail-inbound'])).map((j) => [j.messageId, j]));
     const issues = issuesByMessage(rig.sim);
     const toEnqueued: number[] = [];
@@ -284,7 +294,7 @@ async function liveRun(rig: Rig, run: Run): Promise<LiveFigures> {
     await appendAll(rig, run, burst, { folder: 'Burst' });
     rig.sim.counters.reset();
     const released = await release(rig, run, 'Burst');
-    await waitUntil('every burst mail to become an issue', async () => issued(burst), STAGE_TIMEOUT_MS, () => describeRun(rig, run));
+    await until(run, 'every burst mail to become an issue', async () => issued(burst), STAGE_TIMEOUT_MS, () => describeRun(rig, run));
     const by = issuesByMessage(rig.sim);
     const lastIssue = Math.max(...burst.map((m) => Date.parse(by.get(m.messageId)![0]!.created)));
     const total = rig.sim.counters.count();
