@@ -7,7 +7,7 @@
 // `mailroom.message` (set in the create call itself on the platform route), found by JQL when
 // Redis lost the ledger or a crash came between create and ledger. (3) Progress in the job's
 // data (`deliver`): which issue, which attachments are up, so a re-run resumes.
-import type { Queue } from 'bullmq';
+import { DelayedError, type Queue } from 'bullmq';
 import type { z } from 'zod';
 import type { MailboxConfig, RetryConfig } from '../config/schema.js';
 import { NotFoundError, PermanentError } from '../errors.js';
@@ -73,6 +73,10 @@ export interface DelivererDeps {
 }
 
 export const DEFAULT_LOCK_MS = 30_000;
+// A reply waits this long at most for its thread's first mail (which may be waiting for its
+// sender's account to be made), re-checking every THREAD_RECHECK_MS.
+export const THREAD_WAIT_MS = 10 * 60_000;
+export const THREAD_RECHECK_MS = 1_000;
 
 interface Target {
   kind: 'issue' | 'request' | 'comment';
@@ -94,6 +98,8 @@ interface DeliverState {
   finished?: boolean;
   /** A JSM create was sent (its property is set only after): a re-run looks for an orphan first. */
   requestSent?: string;
+  /** When this reply started waiting for its thread's first mail to be delivered (epoch ms). */
+  threadWaitSince?: number;
 }
 
 export type DeliverResult =
@@ -253,6 +259,7 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       if (known) return fromLedger(known);
 
       const parent = await findParent(route);
+      if (!parent) await waitForThreadStart();
       if (parent) {
         const commented = await comment(parent.issueKey);
         if (commented) return commented;
@@ -271,6 +278,26 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
         return remember({ kind, issueKey: found[0].key, issueId: found[0].id, adopted });
       }
       return remember(await create(route));
+    }
+
+    /**
+     * A reply whose thread's first mail is still on its way (e.g. both arrived together, and the
+     * first waits for its sender's account) waits for it, so it becomes a comment on that issue
+     * rather than an issue of its own. Bounded: after THREAD_WAIT_MS it is delivered as new.
+     */
+    async function waitForThreadStart(): Promise<void> {
+      const pending = await ledger.pendingOf(threadIds(record).filter((id) => id !== mk));
+      if (!pending.length) return;
+      const since = state.threadWaitSince ?? Date.now();
+      if (Date.now() - since > THREAD_WAIT_MS) {
+        log.warn({ pending }, 'the mail this one answers is still not delivered: delivering this one as new');
+        return;
+      }
+      state.threadWaitSince = since;
+      await saveState(ctx, state);
+      log.info({ pending }, 'waiting for the mail this one answers to be delivered first');
+      await job.moveToDelayed(Date.now() + THREAD_RECHECK_MS, ctx.token);
+      throw new DelayedError();
     }
 
     /** The issue this mail answers: by thread (ledger), then by an issue key in the subject. */

@@ -28,7 +28,19 @@ export interface Ledger {
   findThread(ids: string[]): Promise<LedgerEntry | undefined>;
   /** Hold the mail while checking and creating, so two jobs for one mail never both create. */
   lock(mailKey: string, ttlMs: number): Promise<() => Promise<void>>;
+  /** Note that a mail is on its way to delivery (the resolver calls this as it starts on it). */
+  markPending(mailKey: string): Promise<void>;
+  /** Those of these Message-IDs that are on their way but not yet delivered. */
+  pendingOf(ids: string[]): Promise<string[]>;
 }
+
+export function pendingKey(prefix: string, mailKey: string): string {
+  return key(prefix, 'deliver', 'pending', mailKey);
+}
+
+// A mail is "on its way" at most this long: a thread's first mail that failed for good must not
+// hold its replies back for ever.
+const PENDING_TTL_S = 3600;
 
 export function ledgerKey(prefix: string, mailKey: string): string {
   return key(prefix, 'deliver', 'ledger', mailKey);
@@ -45,6 +57,7 @@ export function createLedger(redis: Redis, prefix: string): Ledger {
     async put(mailKey, entry) {
       const k = ledgerKey(prefix, mailKey);
       const set = await redis.set(k, JSON.stringify(entry), 'EX', LEDGER_TTL_S, 'NX');
+      await redis.del(pendingKey(prefix, mailKey));
       if (set) return entry;
       return parse(await redis.get(k)) ?? entry;
     },
@@ -56,6 +69,15 @@ export function createLedger(redis: Redis, prefix: string): Ledger {
         if (e) return e;
       }
       return undefined;
+    },
+    async markPending(mailKey) {
+      // NX: a mail delivered already (ledger) is never marked again by a re-run.
+      if (!(await redis.exists(ledgerKey(prefix, mailKey)))) await redis.set(pendingKey(prefix, mailKey), '1', 'EX', PENDING_TTL_S, 'NX');
+    },
+    async pendingOf(ids) {
+      if (!ids.length) return [];
+      const values = await redis.mget(...ids.map((id) => pendingKey(prefix, id)));
+      return ids.filter((_, i) => values[i] !== null);
     },
     async lock(mailKey, ttlMs) {
       const k = key(prefix, 'deliver', 'lock', mailKey);

@@ -11,6 +11,8 @@ import { PermanentError } from '../errors.js';
 import { identityProvision, jiraDeliver, mailboxActions, mailInbound, type ResolvedPerson } from '../queues/catalog.js';
 import { addJob } from '../queues/queue.js';
 import type { Processor, ProcessorContext } from '../queues/worker.js';
+import { createLedger } from '../deliver/ledger.js';
+import { mailKey } from '../deliver/route.js';
 import { normalizeMailId } from './audit.js';
 import type { Pipeline, PipelineQueues } from './context.js';
 import { countMail } from './flood.js';
@@ -92,6 +94,8 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
 
     let state = readState(job.data);
     if (!state) {
+      // Replies that overtake this mail (same thread, arriving together) wait for its delivery.
+      await createLedger(p.redis, p.prefix).markPending(mailKey(record));
       const people = selectParticipants(record, mailbox).map((x): PersonState => ({ ...x, status: 'new' }));
       state = { v: 1, people, passes: 0 };
       if (sender && people.some((x) => x.role === 'sender') && policy.autoCreate !== 'none') {

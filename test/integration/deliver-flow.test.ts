@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { adfToText } from '../../src/deliver/adf.js';
 import { COMMENTS_PROPERTY, MESSAGE_PROPERTY, type DeliverResult } from '../../src/deliver/deliverer.js';
-import { ledgerKey } from '../../src/deliver/ledger.js';
+import { createLedger, ledgerKey } from '../../src/deliver/ledger.js';
 import { startDelivererWorker } from '../../src/deliver/role.js';
 import { rawMail, storedRecord, type RawMailInput } from '../../src/deliver/testkit.js';
 import type { AdfDoc } from '../../src/jira/types.js';
@@ -158,6 +158,31 @@ describe('jira-deliver', () => {
     // Each IMAP mail asks the poller for its 'delivered' action.
     const actions = await actionsQ.getJobs(['waiting', 'delayed', 'prioritized']);
     expect(actions.map((j) => (j.data as { outcome: string; uid: number }).outcome).sort()).toEqual(['delivered', 'delivered', 'delivered']);
+  });
+
+  it('a reply that overtakes its thread\'s first mail waits for it, and becomes a comment on its issue', { timeout: 30_000 }, async () => {
+    // The resolver marks every mail it starts on as on its way; the first mail is still waiting
+    // (say, for its sender's account) when the reply reaches the deliverer.
+    await createLedger(redis, prefix).markPending('first@acme.example');
+    const replyRecord = await storedRecord(store, rawMail({
+      from: 'Alice Agent <alice@acme.example>',
+      subject: 'Re: Badge reader at the side door',
+      messageId: 'reply@acme.example',
+      inReplyTo: 'first@acme.example',
+      references: ['first@acme.example'],
+      text: 'It also beeps twice now.',
+    }));
+    const people: ResolvedPerson[] = [{ email: 'alice@acme.example', role: 'sender', status: 'known', accountId: alice().accountId }];
+    const replyJob = await addJob(deliverQ, jiraDeliver, { mailboxId: 'support', origin: { kind: 'imap', uidvalidity: '7', uid: uid++ }, record: replyRecord, people }, FAST_RETRY);
+    // It parks instead of making an issue of its own.
+    for (let i = 0; i < 100 && (await replyJob.getState()) !== 'delayed'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await replyJob.getState()).toBe('delayed');
+    expect(issues()).toHaveLength(0);
+    const first = await deliver({ from: 'Alice Agent <alice@acme.example>', subject: 'Badge reader at the side door', messageId: 'first@acme.example', text: 'It does not read my badge.' });
+    expect(first).toMatchObject({ kind: 'issue', issueKey: 'SUP-1' });
+    expect(await replyJob.waitUntilFinished(events, 20_000)).toMatchObject({ outcome: 'delivered', kind: 'comment', issueKey: 'SUP-1' });
+    expect(issues()).toHaveLength(1);
+    expect(issues()[0]!.comments).toHaveLength(1);
   });
 
   it('an HTML-only mail gets a readable description with links; no sender account: the token reports and the sender is named', { timeout: 20_000 }, async () => {
