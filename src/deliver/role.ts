@@ -78,7 +78,7 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
     const deliverQueue = openQueue(jiraDeliver, q);
     const actionsQueue = openQueue(mailboxActions, q);
     const tokenQueues = [openQueue(mailInbound, q), openQueue(identityProvision, q), deliverQueue, openQueue(notify, q)];
-    const token = startTokenRuntime({ connection: redis, config, logger });
+    const token = startTokenRuntime({ connection: redis, config, logger, watch: true });
     const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
     const worker = startDelivererWorker(
       {

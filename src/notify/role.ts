@@ -3,17 +3,14 @@
 // SMTP server. workers/notifier.ts only calls runRoles().
 import type { Worker } from 'bullmq';
 import type { Config } from '../config/load.js';
-import { ms } from '../config/duration.js';
 import { ConfigError } from '../errors.js';
-import { createJiraClient, type JiraClient } from '../jira/client.js';
 import type { Logger } from '../log.js';
 import { notify } from '../queues/catalog.js';
 import { startWorker } from '../queues/worker.js';
 import type { Redis } from '../redis.js';
 import type { RoleStarter } from '../runtime.js';
-import { createTokenGate, openTokenQueues } from '../token/gate.js';
-import { loadSecretKey } from '../token/key.js';
-import { createTokenSource } from '../token/source.js';
+import { openTokenQueues } from '../token/gate.js';
+import { startTokenRuntime } from '../token/runtime.js';
 import { createMailer, type Mailer } from './mailer.js';
 import { createNotifier, type NotifierDeps } from './notifier.js';
 
@@ -61,28 +58,13 @@ export function notifierRole(): RoleStarter {
     if (problems.length) throw new ConfigError(problems);
     const logger = ctx.logger.child({ role: 'notifier' });
     const redis = ctx.redis('notifier-keys');
-    const timeoutMs = ms(config.jira.timeout);
-    const source = createTokenSource<JiraClient>({
-      redis,
-      prefix: config.prefix,
-      secretKey: loadSecretKey(config.secretKey),
-      makeClient: (c) => createJiraClient({ baseUrl: config.jira.apiBase ?? config.jira.site, email: c.email, token: c.token, timeoutMs, logger }),
-    });
+    const token = startTokenRuntime({ connection: redis, config, logger, watch: true });
     const tokenQueues = openTokenQueues(redis, config.prefix);
-    const gate = createTokenGate({
-      connection: redis,
-      prefix: config.prefix,
-      logger,
-      queues: tokenQueues,
-      onEvent: (e) => {
-        if (e.type === 'stored' || e.type === 'cleared') source.invalidate();
-      },
-    });
     const mailer = createMailer(config.smtp, config.secrets.smtpPassword);
     const worker = startNotifierWorker({
       redis,
       prefix: config.prefix,
-      jira: () => source.client(),
+      jira: () => token.source.client(),
       mailer,
       from: config.smtp!.from,
       bccBatchSize: config.smtp!.bccBatchSize,
@@ -90,7 +72,7 @@ export function notifierRole(): RoleStarter {
       installId: config.prefix,
       connection: ctx.redis('notifier'),
       logger,
-      onAuthError: (err, job) => gate.onAuthError(err, job),
+      onAuthError: token.onAuthError,
       rateLimitQueues: tokenQueues,
       retry: config.queues,
     });
@@ -98,7 +80,7 @@ export function notifierRole(): RoleStarter {
       async stop() {
         await worker.close();
         mailer.close();
-        await gate.close();
+        await token.close();
         await Promise.all(tokenQueues.map((q) => q.close()));
       },
     };

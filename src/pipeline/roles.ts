@@ -2,19 +2,14 @@
 // token gate (an AuthError pauses every queue that needs the token), the pipeline, and a
 // worker per role. workers/resolver.ts and workers/provisioner.ts only call runRoles().
 import type { Queue, Worker } from 'bullmq';
-import type { Config } from '../config/load.js';
-import { ms } from '../config/duration.js';
 import { describeError } from '../errors.js';
-import { createJiraClient } from '../jira/client.js';
 import type { Logger } from '../log.js';
 import { identityProvision, jiraDeliver, mailboxActions, mailInbound, notify } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
 import { startWorker, type WorkerDeps } from '../queues/worker.js';
 import type { Redis } from '../redis.js';
 import type { RoleContext, RoleStarter } from '../runtime.js';
-import { createTokenGate } from '../token/gate.js';
-import { loadSecretKey } from '../token/key.js';
-import { createTokenSource } from '../token/source.js';
+import { startTokenRuntime, type TokenRuntime } from '../token/runtime.js';
 import { createPipeline, pipelineOptionsFrom, type JiraProvider, type Pipeline, type PipelineQueues } from './context.js';
 import { createProvisioner, onProvisionFailed } from './provisioner.js';
 import type { RateGateObserver } from './rate-gate.js';
@@ -86,22 +81,12 @@ export function startProvisionerWorker(p: Pipeline, queues: PipelineQueues, deps
   return w;
 }
 
-/** The Jira client on the stored token, rebuilt when the token changes. */
-export function tokenJira(config: Config, redis: Redis, logger: Logger): { jira: JiraProvider; invalidate(): void } {
-  const timeoutMs = ms(config.jira.timeout);
-  const source = createTokenSource({
-    redis,
-    prefix: config.prefix,
-    secretKey: loadSecretKey(config.secretKey),
-    makeClient: (c) => createJiraClient({ baseUrl: config.jira.apiBase ?? config.jira.site, email: c.email, token: c.token, timeoutMs, logger }),
-  });
-  return {
-    jira: async () => {
-      const client = await source.client();
-      const creds = await source.credentials();
-      return { client, account: creds.email };
-    },
-    invalidate: () => source.invalidate(),
+/** The pipeline's view of the token runtime: a client on the current token and its account. */
+export function tokenJira(token: Pick<TokenRuntime, 'source'>): JiraProvider {
+  return async () => {
+    const client = await token.source.client();
+    const creds = await token.source.credentials();
+    return { client, account: creds.email };
   };
 }
 
@@ -122,21 +107,14 @@ function pipelineRole(role: 'resolver' | 'provisioner', opts: PipelineRoleOption
     const queues = openPipelineQueues(redis, config.prefix);
     const notifyQueue = openQueue(notify, { connection: redis, prefix: config.prefix });
     const tokenQueues = [queues.mailInbound, queues.identityProvision, queues.jiraDeliver, notifyQueue];
-    const token = tokenJira(config, redis, logger);
-    const gate = createTokenGate({
-      connection: redis,
-      prefix: config.prefix,
-      logger,
-      queues: tokenQueues,
-      onEvent: (e) => {
-        if (e.type === 'stored' || e.type === 'cleared') token.invalidate();
-      },
-    });
-    const pipeline = createPipeline({ ...pipelineOptionsFrom(config, redis, logger, token.jira), rateGateObserver: opts.rateGateObserver });
+    // Every token-using role checks the token at start and periodically (harmless in many
+    // copies): an expiring token or a lost permission is reported by whichever runs.
+    const token = startTokenRuntime({ connection: redis, config, logger, watch: true });
+    const pipeline = createPipeline({ ...pipelineOptionsFrom(config, redis, logger, tokenJira(token)), rateGateObserver: opts.rateGateObserver });
     const deps: PipelineWorkerDeps = {
       connection: ctx.redis(role),
       logger,
-      onAuthError: (err, job) => gate.onAuthError(err, job),
+      onAuthError: token.onAuthError,
       rateLimitQueues: tokenQueues,
       concurrency: opts.concurrency,
       lockDuration: opts.lockDuration,
@@ -147,7 +125,7 @@ function pipelineRole(role: 'resolver' | 'provisioner', opts: PipelineRoleOption
       async stop() {
         // close() stops taking jobs and waits for the ones in hand.
         await worker.close();
-        await gate.close();
+        await token.close();
         await Promise.all([...queues.all, notifyQueue].map((q) => q.close()));
       },
     };
