@@ -20,6 +20,12 @@ export function tokenCheck(redis: Redis, prefix: string): ReadinessCheck {
 }
 
 export function heartbeatVerdict(hb: HeartbeatView): CheckResult {
+  // A parked mailbox has a live poller (fresh heartbeat) that will not read mail until its
+  // password is fixed: no mail flows, so it is unready whatever the heartbeat's age.
+  if (hb.state === 'parked' && !hb.stale) {
+    const retry = hb.nextAttemptAt ? `; next attempt at ${hb.nextAttemptAt}` : '';
+    return { ok: false, detail: `parked: the server keeps refusing the login${hb.lastError ? ` (last error: ${hb.lastError})` : ''}${retry}` };
+  }
   if (!hb.stale) return { ok: true, detail: hb.state };
   if (!hb.updatedAt) return { ok: false, detail: 'no poller has reported for this mailbox' };
   const why = hb.state === 'stopped' ? 'its poller stopped' : `no heartbeat since ${hb.updatedAt}`;

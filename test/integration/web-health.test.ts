@@ -92,6 +92,27 @@ describe('/readyz with token and mailboxes', () => {
     expect((await readyz()).status).toBe(200);
   });
 
+  it('turns unready when a mailbox is parked, though its heartbeat is fresh, and ready again once it reconnects', async () => {
+    await writeHeartbeat(redis, prefix, { mailboxId: 'support', state: 'idle' });
+    await writeHeartbeat(redis, prefix, {
+      mailboxId: 'sales',
+      state: 'parked',
+      lastError: 'authentication failed for bot@example.com',
+      nextAttemptAt: '2026-11-28T23:00:00.000Z',
+    });
+    let r = await readyz();
+    expect(r.status).toBe(503);
+    expect(check(r.body, 'mailbox:sales')).toMatchObject({
+      ok: false,
+      detail: 'parked: the server keeps refusing the login (last error: authentication failed for bot@example.com); next attempt at 2026-11-28T23:00:00.000Z',
+    });
+    expect(check(r.body, 'mailbox:support')).toMatchObject({ ok: true, detail: 'idle' });
+    await writeHeartbeat(redis, prefix, { mailboxId: 'sales', state: 'idle', lastError: '', nextAttemptAt: '' });
+    r = await readyz();
+    expect(r.status).toBe(200);
+    expect(check(r.body, 'mailbox:sales')).toMatchObject({ ok: true, detail: 'idle' });
+  });
+
   it('turns unready when the token is refused and its queues paused', async () => {
     const queues = openTokenQueues(redis, prefix);
     try {
