@@ -250,6 +250,13 @@ async function main(): Promise<number> {
       }));
     })();
 
+    // Faults start once the system works: the first mail has become an issue (every role is up).
+    await waitUntil('the first mail to become an issue', async () => {
+      reviveCrashed(c);
+      return issuesByMessage(rig.sim).size > 0;
+    }, QUICK ? 60_000 : 120_000);
+    say('first issue created: injecting faults');
+
     // Every fault at least once (in a shuffled order), then at random, until the window closes.
     const order = [...FAULTS].sort(() => rand() - 0.5);
     while (Date.now() < appendUntil || order.length) {
