@@ -12,15 +12,21 @@ export interface AllRolesOptions {
   noAuth?: boolean;
 }
 
-export function allRoles(opts: AllRolesOptions = {}): RoleStarter[] {
+export type RoleName = 'poller' | 'resolver' | 'provisioner' | 'deliverer' | 'notifier' | 'web';
+
+export function rolesByName(opts: AllRolesOptions = {}): Record<RoleName, RoleStarter> {
   const notifier = notifierRole();
-  return [
-    pollerRole(),
-    resolverRole(),
-    provisionerRole(),
-    delivererRole(),
+  return {
+    poller: pollerRole(),
+    resolver: resolverRole(),
+    provisioner: provisionerRole(),
+    deliverer: delivererRole(),
     // The notifier needs SMTP settings; an install that only reads mail has none.
-    async (ctx) => (ctx.config.smtp ? notifier(ctx) : { stop: async () => undefined }),
-    webRole({ noAuth: opts.noAuth }),
-  ];
+    notifier: async (ctx) => (ctx.config.smtp ? notifier(ctx) : { stop: async () => undefined }),
+    web: webRole({ noAuth: opts.noAuth }),
+  };
+}
+
+export function allRoles(opts: AllRolesOptions = {}): RoleStarter[] {
+  return Object.values(rolesByName(opts));
 }

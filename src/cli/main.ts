@@ -1,6 +1,6 @@
 // `mailroom`: the command line for people and scripts. Each command lives in ./commands/.
 import { Command, CommanderError } from 'commander';
-import { commands } from './commands/index.js';
+import { loadCommands } from './commands/index.js';
 import { createContext } from './context.js';
 import { EXIT, reportError } from './output.js';
 
@@ -11,7 +11,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(add --help for usage and examples)')
     .exitOverride();
   const ctx = createContext(program);
-  for (const register of commands) register(program, ctx);
+  for (const register of await loadCommands(argv)) register(program, ctx);
   program.commands.forEach(function override(c: Command) {
     c.exitOverride();
     c.commands.forEach(override);
