@@ -9,6 +9,7 @@ import { RetryableError } from '../errors.js';
 import type { Redis } from '../redis.js';
 import { key } from '../redis.js';
 import type { JiraAccount } from '../jira/types.js';
+import { metrics } from '../ops/metrics.js';
 
 export interface CachedAccount {
   accountId: string;
@@ -150,8 +151,14 @@ export function createIdentityCache(opts: IdentityCacheOptions): IdentityCache {
     async resolve(raw) {
       const email = raw.trim().toLowerCase();
       const cached = await peek(email);
-      if (cached) return { entry: cached, source: 'cache' };
-      return coalesced(email, false);
+      if (cached) {
+        metrics.cacheLookups.inc({ result: 'hit' });
+        return { entry: cached, source: 'cache' };
+      }
+      // Only an answer that took a Jira request is a miss; one another lookup fetched is a hit.
+      const r = await coalesced(email, false);
+      metrics.cacheLookups.inc({ result: r.source === 'jira' ? 'miss' : 'hit' });
+      return r;
     },
     async refresh(raw) {
       return (await coalesced(raw.trim().toLowerCase(), true)).entry;

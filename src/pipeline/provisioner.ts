@@ -18,6 +18,7 @@ import { toCached, type CachedAccount } from './cache.js';
 import type { Pipeline } from './context.js';
 import { displayNameFor } from './policy.js';
 import { releaseWaiters } from './waiters.js';
+import { metrics } from '../ops/metrics.js';
 
 export type ProvisionPayload = z.infer<typeof identityProvision.payload>;
 
@@ -126,6 +127,7 @@ export function createProvisioner(p: Pipeline, mailQueue: Queue): Processor<Prov
           Object.assign(state, { accountId: e.account.accountId, account: e.account, created: false });
         } else {
           await p.audit.record({ ...base, step, outcome: 'created', jira: summary(made) });
+          metrics.accountsCreated.inc({ mode: data.mode });
           Object.assign(state, { accountId: made.accountId, account: toCached(made), created: true });
         }
       }

@@ -6,6 +6,7 @@
 import { RateLimitedError } from '../errors.js';
 import type { Redis } from '../redis.js';
 import { key } from '../redis.js';
+import { metrics } from '../ops/metrics.js';
 
 export interface RateGate {
   /** Throws RateLimitedError (remaining window) while Jira has asked us to wait. */
@@ -37,6 +38,9 @@ export function createRateGate(opts: { redis: Redis; prefix: string; site: strin
     async trip(ms) {
       opts.observer?.onTrip?.(ms);
       const until = Date.now() + ms;
+      // Time rate-limited, not the sum of every answer's Retry-After: only what extends the window.
+      const longer = until - Math.max(localUntil, Date.now());
+      if (longer > 0) metrics.jiraRateLimitedSeconds.inc(longer / 1000);
       localUntil = Math.max(localUntil, until);
       // Keep the longer of two windows: a shorter Retry-After must not reopen the gate early.
       const cur = await opts.redis.pttl(k);
@@ -60,7 +64,10 @@ export function gated<T extends object>(target: T, gate: RateGate): T {
         try {
           return await (v as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
         } catch (e) {
-          if (e instanceof RateLimitedError) await gate.trip(e.retryAfterMs);
+          if (e instanceof RateLimitedError) {
+            metrics.jiraRateLimited.inc({ operation: String(prop) });
+            await gate.trip(e.retryAfterMs);
+          }
           throw e;
         }
       };

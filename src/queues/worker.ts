@@ -13,6 +13,7 @@ import type { RetryConfig } from '../config/schema.js';
 import { AuthError, MailroomError, PermanentError, RateLimitedError, describeError } from '../errors.js';
 import { backoffDelay, parsePayload, type QueueDef } from './define.js';
 import { retryFor } from './queue.js';
+import { observeWorker } from '../ops/metrics.js';
 
 export interface ProcessorContext {
   job: Job;
@@ -41,6 +42,9 @@ export interface WorkerDeps {
   maxStalledCount?: number;
   autorun?: boolean;
 }
+
+/** What a role decides about its worker; the queue's prefix and retry policy come from config. */
+export type WorkerOptions = Omit<WorkerDeps, 'prefix' | 'retry' | 'autorun'>;
 
 export type Outcome =
   | { action: 'fail-permanently'; message: string }
@@ -122,5 +126,7 @@ export function startWorker<S extends z.ZodType>(
     },
   );
   worker.on('error', (e) => log.error({ err: describeError(e) }, 'worker error'));
+  // Every role's worker comes through here: job durations for /metrics, whichever role runs it.
+  observeWorker(worker, def.name);
   return worker;
 }

@@ -7,6 +7,7 @@ import type { Config } from '../config/load.js';
 import { createJiraClient, type JiraClient } from '../jira/index.js';
 import type { Logger } from '../log.js';
 import type { Redis } from '../redis.js';
+import { metrics } from '../ops/metrics.js';
 import { createTokenGate, readTokenState, type TokenGate, type TokenState } from './gate.js';
 import { daysLeft } from './input.js';
 import { loadSecretKey, type SecretKey } from './key.js';
@@ -37,7 +38,14 @@ export interface TokenRuntimeDeps {
 
 export function jiraClientFactory(config: Config, logger?: Logger): (creds: TokenCredentials) => JiraClient {
   return (creds) =>
-    createJiraClient({ baseUrl: config.jira.apiBase ?? config.jira.site, email: creds.email, token: creds.token, timeoutMs: ms(config.jira.timeout), logger });
+    createJiraClient({
+      baseUrl: config.jira.apiBase ?? config.jira.site,
+      email: creds.email,
+      token: creds.token,
+      timeoutMs: ms(config.jira.timeout),
+      logger,
+      onResponse: ({ operation, status }) => metrics.jiraRequests.inc({ operation, status: status === 0 ? 'network' : String(status) }),
+    });
 }
 
 export function startTokenRuntime(deps: TokenRuntimeDeps): TokenRuntime {
