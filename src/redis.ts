@@ -22,3 +22,15 @@ export function createRedis(url: string, opts: { forWorker?: boolean; name?: str
 export function key(prefix: string, ...parts: string[]): string {
   return [prefix, ...parts].join(':');
 }
+
+/** Delete every key under a prefix (SCAN, never KEYS, so Redis keeps serving meanwhile). */
+export async function deleteByPrefix(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) deleted += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}

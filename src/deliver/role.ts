@@ -1,17 +1,16 @@
 // The deliverer role: the Jira client on the stored workaround token behind the Retry-After
 // gate, the token gate (an AuthError pauses every queue that needs the token), the mail store,
 // and the jira-deliver worker. workers/deliverer.ts only calls runRoles().
-import type { Queue, Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import type { Config } from '../config/load.js';
 import type { JiraClient } from '../jira/client.js';
-import type { Logger } from '../log.js';
 import { createMailStore, type MailStore } from '../mail/store.js';
 import { createAuditTrail } from '../pipeline/audit.js';
 import { siteHost } from '../pipeline/context.js';
 import { createRateGate, gated } from '../pipeline/rate-gate.js';
 import { identityProvision, jiraDeliver, mailboxActions, mailInbound, notify } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
-import { startWorker, type WorkerDeps } from '../queues/worker.js';
+import { startWorker, type WorkerOptions } from '../queues/worker.js';
 import type { Redis } from '../redis.js';
 import type { RoleContext, RoleStarter } from '../runtime.js';
 import { startTokenRuntime } from '../token/runtime.js';
@@ -26,16 +25,7 @@ export const DELIVERER_CONCURRENCY = 8;
 // crashed twice, which helps nobody.
 export const DELIVERER_MAX_STALLED = 10;
 
-export interface DelivererWorkerOptions {
-  connection: Redis;
-  logger: Logger;
-  concurrency?: number;
-  onAuthError?: WorkerDeps['onAuthError'];
-  rateLimitQueues?: Queue[];
-  lockDuration?: number;
-  stalledInterval?: number;
-  maxStalledCount?: number;
-}
+export type DelivererWorkerOptions = WorkerOptions;
 
 export function startDelivererWorker(deps: DelivererDeps, o: DelivererWorkerOptions): Worker {
   return startWorker(jiraDeliver, createDeliverer(deps), {

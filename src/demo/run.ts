@@ -15,7 +15,7 @@ import { ingestFiles, type IngestRow } from '../mail/ingest-files.js';
 import { createMailStore } from '../mail/store.js';
 import { identityProvision, jiraDeliver, mailInbound } from '../queues/catalog.js';
 import { addJob, openQueue } from '../queues/queue.js';
-import { createRedis, type Redis } from '../redis.js';
+import { createRedis, deleteByPrefix } from '../redis.js';
 import { allRoles } from '../roles.js';
 import { createRoleContext, type Stoppable } from '../runtime.js';
 import { loadSecretKey } from '../token/key.js';
@@ -70,7 +70,7 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
     admin.disconnect();
     throw new Error(`the demo needs Redis at ${opts.redisUrl} (${(e as Error).message}): start redis-server or set REDIS_URL`, { cause: e });
   }
-  await dropPrefix(admin, opts.prefix);
+  await deleteByPrefix(admin, opts.prefix);
 
   const sim = await startJiraSim({ latencyMs: 20, jitterMs: 10 });
   const site = seedDemo(sim);
@@ -179,13 +179,5 @@ async function buildReport(rows: IngestRow[], queues: Queue[], sim: JiraSim, see
   return { mails, accountsCreated, issues, boardUrl, jiraUrl: sim.url, settled };
 }
 
-async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
 
 export type { Logger };

@@ -3,10 +3,9 @@
 // worker per role. workers/resolver.ts and workers/provisioner.ts only call runRoles().
 import type { Queue, Worker } from 'bullmq';
 import { describeError } from '../errors.js';
-import type { Logger } from '../log.js';
 import { identityProvision, jiraDeliver, mailboxActions, mailInbound, notify } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
-import { startWorker, type WorkerDeps } from '../queues/worker.js';
+import { startWorker, type WorkerOptions } from '../queues/worker.js';
 import type { Redis } from '../redis.js';
 import type { RoleContext, RoleStarter } from '../runtime.js';
 import { startTokenRuntime, type TokenRuntime } from '../token/runtime.js';
@@ -20,18 +19,7 @@ export const RESOLVER_CONCURRENCY = 25;
 // Provision jobs write to Jira; a handful in parallel keeps Jira's rate limits at bay.
 export const PROVISIONER_CONCURRENCY = 8;
 
-export interface PipelineWorkerDeps {
-  /** Connection for the worker (BullMQ duplicates it for its blocking reads). */
-  connection: Redis;
-  logger: Logger;
-  concurrency?: number;
-  onAuthError?: WorkerDeps['onAuthError'];
-  /** Queues sharing the token, rate-limited together on a 429. */
-  rateLimitQueues?: Queue[];
-  lockDuration?: number;
-  stalledInterval?: number;
-  maxStalledCount?: number;
-}
+export type PipelineWorkerDeps = WorkerOptions;
 
 // Both roles' jobs keep their progress in job data and every step is idempotent, so a job
 // whose worker died may be picked up again several times before it is judged broken.

@@ -2,6 +2,7 @@
 // in parallel (and installs on the same Redis) never see each other's keys.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { deleteByPrefix } from '../../src/redis.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -13,12 +14,7 @@ export function testRedis(opts: { forWorker?: boolean } = {}): Redis {
   return new Redis(REDIS_URL, { maxRetriesPerRequest: opts.forWorker ? null : 3 });
 }
 
-/** Delete every key under a prefix (SCAN, never KEYS). */
+/** Delete every key under a test's prefix. */
 export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  await deleteByPrefix(redis, prefix);
 }
