@@ -15,8 +15,31 @@ export function tokenVerdict(h: TokenHealth): CheckResult {
   return { ok: false, detail: `token expired${h.expiresAt ? ` at ${h.expiresAt}` : ''}` };
 }
 
-export function tokenCheck(redis: Redis, prefix: string): ReadinessCheck {
-  return { name: 'token', check: async () => tokenVerdict(await readTokenHealth(redis, prefix)) };
+/**
+ * The token's readiness, from its state in Redis (stored, expiry, the gate). With `probe` (a
+ * live check against Jira that trips or resumes the gate, see runTokenCheck), a probe of
+ * /readyz also runs it at most once per `probeEveryMs`, so a token revoked while no mail flows
+ * still turns /readyz unready within seconds, not at the next hourly check.
+ */
+export function tokenCheck(redis: Redis, prefix: string, probe?: () => Promise<unknown>, probeEveryMs = 15_000): ReadinessCheck {
+  let last = 0;
+  let running: Promise<unknown> | undefined;
+  return {
+    name: 'token',
+    check: async () => {
+      if (probe && !running && Date.now() - last >= probeEveryMs) {
+        last = Date.now();
+        running = probe()
+          .catch(() => undefined)
+          .finally(() => {
+            running = undefined;
+          });
+      }
+      // Wait a little for a live check under way (Jira may be slow: the next probe sees it).
+      if (running) await Promise.race([running, new Promise((r) => setTimeout(r, 1500))]);
+      return tokenVerdict(await readTokenHealth(redis, prefix));
+    },
+  };
 }
 
 export function heartbeatVerdict(hb: HeartbeatView): CheckResult {

@@ -4,6 +4,12 @@ import type { RoleStarter } from '../runtime.js';
 import type { ReadinessCheck } from '../ops/readiness.js';
 import type { ScrapeSource } from '../ops/metrics.js';
 import { heartbeatSource, imapMailboxIds, mailboxChecks, tokenCheck, tokenSource } from '../ops/health.js';
+import { describeError } from '../errors.js';
+import type { RoleContext } from '../runtime.js';
+import { openTokenQueues } from '../token/gate.js';
+import { loadSecretKey } from '../token/key.js';
+import { jiraClientFactory } from '../token/runtime.js';
+import { runTokenCheck } from '../token/watch.js';
 import { resolveWebAuth } from './auth.js';
 import { buildWebServer, BOARD_PATH } from './server.js';
 
@@ -13,6 +19,8 @@ export interface WebRoleOptions {
   /** Checks besides the built-in ones (Redis, token, each IMAP mailbox's heartbeat). */
   checks?: ReadinessCheck[];
   scrapeSources?: ScrapeSource[];
+  /** How often a /readyz probe may check the token against Jira (default 15 s). */
+  tokenProbeEveryMs?: number;
 }
 
 export function webRole(opts: WebRoleOptions = {}): RoleStarter {
@@ -21,18 +29,49 @@ export function webRole(opts: WebRoleOptions = {}): RoleStarter {
     const auth = resolveWebAuth(config.webAuth, { host: config.web.host, noAuth: opts.noAuth });
     const redis = ctx.redis('web');
     const mailboxes = imapMailboxIds(config);
+    const probe = liveTokenProbe(ctx);
     const app = await buildWebServer({
       redis,
       prefix: config.prefix,
       logger,
       auth,
       readOnly: config.webAuth.readOnly,
-      checks: [tokenCheck(redis, config.prefix), ...mailboxChecks(redis, config.prefix, mailboxes), ...(opts.checks ?? [])],
+      checks: [tokenCheck(redis, config.prefix, probe?.run, opts.tokenProbeEveryMs), ...mailboxChecks(redis, config.prefix, mailboxes), ...(opts.checks ?? [])],
       scrapeSources: [tokenSource(redis, config.prefix), heartbeatSource(redis, config.prefix, mailboxes), ...(opts.scrapeSources ?? [])],
       webhook: config.notifications ? { secret: config.secrets.webhookSecret, rules: config.notifications.rules, retry: config.queues } : undefined,
     });
     const address = await app.listen({ host: config.web.host, port: config.web.port });
     logger.info({ board: `${address}${BOARD_PATH}`, auth: auth.mode, readOnly: !!config.webAuth.readOnly }, 'web role listening');
-    return { stop: () => app.close() };
+    return {
+      async stop() {
+        await app.close();
+        await probe?.close();
+      },
+    };
+  };
+}
+
+/**
+ * A live token check for /readyz, when this process has the token key (without it the web
+ * role reports the token's state as the workers recorded it).
+ */
+function liveTokenProbe(ctx: RoleContext): { run: () => Promise<unknown>; close: () => Promise<void> } | undefined {
+  const { config, logger } = ctx;
+  if (!config.secretKey.base64 && !config.secretKey.file) return undefined;
+  let secretKey;
+  try {
+    secretKey = loadSecretKey(config.secretKey);
+  } catch (e) {
+    logger.warn({ err: describeError(e) }, '/readyz reports the token as recorded: the key cannot be loaded here');
+    return undefined;
+  }
+  const redis = ctx.redis('web-token');
+  const queues = openTokenQueues(redis, config.prefix);
+  const deps = { redis, config, secretKey, logger, makeClient: jiraClientFactory(config, logger) };
+  return {
+    run: () => runTokenCheck(deps, queues),
+    close: async () => {
+      await Promise.all(queues.map((q) => q.close()));
+    },
   };
 }
