@@ -75,13 +75,8 @@ export interface Run {
   stopAll(signal?: NodeJS.Signals): Promise<void>;
 }
 
-// Short lock and stall checks for crash drills: BullMQ's defaults (30 s) would leave a killed
-// role's jobs idle for a minute. Same role code as workers/*.ts, only these knobs differ.
-const FAST_ENTRY: Partial<Record<RoleName, string>> = {
-  resolver: `import { runRoles } from './src/runtime.js'; import { resolverRole } from './src/pipeline/roles.js'; await runRoles('resolver', [resolverRole({ lockDuration: 2000, stalledInterval: 1000 })]);`,
-  provisioner: `import { runRoles } from './src/runtime.js'; import { provisionerRole } from './src/pipeline/roles.js'; await runRoles('provisioner', [provisionerRole({ lockDuration: 2000, stalledInterval: 1000 })]);`,
-  deliverer: `import { runRoles } from './src/runtime.js'; import { delivererRole } from './src/deliver/role.js'; await runRoles('deliverer', [delivererRole({ lockDuration: 2000, stalledInterval: 1000, mailLockMs: 4000 })]);`,
-};
+// Roles that have a fast variant for crash drills (bench/lib/fast-role.ts).
+const FAST_ROLES: RoleName[] = ['resolver', 'provisioner', 'deliverer'];
 
 export async function startRig(o: RigOptions): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), 'mrbench-'));
@@ -165,8 +160,7 @@ export async function startRig(o: RigOptions): Promise<Rig> {
         imapUser,
         running,
         start(role, so = {}) {
-          const entry = so.fast ? FAST_ENTRY[role] : undefined;
-          const args = entry ? ['--import', 'tsx', '--input-type=module', '-e', entry] : ['--import', 'tsx', join('workers', `${role}.ts`)];
+          const args = so.fast && FAST_ROLES.includes(role) ? ['--import', 'tsx', join('bench', 'lib', 'fast-role.ts'), role] : ['--import', 'tsx', join('workers', `${role}.ts`)];
           const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
           let err = '';
           child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
