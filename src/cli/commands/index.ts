@@ -16,6 +16,7 @@ export const commandModules: Record<string, Loader> = {
   mailboxes: () => import('./mailboxes.js'),
   failed: () => import('./failed.js'),
   audit: () => import('./audit.js'),
+  reprocess: () => import('./reprocess.js'),
   token: () => import('./token.js'),
   'jira-sim': () => import('./jira-sim.js'),
   notify: () => import('./notify.js'),
