@@ -57,7 +57,8 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   });
 }
 
-function writeConfig(salesDelivers: boolean): void {
+/** Before the fix, the sales mailbox has no deliver section and names a product Jira does not know. */
+function writeConfig(salesFixed: boolean): void {
   writeFileSync(
     configFile,
     [
@@ -70,8 +71,8 @@ function writeConfig(salesDelivers: boolean): void {
       '    deliver: { project: SUP, issueType: Task }',
       '  - id: sales',
       '    addresses: [sales@example.com]',
-      '    policy: { autoCreate: user, products: [jira-software], groups: [support-customers] }',
-      ...(salesDelivers ? ['    deliver: { project: SUP, issueType: Task }'] : []),
+      `    policy: { autoCreate: user, products: [${salesFixed ? 'jira-software' : 'no-such-product'}], groups: [support-customers] }`,
+      ...(salesFixed ? ['    deliver: { project: SUP, issueType: Task }'] : []),
       '',
     ].join('\n'),
   );
@@ -201,22 +202,29 @@ describe('mailroom reprocess', () => {
     expect(sim.state.allIssues()).toHaveLength(before);
   });
 
-  it('delivers a mail whose delivery failed for good once the cause is fixed', async () => {
-    const id = await feed('02-known-user-vpn.eml', 'sales');
+  it("makes the sender's account and delivers a mail whose provisioning and delivery failed for good, once the causes are fixed", async () => {
+    const ana = 'ana.souza@customer-one.test';
+    const id = await feed('01-new-customer-printer.eml', 'sales');
     const failed = await finished('sales', id);
     expect(failed.failedReason).toMatch(/mailbox "sales" has no deliver section/);
+    expect(failed.data.people).toEqual([expect.objectContaining({ email: ana, status: 'gave-up', reason: expect.stringContaining('Invalid products: no-such-product') })]);
+    const hasAccount = () => [...sim.state.accounts.values()].some((a) => a.email === ana);
+    expect(hasAccount()).toBe(false);
     const issues = sim.state.allIssues().length;
 
-    // The fix: the mailbox gets a deliver section, and the deliverer restarts on it.
+    // The fix: a known product, and a deliver section; the roles restart on it.
     await stopRoles();
     writeConfig(true);
     await startRoles();
     const since = Date.now();
     const r = await cli(['reprocess', '--message-id', id.replace(/^<|>$/g, '')]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('queued again: vpn-7@partner.example (mailbox sales)');
+    expect(r.stdout).toContain('queued again: printer-1@customer-one.test (mailbox sales)');
+    expect(r.stdout).toMatch(new RegExp(`retrying: +identity-provision/provision\\|127\\.0\\.0\\.1_\\d+\\|${ana.replace(/\./g, '\\.')}`));
     const done = await finished('sales', id, since);
     expect(done.returnvalue as DeliverResult).toMatchObject({ outcome: 'delivered', kind: 'issue' });
+    expect(done.data.people).toEqual([expect.objectContaining({ email: ana, status: 'provisioned' })]);
+    expect(hasAccount()).toBe(true);
     expect(sim.state.allIssues()).toHaveLength(issues + 1);
     const events = await audit(id);
     expect(events.filter((e) => e.step === 'delivered').map((e) => e.outcome)).toEqual(['ok']);
