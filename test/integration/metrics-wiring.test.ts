@@ -1,20 +1,27 @@
 // The process-wide counters are incremented where things happen: the demo's sample mails run
 // through every role in this process (as `npm start` does) against the Jira simulator, and
-// /metrics from the web server shows the Jira requests, cache lookups, accounts created and
+// the web role's own /metrics shows the Jira requests, cache lookups, accounts created and
 // job durations they caused. Then a Jira 429 behind the Retry-After gate is counted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
+import { createServer } from 'node:net';
 import { runDemo, type RunningDemo } from '../../src/demo/run.js';
-import { silentLogger } from '../../src/log.js';
 import { createRateGate, gated } from '../../src/pipeline/rate-gate.js';
 import { RateLimitedError } from '../../src/errors.js';
-import { buildWebServer } from '../../src/web/server.js';
 import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 const prefix = uniquePrefix('metrics');
 const redis = testRedis();
 let demo: RunningDemo | undefined;
-let app: FastifyInstance | undefined;
+let webPort = 0;
+
+/** A port free right now, for the web role (its board URL names the port it was given). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((res) => srv.close(res));
+  return port;
+}
 
 /** Every sample of a metric whose labels include `labels`, summed. */
 function total(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -29,19 +36,18 @@ function total(text: string, name: string, labels: Record<string, string> = {}):
 }
 
 async function scrape(): Promise<string> {
-  const r = await app!.inject({ method: 'GET', url: '/metrics' });
-  expect(r.statusCode).toBe(200);
-  return r.body;
+  // The web role started by the demo, in this process, beside the other roles.
+  const r = await fetch(`http://127.0.0.1:${webPort}/metrics`);
+  expect(r.status).toBe(200);
+  return r.text();
 }
 
 beforeAll(async () => {
-  demo = await runDemo({ redisUrl: REDIS_URL, prefix, webPort: 0, logLevel: 'silent', timeoutMs: 90_000 });
-  // A second web server in the same process reads the same process-wide registry.
-  app = await buildWebServer({ redis, prefix, logger: silentLogger, auth: { mode: 'none' } });
+  webPort = await freePort();
+  demo = await runDemo({ redisUrl: REDIS_URL, prefix, webPort, logLevel: 'silent', timeoutMs: 90_000 });
 }, 120_000);
 
 afterAll(async () => {
-  await app?.close();
   await demo?.stop();
   await dropPrefix(redis, prefix);
   redis.disconnect();
