@@ -2,20 +2,14 @@
 // gate, the token gate (an AuthError pauses every queue that needs the token), the mail store,
 // and the jira-deliver worker. workers/deliverer.ts only calls runRoles().
 import type { Worker } from 'bullmq';
-import type { Config } from '../config/load.js';
-import type { JiraClient } from '../jira/client.js';
 import { createMailStore, type MailStore } from '../mail/store.js';
 import { createAuditTrail } from '../pipeline/audit.js';
-import { siteHost } from '../pipeline/context.js';
-import { createRateGate, gated } from '../pipeline/rate-gate.js';
 import { identityProvision, jiraDeliver, mailboxActions, mailInbound, notify } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
 import { startWorker, type WorkerOptions } from '../queues/worker.js';
-import type { Redis } from '../redis.js';
 import type { RoleContext, RoleStarter } from '../runtime.js';
 import { startTokenRuntime } from '../token/runtime.js';
-import type { TokenSource } from '../token/source.js';
-import { createDeliverer, type DeliverClient, type DelivererDeps } from './deliverer.js';
+import { createDeliverer, type DelivererDeps } from './deliverer.js';
 
 // Each delivery is a few Jira writes plus uploads: a handful in parallel keeps Jira's rate
 // limits at bay while hiding its latency.
@@ -40,12 +34,6 @@ export function startDelivererWorker(deps: DelivererDeps, o: DelivererWorkerOpti
     stalledInterval: o.stalledInterval,
     maxStalledCount: o.maxStalledCount ?? DELIVERER_MAX_STALLED,
   });
-}
-
-/** The client on the stored token, behind the Retry-After gate shared by every process on the site. */
-export function gatedClient(source: TokenSource<JiraClient>, redis: Redis, config: Config): () => Promise<DeliverClient> {
-  const gate = createRateGate({ redis, prefix: config.prefix, site: siteHost(config.jira.site) });
-  return async () => gated(await source.client(), gate);
 }
 
 export interface DelivererRoleOptions {
@@ -76,7 +64,7 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
         prefix: config.prefix,
         mailbox: (id) => byId.get(id),
         store: o.store ?? createMailStore(config, redis),
-        jira: gatedClient(token.source, redis, config),
+        jira: () => token.source.client(),
         mailboxActions: actionsQueue,
         retry: config.queues,
         ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),

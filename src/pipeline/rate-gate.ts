@@ -53,6 +53,8 @@ export function createRateGate(opts: { redis: Redis; prefix: string; site: strin
  * The same object, each method gated: checked before the call, and a RateLimitedError from
  * the call closes the gate for everyone before it is rethrown.
  */
+const RECORDED = Symbol('rate-limit recorded');
+
 export function gated<T extends object>(target: T, gate: RateGate): T {
   return new Proxy(target, {
     get(obj, prop, receiver) {
@@ -64,7 +66,10 @@ export function gated<T extends object>(target: T, gate: RateGate): T {
         try {
           return await (v as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
         } catch (e) {
-          if (e instanceof RateLimitedError) {
+          // Clients may be gated twice (a role's own gate over the token runtime's): the
+          // innermost gate records the 429; the outer ones pass it on untouched.
+          if (e instanceof RateLimitedError && !(e as { [RECORDED]?: true })[RECORDED]) {
+            (e as { [RECORDED]?: true })[RECORDED] = true;
             metrics.jiraRateLimited.inc({ operation: String(prop) });
             await gate.trip(e.retryAfterMs);
           }

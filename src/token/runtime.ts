@@ -8,6 +8,8 @@ import { createJiraClient, type JiraClient } from '../jira/index.js';
 import type { Logger } from '../log.js';
 import type { Redis } from '../redis.js';
 import { metrics } from '../ops/metrics.js';
+import { siteHost } from '../pipeline/context.js';
+import { createRateGate, gated } from '../pipeline/rate-gate.js';
 import { createTokenGate, readTokenState, type TokenGate, type TokenState } from './gate.js';
 import { daysLeft } from './input.js';
 import { loadSecretKey, type SecretKey } from './key.js';
@@ -36,9 +38,15 @@ export interface TokenRuntimeDeps {
   makeClient?: (creds: TokenCredentials) => JiraClient;
 }
 
-export function jiraClientFactory(config: Config, logger?: Logger): (creds: TokenCredentials) => JiraClient {
-  return (creds) =>
-    createJiraClient({
+/**
+ * Clients on the stored token. With `redis`, every client sits behind the site's shared
+ * Retry-After gate, so nothing that uses the token (workers, the periodic check, the /readyz
+ * probe, the notifier) sends a request inside a window Jira asked any process to wait out.
+ */
+export function jiraClientFactory(config: Config, logger?: Logger, redis?: Redis): (creds: TokenCredentials) => JiraClient {
+  const gate = redis ? createRateGate({ redis, prefix: config.prefix, site: siteHost(config.jira.site) }) : undefined;
+  return (creds) => {
+    const client = createJiraClient({
       baseUrl: config.jira.apiBase ?? config.jira.site,
       email: creds.email,
       token: creds.token,
@@ -46,13 +54,15 @@ export function jiraClientFactory(config: Config, logger?: Logger): (creds: Toke
       logger,
       onResponse: ({ operation, status }) => metrics.jiraRequests.inc({ operation, status: status === 0 ? 'network' : String(status) }),
     });
+    return gate ? gated(client, gate) : client;
+  };
 }
 
 export function startTokenRuntime(deps: TokenRuntimeDeps): TokenRuntime {
   const { connection, config, logger } = deps;
   const secretKey = loadSecretKey(config.secretKey);
   for (const w of secretKey.warnings) logger.warn(w);
-  const makeClient = deps.makeClient ?? jiraClientFactory(config, logger);
+  const makeClient = deps.makeClient ?? jiraClientFactory(config, logger, connection);
   const source = createTokenSource({ redis: connection, prefix: config.prefix, secretKey, makeClient });
   const gate = createTokenGate({
     connection,

@@ -67,7 +67,7 @@ function liveTokenProbe(ctx: RoleContext): { run: () => Promise<unknown>; close:
   }
   const redis = ctx.redis('web-token');
   const queues = openTokenQueues(redis, config.prefix);
-  const deps = { redis, config, secretKey, logger, makeClient: jiraClientFactory(config, logger) };
+  const deps = { redis, config, secretKey, logger, makeClient: jiraClientFactory(config, logger, redis) };
   return {
     run: () => runTokenCheck(deps, queues),
     close: async () => {
