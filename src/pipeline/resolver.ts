@@ -83,7 +83,7 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
           uidvalidity: data.origin.uidvalidity,
           uid: data.origin.uid,
           outcome: 'classified',
-        });
+        }, p.retry);
       }
       log.info({ kind: c.kind }, 'classified mail: no people resolved');
       return { outcome: 'classified', kind: c.kind, reason: c.reason } satisfies ResolveResult;

@@ -244,4 +244,28 @@ describe('pipeline against the simulator with faults', () => {
     expect(delivered).toHaveLength(5);
     for (const d of delivered) expect(d.people?.[0]).toMatchObject({ email: 'storm@loud.example', status: 'held', reason: 'flood' });
   });
+
+  it('asks for the mailbox action of classified IMAP mail with the configured mailbox-actions retry policy', async () => {
+    const retry = { ...FAST_RETRY, 'mailbox-actions': { attempts: 3, delay: '1s', maxDelay: '2s' } };
+    run = await startInProcess({
+      redis,
+      workerConnection: () => {
+        const r = testRedis({ forWorker: true });
+        extra.push(r);
+        return r;
+      },
+      prefix,
+      mailboxes: mailboxes(),
+      jira: { url: jira.sim.url, email: jira.site.admin.email, token: jira.site.admin.token },
+      logger: silentLogger,
+      retry,
+    });
+    const record = humanRecord({ from: { address: 'away@vacation.example' }, messageId: '<ooo1@x>' });
+    record.classification = { kind: 'auto-reply', reason: 'test auto-reply' };
+    await run.enqueue([{ mailboxId: 'support', origin: { kind: 'imap', uidvalidity: '7', uid: 42 }, record, receivedAt: new Date().toISOString() }]);
+    await run.settled({ timeoutMs: 10_000 });
+    const action = await run.queues.mailboxActions!.getJob('action|support|7|42');
+    expect(action?.data).toMatchObject({ outcome: 'classified' });
+    expect(action?.opts.attempts).toBe(3);
+  });
 });
