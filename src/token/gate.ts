@@ -128,11 +128,29 @@ export async function tripGate(redis: Redis, prefix: string, queues: Queue[], in
   return result;
 }
 
+// KEYS[1] state hash, KEYS[2] paused-queues set. ARGV[1] queue name. 1 when recorded, 0 when
+// the gate is no longer paused (resumed meanwhile by a stored token): then nothing to pause.
+const MARK_PAUSED = `
+if redis.call('HGET', KEYS[1], 'paused') ~= '1' then return 0 end
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1`;
+
+/**
+ * Pause the token queues the gate is tripped for. Each queue is recorded before it is paused
+ * (a process dying in between leaves a name that resuming handles harmlessly, never a paused
+ * queue the gate does not know of), and only while the gate is still paused; a resume that
+ * lands between recording and pausing is undone here, since it could not resume a queue that
+ * was not paused yet.
+ */
 async function pauseAll(redis: Redis, prefix: string, queues: Queue[]): Promise<void> {
   for (const q of queues) {
     if (await q.isPaused()) continue;
+    if (!(await redis.eval(MARK_PAUSED, 2, stateKey(prefix), pausedQueuesKey(prefix), q.name))) return;
     await q.pause();
-    await redis.sadd(pausedQueuesKey(prefix), q.name);
+    if ((await redis.hget(stateKey(prefix), 'paused')) !== '1') {
+      await q.resume();
+      return;
+    }
   }
 }
 

@@ -209,4 +209,23 @@ describe('token gate', () => {
     expect((await readTokenState(redis, prefix)).paused).toBe(false);
     await gate.close();
   });
+
+  it('a token stored while another process is still pausing the queues leaves none of them paused', async () => {
+    const prefix = newPrefix();
+    await store(prefix, jira.site.admin.token);
+    const queues = openTokenQueues(redis, prefix);
+    // The operator's `token set` resumes the gate just as the tripping process pauses the second queue.
+    const second = queues[1]!;
+    const pause = second.pause.bind(second);
+    second.pause = async () => {
+      await resumeGate(redis, prefix, queues, 'token stored');
+      await pause();
+    };
+    await tripGate(redis, prefix, queues, { reason: 'test', failedVersion: 1 });
+    expect((await readTokenState(redis, prefix)).paused).toBe(false);
+    const paused = [];
+    for (const q of queues) if (await q.isPaused()) paused.push(q.name);
+    expect(paused).toEqual([]);
+    await Promise.all(queues.map((q) => q.close()));
+  });
 });
