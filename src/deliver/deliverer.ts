@@ -15,7 +15,7 @@ import type { JiraClient } from '../jira/client.js';
 import type { AdfDoc } from '../jira/types.js';
 import type { MailStore } from '../mail/store.js';
 import type { AuditTrail } from '../pipeline/audit.js';
-import { jiraDeliver, mailboxActions } from '../queues/catalog.js';
+import { jiraDeliver, mailboxActions, mailInbound } from '../queues/catalog.js';
 import { addJob } from '../queues/queue.js';
 import type { Processor, ProcessorContext } from '../queues/worker.js';
 import type { Redis } from '../redis.js';
@@ -215,7 +215,8 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
     };
     log.info(result, target.adopted ? 'mail was delivered already: nothing created' : 'mail delivered');
     await deps.audit?.record({
-      mail: mk,
+      // The resolver keeps a mail without Message-ID under its inbound job id: the same trail.
+      mail: record.messageId ? mk : mailInbound.jobId({ ...data, receivedAt: '' }),
       mailboxId: data.mailboxId,
       email: record.from?.address,
       step: 'delivered',

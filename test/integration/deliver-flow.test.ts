@@ -285,6 +285,20 @@ describe('jira-deliver', () => {
     expect(text(issues()[0]!.fields.description)).toBe('New\n> old');
   });
 
+  it('a mail without Message-ID: its delivery joins the trail under its inbound job id, as the resolver keeps it', { timeout: 20_000 }, async () => {
+    const record = await storedRecord(store, rawMail({ from: 'alice@acme.example', subject: 'No id', messageId: 'gone@acme.example', text: 'x' }));
+    delete record.messageId;
+    const job = await addJob(deliverQ, jiraDeliver, {
+      mailboxId: 'support',
+      origin: { kind: 'imap', uidvalidity: '7', uid: 4242 },
+      record,
+      people: [{ email: 'alice@acme.example', role: 'sender', status: 'known', accountId: alice().accountId }],
+    }, FAST_RETRY);
+    expect(await job.waitUntilFinished(events, 10_000)).toMatchObject({ outcome: 'delivered', kind: 'issue' });
+    const trail = await createAuditTrail({ redis, prefix }).read('support:7:4242');
+    expect(trail.map((e) => [e.step, e.outcome])).toEqual([['delivered', 'ok']]);
+  });
+
   it('classified mail in jira-deliver is neither delivered nor acted on (the resolver owns its action)', { timeout: 20_000 }, async () => {
     const record = await storedRecord(store, rawMail({ from: 'alice@acme.example', subject: 'Out of office', messageId: 'ooo@acme.example', text: 'away' }));
     record.classification = { kind: 'auto-reply', reason: 'Auto-Submitted: auto-replied' };
