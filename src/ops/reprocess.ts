@@ -187,7 +187,9 @@ async function findByMessageId(queues: Queues, id: string, mailboxIds: string[])
 /** A mail without Message-ID is known by its raw source's hash. */
 async function bySha(queues: Queues, record: MailRecord, mailboxId: string): Promise<Found[]> {
   const deliver = await queues.deliver.getJob(jiraDeliver.jobId({ mailboxId, origin: { kind: 'file' }, record }));
-  const inbound = await queues.inbound.getJob(record.rawRef.sha256);
+  // The mail-inbound job id follows the origin: a mail read from IMAP has its UID's id, not the hash.
+  const deliverOrigin = (deliver?.data as { origin?: MailOrigin } | undefined)?.origin;
+  const inbound = await queues.inbound.getJob(mailInbound.jobId({ mailboxId, origin: deliverOrigin ?? { kind: 'file' }, record, receivedAt: '' }));
   const data = (deliver?.data ?? inbound?.data) as { mailboxId?: string; origin?: MailOrigin } | undefined;
   if (!data?.origin || data.mailboxId !== mailboxId) return [];
   return [{ mailboxId, origin: data.origin, record, ...(inbound ? { inbound } : {}), ...(deliver ? { deliver } : {}) }];
