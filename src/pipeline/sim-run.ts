@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import type { Queue, Worker } from 'bullmq';
 import { mailboxSchema, type MailboxConfig, type RetryConfig } from '../config/schema.js';
 import { createJiraClient } from '../jira/client.js';
+import { seededRandom } from '../jira-sim/state.js';
 import type { Logger } from '../log.js';
 import type { MailRecord } from '../mail/record.js';
 import { mailInbound } from '../queues/catalog.js';
@@ -16,16 +17,7 @@ import type { RateGateObserver } from './rate-gate.js';
 import { openPipelineQueues, startProvisionerWorker, startResolverWorker } from './roles.js';
 
 /** A deterministic pseudo-random sequence (mulberry32), so workloads repeat. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seeded = seededRandom;
 
 export function humanRecord(o: {
   from: { address: string; name?: string };
