@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { createAuditTrail, type AuditEvent } from '../../pipeline/audit.js';
 import type { CliContext } from '../context.js';
-import { EXIT, out, printJson, table } from '../output.js';
+import { CliError, EXIT, out, printJson, table } from '../output.js';
 
 export function formatAudit(events: AuditEvent[]): string {
   return table(
@@ -29,7 +29,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the events as JSON')
     .option('--limit <n>', 'only the last n events', (v) => {
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`--limit must be a positive whole number, not "${v}"`);
+      if (!Number.isInteger(n) || n < 1) throw new CliError(`--limit must be a positive whole number, not "${v}"`);
       return n;
     })
     .addHelpText(

@@ -1,0 +1,23 @@
+// Usage mistakes exit 2 ("fix the input"), never 1, which scripts read as "checked, and not well"
+// (for `mailroom audit`: "no trail found").
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const repo = join(import.meta.dirname, '..', '..');
+
+function mailroom(...args: string[]): Promise<{ code: number; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: repo, timeout: 30_000 }, (error, _stdout, stderr) =>
+      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stderr }),
+    );
+  });
+}
+
+describe('mailroom usage errors', () => {
+  it('audit --limit that is not a positive whole number exits 2 and says why', async () => {
+    const r = await mailroom('audit', 'ann@example.com', '--limit', '0');
+    expect(r.stderr).toContain('--limit must be a positive whole number');
+    expect(r.code).toBe(2);
+  });
+});
