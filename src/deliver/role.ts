@@ -4,10 +4,11 @@
 import type { Worker } from 'bullmq';
 import { createMailStore, type MailStore } from '../mail/store.js';
 import { createAuditTrail } from '../pipeline/audit.js';
-import { identityProvision, jiraDeliver, mailboxActions, mailInbound, notify } from '../queues/catalog.js';
+import { jiraDeliver, mailboxActions } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
 import { startWorker, type WorkerOptions } from '../queues/worker.js';
 import type { RoleContext, RoleStarter } from '../runtime.js';
+import { openTokenQueues } from '../token/gate.js';
 import { startTokenRuntime } from '../token/runtime.js';
 import { createDeliverer, type DelivererDeps } from './deliverer.js';
 
@@ -53,9 +54,8 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
     const logger = ctx.logger.child({ role: 'deliverer' });
     const redis = ctx.redis('deliverer-keys');
     const q = { prefix: config.prefix, connection: redis };
-    const deliverQueue = openQueue(jiraDeliver, q);
     const actionsQueue = openQueue(mailboxActions, q);
-    const tokenQueues = [openQueue(mailInbound, q), openQueue(identityProvision, q), deliverQueue, openQueue(notify, q)];
+    const tokenQueues = openTokenQueues(redis, config.prefix);
     const token = startTokenRuntime({ connection: redis, config, logger, watch: true });
     const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
     const worker = startDelivererWorker(

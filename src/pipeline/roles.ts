@@ -3,11 +3,12 @@
 // worker per role. workers/resolver.ts and workers/provisioner.ts only call runRoles().
 import type { Queue, Worker } from 'bullmq';
 import { describeError } from '../errors.js';
-import { identityProvision, jiraDeliver, mailboxActions, mailInbound, notify } from '../queues/catalog.js';
+import { identityProvision, jiraDeliver, mailboxActions, mailInbound } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
 import { startWorker, type WorkerOptions } from '../queues/worker.js';
 import type { Redis } from '../redis.js';
 import type { RoleContext, RoleStarter } from '../runtime.js';
+import { openTokenQueues } from '../token/gate.js';
 import { startTokenRuntime, type TokenRuntime } from '../token/runtime.js';
 import { createPipeline, pipelineOptionsFrom, type JiraProvider, type Pipeline, type PipelineQueues } from './context.js';
 import { createProvisioner, onProvisionFailed } from './provisioner.js';
@@ -93,8 +94,7 @@ function pipelineRole(role: 'resolver' | 'provisioner', opts: PipelineRoleOption
     const logger = ctx.logger.child({ role });
     const redis = ctx.redis(`${role}-keys`);
     const queues = openPipelineQueues(redis, config.prefix);
-    const notifyQueue = openQueue(notify, { connection: redis, prefix: config.prefix });
-    const tokenQueues = [queues.mailInbound, queues.identityProvision, queues.jiraDeliver, notifyQueue];
+    const tokenQueues = openTokenQueues(redis, config.prefix);
     // Every token-using role checks the token at start and periodically (harmless in many
     // copies): an expiring token or a lost permission is reported by whichever runs.
     const token = startTokenRuntime({ connection: redis, config, logger, watch: true });
@@ -114,7 +114,7 @@ function pipelineRole(role: 'resolver' | 'provisioner', opts: PipelineRoleOption
         // close() stops taking jobs and waits for the ones in hand.
         await worker.close();
         await token.close();
-        await Promise.all([...queues.all, notifyQueue].map((q) => q.close()));
+        await Promise.all([...queues.all, ...tokenQueues].map((q) => q.close()));
       },
     };
   };
