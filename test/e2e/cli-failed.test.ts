@@ -292,17 +292,20 @@ describe('mailroom failed', { timeout: 240_000 }, () => {
     expect(human.stdout).toContain('token: NOT USABLE - no workaround token is stored');
   });
 
-  it('says Redis is unreachable with exit 3', async () => {
-    const r = await new Promise<Run>((done) =>
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, 'failed', 'list'],
-        { cwd: ROOT, env: { ...process.env, MAILROOM_PREFIX: prefix, REDIS_URL: 'redis://127.0.0.1:1', MR_TEST_IMAP_PASSWORD: 'x' } },
-        (error, stdout, stderr) => done({ code: error ? Number((error as { code?: number }).code) : 0, stdout, stderr }),
-      ),
-    );
-    expect(r.code).toBe(3);
-    expect(r.stderr).toContain('cannot reach Redis');
+  it('says Redis is unreachable with exit 3, naming it without its password', async () => {
+    for (const args of [['failed', 'list'], ['status']]) {
+      const r = await new Promise<Run>((done) =>
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, ...args],
+          { cwd: ROOT, env: { ...process.env, MAILROOM_PREFIX: prefix, REDIS_URL: 'redis://:hunter2@127.0.0.1:1', MR_TEST_IMAP_PASSWORD: 'x' } },
+          (error, stdout, stderr) => done({ code: error ? Number((error as { code?: number }).code) : 0, stdout, stderr }),
+        ),
+      );
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain('cannot reach Redis at redis://****@127.0.0.1:1');
+      expect(r.stderr).not.toContain('hunter2');
+    }
   });
 
   it('has --help with examples on every failed subcommand', async () => {

@@ -20,6 +20,7 @@ import {
   type OpsQueues,
 } from '../../ops/queues.js';
 import type { CliContext } from '../context.js';
+import { reachRedis } from '../redis-reach.js';
 import { CliError, EXIT, err, out, printJson, table } from '../output.js';
 
 interface FilterOpts {
@@ -74,19 +75,8 @@ function withFilters(cmd: Command): Command {
 
 /** Open the queues and make sure Redis answers, failing with exit 3 rather than hanging. */
 async function open(ctx: CliContext, queue?: string): Promise<OpsQueues> {
-  const config = ctx.config();
-  const redis = ctx.redis();
-  // ioredis reports each failed reconnect as an 'error' event; the PING below says it once.
-  if (!redis.listenerCount('error')) redis.on('error', () => undefined);
-  try {
-    await Promise.race([
-      redis.ping(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref()),
-    ]);
-  } catch (e) {
-    throw new CliError(`cannot reach Redis at ${config.redisUrl.replace(/\/\/([^@/]*)@/, '//****@')}: ${(e as Error).message}`, EXIT.unavailable);
-  }
-  const all = openQueues({ connection: redis, prefix: config.prefix });
+  const redis = await reachRedis(ctx);
+  const all = openQueues({ connection: redis, prefix: ctx.config().prefix });
   try {
     return onlyQueue(all, queue);
   } catch (e) {

@@ -6,7 +6,8 @@ import { heartbeatVerdict, imapMailboxIds, tokenVerdict } from '../../ops/health
 import { readHeartbeats } from '../../imap/heartbeat.js';
 import { readTokenHealth } from '../../token/runtime.js';
 import type { CliContext } from '../context.js';
-import { CliError, EXIT, out, printJson, table } from '../output.js';
+import { reachRedis } from '../redis-reach.js';
+import { EXIT, out, printJson, table } from '../output.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -26,17 +27,7 @@ Examples:
     )
     .action(async (opts: { json?: boolean }) => {
       const config = ctx.config();
-      const redis = ctx.redis();
-      // ioredis reports each failed reconnect as an 'error' event; the PING below says it once.
-      if (!redis.listenerCount('error')) redis.on('error', () => undefined);
-      try {
-        await Promise.race([
-          redis.ping(),
-          new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref()),
-        ]);
-      } catch (e) {
-        throw new CliError(`cannot reach Redis: ${(e as Error).message}`, EXIT.unavailable);
-      }
+      const redis = await reachRedis(ctx);
       const queues = openQueues({ connection: redis, prefix: config.prefix });
       try {
         const now = Date.now();
