@@ -54,6 +54,8 @@ export function createRateGate(opts: { redis: Redis; prefix: string; site: strin
  * the call closes the gate for everyone before it is rethrown.
  */
 const RECORDED = Symbol('rate-limit recorded');
+/** 'tripped': Jira's 429, already counted and shared; 'closed': a gate's own refusal, no request made. */
+type Marked = RateLimitedError & { [RECORDED]?: 'tripped' | 'closed' };
 
 export function gated<T extends object>(target: T, gate: RateGate): T {
   return new Proxy(target, {
@@ -61,17 +63,26 @@ export function gated<T extends object>(target: T, gate: RateGate): T {
       const v = Reflect.get(obj, prop, receiver) as unknown;
       if (typeof v !== 'function') return v;
       return async (...args: unknown[]) => {
-        await gate.check();
+        try {
+          await gate.check();
+        } catch (e) {
+          if (e instanceof RateLimitedError) (e as Marked)[RECORDED] = 'closed';
+          throw e;
+        }
         gate.observer?.onPass?.(String(prop));
         try {
           return await (v as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
         } catch (e) {
           // Clients may be gated twice (a role's own gate over the token runtime's): the
-          // innermost gate records the 429; the outer ones pass it on untouched.
-          if (e instanceof RateLimitedError && !(e as { [RECORDED]?: true })[RECORDED]) {
-            (e as { [RECORDED]?: true })[RECORDED] = true;
-            metrics.jiraRateLimited.inc({ operation: String(prop) });
-            await gate.trip(e.retryAfterMs);
+          // innermost gate records the 429 and the outer ones only tell their observer; an
+          // inner gate's refusal is no 429 at all.
+          if (e instanceof RateLimitedError) {
+            const m = e as Marked;
+            if (!m[RECORDED]) {
+              m[RECORDED] = 'tripped';
+              metrics.jiraRateLimited.inc({ operation: String(prop) });
+              await gate.trip(e.retryAfterMs);
+            } else if (m[RECORDED] === 'tripped') gate.observer?.onTrip?.(e.retryAfterMs);
           }
           throw e;
         }
