@@ -10,7 +10,7 @@
 import type { Job, Queue } from 'bullmq';
 import type { z } from 'zod';
 import { PermanentError, RateLimitedError, RetryableError, describeError } from '../errors.js';
-import { AlreadyExistsError } from '../jira/errors.js';
+import { AlreadyExistsError, JiraServerError } from '../jira/errors.js';
 import type { JiraAccount } from '../jira/types.js';
 import type { identityProvision } from '../queues/catalog.js';
 import type { Processor, ProcessorContext } from '../queues/worker.js';
@@ -65,8 +65,7 @@ async function saveState(ctx: ProcessorContext, state: ProvisionState): Promise<
  */
 export function answeredWithoutEffect(err: unknown): boolean {
   if (err instanceof RateLimitedError) return true;
-  // The client's wording for an HTTP answer with a 5xx status (src/jira/classify.ts).
-  return err instanceof RetryableError && /\bfailed with 5\d\d\b/.test(err.message);
+  return err instanceof JiraServerError;
 }
 
 function summary(a: JiraAccount): string {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../../src/errors.js';
 import { classifyAnswer } from '../../src/jira/classify.js';
+import { JiraNoAnswerError } from '../../src/jira/errors.js';
 import { normalizeMailId } from '../../src/pipeline/audit.js';
 import { siteHost } from '../../src/pipeline/context.js';
 import { answeredWithoutEffect } from '../../src/pipeline/provisioner.js';
@@ -14,6 +15,7 @@ describe('answeredWithoutEffect: may a failed create be retried as a create?', (
     ['503 answer', classifyAnswer({ operation: 'createUser', status: 503, headers: headers(), body: {}, now: 0 }), true],
     ['500 answer', classifyAnswer({ operation: 'createUser', status: 500, headers: headers(), body: {}, now: 0 }), true],
     ['no answer (dropped connection)', new RetryableError('network error on Jira createUser: ECONNRESET'), false],
+    ['no answer whose cause names a status', new JiraNoAnswerError('network error on Jira createUser: proxy request failed with 502'), false],
     ['timeout', new RetryableError('Jira createUser timed out after 15000 ms'), false],
     ['gate closed locally', new RateLimitedError("waiting out Jira's Retry-After (900 ms left)", 900), true],
     ['auth', new AuthError('refused'), false],
