@@ -8,6 +8,7 @@ import { createMailStore } from '../../mail/store.js';
 import { reprocessMail, ReprocessRefused, type ReprocessResult } from '../../ops/reprocess.js';
 import { siteHost } from '../../pipeline/context.js';
 import type { CliContext } from '../context.js';
+import { reachRedis } from '../redis-reach.js';
 import { CliError, EXIT, out, printJson } from '../output.js';
 
 const HELP = `
@@ -54,13 +55,7 @@ export function register(program: Command, ctx: CliContext): void {
           throw new CliError(`cannot read ${opts.file}: ${(e as Error).message}`);
         }
       }
-      const redis = ctx.redis();
-      if (!redis.listenerCount('error')) redis.on('error', () => undefined);
-      try {
-        await Promise.race([redis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref())]);
-      } catch (e) {
-        throw new CliError(`cannot reach Redis at ${config.redisUrl.replace(/\/\/([^@/]*)@/, '//****@')}: ${(e as Error).message}`, EXIT.unavailable);
-      }
+      const redis = await reachRedis(ctx);
       let result: ReprocessResult;
       try {
         result = await reprocessMail(
