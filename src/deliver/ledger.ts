@@ -46,6 +46,7 @@ export function ledgerKey(prefix: string, mailKey: string): string {
   return key(prefix, 'deliver', 'ledger', mailKey);
 }
 
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 export function createLedger(redis: Redis, prefix: string): Ledger {
@@ -84,7 +85,15 @@ export function createLedger(redis: Redis, prefix: string): Ledger {
       const token = randomBytes(8).toString('hex');
       const ok = await redis.set(k, token, 'PX', ttlMs, 'NX');
       if (!ok) throw new RetryableError(`another deliverer is delivering this mail right now (${mailKey}); trying again shortly`);
+      // Held for as long as "check, then create" takes (several Jira calls, each up to the
+      // request timeout): renewed at a third of its life, so it cannot lapse mid-create while
+      // its holder lives, and lapses on its own when the holder dies.
+      const renew = setInterval(() => {
+        redis.eval(RENEW, 1, k, token, String(ttlMs)).catch(() => undefined);
+      }, Math.max(100, Math.floor(ttlMs / 3)));
+      renew.unref();
       return async () => {
+        clearInterval(renew);
         await redis.eval(RELEASE, 1, k, token);
       };
     },
