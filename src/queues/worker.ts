@@ -97,8 +97,14 @@ export function startWorker<S extends z.ZodType>(
             throw Worker.RateLimitError();
           }
           case 'pause-for-auth':
+            if (!deps.onAuthError) {
+              // Nothing here can pause the queues: handing the job straight back would spin on
+              // the refused token. Spend an attempt, with backoff, like any retryable failure.
+              jobLog.error({ reason: outcome.message }, 'the workaround token was refused (no token gate in this worker): will retry');
+              throw err;
+            }
             jobLog.error({ reason: outcome.message }, 'the workaround token was refused: pausing the queues that need it');
-            if (deps.onAuthError) await deps.onAuthError(err as AuthError, job);
+            await deps.onAuthError(err as AuthError, job);
             // Back to wait without spending an attempt; the paused queue holds it until a valid
             // token is stored. A very short limit is enough to hand the job back.
             await worker.rateLimit(1);

@@ -167,3 +167,20 @@ describe('startWorker', () => {
     await worker.close();
   });
 });
+
+describe('startWorker without a token gate', () => {
+  it('an auth failure spends an attempt with backoff instead of spinning on the refused token', async () => {
+    let calls = 0;
+    const worker = startWorker(def, async () => {
+      calls += 1;
+      throw new AuthError('token refused (401)');
+    }, { connection: redis, prefix, logger: silentLogger });
+    const done = finished('t|a2');
+    await addJob(queue, def, { id: 'a2', behaviour: 'auth' });
+    expect(await done).toBe('failed');
+    const job = (await queue.getJob('t|a2')) as Job;
+    expect(job.attemptsMade).toBe(3);
+    expect(calls).toBe(3);
+    await worker.close();
+  });
+});
