@@ -293,7 +293,7 @@ describe('mailroom failed', { timeout: 240_000 }, () => {
   });
 
   it('says Redis is unreachable with exit 3, naming it without its password', async () => {
-    for (const args of [['failed', 'list'], ['status'], ['reprocess', '--message-id', 'x@example.com']]) {
+    for (const args of [['failed', 'list'], ['status'], ['mailboxes'], ['reprocess', '--message-id', 'x@example.com']]) {
       const r = await new Promise<Run>((done) =>
         execFile(
           process.execPath,

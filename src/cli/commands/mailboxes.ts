@@ -1,9 +1,10 @@
 // `mailroom mailboxes`: each IMAP mailbox as its poller last reported it: state, owner, last
 // sync, lag, the last error in words, and when a mailbox in backoff or parked tries again.
 import type { Command } from 'commander';
-import { readHeartbeats, type HeartbeatView } from '../../imap/heartbeat.js';
+import { readHeartbeats } from '../../imap/heartbeat.js';
 import type { CliContext } from '../context.js';
-import { CliError, EXIT, out, printJson, table } from '../output.js';
+import { reachRedis } from '../redis-reach.js';
+import { EXIT, out, printJson, table } from '../output.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -25,17 +26,7 @@ Examples:
     .action(async (opts: { json?: boolean }) => {
       const config = ctx.config();
       const ids = config.mailboxes.filter((m) => m.imap).map((m) => m.id);
-      const redis = ctx.redis();
-      if (!redis.listenerCount('error')) redis.on('error', () => undefined);
-      let rows: HeartbeatView[];
-      try {
-        rows = await Promise.race([
-          readHeartbeats(redis, config.prefix, { mailboxIds: ids }),
-          new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref()),
-        ]);
-      } catch (e) {
-        throw new CliError(`cannot reach Redis: ${(e as Error).message}`, EXIT.unavailable);
-      }
+      const rows = await readHeartbeats(await reachRedis(ctx), config.prefix, { mailboxIds: ids });
       process.exitCode = rows.some((r) => r.stale || r.state === 'parked') ? EXIT.failed : EXIT.ok;
       if (opts.json) {
         printJson(rows);
