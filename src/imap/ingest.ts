@@ -9,6 +9,7 @@ import type { Queue } from 'bullmq';
 import type { RetryConfig } from '../config/schema.js';
 import { prepareMail } from '../mail/prepare.js';
 import { DEFAULT_MAX_PARSE_BYTES, parseMail } from '../mail/parse.js';
+import type { ParsePool } from '../mail/parse-pool.js';
 import type { MailRecord } from '../mail/record.js';
 import type { MailStore } from '../mail/store.js';
 import { mailInbound } from '../queues/catalog.js';
@@ -31,6 +32,12 @@ export interface IngestOptions {
   maxMessageBytes: number;
   /** Mails up to this size are read into memory whole; bigger ones are streamed. */
   inMemoryMaxBytes?: number;
+  /**
+   * Parse in worker threads (src/mail/parse-pool.ts), off the event loop that renews the
+   * mailbox lock and keeps the IMAP connection alive. Its parse options must match
+   * inMemoryLimit(); a streamed mail cut elsewhere is parsed inline.
+   */
+  pool?: ParsePool;
 }
 
 // Bigger partial fetches than imapflow's 64 KiB default: fewer round trips for big mails, and
@@ -83,12 +90,12 @@ export async function fetchSources(client: ImapFlow, uids: number[]): Promise<Ma
 export async function streamToRecord(client: ImapFlow, meta: MessageMeta, opts: IngestOptions): Promise<MailRecord | undefined> {
   const dl = await client.download(String(meta.uid), undefined, { uid: true, chunkSize: DOWNLOAD_CHUNK });
   if (!dl.content) return undefined;
-  return finish(await streamed(dl.content, opts.store, inMemoryLimit(opts)), opts);
+  return finish(await streamed(dl.content, opts.store, inMemoryLimit(opts), opts.pool), opts);
 }
 
 /** Store and parse a mail read whole. */
 export async function bufferToRecord(raw: Buffer, opts: IngestOptions): Promise<MailRecord> {
-  return finish(await prepareMail(raw, opts.store), opts);
+  return finish(await prepareMail(raw, opts.store, opts.pool ? { pool: opts.pool } : {}), opts);
 }
 
 function finish(record: MailRecord, opts: IngestOptions): MailRecord {
@@ -116,7 +123,7 @@ export async function enqueueMany(items: { uid: number; record: MailRecord }[], 
 }
 
 /** Stream the whole mail into the store, keeping only its first `headBytes` (+1) to parse. */
-async function streamed(stream: Readable, store: MailStore, headBytes: number): Promise<MailRecord> {
+async function streamed(stream: Readable, store: MailStore, headBytes: number, pool?: ParsePool): Promise<MailRecord> {
   const keep = headBytes + 1; // one byte more lets the parser see the mail was cut
   const head: Buffer[] = [];
   let kept = 0;
@@ -132,6 +139,7 @@ async function streamed(stream: Readable, store: MailStore, headBytes: number): 
   });
   stream.on('error', (e) => tap.destroy(e));
   const rawRef = await store.putStream(stream.pipe(tap));
+  if (pool && pool.maxParseBytes === headBytes) return pool.parse(Buffer.concat(head), rawRef);
   return parseMail(Buffer.concat(head), rawRef, { maxParseBytes: headBytes });
 }
 

@@ -3,11 +3,13 @@
 import type { Config } from '../config/load.js';
 import { ms } from '../config/duration.js';
 import { registerSecret, type Logger } from '../log.js';
+import { createParsePool } from '../mail/parse-pool.js';
 import type { MailStore } from '../mail/store.js';
 import type { Redis } from '../redis.js';
 import { mailInbound } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
 import { startActionWorker } from './actions.js';
+import { inMemoryLimit } from './ingest.js';
 import type { ImapSettings } from './connect.js';
 import { MailboxReader, type ReaderSettings } from './reader.js';
 
@@ -24,6 +26,8 @@ export interface PollerDeps {
   /** Overrides for tests and benchmarks (heartbeat interval, in-memory size). */
   settings?: Partial<ReaderSettings>;
   onEnqueued?: (mailboxId: string, e: { uid: number; jobId: string; internalDate?: Date }) => void;
+  /** Parse in worker threads (default), or on this event loop (false: tests of the inline path). */
+  parseThreads?: boolean;
 }
 
 export interface Poller {
@@ -50,6 +54,13 @@ export function startPoller(deps: PollerDeps): Poller {
   const log = logger.child({ role: 'poller' });
   const queue = openQueue(mailInbound, { connection: deps.redis, prefix: config.prefix });
   const readers: MailboxReader[] = [];
+  // One pool for every mailbox of this process: parsing a big or hostile mail must not stall
+  // the event loop that renews mailbox locks and keeps IMAP connections alive (design.md).
+  const pool =
+    deps.parseThreads !== false && config.mailboxes.some((m) => m.imap)
+      ? createParsePool({ parse: { maxParseBytes: inMemoryLimit({ maxMessageBytes: Infinity, inMemoryMaxBytes: deps.settings?.inMemoryMaxBytes }) } })
+      : undefined;
+  if (pool?.threadsUnavailable) log.warn({ why: pool.threadsUnavailable }, 'parser threads unavailable: parsing on the main thread');
   for (const mailbox of config.mailboxes) {
     if (!mailbox.imap) continue;
     const password = config.secrets.imapPasswords[mailbox.id];
@@ -70,6 +81,7 @@ export function startPoller(deps: PollerDeps): Poller {
       logger: log,
       retry: config.queues,
       settings: { ...readerSettings(config, mailbox.resyncInterval), ...deps.settings },
+      ...(pool ? { pool } : {}),
       onEnqueued: deps.onEnqueued ? (e) => deps.onEnqueued!(mailbox.id, e) : undefined,
     });
     readers.push(reader);
@@ -85,6 +97,7 @@ export function startPoller(deps: PollerDeps): Poller {
     readers,
     async stop() {
       await Promise.all([...readers.map((r) => r.stop()), actions?.close()]);
+      await pool?.close();
       await queue.close();
       await ownWorkerRedis?.quit().catch(() => ownWorkerRedis.disconnect());
     },

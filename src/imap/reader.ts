@@ -14,6 +14,7 @@ import { imapClient, type ImapSettings } from './connect.js';
 import { advanceCursor, readCursor, startAfter } from './cursor.js';
 import { LockLostError, afterFailure, classifyImapFailure, type ImapFailure } from './failure.js';
 import { HEARTBEAT_INTERVAL_MS, writeHeartbeat, type Heartbeat, type MailboxState } from './heartbeat.js';
+import type { ParsePool } from '../mail/parse-pool.js';
 import { bufferToRecord, enqueueMany, fetchGroups, fetchSources, streamToRecord, type IngestOptions, type MessageMeta } from './ingest.js';
 import type { MailRecord } from '../mail/record.js';
 import { imapKeys } from './keys.js';
@@ -46,6 +47,8 @@ export interface ReaderDeps {
   logger: Logger;
   retry?: Partial<Record<string, RetryConfig>>;
   settings: ReaderSettings;
+  /** Parse off this event loop (it renews the lock and keeps IMAP alive). */
+  pool?: ParsePool;
   /** Called after each mail is enqueued (for benchmarks and tests; keep it cheap). */
   onEnqueued?: (e: { uid: number; jobId: string; internalDate?: Date }) => void;
 }
@@ -273,6 +276,7 @@ export class MailboxReader {
         retry: this.deps.retry,
         maxMessageBytes: mailbox.maxMessageBytes,
         inMemoryMaxBytes: this.deps.settings.inMemoryMaxBytes,
+        ...(this.deps.pool ? { pool: this.deps.pool } : {}),
       };
       const wanted: MessageMeta[] = [];
       for (const uid of batch) {

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { parseMail, unparseable, type ParseOptions } from './parse.js';
+import { DEFAULT_MAX_PARSE_BYTES, parseMail, unparseable, type ParseOptions } from './parse.js';
 import type { MailRecord, RawRef } from './record.js';
 
 export interface ParsePoolOptions {
@@ -28,6 +28,8 @@ export interface ParsePool {
   parse(raw: Buffer, rawRef: RawRef): Promise<MailRecord>;
   /** Why threads could not be started, when they could not (mails are then parsed inline). */
   readonly threadsUnavailable: string | undefined;
+  /** The most of a mail this pool parses (its parse options' maxParseBytes). */
+  readonly maxParseBytes: number;
   close(): Promise<void>;
 }
 
@@ -150,6 +152,7 @@ export function createParsePool(opts: ParsePoolOptions = {}): ParsePool {
     get threadsUnavailable() {
       return broken;
     },
+    maxParseBytes: opts.parse?.maxParseBytes ?? DEFAULT_MAX_PARSE_BYTES,
     parse(raw, rawRef) {
       if (closed) return Promise.reject(new Error('the parse pool is closed'));
       if (broken) return parseMail(raw, rawRef, opts.parse);
