@@ -22,6 +22,7 @@ import { startInProcess, testMailbox } from '../src/pipeline/sim-run.js';
 import { jiraDeliver, mailboxActions } from '../src/queues/catalog.js';
 import { addJob, openQueue } from '../src/queues/queue.js';
 import { dovecotUnavailable, pollerTestConfig, startDovecot } from '../test/helpers/dovecot.js';
+import { deleteByPrefix } from '../src/redis.js';
 
 export interface DeliverBench {
   mails: number;
@@ -111,12 +112,7 @@ export async function benchDeliver(o: { mails?: number; pacedPerSecond?: number;
     await actionsQ.obliterate({ force: true }).catch(() => undefined);
     await deliverQ.close();
     await actionsQ.close();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    await deleteByPrefix(redis, prefix);
     redis.disconnect();
     await sim.close();
   }
@@ -217,12 +213,7 @@ export async function benchAppendToIssue(o: { sequential?: number; burst?: numbe
     await actionsQ.obliterate({ force: true }).catch(() => undefined);
     await actionsQ.close();
     for (const c of conns) c.disconnect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    await deleteByPrefix(redis, prefix);
     redis.disconnect();
     await sim.close();
     await dovecot.stop();

@@ -10,6 +10,7 @@ import { startJiraSim } from '../src/jira-sim/index.js';
 import { seedDemo } from '../src/jira-sim/seed.js';
 import { silentLogger } from '../src/log.js';
 import { FAST_RETRY, makeWorkload, startInProcess, testMailbox } from '../src/pipeline/sim-run.js';
+import { deleteByPrefix } from '../src/redis.js';
 
 export interface PipelineBenchOptions {
   mails?: number;
@@ -131,12 +132,7 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
   } finally {
     await run.stop();
     for (const c of conns) c.disconnect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    await deleteByPrefix(redis, prefix);
     redis.disconnect();
     await sim.close();
   }
