@@ -4,6 +4,7 @@
 import { simpleParser } from 'mailparser';
 import { NotFoundError, PermanentError } from '../errors.js';
 import type { MailStore } from '../mail/store.js';
+import { LEAN_PARSER_OPTIONS } from '../mail/parse.js';
 import type { MailRecord } from '../mail/record.js';
 import { htmlToLinkedText } from './adf.js';
 
@@ -22,16 +23,6 @@ export interface MailContent {
   fromHtml: boolean;
   attachments: MailAttachment[];
 }
-
-const PARSER_OPTIONS = {
-  // Text conversions are done here (HTML -> text with links); mailparser's are slow and unused.
-  skipHtmlToText: true,
-  skipTextToHtml: true,
-  skipTextLinks: true,
-  skipImageLinks: true,
-  keepCidLinks: true,
-  checksumAlgo: false as const,
-};
 
 const EXT: Record<string, string> = {
   'image/png': 'png',
@@ -66,7 +57,8 @@ export async function loadContent(store: MailStore, record: Pick<MailRecord, 'ra
 }
 
 export async function parseContent(raw: Buffer): Promise<MailContent> {
-  const p = await simpleParser(raw, PARSER_OPTIONS);
+  // Text conversions are done here (HTML -> text with links, see adf.ts); attachments are wanted.
+  const p = await simpleParser(raw, LEAN_PARSER_OPTIONS);
   let text = p.text ?? '';
   let fromHtml = false;
   if (!text.trim() && typeof p.html === 'string' && p.html) {

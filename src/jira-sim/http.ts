@@ -95,18 +95,10 @@ export function userJson(ctx: SimContext, a: SimAccount, self = false): Record<s
   };
 }
 
-/** Platform `UserDetails` bean (group members, comment authors). */
+/** Platform `UserDetails` bean (group members, comment authors): the `User` bean without its locale. */
 export function userDetailsJson(ctx: SimContext, a: SimAccount): Record<string, unknown> {
-  const email = shownEmail(a, false);
-  return {
-    self: `${ctx.url()}/rest/api/3/user?accountId=${encodeURIComponent(a.accountId)}`,
-    accountId: a.accountId,
-    accountType: a.accountType,
-    ...(email ? { emailAddress: email } : {}),
-    displayName: a.displayName,
-    active: a.active,
-    timeZone: 'Etc/UTC',
-  };
+  const { locale: _locale, ...details } = userJson(ctx, a);
+  return details;
 }
 
 /** JSM `UserDTO`. */

@@ -15,9 +15,7 @@ import { FsMailStore } from '../../src/mail/store.js';
 import { seeded } from '../../src/pipeline/sim-run.js';
 import { jiraDeliver, mailboxActions } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
-import { loadSecretKey } from '../../src/token/key.js';
-import { saveToken } from '../../src/token/store.js';
-import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
+import { startSeededSim, type SeededSim, storeAdminToken } from '../helpers/jira-sim.js';
 import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 // Scaled so the test fits in about a minute here; bench/deliver.ts runs the 500.
@@ -46,14 +44,7 @@ await runRoles('deliverer', [delivererRole({ lockDuration: 1000, stalledInterval
 beforeAll(async () => {
   // Some latency, so kills land in the middle of Jira calls as well as between them.
   jira = await startSeededSim({ latencyMs: 4, jitterMs: 3 });
-  const admin = jira.site.admin;
-  await saveToken(redis, prefix, loadSecretKey({ base64: secretKey }), {
-    token: admin.token,
-    email: admin.email,
-    accountId: admin.accountId,
-    storedAt: new Date(),
-    expiresAt: new Date(Date.now() + 30 * 86_400_000),
-  });
+  await storeAdminToken(redis, prefix, secretKey, jira.site);
   writeFileSync(
     join(dir, 'mailroom.yml'),
     [

@@ -12,9 +12,7 @@ import { enqueueNotification } from '../../src/notify/enqueue.js';
 import { ledgerKey } from '../../src/notify/ledger.js';
 import { notify } from '../../src/queues/catalog.js';
 import { openQueue } from '../../src/queues/queue.js';
-import { loadSecretKey } from '../../src/token/key.js';
-import { saveToken } from '../../src/token/store.js';
-import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
+import { startSeededSim, type SeededSim, storeAdminToken } from '../helpers/jira-sim.js';
 import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
 import { startSmtpSink, type SmtpSink } from '../integration/notify-smtp-sink.js';
 
@@ -38,14 +36,7 @@ beforeAll(async () => {
     const a = jira.sim.state.addAccount({ email: `member${i}@team.example`, active: i !== 7 && i !== 63, emailHidden: i === 90, products: ['jira-software'] });
     group.members.add(a.accountId);
   }
-  const admin = jira.site.admin;
-  await saveToken(redis, prefix, loadSecretKey({ base64: secretKey }), {
-    token: admin.token,
-    email: admin.email,
-    accountId: admin.accountId,
-    storedAt: new Date(),
-    expiresAt: new Date(Date.now() + 30 * 86_400_000),
-  });
+  await storeAdminToken(redis, prefix, secretKey, jira.site);
   dir = mkdtempSync(join(tmpdir(), 'mr-notify-e2e-'));
   configFile = join(dir, 'mailroom.yml');
   writeFileSync(

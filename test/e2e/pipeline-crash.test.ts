@@ -15,9 +15,7 @@ import { openPipelineQueues } from '../../src/pipeline/roles.js';
 import { makeWorkload, seeded, settled } from '../../src/pipeline/sim-run.js';
 import { mailInbound } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';
-import { loadSecretKey } from '../../src/token/key.js';
-import { saveToken } from '../../src/token/store.js';
-import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
+import { startSeededSim, type SeededSim, storeAdminToken } from '../helpers/jira-sim.js';
 import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 // Scaled to about a minute here; bench/pipeline.ts runs the 2,000 / 300 / 100.
@@ -50,14 +48,7 @@ await runRoles('${role}', [${role}Role({
 
 beforeAll(async () => {
   jira = await startSeededSim({ latencyMs: 3, jitterMs: 2 });
-  const admin = jira.site.admin;
-  await saveToken(redis, prefix, loadSecretKey({ base64: secretKey }), {
-    token: admin.token,
-    email: admin.email,
-    accountId: admin.accountId,
-    storedAt: new Date(),
-    expiresAt: new Date(Date.now() + 30 * 86_400_000),
-  });
+  await storeAdminToken(redis, prefix, secretKey, jira.site);
   writeFileSync(
     join(dir, 'mailroom.yml'),
     [

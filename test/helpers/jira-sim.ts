@@ -1,5 +1,8 @@
 // The Jira simulator for tests: a seeded site (see src/jira-sim/seed.ts) and a client for
 // its workaround admin. Use startSeededSim() in a test, or withSim() for a whole file.
+import type { Redis } from 'ioredis';
+import { loadSecretKey } from '../../src/token/key.js';
+import { saveToken } from '../../src/token/store.js';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { createJiraClient, type JiraClient, type JiraClientOptions } from '../../src/jira/index.js';
 import { seedDemo, startJiraSim, type JiraSim, type JiraSimOptions, type SeededSite } from '../../src/jira-sim/index.js';
@@ -53,4 +56,18 @@ export function withSim(opts: JiraSimOptions = {}): () => SeededSim {
     if (!s) throw new Error('withSim(): the simulator starts in beforeAll; call jira() inside a test');
     return s;
   };
+}
+
+/**
+ * Store the seeded workaround admin's token, sealed under `secretKeyBase64`, as `mailroom
+ * token set` would (without the live check): what every test needing the token runtime does.
+ */
+export async function storeAdminToken(redis: Redis, prefix: string, secretKeyBase64: string, site: Pick<SeededSite, 'admin'>, days = 30): Promise<void> {
+  await saveToken(redis, prefix, loadSecretKey({ base64: secretKeyBase64 }), {
+    token: site.admin.token,
+    email: site.admin.email,
+    accountId: site.admin.accountId,
+    storedAt: new Date(),
+    expiresAt: new Date(Date.now() + days * 86_400_000),
+  });
 }
