@@ -76,6 +76,21 @@ const SEARCH_PAGE = 100;
 /** A bound on paging loops, so a misbehaving server cannot keep a worker paging forever. */
 const MAX_PAGES = 200;
 
+/**
+ * The most specific reason in an error's cause chain (ECONNREFUSED over "fetch failed"): ky 2
+ * wraps fetch's TypeError in a NetworkError, so the system code sits two causes deep.
+ */
+function networkCause(e: unknown): string {
+  let best = 'unknown';
+  for (let at: unknown = e, depth = 0; at && typeof at === 'object' && depth < 5; depth++) {
+    const { code, message, cause } = at as { code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof code === 'string' && code) return code;
+    if (typeof message === 'string' && message) best = message;
+    at = cause;
+  }
+  return best;
+}
+
 export function createJiraClient(opts: JiraClientOptions): JiraClient {
   registerBasicAuth(opts.email, opts.token);
   const authorization = 'Basic ' + Buffer.from(`${opts.email}:${opts.token}`).toString('base64');
@@ -106,8 +121,7 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
         opts.logger?.warn({ operation, ms }, 'jira call timed out');
         throw new JiraNoAnswerError(`Jira ${operation} timed out after ${opts.timeoutMs} ms`);
       }
-      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      const why = scrubSecrets(cause?.code ?? cause?.message ?? (e as Error).message ?? 'unknown');
+      const why = scrubSecrets(networkCause(e));
       opts.logger?.warn({ operation, ms, why }, 'jira call failed without a complete answer');
       throw new JiraNoAnswerError(`network error on Jira ${operation}: ${why}`);
     }

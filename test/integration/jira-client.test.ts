@@ -218,7 +218,10 @@ describe('Jira client: typed failures', () => {
     const gone = await startJiraSim();
     const url = gone.url;
     await gone.close();
-    expect(await failure(jira().client({ baseUrl: url }).myself())).toBeInstanceOf(JiraNoAnswerError);
+    const refused = await failure(jira().client({ baseUrl: url }).myself());
+    expect(refused).toBeInstanceOf(JiraNoAnswerError);
+    // ky 2 wraps fetch's TypeError in a NetworkError: the reason must still be the system code.
+    expect(refused.message).toMatch(/ECONNREFUSED/);
   });
 
   it('a hung request times out as RetryableError', async () => {
