@@ -28,8 +28,8 @@ export interface JiraClientOptions {
   /** Per request; a hung Jira must become a retryable error, not a stuck worker. */
   timeoutMs: number;
   logger?: Logger;
-  /** Called after every call; `status` is 0 when no HTTP answer arrived (network error, timeout). */
-  onResponse?: (info: { operation: string; status: number; ms: number }) => void;
+  /** Called after every call; `status` is 0 when no HTTP answer arrived (network error, timeout), with `error` saying why. */
+  onResponse?: (info: { operation: string; status: number; ms: number; error?: string }) => void;
 }
 
 export interface JiraClient {
@@ -100,14 +100,15 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
       text = await response.text();
     } catch (e) {
       const ms = Math.round(performance.now() - started);
-      opts.onResponse?.({ operation, status: 0, ms });
       // The cause is deliberately not attached: ky's errors carry the Request, headers included.
       if (e instanceof TimeoutError || (e as Error)?.name === 'TimeoutError') {
+        opts.onResponse?.({ operation, status: 0, ms, error: `timed out after ${opts.timeoutMs} ms` });
         opts.logger?.warn({ operation, ms }, 'jira call timed out');
         throw new JiraNoAnswerError(`Jira ${operation} timed out after ${opts.timeoutMs} ms`);
       }
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       const why = scrubSecrets(cause?.code ?? cause?.message ?? (e as Error).message ?? 'unknown');
+      opts.onResponse?.({ operation, status: 0, ms, error: why });
       opts.logger?.warn({ operation, ms, why }, 'jira call failed without a complete answer');
       throw new JiraNoAnswerError(`network error on Jira ${operation}: ${why}`);
     }
