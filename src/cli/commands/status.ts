@@ -6,7 +6,7 @@ import { ms } from '../../config/duration.js';
 import type { Config } from '../../config/load.js';
 import { allQueueStatus, closeQueues, JOB_STATES, openQueues, type QueueStatus } from '../../ops/queues.js';
 import { heartbeatVerdict, imapMailboxIds, tokenVerdict } from '../../ops/health.js';
-import { jiraReachVerdict, readJiraReach, type JiraReach } from '../../ops/jira-reach.js';
+import { jiraReachVerdict, readJiraReach } from '../../ops/jira-reach.js';
 import { allQueueActivity, retryAfterLeft, type QueueActivity } from '../../ops/queue-health.js';
 import { siteHost } from '../../pipeline/context.js';
 import { readHeartbeats } from '../../imap/heartbeat.js';
