@@ -6,6 +6,7 @@ import type { ScrapeSource } from '../ops/metrics.js';
 import { heartbeatSource, imapMailboxIds, mailboxChecks, tokenCheck, tokenSource } from '../ops/health.js';
 import { describeError } from '../errors.js';
 import { jiraReachCheck, jiraReachSource } from '../ops/jira-reach.js';
+import { currentPublisher } from '../ops/metrics-share.js';
 import type { RoleContext } from '../runtime.js';
 import { openTokenQueues } from '../token/gate.js';
 import { loadSecretKey } from '../token/key.js';
@@ -49,6 +50,8 @@ export function webRole(opts: WebRoleOptions = {}): RoleStarter {
         heartbeatSource(redis, config.prefix, mailboxes),
         ...(opts.scrapeSources ?? []),
       ],
+      // Started through runRoles (Procfile, `mailroom start`): show every role's metrics.
+      installMetrics: currentPublisher(),
       webhook: config.notifications ? { secret: config.secrets.webhookSecret, rules: config.notifications.rules, retry: config.queues } : undefined,
     });
     const address = await app.listen({ host: config.web.host, port: config.web.port });
