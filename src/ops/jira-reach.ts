@@ -167,7 +167,8 @@ export async function readJiraReach(redis: Redis, prefix: string, now = Date.now
     calls,
     errors,
     errorRate: calls ? errors / calls : 0,
-    reachable: s || e ? s >= e : undefined,
+    // Same millisecond: count it as the error (the pessimistic reading).
+    reachable: s || e ? s > e : undefined,
   };
 }
 

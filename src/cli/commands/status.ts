@@ -9,6 +9,7 @@ import { heartbeatVerdict, imapMailboxIds, tokenVerdict } from '../../ops/health
 import { jiraReachVerdict, readJiraReach } from '../../ops/jira-reach.js';
 import { allQueueActivity, retryAfterLeft, type QueueActivity } from '../../ops/queue-health.js';
 import { siteHost } from '../../pipeline/context.js';
+import { tokenQueues } from '../../queues/catalog.js';
 import { readHeartbeats } from '../../imap/heartbeat.js';
 import { readTokenHealth, type TokenHealth } from '../../token/runtime.js';
 import { expiryStatus, type ExpiryLevel } from '../../token/watch.js';
@@ -145,7 +146,8 @@ function printActivity(status: QueueStatus[], activity: QueueActivity[], retryAf
       const byGate = token.gate.paused && token.gate.pausedQueues.includes(a.queue);
       why.push(byGate ? `paused for the token: ${token.gate.reason ?? 'refused'}` : 'paused by hand (mailroom resumes only what it paused)');
     }
-    if (a.rateLimitedMs > 0 || (retryAfterMs > 0 && !a.paused && (c?.waiting ?? 0) + (c?.delayed ?? 0) > 0)) {
+    const usesJira = tokenQueues.some((q) => q.name === a.queue);
+    if (a.rateLimitedMs > 0 || (usesJira && retryAfterMs > 0 && !a.paused && (c?.waiting ?? 0) + (c?.delayed ?? 0) > 0)) {
       why.push(`Jira's Retry-After: ${Math.ceil(Math.max(a.rateLimitedMs, retryAfterMs) / 1000)} s left`);
     }
     if (a.workers === 0 && c && c.waiting + c.prioritized + c.delayed > 0) why.push('NO WORKER consumes this queue: start its role');
