@@ -48,11 +48,11 @@ function startRole(role: string, ...args: string[]): void {
   roles.push(child);
 }
 
-function cli(args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+function cli(args: string[], stdin = '', config = configFile): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
     const child = execFile(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, ...args],
+      ['--import', 'tsx', 'src/cli/main.ts', '--config', config, ...args],
       { cwd: ROOT, env: env(), timeout: 150_000 },
       (error, stdout, stderr) => done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
@@ -226,6 +226,10 @@ describe('Jira down and back, one process per role', () => {
     expect(set.code, set.stderr).toBe(4);
     expect(set.stderr).toMatch(/not stored: .*\(Jira at http:\/\/127\.0\.0\.1:\d+\)/);
     expect(set.stderr).not.toContain('a-token-for-the-down-jira');
+    // So does the online config check: nothing is called missing while Jira does not answer.
+    const offline = await cli(['config', 'check', '--online']);
+    expect(offline.code, offline.stderr).toBe(4);
+    expect(offline.stderr).toMatch(/Jira at http:\/\/127\.0\.0\.1:\d+ did not answer/);
 
     // Jira is back (same port): the mail goes through and every view recovers.
     await startJira();
@@ -238,5 +242,14 @@ describe('Jira down and back, one process per role', () => {
     await until('metrics: reachable again', async () => (await metrics()).includes(`mailroom_jira_reachable{url="${url}"} 1`));
     const after = await cli(['status', '--json']);
     expect((JSON.parse(after.stdout) as { jira: { reachable: boolean } }).jira.reachable).toBe(true);
+
+    // #9 from the command line: a group Jira does not have is named with its key path, exit 1.
+    const badConfig = join(dir, 'bad-group.yml');
+    writeFileSync(badConfig, [`jira:`, `  site: ${url}`, 'mailboxes:', '  - id: support', '    policy: { autoCreate: user, groups: [support-customers, no-such-group] }', ''].join('\n'));
+    const bad = await cli(['config', 'check', '--online'], '', badConfig);
+    expect(bad.code, bad.stderr).toBe(1);
+    expect(bad.stdout).toMatch(/^MISSING\s+mailboxes\[0\]\.policy\.groups\[1\]\s+group "no-such-group" does not exist$/m);
+    expect(bad.stdout).toMatch(/^ok\s+mailboxes\[0\]\.policy\.groups\[0\]\s+group "support-customers" exists$/m);
+    expect((await cli(['config', 'check', '--online'])).code).toBe(0);
   });
 });
