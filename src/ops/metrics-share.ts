@@ -83,6 +83,9 @@ async function processFamilies(registry: Registry): Promise<Family[]> {
 
 export function startMetricsPublisher(opts: { redis: Redis; prefix: string; role: string; registry: Registry; instance?: string }): MetricsPublisher {
   const labels = { role: opts.role, instance: opts.instance ?? defaultInstance() };
+  // A Redis outage is reported by the roles' own connections and /readyz; this one stays quiet
+  // (publishing simply skips rounds until it is back).
+  opts.redis.on('error', () => undefined);
   const field = `${labels.role}|${labels.instance}`;
   const publish = async () => {
     // While Redis is away, commands would queue up behind the reconnect: skip this round.
