@@ -202,6 +202,14 @@ describe('Jira down and back, one process per role', () => {
     expect(text).toContain('mailroom_queue_jobs{queue="mail-inbound",state="completed"} 1');
     expect(text).toContain(`mailroom_jira_reachable{url="${url}"} 1`);
     expect(text.match(/^# TYPE mailroom_jira_requests_total counter$/gm)).toHaveLength(1);
+    // Well formed for Prometheus: each family declared once, and its samples right after it.
+    const declared: string[] = [];
+    for (const line of text.split('\n').filter(Boolean)) {
+      const type = /^# TYPE (\w+) \w+$/.exec(line);
+      if (type) declared.push(type[1]!);
+      else if (!line.startsWith('# HELP ')) expect(line.split(/[{ ]/)[0]!.startsWith(declared.at(-1)!), line).toBe(true);
+    }
+    expect(new Set(declared).size).toBe(declared.length);
 
     // Jira stops; a mail from a new sender makes the resolver call it, and get no answer.
     await jira!.close();
@@ -240,8 +248,14 @@ describe('Jira down and back, one process per role', () => {
     });
     expect(jiraCheck(back.body)!.detail).toContain('answers');
     await until('metrics: reachable again', async () => (await metrics()).includes(`mailroom_jira_reachable{url="${url}"} 1`));
-    const after = await cli(['status', '--json']);
-    expect((JSON.parse(after.stdout) as { jira: { reachable: boolean } }).jira.reachable).toBe(true);
+    const after = JSON.parse((await cli(['status', '--json'])).stdout) as {
+      jira: { reachable: boolean };
+      activity: { queue: string; workers?: number; consuming: boolean }[];
+    };
+    expect(after.jira.reachable).toBe(true);
+    // #4 with a real role process: the resolver's worker is seen consuming mail-inbound.
+    expect(after.activity.find((a) => a.queue === 'mail-inbound')).toMatchObject({ workers: 1, consuming: true });
+    expect(after.activity.find((a) => a.queue === 'jira-deliver')).toMatchObject({ workers: 0 });
 
     // #9 from the command line: a group Jira does not have is named with its key path, exit 1.
     const badConfig = join(dir, 'bad-group.yml');
