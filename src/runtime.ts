@@ -5,6 +5,8 @@ import { configPath, loadConfig, type Config } from './config/load.js';
 import { ConfigError, describeError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { createRedis, type Redis } from './redis.js';
+import { metrics } from './ops/metrics.js';
+import { startMetricsPublisher } from './ops/metrics-share.js';
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -54,7 +56,9 @@ export async function runRoles(roleName: string, starters: RoleStarter[], argv =
     process.exit(70);
   });
   const ctx = createRoleContext(config, logger);
-  const running: Stoppable[] = [];
+  // First, so a web role in this process finds it; stopped last (the list stops in reverse).
+  // It carries this process's counters to the web role's /metrics (src/ops/metrics-share.ts).
+  const running: Stoppable[] = [startMetricsPublisher({ redis: ctx.redis('metrics'), prefix: config.prefix, role: roleName, registry: metrics.registry })];
   try {
     for (const start of starters) running.push(await start(ctx));
   } catch (e) {

@@ -11,6 +11,8 @@ export const EXIT = {
   usage: 2,
   /** Redis or another required service could not be reached. */
   unavailable: 3,
+  /** Jira did not answer (or answered 5xx): the network, the URL or Jira itself. */
+  jiraUnavailable: 4,
 } as const;
 
 export function out(text = ''): void {

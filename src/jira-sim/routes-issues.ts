@@ -74,6 +74,26 @@ export const issueRoutes: Route[] = [
   },
   {
     method: 'GET',
+    template: '/rest/api/3/project/{projectIdOrKey}',
+    operation: 'getProject',
+    handle(req) {
+      const { ctx } = req;
+      const project = ctx.state.project(decodeURIComponent(req.params[0] ?? ''));
+      if (!project) return platformError(404, [`No project could be found with key '${decodeURIComponent(req.params[0] ?? '')}'.`]);
+      return {
+        status: 200,
+        body: {
+          self: `${ctx.url()}/rest/api/3/project/${project.id}`,
+          id: project.id,
+          key: project.key,
+          name: project.name,
+          issueTypes: project.issueTypes.map((t) => ({ self: `${ctx.url()}/rest/api/3/issuetype/${t.id}`, id: t.id, name: t.name, subtask: false })),
+        },
+      };
+    },
+  },
+  {
+    method: 'GET',
     template: '/rest/api/3/issue/{issueIdOrKey}',
     operation: 'getIssue',
     handle(req) {

@@ -2,7 +2,7 @@
 // workaround user's Basic credentials. No retries here: BullMQ owns retries, so every failure
 // comes back as a typed error (src/errors.ts) for the queue layer to decide on.
 import ky, { TimeoutError } from 'ky';
-import { PermanentError, RetryableError } from '../errors.js';
+import { NotFoundError, PermanentError, RetryableError } from '../errors.js';
 import { registerBasicAuth, scrubSecrets, type Logger } from '../log.js';
 import { classifyAnswer, jiraErrorText } from './classify.js';
 import { AlreadyExistsError, JiraNoAnswerError } from './errors.js';
@@ -16,6 +16,8 @@ import type {
   FoundIssue,
   GroupRef,
   JiraAccount,
+  FoundProject,
+  FoundServiceDesk,
   Myself,
   UserSearchResult,
 } from './types.js';
@@ -28,8 +30,8 @@ export interface JiraClientOptions {
   /** Per request; a hung Jira must become a retryable error, not a stuck worker. */
   timeoutMs: number;
   logger?: Logger;
-  /** Called after every call; `status` is 0 when no HTTP answer arrived (network error, timeout). */
-  onResponse?: (info: { operation: string; status: number; ms: number }) => void;
+  /** Called after every call; `status` is 0 when no HTTP answer arrived (network error, timeout), with `error` saying why. */
+  onResponse?: (info: { operation: string; status: number; ms: number; error?: string }) => void;
 }
 
 export interface JiraClient {
@@ -52,6 +54,14 @@ export interface JiraClient {
   /** Issues matching the JQL, following pages up to `max` (default 100). */
   searchJql(jql: string, fields: string[], opts?: { max?: number }): Promise<FoundIssue[]>;
   createRequest(input: CreateRequestInput): Promise<CreatedRequest>;
+  /** A project with its issue types (NotFoundError when it does not exist or is hidden from the token). */
+  getProject(projectIdOrKey: string): Promise<FoundProject>;
+  /** Whether the group exists (false on Jira's "Specified group does not exist."). */
+  groupExists(group: GroupRef): Promise<boolean>;
+  /** A JSM service desk (NotFoundError when it does not exist). */
+  getServiceDesk(serviceDeskId: string): Promise<FoundServiceDesk>;
+  /** A request type of a service desk (NotFoundError when either does not exist). */
+  getRequestType(serviceDeskId: string, requestTypeId: string): Promise<{ id: string; name: string }>;
 }
 
 interface Answer {
@@ -115,13 +125,14 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
       text = await response.text();
     } catch (e) {
       const ms = Math.round(performance.now() - started);
-      opts.onResponse?.({ operation, status: 0, ms });
       // The cause is deliberately not attached: ky's errors carry the Request, headers included.
       if (e instanceof TimeoutError || (e as Error)?.name === 'TimeoutError') {
+        opts.onResponse?.({ operation, status: 0, ms, error: `timed out after ${opts.timeoutMs} ms` });
         opts.logger?.warn({ operation, ms }, 'jira call timed out');
         throw new JiraNoAnswerError(`Jira ${operation} timed out after ${opts.timeoutMs} ms`);
       }
       const why = scrubSecrets(networkCause(e));
+      opts.onResponse?.({ operation, status: 0, ms, error: why });
       opts.logger?.warn({ operation, ms, why }, 'jira call failed without a complete answer');
       throw new JiraNoAnswerError(`network error on Jira ${operation}: ${why}`);
     }
@@ -150,6 +161,19 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
   function authFirst(operation: string, a: Answer): void {
     const err = classifyAnswer({ operation, status: a.status, headers: a.headers, body: a.body, now: Date.now() });
     if (err && err.kind === 'auth') throw err;
+  }
+
+  /**
+   * Jira's 404 for a group says only "Specified group does not exist.": name the group, so a
+   * person reading a failed job knows which one (and where it is configured).
+   */
+  function noSuchGroup(operation: string, g: GroupRef, a: Answer): void {
+    if (a.status !== 404) return;
+    const which = g.groupName !== undefined ? `"${g.groupName}"` : `with groupId ${g.groupId}`;
+    const text = scrubSecrets(jiraErrorText(a.body)) || 'Specified group does not exist.';
+    throw new NotFoundError(
+      `Jira group ${which} does not exist (${operation}: ${text}); fix it where the configuration names it (mailboxes[].policy.groups or notifications.rules[].groups)`,
+    );
   }
 
   function groupQuery(g: GroupRef): Record<string, string | undefined> {
@@ -206,6 +230,7 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
       const a = await call(op, { method: 'POST', path: '/rest/api/3/group/user', query: groupQuery(input), json: { accountId: input.accountId } });
       authFirst(op, a);
       if (a.status === 400 && /already a member/i.test(jiraErrorText(a.body))) return 'already-member';
+      noSuchGroup(op, input, a);
       expectOk(op, a);
       return 'added';
     },
@@ -215,11 +240,14 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
       const out: JiraAccount[] = [];
       let startAt = 0;
       for (let page = 0; page < MAX_PAGES; page++) {
-        const body = expectOk(op, await call(op, {
+        const a = await call(op, {
           method: 'GET',
           path: '/rest/api/3/group/member',
           query: { ...groupQuery(group), includeInactiveUsers: false, startAt, maxResults: GROUP_PAGE },
-        })) as { values?: unknown[]; isLast?: boolean };
+        });
+        authFirst(op, a);
+        noSuchGroup(op, group, a);
+        const body = expectOk(op, a) as { values?: unknown[]; isLast?: boolean };
         const values = Array.isArray(body?.values) ? body.values : [];
         out.push(...values.map((u) => toAccount(u)).filter((u) => u.active));
         if (body?.isLast !== false || values.length === 0) return out;
@@ -344,6 +372,46 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
       const body = expectOk(op, await call(op, { method: 'POST', path: '/rest/servicedeskapi/request', json })) as { issueId?: string; issueKey?: string };
       if (!body?.issueKey) throw new RetryableError(`Jira ${op} returned no issue key`);
       return { issueId: String(body.issueId ?? ''), issueKey: String(body.issueKey) };
+    },
+
+    async getProject(projectIdOrKey) {
+      const op = 'getProject';
+      const body = expectOk(op, await call(op, { method: 'GET', path: `/rest/api/3/project/${enc(projectIdOrKey)}` })) as {
+        id?: unknown;
+        key?: unknown;
+        name?: unknown;
+        issueTypes?: { id?: unknown; name?: unknown }[];
+      };
+      return {
+        id: String(body?.id ?? ''),
+        key: String(body?.key ?? ''),
+        name: String(body?.name ?? ''),
+        issueTypes: (Array.isArray(body?.issueTypes) ? body.issueTypes : []).map((t) => ({ id: String(t?.id ?? ''), name: String(t?.name ?? '') })),
+      };
+    },
+
+    async groupExists(group) {
+      const op = 'getUsersFromGroup';
+      const a = await call(op, { method: 'GET', path: '/rest/api/3/group/member', query: { ...groupQuery(group), maxResults: 1 } });
+      authFirst(op, a);
+      if (a.status === 404) return false;
+      expectOk(op, a);
+      return true;
+    },
+
+    async getServiceDesk(serviceDeskId) {
+      const op = 'getServiceDeskById';
+      const body = expectOk(op, await call(op, { method: 'GET', path: `/rest/servicedeskapi/servicedesk/${enc(serviceDeskId)}` })) as Record<string, unknown>;
+      return { id: String(body?.id ?? ''), projectKey: String(body?.projectKey ?? ''), projectName: String(body?.projectName ?? '') };
+    },
+
+    async getRequestType(serviceDeskId, requestTypeId) {
+      const op = 'getRequestTypeById';
+      const body = expectOk(op, await call(op, {
+        method: 'GET',
+        path: `/rest/servicedeskapi/servicedesk/${enc(serviceDeskId)}/requesttype/${enc(requestTypeId)}`,
+      })) as Record<string, unknown>;
+      return { id: String(body?.id ?? ''), name: String(body?.name ?? '') };
     },
   };
   return client;

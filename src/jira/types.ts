@@ -68,3 +68,16 @@ export interface AdfDoc {
   version: 1;
   content: unknown[];
 }
+
+export interface FoundProject {
+  id: string;
+  key: string;
+  name: string;
+  issueTypes: { id: string; name: string }[];
+}
+
+export interface FoundServiceDesk {
+  id: string;
+  projectKey: string;
+  projectName: string;
+}

@@ -2,9 +2,9 @@
 // parts increment where things happen (the Jira client, the cache, the provisioner), plus
 // gauges the web role fills at scrape time from Redis (queue counts, heartbeats, token).
 //
-// Counters live in the process that counts. With `mailroom start` (all roles in one process)
-// /metrics shows everything; with one process per role, the web role's /metrics shows the
-// Redis-derived gauges and its own counters only.
+// Counters live in the process that counts. Every process started through runRoles publishes
+// its registry to Redis and the web role's /metrics shows them all, labelled by role and
+// instance (src/ops/metrics-share.ts); the Redis-derived gauges are shown once, unlabelled.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Worker } from 'bullmq';
 import { allQueueStatus, JOB_STATES, type OpsQueues } from './queues.js';

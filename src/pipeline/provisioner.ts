@@ -9,7 +9,7 @@
 // anonymous answer, and the worker wrapper pauses the token's queues.
 import type { Job, Queue } from 'bullmq';
 import type { z } from 'zod';
-import { PermanentError, RateLimitedError, RetryableError, describeError } from '../errors.js';
+import { NotFoundError, PermanentError, RateLimitedError, RetryableError, describeError } from '../errors.js';
 import { AlreadyExistsError, JiraServerError } from '../jira/errors.js';
 import type { JiraAccount } from '../jira/types.js';
 import type { identityProvision } from '../queues/catalog.js';
@@ -140,7 +140,11 @@ export function createProvisioner(p: Pipeline, mailQueue: Queue): Processor<Prov
       if (data.mode === 'user') {
         for (let i = state.groupsDone; i < policy.groups.length; i++) {
           const g = policy.groups[i]! as { name?: string; groupId?: string };
-          const r = await client.addUserToGroup({ accountId, ...(g.groupId ? { groupId: g.groupId } : { groupName: g.name }) });
+          const r = await client.addUserToGroup({ accountId, ...(g.groupId ? { groupId: g.groupId } : { groupName: g.name }) }).catch((e: unknown) => {
+            // Jira's own words name no group: say which one, and where it is configured.
+            if (e instanceof NotFoundError) throw new NotFoundError(`${e.message} [mailbox "${data.mailboxId}" policy.groups[${i}]]`);
+            throw e;
+          });
           await p.audit.record({ ...base, step: 'add-to-group', outcome: r, detail: g.groupId ?? g.name });
           state.groupsDone = i + 1;
           await saveState(ctx, state);

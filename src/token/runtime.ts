@@ -8,6 +8,7 @@ import { createJiraClient, type JiraClient } from '../jira/index.js';
 import type { Logger } from '../log.js';
 import type { Redis } from '../redis.js';
 import { metrics } from '../ops/metrics.js';
+import { createJiraReachRecorder } from '../ops/jira-reach.js';
 import { siteHost } from '../pipeline/context.js';
 import { createRateGate, gated } from '../pipeline/rate-gate.js';
 import { createTokenGate, readTokenState, type TokenGate, type TokenState } from './gate.js';
@@ -45,14 +46,20 @@ export interface TokenRuntimeDeps {
  */
 export function jiraClientFactory(config: Config, logger?: Logger, redis?: Redis): (creds: TokenCredentials) => JiraClient {
   const gate = redis ? createRateGate({ redis, prefix: config.prefix, site: siteHost(config.jira.site) }) : undefined;
+  const baseUrl = config.jira.apiBase ?? config.jira.site;
+  // Every answer (or none) feeds the shared reachability record: /readyz, status, metrics.
+  const reach = redis ? createJiraReachRecorder({ redis, prefix: config.prefix, url: baseUrl }) : undefined;
   return (creds) => {
     const client = createJiraClient({
-      baseUrl: config.jira.apiBase ?? config.jira.site,
+      baseUrl,
       email: creds.email,
       token: creds.token,
       timeoutMs: ms(config.jira.timeout),
       logger,
-      onResponse: ({ operation, status }) => metrics.jiraRequests.inc({ operation, status: status === 0 ? 'network' : String(status) }),
+      onResponse: (info) => {
+        metrics.jiraRequests.inc({ operation: info.operation, status: info.status === 0 ? 'network' : String(info.status) });
+        reach?.observe(info);
+      },
     });
     return gate ? gated(client, gate) : client;
   };

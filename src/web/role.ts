@@ -5,6 +5,8 @@ import type { ReadinessCheck } from '../ops/readiness.js';
 import type { ScrapeSource } from '../ops/metrics.js';
 import { heartbeatSource, imapMailboxIds, mailboxChecks, tokenCheck, tokenSource } from '../ops/health.js';
 import { describeError } from '../errors.js';
+import { jiraReachCheck, jiraReachSource } from '../ops/jira-reach.js';
+import { currentPublisher } from '../ops/metrics-share.js';
 import type { RoleContext } from '../runtime.js';
 import { openTokenQueues } from '../token/gate.js';
 import { loadSecretKey } from '../token/key.js';
@@ -36,8 +38,20 @@ export function webRole(opts: WebRoleOptions = {}): RoleStarter {
       logger,
       auth,
       readOnly: config.webAuth.readOnly,
-      checks: [tokenCheck(redis, config.prefix, probe?.run, opts.tokenProbeEveryMs), ...mailboxChecks(redis, config.prefix, mailboxes), ...(opts.checks ?? [])],
-      scrapeSources: [tokenSource(redis, config.prefix), heartbeatSource(redis, config.prefix, mailboxes), ...(opts.scrapeSources ?? [])],
+      checks: [
+        tokenCheck(redis, config.prefix, probe?.run, opts.tokenProbeEveryMs),
+        jiraReachCheck(redis, config.prefix),
+        ...mailboxChecks(redis, config.prefix, mailboxes),
+        ...(opts.checks ?? []),
+      ],
+      scrapeSources: [
+        tokenSource(redis, config.prefix),
+        jiraReachSource(redis, config.prefix),
+        heartbeatSource(redis, config.prefix, mailboxes),
+        ...(opts.scrapeSources ?? []),
+      ],
+      // Started through runRoles (Procfile, `mailroom start`): show every role's metrics.
+      installMetrics: currentPublisher(),
       webhook: config.notifications ? { secret: config.secrets.webhookSecret, rules: config.notifications.rules, retry: config.queues } : undefined,
     });
     const address = await app.listen({ host: config.web.host, port: config.web.port });

@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import type { Redis } from '../redis.js';
 import { metrics as processMetrics, queueCountsSource, type Metrics, type ScrapeSource } from '../ops/metrics.js';
 import { closeQueues, openQueues, type OpsQueues } from '../ops/queues.js';
+import { renderInstallMetrics, type MetricsPublisher } from '../ops/metrics-share.js';
 import { redisCheck, runReadiness, type ReadinessCheck } from '../ops/readiness.js';
 import { authenticate, type Role, type WebAuth } from './auth.js';
 import { jiraWebhook, type JiraWebhookOptions } from './webhook.js';
@@ -31,6 +32,11 @@ export interface WebServerDeps {
   metrics?: Metrics;
   /** The whole board read-only, whoever signs in. */
   readOnly?: boolean;
+  /**
+   * Render every process's metrics (published to Redis, see src/ops/metrics-share.ts) with
+   * role/instance labels, instead of this process's registry alone.
+   */
+  installMetrics?: MetricsPublisher;
   /** Queue names shown (default: every queue in the catalog). */
   queueNames?: readonly string[];
   /** POST /webhooks/jira (notification intake); absent = no webhook route. */
@@ -91,7 +97,10 @@ export async function buildWebServer(deps: WebServerDeps): Promise<FastifyInstan
       .map((r, i) => (r.status === 'rejected' ? sources[i]!.name : undefined))
       .filter(Boolean);
     if (failed.length) app.log.warn({ sources: failed }, 'metrics sources failed; serving last values');
-    return reply.header('content-type', m.registry.contentType).send(await m.registry.metrics());
+    const text = deps.installMetrics
+      ? await withTimeout(renderInstallMetrics(deps.installMetrics), SCRAPE_TIMEOUT_MS, 'process metrics').catch(() => m.registry.metrics())
+      : await m.registry.metrics();
+    return reply.header('content-type', m.registry.contentType).send(text);
   });
 
   app.get('/', async (_req, reply) => reply.redirect(BOARD_PATH));

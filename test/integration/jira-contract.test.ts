@@ -14,6 +14,7 @@ const CLIENT_OPERATIONS = [
   'findUsers', 'getCurrentUser', 'getMyPermissions', 'createUser', 'addUserToGroup', 'getUsersFromGroup',
   'createCustomer', 'addCustomers', 'createIssue', 'getIssue', 'addComment', 'addAttachment',
   'setIssueProperty', 'getIssueProperty', 'searchAndReconsileIssuesUsingJqlPost', 'createCustomerRequest',
+  'getProject', 'getServiceDeskById', 'getRequestTypeById',
 ];
 
 async function settle(p: Promise<unknown>): Promise<void> {
@@ -71,6 +72,15 @@ async function exercise(s: SeededSim, c: JiraClient): Promise<void> {
     raiseOnBehalfOf: site.users.customer.accountId, requestParticipants: [site.users.bob.accountId],
   });
   await settle(c.createRequest({ serviceDeskId: '1', requestTypeId: '99', summary: 'x', description: 'y', raiseOnBehalfOf: site.users.customer.accountId }));
+  // What `config check --online` reads.
+  await c.getProject('SUP');
+  await settle(c.getProject('NOPE'));
+  await c.groupExists({ groupName: 'support-customers' });
+  await c.groupExists({ groupName: 'missing-group' });
+  await c.getServiceDesk('1');
+  await settle(c.getServiceDesk('77'));
+  await c.getRequestType('1', '10');
+  await settle(c.getRequestType('1', '99'));
 }
 
 describe.skipIf(!haveSpecs)('Jira contract: client requests and simulator responses against the OpenAPI specs', () => {

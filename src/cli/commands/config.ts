@@ -1,19 +1,87 @@
 import type { Command } from 'commander';
-import { maskedConfig } from '../../config/load.js';
+import { maskedConfig, type Config } from '../../config/load.js';
+import { describeError } from '../../errors.js';
+import { silentLogger } from '../../log.js';
+import { checkConfigOnline, JiraUnreachableError, type OnlineReport } from '../../ops/config-online.js';
 import type { CliContext } from '../context.js';
-import { out, printJson } from '../output.js';
+import { reachRedis } from '../redis-reach.js';
+import { CliError, EXIT, out, printJson, table } from '../output.js';
 import { stringify } from 'yaml';
 
 export function register(program: Command, ctx: CliContext): void {
   const config = program.command('config').description('inspect the configuration');
   config
     .command('check')
-    .description('validate the configuration and print it with secrets masked (exit 2 and every problem if invalid)')
+    .description('validate the configuration and print it with secrets masked (exit 2 and every problem if invalid); --online also checks against Jira what it names')
     .option('--json', 'print JSON instead of YAML')
-    .addHelpText('after', '\nExamples:\n  mailroom config check\n  mailroom --config /etc/mailroom.yml config check --json')
-    .action((opts: { json?: boolean }) => {
+    .option('--online', 'check against Jira, with the stored token, the projects, issue types, groups, service desks, request types and the token permissions the configuration names')
+    .addHelpText(
+      'after',
+      `
+With --online: one line per thing checked, under its key path. Needs Redis (the stored token)
+and the token key (MAILROOM_SECRET_KEY or MAILROOM_SECRET_KEY_FILE).
+Exit code: 0 all found, 1 something named is missing or a permission is not held, 2 bad
+configuration or key, 3 Redis unreachable, 4 Jira did not answer.
+
+Examples:
+  mailroom config check
+  mailroom --config /etc/mailroom.yml config check --json
+  mailroom config check --online
+  mailroom config check --online --json | jq '.findings[] | select(.ok | not)'`,
+    )
+    .action(async (opts: { json?: boolean; online?: boolean }) => {
+      if (opts.online) {
+        await online(ctx, !!opts.json);
+        return;
+      }
       const masked = maskedConfig(ctx.config());
       if (opts.json) printJson(masked);
       else out(`# effective configuration from ${ctx.config().source} (secrets masked)\n` + stringify(masked));
     });
+}
+
+async function online(ctx: CliContext, json: boolean): Promise<void> {
+  const config = ctx.config();
+  const redis = await reachRedis(ctx);
+  // Loaded on demand: the offline check needs neither the token layer nor the Jira client.
+  const [{ loadSecretKey }, { loadTokenCredentials }, { jiraClientFactory }] = await Promise.all([
+    import('../../token/key.js'),
+    import('../../token/source.js'),
+    import('../../token/runtime.js'),
+    import('../../jira/client.js'),
+  ]);
+  let secretKey;
+  try {
+    secretKey = loadSecretKey(config.secretKey);
+  } catch (e) {
+    throw new CliError(describeError(e), EXIT.usage);
+  }
+  let creds;
+  try {
+    creds = await loadTokenCredentials(redis, config, secretKey);
+  } catch (e) {
+    throw new CliError(`cannot check online: ${describeError(e)}`, EXIT.failed);
+  }
+  // The workers' own client: behind the shared Retry-After gate, feeding Jira reachability.
+  const client = jiraClientFactory(config, silentLogger, redis)(creds);
+  let report: OnlineReport;
+  try {
+    report = await checkConfigOnline(client, config);
+  } catch (e) {
+    if (e instanceof JiraUnreachableError) throw new CliError(`Jira at ${jiraUrl(config)} did not answer: ${e.message}`, EXIT.jiraUnavailable);
+    throw e;
+  }
+  process.exitCode = report.ok ? EXIT.ok : EXIT.failed;
+  if (json) {
+    printJson({ source: config.source, jira: jiraUrl(config), ok: report.ok, findings: report.findings });
+    return;
+  }
+  out(`# ${config.source} against ${jiraUrl(config)} as ${report.token.account?.displayName ?? creds.email}`);
+  out(table(['RESULT', 'KEY', 'DETAIL'], report.findings.map((f) => [f.level === 'ok' ? 'ok' : f.level === 'warning' ? 'WARNING' : 'MISSING', f.path, f.detail])));
+  const problems = report.findings.filter((f) => f.level === 'error').length;
+  out(problems ? `${problems} problem(s): fix the keys marked MISSING` : 'everything the configuration names exists in Jira');
+}
+
+function jiraUrl(config: Config): string {
+  return config.jira.apiBase ?? config.jira.site;
 }

@@ -1,10 +1,18 @@
-// `mailroom status`: what the queues hold right now, by state; each IMAP mailbox's poller
-// heartbeat; the workaround token's state.
+// `mailroom status`: what the queues hold right now, by state; whether workers consume each
+// queue and why its jobs wait; each IMAP mailbox's poller heartbeat; whether Jira answers; the
+// workaround token's state and days left; the failed jobs and the command that lists them.
 import type { Command } from 'commander';
-import { allQueueStatus, closeQueues, JOB_STATES, openQueues } from '../../ops/queues.js';
+import { ms } from '../../config/duration.js';
+import type { Config } from '../../config/load.js';
+import { allQueueStatus, closeQueues, JOB_STATES, openQueues, type QueueStatus } from '../../ops/queues.js';
 import { heartbeatVerdict, imapMailboxIds, tokenVerdict } from '../../ops/health.js';
+import { jiraReachVerdict, readJiraReach } from '../../ops/jira-reach.js';
+import { allQueueActivity, retryAfterLeft, type QueueActivity } from '../../ops/queue-health.js';
+import { siteHost } from '../../pipeline/context.js';
+import { tokenQueues } from '../../queues/catalog.js';
 import { readHeartbeats } from '../../imap/heartbeat.js';
-import { readTokenHealth } from '../../token/runtime.js';
+import { readTokenHealth, type TokenHealth } from '../../token/runtime.js';
+import { expiryStatus, type ExpiryLevel } from '../../token/watch.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
 import { EXIT, out, printJson, table } from '../output.js';
@@ -12,18 +20,20 @@ import { EXIT, out, printJson, table } from '../output.js';
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('status')
-    .description('show every queue with its job counts by state, the mailboxes\' heartbeats and the token state')
+    .description("show every queue with its job counts by state and its workers, why jobs wait, the mailboxes' heartbeats, Jira's reachability and the token state")
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
       `
-Exit code: 0 when all is well, 1 when the token is not usable (missing, refused, expired)
-or a mailbox has no live poller, 2 bad configuration, 3 Redis unreachable.
-Failed jobs are kept until removed: see \`mailroom failed list\`.
+Exit code: 0 when all is well; 1 when failed jobs exist (list them with \`mailroom failed list\`),
+jobs wait on a queue no worker consumes, Jira's latest call got no answer, the token is not
+usable (missing, refused, expired) or a mailbox has no live poller; 2 bad configuration;
+3 Redis unreachable. A token expiring within token.warnBeforeExpiry is a warning (exit 0).
 
 Examples:
   mailroom status
-  mailroom status --json | jq '.queues[] | select(.counts.failed > 0)'`,
+  mailroom status --json | jq '.queues[] | select(.counts.failed > 0)'
+  mailroom status --json | jq '.activity[] | select(.consuming | not)'`,
     )
     .action(async (opts: { json?: boolean }) => {
       const config = ctx.config();
@@ -31,17 +41,34 @@ Examples:
       const queues = openQueues({ connection: redis, prefix: config.prefix });
       try {
         const now = Date.now();
-        const [status, heartbeats, token] = await Promise.all([
+        const [status, activity, retryAfterMs, heartbeats, token, jira] = await Promise.all([
           allQueueStatus(queues),
+          allQueueActivity(queues),
+          retryAfterLeft(redis, config.prefix, siteHost(config.jira.site)),
           readHeartbeats(redis, config.prefix, { mailboxIds: imapMailboxIds(config), now }),
           readTokenHealth(redis, config.prefix),
+          readJiraReach(redis, config.prefix, now),
         ]);
         const mailboxes = heartbeats.map((h) => ({ ...h, verdict: heartbeatVerdict(h) }));
         const tokenState = tokenVerdict(token);
+        const expiry = tokenExpiry(token, config, now);
+        const jiraState = jiraReachVerdict(jira);
+        const failed = failedSummary(status);
+        const idle = idleQueues(status, activity);
         const { gate: _gate, ...tokenShown } = token;
-        process.exitCode = tokenState.ok && mailboxes.every((m) => m.verdict.ok) ? EXIT.ok : EXIT.failed;
+        const well = tokenState.ok && mailboxes.every((m) => m.verdict.ok) && jiraState.ok && failed.total === 0 && idle.length === 0;
+        process.exitCode = well ? EXIT.ok : EXIT.failed;
         if (opts.json) {
-          printJson({ prefix: config.prefix, queues: status, mailboxes, token: { ...tokenShown, verdict: tokenState } });
+          printJson({
+            prefix: config.prefix,
+            queues: status,
+            activity,
+            retryAfterMs,
+            mailboxes,
+            jira: { ...jira, verdict: jiraState },
+            token: { ...tokenShown, verdict: tokenState, expiry },
+            failed,
+          });
           return;
         }
         out(
@@ -50,6 +77,8 @@ Examples:
             status.map((s) => [s.queue, ...JOB_STATES.map((st) => s.counts[st]), s.paused ? 'yes' : '']),
           ),
         );
+        out();
+        printActivity(status, activity, retryAfterMs, token);
         if (mailboxes.length) {
           out();
           out(
@@ -67,9 +96,81 @@ Examples:
           );
         }
         out();
+        printJira(jiraState);
         out(`token: ${tokenState.ok ? 'ok' : 'NOT USABLE'}${tokenState.detail ? ` - ${tokenState.detail}` : ''}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''}`);
+        printExpiryWarning(expiry, config);
+        printFailed(failed);
       } finally {
         await closeQueues(queues);
       }
     });
+}
+
+interface FailedSummary {
+  total: number;
+  byQueue: { queue: string; failed: number; command: string }[];
+  /** The command that lists them all. */
+  command?: string;
+}
+
+function failedSummary(status: QueueStatus[]): FailedSummary {
+  const byQueue = status
+    .filter((s) => s.counts.failed > 0)
+    .map((s) => ({ queue: s.queue, failed: s.counts.failed, command: `mailroom failed list --queue ${s.queue}` }));
+  const total = byQueue.reduce((n, q) => n + q.failed, 0);
+  return { total, byQueue, command: total ? 'mailroom failed list' : undefined };
+}
+
+/** Queues with jobs ready to run and no worker connected to take them. */
+function idleQueues(status: QueueStatus[], activity: QueueActivity[]): string[] {
+  return activity
+    .filter((a) => a.workers === 0)
+    .filter((a) => {
+      const c = status.find((s) => s.queue === a.queue)?.counts;
+      return !!c && c.waiting + c.prioritized + c.delayed > 0;
+    })
+    .map((a) => a.queue);
+}
+
+function tokenExpiry(token: TokenHealth, config: Config, now: number): { level: ExpiryLevel; daysLeft: number; warnBeforeExpiry: string } | undefined {
+  if (!token.expiresAt) return undefined;
+  const warnBeforeExpiry = config.token.warnBeforeExpiry;
+  return { ...expiryStatus(new Date(token.expiresAt), new Date(now), ms(warnBeforeExpiry)), warnBeforeExpiry };
+}
+
+function printActivity(status: QueueStatus[], activity: QueueActivity[], retryAfterMs: number, token: TokenHealth): void {
+  const rows = activity.map((a) => {
+    const c = status.find((s) => s.queue === a.queue)?.counts;
+    const why: string[] = [];
+    if (a.paused) {
+      const byGate = token.gate.paused && token.gate.pausedQueues.includes(a.queue);
+      why.push(byGate ? `paused for the token: ${token.gate.reason ?? 'refused'}` : 'paused by hand (mailroom resumes only what it paused)');
+    }
+    const usesJira = tokenQueues.some((q) => q.name === a.queue);
+    if (a.rateLimitedMs > 0 || (usesJira && retryAfterMs > 0 && !a.paused && (c?.waiting ?? 0) + (c?.delayed ?? 0) > 0)) {
+      why.push(`Jira's Retry-After: ${Math.ceil(Math.max(a.rateLimitedMs, retryAfterMs) / 1000)} s left`);
+    }
+    if (a.workers === 0 && c && c.waiting + c.prioritized + c.delayed > 0) why.push('NO WORKER consumes this queue: start its role');
+    for (const g of a.delayed) why.push(`${g.count} delayed: ${g.example}`);
+    const workers = a.workers === undefined ? '?' : String(a.workers);
+    return [a.queue, workers, a.consuming ? 'yes' : 'NO', why.join('; ')];
+  });
+  out(table(['QUEUE', 'WORKERS', 'CONSUMING', 'WHY JOBS WAIT'], rows));
+}
+
+function printJira(v: { ok: boolean; detail: string }): void {
+  out(`jira: ${v.ok ? 'ok' : 'UNREACHABLE'} - ${v.detail}`);
+}
+
+function printExpiryWarning(expiry: ReturnType<typeof tokenExpiry>, config: Config): void {
+  if (expiry?.level !== 'warn') return;
+  out(
+    `WARNING: the token expires in ${expiry.daysLeft} days (within token.warnBeforeExpiry ${config.token.warnBeforeExpiry}): ` +
+      'create a new one and run `mailroom token rotate`',
+  );
+}
+
+function printFailed(f: FailedSummary): void {
+  if (!f.total) return;
+  out(`failed: ${f.total} job(s) (${f.byQueue.map((q) => `${q.queue} ${q.failed}`).join(', ')}): see \`${f.command}\``);
 }

@@ -14,6 +14,7 @@ import { loadSecretKey, type SecretKey } from '../../token/key.js';
 import { clearToken, readTokenCredentials, readTokenMeta, saveToken, type TokenCredentials, type TokenMeta } from '../../token/store.js';
 import { runTokenCheck } from '../../token/watch.js';
 import { silentLogger } from '../../log.js';
+import { createJiraReachRecorder, type JiraReachRecorder } from '../../ops/jira-reach.js';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, err, out, printJson } from '../output.js';
 
@@ -48,8 +49,20 @@ function secretKeyOf(config: Config): SecretKey {
   }
 }
 
-function clientFor(config: Config, creds: { email: string; token: string }) {
-  return createJiraClient({ baseUrl: config.jira.apiBase ?? config.jira.site, email: creds.email, token: creds.token, timeoutMs: ms(config.jira.timeout), logger: silentLogger });
+function clientFor(config: Config, creds: { email: string; token: string }, reach?: JiraReachRecorder) {
+  return createJiraClient({
+    baseUrl: config.jira.apiBase ?? config.jira.site,
+    email: creds.email,
+    token: creds.token,
+    timeoutMs: ms(config.jira.timeout),
+    logger: silentLogger,
+    onResponse: reach ? (info) => reach.observe(info) : undefined,
+  });
+}
+
+/** The CLI's Jira calls are real traffic too: they feed the shared reachability record. */
+function reachRecorder(config: Config, redis: Redis): JiraReachRecorder {
+  return createJiraReachRecorder({ redis, prefix: config.prefix, url: config.jira.apiBase ?? config.jira.site });
 }
 
 interface StoreOpts {
@@ -76,12 +89,15 @@ async function storeToken(ctx: CliContext, opts: StoreOpts, mode: 'set' | 'rotat
     if (e instanceof CliError) throw e;
     throw new CliError(describeError(e), EXIT.usage);
   }
-  const report = await checkToken(clientFor(config, { email, token }), config.mailboxes, now);
+  const reach = reachRecorder(config, redis);
+  const report = await checkToken(clientFor(config, { email, token }, reach), config.mailboxes, now);
+  await reach.flush();
   if (!report.account) {
     // Jira checks the email and the token together: a token given with another account's
-    // email is refused like a bad token, so say both.
-    const hint = report.authFailed ? `; check that ${email} is the email of the account that created the token` : '';
-    throw new CliError(`not stored: ${report.error ?? 'the token could not be checked'}${hint}`, report.authFailed ? EXIT.failed : EXIT.unavailable);
+    // email is refused like a bad token, so say both. Anything else means Jira could not be
+    // asked (no answer, 5xx, a wrong URL): its own exit code, not Redis's 3.
+    const hint = report.authFailed ? `; check that ${email} is the email of the account that created the token` : ` (Jira at ${config.jira.apiBase ?? config.jira.site})`;
+    throw new CliError(`not stored: ${report.error ?? 'the token could not be checked'}${hint}`, report.authFailed ? EXIT.failed : EXIT.jiraUnavailable);
   }
   const me = report.account;
   if (me.emailAddress && me.emailAddress.toLowerCase() !== email) {
@@ -221,17 +237,19 @@ export function register(program: Command, ctx: CliContext): void {
 
   token
     .command('check')
-    .description('check the stored token against Jira now and record the result (exit 0 ok, 1 not)')
+    .description('check the stored token against Jira now and record the result (exit 0 ok, 1 not, 4 Jira unreachable)')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
       const config = ctx.config();
       const key = secretKeyOf(config);
       const queues = openTokenQueues(ctx.redis(), config.prefix);
+      const reach = reachRecorder(config, ctx.redis());
       try {
         const outcome = await runTokenCheck(
-          { redis: ctx.redis(), config, secretKey: key, logger: silentLogger, makeClient: (c: TokenCredentials) => clientFor(config, c) },
+          { redis: ctx.redis(), config, secretKey: key, logger: silentLogger, makeClient: (c: TokenCredentials) => clientFor(config, c, reach) },
           queues,
         );
+        await reach.flush();
         if (opts.json) printJson(outcome);
         else {
           if (outcome.problem) err(`mailroom: ${outcome.problem}`);
@@ -241,7 +259,7 @@ export function register(program: Command, ctx: CliContext): void {
           if (outcome.gate === 'resumed') out('resumed the token queues: the token works again');
         }
         const ok = !!outcome.report?.ok && outcome.expiry?.level !== 'expired';
-        if (!ok) process.exitCode = EXIT.failed;
+        if (!ok) process.exitCode = outcome.report && !outcome.report.account && !outcome.report.authFailed ? EXIT.jiraUnavailable : EXIT.failed;
       } catch (e) {
         if (e instanceof AuthError) throw new CliError(describeError(e), EXIT.failed);
         throw e;
