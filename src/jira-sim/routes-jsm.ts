@@ -118,6 +118,7 @@ export const jsmRoutes: Route[] = [
         issuetype: { name: type.issueTypeName },
         project: { key: project.key, id: project.id, name: project.name },
         reporter: { accountId: reporter.accountId, displayName: reporter.displayName },
+        creator: { accountId: req.account!.accountId, displayName: req.account!.displayName },
         requestParticipants: participants,
         status: { name: 'Waiting for support' },
         created: new Date().toISOString(),
