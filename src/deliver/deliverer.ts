@@ -152,6 +152,9 @@ function jqlString(s: string): string {
 export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
   const ledger = createLedger(deps.redis, deps.prefix);
   const lockMs = deps.lockMs ?? DEFAULT_LOCK_MS;
+  // Stamp the ledger's birth as the deliverer starts, not at its first job: mails that arrive
+  // while it starts up are then known to be newer than the ledger (no recovery search for them).
+  ledger.bornAt().catch(() => undefined);
 
   return async (data, ctx) => {
     const { job, log } = ctx;
