@@ -4,7 +4,7 @@
 import ky, { TimeoutError } from 'ky';
 import { PermanentError, RetryableError } from '../errors.js';
 import { registerBasicAuth, scrubSecrets, type Logger } from '../log.js';
-import { classifyAnswer, jiraErrorText } from './classify.js';
+import { classifyAnswer, jiraErrorText, retryAfterOf } from './classify.js';
 import { AlreadyExistsError, JiraNoAnswerError } from './errors.js';
 import { pickByEmail, preferredAccount, toAccount } from './match.js';
 import type {
@@ -30,6 +30,11 @@ export interface JiraClientOptions {
   logger?: Logger;
   /** Called after every call; `status` is 0 when no HTTP answer arrived (network error, timeout). */
   onResponse?: (info: { operation: string; status: number; ms: number }) => void;
+  /**
+   * Called the moment an answer's headers say "wait" (429, or 503 with Retry-After), before its
+   * body is read: the Retry-After gate closes for every process without waiting for the error.
+   */
+  onRetryAfter?: (ms: number) => void;
 }
 
 export interface JiraClient {
@@ -97,6 +102,10 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
         ...(spec.json !== undefined ? { json: spec.json } : {}),
         ...(spec.body !== undefined ? { body: spec.body } : {}),
       });
+      if (opts.onRetryAfter) {
+        const wait = retryAfterOf(response.status, response.headers, Date.now());
+        if (wait !== undefined) opts.onRetryAfter(wait);
+      }
       text = await response.text();
     } catch (e) {
       const ms = Math.round(performance.now() - started);
