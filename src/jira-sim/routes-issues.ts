@@ -54,8 +54,13 @@ export const issueRoutes: Route[] = [
       const rref = f.reporter as { id?: string; accountId?: string } | undefined;
       const reporter = rref ? ctx.state.accounts.get(rref.id ?? rref.accountId ?? '') : req.account;
       if (rref && !reporter) errors.reporter = 'Specify a valid value for reporter';
+      // Setting someone else as reporter needs "Modify reporter" in the project (Jira answers as
+      // for a field that is not on the screen).
+      if (rref && reporter && project && reporter.accountId !== req.account?.accountId && !has(req.account, 'MODIFY_REPORTER', project.key)) {
+        errors.reporter = "Field 'reporter' cannot be set. It is not on the appropriate screen, or unknown.";
+      }
       if (Object.keys(errors).length) return platformError(400, [], errors);
-      if (!has(req.account, 'CREATE_ISSUES')) return platformError(403, ['You do not have permission to create issues in this project.']);
+      if (!has(req.account, 'CREATE_ISSUES', project!.key)) return platformError(403, ['You do not have permission to create issues in this project.']);
       const issue = ctx.state.createIssue(
         project!,
         {
