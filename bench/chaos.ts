@@ -26,9 +26,32 @@ const { values: args } = parseArgs({
     seconds: { type: 'string' },
     seed: { type: 'string', default: '1' },
     'grace-ms': { type: 'string', default: '100' },
+    // The deliverer alone, SIGKILLed, against creates that commit and then fail (bench/deliver-kill.ts).
+    'deliver-kill': { type: 'boolean', default: false },
+    kills: { type: 'string' },
+    'write-fail': { type: 'string', default: '0.2' },
   },
 });
 const QUICK = args.quick;
+if (args['deliver-kill']) {
+  const { deliverKillProblems, runDeliverKill } = await import('./deliver-kill.js');
+  const mails = Number(args.mails ?? (QUICK ? 80 : 500));
+  const r = await runDeliverKill({
+    mails,
+    kills: Number(args.kills ?? (QUICK ? 4 : 8)),
+    writeFailRate: Number(args['write-fail']),
+    seed: Number(args.seed),
+    log: (s) => process.stderr.write(`chaos deliver-kill: ${s}\n`),
+  });
+  const problems = deliverKillProblems(r);
+  process.stdout.write(
+    `deliver-kill: ${r.mails} mails, ${r.kills} SIGKILLs (issues after each: ${r.issuesAfterEachKill.join(', ')}), ` +
+      `${r.createsFailedAfterWrite} creates failed after their write, ${r.searches} recovery searches -> ${r.issues} issues ` +
+      `(${r.distinctMessages} distinct), ${r.repeatedUploads} repeated uploads, ${r.jiraCallsPerMail} Jira calls per mail, ${r.seconds} s\n` +
+      (problems.length ? `PROBLEMS: ${problems.join('; ')}\n` : 'exactly one issue per mail\n'),
+  );
+  process.exit(problems.length ? 1 : 0);
+}
 const MAILS = Number(args.mails ?? (QUICK ? 150 : 2000));
 /** How long mail keeps arriving under faults; settling afterwards has its own bound. */
 const CHAOS_SECONDS = Number(args.seconds ?? (QUICK ? 35 : 150));

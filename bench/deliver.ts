@@ -68,7 +68,7 @@ export async function benchDeliver(o: { mails?: number; pacedPerSecond?: number;
     return out;
   };
   const enqueue = (r: MailRecord, uid: number) =>
-    addJob(deliverQ, jiraDeliver, { mailboxId: 'support', origin: { kind: 'imap', uidvalidity: '1', uid }, record: r, people });
+    addJob(deliverQ, jiraDeliver, { mailboxId: 'support', origin: { kind: 'imap', uidvalidity: '1', uid, internalDate: new Date().toISOString() }, record: r, people });
 
   const worker = startDelivererWorker(
     { redis, prefix, mailbox: () => mailbox, store, jira: async () => client, mailboxActions: actionsQ },

@@ -1,12 +1,17 @@
 // The jira-deliver processor: a resolved mail becomes a Jira issue, a JSM request, or a
 // comment on the issue it answers, with its attachments, exactly once.
 //
-// Exactly once rests on three things. (1) A per-mail lock around "check, then create", so two
-// jobs for one mail (it reached two mailboxes) never both create. (2) Two records checked
-// before creating: the Redis ledger keyed by Message-ID, and the issue property
-// `mailroom.message` (set in the create call itself on the platform route), found by JQL when
-// Redis lost the ledger or a crash came between create and ledger. (3) Progress in the job's
-// data (`deliver`): which issue, which attachments are up, so a re-run resumes.
+// Exactly once rests on four things. (1) A per-mail lock around "check, then create", so two
+// jobs for one mail (it reached two mailboxes) never both create. (2) The Redis ledger, keyed
+// by the mail's id: the normal path asks it alone and makes no Jira search. (3) A recovery look
+// only when a create may have happened without Mailroom learning of it: this job sent a create
+// whose answer it never recorded (lost answer, 5xx after the write, a crash before the ledger
+// write), or the mail reached the mailbox before this ledger existed (a wiped Redis). The look
+// uses JQL every Jira Cloud site answers (project, reporter, created in the last N minutes) and
+// confirms each candidate by reading its `mailroom.message` property: properties are readable
+// by GET, but an API-token client cannot make them JQL-searchable (only an installed app can).
+// (4) Progress in the job's data (`deliver`): which issue, which attachments are up, so a
+// re-run resumes.
 import { DelayedError, type Queue } from 'bullmq';
 import type { z } from 'zod';
 import type { MailboxConfig, RetryConfig } from '../config/schema.js';
@@ -70,6 +75,11 @@ export interface DelivererDeps {
   lockMs?: number;
   /** The pipeline's audit trail: `mailroom audit <message-id>` then shows where the mail went. */
   audit?: AuditTrail;
+  /**
+   * How long after a create whose answer was lost the recovery search waits (RECOVERY_SETTLE_MS):
+   * Jira's search index lags its writes. Tests against the simulator (no lag) shorten it.
+   */
+  recoverySettleMs?: number;
 }
 
 export const DEFAULT_LOCK_MS = 30_000;
@@ -77,6 +87,19 @@ export const DEFAULT_LOCK_MS = 30_000;
 // sender's account to be made), re-checking every THREAD_RECHECK_MS.
 export const THREAD_WAIT_MS = 10 * 60_000;
 export const THREAD_RECHECK_MS = 1_000;
+// Jira's search "might not immediately" show a new issue (search/jql docs; read-after-write
+// needs reconcileIssues, which takes ids we do not have): a recovery search waits this long
+// after the create it looks for was sent, so the index has caught up.
+export const RECOVERY_SETTLE_MS = 10_000;
+// The recovery JQL's created window starts this much before the earliest moment the issue
+// could have been made: covers clock differences between this host, Jira and the IMAP server.
+const RECOVERY_MARGIN_MS = 15 * 60_000;
+// At most this many candidates are read back; a window holding more issues by one reporter than
+// this is refused (permanent) rather than risking a second issue.
+const RECOVERY_MAX = 500;
+// INTERNALDATE has whole seconds: a mail is "older than the ledger" only when more than this
+// before its birth (else every mail of the ledger's first second would be looked up).
+const BORN_SLACK_MS = 2_000;
 
 interface Target {
   kind: 'issue' | 'request' | 'comment';
@@ -96,8 +119,15 @@ interface DeliverState {
   failed: string[];
   failureNoted?: boolean;
   finished?: boolean;
-  /** A JSM create was sent (its property is set only after): a re-run looks for an orphan first. */
+  /**
+   * When this job first sent a create (ISO), written before the request leaves: a re-run that
+   * finds it (and no ledger entry) looks for what that create may have made.
+   */
+  createSent?: string;
+  /** Older name of createSent (JSM only), read from jobs written before the rename. */
   requestSent?: string;
+  /** The issue's mailroom.message property already says complete (set in the create: no attachments to upload). */
+  propertyComplete?: boolean;
   /** When this reply started waiting for its thread's first mail to be delivered (epoch ms). */
   threadWaitSince?: number;
 }
@@ -122,6 +152,9 @@ function jqlString(s: string): string {
 export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
   const ledger = createLedger(deps.redis, deps.prefix);
   const lockMs = deps.lockMs ?? DEFAULT_LOCK_MS;
+  // Stamp the ledger's birth as the deliverer starts, not at its first job: mails that arrive
+  // while it starts up are then known to be newer than the ledger (no recovery search for them).
+  ledger.bornAt().catch(() => undefined);
 
   return async (data, ctx) => {
     const { job, log } = ctx;
@@ -186,9 +219,9 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
         state.failureNoted = true;
         await saveState(ctx, state);
       }
-      if (target.kind !== 'comment') {
-        // Marks the issue complete, so a job that finds it by property after a Redis loss
-        // knows its attachments are there.
+      if (target.kind !== 'comment' && !state.propertyComplete) {
+        // Marks the issue complete, so a job that finds it after a Redis loss knows its
+        // attachments are there. A mail with nothing to upload was complete at creation.
         await client.setIssueProperty(target.issueKey, MESSAGE_PROPERTY, propertyValue(true));
       }
       state.finished = true;
@@ -267,18 +300,83 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
         // The issue the ledger named is gone: the mail becomes a new issue.
       }
 
-      // Made before, but Redis does not know it (lost, or a crash before the ledger write).
-      const found = await client.searchJql(`issue.property[${MESSAGE_PROPERTY}].id = ${jqlString(mk)}`, ['summary'], { max: 1 });
-      const kind = isRequestRoute(route) ? 'request' : 'issue';
-      if (found[0]) {
-        const prop = (await client.getIssueProperty(found[0].key, MESSAGE_PROPERTY)) as { complete?: boolean; mailboxId?: string } | undefined;
-        // Complete (or made for another mailbox): adopt it. Incomplete from this mailbox: our own
-        // interrupted delivery; finish its attachments (any uploaded before the crash come again).
-        const adopted = prop?.complete === true || (prop?.mailboxId !== undefined && prop.mailboxId !== data.mailboxId);
-        log.info({ issueKey: found[0].key, adopted }, 'found the issue made from this mail by its property');
-        return remember({ kind, issueKey: found[0].key, issueId: found[0].id, adopted });
+      const since = await mayHaveBeenMade();
+      if (since !== undefined) {
+        const found = await recover(route, since);
+        if (found) return remember(found);
       }
       return remember(await create(route));
+    }
+
+    /**
+     * Whether a create for this mail may have happened unseen, and since when (epoch ms): this
+     * job sent one and never recorded its answer, or the mail reached its mailbox before this
+     * ledger was born (a wiped Redis; a fresh install reading an old inbox), or it is not known
+     * when the mail arrived (file ingest, jobs from before arrival times were kept).
+     */
+    async function mayHaveBeenMade(): Promise<number | undefined> {
+      const sent = state.createSent ?? state.requestSent;
+      if (sent) return Math.min(Date.parse(sent), Date.now());
+      const arrived = data.origin.kind === 'imap' && data.origin.internalDate ? Date.parse(data.origin.internalDate) : NaN;
+      // The Date header is the sender's claim: only ever used to widen the window, never to skip the look.
+      if (Number.isNaN(arrived)) return Math.min(Date.parse(record.date ?? '') || 0, Date.now()) || Date.now() - 30 * 24 * 3600_000;
+      return arrived < (await ledger.bornAt()) - BORN_SLACK_MS ? arrived : undefined;
+    }
+
+    /**
+     * Look for what an unseen create made: this project's issues by this reporter created since
+     * `since` (minus a margin), same summary, confirmed by their mailroom.message property. A
+     * JSM request whose property was never set (crash between create and property) is ours
+     * only when this job sent a create: then it is adopted and given its property.
+     */
+    async function recover(r: DeliverRoute, since: number): Promise<Target | undefined> {
+      const settle = deps.recoverySettleMs ?? RECOVERY_SETTLE_MS;
+      const sent = state.createSent ?? state.requestSent;
+      if (sent && Date.now() - Date.parse(sent) < settle) {
+        // Too soon for Jira's index to show it: come back when it will.
+        await job.moveToDelayed(Date.parse(sent) + settle, ctx.token);
+        throw new DelayedError();
+      }
+      const people = peopleOf(data.people);
+      const summary = summaryOf(record.subject, record.from);
+      const project = routeProject(r);
+      const minutes = Math.ceil((Date.now() - since + RECOVERY_MARGIN_MS) / 60_000);
+      const jql = [
+        ...(project ? [`project = ${jqlString(project)}`] : []),
+        // Without an account for the sender the token's account reports (Jira's default, and JSM's without raiseOnBehalfOf).
+        people.reporter ? `reporter = ${jqlString(people.reporter)}` : 'reporter = currentUser()',
+        // Relative: absolute dates in JQL are read in the token account's time zone.
+        `created >= -${minutes}m`,
+      ].join(' AND ');
+      const hits = await client.searchJql(`${jql} ORDER BY created ASC`, ['summary', 'created'], { max: RECOVERY_MAX + 1 });
+      if (hits.length > RECOVERY_MAX) {
+        throw new PermanentError(`cannot tell whether this mail was delivered already: more than ${RECOVERY_MAX} issues match "${jql}"; deliver it by hand or run it again later`);
+      }
+      const kind = isRequestRoute(r) ? 'request' : 'issue';
+      let orphan: { key: string; id: string } | undefined;
+      for (const h of hits) {
+        if (h.fields.summary !== summary) continue;
+        const prop = (await client.getIssueProperty(h.key, MESSAGE_PROPERTY)) as { id?: string; complete?: boolean; mailboxId?: string } | undefined;
+        if (prop?.id === mk) {
+          const sameMailbox = prop.mailboxId === undefined || prop.mailboxId === data.mailboxId;
+          // This job's own create (its answer lost), or an interrupted delivery from this mailbox:
+          // ours to finish (attachments not yet recorded as up come again). Complete and not ours,
+          // or made for another mailbox: adopt it as it is.
+          const adopted = !sameMailbox || (prop.complete === true && !sent);
+          if (!adopted) state.propertyComplete = prop.complete === true;
+          log.info({ issueKey: h.key, adopted }, 'found the issue an unseen create made from this mail (confirmed by its property)');
+          return { kind, issueKey: h.key, issueId: h.id, adopted };
+        }
+        const created = Date.parse(String(h.fields.created ?? ''));
+        if (kind === 'request' && sent && prop === undefined && !orphan && !(created < Date.parse(sent) - RECOVERY_MARGIN_MS)) orphan = h;
+      }
+      if (orphan) {
+        log.warn({ issueKey: orphan.key }, 'found the request an interrupted run made (no property yet): adopting it');
+        await client.setIssueProperty(orphan.key, MESSAGE_PROPERTY, propertyValue(false));
+        return { kind: 'request', issueKey: orphan.key, issueId: orphan.id, adopted: false };
+      }
+      log.info({ candidates: hits.length }, 'no issue was made from this mail before: creating it');
+      return undefined;
     }
 
     /**
@@ -344,21 +442,18 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
     }
 
     async function create(r: DeliverRoute): Promise<Target> {
-      const { text } = await mail();
+      const { text, attachments } = await mail();
       const people = peopleOf(data.people);
       // Without an account for the sender, the issue is reported by the token's account: say who wrote.
       const preface = people.reporter ? [] : [`From ${senderLabel(record.from)} (no Jira account):`];
       const body = textToAdf(text, { stripQuotedHistory: r.stripQuotedHistory, preface, notes: await oversizeNotes() });
       const summary = summaryOf(record.subject, record.from);
+      // Nothing to upload: the property says complete from the start, and no update follows.
+      const complete = !attachments.some((a) => a.size <= limit);
+      // Written before the request leaves: if its answer is lost, the re-run knows to look.
+      state.createSent ??= new Date().toISOString();
+      await saveState(ctx, state);
       if (isRequestRoute(r)) {
-        const orphan = state.requestSent ? await findOrphanRequest(r, summary, people.reporter, state.requestSent) : undefined;
-        if (orphan) {
-          log.warn({ issueKey: orphan.key }, 'found the request an interrupted run made (no property yet): adopting it');
-          await client.setIssueProperty(orphan.key, MESSAGE_PROPERTY, propertyValue(false));
-          return { kind: 'request', issueKey: orphan.key, issueId: orphan.id, adopted: false };
-        }
-        state.requestSent = new Date(Date.now() - 60_000).toISOString();
-        await saveState(ctx, state);
         const created = await client.createRequest({
           serviceDeskId: r.serviceDeskId,
           requestTypeId: r.requestTypeId,
@@ -369,8 +464,9 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
           requestParticipants: people.participants,
         });
         // JSM takes no properties at creation: set right after, before the ledger write. A crash
-        // in between leaves a request without its property (see the README's exactly-once notes).
-        await client.setIssueProperty(created.issueKey, MESSAGE_PROPERTY, propertyValue(false));
+        // in between leaves a request without its property; the re-run's recovery adopts it.
+        await client.setIssueProperty(created.issueKey, MESSAGE_PROPERTY, propertyValue(complete));
+        state.propertyComplete = complete;
         return { kind: 'request', issueKey: created.issueKey, issueId: created.issueId, adopted: false };
       }
       const fields: Record<string, unknown> = {
@@ -380,24 +476,10 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
         description: body,
         ...(people.reporter ? { reporter: { id: people.reporter } } : {}),
       };
-      const created = await client.createIssue(fields, { properties: [{ key: MESSAGE_PROPERTY, value: propertyValue(false) }] });
+      // The property rides in the create (IssueUpdateDetails.properties): one call, atomic.
+      const created = await client.createIssue(fields, { properties: [{ key: MESSAGE_PROPERTY, value: propertyValue(complete) }] });
+      state.propertyComplete = complete;
       return { kind: 'issue', issueKey: created.key, issueId: created.id, adopted: false };
-    }
-
-    /**
-     * JSM takes no properties at creation, so a run that died between the create and the
-     * property leaves a request nothing points at. Before sending again, look for it: same
-     * project, reporter and summary, made since the first send, without a Mailroom property.
-     */
-    async function findOrphanRequest(r: Extract<DeliverRoute, { serviceDeskId: string }>, summary: string, reporter: string | undefined, since: string) {
-      if (!r.project || !reporter) return undefined;
-      const hits = await client.searchJql(`project = ${r.project} AND reporter = ${jqlString(reporter)} AND summary ~ ${jqlString(summary)}`, ['summary', 'created'], { max: 20 });
-      for (const h of hits) {
-        const created = Date.parse(String(h.fields.created ?? ''));
-        if (h.fields.summary !== summary || (!Number.isNaN(created) && created < Date.parse(since))) continue;
-        if ((await client.getIssueProperty(h.key, MESSAGE_PROPERTY)) === undefined) return h;
-      }
-      return undefined;
     }
   };
 }

@@ -32,6 +32,16 @@ export interface Ledger {
   markPending(mailKey: string): Promise<void>;
   /** Those of these Message-IDs that are on their way but not yet delivered. */
   pendingOf(ids: string[]): Promise<string[]>;
+  /**
+   * When this ledger started keeping records (epoch ms), stamping now if it has no stamp: a
+   * fresh install, or a Redis that was wiped. A mail that reached the mailbox before then may
+   * have been delivered by a ledger that no longer exists.
+   */
+  bornAt(): Promise<number>;
+}
+
+export function bornKey(prefix: string): string {
+  return key(prefix, 'deliver', 'ledger-born');
 }
 
 export function pendingKey(prefix: string, mailKey: string): string {
@@ -79,6 +89,13 @@ export function createLedger(redis: Redis, prefix: string): Ledger {
       if (!ids.length) return [];
       const values = await redis.mget(...ids.map((id) => pendingKey(prefix, id)));
       return ids.filter((_, i) => values[i] !== null);
+    },
+    async bornAt() {
+      const k = bornKey(prefix);
+      // No TTL: it must outlive every entry it vouches for (a wipe takes it with them).
+      await redis.set(k, String(Date.now()), 'NX');
+      const v = Number(await redis.get(k));
+      return Number.isFinite(v) && v > 0 ? v : Date.now();
     },
     async lock(mailKey, ttlMs) {
       const k = key(prefix, 'deliver', 'lock', mailKey);

@@ -46,6 +46,8 @@ export interface DelivererRoleOptions {
   concurrency?: number;
   /** Another store (tests); default: the configured one. */
   store?: MailStore;
+  /** Wait before a recovery search (RECOVERY_SETTLE_MS); the simulator has no index lag. */
+  recoverySettleMs?: number;
 }
 
 export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
@@ -68,6 +70,7 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
         mailboxActions: actionsQueue,
         retry: config.queues,
         ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),
+        ...(o.recoverySettleMs !== undefined ? { recoverySettleMs: o.recoverySettleMs } : {}),
         audit: createAuditTrail({ redis, prefix: config.prefix }),
       },
       {

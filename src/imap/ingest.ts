@@ -106,13 +106,14 @@ function finish(record: MailRecord, opts: IngestOptions): MailRecord {
  * Add the mail-inbound jobs for mails of one fetch group, in one round trip. A job whose id is
  * there already (a rescan, a restart before the cursor moved) makes its add a no-op.
  */
-export async function enqueueMany(items: { uid: number; record: MailRecord }[], opts: IngestOptions): Promise<string[]> {
+export async function enqueueMany(items: { uid: number; record: MailRecord; internalDate?: Date }[], opts: IngestOptions): Promise<string[]> {
   if (items.length === 0) return [];
   const receivedAt = new Date().toISOString();
-  const jobs = items.map(({ uid, record }) => {
+  const jobs = items.map(({ uid, record, internalDate }) => {
+    const arrived = internalDate && !Number.isNaN(internalDate.getTime()) ? { internalDate: internalDate.toISOString() } : {};
     const data = parsePayload(mailInbound, {
       mailboxId: opts.mailboxId,
-      origin: { kind: 'imap' as const, uidvalidity: opts.uidvalidity, uid },
+      origin: { kind: 'imap' as const, uidvalidity: opts.uidvalidity, uid, ...arrived },
       record,
       receivedAt,
     });

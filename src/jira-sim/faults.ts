@@ -9,6 +9,14 @@ export interface FaultSettings {
   errorRate: number;
   /** Limit the error rate to these operations (all when absent). */
   errorOperations?: string[];
+  /**
+   * Share of requests (0..1) that are carried out (the issue is stored) and then fail: half get
+   * a 500/502/503 answer, half a dropped connection. Jira Cloud does this when a create commits
+   * and the gateway times out; the client cannot tell whether it happened.
+   */
+  writeFailRate?: number;
+  /** Limit writeFailRate to these operations (all when absent). */
+  writeFailOperations?: string[];
 }
 
 export interface RateLimitFault {
@@ -28,13 +36,15 @@ export type Decision =
   | { kind: 'hang' }
   | { kind: 'stall' }
   | { kind: 'loseReply' }
+  | { kind: 'errorAfterWrite'; status: number }
   | { kind: 'error'; status: number }
   | { kind: 'rateLimit'; status: number; retryAfterSec: number; asDate: boolean; reason: string };
 
 interface OneShot {
-  kind: 'drop' | 'hang' | 'stall' | 'loseReply' | 'rateLimit';
+  kind: 'drop' | 'hang' | 'stall' | 'loseReply' | 'errorAfterWrite' | 'rateLimit';
   remaining: number;
   operation?: string;
+  status?: number;
   rate?: Required<Omit<RateLimitFault, 'count' | 'operation'>>;
 }
 
@@ -89,6 +99,14 @@ export class SimFaults {
     this.queue.push({ kind: 'loseReply', remaining: count, ...(operation ? { operation } : {}) });
   }
 
+  /**
+   * The next `count` matching requests are carried out, then answered with `status` (5xx): the
+   * write happened, the answer says it failed.
+   */
+  failAfterWrite(count = 1, operation?: string, status = 500): void {
+    this.queue.push({ kind: 'errorAfterWrite', remaining: count, status, ...(operation ? { operation } : {}) });
+  }
+
   clear(): void {
     this.queue = [];
     this.settings = { latencyMs: 0, jitterMs: 0, errorRate: 0, ...this.defaults };
@@ -106,9 +124,13 @@ export class SimFaults {
       const f = this.queue[i]!;
       if (--f.remaining <= 0) this.queue.splice(i, 1);
       if (f.kind === 'rateLimit') return { kind: 'rateLimit', ...f.rate! };
+      if (f.kind === 'errorAfterWrite') return { kind: 'errorAfterWrite', status: f.status ?? 500 };
       return { kind: f.kind };
     }
-    const { errorRate, errorOperations } = this.settings;
+    const { errorRate, errorOperations, writeFailRate, writeFailOperations } = this.settings;
+    if (writeFailRate && writeFailRate > 0 && (!writeFailOperations || writeFailOperations.includes(operation)) && this.rand() < writeFailRate) {
+      return this.rand() < 0.5 ? { kind: 'loseReply' } : { kind: 'errorAfterWrite', status: [500, 502, 503][Math.floor(this.rand() * 3)]! };
+    }
     if (errorRate > 0 && (!errorOperations || errorOperations.includes(operation)) && this.rand() < errorRate) {
       return { kind: 'error', status: [500, 502, 503][Math.floor(this.rand() * 3)]! };
     }

@@ -68,9 +68,13 @@ export function jsmError(status: number, message: string): Reply {
   return { status, body: { errorMessage: message } };
 }
 
-export function has(account: SimAccount | undefined, permission: string): boolean {
+export function has(account: SimAccount | undefined, permission: string, projectKey?: string): boolean {
   if (!account || !account.active) return false;
   if (account.siteAdmin || account.permissions.has(permission)) return true;
+  // A project permission asked without a project holds if it is held in any project (as Jira's /mypermissions says).
+  if (projectKey !== undefined) {
+    if (account.projectPermissions.get(projectKey)?.has(permission)) return true;
+  } else if ([...account.projectPermissions.values()].some((p) => p.has(permission))) return true;
   // Jira administrators may browse users; SYSTEM_ADMIN stays separate.
   return permission === 'USER_PICKER' && account.permissions.has('ADMINISTER');
 }

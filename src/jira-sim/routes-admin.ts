@@ -28,7 +28,11 @@ function issueView(sim: JiraSim) {
 function stateView(sim: JiraSim) {
   const { state } = sim;
   return {
-    accounts: [...state.accounts.values()].map((a) => ({ ...a, permissions: [...a.permissions] })),
+    accounts: [...state.accounts.values()].map((a) => ({
+      ...a,
+      permissions: [...a.permissions],
+      projectPermissions: Object.fromEntries([...a.projectPermissions].map(([k, v]) => [k, [...v]])),
+    })),
     tokens: [...state.tokens.values()].map((t) => ({ accountId: t.accountId, status: t.status, expiresAt: t.expiresAt, remainingRequests: t.remainingRequests })),
     groups: [...state.groups.values()].map((g) => ({ groupId: g.groupId, name: g.name, members: [...g.members] })),
     projects: [...state.projects.values()].map((p) => ({ id: p.id, key: p.key, name: p.name, issueTypes: p.issueTypes })),
@@ -75,6 +79,7 @@ export async function adminRoutes(sim: JiraSim, method: string, path: string, ra
           emailHidden: b.emailHidden === true,
           active: b.active !== false,
           permissions: Array.isArray(b.permissions) ? b.permissions.map(String) : [],
+          ...(b.projectPermissions && typeof b.projectPermissions === 'object' ? { projectPermissions: b.projectPermissions as Record<string, string[]> } : {}),
           siteAdmin: b.siteAdmin === true,
         });
         return { status: 201, body: { accountId: a.accountId } };
@@ -121,11 +126,17 @@ export async function adminRoutes(sim: JiraSim, method: string, path: string, ra
         });
         return { status: 201, body: { id: d.id, projectKey: d.projectKey } };
       }
+      case 'POST /__sim/indexed-properties': {
+        // { keys: [...] } or { keys: 'all' }: as if an installed app indexed these issue properties for JQL.
+        state.indexedProperties = b.keys === 'all' ? 'all' : new Set(Array.isArray(b.keys) ? b.keys.map(String) : []);
+        return { status: 200, body: { indexed: state.indexedProperties === 'all' ? 'all' : [...state.indexedProperties] } };
+      }
       case 'POST /__sim/faults': {
         if (b.clear === true) sim.faults.clear();
         const settings: Record<string, unknown> = {};
-        for (const k of ['latencyMs', 'jitterMs', 'errorRate']) if (typeof b[k] === 'number') settings[k] = b[k];
+        for (const k of ['latencyMs', 'jitterMs', 'errorRate', 'writeFailRate']) if (typeof b[k] === 'number') settings[k] = b[k];
         if (Array.isArray(b.errorOperations)) settings.errorOperations = b.errorOperations.map(String);
+        if (Array.isArray(b.writeFailOperations)) settings.writeFailOperations = b.writeFailOperations.map(String);
         sim.faults.set(settings);
         if (b.rateLimit && typeof b.rateLimit === 'object') sim.faults.rateLimit(b.rateLimit);
         const drop = b.drop as { count?: number; operation?: string } | undefined;
@@ -136,6 +147,8 @@ export async function adminRoutes(sim: JiraSim, method: string, path: string, ra
         if (stall) sim.faults.stall(stall.count ?? 1, stall.operation);
         const lose = b.loseReply as { count?: number; operation?: string } | undefined;
         if (lose) sim.faults.loseReply(lose.count ?? 1, lose.operation);
+        const failAfter = b.failAfterWrite as { count?: number; operation?: string; status?: number } | undefined;
+        if (failAfter) sim.faults.failAfterWrite(failAfter.count ?? 1, failAfter.operation, failAfter.status);
         return { status: 200, body: { settings: sim.faults.settings } };
       }
       default:

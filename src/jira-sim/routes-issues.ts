@@ -54,8 +54,13 @@ export const issueRoutes: Route[] = [
       const rref = f.reporter as { id?: string; accountId?: string } | undefined;
       const reporter = rref ? ctx.state.accounts.get(rref.id ?? rref.accountId ?? '') : req.account;
       if (rref && !reporter) errors.reporter = 'Specify a valid value for reporter';
+      // Setting someone else as reporter needs "Modify reporter" in the project (Jira answers as
+      // for a field that is not on the screen).
+      if (rref && reporter && project && reporter.accountId !== req.account?.accountId && !has(req.account, 'MODIFY_REPORTER', project.key)) {
+        errors.reporter = "Field 'reporter' cannot be set. It is not on the appropriate screen, or unknown.";
+      }
       if (Object.keys(errors).length) return platformError(400, [], errors);
-      if (!has(req.account, 'CREATE_ISSUES')) return platformError(403, ['You do not have permission to create issues in this project.']);
+      if (!has(req.account, 'CREATE_ISSUES', project!.key)) return platformError(403, ['You do not have permission to create issues in this project.']);
       const issue = ctx.state.createIssue(
         project!,
         {
@@ -64,6 +69,8 @@ export const issueRoutes: Route[] = [
           project: { id: project!.id, key: project!.key, name: project!.name, self: `${ctx.url()}/rest/api/3/project/${project!.id}` },
           issuetype: { id: type!.id, name: type!.name, self: `${ctx.url()}/rest/api/3/issuetype/${type!.id}` },
           reporter: userDetailsJson(ctx, reporter!),
+          // The API caller, whoever is named reporter: what `creator = currentUser()` finds.
+          creator: userDetailsJson(ctx, req.account!),
           status: { name: 'To Do' },
           created: new Date().toISOString(),
         },
@@ -205,7 +212,7 @@ export const issueRoutes: Route[] = [
     operation: 'searchAndReconsileIssuesUsingJqlPost',
     handle(req) {
       const b = (req.json ?? {}) as { jql?: string; fields?: string[]; maxResults?: number; nextPageToken?: string };
-      return search(req.ctx, b.jql ?? '', b.fields, b.maxResults, b.nextPageToken);
+      return search(req, b.jql ?? '', b.fields, b.maxResults, b.nextPageToken);
     },
   },
   {
@@ -215,15 +222,16 @@ export const issueRoutes: Route[] = [
     handle(req) {
       const fields = req.query.getAll('fields').flatMap((f) => f.split(','));
       const max = req.query.get('maxResults');
-      return search(req.ctx, req.query.get('jql') ?? '', fields.length ? fields : undefined, max ? Number(max) : undefined, req.query.get('nextPageToken') ?? undefined);
+      return search(req, req.query.get('jql') ?? '', fields.length ? fields : undefined, max ? Number(max) : undefined, req.query.get('nextPageToken') ?? undefined);
     },
   },
 ];
 
-function search(ctx: SimContext, jql: string, fields: string[] | undefined, maxResults: number | undefined, token: string | undefined): Reply {
+function search(req: SimRequest, jql: string, fields: string[] | undefined, maxResults: number | undefined, token: string | undefined): Reply {
+  const { ctx } = req;
   let predicate;
   try {
-    predicate = parseJql(jql);
+    predicate = parseJql(jql, { indexed: ctx.state.indexedProperties, ...(req.account ? { currentUser: req.account.accountId } : {}) });
   } catch (e) {
     if (e instanceof JqlError) return platformError(400, [e.message]);
     throw e;

@@ -55,6 +55,30 @@ export const jsmRoutes: Route[] = [
   },
   {
     method: 'GET',
+    template: '/rest/servicedeskapi/servicedesk/{serviceDeskId}',
+    operation: 'getServiceDeskById',
+    jsm: true,
+    handle(req) {
+      const { ctx } = req;
+      const desk = ctx.state.serviceDesks.get(decodeURIComponent(req.params[0] ?? ''));
+      if (!desk) return jsmError(404, 'The service desk does not exist.');
+      const project = ctx.state.project(desk.projectKey)!;
+      if (!has(req.account, 'BROWSE_PROJECTS', project.key)) return jsmError(403, 'You do not have permission to access this service desk.');
+      return {
+        status: 200,
+        body: {
+          id: desk.id,
+          projectId: project.id,
+          projectName: project.name,
+          projectKey: project.key,
+          projectTypeKey: 'service_desk',
+          _links: { self: `${ctx.url()}/rest/servicedeskapi/servicedesk/${desk.id}` },
+        },
+      };
+    },
+  },
+  {
+    method: 'GET',
     template: '/rest/servicedeskapi/servicedesk/{serviceDeskId}/customer',
     operation: 'getCustomers',
     jsm: true,
@@ -147,6 +171,7 @@ export const jsmRoutes: Route[] = [
         issuetype: { name: type.issueTypeName },
         project: { key: project.key, id: project.id, name: project.name },
         reporter: { accountId: reporter.accountId, displayName: reporter.displayName },
+        creator: { accountId: req.account!.accountId, displayName: req.account!.displayName },
         requestParticipants: participants,
         status: { name: 'Waiting for support' },
         created: new Date().toISOString(),

@@ -55,7 +55,19 @@ export const userRoutes: Route[] = [
     template: '/rest/api/3/myself',
     operation: 'getCurrentUser',
     handle(req) {
-      return { status: 200, body: userJson(req.ctx, req.account!, true) };
+      const body = userJson(req.ctx, req.account!, true);
+      const expand = (req.query.get('expand') ?? '').split(',').map((e) => e.trim());
+      if (expand.includes('groups')) {
+        const { ctx } = req;
+        const mine = [...ctx.state.groups.values()].filter((g) => g.members.has(req.account!.accountId));
+        const items = mine.map((g) => ({ name: g.name, groupId: g.groupId, self: `${ctx.url()}/rest/api/3/group?groupId=${g.groupId}` }));
+        // Site administration is membership of site-admins: shown even where the seed made no such group.
+        if (req.account!.siteAdmin && !mine.some((g) => g.name === 'site-admins')) {
+          items.push({ name: 'site-admins', groupId: 'site-admins-sim', self: `${ctx.url()}/rest/api/3/group?groupId=site-admins-sim` });
+        }
+        body.groups = { size: items.length, items };
+      }
+      return { status: 200, body };
     },
   },
   {
@@ -68,6 +80,10 @@ export const userRoutes: Route[] = [
       if (keys.length === 0) return platformError(400, ['The permissions query parameter is required.']);
       const unknown = keys.filter((k) => !GLOBAL_PERMISSIONS.includes(k) && !PROJECT_PERMISSIONS.includes(k));
       if (unknown.length) return platformError(400, [`Unrecognized permission keys: ${unknown.join(', ')}`]);
+      // Project context (projectId wins over projectKey, as the spec says); an unknown project is a 404.
+      const pref = req.query.get('projectId') ?? req.query.get('projectKey');
+      const project = pref ? req.ctx.state.project(pref) : undefined;
+      if (pref && !project) return platformError(404, [`No project could be found with key '${pref}'.`]);
       const permissions: Record<string, unknown> = {};
       for (const key of keys) {
         permissions[key] = {
@@ -76,7 +92,7 @@ export const userRoutes: Route[] = [
           name: key.toLowerCase().replace(/_/g, ' '),
           type: GLOBAL_PERMISSIONS.includes(key) ? 'GLOBAL' : 'PROJECT',
           description: `Simulated ${key}`,
-          havePermission: has(req.account, key),
+          havePermission: GLOBAL_PERMISSIONS.includes(key) ? has(req.account, key) : has(req.account, key, project?.key),
         };
       }
       return { status: 200, body: { permissions } };

@@ -30,6 +30,11 @@ export interface JiraSimOptions {
    * 429 was written counts; raise it when the client shares a busy event loop with the simulator).
    */
   inFlightGraceMs?: number;
+  /**
+   * Issue property keys JQL may search, as if an installed app had indexed them ('all': every
+   * key). Default none: what an API-token client sees on Jira Cloud.
+   */
+  indexedProperties?: string[] | 'all';
 }
 
 export interface JiraSim {
@@ -106,7 +111,7 @@ function send(res: ServerResponse, reply: Reply, extra: Record<string, string> =
 
 export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> {
   const seed = opts.seed ?? 1;
-  const state = new SimState(seed);
+  const state = new SimState(seed, opts.indexedProperties ?? []);
   const counters = new SimCounters();
   const faults = new SimFaults({ latencyMs: opts.latencyMs ?? 0, jitterMs: opts.jitterMs ?? 0 }, seed);
   const validator: SpecValidator | undefined = opts.specsDir ? await loadSpecValidator(opts.specsDir) : undefined;
@@ -182,6 +187,11 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
         req.socket.destroy();
         return;
       }
+      if (decision.kind === 'errorAfterWrite' && reply.status < 300) {
+        // Done, but the answer says it failed (a gateway gave up after the write committed).
+        counters.request(operation, decision.status);
+        return send(res, platformError(decision.status, ['Internal server error (simulated, after the change was made)']));
+      }
       counters.request(operation, reply.status);
       exchange.status = reply.status;
       exchange.responseBody = reply.text ?? reply.body;
@@ -235,6 +245,7 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
       }
       case 'pass':
       case 'loseReply':
+      case 'errorAfterWrite':
         break;
     }
 

@@ -12,8 +12,10 @@ export interface SimAccount {
   emailHidden: boolean;
   displayName: string;
   active: boolean;
-  /** Global permissions such as ADMINISTER, USER_PICKER (project permissions are treated as global here). */
+  /** Global permissions such as ADMINISTER, USER_PICKER; project permissions here hold in every project. */
   permissions: Set<string>;
+  /** Project permissions held in one project only (project key -> keys), e.g. ADMINISTER_PROJECTS of one service desk. */
+  projectPermissions: Map<string, Set<string>>;
   siteAdmin: boolean;
   products: string[];
 }
@@ -81,7 +83,18 @@ export interface SimIssue {
 
 /** Permissions a site admin holds (and that /mypermissions knows about). */
 export const GLOBAL_PERMISSIONS = ['ADMINISTER', 'SYSTEM_ADMIN', 'USER_PICKER', 'CREATE_SHARED_OBJECTS', 'MANAGE_GROUP_FILTER_SUBSCRIPTIONS', 'BULK_CHANGE'];
-export const PROJECT_PERMISSIONS = ['BROWSE_PROJECTS', 'CREATE_ISSUES', 'ADD_COMMENTS', 'CREATE_ATTACHMENTS', 'EDIT_ISSUES', 'ASSIGN_ISSUES', 'TRANSITION_ISSUES'];
+export const PROJECT_PERMISSIONS = [
+  'BROWSE_PROJECTS',
+  'CREATE_ISSUES',
+  'ADD_COMMENTS',
+  'CREATE_ATTACHMENTS',
+  'EDIT_ISSUES',
+  'ASSIGN_ISSUES',
+  'TRANSITION_ISSUES',
+  'MODIFY_REPORTER',
+  // "Administer projects": in a service project, the Administrators role (service desk administrator).
+  'ADMINISTER_PROJECTS',
+];
 export const KNOWN_PRODUCTS = ['jira-core', 'jira-servicedesk', 'jira-product-discovery', 'jira-software'];
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same ids and fault pattern. */
@@ -103,15 +116,26 @@ export class SimState {
   projects = new Map<string, SimProject>();
   serviceDesks = new Map<string, SimServiceDesk>();
   issues = new Map<string, SimIssue>();
+  /**
+   * Issue property keys JQL can search. Empty by default: on Jira Cloud only an installed app
+   * can have a property indexed, and an API-token client is not an app. 'all' models a site
+   * where an app indexed every key (tests opt in).
+   */
+  indexedProperties: Set<string> | 'all';
   private nextId = 10000;
   private rand: () => number;
 
-  constructor(private seed = 1) {
+  constructor(
+    private seed = 1,
+    private readonly indexedDefault: readonly string[] | 'all' = [],
+  ) {
     this.rand = seededRandom(seed);
+    this.indexedProperties = indexedDefault === 'all' ? 'all' : new Set(indexedDefault);
   }
 
   reset(): void {
     for (const m of [this.accounts, this.tokens, this.groups, this.projects, this.serviceDesks, this.issues]) m.clear();
+    this.indexedProperties = this.indexedDefault === 'all' ? 'all' : new Set(this.indexedDefault);
     this.nextId = 10000;
     this.rand = seededRandom(this.seed);
   }
@@ -133,6 +157,7 @@ export class SimState {
     emailHidden?: boolean;
     active?: boolean;
     permissions?: string[];
+    projectPermissions?: Record<string, string[]>;
     siteAdmin?: boolean;
     products?: string[];
     accountId?: string;
@@ -148,6 +173,7 @@ export class SimState {
       displayName: a.displayName ?? (email ? email.split('@')[0]! : accountId),
       active: a.active ?? true,
       permissions: new Set(a.permissions ?? []),
+      projectPermissions: new Map(Object.entries(a.projectPermissions ?? {}).map(([k, v]) => [k, new Set(v)])),
       siteAdmin: a.siteAdmin ?? false,
       products: a.products ?? [],
     };

@@ -31,6 +31,12 @@ export function parseRateLimitReset(value: string | null | undefined, now: numbe
   return Math.max(0, at - now);
 }
 
+/** How long an answer asks every client to wait: 429, or 503 with Retry-After; undefined for any other answer. */
+export function retryAfterOf(status: number, headers: HeaderSource, now: number): number | undefined {
+  if (status !== 429 && !(status === 503 && headers.get('retry-after') !== null)) return undefined;
+  return parseRetryAfter(headers.get('retry-after'), now) ?? parseRateLimitReset(headers.get('x-ratelimit-reset'), now) ?? DEFAULT_RETRY_AFTER_MS;
+}
+
 /** The human part of a Jira error body: platform `errorMessages` + `errors`, or JSM `errorMessage`. */
 export function jiraErrorText(body: unknown): string {
   if (typeof body === 'string') return body.trim().slice(0, 300);
@@ -79,11 +85,9 @@ export function classifyAnswer(a: AnswerInfo): MailroomError | undefined {
     if (/xsrf/i.test(text)) return new PermanentError(`Jira ${a.operation} refused the request (403)${detail}`);
     return new AuthError(`the workaround token may not ${a.operation} (403)${detail}`);
   }
-  if (a.status === 429 || (a.status === 503 && a.headers.get('retry-after') !== null)) {
-    const ms =
-      parseRetryAfter(a.headers.get('retry-after'), a.now) ??
-      parseRateLimitReset(a.headers.get('x-ratelimit-reset'), a.now) ??
-      DEFAULT_RETRY_AFTER_MS;
+  const wait = retryAfterOf(a.status, a.headers, a.now);
+  if (wait !== undefined) {
+    const ms = wait;
     const reason = a.headers.get('ratelimit-reason') ?? undefined;
     return new RateLimitedError(
       `Jira rate-limited ${a.operation} (${a.status}${reason ? `, ${reason}` : ''}); retry after ${ms} ms`,

@@ -4,7 +4,7 @@
 import ky, { TimeoutError } from 'ky';
 import { NotFoundError, PermanentError, RetryableError } from '../errors.js';
 import { registerBasicAuth, scrubSecrets, type Logger } from '../log.js';
-import { classifyAnswer, jiraErrorText } from './classify.js';
+import { classifyAnswer, jiraErrorText, retryAfterOf } from './classify.js';
 import { AlreadyExistsError, JiraNoAnswerError } from './errors.js';
 import { pickByEmail, preferredAccount, toAccount } from './match.js';
 import type {
@@ -32,13 +32,23 @@ export interface JiraClientOptions {
   logger?: Logger;
   /** Called after every call; `status` is 0 when no HTTP answer arrived (network error, timeout), with `error` saying why. */
   onResponse?: (info: { operation: string; status: number; ms: number; error?: string }) => void;
+  /**
+   * Called the moment an answer's headers say "wait" (429, or 503 with Retry-After), before its
+   * body is read: the Retry-After gate closes for every process without waiting for the error.
+   */
+  onRetryAfter?: (ms: number) => void;
 }
 
 export interface JiraClient {
   findUsersByEmail(email: string): Promise<UserSearchResult>;
   findUserByEmail(email: string): Promise<JiraAccount | null>;
   myself(): Promise<Myself>;
-  myPermissions(keys: string[]): Promise<Record<string, boolean>>;
+  /** Project permissions are answered for `context`'s project when given, else "in any project". */
+  myPermissions(keys: string[], context?: { projectKey?: string; projectId?: string }): Promise<Record<string, boolean>>;
+  /** Names of the groups the token's account belongs to, nested ones included (/myself?expand=groups). */
+  myGroups(): Promise<string[]>;
+  /** The project behind a JSM service desk. */
+  serviceDeskProject(serviceDeskId: string): Promise<{ projectId: string; projectKey: string }>;
   createUser(input: { emailAddress: string; displayName?: string; products: string[] }): Promise<JiraAccount>;
   addUserToGroup(input: { accountId: string } & GroupRef): Promise<'added' | 'already-member'>;
   groupMembers(group: GroupRef): Promise<JiraAccount[]>;
@@ -122,6 +132,10 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
         ...(spec.json !== undefined ? { json: spec.json } : {}),
         ...(spec.body !== undefined ? { body: spec.body } : {}),
       });
+      if (opts.onRetryAfter) {
+        const wait = retryAfterOf(response.status, response.headers, Date.now());
+        if (wait !== undefined) opts.onRetryAfter(wait);
+      }
       text = await response.text();
     } catch (e) {
       const ms = Math.round(performance.now() - started);
@@ -206,11 +220,27 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
       return me;
     },
 
-    async myPermissions(keys) {
+    async myPermissions(keys, context) {
       const op = 'getMyPermissions';
-      const body = expectOk(op, await call(op, { method: 'GET', path: '/rest/api/3/mypermissions', query: { permissions: keys.join(',') } }));
+      const query = { permissions: keys.join(','), projectId: context?.projectId, projectKey: context?.projectId ? undefined : context?.projectKey };
+      const body = expectOk(op, await call(op, { method: 'GET', path: '/rest/api/3/mypermissions', query }));
       const perms = ((body as { permissions?: Record<string, { havePermission?: boolean }> })?.permissions ?? {});
       return Object.fromEntries(keys.map((k) => [k, perms[k]?.havePermission === true]));
+    },
+
+    async myGroups() {
+      const op = 'getCurrentUser';
+      const body = expectOk(op, await call(op, { method: 'GET', path: '/rest/api/3/myself', query: { expand: 'groups' } })) as { groups?: { items?: { name?: unknown }[] } };
+      const items = body?.groups?.items;
+      if (!Array.isArray(items)) throw new RetryableError(`Jira ${op} answered without the groups it was asked to expand`);
+      return items.map((g) => String(g?.name ?? '')).filter(Boolean);
+    },
+
+    async serviceDeskProject(serviceDeskId) {
+      const op = 'getServiceDeskById';
+      const body = expectOk(op, await call(op, { method: 'GET', path: `/rest/servicedeskapi/servicedesk/${enc(serviceDeskId)}` })) as { projectId?: unknown; projectKey?: unknown };
+      if (!body?.projectId && !body?.projectKey) throw new RetryableError(`Jira ${op} returned no project for service desk ${serviceDeskId}`);
+      return { projectId: String(body.projectId ?? ''), projectKey: String(body.projectKey ?? '') };
     },
 
     async createUser(input) {

@@ -1,8 +1,15 @@
 // Retry-After, honoured by every process sharing the token. The queue-level rate limit
 // (src/queues/worker.ts) stops workers from taking new jobs; this gate stops the jobs already
 // running from sending their next request inside the window (a provision job between
-// "create" and "add to group", a resolver between two lookups). One Redis key per site holds
-// the window's end; a process-local copy makes the check free while the window is known.
+// "create" and "add to group", a resolver between two lookups).
+//
+// How the news travels: the process that reads the header closes its own gate at once
+// (synchronously, before its event loop runs anything else), then one Lua call sets the
+// site's Redis key to the longer window and PUBLISHes it. Other processes hear it by
+// subscription and close their local gates on arrival, and every check also reads the key
+// (one PTTL), so a process whose subscription was down, or that started later, still holds.
+// Together: no request leaves any process more than a Redis round trip after another process
+// read the header (test/integration/rate-gate-shared.test.ts holds it to 25 ms).
 import { RateLimitedError } from '../errors.js';
 import type { Redis } from '../redis.js';
 import { key } from '../redis.js';
@@ -11,21 +18,80 @@ import { metrics } from '../ops/metrics.js';
 export interface RateGate {
   /** Throws RateLimitedError (remaining window) while Jira has asked us to wait. */
   check(): Promise<void>;
-  /** Jira said wait `ms`: close the gate for everyone on this site. */
+  /** Jira said wait `ms`: close the gate for everyone on this site (counts it in metrics). */
   trip(ms: number): Promise<void>;
+  /**
+   * The header was just read: close this process's gate now and tell the others, without
+   * waiting for the answer's body or the error to travel up. trip() follows for the count.
+   */
+  hold(ms: number): void;
   observer?: RateGateObserver;
+  /** Stop listening for other processes' windows (only when created with `listen`). */
+  close(): Promise<void>;
 }
 
 /** For metrics and tests: every request let through, every window opened. */
 export interface RateGateObserver {
   onPass?(operation: string): void;
   onTrip?(ms: number): void;
+  /** A header said wait, read in this process (hold()), or heard from another one (news). */
+  onHold?(ms: number, source: 'header' | 'news'): void;
 }
 
-export function createRateGate(opts: { redis: Redis; prefix: string; site: string; observer?: RateGateObserver }): RateGate {
+// KEYS[1] the window key; ARGV: window ms, channel. Keeps the longer of two windows (a shorter
+// Retry-After must not reopen the gate early) and publishes the window in ms from now.
+const EXTEND_AND_PUBLISH = `
+local cur = redis.call('pttl', KEYS[1])
+local ms = tonumber(ARGV[1])
+if cur < ms then
+  redis.call('set', KEYS[1], '1', 'PX', ms)
+  redis.call('publish', ARGV[2], ARGV[1])
+end
+return cur`;
+
+export function retryAfterChannel(prefix: string, site: string): string {
+  return key(prefix, 'jira', 'retry-after', site, 'news');
+}
+
+export function createRateGate(opts: {
+  redis: Redis;
+  prefix: string;
+  site: string;
+  observer?: RateGateObserver;
+  /** Subscribe to other processes' windows (a second, unref'd connection). */
+  listen?: boolean;
+}): RateGate {
   const k = key(opts.prefix, 'jira', 'retry-after', opts.site);
+  const channel = retryAfterChannel(opts.prefix, opts.site);
   let localUntil = 0;
+  // How far the metric of time rate-limited has counted (hold() closes the gate before trip() counts).
+  let countedUntil = 0;
   const closed = (until: number) => new RateLimitedError(`waiting out Jira's Retry-After (${until - Date.now()} ms left)`, Math.max(1, until - Date.now()));
+  const closeFor = (ms: number) => {
+    const until = Date.now() + ms;
+    const longer = until - Math.max(localUntil, Date.now());
+    localUntil = Math.max(localUntil, until);
+    return longer;
+  };
+  const share = (ms: number) => opts.redis.eval(EXTEND_AND_PUBLISH, 1, k, String(Math.max(1, Math.round(ms))), channel);
+
+  let sub: Redis | undefined;
+  if (opts.listen) {
+    sub = opts.redis.duplicate();
+    // A listener must not keep a process alive that is otherwise done.
+    const unref = () => (sub as unknown as { stream?: { unref?: () => void } }).stream?.unref?.();
+    sub.on('connect', unref);
+    sub.on('error', () => undefined); // reconnects on its own; checks still read the key meanwhile
+    sub.on('message', (_ch: string, msg: string) => {
+      const ms = Number(msg);
+      if (Number.isFinite(ms) && ms > 0) {
+        closeFor(ms);
+        opts.observer?.onHold?.(ms, 'news');
+      }
+    });
+    sub.subscribe(channel).catch(() => undefined);
+  }
+
   return {
     observer: opts.observer,
     async check() {
@@ -35,16 +101,25 @@ export function createRateGate(opts: { redis: Redis; prefix: string; site: strin
       // Checked again after the round trip: a 429 may have arrived in this process meanwhile.
       if (Date.now() < localUntil) throw closed(localUntil);
     },
+    hold(ms) {
+      opts.observer?.onHold?.(ms, 'header');
+      if (closeFor(ms) > 0) share(ms).catch(() => undefined);
+    },
     async trip(ms) {
       opts.observer?.onTrip?.(ms);
-      const until = Date.now() + ms;
+      closeFor(ms);
       // Time rate-limited, not the sum of every answer's Retry-After: only what extends the window.
-      const longer = until - Math.max(localUntil, Date.now());
+      const until = Date.now() + ms;
+      const longer = until - Math.max(countedUntil, Date.now());
+      countedUntil = Math.max(countedUntil, until);
       if (longer > 0) metrics.jiraRateLimitedSeconds.inc(longer / 1000);
-      localUntil = Math.max(localUntil, until);
-      // Keep the longer of two windows: a shorter Retry-After must not reopen the gate early.
-      const cur = await opts.redis.pttl(k);
-      if (cur < ms) await opts.redis.set(k, String(until), 'PX', Math.max(1, ms));
+      await share(ms);
+    },
+    async close() {
+      if (!sub) return;
+      const s = sub;
+      sub = undefined;
+      s.disconnect();
     },
   };
 }

@@ -9,7 +9,17 @@ import { defineQueue } from './define.js';
 const JIRA_RETRY = { attempts: 20, delay: '5s', maxDelay: '10m' } as const;
 
 export const mailOriginSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('imap'), uidvalidity: z.string().regex(/^\d+$/), uid: z.number().int().positive() }),
+  z.object({
+    kind: z.literal('imap'),
+    uidvalidity: z.string().regex(/^\d+$/),
+    uid: z.number().int().positive(),
+    /**
+     * The server's INTERNALDATE (ISO): when the mail reached the mailbox. Set by the receiving
+     * server, not the sender; the deliverer compares it with its ledger's age to know whether an
+     * earlier (wiped) ledger may have delivered it. Absent in jobs from before it was added.
+     */
+    internalDate: z.string().optional(),
+  }),
   z.object({ kind: z.literal('file'), name: z.string().optional() }),
 ]);
 export type MailOrigin = z.infer<typeof mailOriginSchema>;

@@ -9,10 +9,14 @@
 //     with groups        SITE_ADMIN   POST /rest/api/3/group/user: "Site administration (member of the site-admin group)"
 //   autoCreate: customer ADMINISTER   POST /rest/servicedeskapi/customer: "Jira Administrator Global permission"
 //                        ADMINISTER_PROJECTS  POST .../servicedesk/{id}/customer: "Service desk administrator"
-// SITE_ADMIN is read as the SYSTEM_ADMIN global permission ("Jira System Administrators"),
-// which site admins hold; the spec does not name a direct "am I a site admin" call.
-// ADMINISTER_PROJECTS in the global context means "in at least one project": the client asks
-// no project context, so it cannot prove the account administers that particular service desk.
+// SITE_ADMIN: Jira's docs name the requirement "member of the site-admin group" and the spec
+// has no "am I a site admin" call. Two readings are asked and either one is enough: the
+// `site-admins` group in /myself?expand=groups (where the site still manages admins by group),
+// and the SYSTEM_ADMIN global permission (which /mypermissions reports for site admins,
+// including sites whose admins hold the role through admin.atlassian.com rather than a group).
+// ADMINISTER_PROJECTS is asked with the service desk's project as context (the desk's project
+// comes from GET /servicedeskapi/servicedesk/{id}): without a context Jira answers "in any project".
+// A requirement that could not be checked is neither held nor missing: the report is not ok.
 import type { MailboxConfig } from '../config/schema.js';
 import { AuthError, describeError } from '../errors.js';
 import type { Myself } from '../jira/types.js';
@@ -20,8 +24,15 @@ import type { TokenCheckRecord } from './store.js';
 
 export interface TokenCheckClient {
   myself(): Promise<Myself>;
-  myPermissions(keys: string[]): Promise<Record<string, boolean>>;
+  myPermissions(keys: string[], context?: { projectKey?: string; projectId?: string }): Promise<Record<string, boolean>>;
+  /** Group names of the token's account (/myself?expand=groups). */
+  myGroups?(): Promise<string[]>;
+  /** The project behind a service desk. */
+  serviceDeskProject?(serviceDeskId: string): Promise<{ projectId: string; projectKey: string }>;
 }
+
+/** The group whose members are site administrators on Jira Cloud. */
+export const SITE_ADMINS_GROUP = 'site-admins';
 
 export type PermissionKey = 'USER_PICKER' | 'ADMINISTER' | 'SITE_ADMIN' | 'ADMINISTER_PROJECTS';
 
@@ -92,6 +103,8 @@ export interface TokenReport {
   requirements: (Requirement & { held: boolean | undefined })[];
   /** Required and not held. */
   missing: Requirement[];
+  /** Required and not checkable (Jira did not answer the question): "label: why". */
+  unchecked: string[];
   warnings: string[];
 }
 
@@ -110,6 +123,7 @@ export async function checkToken(client: TokenCheckClient, mailboxes: Pick<Mailb
       error: auth ? `Jira refused the token (${describeError(e)}): it is wrong, expired or revoked` : `could not check the token: ${describeError(e)}`,
       requirements: requirements.map((r) => ({ ...r, held: undefined })),
       missing: [],
+      unchecked: [],
     };
   }
   const warnings: string[] = [];
@@ -129,21 +143,52 @@ export async function checkToken(client: TokenCheckClient, mailboxes: Pick<Mailb
       error: `${auth ? 'Jira refused the token' : 'could not read the permissions'} on /mypermissions: ${describeError(e)}`,
       requirements: requirements.map((r) => ({ ...r, held: undefined })),
       missing: [],
+      unchecked: [],
     };
   }
-  if (requirements.some((r) => r.permission === 'ADMINISTER_PROJECTS')) {
+  const why: Partial<Record<PermissionKey, string>> = {};
+  if (requirements.some((r) => r.permission === 'SITE_ADMIN') && !permissions.SITE_ADMIN && client.myGroups) {
     try {
-      permissions.ADMINISTER_PROJECTS = (await client.myPermissions(['ADMINISTER_PROJECTS'])).ADMINISTER_PROJECTS === true;
+      permissions.SITE_ADMIN = (await client.myGroups()).some((g) => g.toLowerCase() === SITE_ADMINS_GROUP);
     } catch (e) {
       if (e instanceof AuthError) throw e;
-      warnings.push(`could not check ${LABEL.ADMINISTER_PROJECTS}: ${describeError(e)}`);
+      delete permissions.SITE_ADMIN;
+      why.SITE_ADMIN = `SYSTEM_ADMIN is not held and the account's groups could not be read (${describeError(e)})`;
+    }
+  }
+  const desks = [...new Set(mailboxes.filter((m) => m.policy.autoCreate === 'customer' && m.policy.serviceDeskId).map((m) => m.policy.serviceDeskId!))];
+  if (requirements.some((r) => r.permission === 'ADMINISTER_PROJECTS')) {
+    try {
+      if (!client.serviceDeskProject) throw new Error('this client cannot look up a service desk\'s project');
+      if (!desks.length) throw new Error('no serviceDeskId is configured');
+      let held = true;
+      for (const desk of desks) {
+        const project = await client.serviceDeskProject(desk);
+        held &&= (await client.myPermissions(['ADMINISTER_PROJECTS'], { projectId: project.projectId, projectKey: project.projectKey })).ADMINISTER_PROJECTS === true;
+      }
+      permissions.ADMINISTER_PROJECTS = held;
+    } catch (e) {
+      if (e instanceof AuthError) throw e;
+      why.ADMINISTER_PROJECTS = `Jira did not answer for service desk ${desks.join(', ') || '?'}: ${describeError(e)}`;
     }
   }
   if (!account.active) warnings.push(`the account ${account.displayName} is deactivated: Jira will refuse its token`);
   const reqs = requirements.map((r) => ({ ...r, held: permissions[r.permission] }));
   const missing = reqs.filter((r) => r.held === false && r.level === 'required');
+  const unchecked = reqs.filter((r) => r.held === undefined && r.level === 'required').map((r) => `${r.label}: ${why[r.permission] ?? 'not answered'}`);
   for (const r of reqs) if (r.held === false && r.level === 'advised') warnings.push(`${r.label} is not held (${r.why}); to grant: ${r.howToGrant}`);
-  return { ...base, ok: account.active && missing.length === 0, authFailed: false, account, permissions, requirements: reqs, missing, warnings };
+  for (const r of reqs) if (r.held === undefined && r.level === 'advised') warnings.push(`could not check ${r.label}: ${why[r.permission] ?? 'not answered'}`);
+  return {
+    ...base,
+    ok: account.active && missing.length === 0 && unchecked.length === 0,
+    authFailed: false,
+    account,
+    permissions,
+    requirements: reqs,
+    missing,
+    unchecked,
+    warnings,
+  };
 }
 
 /** One line for logs and the stored "last check". */
@@ -151,6 +196,7 @@ export function summarize(r: TokenReport): string {
   if (r.error) return r.error;
   if (r.account && !r.account.active) return `the account ${r.account.displayName} is deactivated`;
   if (r.missing.length) return `missing: ${r.missing.map((m) => m.label).join('; ')}`;
+  if (r.unchecked.length) return `could not check: ${r.unchecked.join('; ')}`;
   return r.warnings.length ? `ok, with warnings: ${r.warnings.join('; ')}` : 'ok';
 }
 
@@ -179,7 +225,8 @@ export function formatReport(r: TokenReport): string[] {
     lines.push(`  needed for: ${m.why}`);
     lines.push(`  to grant:   ${m.howToGrant}`);
   }
+  for (const u of r.unchecked) lines.push(`COULD NOT CHECK: ${u}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
-  lines.push(r.ok ? 'result:      ok' : 'result:      NOT OK');
+  lines.push(r.ok ? 'result:      ok' : r.unchecked.length && !r.missing.length && !r.error ? 'result:      NOT OK (not everything could be checked: see the README, "token check")' : 'result:      NOT OK');
   return lines;
 }

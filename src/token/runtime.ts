@@ -10,7 +10,7 @@ import type { Redis } from '../redis.js';
 import { metrics } from '../ops/metrics.js';
 import { createJiraReachRecorder } from '../ops/jira-reach.js';
 import { siteHost } from '../pipeline/context.js';
-import { createRateGate, gated } from '../pipeline/rate-gate.js';
+import { createRateGate, gated, type RateGateObserver } from '../pipeline/rate-gate.js';
 import { createTokenGate, readTokenState, type TokenGate, type TokenState } from './gate.js';
 import { daysLeft } from './input.js';
 import { loadSecretKey, type SecretKey } from './key.js';
@@ -44,12 +44,18 @@ export interface TokenRuntimeDeps {
  * Retry-After gate, so nothing that uses the token (workers, the periodic check, the /readyz
  * probe, the notifier) sends a request inside a window Jira asked any process to wait out.
  */
-export function jiraClientFactory(config: Config, logger?: Logger, redis?: Redis): (creds: TokenCredentials) => JiraClient {
-  const gate = redis ? createRateGate({ redis, prefix: config.prefix, site: siteHost(config.jira.site) }) : undefined;
+export type JiraClientFactory = ((creds: TokenCredentials) => JiraClient) & {
+  /** Stop listening for other processes' Retry-After windows. */
+  close(): Promise<void>;
+};
+
+export function jiraClientFactory(config: Config, logger?: Logger, redis?: Redis, o: { observer?: RateGateObserver } = {}): JiraClientFactory {
+  // Listening: a window another process read is known here before this process's next check.
+  const gate = redis ? createRateGate({ redis, prefix: config.prefix, site: siteHost(config.jira.site), listen: true, observer: o.observer }) : undefined;
   const baseUrl = config.jira.apiBase ?? config.jira.site;
   // Every answer (or none) feeds the shared reachability record: /readyz, status, metrics.
   const reach = redis ? createJiraReachRecorder({ redis, prefix: config.prefix, url: baseUrl }) : undefined;
-  return (creds) => {
+  const make = (creds: TokenCredentials) => {
     const client = createJiraClient({
       baseUrl,
       email: creds.email,
@@ -60,16 +66,19 @@ export function jiraClientFactory(config: Config, logger?: Logger, redis?: Redis
         metrics.jiraRequests.inc({ operation: info.operation, status: info.status === 0 ? 'network' : String(info.status) });
         reach?.observe(info);
       },
+      ...(gate ? { onRetryAfter: (wait: number) => gate.hold(wait) } : {}),
     });
     return gate ? gated(client, gate) : client;
   };
+  return Object.assign(make, { close: async () => gate?.close() });
 }
 
 export function startTokenRuntime(deps: TokenRuntimeDeps): TokenRuntime {
   const { connection, config, logger } = deps;
   const secretKey = loadSecretKey(config.secretKey);
   for (const w of secretKey.warnings) logger.warn(w);
-  const makeClient = deps.makeClient ?? jiraClientFactory(config, logger, connection);
+  const factory = deps.makeClient ? undefined : jiraClientFactory(config, logger, connection);
+  const makeClient = deps.makeClient ?? factory!;
   const source = createTokenSource({ redis: connection, prefix: config.prefix, secretKey, makeClient });
   const gate = createTokenGate({
     connection,
@@ -89,6 +98,7 @@ export function startTokenRuntime(deps: TokenRuntimeDeps): TokenRuntime {
     async close() {
       await watch?.stop();
       await gate.close();
+      await factory?.close();
     },
   };
 }

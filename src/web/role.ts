@@ -81,11 +81,13 @@ function liveTokenProbe(ctx: RoleContext): { run: () => Promise<unknown>; close:
   }
   const redis = ctx.redis('web-token');
   const queues = openTokenQueues(redis, config.prefix);
-  const deps = { redis, config, secretKey, logger, makeClient: jiraClientFactory(config, logger, redis) };
+  const makeClient = jiraClientFactory(config, logger, redis);
+  const deps = { redis, config, secretKey, logger, makeClient };
   return {
     run: () => runTokenCheck(deps, queues),
     close: async () => {
       await Promise.all(queues.map((q) => q.close()));
+      await makeClient.close();
     },
   };
 }

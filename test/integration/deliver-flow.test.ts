@@ -1,6 +1,8 @@
 // The deliverer in this process against the Jira simulator over HTTP, real Redis and a
 // filesystem mail store: threads become one issue with comments, attachments arrive from the
 // raw mail, HTML reads well, and a mail is never delivered twice however it comes back.
+// Everything runs twice: with issue properties unindexed (Jira Cloud as an API-token client
+// sees it, the simulator's default) and indexed (as if an installed app had declared them).
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +11,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { adfToText } from '../../src/deliver/adf.js';
 import { COMMENTS_PROPERTY, MESSAGE_PROPERTY, type DeliverResult } from '../../src/deliver/deliverer.js';
-import { createLedger, ledgerKey } from '../../src/deliver/ledger.js';
+import { bornKey, createLedger, ledgerKey } from '../../src/deliver/ledger.js';
 import { startDelivererWorker } from '../../src/deliver/role.js';
 import { rawMail, storedRecord, type RawMailInput } from '../../src/deliver/testkit.js';
 import type { AdfDoc } from '../../src/jira/types.js';
@@ -32,6 +34,7 @@ let deliverQ: Queue;
 let actionsQ: Queue;
 let events: QueueEvents;
 const conns: Redis[] = [];
+let indexed = false;
 
 const mailboxes = () => [
   testMailbox({ id: 'support', addresses: ['support@acme.example'], deliver: { project: 'SUP', issueType: 'Task', maxAttachmentBytes: 2048 } }),
@@ -51,6 +54,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   jira.reseed();
+  if (indexed) jira.sim.state.indexedProperties = 'all';
   prefix = uniquePrefix('deliver');
   deliverQ = openQueue(jiraDeliver, { connection: redis, prefix });
   actionsQ = openQueue(mailboxActions, { connection: redis, prefix });
@@ -75,7 +79,7 @@ function startWorkerNow(): void {
   conns.push(conn);
   const client = jira.client();
   worker = startDelivererWorker(
-    { redis, prefix, mailbox: (id) => byId.get(id), store, jira: async () => client, mailboxActions: actionsQ, retry: FAST_RETRY, lockMs: 5_000, audit: createAuditTrail({ redis, prefix }) },
+    { redis, prefix, mailbox: (id) => byId.get(id), store, jira: async () => client, mailboxActions: actionsQ, retry: FAST_RETRY, lockMs: 5_000, audit: createAuditTrail({ redis, prefix }), recoverySettleMs: 300 },
     { connection: conn, logger: silentLogger, concurrency: 4 },
   );
 }
@@ -92,7 +96,8 @@ async function deliver(
   const people = o.people ?? [{ email: 'alice@acme.example', role: 'sender', status: 'known', accountId: alice().accountId }];
   const job = await addJob(deliverQ, jiraDeliver, {
     mailboxId: o.mailboxId ?? 'support',
-    origin: o.origin ?? { kind: 'imap', uidvalidity: '7', uid: uid++ },
+    // Arrived now: after the ledger was born, so the normal path (no Jira search) applies.
+    origin: o.origin ?? { kind: 'imap', uidvalidity: '7', uid: uid++, internalDate: new Date().toISOString() },
     record,
     people,
   }, FAST_RETRY);
@@ -102,7 +107,38 @@ async function deliver(
 const issues = (): SimIssue[] => jira.sim.state.allIssues();
 const text = (doc: unknown) => adfToText(doc as AdfDoc);
 
-describe('jira-deliver', () => {
+/** Jira calls made by this deliverer, by operation (the simulator's counters). */
+function calls(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, n] of Object.entries(jira.sim.counters.snapshot().requests)) {
+    const op = k.split(' ')[0]!;
+    out[op] = (out[op] ?? 0) + n;
+  }
+  return out;
+}
+
+describe.each([
+  { name: 'properties unindexed (Jira Cloud for an API token)', withIndex: false },
+  { name: 'properties indexed by an app', withIndex: true },
+])('jira-deliver, $name', ({ withIndex }) => {
+  beforeAll(() => {
+    indexed = withIndex;
+  });
+
+  it('a new mail costs one Jira call (the create, carrying its property); with attachments: create, uploads, one property update', { timeout: 20_000 }, async () => {
+    const r = await deliver({ from: 'alice@acme.example', subject: 'One call', messageId: 'one@acme.example', text: 'just this' });
+    expect(r).toMatchObject({ outcome: 'delivered', kind: 'issue', issueKey: 'SUP-1' });
+    expect(calls()).toEqual({ createIssue: 1 });
+    expect(issues()[0]!.properties.get(MESSAGE_PROPERTY)).toMatchObject({ id: 'one@acme.example', complete: true });
+    jira.sim.counters.reset();
+    await deliver({ from: 'alice@acme.example', subject: 'Two files', messageId: 'two@acme.example', text: 'see files', attachments: [
+      { filename: 'a.txt', contentType: 'text/plain', content: Buffer.from('a') },
+      { filename: 'b.txt', contentType: 'text/plain', content: Buffer.from('b') },
+    ] });
+    expect(calls()).toEqual({ createIssue: 1, addAttachment: 2, setIssueProperty: 1 });
+    expect(issues()[1]!.properties.get(MESSAGE_PROPERTY)).toMatchObject({ id: 'two@acme.example', complete: true });
+  });
+
   it('a new mail and two replies make one issue with two comments; attachments arrive; quoted history is gone', { timeout: 30_000 }, async () => {
     const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
     const first = await deliver({
@@ -218,6 +254,8 @@ describe('jira-deliver', () => {
     expect(issue.fields.requestParticipants).toEqual([bob().accountId]);
     expect(issue.fields.description).toBe('Every hour.');
     expect(issue.properties.get(MESSAGE_PROPERTY)).toMatchObject({ id: 'jsm-1@customer.example', complete: true });
+    // JSM takes no properties at creation: create, then the property.
+    expect(calls()).toEqual({ createCustomerRequest: 1, setIssueProperty: 1 });
   });
 
   it('a JSM create whose answer is lost is found again by project, reporter and summary, not raised twice', { timeout: 30_000 }, async () => {
@@ -243,23 +281,33 @@ describe('jira-deliver', () => {
     expect(issues()).toHaveLength(1);
     expect(issues()[0]!.attachments).toHaveLength(1);
 
-    // Redis loses the ledger and the jobs; the poller reads the mail again.
-    await redis.del(ledgerKey(prefix, 'dup-1@acme.example'));
+    // Redis is wiped (ledger, its birth stamp, the jobs); the poller reads the mail again,
+    // which reached the mailbox before the new ledger was born.
+    await redis.del(ledgerKey(prefix, 'dup-1@acme.example'), bornKey(prefix));
     await deliverQ.obliterate({ force: true });
-    const again = await deliver(m, { mailboxId: 'support' });
+    const searches = jira.sim.counters.count('searchAndReconsileIssuesUsingJqlPost');
+    const again = await deliver(m, { mailboxId: 'support', origin: { kind: 'imap', uidvalidity: '7', uid: 555, internalDate: new Date(Date.now() - 60_000).toISOString() } });
+    expect(jira.sim.counters.count('searchAndReconsileIssuesUsingJqlPost')).toBe(searches + 1);
     expect(again).toMatchObject({ outcome: 'duplicate', issueKey: 'SUP-1' });
     expect(issues()).toHaveLength(1);
     expect(issues()[0]!.attachments).toHaveLength(1);
     expect(jira.sim.counters.count('createIssue')).toBe(1);
   });
 
-  it('a create whose answer is lost is found by its property, not made again', { timeout: 30_000 }, async () => {
+  it('a create whose answer is lost (dropped, or a 5xx after the write) is found by a site-safe search and its property, not made again', { timeout: 30_000 }, async () => {
+    jira.sim.faults.failAfterWrite(1, 'createIssue', 502);
+    const r0 = await deliver({ from: 'alice@acme.example', subject: 'Failed answer', messageId: 'lost-0@acme.example', text: 'hi' });
+    expect(r0).toMatchObject({ outcome: 'delivered', issueKey: 'SUP-1' });
+    expect(issues()).toHaveLength(1);
+    jira.sim.counters.reset();
     jira.sim.faults.loseReply(1, 'createIssue');
     const r = await deliver({ from: 'alice@acme.example', subject: 'Lost answer', messageId: 'lost-1@acme.example', text: 'hi', attachments: [{ filename: 'x.txt', contentType: 'text/plain', content: Buffer.from('x') }] });
-    expect(r).toMatchObject({ outcome: 'delivered', issueKey: 'SUP-1', uploaded: 1 });
-    expect(issues()).toHaveLength(1);
-    expect(issues()[0]!.attachments).toHaveLength(1);
-    expect(issues()[0]!.properties.get(MESSAGE_PROPERTY)).toMatchObject({ complete: true });
+    expect(r).toMatchObject({ outcome: 'delivered', issueKey: 'SUP-2', uploaded: 1 });
+    expect(issues()).toHaveLength(2);
+    expect(issues()[1]!.attachments).toHaveLength(1);
+    expect(issues()[1]!.properties.get(MESSAGE_PROPERTY)).toMatchObject({ complete: true });
+    // Found by JQL on ordinary fields (a property clause would be a 400 on Jira Cloud), confirmed by GET.
+    expect(calls()).toMatchObject({ createIssue: 1, searchAndReconsileIssuesUsingJqlPost: 1, getIssueProperty: 1 });
   });
 
   it('a reply comment is not added twice after the ledger is lost (issue property)', { timeout: 30_000 }, async () => {

@@ -109,8 +109,16 @@ describe('Jira client: writes and their "already" outcomes', () => {
     expect(await c.getIssueProperty(issue.key, 'absent')).toBeUndefined();
     expect(await failure(c.getIssueProperty('SUP-999', 'ledger'))).toBeInstanceOf(NotFoundError);
 
+    // Jira Cloud answers a property clause with 400 unless an installed app indexed the property.
+    const refused = await failure(c.searchJql('issue.property[mailroom].messageId = "<m1@partner.example>"', ['summary']));
+    expect(refused).toBeInstanceOf(PermanentError);
+    expect((refused as Error).message).toContain("Field 'issue.property[mailroom].messageId' does not exist or you do not have permission to view it.");
+    sim.state.indexedProperties = new Set(['mailroom']);
     const found = await c.searchJql('issue.property[mailroom].messageId = "<m1@partner.example>"', ['summary']);
     expect(found).toEqual([{ id: issue.id, key: 'SUP-1', fields: { summary: 'Printer on fire' } }]);
+    // What works on every site: ordinary fields, currentUser(), relative dates.
+    const mine = await c.searchJql('project = SUP AND creator = currentUser() AND created >= -5m ORDER BY created ASC', ['summary']);
+    expect(mine.map((i) => i.key)).toEqual(['SUP-1']);
 
     const req = await c.createRequest({
       serviceDeskId: '1', requestTypeId: '10', summary: 'VPN down', description: 'since 9am', raiseOnBehalfOf: site.users.customer.accountId,

@@ -64,7 +64,8 @@ async function exercise(s: SeededSim, c: JiraClient): Promise<void> {
   await c.setIssueProperty(issue.key, 'ledger', { messageIds: ['<c1@partner.example>', '<c2@partner.example>'] });
   await c.getIssueProperty(issue.key, 'ledger');
   await c.getIssueProperty(issue.key, 'absent');
-  await c.searchJql('issue.property[mailroom].messageId = "<c1@partner.example>"', ['summary', 'status']);
+  await settle(c.searchJql('issue.property[mailroom].messageId = "<c1@partner.example>"', ['summary', 'status']));
+  await c.searchJql('project = SUP AND reporter = currentUser() AND created >= -15m ORDER BY created ASC', ['summary', 'created']);
   await c.searchJql('project = SUP ORDER BY created DESC', ['summary'], { max: 5 });
   await settle(c.searchJql('assignee = nobody', ['summary']));
   await c.createRequest({

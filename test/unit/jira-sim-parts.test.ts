@@ -23,9 +23,32 @@ describe('parseJql', () => {
     expect([a, b].filter(parseJql('key = hd-7')).map((i) => i.key)).toEqual(['HD-7']);
     expect([a, b].filter(parseJql('reporter = acc1 AND labels = mail')).map((i) => i.key)).toEqual(['SUP-1']);
     expect([a, b].filter(parseJql('summary ~ "vpn"')).map((i) => i.key)).toEqual(['HD-7']);
-    expect([a, b].filter(parseJql('issue.property[mailroom].messageId = "<m1@x>"')).map((i) => i.key)).toEqual(['SUP-1']);
-    expect([a, b].filter(parseJql('issue.property[mailroom].messageId = "<m2@x>"'))).toEqual([]);
+    const indexed = { indexed: new Set(['mailroom']) };
+    expect([a, b].filter(parseJql('issue.property[mailroom].messageId = "<m1@x>"', indexed)).map((i) => i.key)).toEqual(['SUP-1']);
+    expect([a, b].filter(parseJql('issue.property[mailroom].messageId = "<m2@x>"', indexed))).toEqual([]);
     expect([a, b].filter(parseJql('project != SUP')).map((i) => i.key)).toEqual(['HD-7']);
+  });
+
+  it('an issue property is no JQL field unless an app indexed it: Jira Cloud\'s 400 message', () => {
+    expect(() => parseJql('issue.property[mailroom.message].id = "m1@x"')).toThrow(
+      "Field 'issue.property[mailroom.message].id' does not exist or you do not have permission to view it.",
+    );
+    expect(() => parseJql('issue.property[mailroom.message].id = "m1@x"', { indexed: new Set(['other']) })).toThrow(JqlError);
+    expect(() => parseJql('issue.property[mailroom.message].id = "m1@x"', { indexed: 'all' })).not.toThrow();
+  });
+
+  it('creator, currentUser(), created with relative and absolute dates, and AND inside quotes', () => {
+    const now = Date.parse('2026-12-01T08:00:00Z');
+    const old = issue({ key: 'SUP-2', created: '2026-11-30T08:00:00.000Z', fields: { summary: 'salt and pepper', creator: { accountId: 'bot' } } });
+    const fresh = issue({ key: 'SUP-3', created: '2026-12-01T07:50:00.000Z', fields: { summary: 'fresh', creator: { accountId: 'bot' } } });
+    const all = [old, fresh];
+    const keys = (jql: string) => all.filter(parseJql(jql, { currentUser: 'bot', now })).map((i) => i.key);
+    expect(keys('creator = currentUser() AND created >= -15m')).toEqual(['SUP-3']);
+    expect(keys('created >= "-2d" AND created < -1h')).toEqual(['SUP-2']);
+    expect(keys('created >= "2026/12/01 07:00"')).toEqual(['SUP-3']);
+    expect(keys('summary ~ "salt and pepper" AND creator = bot')).toEqual(['SUP-2']);
+    expect(() => parseJql('created >= "yesterday"')).toThrow(/Date value/);
+    expect(() => parseJql('creator = currentUser()')).toThrow(JqlError); // anonymous: no current user
   });
 
   it('refuses what it does not know, as Jira does for an unknown field', () => {

@@ -19,6 +19,12 @@ function fakeRedis() {
       keys.set(k, Date.now() + ms);
       return 'OK';
     },
+    // The gate's one script: keep the longer window (and publish it, which no one hears here).
+    async eval(_script: string, _n: number, k: string, ms: string) {
+      const cur = await r.pttl(k);
+      if (cur < Number(ms)) keys.set(k, Date.now() + Number(ms));
+      return cur;
+    },
     release: () => release?.(),
   };
   return r;
@@ -33,6 +39,16 @@ describe('rate gate', () => {
     await expect(gate.check()).rejects.toBeInstanceOf(RateLimitedError);
     await new Promise((r) => setTimeout(r, 100));
     await expect(gate.check()).resolves.toBeUndefined();
+  });
+
+  it('hold(): the header closes this process\'s gate at once, before any Redis answer', async () => {
+    const redis = fakeRedis();
+    const gate = createRateGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's' });
+    redis.hold = true; // Redis is slow: the local gate must not wait for it
+    gate.hold(1000);
+    await expect(gate.check()).rejects.toBeInstanceOf(RateLimitedError);
+    redis.hold = false;
+    redis.release();
   });
 
   it('refuses a check that was in flight when a 429 arrived in this process', async () => {

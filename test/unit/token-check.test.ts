@@ -84,15 +84,48 @@ describe('checkToken', () => {
     expect(summarize(r)).toMatch(/deactivated/);
   });
 
-  it('asks ADMINISTER_PROJECTS separately for customers, and warns (not fails) when Jira cannot answer it', async () => {
+  it('asks ADMINISTER_PROJECTS in the service desk\'s project; a question Jira cannot answer is not ok', async () => {
     const policies = [mailbox('a', { autoCreate: 'customer', serviceDeskId: '1' })];
-    const held = await checkToken(jiraWith({ USER_PICKER: true, ADMINISTER: true, ADMINISTER_PROJECTS: true }), policies);
+    const withDesk = (perms: Record<string, boolean>, o: { unknownKeys?: string[] } = {}) => {
+      const j = jiraWith(perms, o);
+      const contexts: unknown[] = [];
+      return Object.assign(j, {
+        contexts,
+        async serviceDeskProject(id: string) {
+          return { projectId: `100${id}`, projectKey: 'HD' };
+        },
+        async myPermissions(keys: string[], context?: { projectId?: string }) {
+          contexts.push(context);
+          j.asked.push(keys);
+          if (keys.some((k) => o.unknownKeys?.includes(k))) throw new Error(`Unrecognized permission keys: ${keys.join(',')}`);
+          return Object.fromEntries(keys.map((k) => [k, perms[k] === true]));
+        },
+      });
+    };
+    const heldJira = withDesk({ USER_PICKER: true, ADMINISTER: true, ADMINISTER_PROJECTS: true });
+    const held = await checkToken(heldJira, policies);
     expect(held.ok).toBe(true);
-    const lacking = await checkToken(jiraWith({ USER_PICKER: true, ADMINISTER: true }), policies);
+    expect(heldJira.contexts.at(-1)).toEqual({ projectId: '1001', projectKey: 'HD' });
+    const lacking = await checkToken(withDesk({ USER_PICKER: true, ADMINISTER: true }), policies);
     expect(lacking.missing.map((m) => m.permission)).toEqual(['ADMINISTER_PROJECTS']);
-    const unknown = await checkToken(jiraWith({ USER_PICKER: true, ADMINISTER: true }, { unknownKeys: ['ADMINISTER_PROJECTS'] }), policies);
-    expect(unknown.ok).toBe(true);
-    expect(unknown.warnings.join()).toMatch(/could not check Service desk administrator/);
+    const unknown = await checkToken(withDesk({ USER_PICKER: true, ADMINISTER: true }, { unknownKeys: ['ADMINISTER_PROJECTS'] }), policies);
+    expect(unknown.ok).toBe(false);
+    expect(unknown.missing).toEqual([]);
+    expect(unknown.unchecked.join()).toMatch(/Service desk administrator.*service desk 1.*Unrecognized permission keys/);
+    expect(formatReport(unknown).join('\n')).toMatch(/COULD NOT CHECK[\s\S]*result:\s+NOT OK \(not everything could be checked/);
+    expect(summarize(unknown)).toMatch(/^could not check: /);
+  });
+
+  it('site administration: the site-admins group counts when SYSTEM_ADMIN is not reported', async () => {
+    const policies = [mailbox('a', { autoCreate: 'user', groups: ['g'] })];
+    const inGroup = Object.assign(jiraWith({ USER_PICKER: true, ADMINISTER: true }), { myGroups: async () => ['jira-admins-acme', 'site-admins'] });
+    expect(await checkToken(inGroup, policies)).toMatchObject({ ok: true, permissions: { SITE_ADMIN: true } });
+    const notIn = Object.assign(jiraWith({ USER_PICKER: true, ADMINISTER: true }), { myGroups: async () => ['jira-admins-acme'] });
+    expect((await checkToken(notIn, policies)).missing.map((m) => m.permission)).toEqual(['SITE_ADMIN']);
+    const unreadable = Object.assign(jiraWith({ USER_PICKER: true, ADMINISTER: true }), { myGroups: () => Promise.reject(new RetryableError('timeout')) });
+    const r = await checkToken(unreadable, policies);
+    expect(r).toMatchObject({ ok: false, missing: [] });
+    expect(r.unchecked.join()).toMatch(/Site administration.*groups could not be read/);
   });
 });
 

@@ -1,0 +1,206 @@
+// The deliverer as a process, killed with SIGKILL at random points while it delivers N mails
+// against a simulator that behaves like Jira Cloud for an API token (issue properties not
+// searchable) and whose creates sometimes commit and then fail (a 5xx or a dropped connection
+// after the issue is stored). Restarted after each kill. Exactly N issues must come out.
+//   npm run chaos -- --deliver-kill [--mails 500] [--kills 8] [--write-fail 0.2]
+// test/e2e/deliver-kill.test.ts runs a smaller version of the same thing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { MESSAGE_PROPERTY } from '../src/deliver/deliverer.js';
+import { createLedger } from '../src/deliver/ledger.js';
+import { rawMail, storedRecord } from '../src/deliver/testkit.js';
+import { seedDemo, startJiraSim } from '../src/jira-sim/index.js';
+import { FsMailStore } from '../src/mail/store.js';
+import { seeded } from '../src/pipeline/sim-run.js';
+import { jiraDeliver, mailboxActions } from '../src/queues/catalog.js';
+import { addJob, openQueue } from '../src/queues/queue.js';
+import { deleteByPrefix } from '../src/redis.js';
+import { storeAdminToken } from '../test/helpers/jira-sim.js';
+
+export interface DeliverKillOptions {
+  mails: number;
+  kills: number;
+  /** Share of issue creates that are stored and then answered with a 5xx or a dropped connection. */
+  writeFailRate: number;
+  seed?: number;
+  redisUrl?: string;
+  /** Give up waiting for the last mails after this long. */
+  doneWithinMs?: number;
+  log?: (s: string) => void;
+}
+
+export interface DeliverKillResult {
+  mails: number;
+  kills: number;
+  issuesAfterEachKill: number[];
+  issues: number;
+  distinctMessages: number;
+  incomplete: number;
+  missingAttachments: number;
+  repeatedUploads: number;
+  failedJobs: number;
+  mailboxActions: number;
+  createIssueCalls: number;
+  /** Creates that were stored and then failed (5xx after the write, or the answer dropped). */
+  createsFailedAfterWrite: number;
+  searches: number;
+  jiraCallsPerMail: number;
+  seconds: number;
+  /** The simulator's complaints (property JQL refused, schema problems), if any. */
+  refusedPropertySearches: number;
+}
+
+const ENTRY = `
+import { runRoles } from './src/runtime.js';
+import { delivererRole } from './src/deliver/role.js';
+await runRoles('deliverer', [delivererRole({ lockDuration: 1000, stalledInterval: 500, mailLockMs: 3000, recoverySettleMs: 300 })]);
+`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runDeliverKill(o: DeliverKillOptions): Promise<DeliverKillResult> {
+  const log = o.log ?? (() => undefined);
+  const redisUrl = o.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+  const prefix = `{mr-deliver-kill-${randomBytes(4).toString('hex')}}`;
+  const secretKey = randomBytes(32).toString('base64');
+  const dir = mkdtempSync(join(tmpdir(), 'mr-deliver-kill-'));
+  const store = new FsMailStore(join(dir, 'mail'));
+  // Some latency, so kills land in the middle of Jira calls as well as between them.
+  const sim = await startJiraSim({ latencyMs: 4, jitterMs: 3, seed: o.seed ?? 7 });
+  const site = seedDemo(sim);
+  await storeAdminToken(redis, prefix, secretKey, site);
+  writeFileSync(
+    join(dir, 'mailroom.yml'),
+    [
+      'jira:',
+      `  site: ${sim.url}`,
+      '  timeout: 5s',
+      'store:',
+      '  kind: fs',
+      `  dir: ${join(dir, 'mail')}`,
+      'mailboxes:',
+      '  - id: support',
+      '    deliver:',
+      '      project: SUP',
+      'queues:',
+      '  jira-deliver: { attempts: 100, delay: 50ms, maxDelay: 1s }',
+      'log:',
+      '  level: error',
+      '',
+    ].join('\n'),
+  );
+  const deliverQ = openQueue(jiraDeliver, { connection: redis, prefix });
+  const actionsQ = openQueue(mailboxActions, { connection: redis, prefix });
+  let child: ChildProcess | undefined;
+  let stderr = '';
+  const startDeliverer = () => {
+    const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY], {
+      cwd: join(import.meta.dirname, '..'),
+      env: { ...process.env, REDIS_URL: redisUrl, MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: secretKey, MAILROOM_SECRET_KEY_FILE: '', MAILROOM_CONFIG: join(dir, 'mailroom.yml') },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    c.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    return c;
+  };
+  const exited = (c: ChildProcess) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r())));
+  const t0 = Date.now();
+  try {
+    // Mailroom has been running here before these mails arrive (its ledger is older than them),
+    // so a mail only costs a search when a create of it may really have gone unseen.
+    await createLedger(redis, prefix).bornAt();
+    const rand = seeded(o.seed ?? 7);
+    // Every other mail has an attachment: both the one-call path and create + upload + property.
+    for (let i = 0; i < o.mails; i++) {
+      const record = await storedRecord(store, rawMail({
+        from: 'Alice Agent <alice@acme.example>',
+        subject: `Kill test ${i}`,
+        messageId: `kill-${i}@acme.example`,
+        text: `Mail ${i}\n\nwith two paragraphs`,
+        ...(i % 2 ? { attachments: [{ filename: `n${i}.txt`, contentType: 'text/plain', content: Buffer.from(`attachment ${i}`) }] } : {}),
+      }));
+      await addJob(deliverQ, jiraDeliver, {
+        mailboxId: 'support',
+        origin: { kind: 'imap', uidvalidity: '1', uid: i + 1, internalDate: new Date().toISOString() },
+        record,
+        people: [{ email: 'alice@acme.example', role: 'sender', status: 'known', accountId: site.users.alice.accountId }],
+      });
+    }
+    sim.faults.set({ writeFailRate: o.writeFailRate, writeFailOperations: ['createIssue'] });
+    log(`${o.mails} mails queued; write-then-fail on ${Math.round(o.writeFailRate * 100)}% of creates; ${o.kills} SIGKILLs`);
+
+    const progress: number[] = [];
+    for (let kills = 0; kills < o.kills; kills++) {
+      child = startDeliverer();
+      // Kill only once it is working (start-up takes a while), at a random point after that.
+      const before = sim.counters.count();
+      const started = Date.now();
+      while (sim.counters.count() === before && Date.now() - started < 30_000) await sleep(20);
+      await sleep(300 + Math.floor(rand() * 1200));
+      child.kill('SIGKILL');
+      await exited(child);
+      progress.push(sim.state.allIssues().length);
+      log(`kill ${kills + 1}: ${progress.at(-1)} issues so far`);
+    }
+    child = startDeliverer();
+    const doneWithin = o.doneWithinMs ?? Math.max(180_000, o.mails * 1_500);
+    const started = Date.now();
+    while ((await deliverQ.getCompletedCount()) < o.mails) {
+      if (Date.now() - started > doneWithin) throw new Error(`not done: ${await deliverQ.getCompletedCount()} of ${o.mails} completed; stderr: ${stderr}`);
+      if (child.exitCode !== null) throw new Error(`the deliverer exited (${child.exitCode}): ${stderr}`);
+      await sleep(200);
+    }
+    child.kill('SIGTERM');
+    await exited(child);
+
+    const issues = sim.state.allIssues();
+    const props = issues.map((i) => i.properties.get(MESSAGE_PROPERTY) as { id?: string; complete?: boolean } | undefined);
+    const actions = await actionsQ.getJobs(['waiting', 'delayed', 'prioritized']);
+    const withAttachment = issues.filter((_, k) => Number(/kill-(\d+)@/.exec(props[k]?.id ?? '')?.[1]) % 2 === 1);
+    const total = sim.counters.count();
+    return {
+      mails: o.mails,
+      kills: o.kills,
+      issuesAfterEachKill: progress,
+      issues: issues.length,
+      distinctMessages: new Set(props.map((p) => p?.id)).size,
+      incomplete: props.filter((p) => p?.complete !== true).length,
+      missingAttachments: withAttachment.filter((i) => i.attachments.length === 0).length,
+      repeatedUploads: issues.reduce((n, i) => n + Math.max(0, i.attachments.length - 1), 0),
+      failedJobs: await deliverQ.getFailedCount(),
+      mailboxActions: new Set(actions.map((j) => (j.data as { uid: number }).uid)).size,
+      createIssueCalls: sim.counters.count('createIssue'),
+      createsFailedAfterWrite: sim.counters.count('createIssue') - sim.counters.count('createIssue', 201),
+      searches: sim.counters.count('searchAndReconsileIssuesUsingJqlPost'),
+      jiraCallsPerMail: Math.round((total / o.mails) * 100) / 100,
+      seconds: Math.round((Date.now() - t0) / 100) / 10,
+      refusedPropertySearches: sim.counters.count('searchAndReconsileIssuesUsingJqlPost', 400),
+    };
+  } finally {
+    child?.kill('SIGKILL');
+    await deliverQ.obliterate({ force: true }).catch(() => undefined);
+    await deliverQ.close();
+    await actionsQ.close();
+    await deleteByPrefix(redis, prefix);
+    redis.disconnect();
+    await sim.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Exactly one complete issue per mail, nothing failed, every mailbox action asked for. */
+export function deliverKillProblems(r: DeliverKillResult): string[] {
+  const out: string[] = [];
+  if (r.issues !== r.mails) out.push(`${r.issues} issues for ${r.mails} mails`);
+  if (r.distinctMessages !== r.mails) out.push(`${r.distinctMessages} distinct mails among the issues`);
+  if (r.incomplete) out.push(`${r.incomplete} issues not marked complete`);
+  if (r.missingAttachments) out.push(`${r.missingAttachments} issues missing their attachment`);
+  if (r.failedJobs) out.push(`${r.failedJobs} failed jobs`);
+  if (r.mailboxActions !== r.mails) out.push(`${r.mailboxActions} mailbox actions for ${r.mails} mails`);
+  if (r.refusedPropertySearches) out.push(`${r.refusedPropertySearches} property searches refused (the deliverer must not depend on them)`);
+  return out;
+}

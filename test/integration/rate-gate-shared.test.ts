@@ -1,0 +1,101 @@
+// Retry-After from any answer (429, or 503 with the header) holds every client on the token,
+// including ones that hear of it only through Redis: two clients with their own gates and their
+// own Redis connections (as two processes have) keep sending against the simulator; once one
+// reads the header, no request leaves either more than 25 ms later, until the window has passed.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { RateLimitedError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
+import { createRateGate } from '../../src/pipeline/rate-gate.js';
+import { jiraClientFactory, type JiraClientFactory } from '../../src/token/runtime.js';
+import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
+import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+
+const prefix = uniquePrefix('rate-gate-shared');
+const redis = testRedis();
+const conns = [testRedis(), testRedis()];
+const factories: JiraClientFactory[] = [];
+let jira: SeededSim;
+
+beforeAll(async () => {
+  jira = await startSeededSim();
+});
+afterAll(async () => {
+  for (const f of factories) await f.close();
+  await jira.close();
+  await dropPrefix(redis, prefix);
+  for (const c of [redis, ...conns]) c.disconnect();
+});
+
+async function hammer(call: () => Promise<unknown>, until: number, seen: { refused: number; limited: number; ok: number }): Promise<void> {
+  while (Date.now() < until) {
+    try {
+      await call();
+      seen.ok++;
+    } catch (e) {
+      if (!(e instanceof RateLimitedError)) throw e;
+      if (/waiting out/.test(e.message)) seen.refused++;
+      else seen.limited++;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+describe('the shared Retry-After hold', () => {
+  it.each([
+    { status: 429 as const, name: '429' },
+    { status: 503 as const, name: '503 with Retry-After' },
+  ])('after a $name met by one client, neither sends inside the window (25 ms for the news to travel)', { timeout: 20_000 }, async ({ status }) => {
+    jira.reseed();
+    const config = parseConfig({ jira: { site: jira.sim.url }, mailboxes: [{ id: 'support' }] }, { MAILROOM_PREFIX: prefix });
+    const creds = { email: jira.site.admin.email, token: jira.site.admin.token, accountId: jira.site.admin.accountId, expiresAt: '2099-01-01T00:00:00Z', version: 1 };
+    // When a header was read, and when each request left (the gate let it through).
+    const headers: number[] = [];
+    const passes: number[] = [];
+    const observer = { onHold: (_ms: number, source: string) => source === 'header' && headers.push(Date.now()), onPass: () => passes.push(Date.now()) };
+    const fa = jiraClientFactory(config, silentLogger, conns[0], { observer });
+    const fb = jiraClientFactory(config, silentLogger, conns[1], { observer });
+    factories.push(fa, fb);
+    const a = fa(creds);
+    const b = fb(creds);
+    const seenA = { refused: 0, limited: 0, ok: 0 };
+    const seenB = { refused: 0, limited: 0, ok: 0 };
+    const end = Date.now() + 2_500;
+    setTimeout(() => jira.sim.faults.rateLimit({ count: 1, retryAfterSec: 1, status, operation: 'getCurrentUser' }), 300);
+    // Four requests in flight per client, all the time.
+    await Promise.all([
+      ...Array.from({ length: 4 }, () => hammer(() => a.myself(), end, seenA)),
+      ...Array.from({ length: 4 }, () => hammer(() => b.myself(), end, seenB)),
+    ]);
+    // Exactly one answer said wait; the client that did not get it was held all the same.
+    expect(seenA.limited + seenB.limited).toBe(1);
+    expect(seenA.refused).toBeGreaterThan(0);
+    expect(seenB.refused).toBeGreaterThan(0);
+    expect(headers).toHaveLength(1);
+    const late = passes.filter((t) => t > headers[0]! + 25 && t < headers[0]! + 1000 - 25);
+    expect(late.map((t) => t - headers[0]!)).toEqual([]);
+    // And both went on after the window.
+    expect(seenA.ok).toBeGreaterThan(10);
+    expect(seenB.ok).toBeGreaterThan(10);
+  });
+
+  it('a process hears of the window by subscription, even when its read of the Redis key would miss it', { timeout: 10_000 }, async () => {
+    const site = 'pubsub.example';
+    const a = createRateGate({ redis: conns[0]!, prefix, site });
+    const b = createRateGate({ redis: conns[1]!, prefix, site, listen: true });
+    const deafConn = testRedis();
+    const deaf = createRateGate({ redis: deafConn, prefix, site });
+    try {
+      await new Promise((r) => setTimeout(r, 100)); // b's subscription is up
+      a.hold(2_000);
+      await new Promise((r) => setTimeout(r, 25));
+      // The key goes (evicted, a failover to a replica without it): only the news is left.
+      await redis.del(`${prefix}:jira:retry-after:${site}`);
+      await expect(b.check()).rejects.toBeInstanceOf(RateLimitedError);
+      await expect(deaf.check()).resolves.toBeUndefined();
+    } finally {
+      await b.close();
+      deafConn.disconnect();
+    }
+  });
+});
