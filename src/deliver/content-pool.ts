@@ -106,7 +106,10 @@ export function createContentPool(opts: ContentPoolOptions = {}): ContentPool {
       const task = queue.shift()!;
       slot.task = task;
       slot.timer = setTimeout(() => replace(slot, `parsing the mail did not finish within ${timeoutMs} ms`), timeoutMs);
-      slot.worker.postMessage({ id: task.id, raw: task.raw });
+      // A buffer that owns its memory (a file read) is handed over, not copied: copying a big
+      // mail would be CPU work on this thread. A slice of a shared pool is copied.
+      const own = task.raw.byteOffset === 0 && task.raw.byteLength === task.raw.buffer.byteLength && task.raw.buffer instanceof ArrayBuffer;
+      slot.worker.postMessage({ id: task.id, raw: task.raw }, own ? [task.raw.buffer as ArrayBuffer] : []);
     }
     for (const slot of slots) {
       if (slot.task || queue.length) slot.worker.ref();
