@@ -9,7 +9,7 @@ import { openQueue } from '../queues/queue.js';
 import { startWorker, type WorkerOptions } from '../queues/worker.js';
 import type { RoleContext, RoleStarter } from '../runtime.js';
 import { openTokenQueues } from '../token/gate.js';
-import { startTokenRuntime } from '../token/runtime.js';
+import { openTokenRuntime } from '../token/runtime.js';
 import { createContentPool } from './content-pool.js';
 import { createDeliverer, type DelivererDeps } from './deliverer.js';
 
@@ -57,7 +57,7 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
     const q = { prefix: config.prefix, connection: redis };
     const actionsQueue = openQueue(mailboxActions, q);
     const tokenQueues = openTokenQueues(redis, config.prefix);
-    const token = startTokenRuntime({ connection: redis, config, logger, watch: true });
+    const token = await openTokenRuntime({ connection: redis, config, logger, watch: true });
     const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
     // Mails are parsed in worker threads: a big or hostile one must not stall lock renewals.
     const contents = createContentPool();

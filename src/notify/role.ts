@@ -10,7 +10,7 @@ import { startWorker } from '../queues/worker.js';
 import type { Redis } from '../redis.js';
 import type { RoleStarter } from '../runtime.js';
 import { openTokenQueues } from '../token/gate.js';
-import { startTokenRuntime } from '../token/runtime.js';
+import { openTokenRuntime } from '../token/runtime.js';
 import { createMailer, type Mailer } from './mailer.js';
 import { createNotifier, type NotifierDeps } from './notifier.js';
 
@@ -58,7 +58,7 @@ export function notifierRole(): RoleStarter {
     if (problems.length) throw new ConfigError(problems);
     const logger = ctx.logger.child({ role: 'notifier' });
     const redis = ctx.redis('notifier-keys');
-    const token = startTokenRuntime({ connection: redis, config, logger, watch: true });
+    const token = await openTokenRuntime({ connection: redis, config, logger, watch: true });
     const tokenQueues = openTokenQueues(redis, config.prefix);
     const mailer = createMailer(config.smtp, config.secrets.smtpPassword);
     const worker = startNotifierWorker({
