@@ -11,7 +11,7 @@ import type { Redis } from '../redis.js';
 import type { RoleStarter } from '../runtime.js';
 import { openTokenQueues } from '../token/gate.js';
 import { openTokenRuntime } from '../token/runtime.js';
-import { createMailer, type Mailer } from './mailer.js';
+import { createMailer, smtpTls, type Mailer } from './mailer.js';
 import { createNotifier, type NotifierDeps } from './notifier.js';
 
 /**
@@ -61,6 +61,9 @@ export function notifierRole(): RoleStarter {
     const token = await openTokenRuntime({ connection: redis, config, logger, watch: true });
     const tokenQueues = openTokenQueues(redis, config.prefix);
     const mailer = createMailer(config.smtp, config.secrets.smtpPassword);
+    const tls = smtpTls(config.smtp!);
+    if (tls.warning) logger.warn(tls.warning);
+    else logger.info(tls.summary);
     const worker = startNotifierWorker({
       redis,
       prefix: config.prefix,
