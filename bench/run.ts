@@ -9,6 +9,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchBullmq, type BullmqCeiling } from './bullmq.js';
+import { benchHtmlDelivery, type HtmlDeliveryBench } from './html.js';
 import { benchParse, type ParseBench } from './parse.js';
 import { sampleCorpus } from './lib/corpus-sample.js';
 import { describeMachine, type Machine } from './lib/machine.js';
@@ -73,6 +74,8 @@ export interface BenchResults {
   };
   jira: { mails: number; uniqueSenders: number; newSenders: number; callsPerMail: number; userSearchesPerUniqueSender: number; createUserPerNewSender: number; byOperation: Record<string, number> };
   pollerRss: { mailBytes: number; baselineRssMB: number; peakRssMB: number; peakHwmMB: number; samples: number };
+  /** The deliverer's event-loop delay while one big HTML mail (a tag bomb) is delivered. */
+  htmlDelivery: HtmlDeliveryBench;
   /** MEMORY USAGE of every key of the install, before and after the mails were queued, per mail; and the job hashes alone. */
   redis: { queuedMails: number; bytesPerMailAllKeys: number; bytesPerMailJobKeys: number; jobKeys: number };
   durationSec: number;
@@ -352,6 +355,7 @@ function render(r: BenchResults): string {
     ['user searches per unique sender', r.jira.userSearchesPerUniqueSender, 'same run'],
     ['user creates per new sender', r.jira.createUserPerNewSender, 'same run'],
     ['poller peak RSS (MB, VmHWM)', `${r.pollerRss.peakHwmMB} (idle ${r.pollerRss.baselineRssMB})`, `one ${round(r.pollerRss.mailBytes / 2 ** 20, 1)} MB mail`],
+    ['deliverer event-loop delay p50/p99/max (ms)', `${r.htmlDelivery.eventLoopDelayMs.p50} / ${r.htmlDelivery.eventLoopDelayMs.p99} / ${r.htmlDelivery.eventLoopDelayMs.max} (target p99 < 50)`, `one ${r.htmlDelivery.mailMB} MB HTML mail delivered in ${r.htmlDelivery.deliverMs} ms; idle p99 ${r.htmlDelivery.idleDelayMs.p99}`],
     ['Redis bytes per queued mail', `${r.redis.bytesPerMailAllKeys} (job hash ${r.redis.bytesPerMailJobKeys})`, `${r.redis.queuedMails} mail-inbound jobs waiting`],
   ];
   const m = r.machine;
@@ -389,6 +393,8 @@ async function main(): Promise<void> {
       parse = { skipped: `no corpus at ${args.corpus}` };
       say(parse.skipped);
     }
+    const htmlDelivery = await benchHtmlDelivery({ redisUrl: rig.redis.url, sim: rig.sim, site: rig.site, mailMB: QUICK ? 2 : 10 });
+    say(`html delivery ${JSON.stringify(htmlDelivery)}`);
     // One set of role processes for every measurement: they start once, as in production.
     const run = await rig.newRun('bench', { imapUser: 'bench@example.test' });
     let staged: Awaited<ReturnType<typeof stagedRun>>;
@@ -424,6 +430,7 @@ async function main(): Promise<void> {
       latencyMs: latency,
       jira: e2e.jira,
       pollerRss,
+      htmlDelivery,
       redis: staged.redis,
       durationSec: Math.round((Date.now() - started) / 1000),
     };

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from './log.js';
 import { createRedis, type Redis } from './redis.js';
 import { metrics } from './ops/metrics.js';
 import { startMetricsPublisher } from './ops/metrics-share.js';
+import { KEY_MISMATCH_EXIT, KeyMismatchError } from './token/key.js';
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -63,6 +64,12 @@ export async function runRoles(roleName: string, starters: RoleStarter[], argv =
     for (const start of starters) running.push(await start(ctx));
   } catch (e) {
     logger.fatal({ err: describeError(e) }, 'could not start');
+    if (e instanceof KeyMismatchError) {
+      // Said on stderr too: whoever starts the process sees it without reading the logs.
+      process.stderr.write(`mailroom ${roleName}: ${e.message}\n`);
+      logger.flush();
+      process.exit(KEY_MISMATCH_EXIT);
+    }
     process.exit(1);
   }
   logger.info({ role: roleName, prefix: config.prefix }, 'started');

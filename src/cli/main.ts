@@ -30,5 +30,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that stops early (`mailroom … | head -1`) closes the pipe: that ends the output, it
+// is not a failure worth a stack trace. Any other stream error still crashes loudly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(EXIT.ok);
+    throw e;
+  });
+}
+
 const code = await main(process.argv.slice(2));
 process.exitCode = code;

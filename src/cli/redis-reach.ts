@@ -2,6 +2,7 @@
 // so an unreachable Redis fails with exit 3 and one clear line rather than hanging.
 import type { Redis } from '../redis.js';
 import type { CliContext } from './context.js';
+import { maskRedisUrl } from '../config/load.js';
 import { CliError, EXIT } from './output.js';
 
 export async function reachRedis(ctx: CliContext, timeoutMs = 5000): Promise<Redis> {
@@ -15,7 +16,7 @@ export async function reachRedis(ctx: CliContext, timeoutMs = 5000): Promise<Red
       new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs).unref()),
     ]);
   } catch (e) {
-    throw new CliError(`cannot reach Redis at ${config.redisUrl.replace(/\/\/([^@/]*)@/, '//****@')}: ${(e as Error).message}`, EXIT.unavailable);
+    throw new CliError(`cannot reach Redis at ${maskRedisUrl(config.redisUrl)}: ${(e as Error).message}`, EXIT.unavailable);
   }
   return redis;
 }

@@ -105,7 +105,7 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
   }
 
   const redisUrl = env.REDIS_URL || DEFAULT_REDIS_URL;
-  if (!/^rediss?:\/\//.test(redisUrl)) problems.push({ path: 'REDIS_URL', message: `"${redisUrl}" is not a redis:// or rediss:// URL` });
+  if (!/^rediss?:\/\//.test(redisUrl)) problems.push({ path: 'REDIS_URL', message: `"${maskRedisUrl(redisUrl)}" is not a redis:// or rediss:// URL` });
   const prefix = env.MAILROOM_PREFIX || DEFAULT_PREFIX;
   if (!/^[A-Za-z0-9{}_.:-]+$/.test(prefix)) {
     problems.push({ path: 'MAILROOM_PREFIX', message: 'letters, digits and {}_.:- only, e.g. {mailroom}' });
@@ -187,6 +187,33 @@ export function maskedConfig(c: Config): unknown {
     },
     secretKey: { base64: mask(c.secretKey.base64), file: c.secretKey.file },
     webAuth: { ...c.webAuth, password: mask(c.webAuth.password), readonlyPassword: mask(c.webAuth.readonlyPassword) },
-    redisUrl: c.redisUrl.replace(/\/\/([^@/]*)@/, '//****@'),
+    redisUrl: maskRedisUrl(c.redisUrl),
   };
+}
+
+// ioredis reads `?password=` (and the other options) from the query string as well as from
+// the userinfo, so both are masked; any parameter whose name suggests a secret is too.
+const SECRET_PARAM = /pass|secret|token|auth|key|cred/i;
+
+/** REDIS_URL for messages: the password masked wherever the URL holds it. */
+export function maskRedisUrl(url: string): string {
+  const at = url.indexOf('?');
+  const base = (at < 0 ? url : url.slice(0, at)).replace(/\/\/([^@/]*)@/, '//****@');
+  if (at < 0) return base;
+  const query = url
+    .slice(at + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name);
+      } catch {
+        // a malformed escape: judge the name as written
+      }
+      return eq >= 0 && SECRET_PARAM.test(decoded) ? `${name}=****` : pair;
+    })
+    .join('&');
+  return `${base}?${query}`;
 }

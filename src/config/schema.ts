@@ -2,6 +2,7 @@
 // nothing else reads the YAML or the environment. Unknown keys are errors (`strict`), so a
 // typo never silently turns a setting off.
 import { z } from 'zod';
+import { TLS_MODES } from './tls.js';
 
 const duration = z
   .string()
@@ -42,8 +43,12 @@ export const imapSchema = z
   .object({
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535).default(993),
-    /** Implicit TLS (993). Set false for plain or STARTTLS-less loopback test servers. */
-    tls: z.boolean().default(true),
+    /**
+     * implicit (993, the default), starttls, or none. To anything but loopback TLS is required;
+     * plain text only with an explicit `none` (see src/config/tls.ts). `true`/`false` are read
+     * as implicit/starttls.
+     */
+    tls: z.union([z.boolean(), z.enum(TLS_MODES)]).default('implicit'),
     user: z.string().min(1),
     /** Name of the environment variable holding the password; the password never sits in YAML. */
     passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as SUPPORT_IMAP_PASSWORD'),
@@ -229,6 +234,8 @@ export const configSchema = z
         host: z.string().min(1),
         port: z.number().int().min(1).max(65535).default(587),
         secure: z.boolean().default(false),
+        /** implicit, starttls or none; default from `secure` (true: implicit, else starttls, required off loopback). */
+        tls: z.enum(TLS_MODES).optional(),
         user: z.string().optional(),
         passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
         from: email,

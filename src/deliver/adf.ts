@@ -1,7 +1,7 @@
 // Mail text -> Atlassian Document Format, the body of issue descriptions and comments in REST
 // v3. Pure: blank lines make paragraphs, single line ends make hard breaks, URLs (and the
 // anchors of an HTML mail) become link marks, and quoted history is stripped when asked.
-import { htmlToText } from '../mail/html-text.js';
+import { A_CLOSE, A_MID, A_OPEN, htmlToTextCapped, type HtmlText } from '../mail/html-text.js';
 import type { AdfDoc } from '../jira/types.js';
 
 export interface AdfNode {
@@ -12,44 +12,24 @@ export interface AdfNode {
   content?: AdfNode[];
 }
 
-// Anchors of an HTML mail survive htmlToText as these control characters around label and
-// href, so the link can become a link mark on its label (they never occur in mail text).
-const A_OPEN = '\u0001';
-const A_MID = '\u0002';
-const A_CLOSE = '\u0003';
+// Everything here runs on mail text chosen by the sender, so every step is linear in its size:
+// no pattern can backtrack over a run it failed on (no `\s+$` on a long line, no search for a
+// mark that may never come), and no loop copies the rest of the text per line.
 
-/** Only these schemes become links: a `javascript:` href from a mail must stay plain text. */
-const SAFE_HREF = /^(https?:\/\/|mailto:)/i;
-// eslint-disable-next-line no-control-regex -- the anchor marks above are control characters on purpose
+// eslint-disable-next-line no-control-regex -- the anchor marks are control characters on purpose
 const URL_RE = /\b(?:https?:\/\/|mailto:)[^\s<>"'\u0001-\u0003]+/gi;
 
 /**
- * HTML to text keeping links: `<a href="u">label</a>` stays a link on "label". Block elements,
- * line breaks and entities are handled by the mail parser's converter.
+ * HTML to text keeping links: `<a href="u">label</a>` stays a link on "label" (http, https and
+ * mailto only). Block elements, line breaks and every HTML5 entity are handled by the
+ * converter (src/mail/html-text.ts), linear in the size of the HTML and capped.
  */
-export function htmlToLinkedText(html: string): string {
-  const marked = html.replace(/<a\b[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))[^>]*>([\s\S]*?)<\/a\s*>/gi, (_m, d?: string, s?: string, b?: string, label?: string) => {
-    const href = (d ?? s ?? b ?? '').trim().replace(/&amp;/gi, '&');
-    const inner = label ?? '';
-    if (!SAFE_HREF.test(href)) return inner;
-    return `${A_OPEN}${inner}${A_MID}${href}${A_CLOSE}`;
-  });
-  return htmlToText(latinEntities(marked));
+export function htmlToLinkedText(html: string, caps: { maxInputChars?: number; maxChars?: number } = {}): string {
+  return htmlToLinkedTextCapped(html, caps).text;
 }
 
-// Accented-letter entities (&uuml;, &eacute;, &ccedil; ...) that the mail parser's converter
-// leaves alone; common in European mail. Built from combining marks: `u` + diaeresis -> `ü`.
-const MARKS: Record<string, string> = { uml: '\u0308', acute: '\u0301', grave: '\u0300', circ: '\u0302', tilde: '\u0303', ring: '\u030a', cedil: '\u0327' };
-const SPECIAL: Record<string, string> = { szlig: 'ß', aelig: 'æ', AElig: 'Æ', oslash: 'ø', Oslash: 'Ø', eth: 'ð', thorn: 'þ', iexcl: '¡', iquest: '¿', laquo: '«', raquo: '»', deg: '°', middot: '·', times: '×' };
-
-function latinEntities(s: string): string {
-  return s.replace(/&([A-Za-z]+);/g, (m, name: string) => {
-    if (SPECIAL[name]) return SPECIAL[name];
-    const mm = /^([A-Za-z])(uml|acute|grave|circ|tilde|ring|cedil)$/.exec(name);
-    if (!mm) return m;
-    const ch = (mm[1]! + MARKS[mm[2]!]!).normalize('NFC');
-    return ch.length === 1 ? ch : m;
-  });
+export function htmlToLinkedTextCapped(html: string, caps: { maxInputChars?: number; maxChars?: number } = {}): HtmlText {
+  return htmlToTextCapped(html, { ...caps, links: true });
 }
 
 // "On Tue, 3 Mar 2026 at 10:00, Ana <ana@x> wrote:" (Gmail, Apple Mail, Thunderbird) and its
@@ -76,8 +56,9 @@ export function stripQuotedHistory(text: string): string {
     const two = i + 1 < lines.length ? `${t} ${lines[i + 1]!.trim()}` : '';
     const wrote = WROTE.test(t) ? 1 : /^(On|Am|Le)\b/i.test(t) && WROTE.test(two) ? 2 : 0;
     if (wrote) {
-      const next = lines.slice(i + wrote).find((l) => l.trim() !== '');
-      if (next !== undefined && next.trim().startsWith('>')) {
+      let j = i + wrote;
+      while (j < lines.length && lines[j]!.trim() === '') j++;
+      if (j < lines.length && lines[j]!.trim().startsWith('>')) {
         i += wrote - 1; // drop the marker; the quoted lines drop themselves, inline answers stay
         continue;
       }
@@ -90,7 +71,7 @@ export function stripQuotedHistory(text: string): string {
     }
     out.push(line);
   }
-  const kept = out.join('\n').replace(/\s+$/, '');
+  const kept = out.join('\n').trimEnd();
   return kept.trim() ? kept : text.replace(/\r\n?/g, '\n').trim();
 }
 
@@ -108,7 +89,7 @@ export function textToAdf(text: string, opts: BodyOptions = {}): AdfDoc {
   if (opts.stripQuotedHistory) body = stripQuotedHistory(body);
   const paragraphs = body
     .split(/\n[ \t]*\n+/)
-    .map((p) => p.replace(/^\n+|\s+$/g, ''))
+    .map((p) => p.replace(/^\n+/, '').trimEnd())
     .filter((p) => p.trim() !== '');
   const content: AdfNode[] = [];
   for (const line of opts.preface ?? []) content.push(paragraph(line));
@@ -130,13 +111,30 @@ function paragraph(text: string): AdfNode {
 /** Plain text with anchor marks and bare URLs turned into text nodes with link marks. */
 export function inline(line: string): AdfNode[] {
   const out: AdfNode[] = [];
-  const anchor = new RegExp(`${A_OPEN}([^${A_MID}]*)${A_MID}([^${A_CLOSE}]*)${A_CLOSE}`, 'g');
+  // One left-to-right scan: each mark is looked for once, from where the last one ended, so
+  // an A_OPEN without its A_MID (only a hostile input could make one) costs no rescans.
   let last = 0;
-  for (let m = anchor.exec(line); m; m = anchor.exec(line)) {
-    out.push(...bareLinks(line.slice(last, m.index)));
-    const label = strip(m[1]!).trim() || m[2]!;
-    out.push(linkText(label, m[2]!));
-    last = m.index + m[0].length;
+  // Positions found are kept while still ahead, so no stretch of the line is searched twice.
+  let mid = -1;
+  let end = -1;
+  let nextOpen = -1;
+  for (let open = line.indexOf(A_OPEN); open >= 0; open = line.indexOf(A_OPEN, last)) {
+    if (mid <= open) mid = line.indexOf(A_MID, open + 1);
+    if (mid < 0) break;
+    if (end <= mid) end = line.indexOf(A_CLOSE, mid + 1);
+    if (end < 0) break;
+    if (nextOpen <= open) nextOpen = line.indexOf(A_OPEN, open + 1);
+    if (nextOpen >= 0 && nextOpen < mid) {
+      // An unfinished anchor: its text stays text.
+      out.push(...bareLinks(line.slice(last, nextOpen)));
+      last = nextOpen;
+      continue;
+    }
+    out.push(...bareLinks(line.slice(last, open)));
+    const href = strip(line.slice(mid + 1, end));
+    const label = strip(line.slice(open + 1, mid)).trim() || href;
+    out.push(linkText(label, href));
+    last = end + 1;
   }
   out.push(...bareLinks(line.slice(last)));
   return out;
@@ -147,8 +145,7 @@ function bareLinks(s: string): AdfNode[] {
   const clean = strip(s);
   let last = 0;
   for (const m of clean.matchAll(URL_RE)) {
-    // Sentence punctuation after a URL is not part of it.
-    const url = m[0].replace(/[.,;:!?)\]]+$/, '');
+    const url = withoutTrailingPunctuation(m[0]);
     if (m.index > last) out.push({ type: 'text', text: clean.slice(last, m.index) });
     out.push(linkText(url, url));
     last = m.index + url.length;
@@ -156,6 +153,13 @@ function bareLinks(s: string): AdfNode[] {
   if (last < clean.length) out.push({ type: 'text', text: clean.slice(last) });
   // ADF refuses empty text nodes.
   return out.filter((n) => n.type !== 'text' || n.text !== '');
+}
+
+/** Sentence punctuation after a URL is not part of it (a loop: `[.,]+$` rescans long runs). */
+function withoutTrailingPunctuation(url: string): string {
+  let end = url.length;
+  while (end > 0 && '.,;:!?)]'.includes(url[end - 1]!)) end--;
+  return url.slice(0, end);
 }
 
 function linkText(text: string, href: string): AdfNode {

@@ -25,7 +25,7 @@ import { addJob } from '../queues/queue.js';
 import type { Processor, ProcessorContext } from '../queues/worker.js';
 import type { Redis } from '../redis.js';
 import { adfToText, textToAdf } from './adf.js';
-import { loadContent, type MailContent } from './content.js';
+import { cutNote, loadContent, type MailContent } from './content.js';
 import { createLedger, type LedgerEntry } from './ledger.js';
 import {
   commentPreface,
@@ -80,6 +80,11 @@ export interface DelivererDeps {
    * Jira's search index lags its writes. Tests against the simulator (no lag) shorten it.
    */
   recoverySettleMs?: number;
+  /**
+   * Parses a raw mail into its text and attachments; the role passes a content pool's, so the
+   * CPU work runs off the event loop that renews job locks. Default: on this thread.
+   */
+  parseContent?: (raw: Buffer) => Promise<MailContent>;
 }
 
 export const DEFAULT_LOCK_MS = 30_000;
@@ -175,12 +180,17 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
     const state: DeliverState = readState(job.data) ?? { v: 1, uploaded: [], failed: [] };
     const client = await deps.jira();
     let content: MailContent | undefined;
-    const mail = async () => (content ??= await loadContent(deps.store, record));
+    const mail = async () => (content ??= await loadContent(deps.store, record, deps.parseContent));
     const limit = route.maxAttachmentBytes;
-    const oversizeNotes = async () =>
-      (await mail()).attachments
-        .filter((a) => a.size > limit)
-        .map((a) => `Attachment not uploaded: ${a.filename} (${formatBytes(a.size)}) is larger than the ${formatBytes(limit)} limit. The whole mail is kept in Mailroom's store (sha256 ${record.rawRef.sha256}).`);
+    const oversizeNotes = async () => {
+      const m = await mail();
+      return [
+        ...(m.cut ? [cutNote(m.cut, record.rawRef.sha256)] : []),
+        ...m.attachments
+          .filter((a) => a.size > limit)
+          .map((a) => `Attachment not uploaded: ${a.filename} (${formatBytes(a.size)}) is larger than the ${formatBytes(limit)} limit. The whole mail is kept in Mailroom's store (sha256 ${record.rawRef.sha256}).`),
+      ];
+    };
 
     // 1. Where the mail goes: an issue or request made now, or found made already; or a comment.
     if (!state.target) {

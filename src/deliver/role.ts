@@ -9,7 +9,8 @@ import { openQueue } from '../queues/queue.js';
 import { startWorker, type WorkerOptions } from '../queues/worker.js';
 import type { RoleContext, RoleStarter } from '../runtime.js';
 import { openTokenQueues } from '../token/gate.js';
-import { startTokenRuntime } from '../token/runtime.js';
+import { openTokenRuntime } from '../token/runtime.js';
+import { createContentPool } from './content-pool.js';
 import { createDeliverer, type DelivererDeps } from './deliverer.js';
 
 // Each delivery is a few Jira writes plus uploads: a handful in parallel keeps Jira's rate
@@ -58,8 +59,11 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
     const q = { prefix: config.prefix, connection: redis };
     const actionsQueue = openQueue(mailboxActions, q);
     const tokenQueues = openTokenQueues(redis, config.prefix);
-    const token = startTokenRuntime({ connection: redis, config, logger, watch: true });
+    const token = await openTokenRuntime({ connection: redis, config, logger, watch: true });
     const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
+    // Mails are parsed in worker threads: a big or hostile one must not stall lock renewals.
+    const contents = createContentPool();
+    if (contents.threadsUnavailable) logger.warn({ why: contents.threadsUnavailable }, 'parser threads unavailable: parsing mail on the main thread');
     const worker = startDelivererWorker(
       {
         redis,
@@ -72,6 +76,7 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
         ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),
         ...(o.recoverySettleMs !== undefined ? { recoverySettleMs: o.recoverySettleMs } : {}),
         audit: createAuditTrail({ redis, prefix: config.prefix }),
+        parseContent: (raw) => contents.parse(raw),
       },
       {
         connection: ctx.redis('deliverer'),
@@ -86,6 +91,7 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
     return {
       async stop() {
         await worker.close();
+        await contents.close();
         await token.close();
         await Promise.all([...tokenQueues, actionsQueue].map((x) => x.close()));
       },

@@ -4,9 +4,8 @@
 // process runs at debug.
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import type { MailboxConfig } from '../config/schema.js';
+import { decideTls, imapTlsOptions, type TlsDecision } from '../config/tls.js';
 import type { Logger } from '../log.js';
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 export type ImapSettings = NonNullable<MailboxConfig['imap']>;
 
@@ -19,10 +18,8 @@ export function imapClient(
   const options: ImapFlowOptions = {
     host: imap.host,
     port: imap.port,
-    secure: imap.tls,
-    // tls: false still upgrades with STARTTLS when the server offers it (imapflow's default);
-    // on loopback (test servers, a local Dovecot) plain text is expected and not worth a warning.
-    ...(!imap.tls && LOOPBACK.has(imap.host) ? { doSTARTTLS: false } : {}),
+    // TLS (implicit or STARTTLS) is required off loopback: the login never goes out in clear.
+    ...imapTlsOptions(imapTls(imap)),
     auth: { user: imap.user, pass: password },
     // We IDLE ourselves, right after each fetch: imapflow's auto-IDLE waits 15 s of silence.
     disableAutoIdle: true,
@@ -35,6 +32,11 @@ export function imapClient(
     clientInfo: { name: 'mailroom' },
   };
   return new ImapFlow(options);
+}
+
+/** How the IMAP connection is protected (for the client and the start log). */
+export function imapTls(imap: ImapSettings): TlsDecision {
+  return decideTls('IMAP', imap.host, imap.port, imap.tls, 'implicit');
 }
 
 type LogFn = (obj: unknown) => void;

@@ -10,7 +10,7 @@ import { mailInbound } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
 import { startActionWorker } from './actions.js';
 import { inMemoryLimit } from './ingest.js';
-import type { ImapSettings } from './connect.js';
+import { imapTls, type ImapSettings } from './connect.js';
 import { MailboxReader, type ReaderSettings } from './reader.js';
 
 export interface PollerDeps {
@@ -71,6 +71,9 @@ export function startPoller(deps: PollerDeps): Poller {
     }
     // Belt and braces: should a password ever reach a log line, it is scrubbed.
     registerSecret(password);
+    const tls = imapTls(mailbox.imap);
+    if (tls.warning) log.warn({ mailbox: mailbox.id }, tls.warning);
+    else log.info({ mailbox: mailbox.id }, tls.summary);
     const reader = new MailboxReader({
       mailbox: mailbox as typeof mailbox & { imap: ImapSettings },
       password,

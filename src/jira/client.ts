@@ -129,6 +129,9 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
         headers: { Authorization: authorization, Accept: 'application/json', ...spec.headers },
         // ky's timeout covers the wait for headers; this signal also bounds reading the body.
         signal: AbortSignal.timeout(opts.timeoutMs),
+        // Never follow a redirect with the token: its target could answer without checking it
+        // (a /myself that "works" for any token), or be another host altogether.
+        redirect: 'manual',
         ...(spec.json !== undefined ? { json: spec.json } : {}),
         ...(spec.body !== undefined ? { body: spec.body } : {}),
       });
@@ -151,6 +154,14 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
       throw new JiraNoAnswerError(`network error on Jira ${operation}: ${why}`);
     }
     const ms = Math.round(performance.now() - started);
+    if (response.status >= 300 && response.status < 400) {
+      opts.onResponse?.({ operation, status: response.status, ms });
+      const location = scrubSecrets(response.headers.get('location') ?? '(no Location)');
+      throw new PermanentError(
+        `Jira answered ${operation} with a redirect (${response.status} to ${location}); Mailroom does not follow redirects on calls that carry the token: ` +
+          'set jira.site (or JIRA_BASE_URL) to the address Jira answers on',
+      );
+    }
     let body: unknown = text;
     if (text && /json/i.test(response.headers.get('content-type') ?? '')) {
       try {

@@ -2,14 +2,11 @@
 // on the main thread that stalls BullMQ's lock renewals and IMAP keepalives (design.md). The
 // pool parses in worker threads, and a parse that overruns its time is not just abandoned
 // but stopped: the thread is terminated and replaced, and the mail becomes `unparseable`.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DEFAULT_MAX_PARSE_BYTES, parseMail, unparseable, type ParseOptions } from './parse.js';
 import type { MailRecord, RawRef } from './record.js';
+import { threadEntry } from './thread-entry.js';
 
 export interface ParsePoolOptions {
   /** Threads; default: cores - 1 (at least 1), leaving one for the event loop. */
@@ -48,31 +45,13 @@ interface Slot {
   timer?: NodeJS.Timeout;
 }
 
-/**
- * How to start a thread: the compiled .js beside this file in a build. Under tsx or vitest
- * only the .ts exists; Node 20 does not run `--import tsx` from a worker's execArgv, so a
- * small bootstrap registers tsx's loader in the thread and then imports the .ts.
- */
-function workerEntry(): { script: URL | string; eval: boolean } {
-  const js = new URL('./parse-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return { script: js, eval: false };
-  const ts = new URL('./parse-worker.ts', import.meta.url).href;
-  // tsx's ESM entry ("tsx/esm/api", import condition); require.resolve would give its CJS twin.
-  const tsxDir = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-  const tsxApi = pathToFileURL(join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
-  return {
-    script: `import(${JSON.stringify(tsxApi)}).then(({ register }) => { register(); return import(${JSON.stringify(ts)}); })`,
-    eval: true,
-  };
-}
-
 /** Threads that die before they are ready this many times in a row: parse on the caller's thread. */
 const MAX_START_FAILURES = 3;
 
 export function createParsePool(opts: ParsePoolOptions = {}): ParsePool {
   const size = opts.size ?? Math.max(1, availableParallelism() - 1);
   const timeoutMs = opts.timeoutMs ?? 20_000;
-  const entry = workerEntry();
+  const entry = threadEntry(new URL('./parse-worker.js', import.meta.url));
   const queue: Task[] = [];
   const slots: Slot[] = [];
   let nextId = 1;

@@ -230,17 +230,21 @@ function references(value: string | string[] | undefined): string[] {
 function dateField(p: ParsedMail): { date?: string } {
   const line = p.headerLines.find((h) => h.key.toLowerCase() === 'date');
   if (!line) return {};
-  const value = oneLine(line.line.slice(line.line.indexOf(':') + 1)).replace(/\([^)]*\)/g, '').trim();
+  const value = oneLine(line.line.slice(line.line.indexOf(':') + 1)).replace(/\([^()]*\)/g, '').trim();
   const t = Date.parse(value);
   return Number.isNaN(t) ? {} : { date: new Date(t).toISOString() };
 }
 
 /** The text excerpt: line endings normalized, blank runs collapsed, cut on a character boundary. */
 export function excerptOf(text: string, maxChars: number): { text: string; truncated: boolean } {
+  // Line by line trimEnd, not /[^\S\n]+$/gm: that pattern rescans every long run of blanks
+  // that does not end a line, quadratic in the run's length.
   const clean = text
     .slice(0, maxChars * 4)
     .replace(/\r\n?/g, '\n')
-    .replace(/[^\S\n]+$/gm, '')
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .join('\n')
     .replace(/\n{3,}/g, '\n\n')
     .trim();
   if (clean.length <= maxChars && text.length <= maxChars * 4) return { text: clean, truncated: false };

@@ -53,14 +53,33 @@ export function recipientsFor(rules: readonly NotificationRule[], project: strin
 }
 
 /**
- * A stable id for one event, safe in a BullMQ job id (no `:`). The same webhook delivered
- * again (Jira retries with the same X-Atlassian-Webhook-Identifier, and the same timestamp in
- * the body) gives the same id, so it is queued once and notifies once.
+ * A stable id for one event, safe in a BullMQ job id (no `:`), made only of what the signature
+ * covers: the body's event, issue, timestamp (and comment or changelog id). Jira's
+ * X-Atlassian-Webhook-Identifier header is not signed, so a replay of a signed body with a new
+ * identifier must still come out the same: it is queued once and notifies once.
  */
-export function webhookEventId(o: { identifier?: string; timestamp?: number | string; issueKey: string; event: NotifyEvent; commentId?: string; rawBody: Buffer }): string {
-  const who = o.identifier ? `id-${o.identifier}` : o.timestamp !== undefined && o.timestamp !== '' ? `ts-${o.timestamp}` : `sha-${sha(o.rawBody).slice(0, 32)}`;
-  const parts = ['wh', who, o.issueKey, o.event, ...(o.commentId ? [`c${o.commentId}`] : [])];
+export function webhookEventId(o: { timestamp: number; issueKey: string; event: NotifyEvent; commentId?: string; changelogId?: string }): string {
+  const parts = ['wh', `ts-${o.timestamp}`, o.issueKey, o.event, ...(o.commentId ? [`c${o.commentId}`] : []), ...(o.changelogId ? [`l${o.changelogId}`] : [])];
   return safeId(parts.join('-'));
+}
+
+/**
+ * Jira retries a failed delivery for minutes, and "secondary" deliveries (fallout of bulk
+ * changes) may come up to a quarter of an hour late; an hour either way also covers clock
+ * skew. A signed body older than that is a replay, not a delivery.
+ */
+export const WEBHOOK_MAX_AGE_MS = 60 * 60_000;
+
+export type Freshness = { ok: true; at: number } | { ok: false; why: string };
+
+/** Whether a webhook body's `timestamp` (epoch ms, as Jira sends it) is within `maxAgeMs` of `now`. */
+export function webhookFreshness(timestamp: unknown, now: number, maxAgeMs = WEBHOOK_MAX_AGE_MS): Freshness {
+  const at = typeof timestamp === 'number' ? timestamp : typeof timestamp === 'string' && /^\d{1,16}$/.test(timestamp) ? Number(timestamp) : NaN;
+  if (!Number.isSafeInteger(at) || at <= 0) return { ok: false, why: 'the webhook body has no timestamp (epoch milliseconds): it cannot be checked for freshness' };
+  const minutes = Math.round(maxAgeMs / 60_000);
+  if (at < now - maxAgeMs) return { ok: false, why: `the webhook body's timestamp ${new Date(at).toISOString()} is more than ${minutes} minutes old: refused as a replay` };
+  if (at > now + maxAgeMs) return { ok: false, why: `the webhook body's timestamp ${new Date(at).toISOString()} is more than ${minutes} minutes in the future: check the clocks` };
+  return { ok: true, at };
 }
 
 /** Keep ids to letters, digits and `._-`; a long id is shortened with a hash of the whole. */

@@ -1,6 +1,7 @@
 // The SMTP side: a nodemailer transport from config.smtp, and sending one prepared message.
 import nodemailer from 'nodemailer';
 import type { Config } from '../config/load.js';
+import { decideTls, smtpTlsOptions, type TlsDecision } from '../config/tls.js';
 import { PermanentError } from '../errors.js';
 import { registerSecret } from '../log.js';
 
@@ -30,7 +31,8 @@ export function createMailer(smtp: SmtpConfig | undefined, password: string | un
   const transport = nodemailer.createTransport({
     host: smtp.host,
     port: smtp.port,
-    secure: smtp.secure,
+    // TLS (implicit or STARTTLS) is required off loopback: AUTH never goes out in clear.
+    ...smtpTlsOptions(smtpTls(smtp)),
     ...(smtp.user ? { auth: { user: smtp.user, pass: password ?? '' } } : {}),
     // A few connections, reused: a 100-member group is 100 messages, not 100 handshakes.
     pool: true,
@@ -54,4 +56,9 @@ export function createMailer(smtp: SmtpConfig | undefined, password: string | un
       }),
     close: () => transport.close(),
   };
+}
+
+/** How the SMTP connection is protected (for the transport and the start log). */
+export function smtpTls(smtp: SmtpConfig): TlsDecision {
+  return decideTls('SMTP', smtp.host, smtp.port, smtp.tls ?? (smtp.secure ? 'implicit' : undefined), 'starttls');
 }

@@ -10,8 +10,8 @@ import { startWorker } from '../queues/worker.js';
 import type { Redis } from '../redis.js';
 import type { RoleStarter } from '../runtime.js';
 import { openTokenQueues } from '../token/gate.js';
-import { startTokenRuntime } from '../token/runtime.js';
-import { createMailer, type Mailer } from './mailer.js';
+import { openTokenRuntime } from '../token/runtime.js';
+import { createMailer, smtpTls, type Mailer } from './mailer.js';
 import { createNotifier, type NotifierDeps } from './notifier.js';
 
 /**
@@ -58,9 +58,12 @@ export function notifierRole(): RoleStarter {
     if (problems.length) throw new ConfigError(problems);
     const logger = ctx.logger.child({ role: 'notifier' });
     const redis = ctx.redis('notifier-keys');
-    const token = startTokenRuntime({ connection: redis, config, logger, watch: true });
+    const token = await openTokenRuntime({ connection: redis, config, logger, watch: true });
     const tokenQueues = openTokenQueues(redis, config.prefix);
     const mailer = createMailer(config.smtp, config.secrets.smtpPassword);
+    const tls = smtpTls(config.smtp!);
+    if (tls.warning) logger.warn(tls.warning);
+    else logger.info(tls.summary);
     const worker = startNotifierWorker({
       redis,
       prefix: config.prefix,

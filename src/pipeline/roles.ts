@@ -9,7 +9,7 @@ import { startWorker, type WorkerOptions } from '../queues/worker.js';
 import type { Redis } from '../redis.js';
 import type { RoleContext, RoleStarter } from '../runtime.js';
 import { openTokenQueues } from '../token/gate.js';
-import { startTokenRuntime, type TokenRuntime } from '../token/runtime.js';
+import { openTokenRuntime, type TokenRuntime } from '../token/runtime.js';
 import { createPipeline, pipelineOptionsFrom, type JiraProvider, type Pipeline, type PipelineQueues } from './context.js';
 import { createProvisioner, onProvisionFailed } from './provisioner.js';
 import type { RateGateObserver } from './rate-gate.js';
@@ -97,7 +97,7 @@ function pipelineRole(role: 'resolver' | 'provisioner', opts: PipelineRoleOption
     const tokenQueues = openTokenQueues(redis, config.prefix);
     // Every token-using role checks the token at start and periodically (harmless in many
     // copies): an expiring token or a lost permission is reported by whichever runs.
-    const token = startTokenRuntime({ connection: redis, config, logger, watch: true });
+    const token = await openTokenRuntime({ connection: redis, config, logger, watch: true });
     const pipeline = createPipeline({ ...pipelineOptionsFrom(config, redis, logger, tokenJira(token)), rateGateObserver: opts.rateGateObserver });
     const deps: PipelineWorkerDeps = {
       connection: ctx.redis(role),

@@ -1,11 +1,19 @@
 // AuthErrors the token layer raises, and the token version a failing call used.
-import { AuthError } from '../errors.js';
+import { AuthError, RetryableError } from '../errors.js';
 
 /** The gate is tripped: the stored token is known to be bad, so no Jira call is made with it. */
 export class TokenPausedError extends AuthError {}
 
 /** No usable token (none stored, or it cannot be decrypted): jobs wait instead of failing. */
 export class TokenUnavailableError extends AuthError {}
+
+/**
+ * The stored token was sealed with another key than this process's (a token stored since
+ * start by a process with another key). Not an AuthError: the token may be fine for every
+ * other process, so this one must not pause the shared queues; its job is retried, most likely
+ * by a process that has the right key.
+ */
+export class TokenKeyError extends RetryableError {}
 
 const versions = new WeakMap<object, number>();
 

@@ -19,6 +19,29 @@ export class SecretKeyError extends Error {
   }
 }
 
+/**
+ * This process's key is not the one the stored token was sealed with. Such a process must not
+ * run: every job it took would fail to decrypt, and it must not pause the install's shared
+ * queues for a fault that is its own.
+ */
+export class KeyMismatchError extends SecretKeyError {
+  constructor(
+    readonly currentKeyId: string,
+    readonly storedKeyId: string,
+    source: string,
+  ) {
+    super(
+      `this process's encryption key (${source}, key id ${currentKeyId}) cannot decrypt the stored workaround token, ` +
+        `which needs key id ${storedKeyId}: start it with the key the other Mailroom processes use, ` +
+        'or store the token again with `mailroom token set` (then every process needs the new key)',
+    );
+    this.name = 'KeyMismatchError';
+  }
+}
+
+/** Exit status of a process refused for its key (EX_CONFIG from sysexits.h). */
+export const KEY_MISMATCH_EXIT = 78;
+
 export interface SecretKey {
   bytes: Buffer;
   /** Short, one-way identifier of the key (safe to store and print). */

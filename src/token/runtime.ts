@@ -13,7 +13,7 @@ import { siteHost } from '../pipeline/context.js';
 import { createRateGate, gated, type RateGateObserver } from '../pipeline/rate-gate.js';
 import { createTokenGate, readTokenState, type TokenGate, type TokenState } from './gate.js';
 import { daysLeft } from './input.js';
-import { loadSecretKey, type SecretKey } from './key.js';
+import { KeyMismatchError, loadSecretKey, type SecretKey } from './key.js';
 import { createTokenSource, type TokenSource } from './source.js';
 import { readTokenMeta, type TokenCredentials } from './store.js';
 import { startTokenWatch, type TokenWatch } from './watch.js';
@@ -101,6 +101,22 @@ export function startTokenRuntime(deps: TokenRuntimeDeps): TokenRuntime {
       await factory?.close();
     },
   };
+}
+
+/**
+ * Refuse to start a process whose key cannot decrypt the stored token (KeyMismatchError,
+ * naming both key ids). Checked before any worker runs, so such a process never takes a job
+ * and never touches the shared pause state. No token stored yet: nothing to check.
+ */
+export async function assertKeyOpensStoredToken(redis: Redis, prefix: string, secretKey: SecretKey): Promise<void> {
+  const meta = await readTokenMeta(redis, prefix);
+  if (meta?.keyId && meta.keyId !== secretKey.id) throw new KeyMismatchError(secretKey.id, meta.keyId, secretKey.source);
+}
+
+/** startTokenRuntime, after checking that this process's key opens the stored token. */
+export async function openTokenRuntime(deps: TokenRuntimeDeps): Promise<TokenRuntime> {
+  await assertKeyOpensStoredToken(deps.connection, deps.config.prefix, loadSecretKey(deps.config.secretKey));
+  return startTokenRuntime(deps);
 }
 
 export interface TokenHealth {

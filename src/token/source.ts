@@ -7,7 +7,7 @@ import type { Config } from '../config/load.js';
 import { describeError } from '../errors.js';
 import type { Redis } from '../redis.js';
 import { WrongKeyError, TamperedError } from './crypto.js';
-import { TokenPausedError, TokenUnavailableError, tagTokenVersion } from './errors.js';
+import { TokenKeyError, TokenPausedError, TokenUnavailableError, tagTokenVersion } from './errors.js';
 import { stateKey } from './gate.js';
 import { loadSecretKey, type SecretKey } from './key.js';
 import { NoTokenError, readTokenCredentials, tokenKey, type TokenCredentials } from './store.js';
@@ -69,7 +69,9 @@ export function createTokenSource<C extends object>(deps: TokenSourceDeps<C>): T
       const c = await readTokenCredentials(deps.redis, deps.prefix, deps.secretKey);
       creds = { email: c.email, token: c.token, accountId: c.accountId, expiresAt: c.expiresAt, version: c.version };
     } catch (e) {
-      if (e instanceof NoTokenError || e instanceof WrongKeyError || e instanceof TamperedError) {
+      // This process's key, not the token, is at fault: never a reason to pause every process.
+      if (e instanceof WrongKeyError) throw new TokenKeyError(describeError(e));
+      if (e instanceof NoTokenError || e instanceof TamperedError) {
         const err = new TokenUnavailableError(describeError(e));
         // Tagged, so a token stored meanwhile is not paused for this one's fault.
         tagTokenVersion(err, Number(version));

@@ -1,7 +1,9 @@
 // POST /webhooks/jira: Jira Cloud's admin webhook (issue created/updated, comment created),
 // verified by its HMAC signature over the raw body, mapped through notifications.rules onto
 // recipients, and queued as one `notify` job per event. A bad or missing signature is a 401
-// and queues nothing; a replayed delivery finds its job already queued and queues nothing new.
+// and queues nothing. Replays are recognised by what the signature covers (the body's event,
+// issue and timestamp), never by the unsigned delivery-id header: a body seen before within
+// the freshness window queues nothing new, and a body outside the window is refused.
 //
 // An encapsulated Fastify plugin: its raw-body parser applies to this route only.
 import type { Queue } from 'bullmq';
@@ -10,15 +12,20 @@ import type { RetryConfig } from '../config/schema.js';
 import { describeError } from '../errors.js';
 import { registerSecret } from '../log.js';
 import { enqueueNotification } from '../notify/enqueue.js';
-import { eventOfWebhook, projectOfIssueKey, recipientsFor, webhookEventId, type NotificationRule } from '../notify/events.js';
+import { eventOfWebhook, projectOfIssueKey, recipientsFor, webhookEventId, webhookFreshness, WEBHOOK_MAX_AGE_MS, type NotificationRule } from '../notify/events.js';
 import { checkSignature, SIGNATURE_HEADER } from '../notify/signature.js';
 import { notify } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
-import type { Redis } from '../redis.js';
+import { key, type Redis } from '../redis.js';
 
 export const WEBHOOK_PATH = '/webhooks/jira';
-/** Jira's delivery id: unique per delivery and unchanged when Jira retries it. */
+/** Jira's delivery id: logged only. It is not signed, so it identifies nothing. */
 export const IDENTIFIER_HEADER = 'x-atlassian-webhook-identifier';
+
+/** Marks a signed event as seen, for twice the freshness window (then its body is refused as stale anyway). */
+export function seenKey(prefix: string, eventId: string): string {
+  return key(prefix, 'webhook', 'seen', eventId);
+}
 
 export interface JiraWebhookOptions {
   redis: Redis;
@@ -30,6 +37,9 @@ export interface JiraWebhookOptions {
   retry?: Partial<Record<string, RetryConfig>>;
   /** Jira sends whole issues; 5 MiB leaves room for big descriptions and many custom fields. */
   bodyLimit?: number;
+  /** A body whose timestamp is further than this from now is refused (WEBHOOK_MAX_AGE_MS). */
+  maxAgeMs?: number;
+  now?: () => number;
 }
 
 interface WebhookBody {
@@ -37,6 +47,7 @@ interface WebhookBody {
   timestamp?: number | string;
   issue?: { key?: unknown; fields?: { summary?: unknown; project?: { key?: unknown } } };
   comment?: { id?: unknown };
+  changelog?: { id?: unknown };
 }
 
 export const jiraWebhook: FastifyPluginAsync<JiraWebhookOptions> = async (scope: FastifyInstance, opts) => {
@@ -72,22 +83,39 @@ export const jiraWebhook: FastifyPluginAsync<JiraWebhookOptions> = async (scope:
     if (!groups.length && !users.length) {
       return reply.code(200).send({ queued: false, reason: `no notification rule for ${event} in project ${project ?? '(unknown)'}` });
     }
-    const identifier = req.headers[IDENTIFIER_HEADER];
+    const fresh = webhookFreshness(body.timestamp, (opts.now ?? Date.now)(), opts.maxAgeMs ?? WEBHOOK_MAX_AGE_MS);
+    if (!fresh.ok) {
+      req.log.warn({ why: fresh.why, issueKey, delivery: req.headers[IDENTIFIER_HEADER] }, 'jira webhook refused');
+      return reply.code(400).send({ error: 'bad request', detail: fresh.why });
+    }
     const eventId = webhookEventId({
-      identifier: typeof identifier === 'string' && identifier ? identifier : undefined,
-      timestamp: body.timestamp,
+      timestamp: fresh.at,
       issueKey,
       event,
       commentId: event === 'comment_created' && body.comment?.id !== undefined ? String(body.comment.id) : undefined,
-      rawBody: raw,
+      changelogId: event === 'issue_updated' && body.changelog?.id !== undefined ? String(body.changelog.id) : undefined,
     });
+    // The job id dedupes while the job is kept; this mark outlives it for the whole window.
+    const seen = seenKey(opts.keyPrefix, eventId);
+    let first: boolean;
+    try {
+      first = (await opts.redis.set(seen, '1', 'PX', 2 * (opts.maxAgeMs ?? WEBHOOK_MAX_AGE_MS), 'NX')) === 'OK';
+    } catch (e) {
+      req.log.error({ err: describeError(e) }, 'could not record the webhook');
+      return reply.code(503).send({ error: 'unavailable', detail: 'could not record the webhook; try again' });
+    }
+    if (!first) {
+      req.log.info({ eventId, issueKey, event }, 'webhook replayed: seen before, nothing queued');
+      return reply.code(200).send({ queued: false, duplicate: true, jobId: notify.jobId({ issueKey, event, groups, users, eventId }) });
+    }
     const summary = typeof body.issue?.fields?.summary === 'string' ? body.issue.fields.summary.slice(0, 500) : undefined;
     try {
       const r = await enqueueNotification(queue, { issueKey, event, groups, users, eventId, ...(summary ? { summary } : {}) }, opts.retry);
       req.log.info({ jobId: r.jobId, created: r.created, issueKey, event }, r.created ? 'notification queued' : 'webhook replayed: already queued');
       return reply.code(r.created ? 202 : 200).send({ queued: r.created, duplicate: !r.created, jobId: r.jobId });
     } catch (e) {
-      // Redis down: a 5xx makes Jira deliver again later.
+      // Redis down: a 5xx makes Jira deliver again later, and that delivery must not read as a replay.
+      await opts.redis.del(seen).catch(() => undefined);
       req.log.error({ err: describeError(e) }, 'could not queue the notification');
       return reply.code(503).send({ error: 'unavailable', detail: 'could not queue the notification; try again' });
     }

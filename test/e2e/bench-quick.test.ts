@@ -38,7 +38,7 @@ describe.skipIf(!!why)('bench --quick', () => {
     const out = join(dir, 'results.json');
     const r = await run(['--quick', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
-    for (const label of ['BullMQ ceiling', 'end to end', 'append -> issue created', 'Jira calls per delivered mail', 'Jira calls per mail', 'poller peak RSS', 'Redis bytes per queued mail']) {
+    for (const label of ['BullMQ ceiling', 'end to end', 'append -> issue created', 'Jira calls per delivered mail', 'Jira calls per mail', 'poller peak RSS', 'deliverer event-loop delay', 'Redis bytes per queued mail']) {
       expect(r.stdout).toContain(label);
     }
     const res = JSON.parse(await readFile(out, 'utf8'));
@@ -62,6 +62,8 @@ describe.skipIf(!!why)('bench --quick', () => {
     expect(res.jira.byOperation).toHaveProperty(['findUsers 200']);
     for (const k of ['mailBytes', 'baselineRssMB', 'peakHwmMB']) expect(isNum(res.pollerRss[k]), k).toBe(true);
     expect(res.pollerRss.peakHwmMB).toBeGreaterThan(0);
+    for (const k of ['p50', 'p99', 'max']) expect(isNum(res.htmlDelivery.eventLoopDelayMs[k]), k).toBe(true);
+    expect(res.htmlDelivery.mailMB).toBeGreaterThan(1);
     for (const k of ['queuedMails', 'bytesPerMailAllKeys', 'bytesPerMailJobKeys']) expect(isNum(res.redis[k]), k).toBe(true);
     expect(res.redis.queuedMails).toBeGreaterThan(0);
   });

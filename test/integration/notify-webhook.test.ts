@@ -57,7 +57,7 @@ beforeEach(async () => {
 function issueEvent(o: { event?: string; key?: string; project?: string; timestamp?: number; comment?: string } = {}): string {
   const key = o.key ?? 'SUP-7';
   return JSON.stringify({
-    timestamp: o.timestamp ?? 1764300000123,
+    timestamp: o.timestamp ?? Date.now(),
     webhookEvent: o.event ?? 'jira:issue_created',
     issue: { id: '10007', key, fields: { summary: 'VPN drops every hour', project: { key: o.project ?? key.split('-')[0] } } },
     ...(o.comment ? { comment: { id: o.comment, body: 'me too' } } : {}),
@@ -115,15 +115,33 @@ describe('POST /webhooks/jira', () => {
       users: ['lead@acme.example'],
       summary: 'VPN drops every hour',
     });
-    expect(all[0]!.data.eventId).toContain('delivery-0001');
+    expect(all[0]!.data.eventId).not.toContain('delivery-0001');
   });
 
-  it('without a delivery id, a replay of the same body is still one job (the body timestamp identifies it)', async () => {
-    const body = issueEvent({ timestamp: 1764300009999 });
-    const h = { 'x-hub-signature': signBody(SECRET, body) };
-    expect((await post(body, h)).status).toBe(202);
-    expect((await post(body, h)).status).toBe(200);
+  it('a signed body replayed with new delivery ids (unsigned) queues one job, even after that job is gone', async () => {
+    const body = issueEvent({ timestamp: Date.now() - 5_000 });
+    const sig = signBody(SECRET, body);
+    expect((await post(body, { 'x-hub-signature': sig, 'x-atlassian-webhook-identifier': 'a-1' })).status).toBe(202);
+    for (const id of ['a-2', 'a-3']) {
+      const r = await post(body, { 'x-hub-signature': sig, 'x-atlassian-webhook-identifier': id });
+      expect(r.status).toBe(200);
+      expect(r.json).toMatchObject({ queued: false, duplicate: true });
+    }
     expect(await jobs()).toHaveLength(1);
+    // The job done and removed: the body is still recognised within the window.
+    await queue.obliterate({ force: true });
+    expect((await post(body, { 'x-hub-signature': sig, 'x-atlassian-webhook-identifier': 'a-4' })).json).toMatchObject({ duplicate: true });
+    expect(await jobs()).toHaveLength(0);
+  });
+
+  it('refuses a signed body whose timestamp is outside the freshness window, or that has none', async () => {
+    const old = issueEvent({ key: 'SUP-9', timestamp: Date.now() - 2 * 3_600_000 });
+    const r = await post(old, { 'x-hub-signature': signBody(SECRET, old) });
+    expect(r.status).toBe(400);
+    expect(String(r.json.detail)).toMatch(/more than 60 minutes old: refused as a replay/);
+    const none = JSON.stringify({ webhookEvent: 'jira:issue_created', issue: { key: 'SUP-9', fields: { project: { key: 'SUP' } } } });
+    expect((await post(none, { 'x-hub-signature': signBody(SECRET, none) })).json.detail).toMatch(/no timestamp/);
+    expect(await jobs()).toHaveLength(0);
   });
 
   it('queues one job per comment, and nothing for events or projects without a rule', async () => {

@@ -11,7 +11,7 @@ import { createLogger } from '../../src/log.js';
 import { identityProvision, tokenQueues } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';
 import { startWorker } from '../../src/queues/worker.js';
-import { TokenPausedError, TokenUnavailableError, tokenVersionOf } from '../../src/token/errors.js';
+import { TokenKeyError, TokenPausedError, tokenVersionOf } from '../../src/token/errors.js';
 import { createTokenGate, readTokenState, resumeGate, tripGate, openTokenQueues } from '../../src/token/gate.js';
 import { loadSecretKey } from '../../src/token/key.js';
 import { createTokenSource } from '../../src/token/source.js';
@@ -187,7 +187,7 @@ describe('token gate', () => {
     await gate.close();
   });
 
-  it('holds jobs when the token cannot be read with this key: the gate records why, in words an operator can act on', async () => {
+  it('a token this process\'s key cannot read is this process\'s fault: a retryable error, never an AuthError that pauses every process (#14)', async () => {
     jira.reseed();
     const prefix = newPrefix();
     await store(prefix, jira.site.admin.token);
@@ -197,17 +197,10 @@ describe('token gate', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(err).toBeInstanceOf(TokenUnavailableError);
-    expect(err).toBeInstanceOf(AuthError);
-    const gate = createTokenGate({ connection: redis, prefix, logger: createLogger({ level: 'silent' }), queues: [] });
-    await gate.onAuthError(err as AuthError, { queueName: 'identity-provision', id: 'p1' } as Job);
-    expect(await readTokenState(redis, prefix)).toMatchObject({ paused: true, reason: expect.stringMatching(/encrypted with another key/) });
-    // A token stored meanwhile is not paused for the unreadable one's fault.
-    await resumeGate(redis, prefix, [], 'test');
-    await store(prefix, jira.site.admin.token);
-    await gate.onAuthError(err as AuthError, { queueName: 'identity-provision', id: 'p2' } as Job);
+    expect(err).toBeInstanceOf(TokenKeyError);
+    expect(err).not.toBeInstanceOf(AuthError);
+    expect((err as Error).message).toMatch(new RegExp(`encrypted with another key .*this process has key id ${wrongKey.id}`));
     expect((await readTokenState(redis, prefix)).paused).toBe(false);
-    await gate.close();
   });
 
   it('a token stored while another process is still pausing the queues leaves none of them paused', async () => {

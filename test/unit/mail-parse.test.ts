@@ -164,6 +164,7 @@ describe('htmlToText', () => {
     expect(htmlToText('<head><style>x{}</style></head><div>a&lt;b</div><!-- c --><script>d()</script><p>e&#39;f&#x41;</p>')).toBe(
       'a<b\n\ne\'fA',
     );
-    expect(htmlToText('&bogus; &#0; &#xD800;')).toBe('&bogus; &#0; &#xD800;');
+    // HTML5 decoding (htmlparser2): unknown names stay as written, impossible code points are U+FFFD.
+    expect(htmlToText('&bogus; &#0; &#xD800; J&uuml;rgen')).toBe('&bogus; \ufffd \ufffd Jürgen');
   });
 });

@@ -5,7 +5,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import type { JiraAccount } from '../../src/jira/types.js';
 import { classify } from '../../src/mail/classify.js';
-import { eventOfWebhook, projectOfIssueKey, recipientsFor, safeId, webhookEventId, type NotificationRule } from '../../src/notify/events.js';
+import { eventOfWebhook, projectOfIssueKey, recipientsFor, safeId, webhookEventId, webhookFreshness, type NotificationRule } from '../../src/notify/events.js';
 import { addressesOf, groupRef, mergeRecipients } from '../../src/notify/expand.js';
 import { batches, loopHeaders, stableMessageId, subjectOf } from '../../src/notify/message.js';
 import { checkSignature, signBody } from '../../src/notify/signature.js';
@@ -63,30 +63,43 @@ describe('events and rules', () => {
 });
 
 describe('event ids', () => {
-  const body = Buffer.from('{"webhookEvent":"jira:issue_created"}');
-  const base = { issueKey: 'SUP-1', event: 'issue_created' as const, rawBody: body };
+  const base = { issueKey: 'SUP-1', event: 'issue_created' as const, timestamp: 1700000000000 };
 
-  it('is the same for a redelivered webhook and differs per delivery, issue, event and comment', () => {
-    const a = webhookEventId({ ...base, identifier: 'abc-123', timestamp: 1 });
-    expect(webhookEventId({ ...base, identifier: 'abc-123', timestamp: 1 })).toBe(a);
-    expect(webhookEventId({ ...base, identifier: 'abc-124', timestamp: 1 })).not.toBe(a);
-    expect(webhookEventId({ ...base, identifier: 'abc-123', issueKey: 'SUP-2' })).not.toBe(a);
-    const c1 = webhookEventId({ ...base, event: 'comment_created', timestamp: 5, commentId: '10' });
-    expect(webhookEventId({ ...base, event: 'comment_created', timestamp: 5, commentId: '11' })).not.toBe(c1);
-  });
-
-  it('falls back to the body timestamp, then to a hash of the raw body', () => {
-    expect(webhookEventId({ ...base, timestamp: 1700000000000 })).toBe('wh-ts-1700000000000-SUP-1-issue_created');
-    const h = webhookEventId(base);
-    expect(h).toMatch(/^wh-sha-[0-9a-f]{32}-SUP-1-issue_created$/);
-    expect(webhookEventId({ ...base, rawBody: Buffer.from(body.toString() + ' ') })).not.toBe(h);
+  it('is made of what the signature covers: the same body gives the same id; issue, event, time and comment tell events apart', () => {
+    const a = webhookEventId(base);
+    expect(a).toBe('wh-ts-1700000000000-SUP-1-issue_created');
+    expect(webhookEventId({ ...base })).toBe(a);
+    expect(webhookEventId({ ...base, issueKey: 'SUP-2' })).not.toBe(a);
+    expect(webhookEventId({ ...base, timestamp: 1700000000001 })).not.toBe(a);
+    const c1 = webhookEventId({ ...base, event: 'comment_created', commentId: '10' });
+    expect(webhookEventId({ ...base, event: 'comment_created', commentId: '11' })).not.toBe(c1);
+    expect(webhookEventId({ ...base, event: 'issue_updated', changelogId: '7' })).not.toBe(webhookEventId({ ...base, event: 'issue_updated', changelogId: '8' }));
   });
 
   it('is safe as a BullMQ job id: no ":" and bounded length', () => {
-    const id = webhookEventId({ ...base, identifier: 'urn:x:' + 'y'.repeat(500) });
+    const id = webhookEventId({ ...base, issueKey: 'urn:x:' + 'y'.repeat(500) });
     expect(id).not.toContain(':');
     expect(id.length).toBeLessThanOrEqual(160);
     expect(safeId('a:b c')).toBe('a_b_c');
+  });
+});
+
+describe('webhook freshness', () => {
+  const now = Date.parse('2026-12-01T08:00:00Z');
+  const cases: [string, unknown, boolean, RegExp?][] = [
+    ['now', now, true],
+    ['59 minutes old', now - 59 * 60_000, true],
+    ['as a numeric string', String(now - 1000), true],
+    ['61 minutes old (a replay)', now - 61 * 60_000, false, /more than 60 minutes old: refused as a replay/],
+    ['two hours ahead', now + 2 * 3_600_000, false, /in the future/],
+    ['missing', undefined, false, /no timestamp/],
+    ['not a number', 'yesterday', false, /no timestamp/],
+    ['zero', 0, false, /no timestamp/],
+  ];
+  it.each(cases)('%s', (_name, ts, ok, why) => {
+    const r = webhookFreshness(ts, now);
+    expect(r.ok).toBe(ok);
+    if (!r.ok) expect(r.why).toMatch(why!);
   });
 });
 
