@@ -136,8 +136,18 @@ export interface JiraReach {
   errors: number;
   /** errors / calls over the window (0 without calls). */
   errorRate: number;
-  /** The latest outcome was an answer (true), no answer or 5xx (false); undefined: no traffic yet. */
+  /** False once calls have failed (no answer, 5xx) for DOWN_AFTER_MS with no answer between; undefined: no traffic yet. */
   reachable?: boolean;
+}
+
+// One failed call among answers is a blip (a 502 from a proxy, a reset connection), not an
+// outage: Jira counts as unreachable once calls have failed for this long with no answer in
+// between, or at once when it never answered. Flapping /readyz would only page people.
+export const DOWN_AFTER_MS = 10_000;
+
+/** Pure: last success and last error (ms since epoch, 0 = never) mean Jira is down. */
+export function isDown(lastSuccessAt: number, lastErrorAt: number): boolean {
+  return lastErrorAt > 0 && lastErrorAt >= lastSuccessAt && (lastSuccessAt === 0 || lastErrorAt - lastSuccessAt >= DOWN_AFTER_MS);
 }
 
 export async function readJiraReach(redis: Redis, prefix: string, now = Date.now()): Promise<JiraReach> {
@@ -167,8 +177,7 @@ export async function readJiraReach(redis: Redis, prefix: string, now = Date.now
     calls,
     errors,
     errorRate: calls ? errors / calls : 0,
-    // Same millisecond: count it as the error (the pessimistic reading).
-    reachable: s || e ? s > e : undefined,
+    reachable: s || e ? !isDown(s, e) : undefined,
   };
 }
 
@@ -183,7 +192,7 @@ export function describeJiraReach(r: JiraReach): string {
 
 // ---- /readyz, /metrics --------------------------------------------------------------------
 
-/** Ready unless the latest Jira call got no answer (or a 5xx); no traffic yet is not a failure. */
+/** Ready unless Jira calls have been failing (no answer, 5xx) for a while; no traffic yet is not a failure. */
 export function jiraReachVerdict(r: JiraReach): { ok: boolean; detail: string } {
   return { ok: r.reachable !== false, detail: describeJiraReach(r) };
 }
@@ -209,7 +218,7 @@ function reachGauges(registry: Registry): ReachGauges {
     const registers = [registry];
     const labelNames = ['url'] as const;
     g = {
-      reachable: new Gauge({ name: 'mailroom_jira_reachable', help: '1 when the latest Jira call got an answer below 500, 0 when it got none or a 5xx', labelNames, registers }),
+      reachable: new Gauge({ name: 'mailroom_jira_reachable', help: '0 once Jira calls have failed (no answer or 5xx) for 10 s with no answer between, else 1', labelNames, registers }),
       lastSuccess: new Gauge({ name: 'mailroom_jira_last_success_timestamp_seconds', help: 'When Jira last answered (any role)', labelNames, registers }),
       lastError: new Gauge({ name: 'mailroom_jira_last_error_timestamp_seconds', help: 'When a Jira call last got no answer or a 5xx (any role)', labelNames, registers }),
       errorRatio: new Gauge({ name: 'mailroom_jira_error_ratio', help: `Share of Jira calls without an answer or with a 5xx over the last ${ERROR_RATE_MINUTES} minutes (all roles)`, labelNames, registers }),

@@ -87,6 +87,9 @@ export async function runTokenCheck(deps: TokenWatchDeps, queues: Queue[]): Prom
       log.info({ queues: resumed }, 'the workaround token works again: resumed the token queues');
     }
     log.info({ account: report.account?.accountId, daysLeft: expiry.daysLeft, warnings: report.warnings }, 'workaround token checked: ok');
+  } else if (!report.account) {
+    // No answer (or a 5xx): Jira is unreachable, which says nothing about the token.
+    log.error({ summary: summarize(report) }, 'the token check got no answer from Jira (see jira on /readyz and `mailroom status`)');
   } else {
     log.error({ summary: summarize(report) }, 'the workaround token lacks what the configuration needs');
   }

@@ -90,8 +90,11 @@ beforeAll(async () => {
   await redis.set(`${prefix}:jira:retry-after:127.0.0.1_9`, String(Date.now() + 600_000), 'PX', 600_000);
 
   // The last Jira call any role made got no answer.
-  const reach = createJiraReachRecorder({ redis, prefix, url: SITE });
+  let clock = Date.now() - 60_000;
+  const reach = createJiraReachRecorder({ redis, prefix, url: SITE, now: () => clock });
   reach.observe({ operation: 'findUsers', status: 200 });
+  await reach.flush();
+  clock += 30_000;
   reach.observe({ operation: 'findUsers', status: 0, error: 'ECONNREFUSED' });
   await reach.flush();
 }, 120_000);

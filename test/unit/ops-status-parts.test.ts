@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { permissionPaths } from '../../src/ops/config-online.js';
-import { describeJiraReach, displayUrl, isReachAnswer, jiraReachVerdict, type JiraReach } from '../../src/ops/jira-reach.js';
+import { describeJiraReach, displayUrl, isDown, isReachAnswer, jiraReachVerdict, type JiraReach } from '../../src/ops/jira-reach.js';
 import { whyDelayed } from '../../src/ops/queue-health.js';
 
 describe('whyDelayed', () => {
@@ -28,6 +28,17 @@ describe('Jira reachability', () => {
     [0, false], [500, false], [502, false], [503, false],
   ])('status %i is an answer: %s', (status, reached) => {
     expect(isReachAnswer(status)).toBe(reached);
+  });
+
+  it.each([
+    [0, 0, false, 'no traffic'],
+    [0, 1000, true, 'never answered'],
+    [5000, 1000, false, 'answered since the error'],
+    [1000, 5000, false, 'a blip: failing for 4 s only'],
+    [1000, 11_000, true, 'failing for 10 s with no answer between'],
+    [1000, 1000, false, 'same millisecond: a blip'],
+  ])('success at %i, error at %i: down = %s (%s)', (s, e, down) => {
+    expect(isDown(s, e)).toBe(down);
   });
 
   it('never shows credentials or a query of the URL', () => {

@@ -26,7 +26,7 @@ export function register(program: Command, ctx: CliContext): void {
       'after',
       `
 Exit code: 0 when all is well; 1 when failed jobs exist (list them with \`mailroom failed list\`),
-jobs wait on a queue no worker consumes, Jira's latest call got no answer, the token is not
+jobs wait on a queue no worker consumes, Jira has stopped answering, the token is not
 usable (missing, refused, expired) or a mailbox has no live poller; 2 bad configuration;
 3 Redis unreachable. A token expiring within token.warnBeforeExpiry is a warning (exit 0).
 
