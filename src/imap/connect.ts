@@ -10,9 +10,16 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 export type ImapSettings = NonNullable<MailboxConfig['imap']>;
 
+/** A password, or an OAuth access token (imapflow then uses OAUTHBEARER or XOAUTH2, whichever the server offers). */
+export type ImapSecret = string | { accessToken: string };
+
+export function imapAuth(user: string, secret: ImapSecret): ImapFlowOptions['auth'] {
+  return typeof secret === 'string' ? { user, pass: secret } : { user, accessToken: secret.accessToken };
+}
+
 export function imapClient(
   imap: ImapSettings,
-  password: string,
+  password: ImapSecret,
   logger: Logger,
   opts: { maxIdleTimeMs?: number } = {},
 ): ImapFlow {
@@ -23,7 +30,7 @@ export function imapClient(
     // tls: false still upgrades with STARTTLS when the server offers it (imapflow's default);
     // on loopback (test servers, a local Dovecot) plain text is expected and not worth a warning.
     ...(!imap.tls && LOOPBACK.has(imap.host) ? { doSTARTTLS: false } : {}),
-    auth: { user: imap.user, pass: password },
+    auth: imapAuth(imap.user, password),
     // We IDLE ourselves, right after each fetch: imapflow's auto-IDLE waits 15 s of silence.
     disableAutoIdle: true,
     // Restart IDLE every few minutes: some servers and NAT boxes drop long-silent sessions.

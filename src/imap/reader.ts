@@ -19,6 +19,7 @@ import { bufferToRecord, enqueueMany, fetchGroups, fetchSources, streamToRecord,
 import type { MailRecord } from '../mail/record.js';
 import { imapKeys } from './keys.js';
 import { MailboxLock } from './lock.js';
+import type { TokenSource } from '../oauth/tokens.js';
 
 export interface ReaderSettings {
   lockTtlMs: number;
@@ -37,7 +38,10 @@ export interface ReaderSettings {
 
 export interface ReaderDeps {
   mailbox: MailboxConfig & { imap: ImapSettings };
+  /** The IMAP password; unused when `tokens` is set. */
   password: string;
+  /** OAuth: a fresh access token per login (imap.auth). */
+  tokens?: TokenSource;
   /** For the lock, cursor and heartbeat (short commands). */
   redis: Redis;
   prefix: string;
@@ -155,7 +159,9 @@ export class MailboxReader {
         if (this.stopping) return;
         if (this.lostReason || !this.lock.isHeld) return;
         const imap = this.deps.mailbox.imap;
-        const failure = classifyImapFailure(err, { host: imap.host, port: imap.port, user: imap.user, folder: imap.folder });
+        const failure = classifyImapFailure(err, { host: imap.host, port: imap.port, user: imap.user, folder: imap.folder, oauth: imap.auth?.provider });
+        // A refused token may have been revoked before its expiry: the next login asks for a new one.
+        if (failure.kind === 'auth') this.deps.tokens?.invalidate();
         await this.failed(failure);
       }
     }
@@ -186,7 +192,12 @@ export class MailboxReader {
     const { mailbox, settings } = this.deps;
     this.state = 'connecting';
     await this.beat({ state: 'connecting' });
-    const client = imapClient(mailbox.imap, this.deps.password, this.log, {
+    // Per login: a session outlives its token (the server checks it only at AUTHENTICATE), and a
+    // server that ends sessions when the token lapses (Exchange Online: "AccessTokenExpired") is
+    // met with a new token on the reconnect.
+    const secret = this.deps.tokens ? { accessToken: await this.deps.tokens.get() } : this.deps.password;
+    if (this.stopping || !this.lock.isHeld) return;
+    const client = imapClient(mailbox.imap, secret, this.log, {
       maxIdleTimeMs: Math.min(settings.resyncIntervalMs, 4 * 60_000),
     });
     this.client = client;

@@ -30,6 +30,12 @@ export interface DovecotOptions {
   users?: DovecotUser[];
   /** Advertise no IDLE capability, like servers that only support polling. */
   noIdle?: boolean;
+  /**
+   * Also accept OAuth 2.0 bearer tokens (Dovecot's oauth2 passdb), checked by RFC 7662
+   * introspection against `introspectionUrl` (test/helpers/oauth-server.ts). Only the listed SASL
+   * mechanisms are advertised besides PLAIN/LOGIN, so a test picks which one imapflow uses.
+   */
+  oauth?: { introspectionUrl: string; mechanisms: ('xoauth2' | 'oauthbearer')[] };
 }
 
 export interface Dovecot {
@@ -79,7 +85,7 @@ mail_fsync = never
 maildir_very_dirty_syncs = yes
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login${opts.oauth ? ' ' + opts.oauth.mechanisms.join(' ') : ''}
 mail_location = maildir:${dir}/mail/%u
 default_internal_user = dovecot
 default_login_user = dovenull
@@ -97,7 +103,16 @@ passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u ${dir}/users
 }
-userdb {
+${
+  opts.oauth
+    ? `passdb {
+  driver = oauth2
+  mechanisms = ${opts.oauth.mechanisms.join(' ')}
+  args = ${dir}/oauth2.conf.ext
+}
+`
+    : ''
+}userdb {
   driver = static
   args = uid=dovecot gid=dovecot home=${dir}/mail/%u
 }
@@ -192,6 +207,15 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<Dovecot> 
   const { uid, gid } = await dovecotIds();
   await chown(join(dir, 'mail'), uid, gid);
   await writeFile(join(dir, 'users'), users.map((u) => `${u.user}:{PLAIN}${u.password}`).join('\n') + '\n', { mode: 0o644 });
+
+  if (opts.oauth) {
+    // No auth cache (the default): every login is introspected, so a revoked token is refused at once.
+    await writeFile(
+      join(dir, 'oauth2.conf.ext'),
+      `introspection_mode = post\nintrospection_url = ${opts.oauth.introspectionUrl}\nusername_attribute = username\nactive_attribute = active\nactive_value = true\n`,
+      { mode: 0o644 },
+    );
+  }
 
   let port = 0;
   const start = async (): Promise<void> => {
