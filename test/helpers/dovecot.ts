@@ -14,6 +14,8 @@ const run = promisify(execFile);
 
 export const DOVECOT_BIN = ['/usr/sbin/dovecot', '/usr/local/sbin/dovecot'].find((p) => existsSync(p));
 
+const DOVEADM_BIN = ['/usr/bin/doveadm', '/usr/local/bin/doveadm'].find((p) => existsSync(p)) ?? 'doveadm';
+
 /** Why Dovecot cannot run here, or undefined when it can. */
 export function dovecotUnavailable(): string | undefined {
   if (!DOVECOT_BIN) return 'dovecot is not installed (apt-get install dovecot-imapd)';
@@ -51,6 +53,8 @@ export interface Dovecot {
   halt(): Promise<void>;
   /** Start a halted server again. */
   resume(): Promise<void>;
+  /** End a user's IMAP sessions (doveadm kick), as a server does when it drops a session. */
+  kick(user: string): Promise<void>;
   /** Append a raw message over IMAP (as the first user unless told otherwise); returns its UID. */
   appendRaw(raw: string | Buffer, opts?: { folder?: string; user?: string }): Promise<number | undefined>;
   /** An imapflow client logged in as a user (first by default), for test assertions. */
@@ -260,6 +264,9 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<Dovecot> 
     async restart() {
       await killMaster(dir);
       await start();
+    },
+    async kick(user) {
+      await run(DOVEADM_BIN, ['-c', join(dir, 'dovecot.conf'), 'kick', user]);
     },
     async client(user) {
       const u = users.find((x) => x.user === user) ?? users[0]!;

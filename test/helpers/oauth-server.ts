@@ -51,6 +51,8 @@ export interface OAuthServer {
   port: number;
   /** Lifetime of tokens issued from now on. */
   ttlSeconds: number;
+  /** Per-user lifetimes that override ttlSeconds. */
+  ttlByUser: Map<string, number>;
   entra: EntraApp[];
   google: GoogleServiceAccount[];
   generic: GenericClient[];
@@ -73,6 +75,7 @@ export async function startOAuthServer(opts: { ttlSeconds?: number } = {}): Prom
   const revokedUsers = new Set<string>();
   const state: Omit<OAuthServer, 'url' | 'port' | 'stop'> = {
     ttlSeconds: opts.ttlSeconds ?? 3600,
+    ttlByUser: new Map(),
     entra: [],
     google: [],
     generic: [],
@@ -95,8 +98,9 @@ export async function startOAuthServer(opts: { ttlSeconds?: number } = {}): Prom
       return json(res, 400, { error: 'invalid_grant', error_description: `access for ${user} was revoked` });
     }
     const token = `at-${via}-${randomBytes(12).toString('hex')}`;
-    state.issued.push({ token, user, via, expiresAt: Date.now() + state.ttlSeconds * 1000, revoked: false });
-    json(res, 200, { token_type: 'Bearer', expires_in: state.ttlSeconds, access_token: token, ...extra });
+    const ttl = state.ttlByUser.get(user) ?? state.ttlSeconds;
+    state.issued.push({ token, user, via, expiresAt: Date.now() + ttl * 1000, revoked: false });
+    json(res, 200, { token_type: 'Bearer', expires_in: ttl, access_token: token, ...extra });
   };
 
   const entraError = (res: ServerResponse, status: number, error: string, code: number, text: string) =>
