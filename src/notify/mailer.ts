@@ -48,6 +48,25 @@ export function smtpAuth(smtp: SmtpConfig, password: string | undefined, tokens?
   return smtp.user ? { user: smtp.user, pass: password ?? '' } : undefined;
 }
 
+/** Connect and log in to the SMTP server without sending (for `mailroom mailboxes test --smtp`). */
+export async function verifySmtpLogin(smtp: SmtpConfig, password: string | undefined, tokens?: TokenSource): Promise<void> {
+  const auth = smtpAuth(smtp, password, tokens);
+  const transport = nodemailer.createTransport({
+    host: smtp.host,
+    port: smtp.port,
+    secure: smtp.secure,
+    ...(auth ? { auth } : {}),
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 30_000,
+  });
+  try {
+    await transport.verify();
+  } finally {
+    transport.close();
+  }
+}
+
 export function createMailer(smtp: SmtpConfig | undefined, password: string | undefined, tokens?: TokenSource): Mailer {
   if (!smtp) throw new PermanentError('no smtp section in the configuration: the notifier cannot send mail');
   // Kept out of every log line, should an SMTP error ever echo it.

@@ -3,12 +3,16 @@
 // real Redis. One Dovecot offers only XOAUTH2 and one only OAUTHBEARER, so imapflow has to use
 // each. A token that lapses while a session is open is replaced at the next login without
 // losing or repeating a mail; a revoked grant parks the mailbox with the provider's error.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load.js';
+import { stringify } from 'yaml';
+import { parseConfig, type Config } from '../../src/config/load.js';
+import { checkMailboxLogin } from '../../src/imap/login-check.js';
 import { readHeartbeats } from '../../src/imap/heartbeat.js';
 import { startPoller, type Poller } from '../../src/imap/poller.js';
 import { createLogger } from '../../src/log.js';
@@ -38,6 +42,9 @@ describe.skipIf(!!why)('IMAP with OAuth 2.0 (Dovecot oauth2 passdb)', () => {
   let queue: Queue;
   let poller: Poller;
   const logLines: string[] = [];
+  let raw: Record<string, unknown>;
+  let env: Record<string, string>;
+  let config: Config;
 
   beforeAll(async () => {
     oauth = await startOAuthServer();
@@ -60,24 +67,20 @@ describe.skipIf(!!why)('IMAP with OAuth 2.0 (Dovecot oauth2 passdb)', () => {
 
     const imap = (d: Dovecot, user: string, auth: Record<string, unknown>) => ({ host: d.host, port: d.port, tls: false, user, auth });
     const generic = (clientId: string, env: string) => ({ provider: 'oauth2', tokenUrl: `${oauth.url}/token`, clientId, clientSecretEnv: env });
-    const config = {
-      ...parseConfig(
-        {
-          jira: { site: 'http://127.0.0.1:1' },
-          store: { kind: 'redis' },
-          mailboxes: [
-            { id: 'ms', imap: imap(xoauth2, SUPPORT, { provider: 'microsoft', tenantId: 'example.test', clientId: 'mailroom-app', clientSecretEnv: 'ENTRA_SECRET', authority: oauth.url }), after: { action: 'none' } },
-            { id: 'gw', imap: imap(oauthbearer, SUPPORT, { provider: 'google', serviceAccountKeyEnv: 'GOOGLE_SA' }), after: { action: 'none' } },
-            { id: 'expiry', imap: imap(xoauth2, EXPIRY, generic('expiry-client', 'EXPIRY_SECRET')), after: { action: 'none' } },
-            { id: 'revoked', imap: imap(xoauth2, REVOKED, generic('revoked-client', 'REVOKED_SECRET')), after: { action: 'none' } },
-          ],
-          poller: { lockTtl: '3s', reconnectMin: '200ms', reconnectMax: '1s', authFailuresToPark: 2, parkedRetry: '10m' },
-          log: { level: 'debug' },
-        },
-        { ENTRA_SECRET: 'entra-client-secret', GOOGLE_SA: sa.json, EXPIRY_SECRET: 'expiry-secret', REVOKED_SECRET: 'revoked-secret' },
-      ),
-      prefix,
+    raw = {
+      jira: { site: 'http://127.0.0.1:1' },
+      store: { kind: 'redis' },
+      mailboxes: [
+        { id: 'ms', imap: imap(xoauth2, SUPPORT, { provider: 'microsoft', tenantId: 'example.test', clientId: 'mailroom-app', clientSecretEnv: 'ENTRA_SECRET', authority: oauth.url }), after: { action: 'none' } },
+        { id: 'gw', imap: imap(oauthbearer, SUPPORT, { provider: 'google', serviceAccountKeyEnv: 'GOOGLE_SA' }), after: { action: 'none' } },
+        { id: 'expiry', imap: imap(xoauth2, EXPIRY, generic('expiry-client', 'EXPIRY_SECRET')), after: { action: 'none' } },
+        { id: 'revoked', imap: imap(xoauth2, REVOKED, generic('revoked-client', 'REVOKED_SECRET')), after: { action: 'none' } },
+      ],
+      poller: { lockTtl: '3s', reconnectMin: '200ms', reconnectMax: '1s', authFailuresToPark: 2, parkedRetry: '10m' },
+      log: { level: 'debug' },
     };
+    env = { ENTRA_SECRET: 'entra-client-secret', GOOGLE_SA: sa.json, EXPIRY_SECRET: 'expiry-secret', REVOKED_SECRET: 'revoked-secret' };
+    config = { ...parseConfig(raw, env), prefix };
     const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void logLines.push(l) } });
     poller = startPoller({ config, redis, store: createMailStore(config, redis), logger, actions: false, settings: { heartbeatIntervalMs: 300 } });
   });
@@ -174,6 +177,23 @@ describe.skipIf(!!why)('IMAP with OAuth 2.0 (Dovecot oauth2 passdb)', () => {
     } finally {
       await c.logout();
     }
+  });
+
+  it('`mailroom mailboxes test` obtains a token and logs in; on a revoked grant it names the provider\'s error', async () => {
+    const root = resolve(import.meta.dirname, '..', '..');
+    const configPath = join(storeDir, 'mailroom.yml');
+    await writeFile(configPath, stringify(raw));
+    const cli = await promisify(execFile)(process.execPath, [join(root, 'bin', 'mailroom.js'), '--config', configPath, 'mailboxes', 'test', 'ms'], {
+      cwd: root,
+      env: { ...process.env, ...env, MAILROOM_PREFIX: prefix, MAILROOM_FROM_SOURCE: '1' },
+    });
+    expect(cli.stdout).toMatch(/^ok {4}obtained an access token from 127\.0\.0\.1:\d+ \(microsoft\)/m);
+    expect(cli.stdout).toMatch(/^ok {4}logged in to 127\.0\.0\.1:\d+ as support@example\.test with OAuth$/m);
+    expect(cli.stdout).toMatch(/^ok {4}folder "INBOX": 2 messages/m);
+    expect(cli.stdout).not.toContain('entra-client-secret');
+
+    const revoked = await checkMailboxLogin({ ...parseConfig(raw, env), prefix }, 'revoked');
+    expect(revoked).toEqual([{ ok: false, what: expect.stringMatching(/refused a token for revoked@example\.test \(invalid_grant/) }]);
   });
 
   it('never logs a client secret, a private key or an access token, even at debug level', () => {
