@@ -82,7 +82,7 @@ export function startActionWorker(deps: ActionWorkerDeps): { worker: Worker; clo
     // A connection still connecting is not usable yet, but it is not closed: jobs queue on it.
     if (!entry || entry.client.isClosed) {
       if (entry) drop(mailbox.id);
-      const tokens = imapTokenSource(deps.config, mailbox.id, log);
+      const tokens = imapTokenSource(deps.config, mailbox.id, { logger: log, redis: deps.connection });
       const secret = tokens ? { accessToken: await tokens.get() } : (deps.config.secrets.imapPasswords[mailbox.id] ?? '');
       // Another job of this mailbox may have opened a connection while the token was fetched.
       const opened = clients.get(mailbox.id);

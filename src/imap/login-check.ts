@@ -4,6 +4,7 @@
 import type { Config } from '../config/load.js';
 import { describeError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
+import type { Redis } from '../redis.js';
 import { tokenEndpoint } from '../oauth/grants.js';
 import { imapTokenSource } from '../oauth/tokens.js';
 import { imapClient } from './connect.js';
@@ -14,7 +15,12 @@ export interface CheckStep {
   what: string;
 }
 
-export async function checkMailboxLogin(config: Config, mailboxId: string, logger: Logger = silentLogger): Promise<CheckStep[]> {
+export async function checkMailboxLogin(
+  config: Config,
+  mailboxId: string,
+  opts: { logger?: Logger; redis?: Redis } = {},
+): Promise<CheckStep[]> {
+  const { logger = silentLogger, redis } = opts;
   const mailbox = config.mailboxes.find((m) => m.id === mailboxId);
   if (!mailbox) return [{ ok: false, what: `no mailbox "${mailboxId}" in ${config.source} (known: ${config.mailboxes.map((m) => m.id).join(', ')})` }];
   const imap = mailbox.imap;
@@ -22,7 +28,7 @@ export async function checkMailboxLogin(config: Config, mailboxId: string, logge
   const ctx = { host: imap.host, port: imap.port, user: imap.user, folder: imap.folder, oauth: imap.auth?.provider };
   const steps: CheckStep[] = [];
   let secret: string | { accessToken: string };
-  const tokens = imapTokenSource(config, mailboxId, logger);
+  const tokens = imapTokenSource(config, mailboxId, { logger, ...(redis ? { redis } : {}) });
   if (tokens && imap.auth) {
     const endpoint = new URL(tokenEndpoint(imap.auth, config.secrets.oauth?.[`imap:${mailboxId}`] ?? {}));
     try {

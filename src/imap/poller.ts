@@ -64,7 +64,7 @@ export function startPoller(deps: PollerDeps): Poller {
   if (pool?.threadsUnavailable) log.warn({ why: pool.threadsUnavailable }, 'parser threads unavailable: parsing on the main thread');
   for (const mailbox of config.mailboxes) {
     if (!mailbox.imap) continue;
-    const tokens = imapTokenSource(config, mailbox.id, log);
+    const tokens = imapTokenSource(config, mailbox.id, { logger: log, redis: deps.redis });
     const password = tokens ? '' : config.secrets.imapPasswords[mailbox.id];
     if (password === undefined) {
       // The config loader refuses to start without it; reaching here means a config built in code.

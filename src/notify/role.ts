@@ -61,7 +61,7 @@ export function notifierRole(): RoleStarter {
     const redis = ctx.redis('notifier-keys');
     const token = startTokenRuntime({ connection: redis, config, logger, watch: true });
     const tokenQueues = openTokenQueues(redis, config.prefix);
-    const mailer = createMailer(config.smtp, config.secrets.smtpPassword, smtpTokenSource(config, logger));
+    const mailer = createMailer(config.smtp, config.secrets.smtpPassword, smtpTokenSource(config, { logger, redis }));
     const worker = startNotifierWorker({
       redis,
       prefix: config.prefix,

@@ -4,6 +4,7 @@
 // grant with domain-wide delegation, and the generic client-credentials and refresh-token
 // grants. Refusals come back as the provider's error plus what to grant; tokens are cached
 // until shortly before they lapse.
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,9 @@ import { ConfigError } from '../../src/errors.js';
 import { OAuthTokenError } from '../../src/oauth/errors.js';
 import { requestToken } from '../../src/oauth/grants.js';
 import { oauthKey } from '../../src/oauth/keys.js';
+import { refreshKey } from '../../src/oauth/refresh-store.js';
 import { createTokenSource, imapTokenSource } from '../../src/oauth/tokens.js';
+import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 import { makeCertificate, makeServiceAccount } from '../helpers/oauth-keys.js';
 import { startOAuthServer, type OAuthServer } from '../helpers/oauth-server.js';
 
@@ -209,6 +212,40 @@ describe('generic token endpoint', () => {
     const e = await refusal(imapTokenSource(config, 'support')!.get());
     expect(e.refused).toBe(false);
     expect(e.message).toMatch(/cannot get a token for support@contoso\.example: 127\.0\.0\.1:1 unreachable/);
+  });
+});
+
+describe('rotated refresh tokens in Redis', () => {
+  const redis = testRedis();
+  const prefix = uniquePrefix('oauth-refresh');
+  const secretKey = randomBytes(32).toString('base64');
+  afterAll(async () => {
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it('survive a restart, sealed; a new refresh token in the environment starts a new chain', async () => {
+    server.generic.push({ clientId: 'rotating', refreshToken: 'rt-env-1', mailbox: MAILBOX });
+    const start = (envToken: string) => {
+      const config = { ...configWith({ provider: 'oauth2', tokenUrl: `${server.url}/token`, clientId: 'rotating', refreshTokenEnv: 'RT' }, { RT: envToken, MAILROOM_SECRET_KEY: secretKey }), prefix };
+      return imapTokenSource(config, 'support', { redis })!;
+    };
+    const sent = () => server.requests.filter((r) => r.form.client_id === 'rotating').at(-1)!.form.refresh_token;
+    await start('rt-env-1').get();
+    expect(sent()).toBe('rt-env-1');
+    const rotated = server.generic.find((g) => g.clientId === 'rotating')!.refreshToken!;
+    const stored = await redis.get(refreshKey(prefix, oauthKey.imap('support')));
+    expect(stored).toBeTruthy();
+    expect(stored).not.toContain(rotated);
+
+    // A restart (a new config, a new source): the environment's token was used up; the stored one works.
+    await start('rt-env-1').get();
+    expect(sent()).toBe(rotated);
+
+    // The operator puts a freshly issued refresh token in the environment: it wins over the old chain.
+    server.generic.find((g) => g.clientId === 'rotating')!.refreshToken = 'rt-env-2';
+    await start('rt-env-2').get();
+    expect(sent()).toBe('rt-env-2');
   });
 });
 

@@ -78,7 +78,10 @@ Examples:
     )
     .action(async (id: string, opts: { smtp?: boolean }) => {
       const config = ctx.config();
-      const steps = await checkMailboxLogin(config, id);
+      // A rotating refresh token is read from, and its successor written to, Redis: the poller's chain stays intact.
+      const imapAuth = config.mailboxes.find((m) => m.id === id)?.imap?.auth;
+      const redis = imapAuth?.provider === 'oauth2' && imapAuth.refreshTokenEnv ? await reachRedis(ctx) : undefined;
+      const steps = await checkMailboxLogin(config, id, redis ? { redis } : {});
       if (opts.smtp) {
         if (!config.smtp) steps.push({ ok: false, what: 'no smtp section in the configuration' });
         else {
