@@ -192,9 +192,7 @@ export class MailboxReader {
     const { mailbox, settings } = this.deps;
     this.state = 'connecting';
     await this.beat({ state: 'connecting' });
-    // Per login: a session outlives its token (the server checks it only at AUTHENTICATE), and a
-    // server that ends sessions when the token lapses (Exchange Online: "AccessTokenExpired") is
-    // met with a new token on the reconnect.
+    // OAuth: a valid token per login (cached until shortly before it lapses).
     const secret = this.deps.tokens ? { accessToken: await this.deps.tokens.get() } : this.deps.password;
     if (this.stopping || !this.lock.isHeld) return;
     const client = imapClient(mailbox.imap, secret, this.log, {
@@ -208,6 +206,18 @@ export class MailboxReader {
     client.on('close', () => this.nudge());
     const resync = setInterval(() => this.nudge(), settings.resyncIntervalMs);
     resync.unref();
+    // OAuth: log out and in again with a fresh token before this one lapses, between syncs,
+    // rather than be cut off mid-fetch (Exchange Online ends the session at token expiry). At
+    // least a second per session, should a provider hand out tokens that are due at once.
+    let renew = false;
+    const renewAt = this.deps.tokens?.refreshAt;
+    const renewTimer = renewAt
+      ? setTimeout(() => {
+          renew = true;
+          this.nudge();
+        }, Math.min(2 ** 31 - 1, Math.max(1000, renewAt - Date.now())))
+      : undefined;
+    renewTimer?.unref();
     try {
       await client.connect();
       if (this.stopping || !this.lock.isHeld) return;
@@ -224,10 +234,10 @@ export class MailboxReader {
       this.log.info({ folder: mailbox.imap.folder, uidvalidity: this.uidvalidity, after: this.lastUid, idleSupported }, 'mailbox open');
       await this.beat({ idleSupported, lastError: '', lastErrorAt: '', nextAttemptAt: '' });
 
-      while (!this.stopping && this.lock.isHeld) {
+      while (!this.stopping && this.lock.isHeld && !renew) {
         this.pending = false;
         await this.sync(client);
-        if (this.pending || this.stopping || !this.lock.isHeld) continue;
+        if (this.pending || this.stopping || !this.lock.isHeld || renew) continue;
         this.state = 'idle';
         await this.beat({ state: 'idle' });
         if (this.pending || this.stopping) continue;
@@ -245,10 +255,12 @@ export class MailboxReader {
           });
         }
       }
+      if (renew) this.log.debug('access token due for refresh: logging in again');
     } finally {
       clearInterval(resync);
+      if (renewTimer) clearTimeout(renewTimer);
       this.client = undefined;
-      if (this.stopping && client.usable) {
+      if ((this.stopping || renew) && client.usable) {
         await client.logout().catch(() => client.close());
       } else {
         client.close();
