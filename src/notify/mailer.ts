@@ -45,6 +45,8 @@ export function smtpAuth(smtp: SmtpConfig, password: string | undefined, tokens?
       },
     };
   }
+  // Never fall back to an empty password for a server set up for OAuth.
+  if (smtp.auth) throw new PermanentError('smtp.auth is set but the mailer got no token source: pass smtpTokenSource(config)');
   return smtp.user ? { user: smtp.user, pass: password ?? '' } : undefined;
 }
 
