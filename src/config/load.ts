@@ -6,6 +6,8 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { configSchema, type FileConfig } from './schema.js';
+import { loadOAuthSecrets, type OAuthSecrets } from '../oauth/secrets.js';
+import { oauthKey } from '../oauth/keys.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -20,6 +22,8 @@ export interface Config extends FileConfig {
     imapPasswords: Record<string, string>;
     smtpPassword?: string;
     webhookSecret?: string;
+    /** OAuth client secrets and keys per auth block (src/oauth/keys.ts names them). */
+    oauth?: Record<string, OAuthSecrets>;
   };
   /** Where the token encryption key comes from (read and checked by src/token/key.ts). */
   secretKey: { base64?: string; file?: string };
@@ -81,7 +85,7 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
 
   const imapPasswords: Record<string, string> = {};
   file.mailboxes.forEach((m, i) => {
-    if (!m.imap) return;
+    if (!m.imap?.passwordEnv) return;
     const value = env[m.imap.passwordEnv];
     if (!value) {
       problems.push({
@@ -96,6 +100,11 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
     smtpPassword = env[file.smtp.passwordEnv];
     if (!smtpPassword) problems.push({ path: 'smtp.passwordEnv', message: `environment variable ${file.smtp.passwordEnv} is not set` });
   }
+  const oauth: Record<string, OAuthSecrets> = {};
+  file.mailboxes.forEach((m, i) => {
+    if (m.imap?.auth) oauth[oauthKey.imap(m.id)] = loadOAuthSecrets(m.imap.auth, env, `mailboxes[${i}].imap.auth`, problems);
+  });
+  if (file.smtp?.auth) oauth[oauthKey.smtp] = loadOAuthSecrets(file.smtp.auth, env, 'smtp.auth', problems);
   let webhookSecret: string | undefined;
   if (file.notifications?.webhookSecretEnv) {
     webhookSecret = env[file.notifications.webhookSecretEnv];
@@ -117,7 +126,7 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
     source,
     redisUrl,
     prefix,
-    secrets: { imapPasswords, smtpPassword, webhookSecret },
+    secrets: { imapPasswords, smtpPassword, webhookSecret, oauth },
     secretKey: { base64: env.MAILROOM_SECRET_KEY || undefined, file: env.MAILROOM_SECRET_KEY_FILE || undefined },
     webAuth: {
       user: env.MAILROOM_WEB_USER || undefined,
@@ -184,6 +193,7 @@ export function maskedConfig(c: Config): unknown {
       imapPasswords: Object.fromEntries(Object.keys(c.secrets.imapPasswords).map((k) => [k, '****'])),
       smtpPassword: mask(c.secrets.smtpPassword),
       webhookSecret: mask(c.secrets.webhookSecret),
+      oauth: Object.fromEntries(Object.keys(c.secrets.oauth ?? {}).map((k) => [k, '****'])),
     },
     secretKey: { base64: mask(c.secretKey.base64), file: c.secretKey.file },
     webAuth: { ...c.webAuth, password: mask(c.webAuth.password), readonlyPassword: mask(c.webAuth.readonlyPassword) },

@@ -3,6 +3,7 @@
 // typo never silently turns a setting off.
 import { z } from 'zod';
 import { TLS_MODES } from './tls.js';
+import { oauthSchema } from '../oauth/schema.js';
 
 const duration = z
   .string()
@@ -51,10 +52,13 @@ export const imapSchema = z
     tls: z.union([z.boolean(), z.enum(TLS_MODES)]).default('implicit'),
     user: z.string().min(1),
     /** Name of the environment variable holding the password; the password never sits in YAML. */
-    passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as SUPPORT_IMAP_PASSWORD'),
+    passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as SUPPORT_IMAP_PASSWORD').optional(),
+    /** OAuth 2.0 instead of a password (XOAUTH2 / OAUTHBEARER): Microsoft 365, Google Workspace, or a generic token endpoint. */
+    auth: oauthSchema.optional(),
     folder: z.string().min(1).default('INBOX'),
   })
-  .strict();
+  .strict()
+  .refine((i) => !!i.passwordEnv !== !!i.auth, { message: 'set exactly one of passwordEnv (a password) or auth (OAuth 2.0)', path: ['passwordEnv'] });
 
 export const afterSchema = z.discriminatedUnion('action', [
   z.object({ action: z.literal('move'), folder: z.string().min(1) }).strict(),
@@ -238,11 +242,15 @@ export const configSchema = z
         tls: z.enum(TLS_MODES).optional(),
         user: z.string().optional(),
         passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+        /** OAuth 2.0 (XOAUTH2) instead of a password; `user` names the mailbox that sends. */
+        auth: oauthSchema.optional(),
         from: email,
         /** One message per recipient, or BCC batches of this size. */
         bccBatchSize: z.number().int().min(1).max(500).default(1),
       })
       .strict()
+      .refine((s) => !(s.auth && s.passwordEnv), { message: 'set passwordEnv or auth, not both', path: ['auth'] })
+      .refine((s) => !s.auth || !!s.user, { message: 'required with auth: the mailbox the token sends as', path: ['user'] })
       .optional(),
     notifications: z
       .object({

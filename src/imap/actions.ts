@@ -12,6 +12,7 @@ import type { Redis } from '../redis.js';
 import { mailboxActions } from '../queues/catalog.js';
 import { startWorker } from '../queues/worker.js';
 import { imapClient } from './connect.js';
+import { imapTokenSource } from '../oauth/tokens.js';
 import { classifyImapFailure } from './failure.js';
 
 export type AfterAction = MailboxConfig['after'];
@@ -81,7 +82,12 @@ export function startActionWorker(deps: ActionWorkerDeps): { worker: Worker; clo
     // A connection still connecting is not usable yet, but it is not closed: jobs queue on it.
     if (!entry || entry.client.isClosed) {
       if (entry) drop(mailbox.id);
-      const client = imapClient(imap, deps.config.secrets.imapPasswords[mailbox.id] ?? '', log.child({ mailbox: mailbox.id }));
+      const tokens = imapTokenSource(deps.config, mailbox.id, { logger: log, redis: deps.connection });
+      const secret = tokens ? { accessToken: await tokens.get() } : (deps.config.secrets.imapPasswords[mailbox.id] ?? '');
+      // Another job of this mailbox may have opened a connection while the token was fetched.
+      const opened = clients.get(mailbox.id);
+      if (opened && !opened.client.isClosed) return withClient(mailbox, fn);
+      const client = imapClient(imap, secret, log.child({ mailbox: mailbox.id }));
       client.on('error', (e: Error) => log.debug({ mailbox: mailbox.id, err: describeError(e) }, 'action connection error'));
       client.on('close', () => {
         if (clients.get(mailbox.id)?.client === client) drop(mailbox.id);
@@ -123,7 +129,9 @@ export function startActionWorker(deps: ActionWorkerDeps): { worker: Worker; clo
         return { outcome };
       } catch (err) {
         if (err instanceof PermanentError || err instanceof RetryableError) throw err;
-        const f = classifyImapFailure(err, { host: mailbox.imap.host, port: mailbox.imap.port, user: mailbox.imap.user, folder: mailbox.imap.folder });
+        const imap = mailbox.imap;
+        const f = classifyImapFailure(err, { host: imap.host, port: imap.port, user: imap.user, folder: imap.folder, oauth: imap.auth?.provider });
+        if (f.kind === 'auth') imapTokenSource(deps.config, mailbox.id)?.invalidate();
         // Every IMAP trouble here is worth retrying (a password gets fixed, a server comes
         // back); never an AuthError, which would pause the Jira token's queues.
         throw new RetryableError(`mailbox action on ${mailbox.id} UID ${data.uid} failed: ${f.message}`, { cause: err });

@@ -9,9 +9,16 @@ import type { Logger } from '../log.js';
 
 export type ImapSettings = NonNullable<MailboxConfig['imap']>;
 
+/** A password, or an OAuth access token (imapflow then uses OAUTHBEARER or XOAUTH2, whichever the server offers). */
+export type ImapSecret = string | { accessToken: string };
+
+export function imapAuth(user: string, secret: ImapSecret): ImapFlowOptions['auth'] {
+  return typeof secret === 'string' ? { user, pass: secret } : { user, accessToken: secret.accessToken };
+}
+
 export function imapClient(
   imap: ImapSettings,
-  password: string,
+  password: ImapSecret,
   logger: Logger,
   opts: { maxIdleTimeMs?: number } = {},
 ): ImapFlow {
@@ -20,7 +27,7 @@ export function imapClient(
     port: imap.port,
     // TLS (implicit or STARTTLS) is required off loopback: the login never goes out in clear.
     ...imapTlsOptions(imapTls(imap)),
-    auth: { user: imap.user, pass: password },
+    auth: imapAuth(imap.user, password),
     // We IDLE ourselves, right after each fetch: imapflow's auto-IDLE waits 15 s of silence.
     disableAutoIdle: true,
     // Restart IDLE every few minutes: some servers and NAT boxes drop long-silent sessions.

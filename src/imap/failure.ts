@@ -1,5 +1,6 @@
 // What went wrong with an IMAP connection, in words a person can act on, and how long to wait
 // before trying again. Pure functions: table-tested in test/unit/imap-failure.test.ts.
+import { OAuthTokenError, loginRefusedHint, type OAuthProvider } from '../oauth/errors.js';
 
 export type ImapFailureKind =
   /** The server refused the user name or password. Repeated: the mailbox is parked. */
@@ -24,6 +25,8 @@ interface ErrorLike {
   authenticationFailed?: boolean;
   serverResponseCode?: string;
   responseText?: string;
+  /** The server's SASL error for OAUTHBEARER/XOAUTH2 (e.g. {"status":"401","schemes":"bearer"}). */
+  oauthError?: unknown;
   mailboxMissing?: boolean;
   responseStatus?: string;
   command?: string;
@@ -55,11 +58,20 @@ export class LockLostError extends Error {
 }
 
 /** Classify an error from imapflow (or our own code) while serving one mailbox. */
-export function classifyImapFailure(err: unknown, ctx: { host: string; port: number; user: string; folder: string }): ImapFailure {
+export function classifyImapFailure(
+  err: unknown,
+  ctx: { host: string; port: number; user: string; folder: string; oauth?: OAuthProvider },
+): ImapFailure {
   if (err instanceof LockLostError) return { kind: 'lock-lost', message: err.message };
+  // No token: the provider refused (counts towards parking, like a wrong password) or was unreachable.
+  if (err instanceof OAuthTokenError) return { kind: err.refused ? 'auth' : 'network', message: err.message };
   const e = (typeof err === 'object' && err !== null ? err : { message: String(err) }) as ErrorLike;
   const text = e.responseText || e.message || String(err);
   if (e.authenticationFailed || e.serverResponseCode === 'AUTHENTICATIONFAILED') {
+    if (ctx.oauth) {
+      const said = e.oauthError && typeof e.oauthError === 'object' ? ` ${JSON.stringify(e.oauthError)}` : '';
+      return { kind: 'auth', message: `${ctx.host} refused the access token for ${ctx.user} (${text}${said}): ${loginRefusedHint(ctx.oauth, 'imap')}` };
+    }
     return {
       kind: 'auth',
       message: `${ctx.host} refused the login of ${ctx.user} (${text}): check the password in the environment variable`,

@@ -12,6 +12,7 @@ import { startActionWorker } from './actions.js';
 import { inMemoryLimit } from './ingest.js';
 import { imapTls, type ImapSettings } from './connect.js';
 import { MailboxReader, type ReaderSettings } from './reader.js';
+import { imapTokenSource } from '../oauth/tokens.js';
 
 export interface PollerDeps {
   config: Config;
@@ -63,7 +64,8 @@ export function startPoller(deps: PollerDeps): Poller {
   if (pool?.threadsUnavailable) log.warn({ why: pool.threadsUnavailable }, 'parser threads unavailable: parsing on the main thread');
   for (const mailbox of config.mailboxes) {
     if (!mailbox.imap) continue;
-    const password = config.secrets.imapPasswords[mailbox.id];
+    const tokens = imapTokenSource(config, mailbox.id, { logger: log, redis: deps.redis });
+    const password = tokens ? '' : config.secrets.imapPasswords[mailbox.id];
     if (password === undefined) {
       // The config loader refuses to start without it; reaching here means a config built in code.
       log.error({ mailbox: mailbox.id }, 'no IMAP password for this mailbox: not reading it');
@@ -77,6 +79,7 @@ export function startPoller(deps: PollerDeps): Poller {
     const reader = new MailboxReader({
       mailbox: mailbox as typeof mailbox & { imap: ImapSettings },
       password,
+      ...(tokens ? { tokens } : {}),
       redis: deps.redis,
       prefix: config.prefix,
       queue,

@@ -19,6 +19,7 @@ import { bufferToRecord, enqueueMany, fetchGroups, fetchSources, streamToRecord,
 import type { MailRecord } from '../mail/record.js';
 import { imapKeys } from './keys.js';
 import { MailboxLock } from './lock.js';
+import type { TokenSource } from '../oauth/tokens.js';
 
 export interface ReaderSettings {
   lockTtlMs: number;
@@ -37,7 +38,10 @@ export interface ReaderSettings {
 
 export interface ReaderDeps {
   mailbox: MailboxConfig & { imap: ImapSettings };
+  /** The IMAP password; unused when `tokens` is set. */
   password: string;
+  /** OAuth: a fresh access token per login (imap.auth). */
+  tokens?: TokenSource;
   /** For the lock, cursor and heartbeat (short commands). */
   redis: Redis;
   prefix: string;
@@ -155,7 +159,9 @@ export class MailboxReader {
         if (this.stopping) return;
         if (this.lostReason || !this.lock.isHeld) return;
         const imap = this.deps.mailbox.imap;
-        const failure = classifyImapFailure(err, { host: imap.host, port: imap.port, user: imap.user, folder: imap.folder });
+        const failure = classifyImapFailure(err, { host: imap.host, port: imap.port, user: imap.user, folder: imap.folder, oauth: imap.auth?.provider });
+        // A refused token may have been revoked before its expiry: the next login asks for a new one.
+        if (failure.kind === 'auth') this.deps.tokens?.invalidate();
         await this.failed(failure);
       }
     }
@@ -186,7 +192,10 @@ export class MailboxReader {
     const { mailbox, settings } = this.deps;
     this.state = 'connecting';
     await this.beat({ state: 'connecting' });
-    const client = imapClient(mailbox.imap, this.deps.password, this.log, {
+    // OAuth: a valid token per login (cached until shortly before it lapses).
+    const secret = this.deps.tokens ? { accessToken: await this.deps.tokens.get() } : this.deps.password;
+    if (this.stopping || !this.lock.isHeld) return;
+    const client = imapClient(mailbox.imap, secret, this.log, {
       maxIdleTimeMs: Math.min(settings.resyncIntervalMs, 4 * 60_000),
     });
     this.client = client;
@@ -197,6 +206,18 @@ export class MailboxReader {
     client.on('close', () => this.nudge());
     const resync = setInterval(() => this.nudge(), settings.resyncIntervalMs);
     resync.unref();
+    // OAuth: log out and in again with a fresh token before this one lapses, between syncs,
+    // rather than be cut off mid-fetch (Exchange Online ends the session at token expiry). At
+    // least a second per session, should a provider hand out tokens that are due at once.
+    let renew = false;
+    const renewAt = this.deps.tokens?.refreshAt;
+    const renewTimer = renewAt
+      ? setTimeout(() => {
+          renew = true;
+          this.nudge();
+        }, Math.min(2 ** 31 - 1, Math.max(1000, renewAt - Date.now())))
+      : undefined;
+    renewTimer?.unref();
     try {
       await client.connect();
       if (this.stopping || !this.lock.isHeld) return;
@@ -213,10 +234,10 @@ export class MailboxReader {
       this.log.info({ folder: mailbox.imap.folder, uidvalidity: this.uidvalidity, after: this.lastUid, idleSupported }, 'mailbox open');
       await this.beat({ idleSupported, lastError: '', lastErrorAt: '', nextAttemptAt: '' });
 
-      while (!this.stopping && this.lock.isHeld) {
+      while (!this.stopping && this.lock.isHeld && !renew) {
         this.pending = false;
         await this.sync(client);
-        if (this.pending || this.stopping || !this.lock.isHeld) continue;
+        if (this.pending || this.stopping || !this.lock.isHeld || renew) continue;
         this.state = 'idle';
         await this.beat({ state: 'idle' });
         if (this.pending || this.stopping) continue;
@@ -234,10 +255,12 @@ export class MailboxReader {
           });
         }
       }
+      if (renew) this.log.debug('access token due for refresh: logging in again');
     } finally {
       clearInterval(resync);
+      if (renewTimer) clearTimeout(renewTimer);
       this.client = undefined;
-      if (this.stopping && client.usable) {
+      if ((this.stopping || renew) && client.usable) {
         await client.logout().catch(() => client.close());
       } else {
         client.close();

@@ -3,7 +3,10 @@ import nodemailer from 'nodemailer';
 import type { Config } from '../config/load.js';
 import { decideTls, smtpTlsOptions, type TlsDecision } from '../config/tls.js';
 import { PermanentError } from '../errors.js';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import { registerSecret } from '../log.js';
+import { loginRefusedHint } from '../oauth/errors.js';
+import type { TokenSource } from '../oauth/tokens.js';
 
 export type SmtpConfig = NonNullable<Config['smtp']>;
 
@@ -24,16 +27,61 @@ export interface Mailer {
   close(): void;
 }
 
-export function createMailer(smtp: SmtpConfig | undefined, password: string | undefined): Mailer {
-  if (!smtp) throw new PermanentError('no smtp section in the configuration: the notifier cannot send mail');
-  // Kept out of every log line, should an SMTP error ever echo it.
-  registerSecret(password);
+/**
+ * The login: none, a password, or XOAUTH2 with a token from `tokens` (smtp.auth). nodemailer
+ * asks again with renew=true once when the server refuses a token: the cached one is dropped.
+ */
+export function smtpAuth(smtp: SmtpConfig, password: string | undefined, tokens?: TokenSource): SMTPTransport.Options['auth'] | undefined {
+  if (tokens && smtp.user) {
+    return {
+      type: 'OAuth2',
+      user: smtp.user,
+      provisionCallback: (_user, renew, callback) => {
+        if (renew) tokens.invalidate();
+        tokens.get().then(
+          // nodemailer keeps the token until `expires` (ms): ask again when ours is due for refresh.
+          (token) => callback(null, token, tokens.refreshAt),
+          (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+        );
+      },
+    };
+  }
+  // Never fall back to an empty password for a server set up for OAuth.
+  if (smtp.auth) throw new PermanentError('smtp.auth is set but the mailer got no token source: pass smtpTokenSource(config)');
+  return smtp.user ? { user: smtp.user, pass: password ?? '' } : undefined;
+}
+
+/** Connect and log in to the SMTP server without sending (for `mailroom mailboxes test --smtp`). */
+export async function verifySmtpLogin(smtp: SmtpConfig, password: string | undefined, tokens?: TokenSource): Promise<void> {
+  const auth = smtpAuth(smtp, password, tokens);
   const transport = nodemailer.createTransport({
     host: smtp.host,
     port: smtp.port,
     // TLS (implicit or STARTTLS) is required off loopback: AUTH never goes out in clear.
     ...smtpTlsOptions(smtpTls(smtp)),
-    ...(smtp.user ? { auth: { user: smtp.user, pass: password ?? '' } } : {}),
+    ...(auth ? { auth } : {}),
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 30_000,
+  });
+  try {
+    await transport.verify();
+  } finally {
+    transport.close();
+  }
+}
+
+export function createMailer(smtp: SmtpConfig | undefined, password: string | undefined, tokens?: TokenSource): Mailer {
+  if (!smtp) throw new PermanentError('no smtp section in the configuration: the notifier cannot send mail');
+  // Kept out of every log line, should an SMTP error ever echo it.
+  registerSecret(password);
+  const auth = smtpAuth(smtp, password, tokens);
+  const transport = nodemailer.createTransport({
+    host: smtp.host,
+    port: smtp.port,
+    // TLS (implicit or STARTTLS) is required off loopback: AUTH never goes out in clear.
+    ...smtpTlsOptions(smtpTls(smtp)),
+    ...(auth ? { auth } : {}),
     // A few connections, reused: a 100-member group is 100 messages, not 100 handshakes.
     pool: true,
     maxConnections: 3,
@@ -42,9 +90,11 @@ export function createMailer(smtp: SmtpConfig | undefined, password: string | un
     greetingTimeout: 10_000,
     socketTimeout: 30_000,
   });
+  const hint = tokens && smtp.auth ? loginRefusedHint(smtp.auth.provider, 'smtp') : undefined;
   return {
     send: (m) =>
-      transport.sendMail({
+      transport
+        .sendMail({
         from: m.from,
         ...(m.bcc ? { to: m.from, bcc: m.recipients } : { to: m.recipients }),
         // The envelope names exactly the recipients, whatever the headers say.
@@ -53,7 +103,13 @@ export function createMailer(smtp: SmtpConfig | undefined, password: string | un
         text: m.text,
         headers: m.headers,
         messageId: m.messageId,
-      }),
+      })
+        .catch((err: unknown) => {
+          // The server refused a token the provider issued: say what to grant.
+          const e = err as { code?: string; response?: string; responseCode?: number; message?: string };
+          if (hint && e?.code === 'EAUTH' && typeof e.responseCode === 'number') e.response = `${e.response ?? e.message ?? ''} (${hint})`;
+          throw err;
+        }),
     close: () => transport.close(),
   };
 }

@@ -12,6 +12,7 @@ import type { RoleStarter } from '../runtime.js';
 import { openTokenQueues } from '../token/gate.js';
 import { openTokenRuntime } from '../token/runtime.js';
 import { createMailer, smtpTls, type Mailer } from './mailer.js';
+import { smtpTokenSource } from '../oauth/tokens.js';
 import { createNotifier, type NotifierDeps } from './notifier.js';
 
 /**
@@ -60,7 +61,7 @@ export function notifierRole(): RoleStarter {
     const redis = ctx.redis('notifier-keys');
     const token = await openTokenRuntime({ connection: redis, config, logger, watch: true });
     const tokenQueues = openTokenQueues(redis, config.prefix);
-    const mailer = createMailer(config.smtp, config.secrets.smtpPassword);
+    const mailer = createMailer(config.smtp, config.secrets.smtpPassword, smtpTokenSource(config, { logger, redis }));
     const tls = smtpTls(config.smtp!);
     if (tls.warning) logger.warn(tls.warning);
     else logger.info(tls.summary);

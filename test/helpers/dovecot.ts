@@ -14,6 +14,8 @@ const run = promisify(execFile);
 
 export const DOVECOT_BIN = ['/usr/sbin/dovecot', '/usr/local/sbin/dovecot'].find((p) => existsSync(p));
 
+const DOVEADM_BIN = ['/usr/bin/doveadm', '/usr/local/bin/doveadm'].find((p) => existsSync(p)) ?? 'doveadm';
+
 /** Why Dovecot cannot run here, or undefined when it can. */
 export function dovecotUnavailable(): string | undefined {
   if (!DOVECOT_BIN) return 'dovecot is not installed (apt-get install dovecot-imapd)';
@@ -30,6 +32,12 @@ export interface DovecotOptions {
   users?: DovecotUser[];
   /** Advertise no IDLE capability, like servers that only support polling. */
   noIdle?: boolean;
+  /**
+   * Also accept OAuth 2.0 bearer tokens (Dovecot's oauth2 passdb), checked by RFC 7662
+   * introspection against `introspectionUrl` (test/helpers/oauth-server.ts). Only the listed SASL
+   * mechanisms are advertised besides PLAIN/LOGIN, so a test picks which one imapflow uses.
+   */
+  oauth?: { introspectionUrl: string; mechanisms: ('xoauth2' | 'oauthbearer')[] };
 }
 
 export interface Dovecot {
@@ -45,6 +53,8 @@ export interface Dovecot {
   halt(): Promise<void>;
   /** Start a halted server again. */
   resume(): Promise<void>;
+  /** End a user's IMAP sessions (doveadm kick), as a server does when it drops a session. */
+  kick(user: string): Promise<void>;
   /** Append a raw message over IMAP (as the first user unless told otherwise); returns its UID. */
   appendRaw(raw: string | Buffer, opts?: { folder?: string; user?: string }): Promise<number | undefined>;
   /** An imapflow client logged in as a user (first by default), for test assertions. */
@@ -79,7 +89,7 @@ mail_fsync = never
 maildir_very_dirty_syncs = yes
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login${opts.oauth ? ' ' + opts.oauth.mechanisms.join(' ') : ''}
 mail_location = maildir:${dir}/mail/%u
 default_internal_user = dovecot
 default_login_user = dovenull
@@ -97,7 +107,16 @@ passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u ${dir}/users
 }
-userdb {
+${
+  opts.oauth
+    ? `passdb {
+  driver = oauth2
+  mechanisms = ${opts.oauth.mechanisms.join(' ')}
+  args = ${dir}/oauth2.conf.ext
+}
+`
+    : ''
+}userdb {
   driver = static
   args = uid=dovecot gid=dovecot home=${dir}/mail/%u
 }
@@ -193,6 +212,15 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<Dovecot> 
   await chown(join(dir, 'mail'), uid, gid);
   await writeFile(join(dir, 'users'), users.map((u) => `${u.user}:{PLAIN}${u.password}`).join('\n') + '\n', { mode: 0o644 });
 
+  if (opts.oauth) {
+    // No auth cache (the default): every login is introspected, so a revoked token is refused at once.
+    await writeFile(
+      join(dir, 'oauth2.conf.ext'),
+      `introspection_mode = post\nintrospection_url = ${opts.oauth.introspectionUrl}\nusername_attribute = username\nactive_attribute = active\nactive_value = true\n`,
+      { mode: 0o644 },
+    );
+  }
+
   let port = 0;
   const start = async (): Promise<void> => {
     await writeFile(join(dir, 'dovecot.conf'), config(dir, port, opts));
@@ -236,6 +264,9 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<Dovecot> 
     async restart() {
       await killMaster(dir);
       await start();
+    },
+    async kick(user) {
+      await run(DOVEADM_BIN, ['-c', join(dir, 'dovecot.conf'), 'kick', user]);
     },
     async client(user) {
       const u = users.find((x) => x.user === user) ?? users[0]!;

@@ -5,10 +5,15 @@ import { readHeartbeats } from '../../imap/heartbeat.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
 import { EXIT, out, printJson, table } from '../output.js';
+import { checkMailboxLogin } from '../../imap/login-check.js';
+import { verifySmtpLogin } from '../../notify/mailer.js';
+import { smtpTokenSource } from '../../oauth/tokens.js';
+import { describeError } from '../../errors.js';
 
 export function register(program: Command, ctx: CliContext): void {
-  program
-    .command('mailboxes')
+  const mailboxes = program.command('mailboxes');
+  registerTest(mailboxes, ctx);
+  mailboxes
     .description('show each IMAP mailbox\'s poller state, last sync, lag and last error')
     .option('--json', 'print JSON')
     .addHelpText(
@@ -53,6 +58,43 @@ Examples:
           ]),
         ),
       );
+    });
+}
+
+function registerTest(mailboxes: Command, ctx: CliContext): void {
+  mailboxes
+    .command('test <id>')
+    .description('obtain the mailbox\'s OAuth token (or read its password), log in to IMAP and look at the folder; --smtp also logs in to SMTP')
+    .option('--smtp', 'also log in to the SMTP server of the notifier (smtp section), without sending')
+    .addHelpText(
+      'after',
+      `
+Nothing is read, moved or sent. Exit code: 0 every step worked, 1 a step failed (the line says
+what to grant or fix), 2 bad configuration.
+
+Examples:
+  mailroom mailboxes test support
+  mailroom mailboxes test support --smtp`,
+    )
+    .action(async (id: string, opts: { smtp?: boolean }) => {
+      const config = ctx.config();
+      // A rotating refresh token is read from, and its successor written to, Redis: the poller's chain stays intact.
+      const imapAuth = config.mailboxes.find((m) => m.id === id)?.imap?.auth;
+      const redis = imapAuth?.provider === 'oauth2' && imapAuth.refreshTokenEnv ? await reachRedis(ctx) : undefined;
+      const steps = await checkMailboxLogin(config, id, redis ? { redis } : {});
+      if (opts.smtp) {
+        if (!config.smtp) steps.push({ ok: false, what: 'no smtp section in the configuration' });
+        else {
+          try {
+            await verifySmtpLogin(config.smtp, config.secrets.smtpPassword, smtpTokenSource(config));
+            steps.push({ ok: true, what: `logged in to SMTP ${config.smtp.host}:${config.smtp.port}${config.smtp.user ? ` as ${config.smtp.user}` : ''}${config.smtp.auth ? ' with OAuth' : ''}` });
+          } catch (e) {
+            steps.push({ ok: false, what: `SMTP ${config.smtp.host}:${config.smtp.port}: ${describeError(e)}` });
+          }
+        }
+      }
+      for (const s of steps) out(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.what}`);
+      process.exitCode = steps.every((s) => s.ok) ? EXIT.ok : EXIT.failed;
     });
 }
 

@@ -1,0 +1,108 @@
+// The secrets an `auth` block names (environment variables, key files), read once when the
+// configuration is parsed. A missing or unreadable one is a configuration problem that names
+// the key path; the values go to config.secrets.oauth and never to logs, jobs or Redis.
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { registerSecret } from '../log.js';
+import type { OAuthConfig } from './schema.js';
+
+type Env = Record<string, string | undefined>;
+
+export interface OAuthSecrets {
+  clientSecret?: string;
+  refreshToken?: string;
+  /** Entra ID certificate credential: the signing key and the certificate's thumbprints (base64url). */
+  certificate?: { key: KeyObject; x5t: string; x5tS256: string };
+  /** Google service account. */
+  serviceAccount?: { clientEmail: string; privateKeyId: string; key: KeyObject; tokenUri?: string };
+}
+
+const serviceAccountJson = z.object({
+  type: z.literal('service_account').optional(),
+  client_email: z.string().min(1),
+  private_key_id: z.string().min(1),
+  private_key: z.string().min(1),
+  token_uri: z.string().url().optional(),
+});
+
+type Problems = { path: string; message: string }[];
+
+function fromEnv(env: Env, name: string, path: string, what: string, problems: Problems): string | undefined {
+  const v = env[name];
+  if (!v) problems.push({ path, message: `environment variable ${name} is not set: export ${what} in it` });
+  else registerSecret(v);
+  return v || undefined;
+}
+
+function readText(file: string, path: string, what: string, problems: Problems): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    problems.push({ path, message: `cannot read ${what} ${file}: ${why}` });
+    return undefined;
+  }
+}
+
+/** Read the secrets of one `auth` block at `path` (e.g. "mailboxes[0].imap.auth"). */
+export function loadOAuthSecrets(auth: OAuthConfig, env: Env, path: string, problems: Problems): OAuthSecrets {
+  const out: OAuthSecrets = {};
+  if (auth.provider === 'microsoft') {
+    if (auth.clientSecretEnv) out.clientSecret = fromEnv(env, auth.clientSecretEnv, `${path}.clientSecretEnv`, 'the app registration\'s client secret (its Value)', problems);
+    const c = auth.certificate;
+    if (c) {
+      const certPem = readText(c.certificateFile, `${path}.certificate.certificateFile`, 'the certificate', problems);
+      const keyPem = c.privateKeyEnv
+        ? fromEnv(env, c.privateKeyEnv, `${path}.certificate.privateKeyEnv`, 'the certificate\'s PEM private key', problems)
+        : readText(c.privateKeyFile!, `${path}.certificate.privateKeyFile`, 'the private key', problems);
+      if (certPem && keyPem) {
+        try {
+          const cert = new X509Certificate(certPem);
+          const key = createPrivateKey(keyPem);
+          if (!cert.checkPrivateKey(key)) {
+            problems.push({ path: `${path}.certificate`, message: 'the private key does not belong to the certificate' });
+          } else {
+            const b64u = (fp: string) => Buffer.from(fp.replace(/:/g, ''), 'hex').toString('base64url');
+            out.certificate = { key, x5t: b64u(cert.fingerprint), x5tS256: b64u(cert.fingerprint256) };
+          }
+        } catch (err) {
+          problems.push({ path: `${path}.certificate`, message: `not a PEM certificate and private key: ${(err as Error).message}` });
+        }
+      }
+    }
+  } else if (auth.provider === 'google') {
+    const text = auth.serviceAccountKeyEnv
+      ? fromEnv(env, auth.serviceAccountKeyEnv, `${path}.serviceAccountKeyEnv`, 'the service account\'s JSON key', problems)
+      : readText(auth.serviceAccountKeyFile!, `${path}.serviceAccountKeyFile`, 'the service account key', problems);
+    if (text) {
+      let parsed: z.infer<typeof serviceAccountJson> | undefined;
+      try {
+        parsed = serviceAccountJson.parse(JSON.parse(text));
+      } catch {
+        problems.push({
+          path: `${path}.${auth.serviceAccountKeyEnv ? 'serviceAccountKeyEnv' : 'serviceAccountKeyFile'}`,
+          message: 'not a service account JSON key (it needs client_email, private_key_id and private_key): download one under IAM & Admin > Service accounts > Keys',
+        });
+      }
+      if (parsed) {
+        try {
+          registerSecret(parsed.private_key);
+          out.serviceAccount = {
+            clientEmail: parsed.client_email,
+            privateKeyId: parsed.private_key_id,
+            key: createPrivateKey(parsed.private_key),
+            tokenUri: parsed.token_uri,
+          };
+        } catch (err) {
+          problems.push({ path, message: `the service account's private_key is not a PEM key: ${(err as Error).message}` });
+        }
+      }
+    }
+  } else {
+    if (auth.clientSecretEnv) out.clientSecret = fromEnv(env, auth.clientSecretEnv, `${path}.clientSecretEnv`, 'the OAuth client secret', problems);
+    if (auth.refreshTokenEnv) out.refreshToken = fromEnv(env, auth.refreshTokenEnv, `${path}.refreshTokenEnv`, 'the OAuth refresh token', problems);
+  }
+  return out;
+}
