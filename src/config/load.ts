@@ -6,12 +6,16 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { configSchema, type FileConfig } from './schema.js';
+import { DEFAULT_REDIS_URL, describeTarget, parseRedisTarget, type RedisTarget } from '../redis-target.js';
 
 export type Env = Record<string, string | undefined>;
 
 export interface Config extends FileConfig {
   /** Where the configuration came from (a path, or a description for configs built in code). */
   source: string;
+  /** Which Redis, in which form (one server, Sentinel, Cluster): see src/redis-target.ts. */
+  redis: RedisTarget;
+  /** The plain form's URL; for Sentinel and Cluster a description (not a URL to connect to). */
   redisUrl: string;
   /** Key prefix for BullMQ queues and Mailroom's own keys. */
   prefix: string;
@@ -36,7 +40,7 @@ export interface Config extends FileConfig {
   };
 }
 
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+export { DEFAULT_REDIS_URL };
 export const DEFAULT_PREFIX = '{mailroom}';
 
 export function configPath(cliPath: string | undefined, env: Env): string {
@@ -104,18 +108,23 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
     }
   }
 
-  const redisUrl = env.REDIS_URL || DEFAULT_REDIS_URL;
-  if (!/^rediss?:\/\//.test(redisUrl)) problems.push({ path: 'REDIS_URL', message: `"${redisUrl}" is not a redis:// or rediss:// URL` });
+  const redis = parseRedisTarget(env);
+  problems.push(...redis.problems);
   const prefix = env.MAILROOM_PREFIX || DEFAULT_PREFIX;
   if (!/^[A-Za-z0-9{}_.:-]+$/.test(prefix)) {
     problems.push({ path: 'MAILROOM_PREFIX', message: 'letters, digits and {}_.:- only, e.g. {mailroom}' });
+  } else if (redis.target?.form === 'cluster' && !/^\{[^{}]+\}/.test(prefix)) {
+    // Without a leading {hash tag} an install's keys spread over a cluster's slots: BullMQ's
+    // Lua scripts and Mailroom's MULTI blocks fail there with CROSSSLOT.
+    problems.push({ path: 'MAILROOM_PREFIX', message: `"${prefix}" must start with a {hash tag}, e.g. {${prefix.replace(/[{}]/g, '') || 'mailroom'}}, so every key of the install shares one Redis Cluster slot` });
   }
 
   if (problems.length) throw new ConfigError(problems);
   return {
     ...file,
     source,
-    redisUrl,
+    redis: redis.target!,
+    redisUrl: redis.target!.form === 'url' ? redis.target!.url : describeTarget(redis.target!),
     prefix,
     secrets: { imapPasswords, smtpPassword, webhookSecret },
     secretKey: { base64: env.MAILROOM_SECRET_KEY || undefined, file: env.MAILROOM_SECRET_KEY_FILE || undefined },
@@ -187,6 +196,7 @@ export function maskedConfig(c: Config): unknown {
     },
     secretKey: { base64: mask(c.secretKey.base64), file: c.secretKey.file },
     webAuth: { ...c.webAuth, password: mask(c.webAuth.password), readonlyPassword: mask(c.webAuth.readonlyPassword) },
+    redis: describeTarget(c.redis),
     redisUrl: c.redisUrl.replace(/\/\/([^@/]*)@/, '//****@'),
   };
 }
