@@ -6,7 +6,7 @@
 // so INFO is read first and CONFIG GET only when allowed.
 import type { Logger } from './log.js';
 import { describeError } from './errors.js';
-import { currentNode, nodesOf, type Redis } from './redis.js';
+import { currentNode, nodesOf, whenReady, type Redis } from './redis.js';
 
 export interface SettingsFinding {
   setting: string;
@@ -41,6 +41,7 @@ export function parseInfo(text: string): Record<string, string> {
 /** Every primary's unsafe settings, with the node they were read from. */
 export async function readSettingsFindings(redis: Redis): Promise<(SettingsFinding & { node: string })[]> {
   const found: (SettingsFinding & { node: string })[] = [];
+  await whenReady(redis);
   for (const node of nodesOf(redis)) {
     const info = parseInfo(`${await node.info('memory')}\n${await node.info('persistence')}`);
     let appendfsync: string | undefined;

@@ -65,9 +65,10 @@ export function createRedis(target: RedisTarget | string, opts: ConnectOptions =
         sentinelPassword: t.sentinelPassword,
         db: t.db,
         ...(t.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
-        // Subscribe to +switch-master on the sentinels: a failover is noticed when the sentinels
-        // announce it, not only when the old primary's socket finally errors.
-        failoverDetector: true,
+        // No `failoverDetector`: in ioredis 5.11 its disconnect on +switch-master can land while a
+        // reconnect is asking the sentinels, and that ends the connection for good (seen in
+        // test/e2e/redis-forms.test.ts). A failover is noticed when the old primary's socket
+        // closes or answers READONLY; the reconnect then asks the sentinels for the new one.
         retryStrategy: retry,
         sentinelRetryStrategy: retry,
       });
@@ -109,9 +110,17 @@ export function isCluster(redis: Redis): boolean {
   return (redis as unknown) instanceof Cluster;
 }
 
-/** The data nodes behind a connection: each primary of a cluster, else the connection itself. */
+/**
+ * The data nodes behind a connection: each primary of a cluster, else the connection itself.
+ * A cluster knows its primaries once it has loaded the slots map: call `whenReady` first.
+ */
 export function nodesOf(redis: Redis): Redis[] {
   return isCluster(redis) ? (redis as unknown as Cluster).nodes('master') : [redis];
+}
+
+/** Resolves once the connection is usable (a cluster: its slots map is loaded). */
+export async function whenReady(redis: Redis): Promise<void> {
+  if (redis.status !== 'ready') await redis.ping();
 }
 
 /** host:port of the node a connection talks to right now (a cluster: every primary). */
@@ -135,6 +144,7 @@ export function key(prefix: string, ...parts: string[]): string {
 /** Every key under a prefix, from every primary (SCAN, never KEYS, so Redis keeps serving). */
 export async function keysByPrefix(redis: Redis, prefix: string): Promise<string[]> {
   const all: string[] = [];
+  await whenReady(redis);
   for (const node of nodesOf(redis)) {
     let cursor = '0';
     do {
@@ -149,6 +159,7 @@ export async function keysByPrefix(redis: Redis, prefix: string): Promise<string
 /** Delete every key under a prefix (SCAN, never KEYS, so Redis keeps serving meanwhile). */
 export async function deleteByPrefix(redis: Redis, prefix: string): Promise<number> {
   let deleted = 0;
+  await whenReady(redis);
   for (const node of nodesOf(redis)) {
     let cursor = '0';
     do {

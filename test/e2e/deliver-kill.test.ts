@@ -16,7 +16,7 @@ import { seeded } from '../../src/pipeline/sim-run.js';
 import { jiraDeliver, mailboxActions } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import { startSeededSim, type SeededSim, storeAdminToken } from '../helpers/jira-sim.js';
-import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { dropPrefix, REDIS_ENV, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 // Scaled so the test fits in about a minute here; bench/deliver.ts runs the 500.
 const N = Number(process.env.DELIVER_KILL_MAILS ?? 100);
@@ -80,7 +80,7 @@ afterAll(async () => {
 function startDeliverer(): ChildProcess {
   const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY], {
     cwd: process.cwd(),
-    env: { ...process.env, REDIS_URL, MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: secretKey, MAILROOM_SECRET_KEY_FILE: '', MAILROOM_CONFIG: join(dir, 'mailroom.yml') },
+    env: { ...process.env, ...REDIS_ENV, MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: secretKey, MAILROOM_SECRET_KEY_FILE: '', MAILROOM_CONFIG: join(dir, 'mailroom.yml') },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   c.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));

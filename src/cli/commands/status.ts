@@ -8,6 +8,7 @@ import { readTokenHealth } from '../../token/runtime.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
 import { EXIT, out, printJson, table } from '../output.js';
+import { formatRedisWhere, redisWhere } from '../../ops/redis-where.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -41,7 +42,7 @@ Examples:
         const { gate: _gate, ...tokenShown } = token;
         process.exitCode = tokenState.ok && mailboxes.every((m) => m.verdict.ok) ? EXIT.ok : EXIT.failed;
         if (opts.json) {
-          printJson({ prefix: config.prefix, queues: status, mailboxes, token: { ...tokenShown, verdict: tokenState } });
+          printJson({ prefix: config.prefix, redis: redisWhere(redis), queues: status, mailboxes, token: { ...tokenShown, verdict: tokenState } });
           return;
         }
         out(
@@ -67,6 +68,7 @@ Examples:
           );
         }
         out();
+        out(formatRedisWhere(redisWhere(redis)));
         out(`token: ${tokenState.ok ? 'ok' : 'NOT USABLE'}${tokenState.detail ? ` - ${tokenState.detail}` : ''}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''}`);
       } finally {
         await closeQueues(queues);
