@@ -281,7 +281,7 @@ async function main(): Promise<number> {
       await sleep(SENTINEL ? gap : gap * (0.5 + rand()));
       const f = order.shift() ?? (pool.length ? pool[Math.floor(rand() * pool.length)]! : undefined);
       if (!f) continue;
-      say(`${f} (${appendedIds.size} mails appended so far)`);
+      say(`${f} (${appendedIds.size} mails appended, ${issuesByMessage(rig.sim).size} issues so far)`);
       try {
         await inject(c, f);
       } catch (e) {
