@@ -16,6 +16,7 @@ import { appender, makeMails, population, type BenchMail } from './lib/mails.js'
 import { closeQueues, counts, issuesByMessage, openQueues, unfinished, waitUntil } from './lib/observe.js';
 import { ALL_ROLES, startRig, type RoleName, type Rig, type Run } from './lib/rig.js';
 import { table } from './lib/stats.js';
+import { startSentinel, type SentinelForm } from '../test/helpers/redis-forms.js';
 
 const run$ = promisify(execFile);
 
@@ -30,6 +31,10 @@ const { values: args } = parseArgs({
     'deliver-kill': { type: 'boolean', default: false },
     kills: { type: 'string' },
     'write-fail': { type: 'string', default: '0.2' },
+    // The Sentinel scenario: the pipeline on a primary + replica + 3 Sentinels, and the only
+    // fault is killing the primary (SIGKILL, replica promoted, old primary back as a replica).
+    sentinel: { type: 'boolean', default: false },
+    failovers: { type: 'string', default: '2' },
   },
 });
 const QUICK = args.quick;
@@ -52,9 +57,10 @@ if (args['deliver-kill']) {
   );
   process.exit(problems.length ? 1 : 0);
 }
-const MAILS = Number(args.mails ?? (QUICK ? 150 : 2000));
+const SENTINEL = args.sentinel;
+const MAILS = Number(args.mails ?? (QUICK ? 150 : SENTINEL ? 1000 : 2000));
 /** How long mail keeps arriving under faults; settling afterwards has its own bound. */
-const CHAOS_SECONDS = Number(args.seconds ?? (QUICK ? 35 : 150));
+const CHAOS_SECONDS = Number(args.seconds ?? (QUICK ? 35 : SENTINEL ? 90 : 150));
 const SETTLE_MS = QUICK ? 45_000 : 150_000;
 const GAP_MS = QUICK ? 2_500 : 4_000;
 const rand = seeded(Number(args.seed));
@@ -74,7 +80,8 @@ type Fault =
   | 'jira-5xx'
   | 'jira-429'
   | 'jira-drop'
-  | 'token-expired';
+  | 'token-expired'
+  | 'sentinel-failover';
 
 const FAULTS: Fault[] = ['kill-poller', 'kill-resolver', 'kill-provisioner', 'kill-deliverer', 'redis-restart', 'redis-wipe', 'dovecot-restart', 'dovecot-cut', 'jira-5xx', 'jira-429', 'jira-drop', 'token-expired'];
 
@@ -83,6 +90,7 @@ interface Chaos {
   run: Run;
   token: string;
   done: Map<Fault, number>;
+  sentinel?: SentinelForm;
 }
 
 async function startRole(c: Chaos, role: RoleName): Promise<void> {
@@ -126,6 +134,11 @@ async function inject(c: Chaos, f: Fault): Promise<void> {
     case 'kill-provisioner':
     case 'kill-deliverer':
       return killRole(c, f.slice(5) as RoleName);
+    case 'sentinel-failover': {
+      const { from, to } = await c.sentinel!.killPrimary();
+      say(`primary 127.0.0.1:${from} killed; 127.0.0.1:${to} promoted; the old one is back as a replica`);
+      break;
+    }
     case 'redis-restart':
       // A clean restart: the AOF is flushed, every key comes back.
       await rig.redis.restart({ keepData: true });
@@ -213,7 +226,9 @@ async function imapUnfinished(rig: Rig, user: string, ids: Set<string>): Promise
 
 async function main(): Promise<number> {
   const started = Date.now();
+  const sentinel = SENTINEL ? await startSentinel() : undefined;
   const rig = await startRig({
+    redisEnv: sentinel?.env,
     // Some latency, so kills land in the middle of Jira calls; less than the benchmark's, so a
     // few thousand mails fit the time bound.
     latencyMs: 5,
@@ -241,10 +256,10 @@ async function main(): Promise<number> {
     },
   });
   const run = await rig.newRun('chaos');
-  const c: Chaos = { rig, run, token: rig.site.admin.token, done: new Map() };
+  const c: Chaos = { rig, run, token: rig.site.admin.token, done: new Map(), sentinel };
   let exit: number;
   try {
-    say(`own redis ${rig.redis.url}, dovecot 127.0.0.1:${rig.dovecot.port}, jira sim ${rig.sim.url}; ${MAILS} mails over ${CHAOS_SECONDS} s`);
+    say(`${sentinel ? `sentinel ${JSON.stringify(sentinel.env)}` : `own redis ${rig.redis.url}`}, dovecot 127.0.0.1:${rig.dovecot.port}, jira sim ${rig.sim.url}; ${MAILS} mails over ${CHAOS_SECONDS} s`);
     const senders = QUICK ? 20 : 80;
     const pop = population(rig.sim.state, { senders, unknown: senders / 2, tag: 'ch' });
     const mails = makeMails(pop, { count: MAILS, tag: 'ch', bodyBytes: 400 });
@@ -281,11 +296,15 @@ async function main(): Promise<number> {
     say('first issue created: injecting faults');
 
     // Every fault at least once (in a shuffled order), then at random, until the window closes.
-    const order = [...FAULTS].sort(() => rand() - 0.5);
+    // The Sentinel scenario: only failovers, spread over the window.
+    const order: Fault[] = SENTINEL ? Array.from({ length: Number(args.failovers) }, () => 'sentinel-failover' as const) : [...FAULTS].sort(() => rand() - 0.5);
+    const pool: Fault[] = SENTINEL ? [] : FAULTS;
+    const gap = SENTINEL ? (CHAOS_SECONDS * 1000) / (order.length + 1) : GAP_MS;
     while (Date.now() < appendUntil || order.length) {
-      await sleep(GAP_MS * (0.5 + rand()));
-      const f = order.shift() ?? FAULTS[Math.floor(rand() * FAULTS.length)]!;
-      say(`${f} (${appendedIds.size} mails appended so far)`);
+      await sleep(SENTINEL ? gap : gap * (0.5 + rand()));
+      const f = order.shift() ?? (pool.length ? pool[Math.floor(rand() * pool.length)]! : undefined);
+      if (!f) continue;
+      say(`${f} (${appendedIds.size} mails appended, ${issuesByMessage(rig.sim).size} issues so far)`);
       try {
         await inject(c, f);
       } catch (e) {
@@ -356,7 +375,7 @@ async function main(): Promise<number> {
     const bad = outcome.duplicateIssues + outcome.duplicateAccounts + outcome.lostMails + outcome.missingAccounts + stuck + violations + (outcome.unfinishedInImap < 0 ? 1 : 0);
     process.stdout.write(
       [
-        `Mailroom chaos run (${QUICK ? 'quick' : 'default'}), roles: ${ALL_ROLES.join(', ')}; ${outcome.seconds} s`,
+        `Mailroom chaos run (${QUICK ? 'quick' : 'default'}${SENTINEL ? ', Sentinel' : ''}), roles: ${ALL_ROLES.join(', ')}; ${outcome.seconds} s`,
         `faults injected: ${Object.entries(outcome.faults).map(([k, v]) => `${k} x${v}`).join(', ')}`,
         '',
         table([
@@ -388,6 +407,7 @@ async function main(): Promise<number> {
   } finally {
     await run.stopAll('SIGKILL').catch(() => undefined);
     await rig.close();
+    await sentinel?.stop();
   }
   return exit;
 }

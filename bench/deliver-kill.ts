@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { createRedis, parseRedisTarget } from '../src/redis.js';
 import { MESSAGE_PROPERTY } from '../src/deliver/deliverer.js';
 import { createLedger } from '../src/deliver/ledger.js';
 import { rawMail, storedRecord } from '../src/deliver/testkit.js';
@@ -64,8 +64,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runDeliverKill(o: DeliverKillOptions): Promise<DeliverKillResult> {
   const log = o.log ?? (() => undefined);
-  const redisUrl = o.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+  // Any Redis form the environment names (URL, Sentinel, Cluster), unless a URL is given.
+  const { target, problems } = parseRedisTarget(o.redisUrl ? { REDIS_URL: o.redisUrl } : process.env);
+  if (!target) throw new Error(`Redis is misconfigured: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+  const redis = createRedis(target, { name: 'mailroom-bench' });
   const prefix = `{mr-deliver-kill-${randomBytes(4).toString('hex')}}`;
   const secretKey = randomBytes(32).toString('base64');
   const dir = mkdtempSync(join(tmpdir(), 'mr-deliver-kill-'));
@@ -101,7 +103,7 @@ export async function runDeliverKill(o: DeliverKillOptions): Promise<DeliverKill
   const startDeliverer = () => {
     const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY], {
       cwd: join(import.meta.dirname, '..'),
-      env: { ...process.env, REDIS_URL: redisUrl, MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: secretKey, MAILROOM_SECRET_KEY_FILE: '', MAILROOM_CONFIG: join(dir, 'mailroom.yml') },
+      env: { ...process.env, ...(o.redisUrl ? { REDIS_URL: o.redisUrl } : {}), MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: secretKey, MAILROOM_SECRET_KEY_FILE: '', MAILROOM_CONFIG: join(dir, 'mailroom.yml') },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     c.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));

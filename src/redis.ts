@@ -1,18 +1,136 @@
-// Redis connections. BullMQ workers need `maxRetriesPerRequest: null` (blocking commands must
-// not fail while Redis restarts); short-lived CLI connections fail fast instead.
-import { Redis, type RedisOptions } from 'ioredis';
+// Redis connections, for every role, the CLI, the demo and the tests: one place that knows the
+// three forms an install can point at (src/redis-target.ts parses them) and the options BullMQ
+// needs for each. Workers need `maxRetriesPerRequest: null` (blocking commands must not fail
+// while Redis restarts or fails over); short-lived CLI connections give up within seconds.
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { describeTarget, parseRedisUrl, type RedisTarget } from './redis-target.js';
 
 export type { Redis } from 'ioredis';
+export { describeTarget, type RedisTarget } from './redis-target.js';
 
-export function createRedis(url: string, opts: { forWorker?: boolean; name?: string } = {}): Redis {
-  const options: RedisOptions = {
+export interface ConnectOptions {
+  /** A BullMQ worker/queue connection: commands wait for Redis instead of failing. */
+  forWorker?: boolean;
+  /** Shown in CLIENT LIST, so an operator can tell which process holds a connection. */
+  name?: string;
+  /**
+   * A CLI connection: stop reconnecting (and fail every pending command) once Redis has not
+   * answered for this long, so a command exits instead of waiting for a Redis that is down.
+   */
+  giveUpAfterMs?: number;
+}
+
+// Reconnect quickly but not in a hot loop: 50 ms, 100 ms, ... capped at 2 s.
+const backoff = (times: number) => Math.min(times * 50, 2000);
+
+// After a Sentinel failover (or a managed service's DNS switch) a connection can still point at
+// the old primary, now a replica: a write answered READONLY means "reconnect and resend".
+const reconnectOnReadonly = (err: Error) => (err.message.startsWith('READONLY') ? 2 : false);
+
+/**
+ * A connection to the install's Redis, whatever its form. A Cluster is returned under the
+ * `Redis` type: it answers the same commands, and every key of an install shares one slot
+ * (the `{hash-tagged}` prefix), so single-slot commands, MULTI and Lua work unchanged. Code
+ * that must see every node (SCAN, INFO) uses `nodesOf`.
+ */
+export function createRedis(target: RedisTarget | string, opts: ConnectOptions = {}): Redis {
+  const t = typeof target === 'string' ? parseRedisUrl(target) : target;
+  const started = Date.now();
+  let lastReady = started;
+  // A CLI connection gives up when Redis has not been ready for giveUpAfterMs.
+  const giveUp = () => opts.giveUpAfterMs !== undefined && Date.now() - lastReady >= opts.giveUpAfterMs;
+  const retry = (times: number) => (giveUp() ? null : backoff(times));
+  const common: RedisOptions = {
     connectionName: opts.name,
     maxRetriesPerRequest: opts.forWorker ? null : 3,
     enableReadyCheck: true,
-    // Reconnect quickly but not in a hot loop: 50 ms, 100 ms, ... capped at 2 s.
-    retryStrategy: (times) => Math.min(times * 50, 2000),
+    reconnectOnError: reconnectOnReadonly,
+    // A host that drops packets must not hold a CLI command for the default 10 s.
+    ...(opts.giveUpAfterMs !== undefined ? { connectTimeout: Math.max(500, Math.floor(opts.giveUpAfterMs / 2)) } : {}),
   };
-  return new Redis(url, options);
+  let conn: Redis;
+  switch (t.form) {
+    case 'url':
+      conn = new Redis(t.url, { ...common, retryStrategy: retry });
+      break;
+    case 'sentinel':
+      conn = new Redis({
+        ...common,
+        sentinels: t.sentinels,
+        name: t.masterName,
+        role: 'master',
+        username: t.username,
+        password: t.password,
+        sentinelUsername: t.sentinelUsername,
+        sentinelPassword: t.sentinelPassword,
+        db: t.db,
+        ...(t.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+        // No `failoverDetector`: in ioredis 5.11 its disconnect on +switch-master can land while a
+        // reconnect is asking the sentinels, and that ends the connection for good (seen in
+        // test/e2e/redis-forms.test.ts). A failover is noticed when the old primary's socket
+        // closes or answers READONLY; the reconnect then asks the sentinels for the new one.
+        retryStrategy: retry,
+        sentinelRetryStrategy: retry,
+      });
+      break;
+    case 'cluster': {
+      const options: ClusterOptions = {
+        redisOptions: {
+          connectionName: common.connectionName,
+          maxRetriesPerRequest: common.maxRetriesPerRequest,
+          reconnectOnError: reconnectOnReadonly,
+          connectTimeout: common.connectTimeout,
+          username: t.username,
+          password: t.password,
+          ...(t.tls ? { tls: {} } : {}),
+        },
+        enableReadyCheck: true,
+        clusterRetryStrategy: retry,
+        // Managed clusters (ElastiCache, MemoryDB) hand out TLS certificates for host names:
+        // keep the names the slots map gives instead of resolving them to addresses.
+        ...(t.tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
+      };
+      conn = new Cluster(t.nodes, options) as unknown as Redis;
+      break;
+    }
+  }
+  conn.on('ready', () => (lastReady = Date.now()));
+  targets.set(conn, t);
+  return conn;
+}
+
+const targets = new WeakMap<object, RedisTarget>();
+
+/** The form a connection was made for (undefined for connections made elsewhere). */
+export function targetOf(redis: Redis): RedisTarget | undefined {
+  return targets.get(redis);
+}
+
+export function isCluster(redis: Redis): boolean {
+  return (redis as unknown) instanceof Cluster;
+}
+
+/**
+ * The data nodes behind a connection: each primary of a cluster, else the connection itself.
+ * A cluster knows its primaries once it has loaded the slots map: call `whenReady` first.
+ */
+export function nodesOf(redis: Redis): Redis[] {
+  return isCluster(redis) ? (redis as unknown as Cluster).nodes('master') : [redis];
+}
+
+/** Resolves once the connection is usable (a cluster: its slots map is loaded). */
+export async function whenReady(redis: Redis): Promise<void> {
+  if (redis.status !== 'ready') await redis.ping();
+}
+
+/** host:port of the node a connection talks to right now (a cluster: every primary). */
+export function currentNode(redis: Redis): string {
+  return nodesOf(redis)
+    .map((n) => {
+      const s = (n as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
+      return s?.remoteAddress ? `${s.remoteAddress}:${s.remotePort}` : `${n.options.host}:${n.options.port}`;
+    })
+    .join(',');
 }
 
 /**
@@ -23,14 +141,46 @@ export function key(prefix: string, ...parts: string[]): string {
   return [prefix, ...parts].join(':');
 }
 
+/** Every key under a prefix, from every primary (SCAN, never KEYS, so Redis keeps serving). */
+export async function keysByPrefix(redis: Redis, prefix: string): Promise<string[]> {
+  const all: string[] = [];
+  await whenReady(redis);
+  for (const node of nodesOf(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
+      cursor = next;
+      all.push(...keys);
+    } while (cursor !== '0');
+  }
+  return all;
+}
+
 /** Delete every key under a prefix (SCAN, never KEYS, so Redis keeps serving meanwhile). */
 export async function deleteByPrefix(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
   let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) deleted += await redis.unlink(...keys);
-  } while (cursor !== '0');
+  await whenReady(redis);
+  for (const node of nodesOf(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
+      cursor = next;
+      // One UNLINK per key: on a cluster a multi-key UNLINK must stay inside one slot, and a
+      // prefix without a hash tag spreads its keys over many.
+      if (keys.length) {
+        const p = node.pipeline();
+        for (const k of keys) p.unlink(k);
+        const res = await p.exec();
+        deleted += (res ?? []).reduce((n, [, v]) => n + (typeof v === 'number' ? v : 0), 0);
+      }
+    } while (cursor !== '0');
+  }
   return deleted;
 }
+
+export { parseRedisTarget, parseRedisUrl } from './redis-target.js';
+// Referenced for the masked form in messages.
+export const describeRedis = (redis: Redis): string => {
+  const t = targetOf(redis);
+  return t ? describeTarget(t) : `${redis.options.host}:${redis.options.port}`;
+};

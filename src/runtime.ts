@@ -3,8 +3,10 @@
 // in hand, closes connections and exits; an unhandled rejection crashes loudly.
 import { configPath, loadConfig, type Config } from './config/load.js';
 import { ConfigError, describeError } from './errors.js';
-import { createLogger, type Logger } from './log.js';
-import { createRedis, type Redis } from './redis.js';
+import { createLogger, registerSecret, type Logger } from './log.js';
+import { createRedis, describeTarget, type Redis } from './redis.js';
+import { RedisOutage } from './redis-outage.js';
+import { checkRedisSettings } from './redis-settings.js';
 import { metrics } from './ops/metrics.js';
 import { startMetricsPublisher } from './ops/metrics-share.js';
 import { KEY_MISMATCH_EXIT, KeyMismatchError } from './token/key.js';
@@ -18,25 +20,39 @@ export interface RoleContext {
   logger: Logger;
   /** A new Redis connection for a worker or queue (BullMQ needs its own blocking connections). */
   redis(name: string): Redis;
+  /** Whether Redis is away right now, as this process's connections see it (for /readyz). */
+  redisOutage: RedisOutage;
 }
 
 export type RoleStarter = (ctx: RoleContext) => Promise<Stoppable>;
 
 /** Grace period for in-flight work on SIGTERM before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 30_000;
+/** With Redis away, how long roles get to close what does not need Redis (IMAP, HTTP). */
+const OUTAGE_STOP_MS = 500;
 
 export function createRoleContext(config: Config, logger: Logger): RoleContext & { closeAll(): Promise<void> } {
   const connections: Redis[] = [];
+  const redisOutage = new RedisOutage(logger, describeTarget(config.redis));
+  const t = config.redis;
+  if (t.form !== 'url') {
+    registerSecret(t.password);
+    if (t.form === 'sentinel') registerSecret(t.sentinelPassword);
+  } else registerSecret(safePassword(t.url));
   return {
     config,
     logger,
+    redisOutage,
     redis(name) {
-      const r = createRedis(config.redisUrl, { forWorker: true, name: `mailroom-${name}` });
+      const r = createRedis(config.redis, { forWorker: true, name: `mailroom-${name}` });
+      redisOutage.watch(r);
       connections.push(r);
       return r;
     },
     async closeAll() {
-      await Promise.all(connections.map((r) => r.quit().catch(() => r.disconnect())));
+      // QUIT waits for an answer: on a connection that is not up it would wait for Redis to
+      // come back. Such a connection has nothing to flush; drop it.
+      await Promise.all(connections.map((r) => (r.status === 'ready' ? r.quit().catch(() => r.disconnect()) : r.disconnect())));
     },
   };
 }
@@ -72,7 +88,8 @@ export async function runRoles(roleName: string, starters: RoleStarter[], argv =
     }
     process.exit(1);
   }
-  logger.info({ role: roleName, prefix: config.prefix }, 'started');
+  logger.info({ role: roleName, prefix: config.prefix, redis: describeTarget(config.redis) }, 'started');
+  void checkRedisSettings(ctx.redis('settings-check'), logger);
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -83,12 +100,30 @@ export async function runRoles(roleName: string, starters: RoleStarter[], argv =
       process.exit(1);
     }, SHUTDOWN_GRACE_MS);
     timer.unref();
-    await Promise.allSettled(running.reverse().map((r) => r.stop()));
-    await ctx.closeAll();
+    const stopped = Promise.allSettled(running.reverse().map((r) => r.stop()));
+    if (ctx.redisOutage.current().down) {
+      // Without Redis no job in hand can be finished or handed back (its lock lapses and
+      // another worker takes it): closing would only wait for Redis. Drop the connections,
+      // give the roles a moment to notice, and go.
+      logger.info('redis is unreachable: nothing in hand can be finished, stopping now');
+      await ctx.closeAll();
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, OUTAGE_STOP_MS).unref())]);
+    } else {
+      await stopped;
+      await ctx.closeAll();
+    }
     logger.info('stopped');
     logger.flush();
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+function safePassword(url: string): string | undefined {
+  try {
+    return decodeURIComponent(new URL(url).password) || undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
+import { createRedis, parseRedisTarget, type Redis } from '../../src/redis.js';
 import { stringify } from 'yaml';
 import { seedDemo, startJiraSim, type JiraSim, type SeededSite } from '../../src/jira-sim/index.js';
 import { openTokenQueues, publish, resumeGate } from '../../src/token/gate.js';
@@ -35,6 +35,11 @@ export interface RigOptions {
   resyncInterval?: string;
   /** Dovecot users: one mailbox per run keeps runs apart. */
   imapUsers?: string[];
+  /**
+   * Run on this Redis (REDIS_SENTINELS + REDIS_SENTINEL_MASTER, or REDIS_CLUSTER_NODES) instead
+   * of the harness's own redis-server (which is still started, idle, for `rig.redis`).
+   */
+  redisEnv?: Record<string, string>;
 }
 
 export interface RoleProcess {
@@ -81,7 +86,8 @@ const FAST_ROLES: RoleName[] = ['resolver', 'provisioner', 'deliverer'];
 export async function startRig(o: RigOptions): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), 'mrbench-'));
   const redis = await startOwnRedis({ persist: o.persistRedis });
-  const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const redisEnv = o.redisEnv ?? { REDIS_URL: redis.url };
+  const conn: Redis = createRedis(parseRedisTarget(redisEnv).target!, { forWorker: true, name: 'mailroom-bench' });
   conn.on('error', () => undefined);
   const sim = await startJiraSim({ latencyMs: o.latencyMs, jitterMs: o.jitterMs, seed: 7, ...(o.simGraceMs ? { inFlightGraceMs: o.simGraceMs } : {}) });
   const site = seedDemo(sim);
@@ -145,8 +151,9 @@ export async function startRig(o: RigOptions): Promise<Rig> {
       await rig.storeToken(prefix);
       const env: NodeJS.ProcessEnv = { ...process.env };
       delete env.JIRA_BASE_URL;
+      delete env.REDIS_URL;
       Object.assign(env, {
-        REDIS_URL: redis.url,
+        ...redisEnv,
         MAILROOM_PREFIX: prefix,
         MAILROOM_SECRET_KEY: secretKey,
         MAILROOM_SECRET_KEY_FILE: '',

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { loadCommands } from './commands/index.js';
 import { createContext } from './context.js';
 import { EXIT, reportError } from './output.js';
+import { redisUnavailable } from './redis-reach.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('mailroom')
@@ -24,7 +25,9 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version exit 0; usage mistakes exit 2 (commander has printed why).
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    return reportError(e);
+    // Whatever the command was doing, a Redis that never answered is the reason: say that.
+    const down = ctx.redisFailure();
+    return reportError(down ? redisUnavailable(down) : e);
   } finally {
     await ctx.close();
   }

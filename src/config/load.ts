@@ -8,12 +8,16 @@ import { ConfigError } from '../errors.js';
 import { configSchema, type FileConfig } from './schema.js';
 import { loadOAuthSecrets, type OAuthSecrets } from '../oauth/secrets.js';
 import { oauthKey } from '../oauth/keys.js';
+import { DEFAULT_REDIS_URL, describeTarget, maskUrl, parseRedisTarget, type RedisTarget } from '../redis-target.js';
 
 export type Env = Record<string, string | undefined>;
 
 export interface Config extends FileConfig {
   /** Where the configuration came from (a path, or a description for configs built in code). */
   source: string;
+  /** Which Redis, in which form (one server, Sentinel, Cluster): see src/redis-target.ts. */
+  redis: RedisTarget;
+  /** The plain form's URL; for Sentinel and Cluster a description (not a URL to connect to). */
   redisUrl: string;
   /** Key prefix for BullMQ queues and Mailroom's own keys. */
   prefix: string;
@@ -40,7 +44,7 @@ export interface Config extends FileConfig {
   };
 }
 
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+export { DEFAULT_REDIS_URL };
 export const DEFAULT_PREFIX = '{mailroom}';
 
 export function configPath(cliPath: string | undefined, env: Env): string {
@@ -113,18 +117,23 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
     }
   }
 
-  const redisUrl = env.REDIS_URL || DEFAULT_REDIS_URL;
-  if (!/^rediss?:\/\//.test(redisUrl)) problems.push({ path: 'REDIS_URL', message: `"${maskRedisUrl(redisUrl)}" is not a redis:// or rediss:// URL` });
+  const redis = parseRedisTarget(env);
+  problems.push(...redis.problems);
   const prefix = env.MAILROOM_PREFIX || DEFAULT_PREFIX;
   if (!/^[A-Za-z0-9{}_.:-]+$/.test(prefix)) {
     problems.push({ path: 'MAILROOM_PREFIX', message: 'letters, digits and {}_.:- only, e.g. {mailroom}' });
+  } else if (redis.target?.form === 'cluster' && !/^\{[^{}]+\}/.test(prefix)) {
+    // Without a leading {hash tag} an install's keys spread over a cluster's slots: BullMQ's
+    // Lua scripts and Mailroom's MULTI blocks fail there with CROSSSLOT.
+    problems.push({ path: 'MAILROOM_PREFIX', message: `"${prefix}" must start with a {hash tag}, e.g. {${prefix.replace(/[{}]/g, '') || 'mailroom'}}, so every key of the install shares one Redis Cluster slot` });
   }
 
   if (problems.length) throw new ConfigError(problems);
   return {
     ...file,
     source,
-    redisUrl,
+    redis: redis.target!,
+    redisUrl: redis.target!.form === 'url' ? redis.target!.url : describeTarget(redis.target!),
     prefix,
     secrets: { imapPasswords, smtpPassword, webhookSecret, oauth },
     secretKey: { base64: env.MAILROOM_SECRET_KEY || undefined, file: env.MAILROOM_SECRET_KEY_FILE || undefined },
@@ -197,33 +206,10 @@ export function maskedConfig(c: Config): unknown {
     },
     secretKey: { base64: mask(c.secretKey.base64), file: c.secretKey.file },
     webAuth: { ...c.webAuth, password: mask(c.webAuth.password), readonlyPassword: mask(c.webAuth.readonlyPassword) },
-    redisUrl: maskRedisUrl(c.redisUrl),
+    redis: describeTarget(c.redis),
+    redisUrl: maskUrl(c.redisUrl),
   };
 }
 
-// ioredis reads `?password=` (and the other options) from the query string as well as from
-// the userinfo, so both are masked; any parameter whose name suggests a secret is too.
-const SECRET_PARAM = /pass|secret|token|auth|key|cred/i;
-
 /** REDIS_URL for messages: the password masked wherever the URL holds it. */
-export function maskRedisUrl(url: string): string {
-  const at = url.indexOf('?');
-  const base = (at < 0 ? url : url.slice(0, at)).replace(/\/\/([^@/]*)@/, '//****@');
-  if (at < 0) return base;
-  const query = url
-    .slice(at + 1)
-    .split('&')
-    .map((pair) => {
-      const eq = pair.indexOf('=');
-      const name = eq < 0 ? pair : pair.slice(0, eq);
-      let decoded = name;
-      try {
-        decoded = decodeURIComponent(name);
-      } catch {
-        // a malformed escape: judge the name as written
-      }
-      return eq >= 0 && SECRET_PARAM.test(decoded) ? `${name}=****` : pair;
-    })
-    .join('&');
-  return `${base}?${query}`;
-}
+export const maskRedisUrl = maskUrl;

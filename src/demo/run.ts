@@ -15,7 +15,7 @@ import { ingestFiles, type IngestRow } from '../mail/ingest-files.js';
 import { createMailStore } from '../mail/store.js';
 import { identityProvision, jiraDeliver, mailInbound } from '../queues/catalog.js';
 import { addJob, openQueue } from '../queues/queue.js';
-import { createRedis, deleteByPrefix } from '../redis.js';
+import { createRedis, deleteByPrefix, describeTarget, parseRedisTarget } from '../redis.js';
 import { allRoles } from '../roles.js';
 import { createRoleContext, type Stoppable } from '../runtime.js';
 import { loadSecretKey } from '../token/key.js';
@@ -29,6 +29,11 @@ export const DEMO_CONFIG = resolve(here, '..', '..', 'mailroom.example.yml');
 
 export interface DemoOptions {
   redisUrl: string;
+  /**
+   * The Redis variables (REDIS_URL, or REDIS_SENTINELS + REDIS_SENTINEL_MASTER, or
+   * REDIS_CLUSTER_NODES, with passwords): when given, they name the Redis instead of redisUrl.
+   */
+  redisEnv?: Record<string, string>;
   /** Key prefix; the demo wipes it first so every run tells the same story. */
   prefix: string;
   /** Port for the web role (0 = any free port). */
@@ -58,17 +63,22 @@ export interface DemoReport {
 
 export interface RunningDemo {
   report: DemoReport;
+  /** Feed more mail files into the running pipeline; resolves once every queue is idle again (false on timeout). */
+  feed(paths: string[], timeoutMs?: number): Promise<boolean>;
   stop(): Promise<void>;
 }
 
 export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
   const logger = createLogger({ level: opts.logLevel, name: 'mailroom-demo' });
-  const admin = createRedis(opts.redisUrl, { name: 'mailroom-demo' });
+  const redisEnv = opts.redisEnv ?? { REDIS_URL: opts.redisUrl };
+  const { target, problems } = parseRedisTarget(redisEnv);
+  if (!target) throw new Error(problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+  const admin = createRedis(target, { name: 'mailroom-demo' });
   try {
     await admin.ping();
   } catch (e) {
     admin.disconnect();
-    throw new Error(`the demo needs Redis at ${opts.redisUrl} (${(e as Error).message}): start redis-server or set REDIS_URL`, { cause: e });
+    throw new Error(`the demo needs Redis at ${describeTarget(target)} (${(e as Error).message}): start redis-server or set REDIS_URL`, { cause: e });
   }
   await deleteByPrefix(admin, opts.prefix);
 
@@ -76,7 +86,7 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
   const site = seedDemo(sim);
   const storeDir = await mkdtemp(join(tmpdir(), 'mailroom-demo-mail-'));
   const config: Config = loadConfig(DEMO_CONFIG, {
-    REDIS_URL: opts.redisUrl,
+    ...redisEnv,
     MAILROOM_PREFIX: opts.prefix,
     JIRA_BASE_URL: sim.url,
     // A fresh key per run: the demo's token is sealed like a real one, never stored in plain.
@@ -100,13 +110,15 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
 
   const seeded = new Set(sim.state.accounts.keys());
   const inbound = openQueue(mailInbound, { connection: admin, prefix: config.prefix });
-  const rows = await ingestFiles([DEMO_MAILS], {
-    store: createMailStore(config, admin),
-    onMail: async (record, source) => {
-      const data = { mailboxId: 'support', origin: { kind: 'file' as const, name: source }, record, receivedAt: new Date().toISOString() };
-      await addJob(inbound, mailInbound, data, config.queues);
-    },
-  });
+  const ingest = (paths: string[]) =>
+    ingestFiles(paths, {
+      store: createMailStore(config, admin),
+      onMail: async (record, source) => {
+        const data = { mailboxId: 'support', origin: { kind: 'file' as const, name: source }, record, receivedAt: new Date().toISOString() };
+        await addJob(inbound, mailInbound, data, config.queues);
+      },
+    });
+  const rows = await ingest([DEMO_MAILS]);
 
   const queues = [inbound, openQueue(identityProvision, { connection: admin, prefix: config.prefix }), openQueue(jiraDeliver, { connection: admin, prefix: config.prefix })];
   const settled = await waitUntilSettled(queues, opts.timeoutMs);
@@ -114,6 +126,10 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
 
   return {
     report,
+    async feed(paths, timeoutMs = opts.timeoutMs) {
+      await ingest(paths);
+      return waitUntilSettled(queues, timeoutMs);
+    },
     async stop() {
       await Promise.allSettled(running.reverse().map((r) => r.stop()));
       await Promise.all(queues.map((q) => q.close()));

@@ -29,7 +29,10 @@ export interface OpsQueues {
 export function openQueues(deps: OpsDeps): OpsQueues {
   const byName = new Map<string, Queue>();
   for (const name of deps.queueNames ?? QUEUE_NAMES) {
-    byName.set(name, new Queue(name, { connection: deps.connection, prefix: deps.prefix }));
+    const q = new Queue(name, { connection: deps.connection, prefix: deps.prefix });
+    // Echoes of the connection's reconnect attempts: its owner reports the outage once.
+    q.on('error', () => undefined);
+    byName.set(name, q);
   }
   return { redis: deps.connection, byName };
 }

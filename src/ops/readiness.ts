@@ -2,6 +2,7 @@
 // on; every check runs with a timeout, because a hung dependency must make the service
 // unready within seconds, not hang the probe.
 import type { Redis } from '../redis.js';
+import { formatRedisWhere, redisWhere } from './redis-where.js';
 
 export interface CheckResult {
   ok: boolean;
@@ -49,9 +50,10 @@ export function redisCheck(redis: Redis, name = 'redis'): ReadinessCheck {
   return {
     name,
     async check() {
-      if (redis.status !== 'ready') return { ok: false, detail: `connection is ${redis.status}` };
+      const where = () => formatRedisWhere(redisWhere(redis)).replace(/^redis: /, '');
+      if (redis.status !== 'ready') return { ok: false, detail: `connection is ${redis.status}: ${where()}` };
       const answer = await redis.ping();
-      return answer === 'PONG' ? { ok: true } : { ok: false, detail: `PING answered ${answer}` };
+      return answer === 'PONG' ? { ok: true, detail: where() } : { ok: false, detail: `PING answered ${answer}: ${where()}` };
     },
   };
 }

@@ -14,7 +14,11 @@ export interface QueueDeps {
 }
 
 export function openQueue<S extends z.ZodType>(def: QueueDef<S>, deps: QueueDeps): Queue {
-  return new Queue(def.name, { connection: deps.connection, prefix: deps.prefix });
+  const queue = new Queue(def.name, { connection: deps.connection, prefix: deps.prefix });
+  // A Queue's 'error' events echo its connection's reconnect attempts (without a listener BullMQ
+  // prints each to stderr). Whoever owns the connection reports the outage once.
+  queue.on('error', () => undefined);
+  return queue;
 }
 
 export function retryFor<S extends z.ZodType>(def: QueueDef<S>, overrides?: Partial<Record<string, RetryConfig>>): RetryConfig {

@@ -14,6 +14,7 @@ import { AuthError, MailroomError, PermanentError, RateLimitedError, describeErr
 import { backoffDelay, parsePayload, type QueueDef } from './define.js';
 import { retryFor } from './queue.js';
 import { observeWorker } from '../ops/metrics.js';
+import { isConnectionError } from '../redis-outage.js';
 
 export interface ProcessorContext {
   job: Job;
@@ -131,7 +132,11 @@ export function startWorker<S extends z.ZodType>(
       },
     },
   );
-  worker.on('error', (e) => log.error({ err: describeError(e) }, 'worker error'));
+  // Reconnect attempts while Redis is away arrive here too, once per attempt per connection: the
+  // role's connections log the outage once (src/redis-outage.ts), so those are not repeated.
+  worker.on('error', (e) => {
+    if (!isConnectionError(e)) log.error({ err: describeError(e) }, 'worker error');
+  });
   // Every role's worker comes through here: job durations for /metrics, whichever role runs it.
   observeWorker(worker, def.name);
   return worker;

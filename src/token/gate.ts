@@ -19,6 +19,7 @@ import type { Logger } from '../log.js';
 import { key, type Redis } from '../redis.js';
 import { tokenQueues } from '../queues/catalog.js';
 import { Queue as BullQueue } from 'bullmq';
+import { isConnectionError } from '../redis-outage.js';
 import { tokenKey } from './store.js';
 import { TokenPausedError, tokenVersionOf } from './errors.js';
 
@@ -99,7 +100,12 @@ export interface TripInput {
 
 /** Open Queue handles for every queue that needs the token (sharing `connection`). */
 export function openTokenQueues(connection: Redis, prefix: string): Queue[] {
-  return tokenQueues.map((def) => new BullQueue(def.name, { connection, prefix }));
+  return tokenQueues.map((def) => {
+    const q = new BullQueue(def.name, { connection, prefix });
+    // Echoes of the connection's reconnect attempts: its owner reports an outage once.
+    q.on('error', () => undefined);
+    return q;
+  });
 }
 
 /**
@@ -227,7 +233,11 @@ export function createTokenGate(deps: TokenGateDeps): TokenGate {
     deps.onEvent?.(event);
     refresh().catch((e) => log.warn({ err: describeError(e) }, 'could not read the token state'));
   });
-  sub.on('error', (e) => log.warn({ err: describeError(e) }, 'token events subscription error'));
+  // While Redis is away each reconnect attempt is an error: the role's connections report the
+  // outage once (src/redis-outage.ts); only other errors are worth a line here.
+  sub.on('error', (e) => {
+    if (!isConnectionError(e)) log.warn({ err: describeError(e) }, 'token events subscription error');
+  });
   // Pub/sub messages are lost while a connection is down: the poll catches up.
   const timer = setInterval(() => {
     refresh().catch((e) => log.warn({ err: describeError(e) }, 'could not read the token state'));

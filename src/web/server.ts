@@ -68,17 +68,8 @@ export async function buildWebServer(deps: WebServerDeps): Promise<FastifyInstan
   });
   const queues: OpsQueues = openQueues({ connection: deps.redis, prefix: deps.prefix, queueNames: deps.queueNames });
   app.addHook('onClose', async () => closeQueues(queues));
-  // While Redis is away every reconnect attempt is an 'error' on every queue: say it once per
-  // queue every 30 s, and let /readyz carry the news.
-  const lastLogged = new Map<string, number>();
-  for (const q of queues.byName.values()) {
-    q.on('error', (e) => {
-      const now = Date.now();
-      if (now - (lastLogged.get(q.name) ?? 0) < 30_000) return;
-      lastLogged.set(q.name, now);
-      app.log.warn({ queue: q.name, err: e.message }, 'queue connection error');
-    });
-  }
+  // While Redis is away every reconnect attempt is an 'error' on every queue (openQueues drops
+  // those echoes): the role's connection logs the outage once, and /readyz carries the news.
   const m = deps.metrics ?? processMetrics;
   const checks = [redisCheck(deps.redis), ...(deps.checks ?? [])];
   const sources = [queueCountsSource(queues), ...(deps.scrapeSources ?? [])];

@@ -12,7 +12,7 @@ import { startWorker } from '../../src/queues/worker.js';
 import { PermanentError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { notice } from '../helpers/corpus.js';
-import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { dropPrefix, REDIS_ENV, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 const SCRIPT = '/usr/bin/script';
 const haveScript = existsSync(SCRIPT);
@@ -29,7 +29,7 @@ describe.skipIf(!haveScript)('bulk progress on a terminal', { timeout: 240_000 }
 
   const run = (file: string, args: string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
-      execFile(file, args, { cwd: ROOT, env: { ...process.env, MAILROOM_PREFIX: prefix, REDIS_URL }, timeout: 150_000 }, (e, stdout, stderr) =>
+      execFile(file, args, { cwd: ROOT, env: { ...process.env, MAILROOM_PREFIX: prefix, ...REDIS_ENV }, timeout: 150_000 }, (e, stdout, stderr) =>
         done({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       ),
     );

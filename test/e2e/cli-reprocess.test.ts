@@ -25,7 +25,7 @@ import { addJob, openQueue } from '../../src/queues/queue.js';
 import { createRoleContext, type Stoppable } from '../../src/runtime.js';
 import { loadSecretKey } from '../../src/token/key.js';
 import { saveToken } from '../../src/token/store.js';
-import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { dropPrefix, REDIS_ENV, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const prefix = uniquePrefix('clireprocess');
@@ -51,7 +51,7 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
     execFile(
       process.execPath,
       ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, ...args],
-      { cwd: ROOT, env: { ...process.env, MAILROOM_PREFIX: prefix, REDIS_URL, MAILROOM_SECRET_KEY: secret, MAILROOM_LOG_LEVEL: 'error', ...env }, timeout: 60_000 },
+      { cwd: ROOT, env: { ...process.env, MAILROOM_PREFIX: prefix, ...REDIS_ENV, MAILROOM_SECRET_KEY: secret, MAILROOM_LOG_LEVEL: 'error', ...env }, timeout: 60_000 },
       (error, stdout, stderr) => done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -76,7 +76,7 @@ function writeConfig(salesFixed: boolean): void {
       '',
     ].join('\n'),
   );
-  config = loadConfig(configFile, { REDIS_URL, MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: secret });
+  config = loadConfig(configFile, { ...REDIS_ENV, MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: secret });
 }
 
 async function startRoles(): Promise<void> {

@@ -5,7 +5,6 @@
 // for. `npm run chaos -- --deliver-kill` runs the issue's 500 mails (bench/deliver-kill.ts).
 import { describe, expect, it } from 'vitest';
 import { deliverKillProblems, runDeliverKill } from '../../bench/deliver-kill.js';
-import { REDIS_URL } from '../helpers/redis.js';
 
 // Scaled so the test fits in about a minute here.
 const N = Number(process.env.DELIVER_KILL_MAILS ?? 80);
@@ -15,7 +14,7 @@ const DONE_WITHIN_MS = Math.max(180_000, N * 1_500);
 
 describe('deliverer killed with SIGKILL at random points, creates failing after their write', () => {
   it(`delivers ${N} mails as exactly ${N} issues`, { timeout: DONE_WITHIN_MS + 120_000 }, async () => {
-    const r = await runDeliverKill({ mails: N, kills: KILLS, writeFailRate: 0.2, redisUrl: REDIS_URL, doneWithinMs: DONE_WITHIN_MS });
+    const r = await runDeliverKill({ mails: N, kills: KILLS, writeFailRate: 0.2, doneWithinMs: DONE_WITHIN_MS });
     expect(deliverKillProblems(r)).toEqual([]);
     // Kills really interrupted the work (issues were being made across several runs), and
     // creates really failed after their write (each one found again, not made twice).

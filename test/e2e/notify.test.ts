@@ -13,7 +13,7 @@ import { ledgerKey } from '../../src/notify/ledger.js';
 import { notify } from '../../src/queues/catalog.js';
 import { openQueue } from '../../src/queues/queue.js';
 import { startSeededSim, type SeededSim, storeAdminToken } from '../helpers/jira-sim.js';
-import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { dropPrefix, REDIS_ENV, testRedis, uniquePrefix } from '../helpers/redis.js';
 import { startSmtpSink, type SmtpSink } from '../integration/notify-smtp-sink.js';
 
 const repo = join(import.meta.dirname, '..', '..');
@@ -73,7 +73,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const env = () => ({ ...process.env, REDIS_URL, MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: secretKey, MAILROOM_SECRET_KEY_FILE: '' });
+const env = () => ({ ...process.env, ...REDIS_ENV, MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: secretKey, MAILROOM_SECRET_KEY_FILE: '' });
 
 function mailroom(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

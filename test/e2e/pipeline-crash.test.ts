@@ -16,7 +16,7 @@ import { makeWorkload, seeded, settled } from '../../src/pipeline/sim-run.js';
 import { mailInbound } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';
 import { startSeededSim, type SeededSim, storeAdminToken } from '../helpers/jira-sim.js';
-import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { dropPrefix, REDIS_ENV, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 // Scaled to about a minute here; bench/pipeline.ts runs the 2,000 / 300 / 100.
 const MAILS = Number(process.env.PIPELINE_KILL_MAILS ?? 600);
@@ -83,7 +83,7 @@ afterAll(async () => {
 function start(role: 'resolver' | 'provisioner'): ChildProcess {
   const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', entry(role)], {
     cwd: process.cwd(),
-    env: { ...process.env, REDIS_URL, MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: secretKey, MAILROOM_SECRET_KEY_FILE: '', MAILROOM_CONFIG: join(dir, 'mailroom.yml') },
+    env: { ...process.env, ...REDIS_ENV, MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: secretKey, MAILROOM_SECRET_KEY_FILE: '', MAILROOM_CONFIG: join(dir, 'mailroom.yml') },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let partial = '';

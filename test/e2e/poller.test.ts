@@ -16,7 +16,7 @@ import { imapKeys } from '../../src/imap/keys.js';
 import { mailInbound } from '../../src/queues/catalog.js';
 import { notice } from '../helpers/corpus.js';
 import { dovecotUnavailable, pollerTestConfig, startDovecot, testMail, waitFor, type Dovecot } from '../helpers/dovecot.js';
-import { REDIS_URL, dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { REDIS_ENV, dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 const why = dovecotUnavailable();
 if (why) notice(`poller e2e tests skipped: ${why}`);
@@ -60,7 +60,7 @@ describe.skipIf(!!why)('poller processes', () => {
     const spawnPoller = (): ChildProcess => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'workers/poller.ts'], {
         cwd: ROOT,
-        env: { ...process.env, ...env, MAILROOM_CONFIG: path, MAILROOM_PREFIX: prefix, REDIS_URL },
+        env: { ...process.env, ...env, MAILROOM_CONFIG: path, MAILROOM_PREFIX: prefix, ...REDIS_ENV },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       children.add(child);

@@ -1,15 +1,16 @@
 // Runs once before the suite: says plainly what the integration tests need and what is absent.
-import { Redis } from 'ioredis';
+import { createRedis, describeTarget, parseRedisTarget } from '../../src/redis.js';
 import { corpusDir } from './corpus.js';
 
 export default async function setup(): Promise<void> {
-  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  const { target, problems } = parseRedisTarget(process.env);
+  if (!target) throw new Error(`the tests' Redis is misconfigured: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+  const r = createRedis(target, { name: 'mailroom-test-setup', giveUpAfterMs: 3000 });
+  r.on('error', () => undefined);
   try {
-    await r.connect();
     await r.ping();
   } catch (e) {
-    throw new Error(`Redis is not reachable at ${url} (${(e as Error).message}); start it (see .ci/run) or set REDIS_URL`, { cause: e });
+    throw new Error(`Redis is not reachable at ${describeTarget(target)} (${(e as Error).message}); start it (see .ci/run) or set REDIS_URL`, { cause: e });
   } finally {
     r.disconnect();
   }

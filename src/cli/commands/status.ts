@@ -16,6 +16,7 @@ import { expiryStatus, type ExpiryLevel } from '../../token/watch.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
 import { EXIT, out, printJson, table } from '../output.js';
+import { formatRedisWhere, redisWhere } from '../../ops/redis-where.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -61,6 +62,7 @@ Examples:
         if (opts.json) {
           printJson({
             prefix: config.prefix,
+            redis: redisWhere(redis),
             queues: status,
             activity,
             retryAfterMs,
@@ -96,6 +98,7 @@ Examples:
           );
         }
         out();
+        out(formatRedisWhere(redisWhere(redis)));
         printJira(jiraState);
         out(`token: ${tokenState.ok ? 'ok' : 'NOT USABLE'}${tokenState.detail ? ` - ${tokenState.detail}` : ''}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''}`);
         printExpiryWarning(expiry, config);

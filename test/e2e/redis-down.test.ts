@@ -1,0 +1,158 @@
+// Redis goes away under a running install (a private redis-server this test starts, stops and
+// starts again; the shared one is never touched):
+// - every CLI command that needs Redis exits 3 with one line naming the masked Redis and why;
+// - a role (the resolver) and the web role log only JSON lines: one when Redis goes, one when
+//   it is back, not one per retry; /readyz says not ready, naming the Redis;
+// - SIGTERM with Redis away and no work in hand stops the role at once, not after the grace.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOwnRedis, type OwnRedis } from '../../bench/lib/redis-server.js';
+import { freePort } from '../helpers/dovecot.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+let redis: OwnRedis;
+let url: string;
+let webPort: number;
+const dir = mkdtempSync(join(tmpdir(), 'mr-redis-down-'));
+const configFile = join(dir, 'mailroom.yml');
+const children: ChildProcess[] = [];
+const env = () => ({
+  ...process.env,
+  REDIS_URL: url,
+  REDIS_SENTINELS: '',
+  REDIS_CLUSTER_NODES: '',
+  MAILROOM_PREFIX: `{mrtest-down-${randomBytes(3).toString('hex')}}`,
+  MAILROOM_SECRET_KEY: randomBytes(32).toString('base64'),
+  MAILROOM_SECRET_KEY_FILE: '',
+  MAILROOM_CONFIG: configFile,
+});
+
+beforeAll(async () => {
+  redis = await startOwnRedis();
+  // A password in the URL: it must never be printed.
+  url = `redis://:hunter2-secret@127.0.0.1:${redis.port}`;
+  webPort = await freePort();
+  writeFileSync(configFile, `jira:\n  site: http://127.0.0.1:9\nmailboxes:\n  - id: support\nweb:\n  host: 127.0.0.1\n  port: ${webPort}\nlog:\n  level: info\n`);
+  writeFileSync(join(dir, 'one.eml'), 'From: a@example.com\r\nTo: support@example.com\r\nSubject: hi\r\nMessage-ID: <one@example.com>\r\n\r\nhello\r\n');
+});
+
+afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await redis.stop();
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(...args: string[]): Promise<Run> {
+  return new Promise((done) =>
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: env(), timeout: 30_000 }, (error, stdout, stderr) =>
+      done({ code: error ? Number((error as { code?: number }).code) : 0, stdout, stderr }),
+    ),
+  );
+}
+
+describe('with Redis unreachable', () => {
+  it('every command that needs Redis exits 3 with one line naming the masked Redis and the cause', { timeout: 120_000 }, async () => {
+    // The server itself has no password: the URL's only has to stay out of the output.
+    await redis.halt();
+    const commands = [
+      ['ingest', join(dir, 'one.eml')],
+      ['audit', 'ann@example.com'],
+      ['status'],
+      ['failed', 'list'],
+      ['reprocess', '--message-id', 'x@example.com'],
+      ['token', 'status'],
+      ['mailboxes'],
+    ];
+    const runs = [];
+    for (const args of commands) runs.push({ args, r: await cli(...args) });
+    for (const { args, r } of runs) {
+      const lines = r.stderr.trim().split('\n');
+      expect({ args, code: r.code, lines }).toEqual({
+        args,
+        code: 3,
+        lines: [`mailroom: cannot reach Redis at redis://****@127.0.0.1:${redis.port}: connect ECONNREFUSED 127.0.0.1:${redis.port}`],
+      });
+      expect(r.stdout + r.stderr).not.toContain('hunter2');
+    }
+    await redis.resume();
+  });
+});
+
+function startRole(role: 'resolver' | 'web', e: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join('workers', `${role}.ts`), ...(role === 'web' ? ['--no-auth'] : [])], { cwd: ROOT, env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  const lines: string[] = [];
+  let partial = '';
+  const take = (d: Buffer) => {
+    const parts = (partial + d.toString()).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts.filter((l) => l.trim()));
+  };
+  child.stdout!.on('data', take);
+  child.stderr!.on('data', take);
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const until = async (what: string, test: (msgs: string[]) => boolean, ms = 40_000) => {
+    const deadline = Date.now() + ms;
+    while (!test(msgs())) {
+      if (Date.now() > deadline) throw new Error(`${role}: timed out waiting for ${what}; lines: ${lines.join('\n').slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const msgs = () => lines.map((l) => { try { return (JSON.parse(l) as { msg: string }).msg; } catch { return `NOT JSON: ${l}`; } });
+  return { child, lines, msgs, until, exited };
+}
+
+describe('a role while Redis goes away and comes back', () => {
+  it('logs one JSON line per outage and per recovery, reports not ready, and stops at once on SIGTERM', { timeout: 150_000 }, async () => {
+    // No password here: ioredis warns on stderr (not JSON) when the server needs none.
+    const plain = `redis://127.0.0.1:${redis.port}`;
+    const e = { ...env(), REDIS_URL: plain };
+    const resolver = startRole('resolver', e);
+    const web = startRole('web', e);
+    for (const r of [resolver, web]) await r.until('started', (m) => m.includes('started'));
+    const ready = async () => {
+      const res = await fetch(`http://127.0.0.1:${webPort}/readyz`);
+      const body = (await res.json()) as { checks: { name: string; ok: boolean; detail?: string }[] };
+      return { status: res.status, redis: body.checks.find((c) => c.name === 'redis') };
+    };
+    expect((await ready()).redis).toMatchObject({ ok: true, detail: `one server, ${plain}, node 127.0.0.1:${redis.port}` });
+
+    await redis.halt({ hard: true });
+    for (const r of [resolver, web]) await r.until('the outage line', (m) => m.includes('redis unreachable: work waits until it is back'));
+    // Several seconds of reconnect attempts (each an error event on every connection).
+    await new Promise((r) => setTimeout(r, 4000));
+    const down = await ready();
+    expect(down.status).toBe(503);
+    expect(down.redis).toMatchObject({ ok: false, detail: expect.stringContaining(plain) });
+
+    await redis.resume();
+    for (const r of [resolver, web]) await r.until('the recovery line', (m) => m.includes('redis reachable again'));
+    expect((await ready()).redis).toMatchObject({ ok: true });
+
+    await redis.halt({ hard: true });
+    await resolver.until('the second outage line', (m) => m.filter((x) => x === 'redis unreachable: work waits until it is back').length === 2);
+    resolver.child.kill('SIGTERM');
+    web.child.kill('SIGTERM');
+    expect(await resolver.exited).toBe(0);
+    expect(await web.exited).toBe(0);
+
+    for (const r of [resolver, web]) {
+      const m = r.msgs();
+      expect(m.filter((x) => x.startsWith('NOT JSON'))).toEqual([]);
+      expect(m.filter((x) => x === 'redis reachable again')).toHaveLength(1);
+      expect(m).not.toContain('shutdown grace period over: exiting with work in hand (it will be retried)');
+    }
+    expect(resolver.msgs().filter((x) => x === 'redis unreachable: work waits until it is back')).toHaveLength(2);
+    expect(resolver.msgs()).toContain('redis is unreachable: nothing in hand can be finished, stopping now');
+    await redis.resume();
+  });
+});

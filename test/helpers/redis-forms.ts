@@ -1,0 +1,190 @@
+// Real Redis topologies on loopback ports, each in a temp dir, for the tests and CI: a 3-node
+// Redis Cluster, and a primary + replica watched by 3 Sentinels. `env` is what a Mailroom
+// process needs to use one (REDIS_CLUSTER_NODES, or REDIS_SENTINELS + REDIS_SENTINEL_MASTER).
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from './dovecot.js';
+
+const run = promisify(execFile);
+const SERVER = process.env.REDIS_SERVER_BIN ?? 'redis-server';
+const CLI = process.env.REDIS_CLI_BIN ?? 'redis-cli';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface RedisForm {
+  form: 'cluster' | 'sentinel';
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export interface SentinelForm extends RedisForm {
+  form: 'sentinel';
+  /** The port of the data node the sentinels call primary now. */
+  primaryPort(): Promise<number>;
+  /** SIGKILL the current primary, wait until the sentinels promoted the replica, then restart the old one (it rejoins as a replica). */
+  killPrimary(): Promise<{ from: number; to: number }>;
+}
+
+async function cli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await run(CLI, ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000 });
+  return stdout.trim();
+}
+
+async function waitFor(what: string, ok: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      if (await ok()) return;
+    } catch (e) {
+      if ((e as Error).message.startsWith('redis-server exited')) throw e;
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+function launch(dir: string, args: string[]): ChildProcess {
+  const c = spawn(SERVER, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  c.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+  c.once('exit', (code, signal) => {
+    if (code) process.stderr.write(`redis-server ${args.slice(0, 2).join(' ')} exited with ${code ?? signal} ${err}(a taken port is retried)\n`);
+  });
+  return c;
+}
+
+/** Throws (ending the wait) when the server has exited: its port was taken. */
+function alive(c: ChildProcess): boolean {
+  if (c.exitCode !== null || c.signalCode !== null) throw new Error(`redis-server exited (${c.exitCode ?? c.signalCode})`);
+  return true;
+}
+
+async function ports(n: number): Promise<number[]> {
+  const out = new Set<number>();
+  while (out.size < n) out.add(await freePort());
+  return [...out];
+}
+
+const dataArgs = (port: number, dir: string) => ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--logfile', join(dir, `redis-${port}.log`)];
+
+async function stopAll(children: ChildProcess[], dir: string): Promise<void> {
+  await Promise.all(
+    children.map((c) =>
+      c.exitCode !== null || c.signalCode !== null ? undefined : new Promise<void>((r) => { c.once('exit', () => r()); c.kill('SIGKILL'); }),
+    ),
+  );
+  rmSync(dir, { recursive: true, force: true });
+}
+
+// A port picked free can be taken by another process before redis-server binds it (the
+// machine is shared): start the whole topology again on fresh ports, a few times.
+async function retrying<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
+}
+
+export function startCluster(): Promise<RedisForm> {
+  return retrying(startClusterOnce);
+}
+
+export function startSentinel(): Promise<SentinelForm> {
+  return retrying(startSentinelOnce);
+}
+
+async function startClusterOnce(): Promise<RedisForm> {
+  const dir = mkdtempSync(join(tmpdir(), 'mr-cluster-'));
+  // Cluster nodes also use port + 10000 for their bus: keep that below 65536.
+  let p = await ports(3);
+  while (p.some((port) => port > 55_000)) p = await ports(3);
+  const children = p.map((port) => launch(dir, [...dataArgs(port, dir), '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000']));
+  try {
+    for (const [i, port] of p.entries()) await waitFor(`cluster node ${port}`, async () => alive(children[i]!) && (await cli(port, 'ping')) === 'PONG');
+    await run(CLI, ['--cluster', 'create', ...p.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+    for (const port of p) await waitFor(`cluster state ok on ${port}`, async () => (await cli(port, 'cluster', 'info')).includes('cluster_state:ok'));
+  } catch (e) {
+    await stopAll(children, dir);
+    throw e;
+  }
+  return {
+    form: 'cluster',
+    env: { REDIS_CLUSTER_NODES: p.map((port) => `127.0.0.1:${port}`).join(',') },
+    stop: () => stopAll(children, dir),
+  };
+}
+
+async function startSentinelOnce(): Promise<SentinelForm> {
+  const dir = mkdtempSync(join(tmpdir(), 'mr-sentinel-'));
+  const [a, b, ...s] = await ports(5);
+  const data = new Map<number, ChildProcess>();
+  const sentinels: ChildProcess[] = [];
+  const master = 'mailroom';
+  const startData = (port: number, replicaOf?: number) => {
+    const args = dataArgs(port, dir);
+    if (replicaOf) args.push('--replicaof', '127.0.0.1', String(replicaOf));
+    data.set(port, launch(dir, args));
+  };
+  const all = () => [...data.values(), ...sentinels];
+  try {
+    startData(a!);
+    startData(b!, a);
+    for (const port of [a!, b!]) await waitFor(`data node ${port}`, async () => alive(data.get(port)!) && (await cli(port, 'ping')) === 'PONG');
+    for (const port of s) {
+      const conf = join(dir, `sentinel-${port}.conf`);
+      writeFileSync(
+        conf,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir ${dir}`,
+          `logfile ${join(dir, `sentinel-${port}.log`)}`,
+          `sentinel monitor ${master} 127.0.0.1 ${a} 2`,
+          // Fast failover for tests: down after 1 s, a new failover may start after 3 s.
+          `sentinel down-after-milliseconds ${master} 1000`,
+          `sentinel failover-timeout ${master} 3000`,
+          `sentinel parallel-syncs ${master} 1`,
+          '',
+        ].join('\n'),
+      );
+      sentinels.push(launch(dir, [conf, '--sentinel']));
+    }
+    for (const port of s) {
+      await waitFor(`sentinel ${port} sees the replica`, async () => /num-slaves\n1\b/.test(await cli(port, 'sentinel', 'master', master)) || (await cli(port, 'sentinel', 'replicas', master)).includes(String(b)));
+    }
+    await waitFor('replica in sync', async () => (await cli(b!, 'info', 'replication')).includes('master_link_status:up'));
+  } catch (e) {
+    await stopAll(all(), dir);
+    throw e;
+  }
+  const primaryPort = async () => Number((await cli(s[0]!, 'sentinel', 'get-master-addr-by-name', master)).split('\n')[1]);
+  return {
+    form: 'sentinel',
+    env: { REDIS_SENTINELS: s.map((port) => `127.0.0.1:${port}`).join(','), REDIS_SENTINEL_MASTER: master },
+    primaryPort,
+    async killPrimary() {
+      const from = await primaryPort();
+      const victim = data.get(from)!;
+      await new Promise<void>((r) => {
+        victim.once('exit', () => r());
+        victim.kill('SIGKILL');
+      });
+      await waitFor('a promoted replica', async () => {
+        const now = await primaryPort();
+        return now !== from && (await cli(now, 'info', 'replication')).includes('role:master');
+      });
+      const to = await primaryPort();
+      // The old primary comes back; the sentinels turn it into a replica of the new one.
+      startData(from);
+      await waitFor('the old primary back as a replica', async () => (await cli(from, 'info', 'replication')).includes('master_link_status:up'), 60_000);
+      return { from, to };
+    },
+    stop: () => stopAll(all(), dir),
+  };
+}
