@@ -61,6 +61,8 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
     const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
     // Mails are parsed in worker threads: a big or hostile one must not stall lock renewals.
     const contents = createContentPool();
+    // Take no job before a thread can parse it (bounded): a job would only wait for it, holding its lock.
+    await contents.ready();
     if (contents.threadsUnavailable) logger.warn({ why: contents.threadsUnavailable }, 'parser threads unavailable: parsing mail on the main thread');
     const worker = startDelivererWorker(
       {
