@@ -21,6 +21,8 @@ export interface ContentPoolOptions {
 
 export interface ContentPool {
   parse(raw: Buffer): Promise<MailContent>;
+  /** Resolves once a thread is up (or threads are given up on), or after `maxWaitMs`. */
+  ready(maxWaitMs?: number): Promise<void>;
   readonly threadsUnavailable: string | undefined;
   close(): Promise<void>;
 }
@@ -59,6 +61,10 @@ export function createContentPool(opts: ContentPoolOptions = {}): ContentPool {
   let closed = false;
   let startFailures = 0;
   let broken: string | undefined;
+  const readyWaiters: (() => void)[] = [];
+  const wake = () => {
+    for (const w of readyWaiters.splice(0)) w();
+  };
 
   const spawn = (): Slot => {
     const slot: Slot = { worker: new Worker(entry.script, { eval: entry.eval }), ready: false };
@@ -66,6 +72,7 @@ export function createContentPool(opts: ContentPoolOptions = {}): ContentPool {
       if (msg.ready) {
         slot.ready = true;
         startFailures = 0;
+        wake();
         pump();
         return;
       }
@@ -96,6 +103,7 @@ export function createContentPool(opts: ContentPoolOptions = {}): ContentPool {
     if (!slot.ready && ++startFailures >= MAX_START_FAILURES) broken = reason;
     if (!closed && !broken) slots.push(spawn());
     task?.reject(new RetryableError(reason));
+    if (broken) wake();
     if (broken) for (const t of queue.splice(0)) parseContent(t.raw).then(t.resolve, t.reject);
     else pump();
   };
@@ -123,6 +131,17 @@ export function createContentPool(opts: ContentPoolOptions = {}): ContentPool {
     get threadsUnavailable() {
       return broken;
     },
+    ready(maxWaitMs = 30_000) {
+      if (broken || slots.some((s) => s.ready)) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, maxWaitMs);
+        t.unref();
+        readyWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    },
     parse(raw) {
       if (closed) return Promise.reject(new RetryableError('the content pool is closed'));
       if (broken) return parseContent(raw);
@@ -133,6 +152,7 @@ export function createContentPool(opts: ContentPoolOptions = {}): ContentPool {
     },
     async close() {
       closed = true;
+      wake();
       const all = slots.splice(0);
       for (const s of all) clearTimeout(s.timer);
       const gone = new RetryableError('the content pool closed before this mail was parsed');

@@ -59,11 +59,14 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
     const q = { prefix: config.prefix, connection: redis };
     const actionsQueue = openQueue(mailboxActions, q);
     const tokenQueues = openTokenQueues(redis, config.prefix);
-    const token = await openTokenRuntime({ connection: redis, config, logger, watch: true });
-    const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
     // Mails are parsed in worker threads: a big or hostile one must not stall lock renewals.
     const contents = createContentPool();
+    // Before anything talks to Jira, and before any job is taken (bounded): a job would only
+    // wait for the thread, holding its lock.
+    await contents.ready();
     if (contents.threadsUnavailable) logger.warn({ why: contents.threadsUnavailable }, 'parser threads unavailable: parsing mail on the main thread');
+    const token = await openTokenRuntime({ connection: redis, config, logger, watch: true });
+    const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
     const worker = startDelivererWorker(
       {
         redis,
