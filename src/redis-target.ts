@@ -86,8 +86,9 @@ export function parseRedisTarget(env: Env): { target?: RedisTarget; problems: Ta
   const url = env.REDIS_URL || DEFAULT_REDIS_URL;
   const checked = checkUrl(url);
   if (checked) problems.push({ path: 'REDIS_URL', message: checked });
+  // Variables of the other forms, set beside a URL: a half-done switch that would be ignored.
   for (const k of ['REDIS_PASSWORD', 'REDIS_SENTINEL_MASTER'] as const) {
-    if (env[k] && !problems.length) {
+    if (env[k]) {
       problems.push({ path: k, message: `${k} is only read with REDIS_SENTINELS or REDIS_CLUSTER_NODES: put a password for REDIS_URL in the URL (redis://:password@host:port)` });
     }
   }

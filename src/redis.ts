@@ -179,7 +179,8 @@ export async function deleteByPrefix(redis: Redis, prefix: string): Promise<numb
 }
 
 export { parseRedisTarget, parseRedisUrl } from './redis-target.js';
-// Referenced for the masked form in messages.
+
+/** A connection's form and where it points, masked: for messages, status and /readyz. */
 export const describeRedis = (redis: Redis): string => {
   const t = targetOf(redis);
   return t ? describeTarget(t) : `${redis.options.host}:${redis.options.port}`;

@@ -48,7 +48,8 @@ export function createContext(program: Command): CliContext {
       return redis;
     },
     redisFailure() {
-      if (!redis || !config || (!gaveUp && lastError === undefined)) return undefined;
+      // Only a connection that gave up, or is still not up, explains a failed command.
+      if (!redis || !config || (!gaveUp && (lastError === undefined || redis.status === 'ready'))) return undefined;
       return { target: describeTarget(config.redis), cause: lastError === undefined ? 'connection closed' : oneLine(describeError(lastError)) };
     },
     async close() {
