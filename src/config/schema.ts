@@ -2,6 +2,7 @@
 // nothing else reads the YAML or the environment. Unknown keys are errors (`strict`), so a
 // typo never silently turns a setting off.
 import { z } from 'zod';
+import { canonicalDomain } from '../mail/address.js';
 
 const duration = z
   .string()
@@ -10,7 +11,7 @@ const duration = z
 const emailDomain = z
   .string()
   .min(1)
-  .transform((d) => d.trim().toLowerCase().replace(/^@/, ''))
+  .transform(canonicalDomain)
   .refine((d) => /^[a-z0-9.-]+\.[a-z0-9-]+$/i.test(d) || /^xn--/.test(d) || d.includes('.'), 'a domain such as example.com');
 
 const email = z

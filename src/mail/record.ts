@@ -32,6 +32,8 @@ export const classificationKinds = [
   'feedback-report',
   'auto-reply',
   'list',
+  /** Marked as spam by the receiving server (X-Spam-Flag / X-Spam-Status). */
+  'spam',
   'own',
   'human',
   'unparseable',

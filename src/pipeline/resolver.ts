@@ -16,7 +16,7 @@ import { mailKey } from '../deliver/route.js';
 import { normalizeMailId } from './audit.js';
 import type { Pipeline, PipelineQueues } from './context.js';
 import { countMail } from './flood.js';
-import { decide, screen, selectParticipants, type Role } from './policy.js';
+import { decide, normalizeEmail, screen, selectParticipants, type Role } from './policy.js';
 import { recheckDelay, registerWaiter } from './waiters.js';
 
 export type MailInbound = z.infer<typeof mailInbound.payload>;
@@ -67,7 +67,7 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
     const record = data.record;
     const mail = record.messageId ? normalizeMailId(record.messageId) : String(job.id);
     const base = { mail, mailboxId: data.mailboxId };
-    const sender = record.from?.address.trim().toLowerCase();
+    const sender = record.from ? normalizeEmail(record.from.address) : undefined;
     const c = record.classification;
 
     if (c.kind === 'unparseable') {
