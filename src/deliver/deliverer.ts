@@ -19,9 +19,11 @@ import { jiraDeliver, mailboxActions, mailInbound } from '../queues/catalog.js';
 import { addJob } from '../queues/queue.js';
 import type { Processor, ProcessorContext } from '../queues/worker.js';
 import type { Redis } from '../redis.js';
+import { senderVerdict } from '../mail/auth-results.js';
 import { adfToText, textToAdf } from './adf.js';
 import { loadContent, type MailContent } from './content.js';
 import { createLedger, type LedgerEntry } from './ledger.js';
+import { decideReply, needsPeople, type ReplyFacts } from './reply-trust.js';
 import {
   commentPreface,
   formatBytes,
@@ -42,6 +44,7 @@ export type DeliverJob = z.infer<typeof jiraDeliver.payload>;
 export type DeliverClient = Pick<
   JiraClient,
   'createIssue' | 'getIssue' | 'addComment' | 'addAttachment' | 'setIssueProperty' | 'getIssueProperty' | 'searchJql' | 'createRequest'
+  | 'getWatchers' | 'getRequestParticipants'
 >;
 
 /** Issue property holding the Message-ID of the mail an issue was made from. */
@@ -78,6 +81,8 @@ export const DEFAULT_LOCK_MS = 30_000;
 export const THREAD_WAIT_MS = 10 * 60_000;
 export const THREAD_RECHECK_MS = 1_000;
 
+type Claim = { issueKey: string; source: 'subject' } | { issueKey: string; source: 'thread'; recordedBy: string };
+
 interface Target {
   kind: 'issue' | 'request' | 'comment';
   issueKey: string;
@@ -100,6 +105,8 @@ interface DeliverState {
   requestSent?: string;
   /** When this reply started waiting for its thread's first mail to be delivered (epoch ms). */
   threadWaitSince?: number;
+  /** The issue this mail claimed to answer but may not join, and why: named in the new issue. */
+  claimed?: { issueKey: string; why: string };
 }
 
 export type DeliverResult =
@@ -259,8 +266,9 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       const known = await ledger.get(mk);
       if (known) return fromLedger(known);
 
-      const parent = await findParent(route);
-      if (!parent) await waitForThreadStart();
+      const claim = await findParent(route);
+      if (!claim) await waitForThreadStart();
+      const parent = claim && (await mayJoin(claim)) ? claim : undefined;
       if (parent) {
         const commented = await comment(parent.issueKey);
         if (commented) return commented;
@@ -301,10 +309,54 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       throw new DelayedError();
     }
 
+    /**
+     * Whether this reply may become a comment on the issue it names (src/deliver/reply-trust.ts):
+     * a trusted link and an allowed sender. If not, the new issue names the one it claimed.
+     */
+    async function mayJoin(claim: Claim): Promise<boolean> {
+      const sender = data.people?.find((x) => x.role === 'sender');
+      const facts: ReplyFacts = {
+        policy: mailbox!.policy,
+        mailboxId: data.mailboxId,
+        project: routeProject(route),
+        link: claim.source === 'thread' ? { source: 'thread', issueKey: claim.issueKey, recordedBy: claim.recordedBy } : { source: 'subject', issueKey: claim.issueKey },
+        issueProject: claim.issueKey.replace(/-\d+$/, ''),
+        sender: {
+          ...(record.from ? { email: record.from.address } : {}),
+          ...(sender?.accountId ? { accountId: sender.accountId } : {}),
+          verified: senderVerdict(record.authResults, mailbox!.policy.authservIds).result !== 'fail',
+        },
+      };
+      if (needsPeople(facts)) facts.people = await issuePeople(claim.issueKey);
+      const v = decideReply(facts);
+      if (v.join) return true;
+      state.claimed = { issueKey: claim.issueKey, why: v.why };
+      log.warn({ claimed: claim.issueKey, why: v.why }, 'reply may not join the issue it names: delivering it as a new issue');
+      await deps.audit?.record({ mail: mk, mailboxId: data.mailboxId, email: record.from?.address, step: 'reply-refused', outcome: 'new-issue', jira: claim.issueKey, detail: v.why });
+      return false;
+    }
+
+    async function issuePeople(issueKey: string): Promise<NonNullable<ReplyFacts['people']>> {
+      try {
+        const issue = await client.getIssue(issueKey, ['reporter']);
+        const reporter = (issue.fields.reporter as { accountId?: string } | undefined)?.accountId;
+        const watchers = await client.getWatchers(issueKey);
+        // Only requests have participants; a platform issue answers 404 here.
+        const participants = await client.getRequestParticipants(issueKey).catch((e: unknown) => {
+          if (e instanceof NotFoundError) return [];
+          throw e;
+        });
+        return { ...(reporter ? { reporter } : {}), watchers, participants };
+      } catch (e) {
+        if (e instanceof NotFoundError) return { watchers: [], participants: [] };
+        throw e;
+      }
+    }
+
     /** The issue this mail answers: by thread (ledger), then by an issue key in the subject. */
-    async function findParent(r: DeliverRoute): Promise<{ issueKey: string; source: 'thread' | 'subject' } | undefined> {
+    async function findParent(r: DeliverRoute): Promise<Claim | undefined> {
       const thread = await ledger.findThread(threadIds(record).filter((id) => id !== mk));
-      if (thread) return { issueKey: thread.issueKey, source: 'thread' };
+      if (thread) return { issueKey: thread.issueKey, source: 'thread', recordedBy: thread.mailboxId };
       const project = routeProject(r);
       for (const k of issueKeysIn(record.subject, project)) {
         try {
@@ -348,6 +400,9 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       const people = peopleOf(data.people);
       // Without an account for the sender, the issue is reported by the token's account: say who wrote.
       const preface = people.reporter ? [] : [`From ${senderLabel(record.from)} (no Jira account):`];
+      const verdict = senderVerdict(record.authResults, mailbox!.policy.authservIds);
+      if (verdict.result === 'fail') preface.unshift(`Warning: the sender could not be verified (${verdict.detail}); the From address may be forged.`);
+      if (state.claimed) preface.push(`This mail claims to answer ${state.claimed.issueKey}; it was not added there because ${state.claimed.why}.`);
       const body = textToAdf(text, { stripQuotedHistory: r.stripQuotedHistory, preface, notes: await oversizeNotes() });
       const summary = summaryOf(record.subject, record.from);
       if (isRequestRoute(r)) {

@@ -13,6 +13,7 @@ import { addJob } from '../queues/queue.js';
 import type { Processor, ProcessorContext } from '../queues/worker.js';
 import { createLedger } from '../deliver/ledger.js';
 import { mailKey } from '../deliver/route.js';
+import { senderVerdict } from '../mail/auth-results.js';
 import { normalizeMailId } from './audit.js';
 import type { Pipeline, PipelineQueues } from './context.js';
 import { countMail } from './flood.js';
@@ -89,6 +90,14 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
       return { outcome: 'classified', kind: c.kind, reason: c.reason } satisfies ResolveResult;
     }
 
+    // The receiving server's verdict on the From (trusted authserv-ids only): a forged sender is
+    // never created and never the reporter; its mail is held for a person, or delivered flagged.
+    const verdict = senderVerdict(record.authResults, policy.authservIds);
+    if (verdict.result === 'fail' && policy.onAuthFail === 'hold') {
+      await p.audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'held', detail: `${verdict.detail}: held (policy.onAuthFail is "hold")` });
+      throw new PermanentError(`held: the receiving server says the sender ${sender ?? ''} is forged (${verdict.detail}); check the mail, then reprocess it or delete it`);
+    }
+
     let tokenAccount: string | undefined;
     const account = async () => (tokenAccount ??= (await p.jira()).account);
 
@@ -98,7 +107,11 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
       await createLedger(p.redis, p.prefix).markPending(mailKey(record));
       const people = selectParticipants(record, mailbox).map((x): PersonState => ({ ...x, status: 'new' }));
       state = { v: 1, people, passes: 0 };
-      if (sender && people.some((x) => x.role === 'sender') && policy.autoCreate !== 'none') {
+      if (verdict.result === 'fail') {
+        for (const x of people.filter((y) => y.role === 'sender')) Object.assign(x, { status: 'ignored', reason: 'sender-auth-failed' });
+        await p.audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'failed', detail: `${verdict.detail}: the sender is neither created nor made reporter; the mail is delivered flagged` });
+      }
+      if (sender && people.some((x) => x.role === 'sender' && x.status === 'new') && policy.autoCreate !== 'none') {
         const count = await countMail(p.redis, p.prefix, sender, String(job.id));
         const held = count > policy.floodLimitPerHour;
         state.flood = { count, limit: policy.floodLimitPerHour, held };
