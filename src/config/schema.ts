@@ -108,6 +108,15 @@ export const policySchema = z
      * its mail is delivered with a warning (`flag`) or held in the failed set for a person (`hold`).
      */
     onAuthFail: z.enum(['flag', 'hold']).default('flag'),
+    /**
+     * Ceilings on NEW accounts (each is a seat and a foothold). Per mail: a mail naming 99 new
+     * Cc addresses creates this many at most. Per sender per hour: accounts any of one sender's
+     * mails may create. Per hour for the whole install (counted across every mailbox and
+     * process): at this ceiling mail waits for the next hour instead of creating more.
+     */
+    maxNewAccountsPerMail: z.number().int().min(1).default(5),
+    maxNewAccountsPerSenderPerHour: z.number().int().min(1).default(10),
+    maxNewAccountsPerHour: z.number().int().min(1).default(50),
     /** Mails per hour from one sender beyond which the sender is held, not provisioned. */
     floodLimitPerHour: z.number().int().min(1).default(30),
   })

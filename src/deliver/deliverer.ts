@@ -10,7 +10,7 @@
 import { DelayedError, type Queue } from 'bullmq';
 import type { z } from 'zod';
 import type { MailboxConfig, RetryConfig } from '../config/schema.js';
-import { NotFoundError, PermanentError } from '../errors.js';
+import { NotFoundError, PermanentError, RetryableError } from '../errors.js';
 import type { JiraClient } from '../jira/client.js';
 import type { AdfDoc } from '../jira/types.js';
 import type { MailStore } from '../mail/store.js';
@@ -145,7 +145,10 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       log.warn({ kind: record.classification.kind }, 'classified mail in jira-deliver: not delivered');
       return { outcome: 'classified', kind: record.classification.kind } satisfies DeliverResult;
     }
-    const mk = mailKey(record);
+    // The mail's identity: its Message-ID, unless another mail with other content holds that id
+    // already (mailers reuse ids; attackers copy them): then the id and the content hash.
+    const auditId = mailKey(record);
+    const mk = await identityOf(auditId);
     const state: DeliverState = readState(job.data) ?? { v: 1, uploaded: [], failed: [] };
     const client = await deps.jira();
     let content: MailContent | undefined;
@@ -223,7 +226,7 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
     log.info(result, target.adopted ? 'mail was delivered already: nothing created' : 'mail delivered');
     await deps.audit?.record({
       // The resolver keeps a mail without Message-ID under its inbound job id: the same trail.
-      mail: record.messageId ? mk : mailInbound.jobId({ ...data, receivedAt: '' }),
+      mail: record.messageId ? auditId : mailInbound.jobId({ ...data, receivedAt: '' }),
       mailboxId: data.mailboxId,
       email: record.from?.address,
       step: 'delivered',
@@ -232,6 +235,12 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       detail: `${result.uploaded} attachments uploaded${oversize ? `, ${oversize} over the size limit` : ''}${state.failed.length ? `, ${state.failed.length} refused by Jira` : ''}`,
     });
     return result;
+
+    async function identityOf(base: string): Promise<string> {
+      if (!record.messageId) return base;
+      const first = await ledger.get(base);
+      return first?.sha256 && first.sha256 !== record.rawRef.sha256 ? `${base}#sha256:${record.rawRef.sha256}` : base;
+    }
 
     function propertyValue(complete: boolean) {
       return { id: mk, mailboxId: data.mailboxId, sha256: record.rawRef.sha256, complete };
@@ -256,6 +265,7 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
         ...(t.commentId ? { commentId: t.commentId } : {}),
         mailboxId: data.mailboxId,
         jobId,
+        sha256: record.rawRef.sha256,
         at: new Date().toISOString(),
       };
       await ledger.put(mk, entry);
@@ -264,7 +274,12 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
 
     async function place(): Promise<Target> {
       const known = await ledger.get(mk);
-      if (known) return fromLedger(known);
+      if (known) {
+        // Another mail with this Message-ID was delivered since we looked: ours is a different
+        // mail; the next attempt takes the id-and-hash identity.
+        if (known.sha256 && known.sha256 !== record.rawRef.sha256) throw new RetryableError(`another mail with Message-ID ${mk} and other content was just delivered (${known.issueKey}); delivering this one separately`);
+        return fromLedger(known);
+      }
 
       const claim = await findParent(route);
       if (!claim) await waitForThreadStart();
@@ -276,10 +291,16 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       }
 
       // Made before, but Redis does not know it (lost, or a crash before the ledger write).
-      const found = await client.searchJql(`issue.property[${MESSAGE_PROPERTY}].id = ${jqlString(mk)}`, ['summary'], { max: 1 });
       const kind = isRequestRoute(route) ? 'request' : 'issue';
+      const found = await client.searchJql(`issue.property[${MESSAGE_PROPERTY}].id = ${jqlString(mk)}`, ['summary'], { max: 1 });
       if (found[0]) {
-        const prop = (await client.getIssueProperty(found[0].key, MESSAGE_PROPERTY)) as { complete?: boolean; mailboxId?: string } | undefined;
+        const prop = (await client.getIssueProperty(found[0].key, MESSAGE_PROPERTY)) as { complete?: boolean; mailboxId?: string; sha256?: string } | undefined;
+        if (prop?.sha256 && prop.sha256 !== record.rawRef.sha256) {
+          // Made from another mail that carried this Message-ID: restore its ledger entry, and
+          // deliver ours under its own identity on the next attempt.
+          await ledger.put(mk, { kind, issueKey: found[0].key, issueId: found[0].id, mailboxId: prop.mailboxId ?? data.mailboxId, jobId: 'recovered', sha256: prop.sha256, at: new Date().toISOString() });
+          throw new RetryableError(`the issue with Message-ID ${mk} (${found[0].key}) was made from another mail; delivering this one separately`);
+        }
         // Complete (or made for another mailbox): adopt it. Incomplete from this mailbox: our own
         // interrupted delivery; finish its attachments (any uploaded before the crash come again).
         const adopted = prop?.complete === true || (prop?.mailboxId !== undefined && prop.mailboxId !== data.mailboxId);
@@ -332,7 +353,7 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       if (v.join) return true;
       state.claimed = { issueKey: claim.issueKey, why: v.why };
       log.warn({ claimed: claim.issueKey, why: v.why }, 'reply may not join the issue it names: delivering it as a new issue');
-      await deps.audit?.record({ mail: mk, mailboxId: data.mailboxId, email: record.from?.address, step: 'reply-refused', outcome: 'new-issue', jira: claim.issueKey, detail: v.why });
+      await deps.audit?.record({ mail: auditId, mailboxId: data.mailboxId, email: record.from?.address, step: 'reply-refused', outcome: 'new-issue', jira: claim.issueKey, detail: v.why });
       return false;
     }
 
