@@ -15,6 +15,10 @@ export interface RawMailInput {
   text?: string;
   html?: string;
   date?: Date;
+  /** Extra header lines, put on top as a receiving server would (`Authentication-Results: …`). */
+  headers?: string[];
+  /** Cc addresses. */
+  cc?: string[];
   attachments?: { filename: string; contentType: string; content: Buffer }[];
 }
 
@@ -27,8 +31,10 @@ export function rawMail(m: RawMailInput): Buffer {
   // Derived from the input, so the same input is the same bytes: a mail is known by its hash.
   const boundary = `mr-${createHash('sha256').update(JSON.stringify(m)).digest('hex').slice(0, 12)}`;
   const head = [
+    ...(m.headers ?? []),
     `From: ${m.from}`,
     `To: ${m.to ?? 'support@acme.example'}`,
+    ...(m.cc?.length ? [`Cc: ${m.cc.join(', ')}`] : []),
     `Subject: =?UTF-8?B?${Buffer.from(m.subject).toString('base64')}?=`,
     `Date: ${(m.date ?? new Date('2026-11-28T10:15:00Z')).toUTCString()}`,
     `Message-ID: <${m.messageId}>`,
