@@ -12,6 +12,7 @@ import { jiraClientFactory } from '../token/runtime.js';
 import { runTokenCheck } from '../token/watch.js';
 import { resolveWebAuth } from './auth.js';
 import { buildWebServer, BOARD_PATH } from './server.js';
+import { ceilingCheck, ceilingSource } from '../ops/account-ceiling-health.js';
 
 export interface WebRoleOptions {
   /** Allowed only on loopback: run without credentials. */
@@ -36,8 +37,8 @@ export function webRole(opts: WebRoleOptions = {}): RoleStarter {
       logger,
       auth,
       readOnly: config.webAuth.readOnly,
-      checks: [tokenCheck(redis, config.prefix, probe?.run, opts.tokenProbeEveryMs), ...mailboxChecks(redis, config.prefix, mailboxes), ...(opts.checks ?? [])],
-      scrapeSources: [tokenSource(redis, config.prefix), heartbeatSource(redis, config.prefix, mailboxes), ...(opts.scrapeSources ?? [])],
+      checks: [tokenCheck(redis, config.prefix, probe?.run, opts.tokenProbeEveryMs), ...mailboxChecks(redis, config.prefix, mailboxes), ceilingCheck(redis, config.prefix), ...(opts.checks ?? [])],
+      scrapeSources: [tokenSource(redis, config.prefix), heartbeatSource(redis, config.prefix, mailboxes), ceilingSource(redis, config.prefix), ...(opts.scrapeSources ?? [])],
       webhook: config.notifications ? { secret: config.secrets.webhookSecret, rules: config.notifications.rules, retry: config.queues } : undefined,
     });
     const address = await app.listen({ host: config.web.host, port: config.web.port });

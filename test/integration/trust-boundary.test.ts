@@ -13,6 +13,8 @@ import { rawMail, storedRecord, type RawMailInput } from '../../src/deliver/test
 import type { AdfDoc } from '../../src/jira/types.js';
 import { silentLogger } from '../../src/log.js';
 import { FsMailStore } from '../../src/mail/store.js';
+import { ceilingCheck, ceilingSource } from '../../src/ops/account-ceiling-health.js';
+import { createMetrics } from '../../src/ops/metrics.js';
 import { ceilingStatus } from '../../src/pipeline/account-ceiling.js';
 import { FAST_RETRY, startInProcess, testMailbox, type InProcessPipeline } from '../../src/pipeline/sim-run.js';
 import type { MailInbound } from '../../src/pipeline/resolver.js';
@@ -189,6 +191,11 @@ describe('the trust boundary (#18)', () => {
     expect(status).toMatchObject({ thisHour: 7, waiting: { count: 7, limit: 7 } });
     expect(made()).toBeLessThanOrEqual(7);
     expect(await run!.queues.mailInbound.getJobCounts('delayed')).toMatchObject({ delayed: 1 });
+    // Visible where operators look: /readyz's check, the gauges behind /metrics.
+    expect(await ceilingCheck(redis, prefix).check()).toMatchObject({ ok: true, detail: expect.stringMatching(/ceiling reached \(7 this hour, maxNewAccountsPerHour 7\); mail .* waits/) });
+    const m = createMetrics();
+    await ceilingSource(redis, prefix).collect(m);
+    expect(await m.registry.metrics()).toMatch(/mailroom_new_account_ceiling_waiting 1/);
   });
 
   it('5. a trailing dot does not pass deniedDomains; 6. server-marked spam creates no account and no issue', { timeout: 90_000 }, async () => {

@@ -5,6 +5,8 @@ import { allQueueStatus, closeQueues, JOB_STATES, openQueues } from '../../ops/q
 import { heartbeatVerdict, imapMailboxIds, tokenVerdict } from '../../ops/health.js';
 import { readHeartbeats } from '../../imap/heartbeat.js';
 import { readTokenHealth } from '../../token/runtime.js';
+import { ceilingLine } from '../../ops/account-ceiling-health.js';
+import { ceilingStatus } from '../../pipeline/account-ceiling.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
 import { EXIT, out, printJson, table } from '../output.js';
@@ -36,12 +38,13 @@ Examples:
           readHeartbeats(redis, config.prefix, { mailboxIds: imapMailboxIds(config), now }),
           readTokenHealth(redis, config.prefix),
         ]);
+        const accounts = await ceilingStatus(redis, config.prefix, now);
         const mailboxes = heartbeats.map((h) => ({ ...h, verdict: heartbeatVerdict(h) }));
         const tokenState = tokenVerdict(token);
         const { gate: _gate, ...tokenShown } = token;
         process.exitCode = tokenState.ok && mailboxes.every((m) => m.verdict.ok) ? EXIT.ok : EXIT.failed;
         if (opts.json) {
-          printJson({ prefix: config.prefix, queues: status, mailboxes, token: { ...tokenShown, verdict: tokenState } });
+          printJson({ prefix: config.prefix, queues: status, mailboxes, token: { ...tokenShown, verdict: tokenState }, accounts });
           return;
         }
         out(
@@ -67,6 +70,7 @@ Examples:
           );
         }
         out();
+        out(ceilingLine(accounts));
         out(`token: ${tokenState.ok ? 'ok' : 'NOT USABLE'}${tokenState.detail ? ` - ${tokenState.detail}` : ''}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''}`);
       } finally {
         await closeQueues(queues);
