@@ -44,8 +44,9 @@ export interface SpoofFeedResult {
   spoofedComments: number;
   /** Issues reported by a known person whose address a spoofer used (must be 0). */
   spoofedReporter: number;
-  /** Mails that reached no terminal delivery (must be 0). */
+  /** Mails that reached no terminal delivery (must be 0), and the first few of them. */
   undelivered: number;
+  undeliveredIds: string[];
   seconds: number;
 }
 
@@ -130,15 +131,21 @@ export async function runSpoofFeed(o: SpoofFeedOptions): Promise<SpoofFeedResult
 
     const issues = o.sim.state.allIssues();
     const comments = issues.reduce((n, i) => n + i.comments.length, 0);
-    const ids = issues.flatMap((i) => ((i.properties.get('mailroom.comments') as { ids?: string[] } | undefined)?.ids ?? []));
     const byProperty = new Map(issues.map((i) => [(i.properties.get('mailroom.message') as { id?: string } | undefined)?.id ?? '', i]));
     // A spoofed mail's issue must not be reported by the account of the address it forged.
     const spoofedReporter = [...fromSpoofer].filter(([id, from]) => {
       const r = (byProperty.get(id)?.fields.reporter as { accountId?: string } | undefined)?.accountId;
       return r !== undefined && o.sim.state.accountsByEmail(from).some((a) => a.accountId === r);
     }).length;
-    const delivered = new Set([...byProperty.keys(), ...ids]);
     const all = [...firsts, ...spoofFirsts, ...rest].map((m) => m.messageId);
+    // Delivered = the audit trail says so (the issue's comment-id property is only a recovery aid).
+    const delivered = new Set<string>();
+    let spoofedComments = 0;
+    for (const id of all) {
+      const done = (await run.pipeline.audit.read(id)).find((e) => e.step === 'delivered');
+      if (done) delivered.add(id);
+      if (done && fromSpoofer.has(id) && /^comment /.test(done.jira ?? '')) spoofedComments++;
+    }
     const spoofOnly = [...spoofFrom].filter((e) => !genuine.includes(e) && e !== 'bob@partner.example');
     return {
       mails: all.length,
@@ -146,9 +153,10 @@ export async function runSpoofFeed(o: SpoofFeedOptions): Promise<SpoofFeedResult
       comments,
       genuineWithAccount: genuine.filter((e) => o.sim.state.accountsByEmail(e).length > 0).length,
       spoofedWithAccount: spoofOnly.filter((e) => o.sim.state.accountsByEmail(e).length > 0).length,
-      spoofedComments: ids.filter((id) => fromSpoofer.has(id)).length,
+      spoofedComments,
       spoofedReporter,
       undelivered: all.filter((id) => !delivered.has(id)).length,
+      undeliveredIds: all.filter((id) => !delivered.has(id)).slice(0, 5),
       seconds: (Date.now() - started) / 1000,
     };
   } finally {
