@@ -131,6 +131,18 @@ describe('the trust boundary (#18)', () => {
     // The reporter's own reply joins.
     await send([{ from: 'alice@acme.example', subject: 'Re: [SUP-1] VPN broken', messageId: 'a2@acme.example', text: 'works now' }]);
     expect(issue('SUP-1').comments).toHaveLength(1);
+    // Bob has an account but no part in SUP-1: refused; once he watches it (Jira's watcher API), he joins.
+    await send([{ from: 'bob@partner.example', subject: 'Re: [SUP-1] VPN broken', messageId: 'b1@partner.example', text: 'me too' }]);
+    expect(issue('SUP-1').comments).toHaveLength(1);
+    const { site, sim } = jira;
+    const watch = await fetch(`${sim.url}/rest/api/3/issue/SUP-1/watchers`, {
+      method: 'POST',
+      headers: { authorization: 'Basic ' + Buffer.from(`${site.admin.email}:${site.admin.token}`).toString('base64'), 'content-type': 'application/json' },
+      body: JSON.stringify(site.users.bob.accountId),
+    });
+    expect(watch.status).toBe(204);
+    await send([{ from: 'bob@partner.example', subject: 'Re: [SUP-1] VPN broken', messageId: 'b2@partner.example', text: 'me too, still' }]);
+    expect(issue('SUP-1').comments).toHaveLength(2);
   });
 
   it('2. a From that fails DMARC at our receiving host is never created nor the reporter; a forged header of another host is ignored', { timeout: 90_000 }, async () => {
