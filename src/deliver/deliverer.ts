@@ -3,7 +3,8 @@
 //
 // Exactly once rests on three things. (1) A per-mail lock around "check, then create", so two
 // jobs for one mail (it reached two mailboxes) never both create. (2) Two records checked
-// before creating: the Redis ledger keyed by Message-ID, and the issue property
+// before creating: the Redis ledger keyed by the mail's identity (its Message-ID; Message-ID and
+// content hash when another mail with other bytes holds that id), and the issue property
 // `mailroom.message` (set in the create call itself on the platform route), found by JQL when
 // Redis lost the ledger or a crash came between create and ledger. (3) Progress in the job's
 // data (`deliver`): which issue, which attachments are up, so a re-run resumes.
