@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { TLS_MODES } from './tls.js';
 import { oauthSchema } from '../oauth/schema.js';
+import { canonicalDomain } from '../mail/address.js';
 
 const duration = z
   .string()
@@ -12,7 +13,7 @@ const duration = z
 const emailDomain = z
   .string()
   .min(1)
-  .transform((d) => d.trim().toLowerCase().replace(/^@/, ''))
+  .transform(canonicalDomain)
   .refine((d) => /^[a-z0-9.-]+\.[a-z0-9-]+$/i.test(d) || /^xn--/.test(d) || d.includes('.'), 'a domain such as example.com');
 
 const email = z
@@ -98,6 +99,33 @@ export const policySchema = z
       })
       .strict()
       .default({ sender: true, to: false, cc: false, max: 10 }),
+    /**
+     * Who may add a comment to an existing issue by replying: `participants` (its reporter,
+     * watchers, request participants, and replyAllowed) or `anyone`. Others' replies become new
+     * issues that name the one they claimed to answer: a subject or In-Reply-To is only a claim.
+     */
+    replies: z.enum(['participants', 'anyone']).default('participants'),
+    /** Addresses (`ann@acme.com`) or domains (`@acme.com`: agents) whose replies always join. */
+    replyAllowed: z.array(z.string().trim().toLowerCase().refine((e) => /^@?[^\s@]+\.[^\s@]+$/.test(e) || /^[^\s@]+@[^\s@]+$/.test(e), 'an address (ann@acme.com) or a domain (@acme.com)')).default([]),
+    /**
+     * authserv-ids (RFC 8601) of the receiving mail server(s) whose Authentication-Results are
+     * believed, e.g. `mx.example.com`. Any other Authentication-Results header is the sender's claim.
+     */
+    authservIds: z.array(z.string().trim().toLowerCase().min(1)).default([]),
+    /**
+     * A sender whose DMARC, SPF or DKIM verdict is fail is never created and never the reporter;
+     * its mail is delivered with a warning (`flag`) or held in the failed set for a person (`hold`).
+     */
+    onAuthFail: z.enum(['flag', 'hold']).default('flag'),
+    /**
+     * Ceilings on NEW accounts (each is a seat and a foothold). Per mail: a mail naming 99 new
+     * Cc addresses creates this many at most. Per sender per hour: accounts any of one sender's
+     * mails may create. Per hour for the whole install (counted across every mailbox and
+     * process): at this ceiling mail waits for the next hour instead of creating more.
+     */
+    maxNewAccountsPerMail: z.number().int().min(1).default(5),
+    maxNewAccountsPerSenderPerHour: z.number().int().min(1).default(10),
+    maxNewAccountsPerHour: z.number().int().min(1).default(50),
     /** Mails per hour from one sender beyond which the sender is held, not provisioned. */
     floodLimitPerHour: z.number().int().min(1).default(30),
   })

@@ -3,7 +3,8 @@
 //
 // Exactly once rests on four things. (1) A per-mail lock around "check, then create", so two
 // jobs for one mail (it reached two mailboxes) never both create. (2) The Redis ledger, keyed
-// by the mail's id: the normal path asks it alone and makes no Jira search. (3) A recovery look
+// by the mail's identity (its Message-ID; Message-ID and content hash when another mail with
+// other bytes holds that id): the normal path asks it alone and makes no Jira search. (3) A recovery look
 // only when a create may have happened without Mailroom learning of it: this job sent a create
 // whose answer it never recorded (lost answer, 5xx after the write, a crash before the ledger
 // write), or the mail reached the mailbox before this ledger existed (a wiped Redis). The look
@@ -15,7 +16,7 @@
 import { DelayedError, type Queue } from 'bullmq';
 import type { z } from 'zod';
 import type { MailboxConfig, RetryConfig } from '../config/schema.js';
-import { NotFoundError, PermanentError } from '../errors.js';
+import { NotFoundError, PermanentError, RetryableError } from '../errors.js';
 import type { JiraClient } from '../jira/client.js';
 import type { AdfDoc } from '../jira/types.js';
 import type { MailStore } from '../mail/store.js';
@@ -24,9 +25,11 @@ import { jiraDeliver, mailboxActions, mailInbound } from '../queues/catalog.js';
 import { addJob } from '../queues/queue.js';
 import type { Processor, ProcessorContext } from '../queues/worker.js';
 import type { Redis } from '../redis.js';
+import { senderVerdict } from '../mail/auth-results.js';
 import { adfToText, textToAdf } from './adf.js';
 import { cutNote, loadContent, type MailContent } from './content.js';
 import { createLedger, type LedgerEntry } from './ledger.js';
+import { decideReply, needsPeople, type ReplyFacts } from './reply-trust.js';
 import {
   commentPreface,
   formatBytes,
@@ -47,6 +50,7 @@ export type DeliverJob = z.infer<typeof jiraDeliver.payload>;
 export type DeliverClient = Pick<
   JiraClient,
   'createIssue' | 'getIssue' | 'addComment' | 'addAttachment' | 'setIssueProperty' | 'getIssueProperty' | 'searchJql' | 'createRequest'
+  | 'getWatchers' | 'getRequestParticipants'
 >;
 
 /** Issue property holding the Message-ID of the mail an issue was made from. */
@@ -106,6 +110,8 @@ const RECOVERY_MAX = 500;
 // before its birth (else every mail of the ledger's first second would be looked up).
 const BORN_SLACK_MS = 2_000;
 
+type Claim = { issueKey: string; source: 'subject' } | { issueKey: string; source: 'thread'; recordedBy: string };
+
 interface Target {
   kind: 'issue' | 'request' | 'comment';
   issueKey: string;
@@ -135,6 +141,8 @@ interface DeliverState {
   propertyComplete?: boolean;
   /** When this reply started waiting for its thread's first mail to be delivered (epoch ms). */
   threadWaitSince?: number;
+  /** The issue this mail claimed to answer but may not join, and why: named in the new issue. */
+  claimed?: { issueKey: string; why: string };
 }
 
 export type DeliverResult =
@@ -176,7 +184,10 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       log.warn({ kind: record.classification.kind }, 'classified mail in jira-deliver: not delivered');
       return { outcome: 'classified', kind: record.classification.kind } satisfies DeliverResult;
     }
-    const mk = mailKey(record);
+    // The mail's identity: its Message-ID, unless another mail with other content holds that id
+    // already (mailers reuse ids; attackers copy them): then the id and the content hash.
+    const auditId = mailKey(record);
+    const mk = await identityOf(auditId);
     const state: DeliverState = readState(job.data) ?? { v: 1, uploaded: [], failed: [] };
     const client = await deps.jira();
     let content: MailContent | undefined;
@@ -259,7 +270,7 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
     log.info(result, target.adopted ? 'mail was delivered already: nothing created' : 'mail delivered');
     await deps.audit?.record({
       // The resolver keeps a mail without Message-ID under its inbound job id: the same trail.
-      mail: record.messageId ? mk : mailInbound.jobId({ ...data, receivedAt: '' }),
+      mail: record.messageId ? auditId : mailInbound.jobId({ ...data, receivedAt: '' }),
       mailboxId: data.mailboxId,
       email: record.from?.address,
       step: 'delivered',
@@ -268,6 +279,12 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       detail: `${result.uploaded} attachments uploaded${oversize ? `, ${oversize} over the size limit` : ''}${state.failed.length ? `, ${state.failed.length} refused by Jira` : ''}`,
     });
     return result;
+
+    async function identityOf(base: string): Promise<string> {
+      if (!record.messageId) return base;
+      const first = await ledger.get(base);
+      return first?.sha256 && first.sha256 !== record.rawRef.sha256 ? `${base}#sha256:${record.rawRef.sha256}` : base;
+    }
 
     function propertyValue(complete: boolean) {
       return { id: mk, mailboxId: data.mailboxId, sha256: record.rawRef.sha256, complete };
@@ -292,6 +309,7 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
         ...(t.commentId ? { commentId: t.commentId } : {}),
         mailboxId: data.mailboxId,
         jobId,
+        sha256: record.rawRef.sha256,
         at: new Date().toISOString(),
       };
       await ledger.put(mk, entry);
@@ -300,10 +318,16 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
 
     async function place(): Promise<Target> {
       const known = await ledger.get(mk);
-      if (known) return fromLedger(known);
+      if (known) {
+        // Another mail with this Message-ID was delivered since we looked: ours is a different
+        // mail; the next attempt takes the id-and-hash identity.
+        if (known.sha256 && known.sha256 !== record.rawRef.sha256) throw new RetryableError(`another mail with Message-ID ${mk} and other content was just delivered (${known.issueKey}); delivering this one separately`);
+        return fromLedger(known);
+      }
 
-      const parent = await findParent(route);
-      if (!parent) await waitForThreadStart();
+      const claim = await findParent(route);
+      if (!claim) await waitForThreadStart();
+      const parent = claim && (await mayJoin(claim)) ? claim : undefined;
       if (parent) {
         const commented = await comment(parent.issueKey);
         if (commented) return commented;
@@ -366,7 +390,13 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       let orphan: { key: string; id: string } | undefined;
       for (const h of hits) {
         if (h.fields.summary !== summary) continue;
-        const prop = (await client.getIssueProperty(h.key, MESSAGE_PROPERTY)) as { id?: string; complete?: boolean; mailboxId?: string } | undefined;
+        const prop = (await client.getIssueProperty(h.key, MESSAGE_PROPERTY)) as { id?: string; complete?: boolean; mailboxId?: string; sha256?: string } | undefined;
+        if (prop?.id === mk && prop.sha256 && prop.sha256 !== record.rawRef.sha256) {
+          // Made from another mail that carried this Message-ID: restore its ledger entry, and
+          // deliver ours under its own identity on the next attempt.
+          await ledger.put(mk, { kind, issueKey: h.key, issueId: h.id, mailboxId: prop.mailboxId ?? data.mailboxId, jobId: 'recovered', sha256: prop.sha256, at: new Date().toISOString() });
+          throw new RetryableError(`the issue with Message-ID ${mk} (${h.key}) was made from another mail; delivering this one separately`);
+        }
         if (prop?.id === mk) {
           const sameMailbox = prop.mailboxId === undefined || prop.mailboxId === data.mailboxId;
           // This job's own create (its answer lost), or an interrupted delivery from this mailbox:
@@ -409,10 +439,54 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       throw new DelayedError();
     }
 
+    /**
+     * Whether this reply may become a comment on the issue it names (src/deliver/reply-trust.ts):
+     * a trusted link and an allowed sender. If not, the new issue names the one it claimed.
+     */
+    async function mayJoin(claim: Claim): Promise<boolean> {
+      const sender = data.people?.find((x) => x.role === 'sender');
+      const facts: ReplyFacts = {
+        policy: mailbox!.policy,
+        mailboxId: data.mailboxId,
+        project: routeProject(route),
+        link: claim.source === 'thread' ? { source: 'thread', issueKey: claim.issueKey, recordedBy: claim.recordedBy } : { source: 'subject', issueKey: claim.issueKey },
+        issueProject: claim.issueKey.replace(/-\d+$/, ''),
+        sender: {
+          ...(record.from ? { email: record.from.address } : {}),
+          ...(sender?.accountId ? { accountId: sender.accountId } : {}),
+          verified: senderVerdict(record.authResults, mailbox!.policy.authservIds).result !== 'fail',
+        },
+      };
+      if (needsPeople(facts)) facts.people = await issuePeople(claim.issueKey);
+      const v = decideReply(facts);
+      if (v.join) return true;
+      state.claimed = { issueKey: claim.issueKey, why: v.why };
+      log.warn({ claimed: claim.issueKey, why: v.why }, 'reply may not join the issue it names: delivering it as a new issue');
+      await deps.audit?.record({ mail: auditId, mailboxId: data.mailboxId, email: record.from?.address, step: 'reply-refused', outcome: 'new-issue', jira: claim.issueKey, detail: v.why });
+      return false;
+    }
+
+    async function issuePeople(issueKey: string): Promise<NonNullable<ReplyFacts['people']>> {
+      try {
+        const issue = await client.getIssue(issueKey, ['reporter']);
+        const reporter = (issue.fields.reporter as { accountId?: string } | undefined)?.accountId;
+        const watchers = await client.getWatchers(issueKey);
+        // Only requests have participants; a platform issue answers 404 here.
+        const participants = await client.getRequestParticipants(issueKey).catch((e: unknown) => {
+          if (e instanceof NotFoundError) return [];
+          throw e;
+        });
+        return { ...(reporter ? { reporter } : {}), watchers, participants };
+      } catch (e) {
+        if (e instanceof NotFoundError) return { watchers: [], participants: [] };
+        throw e;
+      }
+    }
+
     /** The issue this mail answers: by thread (ledger), then by an issue key in the subject. */
-    async function findParent(r: DeliverRoute): Promise<{ issueKey: string; source: 'thread' | 'subject' } | undefined> {
+    async function findParent(r: DeliverRoute): Promise<Claim | undefined> {
       const thread = await ledger.findThread(threadIds(record).filter((id) => id !== mk));
-      if (thread) return { issueKey: thread.issueKey, source: 'thread' };
+      if (thread) return { issueKey: thread.issueKey, source: 'thread', recordedBy: thread.mailboxId };
       const project = routeProject(r);
       for (const k of issueKeysIn(record.subject, project)) {
         try {
@@ -456,6 +530,9 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       const people = peopleOf(data.people);
       // Without an account for the sender, the issue is reported by the token's account: say who wrote.
       const preface = people.reporter ? [] : [`From ${senderLabel(record.from)} (no Jira account):`];
+      const verdict = senderVerdict(record.authResults, mailbox!.policy.authservIds);
+      if (verdict.result === 'fail') preface.unshift(`Warning: the sender could not be verified (${verdict.detail}); the From address may be forged.`);
+      if (state.claimed) preface.push(`This mail claims to answer ${state.claimed.issueKey}; it was not added there because ${state.claimed.why}.`);
       const body = textToAdf(text, { stripQuotedHistory: r.stripQuotedHistory, preface, notes: await oversizeNotes() });
       const summary = summaryOf(record.subject, record.from);
       // Nothing to upload: the property says complete from the start, and no update follows.

@@ -14,6 +14,8 @@ export interface LedgerEntry {
   mailboxId: string;
   /** The deliver job that made it (a second job for the same mail only adopts it). */
   jobId: string;
+  /** The raw mail's hash: a mail with the same Message-ID and other content is another mail. */
+  sha256?: string;
   at: string;
 }
 

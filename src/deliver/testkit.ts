@@ -1,6 +1,6 @@
 // Real RFC 822 mails for delivery tests, the benchmark and the demo: built as bytes, put in a
 // mail store and parsed by the same code the poller uses, so nothing about them is faked.
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { MailRecord } from '../mail/record.js';
 import { parseMail } from '../mail/parse.js';
 import type { MailStore } from '../mail/store.js';
@@ -15,6 +15,10 @@ export interface RawMailInput {
   text?: string;
   html?: string;
   date?: Date;
+  /** Extra header lines, put on top as a receiving server would (`Authentication-Results: …`). */
+  headers?: string[];
+  /** Cc addresses. */
+  cc?: string[];
   attachments?: { filename: string; contentType: string; content: Buffer }[];
 }
 
@@ -24,10 +28,13 @@ function b64(buf: Buffer): string {
 
 /** A multipart mail as a mail client would send it (CRLF, base64 text parts). */
 export function rawMail(m: RawMailInput): Buffer {
-  const boundary = `mr-${randomBytes(6).toString('hex')}`;
+  // Derived from the input, so the same input is the same bytes: a mail is known by its hash.
+  const boundary = `mr-${createHash('sha256').update(JSON.stringify(m)).digest('hex').slice(0, 12)}`;
   const head = [
+    ...(m.headers ?? []),
     `From: ${m.from}`,
     `To: ${m.to ?? 'support@acme.example'}`,
+    ...(m.cc?.length ? [`Cc: ${m.cc.join(', ')}`] : []),
     `Subject: =?UTF-8?B?${Buffer.from(m.subject).toString('base64')}?=`,
     `Date: ${(m.date ?? new Date('2026-11-28T10:15:00Z')).toUTCString()}`,
     `Message-ID: <${m.messageId}>`,

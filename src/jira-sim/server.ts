@@ -9,6 +9,7 @@ import { loadSpecValidator, type Exchange, type SpecValidator } from './openapi.
 import { adminRoutes } from './routes-admin.js';
 import { issueRoutes } from './routes-issues.js';
 import { jsmRoutes } from './routes-jsm.js';
+import { peopleRoutes } from './routes-people.js';
 import { userRoutes } from './routes-users.js';
 import { SimState, type SimAccount } from './state.js';
 
@@ -58,7 +59,7 @@ const RETRY_AFTER_SLACK_MS = 25;
 /** Default time after a 429 is written during which arriving requests count as already in flight. */
 const IN_FLIGHT_GRACE_MS = 0;
 
-const apiRoutes: (Route & { matcher: RegExp })[] = [...userRoutes, ...issueRoutes, ...jsmRoutes].map((r) => ({ ...r, matcher: matcherFor(r.template) }));
+const apiRoutes: (Route & { matcher: RegExp })[] = [...userRoutes, ...issueRoutes, ...jsmRoutes, ...peopleRoutes].map((r) => ({ ...r, matcher: matcherFor(r.template) }));
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {

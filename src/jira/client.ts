@@ -56,6 +56,10 @@ export interface JiraClient {
   addCustomersToServiceDesk(serviceDeskId: string, accountIds: string[]): Promise<void>;
   createIssue(fields: Record<string, unknown>, opts?: { properties?: { key: string; value: unknown }[] }): Promise<CreatedIssue>;
   getIssue(issueIdOrKey: string, fields?: string[]): Promise<FoundIssue>;
+  /** Account ids of the issue's watchers. */
+  getWatchers(issueIdOrKey: string): Promise<string[]>;
+  /** Account ids of a JSM request's participants (first page of 50: enough to decide trust). */
+  getRequestParticipants(issueIdOrKey: string): Promise<string[]>;
   addComment(issueIdOrKey: string, body: AdfDoc): Promise<{ id: string }>;
   addAttachment(issueIdOrKey: string, filename: string, bytes: Uint8Array, contentType: string): Promise<CreatedAttachment[]>;
   setIssueProperty(issueIdOrKey: string, key: string, value: unknown): Promise<void>;
@@ -340,6 +344,18 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
         query: { fields: fields?.join(',') },
       })) as { id?: string; key?: string; fields?: Record<string, unknown> };
       return { id: String(body?.id ?? ''), key: String(body?.key ?? ''), fields: body?.fields ?? {} };
+    },
+
+    async getWatchers(issueIdOrKey) {
+      const op = 'getIssueWatchers';
+      const body = expectOk(op, await call(op, { method: 'GET', path: `/rest/api/3/issue/${enc(issueIdOrKey)}/watchers` })) as { watchers?: { accountId?: string }[] };
+      return (body?.watchers ?? []).map((w) => w.accountId).filter((id): id is string => !!id);
+    },
+
+    async getRequestParticipants(issueIdOrKey) {
+      const op = 'getRequestParticipants';
+      const body = expectOk(op, await call(op, { method: 'GET', path: `/rest/servicedeskapi/request/${enc(issueIdOrKey)}/participant` })) as { values?: { accountId?: string }[] };
+      return (body?.values ?? []).map((w) => w.accountId).filter((id): id is string => !!id);
     },
 
     async addComment(issueIdOrKey, adf) {

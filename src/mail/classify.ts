@@ -56,13 +56,25 @@ export const CLASSIFY_HEADERS = [
   'x-beenthere',
   'feedback-type',
   'x-amz-sns-message-id',
+  'x-spam-flag',
+  'x-spam-status',
+  'x-mail-autoreply',
+  'x-vacation',
+  'x-post-messageclass',
   'in-reply-to',
   LOOP_HEADER_KEY,
 ] as const;
 
-const DAEMON_LOCAL_PART = /^(mailer-daemon|mailer_daemon|maildaemon|postmaster|post_master|mail-daemon|mmdf|double-bounce|mdaemon)$/i;
+// The mail system's own senders, spelled the many ways MTAs spell them (quotes and a +tag or
+// host suffix stripped before the test): mailer-daemon, MAILER_DAEMON, postmaster.host, ...
+const DAEMON_LOCAL_PART = /^(mail(er)?[-_.]?daemon|post[-_.]?master|mmdf|double-bounce|mdaemon|smtp[-_.]?daemon)([+._-].*)?$/i;
+// Senders that are machines by role: antivirus and mail-gateway products and SMTP service
+// accounts. Their non-delivery reports come from these, not from MAILER-DAEMON; a person might
+// still write from "admin@", so these count only beside a delivery-failure subject or name.
+const GATEWAY_LOCAL_PART =
+  /^(smtp([-_.]?(service|svc|relay|gateway|gw|admin|out|in))?|mail[-_.]?(gateway|gw|scan(ner)?|filter|guard|admin|system|server|relay|delivery(system|subsystem)?)|anti[-_.]?(virus|spam)|virus([-_.]?(alert|scan|wall|warning))?|av[-_.]?(gateway|gw|scan|alert|admin)|scanmail|interscan|mailsweeper|mailscanner|mailmarshal|ironport|quarantine|content[-_.]?filter|spam[-_.]?(filter|quarantine)|(ms)?exchange[-_.]?(admin|server)?|microsoftexchange\w*|nobody|system[-_.]?administrator|mail[-_.]?system)$/i;
 const NO_REPLY_LOCAL_PART = /^(no-?reply|do-?not-?reply|donotreply)([+._-].*)?$/i;
-const DAEMON_NAME = /\b(mail(er)?[ -]?daemon|mail delivery (subsystem|system|service)|postmaster|delivery status notification)\b/i;
+const DAEMON_NAME = /\b(mail(er)?[ -]?daemon|mail delivery (subsystem|system|service)|postmaster|delivery status notification|mail (gateway|scanner|security)|anti-?virus|virus (scanner|alert)|system administrator)\b/i;
 
 // Subjects delivery reports use, across MTAs and languages. A weak signal on its own.
 const DSN_SUBJECT = new RegExp(
@@ -92,6 +104,32 @@ const DSN_SUBJECT = new RegExp(
     'unable to deliver',
     'delivery to the following recipient',
     'message rejected',
+    'delivery failure notification',
+    'could not deliver',
+    'undeliverable message',
+    // Other languages, the wording of their MTAs' reports.
+    '[ée]chec de (la )?(remise|distribution)',
+    'message non (remis|distribu[ée])',
+    'no (se )?(pudo|puede) entregar',
+    'mensaje no entregado',
+    'error de entrega',
+    'non recapitabil[ei]',
+    'mancato recapito',
+    'impossibile recapitare',
+    'onbestelbaar',
+    'niet (bezorgd|afgeleverd)',
+    'n[ãa]o (foi )?(poss[íi]vel )?entreg',
+    'falha (na|de) entrega',
+    'olevererbar',
+    'kunde inte levereras',
+    'niedostarczaln',
+    'nie (mo[żz]na|zosta[łl]a) dostarczy',
+    'zustellung fehlgeschlagen',
+    'fehlgeschlagene zustellung',
+    'не доставлено',
+    'недоставлен',
+    '无法投递',
+    '退信',
     'メールエラー',
     'エラー通知',
     '配信(エラー|不能|失敗)',
@@ -103,7 +141,7 @@ const DSN_SUBJECT = new RegExp(
 // the fixed wording of MTAs, anchored at the start. Looser phrases ("not delivered") are what
 // customers write about parcels, so they only count beside a null sender or Auto-Submitted.
 const DSN_SUBJECT_ALONE =
-  /^\s*(undelivered mail returned to sender|undeliver(able|ed)( mail| message)?:|returned mail:|mail delivery failed|delivery status notification \((failure|delay)\)|failure notice\s*$|delivery failure:|non[- ]?delivery (report|notification)|mail system error - returned mail|warning: could not send message for past|unzustellbar:|nicht zustellbar:|non remis|delivery has failed|message delivery has failed|delivery notification: delivery has failed)/i;
+  /^\s*((your )?(message|mail|e-?mail)( to .{1,200}?)? (could not|cannot|can't|was not|wasn't) (be )?delivered|delivery failure notification|undeliverable message|mail delivery failure|[ée]chec de (la )?remise|non recapitabile|onbestelbaar:|no se puede entregar|undelivered mail returned to sender|undeliver(able|ed)( mail| message)?:|returned mail:|mail delivery failed|delivery status notification \((failure|delay)\)|failure notice\s*$|delivery failure:|non[- ]?delivery (report|notification)|mail system error - returned mail|warning: could not send message for past|unzustellbar:|nicht zustellbar:|non remis|delivery has failed|message delivery has failed|delivery notification: delivery has failed)/i;
 
 // Subjects abuse-report services use when their reports are not ARF (Microsoft's JMRP).
 const FEEDBACK_SUBJECT = /^(complaint about message from|(email )?feedback report for)\b/i;
@@ -115,7 +153,7 @@ const VACATION_SUBJECT =
 // The same, trusted alone: only wording a person would not put on a request ("Vacation request
 // for May" or "Away team meeting" are people writing).
 const VACATION_SUBJECT_ALONE =
-  /^(\[[^\]]*\]\s*)?(auto(matic|mated)?[ _-]?(reply|response|respons|responder|antwort)\s*:|autoreply\s*:|out of (the )?office( reply| autoreply| notice)?\s*:|abwesenheitsnotiz|automatische antwort|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|automatisch antwoord)/i;
+  /^(\[[^\]]*\]\s*)?(abwesend\s*:|autosvar|automatisk svar|automaattinen vastaus|resposta autom[áa]tica|fora do escrit[óo]rio|fuori sede\s*:|poza biurem|i am (currently )?out of (the )?office|out of office auto-?reply|auto[- ]?response from|autoreply from|自動(応答|返信)|不在(通知|のお知らせ)|auto(matic|mated)?[ _-]?(reply|response|respons|responder|antwort)\s*:|autoreply\s*:|out of (the )?office( reply| autoreply| notice)?\s*:|abwesenheitsnotiz|automatische antwort|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|automatisch antwoord)/i;
 
 export function classify(input: ClassifyInput): Classification {
   const h = input.headers;
@@ -150,8 +188,11 @@ export function classify(input: ClassifyInput): Classification {
   }
 
   // 2. Delivery reports, by sender and MTA headers.
-  const local = (input.from ?? '').split('@')[0] ?? '';
+  const local = localPart(input.from ?? '');
   if (input.from && DAEMON_LOCAL_PART.test(local)) return { kind: 'bounce', reason: `From: ${input.from} (mail system sender)` };
+  if (input.from && GATEWAY_LOCAL_PART.test(local) && (DSN_SUBJECT.test(subject) || (input.fromName !== undefined && DAEMON_NAME.test(input.fromName)))) {
+    return { kind: 'bounce', reason: `From: ${input.from} (mail gateway or service sender) with a delivery-failure subject or name` };
+  }
   if (!input.from && input.fromName && DAEMON_NAME.test(input.fromName)) {
     return { kind: 'bounce', reason: `From: "${input.fromName}" (mail system sender)` };
   }
@@ -172,6 +213,13 @@ export function classify(input: ClassifyInput): Classification {
   if (input.from && NO_REPLY_LOCAL_PART.test(local) && DSN_SUBJECT.test(subject)) {
     return { kind: 'bounce', reason: `From: ${input.from} (no-reply sender) with a delivery-failure subject "${short(subject)}"` };
   }
+
+  // 2b. Spam the receiving server marked. Only the receiving side adds these (a sender who sets
+  // them marks its own mail), and spam must never become an account.
+  const spamFlag = h['x-spam-flag']?.trim();
+  if (spamFlag && /^yes\b/i.test(spamFlag)) return { kind: 'spam', reason: `X-Spam-Flag: ${short(spamFlag)}` };
+  const spamStatus = h['x-spam-status']?.trim();
+  if (spamStatus && /^yes\b/i.test(spamStatus)) return { kind: 'spam', reason: `X-Spam-Status: ${short(spamStatus)}` };
 
   // 3. Our own outgoing mail, come back.
   const loop = h[LOOP_HEADER_KEY];
@@ -211,6 +259,13 @@ function autoReplyMarker(h: Readonly<Record<string, string>>, autoSubmitted: str
     const v = h[k];
     if (v !== undefined && !/^(no|false|0)$/i.test(v.trim())) return `${headerName(k)}: ${short(v)}`;
   }
+  // Vendor auto-responders' own markers (cPanel/Exim, Zimbra, some hosted suites).
+  for (const k of ['x-mail-autoreply', 'x-vacation'] as const) {
+    const v = h[k];
+    if (v !== undefined && !/^(no|false|0)$/i.test(v.trim())) return `${headerName(k)}: ${short(v)}`;
+  }
+  const messageClass = h['x-post-messageclass'];
+  if (messageClass !== undefined && /auto-?respond/i.test(messageClass)) return `X-POST-MessageClass: ${short(messageClass)}`;
   const gen = h['x-autogenerated'];
   if (gen !== undefined && /reply|forward/i.test(gen)) return `X-AutoGenerated: ${short(gen)}`;
   if (h['x-ms-exchange-inbox-rules-loop'] !== undefined) return `X-MS-Exchange-Inbox-Rules-Loop: ${short(h['x-ms-exchange-inbox-rules-loop'])} (sent by an Exchange inbox rule)`;
@@ -241,6 +296,13 @@ export function parseContentType(value: string | undefined): ContentType {
     params[p.slice(0, eq).trim().toLowerCase()] = p.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
   }
   return { type: type.trim().toLowerCase(), params };
+}
+
+/** The local part, without the quotes some mailers put round it: `"MAILER-DAEMON"@x` -> `MAILER-DAEMON`. */
+function localPart(address: string): string {
+  const at = address.lastIndexOf('@');
+  const local = at < 0 ? address : address.slice(0, at);
+  return local.trim().replace(/^"(.*)"$/s, '$1').trim();
 }
 
 function headerName(k: string): string {

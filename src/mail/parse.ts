@@ -4,6 +4,7 @@
 // whatever the mail, cutting the least useful parts first and saying what was cut.
 import { domainToUnicode } from 'node:url';
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import { AUTH_RESULT_CHARS, MAX_AUTH_RESULTS } from './auth-results.js';
 import { CLASSIFY_HEADERS, classify } from './classify.js';
 import { htmlToText } from './html-text.js';
 import { MAX_RECORD_BYTES, type Address, type AttachmentMeta, type MailRecord, type RawRef } from './record.js';
@@ -154,8 +155,22 @@ function buildRecord(p: ParsedMail, rawRef: RawRef, truncated: Set<string>): Mai
     headers,
     classification,
   };
+  const authResults = authResultsOf(p);
+  if (authResults.length) record.authResults = authResults;
   if (truncated.size) record.truncated = [...truncated];
   return record;
+}
+
+/** The topmost Authentication-Results headers, in order: the receiving host's comes first. */
+function authResultsOf(p: ParsedMail): string[] {
+  const out: string[] = [];
+  for (const { key, line } of p.headerLines) {
+    if (key.toLowerCase() !== 'authentication-results') continue;
+    const colon = line.indexOf(':');
+    out.push(oneLine(colon >= 0 ? line.slice(colon + 1) : '').slice(0, AUTH_RESULT_CHARS));
+    if (out.length >= MAX_AUTH_RESULTS) break;
+  }
+  return out;
 }
 
 /** The headers classification needs, from the raw header lines (first occurrence), bounded. */

@@ -32,6 +32,8 @@ export const classificationKinds = [
   'feedback-report',
   'auto-reply',
   'list',
+  /** Marked as spam by the receiving server (X-Spam-Flag / X-Spam-Status). */
+  'spam',
   'own',
   'human',
   'unparseable',
@@ -68,6 +70,8 @@ export const mailRecordSchema = z.object({
   /** Only the headers classification needs, lower-cased names, bounded values. */
   headers: z.record(z.string(), z.string()),
   classification: classificationSchema,
+  /** The topmost Authentication-Results header values (RFC 8601), bounded; read against the configured authserv-ids. */
+  authResults: z.array(z.string()).optional(),
   /**
    * What was cut to keep the record bounded or the parse cheap, when anything was: e.g.
    * 'references', 'to', 'cc', 'headers', 'subject', or 'parse-input' (a huge mail parsed from

@@ -1,6 +1,7 @@
 // Who in a mail is looked up in Jira, and what happens to the ones Jira does not know. Pure:
 // no Redis, no Jira, so the table tests in test/unit/policy.test.ts pin every rule down.
 import type { MailboxConfig, PolicyConfig } from '../config/schema.js';
+import { canonicalAddress } from '../mail/address.js';
 import type { MailRecord } from '../mail/record.js';
 
 export type Role = 'sender' | 'to' | 'cc';
@@ -27,12 +28,13 @@ export type Decision =
   /** Over the flood limit: recorded, not provisioned, until the hour turns. */
   | { action: 'hold'; reason: 'flood'; detail: string };
 
+/** The canonical form (src/mail/address.ts): lower case, no trailing dot, punycode domain. */
 export function normalizeEmail(address: string): string {
-  return address.trim().toLowerCase();
+  return canonicalAddress(address).address;
 }
 
 export function isPlausibleEmail(email: string): boolean {
-  return /^[^\s@<>"]+@[^\s@<>"]+$/.test(email);
+  return canonicalAddress(email).ok;
 }
 
 /**
@@ -93,8 +95,9 @@ function blockedPattern(source: string): RegExp {
  * Domain lists only govern creation: a colleague from a denied domain may still have an account.
  */
 export function screen(email: string, policy: Pick<PolicyConfig, 'blockedLocalParts'>): { lookup: true } | { lookup: false; reason: IgnoreReason; detail: string } {
-  if (!isPlausibleEmail(email)) return { lookup: false, reason: 'invalid-address', detail: `"${email}" is not an email address` };
-  const local = localPartOf(email);
+  const c = canonicalAddress(email);
+  if (!c.ok) return { lookup: false, reason: 'invalid-address', detail: `not a deliverable mailbox: ${c.reason}` };
+  const local = c.local;
   const hit = policy.blockedLocalParts.find((p) => blockedPattern(p).test(local));
   if (hit !== undefined) return { lookup: false, reason: 'blocked-local-part', detail: `local part "${local}" matches blocked pattern /${hit}/` };
   return { lookup: true };
@@ -111,7 +114,7 @@ export function decide(
   if (!s.lookup) return { action: 'ignore', reason: s.reason, detail: s.detail };
   if (found) return { action: 'known' };
   if (policy.autoCreate === 'none') return { action: 'ignore', reason: 'auto-create-off', detail: 'policy.autoCreate is "none"' };
-  const domain = domainOf(email);
+  const domain = domainOf(normalizeEmail(email));
   const denied = policy.deniedDomains.find((d) => inDomain(domain, d));
   if (denied) return { action: 'ignore', reason: 'denied-domain', detail: `domain ${domain} is in deniedDomains (${denied})` };
   if (policy.allowedDomains.length && !policy.allowedDomains.some((d) => inDomain(domain, d))) {

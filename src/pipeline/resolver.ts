@@ -13,13 +13,19 @@ import { addJob } from '../queues/queue.js';
 import type { Processor, ProcessorContext } from '../queues/worker.js';
 import { createLedger } from '../deliver/ledger.js';
 import { mailKey } from '../deliver/route.js';
+import { senderVerdict } from '../mail/auth-results.js';
 import { normalizeMailId } from './audit.js';
 import type { Pipeline, PipelineQueues } from './context.js';
+import { markWaiting, takeNewAccount } from './account-ceiling.js';
 import { countMail } from './flood.js';
-import { decide, screen, selectParticipants, type Role } from './policy.js';
+import { deliverIdentity } from './mail-identity.js';
+import { decide, normalizeEmail, screen, selectParticipants, type Role } from './policy.js';
 import { recheckDelay, registerWaiter } from './waiters.js';
 
 export type MailInbound = z.infer<typeof mailInbound.payload>;
+
+/** A mail waiting at the install's new-account ceiling looks again this often (a raised ceiling applies soon). */
+export const CEILING_RECHECK_MS = 5 * 60_000;
 
 export type PersonStatus = 'new' | 'known' | 'ignored' | 'held' | 'pending' | 'provisioned' | 'gave-up';
 
@@ -67,7 +73,7 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
     const record = data.record;
     const mail = record.messageId ? normalizeMailId(record.messageId) : String(job.id);
     const base = { mail, mailboxId: data.mailboxId };
-    const sender = record.from?.address.trim().toLowerCase();
+    const sender = record.from ? normalizeEmail(record.from.address) : undefined;
     const c = record.classification;
 
     if (c.kind === 'unparseable') {
@@ -89,6 +95,14 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
       return { outcome: 'classified', kind: c.kind, reason: c.reason } satisfies ResolveResult;
     }
 
+    // The receiving server's verdict on the From (trusted authserv-ids only): a forged sender is
+    // never created and never the reporter; its mail is held for a person, or delivered flagged.
+    const verdict = senderVerdict(record.authResults, policy.authservIds);
+    if (verdict.result === 'fail' && policy.onAuthFail === 'hold') {
+      await p.audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'held', detail: `${verdict.detail}: held (policy.onAuthFail is "hold")` });
+      throw new PermanentError(`held: the receiving server says the sender ${sender ?? ''} is forged (${verdict.detail}); check the mail, then reprocess it or delete it`);
+    }
+
     let tokenAccount: string | undefined;
     const account = async () => (tokenAccount ??= (await p.jira()).account);
 
@@ -98,7 +112,11 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
       await createLedger(p.redis, p.prefix).markPending(mailKey(record));
       const people = selectParticipants(record, mailbox).map((x): PersonState => ({ ...x, status: 'new' }));
       state = { v: 1, people, passes: 0 };
-      if (sender && people.some((x) => x.role === 'sender') && policy.autoCreate !== 'none') {
+      if (verdict.result === 'fail') {
+        for (const x of people.filter((y) => y.role === 'sender')) Object.assign(x, { status: 'ignored', reason: 'sender-auth-failed' });
+        await p.audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'failed', detail: `${verdict.detail}: the sender is neither created nor made reporter; the mail is delivered flagged` });
+      }
+      if (sender && people.some((x) => x.role === 'sender' && x.status === 'new') && policy.autoCreate !== 'none') {
         const count = await countMail(p.redis, p.prefix, sender, String(job.id));
         const held = count > policy.floodLimitPerHour;
         state.flood = { count, limit: policy.floodLimitPerHour, held };
@@ -112,6 +130,9 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
 
     // 1. Look up and decide, for everyone not decided yet.
     const fresh = state.people.filter((x) => x.status === 'new');
+    // New accounts this mail has asked for already (a re-run counts them again from its state).
+    let newAccounts = state.people.filter((x) => x.mode !== undefined).length;
+    let installFull: { count: number; limit: number; retryAt: number } | undefined;
     if (fresh.length) {
       const flood = state.flood;
       await Promise.all(fresh.map(async (person) => {
@@ -143,7 +164,22 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
             Object.assign(person, { status: d.action === 'hold' ? 'held' : 'ignored', reason: d.reason });
             await p.audit.record({ ...base, email: person.email, step: 'decision', outcome: d.action === 'hold' ? 'held' : 'ignored', detail: d.detail });
             return;
-          case 'provision':
+          case 'provision': {
+            // A held mail creates no one; then the ceilings on new accounts (src/pipeline/account-ceiling.ts).
+            const hold = async (reason: string, detail: string) => {
+              Object.assign(person, { status: 'held', reason });
+              await p.audit.record({ ...base, email: person.email, step: 'decision', outcome: 'held', detail });
+            };
+            if (flood?.held) return hold('flood', `the mail's sender is over the flood limit (mail ${flood.count} this hour, limit ${flood.limit}): this mail creates no accounts`);
+            if (++newAccounts > policy.maxNewAccountsPerMail) return hold('account-ceiling', `this mail already asked for ${policy.maxNewAccountsPerMail} new accounts (policy.maxNewAccountsPerMail)`);
+            const take = await takeNewAccount(p.redis, p.prefix, sender ?? person.email, person.email, { perSenderPerHour: policy.maxNewAccountsPerSenderPerHour, perInstallPerHour: policy.maxNewAccountsPerHour });
+            if (!take.ok && take.which === 'sender') return hold('account-ceiling', `mails from ${sender ?? person.email} created ${take.count} new accounts this hour (policy.maxNewAccountsPerSenderPerHour ${take.limit})`);
+            if (!take.ok) {
+              // The install's ceiling: the person stays undecided and the mail waits for the next hour.
+              newAccounts--;
+              installFull = { count: take.count, limit: take.limit, retryAt: take.retryAt };
+              return;
+            }
             await addJob(queues.identityProvision, identityProvision, {
               site: p.site,
               email: person.email,
@@ -155,9 +191,18 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
             Object.assign(person, { status: 'pending', mode: d.mode });
             await p.audit.record({ ...base, email: person.email, step: 'provision-queued', outcome: 'ok', detail: `auto-create ${d.mode}` });
             return;
+          }
         }
       }));
       await saveState(ctx, state);
+    }
+    if (installFull) {
+      await markWaiting(p.redis, p.prefix, installFull);
+      await p.audit.record({ ...base, step: 'account-ceiling', outcome: 'waiting', detail: `the install created ${installFull.count} new accounts this hour (maxNewAccountsPerHour ${installFull.limit}): waiting until ${new Date(installFull.retryAt).toISOString()}` });
+      log.warn(installFull, 'new-account ceiling of the install reached: mail waits for the next hour');
+      // Re-checked within a few minutes (an operator may raise the ceiling), at the latest when the hour turns.
+      await job.moveToDelayed(Math.min(installFull.retryAt, Date.now() + CEILING_RECHECK_MS), ctx.token);
+      throw new DelayedError();
     }
 
     // 2. Wait for provisioning, if any is still going on.
@@ -189,7 +234,17 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
       ...(x.accountId ? { accountId: x.accountId } : {}),
       ...(x.reason ? { reason: x.reason } : {}),
     }));
-    const deliver = await addJob(queues.jiraDeliver, jiraDeliver, { mailboxId: data.mailboxId, origin: data.origin, record, people }, p.retry);
+    const deliverData = { mailboxId: data.mailboxId, origin: data.origin, record, people };
+    const identity = await deliverIdentity(queues.jiraDeliver, deliverData);
+    if (identity.kind === 'byte-identical-copy') {
+      // Nothing new to deliver: the same bytes are on their way (or delivered) from another position.
+      await p.audit.record({ ...base, step: 'duplicate', outcome: 'duplicate', detail: `byte-identical copy (sha256 ${record.rawRef.sha256}) of the mail in job ${identity.jobId}: not delivered again` });
+      return { outcome: 'resolved', people, deliverJobId: identity.jobId } satisfies ResolveResult;
+    }
+    if (identity.kind === 'same-id-other-content') {
+      await p.audit.record({ ...base, step: 'same-message-id', outcome: 'ok', detail: `another mail (job ${identity.firstJobId}) has this Message-ID with other content: this one (sha256 ${record.rawRef.sha256}) is delivered on its own` });
+    }
+    const deliver = await addJob(queues.jiraDeliver, jiraDeliver, deliverData, p.retry, { jobId: identity.jobId });
     await p.audit.record({
       ...base,
       step: 'deliver-queued',

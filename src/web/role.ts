@@ -14,6 +14,7 @@ import { jiraClientFactory } from '../token/runtime.js';
 import { runTokenCheck } from '../token/watch.js';
 import { resolveWebAuth } from './auth.js';
 import { buildWebServer, BOARD_PATH } from './server.js';
+import { ceilingCheck, ceilingSource } from '../ops/account-ceiling-health.js';
 
 export interface WebRoleOptions {
   /** Allowed only on loopback: run without credentials. */
@@ -42,12 +43,14 @@ export function webRole(opts: WebRoleOptions = {}): RoleStarter {
         tokenCheck(redis, config.prefix, probe?.run, opts.tokenProbeEveryMs),
         jiraReachCheck(redis, config.prefix),
         ...mailboxChecks(redis, config.prefix, mailboxes),
+        ceilingCheck(redis, config.prefix),
         ...(opts.checks ?? []),
       ],
       scrapeSources: [
         tokenSource(redis, config.prefix),
         jiraReachSource(redis, config.prefix),
         heartbeatSource(redis, config.prefix, mailboxes),
+        ceilingSource(redis, config.prefix),
         ...(opts.scrapeSources ?? []),
       ],
       // Started through runRoles (Procfile, `mailroom start`): show every role's metrics.

@@ -37,7 +37,8 @@ const conns: Redis[] = [];
 let indexed = false;
 
 const mailboxes = () => [
-  testMailbox({ id: 'support', addresses: ['support@acme.example'], deliver: { project: 'SUP', issueType: 'Task', maxAttachmentBytes: 2048 } }),
+  // Bob (partner.example) is one of the agents: policy lets his replies join any issue.
+  testMailbox({ id: 'support', addresses: ['support@acme.example'], policy: { replyAllowed: ['@partner.example'] }, deliver: { project: 'SUP', issueType: 'Task', maxAttachmentBytes: 2048 } }),
   testMailbox({ id: 'sales', addresses: ['sales@acme.example'], deliver: { project: 'SUP' } }),
   testMailbox({ id: 'helpdesk', addresses: ['help@acme.example'], deliver: { serviceDeskId: '1', requestTypeId: '10', project: 'HD' } }),
   testMailbox({ id: 'raw', deliver: { project: 'SUP', stripQuotedHistory: false } }),

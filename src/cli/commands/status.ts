@@ -13,6 +13,8 @@ import { tokenQueues } from '../../queues/catalog.js';
 import { readHeartbeats } from '../../imap/heartbeat.js';
 import { readTokenHealth, type TokenHealth } from '../../token/runtime.js';
 import { expiryStatus, type ExpiryLevel } from '../../token/watch.js';
+import { ceilingLine } from '../../ops/account-ceiling-health.js';
+import { ceilingStatus } from '../../pipeline/account-ceiling.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
 import { EXIT, out, printJson, table } from '../output.js';
@@ -50,6 +52,7 @@ Examples:
           readTokenHealth(redis, config.prefix),
           readJiraReach(redis, config.prefix, now),
         ]);
+        const accounts = await ceilingStatus(redis, config.prefix, now);
         const mailboxes = heartbeats.map((h) => ({ ...h, verdict: heartbeatVerdict(h) }));
         const tokenState = tokenVerdict(token);
         const expiry = tokenExpiry(token, config, now);
@@ -70,6 +73,7 @@ Examples:
             jira: { ...jira, verdict: jiraState },
             token: { ...tokenShown, verdict: tokenState, expiry },
             failed,
+            accounts,
           });
           return;
         }
@@ -100,6 +104,7 @@ Examples:
         out();
         out(formatRedisWhere(redisWhere(redis)));
         printJira(jiraState);
+        out(ceilingLine(accounts));
         out(`token: ${tokenState.ok ? 'ok' : 'NOT USABLE'}${tokenState.detail ? ` - ${tokenState.detail}` : ''}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''}`);
         printExpiryWarning(expiry, config);
         printFailed(failed);

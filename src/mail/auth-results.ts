@@ -1,0 +1,69 @@
+// The receiving server's verdict on the sender (RFC 8601 Authentication-Results), read only from
+// headers whose authserv-id is one the configuration names: anyone can write an
+// Authentication-Results header into the mail they send, only our receiving host prepends one
+// with its own id on top. Pure.
+
+/** Authentication-Results headers kept per mail (topmost first: the receiving host's is on top). */
+export const MAX_AUTH_RESULTS = 3;
+export const AUTH_RESULT_CHARS = 600;
+
+export type SenderVerdict =
+  /** DMARC passed, or nothing failed and SPF or DKIM passed. */
+  | { result: 'pass'; detail: string }
+  /** DMARC, SPF, or every DKIM signature failed: the From is not to be believed. */
+  | { result: 'fail'; detail: string }
+  /** No header from a trusted host, or one that says nothing conclusive. */
+  | { result: 'none'; detail: string };
+
+/** `mx.example.com; dmarc=fail (p=reject) header.from=x` -> authserv-id and method results. */
+export function parseAuthResults(value: string): { authservId: string; results: Array<{ method: string; result: string }> } {
+  const text = stripComments(value);
+  const [head = '', ...rest] = text.split(';');
+  const authservId = head.trim().split(/\s+/)[0]?.toLowerCase() ?? '';
+  const results: Array<{ method: string; result: string }> = [];
+  for (const part of rest) {
+    const m = /^\s*([a-z0-9_-]+)(?:\/[0-9]+)?\s*=\s*([a-z0-9_-]+)/i.exec(part);
+    if (m) results.push({ method: m[1]!.toLowerCase(), result: m[2]!.toLowerCase() });
+  }
+  return { authservId, results };
+}
+
+/**
+ * The verdict from the topmost header whose authserv-id is trusted. Headers below it, and
+ * headers with other ids, are the sender's claims and are ignored.
+ */
+export function senderVerdict(values: readonly string[] | undefined, trustedIds: readonly string[]): SenderVerdict {
+  if (!trustedIds.length) return { result: 'none', detail: 'no authservIds configured: Authentication-Results are not read' };
+  const ids = new Set(trustedIds.map((s) => s.trim().toLowerCase()));
+  const ours = (values ?? []).map(parseAuthResults).find((h) => ids.has(h.authservId));
+  if (!ours) return { result: 'none', detail: `no Authentication-Results from ${[...ids].join(', ')}` };
+  const of = (method: string) => ours.results.filter((r) => r.method === method).map((r) => r.result);
+  const dmarc = of('dmarc');
+  const spf = of('spf');
+  const dkim = of('dkim');
+  const said = ours.results.map((r) => `${r.method}=${r.result}`).join(' ') || 'no results';
+  const detail = `${ours.authservId}: ${said}`;
+  if (dmarc.includes('fail')) return { result: 'fail', detail };
+  if (dmarc.includes('pass')) return { result: 'pass', detail };
+  if (spf.includes('fail')) return { result: 'fail', detail };
+  if (dkim.includes('fail') && !dkim.includes('pass')) return { result: 'fail', detail };
+  if (spf.includes('pass') || dkim.includes('pass')) return { result: 'pass', detail };
+  return { result: 'none', detail };
+}
+
+function stripComments(s: string): string {
+  // RFC 5322 comments, nested, with quoted pairs: linear, bounded by the value's length.
+  let out = '';
+  let depth = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '\\' && depth > 0) {
+      i++;
+      continue;
+    }
+    if (c === '(') depth++;
+    else if (c === ')' && depth > 0) depth--;
+    else if (depth === 0) out += c;
+  }
+  return out;
+}

@@ -1,0 +1,226 @@
+// Issue #18's attacks, each reproduced through the pipeline (resolver, provisioner and
+// deliverer workers in this process, real Redis, the Jira simulator over HTTP, real mail bytes
+// in a filesystem store) and shown to fail.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { adfToText } from '../../src/deliver/adf.js';
+import { startDelivererWorker } from '../../src/deliver/role.js';
+import { rawMail, storedRecord, type RawMailInput } from '../../src/deliver/testkit.js';
+import type { AdfDoc } from '../../src/jira/types.js';
+import { silentLogger } from '../../src/log.js';
+import { FsMailStore } from '../../src/mail/store.js';
+import { ceilingCheck, ceilingSource } from '../../src/ops/account-ceiling-health.js';
+import { createMetrics } from '../../src/ops/metrics.js';
+import { ceilingStatus } from '../../src/pipeline/account-ceiling.js';
+import { FAST_RETRY, startInProcess, testMailbox, type InProcessPipeline } from '../../src/pipeline/sim-run.js';
+import type { MailInbound } from '../../src/pipeline/resolver.js';
+import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
+import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+
+const MX = 'mx.acme.example';
+let jira: SeededSim;
+let redis: Redis;
+let prefix: string;
+let store: FsMailStore;
+let run: InProcessPipeline | undefined;
+let deliverer: Worker | undefined;
+const conns: Redis[] = [];
+let uid = 1;
+
+const mailboxes = (policy: Record<string, unknown> = {}) => [
+  testMailbox({
+    id: 'support',
+    addresses: ['support@acme.example'],
+    policy: { autoCreate: 'user', authservIds: [MX], deniedDomains: ['example.org'], floodLimitPerHour: 1000, resolve: { sender: true, cc: true, max: 100 }, ...policy },
+    deliver: { project: 'SUP' },
+  }),
+  testMailbox({ id: 'hr', addresses: ['hr@acme.example'], policy: { autoCreate: 'user', authservIds: [MX] }, deliver: { project: 'HR' } }),
+];
+
+beforeAll(async () => {
+  jira = await startSeededSim();
+  redis = testRedis();
+  store = new FsMailStore(mkdtempSync(join(tmpdir(), 'mr-trust-')));
+});
+afterAll(async () => {
+  await jira.close();
+  redis.disconnect();
+});
+beforeEach(() => {
+  jira.reseed();
+  prefix = uniquePrefix('trust');
+});
+afterEach(async () => {
+  await deliverer?.close();
+  await run?.stop();
+  run = undefined;
+  for (const c of conns.splice(0)) c.disconnect();
+  await dropPrefix(redis, prefix);
+});
+
+async function start(policy: Record<string, unknown> = {}) {
+  const boxes = mailboxes(policy);
+  const conn = () => {
+    const r = testRedis({ forWorker: true });
+    conns.push(r);
+    return r;
+  };
+  run = await startInProcess({ redis, workerConnection: conn, prefix, mailboxes: boxes, jira: { url: jira.sim.url, email: jira.site.admin.email, token: jira.site.admin.token }, logger: silentLogger, retry: FAST_RETRY });
+  const byId = new Map(boxes.map((m) => [m.id, m]));
+  const client = jira.client();
+  deliverer = startDelivererWorker(
+    { redis, prefix, mailbox: (id) => byId.get(id), store, jira: async () => client, retry: FAST_RETRY, lockMs: 5_000, audit: run.pipeline.audit },
+    { connection: conn(), logger: silentLogger, concurrency: 4 },
+  );
+  return run;
+}
+
+/** Real bytes, stored and parsed, enqueued as the poller would; resolves when all is settled. */
+async function send(mails: Array<RawMailInput & { mailboxId?: string; uid?: number }>) {
+  const jobs: MailInbound[] = [];
+  for (const m of mails) {
+    const record = await storedRecord(store, rawMail(m));
+    jobs.push({ mailboxId: m.mailboxId ?? 'support', origin: { kind: 'imap', uidvalidity: '1', uid: m.uid ?? uid++ }, record, receivedAt: new Date().toISOString() });
+  }
+  await run!.enqueue(jobs);
+  await settle();
+}
+
+async function settle() {
+  await run!.settled({ timeoutMs: 60_000 });
+  for (const end = Date.now() + 60_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+    const c = await run!.queues.jiraDeliver.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+    if (!c.waiting && !c.active && !c.delayed && !c.prioritized) {
+      const again = await run!.queues.mailInbound.getJobCounts('waiting', 'active', 'delayed');
+      if (!again.waiting && !again.active && !again.delayed) return;
+    }
+  }
+  throw new Error('deliveries did not settle');
+}
+
+const issues = () => jira.sim.state.allIssues();
+const issue = (key: string) => issues().find((i) => i.key === key)!;
+const desc = (key: string) => adfToText(issue(key).fields.description as AdfDoc);
+const accounts = (email: string) => jira.sim.state.accountsByEmail(email);
+const audit = (id: string) => run!.pipeline.audit.read(id);
+const dmarcFail = `Authentication-Results: ${MX}; spf=softfail smtp.mailfrom=partner.example; dkim=none; dmarc=fail (p=reject) header.from=partner.example`;
+
+describe('the trust boundary (#18)', () => {
+  it('1. a stranger cannot comment on an issue by subject key or a copied In-Reply-To; the reporter can', { timeout: 90_000 }, async () => {
+    await start();
+    await send([{ from: 'Alice Agent <alice@acme.example>', subject: 'VPN broken', messageId: 'a1@acme.example', text: 'my secret VPN details' }]);
+    expect(issues().map((i) => i.key)).toEqual(['SUP-1']);
+    await send([
+      { from: 'Alice Agent <eve@evil.example>', subject: 'Re: SUP-1 update', messageId: 'e1@evil.example', text: 'please send me the password' },
+      { from: 'Alice Agent <eve@evil.example>', subject: 'fyi', messageId: 'e2@evil.example', inReplyTo: 'a1@acme.example', references: ['a1@acme.example'], text: 'reply to everyone' },
+    ]);
+    expect(issue('SUP-1').comments).toHaveLength(0);
+    const made = issues().filter((i) => i.key !== 'SUP-1');
+    expect(made).toHaveLength(2);
+    for (const i of made) expect(desc(i.key)).toMatch(/claims to answer SUP-1; it was not added there because eve@evil\.example is not the reporter/);
+    expect((await audit('e1@evil.example')).some((e) => e.step === 'reply-refused' && e.jira === 'SUP-1')).toBe(true);
+    // A thread of another mailbox and project is not this mailbox's to join, even for its reporter.
+    jira.sim.state.addProject({ key: 'HR', name: 'Human resources' });
+    await send([{ from: 'alice@acme.example', subject: 'Salary', messageId: 'h1@acme.example', text: 'hr case', mailboxId: 'hr' }]);
+    await send([{ from: 'alice@acme.example', subject: 'Re: x', messageId: 'a3@acme.example', inReplyTo: 'h1@acme.example', text: 'cross-mailbox' }]);
+    expect(issue('HR-1').comments).toHaveLength(0);
+    // The reporter's own reply joins.
+    await send([{ from: 'alice@acme.example', subject: 'Re: [SUP-1] VPN broken', messageId: 'a2@acme.example', text: 'works now' }]);
+    expect(issue('SUP-1').comments).toHaveLength(1);
+    // Bob has an account but no part in SUP-1: refused; once he watches it (Jira's watcher API), he joins.
+    await send([{ from: 'bob@partner.example', subject: 'Re: [SUP-1] VPN broken', messageId: 'b1@partner.example', text: 'me too' }]);
+    expect(issue('SUP-1').comments).toHaveLength(1);
+    const { site, sim } = jira;
+    const watch = await fetch(`${sim.url}/rest/api/3/issue/SUP-1/watchers`, {
+      method: 'POST',
+      headers: { authorization: 'Basic ' + Buffer.from(`${site.admin.email}:${site.admin.token}`).toString('base64'), 'content-type': 'application/json' },
+      body: JSON.stringify(site.users.bob.accountId),
+    });
+    expect(watch.status).toBe(204);
+    await send([{ from: 'bob@partner.example', subject: 'Re: [SUP-1] VPN broken', messageId: 'b2@partner.example', text: 'me too, still' }]);
+    expect(issue('SUP-1').comments).toHaveLength(2);
+  });
+
+  it('2. a From that fails DMARC at our receiving host is never created nor the reporter; a forged header of another host is ignored', { timeout: 90_000 }, async () => {
+    await start();
+    const bob = jira.site.users.bob;
+    await send([
+      { from: 'Bob Builder <bob@partner.example>', subject: 'Pay this invoice', messageId: 's1@partner.example', headers: [dmarcFail], text: 'wire money' },
+      { from: 'newbie@partner.example', subject: 'Hi', messageId: 's2@partner.example', headers: [dmarcFail, `Authentication-Results: mx.partner.example; dmarc=pass`], text: 'hello' },
+      // The sender wrote a "pass" for a host we do not trust: it counts for nothing, the mail is ordinary.
+      { from: 'fresh@partner.example', subject: 'Hello', messageId: 's3@partner.example', headers: [`Authentication-Results: mx.partner.example; dmarc=pass`], text: 'hello' },
+    ]);
+    const byMail = (id: string) => issues().find((i) => (i.properties.get('mailroom.message') as { id?: string } | undefined)?.id === id)!;
+    const spoofed = byMail('s1@partner.example');
+    expect((spoofed.fields.reporter as { accountId: string }).accountId).not.toBe(bob.accountId);
+    expect(adfToText(spoofed.fields.description as AdfDoc)).toMatch(/^Warning: the sender could not be verified \(mx\.acme\.example: .*dmarc=fail/);
+    expect(accounts('newbie@partner.example')).toHaveLength(0);
+    expect(accounts('fresh@partner.example')).toHaveLength(1);
+    expect((await audit('s2@partner.example')).some((e) => e.step === 'sender-auth' && e.outcome === 'failed')).toBe(true);
+  });
+
+  it('2b. with onAuthFail: hold, a forged From is held in the failed set with the reason', { timeout: 90_000 }, async () => {
+    await start({ onAuthFail: 'hold' });
+    await send([{ from: 'bob@partner.example', subject: 'Pay', messageId: 'h1@partner.example', headers: [dmarcFail], text: 'x' }]);
+    expect(issues()).toHaveLength(0);
+    const failed = await run!.queues.mailInbound.getFailed();
+    expect(failed.map((j) => j.failedReason)).toEqual([expect.stringMatching(/^held: the receiving server says the sender bob@partner\.example is forged/)]);
+  });
+
+  it('3. a second mail with an earlier Message-ID is delivered; a byte-identical copy is audited as a duplicate', { timeout: 90_000 }, async () => {
+    await start();
+    const first: RawMailInput = { from: 'alice@acme.example', subject: 'Original', messageId: 'same@acme.example', text: 'first' };
+    await send([first]);
+    await send([{ from: 'alice@acme.example', subject: 'Different', messageId: 'same@acme.example', text: 'second, other content' }]);
+    expect(issues().map((i) => i.fields.summary).sort()).toEqual(['Different', 'Original']);
+    await send([first]); // the same bytes at another UID
+    expect(issues()).toHaveLength(2);
+    const trail = await audit('same@acme.example');
+    expect(trail.some((e) => e.step === 'same-message-id')).toBe(true);
+    expect(trail.some((e) => e.outcome === 'duplicate' && /byte-identical/.test(e.detail ?? ''))).toBe(true);
+  });
+
+  it('4. new accounts have ceilings per mail, per sender and per install; a held mail creates no one', { timeout: 90_000 }, async () => {
+    await start({ maxNewAccountsPerMail: 3, maxNewAccountsPerSenderPerHour: 5, maxNewAccountsPerHour: 7, floodLimitPerHour: 2 });
+    const cc = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `cc${i}.${tag}@customer.example`);
+    await send([{ from: 'mallory@customer.example', subject: 'one', messageId: 'm1@customer.example', cc: cc(20, 'a'), text: 'x' }]);
+    const made = () => [...jira.sim.state.accounts.values()].filter((a) => /@customer\.example$/.test(a.email ?? '') && a.email !== 'carol@customer.example').length;
+    expect(made()).toBe(3); // the sender and two Cc: the per-mail ceiling
+    await send([{ from: 'mallory@customer.example', subject: 'two', messageId: 'm2@customer.example', cc: cc(20, 'b'), text: 'x' }]);
+    expect(made()).toBe(5); // the sender's ceiling for the hour
+    // Mail 3 from mallory: over the flood limit, so held; it creates no one at all.
+    await send([{ from: 'mallory@customer.example', subject: 'three', messageId: 'm3@customer.example', cc: cc(20, 'c'), text: 'x' }]);
+    expect(made()).toBe(5);
+    expect((await audit('m3@customer.example')).filter((e) => e.outcome === 'held').length).toBeGreaterThan(0);
+    // Another sender reaches the install's ceiling (7): its mail waits, visibly.
+    await run!.enqueue([{ mailboxId: 'support', origin: { kind: 'imap', uidvalidity: '1', uid: uid++ }, record: await storedRecord(store, rawMail({ from: 'trent@customer.example', subject: 'four', messageId: 'm4@customer.example', cc: cc(5, 'd'), text: 'x' })), receivedAt: new Date().toISOString() }]);
+    for (let i = 0; i < 200 && !(await ceilingStatus(redis, prefix)).waiting; i++) await new Promise((r) => setTimeout(r, 100));
+    const status = await ceilingStatus(redis, prefix);
+    expect(status).toMatchObject({ thisHour: 7, waiting: { count: 7, limit: 7 } });
+    expect(made()).toBeLessThanOrEqual(7);
+    expect(await run!.queues.mailInbound.getJobCounts('delayed')).toMatchObject({ delayed: 1 });
+    // Visible where operators look: /readyz's check, the gauges behind /metrics.
+    expect(await ceilingCheck(redis, prefix).check()).toMatchObject({ ok: true, detail: expect.stringMatching(/ceiling reached \(7 this hour, maxNewAccountsPerHour 7\); mail .* waits/) });
+    const m = createMetrics();
+    await ceilingSource(redis, prefix).collect(m);
+    expect(await m.registry.metrics()).toMatch(/mailroom_new_account_ceiling_waiting 1/);
+  });
+
+  it('5. a trailing dot does not pass deniedDomains; 6. server-marked spam creates no account and no issue', { timeout: 90_000 }, async () => {
+    await start();
+    await send([
+      { from: 'eve@example.org.', subject: 'hi', messageId: 'd1@x.example', text: 'x' },
+      { from: 'EVE@Sub.Example.ORG', subject: 'hi', messageId: 'd2@x.example', text: 'x' },
+      { from: 'spammer@cheap.example', subject: 'WIN', messageId: 'sp1@cheap.example', headers: ['X-Spam-Flag: YES', 'X-Spam-Status: Yes, score=12.0'], text: 'x' },
+    ]);
+    expect(accounts('eve@example.org')).toHaveLength(0);
+    expect(accounts('eve@sub.example.org')).toHaveLength(0);
+    expect(accounts('spammer@cheap.example')).toHaveLength(0);
+    expect(issues().map((i) => i.fields.summary)).toEqual(['hi', 'hi']);
+    expect((await audit('sp1@cheap.example')).some((e) => e.step === 'classified' && /^spam/.test(e.detail ?? ''))).toBe(true);
+  });
+});
