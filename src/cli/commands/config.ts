@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { maskedConfig } from '../../config/load.js';
 import type { CliContext } from '../context.js';
-import { out, printJson } from '../output.js';
+import { err, out, printJson } from '../output.js';
 import { stringify } from 'yaml';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -15,5 +15,7 @@ export function register(program: Command, ctx: CliContext): void {
       const masked = maskedConfig(ctx.config());
       if (opts.json) printJson(masked);
       else out(`# effective configuration from ${ctx.config().source} (secrets masked)\n` + stringify(masked));
+      // Not an error here: only the named role needs the secret, and refuses to start without it.
+      for (const m of ctx.config().missingSecrets) err(`note: ${m.path}: ${m.message} (the ${m.role} role will not start without it)`);
     });
 }
