@@ -5,7 +5,10 @@ import { err, out, printJson } from '../output.js';
 import { stringify } from 'yaml';
 
 export function register(program: Command, ctx: CliContext): void {
-  const config = program.command('config').description('inspect the configuration');
+  const config = program
+    .command('config')
+    .description('inspect the configuration')
+    .addHelpText('after', '\nExamples:\n  mailroom config check\n  MAILROOM_CONFIG=/etc/mailroom.yml mailroom config check --json');
   config
     .command('check')
     .description('validate the configuration and print it with secrets masked (exit 2 and every problem if invalid)')
