@@ -13,7 +13,8 @@ import { addJob } from '../queues/queue.js';
 import type { Processor, ProcessorContext } from '../queues/worker.js';
 import { createLedger } from '../deliver/ledger.js';
 import { mailKey } from '../deliver/route.js';
-import { normalizeMailId } from './audit.js';
+import { normalizeMailId, type AuditInput } from './audit.js';
+import { auditLine, tell, waitingProgress } from '../queues/story.js';
 import type { Pipeline, PipelineQueues } from './context.js';
 import { countMail } from './flood.js';
 import { decide, screen, selectParticipants, type Role } from './policy.js';
@@ -61,6 +62,8 @@ async function saveState(ctx: ProcessorContext, state: ResolveState): Promise<vo
 export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<MailInbound> {
   return async (data, ctx) => {
     const { job, log } = ctx;
+    // Every audit entry is also a line in the job's log tab on the board.
+    const audit = { record: async (ev: AuditInput) => void (await Promise.all([p.audit.record(ev), tell(job, auditLine(ev))])) };
     const mailbox = p.mailbox(data.mailboxId);
     if (!mailbox) throw new PermanentError(`mail for mailbox "${data.mailboxId}", which is not in the configuration`);
     const policy = mailbox.policy;
@@ -71,12 +74,12 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
     const c = record.classification;
 
     if (c.kind === 'unparseable') {
-      await p.audit.record({ ...base, email: sender, step: 'classified', outcome: 'failed', detail: `unparseable: ${c.reason}` });
+      await audit.record({ ...base, email: sender, step: 'classified', outcome: 'failed', detail: `unparseable: ${c.reason}` });
       throw new PermanentError(`the mail could not be parsed (${c.reason}); its raw source is kept in the store (${record.rawRef.sha256})`);
     }
     if (c.kind !== 'human') {
       // Classified mail is recorded, never resolved: a bounce or an auto-reply must not make users.
-      await p.audit.record({ ...base, email: sender, step: 'classified', outcome: 'skipped', detail: `${c.kind}: ${c.reason}` });
+      await audit.record({ ...base, email: sender, step: 'classified', outcome: 'skipped', detail: `${c.kind}: ${c.reason}` });
       if (data.origin.kind === 'imap' && queues.mailboxActions) {
         await addJob(queues.mailboxActions, mailboxActions, {
           mailboxId: data.mailboxId,
@@ -103,7 +106,7 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
         const held = count > policy.floodLimitPerHour;
         state.flood = { count, limit: policy.floodLimitPerHour, held };
         if (held) {
-          await p.audit.record({ ...base, email: sender, step: 'flood-limit', outcome: 'held', detail: `mail ${count} this hour, limit ${policy.floodLimitPerHour}: not provisioned` });
+          await audit.record({ ...base, email: sender, step: 'flood-limit', outcome: 'held', detail: `mail ${count} this hour, limit ${policy.floodLimitPerHour}: not provisioned` });
         }
       }
       // Saved with the decisions below: a crash before that re-counts this mail, which the
@@ -118,13 +121,13 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
         const s = screen(person.email, policy);
         if (!s.lookup) {
           Object.assign(person, { status: 'ignored', reason: s.reason });
-          await p.audit.record({ ...base, email: person.email, step: 'decision', outcome: 'ignored', detail: s.detail });
+          await audit.record({ ...base, email: person.email, step: 'decision', outcome: 'ignored', detail: s.detail });
           return;
         }
         const { entry, source } = await p.cache.resolve(person.email);
         // A cache hit is not worth an entry of its own: the mail's deliver-queued entry names
         // every participant's account. What Jira itself answered is always recorded.
-        if (source !== 'cache') await p.audit.record({
+        if (source !== 'cache') await audit.record({
           ...base,
           email: person.email,
           step: 'lookup',
@@ -141,7 +144,7 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
           case 'ignore':
           case 'hold':
             Object.assign(person, { status: d.action === 'hold' ? 'held' : 'ignored', reason: d.reason });
-            await p.audit.record({ ...base, email: person.email, step: 'decision', outcome: d.action === 'hold' ? 'held' : 'ignored', detail: d.detail });
+            await audit.record({ ...base, email: person.email, step: 'decision', outcome: d.action === 'hold' ? 'held' : 'ignored', detail: d.detail });
             return;
           case 'provision':
             await addJob(queues.identityProvision, identityProvision, {
@@ -153,7 +156,7 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
               messageId: mail,
             }, p.retry);
             Object.assign(person, { status: 'pending', mode: d.mode });
-            await p.audit.record({ ...base, email: person.email, step: 'provision-queued', outcome: 'ok', detail: `auto-create ${d.mode}` });
+            await audit.record({ ...base, email: person.email, step: 'provision-queued', outcome: 'ok', detail: `auto-create ${d.mode}` });
             return;
         }
       }));
@@ -175,10 +178,16 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
         if (state.passes === 1) {
           await p.audit.record({ ...base, step: 'waiting', outcome: 'waiting', detail: `for ${pending().map((x) => x.email).join(', ')}` });
         }
-        await job.moveToDelayed(Date.now() + recheckDelay(state.passes), ctx.token);
+        // On the board: a mail waiting for its people, told apart from a retry backoff.
+        const recheckAt = Date.now() + recheckDelay(state.passes);
+        const waitingFor = pending().map((x) => x.email).join(', ');
+        await job.updateProgress({ ...waitingProgress(`the Jira account of ${waitingFor} (being provisioned)`, recheckAt), for: pending().map((x) => x.email) });
+        if (state.passes === 1) await tell(job, `waiting for the Jira account of ${waitingFor}: not a retry, no attempt spent; the provisioner wakes this mail when it is ready`);
+        await job.moveToDelayed(recheckAt, ctx.token);
         throw new DelayedError();
       }
       await saveState(ctx, state);
+      if (state.passes > 0) await job.updateProgress(0); // waiting is over
     }
 
     // 3. Everyone is settled: on to delivery.
@@ -190,7 +199,7 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
       ...(x.reason ? { reason: x.reason } : {}),
     }));
     const deliver = await addJob(queues.jiraDeliver, jiraDeliver, { mailboxId: data.mailboxId, origin: data.origin, record, people }, p.retry);
-    await p.audit.record({
+    await audit.record({
       ...base,
       step: 'deliver-queued',
       outcome: 'ok',
@@ -210,13 +219,13 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
         const failed = await queues.identityProvision.getJob(jobId);
         const reason = failed?.failedReason ?? 'provisioning failed';
         Object.assign(person, { status: 'gave-up', reason: `provisioning failed: ${reason}` });
-        await p.audit.record({ ...base, email: person.email, step: 'gave-up', outcome: 'error', detail: reason });
+        await audit.record({ ...base, email: person.email, step: 'gave-up', outcome: 'error', detail: reason });
       } else if (js === 'completed') {
         const e = await p.cache.refresh(person.email);
         if (e.found) Object.assign(person, { status: 'provisioned', accountId: e.account.accountId });
         else {
           Object.assign(person, { status: 'gave-up', reason: 'provisioning finished but Jira has no account for this email' });
-          await p.audit.record({ ...base, email: person.email, step: 'gave-up', outcome: 'error', detail: 'provisioning finished but Jira has no account for this email' });
+          await audit.record({ ...base, email: person.email, step: 'gave-up', outcome: 'error', detail: 'provisioning finished but Jira has no account for this email' });
         }
       } else if (js === 'unknown') {
         // The provision job is gone (removed by hand, or Redis lost it): ask again.
