@@ -42,11 +42,12 @@ export function createRoleContext(config: Config, logger: Logger): RoleContext &
  * A configuration a role cannot start with: one log line (JSON for collectors) naming every
  * key path and what to do, then exit 2, the code for bad configuration.
  */
-function exitOnConfigError(logger: Logger, roleName: string, e: unknown): never {
+async function exitOnConfigError(logger: Logger, roleName: string, e: unknown): Promise<never> {
   const problems = e instanceof ConfigError ? e.problems : [{ path: '', message: describeError(e) }];
   const summary = problems.map((p) => `${p.path || '(root)'}: ${p.message}`).join('; ');
   logger.fatal({ role: roleName, problems }, `invalid configuration, not starting: ${summary}`);
-  logger.flush();
+  // The line must be out before the exit (the JSON destination writes asynchronously).
+  await new Promise<void>((done) => logger.flush(() => done()));
   process.exit(2);
 }
 
@@ -59,7 +60,7 @@ export async function runRoles(roleName: string, starters: RoleStarter[], argv =
     config = loadConfig(configPath(cfgFlag >= 0 ? argv[cfgFlag + 1] : undefined, process.env), process.env);
   } catch (e) {
     // Before a configuration there is no configured logger: log with the environment's level.
-    exitOnConfigError(createLogger({ level: envLogLevel(process.env), name: `mailroom-${roleName}`, pretty }), roleName, e);
+    return exitOnConfigError(createLogger({ level: envLogLevel(process.env), name: `mailroom-${roleName}`, pretty }), roleName, e);
   }
   const logger = createLogger({ level: config.log.level, name: `mailroom-${roleName}`, pretty });
   process.on('unhandledRejection', (reason) => {
@@ -71,7 +72,7 @@ export async function runRoles(roleName: string, starters: RoleStarter[], argv =
   try {
     for (const start of starters) running.push(await start(ctx));
   } catch (e) {
-    if (e instanceof ConfigError) exitOnConfigError(logger, roleName, e);
+    if (e instanceof ConfigError) return exitOnConfigError(logger, roleName, e);
     logger.fatal({ err: describeError(e) }, 'could not start');
     process.exit(1);
   }

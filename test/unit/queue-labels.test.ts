@@ -7,7 +7,7 @@ import { jobName } from '../../src/queues/define.js';
 import { clip, MAX_JOB_NAME } from '../../src/queues/label.js';
 import { auditLine } from '../../src/queues/story.js';
 
-const inbound = (subject: string | undefined, from = 'ana@customer-one.test') => {
+const inbound = (subject: string, from = 'ana@customer-one.test') => {
   const record = humanRecord({ from: { address: from }, messageId: '<m1@x.test>', subject: 'x' });
   return { mailboxId: 'support', origin: { kind: 'file' as const }, record: { ...record, subject }, receivedAt: '2026-12-01T00:00:00Z' };
 };
@@ -16,7 +16,7 @@ describe('job names', () => {
   it('name a mail by mailbox, sender and subject on every queue', () => {
     expect(jobName(mailInbound, inbound('Printer jams'))).toBe('support: ana@customer-one.test "Printer jams"');
     expect(jobName(jiraDeliver, inbound('Printer jams'))).toBe('to Jira from support: ana@customer-one.test "Printer jams"');
-    expect(jobName(mailInbound, inbound(undefined))).toBe('support: ana@customer-one.test (no subject)');
+    expect(jobName(mailInbound, inbound(''))).toBe('support: ana@customer-one.test (no subject)');
     expect(jobName(identityProvision, { site: 'acme.atlassian.net', email: 'ana@customer-one.test', mode: 'user', mailboxId: 'support' })).toBe(
       'Jira user for ana@customer-one.test (support)',
     );
