@@ -2,6 +2,7 @@
 // redaction (authorization headers, tokens, passwords), and by scrubbing any registered
 // secret value (and its Basic-auth form) from every line before it is written.
 import { pino, type Logger, type DestinationStream } from 'pino';
+import pinoPretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -53,6 +54,17 @@ export interface LoggerOptions {
   level?: string;
   name?: string;
   destination?: DestinationStream;
+  /** Human-readable lines (pino-pretty) instead of JSON: for a person at a terminal. */
+  pretty?: boolean;
+}
+
+/**
+ * Pretty when asked (--pretty), or when stderr is a terminal; JSON otherwise, so a log
+ * collector always gets one JSON object per line. `--no-pretty` forces JSON at a terminal.
+ */
+export function wantPretty(argv: readonly string[], stderrIsTTY = !!process.stderr.isTTY): boolean {
+  if (argv.includes('--no-pretty')) return false;
+  return argv.includes('--pretty') || stderrIsTTY;
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
@@ -65,7 +77,11 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
         streamWrite: (line) => scrubSecrets(line),
       },
     },
-    opts.destination ?? pino.destination({ fd: 2, sync: false }),
+    // Secrets are scrubbed from the JSON line (streamWrite) before pino-pretty reads it.
+    opts.destination ??
+      (opts.pretty
+        ? pinoPretty({ destination: 2, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+        : pino.destination({ fd: 2, sync: false })),
   );
 }
 

@@ -15,14 +15,13 @@ export interface AllRolesOptions {
 export type RoleName = 'poller' | 'resolver' | 'provisioner' | 'deliverer' | 'notifier' | 'web';
 
 export function rolesByName(opts: AllRolesOptions = {}): Record<RoleName, RoleStarter> {
-  const notifier = notifierRole();
   return {
     poller: pollerRole(),
     resolver: resolverRole(),
     provisioner: provisionerRole(),
     deliverer: delivererRole(),
-    // The notifier needs SMTP settings; an install that only reads mail has none.
-    notifier: async (ctx) => (ctx.config.smtp ? notifier(ctx) : { stop: async () => undefined }),
+    // Without an smtp section the notifier idles with one log line (src/notify/role.ts).
+    notifier: notifierRole(),
     web: webRole({ noAuth: opts.noAuth }),
   };
 }

@@ -1,9 +1,9 @@
 // What every process entry shares: configuration loaded once, the root logger, Redis
 // connections, and graceful shutdown. SIGTERM stops taking work, finishes or releases what is
 // in hand, closes connections and exits; an unhandled rejection crashes loudly.
-import { configPath, loadConfig, type Config } from './config/load.js';
+import { configPath, envLogLevel, loadConfig, type Config } from './config/load.js';
 import { ConfigError, describeError } from './errors.js';
-import { createLogger, registerSecret, type Logger } from './log.js';
+import { createLogger, registerSecret, wantPretty, type Logger } from './log.js';
 import { createRedis, describeTarget, type Redis } from './redis.js';
 import { RedisOutage } from './redis-outage.js';
 import { checkRedisSettings } from './redis-settings.js';
@@ -57,17 +57,31 @@ export function createRoleContext(config: Config, logger: Logger): RoleContext &
   };
 }
 
+/**
+ * A configuration a role cannot start with: one log line (JSON for collectors) naming every
+ * key path and what to do, then exit 2, the code for bad configuration.
+ */
+async function exitOnConfigError(logger: Logger, roleName: string, e: unknown): Promise<never> {
+  const problems = e instanceof ConfigError ? e.problems : [{ path: '', message: describeError(e) }];
+  const summary = problems.map((p) => `${p.path || '(root)'}: ${p.message}`).join('; ');
+  logger.fatal({ role: roleName, problems }, `invalid configuration, not starting: ${summary}`);
+  // The line must be out before the exit (the JSON destination writes asynchronously).
+  await new Promise<void>((done) => logger.flush(() => done()));
+  process.exit(2);
+}
+
 /** Run one or more roles in this process until SIGTERM/SIGINT. */
 export async function runRoles(roleName: string, starters: RoleStarter[], argv = process.argv.slice(2)): Promise<void> {
   const cfgFlag = argv.indexOf('--config');
+  const pretty = wantPretty(argv);
   let config: Config;
   try {
     config = loadConfig(configPath(cfgFlag >= 0 ? argv[cfgFlag + 1] : undefined, process.env), process.env);
   } catch (e) {
-    process.stderr.write((e instanceof ConfigError ? e.message : `mailroom ${roleName}: ${describeError(e)}`) + '\n');
-    process.exit(2);
+    // Before a configuration there is no configured logger: log with the environment's level.
+    return exitOnConfigError(createLogger({ level: envLogLevel(process.env), name: `mailroom-${roleName}`, pretty }), roleName, e);
   }
-  const logger = createLogger({ level: config.log.level, name: `mailroom-${roleName}` });
+  const logger = createLogger({ level: config.log.level, name: `mailroom-${roleName}`, pretty });
   process.on('unhandledRejection', (reason) => {
     logger.fatal({ err: describeError(reason) }, 'unhandled rejection: crashing');
     process.exit(70);
@@ -79,6 +93,7 @@ export async function runRoles(roleName: string, starters: RoleStarter[], argv =
   try {
     for (const start of starters) running.push(await start(ctx));
   } catch (e) {
+    if (e instanceof ConfigError) return exitOnConfigError(logger, roleName, e);
     logger.fatal({ err: describeError(e) }, 'could not start');
     if (e instanceof KeyMismatchError) {
       // Said on stderr too: whoever starts the process sees it without reading the logs.

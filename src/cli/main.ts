@@ -4,10 +4,12 @@ import { loadCommands } from './commands/index.js';
 import { createContext } from './context.js';
 import { EXIT, reportError } from './output.js';
 import { redisUnavailable } from './redis-reach.js';
+import { mailroomVersion } from './version.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('mailroom')
     .description('Mailroom: turns a support mailbox into Jira Cloud work')
+    .version(mailroomVersion(), '-V, --version', 'print the version and exit')
     .option('-c, --config <path>', 'configuration file (default: $MAILROOM_CONFIG or ./mailroom.yml)')
     .showHelpAfterError('(add --help for usage and examples)')
     .exitOverride();

@@ -12,6 +12,18 @@ import { DEFAULT_REDIS_URL, describeTarget, maskUrl, parseRedisTarget, type Redi
 
 export type Env = Record<string, string | undefined>;
 
+/** The roles that hold a secret from the environment; only they refuse to start without it. */
+export type SecretRole = 'poller' | 'notifier' | 'web';
+
+/** A secret the configuration names but the environment does not hold. */
+export interface MissingSecret {
+  role: SecretRole;
+  path: string;
+  message: string;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
 export interface Config extends FileConfig {
   /** Where the configuration came from (a path, or a description for configs built in code). */
   source: string;
@@ -29,6 +41,12 @@ export interface Config extends FileConfig {
     /** OAuth client secrets and keys per auth block (src/oauth/keys.ts names them). */
     oauth?: Record<string, OAuthSecrets>;
   };
+  /**
+   * Secrets named by the file but absent from this process's environment. Not an error here:
+   * `status` or `token rotate` need no IMAP password; the role that uses one calls
+   * requireSecrets() at start and refuses then.
+   */
+  missingSecrets: MissingSecret[];
   /** Where the token encryption key comes from (read and checked by src/token/key.ts). */
   secretKey: { base64?: string; file?: string };
   /** Bull Board / web credentials (MAILROOM_WEB_USER, MAILROOM_WEB_PASSWORD). */
@@ -87,12 +105,14 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
   checkJiraUrl(file.jira.site, 'jira.site', problems);
   if (file.jira.apiBase) checkJiraUrl(file.jira.apiBase, 'jira.apiBase', problems);
 
+  const missingSecrets: MissingSecret[] = [];
   const imapPasswords: Record<string, string> = {};
   file.mailboxes.forEach((m, i) => {
     if (!m.imap?.passwordEnv) return;
     const value = env[m.imap.passwordEnv];
     if (!value) {
-      problems.push({
+      missingSecrets.push({
+        role: 'poller',
         path: `mailboxes[${i}].imap.passwordEnv`,
         message: `environment variable ${m.imap.passwordEnv} is not set: export the IMAP password of ${m.imap.user} in it`,
       });
@@ -102,7 +122,9 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
   let smtpPassword: string | undefined;
   if (file.smtp?.passwordEnv) {
     smtpPassword = env[file.smtp.passwordEnv];
-    if (!smtpPassword) problems.push({ path: 'smtp.passwordEnv', message: `environment variable ${file.smtp.passwordEnv} is not set` });
+    if (!smtpPassword) {
+      missingSecrets.push({ role: 'notifier', path: 'smtp.passwordEnv', message: `environment variable ${file.smtp.passwordEnv} is not set: export the SMTP password of ${file.smtp.user ?? file.smtp.from} in it` });
+    }
   }
   const oauth: Record<string, OAuthSecrets> = {};
   file.mailboxes.forEach((m, i) => {
@@ -113,7 +135,8 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
   if (file.notifications?.webhookSecretEnv) {
     webhookSecret = env[file.notifications.webhookSecretEnv];
     if (!webhookSecret) {
-      problems.push({ path: 'notifications.webhookSecretEnv', message: `environment variable ${file.notifications.webhookSecretEnv} is not set` });
+      // The web role takes Jira's webhooks: it verifies their signature with this secret.
+      missingSecrets.push({ role: 'web', path: 'notifications.webhookSecretEnv', message: `environment variable ${file.notifications.webhookSecretEnv} is not set` });
     }
   }
 
@@ -128,14 +151,31 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
     problems.push({ path: 'MAILROOM_PREFIX', message: `"${prefix}" must start with a {hash tag}, e.g. {${prefix.replace(/[{}]/g, '') || 'mailroom'}}, so every key of the install shares one Redis Cluster slot` });
   }
 
+  const web = { ...file.web };
+  if (env.PORT !== undefined && env.PORT !== '') {
+    const port = /^\d+$/.test(env.PORT) ? Number(env.PORT) : NaN;
+    if (port >= 0 && port <= 65535) web.port = port;
+    else problems.push({ path: 'PORT', message: `"${env.PORT}" is not a TCP port: a number from 0 to 65535 (it overrides web.port)` });
+  }
+  const log = { ...file.log };
+  const levelVar = env.MAILROOM_LOG_LEVEL ? 'MAILROOM_LOG_LEVEL' : env.LOG_LEVEL ? 'LOG_LEVEL' : undefined;
+  if (levelVar) {
+    const level = env[levelVar]!.trim().toLowerCase();
+    if ((LOG_LEVELS as readonly string[]).includes(level)) log.level = level as (typeof LOG_LEVELS)[number];
+    else problems.push({ path: levelVar, message: `"${env[levelVar]}" is not a log level: use one of ${LOG_LEVELS.join(', ')} (it overrides log.level)` });
+  }
+
   if (problems.length) throw new ConfigError(problems);
   return {
     ...file,
+    web,
+    log,
     source,
     redis: redis.target!,
     redisUrl: redis.target!.form === 'url' ? redis.target!.url : describeTarget(redis.target!),
     prefix,
     secrets: { imapPasswords, smtpPassword, webhookSecret, oauth },
+    missingSecrets,
     secretKey: { base64: env.MAILROOM_SECRET_KEY || undefined, file: env.MAILROOM_SECRET_KEY_FILE || undefined },
     webAuth: {
       user: env.MAILROOM_WEB_USER || undefined,
@@ -146,6 +186,21 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
       readOnly: ['1', 'true', 'yes'].includes((env.MAILROOM_WEB_READONLY ?? '').toLowerCase()),
     },
   };
+}
+
+/**
+ * Refuse to start a role whose secrets are missing from the environment, naming each key path
+ * and variable. Secrets of other roles are not this role's business.
+ */
+export function requireSecrets(config: Pick<Config, 'missingSecrets'>, ...roles: SecretRole[]): void {
+  const missing = config.missingSecrets.filter((m) => roles.includes(m.role));
+  if (missing.length) throw new ConfigError(missing.map(({ path, message }) => ({ path, message })));
+}
+
+/** The level before a configuration is read (or when it cannot be): MAILROOM_LOG_LEVEL, LOG_LEVEL, info. */
+export function envLogLevel(env: Env): string {
+  const level = (env.MAILROOM_LOG_LEVEL || env.LOG_LEVEL || '').trim().toLowerCase();
+  return (LOG_LEVELS as readonly string[]).includes(level) ? level : 'info';
 }
 
 function applyEnvOverrides(raw: unknown, env: Env): unknown {

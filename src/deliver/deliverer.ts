@@ -14,6 +14,7 @@
 // (4) Progress in the job's data (`deliver`): which issue, which attachments are up, so a
 // re-run resumes.
 import { DelayedError, type Queue } from 'bullmq';
+import { tell, waitingProgress } from '../queues/story.js';
 import type { z } from 'zod';
 import type { MailboxConfig, RetryConfig } from '../config/schema.js';
 import { NotFoundError, PermanentError, RetryableError } from '../errors.js';
@@ -212,6 +213,15 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
         await release();
       }
       await saveState(ctx, state);
+      const t = state.target;
+      await tell(
+        job,
+        t.adopted
+          ? `found ${t.issueKey}, made from this mail before: nothing created`
+          : t.kind === 'comment'
+            ? `commented on ${t.issueKey}${t.commentId ? ` (comment ${t.commentId})` : ''}`
+            : `created ${t.kind === 'request' ? 'request' : 'issue'} ${t.issueKey}`,
+      );
     }
     const target = state.target;
 
@@ -268,6 +278,10 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       failed: state.failed.length,
     };
     log.info(result, target.adopted ? 'mail was delivered already: nothing created' : 'mail delivered');
+    await tell(
+      job,
+      `done: ${target.issueKey}; ${result.uploaded} attachment(s) uploaded${oversize ? `, ${oversize} over the size limit` : ''}${state.failed.length ? `, ${state.failed.length} refused by Jira` : ''}`,
+    );
     await deps.audit?.record({
       // The resolver keeps a mail without Message-ID under its inbound job id: the same trail.
       mail: record.messageId ? auditId : mailInbound.jobId({ ...data, receivedAt: '' }),
@@ -328,6 +342,7 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       const claim = await findParent(route);
       if (!claim) await waitForThreadStart();
       const parent = claim && (await mayJoin(claim)) ? claim : undefined;
+      if (state.threadWaitSince !== undefined) await job.updateProgress(0); // waiting is over
       if (parent) {
         const commented = await comment(parent.issueKey);
         if (commented) return commented;
@@ -427,6 +442,7 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
     async function waitForThreadStart(): Promise<void> {
       const pending = await ledger.pendingOf(threadIds(record).filter((id) => id !== mk));
       if (!pending.length) return;
+      const firstWait = state.threadWaitSince === undefined;
       const since = state.threadWaitSince ?? Date.now();
       if (Date.now() - since > THREAD_WAIT_MS) {
         log.warn({ pending }, 'the mail this one answers is still not delivered: delivering this one as new');
@@ -435,7 +451,11 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       state.threadWaitSince = since;
       await saveState(ctx, state);
       log.info({ pending }, 'waiting for the mail this one answers to be delivered first');
-      await job.moveToDelayed(Date.now() + THREAD_RECHECK_MS, ctx.token);
+      const recheckAt = Date.now() + THREAD_RECHECK_MS;
+      // On the board: a reply waiting for its thread's first mail, told apart from a retry backoff.
+      await job.updateProgress(waitingProgress('the mail this one answers, to be delivered first (then this becomes a comment)', recheckAt, new Date(since)));
+      if (firstWait) await tell(job, 'waiting for the mail this one answers to be delivered first: not a retry, no attempt spent');
+      await job.moveToDelayed(recheckAt, ctx.token);
       throw new DelayedError();
     }
 

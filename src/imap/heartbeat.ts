@@ -102,3 +102,20 @@ function toView(mailboxId: string, h: Record<string, string>, now: number, stale
     stale,
   };
 }
+
+/**
+ * Ask the poller that holds a mailbox to end its backoff or parking and try again now. It reads
+ * the request at its next heartbeat; the key expires if no poller takes it (a poller that
+ * starts later tries at once anyway).
+ */
+export async function requestWake(redis: Redis, prefix: string, mailboxId: string): Promise<void> {
+  await redis.set(imapKeys.wake(prefix, mailboxId), new Date().toISOString(), 'PX', WAKE_REQUEST_TTL_MS);
+}
+
+/** Take a wake request for this mailbox, if there is one (DEL: only one reader takes it). */
+export async function takeWake(redis: Redis, prefix: string, mailboxId: string): Promise<boolean> {
+  return (await redis.del(imapKeys.wake(prefix, mailboxId))) > 0;
+}
+
+/** A wake request outlives a few missed heartbeats, not an outage: stale requests do not linger. */
+const WAKE_REQUEST_TTL_MS = 10 * 60_000;

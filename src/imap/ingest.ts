@@ -13,7 +13,7 @@ import type { ParsePool } from '../mail/parse-pool.js';
 import type { MailRecord } from '../mail/record.js';
 import type { MailStore } from '../mail/store.js';
 import { mailInbound } from '../queues/catalog.js';
-import { parsePayload } from '../queues/define.js';
+import { jobName, parsePayload } from '../queues/define.js';
 import { addOptions } from '../queues/queue.js';
 
 export interface MessageMeta {
@@ -117,7 +117,7 @@ export async function enqueueMany(items: { uid: number; record: MailRecord; inte
       record,
       receivedAt,
     });
-    return { name: mailInbound.name, data, opts: addOptions(mailInbound, data, opts.retry) };
+    return { name: jobName(mailInbound, data), data, opts: addOptions(mailInbound, data, opts.retry) };
   });
   await opts.queue.addBulk(jobs);
   return jobs.map((j) => String(j.opts.jobId));

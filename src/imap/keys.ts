@@ -9,6 +9,8 @@ export const imapKeys = {
   lock: (prefix: string, mailboxId: string) => key(prefix, 'imap', mailboxId, 'lock'),
   /** Hash: the mailbox's heartbeat (see heartbeat.ts). */
   heartbeat: (prefix: string, mailboxId: string) => key(prefix, 'imap', mailboxId, 'heartbeat'),
+  /** String, set by `mailroom mailboxes retry`: the poller holding the mailbox ends its backoff now. */
+  wake: (prefix: string, mailboxId: string) => key(prefix, 'imap', mailboxId, 'wake'),
   /** Set of mailbox ids that ever wrote a heartbeat, so readers need no SCAN. */
   mailboxes: (prefix: string) => key(prefix, 'imap', 'mailboxes'),
 };

@@ -13,7 +13,7 @@ import type { Redis } from '../redis.js';
 import { imapClient, type ImapSettings } from './connect.js';
 import { advanceCursor, readCursor, startAfter } from './cursor.js';
 import { LockLostError, afterFailure, classifyImapFailure, type ImapFailure } from './failure.js';
-import { HEARTBEAT_INTERVAL_MS, writeHeartbeat, type Heartbeat, type MailboxState } from './heartbeat.js';
+import { HEARTBEAT_INTERVAL_MS, takeWake, writeHeartbeat, type Heartbeat, type MailboxState } from './heartbeat.js';
 import type { ParsePool } from '../mail/parse-pool.js';
 import { bufferToRecord, enqueueMany, fetchGroups, fetchSources, streamToRecord, type IngestOptions, type MessageMeta } from './ingest.js';
 import type { MailRecord } from '../mail/record.js';
@@ -78,6 +78,8 @@ export class MailboxReader {
   private lastUid = 0;
   private failures = 0;
   private authFailures = 0;
+  /** Set by `mailroom mailboxes retry`: end the backoff (or parking) now. */
+  private woken = false;
   /** For the last mail enqueued: milliseconds from its arrival on the server to its job. */
   private lagMs: number | undefined;
 
@@ -177,14 +179,28 @@ export class MailboxReader {
       { minMs: s.reconnectMinMs, maxMs: s.reconnectMaxMs, authFailuresToPark: s.authFailuresToPark, parkedRetryMs: s.parkedRetryMs },
     );
     const next = new Date(Date.now() + decision.delayMs).toISOString();
+    // Parked: say what to fix, where, and how to try again without waiting.
+    const lastError =
+      decision.state === 'parked'
+        ? `${failure.message}: fix the password (on the server, or in ${this.deps.mailbox.imap.passwordEnv} and restart the poller), then run \`mailroom mailboxes retry ${this.id}\``
+        : failure.message;
     const logAt = decision.state === 'parked' || this.failures === 1 ? 'warn' : 'info';
     this.log[logAt](
-      { kind: failure.kind, reason: failure.message, state: decision.state, retryInMs: decision.delayMs, failures: this.failures },
+      { kind: failure.kind, reason: lastError, state: decision.state, retryInMs: decision.delayMs, failures: this.failures },
       decision.state === 'parked' ? 'mailbox parked: the server keeps refusing the login' : 'IMAP trouble: will retry',
     );
     this.state = decision.state;
-    await this.beat({ state: decision.state, lastError: failure.message, lastErrorAt: new Date().toISOString(), nextAttemptAt: next });
+    await this.beat({ state: decision.state, lastError, lastErrorAt: new Date().toISOString(), nextAttemptAt: next });
+    this.woken = false;
     await this.sleep(decision.delayMs);
+    if (this.woken) {
+      this.woken = false;
+      this.log.info({ was: decision.state }, 'woken by `mailroom mailboxes retry`: trying again now');
+      // One more try: a password still refused parks the mailbox again at once (repeated
+      // refused logins can lock the account on the server), any other failure backs off afresh.
+      this.authFailures = Math.min(this.authFailures, this.deps.settings.authFailuresToPark - 1);
+      this.failures = 0;
+    }
   }
 
   /** One IMAP session: connect, open the folder, then read / wait until something breaks. */
@@ -404,7 +420,7 @@ export class MailboxReader {
       };
       // New-mail news ends a poll wait; only stop() and a lost lock cut a backoff short.
       const wake = () => {
-        if (this.stopping || this.lostReason || this.state === 'idle') done();
+        if (this.stopping || this.lostReason || this.state === 'idle' || this.woken) done();
       };
       const t = setTimeout(done, ms);
       this.wakeSleep = wake;
@@ -412,8 +428,18 @@ export class MailboxReader {
   }
 
   private startHeartbeat(): void {
-    this.heartbeatTimer = setInterval(() => void this.beat({}), this.deps.settings.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS);
+    this.heartbeatTimer = setInterval(() => void this.tick(), this.deps.settings.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS);
     this.heartbeatTimer.unref();
+  }
+
+  /** Each heartbeat: write it, and while backing off or parked, look for a wake request. */
+  private async tick(): Promise<void> {
+    await this.beat({});
+    if (this.state !== 'backoff' && this.state !== 'parked') return;
+    const woken = await takeWake(this.deps.redis, this.deps.prefix, this.id).catch(() => false);
+    if (!woken) return;
+    this.woken = true;
+    this.wakeSleep?.();
   }
 
   private stopHeartbeat(): void {

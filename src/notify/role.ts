@@ -2,8 +2,7 @@
 // token gate: an AuthError pauses every token queue, this one included) and the configured
 // SMTP server. workers/notifier.ts only calls runRoles().
 import type { Worker } from 'bullmq';
-import type { Config } from '../config/load.js';
-import { ConfigError } from '../errors.js';
+import { requireSecrets, type Config } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { notify } from '../queues/catalog.js';
 import { startWorker } from '../queues/worker.js';
@@ -55,9 +54,19 @@ export function startNotifierWorker(deps: NotifierWorkerDeps): Worker {
 export function notifierRole(): RoleStarter {
   return async (ctx) => {
     const { config } = ctx;
-    const problems = notifierConfigProblems(config);
-    if (problems.length) throw new ConfigError(problems);
     const logger = ctx.logger.child({ role: 'notifier' });
+    const problems = notifierConfigProblems(config);
+    if (problems.length) {
+      // An install that only reads mail has no smtp section. Exiting would take a Procfile
+      // stack down and a restart policy would loop it: idle, and say so once, the same in
+      // the Procfile, `mailroom start` and docker-compose.
+      logger.warn(
+        { idle: true, problems },
+        `notifier idle: no smtp section in the configuration, nothing will be sent (add smtp: host, port, from to send notifications)`,
+      );
+      return { stop: async () => undefined };
+    }
+    requireSecrets(config, 'notifier');
     const redis = ctx.redis('notifier-keys');
     const token = await openTokenRuntime({ connection: redis, config, logger, watch: true });
     const tokenQueues = openTokenQueues(redis, config.prefix);

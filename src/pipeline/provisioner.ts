@@ -17,6 +17,8 @@ import type { Processor, ProcessorContext } from '../queues/worker.js';
 import { toCached, type CachedAccount } from './cache.js';
 import type { Pipeline } from './context.js';
 import { displayNameFor } from './policy.js';
+import type { AuditInput } from './audit.js';
+import { auditLine, tell } from '../queues/story.js';
 import { releaseWaiters } from './waiters.js';
 import { metrics } from '../ops/metrics.js';
 
@@ -82,6 +84,8 @@ export function createProvisioner(p: Pipeline, mailQueue: Queue): Processor<Prov
     if (data.mode === 'customer' && !policy.serviceDeskId) {
       throw new PermanentError(`mailbox "${data.mailboxId}" auto-creates customers but has no policy.serviceDeskId`);
     }
+    // Every audit entry is also a line in the job's log tab on the board.
+    const audit = { record: async (ev: AuditInput) => void (await Promise.all([p.audit.record(ev), tell(ctx.job, auditLine(ev))])) };
     const { client, account: tokenAccount } = await p.jira();
     const base = { email, mail: data.messageId, mailboxId: data.mailboxId, tokenAccount };
     const state: ProvisionState = readState(ctx.job.data) ?? { v: 1, step: 'start', groupsDone: 0 };
@@ -94,7 +98,7 @@ export function createProvisioner(p: Pipeline, mailQueue: Queue): Processor<Prov
         // An earlier run asked Jira to create and did not hear back: it may have worked.
         const e = await p.cache.refresh(email);
         if (e.found) found = e.account;
-        await p.audit.record({ ...base, step: 'lookup-before-create', outcome: e.found ? 'found' : 'not-found', jira: e.found ? `accountId ${e.account.accountId}` : 'no account with this email' });
+        await audit.record({ ...base, step: 'lookup-before-create', outcome: e.found ? 'found' : 'not-found', jira: e.found ? `accountId ${e.account.accountId}` : 'no account with this email' });
       }
       if (found) {
         Object.assign(state, { accountId: found.accountId, account: found, created: false });
@@ -110,7 +114,7 @@ export function createProvisioner(p: Pipeline, mailQueue: Queue): Processor<Prov
         } catch (err) {
           if (err instanceof AlreadyExistsError) made = 'exists';
           else {
-            await p.audit.record({ ...base, step: data.mode === 'user' ? 'create-user' : 'create-customer', outcome: 'error', jira: describeError(err) });
+            await audit.record({ ...base, step: data.mode === 'user' ? 'create-user' : 'create-customer', outcome: 'error', jira: describeError(err) });
             if (answeredWithoutEffect(err)) {
               state.step = 'start';
               await saveState(ctx, state);
@@ -120,12 +124,12 @@ export function createProvisioner(p: Pipeline, mailQueue: Queue): Processor<Prov
         }
         const step = data.mode === 'user' ? 'create-user' : 'create-customer';
         if (made === 'exists') {
-          await p.audit.record({ ...base, step, outcome: 'exists', jira: 'already exists: looking it up' });
+          await audit.record({ ...base, step, outcome: 'exists', jira: 'already exists: looking it up' });
           const e = await p.cache.refresh(email);
           if (!e.found) throw new RetryableError(`Jira says ${email} exists, but the user search does not find it yet`);
           Object.assign(state, { accountId: e.account.accountId, account: e.account, created: false });
         } else {
-          await p.audit.record({ ...base, step, outcome: 'created', jira: summary(made) });
+          await audit.record({ ...base, step, outcome: 'created', jira: summary(made) });
           metrics.accountsCreated.inc({ mode: data.mode });
           Object.assign(state, { accountId: made.accountId, account: toCached(made), created: true });
         }
@@ -145,20 +149,20 @@ export function createProvisioner(p: Pipeline, mailQueue: Queue): Processor<Prov
             if (e instanceof NotFoundError) throw new NotFoundError(`${e.message} [mailbox "${data.mailboxId}" policy.groups[${i}]]`);
             throw e;
           });
-          await p.audit.record({ ...base, step: 'add-to-group', outcome: r, detail: g.groupId ?? g.name });
+          await audit.record({ ...base, step: 'add-to-group', outcome: r, detail: g.groupId ?? g.name });
           state.groupsDone = i + 1;
           await saveState(ctx, state);
         }
       } else if (!state.serviceDeskDone) {
         await client.addCustomersToServiceDesk(policy.serviceDeskId!, [accountId]);
-        await p.audit.record({ ...base, step: 'add-to-service-desk', outcome: 'added', detail: `service desk ${policy.serviceDeskId}` });
+        await audit.record({ ...base, step: 'add-to-service-desk', outcome: 'added', detail: `service desk ${policy.serviceDeskId}` });
         state.serviceDeskDone = true;
         await saveState(ctx, state);
       }
     } catch (err) {
       if (err instanceof PermanentError) {
         await p.cache.learn(email, state.account ?? { accountId });
-        await p.audit.record({ ...base, step: data.mode === 'user' ? 'add-to-group' : 'add-to-service-desk', outcome: 'error', jira: describeError(err) });
+        await audit.record({ ...base, step: data.mode === 'user' ? 'add-to-group' : 'add-to-service-desk', outcome: 'error', jira: describeError(err) });
       }
       throw err;
     }
@@ -167,7 +171,7 @@ export function createProvisioner(p: Pipeline, mailQueue: Queue): Processor<Prov
     state.step = 'done';
     await saveState(ctx, state);
     await p.cache.learn(email, state.account ?? { accountId });
-    await p.audit.record({ ...base, step: 'account-ready', outcome: 'ok', detail: `${state.created ? 'created' : 'existing'} ${data.mode} ${accountId}` });
+    await audit.record({ ...base, step: 'account-ready', outcome: 'ok', detail: `${state.created ? 'created' : 'existing'} ${data.mode} ${accountId}` });
     const promoted = await releaseWaiters(p.redis, p.prefix, p.site, email, mailQueue);
     ctx.log.info({ email, accountId, created: state.created, promoted }, 'account ready');
     const result: ProvisionResult = { email, accountId, created: !!state.created, mode: data.mode };

@@ -14,7 +14,8 @@ import type { Processor, ProcessorContext } from '../queues/worker.js';
 import { createLedger } from '../deliver/ledger.js';
 import { mailKey } from '../deliver/route.js';
 import { senderVerdict } from '../mail/auth-results.js';
-import { normalizeMailId } from './audit.js';
+import { normalizeMailId, type AuditInput } from './audit.js';
+import { auditLine, tell, waitingProgress } from '../queues/story.js';
 import type { Pipeline, PipelineQueues } from './context.js';
 import { markWaiting, takeNewAccount } from './account-ceiling.js';
 import { countMail } from './flood.js';
@@ -67,6 +68,8 @@ async function saveState(ctx: ProcessorContext, state: ResolveState): Promise<vo
 export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<MailInbound> {
   return async (data, ctx) => {
     const { job, log } = ctx;
+    // Every audit entry is also a line in the job's log tab on the board.
+    const audit = { record: async (ev: AuditInput) => void (await Promise.all([p.audit.record(ev), tell(job, auditLine(ev))])) };
     const mailbox = p.mailbox(data.mailboxId);
     if (!mailbox) throw new PermanentError(`mail for mailbox "${data.mailboxId}", which is not in the configuration`);
     const policy = mailbox.policy;
@@ -77,12 +80,12 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
     const c = record.classification;
 
     if (c.kind === 'unparseable') {
-      await p.audit.record({ ...base, email: sender, step: 'classified', outcome: 'failed', detail: `unparseable: ${c.reason}` });
+      await audit.record({ ...base, email: sender, step: 'classified', outcome: 'failed', detail: `unparseable: ${c.reason}` });
       throw new PermanentError(`the mail could not be parsed (${c.reason}); its raw source is kept in the store (${record.rawRef.sha256})`);
     }
     if (c.kind !== 'human') {
       // Classified mail is recorded, never resolved: a bounce or an auto-reply must not make users.
-      await p.audit.record({ ...base, email: sender, step: 'classified', outcome: 'skipped', detail: `${c.kind}: ${c.reason}` });
+      await audit.record({ ...base, email: sender, step: 'classified', outcome: 'skipped', detail: `${c.kind}: ${c.reason}` });
       if (data.origin.kind === 'imap' && queues.mailboxActions) {
         await addJob(queues.mailboxActions, mailboxActions, {
           mailboxId: data.mailboxId,
@@ -99,7 +102,7 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
     // never created and never the reporter; its mail is held for a person, or delivered flagged.
     const verdict = senderVerdict(record.authResults, policy.authservIds);
     if (verdict.result === 'fail' && policy.onAuthFail === 'hold') {
-      await p.audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'held', detail: `${verdict.detail}: held (policy.onAuthFail is "hold")` });
+      await audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'held', detail: `${verdict.detail}: held (policy.onAuthFail is "hold")` });
       throw new PermanentError(`held: the receiving server says the sender ${sender ?? ''} is forged (${verdict.detail}); check the mail, then reprocess it or delete it`);
     }
 
@@ -114,14 +117,14 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
       state = { v: 1, people, passes: 0 };
       if (verdict.result === 'fail') {
         for (const x of people.filter((y) => y.role === 'sender')) Object.assign(x, { status: 'ignored', reason: 'sender-auth-failed' });
-        await p.audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'failed', detail: `${verdict.detail}: the sender is neither created nor made reporter; the mail is delivered flagged` });
+        await audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'failed', detail: `${verdict.detail}: the sender is neither created nor made reporter; the mail is delivered flagged` });
       }
       if (sender && people.some((x) => x.role === 'sender' && x.status === 'new') && policy.autoCreate !== 'none') {
         const count = await countMail(p.redis, p.prefix, sender, String(job.id));
         const held = count > policy.floodLimitPerHour;
         state.flood = { count, limit: policy.floodLimitPerHour, held };
         if (held) {
-          await p.audit.record({ ...base, email: sender, step: 'flood-limit', outcome: 'held', detail: `mail ${count} this hour, limit ${policy.floodLimitPerHour}: not provisioned` });
+          await audit.record({ ...base, email: sender, step: 'flood-limit', outcome: 'held', detail: `mail ${count} this hour, limit ${policy.floodLimitPerHour}: not provisioned` });
         }
       }
       // Saved with the decisions below: a crash before that re-counts this mail, which the
@@ -139,13 +142,13 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
         const s = screen(person.email, policy);
         if (!s.lookup) {
           Object.assign(person, { status: 'ignored', reason: s.reason });
-          await p.audit.record({ ...base, email: person.email, step: 'decision', outcome: 'ignored', detail: s.detail });
+          await audit.record({ ...base, email: person.email, step: 'decision', outcome: 'ignored', detail: s.detail });
           return;
         }
         const { entry, source } = await p.cache.resolve(person.email);
         // A cache hit is not worth an entry of its own: the mail's deliver-queued entry names
         // every participant's account. What Jira itself answered is always recorded.
-        if (source !== 'cache') await p.audit.record({
+        if (source !== 'cache') await audit.record({
           ...base,
           email: person.email,
           step: 'lookup',
@@ -162,13 +165,13 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
           case 'ignore':
           case 'hold':
             Object.assign(person, { status: d.action === 'hold' ? 'held' : 'ignored', reason: d.reason });
-            await p.audit.record({ ...base, email: person.email, step: 'decision', outcome: d.action === 'hold' ? 'held' : 'ignored', detail: d.detail });
+            await audit.record({ ...base, email: person.email, step: 'decision', outcome: d.action === 'hold' ? 'held' : 'ignored', detail: d.detail });
             return;
           case 'provision': {
             // A held mail creates no one; then the ceilings on new accounts (src/pipeline/account-ceiling.ts).
             const hold = async (reason: string, detail: string) => {
               Object.assign(person, { status: 'held', reason });
-              await p.audit.record({ ...base, email: person.email, step: 'decision', outcome: 'held', detail });
+              await audit.record({ ...base, email: person.email, step: 'decision', outcome: 'held', detail });
             };
             if (flood?.held) return hold('flood', `the mail's sender is over the flood limit (mail ${flood.count} this hour, limit ${flood.limit}): this mail creates no accounts`);
             if (++newAccounts > policy.maxNewAccountsPerMail) return hold('account-ceiling', `this mail already asked for ${policy.maxNewAccountsPerMail} new accounts (policy.maxNewAccountsPerMail)`);
@@ -189,7 +192,7 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
               messageId: mail,
             }, p.retry);
             Object.assign(person, { status: 'pending', mode: d.mode });
-            await p.audit.record({ ...base, email: person.email, step: 'provision-queued', outcome: 'ok', detail: `auto-create ${d.mode}` });
+            await audit.record({ ...base, email: person.email, step: 'provision-queued', outcome: 'ok', detail: `auto-create ${d.mode}` });
             return;
           }
         }
@@ -198,7 +201,7 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
     }
     if (installFull) {
       await markWaiting(p.redis, p.prefix, installFull);
-      await p.audit.record({ ...base, step: 'account-ceiling', outcome: 'waiting', detail: `the install created ${installFull.count} new accounts this hour (maxNewAccountsPerHour ${installFull.limit}): waiting until ${new Date(installFull.retryAt).toISOString()}` });
+      await audit.record({ ...base, step: 'account-ceiling', outcome: 'waiting', detail: `the install created ${installFull.count} new accounts this hour (maxNewAccountsPerHour ${installFull.limit}): waiting until ${new Date(installFull.retryAt).toISOString()}` });
       log.warn(installFull, 'new-account ceiling of the install reached: mail waits for the next hour');
       // Re-checked within a few minutes (an operator may raise the ceiling), at the latest when the hour turns.
       await job.moveToDelayed(Math.min(installFull.retryAt, Date.now() + CEILING_RECHECK_MS), ctx.token);
@@ -218,12 +221,18 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
         state.passes++;
         await saveState(ctx, state);
         if (state.passes === 1) {
-          await p.audit.record({ ...base, step: 'waiting', outcome: 'waiting', detail: `for ${pending().map((x) => x.email).join(', ')}` });
+          await audit.record({ ...base, step: 'waiting', outcome: 'waiting', detail: `for ${pending().map((x) => x.email).join(', ')}` });
         }
-        await job.moveToDelayed(Date.now() + recheckDelay(state.passes), ctx.token);
+        // On the board: a mail waiting for its people, told apart from a retry backoff.
+        const recheckAt = Date.now() + recheckDelay(state.passes);
+        const waitingFor = pending().map((x) => x.email).join(', ');
+        await job.updateProgress({ ...waitingProgress(`the Jira account of ${waitingFor} (being provisioned)`, recheckAt), for: pending().map((x) => x.email) });
+        if (state.passes === 1) await tell(job, `waiting for the Jira account of ${waitingFor}: not a retry, no attempt spent; the provisioner wakes this mail when it is ready`);
+        await job.moveToDelayed(recheckAt, ctx.token);
         throw new DelayedError();
       }
       await saveState(ctx, state);
+      if (state.passes > 0) await job.updateProgress(0); // waiting is over
     }
 
     // 3. Everyone is settled: on to delivery.
@@ -238,14 +247,14 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
     const identity = await deliverIdentity(queues.jiraDeliver, deliverData);
     if (identity.kind === 'byte-identical-copy') {
       // Nothing new to deliver: the same bytes are on their way (or delivered) from another position.
-      await p.audit.record({ ...base, step: 'duplicate', outcome: 'duplicate', detail: `byte-identical copy (sha256 ${record.rawRef.sha256}) of the mail in job ${identity.jobId}: not delivered again` });
+      await audit.record({ ...base, step: 'duplicate', outcome: 'duplicate', detail: `byte-identical copy (sha256 ${record.rawRef.sha256}) of the mail in job ${identity.jobId}: not delivered again` });
       return { outcome: 'resolved', people, deliverJobId: identity.jobId } satisfies ResolveResult;
     }
     if (identity.kind === 'same-id-other-content') {
-      await p.audit.record({ ...base, step: 'same-message-id', outcome: 'ok', detail: `another mail (job ${identity.firstJobId}) has this Message-ID with other content: this one (sha256 ${record.rawRef.sha256}) is delivered on its own` });
+      await audit.record({ ...base, step: 'same-message-id', outcome: 'ok', detail: `another mail (job ${identity.firstJobId}) has this Message-ID with other content: this one (sha256 ${record.rawRef.sha256}) is delivered on its own` });
     }
     const deliver = await addJob(queues.jiraDeliver, jiraDeliver, deliverData, p.retry, { jobId: identity.jobId });
-    await p.audit.record({
+    await audit.record({
       ...base,
       step: 'deliver-queued',
       outcome: 'ok',
@@ -265,13 +274,13 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
         const failed = await queues.identityProvision.getJob(jobId);
         const reason = failed?.failedReason ?? 'provisioning failed';
         Object.assign(person, { status: 'gave-up', reason: `provisioning failed: ${reason}` });
-        await p.audit.record({ ...base, email: person.email, step: 'gave-up', outcome: 'error', detail: reason });
+        await audit.record({ ...base, email: person.email, step: 'gave-up', outcome: 'error', detail: reason });
       } else if (js === 'completed') {
         const e = await p.cache.refresh(person.email);
         if (e.found) Object.assign(person, { status: 'provisioned', accountId: e.account.accountId });
         else {
           Object.assign(person, { status: 'gave-up', reason: 'provisioning finished but Jira has no account for this email' });
-          await p.audit.record({ ...base, email: person.email, step: 'gave-up', outcome: 'error', detail: 'provisioning finished but Jira has no account for this email' });
+          await audit.record({ ...base, email: person.email, step: 'gave-up', outcome: 'error', detail: 'provisioning finished but Jira has no account for this email' });
         }
       } else if (js === 'unknown') {
         // The provision job is gone (removed by hand, or Redis lost it): ask again.

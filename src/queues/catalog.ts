@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { mailRecordSchema } from '../mail/record.js';
 import { defineQueue } from './define.js';
+import { clip, mailLabel } from './label.js';
 
 // Defaults ride out an hour-long Jira incident: 5 s doubling to a 10 min cap over 20 attempts
 // is about 2.4 hours of trying before a mail lands in the failed set.
@@ -36,6 +37,7 @@ export const mailInbound = defineQueue({
     d.origin.kind === 'imap' ? `${d.mailboxId}:${d.origin.uidvalidity}:${d.origin.uid}` : d.record.rawRef.sha256,
   retry: JIRA_RETRY,
   needsToken: true,
+  label: (d) => mailLabel(d.mailboxId, d.record.from?.address, d.record.subject),
 });
 
 export const identityProvision = defineQueue({
@@ -53,6 +55,7 @@ export const identityProvision = defineQueue({
   jobId: (d) => `provision|${d.site}|${d.email.toLowerCase()}`,
   retry: JIRA_RETRY,
   needsToken: true,
+  label: (d) => `${d.mode === 'user' ? 'Jira user' : 'JSM customer'} for ${clip(d.email, 60)} (${d.mailboxId})`,
 });
 
 export const resolvedPersonSchema = z.object({
@@ -79,6 +82,7 @@ export const jiraDeliver = defineQueue({
   jobId: (d) => `deliver|${d.mailboxId}|${(d.record.messageId ?? d.record.rawRef.sha256).replace(/:/g, '_')}`,
   retry: JIRA_RETRY,
   needsToken: true,
+  label: (d) => mailLabel(d.mailboxId, d.record.from?.address, d.record.subject, 'to Jira from '),
 });
 
 export const mailboxActions = defineQueue({
@@ -94,6 +98,7 @@ export const mailboxActions = defineQueue({
   // IMAP outages are usually short; retry for about an hour.
   retry: { attempts: 15, delay: '5s', maxDelay: '5m' },
   needsToken: false,
+  label: (d) => `${d.mailboxId} UID ${d.uid}: finish (${d.outcome})`,
 });
 
 export const notify = defineQueue({
@@ -111,6 +116,7 @@ export const notify = defineQueue({
   jobId: (d) => `notify|${d.eventId}`,
   retry: { attempts: 12, delay: '10s', maxDelay: '10m' },
   needsToken: true,
+  label: (d) => `${d.issueKey} ${d.event}${d.summary ? ` "${clip(d.summary, 50)}"` : ''} to ${clip([...d.groups, ...d.users].join(', '), 50) || 'nobody'}`,
 });
 
 export const allQueues = [mailInbound, identityProvision, jiraDeliver, mailboxActions, notify] as const;

@@ -5,6 +5,7 @@ import type { JobsOptions } from 'bullmq';
 import { ms } from '../config/duration.js';
 import type { RetryConfig } from '../config/schema.js';
 import { PermanentError } from '../errors.js';
+import { clip, MAX_JOB_NAME } from './label.js';
 
 export interface QueueDef<S extends z.ZodType> {
   name: string;
@@ -14,6 +15,17 @@ export interface QueueDef<S extends z.ZodType> {
   retry: RetryConfig;
   /** Whether its workers need the workaround token (paused together when the token fails). */
   needsToken: boolean;
+  /** The job's name on the board: which mail or person it is about (see label.ts). */
+  label?: (data: z.infer<S>) => string;
+}
+
+/** The name a job is added under: its label, or the queue's name when it has none. */
+export function jobName<S extends z.ZodType>(def: QueueDef<S>, data: z.infer<S>): string {
+  try {
+    return clip(def.label?.(data), MAX_JOB_NAME) || def.name;
+  } catch {
+    return def.name; // a label never stops a job from being added
+  }
 }
 
 export function defineQueue<S extends z.ZodType>(def: QueueDef<S>): QueueDef<S> {

@@ -4,7 +4,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { z } from 'zod';
 import type { Redis } from '../redis.js';
 import type { RetryConfig } from '../config/schema.js';
-import { jobOptions, parsePayload, type QueueDef } from './define.js';
+import { jobName, jobOptions, parsePayload, type QueueDef } from './define.js';
 
 export interface QueueDeps {
   connection: Redis;
@@ -44,5 +44,5 @@ export async function addJob<S extends z.ZodType>(
   extra: JobsOptions = {},
 ) {
   const checked = parsePayload(def, data);
-  return queue.add(def.name, checked, addOptions(def, checked, overrides, extra));
+  return queue.add(jobName(def, checked), checked, addOptions(def, checked, overrides, extra));
 }

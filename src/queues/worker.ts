@@ -15,6 +15,7 @@ import { backoffDelay, parsePayload, type QueueDef } from './define.js';
 import { retryFor } from './queue.js';
 import { observeWorker } from '../ops/metrics.js';
 import { isConnectionError } from '../redis-outage.js';
+import { tell } from './story.js';
 
 export interface ProcessorContext {
   job: Job;
@@ -90,9 +91,11 @@ export function startWorker<S extends z.ZodType>(
         switch (outcome.action) {
           case 'fail-permanently':
             jobLog.warn({ reason: outcome.message }, 'job failed permanently');
+            await tell(job, `attempt ${job.attemptsMade + 1} failed for good (not retried): ${outcome.message}`);
             throw err instanceof UnrecoverableError ? err : new UnrecoverableError(outcome.message);
           case 'rate-limit': {
             jobLog.warn({ waitMs: outcome.waitMs }, 'rate limited by Jira: every worker on the token waits');
+            await tell(job, `rate limited by Jira: back to waiting for ${Math.ceil(outcome.waitMs / 1000)} s with every job on the token (no attempt spent)`);
             const queues = deps.rateLimitQueues?.length ? deps.rateLimitQueues : [];
             await Promise.all([worker.rateLimit(outcome.waitMs), ...queues.map((q) => q.rateLimit(outcome.waitMs))]);
             throw Worker.RateLimitError();
@@ -105,6 +108,7 @@ export function startWorker<S extends z.ZodType>(
               throw err;
             }
             jobLog.error({ reason: outcome.message }, 'the workaround token was refused: pausing the queues that need it');
+            await tell(job, `the workaround token was refused (${outcome.message}): queues paused until a valid token is stored (no attempt spent)`);
             await deps.onAuthError(err as AuthError, job);
             // Back to wait without spending an attempt; the paused queue holds it until a valid
             // token is stored. A very short limit is enough to hand the job back.
@@ -112,6 +116,12 @@ export function startWorker<S extends z.ZodType>(
             throw Worker.RateLimitError();
           case 'retry':
             jobLog.warn({ reason: outcome.message }, 'job failed, will retry');
+            await tell(
+              job,
+              job.attemptsMade + 1 < (job.opts.attempts ?? 1)
+                ? `attempt ${job.attemptsMade + 1} of ${job.opts.attempts} failed: ${outcome.message}; retrying after a backoff`
+                : `attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1} failed, the last one: ${outcome.message}`,
+            );
             throw err;
         }
       }

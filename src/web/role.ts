@@ -1,5 +1,6 @@
 // The web role as a RoleStarter: resolves authentication (or refuses to start), builds the
 // server on the configured host and port, and closes it on shutdown.
+import { requireSecrets } from '../config/load.js';
 import type { RoleStarter } from '../runtime.js';
 import type { ReadinessCheck } from '../ops/readiness.js';
 import type { ScrapeSource } from '../ops/metrics.js';
@@ -29,6 +30,8 @@ export interface WebRoleOptions {
 export function webRole(opts: WebRoleOptions = {}): RoleStarter {
   return async (ctx) => {
     const { config, logger } = ctx;
+    // The webhook secret (when notifications are configured) verifies Jira's webhooks here.
+    requireSecrets(config, 'web');
     const auth = resolveWebAuth(config.webAuth, { host: config.web.host, noAuth: opts.noAuth });
     const redis = ctx.redis('web');
     const mailboxes = imapMailboxIds(config);

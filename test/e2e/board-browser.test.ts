@@ -1,6 +1,7 @@
 // Bull Board in a real browser (Debian's Chromium, driven by playwright-core): a person signs
 // in with basic auth, sees Mailroom's queues, and retries a failed job from the UI; without
-// credentials the page is refused. Skips with a notice when /usr/bin/chromium is absent
+// credentials the page is refused. Jobs are named for their mail, a mail waiting for its
+// sender's account reads differently from a retry backoff, and the log tab tells the story. Skips with a notice when /usr/bin/chromium is absent
 // (.ci/run installs it).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -9,10 +10,12 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import type { Queue } from 'bullmq';
-import { identityProvision } from '../../src/queues/catalog.js';
+import { identityProvision, jiraDeliver } from '../../src/queues/catalog.js';
+import { humanRecord, startInProcess, testMailbox, type InProcessPipeline } from '../../src/pipeline/sim-run.js';
+import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import { startWorker } from '../../src/queues/worker.js';
-import { PermanentError } from '../../src/errors.js';
+import { PermanentError, RetryableError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { buildWebServer } from '../../src/web/server.js';
@@ -43,6 +46,12 @@ describe.skipIf(!haveChromium)('Bull Board in Chromium', () => {
   let queue: Queue;
   let app: FastifyInstance;
   let base: string;
+  let jira: SeededSim;
+  let pipeline: InProcessPipeline;
+  let deliverQueue: Queue;
+  const extraRedis = [redis];
+  const WAITING_SENDER = 'ana.souza@customer-one.test';
+  const SUBJECT = 'Printer on floor 3 keeps jamming';
 
   async function browse(credentials?: { username: string; password: string }): Promise<BrowserContext> {
     const dir = mkdtempSync(join(tmpdir(), 'mailroom-chromium-'));
@@ -76,6 +85,59 @@ describe.skipIf(!haveChromium)('Bull Board in Chromium', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     await worker.close();
+
+    // A mail from a sender Jira does not know: the resolver asks for an account and parks the
+    // mail until it exists. No provisioner runs here, so it keeps waiting, as it would while
+    // Jira is slow to create the account.
+    jira = await startSeededSim();
+    pipeline = await startInProcess({
+      redis,
+      workerConnection: () => {
+        const r = testRedis({ forWorker: true });
+        extraRedis.push(r);
+        return r;
+      },
+      prefix,
+      mailboxes: [testMailbox({ id: 'support', addresses: ['support@acme.example'], policy: { autoCreate: 'user' } })],
+      jira: { url: jira.sim.url, email: jira.site.admin.email, token: jira.site.admin.token },
+      logger: silentLogger,
+      roles: ['resolver'],
+    });
+    await pipeline.enqueue([
+      {
+        mailboxId: 'support',
+        origin: { kind: 'file', name: 'printer.eml' },
+        record: humanRecord({ from: { address: WAITING_SENDER, name: 'Ana Souza' }, messageId: '<printer-1@customer-one.test>', subject: SUBJECT }),
+        receivedAt: new Date().toISOString(),
+      },
+    ]);
+    // A delivery that failed once and waits out its retry backoff (an hour, so it stays put).
+    deliverQueue = openQueue(jiraDeliver, { connection: redis, prefix });
+    const deliverWorker = startWorker(
+      jiraDeliver,
+      async () => {
+        throw new RetryableError('Jira answered 503 Service Unavailable');
+      },
+      { connection: redis, prefix, logger: silentLogger, retry: { 'jira-deliver': { attempts: 5, delay: '1h', maxDelay: '2h' } } },
+    );
+    await addJob(
+      deliverQueue,
+      jiraDeliver,
+      {
+        mailboxId: 'support',
+        origin: { kind: 'file', name: 'vpn.eml' },
+        record: humanRecord({ from: { address: 'bob@partner.example' }, messageId: '<vpn-1@partner.example>', subject: 'VPN drops every 10 minutes' }),
+      },
+      { 'jira-deliver': { attempts: 5, delay: '1h', maxDelay: '2h' } },
+    );
+    const until = Date.now() + 20_000;
+    while (((await pipeline.queues.mailInbound.getJobCounts('delayed')).delayed ?? 0) < 1 || ((await deliverQueue.getJobCounts('delayed')).delayed ?? 0) < 1) {
+      if (Date.now() > until) throw new Error('the mail did not park, or the delivery did not back off');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await deliverWorker.close();
+    await pipeline.stop();
+
     app = await buildWebServer({
       redis,
       prefix,
@@ -89,8 +151,10 @@ describe.skipIf(!haveChromium)('Bull Board in Chromium', () => {
   afterAll(async () => {
     await app?.close();
     await queue?.close();
+    await deliverQueue?.close();
+    await jira?.close();
     await dropPrefix(redis, prefix);
-    redis.disconnect();
+    for (const r of extraRedis) r.disconnect();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
@@ -140,6 +204,34 @@ describe.skipIf(!haveChromium)('Bull Board in Chromium', () => {
       expect(await (await queue.getJob(JOB_ID))!.getState()).toBe('waiting');
       // Only that one: the other failed job is untouched.
       expect(await redis.zscore(failedKey, 'provision|acme.atlassian.net|leave-me@example.com')).not.toBeNull();
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('names jobs for their mail, tells waiting for an account from a retry backoff, and shows each story', async () => {
+    const ctx = await browse({ username: 'ops', password: 'board-pass' });
+    try {
+      const page = await ctx.newPage();
+      // The waiting mail: named for its mailbox, sender and subject, not a hash.
+      await page.goto(`${base}/board/queue/mail-inbound?status=delayed`);
+      const waiting = page.locator('div[class^="card-"]', { hasText: `support: ${WAITING_SENDER} "${SUBJECT}"` });
+      await waiting.waitFor({ timeout: 15_000 });
+      await waiting.getByRole('button', { name: /^progress$/i }).or(waiting.getByText(/^progress$/i)).first().click();
+      await waiting.getByText(/waiting, not retrying: no attempt is spent/).first().waitFor();
+      await waiting.getByText(new RegExp(`the Jira account of ${WAITING_SENDER.replace(/\./g, '\\.')}`)).first().waitFor();
+      await waiting.getByRole('button', { name: /^logs?$/i }).or(waiting.getByText(/^logs?$/i)).first().click();
+      await waiting.getByText(/provision-queued ana\.souza@customer-one\.test: ok/).first().waitFor();
+      await waiting.getByText(/waiting for the Jira account of ana\.souza@customer-one\.test: not a retry/).first().waitFor();
+      if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, 'board-waiting-mail.png'), fullPage: true });
+
+      // The delivery in backoff: also named for its mail; its log says it failed and retries.
+      await page.goto(`${base}/board/queue/jira-deliver?status=delayed`);
+      const backoff = page.locator('div[class^="card-"]', { hasText: 'to Jira from support: bob@partner.example "VPN drops every 10 minutes"' });
+      await backoff.waitFor({ timeout: 15_000 });
+      await backoff.getByRole('button', { name: /^logs?$/i }).or(backoff.getByText(/^logs?$/i)).first().click();
+      await backoff.getByText(/attempt 1 of 5 failed: Jira answered 503 Service Unavailable; retrying after a backoff/).first().waitFor();
+      if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, 'board-backoff.png'), fullPage: true });
     } finally {
       await ctx.close();
     }

@@ -1,6 +1,7 @@
 // Usage mistakes exit 2 ("fix the input"), never 1, which scripts read as "checked, and not well"
 // (for `mailroom audit`: "no trail found").
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -13,6 +14,16 @@ function mailroom(...args: string[]): Promise<{ code: number; stderr: string }> 
     );
   });
 }
+
+describe('mailroom on a fresh clone', () => {
+  it('`npx mailroom --version` runs this checkout\'s command (as the README says), never a registry package', async () => {
+    const version = (JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string }).version;
+    const stdout = await new Promise<string>((done, fail) =>
+      execFile('npx', ['--offline', 'mailroom', '--version'], { cwd: repo, timeout: 60_000 }, (error, out) => (error ? fail(error) : done(out))),
+    );
+    expect(stdout.trim()).toBe(version);
+  });
+});
 
 describe('mailroom usage errors', () => {
   it('audit --limit that is not a positive whole number exits 2 and says why', async () => {

@@ -83,6 +83,18 @@ describe.skipIf(!!why)('IMAP poller: bad input', () => {
     await rm(storeDir, { recursive: true, force: true });
   });
 
+  const root = resolve(import.meta.dirname, '..', '..');
+  const mailroom = (args: string[]) =>
+    promisify(execFile)(process.execPath, [join(root, 'bin', 'mailroom.js'), '--config', configPath, ...args], {
+      cwd: root,
+      env: { ...process.env, ...cliEnv, MAILROOM_PREFIX: prefix, MAILROOM_FROM_SOURCE: '1' },
+    }).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+  const authFailuresLogged = async () =>
+    ((await readFile(join(dovecot.dir, 'dovecot.log'), 'utf8')).match(/auth failed|Authentication failed|password mismatch/gi) ?? []).length;
+
   const heartbeat = async (id: string): Promise<HeartbeatView | undefined> =>
     (await readHeartbeats(redis, prefix, { mailboxIds: [id] }))[0];
 
@@ -134,14 +146,33 @@ describe.skipIf(!!why)('IMAP poller: bad input', () => {
       return h?.state === 'parked' ? h : undefined;
     });
     expect(hb.lastError).toMatch(/refused the login of support@example\.test .*check the password/);
+    // The parked message names the variable to fix and the command that tries again.
+    expect(hb.lastError).toContain('in WRONG_PASSWORD and restart the poller), then run `mailroom mailboxes retry wrongpass`');
     expect(hb.lastError).not.toContain('not-the-password');
     expect(Date.parse(hb.nextAttemptAt!) - Date.now()).toBeGreaterThan(5 * 60_000);
     // Two attempts (authFailuresToPark), then quiet.
-    const attempts = async () => ((await readFile(join(dovecot.dir, 'dovecot.log'), 'utf8')).match(/auth failed|Authentication failed|password mismatch/gi) ?? []).length;
-    const before = await attempts();
+    const before = await authFailuresLogged();
     await new Promise((r) => setTimeout(r, 1500));
-    expect(await attempts()).toBe(before);
+    expect(await authFailuresLogged()).toBe(before);
     expect(before).toBeGreaterThan(0);
+  });
+
+  it('`mailroom mailboxes retry` wakes the parked mailbox: one more login, then parked again', async () => {
+    const parked = await waitFor('wrongpass parked', async () => {
+      const h = await heartbeat('wrongpass');
+      return h?.state === 'parked' ? h : undefined;
+    });
+    const before = await authFailuresLogged();
+    const r = await mailroom(['mailboxes', 'retry', 'wrongpass']);
+    expect(r.stdout).toContain('asked the poller of wrongpass');
+    expect(r.code).toBe(0);
+    // The poller tried again long before its parkedRetry (10 min), and the refusal parked it again.
+    const again = await waitFor('wrongpass parked again', async () => {
+      const h = await heartbeat('wrongpass');
+      return h?.state === 'parked' && h.lastErrorAt !== parked.lastErrorAt ? h : undefined;
+    });
+    expect(Date.parse(again.nextAttemptAt!) - Date.now()).toBeGreaterThan(5 * 60_000);
+    expect(await authFailuresLogged()).toBeGreaterThan(before);
   });
 
   it('backs off from an unreachable server and a missing folder, saying why', async () => {
@@ -173,17 +204,8 @@ describe.skipIf(!!why)('IMAP poller: bad input', () => {
   });
 
   it('`mailroom mailboxes` shows the states and fails while a mailbox is parked', async () => {
-    const root = resolve(import.meta.dirname, '..', '..');
-    const run = (args: string[]) =>
-      promisify(execFile)(process.execPath, [join(root, 'bin', 'mailroom.js'), '--config', configPath, ...args], {
-        cwd: root,
-        env: { ...process.env, ...cliEnv, MAILROOM_PREFIX: prefix, MAILROOM_FROM_SOURCE: '1' },
-      }).then(
-        (r) => ({ code: 0, stdout: r.stdout }),
-        (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
-      );
     // One run (the CLI loads from source here, which takes a while); --json prints the same rows.
-    const text = await run(['mailboxes']);
+    const text = await mailroom(['mailboxes']);
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/\ngood\s+(idle|syncing)\s/);
     expect(text.stdout).toMatch(/^MAILBOX\s+STATE\s+OWNER/);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, maskedConfig, parseConfig } from '../../src/config/load.js';
+import { envLogLevel, loadConfig, maskedConfig, parseConfig, requireSecrets } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 
 const minimal = {
@@ -57,16 +57,42 @@ describe('configuration', () => {
     expect(parseConfig({ ...minimal, jira: { site: 'http://127.0.0.1:8990' } }, {}).jira.site).toBe('http://127.0.0.1:8990');
   });
 
-  it('refuses a missing IMAP password env var, naming the key and the variable', () => {
+  it('asks for a missing IMAP password only in the role that uses it, naming the key and the variable', () => {
     const raw = {
       ...minimal,
       mailboxes: [{ id: 'support', imap: { host: 'imap.example.com', user: 'support@example.com', passwordEnv: 'SUPPORT_PW' } }],
+      smtp: { host: 'smtp.example.com', from: 'mailroom@example.com', user: 'mailroom', passwordEnv: 'SMTP_PW' },
     };
-    const p = problemsOf(raw);
-    expect(p[0]!.path).toBe('mailboxes[0].imap.passwordEnv');
-    expect(p[0]!.message).toContain('SUPPORT_PW');
-    const c = parseConfig(raw, { SUPPORT_PW: 'hunter22' });
-    expect(c.secrets.imapPasswords.support).toBe('hunter22');
+    // status, token rotate, the web role: the configuration loads without the password.
+    const c = parseConfig(raw, {});
+    expect(() => requireSecrets(c, 'web')).not.toThrow();
+    // The poller refuses, naming the IMAP variable only; the notifier names the SMTP one only.
+    const poller = (() => {
+      try {
+        requireSecrets(c, 'poller');
+      } catch (e) {
+        return (e as ConfigError).problems;
+      }
+      return [];
+    })();
+    expect(poller).toEqual([{ path: 'mailboxes[0].imap.passwordEnv', message: expect.stringContaining('SUPPORT_PW') }]);
+    expect(() => requireSecrets(c, 'notifier')).toThrow(/smtp\.passwordEnv: environment variable SMTP_PW is not set/);
+    const full = parseConfig(raw, { SUPPORT_PW: 'hunter22', SMTP_PW: 'smtp-secret' });
+    expect(full.secrets.imapPasswords.support).toBe('hunter22');
+    expect(() => requireSecrets(full, 'poller', 'notifier', 'web')).not.toThrow();
+  });
+
+  it('takes PORT for the web role and MAILROOM_LOG_LEVEL (or LOG_LEVEL) for the log level', () => {
+    const c = parseConfig({ ...minimal, web: { port: 3000 }, log: { level: 'info' } }, { PORT: '8080', LOG_LEVEL: 'debug' });
+    expect(c.web.port).toBe(8080);
+    expect(c.log.level).toBe('debug');
+    expect(parseConfig(minimal, { LOG_LEVEL: 'debug', MAILROOM_LOG_LEVEL: 'WARN' }).log.level).toBe('warn');
+    expect(problemsOf(minimal, { PORT: 'http' })).toEqual([{ path: 'PORT', message: expect.stringContaining('not a TCP port') }]);
+    expect(problemsOf(minimal, { MAILROOM_LOG_LEVEL: 'loud' })).toEqual([
+      { path: 'MAILROOM_LOG_LEVEL', message: expect.stringContaining('fatal, error, warn, info, debug, trace, silent') },
+    ]);
+    expect(envLogLevel({ LOG_LEVEL: 'error' })).toBe('error');
+    expect(envLogLevel({ LOG_LEVEL: 'loud' })).toBe('info');
   });
 
   it('requires a service desk for customer auto-creation', () => {

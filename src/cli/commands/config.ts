@@ -5,11 +5,14 @@ import { silentLogger } from '../../log.js';
 import { checkConfigOnline, JiraUnreachableError, type OnlineReport } from '../../ops/config-online.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
-import { CliError, EXIT, out, printJson, table } from '../output.js';
+import { CliError, EXIT, err, out, printJson, table } from '../output.js';
 import { stringify } from 'yaml';
 
 export function register(program: Command, ctx: CliContext): void {
-  const config = program.command('config').description('inspect the configuration');
+  const config = program
+    .command('config')
+    .description('inspect the configuration')
+    .addHelpText('after', '\nExamples:\n  mailroom config check\n  MAILROOM_CONFIG=/etc/mailroom.yml mailroom config check --json');
   config
     .command('check')
     .description('validate the configuration and print it with secrets masked (exit 2 and every problem if invalid); --online also checks against Jira what it names')
@@ -37,6 +40,8 @@ Examples:
       const masked = maskedConfig(ctx.config());
       if (opts.json) printJson(masked);
       else out(`# effective configuration from ${ctx.config().source} (secrets masked)\n` + stringify(masked));
+      // Not an error here: only the named role needs the secret, and refuses to start without it.
+      for (const m of ctx.config().missingSecrets) err(`note: ${m.path}: ${m.message} (the ${m.role} role will not start without it)`);
     });
 }
 

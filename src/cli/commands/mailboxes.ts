@@ -1,32 +1,32 @@
 // `mailroom mailboxes`: each IMAP mailbox as its poller last reported it: state, owner, last
 // sync, lag, the last error in words, and when a mailbox in backoff or parked tries again.
 import type { Command } from 'commander';
-import { readHeartbeats } from '../../imap/heartbeat.js';
+import { readHeartbeats, requestWake } from '../../imap/heartbeat.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
-import { EXIT, out, printJson, table } from '../output.js';
+import { CliError, EXIT, out, printJson, table } from '../output.js';
 import { checkMailboxLogin } from '../../imap/login-check.js';
 import { verifySmtpLogin } from '../../notify/mailer.js';
 import { smtpTokenSource } from '../../oauth/tokens.js';
 import { describeError } from '../../errors.js';
 
 export function register(program: Command, ctx: CliContext): void {
-  const mailboxes = program.command('mailboxes');
-  registerTest(mailboxes, ctx);
-  mailboxes
+  const mailboxes = program
+    .command('mailboxes')
     .description('show each IMAP mailbox\'s poller state, last sync, lag and last error')
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
       `
 States: connecting, syncing, idle (waiting for mail), backoff (retrying after an error),
-parked (the server keeps refusing the password: fix it and restart the poller), stopped.
+parked (the server keeps refusing the password: fix it, then \`mailroom mailboxes retry ID\`), stopped.
 A heartbeat older than 30 s means no poller serves the mailbox (STALE).
 Exit code: 0 all served, 1 a mailbox is stale or parked, 2 bad configuration, 3 Redis unreachable.
 
 Examples:
   mailroom mailboxes
-  mailroom mailboxes --json | jq '.[] | select(.state == "parked")'`,
+  mailroom mailboxes --json | jq '.[] | select(.state == "parked")'
+  mailroom mailboxes retry support`,
     )
     .action(async (opts: { json?: boolean }) => {
       const config = ctx.config();
@@ -58,6 +58,49 @@ Examples:
           ]),
         ),
       );
+    });
+  registerRetry(mailboxes, ctx);
+  registerTest(mailboxes, ctx);
+}
+
+function registerRetry(mailboxes: Command, ctx: CliContext): void {
+  mailboxes
+    .command('retry')
+    .description('wake a parked (or backing-off) mailbox: its poller tries to log in again now, not at NEXT TRY')
+    .argument('<id>', 'the mailbox id, as in mailroom.yml')
+    .addHelpText(
+      'after',
+      `
+Fix the cause first: the password on the IMAP server, or the variable named by
+mailboxes[].imap.passwordEnv (a changed variable needs a poller restart, which retries anyway).
+The poller takes the request at its next heartbeat (within about 10 s). A password still
+refused parks the mailbox again after one try.
+Exit code: 0 asked, 1 no poller serves the mailbox, 2 unknown mailbox, 3 Redis unreachable.
+
+Examples:
+  mailroom mailboxes retry support
+  mailroom mailboxes retry support && sleep 15 && mailroom mailboxes`,
+    )
+    .action(async (id: string) => {
+      const config = ctx.config();
+      const ids = config.mailboxes.filter((m) => m.imap).map((m) => m.id);
+      if (!ids.includes(id)) {
+        throw new CliError(`no mailbox "${id}" with imap settings in ${config.source}: use one of ${ids.join(', ') || '(none)'}`);
+      }
+      const redis = await reachRedis(ctx);
+      const [hb] = await readHeartbeats(redis, config.prefix, { mailboxIds: [id] });
+      if (!hb || hb.stale) {
+        out(`no poller serves ${id} now: start one (a poller that starts tries at once)`);
+        process.exitCode = EXIT.failed;
+        return;
+      }
+      if (hb.state !== 'parked' && hb.state !== 'backoff') {
+        out(`${id} is ${hb.state}, not parked or backing off: nothing to wake`);
+        return;
+      }
+      await requestWake(redis, config.prefix, id);
+      out(`asked the poller of ${id} (${hb.owner ?? 'unknown'}) to try again now; it was ${hb.state}: ${hb.lastError ?? ''}`.trimEnd());
+      out('check with: mailroom mailboxes');
     });
 }
 

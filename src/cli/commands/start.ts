@@ -11,12 +11,15 @@ export function register(program: Command, _ctx: CliContext): void {
     .description('run Mailroom\'s roles in this process until SIGTERM/SIGINT (all of them by default)')
     .option('-r, --role <role...>', `roles to run: ${ROLES.join(', ')}`)
     .option('--no-auth', 'run the web role without credentials (allowed only on loopback)')
+    .option('--pretty', 'human-readable log lines (the default when stderr is a terminal)')
+    .option('--no-pretty', 'JSON log lines even at a terminal (the default otherwise)')
     .addHelpText(
       'after',
       '\nIn production each role usually runs as its own process (see the Procfile); any role runs in\n' +
-        'any number of copies.\n\nExamples:\n  mailroom start\n  mailroom --config /etc/mailroom.yml start --role resolver provisioner\n  mailroom start --no-auth      # a local trial with the board open on loopback',
+        'any number of copies.\n\nExamples:\n  mailroom start\n  mailroom --config /etc/mailroom.yml start --role resolver provisioner\n  mailroom start --no-auth      # a local trial with the board open on loopback\n' +
+        '  LOG_LEVEL=debug PORT=8080 mailroom start --role web --pretty',
     )
-    .action(async (opts: { role?: string[]; auth: boolean }) => {
+    .action(async (opts: { role?: string[]; auth: boolean; pretty?: boolean }) => {
       const unknown = (opts.role ?? []).filter((r) => !(ROLES as readonly string[]).includes(r));
       if (unknown.length) throw new CliError(`unknown role ${unknown.join(', ')}: use ${ROLES.join(', ')}`);
       const [{ runRoles }, roles] = await Promise.all([import('../../runtime.js'), import('../../roles.js')]);
@@ -26,7 +29,7 @@ export function register(program: Command, _ctx: CliContext): void {
       await runRoles(
         chosen.length === ROLES.length ? 'all' : chosen.join('+'),
         chosen.map((r) => starters[r as (typeof ROLES)[number]]),
-        config ? ['--config', config] : [],
+        [...(config ? ['--config', config] : []), ...(opts.pretty === undefined ? [] : [opts.pretty ? '--pretty' : '--no-pretty'])],
       );
       // Keep the command (and its process) alive until a signal ends it: runRoles exits then.
       await new Promise(() => undefined);

@@ -201,7 +201,10 @@ function printStatus(v: StatusView): void {
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  const token = program.command('token').description("the workaround user's API token: store, inspect, check, rotate, clear");
+  const token = program
+    .command('token')
+    .description("the workaround user's API token: store, inspect, check, rotate, clear")
+    .addHelpText('after', '\nExamples:\n  mailroom token status\n  printf %s "$TOKEN" | mailroom token set --email jira-bot@example.com\n  mailroom token check');
 
   token
     .command('set')
@@ -221,13 +224,18 @@ export function register(program: Command, ctx: CliContext): void {
     .description('replace the stored token atomically with one read from stdin (checked first); in-flight jobs finish on the old one or retry on the new')
     .option('--email <email>', 'the account email (default: the stored one)')
     .option('--expires <YYYY-MM-DD>', 'expiry date of the new token (default: 365 days from now)')
-    .addHelpText('after', '\nExample:\n  printf %s "$NEW_TOKEN" | mailroom token rotate --expires 2027-11-01')
+    .addHelpText('after', '\nExamples:\n  printf %s "$NEW_TOKEN" | mailroom token rotate --expires 2027-11-01\n  mailroom token rotate --email new-bot@example.com < /run/secrets/jira-token')
     .action((opts: StoreOpts) => storeToken(ctx, opts, 'rotate'));
 
   token
     .command('status')
     .description('the stored token (masked), its account, expiry, permissions, last check, and whether the queues are paused for it (exit 1 if not usable)')
     .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      '\nReads Redis only: no request to Jira (see `token check`).\nExamples:\n  mailroom token status\n' +
+        "  mailroom token status --json | jq -r '.expiresAt'\n  mailroom token status >/dev/null || echo 'token not usable'",
+    )
     .action(async (opts: { json?: boolean }) => {
       const v = await statusView(ctx.redis(), ctx.config(), new Date());
       if (opts.json) printJson(v);
@@ -239,6 +247,11 @@ export function register(program: Command, ctx: CliContext): void {
     .command('check')
     .description('check the stored token against Jira now and record the result (exit 0 ok, 1 not, 4 Jira unreachable)')
     .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      '\nCalls /myself and /mypermissions; a token that works again resumes the paused queues.\nExamples:\n' +
+        '  mailroom token check\n  mailroom token check --json | jq .report\n  mailroom token check || alert "Mailroom\'s Jira token is refused"',
+    )
     .action(async (opts: { json?: boolean }) => {
       const config = ctx.config();
       const key = secretKeyOf(config);
@@ -271,6 +284,11 @@ export function register(program: Command, ctx: CliContext): void {
   token
     .command('clear')
     .description('remove the stored token (workers hold their jobs until a new one is stored)')
+    .addHelpText(
+      'after',
+      '\nNothing is lost: jobs wait until `mailroom token set` stores a new token.\nExamples:\n' +
+        '  mailroom token clear\n  mailroom --config /etc/mailroom.yml token clear && printf %s "$NEW_TOKEN" | mailroom token set --email jira-bot@example.com',
+    )
     .action(async () => {
       const config = ctx.config();
       const removed = await clearToken(ctx.redis(), config.prefix);

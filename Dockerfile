@@ -1,0 +1,30 @@
+# Mailroom's image: every role runs from it (`node dist/workers/<role>.js`, see
+# docker-compose.yml). Two stages: the build stage compiles TypeScript with the dev
+# dependencies; the runtime stage holds only production dependencies, the built dist/ and the
+# `mailroom` command, and runs as the unprivileged `node` user.
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src src
+COPY workers workers
+RUN npm run build
+
+FROM node:22-bookworm-slim
+ENV NODE_ENV=production \
+    MAILROOM_CONFIG=/app/mailroom.yml
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist dist
+COPY bin bin
+# The container configuration (web on 0.0.0.0 inside, Jira from JIRA_BASE_URL); mount your own over it.
+COPY docker/mailroom.docker.yml mailroom.yml
+# Only for the `trial` profile: the simulator site's sample mails and the script that feeds them.
+COPY src/demo/mails trial/mails
+COPY docker/trial.sh trial/trial.sh
+RUN mkdir -p var/mail && chown node:node var/mail && ln -s /app/bin/mailroom.js /usr/local/bin/mailroom
+USER node
+# The web role by default; compose names the role of each service.
+CMD ["node", "dist/workers/web.js"]

@@ -1,0 +1,105 @@
+// The Docker setup, tested without a Docker daemon (issue 19.8): docker-compose.yml parses
+// and names every role with the right entrypoint, the image's entrypoints exist in dist/ after
+// `npm run build`, and the Dockerfile and container config hold what a container needs.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+
+const repo = join(import.meta.dirname, '..', '..');
+const ROLES = ['poller', 'resolver', 'provisioner', 'deliverer', 'notifier', 'web'];
+
+interface Service {
+  image?: string;
+  build?: string;
+  command?: string[];
+  ports?: string[];
+  profiles?: string[];
+  healthcheck?: { test: string[] };
+  stop_grace_period?: string;
+  environment?: Record<string, string>;
+}
+const compose = parse(readFileSync(join(repo, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
+const services = compose.services;
+const dockerfile = readFileSync(join(repo, 'Dockerfile'), 'utf8');
+
+describe('docker-compose.yml', () => {
+  it('has a service per role, each running its built entrypoint from the Mailroom image', () => {
+    for (const role of ROLES) {
+      expect(services[role], role).toBeDefined();
+      expect(services[role]!.command).toEqual(['node', `dist/workers/${role}.js`]);
+      expect(services[role]!.build).toBe('.');
+      expect(services[role]!.stop_grace_period).toMatch(/^\d+s$/);
+      expect(services[role]!.environment?.REDIS_URL).toBe('redis://redis:6379');
+    }
+    // The same roles as the Procfile, nothing missing in either.
+    const procfile = readFileSync(join(repo, 'Procfile'), 'utf8').trim().split('\n').map((l) => l.split(':')[0]);
+    expect(procfile.sort()).toEqual([...ROLES].sort());
+  });
+
+  it('keeps Redis off the host, publishes the board on loopback only, and checks health', () => {
+    expect(services.redis!.ports).toBeUndefined();
+    for (const s of Object.values(services)) for (const p of s.ports ?? []) expect(p).toMatch(/^127\.0\.0\.1:/);
+    expect(services.web!.healthcheck!.test.join(' ')).toContain('/healthz');
+    expect(services.trial!.healthcheck!.test.join(' ')).toContain('/readyz');
+  });
+
+  it('has a trial profile that runs the simulator inside its own container, under its own prefix', () => {
+    const trial = services.trial!;
+    expect(trial.profiles).toEqual(['trial']);
+    expect(trial.environment?.MAILROOM_PREFIX).not.toBe('{mailroom}');
+    expect(trial.command).toEqual(['/app/trial/trial.sh']);
+    const script = readFileSync(join(repo, 'docker', 'trial.sh'), 'utf8');
+    expect(script).toContain('jira-sim');
+    expect(script).toContain('JIRA_BASE_URL="http://127.0.0.1:');
+    expect(script).toMatch(/exec mailroom start\n$/);
+  });
+});
+
+describe('Dockerfile and container configuration', () => {
+  it('builds in two stages and runs as a non-root user with production dependencies only', () => {
+    expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
+    expect(dockerfile).toMatch(/^RUN npm ci --omit=dev/m);
+    expect(dockerfile).toMatch(/^COPY --from=build \/app\/dist dist$/m);
+    const user = dockerfile.match(/^USER (\S+)$/m)?.[1];
+    expect(user).toBeDefined();
+    expect(['root', '0']).not.toContain(user);
+    // Everything the Dockerfile copies from the checkout exists.
+    for (const [, src] of dockerfile.matchAll(/^COPY (?!--from)(\S+)/gm)) {
+      expect(existsSync(join(repo, src!)), src).toBe(true);
+    }
+  });
+
+  it('the container config binds the board on 0.0.0.0 inside and takes Jira from JIRA_BASE_URL', () => {
+    const config = loadConfig(join(repo, 'docker', 'mailroom.docker.yml'), { JIRA_BASE_URL: 'https://acme.atlassian.net' });
+    expect(config.web.host).toBe('0.0.0.0');
+    expect(config.jira.site).toBe('https://acme.atlassian.net');
+    const own = loadConfig(join(repo, 'docker', 'mailroom.docker.yml'), {});
+    expect(new URL(own.jira.site).hostname).not.toMatch(/^(127\.|localhost$)/);
+  });
+
+  describe('after npm run build', () => {
+    let out: string;
+    beforeAll(async () => {
+      // The build's own command, into a directory of its own (the checkout's dist/ is left alone).
+      out = mkdtempSync(join(tmpdir(), 'mr-dist-'));
+      await promisify(execFile)(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', out], {
+        cwd: repo,
+      });
+    }, 300_000);
+    afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+    it('every entrypoint the image runs exists', () => {
+      const entries = new Set<string>(['dist/src/cli/main.js', 'dist/workers/all.js']);
+      for (const s of Object.values(services)) if (s.command?.[0] === 'node') entries.add(s.command[1]!);
+      const cmd = dockerfile.match(/^CMD \[(.*)\]$/m)?.[1];
+      if (cmd) entries.add((JSON.parse(`[${cmd}]`) as string[])[1]!);
+      for (const line of readFileSync(join(repo, 'Procfile'), 'utf8').trim().split('\n')) entries.add(line.split(' ').pop()!);
+      for (const e of entries) expect(existsSync(join(out, e.replace(/^dist\//, ''))), e).toBe(true);
+    });
+  });
+});
