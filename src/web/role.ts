@@ -3,6 +3,7 @@
 import type { RoleStarter } from '../runtime.js';
 import type { ReadinessCheck } from '../ops/readiness.js';
 import type { ScrapeSource } from '../ops/metrics.js';
+import { storeSizeSource } from '../ops/store-size.js';
 import { heartbeatSource, imapMailboxIds, mailboxChecks, tokenCheck, tokenSource } from '../ops/health.js';
 import { describeError } from '../errors.js';
 import type { RoleContext } from '../runtime.js';
@@ -37,7 +38,7 @@ export function webRole(opts: WebRoleOptions = {}): RoleStarter {
       auth,
       readOnly: config.webAuth.readOnly,
       checks: [tokenCheck(redis, config.prefix, probe?.run, opts.tokenProbeEveryMs), ...mailboxChecks(redis, config.prefix, mailboxes), ...(opts.checks ?? [])],
-      scrapeSources: [tokenSource(redis, config.prefix), heartbeatSource(redis, config.prefix, mailboxes), ...(opts.scrapeSources ?? [])],
+      scrapeSources: [tokenSource(redis, config.prefix), heartbeatSource(redis, config.prefix, mailboxes), storeSizeSource(redis, config.prefix), ...(opts.scrapeSources ?? [])],
       webhook: config.notifications ? { secret: config.secrets.webhookSecret, rules: config.notifications.rules, retry: config.queues } : undefined,
     });
     const address = await app.listen({ host: config.web.host, port: config.web.port });

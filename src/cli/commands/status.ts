@@ -7,6 +7,7 @@ import { readHeartbeats } from '../../imap/heartbeat.js';
 import { readTokenHealth } from '../../token/runtime.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
+import { storeStatus } from '../../ops/store-size.js';
 import { EXIT, out, printJson, table } from '../output.js';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -31,17 +32,18 @@ Examples:
       const queues = openQueues({ connection: redis, prefix: config.prefix });
       try {
         const now = Date.now();
-        const [status, heartbeats, token] = await Promise.all([
+        const [status, heartbeats, token, store] = await Promise.all([
           allQueueStatus(queues),
           readHeartbeats(redis, config.prefix, { mailboxIds: imapMailboxIds(config), now }),
           readTokenHealth(redis, config.prefix),
+          storeStatus(redis, config.prefix),
         ]);
         const mailboxes = heartbeats.map((h) => ({ ...h, verdict: heartbeatVerdict(h) }));
         const tokenState = tokenVerdict(token);
         const { gate: _gate, ...tokenShown } = token;
         process.exitCode = tokenState.ok && mailboxes.every((m) => m.verdict.ok) ? EXIT.ok : EXIT.failed;
         if (opts.json) {
-          printJson({ prefix: config.prefix, queues: status, mailboxes, token: { ...tokenShown, verdict: tokenState } });
+          printJson({ prefix: config.prefix, queues: status, mailboxes, token: { ...tokenShown, verdict: tokenState }, store: store.size });
           return;
         }
         out(
@@ -67,6 +69,7 @@ Examples:
           );
         }
         out();
+        out(store.line);
         out(`token: ${tokenState.ok ? 'ok' : 'NOT USABLE'}${tokenState.detail ? ` - ${tokenState.detail}` : ''}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''}`);
       } finally {
         await closeQueues(queues);
