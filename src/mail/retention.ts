@@ -130,3 +130,40 @@ export async function readStoreSize(redis: Redis, prefix: string): Promise<Store
   if (!h.measuredAt) return null;
   return { mails: Number(h.mails ?? 0), bytes: Number(h.bytes ?? 0), measuredAt: h.measuredAt };
 }
+
+/** How often the poller prunes: retention is counted in days, an hour late costs nothing. */
+const PRUNE_EVERY_MS = 3_600_000;
+/** One pruner per install at a time, however many pollers run; the lock outlives a slow pass. */
+const PRUNE_LOCK_MS = 10 * 60_000;
+
+/** The background pruner (run by the poller role): one pass soon after start, then hourly. */
+export function startStorePruner(deps: Omit<PruneDeps, 'dryRun' | 'now'> & { logger: { info(o: object, m: string): void; warn(o: object, m: string): void } }): { stop(): Promise<void> } {
+  let running: Promise<void> | undefined;
+  const pass = async () => {
+    const lock = key(deps.prefix, 'store', 'prune-lock');
+    if ((await deps.redis.set(lock, String(process.pid), 'PX', PRUNE_LOCK_MS, 'NX')) !== 'OK') return;
+    try {
+      const r = await pruneStore(deps);
+      deps.logger.info({ pruned: r.pruned, mails: r.mails, bytes: r.bytes, retention: r.retention }, 'mail store pruned');
+    } finally {
+      await deps.redis.del(lock);
+    }
+  };
+  const tick = () => {
+    if (running) return;
+    running = pass()
+      .catch((e: unknown) => deps.logger.warn({ err: (e as Error)?.message }, 'mail store prune failed; next pass in an hour'))
+      .finally(() => (running = undefined));
+  };
+  const first = setTimeout(tick, 60_000);
+  const every = setInterval(tick, PRUNE_EVERY_MS);
+  first.unref();
+  every.unref();
+  return {
+    async stop() {
+      clearTimeout(first);
+      clearInterval(every);
+      await running;
+    },
+  };
+}
