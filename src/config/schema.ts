@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { TLS_MODES } from './tls.js';
 import { oauthSchema } from '../oauth/schema.js';
 import { canonicalDomain } from '../mail/address.js';
+import { ms } from './duration.js';
 
 const duration = z
   .string()
@@ -199,6 +200,13 @@ const notificationRuleSchema = z
   })
   .strict();
 
+/**
+ * How long raw mail stays once no job (nor failed job) needs it, for `mailroom reprocess`;
+ * unset means DEFAULT_STORE_RETENTION (src/mail/retention.ts). At least 1h: a mail is stored a
+ * moment before its job exists, and must outlive that gap.
+ */
+const storeRetention = duration.refine((d) => ms(d) >= 3_600_000, 'at least 1h: a mail is stored a moment before its job exists').optional();
+
 export const configSchema = z
   .object({
     jira: z
@@ -213,8 +221,8 @@ export const configSchema = z
       .strict(),
     store: z
       .discriminatedUnion('kind', [
-        z.object({ kind: z.literal('fs'), dir: z.string().min(1).default('var/mail') }).strict(),
-        z.object({ kind: z.literal('redis') }).strict(),
+        z.object({ kind: z.literal('fs'), dir: z.string().min(1).default('var/mail'), retention: storeRetention }).strict(),
+        z.object({ kind: z.literal('redis'), retention: storeRetention }).strict(),
       ])
       .default({ kind: 'fs', dir: 'var/mail' }),
     mailboxes: z.array(mailboxSchema).min(1, 'at least one mailbox'),

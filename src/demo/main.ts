@@ -4,6 +4,7 @@
 import { createServer } from 'node:net';
 import { describeError } from '../errors.js';
 import { table } from '../cli/output.js';
+import { demoRedis, NoRedisForDemoError, type DemoRedis } from './redis.js';
 import { runDemo, type DemoReport } from './run.js';
 
 const once = process.argv.includes('--once');
@@ -47,9 +48,12 @@ function print(r: DemoReport): void {
   write(`\nJira simulator: ${r.jiraUrl}    Bull Board: ${r.boardUrl}`);
 }
 
+let redis: DemoRedis | undefined;
 try {
+  redis = await demoRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  if (redis.note) write(redis.note);
   const demo = await runDemo({
-    redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    redisUrl: redis.url,
     prefix: process.env.MAILROOM_PREFIX ?? '{mailroom-demo}',
     webPort: await freePort(3000),
     logLevel: process.env.MAILROOM_LOG_LEVEL ?? 'warn',
@@ -58,16 +62,25 @@ try {
   print(demo.report);
   if (once) {
     await demo.stop();
+    await redis.stop();
     process.exit(demo.report.settled ? 0 : 1);
   }
-  write('Running until Ctrl-C: feed more mail with `mailroom ingest FILE` (MAILROOM_PREFIX={mailroom-demo}).');
+  const env = `MAILROOM_PREFIX={mailroom-demo}${redis.note ? ` REDIS_URL=${redis.url}` : ''}`;
+  write(`Running until Ctrl-C: feed more mail with \`mailroom ingest FILE\` (${env}).`);
+  const own = redis;
   const stop = async () => {
     await demo.stop();
+    await own.stop();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
 } catch (e) {
+  await redis?.stop().catch(() => undefined);
+  if (e instanceof NoRedisForDemoError) {
+    process.stderr.write(`mailroom demo: ${e.message}\n`);
+    process.exit(3); // the README's code for "Redis is not there"
+  }
   process.stderr.write(`mailroom demo: ${describeError(e)}\n`);
   process.exit(1);
 }

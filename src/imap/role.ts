@@ -1,6 +1,8 @@
 // The poller role: reads the configured IMAP mailboxes into mail-inbound jobs, and performs
 // the mailbox actions (move, flag) once mail is finished downstream.
 import { requireSecrets } from '../config/load.js';
+import { Queue } from 'bullmq';
+import { DEFAULT_STORE_RETENTION, MAIL_QUEUES, startStorePruner } from '../mail/retention.js';
 import { createMailStore } from '../mail/store.js';
 import type { RoleStarter } from '../runtime.js';
 import { startPoller } from './poller.js';
@@ -10,12 +12,24 @@ export function pollerRole(): RoleStarter {
     // The IMAP passwords are this role's secrets: refused here, not by every process.
     requireSecrets(ctx.config, 'poller');
     const redis = ctx.redis('poller');
-    return startPoller({
+    const store = createMailStore(ctx.config, redis);
+    const poller = await startPoller({
       config: ctx.config,
       redis,
       workerRedis: ctx.redis('poller-actions'),
-      store: createMailStore(ctx.config, redis),
+      store,
       logger: ctx.logger,
     });
+    // The role that writes raw mail also prunes it (src/mail/retention.ts).
+    const queues = MAIL_QUEUES.map((name) => new Queue(name, { connection: redis, prefix: ctx.config.prefix }));
+    const pruner = startStorePruner({ store, queues, redis, prefix: ctx.config.prefix, retention: ctx.config.store.retention ?? DEFAULT_STORE_RETENTION, logger: ctx.logger });
+    return {
+      ...poller,
+      async stop() {
+        await pruner.stop();
+        await Promise.all(queues.map((q) => q.close()));
+        await poller.stop();
+      },
+    };
   };
 }

@@ -3,7 +3,7 @@
 // same bytes twice is a no-op, so a mail read again after a crash costs nothing extra.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -23,6 +23,22 @@ export interface MailStore {
   has(sha256: string): Promise<boolean>;
 }
 
+/** What retention (src/mail/retention.ts) needs from a store: every mail, and when it was last needed. */
+export interface StoreInventory {
+  /** Every stored mail with its size and when it was stored or last marked needed (ms). */
+  list(): AsyncIterable<StoredMail>;
+  /** Marks mails as needed at `at` (a job still refers to them), restarting their retention. */
+  touch(sha256s: readonly string[], at: number): Promise<void>;
+  /** Deletes a mail; false when it was not there. */
+  remove(sha256: string): Promise<boolean>;
+}
+
+export interface StoredMail {
+  sha256: string;
+  size: number;
+  lastNeededAt: number;
+}
+
 const SHA256 = /^[a-f0-9]{64}$/;
 
 export function sha256Of(raw: Buffer): string {
@@ -33,7 +49,7 @@ export function sha256Of(raw: Buffer): string {
  * The store the configuration names. `redis` may be a function so that callers with a
  * filesystem store (the CLI's ingest) never open a connection they do not need.
  */
-export function createMailStore(config: Config, redis?: Redis | (() => Redis)): MailStore {
+export function createMailStore(config: Config, redis?: Redis | (() => Redis)): MailStore & StoreInventory {
   // A relative store dir is taken from the working directory, like other relative paths the
   // CLI is given; production configs should name an absolute path.
   if (config.store.kind === 'fs') return new FsMailStore(resolve(config.store.dir));
@@ -47,7 +63,7 @@ function checkSha(sha256: string): void {
 }
 
 /** Files at <dir>/ab/cd/<sha>: two levels of 256 keep directories small at millions of mails. */
-export class FsMailStore implements MailStore {
+export class FsMailStore implements MailStore, StoreInventory {
   constructor(readonly dir: string) {}
 
   pathOf(sha256: string): string {
@@ -130,6 +146,35 @@ export class FsMailStore implements MailStore {
     return exists(this.pathOf(sha256));
   }
 
+  // The file's mtime is when it was stored or last marked needed: no index to keep in step.
+  async *list(): AsyncIterable<StoredMail> {
+    for (const a of await dirNames(this.dir)) {
+      for (const b of await dirNames(join(this.dir, a))) {
+        for (const name of await dirNames(join(this.dir, a, b))) {
+          if (!SHA256.test(name)) continue; // temp files of a put in progress
+          const st = await stat(join(this.dir, a, b, name)).catch(() => undefined);
+          if (st?.isFile()) yield { sha256: name, size: st.size, lastNeededAt: st.mtimeMs };
+        }
+      }
+    }
+  }
+
+  async touch(sha256s: readonly string[], at: number): Promise<void> {
+    const when = new Date(at);
+    for (const sha of sha256s) {
+      await utimes(this.pathOf(sha), when, when).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      });
+    }
+  }
+
+  async remove(sha256: string): Promise<boolean> {
+    const path = this.pathOf(sha256);
+    if (!(await exists(path))) return false;
+    await rm(path, { force: true });
+    return true;
+  }
+
   /** Rename into place, then fsync the directory so the new name survives a power cut. */
   private async commit(tmp: string, path: string): Promise<void> {
     await rename(tmp, path);
@@ -139,7 +184,7 @@ export class FsMailStore implements MailStore {
 }
 
 /** One key per mail, `<prefix>:mail:raw:<sha>`, written with SET NX (a second put is a no-op). */
-export class RedisMailStore implements MailStore {
+export class RedisMailStore implements MailStore, StoreInventory {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
@@ -150,10 +195,52 @@ export class RedisMailStore implements MailStore {
     return key(this.prefix, 'mail', 'raw', sha256);
   }
 
+  /** Sorted set of sha256 by when each mail was stored or last marked needed (ms). */
+  private get seenKey(): string {
+    return key(this.prefix, 'mail', 'seen');
+  }
+
   async put(raw: Buffer): Promise<RawRef> {
     const ref = { sha256: sha256Of(raw), size: raw.length };
-    await this.redis.set(this.keyOf(ref.sha256), raw, 'NX');
+    // Both keys share the prefix's {hash tag}, so this MULTI is fine on a cluster too.
+    await this.redis.multi().set(this.keyOf(ref.sha256), raw, 'NX').zadd(this.seenKey, 'GT', Date.now(), ref.sha256).exec();
     return ref;
+  }
+
+  async *list(): AsyncIterable<StoredMail> {
+    // SCAN the mail keys (not the index) so mails stored before the index existed count too.
+    const match = `${key(this.prefix, 'mail', 'raw')}:*`;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', match, 'COUNT', 500);
+      cursor = next;
+      const shas = keys.map((k) => k.slice(k.lastIndexOf(':') + 1)).filter((x) => SHA256.test(x));
+      if (!shas.length) continue;
+      const p = this.redis.pipeline();
+      for (const sha of shas) p.strlen(this.keyOf(sha)).zscore(this.seenKey, sha);
+      const answers = (await p.exec()) ?? [];
+      const unindexed: string[] = [];
+      for (const [i, sha] of shas.entries()) {
+        const size = Number(answers[2 * i]?.[1] ?? 0);
+        const score = answers[2 * i + 1]?.[1];
+        if (score === null || score === undefined) unindexed.push(sha);
+        // A mail without an index entry starts its retention now rather than vanishing at once.
+        yield { sha256: sha, size, lastNeededAt: score === null || score === undefined ? Date.now() : Number(score) };
+      }
+      if (unindexed.length) await this.touch(unindexed, Date.now());
+    } while (cursor !== '0');
+  }
+
+  async touch(sha256s: readonly string[], at: number): Promise<void> {
+    for (let i = 0; i < sha256s.length; i += 500) {
+      const batch = sha256s.slice(i, i + 500);
+      await this.redis.zadd(this.seenKey, 'GT', ...batch.flatMap((sha) => [at, sha]));
+    }
+  }
+
+  async remove(sha256: string): Promise<boolean> {
+    const [del] = (await this.redis.multi().del(this.keyOf(sha256)).zrem(this.seenKey, sha256).exec()) ?? [];
+    return Number(del?.[1] ?? 0) === 1;
   }
 
   async putStream(stream: Readable): Promise<RawRef> {
@@ -180,6 +267,15 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+async function dirNames(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
     throw e;
   }
 }

@@ -36,6 +36,10 @@ export const INSTALL_METRICS = new Set([
   'mailroom_mailbox_heartbeat_age_seconds',
   'mailroom_token_days_to_expiry',
   'mailroom_token_valid',
+  'mailroom_new_accounts_this_hour',
+  'mailroom_new_account_ceiling_waiting',
+  'mailroom_store_mails',
+  'mailroom_store_bytes',
   ...JIRA_REACH_METRICS,
 ]);
 

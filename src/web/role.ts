@@ -4,6 +4,7 @@ import { requireSecrets } from '../config/load.js';
 import type { RoleStarter } from '../runtime.js';
 import type { ReadinessCheck } from '../ops/readiness.js';
 import type { ScrapeSource } from '../ops/metrics.js';
+import { storeSizeSource } from '../ops/store-size.js';
 import { heartbeatSource, imapMailboxIds, mailboxChecks, tokenCheck, tokenSource } from '../ops/health.js';
 import { describeError } from '../errors.js';
 import { jiraReachCheck, jiraReachSource } from '../ops/jira-reach.js';
@@ -54,6 +55,7 @@ export function webRole(opts: WebRoleOptions = {}): RoleStarter {
         jiraReachSource(redis, config.prefix),
         heartbeatSource(redis, config.prefix, mailboxes),
         ceilingSource(redis, config.prefix),
+        storeSizeSource(redis, config.prefix),
         ...(opts.scrapeSources ?? []),
       ],
       // Started through runRoles (Procfile, `mailroom start`): show every role's metrics.

@@ -3,26 +3,27 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
-import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { describe, expect, it } from 'vitest';
+import { answers, freePort } from '../../src/ops/own-redis.js';
+import { uniquePrefix } from '../helpers/redis.js';
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, '..', '..');
 const prefix = uniquePrefix('demo');
-const redis = testRedis();
-
-afterAll(async () => {
-  await dropPrefix(redis, prefix);
-  redis.disconnect();
-});
 
 describe('npm run demo', () => {
-  it('feeds the sample mails through the whole pipeline and reports accounts, groups and issues', async () => {
+  // Run where nothing listens (a spare loopback port stands in for a laptop's empty 6379), so
+  // the demo must bring its own redis-server, and take it away again when it is done.
+  it('with no Redis running, starts a private one and feeds the sample mails through the whole pipeline', async () => {
+    const port = await freePort();
     const { stdout } = await run('node', ['--import', 'tsx', 'src/demo/main.ts', '--once'], {
       cwd: repo,
-      env: { ...process.env, MAILROOM_PREFIX: prefix, MAILROOM_LOG_LEVEL: 'error' },
+      env: { ...process.env, REDIS_URL: `redis://127.0.0.1:${port}`, MAILROOM_PREFIX: prefix, MAILROOM_LOG_LEVEL: 'error' },
       timeout: 150_000,
     });
+    const own = /started a private redis-server at redis:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
+    expect(own, stdout.slice(0, 400)).not.toBeNull();
+    expect(await answers(Number(own![1]))).toBe(false);
     const row = (file: string) => stdout.split('\n').find((l) => l.startsWith(file)) ?? '';
     // New people get accounts, in the configured group; the known sender is only looked up.
     expect(stdout).toContain('Accounts created in Jira (3):');
@@ -42,4 +43,19 @@ describe('npm run demo', () => {
     expect(row('07-html-with-attachment.eml')).toContain('(+1 attachment)');
     expect(stdout).toMatch(/Bull Board: http:\/\/127\.0\.0\.1:\d+\/board/);
   }, 180_000);
+
+  it('with no Redis running and no redis-server installed, says in one line how to get one, and exits 3', async () => {
+    const port = await freePort();
+    const e = await run('node', ['--import', 'tsx', 'src/demo/main.ts', '--once'], {
+      cwd: repo,
+      env: { ...process.env, REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_SERVER_BIN: join(repo, 'no-such-redis-server') },
+      timeout: 60_000,
+    }).then(
+      () => expect.unreachable('the demo ran without a Redis'),
+      (err: { code: number; stdout: string; stderr: string }) => err,
+    );
+    expect(e.code).toBe(3);
+    expect(e.stdout).toBe('');
+    expect(e.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`nothing listens on 127\\.0\\.0\\.1:${port}.*apt-get install redis-server`))]);
+  }, 90_000);
 });

@@ -17,6 +17,7 @@ export const commandModules: Record<string, Loader> = {
   failed: () => import('./failed.js'),
   audit: () => import('./audit.js'),
   reprocess: () => import('./reprocess.js'),
+  store: () => import('./store.js'),
   token: () => import('./token.js'),
   'jira-sim': () => import('./jira-sim.js'),
   notify: () => import('./notify.js'),

@@ -17,6 +17,7 @@ import { ceilingLine } from '../../ops/account-ceiling-health.js';
 import { ceilingStatus } from '../../pipeline/account-ceiling.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
+import { storeStatus } from '../../ops/store-size.js';
 import { EXIT, out, printJson, table } from '../output.js';
 import { formatRedisWhere, redisWhere } from '../../ops/redis-where.js';
 
@@ -44,13 +45,14 @@ Examples:
       const queues = openQueues({ connection: redis, prefix: config.prefix });
       try {
         const now = Date.now();
-        const [status, activity, retryAfterMs, heartbeats, token, jira] = await Promise.all([
+        const [status, activity, retryAfterMs, heartbeats, token, jira, store] = await Promise.all([
           allQueueStatus(queues),
           allQueueActivity(queues),
           retryAfterLeft(redis, config.prefix, siteHost(config.jira.site)),
           readHeartbeats(redis, config.prefix, { mailboxIds: imapMailboxIds(config), now }),
           readTokenHealth(redis, config.prefix),
           readJiraReach(redis, config.prefix, now),
+          storeStatus(redis, config.prefix),
         ]);
         const accounts = await ceilingStatus(redis, config.prefix, now);
         const mailboxes = heartbeats.map((h) => ({ ...h, verdict: heartbeatVerdict(h) }));
@@ -74,6 +76,7 @@ Examples:
             token: { ...tokenShown, verdict: tokenState, expiry },
             failed,
             accounts,
+            store: store.size,
           });
           return;
         }
@@ -105,6 +108,7 @@ Examples:
         out(formatRedisWhere(redisWhere(redis)));
         printJira(jiraState);
         out(ceilingLine(accounts));
+        out(store.line);
         out(`token: ${tokenState.ok ? 'ok' : 'NOT USABLE'}${tokenState.detail ? ` - ${tokenState.detail}` : ''}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''}`);
         printExpiryWarning(expiry, config);
         printFailed(failed);

@@ -1,0 +1,31 @@
+// The mail store's size for `status` and /metrics, as the last prune pass measured it.
+import { Gauge } from 'prom-client';
+import { readStoreSize, type StoreSize } from '../mail/retention.js';
+import type { Redis } from '../redis.js';
+import type { ScrapeSource } from './metrics.js';
+
+export function storeSizeLine(size: StoreSize | null, now = Date.now()): string {
+  if (!size) return 'store: size not measured yet (the poller measures it hourly; or run `mailroom store prune --dry-run`)';
+  const mb = (size.bytes / 1024 / 1024).toFixed(1);
+  return `store: ${size.mails} mails, ${mb} MiB (measured ${Math.round((now - Date.parse(size.measuredAt)) / 60_000)} min ago)`;
+}
+
+export async function storeStatus(redis: Redis, prefix: string): Promise<{ size: StoreSize | null; line: string }> {
+  const size = await readStoreSize(redis, prefix);
+  return { size, line: storeSizeLine(size) };
+}
+
+/** mailroom_store_mails / mailroom_store_bytes, registered on first scrape. */
+export function storeSizeSource(redis: Redis, prefix: string): ScrapeSource {
+  return {
+    name: 'store',
+    async collect(m) {
+      const gauge = (name: string, help: string) =>
+        (m.registry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, registers: [m.registry] });
+      const size = await readStoreSize(redis, prefix);
+      if (!size) return;
+      gauge('mailroom_store_mails', 'Raw mails in the mail store (last prune pass)').set(size.mails);
+      gauge('mailroom_store_bytes', 'Bytes of raw mail in the mail store (last prune pass)').set(size.bytes);
+    },
+  };
+}
