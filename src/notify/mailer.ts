@@ -51,19 +51,24 @@ export function smtpAuth(smtp: SmtpConfig, password: string | undefined, tokens?
   return smtp.user ? { user: smtp.user, pass: password ?? '' } : undefined;
 }
 
-/** Connect and log in to the SMTP server without sending (for `mailroom mailboxes test --smtp`). */
-export async function verifySmtpLogin(smtp: SmtpConfig, password: string | undefined, tokens?: TokenSource): Promise<void> {
-  const auth = smtpAuth(smtp, password, tokens);
-  const transport = nodemailer.createTransport({
+/** One connection's settings, for the sending pool and the login check alike. */
+function transportOptions(smtp: SmtpConfig, auth: SMTPTransport.Options['auth'] | undefined): SMTPTransport.Options {
+  return {
     host: smtp.host,
     port: smtp.port,
     // TLS (implicit or STARTTLS) is required off loopback: AUTH never goes out in clear.
     ...smtpTlsOptions(smtpTls(smtp)),
     ...(auth ? { auth } : {}),
+    // Short enough that a hung server becomes a retry well inside the job's renewed lock.
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
     socketTimeout: 30_000,
-  });
+  };
+}
+
+/** Connect and log in to the SMTP server without sending (for `mailroom mailboxes test --smtp`). */
+export async function verifySmtpLogin(smtp: SmtpConfig, password: string | undefined, tokens?: TokenSource): Promise<void> {
+  const transport = nodemailer.createTransport(transportOptions(smtp, smtpAuth(smtp, password, tokens)));
   try {
     await transport.verify();
   } finally {
@@ -75,20 +80,11 @@ export function createMailer(smtp: SmtpConfig | undefined, password: string | un
   if (!smtp) throw new PermanentError('no smtp section in the configuration: the notifier cannot send mail');
   // Kept out of every log line, should an SMTP error ever echo it.
   registerSecret(password);
-  const auth = smtpAuth(smtp, password, tokens);
   const transport = nodemailer.createTransport({
-    host: smtp.host,
-    port: smtp.port,
-    // TLS (implicit or STARTTLS) is required off loopback: AUTH never goes out in clear.
-    ...smtpTlsOptions(smtpTls(smtp)),
-    ...(auth ? { auth } : {}),
+    ...transportOptions(smtp, smtpAuth(smtp, password, tokens)),
     // A few connections, reused: a 100-member group is 100 messages, not 100 handshakes.
     pool: true,
     maxConnections: 3,
-    // Short enough that a hung server becomes a retry well inside the job's renewed lock.
-    connectionTimeout: 10_000,
-    greetingTimeout: 10_000,
-    socketTimeout: 30_000,
   });
   const hint = tokens && smtp.auth ? loginRefusedHint(smtp.auth.provider, 'smtp') : undefined;
   return {
