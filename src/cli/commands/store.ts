@@ -10,7 +10,18 @@ import { reachRedis } from '../redis-reach.js';
 import { EXIT, out, printJson } from '../output.js';
 
 export function register(program: Command, ctx: CliContext): void {
-  const store = program.command('store').description('the raw mail store');
+  const store = program
+    .command('store')
+    .description('the raw mail store')
+    .addHelpText(
+      'after',
+      `
+Raw mail is kept while a job needs it, then for store.retention (default ${DEFAULT_STORE_RETENTION});
+\`mailroom status\` shows the store's size.
+
+Examples:
+  mailroom store prune --dry-run`,
+    );
   store
     .command('prune')
     .description('delete raw mail that no job needs and that was last needed over store.retention ago')
