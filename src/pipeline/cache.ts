@@ -107,8 +107,9 @@ export function createIdentityCache(opts: IdentityCacheOptions): IdentityCache {
     const token = randomBytes(8).toString('hex');
     const started = Date.now();
     const deadline = started + lockMs * 2;
-    // A forced refresh accepts only an answer fetched after it was asked for.
-    const fresh = (e: CacheEntry | undefined) => (e && (!force || e.at >= started) ? e : undefined);
+    // A forced refresh accepts only an answer fetched after it was asked for. Strictly after: an
+    // answer stored in the same millisecond the refresh began may have been fetched before it.
+    const fresh = (e: CacheEntry | undefined) => (e && (!force || e.at > started) ? e : undefined);
     let sawOtherHolder = false;
     for (;;) {
       if (await redis.set(lk, token, 'PX', lockMs, 'NX')) {
