@@ -135,8 +135,15 @@ export async function startRig(o: RigOptions): Promise<Rig> {
             addresses: [SUPPORT_ADDRESS],
             after: { action: 'flag', flag: '$MailroomDone' },
             resyncInterval: o.resyncInterval ?? '20s',
-            // Benchmark senders write many mails each: the flood hold would only get in the way.
-            policy: { autoCreate: 'user', groups: ['support-customers'], floodLimitPerHour: 1_000_000 },
+            // Benchmark senders write many mails each, and a run makes 100 accounts in a minute:
+            // the flood hold and the new-account ceilings (safety defaults) would only get in the way.
+            policy: {
+              autoCreate: 'user',
+              groups: ['support-customers'],
+              floodLimitPerHour: 1_000_000,
+              maxNewAccountsPerHour: 1_000_000,
+              maxNewAccountsPerSenderPerHour: 1_000_000,
+            },
             deliver: { project: 'SUP' },
           },
         ],
