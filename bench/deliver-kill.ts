@@ -142,7 +142,12 @@ export async function runDeliverKill(o: DeliverKillOptions): Promise<DeliverKill
       const before = sim.counters.count();
       const started = Date.now();
       while (sim.counters.count() === before && Date.now() - started < 30_000) await sleep(20);
-      await sleep(300 + Math.floor(rand() * 1200));
+      // A random point: after a random time, or sooner after a random number of Jira calls (each
+      // mail costs at least one), so on a fast machine a round cannot finish the whole batch.
+      const working = Date.now();
+      const killAfterMs = 300 + Math.floor(rand() * 1200);
+      const killAtCalls = before + 1 + Math.floor(rand() * Math.max(1, Math.floor(o.mails / (o.kills + 1))));
+      while (Date.now() - working < killAfterMs && sim.counters.count() < killAtCalls) await sleep(5);
       child.kill('SIGKILL');
       await exited(child);
       progress.push(sim.state.allIssues().length);

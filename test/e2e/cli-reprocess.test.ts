@@ -117,7 +117,8 @@ async function finished(mailboxId: string, messageId: string, since = 0): Promis
     const job = await deliver.getJob(deliverId(mailboxId, messageId));
     if (!job || job.timestamp < since) return undefined;
     const state = await job.getState();
-    return state === 'completed' || state === 'failed' ? job : undefined;
+    // Read again: the job fetched above may predate its completion (no result or reason yet).
+    return state === 'completed' || state === 'failed' ? deliver.getJob(deliverId(mailboxId, messageId)) : undefined;
   });
 }
 

@@ -106,10 +106,12 @@ describe.each([
   async function delivered(mailboxId: string, messageId: string, since = 0): Promise<DeliverResult> {
     const end = Date.now() + 45_000;
     while (Date.now() < end) {
-      const job: Job | undefined = await deliver.getJob(`deliver|${mailboxId}|${messageId}`);
+      const id = `deliver|${mailboxId}|${messageId}`;
+      const job: Job | undefined = await deliver.getJob(id);
       if (job && job.timestamp >= since) {
         const state = await job.getState();
-        if (state === 'completed') return job.returnvalue as DeliverResult;
+        // Read again: the job fetched above may predate its completion (no return value yet).
+        if (state === 'completed') return (await deliver.getJob(id))!.returnvalue as DeliverResult;
         if (state === 'failed') throw new Error(`delivery failed: ${job.failedReason}`);
       }
       await new Promise((r) => setTimeout(r, 100));
