@@ -78,8 +78,10 @@ export async function runRoles(roleName: string, starters: RoleStarter[], argv =
   try {
     config = loadConfig(configPath(cfgFlag >= 0 ? argv[cfgFlag + 1] : undefined, process.env), process.env);
   } catch (e) {
-    // Before a configuration there is no configured logger: log with the environment's level.
-    return exitOnConfigError(createLogger({ level: envLogLevel(process.env), name: `mailroom-${roleName}`, pretty }), roleName, e);
+    // Before a configuration there is no configured logger: log with the environment's level
+    // (a refusal to start is said even at LOG_LEVEL=silent: it is fatal).
+    const level = envLogLevel(process.env);
+    return exitOnConfigError(createLogger({ level: level === 'silent' ? 'fatal' : level, name: `mailroom-${roleName}`, pretty }), roleName, e);
   }
   const logger = createLogger({ level: config.log.level, name: `mailroom-${roleName}`, pretty });
   process.on('unhandledRejection', (reason) => {
