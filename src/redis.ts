@@ -141,40 +141,38 @@ export function key(prefix: string, ...parts: string[]): string {
   return [prefix, ...parts].join(':');
 }
 
-/** Every key under a prefix, from every primary (SCAN, never KEYS, so Redis keeps serving). */
-export async function keysByPrefix(redis: Redis, prefix: string): Promise<string[]> {
-  const all: string[] = [];
+/** Each batch of keys under a prefix, node by node over every primary (SCAN, never KEYS, so Redis keeps serving). */
+async function scanPrefix(redis: Redis, prefix: string, onBatch: (node: Redis, keys: string[]) => Promise<void>): Promise<void> {
   await whenReady(redis);
+  const match = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
   for (const node of nodesOf(redis)) {
     let cursor = '0';
     do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
+      const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
       cursor = next;
-      all.push(...keys);
+      if (keys.length) await onBatch(node, keys);
     } while (cursor !== '0');
   }
+}
+
+/** Every key under a prefix, from every primary. */
+export async function keysByPrefix(redis: Redis, prefix: string): Promise<string[]> {
+  const all: string[] = [];
+  await scanPrefix(redis, prefix, async (_node, keys) => void all.push(...keys));
   return all;
 }
 
-/** Delete every key under a prefix (SCAN, never KEYS, so Redis keeps serving meanwhile). */
+/** Delete every key under a prefix. */
 export async function deleteByPrefix(redis: Redis, prefix: string): Promise<number> {
   let deleted = 0;
-  await whenReady(redis);
-  for (const node of nodesOf(redis)) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
-      cursor = next;
-      // One UNLINK per key: on a cluster a multi-key UNLINK must stay inside one slot, and a
-      // prefix without a hash tag spreads its keys over many.
-      if (keys.length) {
-        const p = node.pipeline();
-        for (const k of keys) p.unlink(k);
-        const res = await p.exec();
-        deleted += (res ?? []).reduce((n, [, v]) => n + (typeof v === 'number' ? v : 0), 0);
-      }
-    } while (cursor !== '0');
-  }
+  await scanPrefix(redis, prefix, async (node, keys) => {
+    // One UNLINK per key: on a cluster a multi-key UNLINK must stay inside one slot, and a
+    // prefix without a hash tag spreads its keys over many.
+    const p = node.pipeline();
+    for (const k of keys) p.unlink(k);
+    const res = await p.exec();
+    deleted += (res ?? []).reduce((n, [, v]) => n + (typeof v === 'number' ? v : 0), 0);
+  });
   return deleted;
 }
 
