@@ -3,8 +3,11 @@
 // Authentication-Results header into the mail they send, only our receiving host prepends one
 // with its own id on top. Pure.
 
-/** Authentication-Results headers kept per mail (topmost first: the receiving host's is on top). */
-export const MAX_AUTH_RESULTS = 3;
+/**
+ * Authentication-Results headers kept per mail (topmost first: the receiving host's is on top,
+ * internal hops may add theirs above it), each in its compact form (compactAuthResults).
+ */
+export const MAX_AUTH_RESULTS = 10;
 export const AUTH_RESULT_CHARS = 600;
 
 export type SenderVerdict =
@@ -26,6 +29,18 @@ export function parseAuthResults(value: string): { authservId: string; results: 
     if (m) results.push({ method: m[1]!.toLowerCase(), result: m[2]!.toLowerCase() });
   }
   return { authservId, results };
+}
+
+/**
+ * A header as kept in the mail record: the authserv-id and each distinct `method=result`, nothing
+ * else. Cut only after that: a sender who adds many DKIM signatures lengthens the receiving
+ * host's header with one `dkim=pass` each, and a text prefix would then lose the `spf=fail` and
+ * `dmarc=fail` written after them.
+ */
+export function compactAuthResults(value: string): string {
+  const { authservId, results } = parseAuthResults(value);
+  const pairs = [...new Set(results.map((r) => `${r.method}=${r.result}`))];
+  return [authservId, ...pairs].join('; ').slice(0, AUTH_RESULT_CHARS);
 }
 
 /**

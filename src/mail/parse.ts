@@ -4,7 +4,7 @@
 // whatever the mail, cutting the least useful parts first and saying what was cut.
 import { domainToUnicode } from 'node:url';
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
-import { AUTH_RESULT_CHARS, MAX_AUTH_RESULTS } from './auth-results.js';
+import { compactAuthResults, MAX_AUTH_RESULTS } from './auth-results.js';
 import { CLASSIFY_HEADERS, classify } from './classify.js';
 import { htmlToText } from './html-text.js';
 import { MAX_RECORD_BYTES, type Address, type AttachmentMeta, type MailRecord, type RawRef } from './record.js';
@@ -167,7 +167,7 @@ function authResultsOf(p: ParsedMail): string[] {
   for (const { key, line } of p.headerLines) {
     if (key.toLowerCase() !== 'authentication-results') continue;
     const colon = line.indexOf(':');
-    out.push(oneLine(colon >= 0 ? line.slice(colon + 1) : '').slice(0, AUTH_RESULT_CHARS));
+    out.push(compactAuthResults(oneLine(colon >= 0 ? line.slice(colon + 1) : '')));
     if (out.length >= MAX_AUTH_RESULTS) break;
   }
   return out;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseAuthResults, senderVerdict } from '../../src/mail/auth-results.js';
+import { parseMail } from '../../src/mail/parse.js';
+import { sha256Of } from '../../src/mail/store.js';
 
 const MX = 'mx.acme.example';
 
@@ -32,5 +34,24 @@ describe('senderVerdict', () => {
       authservId: 'mx.example',
       results: [{ method: 'spf', result: 'pass' }, { method: 'dkim', result: 'fail' }],
     });
+  });
+});
+
+describe('Authentication-Results as the mail record keeps them', () => {
+  const mail = (headers: string[]) =>
+    Buffer.from([...headers, 'From: CEO <ceo@customer-one.test>', 'To: support@acme.example', 'Subject: pay this', 'Message-ID: <ar@x>', '', 'body', ''].join('\r\n'));
+  const parsed = async (raw: Buffer) => parseMail(raw, { sha256: sha256Of(raw), size: raw.length });
+
+  it('a sender who adds many DKIM signatures cannot push spf=fail and dmarc=fail out of the kept header', async () => {
+    const dkim = Array.from({ length: 12 }, (_, i) => `dkim=pass (2048-bit key; unprotected) header.d=attacker${i}.example header.i=@attacker${i}.example header.b=AbCdEfGh${i}`);
+    const raw = mail([`Authentication-Results: ${MX};\r\n ${dkim.join(';\r\n ')};\r\n spf=fail smtp.mailfrom=customer-one.test;\r\n dmarc=fail (p=reject) header.from=customer-one.test`]);
+    const record = await parsed(raw);
+    expect(senderVerdict(record.authResults, [MX]).result).toBe('fail');
+  });
+
+  it('finds the receiving host\'s header below several internal hops', async () => {
+    const hops = Array.from({ length: 5 }, (_, i) => `Authentication-Results: relay${i}.internal.example; none`);
+    const record = await parsed(mail([...hops, `Authentication-Results: ${MX}; dmarc=fail header.from=customer-one.test`]));
+    expect(senderVerdict(record.authResults, [MX]).result).toBe('fail');
   });
 });
