@@ -107,6 +107,11 @@ function checkUrl(url: string): string | undefined {
   try {
     const u = new URL(url);
     if (!u.hostname) return `"${maskUrl(url)}" names no host`;
+    // ioredis reads the path as the database number and sends SELECT with whatever it finds:
+    // "/abc" crashed the CLI with "value is not an integer".
+    if (u.pathname && u.pathname !== '/' && !/^\/\d{1,5}$/.test(u.pathname)) {
+      return `"${maskUrl(url)}": the path must be a database number, e.g. redis://host:6379/0`;
+    }
   } catch {
     return `"${maskUrl(url)}" is not a valid URL`;
   }

@@ -13,6 +13,14 @@ describe('parseRedisTarget', () => {
     expect(describeTarget(target!)).toBe('rediss://****@cache.example.net:6380/2');
   });
 
+  it('refuses a URL whose path is not a database number (ioredis would SELECT it and fail at run time)', () => {
+    const { target, problems } = parseRedisTarget({ REDIS_URL: 'redis://127.0.0.1:6379/abc' });
+    expect(target).toBeUndefined();
+    expect(problems).toEqual([{ path: 'REDIS_URL', message: expect.stringMatching(/path must be a database number/) }]);
+    expect(parseRedisTarget({ REDIS_URL: 'redis://127.0.0.1:6379/3' }).target).toEqual({ form: 'url', url: 'redis://127.0.0.1:6379/3' });
+    expect(parseRedisTarget({ REDIS_URL: 'redis://127.0.0.1:6379/' }).problems).toEqual([]);
+  });
+
   it('reads Sentinel: the sentinels, the master name and both passwords from the environment', () => {
     const { target, problems } = parseRedisTarget({
       REDIS_SENTINELS: '10.0.0.1:26379, 10.0.0.2 ,[fd00::3]:26380',
