@@ -248,10 +248,12 @@ describe('Jira down and back, one process per role', () => {
     });
     expect(jiraCheck(back.body)!.detail).toContain('answers');
     await until('metrics: reachable again', async () => (await metrics()).includes(`mailroom_jira_reachable{url="${url}"} 1`));
-    const after = JSON.parse((await cli(['status', '--json'])).stdout) as {
-      jira: { reachable: boolean };
-      activity: { queue: string; workers?: number; consuming: boolean }[];
-    };
+    type Status = { jira: { reachable: boolean }; activity: { queue: string; workers?: number; consuming: boolean }[] };
+    // A rate-limit window Jira's outage left on the queue may still be running out: ask until it has.
+    const after = await until('status: mail-inbound consumed again', async () => {
+      const s = JSON.parse((await cli(['status', '--json'])).stdout) as Status;
+      return s.activity.find((a) => a.queue === 'mail-inbound')?.consuming ? s : undefined;
+    });
     expect(after.jira.reachable).toBe(true);
     // #4 with a real role process: the resolver's worker is seen consuming mail-inbound.
     expect(after.activity.find((a) => a.queue === 'mail-inbound')).toMatchObject({ workers: 1, consuming: true });
