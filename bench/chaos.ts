@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { promisify } from 'node:util';
-import { seeded } from '../src/pipeline/sim-run.js';
+import { seeded } from '../test/helpers/sim-run.js';
 import { readTokenState } from '../src/token/gate.js';
 import { appender, makeMails, population, type BenchMail } from './lib/mails.js';
 import { closeQueues, counts, issuesByMessage, openQueues, unfinished, waitUntil } from './lib/observe.js';

@@ -9,16 +9,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRedis, parseRedisTarget } from '../src/redis.js';
+import { createRedis, parseRedisTarget } from '../src/core/redis.js';
 import { MESSAGE_PROPERTY } from '../src/deliver/deliverer.js';
-import { createLedger } from '../src/deliver/ledger.js';
-import { rawMail, storedRecord } from '../src/deliver/testkit.js';
+import { createLedger } from '../src/mail/ledger.js';
+import { rawMail, storedRecord } from '../test/helpers/deliver-testkit.js';
 import { seedDemo, startJiraSim } from '../src/jira-sim/index.js';
 import { FsMailStore } from '../src/mail/store.js';
-import { seeded } from '../src/pipeline/sim-run.js';
+import { seeded } from '../test/helpers/sim-run.js';
 import { jiraDeliver, mailboxActions } from '../src/queues/catalog.js';
 import { addJob, openQueue } from '../src/queues/queue.js';
-import { deleteByPrefix } from '../src/redis.js';
+import { deleteByPrefix } from '../src/core/redis.js';
 import { storeAdminToken } from '../test/helpers/jira-sim.js';
 
 export interface DeliverKillOptions {
@@ -55,7 +55,7 @@ export interface DeliverKillResult {
 }
 
 const ENTRY = `
-import { runRoles } from './src/runtime.js';
+import { runRoles } from './src/roles/runtime.js';
 import { delivererRole } from './src/deliver/role.js';
 await runRoles('deliverer', [delivererRole({ lockDuration: 1000, stalledInterval: 500, mailLockMs: 3000, recoverySettleMs: 300 })]);
 `;

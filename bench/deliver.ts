@@ -11,18 +11,18 @@ import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../src/config/load.js';
 import { startDelivererWorker } from '../src/deliver/role.js';
-import { rawMail, storedRecord } from '../src/deliver/testkit.js';
+import { rawMail, storedRecord } from '../test/helpers/deliver-testkit.js';
 import { createJiraClient } from '../src/jira/client.js';
 import { seedDemo, startJiraSim } from '../src/jira-sim/index.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/core/log.js';
 import type { MailRecord } from '../src/mail/record.js';
 import { startPoller } from '../src/imap/poller.js';
 import { createMailStore, FsMailStore } from '../src/mail/store.js';
-import { startInProcess, testMailbox } from '../src/pipeline/sim-run.js';
+import { startInProcess, testMailbox } from '../test/helpers/sim-run.js';
 import { jiraDeliver, mailboxActions } from '../src/queues/catalog.js';
 import { addJob, openQueue } from '../src/queues/queue.js';
 import { dovecotUnavailable, pollerTestConfig, startDovecot } from '../test/helpers/dovecot.js';
-import { deleteByPrefix } from '../src/redis.js';
+import { deleteByPrefix } from '../src/core/redis.js';
 
 export interface DeliverBench {
   mails: number;

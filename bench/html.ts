@@ -11,16 +11,16 @@ import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createContentPool } from '../src/deliver/content-pool.js';
 import { startDelivererWorker } from '../src/deliver/role.js';
-import { rawMail } from '../src/deliver/testkit.js';
+import { rawMail } from '../test/helpers/deliver-testkit.js';
 import { createJiraClient } from '../src/jira/index.js';
 import type { JiraSim, SeededSite } from '../src/jira-sim/index.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/core/log.js';
 import { FsMailStore } from '../src/mail/store.js';
 import { parseMail } from '../src/mail/parse.js';
-import { testMailbox } from '../src/pipeline/sim-run.js';
+import { testMailbox } from '../test/helpers/sim-run.js';
 import { jiraDeliver } from '../src/queues/catalog.js';
 import { addJob, openQueue } from '../src/queues/queue.js';
-import { deleteByPrefix } from '../src/redis.js';
+import { deleteByPrefix } from '../src/core/redis.js';
 import { round } from './lib/stats.js';
 
 export interface HtmlDeliveryBench {

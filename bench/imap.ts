@@ -12,7 +12,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../src/config/load.js';
 import { startPoller } from '../src/imap/poller.js';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/core/log.js';
 import { createMailStore } from '../src/mail/store.js';
 import { mailInbound } from '../src/queues/catalog.js';
 import { pollerTestConfig, startDovecot, testMail } from '../test/helpers/dovecot.js';

@@ -8,9 +8,9 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { startJiraSim } from '../src/jira-sim/index.js';
 import { seedDemo } from '../src/jira-sim/seed.js';
-import { silentLogger } from '../src/log.js';
-import { FAST_RETRY, makeWorkload, startInProcess, testMailbox } from '../src/pipeline/sim-run.js';
-import { deleteByPrefix } from '../src/redis.js';
+import { silentLogger } from '../src/core/log.js';
+import { FAST_RETRY, makeWorkload, startInProcess, testMailbox } from '../test/helpers/sim-run.js';
+import { deleteByPrefix } from '../src/core/redis.js';
 
 export interface PipelineBenchOptions {
   mails?: number;

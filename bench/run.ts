@@ -19,7 +19,7 @@ import { closeQueues, counts, issuesByMessage, jobTimes, memoryOfKeys, openQueue
 import { ALL_ROLES, MAILBOX_ID, startRig, ROOT, type Rig, type Run } from './lib/rig.js';
 import { readRss, resetPeak, sampleRss } from './lib/rss.js';
 import { perSec, round, spread, table, type Spread } from './lib/stats.js';
-import { rawMail } from '../src/deliver/testkit.js';
+import { rawMail } from '../test/helpers/deliver-testkit.js';
 import { bareId } from './lib/mails.js';
 
 const { values: args } = parseArgs({

@@ -7,8 +7,8 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { startJiraSim } from '../src/jira-sim/index.js';
 import { seedDemo } from '../src/jira-sim/seed.js';
-import { runSpoofFeed } from '../src/pipeline/spoof-feed.js';
-import { deleteByPrefix } from '../src/redis.js';
+import { runSpoofFeed } from '../test/helpers/spoof-feed.js';
+import { deleteByPrefix } from '../src/core/redis.js';
 
 const { values: args } = parseArgs({ options: { mails: { type: 'string', default: '1000' }, genuine: { type: 'string', default: '50' }, spoofers: { type: 'string', default: '50' } } });
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

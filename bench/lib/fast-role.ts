@@ -2,8 +2,8 @@
 // and a 1 s stall check so a SIGKILLed role's jobs come back in seconds, not BullMQ's 30 s.
 // `node --import tsx bench/lib/fast-role.ts resolver|provisioner|deliverer`
 import { delivererRole } from '../../src/deliver/role.js';
-import { provisionerRole, resolverRole } from '../../src/pipeline/roles.js';
-import { runRoles, type RoleStarter } from '../../src/runtime.js';
+import { provisionerRole, resolverRole } from '../../src/identity/role.js';
+import { runRoles, type RoleStarter } from '../../src/roles/runtime.js';
 
 const FAST = { lockDuration: 2000, stalledInterval: 1000 };
 const starters: Record<string, () => RoleStarter> = {

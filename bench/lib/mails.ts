@@ -1,8 +1,8 @@
 // The mail a run sends: real multipart RFC 822 mails from a population of senders (some known
 // to Jira, some not; a few write a lot), appended over IMAP on one kept-open connection.
 import { ImapFlow } from 'imapflow';
-import { rawMail } from '../../src/deliver/testkit.js';
-import { seeded } from '../../src/pipeline/sim-run.js';
+import { rawMail } from '../../test/helpers/deliver-testkit.js';
+import { seeded } from '../../test/helpers/sim-run.js';
 import type { SimState } from '../../src/jira-sim/index.js';
 import type { Dovecot } from '../../test/helpers/dovecot.js';
 import { SUPPORT_ADDRESS } from './rig.js';

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createRedis, parseRedisTarget, type Redis } from '../../src/redis.js';
+import { createRedis, parseRedisTarget, type Redis } from '../../src/core/redis.js';
 import { stringify } from 'yaml';
 import { seedDemo, startJiraSim, type JiraSim, type SeededSite } from '../../src/jira-sim/index.js';
 import { openTokenQueues, publish, resumeGate } from '../../src/token/gate.js';

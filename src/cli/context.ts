@@ -2,8 +2,8 @@
 // / ./mailroom.yml) and, for commands that touch Redis, a connection closed on exit.
 import type { Command } from 'commander';
 import { configPath, loadConfig, type Config } from '../config/load.js';
-import { describeError } from '../errors.js';
-import { createRedis, describeTarget, type Redis } from '../redis.js';
+import { describeError } from '../core/errors.js';
+import { createRedis, describeTarget, type Redis } from '../core/redis.js';
 
 /**
  * A CLI command gives Redis this long to answer before it stops reconnecting and fails every

@@ -1,6 +1,6 @@
 // The CLI's own output: results to stdout, problems to stderr. Library code logs through pino;
 // only the CLI writes to the terminal directly.
-import { ConfigError, describeError } from '../errors.js';
+import { ConfigError, describeError } from '../core/errors.js';
 
 /** Exit codes scripts can rely on. */
 export const EXIT = {

@@ -1,6 +1,6 @@
 // For commands that read queues: the context's Redis connection, once it has answered a PING,
 // so an unreachable Redis fails with exit 3 and one clear line rather than hanging.
-import { describeTarget, type Redis } from '../redis.js';
+import { describeTarget, type Redis } from '../core/redis.js';
 import { CLI_REDIS_GIVE_UP_MS, type CliContext, type RedisFailure } from './context.js';
 import { CliError, EXIT } from './output.js';
 

@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../core/errors.js';
 import { configSchema, type FileConfig } from './schema.js';
-import { loadOAuthSecrets, type OAuthSecrets } from '../oauth/secrets.js';
-import { oauthKey } from '../oauth/keys.js';
-import { DEFAULT_REDIS_URL, describeTarget, maskUrl, parseRedisTarget, type RedisTarget } from '../redis-target.js';
+import { loadOAuthSecrets, type OAuthSecrets } from './oauth-secrets.js';
+import { oauthKey } from './oauth-keys.js';
+import { DEFAULT_REDIS_URL, describeTarget, maskUrl, parseRedisTarget, type RedisTarget } from '../core/redis-target.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -27,7 +27,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export interface Config extends FileConfig {
   /** Where the configuration came from (a path, or a description for configs built in code). */
   source: string;
-  /** Which Redis, in which form (one server, Sentinel, Cluster): see src/redis-target.ts. */
+  /** Which Redis, in which form (one server, Sentinel, Cluster): see src/core/redis-target.ts. */
   redis: RedisTarget;
   /** The plain form's URL; for Sentinel and Cluster a description (not a URL to connect to). */
   redisUrl: string;
@@ -38,7 +38,7 @@ export interface Config extends FileConfig {
     imapPasswords: Record<string, string>;
     smtpPassword?: string;
     webhookSecret?: string;
-    /** OAuth client secrets and keys per auth block (src/oauth/keys.ts names them). */
+    /** OAuth client secrets and keys per auth block (src/config/oauth-keys.ts names them). */
     oauth?: Record<string, OAuthSecrets>;
   };
   /**

@@ -3,8 +3,8 @@
 // typo never silently turns a setting off.
 import { z } from 'zod';
 import { TLS_MODES } from './tls.js';
-import { oauthSchema } from '../oauth/schema.js';
-import { canonicalDomain } from '../mail/address.js';
+import { oauthSchema } from './oauth-schema.js';
+import { canonicalDomain } from '../core/address.js';
 import { ms } from './duration.js';
 
 const duration = z

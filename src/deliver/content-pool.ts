@@ -5,7 +5,7 @@
 // thread only when threads cannot be started at all.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { PermanentError, RetryableError } from '../errors.js';
+import { PermanentError, RetryableError } from '../core/errors.js';
 import { threadEntry } from '../mail/thread-entry.js';
 import { parseContent, type MailAttachment, type MailContent } from './content.js';
 

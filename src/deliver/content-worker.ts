@@ -1,7 +1,7 @@
 // The body of a content-pool thread: parse the raw mail the pool sends, send text and
 // attachments back; a refusal goes back as its message and whether it is permanent.
 import { parentPort } from 'node:worker_threads';
-import { PermanentError } from '../errors.js';
+import { PermanentError } from '../core/errors.js';
 import { parseContent } from './content.js';
 
 export interface ContentRequest {

@@ -3,7 +3,7 @@
 // their bytes. Parsing a whole mail is CPU work proportional to its size, so the deliverer
 // does it in a worker thread (content-pool.ts); parseContent is that thread's work.
 import { simpleParser } from 'mailparser';
-import { NotFoundError, PermanentError } from '../errors.js';
+import { NotFoundError, PermanentError } from '../core/errors.js';
 import type { MailStore } from '../mail/store.js';
 import { LEAN_PARSER_OPTIONS } from '../mail/parse.js';
 import type { MailRecord } from '../mail/record.js';

@@ -17,19 +17,19 @@ import { DelayedError, type Queue } from 'bullmq';
 import { tell, waitingProgress } from '../queues/story.js';
 import type { z } from 'zod';
 import type { MailboxConfig, RetryConfig } from '../config/schema.js';
-import { NotFoundError, PermanentError, RetryableError } from '../errors.js';
+import { NotFoundError, PermanentError, RetryableError } from '../core/errors.js';
 import type { JiraClient } from '../jira/client.js';
 import type { AdfDoc } from '../jira/types.js';
 import type { MailStore } from '../mail/store.js';
-import type { AuditTrail } from '../pipeline/audit.js';
+import type { AuditTrail } from '../queues/audit.js';
 import { jiraDeliver, mailboxActions, mailInbound } from '../queues/catalog.js';
 import { addJob } from '../queues/queue.js';
 import type { Processor, ProcessorContext } from '../queues/worker.js';
-import type { Redis } from '../redis.js';
+import type { Redis } from '../core/redis.js';
 import { senderVerdict } from '../mail/auth-results.js';
 import { adfToText, textToAdf } from './adf.js';
 import { cutNote, loadContent, type MailContent } from './content.js';
-import { createLedger, type LedgerEntry } from './ledger.js';
+import { createLedger, type LedgerEntry } from '../mail/ledger.js';
 import { decideReply, needsPeople, type ReplyFacts } from './reply-trust.js';
 import {
   commentPreface,

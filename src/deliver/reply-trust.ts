@@ -6,7 +6,7 @@
 // that issue (its reporter, a watcher, a request participant, or an address the policy lists;
 // or anyone, when the mailbox's policy says `replies: anyone`). A sender whose From failed
 // authentication is nobody's reply. Anything else becomes a new issue naming the one it claimed.
-import { canonicalAddress } from '../mail/address.js';
+import { canonicalAddress } from '../core/address.js';
 
 export type RepliesPolicy = 'participants' | 'anyone';
 

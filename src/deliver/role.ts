@@ -3,11 +3,11 @@
 // and the jira-deliver worker. workers/deliverer.ts only calls runRoles().
 import type { Worker } from 'bullmq';
 import { createMailStore, type MailStore } from '../mail/store.js';
-import { createAuditTrail } from '../pipeline/audit.js';
+import { createAuditTrail } from '../queues/audit.js';
 import { jiraDeliver, mailboxActions } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
 import { startWorker, type WorkerOptions } from '../queues/worker.js';
-import type { RoleContext, RoleStarter } from '../runtime.js';
+import type { RoleContext, RoleStarter } from '../roles/runtime.js';
 import { openTokenQueues } from '../token/gate.js';
 import { openTokenRuntime } from '../token/runtime.js';
 import { createContentPool } from './content-pool.js';

@@ -2,7 +2,7 @@
 // Prints what happened and the Bull Board URL, then keeps running until Ctrl-C
 // (`--once` exits after the report, for scripts and tests).
 import { createServer } from 'node:net';
-import { describeError } from '../errors.js';
+import { describeError } from '../core/errors.js';
 import { table } from '../cli/output.js';
 import { demoRedis, NoRedisForDemoError, type DemoRedis } from './redis.js';
 import { runDemo, type DemoReport } from './run.js';

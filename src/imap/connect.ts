@@ -5,7 +5,7 @@
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import type { MailboxConfig } from '../config/schema.js';
 import { decideTls, imapTlsOptions, type TlsDecision } from '../config/tls.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 
 export type ImapSettings = NonNullable<MailboxConfig['imap']>;
 

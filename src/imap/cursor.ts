@@ -2,7 +2,7 @@
 // Only the lock holder may move it (checked in the same Lua call), and within one UIDVALIDITY
 // it only moves forward, so a poller that lost its lock without noticing yet can neither
 // rewind nor skip another's progress.
-import type { Redis } from '../redis.js';
+import type { Redis } from '../core/redis.js';
 import { imapKeys } from './keys.js';
 
 export interface Cursor {

@@ -2,7 +2,7 @@
 // what it is doing, when it last finished a sync, the last error in words, and how far behind
 // it is. Read by /readyz, metrics and `mailroom mailboxes`. A heartbeat not refreshed for a
 // while means no poller serves the mailbox (they refresh every few seconds while alive).
-import type { Redis } from '../redis.js';
+import type { Redis } from '../core/redis.js';
 import { imapKeys } from './keys.js';
 
 export const mailboxStates = ['connecting', 'syncing', 'idle', 'backoff', 'parked', 'stopped'] as const;

@@ -1,6 +1,6 @@
 // The poller's own Redis keys, all under `<prefix>:imap:`. Flushing them loses no mail: the
 // poller rescans the mailbox, and mail-inbound job ids make every second add a no-op.
-import { key } from '../redis.js';
+import { key } from '../core/redis.js';
 
 export const imapKeys = {
   /** Hash { uidvalidity, lastUid }: the highest UID enqueued for the current UIDVALIDITY. */

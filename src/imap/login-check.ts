@@ -2,9 +2,9 @@
 // password), log in and look at the folder without selecting it, so a misconfigured app
 // registration or password is found before mail is waiting. Each step says what it did.
 import type { Config } from '../config/load.js';
-import { describeError } from '../errors.js';
-import { silentLogger, type Logger } from '../log.js';
-import type { Redis } from '../redis.js';
+import { describeError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import type { Redis } from '../core/redis.js';
 import { tokenEndpoint } from '../oauth/grants.js';
 import { imapTokenSource } from '../oauth/tokens.js';
 import { imapClient } from './connect.js';

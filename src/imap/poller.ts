@@ -2,10 +2,10 @@
 // or stands by), and the mailbox-actions consumer. workers/poller.ts starts it.
 import type { Config } from '../config/load.js';
 import { ms } from '../config/duration.js';
-import { registerSecret, type Logger } from '../log.js';
+import { registerSecret, type Logger } from '../core/log.js';
 import { createParsePool } from '../mail/parse-pool.js';
 import type { MailStore } from '../mail/store.js';
-import type { Redis } from '../redis.js';
+import type { Redis } from '../core/redis.js';
 import { mailInbound } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
 import { startActionWorker } from './actions.js';

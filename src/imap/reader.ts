@@ -6,10 +6,10 @@
 import type { ImapFlow } from 'imapflow';
 import type { Queue } from 'bullmq';
 import type { MailboxConfig, RetryConfig } from '../config/schema.js';
-import { describeError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { describeError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import type { MailStore } from '../mail/store.js';
-import type { Redis } from '../redis.js';
+import type { Redis } from '../core/redis.js';
 import { imapClient, type ImapSettings } from './connect.js';
 import { advanceCursor, readCursor, startAfter } from './cursor.js';
 import { LockLostError, afterFailure, classifyImapFailure, type ImapFailure } from './failure.js';

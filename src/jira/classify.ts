@@ -1,7 +1,7 @@
 // Pure rules that turn a Jira answer into Mailroom's typed outcomes. Kept free of I/O so the
 // table tests in test/unit/jira-classify.test.ts pin them down.
-import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError, type MailroomError } from '../errors.js';
-import { scrubSecrets } from '../log.js';
+import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError, type MailroomError } from '../core/errors.js';
+import { scrubSecrets } from '../core/log.js';
 import { JiraServerError } from './errors.js';
 
 /** When Jira rate-limits without saying for how long, wait this long: long enough not to hammer, short enough to recover quickly. */

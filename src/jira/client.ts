@@ -1,9 +1,9 @@
 // The one way Mailroom talks to Jira Cloud (platform REST v3 and the JSM REST API), with the
 // workaround user's Basic credentials. No retries here: BullMQ owns retries, so every failure
-// comes back as a typed error (src/errors.ts) for the queue layer to decide on.
+// comes back as a typed error (src/core/errors.ts) for the queue layer to decide on.
 import ky, { TimeoutError } from 'ky';
-import { NotFoundError, PermanentError, RetryableError } from '../errors.js';
-import { registerBasicAuth, scrubSecrets, type Logger } from '../log.js';
+import { NotFoundError, PermanentError, RetryableError } from '../core/errors.js';
+import { registerBasicAuth, scrubSecrets, type Logger } from '../core/log.js';
 import { classifyAnswer, jiraErrorText, retryAfterOf } from './classify.js';
 import { AlreadyExistsError, JiraNoAnswerError } from './errors.js';
 import { pickByEmail, preferredAccount, toAccount } from './match.js';

@@ -1,6 +1,6 @@
 // Jira-specific outcomes that callers branch on; they extend the general classes in
-// src/errors.ts so the BullMQ mapping still sees "permanent" / "retryable".
-import { PermanentError, RetryableError } from '../errors.js';
+// src/core/errors.ts so the BullMQ mapping still sees "permanent" / "retryable".
+import { PermanentError, RetryableError } from '../core/errors.js';
 
 /** Jira says the user or customer being created already exists: re-look it up, then carry on. */
 export class AlreadyExistsError extends PermanentError {}

@@ -2,7 +2,7 @@
 // parsed, and comes back as a row. `onMail` is where the pipeline hooks in (enqueueing), so
 // the command and tests share this one loop.
 import { readFile } from 'node:fs/promises';
-import { describeError } from '../errors.js';
+import { describeError } from '../core/errors.js';
 import { listMailInputs, splitMbox } from './mbox.js';
 import type { ParseOptions } from './parse.js';
 import { prepareMail } from './prepare.js';

@@ -2,7 +2,7 @@
 // "From " line). Used by `mailroom ingest` and the corpus tests; the IMAP path never sees mbox.
 import { open, readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError } from '../core/errors.js';
 
 // A From_ separator: "From <sender> <asctime date>", e.g. "From MAILER-DAEMON Thu Sep 18
 // 17:54:04 2008". Requiring the time and year keeps body lines such as "From time to time"

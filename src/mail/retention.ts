@@ -6,7 +6,7 @@
 import type { Job, Queue } from 'bullmq';
 import type { Config } from '../config/load.js';
 import { ms } from '../config/duration.js';
-import { key, type Redis } from '../redis.js';
+import { key, type Redis } from '../core/redis.js';
 import type { StoreInventory } from './store.js';
 
 export const DEFAULT_STORE_RETENTION = '30d';

@@ -9,8 +9,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import type { Config } from '../config/load.js';
-import { NotFoundError, PermanentError } from '../errors.js';
-import { key, type Redis } from '../redis.js';
+import { NotFoundError, PermanentError } from '../core/errors.js';
+import { key, type Redis } from '../core/redis.js';
 import type { RawRef } from './record.js';
 
 export interface MailStore {

@@ -3,7 +3,7 @@
 import type { Queue } from 'bullmq';
 import type { z } from 'zod';
 import type { RetryConfig } from '../config/schema.js';
-import { PermanentError } from '../errors.js';
+import { PermanentError } from '../core/errors.js';
 import { notify } from '../queues/catalog.js';
 import { addJob } from '../queues/queue.js';
 

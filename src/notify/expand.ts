@@ -2,10 +2,10 @@
 // which can see them where an app without the ADMIN scope cannot) plus its named users,
 // deduplicated by address. Members whose email is hidden by their privacy settings are
 // skipped and counted: an address is never guessed.
-import { NotFoundError, PermanentError } from '../errors.js';
+import { NotFoundError, PermanentError } from '../core/errors.js';
 import type { JiraAccount, GroupRef } from '../jira/types.js';
-import type { Redis } from '../redis.js';
-import { key } from '../redis.js';
+import type { Redis } from '../core/redis.js';
+import { key } from '../core/redis.js';
 
 /** A group as far as a notification needs it. */
 export interface GroupAddresses {

@@ -1,8 +1,8 @@
 // Per-recipient outcomes of one notification, in Redis: a hash per event id, one field per
 // address. A retry (after a crash, an SMTP outage or a partial failure) reads it first and
 // sends only to addresses with no final outcome, so nobody is mailed twice for one event.
-import type { Redis } from '../redis.js';
-import { key } from '../redis.js';
+import type { Redis } from '../core/redis.js';
+import { key } from '../core/redis.js';
 
 export type RecipientOutcome =
   /** Accepted by the SMTP server. */

@@ -2,9 +2,9 @@
 import nodemailer from 'nodemailer';
 import type { Config } from '../config/load.js';
 import { decideTls, smtpTlsOptions, type TlsDecision } from '../config/tls.js';
-import { PermanentError } from '../errors.js';
+import { PermanentError } from '../core/errors.js';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
-import { registerSecret } from '../log.js';
+import { registerSecret } from '../core/log.js';
 import { loginRefusedHint } from '../oauth/errors.js';
 import type { TokenSource } from '../oauth/tokens.js';
 

@@ -1,10 +1,10 @@
 // The `notify` job: expand the groups through the workaround token, then mail every recipient
 // that has no final outcome yet, recording each outcome as it happens. A retry (crash, SMTP
 // outage, a recipient deferred with 4xx) therefore reaches only those still owed the mail.
-import { RetryableError } from '../errors.js';
+import { RetryableError } from '../core/errors.js';
 import type { JiraClient } from '../jira/client.js';
 import type { Processor } from '../queues/worker.js';
-import type { Redis } from '../redis.js';
+import type { Redis } from '../core/redis.js';
 import type { NotifyJob } from './enqueue.js';
 import { expandRecipients } from './expand.js';
 import { isFinal, openLedger, type RecipientOutcome } from './ledger.js';

@@ -3,11 +3,11 @@
 // SMTP server. workers/notifier.ts only calls runRoles().
 import type { Worker } from 'bullmq';
 import { requireSecrets, type Config } from '../config/load.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import { notify } from '../queues/catalog.js';
 import { startWorker } from '../queues/worker.js';
-import type { Redis } from '../redis.js';
-import type { RoleStarter } from '../runtime.js';
+import type { Redis } from '../core/redis.js';
+import type { RoleStarter } from '../roles/runtime.js';
 import { openTokenQueues } from '../token/gate.js';
 import { openTokenRuntime } from '../token/runtime.js';
 import { createMailer, smtpTls, type Mailer } from './mailer.js';

@@ -1,7 +1,7 @@
 // What an OAuth failure means, in words a person can act on: the provider's own error (for
 // Entra ID its AADSTS code) and what to grant or fix. Pure functions, table-tested in
 // test/unit/oauth-errors.test.ts.
-import type { OAuthConfig } from './schema.js';
+import type { OAuthConfig } from '../config/oauth-schema.js';
 
 export type OAuthProvider = OAuthConfig['provider'];
 

@@ -13,8 +13,8 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import ky, { TimeoutError } from 'ky';
 import { OAuthTokenError, describeTokenRefusal, type OAuthProvider } from './errors.js';
-import { GOOGLE_TOKEN_URL, type OAuthConfig } from './schema.js';
-import type { OAuthSecrets } from './secrets.js';
+import { GOOGLE_TOKEN_URL, type OAuthConfig } from '../config/oauth-schema.js';
+import type { OAuthSecrets } from '../config/oauth-secrets.js';
 
 export interface IssuedToken {
   accessToken: string;

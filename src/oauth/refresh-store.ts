@@ -6,7 +6,7 @@
 // `from` is a one-way id of the configured (environment) refresh token it descends from: when
 // an operator puts a new refresh token in the environment, the stored chain is ignored.
 import { createHash } from 'node:crypto';
-import { key, type Redis } from '../redis.js';
+import { key, type Redis } from '../core/redis.js';
 import { associatedData, open, seal } from '../token/crypto.js';
 import type { SecretKey } from '../token/key.js';
 

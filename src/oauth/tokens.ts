@@ -3,16 +3,16 @@
 // invalidate(), so the next login asks the provider afresh. Tokens are registered with the log
 // scrubber and never logged.
 import type { Config } from '../config/load.js';
-import { registerSecret, silentLogger, type Logger } from '../log.js';
-import { describeError } from '../errors.js';
-import type { Redis } from '../redis.js';
+import { registerSecret, silentLogger, type Logger } from '../core/log.js';
+import { describeError } from '../core/errors.js';
+import type { Redis } from '../core/redis.js';
 import { loadSecretKey } from '../token/key.js';
 import type { OAuthProvider } from './errors.js';
 import { redisRefreshStore, type RefreshStore } from './refresh-store.js';
-import { oauthKey } from './keys.js';
+import { oauthKey } from '../config/oauth-keys.js';
 import { requestToken, type GrantOptions, type IssuedToken } from './grants.js';
-import type { OAuthConfig } from './schema.js';
-import type { OAuthSecrets } from './secrets.js';
+import type { OAuthConfig } from '../config/oauth-schema.js';
+import type { OAuthSecrets } from '../config/oauth-secrets.js';
 
 export interface TokenSource {
   readonly provider: OAuthProvider;

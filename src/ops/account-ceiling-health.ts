@@ -1,10 +1,10 @@
-// The install's new-account ceiling (src/pipeline/account-ceiling.ts) as operators see it: a
+// The install's new-account ceiling (src/identity/account-ceiling.ts) as operators see it: a
 // /readyz entry, two gauges, and a line for `mailroom status`. Kept apart from the other
 // checks so it plugs in with one line each.
 import { Gauge } from 'prom-client';
-import { ceilingStatus, type CeilingStatus } from '../pipeline/account-ceiling.js';
-import type { Redis } from '../redis.js';
-import type { ScrapeSource } from './metrics.js';
+import { ceilingStatus, type CeilingStatus } from '../identity/account-ceiling.js';
+import type { Redis } from '../core/redis.js';
+import type { ScrapeSource } from '../core/metrics.js';
 import type { ReadinessCheck } from './readiness.js';
 
 /** In words: what status and /readyz print. */

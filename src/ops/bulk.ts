@@ -2,8 +2,8 @@
 // idempotently (see retryFailedJob/removeFailedJob), so a run that is interrupted — Ctrl-C,
 // a lost connection — can be run again and continues: what was done is no longer failed and
 // is skipped, what was not done is still there.
-import type { OpsQueues } from './queues.js';
-import { removeFailedJob, retryFailedJob } from './queues.js';
+import type { OpsQueues } from './queue-status.js';
+import { removeFailedJob, retryFailedJob } from './queue-status.js';
 
 export type BulkAction = 'retry' | 'remove';
 export type BulkResult = 'retried' | 'removed' | 'not-failed' | 'missing' | 'error';

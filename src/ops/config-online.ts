@@ -9,7 +9,7 @@
 // (deliver.requestTypeId in its desk) and the token's permissions for the policies
 // (src/token/check.ts, reused as it is).
 import type { Config } from '../config/load.js';
-import { AuthError, NotFoundError, RetryableError, describeError } from '../errors.js';
+import { AuthError, NotFoundError, RetryableError, describeError } from '../core/errors.js';
 import type { JiraClient } from '../jira/client.js';
 import type { FoundProject, FoundServiceDesk, GroupRef } from '../jira/types.js';
 import { checkToken, type PermissionKey, type TokenCheckClient, type TokenReport } from '../token/check.js';

@@ -1,12 +1,12 @@
 // Readiness checks and metric sources for the workaround token and the mailboxes' pollers,
 // built on their readers (src/token/runtime.ts readTokenHealth, src/imap/heartbeat.ts
 // readHeartbeats). Shared by the web role (/readyz, /metrics) and `mailroom status`.
-import type { Redis } from '../redis.js';
+import type { Redis } from '../core/redis.js';
 import type { Config } from '../config/load.js';
 import { readTokenHealth, type TokenHealth } from '../token/runtime.js';
 import { readHeartbeats, type HeartbeatView } from '../imap/heartbeat.js';
 import type { ReadinessCheck, CheckResult } from './readiness.js';
-import type { ScrapeSource } from './metrics.js';
+import type { ScrapeSource } from '../core/metrics.js';
 
 export function tokenVerdict(h: TokenHealth): CheckResult {
   if (h.ok) return { ok: true, detail: h.daysLeft !== undefined ? `${h.daysLeft} days left` : undefined };

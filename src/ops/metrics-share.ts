@@ -11,9 +11,9 @@
 // snapshot is older than STALE_MS (and the field is deleted then).
 import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
-import type { Redis } from '../redis.js';
-import { key } from '../redis.js';
-import { JIRA_REACH_METRICS } from './jira-reach.js';
+import type { Redis } from '../core/redis.js';
+import { key } from '../core/redis.js';
+import { JIRA_REACH_METRICS } from '../jira/reach.js';
 
 export function procsKey(prefix: string): string {
   return key(prefix, 'metrics', 'procs');

@@ -5,9 +5,9 @@
 // has attempts made and a failed reason, Retry-After is a rate limit on the queue and a key of
 // the shared gate, a pause is the queue's flag (with the token gate's reason when it paused it).
 import type { Job, Queue } from 'bullmq';
-import type { Redis } from '../redis.js';
-import { key } from '../redis.js';
-import type { OpsQueues } from './queues.js';
+import type { Redis } from '../core/redis.js';
+import { key } from '../core/redis.js';
+import type { OpsQueues } from './queue-status.js';
 
 export type WaitKind = 'waiting-for-account' | 'waiting-for-thread' | 'backoff' | 'scheduled';
 
@@ -93,7 +93,7 @@ export async function allQueueActivity(queues: OpsQueues, sample?: number): Prom
   return Promise.all([...queues.byName.values()].map((q) => queueActivity(q, sample)));
 }
 
-/** ms left of the shared Retry-After window for the site (src/pipeline/rate-gate.ts), 0 when open. */
+/** ms left of the shared Retry-After window for the site (src/jira/retry-after.ts), 0 when open. */
 export async function retryAfterLeft(redis: Redis, prefix: string, site: string): Promise<number> {
   return Math.max(0, await redis.pttl(key(prefix, 'jira', 'retry-after', site)));
 }

@@ -1,7 +1,7 @@
 // /readyz: a list of pluggable checks. Each answers ok or not with a detail a person can act
 // on; every check runs with a timeout, because a hung dependency must make the service
 // unready within seconds, not hang the probe.
-import type { Redis } from '../redis.js';
+import type { Redis } from '../core/redis.js';
 import { formatRedisWhere, redisWhere } from './redis-where.js';
 
 export interface CheckResult {

@@ -1,7 +1,7 @@
 // Which Redis a process uses, in one line for `mailroom status` and `/readyz`: the form
 // (one server, Sentinel, Cluster), where it was told to look (masked), and the node it talks
 // to right now (after a Sentinel failover, the promoted replica).
-import { currentNode, describeRedis, targetOf, type Redis } from '../redis.js';
+import { currentNode, describeRedis, targetOf, type Redis } from '../core/redis.js';
 
 export interface RedisWhere {
   form: 'url' | 'sentinel' | 'cluster';

@@ -11,17 +11,17 @@
 // interrupted delivery and uploading the attachments a second time.
 import type { Job, JobType, Queue } from 'bullmq';
 import type { RetryConfig } from '../config/schema.js';
-import { ledgerKey } from '../deliver/ledger.js';
+import { ledgerKey } from '../mail/ledger.js';
 import { mailKey } from '../deliver/route.js';
 import { STATE_FIELD as DELIVER_STATE } from '../deliver/deliverer.js';
 import { prepareMail } from '../mail/prepare.js';
 import type { MailRecord } from '../mail/record.js';
 import type { MailStore } from '../mail/store.js';
-import { createAuditTrail, normalizeMailId } from '../pipeline/audit.js';
-import { STATE_FIELD as RESOLVER_STATE } from '../pipeline/resolver.js';
+import { createAuditTrail, normalizeMailId } from '../queues/audit.js';
+import { STATE_FIELD as RESOLVER_STATE } from '../identity/resolver.js';
 import { identityProvision, jiraDeliver, mailInbound, type MailOrigin } from '../queues/catalog.js';
 import { addJob, openQueue } from '../queues/queue.js';
-import type { Redis } from '../redis.js';
+import type { Redis } from '../core/redis.js';
 
 export interface ReprocessDeps {
   redis: Redis;

@@ -1,8 +1,8 @@
 // The mail store's size for `status` and /metrics, as the last prune pass measured it.
 import { Gauge } from 'prom-client';
 import { readStoreSize, type StoreSize } from '../mail/retention.js';
-import type { Redis } from '../redis.js';
-import type { ScrapeSource } from './metrics.js';
+import type { Redis } from '../core/redis.js';
+import type { ScrapeSource } from '../core/metrics.js';
 
 export function storeSizeLine(size: StoreSize | null, now = Date.now()): string {
   if (!size) return 'store: size not measured yet (the poller measures it hourly; or run `mailroom store prune --dry-run`)';

@@ -61,7 +61,7 @@ export const identityProvision = defineQueue({
 export const resolvedPersonSchema = z.object({
   email: z.string(),
   role: z.enum(['sender', 'to', 'cc']),
-  /** known | provisioned | ignored | held | gave-up (see src/pipeline/resolver.ts). */
+  /** known | provisioned | ignored | held | gave-up (see src/identity/resolver.ts). */
   status: z.string(),
   accountId: z.string().optional(),
   reason: z.string().optional(),

@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import type { JobsOptions } from 'bullmq';
 import { ms } from '../config/duration.js';
 import type { RetryConfig } from '../config/schema.js';
-import { PermanentError } from '../errors.js';
+import { PermanentError } from '../core/errors.js';
 import { clip, MAX_JOB_NAME } from './label.js';
 
 export interface QueueDef<S extends z.ZodType> {

@@ -2,7 +2,7 @@
 // job id makes a second add a no-op, and the retry policy is the declared one.
 import { Queue, type JobsOptions } from 'bullmq';
 import type { z } from 'zod';
-import type { Redis } from '../redis.js';
+import type { Redis } from '../core/redis.js';
 import type { RetryConfig } from '../config/schema.js';
 import { jobName, jobOptions, parsePayload, type QueueDef } from './define.js';
 

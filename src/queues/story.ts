@@ -2,8 +2,8 @@
 // a person reading the board sees why a job waits, retries or failed without opening Redis.
 // Lines are scrubbed of registered secrets like log lines, and writing one never fails a job.
 import type { Job } from 'bullmq';
-import type { AuditInput } from '../pipeline/audit.js';
-import { scrubSecrets } from '../log.js';
+import type { AuditInput } from './audit.js';
+import { scrubSecrets } from '../core/log.js';
 
 /** Longest story line: a Jira error body is summarised, not pasted. */
 const MAX_LINE = 500;

@@ -7,14 +7,14 @@
 //   retryable  -> attempts with capped, jittered exponential backoff.
 import { DelayedError, UnrecoverableError, WaitingChildrenError, Worker, type Job, type Queue } from 'bullmq';
 import type { z } from 'zod';
-import type { Logger } from '../log.js';
-import type { Redis } from '../redis.js';
+import type { Logger } from '../core/log.js';
+import type { Redis } from '../core/redis.js';
 import type { RetryConfig } from '../config/schema.js';
-import { AuthError, MailroomError, PermanentError, RateLimitedError, describeError } from '../errors.js';
+import { AuthError, MailroomError, PermanentError, RateLimitedError, describeError } from '../core/errors.js';
 import { backoffDelay, parsePayload, type QueueDef } from './define.js';
 import { retryFor } from './queue.js';
-import { observeWorker } from '../ops/metrics.js';
-import { isConnectionError } from '../redis-outage.js';
+import { observeWorker } from '../core/metrics.js';
+import { isConnectionError } from '../core/redis-outage.js';
 import { tell } from './story.js';
 
 export interface ProcessorContext {
@@ -143,7 +143,7 @@ export function startWorker<S extends z.ZodType>(
     },
   );
   // Reconnect attempts while Redis is away arrive here too, once per attempt per connection: the
-  // role's connections log the outage once (src/redis-outage.ts), so those are not repeated.
+  // role's connections log the outage once (src/core/redis-outage.ts), so those are not repeated.
   worker.on('error', (e) => {
     if (!isConnectionError(e)) log.error({ err: describeError(e) }, 'worker error');
   });

@@ -18,7 +18,7 @@
 // comes from GET /servicedeskapi/servicedesk/{id}): without a context Jira answers "in any project".
 // A requirement that could not be checked is neither held nor missing: the report is not ok.
 import type { MailboxConfig } from '../config/schema.js';
-import { AuthError, describeError } from '../errors.js';
+import { AuthError, describeError } from '../core/errors.js';
 import type { Myself } from '../jira/types.js';
 import type { TokenCheckRecord } from './store.js';
 

@@ -1,5 +1,5 @@
 // AuthErrors the token layer raises, and the token version a failing call used.
-import { AuthError, RetryableError } from '../errors.js';
+import { AuthError, RetryableError } from '../core/errors.js';
 
 /** The gate is tripped: the stored token is known to be bad, so no Jira call is made with it. */
 export class TokenPausedError extends AuthError {}

@@ -13,13 +13,13 @@
 // be bad, so no Jira call is made with it. The pub/sub channel keeps each process's local view
 // (for /readyz, metrics and logs) current within milliseconds; a poll backs it up.
 import type { Job, Queue } from 'bullmq';
-import type { AuthError } from '../errors.js';
-import { describeError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { key, type Redis } from '../redis.js';
+import type { AuthError } from '../core/errors.js';
+import { describeError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { key, type Redis } from '../core/redis.js';
 import { tokenQueues } from '../queues/catalog.js';
 import { Queue as BullQueue } from 'bullmq';
-import { isConnectionError } from '../redis-outage.js';
+import { isConnectionError } from '../core/redis-outage.js';
 import { tokenKey } from './store.js';
 import { TokenPausedError, tokenVersionOf } from './errors.js';
 
@@ -234,7 +234,7 @@ export function createTokenGate(deps: TokenGateDeps): TokenGate {
     refresh().catch((e) => log.warn({ err: describeError(e) }, 'could not read the token state'));
   });
   // While Redis is away each reconnect attempt is an error: the role's connections report the
-  // outage once (src/redis-outage.ts); only other errors are worth a line here.
+  // outage once (src/core/redis-outage.ts); only other errors are worth a line here.
   sub.on('error', (e) => {
     if (!isConnectionError(e)) log.warn({ err: describeError(e) }, 'token events subscription error');
   });

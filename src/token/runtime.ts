@@ -5,12 +5,12 @@
 import { ms } from '../config/duration.js';
 import type { Config } from '../config/load.js';
 import { createJiraClient, type JiraClient } from '../jira/index.js';
-import type { Logger } from '../log.js';
-import type { Redis } from '../redis.js';
-import { metrics } from '../ops/metrics.js';
-import { createJiraReachRecorder } from '../ops/jira-reach.js';
-import { siteHost } from '../pipeline/context.js';
-import { createRateGate, gated, type RateGateObserver } from '../pipeline/rate-gate.js';
+import type { Logger } from '../core/log.js';
+import type { Redis } from '../core/redis.js';
+import { metrics } from '../core/metrics.js';
+import { createJiraReachRecorder } from '../jira/reach.js';
+import { siteHost } from '../identity/context.js';
+import { createRateGate, gated, type RateGateObserver } from '../jira/retry-after.js';
 import { createTokenGate, readTokenState, type TokenGate, type TokenState } from './gate.js';
 import { daysLeft } from './input.js';
 import { KeyMismatchError, loadSecretKey, type SecretKey } from './key.js';

@@ -4,8 +4,8 @@
 // up by the next job in every process. While the gate is tripped it refuses (TokenPausedError)
 // instead of handing out a token known to be bad, so no Jira call is made with it.
 import type { Config } from '../config/load.js';
-import { describeError } from '../errors.js';
-import type { Redis } from '../redis.js';
+import { describeError } from '../core/errors.js';
+import type { Redis } from '../core/redis.js';
 import { WrongKeyError, TamperedError } from './crypto.js';
 import { TokenKeyError, TokenPausedError, TokenUnavailableError, tagTokenVersion } from './errors.js';
 import { stateKey } from './gate.js';

@@ -5,8 +5,8 @@
 // Set and rotate replace the whole hash in one Lua script, so a reader sees the old token or
 // the new one, never a mix. Jobs in flight finish on the old token or, if it was revoked,
 // fail with AuthError tagged with the old version and retry on the new one (see gate.ts).
-import type { Redis } from '../redis.js';
-import { key } from '../redis.js';
+import type { Redis } from '../core/redis.js';
+import { key } from '../core/redis.js';
 import { associatedData, open, seal } from './crypto.js';
 import type { SecretKey } from './key.js';
 

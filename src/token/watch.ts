@@ -6,9 +6,9 @@
 import type { Queue } from 'bullmq';
 import type { Config } from '../config/load.js';
 import { ms } from '../config/duration.js';
-import { describeError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Redis } from '../redis.js';
+import { describeError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { Redis } from '../core/redis.js';
 import { checkRecord, checkToken, summarize, type TokenCheckClient, type TokenReport } from './check.js';
 import { openTokenQueues, readTokenState, resumeGate, tripGate } from './gate.js';
 import { daysLeft } from './input.js';

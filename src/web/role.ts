@@ -1,15 +1,15 @@
 // The web role as a RoleStarter: resolves authentication (or refuses to start), builds the
 // server on the configured host and port, and closes it on shutdown.
 import { requireSecrets } from '../config/load.js';
-import type { RoleStarter } from '../runtime.js';
+import type { RoleStarter } from '../roles/runtime.js';
 import type { ReadinessCheck } from '../ops/readiness.js';
-import type { ScrapeSource } from '../ops/metrics.js';
+import type { ScrapeSource } from '../core/metrics.js';
 import { storeSizeSource } from '../ops/store-size.js';
 import { heartbeatSource, imapMailboxIds, mailboxChecks, tokenCheck, tokenSource } from '../ops/health.js';
-import { describeError } from '../errors.js';
-import { jiraReachCheck, jiraReachSource } from '../ops/jira-reach.js';
+import { describeError } from '../core/errors.js';
+import { jiraReachCheck, jiraReachSource } from '../jira/reach.js';
 import { currentPublisher } from '../ops/metrics-share.js';
-import type { RoleContext } from '../runtime.js';
+import type { RoleContext } from '../roles/runtime.js';
 import { openTokenQueues } from '../token/gate.js';
 import { loadSecretKey } from '../token/key.js';
 import { jiraClientFactory } from '../token/runtime.js';

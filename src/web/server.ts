@@ -10,10 +10,10 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import type { Logger } from '../log.js';
-import type { Redis } from '../redis.js';
-import { metrics as processMetrics, queueCountsSource, type Metrics, type ScrapeSource } from '../ops/metrics.js';
-import { closeQueues, openQueues, type OpsQueues } from '../ops/queues.js';
+import type { Logger } from '../core/log.js';
+import type { Redis } from '../core/redis.js';
+import { metrics as processMetrics, queueCountsSource, type Metrics, type ScrapeSource } from '../core/metrics.js';
+import { closeQueues, openQueues, type OpsQueues } from '../ops/queue-status.js';
 import { renderInstallMetrics, type MetricsPublisher } from '../ops/metrics-share.js';
 import { redisCheck, runReadiness, type ReadinessCheck } from '../ops/readiness.js';
 import { authenticate, type Role, type WebAuth } from './auth.js';

@@ -9,14 +9,14 @@
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { RetryConfig } from '../config/schema.js';
-import { describeError } from '../errors.js';
-import { registerSecret } from '../log.js';
+import { describeError } from '../core/errors.js';
+import { registerSecret } from '../core/log.js';
 import { enqueueNotification } from '../notify/enqueue.js';
 import { eventOfWebhook, projectOfIssueKey, recipientsFor, webhookEventId, webhookFreshness, WEBHOOK_MAX_AGE_MS, type NotificationRule } from '../notify/events.js';
 import { checkSignature, SIGNATURE_HEADER } from '../notify/signature.js';
 import { notify } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
-import { key, type Redis } from '../redis.js';
+import { key, type Redis } from '../core/redis.js';
 
 export const WEBHOOK_PATH = '/webhooks/jira';
 /** Jira's delivery id: logged only. It is not signed, so it identifies nothing. */

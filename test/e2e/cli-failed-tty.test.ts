@@ -9,8 +9,8 @@ import type { Queue } from 'bullmq';
 import { identityProvision } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import { startWorker } from '../../src/queues/worker.js';
-import { PermanentError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
+import { PermanentError } from '../../src/core/errors.js';
+import { silentLogger } from '../../src/core/log.js';
 import { notice } from '../helpers/corpus.js';
 import { dropPrefix, REDIS_ENV, testRedis, uniquePrefix } from '../helpers/redis.js';
 

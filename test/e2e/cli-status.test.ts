@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Queue, Worker } from 'bullmq';
-import { createJiraReachRecorder } from '../../src/ops/jira-reach.js';
+import { createJiraReachRecorder } from '../../src/jira/reach.js';
 import { storeAdminToken } from '../helpers/jira-sim.js';
 import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
 

@@ -11,8 +11,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPipelineQueues } from '../../src/pipeline/roles.js';
-import { makeWorkload, seeded, settled } from '../../src/pipeline/sim-run.js';
+import { openPipelineQueues } from '../../src/identity/role.js';
+import { makeWorkload, seeded, settled } from '../helpers/sim-run.js';
 import { mailInbound } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';
 import { startSeededSim, type SeededSim, storeAdminToken } from '../helpers/jira-sim.js';
@@ -36,8 +36,8 @@ let stderr = '';
 const gate = { passes: [] as number[], trips: [] as [number, number][] };
 
 const entry = (role: 'resolver' | 'provisioner') => `
-import { runRoles } from './src/runtime.js';
-import { ${role}Role } from './src/pipeline/roles.js';
+import { runRoles } from './src/roles/runtime.js';
+import { ${role}Role } from './src/identity/role.js';
 const say = (line) => process.stderr.write(line + '\\n');
 await runRoles('${role}', [${role}Role({
   lockDuration: 1000,

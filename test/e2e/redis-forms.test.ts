@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEMO_MAILS, runDemo, type RunningDemo } from '../../src/demo/run.js';
-import { createRedis, nodesOf, parseRedisTarget, whenReady, type Redis } from '../../src/redis.js';
+import { createRedis, nodesOf, parseRedisTarget, whenReady, type Redis } from '../../src/core/redis.js';
 import { freePort } from '../helpers/dovecot.js';
 import { startCluster, startSentinel, type RedisForm } from '../helpers/redis-forms.js';
 

@@ -1,5 +1,5 @@
 // Runs once before the suite: says plainly what the integration tests need and what is absent.
-import { createRedis, describeTarget, parseRedisTarget } from '../../src/redis.js';
+import { createRedis, describeTarget, parseRedisTarget } from '../../src/core/redis.js';
 import { corpusDir } from './corpus.js';
 
 export default async function setup(): Promise<void> {

@@ -1,9 +1,9 @@
 // A real Redis for integration tests, with a prefix unique to the test file so files running
 // in parallel (and installs on the same Redis) never see each other's keys. The Redis is the
 // one the environment names, in any form (REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES:
-// see src/redis-target.ts), so the same tests run on one server, Sentinel and Cluster.
+// see src/core/redis-target.ts), so the same tests run on one server, Sentinel and Cluster.
 import { randomBytes } from 'node:crypto';
-import { createRedis, deleteByPrefix, describeTarget, parseRedisTarget, type Redis, type RedisTarget } from '../../src/redis.js';
+import { createRedis, deleteByPrefix, describeTarget, parseRedisTarget, type Redis, type RedisTarget } from '../../src/core/redis.js';
 
 const REDIS_VARS = [
   'REDIS_URL',

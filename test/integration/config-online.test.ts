@@ -3,7 +3,7 @@
 // missing under its key path), and the run-time "Specified group does not exist." names the group.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { NotFoundError } from '../../src/errors.js';
+import { NotFoundError } from '../../src/core/errors.js';
 import { checkConfigOnline, JiraUnreachableError, type Finding } from '../../src/ops/config-online.js';
 import { withSim } from '../helpers/jira-sim.js';
 

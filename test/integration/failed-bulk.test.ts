@@ -5,10 +5,10 @@ import type { Queue, Worker } from 'bullmq';
 import { identityProvision } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import { startWorker } from '../../src/queues/worker.js';
-import { PermanentError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
+import { PermanentError } from '../../src/core/errors.js';
+import { silentLogger } from '../../src/core/log.js';
 import { runBulk } from '../../src/ops/bulk.js';
-import { closeQueues, listFailed, onlyQueue, openQueues, pruneFailed, type OpsQueues } from '../../src/ops/queues.js';
+import { closeQueues, listFailed, onlyQueue, openQueues, pruneFailed, type OpsQueues } from '../../src/ops/queue-status.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 const prefix = uniquePrefix('bulk');

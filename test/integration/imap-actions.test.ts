@@ -12,7 +12,7 @@ import { readCursor } from '../../src/imap/cursor.js';
 import { readHeartbeats } from '../../src/imap/heartbeat.js';
 import { imapKeys } from '../../src/imap/keys.js';
 import { startPoller, type Poller } from '../../src/imap/poller.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { createMailStore } from '../../src/mail/store.js';
 import { mailInbound, mailboxActions } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';

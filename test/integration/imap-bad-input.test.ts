@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { readHeartbeats, type HeartbeatView } from '../../src/imap/heartbeat.js';
 import { startPoller, type Poller } from '../../src/imap/poller.js';
-import { createLogger, silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/core/log.js';
 import type { MailRecord } from '../../src/mail/record.js';
 import { createMailStore, type MailStore } from '../../src/mail/store.js';
 import { mailInbound } from '../../src/queues/catalog.js';

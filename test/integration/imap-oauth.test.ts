@@ -15,7 +15,7 @@ import { parseConfig, type Config } from '../../src/config/load.js';
 import { checkMailboxLogin } from '../../src/imap/login-check.js';
 import { readHeartbeats } from '../../src/imap/heartbeat.js';
 import { startPoller, type Poller } from '../../src/imap/poller.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/core/log.js';
 import { createMailStore } from '../../src/mail/store.js';
 import { mailInbound } from '../../src/queues/catalog.js';
 import { notice } from '../helpers/corpus.js';

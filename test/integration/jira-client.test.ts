@@ -2,9 +2,9 @@
 // never showing up in an error or a log line.
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError } from '../../src/errors.js';
+import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError } from '../../src/core/errors.js';
 import { AlreadyExistsError, JiraNoAnswerError, JiraServerError } from '../../src/jira/index.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/core/log.js';
 import { startJiraSim } from '../../src/jira-sim/index.js';
 import { withSim } from '../helpers/jira-sim.js';
 

@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NotFoundError } from '../../src/errors.js';
+import { NotFoundError } from '../../src/core/errors.js';
 import { ingestFiles } from '../../src/mail/ingest-files.js';
 import { listMailInputs } from '../../src/mail/mbox.js';
 import type { MailRecord } from '../../src/mail/record.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { NotFoundError, PermanentError } from '../../src/errors.js';
+import { NotFoundError, PermanentError } from '../../src/core/errors.js';
 import { prepareMail } from '../../src/mail/prepare.js';
 import { FsMailStore, RedisMailStore, createMailStore, sha256Of, type MailStore } from '../../src/mail/store.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';

@@ -8,7 +8,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideTls } from '../../src/config/tls.js';
 import { imapClient, imapTls } from '../../src/imap/connect.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { createMailer, smtpTls, type SmtpConfig } from '../../src/notify/mailer.js';
 
 /** A non-loopback IPv4 address of this machine: traffic to it counts as "the network" here. */

@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { runDemo, type RunningDemo } from '../../src/demo/run.js';
-import { createRateGate, gated } from '../../src/pipeline/rate-gate.js';
-import { RateLimitedError } from '../../src/errors.js';
+import { createRateGate, gated } from '../../src/jira/retry-after.js';
+import { RateLimitedError } from '../../src/core/errors.js';
 import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 const prefix = uniquePrefix('metrics');

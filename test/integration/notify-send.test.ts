@@ -9,15 +9,15 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { Redis } from 'ioredis';
 import { mailboxSchema } from '../../src/config/schema.js';
 import { createJiraClient, type JiraClient } from '../../src/jira/index.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { parseMail } from '../../src/mail/parse.js';
 import { enqueueNotification, type NotifyJob } from '../../src/notify/enqueue.js';
 import { ledgerKey } from '../../src/notify/ledger.js';
 import { createMailer, type Mailer } from '../../src/notify/mailer.js';
 import type { NotifyResult } from '../../src/notify/notifier.js';
 import { startNotifierWorker } from '../../src/notify/role.js';
-import { createPipeline } from '../../src/pipeline/context.js';
-import { openPipelineQueues, startResolverWorker } from '../../src/pipeline/roles.js';
+import { createPipeline } from '../../src/identity/context.js';
+import { openPipelineQueues, startResolverWorker } from '../../src/identity/role.js';
 import { mailInbound, notify } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import { loadSecretKey } from '../../src/token/key.js';

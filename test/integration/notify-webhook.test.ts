@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import type { NotificationRule } from '../../src/notify/events.js';
 import { signBody } from '../../src/notify/signature.js';
 import { notify } from '../../src/queues/catalog.js';

@@ -3,10 +3,10 @@
 // faults; classified and policy-refused mail makes none.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { jiraDeliver } from '../../src/queues/catalog.js';
-import { FAST_RETRY, humanRecord, makeWorkload, startInProcess, testMailbox, type InProcessPipeline } from '../../src/pipeline/sim-run.js';
-import type { MailInbound } from '../../src/pipeline/resolver.js';
+import { FAST_RETRY, humanRecord, makeWorkload, startInProcess, testMailbox, type InProcessPipeline } from '../helpers/sim-run.js';
+import type { MailInbound } from '../../src/identity/resolver.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
@@ -235,7 +235,7 @@ describe('pipeline against the simulator with faults', () => {
     // Count the sender past the limit before any mail is resolved: all five are counted first.
     await r.workers[0]!.pause();
     await r.enqueue(mails);
-    const { countMail } = await import('../../src/pipeline/flood.js');
+    const { countMail } = await import('../../src/identity/flood.js');
     for (let i = 0; i < 10; i++) await countMail(redis, prefix, 'storm@loud.example', `other-${i}`);
     r.workers[0]!.resume();
     await r.settled({ timeoutMs: 20_000 });

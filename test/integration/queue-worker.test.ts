@@ -5,8 +5,8 @@ import { z } from 'zod';
 import { defineQueue } from '../../src/queues/define.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import { outcomeOf, startWorker } from '../../src/queues/worker.js';
-import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
+import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../../src/core/errors.js';
+import { silentLogger } from '../../src/core/log.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 const prefix = uniquePrefix('qw');

@@ -7,9 +7,9 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { RateLimitedError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
-import { createRateGate } from '../../src/pipeline/rate-gate.js';
+import { RateLimitedError } from '../../src/core/errors.js';
+import { silentLogger } from '../../src/core/log.js';
+import { createRateGate } from '../../src/jira/retry-after.js';
 import { jiraClientFactory, type JiraClientFactory } from '../../src/token/runtime.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';

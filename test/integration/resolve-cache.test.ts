@@ -3,10 +3,10 @@
 // a refused token never read as "no such user".
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AuthError } from '../../src/errors.js';
+import { AuthError } from '../../src/core/errors.js';
 import { preferredAccount } from '../../src/jira/match.js';
-import { createAuditTrail } from '../../src/pipeline/audit.js';
-import { cacheKey, createIdentityCache } from '../../src/pipeline/cache.js';
+import { createAuditTrail } from '../../src/queues/audit.js';
+import { cacheKey, createIdentityCache } from '../../src/identity/cache.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 

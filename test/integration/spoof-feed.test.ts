@@ -3,7 +3,7 @@
 // `npx tsx bench/spoof-feed.ts` runs the full 1,000 mails from 50 + 50 senders.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runSpoofFeed } from '../../src/pipeline/spoof-feed.js';
+import { runSpoofFeed } from '../helpers/spoof-feed.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 

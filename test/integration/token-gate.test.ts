@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, type Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthError } from '../../src/errors.js';
+import { AuthError } from '../../src/core/errors.js';
 import { createJiraClient, type JiraClient } from '../../src/jira/index.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/core/log.js';
 import { identityProvision, tokenQueues } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';
 import { startWorker } from '../../src/queues/worker.js';

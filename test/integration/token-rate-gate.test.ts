@@ -3,8 +3,8 @@
 // window for all, and none sends a request inside it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { RateLimitedError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
+import { RateLimitedError } from '../../src/core/errors.js';
+import { silentLogger } from '../../src/core/log.js';
 import { jiraClientFactory } from '../../src/token/runtime.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/load.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { tripGate } from '../../src/token/gate.js';
 import { loadSecretKey } from '../../src/token/key.js';
 import { readTokenHealth, startTokenRuntime } from '../../src/token/runtime.js';

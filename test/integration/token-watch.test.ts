@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { createJiraClient } from '../../src/jira/index.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/core/log.js';
 import { openTokenQueues, readTokenState, tripGate } from '../../src/token/gate.js';
 import { loadSecretKey } from '../../src/token/key.js';
 import { readTokenMeta, saveToken } from '../../src/token/store.js';

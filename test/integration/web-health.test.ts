@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { silentLogger } from '../../src/log.js';
-import { createMetrics } from '../../src/ops/metrics.js';
+import { silentLogger } from '../../src/core/log.js';
+import { createMetrics } from '../../src/core/metrics.js';
 import { heartbeatSource, mailboxChecks, tokenCheck, tokenSource } from '../../src/ops/health.js';
 import { buildWebServer } from '../../src/web/server.js';
 import { loadSecretKey } from '../../src/token/key.js';

@@ -11,9 +11,9 @@ import { Redis } from 'ioredis';
 import { identityProvision } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import { startWorker } from '../../src/queues/worker.js';
-import { PermanentError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
-import { createMetrics } from '../../src/ops/metrics.js';
+import { PermanentError } from '../../src/core/errors.js';
+import { silentLogger } from '../../src/core/log.js';
+import { createMetrics } from '../../src/core/metrics.js';
 import { buildWebServer } from '../../src/web/server.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalAddress, canonicalDomain } from '../../src/mail/address.js';
-import { decide, screen } from '../../src/pipeline/policy.js';
+import { canonicalAddress, canonicalDomain } from '../../src/core/address.js';
+import { decide, screen } from '../../src/identity/policy.js';
 import { policySchema } from '../../src/config/schema.js';
 
 describe('canonicalAddress', () => {

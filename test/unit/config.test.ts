@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { envLogLevel, loadConfig, maskedConfig, parseConfig, requireSecrets } from '../../src/config/load.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const minimal = {
   jira: { site: 'https://acme.atlassian.net' },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError } from '../../src/errors.js';
+import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError } from '../../src/core/errors.js';
 import { JiraServerError } from '../../src/jira/errors.js';
 import { classifyAnswer, DEFAULT_RETRY_AFTER_MS, jiraErrorText, parseRateLimitReset, parseRetryAfter } from '../../src/jira/classify.js';
 

@@ -2,7 +2,7 @@
 // addresses, SMTP outcomes per recipient, and the headers every notification carries.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 import type { JiraAccount } from '../../src/jira/types.js';
 import { classify } from '../../src/mail/classify.js';
 import { eventOfWebhook, projectOfIssueKey, recipientsFor, safeId, webhookEventId, webhookFreshness, type NotificationRule } from '../../src/notify/events.js';

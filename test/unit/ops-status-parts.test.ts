@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { permissionPaths } from '../../src/ops/config-online.js';
-import { describeJiraReach, displayUrl, isDown, isReachAnswer, jiraReachVerdict, type JiraReach } from '../../src/ops/jira-reach.js';
+import { describeJiraReach, displayUrl, isDown, isReachAnswer, jiraReachVerdict, type JiraReach } from '../../src/jira/reach.js';
 import { whyDelayed } from '../../src/ops/queue-health.js';
 
 describe('whyDelayed', () => {

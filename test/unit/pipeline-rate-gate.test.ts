@@ -1,9 +1,9 @@
 // The Retry-After gate's local half (no Redis): a fake Redis answering PTTL lets the test pin
 // the order of events that matters — a 429 arriving while another check is in flight.
 import { describe, expect, it } from 'vitest';
-import { RateLimitedError } from '../../src/errors.js';
-import type { Redis } from '../../src/redis.js';
-import { createRateGate, gated } from '../../src/pipeline/rate-gate.js';
+import { RateLimitedError } from '../../src/core/errors.js';
+import type { Redis } from '../../src/core/redis.js';
+import { createRateGate, gated } from '../../src/jira/retry-after.js';
 
 function fakeRedis() {
   const keys = new Map<string, number>();

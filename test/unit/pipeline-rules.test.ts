@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../../src/errors.js';
+import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../../src/core/errors.js';
 import { classifyAnswer } from '../../src/jira/classify.js';
 import { JiraNoAnswerError } from '../../src/jira/errors.js';
-import { normalizeMailId } from '../../src/pipeline/audit.js';
-import { siteHost } from '../../src/pipeline/context.js';
-import { answeredWithoutEffect } from '../../src/pipeline/provisioner.js';
-import { recheckDelay } from '../../src/pipeline/waiters.js';
+import { normalizeMailId } from '../../src/queues/audit.js';
+import { siteHost } from '../../src/identity/context.js';
+import { answeredWithoutEffect } from '../../src/identity/provisioner.js';
+import { recheckDelay } from '../../src/identity/waiters.js';
 
 const headers = (h: Record<string, string> = {}) => ({ get: (n: string) => h[n.toLowerCase()] ?? null });
 

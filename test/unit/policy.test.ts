@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mailboxSchema, policySchema } from '../../src/config/schema.js';
-import { decide, displayNameFor, inDomain, screen, selectParticipants } from '../../src/pipeline/policy.js';
+import { decide, displayNameFor, inDomain, screen, selectParticipants } from '../../src/identity/policy.js';
 
 const policy = (p: Record<string, unknown> = {}) => policySchema.parse(p);
 

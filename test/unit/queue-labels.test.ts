@@ -1,7 +1,7 @@
 // Job names on the board (issue 19.11): the mail in words, bounded, and safe to show whatever
 // the sender put in the subject.
 import { describe, expect, it } from 'vitest';
-import { humanRecord } from '../../src/pipeline/sim-run.js';
+import { humanRecord } from '../helpers/sim-run.js';
 import { identityProvision, jiraDeliver, mailboxActions, mailInbound, notify } from '../../src/queues/catalog.js';
 import { jobName } from '../../src/queues/define.js';
 import { clip, MAX_JOB_NAME } from '../../src/queues/label.js';

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { isConnectionError, RedisOutage } from '../../src/redis-outage.js';
+import { isConnectionError, RedisOutage } from '../../src/core/redis-outage.js';
 
 const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
 

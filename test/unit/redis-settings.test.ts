@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseInfo, settingsFindings } from '../../src/redis-settings.js';
+import { parseInfo, settingsFindings } from '../../src/core/redis-settings.js';
 
 describe('settingsFindings', () => {
   it('is quiet on noeviction with AOF everysec', () => {

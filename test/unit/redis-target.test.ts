@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeTarget, parseRedisTarget } from '../../src/redis-target.js';
+import { describeTarget, parseRedisTarget } from '../../src/core/redis-target.js';
 import { parseConfig } from '../../src/config/load.js';
 
 describe('parseRedisTarget', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { policySchema } from '../../src/config/schema.js';
-import { AuthError, RetryableError } from '../../src/errors.js';
+import { AuthError, RetryableError } from '../../src/core/errors.js';
 import { checkRecord, checkToken, formatReport, requirementsFor, summarize, type TokenCheckClient } from '../../src/token/check.js';
 import { expiryStatus } from '../../src/token/watch.js';
 

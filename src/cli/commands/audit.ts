@@ -2,7 +2,7 @@
 // step (lookups, decisions, accounts created, groups joined, hand-over to delivery), with the
 // token account each step ran as and what Jira answered.
 import type { Command } from 'commander';
-import { createAuditTrail, type AuditEvent } from '../../pipeline/audit.js';
+import { createAuditTrail, type AuditEvent } from '../../queues/audit.js';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, out, printJson, table } from '../output.js';
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { maskedConfig, type Config } from '../../config/load.js';
-import { describeError } from '../../errors.js';
-import { silentLogger } from '../../log.js';
+import { describeError } from '../../core/errors.js';
+import { silentLogger } from '../../core/log.js';
 import { checkConfigOnline, JiraUnreachableError, type OnlineReport } from '../../ops/config-online.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';

@@ -18,7 +18,7 @@ import {
   QUEUE_NAMES,
   showFailed,
   type OpsQueues,
-} from '../../ops/queues.js';
+} from '../../ops/queue-status.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
 import { CliError, EXIT, err, out, printJson, table } from '../output.js';

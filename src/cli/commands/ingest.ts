@@ -2,7 +2,7 @@
 // in the configured mail store, parsed and classified, enqueued into the pipeline (job id =
 // sha256 of its bytes, so feeding the same file twice is a no-op), and printed as a row.
 import type { Command } from 'commander';
-import { NotFoundError } from '../../errors.js';
+import { NotFoundError } from '../../core/errors.js';
 import { ingestFiles } from '../../mail/ingest-files.js';
 import { createMailStore } from '../../mail/store.js';
 import { mailInbound } from '../../queues/catalog.js';

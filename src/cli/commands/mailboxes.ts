@@ -8,7 +8,7 @@ import { CliError, EXIT, out, printJson, table } from '../output.js';
 import { checkMailboxLogin } from '../../imap/login-check.js';
 import { verifySmtpLogin } from '../../notify/mailer.js';
 import { smtpTokenSource } from '../../oauth/tokens.js';
-import { describeError } from '../../errors.js';
+import { describeError } from '../../core/errors.js';
 
 export function register(program: Command, ctx: CliContext): void {
   const mailboxes = program

@@ -22,7 +22,7 @@ export function register(program: Command, _ctx: CliContext): void {
     .action(async (opts: { role?: string[]; auth: boolean; pretty?: boolean }) => {
       const unknown = (opts.role ?? []).filter((r) => !(ROLES as readonly string[]).includes(r));
       if (unknown.length) throw new CliError(`unknown role ${unknown.join(', ')}: use ${ROLES.join(', ')}`);
-      const [{ runRoles }, roles] = await Promise.all([import('../../runtime.js'), import('../../roles.js')]);
+      const [{ runRoles }, roles] = await Promise.all([import('../../roles/runtime.js'), import('../../roles/all.js')]);
       const chosen = opts.role?.length ? opts.role : [...ROLES];
       const starters = roles.rolesByName({ noAuth: !opts.auth });
       const config = program.opts<{ config?: string }>().config;

@@ -4,17 +4,17 @@
 import type { Command } from 'commander';
 import { ms } from '../../config/duration.js';
 import type { Config } from '../../config/load.js';
-import { AuthError, describeError } from '../../errors.js';
+import { AuthError, describeError } from '../../core/errors.js';
 import { createJiraClient } from '../../jira/index.js';
-import type { Redis } from '../../redis.js';
+import type { Redis } from '../../core/redis.js';
 import { checkRecord, checkToken, formatReport } from '../../token/check.js';
 import { openTokenQueues, publish, readTokenState, resumeGate, type TokenState } from '../../token/gate.js';
 import { daysLeft, maskToken, parseEmailInput, parseExpiresInput, parseTokenInput } from '../../token/input.js';
 import { loadSecretKey, type SecretKey } from '../../token/key.js';
 import { clearToken, readTokenCredentials, readTokenMeta, saveToken, type TokenCredentials, type TokenMeta } from '../../token/store.js';
 import { runTokenCheck } from '../../token/watch.js';
-import { silentLogger } from '../../log.js';
-import { createJiraReachRecorder, type JiraReachRecorder } from '../../ops/jira-reach.js';
+import { silentLogger } from '../../core/log.js';
+import { createJiraReachRecorder, type JiraReachRecorder } from '../../jira/reach.js';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, err, out, printJson } from '../output.js';
 

@@ -4,8 +4,8 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { registerSecret } from '../log.js';
-import type { OAuthConfig } from './schema.js';
+import { registerSecret } from '../core/log.js';
+import type { OAuthConfig } from './oauth-schema.js';
 
 type Env = Record<string, string | undefined>;
 

@@ -5,11 +5,11 @@
 // within a process they share one promise, across processes a short Redis lock lets one
 // resolver ask while the others wait for its answer to land in the cache.
 import { randomBytes } from 'node:crypto';
-import { RetryableError } from '../errors.js';
-import type { Redis } from '../redis.js';
-import { key } from '../redis.js';
+import { RetryableError } from '../core/errors.js';
+import type { Redis } from '../core/redis.js';
+import { key } from '../core/redis.js';
 import type { JiraAccount } from '../jira/types.js';
-import { metrics } from '../ops/metrics.js';
+import { metrics } from '../core/metrics.js';
 
 export interface CachedAccount {
   accountId: string;

@@ -1,15 +1,15 @@
 // What every process entry shares: configuration loaded once, the root logger, Redis
 // connections, and graceful shutdown. SIGTERM stops taking work, finishes or releases what is
 // in hand, closes connections and exits; an unhandled rejection crashes loudly.
-import { configPath, envLogLevel, loadConfig, type Config } from './config/load.js';
-import { ConfigError, describeError } from './errors.js';
-import { createLogger, registerSecret, wantPretty, type Logger } from './log.js';
-import { createRedis, describeTarget, type Redis } from './redis.js';
-import { RedisOutage } from './redis-outage.js';
-import { checkRedisSettings } from './redis-settings.js';
-import { metrics } from './ops/metrics.js';
-import { startMetricsPublisher } from './ops/metrics-share.js';
-import { KEY_MISMATCH_EXIT, KeyMismatchError } from './token/key.js';
+import { configPath, envLogLevel, loadConfig, type Config } from '../config/load.js';
+import { ConfigError, describeError } from '../core/errors.js';
+import { createLogger, registerSecret, wantPretty, type Logger } from '../core/log.js';
+import { createRedis, describeTarget, type Redis } from '../core/redis.js';
+import { RedisOutage } from '../core/redis-outage.js';
+import { checkRedisSettings } from '../core/redis-settings.js';
+import { metrics } from '../core/metrics.js';
+import { startMetricsPublisher } from '../ops/metrics-share.js';
+import { KEY_MISMATCH_EXIT, KeyMismatchError } from '../token/key.js';
 
 export interface Stoppable {
   stop(): Promise<void>;

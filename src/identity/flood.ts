@@ -1,7 +1,7 @@
 // Per-sender flood limit: how many distinct mails a sender sent in the current clock hour.
 // Mails are counted by job id in a set, so a mail re-run after a crash is not counted twice.
-import type { Redis } from '../redis.js';
-import { key } from '../redis.js';
+import type { Redis } from '../core/redis.js';
+import { key } from '../core/redis.js';
 
 const HOUR = 3_600_000;
 

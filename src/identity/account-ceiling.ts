@@ -2,7 +2,7 @@
 // one mail, one sender and the whole install may each create only so many per hour, however
 // many addresses a mail carries. Counted in Redis (sets of emails per clock hour), so every
 // resolver process sees the same counts; a re-run of a mail counts an email once.
-import { key, type Redis } from '../redis.js';
+import { key, type Redis } from '../core/redis.js';
 
 const HOUR = 3_600_000;
 

@@ -1,11 +1,11 @@
 // Every role, for `mailroom start` / `npm start` (all roles in one process). In production
 // each role usually runs as its own process (Procfile); any role runs in any number of copies.
-import { delivererRole } from './deliver/role.js';
-import { pollerRole } from './imap/role.js';
-import { notifierRole } from './notify/role.js';
-import { provisionerRole, resolverRole } from './pipeline/roles.js';
+import { delivererRole } from '../deliver/role.js';
+import { pollerRole } from '../imap/role.js';
+import { notifierRole } from '../notify/role.js';
+import { provisionerRole, resolverRole } from '../identity/role.js';
 import type { RoleStarter } from './runtime.js';
-import { webRole } from './web/role.js';
+import { webRole } from '../web/role.js';
 
 export interface AllRolesOptions {
   /** Run the web role without credentials (loopback only). */

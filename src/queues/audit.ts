@@ -2,8 +2,8 @@
 // which token account, and what Jira answered), so "why does this person have an account?" and
 // "what happened to this mail?" have answers. Redis streams, one per email and one per mail,
 // each capped in length and expiring some time after its last entry.
-import type { Redis } from '../redis.js';
-import { key } from '../redis.js';
+import type { Redis } from '../core/redis.js';
+import { key } from '../core/redis.js';
 
 export interface AuditEvent {
   /** ISO 8601. */

@@ -2,7 +2,7 @@
 // web role (/metrics, /readyz). Every operation on one job is individually idempotent: a bulk
 // retry or remove interrupted half way can simply be run again and continues where it stopped.
 import { Queue, type Job } from 'bullmq';
-import type { Redis } from '../redis.js';
+import type { Redis } from '../core/redis.js';
 import { allQueues } from '../queues/catalog.js';
 import { detailFailed, matchesFilter, summarizeFailed, type FailedFilter, type FailedJob, type FailedJobDetail } from './failed-summary.js';
 import type { JobRef } from './ids.js';

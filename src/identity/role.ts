@@ -2,17 +2,17 @@
 // token gate (an AuthError pauses every queue that needs the token), the pipeline, and a
 // worker per role. workers/resolver.ts and workers/provisioner.ts only call runRoles().
 import type { Queue, Worker } from 'bullmq';
-import { describeError } from '../errors.js';
+import { describeError } from '../core/errors.js';
 import { identityProvision, jiraDeliver, mailboxActions, mailInbound } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
 import { startWorker, type WorkerOptions } from '../queues/worker.js';
-import type { Redis } from '../redis.js';
-import type { RoleContext, RoleStarter } from '../runtime.js';
+import type { Redis } from '../core/redis.js';
+import type { RoleContext, RoleStarter } from '../roles/runtime.js';
 import { openTokenQueues } from '../token/gate.js';
 import { openTokenRuntime, type TokenRuntime } from '../token/runtime.js';
 import { createPipeline, pipelineOptionsFrom, type JiraProvider, type Pipeline, type PipelineQueues } from './context.js';
 import { createProvisioner, onProvisionFailed } from './provisioner.js';
-import type { RateGateObserver } from './rate-gate.js';
+import type { RateGateObserver } from '../jira/retry-after.js';
 import { createResolver } from './resolver.js';
 
 // Resolver jobs mostly wait on Redis and a cached lookup: many at once are cheap.

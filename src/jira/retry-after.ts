@@ -10,10 +10,10 @@
 // (one PTTL), so a process whose subscription was down, or that started later, still holds.
 // Together: no request leaves any process more than a Redis round trip after another process
 // read the header (test/integration/rate-gate-shared.test.ts holds it to 25 ms).
-import { RateLimitedError } from '../errors.js';
-import type { Redis } from '../redis.js';
-import { key } from '../redis.js';
-import { metrics } from '../ops/metrics.js';
+import { RateLimitedError } from '../core/errors.js';
+import type { Redis } from '../core/redis.js';
+import { key } from '../core/redis.js';
+import { metrics } from '../core/metrics.js';
 
 export interface RateGate {
   /** Throws RateLimitedError (remaining window) while Jira has asked us to wait. */

@@ -1,5 +1,5 @@
 // Redis connections, for every role, the CLI, the demo and the tests: one place that knows the
-// three forms an install can point at (src/redis-target.ts parses them) and the options BullMQ
+// three forms an install can point at (src/core/redis-target.ts parses them) and the options BullMQ
 // needs for each. Workers need `maxRetriesPerRequest: null` (blocking commands must not fail
 // while Redis restarts or fails over); short-lived CLI connections give up within seconds.
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';

@@ -9,7 +9,7 @@
 // anonymous answer, and the worker wrapper pauses the token's queues.
 import type { Job, Queue } from 'bullmq';
 import type { z } from 'zod';
-import { NotFoundError, PermanentError, RateLimitedError, RetryableError, describeError } from '../errors.js';
+import { NotFoundError, PermanentError, RateLimitedError, RetryableError, describeError } from '../core/errors.js';
 import { AlreadyExistsError, JiraServerError } from '../jira/errors.js';
 import type { JiraAccount } from '../jira/types.js';
 import type { identityProvision } from '../queues/catalog.js';
@@ -17,10 +17,10 @@ import type { Processor, ProcessorContext } from '../queues/worker.js';
 import { toCached, type CachedAccount } from './cache.js';
 import type { Pipeline } from './context.js';
 import { displayNameFor } from './policy.js';
-import type { AuditInput } from './audit.js';
+import type { AuditInput } from '../queues/audit.js';
 import { auditLine, tell } from '../queues/story.js';
 import { releaseWaiters } from './waiters.js';
-import { metrics } from '../ops/metrics.js';
+import { metrics } from '../core/metrics.js';
 
 export type ProvisionPayload = z.infer<typeof identityProvision.payload>;
 

@@ -7,11 +7,11 @@ import { ms } from '../config/duration.js';
 import type { MailboxConfig, RetryConfig } from '../config/schema.js';
 import type { JiraClient } from '../jira/client.js';
 import { preferredAccount } from '../jira/match.js';
-import type { Logger } from '../log.js';
-import type { Redis } from '../redis.js';
-import { createAuditTrail, type AuditTrail } from './audit.js';
+import type { Logger } from '../core/log.js';
+import type { Redis } from '../core/redis.js';
+import { createAuditTrail, type AuditTrail } from '../queues/audit.js';
 import { createIdentityCache, type IdentityCache } from './cache.js';
-import { createRateGate, gated, type RateGate, type RateGateObserver } from './rate-gate.js';
+import { createRateGate, gated, type RateGate, type RateGateObserver } from '../jira/retry-after.js';
 
 /** The part of the Jira client the pipeline uses. */
 export type IdentityClient = Pick<

@@ -7,7 +7,7 @@
 // instance (src/ops/metrics-share.ts); the Redis-derived gauges are shown once, unlabelled.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Worker } from 'bullmq';
-import { allQueueStatus, JOB_STATES, type OpsQueues } from './queues.js';
+import { allQueueStatus, JOB_STATES, type OpsQueues } from '../ops/queue-status.js';
 
 export interface Metrics {
   registry: Registry;

@@ -3,8 +3,8 @@
 // "which issue does this reply belong to?" for In-Reply-To/References. It is the fast guard;
 // the issue property `mailroom.message` is the one that survives losing Redis.
 import { randomBytes } from 'node:crypto';
-import { RetryableError } from '../errors.js';
-import { key, type Redis } from '../redis.js';
+import { RetryableError } from '../core/errors.js';
+import { key, type Redis } from '../core/redis.js';
 
 export interface LedgerEntry {
   issueKey: string;

@@ -1,7 +1,7 @@
 // Who in a mail is looked up in Jira, and what happens to the ones Jira does not know. Pure:
 // no Redis, no Jira, so the table tests in test/unit/policy.test.ts pin every rule down.
 import type { MailboxConfig, PolicyConfig } from '../config/schema.js';
-import { canonicalAddress } from '../mail/address.js';
+import { canonicalAddress } from '../core/address.js';
 import type { MailRecord } from '../mail/record.js';
 
 export type Role = 'sender' | 'to' | 'cc';
@@ -28,7 +28,7 @@ export type Decision =
   /** Over the flood limit: recorded, not provisioned, until the hour turns. */
   | { action: 'hold'; reason: 'flood'; detail: string };
 
-/** The canonical form (src/mail/address.ts): lower case, no trailing dot, punycode domain. */
+/** The canonical form (src/core/address.ts): lower case, no trailing dot, punycode domain. */
 export function normalizeEmail(address: string): string {
   return canonicalAddress(address).address;
 }

@@ -1,9 +1,9 @@
 // Real RFC 822 mails for delivery tests, the benchmark and the demo: built as bytes, put in a
 // mail store and parsed by the same code the poller uses, so nothing about them is faked.
 import { createHash } from 'node:crypto';
-import type { MailRecord } from '../mail/record.js';
-import { parseMail } from '../mail/parse.js';
-import type { MailStore } from '../mail/store.js';
+import type { MailRecord } from '../../src/mail/record.js';
+import { parseMail } from '../../src/mail/parse.js';
+import type { MailStore } from '../../src/mail/store.js';
 
 export interface RawMailInput {
   from: string;

@@ -3,18 +3,18 @@
 // the pipeline's workers in this process, and waiting until every mail has settled.
 import { createHash } from 'node:crypto';
 import type { Queue, Worker } from 'bullmq';
-import { mailboxSchema, type MailboxConfig, type RetryConfig } from '../config/schema.js';
-import { createJiraClient } from '../jira/client.js';
-import { seededRandom } from '../jira-sim/state.js';
-import type { Logger } from '../log.js';
-import type { MailRecord } from '../mail/record.js';
-import { mailInbound } from '../queues/catalog.js';
-import { addJob } from '../queues/queue.js';
-import type { Redis } from '../redis.js';
-import { createPipeline, type Pipeline, type PipelineQueues } from './context.js';
-import type { MailInbound } from './resolver.js';
-import type { RateGateObserver } from './rate-gate.js';
-import { openPipelineQueues, startProvisionerWorker, startResolverWorker } from './roles.js';
+import { mailboxSchema, type MailboxConfig, type RetryConfig } from '../../src/config/schema.js';
+import { createJiraClient } from '../../src/jira/client.js';
+import { seededRandom } from '../../src/jira-sim/state.js';
+import type { Logger } from '../../src/core/log.js';
+import type { MailRecord } from '../../src/mail/record.js';
+import { mailInbound } from '../../src/queues/catalog.js';
+import { addJob } from '../../src/queues/queue.js';
+import type { Redis } from '../../src/core/redis.js';
+import { createPipeline, type Pipeline, type PipelineQueues } from '../../src/identity/context.js';
+import type { MailInbound } from '../../src/identity/resolver.js';
+import type { RateGateObserver } from '../../src/jira/retry-after.js';
+import { openPipelineQueues, startProvisionerWorker, startResolverWorker } from '../../src/identity/role.js';
 
 /** A deterministic pseudo-random sequence (mulberry32), so workloads repeat. */
 export const seeded = seededRandom;

@@ -7,14 +7,14 @@
 // provisioner promotes it when the account is ready. Waiting spends no attempts.
 import { DelayedError } from 'bullmq';
 import type { z } from 'zod';
-import { PermanentError } from '../errors.js';
+import { PermanentError } from '../core/errors.js';
 import { identityProvision, jiraDeliver, mailboxActions, mailInbound, type ResolvedPerson } from '../queues/catalog.js';
 import { addJob } from '../queues/queue.js';
 import type { Processor, ProcessorContext } from '../queues/worker.js';
-import { createLedger } from '../deliver/ledger.js';
+import { createLedger } from '../mail/ledger.js';
 import { mailKey } from '../deliver/route.js';
 import { senderVerdict } from '../mail/auth-results.js';
-import { normalizeMailId, type AuditInput } from './audit.js';
+import { normalizeMailId, type AuditInput } from '../queues/audit.js';
 import { auditLine, tell, waitingProgress } from '../queues/story.js';
 import type { Pipeline, PipelineQueues } from './context.js';
 import { markWaiting, takeNewAccount } from './account-ceiling.js';
@@ -168,7 +168,7 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
             await audit.record({ ...base, email: person.email, step: 'decision', outcome: d.action === 'hold' ? 'held' : 'ignored', detail: d.detail });
             return;
           case 'provision': {
-            // A held mail creates no one; then the ceilings on new accounts (src/pipeline/account-ceiling.ts).
+            // A held mail creates no one; then the ceilings on new accounts (src/identity/account-ceiling.ts).
             const hold = async (reason: string, detail: string) => {
               Object.assign(person, { status: 'held', reason });
               await audit.record({ ...base, email: person.email, step: 'decision', outcome: 'held', detail });

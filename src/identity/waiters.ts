@@ -4,8 +4,8 @@
 // jobs so they continue at once. Nothing is lost if a process dies in between: the job sits
 // in delayed and re-checks on its own when the fallback time comes.
 import { Job, type Queue } from 'bullmq';
-import type { Redis } from '../redis.js';
-import { key } from '../redis.js';
+import type { Redis } from '../core/redis.js';
+import { key } from '../core/redis.js';
 
 export function waitersKey(prefix: string, site: string, email: string): string {
   return key(prefix, 'waiters', site, email.trim().toLowerCase());

@@ -10,10 +10,10 @@
 // config or the pace is wrong, and those have their own checks). No answer (refused, reset,
 // timed out) and 5xx are errors: Jira is down or failing, whatever the request.
 import { Gauge, type Registry } from 'prom-client';
-import type { Redis } from '../redis.js';
-import { key } from '../redis.js';
-import type { ScrapeSource } from './metrics.js';
-import type { ReadinessCheck } from './readiness.js';
+import type { Redis } from '../core/redis.js';
+import { key } from '../core/redis.js';
+import type { ScrapeSource } from '../core/metrics.js';
+import type { ReadinessCheck } from '../ops/readiness.js';
 
 export function reachKey(prefix: string): string {
   return key(prefix, 'jira', 'reach');
