@@ -7,7 +7,6 @@
 // instance (src/ops/metrics-share.ts); the Redis-derived gauges are shown once, unlabelled.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Worker } from 'bullmq';
-import { allQueueStatus, JOB_STATES, type OpsQueues } from '../ops/queue-status.js';
 
 export interface Metrics {
   registry: Registry;
@@ -110,19 +109,6 @@ export const metrics: Metrics = createMetrics({ defaultMetrics: true });
 export interface ScrapeSource {
   name: string;
   collect(m: Metrics): Promise<void>;
-}
-
-/** Queue counts by state, read at scrape time. */
-export function queueCountsSource(queues: OpsQueues): ScrapeSource {
-  return {
-    name: 'queues',
-    async collect(m) {
-      for (const s of await allQueueStatus(queues)) {
-        for (const state of JOB_STATES) m.queueJobs.set({ queue: s.queue, state }, s.counts[state]);
-        m.queuePaused.set({ queue: s.queue }, s.paused ? 1 : 0);
-      }
-    },
-  };
 }
 
 /** Record the processing time of every job a worker finishes. */

@@ -29,6 +29,7 @@ import type { Redis } from '../core/redis.js';
 import { senderVerdict } from '../mail/auth-results.js';
 import { adfToText, textToAdf } from './adf.js';
 import { cutNote, loadContent, type MailContent } from './content.js';
+import { mailKey, threadIds } from '../mail/id.js';
 import { createLedger, type LedgerEntry } from '../mail/ledger.js';
 import { decideReply, needsPeople, type ReplyFacts } from './reply-trust.js';
 import {
@@ -36,12 +37,10 @@ import {
   formatBytes,
   isRequestRoute,
   issueKeysIn,
-  mailKey,
   peopleOf,
   routeProject,
   senderLabel,
   summaryOf,
-  threadIds,
   type DeliverRoute,
 } from './route.js';
 

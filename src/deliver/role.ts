@@ -7,7 +7,7 @@ import { createAuditTrail } from '../queues/audit.js';
 import { jiraDeliver, mailboxActions } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
 import { startWorker, type WorkerOptions } from '../queues/worker.js';
-import type { RoleContext, RoleStarter } from '../roles/runtime.js';
+import type { RoleContext, RoleStarter } from '../queues/role.js';
 import { openTokenQueues } from '../token/gate.js';
 import { openTokenRuntime } from '../token/runtime.js';
 import { createContentPool } from './content-pool.js';

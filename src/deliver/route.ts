@@ -1,5 +1,5 @@
 // Pure decisions of delivery: the summary, who reports, who participates, which issue a reply
-// answers (by key in the subject), how a comment says who wrote it, and the ledger id of a mail.
+// answers (by key in the subject), how a comment says who wrote it. (A mail's ids: src/mail/id.ts.)
 import type { MailboxConfig } from '../config/schema.js';
 import type { ResolvedPerson } from '../queues/catalog.js';
 import type { MailRecord } from '../mail/record.js';
@@ -16,23 +16,6 @@ export function isRequestRoute(r: DeliverRoute): r is Extract<DeliverRoute, { se
 /** The project whose issue keys a reply may name (a JSM route names it only optionally). */
 export function routeProject(r: DeliverRoute): string | undefined {
   return r.project;
-}
-
-/** `<abc@host>` and `abc@host` name the same mail. */
-export function normalizeMessageId(id: string): string {
-  return id.trim().replace(/^<+/, '').replace(/>+$/, '').trim();
-}
-
-/** The id a mail is known by in the ledger: its Message-ID, or its raw bytes' hash when it has none. */
-export function mailKey(record: Pick<MailRecord, 'messageId' | 'rawRef'>): string {
-  const id = record.messageId ? normalizeMessageId(record.messageId) : '';
-  return id || `sha256:${record.rawRef.sha256}`;
-}
-
-/** Message-IDs this mail answers, nearest first: In-Reply-To, then References from the end. */
-export function threadIds(record: Pick<MailRecord, 'inReplyTo' | 'references'>): string[] {
-  const ids = [record.inReplyTo, ...[...record.references].reverse()].filter((x): x is string => !!x).map(normalizeMessageId);
-  return [...new Set(ids.filter(Boolean))];
 }
 
 /** Cut to `max` UTF-16 units without splitting a surrogate pair, ending with an ellipsis when cut. */

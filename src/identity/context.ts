@@ -1,5 +1,6 @@
 // What the resolver and the provisioner share: the identity cache, the audit trail, the
-// Retry-After gate, the queues they produce into, and how to reach Jira. Built once per
+// queues they produce into, and how to reach Jira (clients come gated by the site's
+// Retry-After window, src/jira/retry-after.ts, from where they are made). Built once per
 // process from the configuration (workers/*.ts) or by tests with the simulator's credentials.
 import type { Queue } from 'bullmq';
 import type { Config } from '../config/load.js';
@@ -11,7 +12,7 @@ import type { Logger } from '../core/log.js';
 import type { Redis } from '../core/redis.js';
 import { createAuditTrail, type AuditTrail } from '../queues/audit.js';
 import { createIdentityCache, type IdentityCache } from './cache.js';
-import { createRateGate, gated, type RateGate, type RateGateObserver } from '../jira/retry-after.js';
+import { siteHost } from '../jira/site.js';
 
 /** The part of the Jira client the pipeline uses. */
 export type IdentityClient = Pick<
@@ -34,7 +35,6 @@ export interface PipelineOptions {
   jira: JiraProvider;
   logger: Logger;
   retry?: Partial<Record<string, RetryConfig>>;
-  rateGateObserver?: RateGateObserver;
 }
 
 export interface Pipeline {
@@ -44,35 +44,16 @@ export interface Pipeline {
   mailbox(id: string): MailboxConfig | undefined;
   cache: IdentityCache;
   audit: AuditTrail;
-  gate: RateGate;
-  /** The client behind the Retry-After gate, and its token account. */
+  /** The client (behind the site's Retry-After gate, applied where clients are made), and its token account. */
   jira(): Promise<{ client: IdentityClient; account: string }>;
   logger: Logger;
   retry?: Partial<Record<string, RetryConfig>>;
 }
 
-/**
- * The site's host, as it appears in keys and job ids. A port (the simulator's) is kept but
- * written with `_`: BullMQ refuses `:` in custom job ids.
- */
-export function siteHost(site: string): string {
-  let host: string;
-  try {
-    host = new URL(site).host;
-  } catch {
-    host = site;
-  }
-  return host.toLowerCase().replace(/:/g, '_');
-}
-
 export function createPipeline(o: PipelineOptions): Pipeline {
   const site = siteHost(o.site);
-  const gate = createRateGate({ redis: o.redis, prefix: o.prefix, site, observer: o.rateGateObserver });
   const byId = new Map(o.mailboxes.map((m) => [m.id, m]));
-  const jira = async () => {
-    const { client, account } = await o.jira();
-    return { client: gated(client, gate), account };
-  };
+  const jira = o.jira;
   const cache = createIdentityCache({
     redis: o.redis,
     prefix: o.prefix,
@@ -93,7 +74,6 @@ export function createPipeline(o: PipelineOptions): Pipeline {
     mailbox: (id) => byId.get(id),
     cache,
     audit: createAuditTrail({ redis: o.redis, prefix: o.prefix }),
-    gate,
     jira,
     logger: o.logger,
     retry: o.retry,

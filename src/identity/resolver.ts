@@ -12,9 +12,9 @@ import { identityProvision, jiraDeliver, mailboxActions, mailInbound, type Resol
 import { addJob } from '../queues/queue.js';
 import type { Processor, ProcessorContext } from '../queues/worker.js';
 import { createLedger } from '../mail/ledger.js';
-import { mailKey } from '../deliver/route.js';
+import { mailKey, normalizeMessageId } from '../mail/id.js';
 import { senderVerdict } from '../mail/auth-results.js';
-import { normalizeMailId, type AuditInput } from '../queues/audit.js';
+import type { AuditInput } from '../queues/audit.js';
 import { auditLine, tell, waitingProgress } from '../queues/story.js';
 import type { Pipeline, PipelineQueues } from './context.js';
 import { markWaiting, takeNewAccount } from './account-ceiling.js';
@@ -74,7 +74,7 @@ export function createResolver(p: Pipeline, queues: PipelineQueues): Processor<M
     if (!mailbox) throw new PermanentError(`mail for mailbox "${data.mailboxId}", which is not in the configuration`);
     const policy = mailbox.policy;
     const record = data.record;
-    const mail = record.messageId ? normalizeMailId(record.messageId) : String(job.id);
+    const mail = record.messageId ? normalizeMessageId(record.messageId) : String(job.id);
     const base = { mail, mailboxId: data.mailboxId };
     const sender = record.from ? normalizeEmail(record.from.address) : undefined;
     const c = record.classification;

@@ -7,7 +7,7 @@ import { identityProvision, jiraDeliver, mailboxActions, mailInbound } from '../
 import { openQueue } from '../queues/queue.js';
 import { startWorker, type WorkerOptions } from '../queues/worker.js';
 import type { Redis } from '../core/redis.js';
-import type { RoleContext, RoleStarter } from '../roles/runtime.js';
+import type { RoleContext, RoleStarter } from '../queues/role.js';
 import { openTokenQueues } from '../token/gate.js';
 import { openTokenRuntime, type TokenRuntime } from '../token/runtime.js';
 import { createPipeline, pipelineOptionsFrom, type JiraProvider, type Pipeline, type PipelineQueues } from './context.js';
@@ -97,8 +97,8 @@ function pipelineRole(role: 'resolver' | 'provisioner', opts: PipelineRoleOption
     const tokenQueues = openTokenQueues(redis, config.prefix);
     // Every token-using role checks the token at start and periodically (harmless in many
     // copies): an expiring token or a lost permission is reported by whichever runs.
-    const token = await openTokenRuntime({ connection: redis, config, logger, watch: true });
-    const pipeline = createPipeline({ ...pipelineOptionsFrom(config, redis, logger, tokenJira(token)), rateGateObserver: opts.rateGateObserver });
+    const token = await openTokenRuntime({ connection: redis, config, logger, watch: true, rateGateObserver: opts.rateGateObserver });
+    const pipeline = createPipeline(pipelineOptionsFrom(config, redis, logger, tokenJira(token)));
     const deps: PipelineWorkerDeps = {
       connection: ctx.redis(role),
       logger,

@@ -4,7 +4,7 @@ import { requireSecrets } from '../config/load.js';
 import { Queue } from 'bullmq';
 import { DEFAULT_STORE_RETENTION, MAIL_QUEUES, startStorePruner } from '../mail/retention.js';
 import { createMailStore } from '../mail/store.js';
-import type { RoleStarter } from '../roles/runtime.js';
+import type { RoleStarter } from '../queues/role.js';
 import { startPoller } from './poller.js';
 
 export function pollerRole(): RoleStarter {

@@ -13,7 +13,6 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Redis } from '../core/redis.js';
 import { key } from '../core/redis.js';
 import type { ScrapeSource } from '../core/metrics.js';
-import type { ReadinessCheck } from '../ops/readiness.js';
 
 export function reachKey(prefix: string): string {
   return key(prefix, 'jira', 'reach');
@@ -197,7 +196,8 @@ export function jiraReachVerdict(r: JiraReach): { ok: boolean; detail: string } 
   return { ok: r.reachable !== false, detail: describeJiraReach(r) };
 }
 
-export function jiraReachCheck(redis: Redis, prefix: string): ReadinessCheck {
+/** A readiness check (the shape src/ops/readiness.ts runs) named `jira`. */
+export function jiraReachCheck(redis: Redis, prefix: string): { name: string; check(): Promise<{ ok: boolean; detail: string }> } {
   return { name: 'jira', check: async () => jiraReachVerdict(await readJiraReach(redis, prefix)) };
 }
 

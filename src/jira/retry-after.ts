@@ -14,6 +14,8 @@ import { RateLimitedError } from '../core/errors.js';
 import type { Redis } from '../core/redis.js';
 import { key } from '../core/redis.js';
 import { metrics } from '../core/metrics.js';
+import { createJiraClient, type JiraClient, type JiraClientOptions } from './client.js';
+import { siteHost } from './site.js';
 
 export interface RateGate {
   /** Throws RateLimitedError (remaining window) while Jira has asked us to wait. */
@@ -113,7 +115,8 @@ export function createRateGate(opts: {
       const longer = until - Math.max(countedUntil, Date.now());
       countedUntil = Math.max(countedUntil, until);
       if (longer > 0) metrics.jiraRateLimitedSeconds.inc(longer / 1000);
-      await share(ms);
+      // Redis away: this process holds its own gate; the 429 must still reach the caller as a 429.
+      await share(ms).catch(() => undefined);
     },
     async close() {
       if (!sub) return;
@@ -125,43 +128,41 @@ export function createRateGate(opts: {
 }
 
 /**
- * The same object, each method gated: checked before the call, and a RateLimitedError from
- * the call closes the gate for everyone before it is rethrown.
+ * The same object, each method gated: checked before the call, and Jira's 429 from the call
+ * closes the gate for everyone before it is rethrown. Applied once, where clients are made
+ * (gatedClientMaker below); a gate's own refusal is thrown before any request is sent.
  */
-const RECORDED = Symbol('rate-limit recorded');
-/** 'tripped': Jira's 429, already counted and shared; 'closed': a gate's own refusal, no request made. */
-type Marked = RateLimitedError & { [RECORDED]?: 'tripped' | 'closed' };
-
 export function gated<T extends object>(target: T, gate: RateGate): T {
   return new Proxy(target, {
     get(obj, prop, receiver) {
       const v = Reflect.get(obj, prop, receiver) as unknown;
       if (typeof v !== 'function') return v;
       return async (...args: unknown[]) => {
-        try {
-          await gate.check();
-        } catch (e) {
-          if (e instanceof RateLimitedError) (e as Marked)[RECORDED] = 'closed';
-          throw e;
-        }
+        await gate.check();
         gate.observer?.onPass?.(String(prop));
         try {
           return await (v as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
         } catch (e) {
-          // Clients may be gated twice (a role's own gate over the token runtime's): the
-          // innermost gate records the 429 and the outer ones only tell their observer; an
-          // inner gate's refusal is no 429 at all.
           if (e instanceof RateLimitedError) {
-            const m = e as Marked;
-            if (!m[RECORDED]) {
-              m[RECORDED] = 'tripped';
-              metrics.jiraRateLimited.inc({ operation: String(prop) });
-              await gate.trip(e.retryAfterMs);
-            } else if (m[RECORDED] === 'tripped') gate.observer?.onTrip?.(e.retryAfterMs);
+            metrics.jiraRateLimited.inc({ operation: String(prop) });
+            await gate.trip(e.retryAfterMs);
           }
           throw e;
         }
       };
     },
   });
+}
+
+/**
+ * Jira clients for one site, all behind its one Retry-After gate: the header closes the gate
+ * as soon as it is read (hold), the 429 error counts it (trip), and with `listen` the windows
+ * other processes read arrive by subscription.
+ */
+export function gatedClientMaker(o: { redis: Redis; prefix: string; site: string; observer?: RateGateObserver; listen?: boolean }): {
+  gate: RateGate;
+  make(opts: Omit<JiraClientOptions, 'onRetryAfter'>): JiraClient;
+} {
+  const gate = createRateGate({ redis: o.redis, prefix: o.prefix, site: siteHost(o.site), observer: o.observer, listen: o.listen });
+  return { gate, make: (opts) => gated(createJiraClient({ ...opts, onRetryAfter: (wait) => gate.hold(wait) }), gate) };
 }

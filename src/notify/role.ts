@@ -7,7 +7,7 @@ import type { Logger } from '../core/log.js';
 import { notify } from '../queues/catalog.js';
 import { startWorker } from '../queues/worker.js';
 import type { Redis } from '../core/redis.js';
-import type { RoleStarter } from '../roles/runtime.js';
+import type { RoleStarter } from '../queues/role.js';
 import { openTokenQueues } from '../token/gate.js';
 import { openTokenRuntime } from '../token/runtime.js';
 import { createMailer, smtpTls, type Mailer } from './mailer.js';

@@ -2,6 +2,7 @@
 // web role (/metrics, /readyz). Every operation on one job is individually idempotent: a bulk
 // retry or remove interrupted half way can simply be run again and continues where it stopped.
 import { Queue, type Job } from 'bullmq';
+import type { ScrapeSource } from '../core/metrics.js';
 import type { Redis } from '../core/redis.js';
 import { allQueues } from '../queues/catalog.js';
 import { detailFailed, matchesFilter, summarizeFailed, type FailedFilter, type FailedJob, type FailedJobDetail } from './failed-summary.js';
@@ -174,4 +175,17 @@ export async function pruneFailed(queues: OpsQueues, before: number): Promise<{ 
     result.push({ queue: queue.name, removed });
   }
   return result;
+}
+
+/** Queue counts by state, read at scrape time. */
+export function queueCountsSource(queues: OpsQueues): ScrapeSource {
+  return {
+    name: 'queues',
+    async collect(m) {
+      for (const s of await allQueueStatus(queues)) {
+        for (const state of JOB_STATES) m.queueJobs.set({ queue: s.queue, state }, s.counts[state]);
+        m.queuePaused.set({ queue: s.queue }, s.paused ? 1 : 0);
+      }
+    },
+  };
 }

@@ -12,12 +12,12 @@
 import type { Job, JobType, Queue } from 'bullmq';
 import type { RetryConfig } from '../config/schema.js';
 import { ledgerKey } from '../mail/ledger.js';
-import { mailKey } from '../deliver/route.js';
+import { mailKey, normalizeMessageId } from '../mail/id.js';
 import { STATE_FIELD as DELIVER_STATE } from '../deliver/deliverer.js';
 import { prepareMail } from '../mail/prepare.js';
 import type { MailRecord } from '../mail/record.js';
 import type { MailStore } from '../mail/store.js';
-import { createAuditTrail, normalizeMailId } from '../queues/audit.js';
+import { createAuditTrail } from '../queues/audit.js';
 import { STATE_FIELD as RESOLVER_STATE } from '../identity/resolver.js';
 import { identityProvision, jiraDeliver, mailInbound, type MailOrigin } from '../queues/catalog.js';
 import { addJob, openQueue } from '../queues/queue.js';
@@ -109,7 +109,7 @@ export async function reprocessMail(deps: ReprocessDeps, target: ReprocessTarget
 }
 
 async function fromJobs(deps: ReprocessDeps, queues: Queues, messageId: string, mailboxId?: string): Promise<Found> {
-  const id = normalizeMailId(messageId);
+  const id = normalizeMessageId(messageId);
   if (!id) throw new ReprocessRefused('usage', 'the Message-ID is empty');
   const candidates = mailboxId ? [mailboxId] : await mailboxesOf(deps, id);
   const found = await findByMessageId(queues, id, candidates);
@@ -132,7 +132,7 @@ async function fromFile(deps: ReprocessDeps, queues: Queues, target: { raw: Buff
   const record = await prepareMail(target.raw, deps.store);
   // The same mail read before: start over from its jobs' origin, so job ids stay the same.
   const earlier = record.messageId
-    ? await findByMessageId(queues, normalizeMailId(record.messageId), [mailboxId])
+    ? await findByMessageId(queues, normalizeMessageId(record.messageId), [mailboxId])
     : await bySha(queues, record, mailboxId);
   const before = earlier[0];
   return {
@@ -147,7 +147,7 @@ async function fromFile(deps: ReprocessDeps, queues: Queues, target: { raw: Buff
 /** Mailboxes the audit trail saw the mail in, then every configured one. */
 async function mailboxesOf(deps: ReprocessDeps, id: string): Promise<string[]> {
   const events = await createAuditTrail({ redis: deps.redis, prefix: deps.prefix }).read(id);
-  const seen = events.filter((e) => e.mail && normalizeMailId(e.mail) === id).map((e) => e.mailboxId).filter((m): m is string => !!m);
+  const seen = events.filter((e) => e.mail && normalizeMessageId(e.mail) === id).map((e) => e.mailboxId).filter((m): m is string => !!m);
   return [...new Set([...seen, ...deps.mailboxIds])];
 }
 
@@ -160,7 +160,7 @@ async function findByMessageId(queues: Queues, id: string, mailboxIds: string[])
   for (const mailboxId of mailboxIds) {
     for (const form of [`<${id}>`, id]) {
       const job = await queues.deliver.getJob(deliverIdFor(mailboxId, form));
-      if (!job || normalizeMailId(String(job.data?.record?.messageId ?? '')) !== id) continue;
+      if (!job || normalizeMessageId(String(job.data?.record?.messageId ?? '')) !== id) continue;
       const data = job.data as { mailboxId: string; origin: MailOrigin; record: MailRecord };
       const inbound = await queues.inbound.getJob(mailInbound.jobId({ ...data, receivedAt: '' }));
       out.set(mailboxId, { mailboxId, origin: data.origin, record: data.record, deliver: job, ...(inbound ? { inbound, receivedAt: inbound.data?.receivedAt } : {}) });
@@ -175,7 +175,7 @@ async function findByMessageId(queues: Queues, id: string, mailboxIds: string[])
       for (const job of jobs) {
         const d = job?.data as { mailboxId?: string; origin?: MailOrigin; record?: MailRecord; receivedAt?: string } | undefined;
         if (!d?.record?.messageId || !d.mailboxId || !d.origin || !wanted.has(d.mailboxId)) continue;
-        if (normalizeMailId(d.record.messageId) !== id || out.has(d.mailboxId)) continue;
+        if (normalizeMessageId(d.record.messageId) !== id || out.has(d.mailboxId)) continue;
         out.set(d.mailboxId, { mailboxId: d.mailboxId, origin: d.origin, record: d.record, inbound: job, receivedAt: d.receivedAt });
       }
       if (jobs.length < SCAN_PAGE) break;
@@ -250,7 +250,7 @@ async function restart(deps: ReprocessDeps, queues: Queues, found: Found, source
   const data = { mailboxId: found.mailboxId, origin: found.origin, record: found.record, receivedAt: found.receivedAt ?? new Date().toISOString() };
   const job = await addJob(queues.inbound, mailInbound, data, deps.retry);
   await createAuditTrail({ redis: deps.redis, prefix: deps.prefix }).record({
-    mail: found.record.messageId ? normalizeMailId(found.record.messageId) : String(job.id),
+    mail: found.record.messageId ? normalizeMessageId(found.record.messageId) : String(job.id),
     mailboxId: found.mailboxId,
     email: found.record.from?.address,
     step: 'reprocess',

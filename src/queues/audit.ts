@@ -4,6 +4,7 @@
 // each capped in length and expiring some time after its last entry.
 import type { Redis } from '../core/redis.js';
 import { key } from '../core/redis.js';
+import { normalizeMessageId } from '../mail/id.js';
 
 export interface AuditEvent {
   /** ISO 8601. */
@@ -40,15 +41,10 @@ export interface AuditOptions {
   retentionMs?: number;
 }
 
-/** `<abc@host>` and `abc@host` name the same mail. */
-export function normalizeMailId(id: string): string {
-  return id.trim().replace(/^<+/, '').replace(/>+$/, '');
-}
-
 export function auditKeys(prefix: string, subject: string): { email: string; mail: string } {
   return {
     email: key(prefix, 'audit', 'email', subject.trim().toLowerCase()),
-    mail: key(prefix, 'audit', 'mail', normalizeMailId(subject)),
+    mail: key(prefix, 'audit', 'mail', normalizeMessageId(subject)),
   };
 }
 

@@ -10,21 +10,9 @@ import { checkRedisSettings } from '../core/redis-settings.js';
 import { metrics } from '../core/metrics.js';
 import { startMetricsPublisher } from '../ops/metrics-share.js';
 import { KEY_MISMATCH_EXIT, KeyMismatchError } from '../token/key.js';
+import type { RoleContext, RoleStarter, Stoppable } from '../queues/role.js';
 
-export interface Stoppable {
-  stop(): Promise<void>;
-}
-
-export interface RoleContext {
-  config: Config;
-  logger: Logger;
-  /** A new Redis connection for a worker or queue (BullMQ needs its own blocking connections). */
-  redis(name: string): Redis;
-  /** Whether Redis is away right now, as this process's connections see it (for /readyz). */
-  redisOutage: RedisOutage;
-}
-
-export type RoleStarter = (ctx: RoleContext) => Promise<Stoppable>;
+export type { RoleContext, RoleStarter, Stoppable } from '../queues/role.js';
 
 /** Grace period for in-flight work on SIGTERM before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 30_000;

@@ -9,8 +9,7 @@ import type { Logger } from '../core/log.js';
 import type { Redis } from '../core/redis.js';
 import { metrics } from '../core/metrics.js';
 import { createJiraReachRecorder } from '../jira/reach.js';
-import { siteHost } from '../identity/context.js';
-import { createRateGate, gated, type RateGateObserver } from '../jira/retry-after.js';
+import { gatedClientMaker, type RateGateObserver } from '../jira/retry-after.js';
 import { createTokenGate, readTokenState, type TokenGate, type TokenState } from './gate.js';
 import { daysLeft } from './input.js';
 import { KeyMismatchError, loadSecretKey, type SecretKey } from './key.js';
@@ -37,6 +36,8 @@ export interface TokenRuntimeDeps {
   watch?: boolean;
   /** Override the client factory (default: createJiraClient on config.jira). */
   makeClient?: (creds: TokenCredentials) => JiraClient;
+  /** Sees every Jira request the site's Retry-After gate lets through and every window it opens. */
+  rateGateObserver?: RateGateObserver;
 }
 
 /**
@@ -51,33 +52,32 @@ export type JiraClientFactory = ((creds: TokenCredentials) => JiraClient) & {
 
 export function jiraClientFactory(config: Config, logger?: Logger, redis?: Redis, o: { observer?: RateGateObserver } = {}): JiraClientFactory {
   // Listening: a window another process read is known here before this process's next check.
-  const gate = redis ? createRateGate({ redis, prefix: config.prefix, site: siteHost(config.jira.site), listen: true, observer: o.observer }) : undefined;
+  const gatedClients = redis ? gatedClientMaker({ redis, prefix: config.prefix, site: config.jira.site, listen: true, observer: o.observer }) : undefined;
   const baseUrl = config.jira.apiBase ?? config.jira.site;
   // Every answer (or none) feeds the shared reachability record: /readyz, status, metrics.
   const reach = redis ? createJiraReachRecorder({ redis, prefix: config.prefix, url: baseUrl }) : undefined;
   const make = (creds: TokenCredentials) => {
-    const client = createJiraClient({
+    const opts = {
       baseUrl,
       email: creds.email,
       token: creds.token,
       timeoutMs: ms(config.jira.timeout),
       logger,
-      onResponse: (info) => {
+      onResponse: (info: { operation: string; status: number }) => {
         metrics.jiraRequests.inc({ operation: info.operation, status: info.status === 0 ? 'network' : String(info.status) });
         reach?.observe(info);
       },
-      ...(gate ? { onRetryAfter: (wait: number) => gate.hold(wait) } : {}),
-    });
-    return gate ? gated(client, gate) : client;
+    };
+    return gatedClients ? gatedClients.make(opts) : createJiraClient(opts);
   };
-  return Object.assign(make, { close: async () => gate?.close() });
+  return Object.assign(make, { close: async () => gatedClients?.gate.close() });
 }
 
 export function startTokenRuntime(deps: TokenRuntimeDeps): TokenRuntime {
   const { connection, config, logger } = deps;
   const secretKey = loadSecretKey(config.secretKey);
   for (const w of secretKey.warnings) logger.warn(w);
-  const factory = deps.makeClient ? undefined : jiraClientFactory(config, logger, connection);
+  const factory = deps.makeClient ? undefined : jiraClientFactory(config, logger, connection, { observer: deps.rateGateObserver });
   const makeClient = deps.makeClient ?? factory!;
   const source = createTokenSource({ redis: connection, prefix: config.prefix, secretKey, makeClient });
   const gate = createTokenGate({

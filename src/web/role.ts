@@ -1,7 +1,7 @@
 // The web role as a RoleStarter: resolves authentication (or refuses to start), builds the
 // server on the configured host and port, and closes it on shutdown.
 import { requireSecrets } from '../config/load.js';
-import type { RoleStarter } from '../roles/runtime.js';
+import type { RoleStarter } from '../queues/role.js';
 import type { ReadinessCheck } from '../ops/readiness.js';
 import type { ScrapeSource } from '../core/metrics.js';
 import { storeSizeSource } from '../ops/store-size.js';
@@ -9,7 +9,7 @@ import { heartbeatSource, imapMailboxIds, mailboxChecks, tokenCheck, tokenSource
 import { describeError } from '../core/errors.js';
 import { jiraReachCheck, jiraReachSource } from '../jira/reach.js';
 import { currentPublisher } from '../ops/metrics-share.js';
-import type { RoleContext } from '../roles/runtime.js';
+import type { RoleContext } from '../queues/role.js';
 import { openTokenQueues } from '../token/gate.js';
 import { loadSecretKey } from '../token/key.js';
 import { jiraClientFactory } from '../token/runtime.js';

@@ -4,7 +4,6 @@
 import { createHash } from 'node:crypto';
 import type { Queue, Worker } from 'bullmq';
 import { mailboxSchema, type MailboxConfig, type RetryConfig } from '../../src/config/schema.js';
-import { createJiraClient } from '../../src/jira/client.js';
 import { seededRandom } from '../../src/jira-sim/state.js';
 import type { Logger } from '../../src/core/log.js';
 import type { MailRecord } from '../../src/mail/record.js';
@@ -13,7 +12,7 @@ import { addJob } from '../../src/queues/queue.js';
 import type { Redis } from '../../src/core/redis.js';
 import { createPipeline, type Pipeline, type PipelineQueues } from '../../src/identity/context.js';
 import type { MailInbound } from '../../src/identity/resolver.js';
-import type { RateGateObserver } from '../../src/jira/retry-after.js';
+import { gatedClientMaker, type RateGateObserver } from '../../src/jira/retry-after.js';
 import { openPipelineQueues, startProvisionerWorker, startResolverWorker } from '../../src/identity/role.js';
 
 /** A deterministic pseudo-random sequence (mulberry32), so workloads repeat. */
@@ -124,7 +123,9 @@ export interface InProcessOptions {
 }
 
 export async function startInProcess(o: InProcessOptions): Promise<InProcessPipeline> {
-  const client = createJiraClient({ baseUrl: o.jira.url, email: o.jira.email, token: o.jira.token, timeoutMs: o.jira.timeoutMs ?? 5_000 });
+  // Gated as the roles' clients are (src/token/runtime.ts): one Retry-After gate where clients are made.
+  const { gate, make } = gatedClientMaker({ redis: o.redis, prefix: o.prefix, site: o.jira.url, observer: o.rateGateObserver });
+  const client = make({ baseUrl: o.jira.url, email: o.jira.email, token: o.jira.token, timeoutMs: o.jira.timeoutMs ?? 5_000 });
   const pipeline = createPipeline({
     redis: o.redis,
     prefix: o.prefix,
@@ -133,7 +134,6 @@ export async function startInProcess(o: InProcessOptions): Promise<InProcessPipe
     cache: o.cache ?? { positiveTtlMs: 6 * 3600_000, negativeTtlMs: 10 * 60_000 },
     jira: async () => ({ client, account: o.jira.email }),
     logger: o.logger,
-    rateGateObserver: o.rateGateObserver,
     retry: o.retry,
   });
   const queues = openPipelineQueues(o.redis, o.prefix);
@@ -160,6 +160,7 @@ export async function startInProcess(o: InProcessOptions): Promise<InProcessPipe
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(workers.map((w) => w.disconnect?.()));
       await Promise.all(queues.all.map((q) => q.close()));
+      await gate.close();
     },
   };
 }

@@ -18,7 +18,7 @@ import { seedDemo, startJiraSim, type JiraSim } from '../../src/jira-sim/index.j
 import { silentLogger } from '../../src/core/log.js';
 import { prepareMail } from '../../src/mail/prepare.js';
 import { createMailStore } from '../../src/mail/store.js';
-import { siteHost } from '../../src/identity/context.js';
+import { siteHost } from '../../src/jira/site.js';
 import { provisionerRole, resolverRole } from '../../src/identity/role.js';
 import { reprocessMail } from '../../src/ops/reprocess.js';
 import { jiraDeliver, mailInbound } from '../../src/queues/catalog.js';

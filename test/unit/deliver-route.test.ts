@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { attachmentName } from '../../src/deliver/content.js';
-import { clipText, commentPreface, issueKeysIn, mailKey, peopleOf, summaryOf, threadIds } from '../../src/deliver/route.js';
+import { clipText, commentPreface, issueKeysIn, peopleOf, summaryOf } from '../../src/deliver/route.js';
+import { mailKey, threadIds } from '../../src/mail/id.js';
 
 const rawRef = { sha256: 'a'.repeat(64), size: 1 };
 

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../../src/core/errors.js';
 import { classifyAnswer } from '../../src/jira/classify.js';
 import { JiraNoAnswerError } from '../../src/jira/errors.js';
-import { normalizeMailId } from '../../src/queues/audit.js';
-import { siteHost } from '../../src/identity/context.js';
+import { normalizeMessageId } from '../../src/mail/id.js';
+import { siteHost } from '../../src/jira/site.js';
 import { answeredWithoutEffect } from '../../src/identity/provisioner.js';
 import { recheckDelay } from '../../src/identity/waiters.js';
 
@@ -33,8 +33,8 @@ describe('small pipeline rules', () => {
     expect(siteHost('https://Acme.atlassian.net/')).toBe('acme.atlassian.net');
     expect(siteHost('http://127.0.0.1:8080')).toBe('127.0.0.1_8080');
   });
-  it('normalizeMailId strips angle brackets', () => {
-    expect(normalizeMailId(' <a@b> ')).toBe('a@b');
-    expect(normalizeMailId('a@b')).toBe('a@b');
+  it('normalizeMessageId strips angle brackets', () => {
+    expect(normalizeMessageId(' <a@b> ')).toBe('a@b');
+    expect(normalizeMessageId('a@b')).toBe('a@b');
   });
 });

@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { createMailStore } from '../../mail/store.js';
 import { reprocessMail, ReprocessRefused, type ReprocessResult } from '../../ops/reprocess.js';
-import { siteHost } from '../../identity/context.js';
+import { siteHost } from '../../jira/site.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
 import { CliError, EXIT, out, printJson } from '../output.js';

@@ -8,7 +8,7 @@ import { allQueueStatus, closeQueues, JOB_STATES, openQueues, type QueueStatus }
 import { heartbeatVerdict, imapMailboxIds, tokenVerdict } from '../../ops/health.js';
 import { jiraReachVerdict, readJiraReach } from '../../jira/reach.js';
 import { allQueueActivity, retryAfterLeft, type QueueActivity } from '../../ops/queue-health.js';
-import { siteHost } from '../../identity/context.js';
+import { siteHost } from '../../jira/site.js';
 import { tokenQueues } from '../../queues/catalog.js';
 import { readHeartbeats } from '../../imap/heartbeat.js';
 import { readTokenHealth, type TokenHealth } from '../../token/runtime.js';
