@@ -17,6 +17,18 @@ export interface QueueDef<S extends z.ZodType> {
   needsToken: boolean;
   /** The job's name on the board: which mail or person it is about (see label.ts). */
   label?: (data: z.infer<S>) => string;
+  /** How its workers run, beside the retry policy (a role or test may still override). */
+  worker?: WorkerSettings;
+}
+
+export interface WorkerSettings {
+  /** Jobs one worker runs at once. */
+  concurrency?: number;
+  /**
+   * Times a job may be found stalled (its worker died) before it fails. Queues whose every
+   * step is idempotent and whose progress is kept in job data allow many.
+   */
+  maxStalledCount?: number;
 }
 
 /** The name a job is added under: its label, or the queue's name when it has none. */

@@ -5,14 +5,14 @@
 //   auth       -> the token's queues are paused (onAuthError); the job goes back to wait
 //                 without spending an attempt, and runs again once a valid token is stored;
 //   retryable  -> attempts with capped, jittered exponential backoff.
-import { DelayedError, UnrecoverableError, WaitingChildrenError, Worker, type Job, type Queue } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingChildrenError, Worker, type Job, type JobsOptions, type Queue } from 'bullmq';
 import type { z } from 'zod';
 import type { Logger } from '../core/log.js';
 import type { Redis } from '../core/redis.js';
 import type { RetryConfig } from '../config/schema.js';
 import { AuthError, MailroomError, PermanentError, RateLimitedError, describeError } from '../core/errors.js';
 import { backoffDelay, parsePayload, type QueueDef } from './define.js';
-import { retryFor } from './queue.js';
+import { addJob, openQueue, retryFor } from './queue.js';
 import { observeWorker } from '../core/metrics.js';
 import { isConnectionError } from '../core/redis-outage.js';
 import { tell } from './story.js';
@@ -22,6 +22,55 @@ export interface ProcessorContext {
   log: Logger;
   /** BullMQ's lock token for this job (needed to move it to delayed or waiting-children). */
   token?: string;
+  /**
+   * Add a job to another of the install's queues, by its definition: payload checked, the
+   * declared job id (a second add is a no-op) and the configured retry policy.
+   */
+  add<S extends z.ZodType>(def: QueueDef<S>, data: z.infer<S>, extra?: JobsOptions): Promise<Job>;
+  /**
+   * Progress kept in the job's own data under `field`, so a retried or taken-over job resumes
+   * where it stopped. `valid` rejects a shape from another version (read() is then undefined).
+   */
+  progress<P>(field: string, valid: (s: unknown) => s is P): KeptProgress<P>;
+}
+
+export interface KeptProgress<P> {
+  read(): P | undefined;
+  save(state: P): Promise<void>;
+}
+
+/** Progress in a job's data (see ProcessorContext.progress). */
+export function jobProgress<P>(job: Job, field: string, valid: (s: unknown) => s is P): KeptProgress<P> {
+  return {
+    read() {
+      const s = (job.data as Record<string, unknown> | undefined)?.[field];
+      return valid(s) ? s : undefined;
+    },
+    async save(state) {
+      await job.updateData({ ...(job.data as Record<string, unknown>), [field]: state });
+    },
+  };
+}
+
+/** Adds to the install's queues by definition, each queue opened on first use on `connection`. */
+export function queueAdder(deps: Pick<WorkerDeps, 'connection' | 'prefix' | 'retry'>): { add: ProcessorContext['add']; close(): Promise<void> } {
+  const produced = new Map<string, Queue>();
+  return {
+    add(target, data, extra) {
+      let q = produced.get(target.name);
+      if (!q) produced.set(target.name, (q = openQueue(target, { connection: deps.connection, prefix: deps.prefix })));
+      return addJob(q, target, data, deps.retry, extra);
+    },
+    async close() {
+      await Promise.all([...produced.values()].map((q) => q.close()));
+      produced.clear();
+    },
+  };
+}
+
+/** The context a processor gets for `job` (startWorker builds it; tests may too). */
+export function processorContext(job: Job, log: Logger, add: ProcessorContext['add'], token?: string): ProcessorContext {
+  return { job, log, token, add, progress: (field, valid) => jobProgress(job, field, valid) };
 }
 
 export type Processor<T> = (data: T, ctx: ProcessorContext) => Promise<unknown>;
@@ -77,13 +126,14 @@ export function startWorker<S extends z.ZodType>(
 ): Worker {
   const retry = retryFor(def, deps.retry);
   const log = deps.logger.child({ queue: def.name });
+  const adder = queueAdder(deps);
   const worker: Worker = new Worker(
     def.name,
     async (job, token) => {
       const jobLog = log.child({ jobId: job.id, attempt: job.attemptsMade + 1 });
       try {
         const data = parsePayload(def, job.data);
-        return await processor(data, { job, log: jobLog, token });
+        return await processor(data, processorContext(job, jobLog, adder.add, token));
       } catch (err) {
         // Not failures: a processor that parked its job (delayed, waiting for children) hands it back as is.
         if (err instanceof DelayedError || err instanceof WaitingChildrenError) throw err;
@@ -129,14 +179,14 @@ export function startWorker<S extends z.ZodType>(
     {
       connection: deps.connection,
       prefix: deps.prefix,
-      concurrency: deps.concurrency ?? 10,
+      concurrency: deps.concurrency ?? def.worker?.concurrency ?? 10,
       autorun: deps.autorun ?? true,
       limiter: LIMITER,
       // 30 s: long enough for a slow Jira call plus an attachment upload; the lock is renewed
       // at half that while the job runs, so only a dead worker loses its jobs.
       lockDuration: deps.lockDuration ?? 30_000,
       ...(deps.stalledInterval !== undefined ? { stalledInterval: deps.stalledInterval } : {}),
-      ...(deps.maxStalledCount !== undefined ? { maxStalledCount: deps.maxStalledCount } : {}),
+      ...((deps.maxStalledCount ?? def.worker?.maxStalledCount) !== undefined ? { maxStalledCount: deps.maxStalledCount ?? def.worker?.maxStalledCount } : {}),
       settings: {
         backoffStrategy: (attemptsMade: number) => backoffDelay(attemptsMade, retry),
       },
@@ -147,6 +197,7 @@ export function startWorker<S extends z.ZodType>(
   worker.on('error', (e) => {
     if (!isConnectionError(e)) log.error({ err: describeError(e) }, 'worker error');
   });
+  worker.on('closed', () => void adder.close().catch(() => undefined));
   // Every role's worker comes through here: job durations for /metrics, whichever role runs it.
   observeWorker(worker, def.name);
   return worker;

@@ -16,6 +16,7 @@ import { identityProvision, mailInbound } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { processorContext, queueAdder } from '../../src/queues/worker.js';
 
 const GROUPS = ['jira-software-users', 'support-customers'];
 let jira: SeededSim;
@@ -29,6 +30,7 @@ beforeAll(async () => {
   redis = testRedis();
 });
 afterAll(async () => {
+  await adding?.close();
   await Promise.all(queues.all.map((q) => q.close()));
   await dropPrefix(redis, prefix);
   await jira.close();
@@ -63,8 +65,12 @@ async function stage(data: Omit<ProvisionPayload, 'site'>, state?: Record<string
   return job;
 }
 
+// Adds from a processor go to queues opened on the test's connection, as a worker's do.
+let adding: ReturnType<typeof queueAdder> | undefined;
+const adder = () => (adding ??= queueAdder({ connection: redis, prefix }));
+
 function run(job: Job) {
-  return createProvisioner(pipeline, queues.mailInbound)(identityProvision.payload.parse(job.data), { job, log: silentLogger });
+  return createProvisioner(pipeline, queues.mailInbound)(identityProvision.payload.parse(job.data), processorContext(job, silentLogger, adder().add));
 }
 
 const members = (g: string, id: string) => jira.sim.state.group({ name: g })!.members.has(id);

@@ -1,0 +1,91 @@
+// The house rules of src/ (README, "Layout"): folders stand on floors and import only from
+// floors below; the simulator is reached only by the demo, the `jira-sim` command and tests;
+// no function over 80 lines outside the simulator, no file over 400 lines.
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fileLines, folderCycles, functionSpans, importEdges, layerViolations, sourceFiles, type LayerRules } from '../helpers/code-shape.js';
+
+const SRC = join(import.meta.dirname, '../../src');
+
+export const RULES: LayerRules = {
+  floors: {
+    core: 0, // errors, log, metrics registry, Redis connections
+    config: 1,
+    jira: 2, // the client, the one Retry-After gate, the site host
+    mail: 2, // parse, content, the mail's ids, store, ledger
+    queues: 3, // queue catalog, workers, the audit trail, what a role is
+    token: 4, // the workaround token: storage, checks, clients on it
+    oauth: 5, // mailbox and SMTP OAuth grants
+    imap: 6, // the stages, one folder each; none imports another
+    identity: 6,
+    deliver: 6,
+    notify: 6,
+    ops: 7,
+    web: 8,
+    roles: 9,
+    'jira-sim': 9,
+    cli: 10,
+    demo: 11,
+  },
+  reachableOnlyFrom: { 'jira-sim': ['cli', 'demo'] },
+};
+
+const MAX_FUNCTION_LINES = 80;
+const MAX_FILE_LINES = 400;
+
+describe('the checker', () => {
+  // The rules below would pass vacuously if the checker saw nothing: show it catching each kind.
+  const rules: LayerRules = { floors: { low: 0, high: 1, side: 1, sim: 1 }, reachableOnlyFrom: { sim: ['top'] } };
+  it('catches an import from a lower floor to a higher one, a same-floor import and an unknown folder', () => {
+    const v = layerViolations(
+      [
+        { from: 'low/a.ts', to: 'high/b.ts' },
+        { from: 'high/b.ts', to: 'low/a.ts' },
+        { from: 'loose.ts', to: 'low/a.ts' },
+        { from: 'high/b.ts', to: 'side/c.ts' },
+        { from: 'high/b.ts', to: 'sim/s.ts' },
+      ],
+      rules,
+    );
+    expect(v).toHaveLength(4);
+    expect(v[0]).toMatch(/low\/a\.ts imports high\/b\.ts/);
+    expect(v[1]).toMatch(/folder "" has no floor/);
+    expect(v[2]).toMatch(/high\/ \(floor 1\) may not import side\/ \(floor 1\)/);
+    expect(v[3]).toMatch(/only top may reach sim/);
+  });
+  it('finds a cycle between folders', () => {
+    expect(folderCycles([{ from: 'a/x.ts', to: 'b/y.ts' }, { from: 'b/y.ts', to: 'c/z.ts' }, { from: 'c/z.ts', to: 'a/x.ts' }])).toEqual([['a', 'b', 'c']]);
+    expect(folderCycles([{ from: 'a/x.ts', to: 'b/y.ts' }])).toEqual([]);
+  });
+  it('measures functions', () => {
+    const spans = functionSpans(SRC, [join(SRC, 'core/errors.ts')]);
+    expect(spans.length).toBeGreaterThan(3);
+    expect(spans.every((s) => s.lines >= 1)).toBe(true);
+  });
+});
+
+describe('src/', () => {
+  const edges = importEdges(SRC);
+  it('reads many imports (the graph is not empty)', () => {
+    expect(edges.length).toBeGreaterThan(300);
+  });
+  it('has no import to a folder on the same or a higher floor, and the simulator only from cli and demo', () => {
+    expect(layerViolations(edges, RULES)).toEqual([]);
+  });
+  it('has no cycle between folders', () => {
+    expect(folderCycles(edges)).toEqual([]);
+  });
+  it(`has no function over ${MAX_FUNCTION_LINES} lines outside the simulator`, () => {
+    const long = functionSpans(SRC)
+      .filter((s) => s.lines > MAX_FUNCTION_LINES && !s.file.startsWith('jira-sim/'))
+      .map((s) => `${s.file}:${s.line} ${s.name} (${s.lines} lines)`);
+    expect(long).toEqual([]);
+  });
+  it(`has no file over ${MAX_FILE_LINES} lines`, () => {
+    const big = sourceFiles(SRC)
+      .map((f) => ({ f: f.slice(SRC.length + 1), n: fileLines(f) }))
+      .filter((x) => x.n > MAX_FILE_LINES)
+      .map((x) => `${x.f} (${x.n} lines)`);
+    expect(big).toEqual([]);
+  });
+});
