@@ -87,10 +87,16 @@ export function parseRedisTarget(env: Env): { target?: RedisTarget; problems: Ta
   const checked = checkUrl(url);
   if (checked) problems.push({ path: 'REDIS_URL', message: checked });
   // Variables of the other forms, set beside a URL: a half-done switch that would be ignored.
-  for (const k of ['REDIS_PASSWORD', 'REDIS_SENTINEL_MASTER'] as const) {
-    if (env[k]) {
-      problems.push({ path: k, message: `${k} is only read with REDIS_SENTINELS or REDIS_CLUSTER_NODES: put a password for REDIS_URL in the URL (redis://:password@host:port)` });
-    }
+  const inUrl: Record<string, string> = {
+    REDIS_PASSWORD: 'put a password for REDIS_URL in the URL (redis://:password@host:port)',
+    REDIS_USERNAME: 'put a user for REDIS_URL in the URL (redis://user:password@host:port)',
+    REDIS_SENTINEL_MASTER: 'set REDIS_SENTINELS too, or unset it',
+    REDIS_DB: 'put the database in the URL path (redis://host:6379/2)',
+    // "0"/"no" asks for nothing a plain redis:// URL would not do.
+    ...(tls ? { REDIS_TLS: 'use a rediss:// URL for TLS' } : {}),
+  };
+  for (const [k, fix] of Object.entries(inUrl)) {
+    if (env[k]) problems.push({ path: k, message: `${k} is only read with REDIS_SENTINELS or REDIS_CLUSTER_NODES: ${fix}` });
   }
   return problems.length ? { problems } : { problems, target: { form: 'url', url } };
 }

@@ -65,6 +65,10 @@ describe('parseRedisTarget', () => {
     [{ REDIS_CLUSTER_NODES: 'h:7000', REDIS_DB: '3' }, 'REDIS_DB', /only database 0/],
     [{ REDIS_TLS: 'maybe' }, 'REDIS_TLS', /1\/true\/yes/],
     [{ REDIS_PASSWORD: 'pw' }, 'REDIS_PASSWORD', /put a password for REDIS_URL in the URL/],
+    // Beside a URL these were ignored without a word: the install ran on database 0, in clear.
+    [{ REDIS_URL: 'redis://h:6379', REDIS_DB: '2' }, 'REDIS_DB', /database in the URL path/],
+    [{ REDIS_URL: 'redis://h:6379', REDIS_TLS: '1' }, 'REDIS_TLS', /rediss:\/\/ URL/],
+    [{ REDIS_USERNAME: 'app' }, 'REDIS_USERNAME', /user for REDIS_URL in the URL/],
   ])('refuses %o, naming %s', (env, path, message) => {
     const { target, problems } = parseRedisTarget(env);
     expect(target).toBeUndefined();
