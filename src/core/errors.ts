@@ -1,5 +1,5 @@
 // The few error kinds Mailroom knows. Every failure is typed where it arises, so the one place
-// that maps errors onto BullMQ (src/queues/failure.ts) can decide: retry, fail for good, or
+// that maps errors onto BullMQ (src/queues/worker.ts, outcomeOf) can decide: retry, fail for good, or
 // pause the queues that need the workaround token.
 
 export type ErrorKind = 'retryable' | 'permanent' | 'auth';

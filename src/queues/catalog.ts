@@ -1,5 +1,6 @@
-// Every Mailroom queue, declared once. See ../shared/design.md for who produces and consumes
-// each. Job ids make a second add of the same work a no-op.
+// Every Mailroom queue, declared once: payload, job id, retry policy and worker settings (the
+// README's "How mail flows" says who produces and consumes each). Job ids make a second add of
+// the same work a no-op.
 import { z } from 'zod';
 import { mailRecordSchema } from '../mail/record.js';
 import { defineQueue } from './define.js';
