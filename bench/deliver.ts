@@ -71,7 +71,7 @@ export async function benchDeliver(o: { mails?: number; pacedPerSecond?: number;
     addJob(deliverQ, jiraDeliver, { mailboxId: 'support', origin: { kind: 'imap', uidvalidity: '1', uid, internalDate: new Date().toISOString() }, record: r, people });
 
   const worker = startDelivererWorker(
-    { redis, prefix, mailbox: () => mailbox, store, jira: async () => client, mailboxActions: actionsQ },
+    { redis, prefix, mailbox: () => mailbox, store, jira: async () => client },
     { connection: redis.duplicate(), logger: silentLogger },
   );
   try {
@@ -164,7 +164,7 @@ export async function benchAppendToIssue(o: { sequential?: number; burst?: numbe
   const actionsQ = openQueue(mailboxActions, { connection: redis, prefix });
   const client = createJiraClient({ baseUrl: sim.url, email: site.admin.email, token: site.admin.token, timeoutMs: 10_000 });
   const deliverer = startDelivererWorker(
-    { redis, prefix, mailbox: () => config.mailboxes[0], store, jira: async () => client, mailboxActions: actionsQ },
+    { redis, prefix, mailbox: () => config.mailboxes[0], store, jira: async () => client },
     { connection: conn(), logger: silentLogger },
   );
   const imap = await dovecot.client();

@@ -4,8 +4,7 @@
 import type { Worker } from 'bullmq';
 import { createMailStore, type MailStore } from '../mail/store.js';
 import { createAuditTrail } from '../queues/audit.js';
-import { jiraDeliver, mailboxActions } from '../queues/catalog.js';
-import { openQueue } from '../queues/queue.js';
+import { jiraDeliver } from '../queues/catalog.js';
 import { startWorker, type WorkerOptions } from '../queues/worker.js';
 import type { RoleContext, RoleStarter } from '../queues/role.js';
 import { openTokenQueues } from '../token/gate.js';
@@ -56,8 +55,6 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
     const { config } = ctx;
     const logger = ctx.logger.child({ role: 'deliverer' });
     const redis = ctx.redis('deliverer-keys');
-    const q = { prefix: config.prefix, connection: redis };
-    const actionsQueue = openQueue(mailboxActions, q);
     const tokenQueues = openTokenQueues(redis, config.prefix);
     // Mails are parsed in worker threads: a big or hostile one must not stall lock renewals.
     const contents = createContentPool();
@@ -74,7 +71,6 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
         mailbox: (id) => byId.get(id),
         store: o.store ?? createMailStore(config, redis),
         jira: () => token.source.client(),
-        mailboxActions: actionsQueue,
         retry: config.queues,
         ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),
         ...(o.recoverySettleMs !== undefined ? { recoverySettleMs: o.recoverySettleMs } : {}),
@@ -96,7 +92,7 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
         await worker.close();
         await contents.close();
         await token.close();
-        await Promise.all([...tokenQueues, actionsQueue].map((x) => x.close()));
+        await Promise.all(tokenQueues.map((x) => x.close()));
       },
     };
   };

@@ -72,7 +72,7 @@ describe.skipIf(!!why)('Dovecot -> Jira issue -> processed folder', () => {
     actionsQ = openQueue(mailboxActions, { connection: redis, prefix });
     const client = jira.client();
     deliverer = startDelivererWorker(
-      { redis, prefix, mailbox: (id) => config.mailboxes.find((m) => m.id === id), store, jira: async () => client, mailboxActions: actionsQ, retry: FAST_RETRY },
+      { redis, prefix, mailbox: (id) => config.mailboxes.find((m) => m.id === id), store, jira: async () => client, retry: FAST_RETRY },
       { connection: conn(), logger: silentLogger },
     );
   }, 60_000);

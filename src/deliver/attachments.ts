@@ -1,0 +1,49 @@
+// The mail's attachments go up one step each, from the raw mail in the store; each one done is
+// recorded in the job's data, so a re-run uploads only what is not up yet. Then the issue's
+// MESSAGE_PROPERTY says complete.
+import { PermanentError } from '../core/errors.js';
+import { textToAdf } from './adf.js';
+import { MESSAGE_PROPERTY, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
+import { formatBytes } from './route.js';
+
+/** Uploads what is not up yet; how many attachments were over the route's size limit. */
+export async function uploadAttachments(d: Delivery, target: Target): Promise<number> {
+  const { state } = d;
+  const limit = d.route.maxAttachmentBytes;
+  let oversize = 0;
+  const { attachments } = await d.mail();
+  for (const a of attachments) {
+    if (a.size > limit) {
+      oversize++;
+      continue;
+    }
+    if (state.uploaded.includes(a.index)) continue;
+    try {
+      await d.client.addAttachment(target.issueKey, a.filename, a.content, a.contentType);
+    } catch (e) {
+      if (!(e instanceof PermanentError)) throw e;
+      // Jira refused this file for good (its own size limit, a blocked type): say so, go on.
+      state.failed.push(`${a.filename} (${formatBytes(a.size)}): ${e.message}`);
+    }
+    state.uploaded.push(a.index);
+    await saveState(d);
+  }
+  await noteRefused(d, target);
+  if (target.kind !== 'comment' && !state.propertyComplete) {
+    // Marks the issue complete, so a job that finds it after a Redis loss knows its
+    // attachments are there. A mail with nothing to upload was complete at creation.
+    await d.client.setIssueProperty(target.issueKey, MESSAGE_PROPERTY, propertyValue(d, true));
+  }
+  state.finished = true;
+  await saveState(d);
+  return oversize;
+}
+
+/** One comment naming the attachments Jira refused, once. */
+async function noteRefused(d: Delivery, target: Target): Promise<void> {
+  const { state } = d;
+  if (!state.failed.length || state.failureNoted) return;
+  await d.client.addComment(target.issueKey, textToAdf(['Mailroom could not upload these attachments of the mail:', ...state.failed].join('\n')));
+  state.failureNoted = true;
+  await saveState(d);
+}

@@ -1,0 +1,42 @@
+// A reply becomes a comment on the issue it joins, once: the issue's COMMENTS_PROPERTY lists the
+// mails already added there, so a re-run after a Redis loss does not comment twice.
+import { NotFoundError } from '../core/errors.js';
+import type { AdfDoc } from '../jira/types.js';
+import { textToAdf } from './adf.js';
+import { COMMENTS_PROPERTY, oversizeNotes, remember, type Delivery, type Target } from './delivery.js';
+import { commentPreface } from './route.js';
+
+/** Comment ids kept in COMMENTS_PROPERTY: well under Jira's 32 KB property limit. */
+const COMMENT_IDS_KEPT = 200;
+
+/** The comment made (or found made) on issueKey; undefined when the issue is gone. */
+export async function commentOn(d: Delivery, issueKey: string): Promise<Target | undefined> {
+  const seen = await commentedMails(d, issueKey);
+  if (!seen) return undefined;
+  if (seen.includes(d.mk)) return remember(d, { kind: 'comment', issueKey, adopted: true });
+  const { text } = await d.mail();
+  const body: AdfDoc = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: [commentPreface(d.record)], notes: await oversizeNotes(d) });
+  let c: { id: string };
+  try {
+    c = await d.client.addComment(issueKey, body);
+  } catch (e) {
+    if (e instanceof NotFoundError) return undefined;
+    throw e;
+  }
+  // Ledger first (the fast guard), then the property (the one that survives Redis).
+  const t = await remember(d, { kind: 'comment', issueKey, commentId: c.id, adopted: false });
+  await d.client.setIssueProperty(issueKey, COMMENTS_PROPERTY, { ids: [...seen, d.mk].slice(-COMMENT_IDS_KEPT) });
+  return t;
+}
+
+/** The mails already added to issueKey as comments; undefined when the issue is gone. */
+async function commentedMails(d: Delivery, issueKey: string): Promise<string[] | undefined> {
+  let seen: { ids?: string[] } | undefined;
+  try {
+    seen = (await d.client.getIssueProperty(issueKey, COMMENTS_PROPERTY)) as { ids?: string[] } | undefined;
+  } catch (e) {
+    if (e instanceof NotFoundError) return undefined;
+    throw e;
+  }
+  return Array.isArray(seen?.ids) ? seen.ids : [];
+}

@@ -1,0 +1,190 @@
+// A mail that joins no issue becomes a new one: a Jira issue, or a JSM request. Before it is
+// made, the recovery look: when a create for this mail may have happened without Mailroom
+// learning of it (a lost answer, a crash before the ledger write, a wiped Redis), look for what
+// it made. The look uses JQL every Jira Cloud site answers (project, reporter, created in the
+// last N minutes) and confirms each candidate by reading its `mailroom.message` property:
+// properties are readable by GET, but an API-token client cannot make them JQL-searchable (only
+// an installed app can).
+import { DelayedError } from 'bullmq';
+import { PermanentError, RetryableError } from '../core/errors.js';
+import { senderVerdict } from '../mail/auth-results.js';
+import { adfToText, textToAdf } from './adf.js';
+import { MESSAGE_PROPERTY, oversizeNotes, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
+import { isRequestRoute, peopleOf, routeProject, senderLabel, summaryOf, type DeliverRoute } from './route.js';
+
+// Jira's search "might not immediately" show a new issue (search/jql docs; read-after-write
+// needs reconcileIssues, which takes ids we do not have): a recovery search waits this long
+// after the create it looks for was sent, so the index has caught up.
+export const RECOVERY_SETTLE_MS = 10_000;
+// The recovery JQL's created window starts this much before the earliest moment the issue
+// could have been made: covers clock differences between this host, Jira and the IMAP server.
+const RECOVERY_MARGIN_MS = 15 * 60_000;
+// At most this many candidates are read back; a window holding more issues by one reporter than
+// this is refused (permanent) rather than risking a second issue.
+const RECOVERY_MAX = 500;
+// INTERNALDATE has whole seconds: a mail is "older than the ledger" only when more than this
+// before its birth (else every mail of the ledger's first second would be looked up).
+const BORN_SLACK_MS = 2_000;
+
+type MessageProperty = { id?: string; complete?: boolean; mailboxId?: string; sha256?: string };
+type Hit = { key: string; id: string; fields: Record<string, unknown> };
+
+function jqlString(s: string): string {
+  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** When this job sent a create (ISO), if it did. */
+function createSent(d: Delivery): string | undefined {
+  return d.state.createSent ?? d.state.requestSent;
+}
+
+/**
+ * Whether a create for this mail may have happened unseen, and since when (epoch ms): this
+ * job sent one and never recorded its answer, or the mail reached its mailbox before this
+ * ledger was born (a wiped Redis; a fresh install reading an old inbox), or it is not known
+ * when the mail arrived (file ingest, jobs from before arrival times were kept).
+ */
+export async function mayHaveBeenMade(d: Delivery): Promise<number | undefined> {
+  const sent = createSent(d);
+  if (sent) return Math.min(Date.parse(sent), Date.now());
+  const origin = d.data.origin;
+  const arrived = origin.kind === 'imap' && origin.internalDate ? Date.parse(origin.internalDate) : NaN;
+  // The Date header is the sender's claim: only ever used to widen the window, never to skip the look.
+  if (Number.isNaN(arrived)) return Math.min(Date.parse(d.record.date ?? '') || 0, Date.now()) || Date.now() - 30 * 24 * 3600_000;
+  return arrived < (await d.ledger.bornAt()) - BORN_SLACK_MS ? arrived : undefined;
+}
+
+/**
+ * Look for what an unseen create made: this project's issues by this reporter created since
+ * `since` (minus a margin), same summary, confirmed by their mailroom.message property. A
+ * JSM request whose property was never set (crash between create and property) is ours
+ * only when this job sent a create: then it is adopted and given its property.
+ */
+export async function recover(d: Delivery, since: number): Promise<Target | undefined> {
+  const sent = createSent(d);
+  await settleFirst(d, sent);
+  const jql = recoveryJql(d, since);
+  const hits = await d.client.searchJql(`${jql} ORDER BY created ASC`, ['summary', 'created'], { max: RECOVERY_MAX + 1 });
+  if (hits.length > RECOVERY_MAX) {
+    throw new PermanentError(`cannot tell whether this mail was delivered already: more than ${RECOVERY_MAX} issues match "${jql}"; deliver it by hand or run it again later`);
+  }
+  const kind = isRequestRoute(d.route) ? 'request' : 'issue';
+  const summary = summaryOf(d.record.subject, d.record.from);
+  let orphan: Hit | undefined;
+  for (const h of hits) {
+    if (h.fields.summary !== summary) continue;
+    const prop = (await d.client.getIssueProperty(h.key, MESSAGE_PROPERTY)) as MessageProperty | undefined;
+    if (prop?.id === d.mk) return confirmed(d, h, prop, kind, sent);
+    const created = Date.parse(String(h.fields.created ?? ''));
+    if (kind === 'request' && sent && prop === undefined && !orphan && !(created < Date.parse(sent) - RECOVERY_MARGIN_MS)) orphan = h;
+  }
+  if (orphan) {
+    d.ctx.log.warn({ issueKey: orphan.key }, 'found the request an interrupted run made (no property yet): adopting it');
+    await d.client.setIssueProperty(orphan.key, MESSAGE_PROPERTY, propertyValue(d, false));
+    return { kind: 'request', issueKey: orphan.key, issueId: orphan.id, adopted: false };
+  }
+  d.ctx.log.info({ candidates: hits.length }, 'no issue was made from this mail before: creating it');
+  return undefined;
+}
+
+/** Too soon after this job's create for Jira's index to show it: come back when it will. */
+async function settleFirst(d: Delivery, sent: string | undefined): Promise<void> {
+  const settle = d.deps.recoverySettleMs ?? RECOVERY_SETTLE_MS;
+  if (sent && Date.now() - Date.parse(sent) < settle) {
+    await d.ctx.job.moveToDelayed(Date.parse(sent) + settle, d.ctx.token);
+    throw new DelayedError();
+  }
+}
+
+function recoveryJql(d: Delivery, since: number): string {
+  const people = peopleOf(d.data.people);
+  const project = routeProject(d.route);
+  const minutes = Math.ceil((Date.now() - since + RECOVERY_MARGIN_MS) / 60_000);
+  return [
+    ...(project ? [`project = ${jqlString(project)}`] : []),
+    // Without an account for the sender the token's account reports (Jira's default, and JSM's without raiseOnBehalfOf).
+    people.reporter ? `reporter = ${jqlString(people.reporter)}` : 'reporter = currentUser()',
+    // Relative: absolute dates in JQL are read in the token account's time zone.
+    `created >= -${minutes}m`,
+  ].join(' AND ');
+}
+
+/** A candidate whose property names this mail's identity: ours to finish, to adopt, or another mail's. */
+async function confirmed(d: Delivery, h: Hit, prop: MessageProperty, kind: 'issue' | 'request', sent: string | undefined): Promise<Target> {
+  if (prop.sha256 && prop.sha256 !== d.record.rawRef.sha256) {
+    // Made from another mail that carried this Message-ID: restore its ledger entry, and
+    // deliver ours under its own identity on the next attempt.
+    await d.ledger.put(d.mk, { kind, issueKey: h.key, issueId: h.id, mailboxId: prop.mailboxId ?? d.data.mailboxId, jobId: 'recovered', sha256: prop.sha256, at: new Date().toISOString() });
+    throw new RetryableError(`the issue with Message-ID ${d.mk} (${h.key}) was made from another mail; delivering this one separately`);
+  }
+  const sameMailbox = prop.mailboxId === undefined || prop.mailboxId === d.data.mailboxId;
+  // This job's own create (its answer lost), or an interrupted delivery from this mailbox:
+  // ours to finish (attachments not yet recorded as up come again). Complete and not ours,
+  // or made for another mailbox: adopt it as it is.
+  const adopted = !sameMailbox || (prop.complete === true && !sent);
+  if (!adopted) d.state.propertyComplete = prop.complete === true;
+  d.ctx.log.info({ issueKey: h.key, adopted }, 'found the issue an unseen create made from this mail (confirmed by its property)');
+  return { kind, issueKey: h.key, issueId: h.id, adopted };
+}
+
+/** Makes the issue or request, with its MESSAGE_PROPERTY. */
+export async function create(d: Delivery): Promise<Target> {
+  const { text, attachments } = await d.mail();
+  const body = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: createPreface(d), notes: await oversizeNotes(d) });
+  // Nothing to upload: the property says complete from the start, and no update follows.
+  const complete = !attachments.some((a) => a.size <= d.route.maxAttachmentBytes);
+  // Written before the request leaves: if its answer is lost, the re-run knows to look.
+  d.state.createSent ??= new Date().toISOString();
+  await saveState(d);
+  const r = d.route;
+  const target = isRequestRoute(r) ? await createRequest(d, r, body, complete) : await createIssue(d, r, body, complete);
+  d.state.propertyComplete = complete;
+  return target;
+}
+
+/** Lines above the mail's text: who wrote it when Jira does not know, a forged sender, a refused claim. */
+function createPreface(d: Delivery): string[] {
+  const { record, state } = d;
+  const people = peopleOf(d.data.people);
+  // Without an account for the sender, the issue is reported by the token's account: say who wrote.
+  const preface = people.reporter ? [] : [`From ${senderLabel(record.from)} (no Jira account):`];
+  const verdict = senderVerdict(record.authResults, d.mailbox.policy.authservIds);
+  if (verdict.result === 'fail') preface.unshift(`Warning: the sender could not be verified (${verdict.detail}); the From address may be forged.`);
+  if (state.claimed) preface.push(`This mail claims to answer ${state.claimed.issueKey}; it was not added there because ${state.claimed.why}.`);
+  return preface;
+}
+
+type RequestRoute = Extract<DeliverRoute, { serviceDeskId: string }>;
+type IssueRoute = Exclude<DeliverRoute, RequestRoute>;
+type Body = ReturnType<typeof textToAdf>;
+
+async function createRequest(d: Delivery, r: RequestRoute, body: Body, complete: boolean): Promise<Target> {
+  const people = peopleOf(d.data.people);
+  const created = await d.client.createRequest({
+    serviceDeskId: r.serviceDeskId,
+    requestTypeId: r.requestTypeId,
+    summary: summaryOf(d.record.subject, d.record.from),
+    description: adfToText(body),
+    // Without it the request is raised by the token's account (the preface names the sender).
+    raiseOnBehalfOf: people.reporter as string,
+    requestParticipants: people.participants,
+  });
+  // JSM takes no properties at creation: set right after, before the ledger write. A crash
+  // in between leaves a request without its property; the re-run's recovery adopts it.
+  await d.client.setIssueProperty(created.issueKey, MESSAGE_PROPERTY, propertyValue(d, complete));
+  return { kind: 'request', issueKey: created.issueKey, issueId: created.issueId, adopted: false };
+}
+
+async function createIssue(d: Delivery, r: IssueRoute, body: Body, complete: boolean): Promise<Target> {
+  const people = peopleOf(d.data.people);
+  const fields: Record<string, unknown> = {
+    project: { key: r.project },
+    issuetype: { name: r.issueType },
+    summary: summaryOf(d.record.subject, d.record.from),
+    description: body,
+    ...(people.reporter ? { reporter: { id: people.reporter } } : {}),
+  };
+  // The property rides in the create (IssueUpdateDetails.properties): one call, atomic.
+  const created = await d.client.createIssue(fields, { properties: [{ key: MESSAGE_PROPERTY, value: propertyValue(d, complete) }] });
+  return { kind: 'issue', issueKey: created.key, issueId: created.id, adopted: false };
+}
