@@ -6,44 +6,21 @@ import { createMailStore, type MailStore } from '../mail/store.js';
 import { createAuditTrail } from '../queues/audit.js';
 import { jiraDeliver } from '../queues/catalog.js';
 import { startWorker, type WorkerOptions } from '../queues/worker.js';
-import type { RoleContext, RoleStarter } from '../queues/role.js';
-import { openTokenQueues } from '../token/gate.js';
-import { openTokenRuntime } from '../token/runtime.js';
-import { createContentPool } from './content-pool.js';
+import type { RoleStarter } from '../queues/role.js';
+import { tokenWorkerRole, type RoleBase, type TokenRoleEnv, type TokenRoleOptions, type TokenRoleParts } from '../token/worker-role.js';
+import { createContentPool, type ContentPool } from './content-pool.js';
 import { createDeliverer, type DelivererDeps } from './deliverer.js';
-
-// Each delivery is a few Jira writes plus uploads: a handful in parallel keeps Jira's rate
-// limits at bay while hiding its latency.
-export const DELIVERER_CONCURRENCY = 8;
-// Deliveries are idempotent (ledger, issue property, steps in job data), so running a job
-// again after its worker died is safe; BullMQ's default of 1 would fail a mail whose worker
-// crashed twice, which helps nobody.
-export const DELIVERER_MAX_STALLED = 10;
 
 export type DelivererWorkerOptions = WorkerOptions;
 
+/** The jira-deliver worker; concurrency and stall settings come from the queue catalog unless `o` says otherwise. */
 export function startDelivererWorker(deps: DelivererDeps, o: DelivererWorkerOptions): Worker {
-  return startWorker(jiraDeliver, createDeliverer(deps), {
-    connection: o.connection,
-    prefix: deps.prefix,
-    logger: o.logger,
-    concurrency: o.concurrency ?? DELIVERER_CONCURRENCY,
-    retry: deps.retry,
-    onAuthError: o.onAuthError,
-    rateLimitQueues: o.rateLimitQueues,
-    lockDuration: o.lockDuration,
-    stalledInterval: o.stalledInterval,
-    maxStalledCount: o.maxStalledCount ?? DELIVERER_MAX_STALLED,
-  });
+  return startWorker(jiraDeliver, createDeliverer(deps), { prefix: deps.prefix, retry: deps.retry, ...o });
 }
 
-export interface DelivererRoleOptions {
-  /** Tests shorten these to see a killed worker's jobs again quickly. */
-  lockDuration?: number;
-  stalledInterval?: number;
+export interface DelivererRoleOptions extends TokenRoleOptions {
   /** The per-mail hold while checking and creating (DEFAULT_LOCK_MS). */
   mailLockMs?: number;
-  concurrency?: number;
   /** Another store (tests); default: the configured one. */
   store?: MailStore;
   /** Wait before a recovery search (RECOVERY_SETTLE_MS); the simulator has no index lag. */
@@ -51,49 +28,40 @@ export interface DelivererRoleOptions {
 }
 
 export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
-  return async (ctx: RoleContext) => {
-    const { config } = ctx;
-    const logger = ctx.logger.child({ role: 'deliverer' });
-    const redis = ctx.redis('deliverer-keys');
-    const tokenQueues = openTokenQueues(redis, config.prefix);
-    // Mails are parsed in worker threads: a big or hostile one must not stall lock renewals.
-    const contents = createContentPool();
-    // Before anything talks to Jira, and before any job is taken (bounded): a job would only
-    // wait for the thread, holding its lock.
-    await contents.ready();
-    if (contents.threadsUnavailable) logger.warn({ why: contents.threadsUnavailable }, 'parser threads unavailable: parsing mail on the main thread');
-    const token = await openTokenRuntime({ connection: redis, config, logger, watch: true });
-    const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
-    const worker = startDelivererWorker(
-      {
-        redis,
-        prefix: config.prefix,
-        mailbox: (id) => byId.get(id),
-        store: o.store ?? createMailStore(config, redis),
-        jira: () => token.source.client(),
-        retry: config.queues,
-        ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),
-        ...(o.recoverySettleMs !== undefined ? { recoverySettleMs: o.recoverySettleMs } : {}),
-        audit: createAuditTrail({ redis, prefix: config.prefix }),
-        parseContent: (raw) => contents.parse(raw),
-      },
-      {
-        connection: ctx.redis('deliverer'),
-        logger,
-        concurrency: o.concurrency,
-        onAuthError: token.onAuthError,
-        rateLimitQueues: tokenQueues,
-        lockDuration: o.lockDuration,
-        stalledInterval: o.stalledInterval,
-      },
-    );
-    return {
-      async stop() {
-        await worker.close();
-        await contents.close();
-        await token.close();
-        await Promise.all(tokenQueues.map((x) => x.close()));
-      },
-    };
+  return tokenWorkerRole({
+    role: 'deliverer',
+    options: o,
+    prepare: readyContentPool,
+    build: (env, contents) => delivererParts(env, contents, o),
+  });
+}
+
+/** Mails are parsed in worker threads: a big or hostile one must not stall lock renewals. */
+async function readyContentPool({ logger }: RoleBase): Promise<ContentPool> {
+  const contents = createContentPool();
+  // Before anything talks to Jira, and before any job is taken (bounded): a job would only
+  // wait for the thread, holding its lock.
+  await contents.ready();
+  if (contents.threadsUnavailable) logger.warn({ why: contents.threadsUnavailable }, 'parser threads unavailable: parsing mail on the main thread');
+  return contents;
+}
+
+function delivererParts({ ctx: { config }, redis, token }: TokenRoleEnv, contents: ContentPool, o: DelivererRoleOptions): TokenRoleParts {
+  const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
+  const deps: DelivererDeps = {
+    redis,
+    prefix: config.prefix,
+    mailbox: (id) => byId.get(id),
+    store: o.store ?? createMailStore(config, redis),
+    jira: () => token.source.client(),
+    retry: config.queues,
+    ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),
+    ...(o.recoverySettleMs !== undefined ? { recoverySettleMs: o.recoverySettleMs } : {}),
+    audit: createAuditTrail({ redis, prefix: config.prefix }),
+    parseContent: (raw) => contents.parse(raw),
+  };
+  return {
+    workers: [(w) => startDelivererWorker(deps, w)],
+    release: () => contents.close(),
   };
 }

@@ -84,74 +84,112 @@ function parseEntry(raw: string | null): CacheEntry | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function createIdentityCache(opts: IdentityCacheOptions): IdentityCache {
+type Answer = { entry: CacheEntry; source: LookupSource };
+
+/** The answers kept in Redis, by lower-cased email. */
+interface AnswerStore {
+  peek(email: string): Promise<CacheEntry | undefined>;
+  store(email: string, entry: CacheEntry): Promise<void>;
+  forget(email: string): Promise<void>;
+}
+
+function answerStore(opts: IdentityCacheOptions): AnswerStore {
   const { redis, prefix, site } = opts;
-  // 20 s: above the client's default 15 s timeout, so the holder finishes before it expires.
-  const lockMs = opts.lockMs ?? 20_000;
-  // 25 ms: a Jira lookup takes tens of ms, so waiters see the answer soon after it lands.
-  const pollMs = opts.pollMs ?? 25;
-  const inFlight = new Map<string, Promise<{ entry: CacheEntry; source: LookupSource }>>();
+  return {
+    async peek(email) {
+      return parseEntry(await redis.get(cacheKey(prefix, site, email)));
+    },
+    async store(email, entry) {
+      const ttl = entry.found ? opts.positiveTtlMs : opts.negativeTtlMs;
+      await redis.set(cacheKey(prefix, site, email), JSON.stringify(entry), 'PX', Math.max(1, ttl));
+    },
+    async forget(email) {
+      await redis.del(cacheKey(prefix, site, email));
+    },
+  };
+}
 
-  async function peek(email: string): Promise<CacheEntry | undefined> {
-    return parseEntry(await redis.get(cacheKey(prefix, site, email)));
-  }
+interface LockedLookup {
+  opts: IdentityCacheOptions;
+  answers: AnswerStore;
+  lockMs: number;
+  pollMs: number;
+}
 
-  async function store(email: string, entry: CacheEntry): Promise<void> {
-    const ttl = entry.found ? opts.positiveTtlMs : opts.negativeTtlMs;
-    await redis.set(cacheKey(prefix, site, email), JSON.stringify(entry), 'PX', Math.max(1, ttl));
-  }
-
-  /** One Jira request under the cross-process lock; others wait for the answer in the cache. */
-  async function askJira(email: string, force: boolean): Promise<{ entry: CacheEntry; source: LookupSource }> {
-    const lk = lockKey(prefix, site, email);
-    const token = randomBytes(8).toString('hex');
-    const started = Date.now();
-    const deadline = started + lockMs * 2;
-    // A forced refresh accepts only an answer fetched after it was asked for. Strictly after: an
-    // answer stored in the same millisecond the refresh began may have been fetched before it.
-    const fresh = (e: CacheEntry | undefined) => (e && (!force || e.at > started) ? e : undefined);
-    let sawOtherHolder = false;
-    for (;;) {
-      if (await redis.set(lk, token, 'PX', lockMs, 'NX')) {
-        try {
-          // Another process may have answered between our miss and our lock.
-          const cached = fresh(await peek(email));
-          if (cached) return { entry: cached, source: sawOtherHolder ? 'coalesced' : 'cache' };
-          const { account, emailHidden } = await opts.lookup(email);
-          const entry: CacheEntry = account ? { found: true, account: toCached(account, emailHidden), at: Date.now() } : { found: false, at: Date.now() };
-          await store(email, entry);
-          opts.onJiraLookup?.(email, entry);
-          return { entry, source: 'jira' };
-        } finally {
-          await redis.eval(RELEASE, 1, lk, token).catch(() => undefined);
-        }
+/** One Jira request under the cross-process lock; others wait for the answer in the cache. */
+async function askJira(l: LockedLookup, email: string, force: boolean): Promise<Answer> {
+  const { opts, answers } = l;
+  const { redis } = opts;
+  const lk = lockKey(opts.prefix, opts.site, email);
+  const token = randomBytes(8).toString('hex');
+  const started = Date.now();
+  const deadline = started + l.lockMs * 2;
+  // A forced refresh accepts only an answer fetched after it was asked for. Strictly after: an
+  // answer stored in the same millisecond the refresh began may have been fetched before it.
+  const fresh = (e: CacheEntry | undefined) => (e && (!force || e.at > started) ? e : undefined);
+  let sawOtherHolder = false;
+  for (;;) {
+    if (await redis.set(lk, token, 'PX', l.lockMs, 'NX')) {
+      try {
+        // Another process may have answered between our miss and our lock.
+        const cached = fresh(await answers.peek(email));
+        if (cached) return { entry: cached, source: sawOtherHolder ? 'coalesced' : 'cache' };
+        return { entry: await lookUpAndStore(l, email), source: 'jira' };
+      } finally {
+        await redis.eval(RELEASE, 1, lk, token).catch(() => undefined);
       }
-      sawOtherHolder = true;
-      // Someone else is asking Jira: wait for their answer, or for their lock to go (they failed).
-      while (Date.now() < deadline) {
-        await sleep(pollMs);
-        const cached = fresh(await peek(email));
-        if (cached) return { entry: cached, source: 'coalesced' };
-        if (!(await redis.exists(lk))) break;
-      }
-      if (Date.now() >= deadline) throw new RetryableError(`timed out waiting for another process's Jira lookup of ${email}`);
     }
+    sawOtherHolder = true;
+    // Someone else is asking Jira: wait for their answer, or for their lock to go (they failed).
+    while (Date.now() < deadline) {
+      await sleep(l.pollMs);
+      const cached = fresh(await answers.peek(email));
+      if (cached) return { entry: cached, source: 'coalesced' };
+      if (!(await redis.exists(lk))) break;
+    }
+    if (Date.now() >= deadline) throw new RetryableError(`timed out waiting for another process's Jira lookup of ${email}`);
   }
+}
 
-  function coalesced(email: string, force: boolean): Promise<{ entry: CacheEntry; source: LookupSource }> {
+/** The Jira request itself (the lock held): its answer is cached and reported. */
+async function lookUpAndStore(l: LockedLookup, email: string): Promise<CacheEntry> {
+  const { account, emailHidden } = await l.opts.lookup(email);
+  const entry: CacheEntry = account ? { found: true, account: toCached(account, emailHidden), at: Date.now() } : { found: false, at: Date.now() };
+  await l.answers.store(email, entry);
+  l.opts.onJiraLookup?.(email, entry);
+  return entry;
+}
+
+/** Within a process, concurrent asks for one email (and kind) share one promise. */
+function coalescing(ask: (email: string, force: boolean) => Promise<Answer>): (email: string, force: boolean) => Promise<Answer> {
+  const inFlight = new Map<string, Promise<Answer>>();
+  return (email, force) => {
     const k = (force ? '!' : '') + email;
     const running = inFlight.get(k);
     if (running) return running.then((r) => ({ ...r, source: 'coalesced' as const }));
-    const p = askJira(email, force).finally(() => inFlight.delete(k));
+    const p = ask(email, force).finally(() => inFlight.delete(k));
     inFlight.set(k, p);
     return p;
-  }
+  };
+}
+
+export function createIdentityCache(opts: IdentityCacheOptions): IdentityCache {
+  const answers = answerStore(opts);
+  const locked: LockedLookup = {
+    opts,
+    answers,
+    // 20 s: above the client's default 15 s timeout, so the holder finishes before it expires.
+    lockMs: opts.lockMs ?? 20_000,
+    // 25 ms: a Jira lookup takes tens of ms, so waiters see the answer soon after it lands.
+    pollMs: opts.pollMs ?? 25,
+  };
+  const coalesced = coalescing((email, force) => askJira(locked, email, force));
 
   return {
-    peek: (email) => peek(email.trim().toLowerCase()),
+    peek: (email) => answers.peek(email.trim().toLowerCase()),
     async resolve(raw) {
       const email = raw.trim().toLowerCase();
-      const cached = await peek(email);
+      const cached = await answers.peek(email);
       if (cached) {
         metrics.cacheLookups.inc({ result: 'hit' });
         return { entry: cached, source: 'cache' };
@@ -165,10 +203,10 @@ export function createIdentityCache(opts: IdentityCacheOptions): IdentityCache {
       return (await coalesced(raw.trim().toLowerCase(), true)).entry;
     },
     async learn(raw, account) {
-      await store(raw.trim().toLowerCase(), { found: true, account, at: Date.now() });
+      await answers.store(raw.trim().toLowerCase(), { found: true, account, at: Date.now() });
     },
     async forget(raw) {
-      await redis.del(cacheKey(prefix, site, raw.trim().toLowerCase()));
+      await answers.forget(raw.trim().toLowerCase());
     },
   };
 }

@@ -1,8 +1,8 @@
-// What the resolver and the provisioner share: the identity cache, the audit trail, the
-// queues they produce into, and how to reach Jira (clients come gated by the site's
+// What the resolver and the provisioner share: the identity cache, the audit trail, a look
+// at the queues' jobs (they add jobs through their processor context), and how to reach Jira (clients come gated by the site's
 // Retry-After window, src/jira/retry-after.ts, from where they are made). Built once per
 // process from the configuration (workers/*.ts) or by tests with the simulator's credentials.
-import type { Queue } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Config } from '../config/load.js';
 import { ms } from '../config/duration.js';
 import type { MailboxConfig, RetryConfig } from '../config/schema.js';
@@ -10,9 +10,11 @@ import type { JiraClient } from '../jira/client.js';
 import { preferredAccount } from '../jira/match.js';
 import type { Logger } from '../core/log.js';
 import type { Redis } from '../core/redis.js';
-import { createAuditTrail, type AuditTrail } from '../queues/audit.js';
+import { createAuditTrail, type AuditInput, type AuditTrail } from '../queues/audit.js';
+import { auditLine, tell } from '../queues/story.js';
 import { createIdentityCache, type IdentityCache } from './cache.js';
 import { siteHost } from '../jira/site.js';
+import { jobReader, type JobReader } from './jobs.js';
 
 /** The part of the Jira client the pipeline uses. */
 export type IdentityClient = Pick<
@@ -44,6 +46,8 @@ export interface Pipeline {
   mailbox(id: string): MailboxConfig | undefined;
   cache: IdentityCache;
   audit: AuditTrail;
+  /** Other jobs, by queue: read only (processors add through ctx.add). Closed by whoever made the pipeline. */
+  jobs: JobReader;
   /** The client (behind the site's Retry-After gate, applied where clients are made), and its token account. */
   jira(): Promise<{ client: IdentityClient; account: string }>;
   logger: Logger;
@@ -74,6 +78,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
     mailbox: (id) => byId.get(id),
     cache,
     audit: createAuditTrail({ redis: o.redis, prefix: o.prefix }),
+    jobs: jobReader(o.redis, o.prefix),
     jira,
     logger: o.logger,
     retry: o.retry,
@@ -96,9 +101,15 @@ export function pipelineOptionsFrom(config: Config, redis: Redis, logger: Logger
   };
 }
 
-export interface PipelineQueues {
-  mailInbound: Queue;
-  identityProvision: Queue;
-  jiraDeliver: Queue;
-  mailboxActions?: Queue;
+export interface JobAudit {
+  record(ev: AuditInput): Promise<void>;
+}
+
+/** The audit trail of one job: every entry is also a line in the job's log tab on the board. */
+export function jobAudit(p: Pick<Pipeline, 'audit'>, job: Pick<Job, 'log'>): JobAudit {
+  return {
+    async record(ev) {
+      await Promise.all([p.audit.record(ev), tell(job, auditLine(ev))]);
+    },
+  };
 }

@@ -4,9 +4,9 @@
 // find it by Message-ID); another mail with the same id and other content gets the hash too,
 // so it is delivered instead of vanishing into the first one's job. A byte-identical copy
 // from another position is a duplicate, and says so in the audit trail.
-import type { Queue } from 'bullmq';
 import type { z } from 'zod';
 import { jiraDeliver, type MailOrigin } from '../queues/catalog.js';
+import type { JobReader } from './jobs.js';
 
 type DeliverData = z.infer<typeof jiraDeliver.payload>;
 
@@ -21,9 +21,9 @@ export function samePosition(a: MailOrigin | undefined, b: MailOrigin): boolean 
   return true;
 }
 
-export async function deliverIdentity(queue: Queue, data: DeliverData): Promise<DeliverIdentity> {
+export async function deliverIdentity(jobs: Pick<JobReader, 'job'>, data: DeliverData): Promise<DeliverIdentity> {
   const base = jiraDeliver.jobId(data);
-  const existing = await queue.getJob(base);
+  const existing = await jobs.job(jiraDeliver, base);
   const prior = existing?.data as Partial<DeliverData> | undefined;
   if (!prior?.record) return { kind: 'first', jobId: base };
   if (prior.record.rawRef.sha256 !== data.record.rawRef.sha256) {

@@ -3,7 +3,7 @@
 // provisioner, once the account is ready (or provisioning failed for good), promotes those
 // jobs so they continue at once. Nothing is lost if a process dies in between: the job sits
 // in delayed and re-checks on its own when the fallback time comes.
-import { Job, type Queue } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Redis } from '../core/redis.js';
 import { key } from '../core/redis.js';
 
@@ -19,8 +19,8 @@ export async function registerWaiter(redis: Redis, prefix: string, site: string,
   await redis.multi().sadd(k, mailJobId).pexpire(k, WAITERS_TTL_MS).exec();
 }
 
-/** Promote every mail job waiting on `email`; returns how many were promoted. */
-export async function releaseWaiters(redis: Redis, prefix: string, site: string, email: string, mailQueue: Queue): Promise<number> {
+/** Promote every mail job waiting on `email` (found by `mailJob`); returns how many were promoted. */
+export async function releaseWaiters(redis: Redis, prefix: string, site: string, email: string, mailJob: (id: string) => Promise<Job | undefined>): Promise<number> {
   const k = waitersKey(prefix, site, email);
   // Read and clear in one step: a waiter registering after this re-checks by itself.
   const res = await redis.multi().smembers(k).del(k).exec();
@@ -28,7 +28,7 @@ export async function releaseWaiters(redis: Redis, prefix: string, site: string,
   let promoted = 0;
   await Promise.all(
     ids.map(async (id) => {
-      const job = await Job.fromId(mailQueue, id);
+      const job = await mailJob(id);
       if (!job) return;
       if (await promoteIfDelayed(job)) promoted++;
       // Still running: it may be just about to park itself (its re-check ran before the account

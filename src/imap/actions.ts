@@ -142,8 +142,8 @@ export function startActionWorker(deps: ActionWorkerDeps): { worker: Worker; clo
       prefix: deps.config.prefix,
       logger: log,
       retry: deps.config.queues,
-      // IMAP commands on one mailbox take turns on its connection anyway.
-      concurrency: deps.concurrency ?? 4,
+      // Default: the queue catalog's (mailboxActions.worker).
+      concurrency: deps.concurrency,
     },
   );
 

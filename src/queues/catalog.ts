@@ -10,6 +10,10 @@ import { clip, mailLabel } from './label.js';
 // is about 2.4 hours of trying before a mail lands in the failed set.
 const JIRA_RETRY = { attempts: 20, delay: '5s', maxDelay: '10m' } as const;
 
+// Resolve and provision jobs keep their progress in job data and every step is idempotent, so
+// a job whose worker died may be picked up again several times before it is judged broken.
+const PIPELINE_MAX_STALLED = 10;
+
 export const mailOriginSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('imap'),
@@ -39,6 +43,8 @@ export const mailInbound = defineQueue({
   retry: JIRA_RETRY,
   needsToken: true,
   label: (d) => mailLabel(d.mailboxId, d.record.from?.address, d.record.subject),
+  // Resolver jobs mostly wait on Redis and a cached lookup: many at once are cheap.
+  worker: { concurrency: 25, maxStalledCount: PIPELINE_MAX_STALLED },
 });
 
 export const identityProvision = defineQueue({
@@ -57,6 +63,8 @@ export const identityProvision = defineQueue({
   retry: JIRA_RETRY,
   needsToken: true,
   label: (d) => `${d.mode === 'user' ? 'Jira user' : 'JSM customer'} for ${clip(d.email, 60)} (${d.mailboxId})`,
+  // Provision jobs write to Jira; a handful in parallel keeps Jira's rate limits at bay.
+  worker: { concurrency: 8, maxStalledCount: PIPELINE_MAX_STALLED },
 });
 
 export const resolvedPersonSchema = z.object({
@@ -84,6 +92,15 @@ export const jiraDeliver = defineQueue({
   retry: JIRA_RETRY,
   needsToken: true,
   label: (d) => mailLabel(d.mailboxId, d.record.from?.address, d.record.subject, 'to Jira from '),
+  worker: {
+    // Each delivery is a few Jira writes plus uploads: a handful in parallel keeps Jira's rate
+    // limits at bay while hiding its latency.
+    concurrency: 8,
+    // Deliveries are idempotent (ledger, issue property, steps in job data), so running a job
+    // again after its worker died is safe; BullMQ's default of 1 would fail a mail whose worker
+    // crashed twice, which helps nobody.
+    maxStalledCount: 10,
+  },
 });
 
 export const mailboxActions = defineQueue({
@@ -100,6 +117,8 @@ export const mailboxActions = defineQueue({
   retry: { attempts: 15, delay: '5s', maxDelay: '5m' },
   needsToken: false,
   label: (d) => `${d.mailboxId} UID ${d.uid}: finish (${d.outcome})`,
+  // IMAP commands on one mailbox take turns on its connection anyway.
+  worker: { concurrency: 4 },
 });
 
 export const notify = defineQueue({
@@ -118,6 +137,9 @@ export const notify = defineQueue({
   retry: { attempts: 12, delay: '10s', maxDelay: '10m' },
   needsToken: true,
   label: (d) => `${d.issueKey} ${d.event}${d.summary ? ` "${clip(d.summary, 50)}"` : ''} to ${clip([...d.groups, ...d.users].join(', '), 50) || 'nobody'}`,
+  // Notify jobs spend their time waiting on SMTP; a few at once keep a big group from holding
+  // up the next issue, while each job already sends over 3 pooled connections.
+  worker: { concurrency: 4 },
 });
 
 export const allQueues = [mailInbound, identityProvision, jiraDeliver, mailboxActions, notify] as const;

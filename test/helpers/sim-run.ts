@@ -7,13 +7,31 @@ import { mailboxSchema, type MailboxConfig, type RetryConfig } from '../../src/c
 import { seededRandom } from '../../src/jira-sim/state.js';
 import type { Logger } from '../../src/core/log.js';
 import type { MailRecord } from '../../src/mail/record.js';
-import { mailInbound } from '../../src/queues/catalog.js';
-import { addJob } from '../../src/queues/queue.js';
+import { identityProvision, jiraDeliver, mailboxActions, mailInbound } from '../../src/queues/catalog.js';
+import { addJob, openQueue } from '../../src/queues/queue.js';
 import type { Redis } from '../../src/core/redis.js';
-import { createPipeline, type Pipeline, type PipelineQueues } from '../../src/identity/context.js';
+import { createPipeline, type Pipeline } from '../../src/identity/context.js';
 import type { MailInbound } from '../../src/identity/resolver.js';
 import { gatedClientMaker, type RateGateObserver } from '../../src/jira/retry-after.js';
-import { openPipelineQueues, startProvisionerWorker, startResolverWorker } from '../../src/identity/role.js';
+import { startProvisionerWorker, startResolverWorker } from '../../src/identity/role.js';
+
+/** The pipeline's queues, for a test to add jobs and look at them (the workers open their own). */
+export interface PipelineQueues {
+  mailInbound: Queue;
+  identityProvision: Queue;
+  jiraDeliver: Queue;
+  mailboxActions: Queue;
+}
+
+export function openPipelineQueues(connection: Redis, prefix: string): PipelineQueues & { all: Queue[] } {
+  const q = {
+    mailInbound: openQueue(mailInbound, { connection, prefix }),
+    identityProvision: openQueue(identityProvision, { connection, prefix }),
+    jiraDeliver: openQueue(jiraDeliver, { connection, prefix }),
+    mailboxActions: openQueue(mailboxActions, { connection, prefix }),
+  };
+  return { ...q, all: Object.values(q) };
+}
 
 /** A deterministic pseudo-random sequence (mulberry32), so workloads repeat. */
 export const seeded = seededRandom;
@@ -141,10 +159,10 @@ export async function startInProcess(o: InProcessOptions): Promise<InProcessPipe
   const roles = o.roles ?? ['resolver', 'provisioner'];
   const workers: Worker[] = [];
   if (roles.includes('resolver')) {
-    workers.push(startResolverWorker(pipeline, queues, { connection: o.workerConnection(), logger: o.logger, concurrency: o.resolverConcurrency, rateLimitQueues: tokenQueues }));
+    workers.push(startResolverWorker(pipeline, { connection: o.workerConnection(), logger: o.logger, concurrency: o.resolverConcurrency, rateLimitQueues: tokenQueues }));
   }
   if (roles.includes('provisioner')) {
-    workers.push(startProvisionerWorker(pipeline, queues, { connection: o.workerConnection(), logger: o.logger, concurrency: o.provisionerConcurrency, rateLimitQueues: tokenQueues }));
+    workers.push(startProvisionerWorker(pipeline, { connection: o.workerConnection(), logger: o.logger, concurrency: o.provisionerConcurrency, rateLimitQueues: tokenQueues }));
   }
   return {
     pipeline,
@@ -160,6 +178,7 @@ export async function startInProcess(o: InProcessOptions): Promise<InProcessPipe
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(workers.map((w) => w.disconnect?.()));
       await Promise.all(queues.all.map((q) => q.close()));
+      await pipeline.jobs.close();
       await gate.close();
     },
   };

@@ -17,7 +17,7 @@ import { createMailer, type Mailer } from '../../src/notify/mailer.js';
 import type { NotifyResult } from '../../src/notify/notifier.js';
 import { startNotifierWorker } from '../../src/notify/role.js';
 import { createPipeline } from '../../src/identity/context.js';
-import { openPipelineQueues, startResolverWorker } from '../../src/identity/role.js';
+import { startResolverWorker } from '../../src/identity/role.js';
 import { mailInbound, notify } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import { loadSecretKey } from '../../src/token/key.js';
@@ -26,6 +26,7 @@ import { createTokenGate, openTokenQueues, readTokenState, resumeGate } from '..
 import { saveToken } from '../../src/token/store.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { openPipelineQueues } from '../helpers/sim-run.js';
 import { headersOf, startSmtpSink, type SmtpSink } from './notify-smtp-sink.js';
 
 const FROM = 'mailroom@acme.example';
@@ -87,7 +88,7 @@ interface Running {
   queue: Queue;
 }
 
-function startNotifier(o: { bccBatchSize?: number; port?: number; onAuthError?: Parameters<typeof startNotifierWorker>[0]['onAuthError'] } = {}): Running {
+function startNotifier(o: { bccBatchSize?: number; port?: number; onAuthError?: Parameters<typeof startNotifierWorker>[1]['onAuthError'] } = {}): Running {
   const source = createTokenSource<JiraClient>({
     redis,
     prefix,
@@ -97,20 +98,19 @@ function startNotifier(o: { bccBatchSize?: number; port?: number; onAuthError?: 
   const bccBatchSize = o.bccBatchSize ?? 1;
   const mailer = createMailer({ host: '127.0.0.1', port: o.port ?? sink.port, secure: false, from: FROM, bccBatchSize }, undefined);
   const connection = testRedis({ forWorker: true });
-  const worker = startNotifierWorker({
-    redis,
-    prefix,
-    jira: () => source.client(),
-    mailer,
-    from: FROM,
-    bccBatchSize,
-    site: 'https://acme.atlassian.net',
-    installId: prefix,
-    connection,
-    logger: silentLogger,
-    retry: FAST,
-    onAuthError: o.onAuthError,
-  });
+  const worker = startNotifierWorker(
+    {
+      redis,
+      prefix,
+      jira: () => source.client(),
+      mailer,
+      from: FROM,
+      bccBatchSize,
+      site: 'https://acme.atlassian.net',
+      installId: prefix,
+    },
+    { connection, logger: silentLogger, retry: FAST, onAuthError: o.onAuthError },
+  );
   const queue = openQueue(notify, { connection: redis, prefix });
   cleanup.push(async () => {
     await worker.close();
@@ -314,9 +314,10 @@ describe('notifier', () => {
     });
     const queues = openPipelineQueues(redis, prefix);
     const connection = testRedis({ forWorker: true });
-    const resolver = startResolverWorker(pipeline, queues, { connection, logger: silentLogger });
+    const resolver = startResolverWorker(pipeline, { connection, logger: silentLogger });
     cleanup.push(async () => {
       await resolver.close();
+      await pipeline.jobs.close();
       await Promise.all(queues.all.map((q) => q.close()));
       connection.disconnect();
     });

@@ -9,8 +9,7 @@ import { AuthError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createPipeline, type Pipeline } from '../../src/identity/context.js';
 import { createProvisioner, PROVISION_STATE_FIELD, type ProvisionPayload } from '../../src/identity/provisioner.js';
-import { openPipelineQueues } from '../../src/identity/role.js';
-import { humanRecord, testMailbox } from '../helpers/sim-run.js';
+import { humanRecord, openPipelineQueues, testMailbox } from '../helpers/sim-run.js';
 import { registerWaiter } from '../../src/identity/waiters.js';
 import { identityProvision, mailInbound } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';
@@ -31,6 +30,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await adding?.close();
+  await pipeline.jobs.close();
   await Promise.all(queues.all.map((q) => q.close()));
   await dropPrefix(redis, prefix);
   await jira.close();
@@ -38,6 +38,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   if (queues) await Promise.all(queues.all.map((q) => q.close()));
+  if (pipeline) await pipeline.jobs.close();
   if (prefix) await dropPrefix(redis, prefix);
   jira.reseed();
   prefix = uniquePrefix('prov');
@@ -70,7 +71,7 @@ let adding: ReturnType<typeof queueAdder> | undefined;
 const adder = () => (adding ??= queueAdder({ connection: redis, prefix }));
 
 function run(job: Job) {
-  return createProvisioner(pipeline, queues.mailInbound)(identityProvision.payload.parse(job.data), processorContext(job, silentLogger, adder().add));
+  return createProvisioner(pipeline)(identityProvision.payload.parse(job.data), processorContext(job, silentLogger, adder().add));
 }
 
 const members = (g: string, id: string) => jira.sim.state.group({ name: g })!.members.has(id);

@@ -1,0 +1,82 @@
+// Step 1 of a provision: the account, found or created exactly once. A create that may have
+// happened without an answer (timeout, dropped connection) is looked up before the next try.
+import { RateLimitedError, RetryableError, describeError } from '../core/errors.js';
+import { metrics } from '../core/metrics.js';
+import { AlreadyExistsError, JiraServerError } from '../jira/errors.js';
+import type { JiraAccount } from '../jira/types.js';
+import { toCached, type CachedAccount } from './cache.js';
+import { displayNameFor } from './policy.js';
+import type { ProvisionRun } from './provision-run.js';
+
+/**
+ * Whether a failed create can be retried as a create, without a look-up first. A 429 was
+ * refused before Jira did anything. A 5xx answer almost always means the write did not happen,
+ * and if it did, the next create gets "already exists" and looks the account up: safe either
+ * way, and it spares a search. No answer at all (timeout, dropped connection) is the truly
+ * uncertain case: the request may have been applied, so the next run looks up first.
+ */
+export function answeredWithoutEffect(err: unknown): boolean {
+  if (err instanceof RateLimitedError) return true;
+  return err instanceof JiraServerError;
+}
+
+/** The account's id, once it exists (progress saved at 'memberships'). */
+export async function ensureAccount(run: ProvisionRun): Promise<string> {
+  const { state } = run;
+  if (!state.accountId) {
+    const found = await existingAccount(run);
+    if (found) Object.assign(state, { accountId: found.accountId, account: found, created: false });
+    else await createAccount(run);
+    state.step = 'memberships';
+    await run.progress.save(state);
+  }
+  return state.accountId!;
+}
+
+async function existingAccount(run: ProvisionRun): Promise<CachedAccount | undefined> {
+  const { p, email, state, base, audit } = run;
+  const known = await p.cache.peek(email);
+  if (known?.found) return known.account;
+  if (state.step !== 'creating') return undefined;
+  // An earlier run asked Jira to create and did not hear back: it may have worked.
+  const e = await p.cache.refresh(email);
+  await audit.record({ ...base, step: 'lookup-before-create', outcome: e.found ? 'found' : 'not-found', jira: e.found ? `accountId ${e.account.accountId}` : 'no account with this email' });
+  return e.found ? e.account : undefined;
+}
+
+async function createAccount(run: ProvisionRun): Promise<void> {
+  const { p, data, email, state, base, audit } = run;
+  state.step = 'creating';
+  await run.progress.save(state);
+  const made = await askJiraToCreate(run);
+  const step = data.mode === 'user' ? 'create-user' : 'create-customer';
+  if (made === 'exists') {
+    await audit.record({ ...base, step, outcome: 'exists', jira: 'already exists: looking it up' });
+    const e = await p.cache.refresh(email);
+    if (!e.found) throw new RetryableError(`Jira says ${email} exists, but the user search does not find it yet`);
+    Object.assign(state, { accountId: e.account.accountId, account: e.account, created: false });
+  } else {
+    await audit.record({ ...base, step, outcome: 'created', jira: `accountId ${made.accountId} (${made.accountType})` });
+    metrics.accountsCreated.inc({ mode: data.mode });
+    Object.assign(state, { accountId: made.accountId, account: toCached(made), created: true });
+  }
+}
+
+/** Jira's answer to the create: the new account, or 'exists'. Any other failure is recorded and thrown. */
+async function askJiraToCreate(run: ProvisionRun): Promise<JiraAccount | 'exists'> {
+  const { data, email, policy, client, state, base, audit } = run;
+  const displayName = displayNameFor(email, data.displayName);
+  try {
+    return data.mode === 'user'
+      ? await client.createUser({ emailAddress: email, displayName, products: policy.products })
+      : await client.createCustomer({ email, displayName });
+  } catch (err) {
+    if (err instanceof AlreadyExistsError) return 'exists';
+    await audit.record({ ...base, step: data.mode === 'user' ? 'create-user' : 'create-customer', outcome: 'error', jira: describeError(err) });
+    if (answeredWithoutEffect(err)) {
+      state.step = 'start';
+      await run.progress.save(state);
+    }
+    throw err;
+  }
+}

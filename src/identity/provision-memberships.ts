@@ -1,0 +1,42 @@
+// Step 2 of a provision: a user joins each configured group ("already a member" is success), a
+// customer joins the service desk. Progress is saved after each, so a retry skips what is done.
+// A permanent refusal (no such group) still leaves a usable account: the cache learns it.
+import { NotFoundError, PermanentError, describeError } from '../core/errors.js';
+import type { ProvisionRun } from './provision-run.js';
+
+export async function joinMemberships(run: ProvisionRun, accountId: string): Promise<void> {
+  const { p, data, email, state, base, audit } = run;
+  try {
+    if (data.mode === 'user') await joinGroups(run, accountId);
+    else if (!state.serviceDeskDone) await joinServiceDesk(run, accountId);
+  } catch (err) {
+    if (err instanceof PermanentError) {
+      await p.cache.learn(email, state.account ?? { accountId });
+      await audit.record({ ...base, step: data.mode === 'user' ? 'add-to-group' : 'add-to-service-desk', outcome: 'error', jira: describeError(err) });
+    }
+    throw err;
+  }
+}
+
+async function joinGroups(run: ProvisionRun, accountId: string): Promise<void> {
+  const { data, policy, client, state, base, audit } = run;
+  for (let i = state.groupsDone; i < policy.groups.length; i++) {
+    const g = policy.groups[i]! as { name?: string; groupId?: string };
+    const r = await client.addUserToGroup({ accountId, ...(g.groupId ? { groupId: g.groupId } : { groupName: g.name }) }).catch((e: unknown) => {
+      // Jira's own words name no group: say which one, and where it is configured.
+      if (e instanceof NotFoundError) throw new NotFoundError(`${e.message} [mailbox "${data.mailboxId}" policy.groups[${i}]]`);
+      throw e;
+    });
+    await audit.record({ ...base, step: 'add-to-group', outcome: r, detail: g.groupId ?? g.name });
+    state.groupsDone = i + 1;
+    await run.progress.save(state);
+  }
+}
+
+async function joinServiceDesk(run: ProvisionRun, accountId: string): Promise<void> {
+  const { policy, client, state, base, audit } = run;
+  await client.addCustomersToServiceDesk(policy.serviceDeskId!, [accountId]);
+  await audit.record({ ...base, step: 'add-to-service-desk', outcome: 'added', detail: `service desk ${policy.serviceDeskId}` });
+  state.serviceDeskDone = true;
+  await run.progress.save(state);
+}

@@ -1,0 +1,110 @@
+// Step 1 of a resolve: everyone not decided yet is looked up (through the identity cache) and
+// decided on: known, ignored, held, or a provision job asked for, within the ceilings on new
+// accounts (src/identity/account-ceiling.ts).
+import { DelayedError } from 'bullmq';
+import { identityProvision } from '../queues/catalog.js';
+import { markWaiting, takeNewAccount } from './account-ceiling.js';
+import type { CacheEntry, LookupSource } from './cache.js';
+import { decide, screen } from './policy.js';
+import { provisionRequest, type PersonState, type ResolveRun, type ResolveState } from './resolve-run.js';
+
+/** A mail waiting at the install's new-account ceiling looks again this often (a raised ceiling applies soon). */
+export const CEILING_RECHECK_MS = 5 * 60_000;
+
+type Flood = ResolveState['flood'];
+
+interface InstallFull {
+  count: number;
+  limit: number;
+  retryAt: number;
+}
+
+/** What the people decided at once share. */
+interface DecideRound {
+  /** New accounts this mail has asked for already (a re-run counts them again from its state). */
+  newAccounts: number;
+  /** Set when the install's ceiling left someone undecided. */
+  installFull?: InstallFull;
+}
+
+/** Decide everyone still new; the mail parks (DelayedError) when the install's ceiling is reached. */
+export async function decideNewPeople(run: ResolveRun, state: ResolveState): Promise<void> {
+  const fresh = state.people.filter((x) => x.status === 'new');
+  const round: DecideRound = { newAccounts: state.people.filter((x) => x.mode !== undefined).length };
+  if (fresh.length) {
+    await Promise.all(fresh.map((person) => decidePerson(run, state.flood, person, round)));
+    await run.progress.save(state);
+  }
+  if (round.installFull) await waitAtInstallCeiling(run, round.installFull);
+}
+
+async function decidePerson(run: ResolveRun, flood: Flood, person: PersonState, round: DecideRound): Promise<void> {
+  const { p, policy, base, audit } = run;
+  const s = screen(person.email, policy);
+  if (!s.lookup) {
+    Object.assign(person, { status: 'ignored', reason: s.reason });
+    await audit.record({ ...base, email: person.email, step: 'decision', outcome: 'ignored', detail: s.detail });
+    return;
+  }
+  const { entry, source } = await p.cache.resolve(person.email);
+  // A cache hit is not worth an entry of its own: the mail's deliver-queued entry names
+  // every participant's account. What Jira itself answered is always recorded.
+  if (source !== 'cache') await recordLookup(run, person, entry, source);
+  const flooded = person.role === 'sender' && !!flood?.held;
+  const d = decide(person.email, entry.found, policy, { flooded, floodDetail: flood ? `mail ${flood.count} this hour, limit ${flood.limit}` : undefined });
+  switch (d.action) {
+    case 'known':
+      if (entry.found) Object.assign(person, { status: 'known', accountId: entry.account.accountId });
+      return;
+    case 'ignore':
+    case 'hold':
+      Object.assign(person, { status: d.action === 'hold' ? 'held' : 'ignored', reason: d.reason });
+      await audit.record({ ...base, email: person.email, step: 'decision', outcome: d.action === 'hold' ? 'held' : 'ignored', detail: d.detail });
+      return;
+    case 'provision':
+      return provisionPerson(run, flood, person, d.mode, round);
+  }
+}
+
+async function recordLookup(run: ResolveRun, person: PersonState, entry: CacheEntry, source: LookupSource): Promise<void> {
+  await run.audit.record({
+    ...run.base,
+    email: person.email,
+    step: 'lookup',
+    outcome: entry.found ? 'found' : 'not-found',
+    detail: `from ${source}`,
+    ...(source === 'jira' ? { tokenAccount: await run.account(), jira: entry.found ? `accountId ${entry.account.accountId}${entry.account.emailHidden ? ' (email hidden)' : ''}` : 'no account with this email' } : {}),
+  });
+}
+
+/** A held mail creates no one; then the ceilings on new accounts, per mail, per sender, per install. */
+async function provisionPerson(run: ResolveRun, flood: Flood, person: PersonState, mode: 'user' | 'customer', round: DecideRound): Promise<void> {
+  const { p, policy, base, sender, audit } = run;
+  const hold = async (reason: string, detail: string) => {
+    Object.assign(person, { status: 'held', reason });
+    await audit.record({ ...base, email: person.email, step: 'decision', outcome: 'held', detail });
+  };
+  if (flood?.held) return hold('flood', `the mail's sender is over the flood limit (mail ${flood.count} this hour, limit ${flood.limit}): this mail creates no accounts`);
+  if (++round.newAccounts > policy.maxNewAccountsPerMail) return hold('account-ceiling', `this mail already asked for ${policy.maxNewAccountsPerMail} new accounts (policy.maxNewAccountsPerMail)`);
+  const take = await takeNewAccount(p.redis, p.prefix, sender ?? person.email, person.email, { perSenderPerHour: policy.maxNewAccountsPerSenderPerHour, perInstallPerHour: policy.maxNewAccountsPerHour });
+  if (!take.ok && take.which === 'sender') return hold('account-ceiling', `mails from ${sender ?? person.email} created ${take.count} new accounts this hour (policy.maxNewAccountsPerSenderPerHour ${take.limit})`);
+  if (!take.ok) {
+    // The install's ceiling: the person stays undecided and the mail waits for the next hour.
+    round.newAccounts--;
+    round.installFull = { count: take.count, limit: take.limit, retryAt: take.retryAt };
+    return;
+  }
+  await run.ctx.add(identityProvision, provisionRequest(run, person, mode));
+  Object.assign(person, { status: 'pending', mode });
+  await audit.record({ ...base, email: person.email, step: 'provision-queued', outcome: 'ok', detail: `auto-create ${mode}` });
+}
+
+async function waitAtInstallCeiling(run: ResolveRun, installFull: InstallFull): Promise<never> {
+  const { p, ctx, base, audit } = run;
+  await markWaiting(p.redis, p.prefix, installFull);
+  await audit.record({ ...base, step: 'account-ceiling', outcome: 'waiting', detail: `the install created ${installFull.count} new accounts this hour (maxNewAccountsPerHour ${installFull.limit}): waiting until ${new Date(installFull.retryAt).toISOString()}` });
+  ctx.log.warn(installFull, 'new-account ceiling of the install reached: mail waits for the next hour');
+  // Re-checked within a few minutes (an operator may raise the ceiling), at the latest when the hour turns.
+  await ctx.job.moveToDelayed(Math.min(installFull.retryAt, Date.now() + CEILING_RECHECK_MS), ctx.token);
+  throw new DelayedError();
+}

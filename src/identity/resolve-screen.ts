@@ -1,0 +1,71 @@
+// Before anyone is looked up: mail that is not a person's is recorded and never resolved, a
+// forged sender is held or flagged, and a mail's first run sets up its people.
+import { PermanentError } from '../core/errors.js';
+import { senderVerdict, type SenderVerdict } from '../mail/auth-results.js';
+import { mailKey } from '../mail/id.js';
+import { createLedger } from '../mail/ledger.js';
+import { mailboxActions } from '../queues/catalog.js';
+import { countMail } from './flood.js';
+import { selectParticipants } from './policy.js';
+import type { PersonState, ResolveResult, ResolveRun, ResolveState } from './resolve-run.js';
+
+/** An unparseable mail fails for good; a classified one is recorded and finished. Undefined for a person's mail. */
+export async function settleClassified(run: ResolveRun): Promise<ResolveResult | undefined> {
+  const { record, data, base, sender, audit } = run;
+  const c = record.classification;
+  if (c.kind === 'unparseable') {
+    await audit.record({ ...base, email: sender, step: 'classified', outcome: 'failed', detail: `unparseable: ${c.reason}` });
+    throw new PermanentError(`the mail could not be parsed (${c.reason}); its raw source is kept in the store (${record.rawRef.sha256})`);
+  }
+  if (c.kind === 'human') return undefined;
+  // Classified mail is recorded, never resolved: a bounce or an auto-reply must not make users.
+  await audit.record({ ...base, email: sender, step: 'classified', outcome: 'skipped', detail: `${c.kind}: ${c.reason}` });
+  if (data.origin.kind === 'imap') {
+    await run.ctx.add(mailboxActions, {
+      mailboxId: data.mailboxId,
+      uidvalidity: data.origin.uidvalidity,
+      uid: data.origin.uid,
+      outcome: 'classified',
+    });
+  }
+  run.ctx.log.info({ kind: c.kind }, 'classified mail: no people resolved');
+  return { outcome: 'classified', kind: c.kind, reason: c.reason };
+}
+
+/**
+ * The receiving server's verdict on the From (trusted authserv-ids only): a forged sender is
+ * never created and never the reporter; its mail is held for a person, or delivered flagged.
+ */
+export async function checkSender(run: ResolveRun): Promise<SenderVerdict> {
+  const { record, policy, base, sender, audit } = run;
+  const verdict = senderVerdict(record.authResults, policy.authservIds);
+  if (verdict.result === 'fail' && policy.onAuthFail === 'hold') {
+    await audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'held', detail: `${verdict.detail}: held (policy.onAuthFail is "hold")` });
+    throw new PermanentError(`held: the receiving server says the sender ${sender ?? ''} is forged (${verdict.detail}); check the mail, then reprocess it or delete it`);
+  }
+  return verdict;
+}
+
+/** A mail's first run: its people, none decided yet, and the sender's count against the flood limit. */
+export async function firstState(run: ResolveRun, verdict: SenderVerdict): Promise<ResolveState> {
+  const { p, record, mailbox, policy, base, sender, audit } = run;
+  // Replies that overtake this mail (same thread, arriving together) wait for its delivery.
+  await createLedger(p.redis, p.prefix).markPending(mailKey(record));
+  const people = selectParticipants(record, mailbox).map((x): PersonState => ({ ...x, status: 'new' }));
+  const state: ResolveState = { v: 1, people, passes: 0 };
+  if (verdict.result === 'fail') {
+    for (const x of people.filter((y) => y.role === 'sender')) Object.assign(x, { status: 'ignored', reason: 'sender-auth-failed' });
+    await audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'failed', detail: `${verdict.detail}: the sender is neither created nor made reporter; the mail is delivered flagged` });
+  }
+  if (sender && people.some((x) => x.role === 'sender' && x.status === 'new') && policy.autoCreate !== 'none') {
+    const count = await countMail(p.redis, p.prefix, sender, String(run.ctx.job.id));
+    const held = count > policy.floodLimitPerHour;
+    state.flood = { count, limit: policy.floodLimitPerHour, held };
+    if (held) {
+      await audit.record({ ...base, email: sender, step: 'flood-limit', outcome: 'held', detail: `mail ${count} this hour, limit ${policy.floodLimitPerHour}: not provisioned` });
+    }
+  }
+  // Saved with the decisions that follow: a crash before that re-counts this mail, which the
+  // flood set ignores (one entry per mail job).
+  return state;
+}
