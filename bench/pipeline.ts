@@ -75,7 +75,7 @@ export async function benchPipeline(o: PipelineBenchOptions = {}): Promise<Pipel
     jira: { url: sim.url, email: site.admin.email, token: site.admin.token },
     logger: silentLogger,
     retry: FAST_RETRY,
-    rateGateObserver: { onPass: () => passes.push(Date.now()), onTrip: (ms) => trips.push([Date.now(), ms]) },
+    retryAfterObserver: { onPass: () => passes.push(Date.now()), onTrip: (ms) => trips.push([Date.now(), ms]) },
   });
   try {
     const w = makeWorkload({ mails, senders, unknown, mailboxId: 'support', to: 'support@acme.example', seed: 3, tag: 'bench' });

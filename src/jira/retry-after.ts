@@ -9,7 +9,7 @@
 // subscription and close their local gates on arrival, and every check also reads the key
 // (one PTTL), so a process whose subscription was down, or that started later, still holds.
 // Together: no request leaves any process more than a Redis round trip after another process
-// read the header (test/integration/rate-gate-shared.test.ts holds it to 25 ms).
+// read the header (test/integration/retry-after-shared.test.ts holds it to 25 ms).
 import { RateLimitedError } from '../core/errors.js';
 import type { Redis } from '../core/redis.js';
 import { key } from '../core/redis.js';
@@ -17,7 +17,7 @@ import { metrics } from '../core/metrics.js';
 import { createJiraClient, type JiraClient, type JiraClientOptions } from './client.js';
 import { siteHost } from './site.js';
 
-export interface RateGate {
+export interface RetryAfterGate {
   /** Throws RateLimitedError (remaining window) while Jira has asked us to wait. */
   check(): Promise<void>;
   /** Jira said wait `ms`: close the gate for everyone on this site (counts it in metrics). */
@@ -27,13 +27,13 @@ export interface RateGate {
    * waiting for the answer's body or the error to travel up. trip() follows for the count.
    */
   hold(ms: number): void;
-  observer?: RateGateObserver;
+  observer?: RetryAfterObserver;
   /** Stop listening for other processes' windows (only when created with `listen`). */
   close(): Promise<void>;
 }
 
 /** For metrics and tests: every request let through, every window opened. */
-export interface RateGateObserver {
+export interface RetryAfterObserver {
   onPass?(operation: string): void;
   onTrip?(ms: number): void;
   /** A header said wait, read in this process (hold()), or heard from another one (news). */
@@ -55,14 +55,14 @@ export function retryAfterChannel(prefix: string, site: string): string {
   return key(prefix, 'jira', 'retry-after', site, 'news');
 }
 
-export function createRateGate(opts: {
+export function createRetryAfterGate(opts: {
   redis: Redis;
   prefix: string;
   site: string;
-  observer?: RateGateObserver;
+  observer?: RetryAfterObserver;
   /** Subscribe to other processes' windows (a second, unref'd connection). */
   listen?: boolean;
-}): RateGate {
+}): RetryAfterGate {
   const k = key(opts.prefix, 'jira', 'retry-after', opts.site);
   const channel = retryAfterChannel(opts.prefix, opts.site);
   let localUntil = 0;
@@ -132,7 +132,7 @@ export function createRateGate(opts: {
  * closes the gate for everyone before it is rethrown. Applied once, where clients are made
  * (gatedClientMaker below); a gate's own refusal is thrown before any request is sent.
  */
-export function gated<T extends object>(target: T, gate: RateGate): T {
+export function gated<T extends object>(target: T, gate: RetryAfterGate): T {
   return new Proxy(target, {
     get(obj, prop, receiver) {
       const v = Reflect.get(obj, prop, receiver) as unknown;
@@ -159,10 +159,10 @@ export function gated<T extends object>(target: T, gate: RateGate): T {
  * as soon as it is read (hold), the 429 error counts it (trip), and with `listen` the windows
  * other processes read arrive by subscription.
  */
-export function gatedClientMaker(o: { redis: Redis; prefix: string; site: string; observer?: RateGateObserver; listen?: boolean }): {
-  gate: RateGate;
+export function gatedClientMaker(o: { redis: Redis; prefix: string; site: string; observer?: RetryAfterObserver; listen?: boolean }): {
+  gate: RetryAfterGate;
   make(opts: Omit<JiraClientOptions, 'onRetryAfter'>): JiraClient;
 } {
-  const gate = createRateGate({ redis: o.redis, prefix: o.prefix, site: siteHost(o.site), observer: o.observer, listen: o.listen });
+  const gate = createRetryAfterGate({ redis: o.redis, prefix: o.prefix, site: siteHost(o.site), observer: o.observer, listen: o.listen });
   return { gate, make: (opts) => gated(createJiraClient({ ...opts, onRetryAfter: (wait) => gate.hold(wait) }), gate) };
 }

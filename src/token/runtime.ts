@@ -9,7 +9,7 @@ import type { Logger } from '../core/log.js';
 import type { Redis } from '../core/redis.js';
 import { metrics } from '../core/metrics.js';
 import { createJiraReachRecorder } from '../jira/reach.js';
-import { gatedClientMaker, type RateGateObserver } from '../jira/retry-after.js';
+import { gatedClientMaker, type RetryAfterObserver } from '../jira/retry-after.js';
 import { createTokenGate, readTokenState, type TokenGate, type TokenState } from './gate.js';
 import { daysLeft } from './input.js';
 import { KeyMismatchError, loadSecretKey, type SecretKey } from './key.js';
@@ -37,7 +37,7 @@ export interface TokenRuntimeDeps {
   /** Override the client factory (default: createJiraClient on config.jira). */
   makeClient?: (creds: TokenCredentials) => JiraClient;
   /** Sees every Jira request the site's Retry-After gate lets through and every window it opens. */
-  rateGateObserver?: RateGateObserver;
+  retryAfterObserver?: RetryAfterObserver;
 }
 
 /**
@@ -50,7 +50,7 @@ export type JiraClientFactory = ((creds: TokenCredentials) => JiraClient) & {
   close(): Promise<void>;
 };
 
-export function jiraClientFactory(config: Config, logger?: Logger, redis?: Redis, o: { observer?: RateGateObserver } = {}): JiraClientFactory {
+export function jiraClientFactory(config: Config, logger?: Logger, redis?: Redis, o: { observer?: RetryAfterObserver } = {}): JiraClientFactory {
   // Listening: a window another process read is known here before this process's next check.
   const gatedClients = redis ? gatedClientMaker({ redis, prefix: config.prefix, site: config.jira.site, listen: true, observer: o.observer }) : undefined;
   const baseUrl = config.jira.apiBase ?? config.jira.site;
@@ -77,7 +77,7 @@ export function startTokenRuntime(deps: TokenRuntimeDeps): TokenRuntime {
   const { connection, config, logger } = deps;
   const secretKey = loadSecretKey(config.secretKey);
   for (const w of secretKey.warnings) logger.warn(w);
-  const factory = deps.makeClient ? undefined : jiraClientFactory(config, logger, connection, { observer: deps.rateGateObserver });
+  const factory = deps.makeClient ? undefined : jiraClientFactory(config, logger, connection, { observer: deps.retryAfterObserver });
   const makeClient = deps.makeClient ?? factory!;
   const source = createTokenSource({ redis: connection, prefix: config.prefix, secretKey, makeClient });
   const gate = createTokenGate({

@@ -6,7 +6,7 @@
 import type { Queue, Worker } from 'bullmq';
 import type { Logger } from '../core/log.js';
 import type { Redis } from '../core/redis.js';
-import type { RateGateObserver } from '../jira/retry-after.js';
+import type { RetryAfterObserver } from '../jira/retry-after.js';
 import type { RoleContext, RoleStarter } from '../queues/role.js';
 import type { WorkerDeps } from '../queues/worker.js';
 import { openTokenQueues } from './gate.js';
@@ -19,7 +19,7 @@ export interface TokenRoleOptions {
   lockDuration?: number;
   stalledInterval?: number;
   /** Sees every Jira request let through and every Retry-After window opened (metrics, drills). */
-  rateGateObserver?: RateGateObserver;
+  retryAfterObserver?: RetryAfterObserver;
 }
 
 /** What a role has before the token runtime opens. */
@@ -63,7 +63,7 @@ export function tokenWorkerRole<P = undefined>(spec: TokenRoleSpec<P>): RoleStar
     const tokenQueues = openTokenQueues(redis, config.prefix);
     // Every token-using role checks the token at start and periodically (harmless in many
     // copies): an expiring token or a lost permission is reported by whichever runs.
-    const token = await openTokenRuntime({ connection: redis, config, logger, watch: true, rateGateObserver: spec.options?.rateGateObserver });
+    const token = await openTokenRuntime({ connection: redis, config, logger, watch: true, retryAfterObserver: spec.options?.retryAfterObserver });
     const parts = spec.build({ ...base, token }, prepared);
     const workers = parts.workers.map((start, i) =>
       start({

@@ -41,7 +41,7 @@ const say = (line) => process.stderr.write(line + '\\n');
 await runRoles('${role}', [${role}Role({
   lockDuration: 1000,
   stalledInterval: 500,
-  rateGateObserver: { onPass: (op) => say('GATE pass ' + Date.now() + ' ' + op), onTrip: (ms) => say('GATE trip ' + Date.now() + ' ' + ms) },
+  retryAfterObserver: { onPass: (op) => say('GATE pass ' + Date.now() + ' ' + op), onTrip: (ms) => say('GATE trip ' + Date.now() + ' ' + ms) },
 })]);
 `;
 

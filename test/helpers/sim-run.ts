@@ -12,7 +12,7 @@ import { addJob, openQueue } from '../../src/queues/queue.js';
 import type { Redis } from '../../src/core/redis.js';
 import { createPipeline, type Pipeline } from '../../src/identity/context.js';
 import type { MailInbound } from '../../src/identity/resolver.js';
-import { gatedClientMaker, type RateGateObserver } from '../../src/jira/retry-after.js';
+import { gatedClientMaker, type RetryAfterObserver } from '../../src/jira/retry-after.js';
 import { startProvisionerWorker, startResolverWorker } from '../../src/identity/role.js';
 
 /** The pipeline's queues, for a test to add jobs and look at them (the workers open their own). */
@@ -133,7 +133,7 @@ export interface InProcessOptions {
   cache?: { positiveTtlMs: number; negativeTtlMs: number };
   resolverConcurrency?: number;
   provisionerConcurrency?: number;
-  rateGateObserver?: RateGateObserver;
+  retryAfterObserver?: RetryAfterObserver;
   /** Retry overrides per queue name (tests use short backoffs). */
   retry?: Partial<Record<string, RetryConfig>>;
   /** Start only these roles (default both). */
@@ -142,7 +142,7 @@ export interface InProcessOptions {
 
 export async function startInProcess(o: InProcessOptions): Promise<InProcessPipeline> {
   // Gated as the roles' clients are (src/token/runtime.ts): one Retry-After gate where clients are made.
-  const { gate, make } = gatedClientMaker({ redis: o.redis, prefix: o.prefix, site: o.jira.url, observer: o.rateGateObserver });
+  const { gate, make } = gatedClientMaker({ redis: o.redis, prefix: o.prefix, site: o.jira.url, observer: o.retryAfterObserver });
   const client = make({ baseUrl: o.jira.url, email: o.jira.email, token: o.jira.token, timeoutMs: o.jira.timeoutMs ?? 5_000 });
   const pipeline = createPipeline({
     redis: o.redis,

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { runDemo, type RunningDemo } from '../../src/demo/run.js';
-import { createRateGate, gated } from '../../src/jira/retry-after.js';
+import { createRetryAfterGate, gated } from '../../src/jira/retry-after.js';
 import { RateLimitedError } from '../../src/core/errors.js';
 import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
 
@@ -92,7 +92,7 @@ describe('/metrics after mails went through every role in one process', () => {
 
   it('counts a Jira 429 and the time rate-limited, once per window extension', async () => {
     const before = await scrape();
-    const gate = createRateGate({ redis, prefix, site: 'metrics.example' });
+    const gate = createRetryAfterGate({ redis, prefix, site: 'metrics.example' });
     const client = gated(
       {
         async findUsersByEmail(): Promise<never> {

@@ -63,7 +63,7 @@ async function start(over: { resolverConcurrency?: number; provisionerConcurrenc
     jira: { url: jira.sim.url, email: jira.site.admin.email, token: jira.site.admin.token },
     logger: silentLogger,
     retry: FAST_RETRY,
-    rateGateObserver: { onPass: () => gateLog.passes.push(Date.now()), onTrip: (ms) => gateLog.trips.push([Date.now(), ms]) },
+    retryAfterObserver: { onPass: () => gateLog.passes.push(Date.now()), onTrip: (ms) => gateLog.trips.push([Date.now(), ms]) },
     ...over,
   });
   return run;

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { RateLimitedError } from '../../src/core/errors.js';
 import type { Redis } from '../../src/core/redis.js';
-import { createRateGate, gated } from '../../src/jira/retry-after.js';
+import { createRetryAfterGate, gated } from '../../src/jira/retry-after.js';
 
 function fakeRedis() {
   const keys = new Map<string, number>();
@@ -33,7 +33,7 @@ function fakeRedis() {
 describe('rate gate', () => {
   it('closes for the window after a 429 and reopens after it', async () => {
     const redis = fakeRedis();
-    const gate = createRateGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's' });
+    const gate = createRetryAfterGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's' });
     await gate.check();
     await gate.trip(80);
     await expect(gate.check()).rejects.toBeInstanceOf(RateLimitedError);
@@ -43,7 +43,7 @@ describe('rate gate', () => {
 
   it('hold(): the header closes this process\'s gate at once, before any Redis answer', async () => {
     const redis = fakeRedis();
-    const gate = createRateGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's' });
+    const gate = createRetryAfterGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's' });
     redis.hold = true; // Redis is slow: the local gate must not wait for it
     gate.hold(1000);
     await expect(gate.check()).rejects.toBeInstanceOf(RateLimitedError);
@@ -53,7 +53,7 @@ describe('rate gate', () => {
 
   it('refuses a check that was in flight when a 429 arrived in this process', async () => {
     const redis = fakeRedis();
-    const gate = createRateGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's' });
+    const gate = createRetryAfterGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's' });
     redis.hold = true;
     const pending = gate.check();
     await new Promise((r) => setTimeout(r, 5));
@@ -65,7 +65,7 @@ describe('rate gate', () => {
 
   it('gated(): a RateLimitedError from a call closes the gate for the next call, which is never made', async () => {
     const redis = fakeRedis();
-    const gate = createRateGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's' });
+    const gate = createRetryAfterGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's' });
     let calls = 0;
     const client = gated(
       {
@@ -84,7 +84,7 @@ describe('rate gate', () => {
   it('gated(): with Redis unable to share the window, the caller still gets the 429 and this process still holds', async () => {
     const redis = { ...fakeRedis(), eval: async () => Promise.reject(new Error('Connection is closed.')) };
     const trips: number[] = [];
-    const gate = createRateGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's', observer: { onTrip: (ms) => trips.push(ms) } });
+    const gate = createRetryAfterGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's', observer: { onTrip: (ms) => trips.push(ms) } });
     let calls = 0;
     const client = gated(
       {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { RateLimitedError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
-import { createRateGate } from '../../src/jira/retry-after.js';
+import { createRetryAfterGate } from '../../src/jira/retry-after.js';
 import { jiraClientFactory, type JiraClientFactory } from '../../src/token/runtime.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
@@ -88,12 +88,12 @@ describe('the shared Retry-After hold', () => {
 
   it('a process hears of the window by subscription, even when its read of the Redis key would miss it', { timeout: 10_000 }, async () => {
     const site = 'pubsub.example';
-    const a = createRateGate({ redis: conns[0]!, prefix, site });
+    const a = createRetryAfterGate({ redis: conns[0]!, prefix, site });
     let heard: () => void = () => undefined;
     const news = new Promise<void>((r) => (heard = r));
-    const b = createRateGate({ redis: conns[1]!, prefix, site, listen: true, observer: { onHold: (_ms, source) => source === 'news' && heard() } });
+    const b = createRetryAfterGate({ redis: conns[1]!, prefix, site, listen: true, observer: { onHold: (_ms, source) => source === 'news' && heard() } });
     const deafConn = testRedis();
-    const deaf = createRateGate({ redis: deafConn, prefix, site });
+    const deaf = createRetryAfterGate({ redis: deafConn, prefix, site });
     try {
       // Tell the news until b's subscription is up and b has heard it.
       const teller = setInterval(() => a.hold(5_000), 50);
