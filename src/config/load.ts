@@ -95,16 +95,42 @@ export function loadConfig(path: string, env: Env): Config {
   return parseConfig(raw, env, path);
 }
 
+type Problems = { path: string; message: string }[];
+
 export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Config {
   const withEnv = applyEnvOverrides(raw, env);
   const result = configSchema.safeParse(withEnv);
   if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue));
   const file = result.data;
-  const problems: { path: string; message: string }[] = [];
+  const problems: Problems = [];
 
   checkJiraUrl(file.jira.site, 'jira.site', problems);
   if (file.jira.apiBase) checkJiraUrl(file.jira.apiBase, 'jira.apiBase', problems);
+  const { secrets, missingSecrets } = readSecrets(file, env, problems);
+  const redis = parseRedisTarget(env);
+  problems.push(...redis.problems);
+  const prefix = readPrefix(env, redis.target, problems);
+  const web = webWithEnv(file, env, problems);
+  const log = logWithEnv(file, env, problems);
 
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    ...file,
+    web,
+    log,
+    source,
+    redis: redis.target!,
+    redisUrl: redis.target!.form === 'url' ? redis.target!.url : describeTarget(redis.target!),
+    prefix,
+    secrets,
+    missingSecrets,
+    secretKey: { base64: env.MAILROOM_SECRET_KEY || undefined, file: env.MAILROOM_SECRET_KEY_FILE || undefined },
+    webAuth: webAuthOf(env),
+  };
+}
+
+/** The secrets the file names, from the environment; a missing one is noted for the role that needs it. */
+function readSecrets(file: FileConfig, env: Env, problems: Problems): { secrets: Config['secrets']; missingSecrets: MissingSecret[] } {
   const missingSecrets: MissingSecret[] = [];
   const imapPasswords: Record<string, string> = {};
   file.mailboxes.forEach((m, i) => {
@@ -139,24 +165,34 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
       missingSecrets.push({ role: 'web', path: 'notifications.webhookSecretEnv', message: `environment variable ${file.notifications.webhookSecretEnv} is not set` });
     }
   }
+  return { secrets: { imapPasswords, smtpPassword, webhookSecret, oauth }, missingSecrets };
+}
 
-  const redis = parseRedisTarget(env);
-  problems.push(...redis.problems);
+function readPrefix(env: Env, target: RedisTarget | undefined, problems: Problems): string {
   const prefix = env.MAILROOM_PREFIX || DEFAULT_PREFIX;
   if (!/^[A-Za-z0-9{}_.:-]+$/.test(prefix)) {
     problems.push({ path: 'MAILROOM_PREFIX', message: 'letters, digits and {}_.:- only, e.g. {mailroom}' });
-  } else if (redis.target?.form === 'cluster' && !/^\{[^{}]+\}/.test(prefix)) {
+  } else if (target?.form === 'cluster' && !/^\{[^{}]+\}/.test(prefix)) {
     // Without a leading {hash tag} an install's keys spread over a cluster's slots: BullMQ's
     // Lua scripts and Mailroom's MULTI blocks fail there with CROSSSLOT.
     problems.push({ path: 'MAILROOM_PREFIX', message: `"${prefix}" must start with a {hash tag}, e.g. {${prefix.replace(/[{}]/g, '') || 'mailroom'}}, so every key of the install shares one Redis Cluster slot` });
   }
+  return prefix;
+}
 
+/** web, with PORT overriding web.port. */
+function webWithEnv(file: FileConfig, env: Env, problems: Problems): FileConfig['web'] {
   const web = { ...file.web };
   if (env.PORT !== undefined && env.PORT !== '') {
     const port = /^\d+$/.test(env.PORT) ? Number(env.PORT) : NaN;
     if (port >= 0 && port <= 65535) web.port = port;
     else problems.push({ path: 'PORT', message: `"${env.PORT}" is not a TCP port: a number from 0 to 65535 (it overrides web.port)` });
   }
+  return web;
+}
+
+/** log, with MAILROOM_LOG_LEVEL (or LOG_LEVEL) overriding log.level. */
+function logWithEnv(file: FileConfig, env: Env, problems: Problems): FileConfig['log'] {
   const log = { ...file.log };
   const levelVar = env.MAILROOM_LOG_LEVEL ? 'MAILROOM_LOG_LEVEL' : env.LOG_LEVEL ? 'LOG_LEVEL' : undefined;
   if (levelVar) {
@@ -164,27 +200,17 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
     if ((LOG_LEVELS as readonly string[]).includes(level)) log.level = level as (typeof LOG_LEVELS)[number];
     else problems.push({ path: levelVar, message: `"${env[levelVar]}" is not a log level: use one of ${LOG_LEVELS.join(', ')} (it overrides log.level)` });
   }
+  return log;
+}
 
-  if (problems.length) throw new ConfigError(problems);
+function webAuthOf(env: Env): Config['webAuth'] {
   return {
-    ...file,
-    web,
-    log,
-    source,
-    redis: redis.target!,
-    redisUrl: redis.target!.form === 'url' ? redis.target!.url : describeTarget(redis.target!),
-    prefix,
-    secrets: { imapPasswords, smtpPassword, webhookSecret, oauth },
-    missingSecrets,
-    secretKey: { base64: env.MAILROOM_SECRET_KEY || undefined, file: env.MAILROOM_SECRET_KEY_FILE || undefined },
-    webAuth: {
-      user: env.MAILROOM_WEB_USER || undefined,
-      password: env.MAILROOM_WEB_PASSWORD || undefined,
-      proxyHeader: env.MAILROOM_WEB_PROXY_HEADER || undefined,
-      readonlyUser: env.MAILROOM_WEB_READONLY_USER || undefined,
-      readonlyPassword: env.MAILROOM_WEB_READONLY_PASSWORD || undefined,
-      readOnly: ['1', 'true', 'yes'].includes((env.MAILROOM_WEB_READONLY ?? '').toLowerCase()),
-    },
+    user: env.MAILROOM_WEB_USER || undefined,
+    password: env.MAILROOM_WEB_PASSWORD || undefined,
+    proxyHeader: env.MAILROOM_WEB_PROXY_HEADER || undefined,
+    readonlyUser: env.MAILROOM_WEB_READONLY_USER || undefined,
+    readonlyPassword: env.MAILROOM_WEB_READONLY_PASSWORD || undefined,
+    readOnly: ['1', 'true', 'yes'].includes((env.MAILROOM_WEB_READONLY ?? '').toLowerCase()),
   };
 }
 

@@ -60,12 +60,13 @@ export interface ActionWorkerDeps {
   concurrency?: number;
 }
 
+type Connections = ReturnType<typeof actionConnections>;
+
 /**
- * Consume mailbox-actions. One IMAP connection per mailbox, opened when a job needs it and
- * closed after a quiet minute; jobs for one mailbox take turns on it.
+ * One IMAP connection per mailbox, opened when a job needs it and closed after a quiet minute;
+ * jobs for one mailbox take turns on it.
  */
-export function startActionWorker(deps: ActionWorkerDeps): { worker: Worker; close(): Promise<void> } {
-  const log = deps.logger.child({ role: 'mailbox-actions' });
+function actionConnections(deps: ActionWorkerDeps, log: Logger) {
   const clients = new Map<string, { client: ImapFlow; ready: Promise<void>; queue: Promise<unknown>; timer?: NodeJS.Timeout }>();
 
   const drop = (id: string) => {
@@ -116,27 +117,48 @@ export function startActionWorker(deps: ActionWorkerDeps): { worker: Worker; clo
     }
   }
 
+  return {
+    withClient,
+    closeAll(): void {
+      for (const id of [...clients.keys()]) drop(id);
+    },
+  };
+}
+
+/** One mailbox-actions job: apply the mailbox's `after` to the message it names. */
+async function runAction(
+  deps: ActionWorkerDeps,
+  connections: Connections,
+  data: { mailboxId: string; uidvalidity: string; uid: number },
+  jobLog: Logger,
+): Promise<{ outcome: ActionOutcome }> {
+  const mailbox = deps.config.mailboxes.find((m) => m.id === data.mailboxId);
+  if (!mailbox) throw new PermanentError(`no mailbox "${data.mailboxId}" in the configuration`);
+  if (!mailbox.imap) throw new PermanentError(`mailbox "${data.mailboxId}" has no imap settings: nothing to act on`);
+  if (mailbox.after.action === 'none') return { outcome: 'none' };
+  try {
+    const outcome = await connections.withClient(mailbox, (c) => applyAction(c, mailbox.imap!.folder, mailbox.after, data.uidvalidity, data.uid));
+    jobLog.info({ mailbox: mailbox.id, uid: data.uid, outcome }, 'mailbox action done');
+    return { outcome };
+  } catch (err) {
+    if (err instanceof PermanentError || err instanceof RetryableError) throw err;
+    const imap = mailbox.imap;
+    const f = classifyImapFailure(err, { host: imap.host, port: imap.port, user: imap.user, folder: imap.folder, oauth: imap.auth?.provider });
+    if (f.kind === 'auth') imapTokenSource(deps.config, mailbox.id)?.invalidate();
+    // Every IMAP trouble here is worth retrying (a password gets fixed, a server comes
+    // back); never an AuthError, which would pause the Jira token's queues.
+    throw new RetryableError(`mailbox action on ${mailbox.id} UID ${data.uid} failed: ${f.message}`, { cause: err });
+  }
+}
+
+/** Consume mailbox-actions, on the connections above. */
+export function startActionWorker(deps: ActionWorkerDeps): { worker: Worker; close(): Promise<void> } {
+  const log = deps.logger.child({ role: 'mailbox-actions' });
+  const connections = actionConnections(deps, log);
+
   const worker = startWorker(
     mailboxActions,
-    async (data, { log: jobLog }) => {
-      const mailbox = deps.config.mailboxes.find((m) => m.id === data.mailboxId);
-      if (!mailbox) throw new PermanentError(`no mailbox "${data.mailboxId}" in the configuration`);
-      if (!mailbox.imap) throw new PermanentError(`mailbox "${data.mailboxId}" has no imap settings: nothing to act on`);
-      if (mailbox.after.action === 'none') return { outcome: 'none' };
-      try {
-        const outcome = await withClient(mailbox, (c) => applyAction(c, mailbox.imap!.folder, mailbox.after, data.uidvalidity, data.uid));
-        jobLog.info({ mailbox: mailbox.id, uid: data.uid, outcome }, 'mailbox action done');
-        return { outcome };
-      } catch (err) {
-        if (err instanceof PermanentError || err instanceof RetryableError) throw err;
-        const imap = mailbox.imap;
-        const f = classifyImapFailure(err, { host: imap.host, port: imap.port, user: imap.user, folder: imap.folder, oauth: imap.auth?.provider });
-        if (f.kind === 'auth') imapTokenSource(deps.config, mailbox.id)?.invalidate();
-        // Every IMAP trouble here is worth retrying (a password gets fixed, a server comes
-        // back); never an AuthError, which would pause the Jira token's queues.
-        throw new RetryableError(`mailbox action on ${mailbox.id} UID ${data.uid} failed: ${f.message}`, { cause: err });
-      }
-    },
+    (data, { log: jobLog }) => runAction(deps, connections, data, jobLog),
     {
       connection: deps.connection,
       prefix: deps.config.prefix,
@@ -151,7 +173,7 @@ export function startActionWorker(deps: ActionWorkerDeps): { worker: Worker; clo
     worker,
     async close() {
       await worker.close();
-      for (const id of [...clients.keys()]) drop(id);
+      connections.closeAll();
     },
   };
 }

@@ -155,13 +155,32 @@ const VACATION_SUBJECT =
 const VACATION_SUBJECT_ALONE =
   /^(\[[^\]]*\]\s*)?(abwesend\s*:|autosvar|automatisk svar|automaattinen vastaus|resposta autom[áa]tica|fora do escrit[óo]rio|fuori sede\s*:|poza biurem|i am (currently )?out of (the )?office|out of office auto-?reply|auto[- ]?response from|autoreply from|自動(応答|返信)|不在(通知|のお知らせ)|auto(matic|mated)?[ _-]?(reply|response|respons|responder|antwort)\s*:|autoreply\s*:|out of (the )?office( reply| autoreply| notice)?\s*:|abwesenheitsnotiz|automatische antwort|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|automatisch antwoord)/i;
 
+type Headers = ClassifyInput['headers'];
+type Found = Classification | undefined;
+
 export function classify(input: ClassifyInput): Classification {
   const h = input.headers;
   const subject = (input.subject ?? '').trim();
+  const autoSubmitted = h['auto-submitted']?.trim().toLowerCase();
+  const autoMarker = autoReplyMarker(h, autoSubmitted, subject);
+  const nullReturnPath = h['return-path'] !== undefined && /^<?\s*>?$/.test(h['return-path'].trim());
+  return (
+    byReportStructure(input) ??
+    byMailSystemSender(input, subject) ??
+    byNullSenderOrName(input, subject, autoMarker, nullReturnPath) ??
+    bySpamMarks(h) ??
+    byOwnLoop(h) ??
+    byAutoReplyMarks(subject, autoMarker, nullReturnPath) ??
+    byListHeaders(h) ??
+    bySubjectAlone(subject) ?? { kind: 'human', reason: 'no automated-mail markers' }
+  );
+}
+
+/** 1. Delivery reports, by structure (and Amazon SES notifications, by their JSON). */
+function byReportStructure(input: ClassifyInput): Found {
+  const h = input.headers;
   const parts = input.partTypes ?? [];
   const ct = parseContentType(h['content-type']);
-
-  // 1. Delivery reports, by structure.
   if (ct.type === 'multipart/report') {
     const rt = ct.params['report-type']?.toLowerCase();
     if (rt === 'delivery-status' || rt === 'global-delivery-status') {
@@ -186,8 +205,12 @@ export function classify(input: ClassifyInput): Classification {
     if (type === 'bounce' || type === 'delivery') return { kind: 'bounce', reason: `Amazon SES notification (notificationType ${type})` };
     if (type === 'complaint') return { kind: 'feedback-report', reason: 'Amazon SES notification (notificationType complaint)' };
   }
+  return undefined;
+}
 
-  // 2. Delivery reports, by sender and MTA headers.
+/** 2. Delivery reports, by sender and MTA headers. */
+function byMailSystemSender(input: ClassifyInput, subject: string): Found {
+  const h = input.headers;
   const local = localPart(input.from ?? '');
   if (input.from && DAEMON_LOCAL_PART.test(local)) return { kind: 'bounce', reason: `From: ${input.from} (mail system sender)` };
   if (input.from && GATEWAY_LOCAL_PART.test(local) && (DSN_SUBJECT.test(subject) || (input.fromName !== undefined && DAEMON_NAME.test(input.fromName)))) {
@@ -198,10 +221,11 @@ export function classify(input: ClassifyInput): Classification {
   }
   if (h['x-failed-recipients'] !== undefined) return { kind: 'bounce', reason: `X-Failed-Recipients: ${h['x-failed-recipients']}` };
   if (h['x-ms-exchange-message-is-ndr'] !== undefined) return { kind: 'bounce', reason: 'X-MS-Exchange-Message-Is-NDR' };
+  return undefined;
+}
 
-  const autoSubmitted = h['auto-submitted']?.trim().toLowerCase();
-  const autoMarker = autoReplyMarker(h, autoSubmitted, subject);
-  const nullReturnPath = h['return-path'] !== undefined && /^<?\s*>?$/.test(h['return-path'].trim());
+/** 2, continued: a null sender, a mail-system name or a no-reply sender with a delivery-failure subject. */
+function byNullSenderOrName(input: ClassifyInput, subject: string, autoMarker: string | undefined, nullReturnPath: boolean): Found {
   if (nullReturnPath) {
     // RFC 3834 asks auto-replies to use the null sender too: then the subject tells them apart.
     if (!autoMarker && !VACATION_SUBJECT.test(subject)) return { kind: 'bounce', reason: 'Return-Path: <> (null sender)' };
@@ -210,30 +234,46 @@ export function classify(input: ClassifyInput): Classification {
   if (input.fromName && DAEMON_NAME.test(input.fromName) && DSN_SUBJECT.test(subject)) {
     return { kind: 'bounce', reason: `From: "${input.fromName}" with a delivery-failure subject "${short(subject)}"` };
   }
-  if (input.from && NO_REPLY_LOCAL_PART.test(local) && DSN_SUBJECT.test(subject)) {
+  if (input.from && NO_REPLY_LOCAL_PART.test(localPart(input.from)) && DSN_SUBJECT.test(subject)) {
     return { kind: 'bounce', reason: `From: ${input.from} (no-reply sender) with a delivery-failure subject "${short(subject)}"` };
   }
+  return undefined;
+}
 
-  // 2b. Spam the receiving server marked. Only the receiving side adds these (a sender who sets
-  // them marks its own mail), and spam must never become an account.
+/**
+ * 2b. Spam the receiving server marked. Only the receiving side adds these (a sender who sets
+ * them marks its own mail), and spam must never become an account.
+ */
+function bySpamMarks(h: Headers): Found {
   const spamFlag = h['x-spam-flag']?.trim();
   if (spamFlag && /^yes\b/i.test(spamFlag)) return { kind: 'spam', reason: `X-Spam-Flag: ${short(spamFlag)}` };
   const spamStatus = h['x-spam-status']?.trim();
   if (spamStatus && /^yes\b/i.test(spamStatus)) return { kind: 'spam', reason: `X-Spam-Status: ${short(spamStatus)}` };
+  return undefined;
+}
 
-  // 3. Our own outgoing mail, come back.
+/** 3. Our own outgoing mail, come back. */
+function byOwnLoop(h: Headers): Found {
   const loop = h[LOOP_HEADER_KEY];
   if (loop !== undefined) return { kind: 'own', reason: `${LOOP_HEADER}: ${short(loop)}` };
+  return undefined;
+}
 
-  // 4. Auto-replies.
+/** 4. Auto-replies. */
+function byAutoReplyMarks(subject: string, autoMarker: string | undefined, nullReturnPath: boolean): Found {
   if (autoMarker) {
     if (DSN_SUBJECT.test(subject)) return { kind: 'bounce', reason: `${autoMarker} with a delivery-failure subject "${short(subject)}"` };
     return { kind: 'auto-reply', reason: autoMarker };
   }
   if (nullReturnPath) return { kind: 'auto-reply', reason: `Return-Path: <> and a vacation subject "${short(subject)}"` };
+  return undefined;
+}
 
-  // 5. List and bulk traffic: RFC 2369/2919 headers, and the headers list managers (fml,
-  // Mailman, LISTSERV) put on everything they send, their own notices included.
+/**
+ * 5. List and bulk traffic: RFC 2369/2919 headers, and the headers list managers (fml,
+ * Mailman, LISTSERV) put on everything they send, their own notices included.
+ */
+function byListHeaders(h: Headers): Found {
   const list = ([
     'list-id', 'list-unsubscribe', 'list-post', 'list-help', 'list-subscribe', 'list-owner', 'list-archive',
     'x-mailing-list', 'mailing-list', 'x-mlserver', 'x-ml-name', 'x-mailman-version', 'x-listserver', 'x-beenthere',
@@ -243,13 +283,15 @@ export function classify(input: ClassifyInput): Classification {
   if (list) return { kind: 'list', reason: `${headerName(list)}: ${short(h[list] ?? '')}` };
   const precedence = (h['precedence'] ?? h['x-precedence'])?.trim().toLowerCase();
   if (precedence && /^(bulk|list|junk)\b/.test(precedence)) return { kind: 'list', reason: `Precedence: ${precedence}` };
+  return undefined;
+}
 
-  // 6. Weak, subject-only signals.
+/** 6. Weak, subject-only signals. */
+function bySubjectAlone(subject: string): Found {
   if (DSN_SUBJECT_ALONE.test(subject)) return { kind: 'bounce', reason: `delivery-failure subject "${short(subject)}" (weak signal)` };
   if (VACATION_SUBJECT_ALONE.test(subject)) return { kind: 'auto-reply', reason: `out-of-office subject "${short(subject)}" (weak signal)` };
   if (FEEDBACK_SUBJECT.test(subject)) return { kind: 'feedback-report', reason: `abuse-report subject "${short(subject)}" (weak signal)` };
-
-  return { kind: 'human', reason: 'no automated-mail markers' };
+  return undefined;
 }
 
 /** The strongest auto-reply header present, described; undefined when there is none. */

@@ -53,39 +53,44 @@ export function htmlToTextCapped(html: string, opts: HtmlTextOptions = {}): Html
   const maxInput = opts.maxInputChars ?? DEFAULT_MAX_INPUT_CHARS;
   const maxChars = opts.maxChars ?? DEFAULT_MAX_TEXT_CHARS;
   const input = html.length > maxInput ? html.slice(0, maxInput) : html;
-  let cut = false;
   let cutBy: HtmlText['cutBy'];
 
-  const out: string[] = [];
-  let outChars = 0;
-  let skipping: string | undefined; // the element whose content is being skipped
-  let pre = 0; // depth of <pre>: whitespace kept as is
-  let tag = ''; // name of the open tag being read
-  let attr = ''; // name of the attribute being read
-  let href: string[] | undefined; // value of the href being read
-  let hrefChars = 0;
-  let pendingHref: string | undefined; // the href of the <a> whose start tag is being read
-  let anchor: string | undefined; // the href of the open anchor
-
-  const full = () => {
-    cut = true;
+  const output = textOutput(maxChars, () => {
     cutBy = 'text';
     tokenizer.pause();
-  };
+  });
+  const elements = elementWalker(output, { links: !!opts.links, maxChars });
+  const tokenizer: Tokenizer = new Tokenizer({ decodeEntities: true }, tokenizerCallbacks(input, elements, tagReader(input)));
+  tokenizer.write(input);
+  tokenizer.end();
+  elements.closeAnchor();
+  if (!cutBy && input.length < html.length) cutBy = 'input';
+  return { text: tidy(output.joined()), cut: cutBy !== undefined, ...(cutBy ? { cutBy } : {}) };
+}
+
+type TextOutput = ReturnType<typeof textOutput>;
+type ElementWalker = ReturnType<typeof elementWalker>;
+type TagReader = ReturnType<typeof tagReader>;
+type TokenizerCallbacks = ConstructorParameters<typeof Tokenizer>[1];
+
+/** The text produced so far, within its budget; `onFull` is told when the budget is met. */
+function textOutput(maxChars: number, onFull: () => void) {
+  const out: string[] = [];
+  let outChars = 0;
+  let last = '\n'; // the last character produced: blanks after a blank or a line end are dropped
+
   const push = (s: string) => {
     if (!s) return;
-    if (outChars >= maxChars) return full();
+    if (outChars >= maxChars) return onFull();
     if (outChars + s.length > maxChars) {
       s = s.slice(0, maxChars - outChars);
-      full();
+      onFull();
     }
     out.push(s);
     outChars += s.length;
     last = s[s.length - 1]!;
   };
-  let last = '\n'; // the last character produced: blanks after a blank or a line end are dropped
-  const text = (s: string) => {
-    if (skipping) return;
+  const text = (s: string, pre: boolean) => {
     if (pre) return push(s.replace(MARKS_RE, ''));
     // Outside <pre>, any run of whitespace is one space (HTML's rule), collapsed as it comes
     // so that a megabyte of blanks does not fill the text budget.
@@ -97,104 +102,136 @@ export function htmlToTextCapped(html: string, opts: HtmlTextOptions = {}): Html
     // never left half-marked.
     out.push(s);
     outChars += s.length;
-    if (outChars >= maxChars) full();
+    if (outChars >= maxChars) onFull();
   };
+  return { push, text, mark, chars: () => outChars, joined: () => out.join('') };
+}
+
+/**
+ * What elements do to the text: block tags break lines, skipped elements hide their content,
+ * <pre> keeps whitespace, and one anchor at a time is open (no element stack: see the top).
+ */
+function elementWalker(output: TextOutput, opts: { links: boolean; maxChars: number }) {
+  let skipping: string | undefined; // the element whose content is being skipped
+  let pre = 0; // depth of <pre>: whitespace kept as is
+  let anchor: string | undefined; // the href of the open anchor
+
   const closeAnchor = () => {
     if (anchor === undefined) return;
-    mark(A_MID + anchor + A_CLOSE);
+    output.mark(A_MID + anchor + A_CLOSE);
     anchor = undefined;
   };
-  const open = (name: string) => {
-    if (skipping) return;
-    if (SKIP.has(name)) {
-      skipping = name;
-      return;
-    }
-    if (name === 'br') push('\n');
-    else if (name === 'li') push('\n- ');
-    else if (BLOCK.has(name)) {
-      push('\n');
-      if (name === 'pre') pre++;
-    }
-  };
-  const close = (name: string) => {
-    if (skipping) {
-      if (name === skipping) skipping = undefined;
-      return;
-    }
-    if (name === 'a') closeAnchor();
-    else if (name === 'td' || name === 'th') push(' ');
-    else if (name === 'br') push('\n');
-    else if (BLOCK.has(name)) {
-      push('\n');
-      if (name === 'pre' && pre > 0) pre--;
-    }
-  };
-
-  const tokenizer: Tokenizer = new Tokenizer(
-    { decodeEntities: true },
-    {
-      ontext: (start, end) => text(input.slice(start, end)),
-      ontextentity: (cp) => text(String.fromCodePoint(cp)),
-      onopentagname: (start, end) => {
-        tag = input.slice(start, end).toLowerCase();
-        pendingHref = undefined;
-        // A <head> left open ends where the body starts, as browsers read it.
-        if (skipping === 'head' && tag === 'body') skipping = undefined;
-      },
-      onattribname: (start, end) => {
-        attr = input.slice(start, end).toLowerCase();
-        if (tag === 'a' && attr === 'href' && pendingHref === undefined) {
-          href = [];
-          hrefChars = 0;
-        }
-      },
-      onattribdata: (start, end) => {
-        if (!href || hrefChars > MAX_HREF_CHARS) return;
-        const part = input.slice(start, Math.min(end, start + MAX_HREF_CHARS + 1 - hrefChars));
-        href.push(part);
-        hrefChars += part.length;
-      },
-      onattribentity: (cp) => {
-        if (!href || hrefChars > MAX_HREF_CHARS) return;
-        href.push(String.fromCodePoint(cp));
-        hrefChars += 1;
-      },
-      onattribend: (_quote: QuoteType) => {
-        if (href) pendingHref = href.join('').trim();
-        href = undefined;
-      },
-      onopentagend: () => {
-        if (tag === 'a') {
-          if (skipping) return;
-          closeAnchor();
-          if (opts.links && pendingHref && pendingHref.length <= MAX_HREF_CHARS && SAFE_HREF.test(pendingHref) && outChars < maxChars) {
-            mark(A_OPEN);
-            anchor = pendingHref.replace(MARKS_RE, '');
-          }
-          return;
-        }
-        open(tag);
-      },
-      onselfclosingtag: () => {
-        if (tag !== 'a') open(tag);
-      },
-      onclosetag: (start, end) => close(input.slice(start, end).toLowerCase()),
-      oncdata: () => undefined,
-      oncomment: () => undefined,
-      ondeclaration: () => undefined,
-      onprocessinginstruction: () => undefined,
-      onend: () => undefined,
+  return {
+    closeAnchor,
+    text(s: string): void {
+      if (!skipping) output.text(s, pre > 0);
     },
-  );
-  tokenizer.write(input);
-  tokenizer.end();
-  closeAnchor();
-  if (!cut && input.length < html.length) {
-    cut = true;
-    cutBy = 'input';
-  }
-  return { text: tidy(out.join('')), cut, ...(cutBy ? { cutBy } : {}) };
+    /** A <head> left open ends where the body starts, as browsers read it. */
+    tagStarts(name: string): void {
+      if (skipping === 'head' && name === 'body') skipping = undefined;
+    },
+    openAnchor(href: string | undefined): void {
+      if (skipping) return;
+      closeAnchor();
+      if (opts.links && href && href.length <= MAX_HREF_CHARS && SAFE_HREF.test(href) && output.chars() < opts.maxChars) {
+        output.mark(A_OPEN);
+        anchor = href.replace(MARKS_RE, '');
+      }
+    },
+    open(name: string): void {
+      if (skipping) return;
+      if (SKIP.has(name)) {
+        skipping = name;
+        return;
+      }
+      if (name === 'br') output.push('\n');
+      else if (name === 'li') output.push('\n- ');
+      else if (BLOCK.has(name)) {
+        output.push('\n');
+        if (name === 'pre') pre++;
+      }
+    },
+    close(name: string): void {
+      if (skipping) {
+        if (name === skipping) skipping = undefined;
+        return;
+      }
+      if (name === 'a') closeAnchor();
+      else if (name === 'td' || name === 'th') output.push(' ');
+      else if (name === 'br') output.push('\n');
+      else if (BLOCK.has(name)) {
+        output.push('\n');
+        if (name === 'pre' && pre > 0) pre--;
+      }
+    },
+  };
+}
+
+/** The start tag being read: its name, and the href of an <a> (read up to MAX_HREF_CHARS + 1). */
+function tagReader(input: string) {
+  let tag = ''; // name of the open tag being read
+  let attr = ''; // name of the attribute being read
+  let href: string[] | undefined; // value of the href being read
+  let hrefChars = 0;
+  let pendingHref: string | undefined; // the href of the <a> whose start tag is being read
+
+  return {
+    tag: () => tag,
+    href: () => pendingHref,
+    name(start: number, end: number): string {
+      tag = input.slice(start, end).toLowerCase();
+      pendingHref = undefined;
+      return tag;
+    },
+    attribName(start: number, end: number): void {
+      attr = input.slice(start, end).toLowerCase();
+      if (tag === 'a' && attr === 'href' && pendingHref === undefined) {
+        href = [];
+        hrefChars = 0;
+      }
+    },
+    attribData(start: number, end: number): void {
+      if (!href || hrefChars > MAX_HREF_CHARS) return;
+      const part = input.slice(start, Math.min(end, start + MAX_HREF_CHARS + 1 - hrefChars));
+      href.push(part);
+      hrefChars += part.length;
+    },
+    attribEntity(cp: number): void {
+      if (!href || hrefChars > MAX_HREF_CHARS) return;
+      href.push(String.fromCodePoint(cp));
+      hrefChars += 1;
+    },
+    attribEnd(): void {
+      if (href) pendingHref = href.join('').trim();
+      href = undefined;
+    },
+  };
+}
+
+/** The tokenizer's events, handed to the tag reader and the element walker. */
+function tokenizerCallbacks(input: string, elements: ElementWalker, tags: TagReader): TokenizerCallbacks {
+  return {
+    ontext: (start, end) => elements.text(input.slice(start, end)),
+    ontextentity: (cp) => elements.text(String.fromCodePoint(cp)),
+    onopentagname: (start, end) => elements.tagStarts(tags.name(start, end)),
+    onattribname: (start, end) => tags.attribName(start, end),
+    onattribdata: (start, end) => tags.attribData(start, end),
+    onattribentity: (cp) => tags.attribEntity(cp),
+    onattribend: (_quote: QuoteType) => tags.attribEnd(),
+    onopentagend: () => {
+      if (tags.tag() === 'a') elements.openAnchor(tags.href());
+      else elements.open(tags.tag());
+    },
+    onselfclosingtag: () => {
+      if (tags.tag() !== 'a') elements.open(tags.tag());
+    },
+    onclosetag: (start, end) => elements.close(input.slice(start, end).toLowerCase()),
+    oncdata: () => undefined,
+    oncomment: () => undefined,
+    ondeclaration: () => undefined,
+    onprocessinginstruction: () => undefined,
+    onend: () => undefined,
+  };
 }
 
 /** Text of `html`, for the excerpt (no link marks). */

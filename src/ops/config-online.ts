@@ -59,8 +59,26 @@ function memo<T>(fn: (k: string) => Promise<T>): (k: string) => Promise<T> {
 
 type Cfg = Pick<Config, 'mailboxes' | 'notifications'>;
 
+type Mailbox = Cfg['mailboxes'][number];
+
 export async function checkConfigOnline(client: OnlineClient, config: Cfg, now = new Date()): Promise<OnlineReport> {
   const findings: Finding[] = [];
+  const check = checker(client, findings);
+  for (const [i, m] of config.mailboxes.entries()) await checkMailbox(check, `mailboxes[${i}]`, m);
+  for (const [k, rule] of (config.notifications?.rules ?? []).entries()) {
+    const at = `notifications.rules[${k}]`;
+    await check.project(`${at}.project`, rule.project);
+    for (const [j, name] of rule.groups.entries()) await check.group(`${at}.groups[${j}]`, { groupName: name });
+  }
+  const token = await checkToken(client, config.mailboxes, now);
+  tokenFindings(token, config, findings);
+  return { ok: findings.every((f) => f.level !== 'error'), findings, token };
+}
+
+type Checker = ReturnType<typeof checker>;
+
+/** Checks of the things a configuration names, each looked up once, each adding its finding. */
+function checker(client: OnlineClient, findings: Finding[]) {
   const ok = (path: string, detail: string) => findings.push({ path, ok: true, level: 'ok', detail });
   const bad = (path: string, detail: string) => findings.push({ path, ok: false, level: 'error', detail });
 
@@ -75,78 +93,80 @@ export async function checkConfigOnline(client: OnlineClient, config: Cfg, now =
   });
   const groupLabel = (g: GroupRef) => (g.groupName !== undefined ? `group "${g.groupName}"` : `group with groupId ${g.groupId}`);
 
-  async function checkProject(path: string, key: string): Promise<FoundProject | undefined> {
-    const r = await project(key);
-    if ('found' in r) ok(path, `project ${key} (${r.found.name}) exists`);
-    else bad(path, `project ${key} ${r.missing}`);
-    return 'found' in r ? r.found : undefined;
-  }
+  return {
+    ok,
+    bad,
+    client,
+    async project(path: string, key: string): Promise<FoundProject | undefined> {
+      const r = await project(key);
+      if ('found' in r) ok(path, `project ${key} (${r.found.name}) exists`);
+      else bad(path, `project ${key} ${r.missing}`);
+      return 'found' in r ? r.found : undefined;
+    },
+    async group(path: string, g: GroupRef): Promise<void> {
+      const r = await group(JSON.stringify(g));
+      if ('found' in r) ok(path, `${groupLabel(g)} exists`);
+      else bad(path, `${groupLabel(g)} ${r.missing === 'does not exist (or the token may not see it)' ? 'does not exist' : r.missing}`);
+    },
+    async desk(path: string, id: string): Promise<FoundServiceDesk | undefined> {
+      const r = await desk(id);
+      if ('found' in r) ok(path, `service desk ${id} (project ${r.found.projectKey}) exists`);
+      else bad(path, `service desk ${id} ${r.missing}`);
+      return 'found' in r ? r.found : undefined;
+    },
+  };
+}
 
-  async function checkGroup(path: string, g: GroupRef): Promise<void> {
-    const r = await group(JSON.stringify(g));
-    if ('found' in r) ok(path, `${groupLabel(g)} exists`);
-    else bad(path, `${groupLabel(g)} ${r.missing === 'does not exist (or the token may not see it)' ? 'does not exist' : r.missing}`);
-  }
-
-  async function checkDesk(path: string, id: string): Promise<FoundServiceDesk | undefined> {
-    const r = await desk(id);
-    if ('found' in r) ok(path, `service desk ${id} (project ${r.found.projectKey}) exists`);
-    else bad(path, `service desk ${id} ${r.missing}`);
-    return 'found' in r ? r.found : undefined;
-  }
-
-  for (const [i, m] of config.mailboxes.entries()) {
-    const at = `mailboxes[${i}]`;
-    const d = m.deliver;
-    if (d && 'issueType' in d) {
-      const p = await checkProject(`${at}.deliver.project`, d.project);
-      if (p) {
-        const t = p.issueTypes.find((x) => x.name.toLowerCase() === d.issueType.toLowerCase());
-        if (t) ok(`${at}.deliver.issueType`, `issue type "${d.issueType}" exists in ${p.key}`);
-        else bad(`${at}.deliver.issueType`, `project ${p.key} has no issue type "${d.issueType}" (it has: ${p.issueTypes.map((x) => x.name).join(', ') || 'none'})`);
-      }
-    } else if (d) {
-      const sd = await checkDesk(`${at}.deliver.serviceDeskId`, d.serviceDeskId);
-      if (sd) {
-        const r = await lookup(() => client.getRequestType(d.serviceDeskId, d.requestTypeId));
-        if ('found' in r) ok(`${at}.deliver.requestTypeId`, `request type ${d.requestTypeId} ("${r.found.name}") exists in service desk ${d.serviceDeskId}`);
-        else bad(`${at}.deliver.requestTypeId`, `request type ${d.requestTypeId} ${r.missing} in service desk ${d.serviceDeskId}`);
-        if (d.project !== undefined) {
-          if (d.project === sd.projectKey) ok(`${at}.deliver.project`, `service desk ${sd.id} is project ${sd.projectKey}`);
-          else bad(`${at}.deliver.project`, `service desk ${sd.id} is project ${sd.projectKey}, not ${d.project}`);
-        }
-      }
+async function checkMailbox(check: Checker, at: string, m: Mailbox): Promise<void> {
+  const d = m.deliver;
+  if (d && 'issueType' in d) await checkIssueDelivery(check, at, d);
+  else if (d) await checkRequestDelivery(check, at, d);
+  const policy = m.policy;
+  if (policy.autoCreate === 'user') {
+    for (const [j, entry] of policy.groups.entries()) {
+      const g = entry as { name?: string; groupId?: string };
+      await check.group(`${at}.policy.groups[${j}]`, g.groupId ? { groupId: g.groupId } : { groupName: g.name });
     }
-    const policy = m.policy;
-    if (policy.autoCreate === 'user') {
-      for (const [j, entry] of policy.groups.entries()) {
-        const g = entry as { name?: string; groupId?: string };
-        await checkGroup(`${at}.policy.groups[${j}]`, g.groupId ? { groupId: g.groupId } : { groupName: g.name });
-      }
-    }
-    if (policy.autoCreate === 'customer' && policy.serviceDeskId) await checkDesk(`${at}.policy.serviceDeskId`, policy.serviceDeskId);
   }
+  if (policy.autoCreate === 'customer' && policy.serviceDeskId) await check.desk(`${at}.policy.serviceDeskId`, policy.serviceDeskId);
+}
 
-  for (const [k, rule] of (config.notifications?.rules ?? []).entries()) {
-    const at = `notifications.rules[${k}]`;
-    await checkProject(`${at}.project`, rule.project);
-    for (const [j, name] of rule.groups.entries()) await checkGroup(`${at}.groups[${j}]`, { groupName: name });
+type Deliver = NonNullable<Mailbox['deliver']>;
+
+async function checkIssueDelivery(check: Checker, at: string, d: Extract<Deliver, { issueType: string }>): Promise<void> {
+  const p = await check.project(`${at}.deliver.project`, d.project);
+  if (!p) return;
+  const t = p.issueTypes.find((x) => x.name.toLowerCase() === d.issueType.toLowerCase());
+  if (t) check.ok(`${at}.deliver.issueType`, `issue type "${d.issueType}" exists in ${p.key}`);
+  else check.bad(`${at}.deliver.issueType`, `project ${p.key} has no issue type "${d.issueType}" (it has: ${p.issueTypes.map((x) => x.name).join(', ') || 'none'})`);
+}
+
+async function checkRequestDelivery(check: Checker, at: string, d: Exclude<Deliver, { issueType: string }>): Promise<void> {
+  const sd = await check.desk(`${at}.deliver.serviceDeskId`, d.serviceDeskId);
+  if (!sd) return;
+  const r = await lookup(() => check.client.getRequestType(d.serviceDeskId, d.requestTypeId));
+  if ('found' in r) check.ok(`${at}.deliver.requestTypeId`, `request type ${d.requestTypeId} ("${r.found.name}") exists in service desk ${d.serviceDeskId}`);
+  else check.bad(`${at}.deliver.requestTypeId`, `request type ${d.requestTypeId} ${r.missing} in service desk ${d.serviceDeskId}`);
+  if (d.project !== undefined) {
+    if (d.project === sd.projectKey) check.ok(`${at}.deliver.project`, `service desk ${sd.id} is project ${sd.projectKey}`);
+    else check.bad(`${at}.deliver.project`, `service desk ${sd.id} is project ${sd.projectKey}, not ${d.project}`);
   }
+}
 
-  const token = await checkToken(client, config.mailboxes, now);
+/** The token's report as findings, under the key paths whose settings need each permission. */
+function tokenFindings(token: TokenReport, config: Cfg, findings: Finding[]): void {
   if (token.error) {
     if (!token.authFailed && !token.account) throw new JiraUnreachableError(token.error);
-    bad('token', token.error);
+    findings.push({ path: 'token', ok: false, level: 'error', detail: token.error });
   }
   for (const r of token.requirements) {
     if (r.held === undefined) continue;
     for (const path of permissionPaths(r.permission, config)) {
-      if (r.held) ok(path, `${r.label}: held`);
+      if (r.held) findings.push({ path, ok: true, level: 'ok', detail: `${r.label}: held` });
       else findings.push({ path, ok: r.level !== 'required', level: r.level === 'required' ? 'error' : 'warning', detail: `${r.label} is not held (${r.why}); to grant: ${r.howToGrant}` });
     }
   }
   for (const w of token.warnings.filter((w) => !/ is not held /.test(w))) findings.push({ path: 'token', ok: true, level: 'warning', detail: w });
-  return { ok: findings.every((f) => f.level !== 'error'), findings, token };
 }
 
 /** Pure: the key paths whose settings need a permission (the token itself for lookups). */

@@ -119,6 +119,50 @@ export function outcomeOf(err: unknown): Outcome {
 // this one is far above anything Mailroom reaches, so it never throttles on its own.
 const LIMITER = { max: 10_000, duration: 1000 };
 
+/**
+ * Hand a failed job back to BullMQ the way its error kind asks (see the top of this file):
+ * always throws, with the job's story told first.
+ */
+async function failJob(err: unknown, job: Job, jobLog: Logger, worker: Worker, deps: WorkerDeps): Promise<never> {
+  const outcome = outcomeOf(err);
+  switch (outcome.action) {
+    case 'fail-permanently':
+      jobLog.warn({ reason: outcome.message }, 'job failed permanently');
+      await tell(job, `attempt ${job.attemptsMade + 1} failed for good (not retried): ${outcome.message}`);
+      throw err instanceof UnrecoverableError ? err : new UnrecoverableError(outcome.message);
+    case 'rate-limit': {
+      jobLog.warn({ waitMs: outcome.waitMs }, 'rate limited by Jira: every worker on the token waits');
+      await tell(job, `rate limited by Jira: back to waiting for ${Math.ceil(outcome.waitMs / 1000)} s with every job on the token (no attempt spent)`);
+      const queues = deps.rateLimitQueues?.length ? deps.rateLimitQueues : [];
+      await Promise.all([worker.rateLimit(outcome.waitMs), ...queues.map((q) => q.rateLimit(outcome.waitMs))]);
+      throw Worker.RateLimitError();
+    }
+    case 'pause-for-auth':
+      if (!deps.onAuthError) {
+        // Nothing here can pause the queues: handing the job straight back would spin on
+        // the refused token. Spend an attempt, with backoff, like any retryable failure.
+        jobLog.error({ reason: outcome.message }, 'the workaround token was refused (no token gate in this worker): will retry');
+        throw err;
+      }
+      jobLog.error({ reason: outcome.message }, 'the workaround token was refused: pausing the queues that need it');
+      await tell(job, `the workaround token was refused (${outcome.message}): queues paused until a valid token is stored (no attempt spent)`);
+      await deps.onAuthError(err as AuthError, job);
+      // Back to wait without spending an attempt; the paused queue holds it until a valid
+      // token is stored. A very short limit is enough to hand the job back.
+      await worker.rateLimit(1);
+      throw Worker.RateLimitError();
+    case 'retry':
+      jobLog.warn({ reason: outcome.message }, 'job failed, will retry');
+      await tell(
+        job,
+        job.attemptsMade + 1 < (job.opts.attempts ?? 1)
+          ? `attempt ${job.attemptsMade + 1} of ${job.opts.attempts} failed: ${outcome.message}; retrying after a backoff`
+          : `attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1} failed, the last one: ${outcome.message}`,
+      );
+      throw err;
+  }
+}
+
 export function startWorker<S extends z.ZodType>(
   def: QueueDef<S>,
   processor: Processor<z.infer<S>>,
@@ -137,43 +181,7 @@ export function startWorker<S extends z.ZodType>(
       } catch (err) {
         // Not failures: a processor that parked its job (delayed, waiting for children) hands it back as is.
         if (err instanceof DelayedError || err instanceof WaitingChildrenError) throw err;
-        const outcome = outcomeOf(err);
-        switch (outcome.action) {
-          case 'fail-permanently':
-            jobLog.warn({ reason: outcome.message }, 'job failed permanently');
-            await tell(job, `attempt ${job.attemptsMade + 1} failed for good (not retried): ${outcome.message}`);
-            throw err instanceof UnrecoverableError ? err : new UnrecoverableError(outcome.message);
-          case 'rate-limit': {
-            jobLog.warn({ waitMs: outcome.waitMs }, 'rate limited by Jira: every worker on the token waits');
-            await tell(job, `rate limited by Jira: back to waiting for ${Math.ceil(outcome.waitMs / 1000)} s with every job on the token (no attempt spent)`);
-            const queues = deps.rateLimitQueues?.length ? deps.rateLimitQueues : [];
-            await Promise.all([worker.rateLimit(outcome.waitMs), ...queues.map((q) => q.rateLimit(outcome.waitMs))]);
-            throw Worker.RateLimitError();
-          }
-          case 'pause-for-auth':
-            if (!deps.onAuthError) {
-              // Nothing here can pause the queues: handing the job straight back would spin on
-              // the refused token. Spend an attempt, with backoff, like any retryable failure.
-              jobLog.error({ reason: outcome.message }, 'the workaround token was refused (no token gate in this worker): will retry');
-              throw err;
-            }
-            jobLog.error({ reason: outcome.message }, 'the workaround token was refused: pausing the queues that need it');
-            await tell(job, `the workaround token was refused (${outcome.message}): queues paused until a valid token is stored (no attempt spent)`);
-            await deps.onAuthError(err as AuthError, job);
-            // Back to wait without spending an attempt; the paused queue holds it until a valid
-            // token is stored. A very short limit is enough to hand the job back.
-            await worker.rateLimit(1);
-            throw Worker.RateLimitError();
-          case 'retry':
-            jobLog.warn({ reason: outcome.message }, 'job failed, will retry');
-            await tell(
-              job,
-              job.attemptsMade + 1 < (job.opts.attempts ?? 1)
-                ? `attempt ${job.attemptsMade + 1} of ${job.opts.attempts} failed: ${outcome.message}; retrying after a backoff`
-                : `attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1} failed, the last one: ${outcome.message}`,
-            );
-            throw err;
-        }
+        return await failJob(err, job, jobLog, worker, deps);
       }
     },
     {

@@ -146,32 +146,9 @@ export async function checkToken(client: TokenCheckClient, mailboxes: Pick<Mailb
       unchecked: [],
     };
   }
-  const why: Partial<Record<PermissionKey, string>> = {};
-  if (requirements.some((r) => r.permission === 'SITE_ADMIN') && !permissions.SITE_ADMIN && client.myGroups) {
-    try {
-      permissions.SITE_ADMIN = (await client.myGroups()).some((g) => g.toLowerCase() === SITE_ADMINS_GROUP);
-    } catch (e) {
-      if (e instanceof AuthError) throw e;
-      delete permissions.SITE_ADMIN;
-      why.SITE_ADMIN = `SYSTEM_ADMIN is not held and the account's groups could not be read (${describeError(e)})`;
-    }
-  }
-  const desks = [...new Set(mailboxes.filter((m) => m.policy.autoCreate === 'customer' && m.policy.serviceDeskId).map((m) => m.policy.serviceDeskId!))];
-  if (requirements.some((r) => r.permission === 'ADMINISTER_PROJECTS')) {
-    try {
-      if (!client.serviceDeskProject) throw new Error('this client cannot look up a service desk\'s project');
-      if (!desks.length) throw new Error('no serviceDeskId is configured');
-      let held = true;
-      for (const desk of desks) {
-        const project = await client.serviceDeskProject(desk);
-        held &&= (await client.myPermissions(['ADMINISTER_PROJECTS'], { projectId: project.projectId, projectKey: project.projectKey })).ADMINISTER_PROJECTS === true;
-      }
-      permissions.ADMINISTER_PROJECTS = held;
-    } catch (e) {
-      if (e instanceof AuthError) throw e;
-      why.ADMINISTER_PROJECTS = `Jira did not answer for service desk ${desks.join(', ') || '?'}: ${describeError(e)}`;
-    }
-  }
+  const why: Unanswered = {};
+  await readSiteAdmin(client, requirements, permissions, why);
+  await readDeskAdmin(client, mailboxes, requirements, permissions, why);
   if (!account.active) warnings.push(`the account ${account.displayName} is deactivated: Jira will refuse its token`);
   const reqs = requirements.map((r) => ({ ...r, held: permissions[r.permission] }));
   const missing = reqs.filter((r) => r.held === false && r.level === 'required');
@@ -189,6 +166,46 @@ export async function checkToken(client: TokenCheckClient, mailboxes: Pick<Mailb
     unchecked,
     warnings,
   };
+}
+
+/** Why a permission could not be read, by permission. */
+type Unanswered = Partial<Record<PermissionKey, string>>;
+
+/** SITE_ADMIN not seen through SYSTEM_ADMIN: look for the site-admins group (see the top of this file). */
+async function readSiteAdmin(client: TokenCheckClient, requirements: Requirement[], permissions: TokenReport['permissions'], why: Unanswered): Promise<void> {
+  if (!(requirements.some((r) => r.permission === 'SITE_ADMIN') && !permissions.SITE_ADMIN && client.myGroups)) return;
+  try {
+    permissions.SITE_ADMIN = (await client.myGroups()).some((g) => g.toLowerCase() === SITE_ADMINS_GROUP);
+  } catch (e) {
+    if (e instanceof AuthError) throw e;
+    delete permissions.SITE_ADMIN;
+    why.SITE_ADMIN = `SYSTEM_ADMIN is not held and the account's groups could not be read (${describeError(e)})`;
+  }
+}
+
+/** ADMINISTER_PROJECTS, asked in each configured service desk's project: held only if held in all. */
+async function readDeskAdmin(
+  client: TokenCheckClient,
+  mailboxes: Pick<MailboxConfig, 'id' | 'policy'>[],
+  requirements: Requirement[],
+  permissions: TokenReport['permissions'],
+  why: Unanswered,
+): Promise<void> {
+  const desks = [...new Set(mailboxes.filter((m) => m.policy.autoCreate === 'customer' && m.policy.serviceDeskId).map((m) => m.policy.serviceDeskId!))];
+  if (!requirements.some((r) => r.permission === 'ADMINISTER_PROJECTS')) return;
+  try {
+    if (!client.serviceDeskProject) throw new Error('this client cannot look up a service desk\'s project');
+    if (!desks.length) throw new Error('no serviceDeskId is configured');
+    let held = true;
+    for (const desk of desks) {
+      const project = await client.serviceDeskProject(desk);
+      held &&= (await client.myPermissions(['ADMINISTER_PROJECTS'], { projectId: project.projectId, projectKey: project.projectKey })).ADMINISTER_PROJECTS === true;
+    }
+    permissions.ADMINISTER_PROJECTS = held;
+  } catch (e) {
+    if (e instanceof AuthError) throw e;
+    why.ADMINISTER_PROJECTS = `Jira did not answer for service desk ${desks.join(', ') || '?'}: ${describeError(e)}`;
+  }
 }
 
 /** One line for logs and the stored "last check". */

@@ -3,7 +3,7 @@
 // prune old ones. Bulk runs are resumable: each job is handled individually and idempotently.
 import type { Command } from 'commander';
 import { parseDurationArg } from '../../config/duration.js';
-import type { FailedFilter, FailedJob } from '../../ops/failed-summary.js';
+import type { FailedFilter, FailedJob, FailedJobDetail } from '../../ops/failed-summary.js';
 import { isFilterEmpty } from '../../ops/failed-summary.js';
 import { parseJobRef } from '../../ops/ids.js';
 import { progressLine, runBulk, type BulkAction, type BulkItem } from '../../ops/bulk.js';
@@ -115,7 +115,13 @@ Examples:
 ${ID_HELP}
 ${EXIT_HELP}`,
     );
+  listCommand(failed, ctx);
+  showCommand(failed, ctx);
+  for (const action of ['retry', 'remove'] as const) bulkCommand(failed, ctx, action);
+  pruneCommand(failed, ctx);
+}
 
+function listCommand(failed: Command, ctx: CliContext): void {
   withFilters(failed.command('list').description('list failed jobs, newest failure first'))
     .option('--limit <n>', 'show at most n jobs', (v) => {
       const n = Number(v);
@@ -147,7 +153,9 @@ Examples:
         await closeQueues(queues);
       }
     });
+}
 
+function showCommand(failed: Command, ctx: CliContext): void {
   failed
     .command('show')
     .description('show one job: the error of each attempt, attempts, sender, subject and the raw-store pointer')
@@ -175,35 +183,36 @@ Examples:
           process.exitCode = EXIT.failed;
           return;
         }
-        if (opts.json) {
-          printJson(job);
-          return;
-        }
-        const rows: [string, string | number | undefined][] = [
-          ['job', job.ref],
-          ['state', job.state],
-          ['reason', job.reason],
-          ['attempts', job.maxAttempts !== undefined ? `${job.attemptsMade} of ${job.maxAttempts}` : job.attemptsMade],
-          ['failed at', job.failedAt],
-          ['added at', job.addedAt],
-          ['mailbox', job.mailboxId],
-          ['sender', job.sender],
-          ['subject', job.subject],
-          ['message-id', job.messageId],
-          ['raw source', job.rawRef ? `sha256:${job.rawRef.sha256}${job.rawRef.size !== undefined ? ` (${job.rawRef.size} bytes)` : ''}` : undefined],
-        ];
-        out(table(['FIELD', 'VALUE'], rows.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => [k, v])).split('\n').slice(1).join('\n'));
-        job.stacktrace.forEach((s, i) => {
-          out(`\nerror, attempt ${i + 1} of ${job.stacktrace.length} recorded:`);
-          out(s.split('\n').map((l) => '  ' + l).join('\n'));
-        });
+        if (opts.json) printJson(job);
+        else printShown(job);
       } finally {
         await closeQueues(queues);
       }
     });
+}
 
-  for (const action of ['retry', 'remove'] as const) bulkCommand(failed, ctx, action);
+function printShown(job: FailedJobDetail & { state: string }): void {
+  const rows: [string, string | number | undefined][] = [
+    ['job', job.ref],
+    ['state', job.state],
+    ['reason', job.reason],
+    ['attempts', job.maxAttempts !== undefined ? `${job.attemptsMade} of ${job.maxAttempts}` : job.attemptsMade],
+    ['failed at', job.failedAt],
+    ['added at', job.addedAt],
+    ['mailbox', job.mailboxId],
+    ['sender', job.sender],
+    ['subject', job.subject],
+    ['message-id', job.messageId],
+    ['raw source', job.rawRef ? `sha256:${job.rawRef.sha256}${job.rawRef.size !== undefined ? ` (${job.rawRef.size} bytes)` : ''}` : undefined],
+  ];
+  out(table(['FIELD', 'VALUE'], rows.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => [k, v])).split('\n').slice(1).join('\n'));
+  job.stacktrace.forEach((s, i) => {
+    out(`\nerror, attempt ${i + 1} of ${job.stacktrace.length} recorded:`);
+    out(s.split('\n').map((l) => '  ' + l).join('\n'));
+  });
+}
 
+function pruneCommand(failed: Command, ctx: CliContext): void {
   failed
     .command('prune')
     .description('remove failed jobs older than a duration (failed jobs are otherwise kept until removed)')

@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import { ms } from '../../config/duration.js';
 import type { Config } from '../../config/load.js';
-import { allQueueStatus, closeQueues, JOB_STATES, openQueues, type QueueStatus } from '../../ops/queue-status.js';
+import type { Redis } from '../../core/redis.js';
+import { allQueueStatus, closeQueues, JOB_STATES, openQueues, type OpsQueues, type QueueStatus } from '../../ops/queue-status.js';
 import { heartbeatVerdict, imapMailboxIds, tokenVerdict } from '../../ops/health.js';
 import { jiraReachVerdict, readJiraReach } from '../../jira/reach.js';
 import { allQueueActivity, retryAfterLeft, type QueueActivity } from '../../ops/queue-health.js';
@@ -44,78 +45,95 @@ Examples:
       const redis = await reachRedis(ctx);
       const queues = openQueues({ connection: redis, prefix: config.prefix });
       try {
-        const now = Date.now();
-        const [status, activity, retryAfterMs, heartbeats, token, jira, store] = await Promise.all([
-          allQueueStatus(queues),
-          allQueueActivity(queues),
-          retryAfterLeft(redis, config.prefix, siteHost(config.jira.site)),
-          readHeartbeats(redis, config.prefix, { mailboxIds: imapMailboxIds(config), now }),
-          readTokenHealth(redis, config.prefix),
-          readJiraReach(redis, config.prefix, now),
-          storeStatus(redis, config.prefix),
-        ]);
-        const accounts = await ceilingStatus(redis, config.prefix, now);
-        const mailboxes = heartbeats.map((h) => ({ ...h, verdict: heartbeatVerdict(h) }));
-        const tokenState = tokenVerdict(token);
-        const expiry = tokenExpiry(token, config, now);
-        const jiraState = jiraReachVerdict(jira);
-        const failed = failedSummary(status);
-        const idle = idleQueues(status, activity);
-        const { gate: _gate, ...tokenShown } = token;
-        const well = tokenState.ok && mailboxes.every((m) => m.verdict.ok) && jiraState.ok && failed.total === 0 && idle.length === 0;
-        process.exitCode = well ? EXIT.ok : EXIT.failed;
-        if (opts.json) {
-          printJson({
-            prefix: config.prefix,
-            redis: redisWhere(redis),
-            queues: status,
-            activity,
-            retryAfterMs,
-            mailboxes,
-            jira: { ...jira, verdict: jiraState },
-            token: { ...tokenShown, verdict: tokenState, expiry },
-            failed,
-            accounts,
-            store: store.size,
-          });
-          return;
-        }
-        out(
-          table(
-            ['QUEUE', ...JOB_STATES.map((s) => s.toUpperCase()), 'PAUSED'],
-            status.map((s) => [s.queue, ...JOB_STATES.map((st) => s.counts[st]), s.paused ? 'yes' : '']),
-          ),
-        );
-        out();
-        printActivity(status, activity, retryAfterMs, token);
-        if (mailboxes.length) {
-          out();
-          out(
-            table(
-              ['MAILBOX', 'STATE', 'HEARTBEAT', 'LAST SYNC', 'PENDING', 'PROBLEM'],
-              mailboxes.map((m) => [
-                m.mailboxId,
-                m.state,
-                m.updatedAt ? `${Math.round((now - Date.parse(m.updatedAt)) / 1000)} s ago` : 'never',
-                m.lastSyncAt ?? '',
-                m.pending,
-                m.verdict.ok ? (m.lastError ?? '') : m.verdict.detail,
-              ]),
-            ),
-          );
-        }
-        out();
-        out(formatRedisWhere(redisWhere(redis)));
-        printJira(jiraState);
-        out(ceilingLine(accounts));
-        out(store.line);
-        out(`token: ${tokenState.ok ? 'ok' : 'NOT USABLE'}${tokenState.detail ? ` - ${tokenState.detail}` : ''}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''}`);
-        printExpiryWarning(expiry, config);
-        printFailed(failed);
+        const report = await gatherStatus(config, redis, queues);
+        process.exitCode = report.well ? EXIT.ok : EXIT.failed;
+        if (opts.json) printStatusJson(report);
+        else printStatusText(report);
       } finally {
         await closeQueues(queues);
       }
     });
+}
+
+type StatusReport = Awaited<ReturnType<typeof gatherStatus>>;
+
+/** Everything `status` shows, read at one moment, with the verdicts drawn from it. */
+async function gatherStatus(config: Config, redis: Redis, queues: OpsQueues) {
+  const now = Date.now();
+  const [status, activity, retryAfterMs, heartbeats, token, jira, store] = await Promise.all([
+    allQueueStatus(queues),
+    allQueueActivity(queues),
+    retryAfterLeft(redis, config.prefix, siteHost(config.jira.site)),
+    readHeartbeats(redis, config.prefix, { mailboxIds: imapMailboxIds(config), now }),
+    readTokenHealth(redis, config.prefix),
+    readJiraReach(redis, config.prefix, now),
+    storeStatus(redis, config.prefix),
+  ]);
+  const accounts = await ceilingStatus(redis, config.prefix, now);
+  const mailboxes = heartbeats.map((h) => ({ ...h, verdict: heartbeatVerdict(h) }));
+  const tokenState = tokenVerdict(token);
+  const expiry = tokenExpiry(token, config, now);
+  const jiraState = jiraReachVerdict(jira);
+  const failed = failedSummary(status);
+  const idle = idleQueues(status, activity);
+  const well = tokenState.ok && mailboxes.every((m) => m.verdict.ok) && jiraState.ok && failed.total === 0 && idle.length === 0;
+  return { config, redis, now, status, activity, retryAfterMs, mailboxes, token, tokenState, expiry, jira, jiraState, failed, accounts, store, well };
+}
+
+function printStatusJson(r: StatusReport): void {
+  const { gate: _gate, ...tokenShown } = r.token;
+  printJson({
+    prefix: r.config.prefix,
+    redis: redisWhere(r.redis),
+    queues: r.status,
+    activity: r.activity,
+    retryAfterMs: r.retryAfterMs,
+    mailboxes: r.mailboxes,
+    jira: { ...r.jira, verdict: r.jiraState },
+    token: { ...tokenShown, verdict: r.tokenState, expiry: r.expiry },
+    failed: r.failed,
+    accounts: r.accounts,
+    store: r.store.size,
+  });
+}
+
+function printStatusText(r: StatusReport): void {
+  const { status, token, tokenState } = r;
+  out(
+    table(
+      ['QUEUE', ...JOB_STATES.map((s) => s.toUpperCase()), 'PAUSED'],
+      status.map((s) => [s.queue, ...JOB_STATES.map((st) => s.counts[st]), s.paused ? 'yes' : '']),
+    ),
+  );
+  out();
+  printActivity(status, r.activity, r.retryAfterMs, token);
+  printMailboxes(r.mailboxes, r.now);
+  out();
+  out(formatRedisWhere(redisWhere(r.redis)));
+  printJira(r.jiraState);
+  out(ceilingLine(r.accounts));
+  out(r.store.line);
+  out(`token: ${tokenState.ok ? 'ok' : 'NOT USABLE'}${tokenState.detail ? ` - ${tokenState.detail}` : ''}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''}`);
+  printExpiryWarning(r.expiry, r.config);
+  printFailed(r.failed);
+}
+
+function printMailboxes(mailboxes: StatusReport['mailboxes'], now: number): void {
+  if (!mailboxes.length) return;
+  out();
+  out(
+    table(
+      ['MAILBOX', 'STATE', 'HEARTBEAT', 'LAST SYNC', 'PENDING', 'PROBLEM'],
+      mailboxes.map((m) => [
+        m.mailboxId,
+        m.state,
+        m.updatedAt ? `${Math.round((now - Date.parse(m.updatedAt)) / 1000)} s ago` : 'never',
+        m.lastSyncAt ?? '',
+        m.pending,
+        m.verdict.ok ? (m.lastError ?? '') : m.verdict.detail,
+      ]),
+    ),
+  );
 }
 
 interface FailedSummary {

@@ -205,7 +205,13 @@ export function register(program: Command, ctx: CliContext): void {
     .command('token')
     .description("the workaround user's API token: store, inspect, check, rotate, clear")
     .addHelpText('after', '\nExamples:\n  mailroom token status\n  printf %s "$TOKEN" | mailroom token set --email jira-bot@example.com\n  mailroom token check');
+  storeCommands(token, ctx);
+  statusCommand(token, ctx);
+  checkCommand(token, ctx);
+  clearCommand(token, ctx);
+}
 
+function storeCommands(token: Command, ctx: CliContext): void {
   token
     .command('set')
     .description('store the token read from stdin, after checking it against Jira (/myself, /mypermissions)')
@@ -226,7 +232,9 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--expires <YYYY-MM-DD>', 'expiry date of the new token (default: 365 days from now)')
     .addHelpText('after', '\nExamples:\n  printf %s "$NEW_TOKEN" | mailroom token rotate --expires 2027-11-01\n  mailroom token rotate --email new-bot@example.com < /run/secrets/jira-token')
     .action((opts: StoreOpts) => storeToken(ctx, opts, 'rotate'));
+}
 
+function statusCommand(token: Command, ctx: CliContext): void {
   token
     .command('status')
     .description('the stored token (masked), its account, expiry, permissions, last check, and whether the queues are paused for it (exit 1 if not usable)')
@@ -242,7 +250,9 @@ export function register(program: Command, ctx: CliContext): void {
       else printStatus(v);
       if (!v.stored || !v.readable || v.expired || v.gate.paused) process.exitCode = EXIT.failed;
     });
+}
 
+function checkCommand(token: Command, ctx: CliContext): void {
   token
     .command('check')
     .description('check the stored token against Jira now and record the result (exit 0 ok, 1 not, 4 Jira unreachable)')
@@ -280,7 +290,9 @@ export function register(program: Command, ctx: CliContext): void {
         await Promise.all(queues.map((q) => q.close()));
       }
     });
+}
 
+function clearCommand(token: Command, ctx: CliContext): void {
   token
     .command('clear')
     .description('remove the stored token (workers hold their jobs until a new one is stored)')
