@@ -1,6 +1,7 @@
 // The deliverer role: the Jira client on the stored workaround token behind the Retry-After
 // gate, the token gate (an AuthError pauses every queue that needs the token), the mail store,
 // and the jira-deliver worker. workers/deliverer.ts only calls runRoles().
+import { availableParallelism } from 'node:os';
 import type { Worker } from 'bullmq';
 import { createMailStore, type MailStore } from '../mail/store.js';
 import { createAuditTrail } from '../queues/audit.js';
@@ -10,7 +11,7 @@ import { startWorker, type WorkerOptions } from '../queues/worker.js';
 import type { RoleContext, RoleStarter } from '../queues/role.js';
 import { openTokenQueues } from '../token/gate.js';
 import { openTokenRuntime } from '../token/runtime.js';
-import { createContentPool } from './content-pool.js';
+import { createParsePool } from '../mail/parse-pool.js';
 import { createDeliverer, type DelivererDeps } from './deliverer.js';
 
 // Each delivery is a few Jira writes plus uploads: a handful in parallel keeps Jira's rate
@@ -59,12 +60,16 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
     const q = { prefix: config.prefix, connection: redis };
     const actionsQueue = openQueue(mailboxActions, q);
     const tokenQueues = openTokenQueues(redis, config.prefix);
-    // Mails are parsed in worker threads: a big or hostile one must not stall lock renewals.
-    const contents = createContentPool();
-    // Before anything talks to Jira, and before any job is taken (bounded): a job would only
-    // wait for the thread, holding its lock.
-    await contents.ready();
-    if (contents.threadsUnavailable) logger.warn({ why: contents.threadsUnavailable }, 'parser threads unavailable: parsing mail on the main thread');
+    // The poller stores each mail's content beside it; a mail stored without (an older
+    // version, `mailroom ingest` of a huge mail) is parsed here, in worker threads of the mail
+    // parse pool: a big or hostile one must not stall lock renewals. Its threads start when
+    // such a mail comes and stop when idle. Parsing is linear and capped, so a parse over 60 s
+    // is a wedged thread: it is stopped and the job retried.
+    const contents = createParsePool({
+      size: availableParallelism() >= 4 ? 2 : 1,
+      timeoutMs: 60_000,
+      onThreadsUnavailable: (why) => logger.warn({ why }, 'parser threads unavailable: parsing mail on the main thread'),
+    });
     const token = await openTokenRuntime({ connection: redis, config, logger, watch: true });
     const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
     const worker = startDelivererWorker(
@@ -79,7 +84,7 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
         ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),
         ...(o.recoverySettleMs !== undefined ? { recoverySettleMs: o.recoverySettleMs } : {}),
         audit: createAuditTrail({ redis, prefix: config.prefix }),
-        parseContent: (raw) => contents.parse(raw),
+        parseContent: (raw) => contents.content(raw),
       },
       {
         connection: ctx.redis('deliverer'),
