@@ -31,6 +31,8 @@ export interface ThreadPoolOptions {
   idleMs: number;
   /** Told once when threads are given up on (tasks then run on the caller's thread). */
   onUnavailable?: (why: string) => void;
+  /** V8's young generation per thread (MB); default V8's own, which grows to tens of MB. */
+  youngGenerationMb?: number;
 }
 
 interface Queued {
@@ -113,7 +115,8 @@ export class ThreadPool {
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(this.entry.script, { eval: this.entry.eval }), ready: false };
+    const resourceLimits = this.o.youngGenerationMb ? { resourceLimits: { maxYoungGenerationSizeMb: this.o.youngGenerationMb } } : {};
+    const slot: Slot = { worker: new Worker(this.entry.script, { eval: this.entry.eval, ...resourceLimits }), ready: false };
     slot.worker.on('message', (msg: { ready?: true; id?: number }) => this.heard(slot, msg));
     slot.worker.on('error', (e) => this.replace(slot, `the parser thread failed: ${e.message}`));
     slot.worker.on('exit', (code) => {
