@@ -48,6 +48,8 @@ export interface ParsePool {
   readonly threadsUnavailable: string | undefined;
   /** The most of a mail this pool parses (its parse options' maxParseBytes). */
   readonly maxParseBytes: number;
+  /** Threads running now: none before the first mail, none again after idling. */
+  readonly threads: number;
   close(): Promise<void>;
 }
 
@@ -65,13 +67,13 @@ export function createParsePool(opts: ParsePoolOptions = {}): ParsePool {
 }
 
 class MailParsePool implements ParsePool {
-  private readonly threads: ThreadPool;
+  private readonly pool: ThreadPool;
   private readonly parseOpts: ParseOptions;
   private closed = false;
   readonly maxParseBytes: number;
 
   constructor(opts: ParsePoolOptions) {
-    this.threads = new ThreadPool({
+    this.pool = new ThreadPool({
       script: new URL('./parse-worker.js', import.meta.url),
       size: opts.size ?? Math.max(1, availableParallelism() - 1),
       timeoutMs: opts.timeoutMs ?? 20_000,
@@ -83,8 +85,12 @@ class MailParsePool implements ParsePool {
     this.maxParseBytes = opts.parse?.maxParseBytes ?? DEFAULT_MAX_PARSE_BYTES;
   }
 
+  get threads(): number {
+    return this.pool.threads;
+  }
+
   get threadsUnavailable(): string | undefined {
-    return this.threads.threadsUnavailable;
+    return this.pool.threadsUnavailable;
   }
 
   async parse(raw: Buffer, rawRef: RawRef): Promise<MailRecord> {
@@ -99,7 +105,7 @@ class MailParsePool implements ParsePool {
     if (this.closed) return Promise.reject(new Error('the parse pool is closed'));
     return new Promise<ReadMail>((resolve) => {
       const message: Omit<ParseRequest, 'id'> = { kind, raw, rawRef, opts: this.parseOpts };
-      this.threads.run({
+      this.pool.run({
         message,
         answer: (reply) => resolve(readOf(reply as ParseReply, raw, rawRef)),
         fail: (reason) => resolve({ record: unparseable(raw, rawRef, reason) }),
@@ -114,7 +120,7 @@ class MailParsePool implements ParsePool {
       // A buffer that owns its memory (a file read) is handed over, not copied: copying a big
       // mail would be CPU work on this thread. A slice of a shared pool is copied.
       const message: Omit<ParseRequest, 'id'> = { kind: 'content', raw };
-      this.threads.run({
+      this.pool.run({
         message,
         transfer: ownBuffer(raw) ? [raw.buffer as ArrayBuffer] : [],
         answer: (reply) => {
@@ -129,12 +135,12 @@ class MailParsePool implements ParsePool {
   }
 
   ready(maxWaitMs?: number): Promise<void> {
-    return this.threads.ready(maxWaitMs);
+    return this.pool.ready(maxWaitMs);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.threads.close(CLOSED);
+    await this.pool.close(CLOSED);
   }
 
   private async inlineRead(kind: 'record' | 'read', raw: Buffer, rawRef: RawRef): Promise<ReadMail> {
