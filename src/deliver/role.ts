@@ -60,11 +60,11 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
     const q = { prefix: config.prefix, connection: redis };
     const actionsQueue = openQueue(mailboxActions, q);
     const tokenQueues = openTokenQueues(redis, config.prefix);
-    // The poller stores each mail's content beside it; a mail stored without (an older
-    // version, `mailroom ingest` of a huge mail) is parsed here, in worker threads of the mail
-    // parse pool: a big or hostile one must not stall lock renewals. Its threads start when
-    // such a mail comes and stop when idle. Parsing is linear and capped, so a parse over 60 s
-    // is a wedged thread: it is stopped and the job retried.
+    // Intake stores each mail's content beside it; a mail stored without (by an older version,
+    // or over 8 MiB and so parsed from its head only) is parsed here, in worker threads of the
+    // mail parse pool: a big or hostile one must not stall lock renewals. Its threads start
+    // when such a mail comes and stop when idle. Parsing is linear and capped, so a parse over
+    // 60 s is a wedged thread: it is stopped and the job retried.
     const contents = createParsePool({
       size: availableParallelism() >= 4 ? 2 : 1,
       timeoutMs: 60_000,

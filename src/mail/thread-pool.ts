@@ -171,6 +171,7 @@ export class ThreadPool {
       if (!slot.ready || slot.queued || !this.queue.length) continue;
       const queued = this.queue.shift()!;
       clearTimeout(slot.idleTimer);
+      slot.idleTimer = undefined;
       slot.queued = queued;
       slot.timer = setTimeout(() => this.replace(slot, `parse did not finish within ${this.o.timeoutMs} ms`), this.o.timeoutMs);
       slot.worker.postMessage({ ...queued.task.message, id: queued.id }, queued.task.transfer ?? []);
@@ -185,7 +186,7 @@ export class ThreadPool {
 
   /** Stop a thread that stays idle for idleMs: its memory goes back; the next task starts one. */
   private idle(slot: Slot): void {
-    clearTimeout(slot.idleTimer);
+    if (slot.idleTimer) return; // idle since an earlier pump: its clock runs on
     slot.idleTimer = setTimeout(() => {
       const i = this.slots.indexOf(slot);
       if (i < 0 || slot.queued) return;
