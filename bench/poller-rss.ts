@@ -1,18 +1,19 @@
-// `npx tsx bench/poller-rss.ts [--mails 1000]`: the poller role's resident memory, alone, as a
-// real process (workers/poller.ts) against a throwaway Dovecot: after start, right after it
-// read a load of mails (what `npm run bench` reports as idle), and once it has idled a while.
+// `npx tsx bench/poller-rss.ts [--mails 1000] [--idle 40] [--built]`: the poller role's resident
+// memory, alone, as a real process (workers/poller.ts under tsx, or with --built the compiled
+// dist/workers/poller.js the Procfile runs, after `npm run build`) against a throwaway Dovecot:
+// after start, half a second after it read a load of mails, and once it has idled a while.
 import { parseArgs } from 'node:util';
 import { makeMails, population, appender } from './lib/mails.js';
 import { counts, openQueues, closeQueues } from './lib/observe.js';
 import { startRig } from './lib/rig.js';
 import { readRss } from './lib/rss.js';
 
-const { values: args } = parseArgs({ options: { mails: { type: 'string', default: '1000' }, idle: { type: 'string', default: '40' } } });
+const { values: args } = parseArgs({ options: { mails: { type: 'string', default: '1000' }, idle: { type: 'string', default: '40' }, built: { type: 'boolean', default: false } } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rig = await startRig({ latencyMs: 0, jitterMs: 0 });
 try {
   const run = await rig.newRun('rss');
-  const poller = run.start('poller');
+  const poller = run.start('poller', { built: args.built });
   const pid = poller.child.pid!;
   const mb = async () => Math.round(((await readRss(pid))?.rssKb ?? 0) / 102.4) / 10;
   await sleep(5000);
@@ -31,7 +32,7 @@ try {
   const afterLoad = await mb();
   await sleep(Number(args.idle) * 1000);
   const idled = await mb();
-  console.log(JSON.stringify({ mails: mails.length, startedMB: started, afterLoadMB: afterLoad, [`after${args.idle}sIdleMB`]: idled }));
+  console.log(JSON.stringify({ built: args.built, mails: mails.length, startedMB: started, afterLoadMB: afterLoad, [`after${args.idle}sIdleMB`]: idled }));
   await closeQueues(qs);
   await run.stopAll();
 } finally {
