@@ -1,5 +1,5 @@
 // The deliverer's event loop while a 10 MB HTML mail (issue #14's anchor bomb, `<a href=x>`
-// repeated) is delivered: the same worker and content pool the deliverer role runs, in this
+// repeated) is delivered: the same worker and parse pool the deliverer role runs, in this
 // process, against the harness's Redis and the Jira simulator. The figure is the event loop's
 // delay (perf_hooks histogram, 10 ms resolution) from enqueue to the issue made: what lock
 // renewals and /healthz would have waited. Target: p99 under 50 ms.
@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { createContentPool } from '../src/deliver/content-pool.js';
 import { startDelivererWorker } from '../src/deliver/role.js';
 import { rawMail } from '../test/helpers/deliver-testkit.js';
 import { createJiraClient } from '../src/jira/index.js';
@@ -17,6 +16,7 @@ import type { JiraSim, SeededSite } from '../src/jira-sim/index.js';
 import { silentLogger } from '../src/core/log.js';
 import { FsMailStore } from '../src/mail/store.js';
 import { parseMail } from '../src/mail/parse.js';
+import { createParsePool } from '../src/mail/parse-pool.js';
 import { testMailbox } from '../test/helpers/sim-run.js';
 import { jiraDeliver } from '../src/queues/catalog.js';
 import { addJob, openQueue } from '../src/queues/queue.js';
@@ -38,13 +38,14 @@ export async function benchHtmlDelivery(o: { redisUrl: string; sim: JiraSim; sit
   const conn = new Redis(o.redisUrl, { maxRetriesPerRequest: null });
   const workerConn = new Redis(o.redisUrl, { maxRetriesPerRequest: null });
   const eventsConn = new Redis(o.redisUrl, { maxRetriesPerRequest: null });
-  const pool = createContentPool();
+  // A mail over the intake's parse limit has no stored content: the deliverer parses it.
+  const pool = createParsePool({ size: 1, timeoutMs: 60_000 });
   const queue = openQueue(jiraDeliver, { connection: conn, prefix });
   const events = new QueueEvents(jiraDeliver.name, { connection: eventsConn, prefix });
   const client = createJiraClient({ baseUrl: o.sim.url, email: o.site.admin.email, token: o.site.admin.token, timeoutMs: 30_000 });
   const mailbox = testMailbox({ id: 'support', deliver: { project: 'SUP' } });
   const worker = startDelivererWorker(
-    { redis: conn, prefix, mailbox: () => mailbox, store, jira: async () => client, parseContent: (raw) => pool.parse(raw) },
+    { redis: conn, prefix, mailbox: () => mailbox, store, jira: async () => client, parseContent: (raw) => pool.content(raw) },
     { connection: workerConn, logger: silentLogger, concurrency: 8 },
   );
   try {

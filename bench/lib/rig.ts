@@ -73,8 +73,11 @@ export interface Run {
   prefix: string;
   configPath: string;
   imapUser: string;
-  /** Start a role process; `fast` shortens lock and stall checks so a killed role's jobs come back in seconds. */
-  start(role: RoleName, opts?: { fast?: boolean }): RoleProcess;
+  /**
+   * Start a role process; `fast` shortens lock and stall checks so a killed role's jobs come back
+   * in seconds; `built` runs dist/workers/<role>.js (after `npm run build`), as the Procfile does.
+   */
+  start(role: RoleName, opts?: { fast?: boolean; built?: boolean }): RoleProcess;
   running: Map<RoleName, RoleProcess>;
   /** SIGTERM (or SIGKILL) every role of this run and wait for them. */
   stopAll(signal?: NodeJS.Signals): Promise<void>;
@@ -174,7 +177,11 @@ export async function startRig(o: RigOptions): Promise<Rig> {
         imapUser,
         running,
         start(role, so = {}) {
-          const args = so.fast && FAST_ROLES.includes(role) ? ['--import', 'tsx', join('bench', 'lib', 'fast-role.ts'), role] : ['--import', 'tsx', join('workers', `${role}.ts`)];
+          const args = so.built
+            ? [join('dist', 'workers', `${role}.js`)]
+            : so.fast && FAST_ROLES.includes(role)
+              ? ['--import', 'tsx', join('bench', 'lib', 'fast-role.ts'), role]
+              : ['--import', 'tsx', join('workers', `${role}.ts`)];
           const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
           let err = '';
           child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));

@@ -1,7 +1,8 @@
 // Mail text -> Atlassian Document Format, the body of issue descriptions and comments in REST
 // v3. Pure: blank lines make paragraphs, single line ends make hard breaks, URLs (and the
-// anchors of an HTML mail) become link marks, and quoted history is stripped when asked.
-import { A_CLOSE, A_MID, A_OPEN, htmlToTextCapped, type HtmlText } from '../mail/html-text.js';
+// anchors of an HTML mail, see htmlToLinkedText in src/mail/content.ts) become link marks, and
+// quoted history is stripped when asked.
+import { A_CLOSE, A_MID, A_OPEN } from '../mail/html-text.js';
 import type { AdfDoc } from '../jira/types.js';
 
 export interface AdfNode {
@@ -18,19 +19,6 @@ export interface AdfNode {
 
 // eslint-disable-next-line no-control-regex -- the anchor marks are control characters on purpose
 const URL_RE = /\b(?:https?:\/\/|mailto:)[^\s<>"'\u0001-\u0003]+/gi;
-
-/**
- * HTML to text keeping links: `<a href="u">label</a>` stays a link on "label" (http, https and
- * mailto only). Block elements, line breaks and every HTML5 entity are handled by the
- * converter (src/mail/html-text.ts), linear in the size of the HTML and capped.
- */
-export function htmlToLinkedText(html: string, caps: { maxInputChars?: number; maxChars?: number } = {}): string {
-  return htmlToLinkedTextCapped(html, caps).text;
-}
-
-export function htmlToLinkedTextCapped(html: string, caps: { maxInputChars?: number; maxChars?: number } = {}): HtmlText {
-  return htmlToTextCapped(html, { ...caps, links: true });
-}
 
 // "On Tue, 3 Mar 2026 at 10:00, Ana <ana@x> wrote:" (Gmail, Apple Mail, Thunderbird) and its
 // German and French forms; Gmail folds the long line, so the marker may span two lines.
@@ -83,7 +71,7 @@ export interface BodyOptions {
   notes?: string[];
 }
 
-/** Text (which may carry the anchor marks of htmlToLinkedText) to an ADF document. */
+/** Text (which may carry the anchor marks of htmlToLinkedText, src/mail/content.ts) to an ADF document. */
 export function textToAdf(text: string, opts: BodyOptions = {}): AdfDoc {
   let body = text.replace(/\r\n?/g, '\n');
   if (opts.stripQuotedHistory) body = stripQuotedHistory(body);

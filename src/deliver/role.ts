@@ -1,6 +1,7 @@
 // The deliverer role: the Jira client on the stored workaround token behind the Retry-After
 // gate, the token gate (an AuthError pauses every queue that needs the token), the mail store,
 // and the jira-deliver worker. workers/deliverer.ts only calls runRoles().
+import { availableParallelism } from 'node:os';
 import type { Worker } from 'bullmq';
 import { createMailStore, type MailStore } from '../mail/store.js';
 import { createAuditTrail } from '../queues/audit.js';
@@ -8,7 +9,7 @@ import { jiraDeliver } from '../queues/catalog.js';
 import { startWorker, type WorkerOptions } from '../queues/worker.js';
 import type { RoleStarter } from '../queues/role.js';
 import { tokenWorkerRole, type RoleBase, type TokenRoleEnv, type TokenRoleOptions, type TokenRoleParts } from '../token/worker-role.js';
-import { createContentPool, type ContentPool } from './content-pool.js';
+import { createParsePool, type ParsePool } from '../mail/parse-pool.js';
 import { createDeliverer, type DelivererDeps } from './deliverer.js';
 
 export type DelivererWorkerOptions = WorkerOptions;
@@ -31,22 +32,27 @@ export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
   return tokenWorkerRole({
     role: 'deliverer',
     options: o,
-    prepare: readyContentPool,
+    prepare: contentPool,
     build: (env, contents) => delivererParts(env, contents, o),
   });
 }
 
-/** Mails are parsed in worker threads: a big or hostile one must not stall lock renewals. */
-async function readyContentPool({ logger }: RoleBase): Promise<ContentPool> {
-  const contents = createContentPool();
-  // Before anything talks to Jira, and before any job is taken (bounded): a job would only
-  // wait for the thread, holding its lock.
-  await contents.ready();
-  if (contents.threadsUnavailable) logger.warn({ why: contents.threadsUnavailable }, 'parser threads unavailable: parsing mail on the main thread');
-  return contents;
+/**
+ * Intake stores each mail's content beside it; a mail stored without (by an older version, or
+ * over 8 MiB and so parsed from its head only) is parsed here, in worker threads of the mail
+ * parse pool: a big or hostile one must not stall lock renewals. Its threads start when such a
+ * mail comes and stop when idle. Parsing is linear and capped, so a parse over 60 s is a wedged
+ * thread: it is stopped and the job retried.
+ */
+async function contentPool({ logger }: RoleBase): Promise<ParsePool> {
+  return createParsePool({
+    size: availableParallelism() >= 4 ? 2 : 1,
+    timeoutMs: 60_000,
+    onThreadsUnavailable: (why) => logger.warn({ why }, 'parser threads unavailable: parsing mail on the main thread'),
+  });
 }
 
-function delivererParts({ ctx: { config }, redis, token }: TokenRoleEnv, contents: ContentPool, o: DelivererRoleOptions): TokenRoleParts {
+function delivererParts({ ctx: { config }, redis, token }: TokenRoleEnv, contents: ParsePool, o: DelivererRoleOptions): TokenRoleParts {
   const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
   const deps: DelivererDeps = {
     redis,
@@ -58,7 +64,7 @@ function delivererParts({ ctx: { config }, redis, token }: TokenRoleEnv, content
     ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),
     ...(o.recoverySettleMs !== undefined ? { recoverySettleMs: o.recoverySettleMs } : {}),
     audit: createAuditTrail({ redis, prefix: config.prefix }),
-    parseContent: (raw) => contents.parse(raw),
+    parseContent: (raw) => contents.content(raw),
   };
   return {
     workers: [(w) => startDelivererWorker(deps, w)],

@@ -7,8 +7,8 @@ import { Transform, type Readable } from 'node:stream';
 import type { ImapFlow } from 'imapflow';
 import type { Queue } from 'bullmq';
 import type { RetryConfig } from '../config/schema.js';
-import { prepareMail } from '../mail/prepare.js';
-import { DEFAULT_MAX_PARSE_BYTES, parseMail } from '../mail/parse.js';
+import { keepContent, prepareMail, readRaw } from '../mail/prepare.js';
+import { DEFAULT_MAX_PARSE_BYTES } from '../mail/parse-limits.js';
 import type { ParsePool } from '../mail/parse-pool.js';
 import type { MailRecord } from '../mail/record.js';
 import type { MailStore } from '../mail/store.js';
@@ -140,8 +140,10 @@ async function streamed(stream: Readable, store: MailStore, headBytes: number, p
   });
   stream.on('error', (e) => tap.destroy(e));
   const rawRef = await store.putStream(stream.pipe(tap));
-  if (pool && pool.maxParseBytes === headBytes) return pool.parse(Buffer.concat(head), rawRef);
-  return parseMail(Buffer.concat(head), rawRef, { maxParseBytes: headBytes });
+  // Only the head was kept: a mail cut there gets no delivery content (the deliverer makes it
+  // from the raw mail); one that fit whole does.
+  const opts = pool && pool.maxParseBytes === headBytes ? { pool } : { maxParseBytes: headBytes };
+  return keepContent(store, await readRaw(Buffer.concat(head), rawRef, opts));
 }
 
 /**

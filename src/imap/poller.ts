@@ -57,11 +57,14 @@ export function startPoller(deps: PollerDeps): Poller {
   const readers: MailboxReader[] = [];
   // One pool for every mailbox of this process: parsing a big or hostile mail must not stall
   // the event loop that renews mailbox locks and keeps IMAP connections alive (design.md).
+  // Its threads start with the first mail and stop when idle: a poller waiting for mail holds no parser.
   const pool =
     deps.parseThreads !== false && config.mailboxes.some((m) => m.imap)
-      ? createParsePool({ parse: { maxParseBytes: inMemoryLimit({ maxMessageBytes: Infinity, inMemoryMaxBytes: deps.settings?.inMemoryMaxBytes }) } })
+      ? createParsePool({
+          parse: { maxParseBytes: inMemoryLimit({ maxMessageBytes: Infinity, inMemoryMaxBytes: deps.settings?.inMemoryMaxBytes }) },
+          onThreadsUnavailable: (why) => log.warn({ why }, 'parser threads unavailable: parsing on the main thread'),
+        })
       : undefined;
-  if (pool?.threadsUnavailable) log.warn({ why: pool.threadsUnavailable }, 'parser threads unavailable: parsing on the main thread');
   for (const mailbox of config.mailboxes) {
     if (!mailbox.imap) continue;
     const tokens = imapTokenSource(config, mailbox.id, { logger: log, redis: deps.redis });

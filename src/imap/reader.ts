@@ -4,58 +4,19 @@
 // it) says when to look again; a periodic resync looks anyway, since IDLE is only a hint.
 // Failures back off with jitter; a password the server keeps refusing parks the mailbox.
 import type { ImapFlow } from 'imapflow';
-import type { Queue } from 'bullmq';
-import type { MailboxConfig, RetryConfig } from '../config/schema.js';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { MailStore } from '../mail/store.js';
-import type { Redis } from '../core/redis.js';
-import { imapClient, type ImapSettings } from './connect.js';
+import { imapClient } from './connect.js';
 import { advanceCursor, readCursor, startAfter } from './cursor.js';
 import { LockLostError, afterFailure, classifyImapFailure, type ImapFailure } from './failure.js';
 import { HEARTBEAT_INTERVAL_MS, takeWake, writeHeartbeat, type Heartbeat, type MailboxState } from './heartbeat.js';
-import type { ParsePool } from '../mail/parse-pool.js';
-import { bufferToRecord, enqueueMany, fetchGroups, fetchSources, streamToRecord, type IngestOptions, type MessageMeta } from './ingest.js';
-import type { MailRecord } from '../mail/record.js';
+import { enqueueGroup, readGroup, wantedOf, type Enqueued } from './batch.js';
+import { fetchGroups, type IngestOptions } from './ingest.js';
 import { imapKeys } from './keys.js';
 import { MailboxLock } from './lock.js';
-import type { TokenSource } from '../oauth/tokens.js';
+import type { ReaderDeps } from './reader-deps.js';
 
-export interface ReaderSettings {
-  lockTtlMs: number;
-  reconnectMinMs: number;
-  reconnectMaxMs: number;
-  authFailuresToPark: number;
-  parkedRetryMs: number;
-  /** Servers without IDLE are polled this often. */
-  pollIntervalMs: number;
-  /** Look for new mail this often whatever IDLE says. */
-  resyncIntervalMs: number;
-  heartbeatIntervalMs?: number;
-  /** Mails up to this size are read into memory whole (default: the parser's input limit). */
-  inMemoryMaxBytes?: number;
-}
-
-export interface ReaderDeps {
-  mailbox: MailboxConfig & { imap: ImapSettings };
-  /** The IMAP password; unused when `tokens` is set. */
-  password: string;
-  /** OAuth: a fresh access token per login (imap.auth). */
-  tokens?: TokenSource;
-  /** For the lock, cursor and heartbeat (short commands). */
-  redis: Redis;
-  prefix: string;
-  /** The mail-inbound queue. */
-  queue: Queue;
-  store: MailStore;
-  logger: Logger;
-  retry?: Partial<Record<string, RetryConfig>>;
-  settings: ReaderSettings;
-  /** Parse off this event loop (it renews the lock and keeps IMAP alive). */
-  pool?: ParsePool;
-  /** Called after each mail is enqueued (for benchmarks and tests; keep it cheap). */
-  onEnqueued?: (e: { uid: number; jobId: string; internalDate?: Date }) => void;
-}
+export type { ReaderDeps, ReaderSettings } from './reader-deps.js';
 
 // UIDs are fetched and enqueued in batches: bounded memory for a mailbox of 100,000 mails
 // read from the start, and a cursor that moves after every mail.
@@ -286,11 +247,8 @@ export class MailboxReader {
 
   /** Enqueue every mail above the cursor, oldest first, moving the cursor after each. */
   private async sync(client: ImapFlow): Promise<void> {
-    const { mailbox } = this.deps;
     this.state = 'syncing';
     await this.beat({ state: 'syncing' });
-    const doneFlag = mailbox.after.action === 'flag' ? mailbox.after.flag : undefined;
-    let lastBeat = Date.now();
     for (;;) {
       const selected = client.mailbox;
       if (!selected) throw Object.assign(new Error('the folder was closed by the server'), { code: 'NoConnection' });
@@ -305,85 +263,53 @@ export class MailboxReader {
         .sort((a, b) => a - b);
       if (uids.length === 0) break;
       const batch = uids.slice(0, BATCH);
-      const metas = await client.fetchAll(batch.join(','), { uid: true, size: true, internalDate: true, flags: true }, { uid: true });
-      const byUid = new Map(metas.map((m) => [m.uid, m]));
-      const opts: IngestOptions = {
-        mailboxId: this.id,
-        uidvalidity,
-        store: this.deps.store,
-        queue: this.deps.queue,
-        retry: this.deps.retry,
-        maxMessageBytes: mailbox.maxMessageBytes,
-        inMemoryMaxBytes: this.deps.settings.inMemoryMaxBytes,
-        ...(this.deps.pool ? { pool: this.deps.pool } : {}),
-      };
-      const wanted: MessageMeta[] = [];
-      for (const uid of batch) {
-        const m = byUid.get(uid);
-        if (!m) {
-          this.log.info({ uid }, 'mail vanished before it could be read (deleted or moved by someone else)');
-          continue;
-        }
-        if (doneFlag && m.flags?.has(doneFlag)) {
-          // Finished before (the cursor was lost, or UIDVALIDITY changed): nothing to do.
-          this.log.debug({ uid }, `already carries ${doneFlag}: skipped`);
-          continue;
-        }
-        const internalDate = m.internalDate instanceof Date ? m.internalDate : m.internalDate ? new Date(m.internalDate) : undefined;
-        wanted.push({ uid, size: m.size, internalDate });
-      }
-      const groups = fetchGroups(wanted, opts);
-      let done = 0;
-      for (const group of groups) {
-        if (this.stopping || !this.lock.isHeld) return;
-        // Small mails of a group are fetched together and stored and parsed side by side;
-        // their jobs are added together, and only then does the cursor move past them.
-        let records: (MailRecord | undefined)[];
-        if (group.streamed) {
-          records = [await streamToRecord(client, group.metas[0]!, opts)];
-        } else {
-          const sources = await fetchSources(client, group.metas.map((m) => m.uid));
-          const pending = group.metas.map((m) => {
-            const raw = sources.get(m.uid);
-            return raw ? bufferToRecord(raw, opts) : Promise.resolve(undefined);
-          });
-          // Wait for all before failing on one: nothing keeps running behind our back.
-          const settled = await Promise.allSettled(pending);
-          const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-          if (failed) {
-            const uid = group.metas[settled.indexOf(failed)]!.uid;
-            throw inContext(failed.reason, `could not store mail UID ${uid}`);
-          }
-          records = settled.map((r) => (r as PromiseFulfilledResult<MailRecord | undefined>).value);
-        }
-        const items: { uid: number; record: MailRecord; internalDate?: Date }[] = [];
-        group.metas.forEach((m, k) => {
-          const record = records[k];
-          if (record) items.push({ uid: m.uid, record, internalDate: m.internalDate });
-          else this.log.info({ uid: m.uid }, 'mail vanished before it could be read (deleted or moved by someone else)');
-        });
-        const jobIds = await enqueueMany(items, opts).catch((e: unknown) => {
-          throw inContext(e, `could not enqueue mail UID ${items[0]?.uid}${items.length > 1 ? `-${items[items.length - 1]!.uid}` : ''}`);
-        });
-        items.forEach((it, k) => {
-          const jobId = jobIds[k]!;
-          this.deps.onEnqueued?.({ uid: it.uid, jobId, internalDate: it.internalDate });
-          if (it.internalDate) this.lagMs = Math.max(0, Date.now() - it.internalDate.getTime());
-          if (it.record.parseError) this.log.warn({ uid: it.uid, jobId, reason: it.record.parseError }, 'mail enqueued as unparseable');
-          else this.log.debug({ uid: it.uid, jobId, kind: it.record.classification.kind }, 'mail enqueued');
-        });
-        await this.moveCursor(uidvalidity, group.metas[group.metas.length - 1]!.uid);
-        done += group.metas.length;
-        if (Date.now() - lastBeat > 1000) {
-          lastBeat = Date.now();
-          await this.beat({ pending: Math.max(0, uids.length - done) });
-        }
-      }
+      if (!(await this.readBatch(client, uidvalidity, batch, uids.length))) return;
       // Past the mails skipped at the batch's end (vanished, or finished before).
-      if (this.stopping || !this.lock.isHeld) return;
       await this.moveCursor(uidvalidity, batch[batch.length - 1]!);
     }
     await this.beat({ lastSyncAt: new Date().toISOString(), pending: 0 });
+  }
+
+  /** Read one batch a fetch group at a time, the cursor moving after each; false when told to stop. */
+  private async readBatch(client: ImapFlow, uidvalidity: string, batch: number[], pendingUids: number): Promise<boolean> {
+    const { mailbox } = this.deps;
+    const doneFlag = mailbox.after.action === 'flag' ? mailbox.after.flag : undefined;
+    const metas = await client.fetchAll(batch.join(','), { uid: true, size: true, internalDate: true, flags: true }, { uid: true });
+    const opts = this.ingestOptions(uidvalidity);
+    let done = 0;
+    let lastBeat = Date.now();
+    for (const group of fetchGroups(wantedOf(batch, metas, doneFlag, this.log), opts)) {
+      if (this.stopping || !this.lock.isHeld) return false;
+      const records = await readGroup(client, group, opts);
+      for (const it of await enqueueGroup(group, records, opts, this.log)) this.enqueued(it);
+      await this.moveCursor(uidvalidity, group.metas[group.metas.length - 1]!.uid);
+      done += group.metas.length;
+      if (Date.now() - lastBeat > 1000) {
+        lastBeat = Date.now();
+        await this.beat({ pending: Math.max(0, pendingUids - done) });
+      }
+    }
+    return !this.stopping && this.lock.isHeld;
+  }
+
+  private ingestOptions(uidvalidity: string): IngestOptions {
+    return {
+      mailboxId: this.id,
+      uidvalidity,
+      store: this.deps.store,
+      queue: this.deps.queue,
+      retry: this.deps.retry,
+      maxMessageBytes: this.deps.mailbox.maxMessageBytes,
+      inMemoryMaxBytes: this.deps.settings.inMemoryMaxBytes,
+      ...(this.deps.pool ? { pool: this.deps.pool } : {}),
+    };
+  }
+
+  private enqueued(it: Enqueued): void {
+    this.deps.onEnqueued?.({ uid: it.uid, jobId: it.jobId, internalDate: it.internalDate });
+    if (it.internalDate) this.lagMs = Math.max(0, Date.now() - it.internalDate.getTime());
+    if (it.record.parseError) this.log.warn({ uid: it.uid, jobId: it.jobId, reason: it.record.parseError }, 'mail enqueued as unparseable');
+    else this.log.debug({ uid: it.uid, jobId: it.jobId, kind: it.record.classification.kind }, 'mail enqueued');
   }
 
   private async moveCursor(uidvalidity: string, uid: number): Promise<void> {
@@ -464,10 +390,4 @@ export class MailboxReader {
       this.log.debug({ err: describeError(e) }, 'could not write the heartbeat');
     }
   }
-}
-
-/** An error with what we were doing in its message; its code (network kinds) is kept. */
-function inContext(err: unknown, doing: string): Error {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return Object.assign(new Error(`${doing}: ${describeError(err)}`, { cause: err }), code === undefined ? {} : { code });
 }

@@ -1,152 +1,164 @@
-// Parsing off the event loop. A big or hostile mail can keep mailparser busy for seconds;
-// on the main thread that stalls BullMQ's lock renewals and IMAP keepalives (design.md). The
-// pool parses in worker threads, and a parse that overruns its time is not just abandoned
-// but stopped: the thread is terminated and replaced, and the mail becomes `unparseable`.
+// Parsing off the event loop. A big or hostile mail can keep mailparser busy for seconds; on
+// the main thread that stalls BullMQ's lock renewals and IMAP keepalives (design.md). One pool,
+// two kinds of work: the poller reads a mail into its record and delivery content (`read`),
+// and the deliverer makes the content of a mail stored without it (`content`). A parse that
+// overruns its time is stopped (thread terminated and replaced): at intake the mail becomes
+// `unparseable`, at delivery its job retries. parse.ts (mailparser) is loaded by the threads;
+// this thread loads it only when threads cannot be started.
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { DEFAULT_MAX_PARSE_BYTES, parseMail, unparseable, type ParseOptions } from './parse.js';
+import { PermanentError, RetryableError } from '../core/errors.js';
+import type { MailAttachment, MailContent } from './content.js';
+import type { ParseOptions, ReadMail } from './parse.js';
+import { DEFAULT_MAX_PARSE_BYTES } from './parse-limits.js';
+import type { ParseReply, ParseRequest } from './parse-worker.js';
 import type { MailRecord, RawRef } from './record.js';
-import { threadEntry } from './thread-entry.js';
+import { unparseable } from './record-bound.js';
+import { ownBuffer, ThreadPool } from './thread-pool.js';
 
 export interface ParsePoolOptions {
-  /** Threads; default: cores - 1 (at least 1), leaving one for the event loop. */
+  /** Threads at most; default: cores - 1 (at least 1), leaving one for the event loop. */
   size?: number;
   /**
-   * A parse running longer is stopped and its mail marked unparseable. 20 s is ~50x the
-   * slowest corpus mail here and far beyond BullMQ's default 30 s lock only when added to
-   * queue waits, which the caller's job lock does not include.
+   * A parse running longer is stopped. 20 s is ~50x the slowest corpus mail here and far
+   * beyond BullMQ's default 30 s lock only when added to queue waits, which the caller's job
+   * lock does not include.
    */
   timeoutMs?: number;
+  /**
+   * A thread idle this long is stopped, giving back its memory (a poller waiting for mail
+   * holds no parser thread, ~40 MB each); the next mail starts one again, which costs tens of
+   * milliseconds (a few hundred under tsx). Default 10 s: a burst keeps its threads.
+   */
+  idleMs?: number;
   parse?: ParseOptions;
+  /** Told once when threads cannot be started (mails are then parsed on the caller's thread). */
+  onThreadsUnavailable?: (why: string) => void;
 }
 
 export interface ParsePool {
-  /** Never rejects while the pool is open: a failed, crashed or overrun parse is `unparseable`. */
+  /** The record alone. Never rejects while the pool is open: a failed, crashed or overrun parse is `unparseable`. */
   parse(raw: Buffer, rawRef: RawRef): Promise<MailRecord>;
+  /** The record and, when this parse can make it, the delivery content (see ReadMail). Never rejects while open. */
+  read(raw: Buffer, rawRef: RawRef): Promise<ReadMail>;
+  /** The delivery content of a raw mail: PermanentError when it cannot be parsed, RetryableError when the thread failed. */
+  content(raw: Buffer): Promise<MailContent>;
+  /** Resolves once a thread is up (or threads are given up on), or after `maxWaitMs`. */
+  ready(maxWaitMs?: number): Promise<void>;
   /** Why threads could not be started, when they could not (mails are then parsed inline). */
   readonly threadsUnavailable: string | undefined;
   /** The most of a mail this pool parses (its parse options' maxParseBytes). */
   readonly maxParseBytes: number;
+  /** Threads running now: none before the first mail, none again after idling. */
+  readonly threads: number;
   close(): Promise<void>;
 }
 
-interface Task {
-  id: number;
-  raw: Buffer;
-  rawRef: RawRef;
-  resolve: (r: MailRecord) => void;
-}
-
-interface Slot {
-  worker: Worker;
-  /** Loaded and listening: only then does the clock of a parse start. */
-  ready: boolean;
-  task?: Task;
-  timer?: NodeJS.Timeout;
-}
-
-/** Threads that die before they are ready this many times in a row: parse on the caller's thread. */
-const MAX_START_FAILURES = 3;
+const CLOSED = 'the parse pool closed before this mail was parsed';
+const DEFAULT_IDLE_MS = 10_000;
+/**
+ * V8's young generation per thread. Its default grows to 64 MB here, all of it resident once a
+ * few hundred mails have passed; a parse's garbage is short-lived and small beside that (the
+ * big strings and buffers of a big mail live outside it), so a small one costs no speed.
+ */
+const YOUNG_GENERATION_MB = 8;
 
 export function createParsePool(opts: ParsePoolOptions = {}): ParsePool {
-  const size = opts.size ?? Math.max(1, availableParallelism() - 1);
-  const timeoutMs = opts.timeoutMs ?? 20_000;
-  const entry = threadEntry(new URL('./parse-worker.js', import.meta.url));
-  const queue: Task[] = [];
-  const slots: Slot[] = [];
-  let nextId = 1;
-  let closed = false;
-  let startFailures = 0;
-  /** Set when threads cannot be started at all: mails are then parsed inline, never left waiting. */
-  let broken: string | undefined;
+  return new MailParsePool(opts);
+}
 
-  const spawn = (): Slot => {
-    const slot: Slot = { worker: new Worker(entry.script, { eval: entry.eval }), ready: false };
-    slot.worker.on('message', (msg: { ready?: true; id: number; record?: MailRecord; error?: string }) => {
-      if (msg.ready) {
-        slot.ready = true;
-        startFailures = 0;
-        pump();
-        return;
-      }
-      const task = slot.task;
-      if (!task || task.id !== msg.id) return;
-      finish(slot, msg.record ?? unparseable(task.raw, task.rawRef, `parse failed in the worker: ${msg.error}`));
+class MailParsePool implements ParsePool {
+  private readonly pool: ThreadPool;
+  private readonly parseOpts: ParseOptions;
+  private closed = false;
+  readonly maxParseBytes: number;
+
+  constructor(opts: ParsePoolOptions) {
+    this.pool = new ThreadPool({
+      script: new URL('./parse-worker.js', import.meta.url),
+      size: opts.size ?? Math.max(1, availableParallelism() - 1),
+      timeoutMs: opts.timeoutMs ?? 20_000,
+      idleMs: opts.idleMs ?? DEFAULT_IDLE_MS,
+      youngGenerationMb: YOUNG_GENERATION_MB,
+      ...(opts.onThreadsUnavailable ? { onUnavailable: opts.onThreadsUnavailable } : {}),
     });
-    slot.worker.on('error', (e) => replace(slot, `the parser thread failed: ${e.message}`));
-    slot.worker.on('exit', (code) => {
-      if (!closed && slots.includes(slot)) replace(slot, `the parser thread exited (code ${code})`);
-    });
-    // Idle threads must not keep a CLI or a test process alive.
-    slot.worker.unref();
-    return slot;
-  };
+    this.parseOpts = opts.parse ?? {};
+    this.maxParseBytes = opts.parse?.maxParseBytes ?? DEFAULT_MAX_PARSE_BYTES;
+  }
 
-  const finish = (slot: Slot, record: MailRecord) => {
-    clearTimeout(slot.timer);
-    const task = slot.task;
-    slot.task = undefined;
-    task?.resolve(record);
-    pump();
-  };
+  get threads(): number {
+    return this.pool.threads;
+  }
 
-  /** Drop a thread that failed or overran, settle its mail as unparseable, start a new one. */
-  const replace = (slot: Slot, reason: string) => {
-    const i = slots.indexOf(slot);
-    if (i < 0) return;
-    clearTimeout(slot.timer);
-    const task = slot.task;
-    slot.task = undefined;
-    slots.splice(i, 1);
-    void slot.worker.terminate();
-    if (!slot.ready && ++startFailures >= MAX_START_FAILURES) broken = reason;
-    if (!closed && !broken) slots.push(spawn());
-    if (task) task.resolve(unparseable(task.raw, task.rawRef, reason));
-    if (broken) drainInline();
-    else pump();
-  };
+  get threadsUnavailable(): string | undefined {
+    return this.pool.threadsUnavailable;
+  }
 
-  const drainInline = () => {
-    for (const t of queue.splice(0)) void parseMail(t.raw, t.rawRef, opts.parse).then(t.resolve);
-  };
+  async parse(raw: Buffer, rawRef: RawRef): Promise<MailRecord> {
+    return (await this.readAs('record', raw, rawRef)).record;
+  }
 
-  const pump = () => {
-    for (const slot of slots) {
-      if (!slot.ready || slot.task || !queue.length) continue;
-      const task = queue.shift()!;
-      slot.task = task;
-      slot.timer = setTimeout(() => replace(slot, `parse did not finish within ${timeoutMs} ms`), timeoutMs);
-      slot.worker.postMessage({ id: task.id, raw: task.raw, rawRef: task.rawRef, opts: opts.parse ?? {} });
-    }
-    // Threads with work in hand (or waiting for them) keep the process alive; idle ones do not.
-    for (const slot of slots) {
-      if (slot.task || queue.length) slot.worker.ref();
-      else slot.worker.unref();
-    }
-  };
+  read(raw: Buffer, rawRef: RawRef): Promise<ReadMail> {
+    return this.readAs('read', raw, rawRef);
+  }
 
-  for (let i = 0; i < size; i++) slots.push(spawn());
-
-  return {
-    get threadsUnavailable() {
-      return broken;
-    },
-    maxParseBytes: opts.parse?.maxParseBytes ?? DEFAULT_MAX_PARSE_BYTES,
-    parse(raw, rawRef) {
-      if (closed) return Promise.reject(new Error('the parse pool is closed'));
-      if (broken) return parseMail(raw, rawRef, opts.parse);
-      return new Promise<MailRecord>((resolve) => {
-        queue.push({ id: nextId++, raw, rawRef, resolve });
-        pump();
+  private readAs(kind: 'record' | 'read', raw: Buffer, rawRef: RawRef): Promise<ReadMail> {
+    if (this.closed) return Promise.reject(new Error('the parse pool is closed'));
+    return new Promise<ReadMail>((resolve) => {
+      const message: Omit<ParseRequest, 'id'> = { kind, raw, rawRef, opts: this.parseOpts };
+      this.pool.run({
+        message,
+        answer: (reply) => resolve(readOf(reply as ParseReply, raw, rawRef)),
+        fail: (reason) => resolve({ record: unparseable(raw, rawRef, reason) }),
+        inline: () => void this.inlineRead(kind, raw, rawRef).then(resolve),
       });
-    },
-    async close() {
-      closed = true;
-      const all = slots.splice(0);
-      for (const s of all) clearTimeout(s.timer);
-      for (const t of queue.splice(0)) t.resolve(unparseable(t.raw, t.rawRef, 'the parse pool closed before this mail was parsed'));
-      for (const s of all) if (s.task) s.task.resolve(unparseable(s.task.raw, s.task.rawRef, 'the parse pool closed while parsing'));
-      await Promise.all(all.map((s) => s.worker.terminate()));
-    },
-  };
+    });
+  }
+
+  content(raw: Buffer): Promise<MailContent> {
+    if (this.closed) return Promise.reject(new RetryableError('the parse pool is closed'));
+    return new Promise<MailContent>((resolve, reject) => {
+      // A buffer that owns its memory (a file read) is handed over, not copied: copying a big
+      // mail would be CPU work on this thread. A slice of a shared pool is copied.
+      const message: Omit<ParseRequest, 'id'> = { kind: 'content', raw };
+      this.pool.run({
+        message,
+        transfer: ownBuffer(raw) ? [raw.buffer as ArrayBuffer] : [],
+        answer: (reply) => {
+          const r = reply as ParseReply;
+          if (r.content) resolve(reviveContent(r.content));
+          else reject(r.permanent ? new PermanentError(r.error ?? 'the mail cannot be parsed') : new RetryableError(`parsing the mail failed: ${r.error}`));
+        },
+        fail: (reason) => reject(new RetryableError(reason)),
+        inline: () => void import('./parse.js').then((m) => m.parseContent(raw)).then(resolve, reject),
+      });
+    });
+  }
+
+  ready(maxWaitMs?: number): Promise<void> {
+    return this.pool.ready(maxWaitMs);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pool.close(CLOSED);
+  }
+
+  private async inlineRead(kind: 'record' | 'read', raw: Buffer, rawRef: RawRef): Promise<ReadMail> {
+    const { readMail } = await import('./parse.js');
+    return readMail(raw, rawRef, this.parseOpts, { content: kind === 'read' });
+  }
+}
+
+function readOf(reply: ParseReply, raw: Buffer, rawRef: RawRef): ReadMail {
+  return reply.read ? revive(reply.read) : { record: unparseable(raw, rawRef, `parse failed in the worker: ${reply.error}`) };
+}
+
+/** Buffers come back from a thread as plain Uint8Arrays. */
+function reviveContent(c: MailContent): MailContent {
+  const attachments = c.attachments.map((a): MailAttachment => ({ ...a, content: Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength) }));
+  return { ...c, attachments };
+}
+
+function revive(r: ReadMail): ReadMail {
+  return r.content ? { record: r.record, content: reviveContent(r.content) } : { record: r.record };
 }

@@ -2,35 +2,29 @@
 // parser cannot make sense of becomes `unparseable` with the reason, because dropping a mail
 // is worse than a ticket nobody could read. The record's JSON stays within MAX_RECORD_BYTES
 // whatever the mail, cutting the least useful parts first and saying what was cut.
-import { domainToUnicode } from 'node:url';
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import { PermanentError } from '../core/errors.js';
 import { compactAuthResults, MAX_AUTH_RESULTS } from './auth-results.js';
 import { CLASSIFY_HEADERS, classify } from './classify.js';
+import { contentOf, type MailContent } from './content.js';
 import { htmlToText } from './html-text.js';
-import { MAX_RECORD_BYTES, type Address, type AttachmentMeta, type MailRecord, type RawRef } from './record.js';
+import { DEFAULT_MAX_PARSE_BYTES } from './parse-limits.js';
+import type { Address, AttachmentMeta, MailRecord, RawRef } from './record.js';
+import { bound, clipId, cutChars, ID_CHARS, NAME_CHARS, normalizeAddress, oneLine, SUBJECT_CHARS, unparseable } from './record-bound.js';
 
 export interface ParseOptions {
-  /**
-   * Bytes handed to the parser at most. Bigger mails (the rest is almost always attachments)
-   * are parsed from their head only and flagged `parse-input`; the raw source stays whole in
-   * the store. 8 MiB parses in well under a second here (~13 MB/s, see bench/parse.ts), which
-   * bounds how long one mail can hold the event loop.
-   */
+  /** Bytes handed to the parser at most (DEFAULT_MAX_PARSE_BYTES, parse-limits.ts says why). */
   maxParseBytes?: number;
   /** A parse that has not finished after this long is given up (a stuck stream, not a busy CPU). */
   timeoutMs?: number;
 }
 
-export const DEFAULT_MAX_PARSE_BYTES = 8 * 1024 * 1024;
+export { DEFAULT_MAX_PARSE_BYTES };
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 // Limits before the final size check; generous enough for ordinary mail, small enough that
 // the JSON rarely needs the slower shrink loop below.
 const TEXT_CHARS = 4000;
-const SUBJECT_CHARS = 500;
-const NAME_CHARS = 200;
-const ADDRESS_CHARS = 320; // RFC 5321: 64 local + @ + 255 domain
-const ID_CHARS = 250;
 const HEADER_VALUE_CHARS = 256;
 const MAX_ADDRESSES = 50;
 const MAX_REFERENCES = 20;
@@ -59,34 +53,88 @@ const PARSER_OPTIONS = {
   ignoreEmbedded: true,
 };
 
+export interface ReadMail {
+  record: MailRecord;
+  /**
+   * What delivery needs (content.ts), made from the same parse: only for mail that may be
+   * delivered (`human`) and when this parse saw the raw mail exactly as parseContent would
+   * (whole, not cut to its head nor its line ends mended, no delivery-status part kept apart).
+   */
+  content?: MailContent;
+}
+
 export async function parseMail(raw: Buffer, rawRef: RawRef, opts: ParseOptions = {}): Promise<MailRecord> {
-  const maxBytes = opts.maxParseBytes ?? DEFAULT_MAX_PARSE_BYTES;
-  const truncated = new Set<string>();
-  let input = raw;
-  if (raw.length > maxBytes) {
-    input = headOf(raw, maxBytes);
-    truncated.add('parse-input');
-  }
-  if (input.indexOf(0x0a) < 0 && input.indexOf(0x0d) >= 0) {
-    // Bare-CR line ends (classic Mac OS) are invisible to mailparser, which then reads the
-    // whole mail as one header line. Only the parser's copy changes; the stored raw does not.
-    input = Buffer.from(input.toString('latin1').replace(/\r/g, '\r\n'), 'latin1');
-  }
+  return (await readMail(raw, rawRef, opts, { content: false })).record;
+}
+
+/** The record, and the delivery content when it can be made from this parse (see ReadMail). */
+export async function readMail(raw: Buffer, rawRef: RawRef, opts: ParseOptions = {}, want = { content: true }): Promise<ReadMail> {
+  const input = parserInput(raw, opts.maxParseBytes ?? DEFAULT_MAX_PARSE_BYTES);
   let parsed: ParsedMail;
   try {
-    parsed = await withTimeout(simpleParser(input, PARSER_OPTIONS), opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    parsed = await withTimeout(simpleParser(input.bytes, PARSER_OPTIONS), opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   } catch (e) {
-    return unparseable(raw, rawRef, `mailparser failed: ${message(e)}`);
+    return { record: unparseable(raw, rawRef, `mailparser failed: ${message(e)}`) };
   }
   if (!parsed.headerLines.some((h) => h.key !== '')) {
     // Empty files, binary junk, a body without a header: nothing to thread, answer or route.
-    return unparseable(raw, rawRef, raw.length === 0 ? 'empty message' : 'no header fields: not an RFC 822 message');
+    return { record: unparseable(raw, rawRef, raw.length === 0 ? 'empty message' : 'no header fields: not an RFC 822 message') };
   }
+  let record: MailRecord;
   try {
-    return bound(buildRecord(parsed, rawRef, truncated));
+    record = bound(buildRecord(parsed, rawRef, input.truncated));
   } catch (e) {
-    return unparseable(raw, rawRef, `could not build a record from the parsed mail: ${message(e)}`);
+    return { record: unparseable(raw, rawRef, `could not build a record from the parsed mail: ${message(e)}`) };
   }
+  const content = want.content && input.asIs && deliverable(record, parsed) ? contentOrNone(parsed) : undefined;
+  return content ? { record, content } : { record };
+}
+
+/** What the parser is given: the mail, or its head when it is too big, with bare CRs mended. */
+function parserInput(raw: Buffer, maxBytes: number): { bytes: Buffer; truncated: Set<string>; asIs: boolean } {
+  const truncated = new Set<string>();
+  let bytes = raw;
+  if (raw.length > maxBytes) {
+    bytes = headOf(raw, maxBytes);
+    truncated.add('parse-input');
+  }
+  if (bytes.indexOf(0x0a) < 0 && bytes.indexOf(0x0d) >= 0) {
+    // Bare-CR line ends (classic Mac OS) are invisible to mailparser, which then reads the
+    // whole mail as one header line. Only the parser's copy changes; the stored raw does not.
+    bytes = Buffer.from(bytes.toString('latin1').replace(/\r/g, '\r\n'), 'latin1');
+  }
+  return { bytes, truncated, asIs: bytes === raw };
+}
+
+/**
+ * Only `human` mail is delivered. A delivery-status part is kept apart here (classification
+ * reads it) but is text to parseContent: such a mail gets its content made from the raw mail.
+ */
+function deliverable(record: MailRecord, p: ParsedMail): boolean {
+  return record.classification.kind === 'human' && !p.attachments.some((a) => a.contentType.toLowerCase() === 'message/delivery-status');
+}
+
+function contentOrNone(p: ParsedMail): MailContent | undefined {
+  try {
+    return contentOf(p);
+  } catch {
+    return undefined; // the deliverer makes it from the raw mail, and says what went wrong
+  }
+}
+
+/**
+ * Text and attachments of a raw mail, for a mail stored without them (content.ts). A mail the
+ * parser refuses (e.g. more MIME parts than it allows) is refused the same way on every try: a
+ * PermanentError on the first attempt.
+ */
+export async function parseContent(raw: Buffer): Promise<MailContent> {
+  let p: ParsedMail;
+  try {
+    p = await simpleParser(raw, LEAN_PARSER_OPTIONS);
+  } catch (e) {
+    throw new PermanentError(`the mail cannot be parsed for delivery (${message(e)}): it would fail the same way on every try`);
+  }
+  return contentOf(p);
 }
 
 function buildRecord(p: ParsedMail, rawRef: RawRef, truncated: Set<string>): MailRecord {
@@ -218,15 +266,6 @@ export function addresses(value: AddressObject | AddressObject[] | undefined): A
   return out;
 }
 
-export function normalizeAddress(address: string): string {
-  const a = address.trim().replace(/^<|>$/g, '').toLowerCase();
-  const at = a.lastIndexOf('@');
-  if (at < 0) return a.slice(0, ADDRESS_CHARS);
-  const domain = a.slice(at + 1);
-  const unicode = domain.includes('xn--') ? domainToUnicode(domain) || domain : domain;
-  return (a.slice(0, at) + '@' + unicode).slice(0, ADDRESS_CHARS);
-}
-
 function nameOnly(value: AddressObject | undefined): string | undefined {
   const first = value?.value?.[0];
   return first && !first.address && first.name ? first.name : undefined;
@@ -266,148 +305,16 @@ export function excerptOf(text: string, maxChars: number): { text: string; trunc
   return { text: cutChars(clean, maxChars), truncated: true };
 }
 
-/** Slice to at most n UTF-16 units without splitting a surrogate pair. */
-function cutChars(s: string, n: number): string {
-  if (s.length <= n) return s;
-  const code = s.charCodeAt(n - 1);
-  return s.slice(0, code >= 0xd800 && code <= 0xdbff ? n - 1 : n);
-}
-
 function clip(s: string, n: number, what: string, truncated: Set<string>): string {
   if (s.length <= n) return s;
   truncated.add(what);
   return cutChars(s, n);
 }
 
-function clipId(id: string): string {
-  return cutChars(id.trim(), ID_CHARS);
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s+/g, ' ').trim();
-}
-
 /** The first maxBytes of the mail, cut at a line end so the parser sees whole lines. */
 function headOf(raw: Buffer, maxBytes: number): Buffer {
   const nl = raw.lastIndexOf(0x0a, maxBytes - 1);
   return raw.subarray(0, nl > 0 ? nl + 1 : maxBytes);
-}
-
-/**
- * Whatever the mail, its JSON fits MAX_RECORD_BYTES: cut the least useful parts first (the
- * excerpt's tail, the attachment list, recipients, references, headers), flagging each.
- */
-export function bound(record: MailRecord): MailRecord {
-  const size = (r: MailRecord) => Buffer.byteLength(JSON.stringify(r));
-  if (size(record) <= MAX_RECORD_BYTES) return record;
-  const r: MailRecord = { ...record, truncated: [...(record.truncated ?? [])] };
-  const flag = (what: string) => {
-    if (!r.truncated!.includes(what)) r.truncated!.push(what);
-  };
-  const shrinkText = (floor: number) => () => {
-    if (r.text.length <= floor) return false;
-    // Shrink in proportion to the overshoot, then a bit more; text is usually the bulk.
-    const over = size(r) - MAX_RECORD_BYTES;
-    const bytesPerChar = Buffer.byteLength(r.text) / r.text.length;
-    r.text = cutChars(r.text, Math.max(floor, r.text.length - Math.ceil(over / bytesPerChar) - 64));
-    r.textTruncated = true;
-    return true;
-  };
-  // In order: what the pipeline can best do without goes first. Participants beyond ten are
-  // never resolved (policy caps them), and attachments are read from the raw source anyway.
-  const steps: (() => boolean)[] = [
-    shrinkText(2000),
-    () => shrinkList(r, 'attachments', 10, () => (r.attachmentsTruncated = true)),
-    () => shrinkList(r, 'cc', 10, () => flag('cc')),
-    () => shrinkList(r, 'to', 10, () => flag('to')),
-    () => shrinkList(r, 'replyTo', 3, () => flag('replyTo')),
-    () => shrinkList(r, 'references', 5, () => flag('references')),
-    shrinkText(500),
-    () => {
-      if (!Object.values(r.headers).some((v) => v.length > 64)) return false;
-      r.headers = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, v.slice(0, 64)]));
-      flag('headers');
-      return true;
-    },
-    () => {
-      if (r.subject.length <= 100) return false;
-      r.subject = cutChars(r.subject, 100);
-      flag('subject');
-      return true;
-    },
-    shrinkText(0),
-    () => {
-      // Last resort: nothing but the pointer, ids, sender and classification.
-      if (!r.attachments.length && !r.to.length && !r.cc.length && !r.replyTo.length && !r.references.length) return false;
-      r.attachments = [];
-      r.attachmentsTruncated = true;
-      r.to = [];
-      r.cc = [];
-      r.replyTo = [];
-      r.references = [];
-      ['to', 'cc', 'replyTo', 'references'].forEach(flag);
-      return true;
-    },
-  ];
-  for (const step of steps) {
-    while (size(r) > MAX_RECORD_BYTES && step()) {
-      /* keep cutting */
-    }
-    if (size(r) <= MAX_RECORD_BYTES) break;
-  }
-  return r;
-}
-
-function shrinkList(r: MailRecord, key: 'attachments' | 'cc' | 'to' | 'replyTo' | 'references', floor: number, onCut: () => void): boolean {
-  const list = r[key] as unknown[];
-  if (list.length <= floor) return false;
-  (r as unknown as Record<string, unknown[]>)[key] = list.slice(0, Math.max(floor, Math.floor(list.length / 2)));
-  onCut();
-  return true;
-}
-
-/**
- * The record of a mail that could not be parsed: still stored, still a result. The little we
- * can read from its header lines without a MIME parser is kept, to help whoever looks at it.
- */
-export function unparseable(raw: Buffer, rawRef: RawRef, reason: string): MailRecord {
-  const h = scanHeaders(raw);
-  const subject = cutChars(oneLine(h.subject ?? ''), SUBJECT_CHARS);
-  const fromMatch = /<([^<>\s]+@[^<>\s]+)>|([^\s<>"]+@[^\s<>",;]+)/.exec(h.from ?? '');
-  const from = fromMatch ? normalizeAddress(fromMatch[1] ?? fromMatch[2] ?? '') : undefined;
-  const parseError = cutChars(reason, 1000);
-  return bound({
-    v: 1,
-    rawRef,
-    ...(h['message-id'] ? { messageId: clipId(h['message-id']) } : {}),
-    references: [],
-    subject,
-    ...(from ? { from: { address: from } } : {}),
-    replyTo: [],
-    to: [],
-    cc: [],
-    text: '',
-    textTruncated: false,
-    fromHtml: false,
-    attachments: [],
-    attachmentsTruncated: false,
-    headers: {},
-    classification: { kind: 'unparseable', reason: parseError },
-    parseError,
-  });
-}
-
-/** A minimal header reader for the unparseable path: unfolds lines up to the first blank one. */
-function scanHeaders(raw: Buffer): Record<string, string> {
-  const head = raw.subarray(0, 64 * 1024).toString('latin1');
-  const end = head.search(/\r?\n\r?\n/);
-  const out: Record<string, string> = {};
-  const unfolded = (end >= 0 ? head.slice(0, end) : head).replace(/\r?\n[ \t]+/g, ' ');
-  for (const line of unfolded.split(/\r?\n/)) {
-    const m = /^([!-9;-~]+):\s*(.*)$/.exec(line);
-    if (m && !(m[1]!.toLowerCase() in out)) out[m[1]!.toLowerCase()] = m[2]!.slice(0, 1000);
-  }
-  return out;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -3,6 +3,7 @@
 // `store.retention` after it was last needed, so `mailroom reprocess` can run it again. The
 // clock is the later of the store's own "last needed" mark (set on put, and refreshed by every
 // prune pass for mails still needed) and the finish time of a completed job that carried it.
+// The delivery content kept beside a mail (store-companion.ts) is counted and deleted with it.
 import type { Job, Queue } from 'bullmq';
 import type { Config } from '../config/load.js';
 import { ms } from '../config/duration.js';

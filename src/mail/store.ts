@@ -1,6 +1,8 @@
 // The mail store: raw RFC 822 bytes, content-addressed by sha256, kept outside job payloads.
 // Filesystem (default: one machine) or Redis (several machines sharing one Redis). Putting the
-// same bytes twice is a no-op, so a mail read again after a crash costs nothing extra.
+// same bytes twice is a no-op, so a mail read again after a crash costs nothing extra. Beside
+// a raw mail the store may keep its delivery content, made by the poller's parse
+// (store-companion.ts); retention counts and deletes the two together.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
@@ -11,7 +13,16 @@ import { Transform } from 'node:stream';
 import type { Config } from '../config/load.js';
 import { NotFoundError, PermanentError } from '../core/errors.js';
 import { key, type Redis } from '../core/redis.js';
+import type { MailContent } from './content.js';
 import type { RawRef } from './record.js';
+import {
+  fsCompanionBytes,
+  fsGetCompanion,
+  fsPutCompanion,
+  fsRemoveCompanion,
+  redisGetCompanion,
+  redisPutCompanion,
+} from './store-companion.js';
 
 export interface MailStore {
   /** Stores the bytes (a no-op when they are there already) and returns where they are. */
@@ -21,15 +32,19 @@ export interface MailStore {
   /** The bytes; NotFoundError when the store has no such mail. */
   get(sha256: string): Promise<Buffer>;
   has(sha256: string): Promise<boolean>;
+  /** Keeps the delivery content made from mail `sha256` beside it (put the raw mail first). */
+  putContent(sha256: string, content: MailContent): Promise<void>;
+  /** The delivery content kept beside the mail; undefined when there is none (or none whole). */
+  getContent(sha256: string): Promise<MailContent | undefined>;
 }
 
 /** What retention (src/mail/retention.ts) needs from a store: every mail, and when it was last needed. */
 export interface StoreInventory {
-  /** Every stored mail with its size and when it was stored or last marked needed (ms). */
+  /** Every stored mail with its size (its companion's included) and when it was stored or last marked needed (ms). */
   list(): AsyncIterable<StoredMail>;
   /** Marks mails as needed at `at` (a job still refers to them), restarting their retention. */
   touch(sha256s: readonly string[], at: number): Promise<void>;
-  /** Deletes a mail; false when it was not there. */
+  /** Deletes a mail and its companion; false when the mail was not there. */
   remove(sha256: string): Promise<boolean>;
 }
 
@@ -153,7 +168,9 @@ export class FsMailStore implements MailStore, StoreInventory {
         for (const name of await dirNames(join(this.dir, a, b))) {
           if (!SHA256.test(name)) continue; // temp files of a put in progress
           const st = await stat(join(this.dir, a, b, name)).catch(() => undefined);
-          if (st?.isFile()) yield { sha256: name, size: st.size, lastNeededAt: st.mtimeMs };
+          if (!st?.isFile()) continue;
+          const companion = await fsCompanionBytes(join(this.dir, a, b, name));
+          yield { sha256: name, size: st.size + companion, lastNeededAt: st.mtimeMs };
         }
       }
     }
@@ -170,9 +187,20 @@ export class FsMailStore implements MailStore, StoreInventory {
 
   async remove(sha256: string): Promise<boolean> {
     const path = this.pathOf(sha256);
+    // The companion first: a crash in between leaves a raw mail the next pass deletes, never
+    // a companion nothing lists.
+    await fsRemoveCompanion(path);
     if (!(await exists(path))) return false;
     await rm(path, { force: true });
     return true;
+  }
+
+  async putContent(sha256: string, content: MailContent): Promise<void> {
+    await fsPutCompanion(this.pathOf(sha256), content, tempName);
+  }
+
+  async getContent(sha256: string): Promise<MailContent | undefined> {
+    return fsGetCompanion(this.pathOf(sha256));
   }
 
   /** Rename into place, then fsync the directory so the new name survives a power cut. */
@@ -183,7 +211,10 @@ export class FsMailStore implements MailStore, StoreInventory {
   }
 }
 
-/** One key per mail, `<prefix>:mail:raw:<sha>`, written with SET NX (a second put is a no-op). */
+/**
+ * One key per mail, `<prefix>:mail:raw:<sha>`, written with SET NX (a second put is a no-op);
+ * its companion in `<prefix>:mail:content:<sha>`.
+ */
 export class RedisMailStore implements MailStore, StoreInventory {
   constructor(
     private readonly redis: Redis,
@@ -193,6 +224,11 @@ export class RedisMailStore implements MailStore, StoreInventory {
   keyOf(sha256: string): string {
     checkSha(sha256);
     return key(this.prefix, 'mail', 'raw', sha256);
+  }
+
+  contentKeyOf(sha256: string): string {
+    checkSha(sha256);
+    return key(this.prefix, 'mail', 'content', sha256);
   }
 
   /** Sorted set of sha256 by when each mail was stored or last marked needed (ms). */
@@ -217,12 +253,12 @@ export class RedisMailStore implements MailStore, StoreInventory {
       const shas = keys.map((k) => k.slice(k.lastIndexOf(':') + 1)).filter((x) => SHA256.test(x));
       if (!shas.length) continue;
       const p = this.redis.pipeline();
-      for (const sha of shas) p.strlen(this.keyOf(sha)).zscore(this.seenKey, sha);
+      for (const sha of shas) p.strlen(this.keyOf(sha)).zscore(this.seenKey, sha).hget(this.contentKeyOf(sha), 'bytes');
       const answers = (await p.exec()) ?? [];
       const unindexed: string[] = [];
       for (const [i, sha] of shas.entries()) {
-        const size = Number(answers[2 * i]?.[1] ?? 0);
-        const score = answers[2 * i + 1]?.[1];
+        const size = Number(answers[3 * i]?.[1] ?? 0) + Number(answers[3 * i + 2]?.[1] ?? 0);
+        const score = answers[3 * i + 1]?.[1];
         if (score === null || score === undefined) unindexed.push(sha);
         // A mail without an index entry starts its retention now rather than vanishing at once.
         yield { sha256: sha, size, lastNeededAt: score === null || score === undefined ? Date.now() : Number(score) };
@@ -239,8 +275,16 @@ export class RedisMailStore implements MailStore, StoreInventory {
   }
 
   async remove(sha256: string): Promise<boolean> {
-    const [del] = (await this.redis.multi().del(this.keyOf(sha256)).zrem(this.seenKey, sha256).exec()) ?? [];
+    const [del] = (await this.redis.multi().del(this.keyOf(sha256)).del(this.contentKeyOf(sha256)).zrem(this.seenKey, sha256).exec()) ?? [];
     return Number(del?.[1] ?? 0) === 1;
+  }
+
+  async putContent(sha256: string, content: MailContent): Promise<void> {
+    await redisPutCompanion(this.redis, this.contentKeyOf(sha256), content);
+  }
+
+  async getContent(sha256: string): Promise<MailContent | undefined> {
+    return redisGetCompanion(this.redis, this.contentKeyOf(sha256));
   }
 
   async putStream(stream: Readable): Promise<RawRef> {

@@ -60,7 +60,7 @@ describe.skipIf(!!why)('bench --quick', () => {
     }
     for (const k of ['mails', 'uniqueSenders', 'callsPerMail', 'userSearchesPerUniqueSender']) expect(isNum(res.jira[k]), k).toBe(true);
     expect(res.jira.byOperation).toHaveProperty(['findUsers 200']);
-    for (const k of ['mailBytes', 'baselineRssMB', 'peakHwmMB']) expect(isNum(res.pollerRss[k]), k).toBe(true);
+    for (const k of ['mailBytes', 'baselineRssMB', 'idleRssMB', 'peakHwmMB']) expect(isNum(res.pollerRss[k]), k).toBe(true);
     expect(res.pollerRss.peakHwmMB).toBeGreaterThan(0);
     for (const k of ['p50', 'p99', 'max']) expect(isNum(res.htmlDelivery.eventLoopDelayMs[k]), k).toBe(true);
     expect(res.htmlDelivery.mailMB).toBeGreaterThan(1);

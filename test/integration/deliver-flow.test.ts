@@ -4,6 +4,7 @@
 // Everything runs twice: with issue properties unindexed (Jira Cloud as an API-token client
 // sees it, the simulator's default) and indexed (as if an installed app had declared them).
 import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, QueueEvents, type Worker } from 'bullmq';
@@ -19,6 +20,7 @@ import type { SimIssue } from '../../src/jira-sim/state.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createAuditTrail } from '../../src/queues/audit.js';
 import { FsMailStore } from '../../src/mail/store.js';
+import { prepareMail } from '../../src/mail/prepare.js';
 import { FAST_RETRY, testMailbox } from '../helpers/sim-run.js';
 import { jiraDeliver, mailboxActions, type MailOrigin, type ResolvedPerson } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
@@ -332,6 +334,21 @@ describe.each([
     const r = await deliver({ from: 'alice@acme.example', subject: 'About SUP-99', messageId: 'k1@acme.example', text: 'New\n> old' }, { mailboxId: 'raw' });
     expect(r).toMatchObject({ outcome: 'delivered', kind: 'issue', issueKey: 'SUP-1' });
     expect(text(issues()[0]!.fields.description)).toBe('New\n> old');
+  });
+
+  it('delivers the text and attachments the intake kept beside the mail, without parsing the raw mail again', { timeout: 20_000 }, async () => {
+    const raw = rawMail({ from: 'alice@acme.example', subject: 'Kept content', messageId: 'kept@acme.example', html: '<p>See <a href="https://x.example/f">the form</a></p>', attachments: [{ filename: 'a.txt', contentType: 'text/plain', content: Buffer.from('a') }] });
+    const record = await prepareMail(raw, store);
+    // Only the kept content can be read now: the raw mail is gone.
+    await rm(store.pathOf(record.rawRef.sha256));
+    const job = await addJob(deliverQ, jiraDeliver, {
+      mailboxId: 'support',
+      origin: { kind: 'imap', uidvalidity: '7', uid: uid++, internalDate: new Date().toISOString() },
+      record,
+      people: [{ email: 'alice@acme.example', role: 'sender', status: 'known', accountId: alice().accountId }],
+    }, FAST_RETRY);
+    expect(await job.waitUntilFinished(events, 20_000)).toMatchObject({ outcome: 'delivered', kind: 'issue', uploaded: 1 });
+    expect(text(issues()[0]!.fields.description)).toContain('See the form <https://x.example/f>');
   });
 
   it('a mail without Message-ID: its delivery joins the trail under its inbound job id, as the resolver keeps it', { timeout: 20_000 }, async () => {

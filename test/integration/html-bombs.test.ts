@@ -1,5 +1,5 @@
 // Issue #14, finding 1: HTML bombs through intake (the poller's parse pool) and delivery (the
-// deliverer with its content pool) in one process that also serves /healthz, as `mailroom
+// deliverer with its parse pool) in one process that also serves /healthz, as `mailroom
 // start` runs them. Job locks are short (5 s), so a step that held the event loop would lose
 // its lock and run a job twice; every /healthz probe must be answered. The event loop's delay
 // while a 10 MB HTML mail is delivered is measured in `npm run bench` (bench/html.ts).
@@ -10,7 +10,6 @@ import { QueueEvents, type Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adfToText } from '../../src/deliver/adf.js';
-import { createContentPool, type ContentPool } from '../../src/deliver/content-pool.js';
 import type { DeliverResult } from '../../src/deliver/deliverer.js';
 import { startDelivererWorker } from '../../src/deliver/role.js';
 import { rawMail } from '../helpers/deliver-testkit.js';
@@ -39,7 +38,7 @@ const store = new FsMailStore(mkdtempSync(join(tmpdir(), 'mr-bombs-')));
 const conns = [testRedis({ forWorker: true }), testRedis({ forWorker: true })];
 let jira: SeededSim;
 let parsePool: ParsePool;
-let contentPool: ContentPool;
+let contentPool: ParsePool;
 let web: FastifyInstance;
 let worker: Worker;
 let events: QueueEvents;
@@ -49,7 +48,7 @@ const runs = new Map<string, number>();
 beforeAll(async () => {
   jira = await startSeededSim();
   parsePool = createParsePool({ size: 1 });
-  contentPool = createContentPool({ size: 1 });
+  contentPool = createParsePool({ size: 1, timeoutMs: 60_000 });
   web = await buildWebServer({ redis, prefix, logger: silentLogger, auth: { mode: 'none' } });
   await web.listen({ host: '127.0.0.1', port: 0 });
   events = new QueueEvents(jiraDeliver.name, { connection: conns[0]!, prefix });
@@ -57,7 +56,7 @@ beforeAll(async () => {
   const mailbox = testMailbox({ id: 'support', deliver: { project: 'SUP' } });
   const client = jira.client();
   worker = startDelivererWorker(
-    { redis, prefix, mailbox: () => mailbox, store, jira: async () => client, retry: FAST_RETRY, parseContent: (raw) => contentPool.parse(raw) },
+    { redis, prefix, mailbox: () => mailbox, store, jira: async () => client, retry: FAST_RETRY, parseContent: (raw) => contentPool.content(raw) },
     // Short locks: an event loop held for 5 s loses them, and the job would run again (the
     // regexes this replaced held it 30-53 s on these mails).
     { connection: conns[1]!, logger: silentLogger, concurrency: 4, lockDuration: 5000, stalledInterval: 2000 },

@@ -4,7 +4,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createParsePool, type ParsePool } from '../../src/mail/parse-pool.js';
-import { parseMail } from '../../src/mail/parse.js';
+import { parseContent, parseMail } from '../../src/mail/parse.js';
+import { rawMail } from '../helpers/deliver-testkit.js';
 import { sha256Of } from '../../src/mail/store.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'mail');
@@ -57,4 +58,36 @@ describe('parse pool', () => {
     for (const r of await Promise.all(pending)) expect(r.classification.kind).toBe('unparseable');
     await expect(pool.parse(m, ref(m))).rejects.toThrow('closed');
   });
+
+  it('reads a record with its delivery content, and makes content alone, as parse.ts does on this thread', async () => {
+    const pool = createParsePool({ size: 1 });
+    pools.push(pool);
+    const pdf = Buffer.alloc(20_000, 9);
+    const m = rawMail({ from: 'Ana <ana@example.com>', subject: 'Form', messageId: 'pool-read@example.com', text: 'See the form.', attachments: [{ filename: 'form.pdf', contentType: 'application/pdf', content: pdf }] });
+    const read = await pool.read(m, ref(m));
+    expect(read.record).toEqual(await parseMail(m, ref(m)));
+    expect(read.content).toEqual(await parseContent(m));
+    expect(read.content!.attachments[0]!.content.equals(pdf)).toBe(true);
+    expect(await pool.content(Buffer.from(m))).toEqual(await parseContent(m));
+    // A mail never delivered (a bounce) gets no content from intake.
+    const bounce = readFileSync(join(FIXTURES, 'bounce-postfix-dsn.eml'));
+    expect((await pool.read(bounce, ref(bounce))).content).toBeUndefined();
+    const parts = Array.from({ length: 1100 }, (_, i) => `--b\r\nContent-Type: text/plain\r\n\r\npart ${i}\r\n`).join('');
+    const refused = Buffer.from(`From: a@x.example\r\nSubject: parts\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n${parts}--b--\r\n`);
+    await expect(pool.content(refused)).rejects.toMatchObject({ kind: 'permanent', message: expect.stringMatching(/cannot be parsed for delivery/) as unknown });
+  }, 120_000);
+
+  it('starts its threads with the first mail and stops them when idle', async () => {
+    const pool = createParsePool({ size: 1, idleMs: 200 });
+    pools.push(pool);
+    expect(pool.threads).toBe(0);
+    const m = readFileSync(join(FIXTURES, 'list-mail-with-list-id.eml'));
+    const parsing = pool.parse(m, ref(m));
+    expect(pool.threads).toBe(1);
+    expect((await parsing).classification.kind).toBe('list');
+    for (let i = 0; i < 100 && pool.threads > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(pool.threads).toBe(0);
+    // And a new one with the next mail.
+    expect((await pool.parse(m, ref(m))).classification.kind).toBe('list');
+  }, 120_000);
 });

@@ -5,7 +5,9 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { NotFoundError, PermanentError } from '../../src/core/errors.js';
+import { parseContent } from '../../src/mail/parse.js';
 import { prepareMail } from '../../src/mail/prepare.js';
+import { rawMail } from '../helpers/deliver-testkit.js';
 import { FsMailStore, RedisMailStore, createMailStore, sha256Of, type MailStore } from '../../src/mail/store.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
@@ -84,6 +86,51 @@ describe.each([
     const record = await prepareMail(raw, store);
     expect(record.classification.kind).toBe('unparseable');
     expect((await store.get(record.rawRef.sha256)).equals(raw)).toBe(true);
+  });
+});
+
+describe.each([
+  ['filesystem', () => createMailStore(config({ kind: 'fs', dir: join(dir, 'fs-content') }), redis)],
+  ['redis', () => createMailStore(config({ kind: 'redis' }), redis)],
+])('%s mail store: delivery content beside the raw mail', (name, make: () => MailStore) => {
+  const scan = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 31) % 256));
+  const human = rawMail({ from: 'Ana <ana@example.com>', subject: `content ${name}`, messageId: `content-${name}@example.com`, html: '<p>See <a href="https://x.example/">the form</a></p>', attachments: [{ filename: 'scan.bin', contentType: 'application/octet-stream', content: scan }, { filename: 'a.txt', contentType: 'text/plain', content: Buffer.from('tiny') }] });
+
+  it('keeps what the intake parse made, equal to what parsing the raw mail gives', async () => {
+    const store = make();
+    const record = await prepareMail(human, store);
+    expect(record.classification.kind).toBe('human');
+    const kept = await store.getContent(record.rawRef.sha256);
+    expect(kept).toEqual(await parseContent(human));
+    expect(kept!.fromHtml).toBe(true);
+    expect(kept!.attachments.map((a) => [a.filename, a.size])).toEqual([['scan.bin', scan.length], ['a.txt', 4]]);
+    expect(kept!.attachments[0]!.content.equals(scan)).toBe(true);
+    // A second put of the same mail is a no-op, and the content reads the same.
+    await prepareMail(human, store);
+    expect(await store.getContent(record.rawRef.sha256)).toEqual(kept);
+  });
+
+  it('keeps none for mail that is never delivered, nor for a raw mail stored alone', async () => {
+    const store = make();
+    const list = rawMail({ headers: ['List-Id: <news.example.com>', 'Precedence: list'], from: 'news@example.com', subject: `list ${name}`, messageId: `list-${name}@example.com`, text: 'news' });
+    const record = await prepareMail(list, store);
+    expect(record.classification.kind).not.toBe('human');
+    expect(await store.getContent(record.rawRef.sha256)).toBeUndefined();
+    const alone = await store.put(OTHER);
+    expect(await store.getContent(alone.sha256)).toBeUndefined();
+  });
+
+  it('reads a torn companion as absent, and deletes the companion with its raw mail', async () => {
+    const store = make() as MailStore & { remove(sha: string): Promise<boolean> };
+    const record = await prepareMail(human, store);
+    const sha = record.rawRef.sha256;
+    if (store instanceof FsMailStore) await rm(join(store.pathOf(sha) + '.content', '1'));
+    else await redis.hdel(`${prefix}:mail:content:${sha}`, '1');
+    expect(await store.getContent(sha)).toBeUndefined();
+    expect(await store.remove(sha)).toBe(true);
+    expect(await store.getContent(sha)).toBeUndefined();
+    if (store instanceof FsMailStore) expect(await readdir(join(store.pathOf(sha), '..'))).toEqual([]);
+    else expect(await redis.exists(`${prefix}:mail:content:${sha}`)).toBe(0);
   });
 });
 

@@ -25,6 +25,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Bytes the store counts for a mail's companion: its listed size less the raw mail's. */
+async function contentBytes(store: ReturnType<typeof createMailStore>, sha256: string): Promise<number> {
+  for await (const m of store.list()) if (m.sha256 === sha256) return m.size - (await store.get(sha256)).length;
+  return -1;
+}
+
 function config(store: Record<string, unknown>, prefix: string) {
   return parseConfig({ jira: { site: 'https://acme.atlassian.net' }, store, mailboxes: [{ id: 'support' }] }, { MAILROOM_PREFIX: prefix });
 }
@@ -43,6 +49,11 @@ describe.each([
       const waiting = await store.put(Buffer.from('Subject: waiting\r\n\r\na\r\n'));
       const failed = await store.put(Buffer.from('Subject: failed\r\n\r\nb\r\n'));
       const done = await store.put(Buffer.from('Subject: done long ago\r\n\r\nc\r\n'));
+      // The delivery content kept beside a mail is counted and deleted with it.
+      await store.putContent(done.sha256, { text: 'c', fromHtml: false, attachments: [{ index: 0, filename: 'c.bin', contentType: 'application/octet-stream', size: 3, content: Buffer.from('ccc') }] });
+      await store.putContent(waiting.sha256, { text: 'a', fromHtml: false, attachments: [] });
+      const waitingContent = await contentBytes(store, waiting.sha256);
+      expect(waitingContent).toBeGreaterThan(0);
       await queues[0]!.add('m', { record: { rawRef: waiting } });
       // A real worker fails the deliver job for good, as a permanent Jira refusal would.
       const events = new QueueEvents(MAIL_QUEUES[1], { connection: redis.duplicate({ maxRetriesPerRequest: null }), prefix });
@@ -58,14 +69,17 @@ describe.each([
       const later = Date.now() + 3 * DAY;
       const dry = await pruneStore({ store, queues, redis, prefix, retention: '2d', dryRun: true, now: later });
       expect(dry.pruned.mails).toBe(1);
+      expect(dry.pruned.bytes).toBeGreaterThan(done.size + 3);
       expect(await store.has(done.sha256)).toBe(true);
 
       const report = await pruneStore({ store, queues, redis, prefix, retention: '2d', now: later });
       expect(report).toMatchObject({ needed: 2, recent: 0, mails: 2, pruned: { mails: 1 } });
       expect(await store.has(done.sha256)).toBe(false);
+      expect(await store.getContent(done.sha256)).toBeUndefined();
       expect(await store.has(waiting.sha256)).toBe(true);
+      expect(await store.getContent(waiting.sha256)).toMatchObject({ text: 'a' });
       expect(await store.has(failed.sha256)).toBe(true);
-      expect(await readStoreSize(redis, prefix)).toMatchObject({ mails: 2, bytes: waiting.size + failed.size });
+      expect(await readStoreSize(redis, prefix)).toMatchObject({ mails: 2, bytes: waiting.size + waitingContent + failed.size });
       expect(storeSizeLine(await readStoreSize(redis, prefix))).toMatch(/^store: 2 mails/);
 
       // Once the failed job is removed, its mail stays for the retention counted from the last

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { adfToText, htmlToLinkedText, inline, stripQuotedHistory, textToAdf } from '../../src/deliver/adf.js';
+import { adfToText, inline, stripQuotedHistory, textToAdf } from '../../src/deliver/adf.js';
+import { htmlToLinkedText } from '../../src/mail/content.js';
 
 describe('stripQuotedHistory', () => {
   const cases: [string, string, string][] = [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attachmentName } from '../../src/deliver/content.js';
+import { attachmentName } from '../../src/mail/content.js';
 import { clipText, commentPreface, issueKeysIn, peopleOf, summaryOf } from '../../src/deliver/route.js';
 import { mailKey, threadIds } from '../../src/mail/id.js';
 

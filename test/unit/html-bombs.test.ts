@@ -2,8 +2,9 @@
 // anchors stay links. Linear time is measured in `npm run bench`; here a quadratic step would
 // show as a test running for minutes.
 import { describe, expect, it } from 'vitest';
-import { htmlToLinkedTextCapped, inline, textToAdf } from '../../src/deliver/adf.js';
-import { parseContent, MAX_BODY_CHARS } from '../../src/deliver/content.js';
+import { inline, textToAdf } from '../../src/deliver/adf.js';
+import { htmlToLinkedTextCapped, MAX_BODY_CHARS } from '../../src/mail/content.js';
+import { parseContent } from '../../src/mail/parse.js';
 import { htmlToText, htmlToTextCapped } from '../../src/mail/html-text.js';
 
 const A_BOMB = '<a href=x>'.repeat(200_000); // 2 MB, the issue's first bomb

@@ -1,5 +1,6 @@
 // `mailroom store prune [--dry-run]`: delete raw mail no job needs any more and that was last
-// needed over store.retention ago (src/mail/retention.ts); the poller does the same hourly.
+// needed over store.retention ago (src/mail/retention.ts), with the delivery content stored
+// beside it (counted in the sizes shown); the poller does the same hourly.
 import { Queue } from 'bullmq';
 import type { Command } from 'commander';
 import { MAIL_QUEUES, pruneStore } from '../../mail/retention.js';
@@ -16,15 +17,15 @@ export function register(program: Command, ctx: CliContext): void {
     .addHelpText(
       'after',
       `
-Raw mail is kept while a job needs it, then for store.retention (default ${DEFAULT_STORE_RETENTION});
-\`mailroom status\` shows the store's size.
+Raw mail (with the delivery content stored beside it) is kept while a job needs it, then for
+store.retention (default ${DEFAULT_STORE_RETENTION}); \`mailroom status\` shows the store's size.
 
 Examples:
   mailroom store prune --dry-run`,
     );
   store
     .command('prune')
-    .description('delete raw mail that no job needs and that was last needed over store.retention ago')
+    .description('delete raw mail (and its stored delivery content) that no job needs and that was last needed over store.retention ago')
     .option('--dry-run', 'only count what would be deleted')
     .option('--json', 'print JSON')
     .addHelpText(
