@@ -73,7 +73,7 @@ describe('on a 3-node Redis Cluster', () => {
 });
 
 describe('on a primary + replica watched by 3 Sentinels', () => {
-  it('runs the pipeline; after the primary is killed the same roles deliver the next mail, once', { timeout: 180_000 }, async () => {
+  it('runs the pipeline; after the primary is killed the same roles deliver the next mail, once', { timeout: 240_000 }, async () => {
     const sentinel = await startSentinel();
     stops.push(() => sentinel.stop());
     const prefix = `{mrtest-sentinel-${randomBytes(3).toString('hex')}}`;
@@ -94,7 +94,15 @@ describe('on a primary + replica watched by 3 Sentinels', () => {
       .replace(/^Message-ID:.*$/im, `Message-ID: <after-failover-${randomBytes(4).toString('hex')}@example.com>`)
       .replace(/^Subject:.*$/im, 'Subject: After the failover');
     writeFileSync(join(dir, 'after-failover.eml'), raw);
-    expect(await demo.feed([dir], 90_000)).toBe(true);
+    const fed = await demo.feed([dir], 120_000);
+    if (!fed) {
+      // Say what is still waiting, and where, so a failure here names the stuck stage.
+      const stuck: Record<string, unknown> = {};
+      for (const q of ['mail-inbound', 'identity-provision', 'jira-deliver', 'mailbox-actions']) {
+        stuck[q] = { wait: await r.llen(`${prefix}:${q}:wait`), active: await r.llen(`${prefix}:${q}:active`), delayed: await r.zcard(`${prefix}:${q}:delayed`), paused: await r.hget(`${prefix}:${q}:meta`, 'paused') };
+      }
+      throw new Error(`the mail fed after the failover did not settle in 120 s: ${JSON.stringify(stuck)}`);
+    }
 
     // Nothing written before the failover was lost (the run had settled and the replica was in
     // sync), the new mail was delivered exactly once, nothing failed.
