@@ -56,7 +56,7 @@ export function startPoller(deps: PollerDeps): Poller {
   const queue = openQueue(mailInbound, { connection: deps.redis, prefix: config.prefix });
   const readers: MailboxReader[] = [];
   // One pool for every mailbox of this process: parsing a big or hostile mail must not stall
-  // the event loop that renews mailbox locks and keeps IMAP connections alive (design.md).
+  // the event loop that renews mailbox locks and keeps IMAP connections alive.
   // Its threads start with the first mail and stop when idle: a poller waiting for mail holds no parser.
   const pool =
     deps.parseThreads !== false && config.mailboxes.some((m) => m.imap)

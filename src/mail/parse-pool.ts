@@ -1,5 +1,5 @@
 // Parsing off the event loop. A big or hostile mail can keep mailparser busy for seconds; on
-// the main thread that stalls BullMQ's lock renewals and IMAP keepalives (design.md). One pool,
+// the main thread that stalls BullMQ's lock renewals and IMAP keepalives. One pool,
 // two kinds of work: the poller reads a mail into its record and delivery content (`read`),
 // and the deliverer makes the content of a mail stored without it (`content`). A parse that
 // overruns its time is stopped (thread terminated and replaced): at intake the mail becomes
