@@ -63,41 +63,35 @@ describe('rate gate', () => {
     await expect(pending).rejects.toBeInstanceOf(RateLimitedError);
   });
 
-  it('gated(): a RateLimitedError from a call closes the gate for the next call, which is never made', async () => {
-    const redis = fakeRedis();
-    const gate = createRetryAfterGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's' });
-    let calls = 0;
+  /** A client whose every call Jira answers with a 429 of 500 ms, gated by `gate`; counts the calls. */
+  function answered429(gate: ReturnType<typeof createRetryAfterGate>) {
     const client = gated(
       {
+        calls: 0,
         async search() {
-          calls++;
+          client.calls++;
           throw new RateLimitedError('429', 500);
         },
       },
       gate,
     );
+    return client;
+  }
+
+  it('gated(): a RateLimitedError from a call closes the gate for the next call, which is never made', async () => {
+    const client = answered429(createRetryAfterGate({ redis: fakeRedis() as unknown as Redis, prefix: 'p', site: 's' }));
     await expect(client.search()).rejects.toBeInstanceOf(RateLimitedError);
     await expect(client.search()).rejects.toThrow(/Retry-After/);
-    expect(calls).toBe(1);
+    expect(client.calls).toBe(1);
   });
 
   it('gated(): with Redis unable to share the window, the caller still gets the 429 and this process still holds', async () => {
     const redis = { ...fakeRedis(), eval: async () => Promise.reject(new Error('Connection is closed.')) };
     const trips: number[] = [];
-    const gate = createRetryAfterGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's', observer: { onTrip: (ms) => trips.push(ms) } });
-    let calls = 0;
-    const client = gated(
-      {
-        async search() {
-          calls++;
-          throw new RateLimitedError('429', 500);
-        },
-      },
-      gate,
-    );
+    const client = answered429(createRetryAfterGate({ redis: redis as unknown as Redis, prefix: 'p', site: 's', observer: { onTrip: (ms) => trips.push(ms) } }));
     await expect(client.search()).rejects.toBeInstanceOf(RateLimitedError);
     expect(trips).toEqual([500]);
     await expect(client.search()).rejects.toThrow(/Retry-After/);
-    expect(calls).toBe(1);
+    expect(client.calls).toBe(1);
   });
 });
