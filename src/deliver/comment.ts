@@ -1,5 +1,7 @@
 // A reply becomes a comment on the issue it joins, once: the issue's COMMENTS_PROPERTY lists the
-// mails already added there, so a re-run after a Redis loss does not comment twice.
+// mails already added there, so a re-run after a Redis loss does not comment twice. The list is
+// read, then written: replies to one issue take turns (an issue lock in Redis), or two at once
+// would each write the list they read and one record would be lost.
 import { NotFoundError } from '../core/errors.js';
 import type { AdfDoc } from '../jira/types.js';
 import { textToAdf } from './adf.js';
@@ -9,8 +11,20 @@ import { commentPreface } from './route.js';
 /** Comment ids kept in COMMENTS_PROPERTY: well under Jira's 32 KB property limit. */
 const COMMENT_IDS_KEPT = 200;
 
+/** How long an issue is held for one comment (renewed while its holder lives). */
+const ISSUE_LOCK_MS = 30_000;
+
 /** The comment made (or found made) on issueKey; undefined when the issue is gone. */
 export async function commentOn(d: Delivery, issueKey: string): Promise<Target | undefined> {
+  const release = await d.ledger.lockIssue(issueKey, d.deps.lockMs ?? ISSUE_LOCK_MS);
+  try {
+    return await commentHeld(d, issueKey);
+  } finally {
+    await release();
+  }
+}
+
+async function commentHeld(d: Delivery, issueKey: string): Promise<Target | undefined> {
   const seen = await commentedMails(d, issueKey);
   if (!seen) return undefined;
   if (seen.includes(d.mk)) return remember(d, { kind: 'comment', issueKey, adopted: true });

@@ -30,6 +30,12 @@ export interface Ledger {
   findThread(ids: string[]): Promise<LedgerEntry | undefined>;
   /** Hold the mail while checking and creating, so two jobs for one mail never both create. */
   lock(mailKey: string, ttlMs: number): Promise<() => Promise<void>>;
+  /**
+   * Hold an issue while its comment record (an issue property, read then written) is updated:
+   * two replies to one issue at once would each write the list they read, losing the other.
+   * Waits up to `waitMs` for the holder, then throws a RetryableError.
+   */
+  lockIssue(issueKey: string, ttlMs: number, waitMs?: number): Promise<() => Promise<void>>;
   /** Note that a mail is on its way to delivery (the resolver calls this as it starts on it). */
   markPending(mailKey: string): Promise<void>;
   /** Those of these Message-IDs that are on their way but not yet delivered. */
@@ -99,22 +105,30 @@ export function createLedger(redis: Redis, prefix: string): Ledger {
       const v = Number(await redis.get(k));
       return Number.isFinite(v) && v > 0 ? v : Date.now();
     },
-    async lock(mailKey, ttlMs) {
-      const k = key(prefix, 'deliver', 'lock', mailKey);
-      const token = randomBytes(8).toString('hex');
-      const ok = await redis.set(k, token, 'PX', ttlMs, 'NX');
-      if (!ok) throw new RetryableError(`another deliverer is delivering this mail right now (${mailKey}); trying again shortly`);
-      // Held for as long as "check, then create" takes (several Jira calls, each up to the
-      // request timeout): renewed at a third of its life, so it cannot lapse mid-create while
-      // its holder lives, and lapses on its own when the holder dies.
-      const renew = setInterval(() => {
-        redis.eval(RENEW, 1, k, token, String(ttlMs)).catch(() => undefined);
-      }, Math.max(100, Math.floor(ttlMs / 3)));
-      renew.unref();
-      return async () => {
-        clearInterval(renew);
-        await redis.eval(RELEASE, 1, k, token);
-      };
-    },
+    lock: (mailKey, ttlMs) =>
+      holdLock(redis, key(prefix, 'deliver', 'lock', mailKey), ttlMs, 0, `another deliverer is delivering this mail right now (${mailKey}); trying again shortly`),
+    lockIssue: (issueKey, ttlMs, waitMs = 3_000) =>
+      holdLock(redis, key(prefix, 'deliver', 'issue-lock', issueKey), ttlMs, waitMs, `another deliverer is adding a comment to ${issueKey} right now; trying again shortly`),
+  };
+}
+
+/**
+ * SET NX with a token, renewed at a third of its life while held (so it cannot lapse while its
+ * holder lives, and lapses on its own when the holder dies); waits up to waitMs for a holder.
+ */
+async function holdLock(redis: Redis, k: string, ttlMs: number, waitMs: number, busy: string): Promise<() => Promise<void>> {
+  const token = randomBytes(8).toString('hex');
+  const giveUp = Date.now() + waitMs;
+  while (!(await redis.set(k, token, 'PX', ttlMs, 'NX'))) {
+    if (Date.now() >= giveUp) throw new RetryableError(busy);
+    await new Promise((r) => setTimeout(r, 50 + Math.floor(Math.random() * 50)));
+  }
+  const renew = setInterval(() => {
+    redis.eval(RENEW, 1, k, token, String(ttlMs)).catch(() => undefined);
+  }, Math.max(100, Math.floor(ttlMs / 3)));
+  renew.unref();
+  return async () => {
+    clearInterval(renew);
+    await redis.eval(RELEASE, 1, k, token);
   };
 }

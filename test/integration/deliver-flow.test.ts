@@ -324,6 +324,16 @@ describe.each([
     expect(issues()[0]!.comments).toHaveLength(1);
   });
 
+  it('replies to one issue delivered at once each keep their record in the issue property (none written over)', { timeout: 30_000 }, async () => {
+    await deliver({ from: 'alice@acme.example', subject: 'Base', messageId: 'busy@acme.example', text: 'base' });
+    const ids = Array.from({ length: 6 }, (_, i) => `busy-r${i}@acme.example`);
+    const results = await Promise.all(ids.map((messageId, i) => deliver({ from: 'alice@acme.example', subject: 'Re: [SUP-1] Base', messageId, text: `reply ${i}` })));
+    expect(results.every((r) => r.outcome === 'delivered' && r.kind === 'comment')).toBe(true);
+    expect(issues()[0]!.comments).toHaveLength(6);
+    // Read, then written: without turns, concurrent replies wrote over each other's lists.
+    expect(((issues()[0]!.properties.get(COMMENTS_PROPERTY) as { ids: string[] }).ids).sort()).toEqual([...ids].sort());
+  });
+
   it('a Message-ID with colons (urn:uuid) is queued and delivered, and known by its real id', { timeout: 20_000 }, async () => {
     const r = await deliver({ from: 'alice@acme.example', subject: 'Colons', messageId: 'urn:uuid:6e8bc430-9c3a-11d9:1@acme.example', text: 'x' });
     expect(r).toMatchObject({ outcome: 'delivered', issueKey: 'SUP-1' });
