@@ -138,7 +138,14 @@ const PRUNE_EVERY_MS = 3_600_000;
 const PRUNE_LOCK_MS = 10 * 60_000;
 
 /** The background pruner (run by the poller role): one pass soon after start, then hourly. */
-export function startStorePruner(deps: Omit<PruneDeps, 'dryRun' | 'now'> & { logger: { info(o: object, m: string): void; warn(o: object, m: string): void } }): { stop(): Promise<void> } {
+export function startStorePruner(
+  deps: Omit<PruneDeps, 'dryRun' | 'now'> & {
+    logger: { info(o: object, m: string): void; warn(o: object, m: string): void };
+    /** First pass after (default a minute: start-up first), then every (default an hour). */
+    firstAfterMs?: number;
+    everyMs?: number;
+  },
+): { stop(): Promise<void> } {
   let running: Promise<void> | undefined;
   const pass = async () => {
     const lock = key(deps.prefix, 'store', 'prune-lock');
@@ -156,8 +163,8 @@ export function startStorePruner(deps: Omit<PruneDeps, 'dryRun' | 'now'> & { log
       .catch((e: unknown) => deps.logger.warn({ err: (e as Error)?.message }, 'mail store prune failed; next pass in an hour'))
       .finally(() => (running = undefined));
   };
-  const first = setTimeout(tick, 60_000);
-  const every = setInterval(tick, PRUNE_EVERY_MS);
+  const first = setTimeout(tick, deps.firstAfterMs ?? 60_000);
+  const every = setInterval(tick, deps.everyMs ?? PRUNE_EVERY_MS);
   first.unref();
   every.unref();
   return {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { MAIL_QUEUES, pruneStore, readStoreSize } from '../../src/mail/retention.js';
+import { MAIL_QUEUES, pruneStore, readStoreSize, startStorePruner } from '../../src/mail/retention.js';
 import { createMailStore } from '../../src/mail/store.js';
 import { storeSizeLine } from '../../src/ops/store-size.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
@@ -97,4 +97,32 @@ describe.each([
 
 it('a retention under 1h is a configuration error that says why', () => {
   expect(() => config({ kind: 'redis', retention: '10m' }, '{x}')).toThrow(/at least 1h/);
+});
+
+describe('the background pruner (the poller role runs one per process)', () => {
+  it('prunes on its own schedule, one pass at a time across processes, and records the store size', async () => {
+    const prefix = uniquePrefix('retention-bg');
+    prefixes.push(prefix);
+    const cfg = config({ kind: 'redis' }, prefix);
+    const store = createMailStore(cfg, redis);
+    const queues = MAIL_QUEUES.map((q) => new Queue(q, { connection: redis, prefix }));
+    const old = await store.put(Buffer.from('Subject: old\r\n\r\nold\r\n'));
+    // Older than the pruner's retention (configuration refuses under an hour; the pruner takes any).
+    await new Promise((r) => setTimeout(r, 1_100));
+    const passes: string[] = [];
+    const logger = (who: string) => ({ info: (_o: object, m: string) => passes.push(`${who}: ${m}`), warn: (_o: object, m: string) => passes.push(`${who}: ${m}`) });
+    // Two pollers started together: the prune lock lets one of them walk the store.
+    const pruners = ['a', 'b'].map((who) => startStorePruner({ store, queues, redis, prefix, retention: '1s', logger: logger(who), firstAfterMs: 20, everyMs: 60_000 }));
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await store.has(old.sha256)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await store.has(old.sha256)).toBe(false);
+      await Promise.all(pruners.map((p) => p.stop()));
+      expect(passes.filter((m) => m.endsWith('mail store pruned'))).toHaveLength(1);
+      expect((await readStoreSize(redis, prefix))?.mails).toBe(0);
+    } finally {
+      await Promise.all(pruners.map((p) => p.stop()));
+      await Promise.all(queues.map((q) => q.close()));
+    }
+  });
 });
