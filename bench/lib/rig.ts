@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRedis, parseRedisTarget, type Redis } from '../../src/core/redis.js';
@@ -182,7 +183,8 @@ export async function startRig(o: RigOptions): Promise<Rig> {
             : so.fast && FAST_ROLES.includes(role)
               ? ['--import', 'tsx', join('bench', 'lib', 'fast-role.ts'), role]
               : ['--import', 'tsx', join('workers', `${role}.ts`)];
-          const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+          // The node flags the Procfile gives this role (the poller's small young generation).
+          const child = spawn(process.execPath, [...nodeFlagsOf(role), ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
           let err = '';
           child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
           const exit = new Promise<void>((r) => child.once('exit', () => r()));
@@ -212,4 +214,10 @@ export async function startRig(o: RigOptions): Promise<Rig> {
     },
   };
   return rig;
+}
+
+/** The node flags the Procfile puts before a role's entry, so the bench measures what production runs. */
+function nodeFlagsOf(role: string): string[] {
+  const line = readFileSync(join(ROOT, 'Procfile'), 'utf8').split('\n').find((l) => l.startsWith(`${role}:`));
+  return (line?.split(/\s+/) ?? []).filter((w) => w.startsWith('--'));
 }
