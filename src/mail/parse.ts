@@ -107,11 +107,17 @@ function parserInput(raw: Buffer, maxBytes: number): { bytes: Buffer; truncated:
 }
 
 /**
- * Only `human` mail is delivered. A delivery-status part is kept apart here (classification
- * reads it) but is text to parseContent: such a mail gets its content made from the raw mail.
+ * Parts this parse keeps apart that parseContent reads otherwise: a delivery-status part (kept
+ * for classification) and an embedded message (this parse does not open it; parseContent puts
+ * an inline forwarded message's text and attachments into the delivery). A mail with one gets
+ * its content made from the raw mail, so both paths deliver the same text and the same
+ * attachment positions (which job state records uploads by).
  */
+const READ_OTHERWISE = new Set(['message/delivery-status', 'message/rfc822', 'message/global']);
+
+/** Only `human` mail is delivered, and its content is stored only when parseContent would make the same. */
 function deliverable(record: MailRecord, p: ParsedMail): boolean {
-  return record.classification.kind === 'human' && !p.attachments.some((a) => a.contentType.toLowerCase() === 'message/delivery-status');
+  return record.classification.kind === 'human' && !p.attachments.some((a) => READ_OTHERWISE.has(a.contentType.toLowerCase()));
 }
 
 function contentOrNone(p: ParsedMail): MailContent | undefined {

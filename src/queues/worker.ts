@@ -205,7 +205,13 @@ export function startWorker<S extends z.ZodType>(
   worker.on('error', (e) => {
     if (!isConnectionError(e)) log.error({ err: describeError(e) }, 'worker error');
   });
-  worker.on('closed', () => void adder.close().catch(() => undefined));
+  // The queues opened for ctx.add close with the worker, before its role goes on to close the
+  // connections they share.
+  const closeWorker = worker.close.bind(worker);
+  worker.close = async (force?: boolean) => {
+    await closeWorker(force);
+    await adder.close().catch(() => undefined);
+  };
   // Every role's worker comes through here: job durations for /metrics, whichever role runs it.
   observeWorker(worker, def.name);
   return worker;

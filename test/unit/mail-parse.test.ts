@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { htmlToText } from '../../src/mail/html-text.js';
-import { parseMail } from '../../src/mail/parse.js';
+import { parseContent, parseMail, readMail } from '../../src/mail/parse.js';
 import { MAX_RECORD_BYTES, mailRecordSchema, type MailRecord } from '../../src/mail/record.js';
 import { sha256Of } from '../../src/mail/store.js';
 
@@ -166,5 +166,65 @@ describe('htmlToText', () => {
     );
     // HTML5 decoding (htmlparser2): unknown names stay as written, impossible code points are U+FFFD.
     expect(htmlToText('&bogus; &#0; &#xD800; J&uuml;rgen')).toBe('&bogus; \ufffd \ufffd Jürgen');
+  });
+});
+
+describe('the delivery content stored at intake', () => {
+  const forwarded = Buffer.from(
+    [
+      'From: Alice <alice@acme.example>',
+      'To: support@acme.example',
+      'Subject: Fwd: invoice',
+      'Message-ID: <fwd-1@acme.example>',
+      'Date: Sat, 28 Nov 2026 10:15:00 +0000',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="b1"',
+      '',
+      '--b1',
+      'Content-Type: text/plain',
+      '',
+      'See below.',
+      '--b1',
+      'Content-Type: message/rfc822',
+      'Content-Disposition: inline',
+      '',
+      'From: Bob <bob@partner.example>',
+      'Subject: invoice',
+      'Content-Type: multipart/mixed; boundary="b2"',
+      '',
+      '--b2',
+      'Content-Type: text/plain',
+      '',
+      'The invoice is attached.',
+      '--b2',
+      'Content-Type: application/pdf; name="x.pdf"',
+      'Content-Disposition: attachment; filename="x.pdf"',
+      'Content-Transfer-Encoding: base64',
+      '',
+      'JVBERi0xLjQK',
+      '--b2--',
+      '--b1--',
+      '',
+    ].join('\r\n'),
+  );
+  const ref = () => ({ sha256: sha256Of(forwarded), size: forwarded.length });
+
+  it('is equal to what parseContent makes from the raw mail, or not stored at all (a forwarded message inline)', async () => {
+    const r = await readMail(forwarded, ref());
+    const again = await parseContent(forwarded);
+    // parseContent opens the forwarded message: its text and its PDF are what is delivered.
+    expect(again.text).toContain('The invoice is attached.');
+    expect(again.attachments.map((a) => a.filename)).toContain('x.pdf');
+    if (r.content) expect({ ...r.content, attachments: r.content.attachments.map((a) => a.filename) }).toEqual({ ...again, attachments: again.attachments.map((a) => a.filename) });
+    // This parse does not open embedded messages: storing its content would deliver another text.
+    expect(r.content).toBeUndefined();
+  });
+
+  it('is stored for a human mail with attachments, equal to parseContent', async () => {
+    const raw = fixture('human-idn-sender-encoded-names-attachments.eml');
+    const r = await readMail(raw, { sha256: sha256Of(raw), size: raw.length });
+    expect(r.record.classification.kind).toBe('human');
+    expect(r.content?.attachments.length).toBeGreaterThan(0);
+    expect(r.content).toEqual(await parseContent(raw));
   });
 });
