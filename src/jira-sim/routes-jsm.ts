@@ -100,22 +100,6 @@ export const jsmRoutes: Route[] = [
   },
   {
     method: 'GET',
-    template: '/rest/servicedeskapi/servicedesk/{serviceDeskId}',
-    operation: 'getServiceDeskById',
-    jsm: true,
-    handle(req) {
-      const { ctx } = req;
-      const desk = ctx.state.serviceDesks.get(decodeURIComponent(req.params[0] ?? ''));
-      if (!desk) return jsmError(404, 'The service desk does not exist.');
-      const project = ctx.state.project(desk.projectKey);
-      return {
-        status: 200,
-        body: { id: desk.id, projectId: project?.id ?? '', projectKey: desk.projectKey, projectName: project?.name ?? desk.projectKey, projectTypeKey: 'service_desk' },
-      };
-    },
-  },
-  {
-    method: 'GET',
     template: '/rest/servicedeskapi/servicedesk/{serviceDeskId}/requesttype/{requestTypeId}',
     operation: 'getRequestTypeById',
     jsm: true,
