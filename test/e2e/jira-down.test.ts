@@ -8,7 +8,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Queue } from 'bullmq';
@@ -18,6 +17,7 @@ import { mailInbound } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import { startSeededSim, storeAdminToken, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { freePort } from '../../src/ops/own-redis.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const prefix = uniquePrefix('jira-down');
@@ -31,14 +31,6 @@ let webPort = 0;
 let inbound: Queue;
 const roles: ChildProcess[] = [];
 const logs: string[] = [];
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((res) => srv.close(res));
-  return port;
-}
 
 const env = () => ({ ...process.env, REDIS_URL, MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: secretKey, MAILROOM_SECRET_KEY_FILE: '' });
 

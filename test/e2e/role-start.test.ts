@@ -4,11 +4,11 @@
 // with one clear line instead of exiting, the same under the Procfile and `mailroom start`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { freePort } from '../../src/ops/own-redis.js';
 
 const repo = join(import.meta.dirname, '..', '..');
 const prefix = uniquePrefix('rolestart');
@@ -83,14 +83,6 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): Run {
   };
   running.push(run);
   return run;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as { port: number };
-  await new Promise((done) => server.close(done));
-  return port;
 }
 
 async function untilHealthy(url: string, run: Run): Promise<Response> {

@@ -3,25 +3,16 @@
 // the web role's own /metrics shows the Jira requests, cache lookups, accounts created and
 // job durations they caused. Then a Jira 429 behind the Retry-After gate is counted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
 import { runDemo, type RunningDemo } from '../../src/demo/run.js';
 import { createRetryAfterGate, gated } from '../../src/jira/retry-after.js';
 import { RateLimitedError } from '../../src/core/errors.js';
 import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { freePort } from '../../src/ops/own-redis.js';
 
 const prefix = uniquePrefix('metrics');
 const redis = testRedis();
 let demo: RunningDemo | undefined;
 let webPort = 0;
-
-/** A port free right now, for the web role (its board URL names the port it was given). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((res) => srv.close(res));
-  return port;
-}
 
 /** Every sample of a metric whose labels include `labels`, summed. */
 function total(text: string, name: string, labels: Record<string, string> = {}): number {

@@ -1,7 +1,6 @@
 // The web role over real HTTP and a real Redis: probes, metrics, and Bull Board behind auth.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,6 +15,7 @@ import { silentLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/core/metrics.js';
 import { buildWebServer } from '../../src/web/server.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { freePort } from '../../src/ops/own-redis.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const prefix = uniquePrefix('web');
@@ -178,17 +178,6 @@ describe('/board', () => {
     expect(await (await queue.getJob(id))!.getState()).toBe('waiting');
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
-}
 
 describe('/readyz when Redis stops', () => {
   let server: ChildProcess | undefined;

@@ -2,7 +2,6 @@
 // every few seconds) and turns unready, pausing the token's queues, without waiting for a
 // worker to meet the refusal or for the hourly check.
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/log.js';
@@ -13,6 +12,7 @@ import { readTokenState } from '../../src/token/gate.js';
 import { webRole } from '../../src/web/role.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { freePort } from '../../src/ops/own-redis.js';
 
 const prefix = uniquePrefix('web-token-live');
 const redis = testRedis();
@@ -20,15 +20,6 @@ let jira: SeededSim;
 let role: Stoppable;
 let closeCtx: () => Promise<void>;
 let base: string;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 type Report = { ready: boolean; checks: { name: string; ok: boolean; detail?: string }[] };
 async function tokenCheck(): Promise<{ status: number; ok?: boolean; detail?: string }> {
