@@ -20,13 +20,20 @@ export type SenderVerdict =
 
 /** `mx.example.com; dmarc=fail (p=reject) header.from=x` -> authserv-id and method results. */
 export function parseAuthResults(value: string): { authservId: string; results: Array<{ method: string; result: string }> } {
-  const text = stripComments(value);
+  const text = structure(value);
   const [head = '', ...rest] = text.split(';');
   const authservId = head.trim().split(/\s+/)[0]?.toLowerCase() ?? '';
   const results: Array<{ method: string; result: string }> = [];
   for (const part of rest) {
     const m = /^\s*([a-z0-9_-]+)(?:\/[0-9]+)?\s*=\s*([a-z0-9_-]+)/i.exec(part);
     if (m) results.push({ method: m[1]!.toLowerCase(), result: m[2]!.toLowerCase() });
+  }
+  // Fail closed: a failure written anywhere in the header counts, even where a malformed value
+  // (an unclosed comment or quote) hid it from the parse above. Only a failure is read this
+  // way, so text a sender placed in a value can make its own mail fail, never pass.
+  for (const m of value.matchAll(/(?:^|[\s;(])(dmarc|spf)\s*=\s*fail\b/gi)) {
+    const method = m[1]!.toLowerCase();
+    if (!results.some((r) => r.method === method && r.result === 'fail')) results.push({ method, result: 'fail' });
   }
   return { authservId, results };
 }
@@ -66,17 +73,31 @@ export function senderVerdict(values: readonly string[] | undefined, trustedIds:
   return { result: 'none', detail };
 }
 
-function stripComments(s: string): string {
-  // RFC 5322 comments, nested, with quoted pairs: linear, bounded by the value's length.
+/**
+ * The header's structure: RFC 5322 comments dropped (nested, with quoted pairs) and each quoted
+ * string emptied to `""`, so neither a `(` nor a `;` inside a quoted value (the sender's own
+ * MAIL FROM, say `"(x"@evil.test`) can hide or invent what follows. Linear in the value's length.
+ */
+function structure(s: string): string {
   let out = '';
   let depth = 0;
+  let quoted = false;
   for (let i = 0; i < s.length; i++) {
     const c = s[i];
+    if (quoted) {
+      if (c === '\\') i++;
+      else if (c === '"') {
+        quoted = false;
+        out += '""';
+      }
+      continue;
+    }
     if (c === '\\' && depth > 0) {
       i++;
       continue;
     }
-    if (c === '(') depth++;
+    if (c === '"' && depth === 0) quoted = true;
+    else if (c === '(') depth++;
     else if (c === ')' && depth > 0) depth--;
     else if (depth === 0) out += c;
   }

@@ -25,6 +25,15 @@ describe('senderVerdict', () => {
     expect(senderVerdict([`${MX}; dmarc=fail header.from=partner.example`, `${MX}; dmarc=pass`], [MX])).toMatchObject({ result: 'fail' });
   });
 
+  it('a ( or ; inside a quoted value the sender chose neither hides a failure nor invents a pass', () => {
+    // The sender's MAIL FROM, quoted by the receiving host: "(x" opened a comment that swallowed dmarc=fail.
+    expect(senderVerdict([`${MX}; spf=pass smtp.mailfrom="(x"@evil.test; dkim=none; dmarc=fail (p=reject) header.from=customer-one.test`], [MX])).toMatchObject({ result: 'fail' });
+    expect(senderVerdict([`${MX}; spf=none smtp.mailfrom="a;dmarc=pass"@evil.test; dkim=none`], [MX])).toMatchObject({ result: 'none' });
+    // Malformed (an unclosed quote or comment) still fails when it says fail.
+    expect(senderVerdict([`${MX}; spf=pass smtp.mailfrom="x@evil.test; dmarc=fail header.from=customer-one.test`], [MX])).toMatchObject({ result: 'fail' });
+    expect(senderVerdict([`${MX}; spf=pass (unclosed; dmarc=fail`], [MX])).toMatchObject({ result: 'fail' });
+  });
+
   it('reads nothing when no authserv-id is configured', () => {
     expect(senderVerdict([`${MX}; dmarc=fail`], [])).toMatchObject({ result: 'none', detail: /no authservIds/ });
   });
