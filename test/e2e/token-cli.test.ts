@@ -49,9 +49,14 @@ interface Run {
   stderr: string;
 }
 
+/** `mailroom token <args>`. */
 function mailroom(args: string[], stdin = '', env: Record<string, string> = {}): Promise<Run> {
+  return mailroomCli(['token', ...args], stdin, env);
+}
+
+function mailroomCli(args: string[], stdin = '', env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, 'token', ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, ...args], {
       cwd: process.cwd(),
       env: { ...process.env, ...REDIS_ENV, MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: secretKey, MAILROOM_SECRET_KEY_FILE: '', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -123,6 +128,10 @@ describe('mailroom token (CLI, subprocess)', () => {
     const other = await mailroom(['status'], '', { MAILROOM_SECRET_KEY: randomBytes(32).toString('base64') });
     expect(other.code).toBe(1);
     expect(other.stdout).toMatch(/the stored token was encrypted with another key/);
+    // The online config check with that key: a configuration problem (exit 2), said in one line.
+    const online = await mailroomCli(['config', 'check', '--online'], '', { MAILROOM_SECRET_KEY: randomBytes(32).toString('base64') });
+    expect(online.code).toBe(2);
+    expect(online.stdout + online.stderr).toMatch(/cannot check online: the stored token was encrypted with another key/);
 
     // The token expires in Jira: the check fails, pauses the token queues, and status says why.
     jira.sim.state.expireToken(first);

@@ -49,10 +49,11 @@ async function online(ctx: CliContext, json: boolean): Promise<void> {
   const config = ctx.config();
   const redis = await reachRedis(ctx);
   // Loaded on demand: the offline check needs neither the token layer nor the Jira client.
-  const [{ loadSecretKey }, { loadTokenCredentials }, { jiraClientFactory }] = await Promise.all([
+  const [{ loadSecretKey }, { loadTokenCredentials }, { jiraClientFactory }, { WrongKeyError }] = await Promise.all([
     import('../../token/key.js'),
     import('../../token/source.js'),
     import('../../token/runtime.js'),
+    import('../../token/crypto.js'),
     import('../../jira/client.js'),
   ]);
   let secretKey;
@@ -65,7 +66,8 @@ async function online(ctx: CliContext, json: boolean): Promise<void> {
   try {
     creds = await loadTokenCredentials(redis, config, secretKey);
   } catch (e) {
-    throw new CliError(`cannot check online: ${describeError(e)}`, EXIT.failed);
+    // The wrong key is a configuration problem (exit 2, as the README's exit codes say), not a missing token.
+    throw new CliError(`cannot check online: ${describeError(e)}`, e instanceof WrongKeyError ? EXIT.usage : EXIT.failed);
   }
   // The workers' own client: behind the shared Retry-After gate, feeding Jira reachability.
   const client = jiraClientFactory(config, silentLogger, redis)(creds);
