@@ -143,7 +143,7 @@ function readSecrets(file: FileConfig, env: Env, problems: Problems): { secrets:
       missingSecrets.push({
         role: 'poller',
         path: `mailboxes[${i}].imap.passwordEnv`,
-        message: `environment variable ${m.imap.passwordEnv} is not set: export the IMAP password of ${m.imap.user} in it (or in a file named by ${m.imap.passwordEnv}_FILE)`,
+        message: `environment variable ${m.imap.passwordEnv} is not set: export the IMAP password of ${m.imap.user} in it`,
       });
     } else imapPasswords[m.id] = value;
   });

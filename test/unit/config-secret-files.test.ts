@@ -90,9 +90,4 @@ describe('secrets from X_FILE variables', () => {
     const c = parseConfig({ jira: withSecrets.jira, mailboxes: [{ id: 'support' }] }, { MAILROOM_SECRET_KEY_FILE: '/etc/mailroom/key' });
     expect(c.secretKey).toEqual({ base64: undefined, file: '/etc/mailroom/key' });
   });
-
-  it('a missing secret names its _FILE form too', () => {
-    const c = parseConfig(withSecrets, { OAUTH_SECRET: 's', OAUTH_REFRESH: 'r' });
-    expect(c.missingSecrets.find((m) => m.path === 'mailboxes[0].imap.passwordEnv')?.message).toContain('SUPPORT_IMAP_PASSWORD_FILE');
-  });
 });
