@@ -64,11 +64,18 @@ interface AlertRule {
 const alerts = parse(readFileSync(join(repo, 'ops/prometheus/alerts.yml'), 'utf8')) as { groups: { rules: AlertRule[] }[] };
 const rules = alerts.groups.flatMap((g) => g.rules);
 interface Panel {
+  id: number;
   title: string;
   type: string;
-  targets?: { expr: string }[];
+  gridPos: { x: number; y: number; w: number; h: number };
+  datasource?: { type: string; uid: string };
+  targets?: { expr: string; refId: string; datasource?: { uid: string } }[];
 }
-const dashboard = JSON.parse(readFileSync(join(repo, 'ops/grafana/mailroom.json'), 'utf8')) as { panels: Panel[] };
+const dashboard = JSON.parse(readFileSync(join(repo, 'ops/grafana/mailroom.json'), 'utf8')) as {
+  uid: string;
+  __inputs: { name: string; type: string; pluginId: string }[];
+  panels: Panel[];
+};
 const queries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
 
 describe('the PromQL reader', () => {
@@ -133,6 +140,33 @@ describe('the ops kit names only what Mailroom exports', () => {
         'MailroomRoleAbsent',
       ]),
     );
+  });
+});
+
+describe('the dashboard imports as Grafana expects', () => {
+  it('asks for its Prometheus data source on import and every panel and query uses it', () => {
+    expect(dashboard.uid).toBe('mailroom');
+    expect(dashboard.__inputs).toEqual([expect.objectContaining({ name: 'DS_PROMETHEUS', type: 'datasource', pluginId: 'prometheus' })]);
+    for (const p of dashboard.panels.filter((p) => p.type !== 'row')) {
+      expect(p.datasource, p.title).toEqual({ type: 'prometheus', uid: '${DS_PROMETHEUS}' });
+      for (const t of p.targets ?? []) expect(t.datasource?.uid, p.title).toBe('${DS_PROMETHEUS}');
+      expect(new Set((p.targets ?? []).map((t) => t.refId)).size, p.title).toBe((p.targets ?? []).length);
+    }
+  });
+
+  it('has unique panel ids and panels that fit the 24-column grid without overlapping', () => {
+    expect(new Set(dashboard.panels.map((p) => p.id)).size).toBe(dashboard.panels.length);
+    const cells = new Map<string, string>();
+    for (const p of dashboard.panels) {
+      const g = p.gridPos;
+      expect(g.x + g.w, p.title).toBeLessThanOrEqual(24);
+      for (let x = g.x; x < g.x + g.w; x++) {
+        for (let y = g.y; y < g.y + g.h; y++) {
+          expect(cells.get(`${x},${y}`), `${p.title} overlaps`).toBeUndefined();
+          cells.set(`${x},${y}`, p.title);
+        }
+      }
+    }
   });
 });
 
