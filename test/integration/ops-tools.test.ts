@@ -54,6 +54,24 @@ describe.skipIf(!!noPromtool)('ops/prometheus with promtool', () => {
     expect(r.stdout).toContain('SUCCESS');
   });
 
+  it('every Grafana dashboard query is valid PromQL (checked as recording rules, $__rate_interval as 5m)', async () => {
+    const dashboard = JSON.parse(readFileSync(join(repo, 'ops/grafana/mailroom.json'), 'utf8')) as { panels: { targets?: { expr: string }[] }[] };
+    const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr.replaceAll('$__rate_interval', '5m')));
+    expect(exprs.length).toBeGreaterThan(20);
+    const tmp = mkdtempSync(join(tmpdir(), 'mr-promtool-dash-'));
+    try {
+      const rules = { groups: [{ name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `mailroom_dashboard:query_${i}`, expr })) }] };
+      writeFileSync(join(tmp, 'dashboard-rules.yml'), JSON.stringify(rules));
+      const r = await run('promtool', ['check', 'rules', 'dashboard-rules.yml'], tmp);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      // And the check is real: a broken query is refused.
+      writeFileSync(join(tmp, 'broken.yml'), JSON.stringify({ groups: [{ name: 'x', rules: [{ record: 'x:y', expr: 'sum by (queue (mailroom_queue_jobs)' }] }] }));
+      expect((await run('promtool', ['check', 'rules', 'broken.yml'], tmp)).code).not.toBe(0);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   it('test rules fails when a rule is wrong (the tests are not vacuous)', async () => {
     // The same tests against rules whose Redis alert waits 5 minutes instead of 1.
     const tmp = mkdtempSync(join(tmpdir(), 'mr-promtool-'));
