@@ -19,8 +19,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist dist
 COPY bin bin
-# The container configuration (web on 0.0.0.0 inside, Jira from JIRA_BASE_URL); mount your own over it.
-COPY docker/mailroom.docker.yml mailroom.yml
+# No configuration is baked in: compose mounts one at /app/mailroom.yml (docker/mailroom.docker.yml
+# by default; `docker run -v ./mailroom.yml:/app/mailroom.yml:ro` otherwise). Without it a role
+# exits 2 saying there is no configuration file. Secrets come as files too (X_FILE variables).
 # Only for the `trial` profile: the simulator site's sample mails and the script that feeds them.
 COPY src/demo/mails trial/mails
 COPY docker/trial.sh trial/trial.sh

@@ -8,6 +8,7 @@ import { ConfigError } from '../core/errors.js';
 import { configSchema, type FileConfig } from './schema.js';
 import { loadOAuthSecrets, type OAuthSecrets } from './oauth-secrets.js';
 import { oauthKey } from './oauth-keys.js';
+import { FIXED_SECRET_VARS, secretVarsNamedIn, withSecretFiles } from './secret-files.js';
 import { DEFAULT_REDIS_URL, describeTarget, maskUrl, parseRedisTarget, type RedisTarget } from '../core/redis-target.js';
 
 export type Env = Record<string, string | undefined>;
@@ -106,8 +107,10 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
 
   checkJiraUrl(file.jira.site, 'jira.site', problems);
   if (file.jira.apiBase) checkJiraUrl(file.jira.apiBase, 'jira.apiBase', problems);
-  const { secrets, missingSecrets } = readSecrets(file, env, problems);
-  const redis = parseRedisTarget(env);
+  // Every secret variable may come as X_FILE instead (src/config/secret-files.ts).
+  const secretEnv = withSecretFiles(env, [...FIXED_SECRET_VARS, ...secretVarsNamedIn(file)], problems);
+  const { secrets, missingSecrets } = readSecrets(file, secretEnv, problems);
+  const redis = parseRedisTarget(secretEnv);
   problems.push(...redis.problems);
   const prefix = readPrefix(env, redis.target, problems);
   const web = webWithEnv(file, env, problems);
@@ -125,7 +128,7 @@ export function parseConfig(raw: unknown, env: Env, source = '(in code)'): Confi
     secrets,
     missingSecrets,
     secretKey: { base64: env.MAILROOM_SECRET_KEY || undefined, file: env.MAILROOM_SECRET_KEY_FILE || undefined },
-    webAuth: webAuthOf(env),
+    webAuth: webAuthOf(secretEnv),
   };
 }
 

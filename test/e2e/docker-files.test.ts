@@ -2,7 +2,7 @@
 // and names every role with the right entrypoint, the image's entrypoints exist in dist/ after
 // `npm run build`, and the Dockerfile and container config hold what a container needs.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -22,8 +22,14 @@ interface Service {
   healthcheck?: { test: string[] };
   stop_grace_period?: string;
   environment?: Record<string, string>;
+  secrets?: string[];
+  configs?: { source: string; target: string }[];
 }
-const compose = parse(readFileSync(join(repo, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
+const compose = parse(readFileSync(join(repo, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, Service>;
+  secrets: Record<string, { file: string }>;
+  configs: Record<string, { file: string }>;
+};
 const services = compose.services;
 const dockerfile = readFileSync(join(repo, 'Dockerfile'), 'utf8');
 
@@ -60,6 +66,81 @@ describe('docker-compose.yml', () => {
     expect(script).toContain('jira-sim');
     expect(script).toContain('JIRA_BASE_URL="http://127.0.0.1:');
     expect(script).toMatch(/exec mailroom start\n$/);
+  });
+});
+
+// Each role's secrets (issue 24, point 7): only what it uses. The key: roles that call Jira with
+// the workaround token, and web for its /readyz token probe; IMAP passwords: the poller; SMTP:
+// the notifier; the board password and the webhook secret: web.
+const ROLE_SECRETS: Record<string, string[]> = {
+  poller: ['support_imap_password'],
+  resolver: ['mailroom_secret_key'],
+  provisioner: ['mailroom_secret_key'],
+  deliverer: ['mailroom_secret_key'],
+  notifier: ['mailroom_secret_key', 'smtp_password'],
+  web: ['jira_webhook_secret', 'mailroom_secret_key', 'web_password'],
+};
+
+describe('docker-compose.yml: secrets as files, config mounted', () => {
+  it('gives each role only its own secrets, as files named by X_FILE variables', () => {
+    for (const role of ROLES) {
+      const s = services[role]!;
+      expect([...(s.secrets ?? [])].sort(), role).toEqual(ROLE_SECRETS[role]);
+      const fileVars = Object.entries(s.environment ?? {}).filter(([k]) => k.endsWith('_FILE'));
+      // One X_FILE per secret the role gets, each pointing at that secret's mount.
+      expect(fileVars.map(([, v]) => v).sort(), role).toEqual(ROLE_SECRETS[role]!.map((n) => `/run/secrets/${n}`).sort());
+      // No secret value in the environment itself.
+      for (const k of Object.keys(s.environment ?? {})) expect(k, `${role} ${k}`).not.toMatch(/(PASSWORD|SECRET|TOKEN|_KEY)$/);
+      expect(s.environment?.REDIS_URL).toBe('redis://redis:6379');
+    }
+    // Every declared secret is a file under ./secrets/ (git- and docker-ignored) and is used.
+    for (const [name, def] of Object.entries(compose.secrets)) {
+      expect(def.file).toBe(`./secrets/${name}`);
+      expect(ROLES.some((r) => services[r]!.secrets?.includes(name)), name).toBe(true);
+    }
+    expect(readFileSync(join(repo, '.gitignore'), 'utf8')).toMatch(/^secrets\/$/m);
+    expect(readFileSync(join(repo, '.dockerignore'), 'utf8')).toMatch(/^secrets$/m);
+  });
+
+  it('names in the container config the variables whose _FILE forms compose sets', () => {
+    const dockerYml = readFileSync(join(repo, 'docker', 'mailroom.docker.yml'), 'utf8');
+    const fixed = ['MAILROOM_SECRET_KEY', 'MAILROOM_WEB_PASSWORD'];
+    for (const role of ROLES) {
+      for (const k of Object.keys(services[role]!.environment ?? {}).filter((k) => k.endsWith('_FILE'))) {
+        const v = k.slice(0, -'_FILE'.length);
+        if (!fixed.includes(v)) expect(dockerYml, `${role}: ${k}`).toMatch(new RegExp(`Env: ${v}\\b`));
+      }
+    }
+  });
+
+  it('keeps .env free of secrets: it reaches every container', () => {
+    const env = readFileSync(join(repo, 'docker', 'env.example'), 'utf8');
+    const set = env.split('\n').filter((l) => /^\s*[A-Z_]+=/.test(l) || /^#\s*[A-Z_]+=/.test(l)).map((l) => l.replace(/^#\s*/, '').split('=')[0]!);
+    expect(set).toContain('JIRA_BASE_URL');
+    for (const k of set) expect(k).not.toMatch(/(PASSWORD|SECRET|TOKEN|_KEY)$/);
+  });
+
+  it('mounts the configuration into every role instead of baking it into the image', () => {
+    expect(dockerfile).not.toMatch(/^COPY .*\.ya?ml\b/m);
+    expect(dockerfile).toMatch(/MAILROOM_CONFIG=\/app\/mailroom\.yml/);
+    for (const name of [...ROLES, 'trial']) {
+      expect(services[name]!.configs, name).toEqual([{ source: 'mailroom', target: '/app/mailroom.yml' }]);
+    }
+    expect(compose.configs.mailroom!.file).toBe('${MAILROOM_CONFIG_PATH:-./docker/mailroom.docker.yml}');
+  });
+
+  it('a role started with its compose environment reads its secrets from the mounted files', () => {
+    // /run/secrets/<name> stands in as a temp directory: the same values reach the parsed config.
+    const dir = mkdtempSync(join(tmpdir(), 'mr-run-secrets-'));
+    const values: Record<string, string> = { web_password: 'board-pw', mailroom_secret_key: 'k', jira_webhook_secret: 'hook' };
+    for (const [name, v] of Object.entries(values)) writeFileSync(join(dir, name), `${v}\n`, { mode: 0o600 });
+    const env = Object.fromEntries(
+      Object.entries(services.web!.environment!).map(([k, v]) => [k, v.replace('/run/secrets', dir)]),
+    );
+    const config = loadConfig(join(repo, 'docker', 'mailroom.docker.yml'), { ...env, MAILROOM_WEB_USER: 'ops' });
+    expect(config.webAuth).toMatchObject({ user: 'ops', password: 'board-pw' });
+    expect(config.secretKey.file).toBe(join(dir, 'mailroom_secret_key'));
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
