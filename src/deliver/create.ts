@@ -10,6 +10,7 @@ import { PermanentError, RetryableError } from '../core/errors.js';
 import { senderVerdict } from '../mail/auth-results.js';
 import { adfToText, textToAdf } from './adf.js';
 import { MESSAGE_PROPERTY, oversizeNotes, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
+import { suspectLabel, suspectLine } from './suspect.js';
 import { isRequestRoute, peopleOf, routeProject, senderLabel, summaryOf, type DeliverRoute } from './route.js';
 
 // Jira's search "might not immediately" show a new issue (search/jql docs; read-after-write
@@ -150,6 +151,8 @@ function createPreface(d: Delivery): string[] {
   const preface = people.reporter ? [] : [`From ${senderLabel(record.from)} (no Jira account):`];
   const verdict = senderVerdict(record.authResults, d.mailbox.policy.authservIds);
   if (verdict.result === 'fail') preface.unshift(`Warning: the sender could not be verified (${verdict.detail}); the From address may be forged.`);
+  const suspect = suspectLine(record.classification);
+  if (suspect) preface.unshift(suspect);
   if (state.claimed) preface.push(`This mail claims to answer ${state.claimed.issueKey}; it was not added there because ${state.claimed.why}.`);
   return preface;
 }
@@ -184,6 +187,8 @@ async function createIssue(d: Delivery, r: IssueRoute, body: Body, complete: boo
     description: body,
     ...(people.reporter ? { reporter: { id: people.reporter } } : {}),
   };
+  const label = suspectLabel(d.record.classification);
+  if (label) fields.labels = [label];
   // The property rides in the create (IssueUpdateDetails.properties): one call, atomic.
   const created = await d.client.createIssue(fields, { properties: [{ key: MESSAGE_PROPERTY, value: propertyValue(d, complete) }] });
   return { kind: 'issue', issueKey: created.key, issueId: created.id, adopted: false };
