@@ -2,6 +2,7 @@
 // recorded in the job's data, so a re-run uploads only what is not up yet. Then the issue's
 // MESSAGE_PROPERTY says complete.
 import { PermanentError } from '../core/errors.js';
+import { attachmentName } from '../mail/content.js';
 import { textToAdf } from './adf.js';
 import { MESSAGE_PROPERTY, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
 import { formatBytes } from './route.js';
@@ -19,7 +20,8 @@ export async function uploadAttachments(d: Delivery, target: Target): Promise<nu
     }
     if (state.uploaded.includes(a.index)) continue;
     try {
-      await d.client.addAttachment(target.issueKey, a.filename, a.content, a.contentType);
+      // Named again: content stored by an older version kept the mail's name as it came.
+      await d.client.addAttachment(target.issueKey, attachmentName(a.filename, a.contentType, a.index), a.content, a.contentType);
     } catch (e) {
       if (!(e instanceof PermanentError)) throw e;
       // Jira refused this file for good (its own size limit, a blocked type): say so, go on.
