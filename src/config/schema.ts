@@ -11,11 +11,20 @@ const duration = z
   .string()
   .regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m, 6h or 7d');
 
+// A listed domain covers its subdomains already (example.com lists mail.example.com too), so a
+// wildcard says nothing more and is refused rather than read as a literal that matches nothing;
+// so are several domains in one entry ("a.test, b.test"), which would match nothing either.
 const emailDomain = z
   .string()
   .min(1)
+  .superRefine((raw, ctx) => {
+    const issue = (message: string) => ctx.addIssue({ code: 'custom', message });
+    if (/[,;]/.test(raw)) issue(`"${raw}" holds several domains: give one domain per list entry, e.g. [a.example, b.example]`);
+    else if (/\s/.test(raw.trim())) issue(`"${raw}" contains whitespace: give one domain per list entry`);
+    else if (raw.includes('*')) issue(`"${raw}": no wildcards; a domain covers its subdomains already (write ${raw.replace(/^[*.]+/, '') || 'example.com'} for it and all its subdomains)`);
+  })
   .transform(canonicalDomain)
-  .refine((d) => /^[a-z0-9.-]+\.[a-z0-9-]+$/i.test(d) || /^xn--/.test(d) || d.includes('.'), 'a domain such as example.com');
+  .refine((d) => /^([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/.test(d), 'a domain such as example.com');
 
 const email = z
   .string()
