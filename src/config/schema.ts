@@ -147,11 +147,18 @@ export const policySchema = z
   });
 
 /** How mail becomes an issue or comment body (src/deliver/), the same for both routes. */
+export const DEFAULT_MAX_ATTACHMENTS = 20;
+export const DEFAULT_MAX_ISSUE_KEY_LOOKUPS = 5;
+
 const deliverKnobs = {
   /** Drop quoted history ("> …", "On … wrote:", Outlook's "-----Original Message-----" / "From: … Sent: …"). */
   stripQuotedHistory: z.boolean().default(true),
   /** Attachments above this are not uploaded but named (file and size) in the issue or comment. 10 MiB: Jira sites often lower the 1 GB default, and mail rarely carries more. */
   maxAttachmentBytes: z.number().int().min(1).default(10 * 1024 * 1024),
+  /** Attachments uploaded per mail, at most; the rest are named in the issue or comment. 20: a sender chooses how many parts a mail has (300 parts made 300 uploads), and support mail rarely carries more. */
+  maxAttachments: z.number().int().min(0).max(1000).default(DEFAULT_MAX_ATTACHMENTS),
+  /** Issue keys in a subject looked up in Jira per mail, at most; the rest are named in the new issue. 5: one lookup each, and a subject can hold hundreds. */
+  maxIssueKeyLookups: z.number().int().min(0).max(100).default(DEFAULT_MAX_ISSUE_KEY_LOOKUPS),
 };
 
 export const deliverSchema = z.union([

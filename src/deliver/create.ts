@@ -6,12 +6,13 @@
 // properties are readable by GET, but an API-token client cannot make them JQL-searchable (only
 // an installed app can).
 import { DelayedError } from 'bullmq';
+import { DEFAULT_MAX_ISSUE_KEY_LOOKUPS } from '../config/schema.js';
 import { PermanentError, RetryableError } from '../core/errors.js';
 import { senderVerdict } from '../mail/auth-results.js';
 import { adfToText, textToAdf } from './adf.js';
-import { MESSAGE_PROPERTY, oversizeNotes, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
+import { MESSAGE_PROPERTY, attachmentsToUpload, oversizeNotes, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
 import { suspectLabel, suspectLine } from './suspect.js';
-import { isRequestRoute, peopleOf, routeProject, senderLabel, summaryOf, type DeliverRoute } from './route.js';
+import { isRequestRoute, issueKeysIn, peopleOf, routeProject, senderLabel, summaryOf, type DeliverRoute } from './route.js';
 
 // Jira's search "might not immediately" show a new issue (search/jql docs; read-after-write
 // needs reconcileIssues, which takes ids we do not have): a recovery search waits this long
@@ -133,7 +134,7 @@ export async function create(d: Delivery): Promise<Target> {
   const { text, attachments } = await d.mail();
   const body = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: createPreface(d), notes: await oversizeNotes(d) });
   // Nothing to upload: the property says complete from the start, and no update follows.
-  const complete = !attachments.some((a) => a.size <= d.route.maxAttachmentBytes);
+  const complete = attachmentsToUpload(d.route, attachments).upload.length === 0;
   // Written before the request leaves: if its answer is lost, the re-run knows to look.
   d.state.createSent ??= new Date().toISOString();
   await saveState(d);
@@ -153,6 +154,9 @@ function createPreface(d: Delivery): string[] {
   if (verdict.result === 'fail') preface.unshift(`Warning: the sender could not be verified (${verdict.detail}); the From address may be forged.`);
   const suspect = suspectLine(record.classification);
   if (suspect) preface.unshift(suspect);
+  const keys = issueKeysIn(record.subject, routeProject(d.route));
+  const cap = d.route.maxIssueKeyLookups ?? DEFAULT_MAX_ISSUE_KEY_LOOKUPS;
+  if (keys.length > cap) preface.push(`The subject names ${keys.length} issue keys; only the first ${cap} were looked up (deliver.maxIssueKeyLookups), not: ${keys.slice(cap, cap + 50).join(', ')}${keys.length > cap + 50 ? ' …' : ''}.`);
   if (state.claimed) preface.push(`This mail claims to answer ${state.claimed.issueKey}; it was not added there because ${state.claimed.why}.`);
   return preface;
 }
