@@ -1,4 +1,4 @@
-// `npx tsx bench/classify.ts [--corpus DIR]`: classification's precision on people's mails that
+// `npm run bench:classify [-- --corpus DIR]`: classification's precision on people's mails that
 // look like machine mail, and its recall on machine mail (sisimai, and a held-out part), as in
 // docs/classification.md. The same figures are asserted by test/integration/classify-precision.test.ts.
 import { existsSync } from 'node:fs';
