@@ -194,6 +194,17 @@ async function createIssue(d: Delivery, r: IssueRoute, body: Body, complete: boo
   const label = suspectLabel(d.record.classification);
   if (label) fields.labels = [label];
   // The property rides in the create (IssueUpdateDetails.properties): one call, atomic.
-  const created = await d.client.createIssue(fields, { properties: [{ key: MESSAGE_PROPERTY, value: propertyValue(d, complete) }] });
+  const properties = [{ key: MESSAGE_PROPERTY, value: propertyValue(d, complete) }];
+  let created: { id: string; key: string };
+  try {
+    created = await d.client.createIssue(fields, { properties });
+  } catch (e) {
+    // A project whose create screen lacks Labels refuses the field (400, nothing made): the
+    // description's line still says why; the mail is not failed for want of a label.
+    if (!label || !(e instanceof PermanentError) || !/\blabels\b/i.test(e.message)) throw e;
+    d.ctx.log.warn({ label }, 'the project refuses labels on create: the suspected mail is delivered without its label');
+    delete fields.labels;
+    created = await d.client.createIssue(fields, { properties });
+  }
   return { kind: 'issue', issueKey: created.key, issueId: created.id, adopted: false };
 }

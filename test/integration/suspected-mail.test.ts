@@ -127,4 +127,14 @@ describe('a person\'s mail that only looks like machine mail (issue 23)', () => 
     const trail = await run!.pipeline.audit.read('<s1@shop-customer.test>');
     expect(trail.filter((e) => e.outcome === 'held').map((e) => e.email).sort()).toEqual(['lee@shop-customer.test', 'priya@shop-customer.test']);
   });
+
+  it('is still delivered, without the label, to a project whose create screen lacks Labels', { timeout: 90_000 }, async () => {
+    jira.sim.state.project('SUP')!.offCreateScreen = ['labels'];
+    await start();
+    await send([{ from: 'Tom Becker <tom@customer-two.test>', subject: 'Undeliverable: the parcel you sent', messageId: 's5@customer-two.test', text: 'It came back.', headers: genuine('customer-two.test') }]);
+    const issue = issueBySummary('Undeliverable: the parcel you sent');
+    expect(issue, 'delivered despite the refused label').toBeDefined();
+    expect(issue!.fields.labels).toBeUndefined();
+    expect(adfToText(issue!.fields.description as AdfDoc)).toMatch(/may be a delivery failure report/);
+  });
 });
