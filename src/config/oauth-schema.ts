@@ -4,13 +4,20 @@
 import { z } from 'zod';
 
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as SUPPORT_OAUTH_SECRET');
+/** A token endpoint secrets may be sent to: https, or plain http on loopback (local test endpoints). */
+export function httpsOrLoopback(u: string): boolean {
+  try {
+    const url = new URL(u);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname));
+  } catch {
+    return false;
+  }
+}
+
 const httpsUrl = z
   .string()
   .url('a URL such as https://login.example.com/oauth2/token')
-  .refine((u) => {
-    const url = new URL(u);
-    return url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname));
-  }, 'must be https:// (plain http is allowed only on loopback, for local test endpoints)');
+  .refine(httpsOrLoopback, 'must be https:// (plain http is allowed only on loopback, for local test endpoints)');
 
 /** Exchange Online's resource; the client-credentials grant asks for its `.default` scope. */
 export const MICROSOFT_IMAP_SCOPE = 'https://outlook.office365.com/.default';

@@ -5,7 +5,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { registerSecret } from '../core/log.js';
-import type { OAuthConfig } from './oauth-schema.js';
+import { httpsOrLoopback, type OAuthConfig } from './oauth-schema.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -85,6 +85,14 @@ export function loadOAuthSecrets(auth: OAuthConfig, env: Env, path: string, prob
           path: `${path}.${auth.serviceAccountKeyEnv ? 'serviceAccountKeyEnv' : 'serviceAccountKeyFile'}`,
           message: 'not a service account JSON key (it needs client_email, private_key_id and private_key): download one under IAM & Admin > Service accounts > Keys',
         });
+      }
+      // The signed assertion goes to token_uri (unless tokenUrl overrides it): never in clear.
+      if (parsed?.token_uri && !auth.tokenUrl && !httpsOrLoopback(parsed.token_uri)) {
+        problems.push({
+          path: `${path}.${auth.serviceAccountKeyEnv ? 'serviceAccountKeyEnv' : 'serviceAccountKeyFile'}`,
+          message: `the key's token_uri ${parsed.token_uri} is not https: the signed assertion would travel in clear (plain http is allowed only on loopback); use the key as Google issued it (token_uri https://oauth2.googleapis.com/token) or set tokenUrl`,
+        });
+        parsed = undefined;
       }
       if (parsed) {
         try {

@@ -11,11 +11,20 @@ const duration = z
   .string()
   .regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m, 6h or 7d');
 
+// A listed domain covers its subdomains already (example.com lists mail.example.com too), so a
+// wildcard says nothing more and is refused rather than read as a literal that matches nothing;
+// so are several domains in one entry ("a.test, b.test"), which would match nothing either.
 const emailDomain = z
   .string()
   .min(1)
+  .superRefine((raw, ctx) => {
+    const issue = (message: string) => ctx.addIssue({ code: 'custom', message });
+    if (/[,;]/.test(raw)) issue(`"${raw}" holds several domains: give one domain per list entry, e.g. [a.example, b.example]`);
+    else if (/\s/.test(raw.trim())) issue(`"${raw}" contains whitespace: give one domain per list entry`);
+    else if (raw.includes('*')) issue(`"${raw}": no wildcards; a domain covers its subdomains already (write ${raw.replace(/^[*.]+/, '') || 'example.com'} for it and all its subdomains)`);
+  })
   .transform(canonicalDomain)
-  .refine((d) => /^[a-z0-9.-]+\.[a-z0-9-]+$/i.test(d) || /^xn--/.test(d) || d.includes('.'), 'a domain such as example.com');
+  .refine((d) => /^([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/.test(d), 'a domain such as example.com');
 
 const email = z
   .string()
@@ -138,11 +147,18 @@ export const policySchema = z
   });
 
 /** How mail becomes an issue or comment body (src/deliver/), the same for both routes. */
+export const DEFAULT_MAX_ATTACHMENTS = 20;
+export const DEFAULT_MAX_ISSUE_KEY_LOOKUPS = 5;
+
 const deliverKnobs = {
   /** Drop quoted history ("> …", "On … wrote:", Outlook's "-----Original Message-----" / "From: … Sent: …"). */
   stripQuotedHistory: z.boolean().default(true),
   /** Attachments above this are not uploaded but named (file and size) in the issue or comment. 10 MiB: Jira sites often lower the 1 GB default, and mail rarely carries more. */
   maxAttachmentBytes: z.number().int().min(1).default(10 * 1024 * 1024),
+  /** Attachments uploaded per mail, at most; the rest are named in the issue or comment. 20: a sender chooses how many parts a mail has (300 parts made 300 uploads), and support mail rarely carries more. */
+  maxAttachments: z.number().int().min(0).max(1000).default(DEFAULT_MAX_ATTACHMENTS),
+  /** Issue keys in a subject looked up in Jira per mail, at most; the rest are named in the new issue. 5: one lookup each, and a subject can hold hundreds. */
+  maxIssueKeyLookups: z.number().int().min(0).max(100).default(DEFAULT_MAX_ISSUE_KEY_LOOKUPS),
 };
 
 export const deliverSchema = z.union([

@@ -2,8 +2,9 @@
 // recorded in the job's data, so a re-run uploads only what is not up yet. Then the issue's
 // MESSAGE_PROPERTY says complete.
 import { PermanentError } from '../core/errors.js';
+import { attachmentName } from '../mail/content.js';
 import { textToAdf } from './adf.js';
-import { MESSAGE_PROPERTY, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
+import { MESSAGE_PROPERTY, attachmentsToUpload, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
 import { formatBytes } from './route.js';
 
 /** Uploads what is not up yet; how many attachments were over the route's size limit. */
@@ -12,14 +13,17 @@ export async function uploadAttachments(d: Delivery, target: Target): Promise<nu
   const limit = d.route.maxAttachmentBytes;
   let oversize = 0;
   const { attachments } = await d.mail();
+  // Past the count cap nothing is uploaded (the body names them, see oversizeNotes).
+  const { upload } = attachmentsToUpload(d.route, attachments);
   for (const a of attachments) {
     if (a.size > limit) {
       oversize++;
       continue;
     }
-    if (state.uploaded.includes(a.index)) continue;
+    if (state.uploaded.includes(a.index) || !upload.includes(a)) continue;
     try {
-      await d.client.addAttachment(target.issueKey, a.filename, a.content, a.contentType);
+      // Named again: content stored by an older version kept the mail's name as it came.
+      await d.client.addAttachment(target.issueKey, attachmentName(a.filename, a.contentType, a.index), a.content, a.contentType);
     } catch (e) {
       if (!(e instanceof PermanentError)) throw e;
       // Jira refused this file for good (its own size limit, a blocked type): say so, go on.

@@ -7,6 +7,7 @@ import type { AdfDoc } from '../jira/types.js';
 import { textToAdf } from './adf.js';
 import { COMMENTS_PROPERTY, oversizeNotes, remember, type Delivery, type Target } from './delivery.js';
 import { commentPreface } from './route.js';
+import { suspectLine } from './suspect.js';
 
 /** Comment ids kept in COMMENTS_PROPERTY: well under Jira's 32 KB property limit. */
 const COMMENT_IDS_KEPT = 200;
@@ -29,7 +30,7 @@ async function commentHeld(d: Delivery, issueKey: string): Promise<Target | unde
   if (!seen) return undefined;
   if (seen.includes(d.mk)) return remember(d, { kind: 'comment', issueKey, adopted: true });
   const { text } = await d.mail();
-  const body: AdfDoc = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: [commentPreface(d.record)], notes: await oversizeNotes(d) });
+  const body: AdfDoc = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: [suspectLine(d.record.classification), commentPreface(d.record)].filter((x) => x !== undefined), notes: await oversizeNotes(d) });
   let c: { id: string };
   try {
     c = await d.client.addComment(issueKey, body);

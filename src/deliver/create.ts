@@ -6,11 +6,13 @@
 // properties are readable by GET, but an API-token client cannot make them JQL-searchable (only
 // an installed app can).
 import { DelayedError } from 'bullmq';
+import { DEFAULT_MAX_ISSUE_KEY_LOOKUPS } from '../config/schema.js';
 import { PermanentError, RetryableError } from '../core/errors.js';
 import { senderVerdict } from '../mail/auth-results.js';
 import { adfToText, textToAdf } from './adf.js';
-import { MESSAGE_PROPERTY, oversizeNotes, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
-import { isRequestRoute, peopleOf, routeProject, senderLabel, summaryOf, type DeliverRoute } from './route.js';
+import { MESSAGE_PROPERTY, attachmentsToUpload, oversizeNotes, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
+import { suspectLabel, suspectLine } from './suspect.js';
+import { isRequestRoute, issueKeysIn, peopleOf, routeProject, senderLabel, summaryOf, type DeliverRoute } from './route.js';
 
 // Jira's search "might not immediately" show a new issue (search/jql docs; read-after-write
 // needs reconcileIssues, which takes ids we do not have): a recovery search waits this long
@@ -132,7 +134,7 @@ export async function create(d: Delivery): Promise<Target> {
   const { text, attachments } = await d.mail();
   const body = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: createPreface(d), notes: await oversizeNotes(d) });
   // Nothing to upload: the property says complete from the start, and no update follows.
-  const complete = !attachments.some((a) => a.size <= d.route.maxAttachmentBytes);
+  const complete = attachmentsToUpload(d.route, attachments).upload.length === 0;
   // Written before the request leaves: if its answer is lost, the re-run knows to look.
   d.state.createSent ??= new Date().toISOString();
   await saveState(d);
@@ -150,6 +152,11 @@ function createPreface(d: Delivery): string[] {
   const preface = people.reporter ? [] : [`From ${senderLabel(record.from)} (no Jira account):`];
   const verdict = senderVerdict(record.authResults, d.mailbox.policy.authservIds);
   if (verdict.result === 'fail') preface.unshift(`Warning: the sender could not be verified (${verdict.detail}); the From address may be forged.`);
+  const suspect = suspectLine(record.classification);
+  if (suspect) preface.unshift(suspect);
+  const keys = issueKeysIn(record.subject, routeProject(d.route));
+  const cap = d.route.maxIssueKeyLookups ?? DEFAULT_MAX_ISSUE_KEY_LOOKUPS;
+  if (keys.length > cap) preface.push(`The subject names ${keys.length} issue keys; only the first ${cap} were looked up (deliver.maxIssueKeyLookups), not: ${keys.slice(cap, cap + 50).join(', ')}${keys.length > cap + 50 ? ' …' : ''}.`);
   if (state.claimed) preface.push(`This mail claims to answer ${state.claimed.issueKey}; it was not added there because ${state.claimed.why}.`);
   return preface;
 }
@@ -184,7 +191,20 @@ async function createIssue(d: Delivery, r: IssueRoute, body: Body, complete: boo
     description: body,
     ...(people.reporter ? { reporter: { id: people.reporter } } : {}),
   };
+  const label = suspectLabel(d.record.classification);
+  if (label) fields.labels = [label];
   // The property rides in the create (IssueUpdateDetails.properties): one call, atomic.
-  const created = await d.client.createIssue(fields, { properties: [{ key: MESSAGE_PROPERTY, value: propertyValue(d, complete) }] });
+  const properties = [{ key: MESSAGE_PROPERTY, value: propertyValue(d, complete) }];
+  let created: { id: string; key: string };
+  try {
+    created = await d.client.createIssue(fields, { properties });
+  } catch (e) {
+    // A project whose create screen lacks Labels refuses the field (400, nothing made): the
+    // description's line still says why; the mail is not failed for want of a label.
+    if (!label || !(e instanceof PermanentError) || !/\blabels\b/i.test(e.message)) throw e;
+    d.ctx.log.warn({ label }, 'the project refuses labels on create: the suspected mail is delivered without its label');
+    delete fields.labels;
+    created = await d.client.createIssue(fields, { properties });
+  }
   return { kind: 'issue', issueKey: created.key, issueId: created.id, adopted: false };
 }

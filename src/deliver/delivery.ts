@@ -3,7 +3,7 @@
 // ledger writes every step shares. The steps themselves live in place.ts, thread.ts, comment.ts,
 // create.ts, attachments.ts and outcome.ts; deliverer.ts runs them in order.
 import type { z } from 'zod';
-import type { MailboxConfig, RetryConfig } from '../config/schema.js';
+import { DEFAULT_MAX_ATTACHMENTS, type MailboxConfig, type RetryConfig } from '../config/schema.js';
 import type { JiraClient } from '../jira/client.js';
 import type { MailRecord } from '../mail/record.js';
 import type { MailStore } from '../mail/store.js';
@@ -151,16 +151,33 @@ export async function saveState(d: Delivery): Promise<void> {
   await d.progress.save(d.state);
 }
 
-/** Notes for the body: a cut mail, attachments over the route's size limit. */
+/** Names listed at most in the note on attachments over the count cap (the note stays bounded). */
+const OVER_COUNT_NAMES = 50;
+
+/** The attachments a mail uploads: those within the route's size limit, the first `maxAttachments` of them; and the rest of those. */
+export function attachmentsToUpload<A extends { size: number }>(route: Pick<Delivery['route'], 'maxAttachmentBytes' | 'maxAttachments'>, attachments: readonly A[]): { upload: A[]; overCount: A[] } {
+  const fitting = attachments.filter((a) => a.size <= route.maxAttachmentBytes);
+  // A route from before the knob existed (a job's stale data) takes the default, never "no cap".
+  const cap = route.maxAttachments ?? DEFAULT_MAX_ATTACHMENTS;
+  return { upload: fitting.slice(0, cap), overCount: fitting.slice(cap) };
+}
+
+/** Notes for the body: a cut mail, attachments over the route's size limit or over its count cap. */
 export async function oversizeNotes(d: Delivery): Promise<string[]> {
   const m = await d.mail();
   const limit = d.route.maxAttachmentBytes;
   const sha = d.record.rawRef.sha256;
+  const { overCount } = attachmentsToUpload(d.route, m.attachments);
+  const names = overCount.slice(0, OVER_COUNT_NAMES).map((a) => `${a.filename} (${formatBytes(a.size)})`);
+  const more = overCount.length > OVER_COUNT_NAMES ? ` and ${overCount.length - OVER_COUNT_NAMES} more` : '';
   return [
     ...(m.cut ? [cutNote(m.cut, sha)] : []),
     ...m.attachments
       .filter((a) => a.size > limit)
       .map((a) => `Attachment not uploaded: ${a.filename} (${formatBytes(a.size)}) is larger than the ${formatBytes(limit)} limit. The whole mail is kept in Mailroom's store (sha256 ${sha}).`),
+    ...(overCount.length
+      ? [`${overCount.length} attachments not uploaded: a mail uploads at most ${d.route.maxAttachments} (deliver.maxAttachments): ${names.join(', ')}${more}. The whole mail is kept in Mailroom's store (sha256 ${sha}).`]
+      : []),
   ];
 }
 

@@ -9,6 +9,7 @@ import { tell, waitingProgress } from '../queues/story.js';
 import { saveState, type Delivery } from './delivery.js';
 import { decideReply, needsPeople, type ReplyFacts } from './reply-trust.js';
 import { issueKeysIn, routeProject } from './route.js';
+import { DEFAULT_MAX_ISSUE_KEY_LOOKUPS } from '../config/schema.js';
 
 // A reply waits this long at most for its thread's first mail (which may be waiting for its
 // sender's account to be made), re-checking every THREAD_RECHECK_MS.
@@ -31,7 +32,8 @@ async function findParent(d: Delivery): Promise<Claim | undefined> {
   const thread = await d.ledger.findThread(threadIds(d.record).filter((id) => id !== d.mk));
   if (thread) return { issueKey: thread.issueKey, source: 'thread', recordedBy: thread.mailboxId };
   const project = routeProject(d.route);
-  for (const k of issueKeysIn(d.record.subject, project)) {
+  // One Jira call per key: a subject naming hundreds is looked up only this far (the new issue names the rest).
+  for (const k of issueKeysIn(d.record.subject, project).slice(0, d.route.maxIssueKeyLookups ?? DEFAULT_MAX_ISSUE_KEY_LOOKUPS)) {
     try {
       const issue = await d.client.getIssue(k, ['project']);
       const key = (issue.fields.project as { key?: string } | undefined)?.key;

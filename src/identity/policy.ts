@@ -2,6 +2,7 @@
 // no Redis, no Jira, so the table tests in test/unit/policy.test.ts pin every rule down.
 import type { MailboxConfig, PolicyConfig } from '../config/schema.js';
 import { canonicalAddress } from '../core/address.js';
+import { plainName } from '../mail/content.js';
 import type { MailRecord } from '../mail/record.js';
 
 export type Role = 'sender' | 'to' | 'cc';
@@ -124,8 +125,16 @@ export function decide(
   return { action: 'provision', mode: policy.autoCreate };
 }
 
-/** Display name for a created account: the mail's, else the local part. */
+/**
+ * Display name for a created account: the mail's (bidi and invisible characters removed), else
+ * the local part, always followed by the address's domain: "Alice Agent (evil.test)". A name in
+ * a mail is the sender's claim; without the domain an outsider's portal account could wear a
+ * staff member's name (JSM customers keep the name they are created with).
+ */
 export function displayNameFor(email: string, name: string | undefined): string {
-  const n = name?.trim();
-  return n ? n.slice(0, 255) : localPartOf(email) || email;
+  const domain = email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+  const suffix = domain && email.includes('@') ? ` (${domain})` : '';
+  const n = plainName(name ?? '') || localPartOf(email) || email;
+  // Jira caps display names at 255 characters: the domain is kept, the name cut.
+  return n.slice(0, Math.max(1, 255 - suffix.length)) + suffix;
 }

@@ -85,6 +85,8 @@ async function provisionPerson(run: ResolveRun, flood: Flood, person: PersonStat
     await audit.record({ ...base, email: person.email, step: 'decision', outcome: 'held', detail });
   };
   if (flood?.held) return hold('flood', `the mail's sender is over the flood limit (mail ${flood.count} this hour, limit ${flood.limit}): this mail creates no accounts`);
+  const suspect = run.record.classification;
+  if (suspect.suspected) return hold('suspected-automated', `a weak signal says this may be machine mail (${suspect.reason}): this mail creates no accounts`);
   if (++round.newAccounts > policy.maxNewAccountsPerMail) return hold('account-ceiling', `this mail already asked for ${policy.maxNewAccountsPerMail} new accounts (policy.maxNewAccountsPerMail)`);
   const take = await takeNewAccount(p.redis, p.prefix, sender ?? person.email, person.email, { perSenderPerHour: policy.maxNewAccountsPerSenderPerHour, perInstallPerHour: policy.maxNewAccountsPerHour });
   if (!take.ok && take.which === 'sender') return hold('account-ceiling', `mails from ${sender ?? person.email} created ${take.count} new accounts this hour (policy.maxNewAccountsPerSenderPerHour ${take.limit})`);

@@ -59,6 +59,14 @@ export const issueRoutes: Route[] = [
       if (rref && reporter && project && reporter.accountId !== req.account?.accountId && !has(req.account, 'MODIFY_REPORTER', project.key)) {
         errors.reporter = "Field 'reporter' cannot be set. It is not on the appropriate screen, or unknown.";
       }
+      // Jira: labels are strings without spaces, at most 255 characters each (the labels field's rules).
+      if (f.labels !== undefined) {
+        const bad = Array.isArray(f.labels) ? f.labels.find((l) => typeof l !== 'string' || /\s/.test(l) || !l || l.length > 255) : f.labels;
+        if (bad !== undefined) errors.labels = typeof bad === 'string' && /\s/.test(bad) ? `The label '${bad}' contains spaces which is invalid.` : 'Labels must be a list of non-empty strings of at most 255 characters.';
+      }
+      for (const field of project?.offCreateScreen ?? []) {
+        if (f[field] !== undefined) errors[field] = `Field '${field}' cannot be set. It is not on the appropriate screen, or unknown.`;
+      }
       if (Object.keys(errors).length) return platformError(400, [], errors);
       if (!has(req.account, 'CREATE_ISSUES', project!.key)) return platformError(403, ['You do not have permission to create issues in this project.']);
       const issue = ctx.state.createIssue(

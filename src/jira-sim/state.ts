@@ -42,6 +42,8 @@ export interface SimProject {
   name: string;
   issueTypes: { id: string; name: string }[];
   nextNumber: number;
+  /** Fields left off the project's create screen (e.g. "labels"): a create that sets one is a 400, as in Jira. */
+  offCreateScreen?: string[];
 }
 
 export interface SimServiceDesk {

@@ -1,11 +1,18 @@
 // What kind of mail this is, decided from headers and MIME structure only: pure, table-tested.
-// Classified mail (anything but `human`) never creates users and never gets an automatic reply,
-// so a false `human` costs a junk ticket while a false non-human can lose a customer's mail:
-// strong signals decide alone, weak ones (subjects) only when nothing else spoke.
+// Classified mail (anything but `human`) is finished silently: no issue, no account. A false
+// `human` costs a junk ticket while a false non-human loses a customer's mail, so only STRONG
+// evidence classifies: report structure (RFC 3464 delivery-status, RFC 3798 MDN, RFC 5965 ARF),
+// Auto-Submitted other than `no` (RFC 3834) and responders' own headers, list headers
+// (RFC 2369/2919, Precedence bulk|list|junk), our loop header, the receiving server's spam
+// flags, and machine senders (MAILER-DAEMON, a null Return-Path). WEAK evidence (a subject's or
+// a body's wording, a client's X-Auto-Response-Suppress, an Exchange inbox rule's
+// X-MS-Exchange-Inbox-Rules-Loop, which a customer's forwarding rule adds to their own mail)
+// leaves the mail `human` with `suspected` set: it is delivered, provisions no one, and is
+// labelled (docs/classification.md).
 //
 // Order matters. Delivery reports first: many carry Auto-Submitted or Precedence too. Then
 // feedback reports (ARF), our own loop header, auto-replies, list traffic, and last the weak
-// subject-only signals.
+// signals.
 import type { Classification } from './record.js';
 import { LOOP_HEADER, LOOP_HEADER_KEY } from './loop.js';
 
@@ -60,6 +67,7 @@ export const CLASSIFY_HEADERS = [
   'x-spam-status',
   'x-mail-autoreply',
   'x-vacation',
+  'x-apple-action',
   'x-post-messageclass',
   'in-reply-to',
   LOOP_HEADER_KEY,
@@ -143,6 +151,12 @@ const DSN_SUBJECT = new RegExp(
 const DSN_SUBJECT_ALONE =
   /^\s*((your )?(message|mail|e-?mail)( to .{1,200}?)? (could not|cannot|can't|was not|wasn't) (be )?delivered|delivery failure notification|undeliverable message|mail delivery failure|[ée]chec de (la )?remise|non recapitabile|onbestelbaar:|no se puede entregar|undelivered mail returned to sender|undeliver(able|ed)( mail| message)?:|returned mail:|mail delivery failed|delivery status notification \((failure|delay)\)|failure notice\s*$|delivery failure:|non[- ]?delivery (report|notification)|mail system error - returned mail|warning: could not send message for past|unzustellbar:|nicht zustellbar:|non remis|delivery has failed|message delivery has failed|delivery notification: delivery has failed)/i;
 
+// The opening lines of delivery reports and out-of-office replies that carry no header saying
+// so: read only from the start of the body, and only ever a weak signal.
+const DSN_BODY =
+  /^\s*(this is the mail (system|delivery agent) at|this message was created automatically by mail delivery software|delivery to the following recipients? (failed|has been delayed)|your message (did not reach|could(n't| not) be delivered to) (some or all of )?its intended recipients|i'?m sorry to have to inform you that your message could not)/i;
+const VACATION_BODY = /^\s*((hello|hi|dear[^\n]{0,40})[,!.]?\s+)?(i am|i'm|i will be) (currently )?(out of (the )?office|on (vacation|holiday|annual leave|leave)|away from (the office|my desk))\b[^\n]{0,200}\b(until|returning|back on|back in|return on)\b/i;
+
 // Subjects abuse-report services use when their reports are not ARF (Microsoft's JMRP).
 const FEEDBACK_SUBJECT = /^(complaint about message from|(email )?feedback report for)\b/i;
 
@@ -162,7 +176,7 @@ export function classify(input: ClassifyInput): Classification {
   const h = input.headers;
   const subject = (input.subject ?? '').trim();
   const autoSubmitted = h['auto-submitted']?.trim().toLowerCase();
-  const autoMarker = autoReplyMarker(h, autoSubmitted, subject);
+  const autoMarker = autoReplyMarker(h, autoSubmitted);
   const nullReturnPath = h['return-path'] !== undefined && /^<?\s*>?$/.test(h['return-path'].trim());
   return (
     byReportStructure(input) ??
@@ -172,7 +186,7 @@ export function classify(input: ClassifyInput): Classification {
     byOwnLoop(h) ??
     byAutoReplyMarks(subject, autoMarker, nullReturnPath) ??
     byListHeaders(h) ??
-    bySubjectAlone(subject) ?? { kind: 'human', reason: 'no automated-mail markers' }
+    byWeakSignals(input, subject) ?? { kind: 'human', reason: 'no automated-mail markers' }
   );
 }
 
@@ -196,6 +210,11 @@ function byReportStructure(input: ClassifyInput): Found {
   if (parts.includes('message/feedback-report')) return { kind: 'feedback-report', reason: 'a message/feedback-report part (ARF)' };
   if (h['feedback-type'] !== undefined && ct.type.startsWith('multipart/')) {
     return { kind: 'feedback-report', reason: `Feedback-Type: ${h['feedback-type']}` };
+  }
+  // Non-ARF abuse reports (Microsoft's JMRP): the reported message rides enclosed, as in ARF.
+  const subject = (input.subject ?? '').trim();
+  if (FEEDBACK_SUBJECT.test(subject) && parts.some((t) => t === 'message/rfc822' || t === 'message/global')) {
+    return { kind: 'feedback-report', reason: `abuse-report subject "${short(subject)}" with the reported message enclosed` };
   }
 
   // Amazon SES notifications by SNS: JSON in a text/plain body, named by notificationType.
@@ -286,16 +305,33 @@ function byListHeaders(h: Headers): Found {
   return undefined;
 }
 
-/** 6. Weak, subject-only signals. */
-function bySubjectAlone(subject: string): Found {
-  if (DSN_SUBJECT_ALONE.test(subject)) return { kind: 'bounce', reason: `delivery-failure subject "${short(subject)}" (weak signal)` };
-  if (VACATION_SUBJECT_ALONE.test(subject)) return { kind: 'auto-reply', reason: `out-of-office subject "${short(subject)}" (weak signal)` };
-  if (FEEDBACK_SUBJECT.test(subject)) return { kind: 'feedback-report', reason: `abuse-report subject "${short(subject)}" (weak signal)` };
+/**
+ * 6. Weak signals: wording a person may also write, and headers a client or a customer's own
+ * rule sets. The mail stays `human` (delivered, nobody provisioned), marked `suspected`.
+ */
+function byWeakSignals(input: ClassifyInput, subject: string): Found {
+  const h = input.headers;
+  const weak = (suspected: 'bounce' | 'auto-reply' | 'feedback-report', why: string): Classification => ({
+    kind: 'human',
+    reason: `${why} (weak signal: delivered, nobody provisioned)`,
+    suspected,
+  });
+  if (DSN_SUBJECT_ALONE.test(subject)) return weak('bounce', `delivery-failure subject "${short(subject)}"`);
+  if (VACATION_SUBJECT_ALONE.test(subject)) return weak('auto-reply', `out-of-office subject "${short(subject)}"`);
+  if (FEEDBACK_SUBJECT.test(subject)) return weak('feedback-report', `abuse-report subject "${short(subject)}"`);
+  // A client asks for no auto-replies on any mail it likes (MS-OXCMAIL 2.1.3.2.20); an inbox
+  // rule's loop header is on every mail a customer's rule forwarded: beside a vacation subject only.
+  for (const k of ['x-auto-response-suppress', 'x-ms-exchange-inbox-rules-loop'] as const) {
+    if (h[k] !== undefined && VACATION_SUBJECT.test(subject)) return weak('auto-reply', `${headerName(k)} and subject "${short(subject)}"`);
+  }
+  const body = (input.text ?? '').slice(0, 2_000);
+  if (DSN_BODY.test(body)) return weak('bounce', 'delivery-failure wording at the start of the body');
+  if (VACATION_BODY.test(body)) return weak('auto-reply', 'out-of-office wording at the start of the body');
   return undefined;
 }
 
 /** The strongest auto-reply header present, described; undefined when there is none. */
-function autoReplyMarker(h: Readonly<Record<string, string>>, autoSubmitted: string | undefined, subject: string): string | undefined {
+function autoReplyMarker(h: Readonly<Record<string, string>>, autoSubmitted: string | undefined): string | undefined {
   if (autoSubmitted && !/^no\b/.test(autoSubmitted)) return `Auto-Submitted: ${autoSubmitted}`;
   for (const k of ['x-autoreply', 'x-autorespond', 'x-autoresponder', 'x-autoresponse'] as const) {
     const v = h[k];
@@ -310,15 +346,13 @@ function autoReplyMarker(h: Readonly<Record<string, string>>, autoSubmitted: str
   if (messageClass !== undefined && /auto-?respond/i.test(messageClass)) return `X-POST-MessageClass: ${short(messageClass)}`;
   const gen = h['x-autogenerated'];
   if (gen !== undefined && /reply|forward/i.test(gen)) return `X-AutoGenerated: ${short(gen)}`;
-  if (h['x-ms-exchange-inbox-rules-loop'] !== undefined) return `X-MS-Exchange-Inbox-Rules-Loop: ${short(h['x-ms-exchange-inbox-rules-loop'])} (sent by an Exchange inbox rule)`;
+  // iCloud's vacation responder (its X-Apple-Action names the rule that sent the reply).
+  const apple = h['x-apple-action'];
+  if (apple !== undefined && /^vacation\b/i.test(apple.trim())) return `X-Apple-Action: ${short(apple)}`;
   const precedence = (h['precedence'] ?? h['x-precedence'])?.trim().toLowerCase();
   if (precedence === 'auto_reply' || precedence === 'auto-reply') return `Precedence: ${precedence}`;
-  // Outlook/Exchange puts X-Auto-Response-Suppress on its out-of-office replies, but also on
-  // some ordinary mail (meeting requests), so it counts only beside an out-of-office subject.
-  const suppress = h['x-auto-response-suppress'];
-  if (suppress !== undefined && VACATION_SUBJECT.test(subject)) {
-    return `X-Auto-Response-Suppress: ${short(suppress)} and subject "${short(subject)}"`;
-  }
+  // Not here: X-Auto-Response-Suppress (set by the sending client, on any mail) and
+  // X-MS-Exchange-Inbox-Rules-Loop (on a customer's forwarded mail too): weak signals, step 6.
   return undefined;
 }
 

@@ -48,11 +48,24 @@ const EXT: Record<string, string> = {
   'message/rfc822': 'eml',
 };
 
+// Characters that reorder or hide what a name shows: the bidi embeddings, overrides and isolates
+// (U+202A-U+202E, U+2066-U+2069), the directional marks (U+200E/F, U+061C), zero-width and BOM
+// characters. "invoice\u202efdp.exe" shows as "invoiceexe.pdf": removed, it reads "invoicefdp.exe".
+const BIDI_RE = /[\u202a-\u202e\u2066-\u2069\u200b-\u200f\u061c\ufeff]/g;
+// eslint-disable-next-line no-control-regex -- control characters (C0, DEL, C1) are what is matched
+const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/** A name as a person should read it: no bidi or invisible characters, controls as spaces, trimmed. */
+export function plainName(name: string): string {
+  return name.replace(BIDI_RE, '').replace(CONTROL_RE, ' ').replace(/\s+/g, ' ').trim();
+}
+
 /** A name Jira will show: the mail's filename, else one made from the position and type. */
 export function attachmentName(filename: string | undefined, contentType: string, index: number): string {
-  // Path separators and control characters from a hostile mail must not reach Jira as such.
+  // Bidi and invisible characters removed; path separators and controls from a hostile mail
+  // must not reach Jira as such.
   // eslint-disable-next-line no-control-regex -- control characters are what is being removed
-  const clean = (filename ?? '').replace(/[\u0000-\u001f\u007f/\\]+/g, '_').trim();
+  const clean = (filename ?? '').replace(BIDI_RE, '').replace(/[\u0000-\u001f\u007f-\u009f/\\]+/g, '_').trim();
   if (clean) return clean.slice(0, 255);
   return `attachment-${index + 1}.${EXT[contentType.toLowerCase()] ?? 'bin'}`;
 }

@@ -44,6 +44,11 @@ export const classificationSchema = z.object({
   kind: z.enum(classificationKinds),
   /** Why, in words a person can read: the header or part that decided it. */
   reason: z.string(),
+  /**
+   * Only on `human`: a weak signal (a subject's or body's wording) says this may be machine
+   * mail. It is still delivered, but provisions no one and is labelled so agents see why.
+   */
+  suspected: z.enum(['bounce', 'auto-reply', 'feedback-report']).optional(),
 });
 export type Classification = z.infer<typeof classificationSchema>;
 

@@ -4,7 +4,8 @@
 // grant with domain-wide delegation, and the generic client-credentials and refresh-token
 // grants. Refusals come back as the provider's error plus what to grant; tokens are cached
 // until shortly before they lapse.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -176,6 +177,32 @@ describe('Google Workspace: service account JWT bearer with domain-wide delegati
     })();
     expect(e).toBeInstanceOf(ConfigError);
     expect((e as ConfigError).problems[0]!.path).toBe('mailboxes[0].imap.auth.serviceAccountKeyFile');
+  });
+});
+
+describe('Google service account key: token_uri', () => {
+  const refusalOf = (tokenUri: string, extra: Record<string, unknown> = {}) => {
+    const file = join(dir, `sa-${createHash('sha256').update(tokenUri).digest('hex').slice(0, 8)}.json`);
+    writeFileSync(file, makeServiceAccount(tokenUri).json);
+    try {
+      configWith({ provider: 'google', serviceAccountKeyFile: file, ...extra });
+      return undefined;
+    } catch (err) {
+      return err as ConfigError;
+    }
+  };
+
+  it('refuses a plain-http token_uri off loopback: the signed assertion would go in clear (issue 23)', () => {
+    const e = refusalOf('http://oauth2.evil.example/token');
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e!.problems[0]!.path).toBe('mailboxes[0].imap.auth.serviceAccountKeyFile');
+    expect(e!.problems[0]!.message).toMatch(/token_uri http:\/\/oauth2\.evil\.example\/token is not https/);
+  });
+
+  it('takes https, loopback http, and a key whose token_uri a configured tokenUrl overrides', () => {
+    expect(refusalOf('https://oauth2.googleapis.com/token')).toBeUndefined();
+    expect(refusalOf('http://127.0.0.1:9/token')).toBeUndefined();
+    expect(refusalOf('http://oauth2.evil.example/token2', { tokenUrl: 'https://oauth2.googleapis.com/token' })).toBeUndefined();
   });
 });
 

@@ -177,7 +177,7 @@ describe('pipeline against the simulator with faults', () => {
       const a = accountsFor(`cust${n}@client.example`);
       expect(a).toHaveLength(1);
       expect(a[0]!.accountType).toBe('customer');
-      expect(a[0]!.displayName).toBe(n === 0 ? 'cust0' : `Customer ${n}`);
+      expect(a[0]!.displayName).toBe(n === 0 ? 'cust0 (client.example)' : `Customer ${n} (client.example)`);
       expect(desk.customers.has(a[0]!.accountId)).toBe(true);
     }
     expect(jira.sim.counters.count('createCustomer')).toBe(6);

@@ -83,7 +83,7 @@ describe('provisioner steps', () => {
     const [a] = jira.sim.state.accountsByEmail('new.person@example.com');
     expect(r).toMatchObject({ accountId: a!.accountId, created: true });
     expect(a!.products).toEqual(['jira-software']);
-    expect(a!.displayName).toBe('New Person');
+    expect(a!.displayName).toBe('New Person (example.com)');
     for (const g of GROUPS) expect(members(g, a!.accountId)).toBe(true);
     expect(await pipeline.cache.peek('new.person@example.com')).toMatchObject({ found: true, account: { accountId: a!.accountId } });
 
@@ -133,7 +133,7 @@ describe('provisioner steps', () => {
     const r = (await run(job)) as { accountId: string };
     const desk = jira.sim.state.serviceDesks.get('1')!;
     expect(desk.customers.has(r.accountId)).toBe(true);
-    expect(jira.sim.state.accounts.get(r.accountId)!.displayName).toBe('jo.blogs');
+    expect(jira.sim.state.accounts.get(r.accountId)!.displayName).toBe('jo.blogs (client.example)');
 
     const existing = await stage({ email: 'carol@customer.example', mode: 'customer', mailboxId: 'desk' });
     const r2 = (await run(existing)) as { accountId: string; created: boolean };

@@ -45,6 +45,21 @@ describe('canonicalAddress', () => {
     expect(canonicalDomain('@bücher.example')).toBe('xn--bcher-kva.example');
     expect(policySchema.parse({ deniedDomains: ['Example.org.'] }).deniedDomains).toEqual(['example.org']);
   });
+
+  it('refuses list entries that would match nothing: wildcards, several domains in one, whitespace (issue 23)', () => {
+    const problems = (entries: string[]) => {
+      const r = policySchema.safeParse({ deniedDomains: entries, allowedDomains: entries });
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    const wild = problems(['*.wild.test']);
+    expect(wild).toHaveLength(2);
+    expect(wild[0]).toMatch(/^allowedDomains\.0|^deniedDomains\.0/);
+    expect(wild.join('\n')).toMatch(/no wildcards; a domain covers its subdomains already \(write wild\.test/);
+    expect(problems(['a.test, b.test']).join('\n')).toMatch(/holds several domains: give one domain per list entry/);
+    expect(problems(['a.test b.test']).join('\n')).toMatch(/contains whitespace/);
+    expect(problems(['not a domain!']).length).toBeGreaterThan(0);
+    expect(problems(['@Example.org', 'mail.example.com.', 'bücher.example'])).toEqual([]);
+  });
 });
 
 describe('policy sees the canonical address (finding 5)', () => {

@@ -127,3 +127,28 @@ describe('configuration', () => {
     expect(() => loadConfig(join(dir, 'missing.yml'), {})).toThrow(/no configuration file/);
   });
 });
+
+describe('config check warnings: a notification group that is also a provisioning group (issue 23)', () => {
+  const withRules = (groups: string[], autoCreate = 'user') =>
+    parseConfig(
+      {
+        ...minimal,
+        mailboxes: [{ id: 'support', policy: { autoCreate, groups: ['support-customers', { groupId: 'abc-123' }], ...(autoCreate === 'customer' ? { serviceDeskId: '1' } : {}) } }],
+        notifications: { rules: [{ project: 'SUP', events: ['issue_created'], groups }] },
+      },
+      {},
+    );
+
+  it('names the rule group, the provisioning group and what to do instead', async () => {
+    const { notifyGroupOverlaps } = await import('../../src/config/notify-overlap.js');
+    expect(notifyGroupOverlaps(withRules(['support-agents', 'Support-Customers']))).toEqual([
+      {
+        path: 'notifications.rules[0].groups[1]',
+        message: expect.stringMatching(/group "Support-Customers" is also the auto-provisioning group mailboxes\[0\]\.policy\.groups\[0\] \(mailbox "support"\): every outsider .* notify a staff-only group instead/),
+      },
+    ]);
+    expect(notifyGroupOverlaps(withRules(['support-agents']))).toEqual([]);
+    // Customers (JSM) are not put in groups: nothing to warn about.
+    expect(notifyGroupOverlaps(withRules(['support-customers'], 'customer'))).toEqual([]);
+  });
+});

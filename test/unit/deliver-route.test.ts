@@ -68,4 +68,12 @@ describe('ids and people', () => {
     expect(attachmentName(undefined, 'image/png', 2)).toBe('attachment-3.png');
     expect(attachmentName('', 'application/x-foo', 0)).toBe('attachment-1.bin');
   });
+
+  it('attachmentName removes bidi overrides, isolates, marks and invisible characters, and C1 controls (issue 23)', () => {
+    // Shown as "invoiceexe.pdf" with the override; without it the real extension is plain.
+    expect(attachmentName('invoice\u202efdp.exe', 'application/octet-stream', 0)).toBe('invoicefdp.exe');
+    expect(attachmentName('\u2067report\u2069\u200e\u200f\u202a\u202b\u202c\u202d.pdf', 'application/pdf', 0)).toBe('report.pdf');
+    expect(attachmentName('a\u0085b\u009fc\u0007.txt', 'text/plain', 0)).toBe('a_b_c_.txt');
+    expect(attachmentName('\u202e\u200b', 'image/png', 1)).toBe('attachment-2.png');
+  });
 });

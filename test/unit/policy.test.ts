@@ -108,9 +108,17 @@ describe('small helpers', () => {
     expect(inDomain('eu.example.com', 'example.com')).toBe(true);
     expect(inDomain('badexample.com', 'example.com')).toBe(false);
   });
-  it('displayNameFor falls back to the local part', () => {
-    expect(displayNameFor('jo.smith@x.com', undefined)).toBe('jo.smith');
-    expect(displayNameFor('jo.smith@x.com', '  ')).toBe('jo.smith');
-    expect(displayNameFor('jo.smith@x.com', 'Jo Smith')).toBe('Jo Smith');
+  it('displayNameFor falls back to the local part, and always names the domain', () => {
+    expect(displayNameFor('jo.smith@x.com', undefined)).toBe('jo.smith (x.com)');
+    expect(displayNameFor('jo.smith@x.com', '  ')).toBe('jo.smith (x.com)');
+    expect(displayNameFor('jo.smith@x.com', 'Jo Smith')).toBe('Jo Smith (x.com)');
+  });
+
+  it('displayNameFor: an outsider cannot wear a staff member\'s name, nor hide characters in it (issue 23)', () => {
+    expect(displayNameFor('eve@evil.test', 'Alice Agent')).toBe('Alice Agent (evil.test)');
+    expect(displayNameFor('eve@Evil.Test', 'Alice\u202e Agent\u200b\u0007')).toBe('Alice Agent (evil.test)');
+    const long = displayNameFor('eve@evil.test', 'x'.repeat(400));
+    expect(long).toHaveLength(255);
+    expect(long.endsWith(' (evil.test)')).toBe(true);
   });
 });

@@ -11,6 +11,7 @@ import { checkRecord, checkToken, formatReport } from '../../token/check.js';
 import { openTokenQueues, publish, readTokenState, resumeGate, type TokenState } from '../../token/gate.js';
 import { daysLeft, maskToken, parseEmailInput, parseExpiresInput, parseTokenInput } from '../../token/input.js';
 import { loadSecretKey, type SecretKey } from '../../token/key.js';
+import { refuseOtherKey } from '../../token/key-guard.js';
 import { clearToken, readTokenCredentials, readTokenMeta, saveToken, type TokenCredentials, type TokenMeta } from '../../token/store.js';
 import { runTokenCheck } from '../../token/watch.js';
 import { silentLogger } from '../../core/log.js';
@@ -68,6 +69,8 @@ function reachRecorder(config: Config, redis: Redis): JiraReachRecorder {
 interface StoreOpts {
   email?: string;
   expires?: string;
+  /** Seal with this key although the stored token was sealed with another (a deliberate key change). */
+  newKey?: boolean;
 }
 
 /** set and rotate: validate live, store atomically, resume what the gate paused. */
@@ -77,6 +80,11 @@ async function storeToken(ctx: CliContext, opts: StoreOpts, mode: 'set' | 'rotat
   const key = secretKeyOf(config);
   const previous = await readTokenMeta(redis, config.prefix);
   if (mode === 'rotate' && !previous) throw new CliError('no token is stored yet: use `mailroom token set`', EXIT.failed);
+  try {
+    refuseOtherKey(previous, key, !!opts.newKey);
+  } catch (e) {
+    throw new CliError(describeError(e), EXIT.usage);
+  }
   const now = new Date();
   let email: string;
   let expiresAt: Date;
@@ -217,6 +225,7 @@ function storeCommands(token: Command, ctx: CliContext): void {
     .description('store the token read from stdin, after checking it against Jira (/myself, /mypermissions)')
     .requiredOption('--email <email>', "the workaround account's email (must match the token's account)")
     .option('--expires <YYYY-MM-DD>', 'expiry date shown when the token was created (default: 365 days from now)')
+    .option('--new-key', 'seal with this key although the stored token was sealed with another (a deliberate key change: restart every role with the new key after)')
     .addHelpText(
       'after',
       '\nThe token is read from standard input, never from arguments.\nExamples:\n' +
@@ -230,6 +239,7 @@ function storeCommands(token: Command, ctx: CliContext): void {
     .description('replace the stored token atomically with one read from stdin (checked first); in-flight jobs finish on the old one or retry on the new')
     .option('--email <email>', 'the account email (default: the stored one)')
     .option('--expires <YYYY-MM-DD>', 'expiry date of the new token (default: 365 days from now)')
+    .option('--new-key', 'seal with this key although the stored token was sealed with another (a deliberate key change: restart every role with the new key after)')
     .addHelpText('after', '\nExamples:\n  printf %s "$NEW_TOKEN" | mailroom token rotate --expires 2027-11-01\n  mailroom token rotate --email new-bot@example.com < /run/secrets/jira-token')
     .action((opts: StoreOpts) => storeToken(ctx, opts, 'rotate'));
 }
