@@ -7,7 +7,7 @@
 // an installed app can).
 import { DelayedError } from 'bullmq';
 import { PermanentError, RetryableError } from '../core/errors.js';
-import { senderVerdict } from '../mail/auth-results.js';
+import { verdictOf } from '../mail/sender-trust.js';
 import { adfToText, textToAdf } from './adf.js';
 import { MESSAGE_PROPERTY, oversizeNotes, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
 import { isRequestRoute, peopleOf, routeProject, senderLabel, summaryOf, type DeliverRoute } from './route.js';
@@ -148,7 +148,7 @@ function createPreface(d: Delivery): string[] {
   const people = peopleOf(d.data.people);
   // Without an account for the sender, the issue is reported by the token's account: say who wrote.
   const preface = people.reporter ? [] : [`From ${senderLabel(record.from)} (no Jira account):`];
-  const verdict = senderVerdict(record.authResults, d.mailbox.policy.authservIds);
+  const verdict = verdictOf(record, d.mailbox);
   if (verdict.result === 'fail') preface.unshift(`Warning: the sender could not be verified (${verdict.detail}); the From address may be forged.`);
   if (state.claimed) preface.push(`This mail claims to answer ${state.claimed.issueKey}; it was not added there because ${state.claimed.why}.`);
   return preface;

@@ -2,6 +2,7 @@
 // decided on: known, ignored, held, or a provision job asked for, within the ceilings on new
 // accounts (src/identity/account-ceiling.ts).
 import { DelayedError } from 'bullmq';
+import { verdictOf } from '../mail/sender-trust.js';
 import { identityProvision } from '../queues/catalog.js';
 import { markWaiting, takeNewAccount } from './account-ceiling.js';
 import type { CacheEntry, LookupSource } from './cache.js';
@@ -62,8 +63,16 @@ async function decidePerson(run: ResolveRun, flood: Flood, person: PersonState, 
       await audit.record({ ...base, email: person.email, step: 'decision', outcome: d.action === 'hold' ? 'held' : 'ignored', detail: d.detail });
       return;
     case 'provision':
+      if (person.role !== 'sender' && verdictOf(run.record, run.mailbox).result !== 'pass') return refuseUnverified(run, person);
       return provisionPerson(run, flood, person, d.mode, round);
   }
+}
+
+/** Mail whose sender is not verified creates nobody but (where policy allows) its sender: a forger could list anyone in To or Cc. */
+async function refuseUnverified(run: ResolveRun, person: PersonState): Promise<void> {
+  Object.assign(person, { status: 'ignored', reason: 'sender-not-verified' });
+  const detail = `the receiving server did not verify this mail's sender (${verdictOf(run.record, run.mailbox).detail}): nobody in its ${person.role} is created`;
+  await run.audit.record({ ...run.base, email: person.email, step: 'decision', outcome: 'ignored', detail });
 }
 
 async function recordLookup(run: ResolveRun, person: PersonState, entry: CacheEntry, source: LookupSource): Promise<void> {
