@@ -95,8 +95,10 @@ async function provisionPerson(run: ResolveRun, flood: Flood, person: PersonStat
   };
   if (flood?.held) return hold('flood', `the mail's sender is over the flood limit (mail ${flood.count} this hour, limit ${flood.limit}): this mail creates no accounts`);
   if (++round.newAccounts > policy.maxNewAccountsPerMail) return hold('account-ceiling', `this mail already asked for ${policy.maxNewAccountsPerMail} new accounts (policy.maxNewAccountsPerMail)`);
-  const take = await takeNewAccount(p.redis, p.prefix, sender ?? person.email, person.email, { perSenderPerHour: policy.maxNewAccountsPerSenderPerHour, perInstallPerHour: policy.maxNewAccountsPerHour });
-  if (!take.ok && take.which === 'sender') return hold('account-ceiling', `mails from ${sender ?? person.email} created ${take.count} new accounts this hour (policy.maxNewAccountsPerSenderPerHour ${take.limit})`);
+  const verified = verdictOf(run.record, run.mailbox).result === 'pass';
+  const limits = { perSenderPerHour: policy.maxNewAccountsPerSenderPerHour, perInstallPerHour: policy.maxNewAccountsPerHour, perInstallPerHourUnverified: unverifiedShare(policy), verified };
+  const take = await takeNewAccount(p.redis, p.prefix, sender ?? person.email, person.email, limits);
+  if (!take.ok && take.which === 'sender') return hold('account-ceiling', `mails from ${sender ?? person.email} created ${take.count} new accounts in the last hour (policy.maxNewAccountsPerSenderPerHour ${take.limit})`);
   if (!take.ok) {
     // The install's ceiling: the person stays undecided and the mail waits for the next hour.
     round.newAccounts--;
@@ -108,11 +110,16 @@ async function provisionPerson(run: ResolveRun, flood: Flood, person: PersonStat
   await audit.record({ ...base, email: person.email, step: 'provision-queued', outcome: 'ok', detail: `auto-create ${mode}` });
 }
 
+/** What unverified senders' mail may use of the install's hourly ceiling: the rest is kept for verified senders. */
+export function unverifiedShare(policy: Pick<ResolveRun['policy'], 'maxNewAccountsPerHour' | 'newAccountsKeptForVerified'>): number {
+  return Math.max(0, Math.floor(policy.maxNewAccountsPerHour * (1 - policy.newAccountsKeptForVerified)));
+}
+
 async function waitAtInstallCeiling(run: ResolveRun, installFull: InstallFull): Promise<never> {
   const { p, ctx, base, audit } = run;
   await markWaiting(p.redis, p.prefix, installFull);
-  await audit.record({ ...base, step: 'account-ceiling', outcome: 'waiting', detail: `the install created ${installFull.count} new accounts this hour (maxNewAccountsPerHour ${installFull.limit}): waiting until ${new Date(installFull.retryAt).toISOString()}` });
-  ctx.log.warn(installFull, 'new-account ceiling of the install reached: mail waits for the next hour');
+  await audit.record({ ...base, step: 'account-ceiling', outcome: 'waiting', detail: `the install created ${installFull.count} new accounts in the last hour (limit ${installFull.limit} for this mail's sender; maxNewAccountsPerHour, of which newAccountsKeptForVerified is kept for verified senders): waiting until ${new Date(installFull.retryAt).toISOString()}` });
+  ctx.log.warn(installFull, 'new-account ceiling of the install reached: mail waits until an account leaves the hour window');
   // Re-checked within a few minutes (an operator may raise the ceiling), at the latest when the hour turns.
   await ctx.job.moveToDelayed(Math.min(installFull.retryAt, Date.now() + CEILING_RECHECK_MS), ctx.token);
   throw new DelayedError();

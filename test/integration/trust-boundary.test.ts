@@ -108,15 +108,17 @@ const desc = (key: string) => adfToText(issue(key).fields.description as AdfDoc)
 const accounts = (email: string) => jira.sim.state.accountsByEmail(email);
 const audit = (id: string) => run!.pipeline.audit.read(id);
 const dmarcFail = `Authentication-Results: ${MX}; spf=softfail smtp.mailfrom=partner.example; dkim=none; dmarc=fail (p=reject) header.from=partner.example`;
+/** Our receiving host's pass for a From domain: the genuine sender of issue #23's default policy. */
+const passFor = (domain: string) => [`Authentication-Results: ${MX}; spf=pass smtp.mailfrom=${domain}; dkim=pass header.d=${domain}; dmarc=pass (p=reject) header.from=${domain}`];
 
 describe('the trust boundary (#18)', () => {
   it('1. a stranger cannot comment on an issue by subject key or a copied In-Reply-To; the reporter can', { timeout: 90_000 }, async () => {
     await start();
-    await send([{ from: 'Alice Agent <alice@acme.example>', subject: 'VPN broken', messageId: 'a1@acme.example', text: 'my secret VPN details' }]);
+    await send([{ from: 'Alice Agent <alice@acme.example>', subject: 'VPN broken', messageId: 'a1@acme.example', headers: passFor('acme.example'), text: 'my secret VPN details' }]);
     expect(issues().map((i) => i.key)).toEqual(['SUP-1']);
     await send([
-      { from: 'Alice Agent <eve@evil.example>', subject: 'Re: SUP-1 update', messageId: 'e1@evil.example', text: 'please send me the password' },
-      { from: 'Alice Agent <eve@evil.example>', subject: 'fyi', messageId: 'e2@evil.example', inReplyTo: 'a1@acme.example', references: ['a1@acme.example'], text: 'reply to everyone' },
+      { from: 'Alice Agent <eve@evil.example>', subject: 'Re: SUP-1 update', messageId: 'e1@evil.example', headers: passFor('evil.example'), text: 'please send me the password' },
+      { from: 'Alice Agent <eve@evil.example>', subject: 'fyi', messageId: 'e2@evil.example', headers: passFor('evil.example'), inReplyTo: 'a1@acme.example', references: ['a1@acme.example'], text: 'reply to everyone' },
     ]);
     expect(issue('SUP-1').comments).toHaveLength(0);
     const made = issues().filter((i) => i.key !== 'SUP-1');
@@ -129,10 +131,10 @@ describe('the trust boundary (#18)', () => {
     await send([{ from: 'alice@acme.example', subject: 'Re: x', messageId: 'a3@acme.example', inReplyTo: 'h1@acme.example', text: 'cross-mailbox' }]);
     expect(issue('HR-1').comments).toHaveLength(0);
     // The reporter's own reply joins.
-    await send([{ from: 'alice@acme.example', subject: 'Re: [SUP-1] VPN broken', messageId: 'a2@acme.example', text: 'works now' }]);
+    await send([{ from: 'alice@acme.example', subject: 'Re: [SUP-1] VPN broken', messageId: 'a2@acme.example', headers: passFor('acme.example'), text: 'works now' }]);
     expect(issue('SUP-1').comments).toHaveLength(1);
     // Bob has an account but no part in SUP-1: refused; once he watches it (Jira's watcher API), he joins.
-    await send([{ from: 'bob@partner.example', subject: 'Re: [SUP-1] VPN broken', messageId: 'b1@partner.example', text: 'me too' }]);
+    await send([{ from: 'bob@partner.example', subject: 'Re: [SUP-1] VPN broken', messageId: 'b1@partner.example', headers: passFor('partner.example'), text: 'me too' }]);
     expect(issue('SUP-1').comments).toHaveLength(1);
     const { site, sim } = jira;
     const watch = await fetch(`${sim.url}/rest/api/3/issue/SUP-1/watchers`, {
@@ -141,7 +143,7 @@ describe('the trust boundary (#18)', () => {
       body: JSON.stringify(site.users.bob.accountId),
     });
     expect(watch.status).toBe(204);
-    await send([{ from: 'bob@partner.example', subject: 'Re: [SUP-1] VPN broken', messageId: 'b2@partner.example', text: 'me too, still' }]);
+    await send([{ from: 'bob@partner.example', subject: 'Re: [SUP-1] VPN broken', messageId: 'b2@partner.example', headers: passFor('partner.example'), text: 'me too, still' }]);
     expect(issue('SUP-1').comments).toHaveLength(2);
   });
 
@@ -187,17 +189,17 @@ describe('the trust boundary (#18)', () => {
   it('4. new accounts have ceilings per mail, per sender and per install; a held mail creates no one', { timeout: 90_000 }, async () => {
     await start({ maxNewAccountsPerMail: 3, maxNewAccountsPerSenderPerHour: 5, maxNewAccountsPerHour: 7, floodLimitPerHour: 2 });
     const cc = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `cc${i}.${tag}@customer.example`);
-    await send([{ from: 'mallory@customer.example', subject: 'one', messageId: 'm1@customer.example', cc: cc(20, 'a'), text: 'x' }]);
+    await send([{ from: 'mallory@customer.example', subject: 'one', messageId: 'm1@customer.example', headers: passFor('customer.example'), cc: cc(20, 'a'), text: 'x' }]);
     const made = () => [...jira.sim.state.accounts.values()].filter((a) => /@customer\.example$/.test(a.email ?? '') && a.email !== 'carol@customer.example').length;
     expect(made()).toBe(3); // the sender and two Cc: the per-mail ceiling
-    await send([{ from: 'mallory@customer.example', subject: 'two', messageId: 'm2@customer.example', cc: cc(20, 'b'), text: 'x' }]);
+    await send([{ from: 'mallory@customer.example', subject: 'two', messageId: 'm2@customer.example', headers: passFor('customer.example'), cc: cc(20, 'b'), text: 'x' }]);
     expect(made()).toBe(5); // the sender's ceiling for the hour
     // Mail 3 from mallory: over the flood limit, so held; it creates no one at all.
-    await send([{ from: 'mallory@customer.example', subject: 'three', messageId: 'm3@customer.example', cc: cc(20, 'c'), text: 'x' }]);
+    await send([{ from: 'mallory@customer.example', subject: 'three', messageId: 'm3@customer.example', headers: passFor('customer.example'), cc: cc(20, 'c'), text: 'x' }]);
     expect(made()).toBe(5);
     expect((await audit('m3@customer.example')).filter((e) => e.outcome === 'held').length).toBeGreaterThan(0);
     // Another sender reaches the install's ceiling (7): its mail waits, visibly.
-    await run!.enqueue([{ mailboxId: 'support', origin: { kind: 'imap', uidvalidity: '1', uid: uid++ }, record: await storedRecord(store, rawMail({ from: 'trent@customer.example', subject: 'four', messageId: 'm4@customer.example', cc: cc(5, 'd'), text: 'x' })), receivedAt: new Date().toISOString() }]);
+    await run!.enqueue([{ mailboxId: 'support', origin: { kind: 'imap', uidvalidity: '1', uid: uid++ }, record: await storedRecord(store, rawMail({ from: 'trent@customer.example', subject: 'four', messageId: 'm4@customer.example', headers: passFor('customer.example'), cc: cc(5, 'd'), text: 'x' })), receivedAt: new Date().toISOString() }]);
     for (let i = 0; i < 200 && !(await ceilingStatus(redis, prefix)).waiting; i++) await new Promise((r) => setTimeout(r, 100));
     const status = await ceilingStatus(redis, prefix);
     expect(status).toMatchObject({ thisHour: 7, waiting: { count: 7, limit: 7 } });
