@@ -39,6 +39,16 @@ const mailboxes = (policy: Record<string, unknown> = {}) => [
     deliver: { project: 'SUP' },
   }),
   testMailbox({ id: 'hr', addresses: ['hr@acme.example'], policy: { autoCreate: 'user', authservIds: [MX] }, deliver: { project: 'HR' } }),
+  // Issue #23: the default policy (no authservIds) on the providers people use, and on a host Mailroom cannot read.
+  ...(['m365', 'gmail', 'plain'] as const).map((id) =>
+    testMailbox({
+      id,
+      addresses: [`${id}@acme.example`],
+      imap: { host: { m365: 'outlook.office365.com', gmail: 'imap.gmail.com', plain: 'mail.acme.example' }[id], user: `${id}@acme.example`, passwordEnv: 'UNUSED_PASSWORD' },
+      policy: { autoCreate: 'user', resolve: { sender: true, cc: true, max: 100 }, ...policy },
+      deliver: { project: 'SUP' },
+    }),
+  ),
 ];
 
 beforeAll(async () => {
@@ -224,5 +234,83 @@ describe('the trust boundary (#18)', () => {
     expect(accounts('spammer@cheap.example')).toHaveLength(0);
     expect(issues().map((i) => i.fields.summary)).toEqual(['hi', 'hi']);
     expect((await audit('sp1@cheap.example')).some((e) => e.step === 'classified' && /^spam/.test(e.detail ?? ''))).toBe(true);
+  });
+});
+
+// Exchange Online's and Gmail's headers in their real shapes (docs/sender-verdicts.md cites them).
+const exo = (domain: string, ok: boolean) =>
+  ok
+    ? [`Authentication-Results: spf=pass (sender IP is 209.85.128.41)\r\n smtp.mailfrom=${domain}; dkim=pass (signature was verified)\r\n header.d=${domain};dmarc=pass action=none header.from=${domain};compauth=pass\r\n reason=100`, 'X-MS-Exchange-Organization-AuthAs: Anonymous']
+    : [`Authentication-Results: spf=fail (sender IP is 203.0.113.9)\r\n smtp.mailfrom=evil.test; dkim=none (message not signed)\r\n header.d=none;dmarc=fail action=oreject header.from=${domain};compauth=fail\r\n reason=000`, 'X-MS-Exchange-Organization-AuthAs: Anonymous'];
+const gmail = (domain: string, ok: boolean) => [
+  'Received: from mail.partner.example (mail.partner.example. [192.0.2.1]) by mx.google.com with ESMTPS id x1; Sat, 28 Nov 2026 11:02:00 -0800 (PST)',
+  ok
+    ? `Authentication-Results: mx.google.com;\r\n       dkim=pass header.i=@${domain} header.s=s1 header.b=AbCdEf;\r\n       spf=pass (google.com: domain of bob@${domain} designates 192.0.2.1 as permitted sender) smtp.mailfrom=bob@${domain};\r\n       dmarc=pass (p=REJECT sp=REJECT dis=NONE) header.from=${domain}`
+    : `Authentication-Results: mx.google.com;\r\n       spf=fail (google.com: domain of bob@${domain} does not designate 203.0.113.9 as permitted sender) smtp.mailfrom=bob@${domain};\r\n       dmarc=fail (p=REJECT sp=REJECT dis=QUARANTINE) header.from=${domain}`,
+];
+const madeFor = (emails: string[]) => emails.filter((e) => accounts(e).length > 0);
+
+describe('safe by default (#23): verdicts on Microsoft 365 and Gmail without configuration', () => {
+  it.each([
+    ['m365', exo],
+    ['gmail', gmail],
+  ] as const)('%s: a forged reply (dmarc=fail) joins nothing and creates no one; the genuine reply becomes a comment', { timeout: 90_000 }, async (mailboxId, header) => {
+    await start();
+    await send([{ mailboxId, from: 'Bob Builder <bob@partner.example>', subject: 'Invoice 77 is wrong', messageId: `b1-${mailboxId}@partner.example`, headers: header('partner.example', true), text: 'please fix' }]);
+    expect(issues().map((i) => i.key)).toEqual(['SUP-1']);
+    const cc = ['new1@partner.example', 'new2@elsewhere.example'];
+    await send([{ mailboxId, from: 'bob@partner.example', subject: 'Re: [SUP-1] Invoice 77 is wrong', messageId: `f1-${mailboxId}@evil.test`, inReplyTo: `b1-${mailboxId}@partner.example`, cc, headers: header('partner.example', false), text: 'pay to my new account' }]);
+    expect(issue('SUP-1').comments).toHaveLength(0);
+    expect(madeFor(cc)).toEqual([]);
+    expect(issues()).toHaveLength(2);
+    await send([{ mailboxId, from: 'bob@partner.example', subject: 'Re: [SUP-1] Invoice 77 is wrong', messageId: `b2-${mailboxId}@partner.example`, headers: header('partner.example', true), text: 'thanks' }]);
+    expect(issue('SUP-1').comments).toHaveLength(1);
+  });
+
+  it('the four forged replies (softfail, unaligned pass, no header, a second header that fails) neither join nor create anyone, Cc included', { timeout: 90_000 }, async () => {
+    await start();
+    await send([{ from: 'bob@partner.example', subject: 'Order 5', messageId: 'o1@partner.example', headers: passFor('partner.example'), text: 'where is it' }]);
+    const variants: string[][] = [
+      [`Authentication-Results: ${MX}; spf=softfail smtp.mailfrom=partner.example; dkim=none; dmarc=none header.from=partner.example`],
+      [`Authentication-Results: ${MX}; spf=pass smtp.mailfrom=evil.test; dkim=pass header.d=evil.test; dmarc=none header.from=partner.example`],
+      [],
+      [`Authentication-Results: ${MX}; spf=pass smtp.mailfrom=partner.example`, `Authentication-Results: ${MX}; dmarc=fail (p=reject) header.from=partner.example`],
+    ];
+    const cc = (i: number) => [`cc${i}a@newco.example`, `cc${i}b@newco.example`];
+    await send(variants.map((headers, i) => ({ from: 'bob@partner.example', subject: 'Re: [SUP-1] Order 5', messageId: `v${i}@evil.test`, headers, cc: cc(i), text: `forged ${i}` })));
+    expect(issue('SUP-1').comments).toHaveLength(0);
+    expect(issues()).toHaveLength(5);
+    expect(madeFor(variants.flatMap((_, i) => cc(i)))).toEqual([]);
+    expect((await audit('v2@evil.test')).some((e) => e.step === 'sender-auth' && e.outcome === 'unverified')).toBe(true);
+  });
+
+  it('without any trusted verdict a reply joins through a Message-ID Mailroom delivered, never through a subject key; its Cc create no one', { timeout: 90_000 }, async () => {
+    await start();
+    await send([{ mailboxId: 'plain', from: 'carol@customer.example', subject: 'Printer', messageId: 'p1@customer.example', text: 'jams' }]);
+    expect(issues().map((i) => i.key)).toEqual(['SUP-1']);
+    await send([{ mailboxId: 'plain', from: 'carol@customer.example', subject: 'Re: [SUP-1] Printer', messageId: 'p2@customer.example', text: 'by key only' }]);
+    expect(issue('SUP-1').comments).toHaveLength(0);
+    await send([{ mailboxId: 'plain', from: 'carol@customer.example', subject: 'Re: Printer', messageId: 'p3@customer.example', inReplyTo: 'p1@customer.example', references: ['p1@customer.example'], cc: ['colleague@customer.example'], text: 'still jams' }]);
+    expect(issue('SUP-1').comments).toHaveLength(1);
+    expect(accounts('colleague@customer.example')).toHaveLength(0);
+  });
+
+  it('mail from inside the Microsoft 365 tenant (AuthAs: Internal) joins by subject key as before', { timeout: 90_000 }, async () => {
+    await start({ replyAllowed: ['@acme.example'] });
+    await send([{ mailboxId: 'm365', from: 'bob@partner.example', subject: 'Dock', messageId: 'k1@partner.example', headers: exo('partner.example', true), text: 'broken' }]);
+    const internal = ['Authentication-Results: dkim=none (message not signed) header.d=none;dmarc=none action=none header.from=acme.example;', 'X-MS-Exchange-Organization-AuthAs: Internal', 'X-MS-Exchange-Organization-AuthSource: AM0PR01MB1234.eurprd01.prod.exchangelabs.com'];
+    await send([{ mailboxId: 'm365', from: 'alice@acme.example', subject: 'Re: [SUP-1] Dock', messageId: 'k2@acme.example', headers: internal, text: 'on it' }]);
+    expect(issue('SUP-1').comments).toHaveLength(1);
+  });
+
+  it('a burst of unverified mail does not delay a verified new customer: half the install ceiling is kept', { timeout: 90_000 }, async () => {
+    await start({ maxNewAccountsPerHour: 6, maxNewAccountsPerSenderPerHour: 100, floodLimitPerHour: 1000 });
+    const burst = Array.from({ length: 6 }, (_, i) => ({ from: `spoof${i}@random.example`, subject: `hi ${i}`, messageId: `x${i}@random.example`, text: 'x' }));
+    await run!.enqueue(await Promise.all(burst.map(async (m) => ({ mailboxId: 'support', origin: { kind: 'imap' as const, uidvalidity: '1', uid: uid++ }, record: await storedRecord(store, rawMail(m)), receivedAt: new Date().toISOString() }))));
+    for (let i = 0; i < 200 && !(await ceilingStatus(redis, prefix)).waiting; i++) await new Promise((r) => setTimeout(r, 100));
+    expect((await ceilingStatus(redis, prefix)).thisHour).toBe(3); // the unverified share of 6
+    await run!.enqueue([{ mailboxId: 'support', origin: { kind: 'imap', uidvalidity: '1', uid: uid++ }, record: await storedRecord(store, rawMail({ from: 'dana@newcustomer.example', subject: 'Help', messageId: 'dana1@newcustomer.example', headers: passFor('newcustomer.example'), text: 'first mail' })), receivedAt: new Date().toISOString() }]);
+    for (let i = 0; i < 200 && !accounts('dana@newcustomer.example').length; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(accounts('dana@newcustomer.example')).toHaveLength(1);
   });
 });
