@@ -40,11 +40,28 @@ export async function settleClassified(run: ResolveRun): Promise<ResolveResult |
 export async function checkSender(run: ResolveRun): Promise<SenderVerdict> {
   const { record, mailbox, policy, base, sender, audit } = run;
   const verdict = verdictOf(record, mailbox);
+  warnOnceIfNoTrustedHeader(run, verdict);
   if (verdict.result === 'fail' && policy.onAuthFail === 'hold') {
     await audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'held', detail: `${verdict.detail}: held (policy.onAuthFail is "hold")` });
     throw new PermanentError(`held: the receiving server says the sender ${sender ?? ''} is forged (${verdict.detail}); check the mail, then reprocess it or delete it`);
   }
   return verdict;
+}
+
+const warnedMailboxes = new Set<string>();
+
+/**
+ * Once per mailbox and process, loudly: a mail that carries no header of the host the mailbox
+ * believes. A forger cannot remove the receiving host's header, so this means the mail did not
+ * come through that host, or the configuration names the wrong one (then every sender stays
+ * unverified). Mailboxes that can read no verdict at all are named at start (src/identity/role.ts).
+ */
+function warnOnceIfNoTrustedHeader(run: ResolveRun, verdict: SenderVerdict): void {
+  if (verdict.result !== 'none' || !/^no Authentication-Results from /.test(verdict.detail)) return;
+  const id = `${run.p.prefix}:${run.mailbox.id}`;
+  if (warnedMailboxes.has(id)) return;
+  warnedMailboxes.add(id);
+  run.ctx.log.warn({ mailbox: run.mailbox.id, check: 'sender-verdicts' }, `mailbox ${run.mailbox.id}: a mail carried ${verdict.detail}, so its sender is unverified; if no mail ever does, the receiving host is not the one configured (policy.authservIds, docs/sender-verdicts.md). Said once per process.`);
 }
 
 /** A mail's first run: its people, none decided yet, and the sender's count against the flood limit. */
