@@ -111,7 +111,7 @@ export function senderVerdict(input: AuthInput, trust: AuthTrust): SenderVerdict
   if (trust.kind === 'none') return { result: 'none', detail: trust.why };
   const headers: Header[] = (input.authResults ?? []).map((v, i) => ({ ...parseAuthResults(v), hops: input.authHops?.[i] }));
   const { trusted, block, name } = pick(headers, trust);
-  const failed = failure(trusted);
+  const failed = failure(trusted, trust.kind === 'exchange-online' ? block : []);
   if (failed) return { result: 'fail', detail: `${name}: ${failed}` };
   if (trust.kind === 'exchange-online' && input.authAs === 'internal') {
     return { result: 'pass', detail: 'Exchange Online: sent from inside the organisation (X-MS-Exchange-Organization-AuthAs: Internal)' };
@@ -142,12 +142,18 @@ function pick(headers: Header[], trust: Exclude<AuthTrust, { kind: 'none' }>): {
   return { trusted, block, name };
 }
 
-function failure(trusted: Header[]): string | undefined {
+/**
+ * The first failure any trusted header reports. `composite`: Exchange Online's own header, whose
+ * compauth=pass is Microsoft's final word over its SPF/DKIM/DMARC results (reason 130: a trusted
+ * ARC sealer's results overrode a DMARC failure caused by a gateway that modified the mail).
+ */
+function failure(trusted: Header[], composite: Header[]): string | undefined {
   for (const h of trusted) {
     const of = (m: string) => h.results.filter((r) => r.method === m).map((r) => r.result);
     const dkim = of('dkim');
-    if (of('dmarc').includes('fail')) return `dmarc=fail (${describe([h])})`;
     if (of('compauth').includes('fail')) return `compauth=fail (${describe([h])})`;
+    if (composite.includes(h) && of('compauth').includes('pass')) continue;
+    if (of('dmarc').includes('fail')) return `dmarc=fail (${describe([h])})`;
     if (of('dmarc').some((r) => r === 'pass' || r === 'bestguesspass')) continue; // DMARC's own pass outranks an SPF fail (forwarding)
     if (of('spf').includes('fail')) return `spf=fail (${describe([h])})`;
     if (dkim.includes('fail') && !dkim.includes('pass')) return `every DKIM signature failed (${describe([h])})`;
@@ -164,7 +170,11 @@ function aligned(block: Header[], fromDomain: string, said: string, exchange: bo
     if (judgedOther(dmarcPass)) return { result: 'none', detail: `${said}; DMARC judged ${dmarcPass.domain}, not the From's domain ${fromDomain || '(none)'}` };
     return { result: 'pass', detail: said };
   }
-  if (exchange && of('compauth').some((r) => r.result === 'pass')) return { result: 'pass', detail: said };
+  if (exchange && of('compauth').some((r) => r.result === 'pass')) {
+    const other = of('dmarc').find(judgedOther);
+    if (other) return { result: 'none', detail: `${said}; DMARC judged ${other.domain}, not the From's domain ${fromDomain || '(none)'}` };
+    return { result: 'pass', detail: said };
+  }
   const dmarc = of('dmarc').map((r) => r.result);
   if (dmarc.some((r) => r !== 'none')) return { result: 'none', detail: `${said}; DMARC said ${dmarc.join(', ')}` };
   // No DMARC result (or no DMARC record): an SPF or DKIM pass counts only for the From's own domain.

@@ -90,6 +90,9 @@ describe('Exchange Online verdicts', () => {
     ['a sender\'s forged id-less pass below Exchange\'s fail', [EXO_FAIL, EXO_PASS], 'fail'],
     ['a sender\'s forged id-less header below a host header on top', ['mx.other.example; none', EXO_PASS], 'none'],
     ['a sender\'s forged id-less fail below Exchange\'s pass still fails (fail closed)', [EXO_PASS, EXO_FAIL], 'fail'],
+    // Microsoft: a trusted ARC sealer's results override a DMARC failure caused by a gateway (compauth=pass reason=130).
+    ['dmarc=fail overridden by compauth=pass reason=130 (trusted ARC sealer)', ['spf=fail (sender IP is 198.51.100.7) smtp.mailfrom=partner.example; dkim=fail (body hash did not verify) header.d=partner.example;dmarc=fail action=none header.from=partner.example;compauth=pass reason=130'], 'pass'],
+    ['compauth=pass for another From than the one used', ['spf=pass (sender IP is 192.0.2.1) smtp.mailfrom=evil.test;dmarc=fail action=none header.from=evil.test;compauth=pass reason=130'], 'none'],
     ['a header with an id is not Exchange\'s', [`mx.google.com; dmarc=pass header.from=partner.example`], 'none'],
   ])('%s -> %s', (_n, values, result) => {
     expect(v(values, EXO).result).toBe(result);
