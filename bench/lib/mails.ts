@@ -5,7 +5,7 @@ import { rawMail } from '../../test/helpers/deliver-testkit.js';
 import { seeded } from '../../test/helpers/sim-run.js';
 import type { SimState } from '../../src/jira-sim/index.js';
 import type { Dovecot } from '../../test/helpers/dovecot.js';
-import { SUPPORT_ADDRESS } from './rig.js';
+import { BENCH_AUTHSERV_ID, SUPPORT_ADDRESS } from './rig.js';
 
 export interface BenchMail {
   messageId: string;
@@ -36,7 +36,9 @@ export function makeMails(pop: Population, o: { count: number; tag: string; seed
   return Array.from({ length: o.count }, (_, i) => {
     const sender = i < senders.length ? senders[i]! : senders[Math.floor(rand() ** 2 * senders.length)]!;
     const messageId = `${o.tag}-${i}@bench.example`;
-    const raw = rawMail({ from: `Person ${sender.split('@')[0]} <${sender}>`, to: SUPPORT_ADDRESS, subject: `Printer trouble ${o.tag} #${i}`, messageId, text: `Hello,\n\n${body}\n\nThanks, mail ${i}`, date: new Date() });
+    const domain = sender.slice(sender.lastIndexOf('@') + 1);
+    const verdict = `Authentication-Results: ${BENCH_AUTHSERV_ID}; spf=pass smtp.mailfrom=${domain}; dkim=pass header.d=${domain}; dmarc=pass header.from=${domain}`;
+    const raw = rawMail({ from: `Person ${sender.split('@')[0]} <${sender}>`, to: SUPPORT_ADDRESS, subject: `Printer trouble ${o.tag} #${i}`, messageId, headers: [verdict], text: `Hello,\n\n${body}\n\nThanks, mail ${i}`, date: new Date() });
     return { messageId, sender, raw };
   });
 }

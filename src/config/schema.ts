@@ -131,11 +131,17 @@ export const policySchema = z
      * Ceilings on NEW accounts (each is a seat and a foothold). Per mail: a mail naming 99 new
      * Cc addresses creates this many at most. Per sender per hour: accounts any of one sender's
      * mails may create. Per hour for the whole install (counted across every mailbox and
-     * process): at this ceiling mail waits for the next hour instead of creating more.
+     * process): at this ceiling mail waits until an account leaves the window instead of creating more.
      */
     maxNewAccountsPerMail: z.number().int().min(1).default(5),
     maxNewAccountsPerSenderPerHour: z.number().int().min(1).default(10),
     maxNewAccountsPerHour: z.number().int().min(1).default(50),
+    /**
+     * The share of maxNewAccountsPerHour that only mail from verified senders may use (0 to 1):
+     * a burst of unverified mail (anyone can send it) cannot exhaust the install's ceiling and
+     * make the next genuine new customer wait. Every ceiling counts the last hour, sliding.
+     */
+    newAccountsKeptForVerified: z.number().min(0).max(1).default(0.5),
     /** Mails per hour from one sender beyond which the sender is held, not provisioned. */
     floodLimitPerHour: z.number().int().min(1).default(30),
   })

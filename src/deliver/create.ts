@@ -8,7 +8,7 @@
 import { DelayedError } from 'bullmq';
 import { DEFAULT_MAX_ISSUE_KEY_LOOKUPS } from '../config/schema.js';
 import { PermanentError, RetryableError } from '../core/errors.js';
-import { senderVerdict } from '../mail/auth-results.js';
+import { verdictOf } from '../mail/sender-trust.js';
 import { adfToText, textToAdf } from './adf.js';
 import { MESSAGE_PROPERTY, attachmentsToUpload, oversizeNotes, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
 import { suspectLabel, suspectLine } from './suspect.js';
@@ -150,7 +150,7 @@ function createPreface(d: Delivery): string[] {
   const people = peopleOf(d.data.people);
   // Without an account for the sender, the issue is reported by the token's account: say who wrote.
   const preface = people.reporter ? [] : [`From ${senderLabel(record.from)} (no Jira account):`];
-  const verdict = senderVerdict(record.authResults, d.mailbox.policy.authservIds);
+  const verdict = verdictOf(record, d.mailbox);
   if (verdict.result === 'fail') preface.unshift(`Warning: the sender could not be verified (${verdict.detail}); the From address may be forged.`);
   const suspect = suspectLine(record.classification);
   if (suspect) preface.unshift(suspect);

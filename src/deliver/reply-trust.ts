@@ -5,8 +5,11 @@
 // this mailbox, or an issue key of this mailbox's own project), and the SENDER may write into
 // that issue (its reporter, a watcher, a request participant, or an address the policy lists;
 // or anyone, when the mailbox's policy says `replies: anyone`). A sender whose From failed
-// authentication is nobody's reply. Anything else becomes a new issue naming the one it claimed.
+// authentication is nobody's reply; an unverified one joins only through a Message-ID Mailroom
+// recorded (hard to guess), never through a subject key. Anything else becomes a new issue naming the one it claimed.
 import { canonicalAddress } from '../core/address.js';
+
+export type SenderAuth = 'verified' | 'unverified' | 'failed';
 
 export type RepliesPolicy = 'participants' | 'anyone';
 
@@ -28,8 +31,12 @@ export interface ReplyFacts {
     email?: string;
     /** The sender's Jira account, when the resolver found or made one. */
     accountId?: string;
-    /** False when the receiving server's Authentication-Results say the From is forged. */
-    verified: boolean;
+    /**
+     * The receiving host's verdict on the From (src/mail/auth-results.ts): `failed` is nobody's
+     * reply; `unverified` joins only through a Message-ID Mailroom recorded, never through a
+     * subject key (anyone can write one).
+     */
+    auth: SenderAuth;
   };
   /** The issue's people, as account ids. Read only when the decision needs them (see needsPeople). */
   people?: { reporter?: string; watchers: readonly string[]; participants: readonly string[] };
@@ -50,12 +57,15 @@ export function linkTrusted(f: Pick<ReplyFacts, 'link' | 'mailboxId' | 'project'
 
 /** True when the sender's standing cannot be settled without the issue's people. */
 export function needsPeople(f: Pick<ReplyFacts, 'policy' | 'sender'>): boolean {
-  return f.sender.verified && f.policy.replies === 'participants' && !listed(f.sender.email, f.policy.replyAllowed) && !!f.sender.accountId;
+  return f.sender.auth !== 'failed' && f.policy.replies === 'participants' && !listed(f.sender.email, f.policy.replyAllowed) && !!f.sender.accountId;
 }
 
 export function senderAllowed(f: Pick<ReplyFacts, 'policy' | 'sender' | 'people' | 'link'>): ReplyVerdict {
   const who = f.sender.email ?? 'an unknown sender';
-  if (!f.sender.verified) return { join: false, why: `${who} failed the receiving server's sender authentication` };
+  if (f.sender.auth === 'failed') return { join: false, why: `${who} failed the receiving server's sender authentication` };
+  if (f.sender.auth === 'unverified' && f.link.source === 'subject') {
+    return { join: false, why: `the receiving server did not verify ${who}, and an issue key in the subject is all it has (an unverified reply joins only by answering a mail Mailroom delivered)` };
+  }
   if (f.policy.replies === 'anyone') return { join: true, why: 'the mailbox takes replies from anyone' };
   if (listed(f.sender.email, f.policy.replyAllowed)) return { join: true, why: `${who} is listed in policy.replyAllowed` };
   const id = f.sender.accountId;

@@ -3,8 +3,8 @@
 // still on its way parks until that mail is delivered.
 import { DelayedError } from 'bullmq';
 import { NotFoundError } from '../core/errors.js';
-import { senderVerdict } from '../mail/auth-results.js';
 import { threadIds } from '../mail/id.js';
+import { verdictOf } from '../mail/sender-trust.js';
 import { tell, waitingProgress } from '../queues/story.js';
 import { saveState, type Delivery } from './delivery.js';
 import { decideReply, needsPeople, type ReplyFacts } from './reply-trust.js';
@@ -15,6 +15,8 @@ import { DEFAULT_MAX_ISSUE_KEY_LOOKUPS } from '../config/schema.js';
 // sender's account to be made), re-checking every THREAD_RECHECK_MS.
 export const THREAD_WAIT_MS = 10 * 60_000;
 export const THREAD_RECHECK_MS = 1_000;
+
+const AUTH_OF = { pass: 'verified', fail: 'failed', none: 'unverified' } as const;
 
 export type Claim = { issueKey: string; source: 'subject' } | { issueKey: string; source: 'thread'; recordedBy: string };
 
@@ -87,7 +89,7 @@ async function mayJoin(d: Delivery, claim: Claim): Promise<boolean> {
     sender: {
       ...(record.from ? { email: record.from.address } : {}),
       ...(sender?.accountId ? { accountId: sender.accountId } : {}),
-      verified: senderVerdict(record.authResults, mailbox.policy.authservIds).result !== 'fail',
+      auth: AUTH_OF[verdictOf(record, mailbox).result],
     },
   };
   if (needsPeople(facts)) facts.people = await issuePeople(d, claim.issueKey);

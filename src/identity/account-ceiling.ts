@@ -1,43 +1,66 @@
-// Ceilings on NEW accounts (issue #18, finding 4): every account is a seat and a foothold, so
-// one mail, one sender and the whole install may each create only so many per hour, however
-// many addresses a mail carries. Counted in Redis (sets of emails per clock hour), so every
-// resolver process sees the same counts; a re-run of a mail counts an email once.
+// Ceilings on NEW accounts (issue #18, finding 4; issue #23, point 4): every account is a seat
+// and a foothold, so one mail, one sender and the whole install may each create only so many in
+// any hour, however many addresses a mail carries. Counted in Redis sorted sets (member: the
+// email, score: when it was counted) over a sliding window, so every resolver process sees the
+// same counts and no clock-hour boundary doubles what fits in a few minutes; a re-run of a mail
+// counts an email once. Part of the install's ceiling is kept for verified senders: a burst of
+// unverified mail cannot make the next genuine new customer wait.
 import { key, type Redis } from '../core/redis.js';
 
-const HOUR = 3_600_000;
+/** The window every ceiling counts over. */
+export const WINDOW_MS = 3_600_000;
 
 export interface CeilingLimits {
   perSenderPerHour: number;
   perInstallPerHour: number;
+  /** What mail from an unverified sender may use of the install's ceiling (the rest is kept for verified senders). */
+  perInstallPerHourUnverified?: number;
 }
 
 export type CeilingAnswer =
   | { ok: true }
   | { ok: false; which: 'sender' | 'install'; count: number; limit: number; retryAt: number };
 
-// KEYS: sender set, install set. ARGV: email, sender limit, install limit, ttl ms.
-// An email already counted this hour (a re-run) passes; otherwise both sets must have room.
+// KEYS: sender zset, install zset. ARGV: email, sender limit, install limit (for this mail), now, window ms.
+// Entries older than the window are dropped first. An email already counted in the window (a
+// re-run) passes; otherwise both sets must have room. A full set answers when its slot frees:
+// the score of the entry whose expiry brings the count under the limit, plus the window.
 const TAKE = `
-local s = redis.call('sismember', KEYS[1], ARGV[1])
-local i = redis.call('sismember', KEYS[2], ARGV[1])
-if s == 1 and i == 1 then return {1, 0} end
-local ic = redis.call('scard', KEYS[2])
-if i == 0 and ic >= tonumber(ARGV[3]) then return {0, 2, ic} end
-local sc = redis.call('scard', KEYS[1])
-if s == 0 and sc >= tonumber(ARGV[2]) then return {0, 1, sc} end
-redis.call('sadd', KEYS[1], ARGV[1])
-redis.call('sadd', KEYS[2], ARGV[1])
-redis.call('pexpire', KEYS[1], ARGV[4])
-redis.call('pexpire', KEYS[2], ARGV[4])
+local now = tonumber(ARGV[4])
+local window = tonumber(ARGV[5])
+redis.call('zremrangebyscore', KEYS[1], '-inf', now - window)
+redis.call('zremrangebyscore', KEYS[2], '-inf', now - window)
+local s = redis.call('zscore', KEYS[1], ARGV[1])
+local i = redis.call('zscore', KEYS[2], ARGV[1])
+if s and i then return {1, 0} end
+local function full(k, limit, which)
+  local c = redis.call('zcard', k)
+  if c < limit then return nil end
+  if limit <= 0 then return {0, which, c, now + window} end
+  local e = redis.call('zrange', k, c - limit, c - limit, 'WITHSCORES')
+  return {0, which, c, tonumber(e[2]) + window}
+end
+if not i then
+  local f = full(KEYS[2], tonumber(ARGV[3]), 2)
+  if f then return f end
+end
+if not s then
+  local f = full(KEYS[1], tonumber(ARGV[2]), 1)
+  if f then return f end
+end
+redis.call('zadd', KEYS[1], 'NX', now, ARGV[1])
+redis.call('zadd', KEYS[2], 'NX', now, ARGV[1])
+redis.call('pexpire', KEYS[1], window)
+redis.call('pexpire', KEYS[2], window)
 return {1, 0}
 `;
 
-function bucket(now: number): number {
-  return Math.floor(now / HOUR);
+export function installKey(prefix: string): string {
+  return key(prefix, 'accounts', 'install-window');
 }
 
-export function installKey(prefix: string, now = Date.now()): string {
-  return key(prefix, 'accounts', 'install', String(bucket(now)));
+function senderKey(prefix: string, sender: string): string {
+  return key(prefix, 'accounts', 'sender-window', sender);
 }
 
 /** Key set while mail waits at the install ceiling: what status, /readyz and metrics read. */
@@ -45,22 +68,22 @@ export function waitingKey(prefix: string): string {
   return key(prefix, 'accounts', 'ceiling-waiting');
 }
 
-/** Claim a new account for `email`, asked for by a mail from `sender`. */
-export async function takeNewAccount(redis: Redis, prefix: string, sender: string, email: string, limits: CeilingLimits, now = Date.now()): Promise<CeilingAnswer> {
-  const b = String(bucket(now));
-  const res = (await redis.eval(TAKE, 2, key(prefix, 'accounts', 'sender', sender, b), key(prefix, 'accounts', 'install', b), email, String(limits.perSenderPerHour), String(limits.perInstallPerHour), String(2 * HOUR))) as number[];
+/** Claim a new account for `email`, asked for by a mail from `sender` (verified or not). */
+export async function takeNewAccount(redis: Redis, prefix: string, sender: string, email: string, limits: CeilingLimits & { verified?: boolean }, now = Date.now()): Promise<CeilingAnswer> {
+  const installLimit = limits.verified === false ? Math.min(limits.perInstallPerHour, limits.perInstallPerHourUnverified ?? limits.perInstallPerHour) : limits.perInstallPerHour;
+  const res = (await redis.eval(TAKE, 2, senderKey(prefix, sender), installKey(prefix), email, String(limits.perSenderPerHour), String(installLimit), String(now), String(WINDOW_MS))) as number[];
   if (res[0] === 1) return { ok: true };
   const which = res[1] === 2 ? 'install' : 'sender';
-  return { ok: false, which, count: Number(res[2] ?? 0), limit: which === 'install' ? limits.perInstallPerHour : limits.perSenderPerHour, retryAt: (bucket(now) + 1) * HOUR };
+  return { ok: false, which, count: Number(res[2] ?? 0), limit: which === 'install' ? installLimit : limits.perSenderPerHour, retryAt: Number(res[3] ?? now + WINDOW_MS) };
 }
 
-/** Note that mail is waiting at the install ceiling (until the hour turns). */
+/** Note that mail is waiting at the install ceiling (until an entry leaves the window). */
 export async function markWaiting(redis: Redis, prefix: string, detail: { count: number; limit: number; retryAt: number }, now = Date.now()): Promise<void> {
   await redis.set(waitingKey(prefix), JSON.stringify({ ...detail, since: new Date(now).toISOString() }), 'PX', Math.max(1000, detail.retryAt - now));
 }
 
 export interface CeilingStatus {
-  /** New accounts counted this hour, install-wide. */
+  /** New accounts counted in the last hour, install-wide. */
   thisHour: number;
   /** Set while mail waits at the install ceiling. */
   waiting?: { count: number; limit: number; retryAt: number; since: string };
@@ -68,6 +91,6 @@ export interface CeilingStatus {
 
 /** For `mailroom status`, /readyz and /metrics. */
 export async function ceilingStatus(redis: Redis, prefix: string, now = Date.now()): Promise<CeilingStatus> {
-  const [count, waiting] = await Promise.all([redis.scard(installKey(prefix, now)), redis.get(waitingKey(prefix))]);
+  const [count, waiting] = await Promise.all([redis.zcount(installKey(prefix), `(${now - WINDOW_MS}`, '+inf'), redis.get(waitingKey(prefix))]);
   return { thisHour: count, ...(waiting ? { waiting: JSON.parse(waiting) as CeilingStatus['waiting'] } : {}) };
 }

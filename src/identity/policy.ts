@@ -26,7 +26,7 @@ export type Decision =
   | { action: 'known' }
   | { action: 'provision'; mode: 'user' | 'customer' }
   | { action: 'ignore'; reason: IgnoreReason; detail: string }
-  /** Over the flood limit: recorded, not provisioned, until the hour turns. */
+  /** Over the flood limit: recorded, not provisioned (the limit counts the sender's mails of the last hour). */
   | { action: 'hold'; reason: 'flood'; detail: string };
 
 /** The canonical form (src/core/address.ts): lower case, no trailing dot, punycode domain. */

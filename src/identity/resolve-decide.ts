@@ -2,6 +2,7 @@
 // decided on: known, ignored, held, or a provision job asked for, within the ceilings on new
 // accounts (src/identity/account-ceiling.ts).
 import { DelayedError } from 'bullmq';
+import { verdictOf } from '../mail/sender-trust.js';
 import { identityProvision } from '../queues/catalog.js';
 import { markWaiting, takeNewAccount } from './account-ceiling.js';
 import type { CacheEntry, LookupSource } from './cache.js';
@@ -62,8 +63,16 @@ async function decidePerson(run: ResolveRun, flood: Flood, person: PersonState, 
       await audit.record({ ...base, email: person.email, step: 'decision', outcome: d.action === 'hold' ? 'held' : 'ignored', detail: d.detail });
       return;
     case 'provision':
+      if (person.role !== 'sender' && verdictOf(run.record, run.mailbox).result !== 'pass') return refuseUnverified(run, person);
       return provisionPerson(run, flood, person, d.mode, round);
   }
+}
+
+/** Mail whose sender is not verified creates nobody but (where policy allows) its sender: a forger could list anyone in To or Cc. */
+async function refuseUnverified(run: ResolveRun, person: PersonState): Promise<void> {
+  Object.assign(person, { status: 'ignored', reason: 'sender-not-verified' });
+  const detail = `the receiving server did not verify this mail's sender (${verdictOf(run.record, run.mailbox).detail}): nobody in its ${person.role} is created`;
+  await run.audit.record({ ...run.base, email: person.email, step: 'decision', outcome: 'ignored', detail });
 }
 
 async function recordLookup(run: ResolveRun, person: PersonState, entry: CacheEntry, source: LookupSource): Promise<void> {
@@ -88,8 +97,10 @@ async function provisionPerson(run: ResolveRun, flood: Flood, person: PersonStat
   const suspect = run.record.classification;
   if (suspect.suspected) return hold('suspected-automated', `a weak signal says this may be machine mail (${suspect.reason}): this mail creates no accounts`);
   if (++round.newAccounts > policy.maxNewAccountsPerMail) return hold('account-ceiling', `this mail already asked for ${policy.maxNewAccountsPerMail} new accounts (policy.maxNewAccountsPerMail)`);
-  const take = await takeNewAccount(p.redis, p.prefix, sender ?? person.email, person.email, { perSenderPerHour: policy.maxNewAccountsPerSenderPerHour, perInstallPerHour: policy.maxNewAccountsPerHour });
-  if (!take.ok && take.which === 'sender') return hold('account-ceiling', `mails from ${sender ?? person.email} created ${take.count} new accounts this hour (policy.maxNewAccountsPerSenderPerHour ${take.limit})`);
+  const verified = verdictOf(run.record, run.mailbox).result === 'pass';
+  const limits = { perSenderPerHour: policy.maxNewAccountsPerSenderPerHour, perInstallPerHour: policy.maxNewAccountsPerHour, perInstallPerHourUnverified: unverifiedShare(policy), verified };
+  const take = await takeNewAccount(p.redis, p.prefix, sender ?? person.email, person.email, limits);
+  if (!take.ok && take.which === 'sender') return hold('account-ceiling', `mails from ${sender ?? person.email} created ${take.count} new accounts in the last hour (policy.maxNewAccountsPerSenderPerHour ${take.limit})`);
   if (!take.ok) {
     // The install's ceiling: the person stays undecided and the mail waits for the next hour.
     round.newAccounts--;
@@ -101,11 +112,16 @@ async function provisionPerson(run: ResolveRun, flood: Flood, person: PersonStat
   await audit.record({ ...base, email: person.email, step: 'provision-queued', outcome: 'ok', detail: `auto-create ${mode}` });
 }
 
+/** What unverified senders' mail may use of the install's hourly ceiling: the rest is kept for verified senders. */
+export function unverifiedShare(policy: Pick<ResolveRun['policy'], 'maxNewAccountsPerHour' | 'newAccountsKeptForVerified'>): number {
+  return Math.max(0, Math.floor(policy.maxNewAccountsPerHour * (1 - policy.newAccountsKeptForVerified)));
+}
+
 async function waitAtInstallCeiling(run: ResolveRun, installFull: InstallFull): Promise<never> {
   const { p, ctx, base, audit } = run;
   await markWaiting(p.redis, p.prefix, installFull);
-  await audit.record({ ...base, step: 'account-ceiling', outcome: 'waiting', detail: `the install created ${installFull.count} new accounts this hour (maxNewAccountsPerHour ${installFull.limit}): waiting until ${new Date(installFull.retryAt).toISOString()}` });
-  ctx.log.warn(installFull, 'new-account ceiling of the install reached: mail waits for the next hour');
+  await audit.record({ ...base, step: 'account-ceiling', outcome: 'waiting', detail: `the install created ${installFull.count} new accounts in the last hour (limit ${installFull.limit} for this mail's sender; maxNewAccountsPerHour, of which newAccountsKeptForVerified is kept for verified senders): waiting until ${new Date(installFull.retryAt).toISOString()}` });
+  ctx.log.warn(installFull, 'new-account ceiling of the install reached: mail waits until an account leaves the hour window');
   // Re-checked within a few minutes (an operator may raise the ceiling), at the latest when the hour turns.
   await ctx.job.moveToDelayed(Math.min(installFull.retryAt, Date.now() + CEILING_RECHECK_MS), ctx.token);
   throw new DelayedError();

@@ -1,8 +1,9 @@
 // Before anyone is looked up: mail that is not a person's is recorded and never resolved, a
 // forged sender is held or flagged, and a mail's first run sets up its people.
 import { PermanentError } from '../core/errors.js';
-import { senderVerdict, type SenderVerdict } from '../mail/auth-results.js';
+import type { SenderVerdict } from '../mail/auth-results.js';
 import { mailKey } from '../mail/id.js';
+import { verdictOf } from '../mail/sender-trust.js';
 import { createLedger } from '../mail/ledger.js';
 import { mailboxActions } from '../queues/catalog.js';
 import { countMail } from './flood.js';
@@ -37,13 +38,30 @@ export async function settleClassified(run: ResolveRun): Promise<ResolveResult |
  * never created and never the reporter; its mail is held for a person, or delivered flagged.
  */
 export async function checkSender(run: ResolveRun): Promise<SenderVerdict> {
-  const { record, policy, base, sender, audit } = run;
-  const verdict = senderVerdict(record.authResults, policy.authservIds);
+  const { record, mailbox, policy, base, sender, audit } = run;
+  const verdict = verdictOf(record, mailbox);
+  warnOnceIfNoTrustedHeader(run, verdict);
   if (verdict.result === 'fail' && policy.onAuthFail === 'hold') {
     await audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'held', detail: `${verdict.detail}: held (policy.onAuthFail is "hold")` });
     throw new PermanentError(`held: the receiving server says the sender ${sender ?? ''} is forged (${verdict.detail}); check the mail, then reprocess it or delete it`);
   }
   return verdict;
+}
+
+const warnedMailboxes = new Set<string>();
+
+/**
+ * Once per mailbox and process, loudly: a mail that carries no header of the host the mailbox
+ * believes. A forger cannot remove the receiving host's header, so this means the mail did not
+ * come through that host, or the configuration names the wrong one (then every sender stays
+ * unverified). Mailboxes that can read no verdict at all are named at start (src/identity/role.ts).
+ */
+function warnOnceIfNoTrustedHeader(run: ResolveRun, verdict: SenderVerdict): void {
+  if (verdict.result !== 'none' || !/^no Authentication-Results from /.test(verdict.detail)) return;
+  const id = `${run.p.prefix}:${run.mailbox.id}`;
+  if (warnedMailboxes.has(id)) return;
+  warnedMailboxes.add(id);
+  run.ctx.log.warn({ mailbox: run.mailbox.id, check: 'sender-verdicts' }, `mailbox ${run.mailbox.id}: a mail carried ${verdict.detail}, so its sender is unverified; if no mail ever does, the receiving host is not the one configured (policy.authservIds, docs/sender-verdicts.md). Said once per process.`);
 }
 
 /** A mail's first run: its people, none decided yet, and the sender's count against the flood limit. */
@@ -55,7 +73,9 @@ export async function firstState(run: ResolveRun, verdict: SenderVerdict): Promi
   const state: ResolveState = { v: 1, people, passes: 0 };
   if (verdict.result === 'fail') {
     for (const x of people.filter((y) => y.role === 'sender')) Object.assign(x, { status: 'ignored', reason: 'sender-auth-failed' });
-    await audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'failed', detail: `${verdict.detail}: the sender is neither created nor made reporter; the mail is delivered flagged` });
+    await audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'failed', detail: `${verdict.detail}: nobody in it is created, the sender is not made reporter; the mail is delivered flagged` });
+  } else if (verdict.result === 'none') {
+    await audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'unverified', detail: `${verdict.detail}: nobody but the sender may be created, and it joins an issue only through a Message-ID Mailroom recorded` });
   }
   if (sender && people.some((x) => x.role === 'sender' && x.status === 'new') && policy.autoCreate !== 'none') {
     const count = await countMail(p.redis, p.prefix, sender, String(run.ctx.job.id));

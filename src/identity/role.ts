@@ -4,6 +4,7 @@
 // only call runRoles().
 import type { Worker } from 'bullmq';
 import { describeError } from '../core/errors.js';
+import { unreadableVerdicts } from '../mail/sender-trust.js';
 import { identityProvision, mailInbound } from '../queues/catalog.js';
 import { startWorker, type WorkerOptions } from '../queues/worker.js';
 import type { RoleStarter } from '../queues/role.js';
@@ -41,6 +42,8 @@ export function tokenJira(token: Pick<TokenRuntime, 'source'>): JiraProvider {
 export type PipelineRoleOptions = TokenRoleOptions;
 
 function pipelineParts(role: 'resolver' | 'provisioner', { ctx, logger, redis, token }: TokenRoleEnv): TokenRoleParts {
+  // Once per start, loudly: a mailbox whose senders can never be verified (docs/sender-verdicts.md).
+  if (role === 'resolver') for (const w of unreadableVerdicts(ctx.config.mailboxes)) logger.warn({ check: 'sender-verdicts' }, w);
   const pipeline = createPipeline(pipelineOptionsFrom(ctx.config, redis, logger, tokenJira(token)));
   const start = role === 'resolver' ? startResolverWorker : startProvisionerWorker;
   return {

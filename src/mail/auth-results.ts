@@ -1,7 +1,12 @@
 // The receiving server's verdict on the sender (RFC 8601 Authentication-Results), read only from
-// headers whose authserv-id is one the configuration names: anyone can write an
-// Authentication-Results header into the mail they send, only our receiving host prepends one
-// with its own id on top. Pure.
+// the headers the mailbox's receiving host wrote (src/mail/sender-trust.ts says which host that
+// is): anyone can write an Authentication-Results header into the mail they send, with or
+// without an authserv-id, but only below the ones the receiving host prepends. Pure.
+//
+// Three verdicts (docs/sender-verdicts.md): `pass` (verified: DMARC pass for the From judged,
+// or on Exchange Online compauth=pass, or an SPF/DKIM pass aligned with the From when there is
+// no DMARC result), `fail` (DMARC, SPF, every DKIM, or compauth failed), `none` (unverified:
+// anything else, including no trusted header at all).
 
 /**
  * Authentication-Results headers kept per mail (topmost first: the receiving host's is on top,
@@ -11,27 +16,69 @@ export const MAX_AUTH_RESULTS = 10;
 export const AUTH_RESULT_CHARS = 600;
 
 export type SenderVerdict =
-  /** DMARC passed, or nothing failed and SPF or DKIM passed. */
+  /** Verified: the receiving host vouches for the From this mail carries. */
   | { result: 'pass'; detail: string }
-  /** DMARC, SPF, or every DKIM signature failed: the From is not to be believed. */
+  /** DMARC, SPF, every DKIM signature, or Exchange Online's compauth failed: the From is not to be believed. */
   | { result: 'fail'; detail: string }
-  /** No header from a trusted host, or one that says nothing conclusive. */
+  /** Unverified: no header from the trusted host, or one that says nothing conclusive for this From. */
   | { result: 'none'; detail: string };
 
-/** `mx.example.com; dmarc=fail (p=reject) header.from=x` -> authserv-id and method results. */
-export function parseAuthResults(value: string): { authservId: string; results: Array<{ method: string; result: string }> } {
+/** Whose headers a mailbox believes (src/mail/sender-trust.ts makes it from the configuration). */
+export type AuthTrust =
+  /** Exchange Online: the topmost header, written without an authserv-id. */
+  | { kind: 'exchange-online' }
+  /** Hosts by authserv-id. `topmostOnly`: the host writes one header (Gmail), so a pass counts only from the first. */
+  | { kind: 'authserv-ids'; ids: readonly string[]; topmostOnly?: boolean }
+  /** Nothing to read: every mail is unverified. */
+  | { kind: 'none'; why: string };
+
+/** What of a mail the verdict reads (all in the mail record). */
+export interface AuthInput {
+  /** Compact headers, topmost first. */
+  authResults?: readonly string[] | undefined;
+  /** For each kept header, the Received headers above it (a hop boundary), when known. */
+  authHops?: readonly number[] | undefined;
+  /** Exchange's X-MS-Exchange-Organization-AuthAs (topmost), lower-cased: `internal` for mail from inside the tenant. */
+  authAs?: string | undefined;
+  /** The From address Mailroom uses. */
+  from?: string | undefined;
+  /** From addresses in the mail (headers times list entries): more than one means the From judged may not be this one. */
+  fromCount?: number | undefined;
+}
+
+export interface MethodResult {
+  method: string;
+  result: string;
+  /** The domain the result is about: header.from, header.d / header.i, smtp.mailfrom (its domain part). */
+  domain?: string;
+}
+
+const METHOD = /^\s*([a-z0-9_-]+)(?:\/[0-9]+)?\s*=\s*([a-z0-9_-]+)(.*)$/is;
+const DOMAIN_PROPS = /\b(header\.from|header\.d|header\.i|smtp\.mailfrom|smtp\.from)\s*=\s*([^\s;]+)/i;
+
+/**
+ * `mx.example.com; dmarc=fail (p=reject) header.from=x` -> authserv-id and method results.
+ * Exchange Online writes no authserv-id (`spf=pass (sender IP is …) smtp.mailfrom=x; …`): its
+ * id is then `''`.
+ */
+export function parseAuthResults(value: string): { authservId: string; results: MethodResult[] } {
   const text = structure(value);
-  const [head = '', ...rest] = text.split(';');
-  const authservId = head.trim().split(/\s+/)[0]?.toLowerCase() ?? '';
-  const results: Array<{ method: string; result: string }> = [];
-  for (const part of rest) {
-    const m = /^\s*([a-z0-9_-]+)(?:\/[0-9]+)?\s*=\s*([a-z0-9_-]+)/i.exec(part);
-    if (m) results.push({ method: m[1]!.toLowerCase(), result: m[2]!.toLowerCase() });
+  const parts = text.split(';');
+  const head = parts[0] ?? '';
+  const idless = METHOD.test(head) && !/^\s*i\s*=/i.test(head);
+  const authservId = idless ? '' : (head.trim().split(/\s+/)[0]?.toLowerCase() ?? '');
+  const results: MethodResult[] = [];
+  for (const part of idless ? parts : parts.slice(1)) {
+    const m = METHOD.exec(part);
+    if (!m) continue;
+    const prop = DOMAIN_PROPS.exec(m[3] ?? '');
+    const domain = prop ? domainPart(prop[2]!) : undefined;
+    results.push({ method: m[1]!.toLowerCase(), result: m[2]!.toLowerCase(), ...(domain ? { domain } : {}) });
   }
   // Fail closed: a failure written anywhere in the header counts, even where a malformed value
   // (an unclosed comment or quote) hid it from the parse above. Only a failure is read this
   // way, so text a sender placed in a value can make its own mail fail, never pass.
-  for (const m of value.matchAll(/(?:^|[\s;(])(dmarc|spf)\s*=\s*fail\b/gi)) {
+  for (const m of value.matchAll(/(?:^|[\s;(])(dmarc|spf|compauth)\s*=\s*fail\b/gi)) {
     const method = m[1]!.toLowerCase();
     if (!results.some((r) => r.method === method && r.result === 'fail')) results.push({ method, result: 'fail' });
   }
@@ -39,38 +86,118 @@ export function parseAuthResults(value: string): { authservId: string; results: 
 }
 
 /**
- * A header as kept in the mail record: the authserv-id and each distinct `method=result`, nothing
- * else. Cut only after that: a sender who adds many DKIM signatures lengthens the receiving
- * host's header with one `dkim=pass` each, and a text prefix would then lose the `spf=fail` and
- * `dmarc=fail` written after them.
+ * A header as kept in the mail record: the authserv-id (empty for Exchange Online's) and each
+ * distinct `method=result`, with the domain it judged (`dmarc=pass header.from=x.example`),
+ * nothing else. Cut only after that: a sender who adds many DKIM signatures lengthens the
+ * receiving host's header with one `dkim=pass` each, so failures are written first.
  */
 export function compactAuthResults(value: string): string {
   const { authservId, results } = parseAuthResults(value);
-  const pairs = [...new Set(results.map((r) => `${r.method}=${r.result}`))];
+  const prop = (m: string) => (m === 'dmarc' ? 'header.from' : m === 'spf' ? 'smtp.mailfrom' : 'header.d');
+  const pair = (r: MethodResult) => `${r.method}=${r.result}${r.domain ? ` ${prop(r.method)}=${r.domain}` : ''}`;
+  const ordered = [...results.filter((r) => r.result === 'fail'), ...results.filter((r) => r.result !== 'fail')];
+  const pairs = [...new Set(ordered.map(pair))];
   return [authservId, ...pairs].join('; ').slice(0, AUTH_RESULT_CHARS);
 }
 
+interface Header {
+  authservId: string;
+  results: MethodResult[];
+  hops: number | undefined;
+}
+
+/** The verdict on the mail's From, from the trusted host's headers only. */
+export function senderVerdict(input: AuthInput, trust: AuthTrust): SenderVerdict {
+  if (trust.kind === 'none') return { result: 'none', detail: trust.why };
+  const headers: Header[] = (input.authResults ?? []).map((v, i) => ({ ...parseAuthResults(v), hops: input.authHops?.[i] }));
+  const { trusted, block, name } = pick(headers, trust);
+  const failed = failure(trusted, trust.kind === 'exchange-online' ? block : []);
+  if (failed) return { result: 'fail', detail: `${name}: ${failed}` };
+  if (trust.kind === 'exchange-online' && input.authAs === 'internal') {
+    return { result: 'pass', detail: 'Exchange Online: sent from inside the organisation (X-MS-Exchange-Organization-AuthAs: Internal)' };
+  }
+  if (!block.length) return { result: 'none', detail: `no Authentication-Results from ${name}` };
+  const said = `${name}: ${describe(block)}`;
+  if ((input.fromCount ?? 1) > 1) return { result: 'none', detail: `${said}; but the mail has ${input.fromCount} From addresses, so the one judged may not be the one used` };
+  return aligned(block, domainPart(input.from ?? ''), said, trust.kind === 'exchange-online');
+}
+
+/** The trusted host's headers (every one: fails count from all) and the block on top (passes count only from it). */
+function pick(headers: Header[], trust: Exclude<AuthTrust, { kind: 'none' }>): { trusted: Header[]; block: Header[]; name: string } {
+  if (trust.kind === 'exchange-online') {
+    // Exchange Online's own header is the topmost one, without an id; id-less headers below it
+    // are a sender's (or an earlier tenant's) and may only make the mail fail.
+    const trusted = headers.filter((h) => h.authservId === '');
+    const top = headers[0]?.authservId === '' ? [headers[0]] : [];
+    return { trusted, block: top, name: 'Exchange Online' };
+  }
+  const ids = new Set(trust.ids.map((s) => s.trim().toLowerCase()));
+  const trusted = headers.filter((h) => ids.has(h.authservId));
+  const first = trusted[0];
+  const name = [...ids].join(', ');
+  if (!first) return { trusted, block: [], name };
+  // Hosts that write one header per method write them together, above the next hop's
+  // Received header; a sender's own headers lie below at least one Received header more.
+  const block = trust.topmostOnly || first.hops === undefined ? [first] : trusted.filter((h) => h.hops === first.hops);
+  return { trusted, block, name };
+}
+
 /**
- * The verdict from the topmost header whose authserv-id is trusted. Headers below it, and
- * headers with other ids, are the sender's claims and are ignored.
+ * The first failure any trusted header reports. `composite`: Exchange Online's own header, whose
+ * compauth=pass is Microsoft's final word over its SPF/DKIM/DMARC results (reason 130: a trusted
+ * ARC sealer's results overrode a DMARC failure caused by a gateway that modified the mail).
  */
-export function senderVerdict(values: readonly string[] | undefined, trustedIds: readonly string[]): SenderVerdict {
-  if (!trustedIds.length) return { result: 'none', detail: 'no authservIds configured: Authentication-Results are not read' };
-  const ids = new Set(trustedIds.map((s) => s.trim().toLowerCase()));
-  const ours = (values ?? []).map(parseAuthResults).find((h) => ids.has(h.authservId));
-  if (!ours) return { result: 'none', detail: `no Authentication-Results from ${[...ids].join(', ')}` };
-  const of = (method: string) => ours.results.filter((r) => r.method === method).map((r) => r.result);
-  const dmarc = of('dmarc');
-  const spf = of('spf');
-  const dkim = of('dkim');
-  const said = ours.results.map((r) => `${r.method}=${r.result}`).join(' ') || 'no results';
-  const detail = `${ours.authservId}: ${said}`;
-  if (dmarc.includes('fail')) return { result: 'fail', detail };
-  if (dmarc.includes('pass')) return { result: 'pass', detail };
-  if (spf.includes('fail')) return { result: 'fail', detail };
-  if (dkim.includes('fail') && !dkim.includes('pass')) return { result: 'fail', detail };
-  if (spf.includes('pass') || dkim.includes('pass')) return { result: 'pass', detail };
-  return { result: 'none', detail };
+function failure(trusted: Header[], composite: Header[]): string | undefined {
+  for (const h of trusted) {
+    const of = (m: string) => h.results.filter((r) => r.method === m).map((r) => r.result);
+    const dkim = of('dkim');
+    if (of('compauth').includes('fail')) return `compauth=fail (${describe([h])})`;
+    if (composite.includes(h) && of('compauth').includes('pass')) continue;
+    if (of('dmarc').includes('fail')) return `dmarc=fail (${describe([h])})`;
+    if (of('dmarc').some((r) => r === 'pass' || r === 'bestguesspass')) continue; // DMARC's own pass outranks an SPF fail (forwarding)
+    if (of('spf').includes('fail')) return `spf=fail (${describe([h])})`;
+    if (dkim.includes('fail') && !dkim.includes('pass')) return `every DKIM signature failed (${describe([h])})`;
+  }
+  return undefined;
+}
+
+function aligned(block: Header[], fromDomain: string, said: string, exchange: boolean): SenderVerdict {
+  const all = block.flatMap((h) => h.results);
+  const of = (m: string) => all.filter((r) => r.method === m);
+  const judgedOther = (r: MethodResult) => !!r.domain && r.domain !== fromDomain;
+  const dmarcPass = of('dmarc').find((r) => r.result === 'pass' || r.result === 'bestguesspass');
+  if (dmarcPass) {
+    if (judgedOther(dmarcPass)) return { result: 'none', detail: `${said}; DMARC judged ${dmarcPass.domain}, not the From's domain ${fromDomain || '(none)'}` };
+    return { result: 'pass', detail: said };
+  }
+  if (exchange && of('compauth').some((r) => r.result === 'pass')) {
+    const other = of('dmarc').find(judgedOther);
+    if (other) return { result: 'none', detail: `${said}; DMARC judged ${other.domain}, not the From's domain ${fromDomain || '(none)'}` };
+    return { result: 'pass', detail: said };
+  }
+  const dmarc = of('dmarc').map((r) => r.result);
+  if (dmarc.some((r) => r !== 'none')) return { result: 'none', detail: `${said}; DMARC said ${dmarc.join(', ')}` };
+  // No DMARC result (or no DMARC record): an SPF or DKIM pass counts only for the From's own domain.
+  const hit = [...of('dkim'), ...of('spf')].find((r) => r.result === 'pass' && !!r.domain && alignedDomain(r.domain, fromDomain));
+  if (hit) return { result: 'pass', detail: `${said}; ${hit.method} aligned with ${fromDomain}` };
+  const unaligned = [...of('dkim'), ...of('spf')].some((r) => r.result === 'pass');
+  return { result: 'none', detail: unaligned ? `${said}; the passes are for other domains than the From's ${fromDomain || '(none)'}` : said };
+}
+
+/** Relaxed alignment, kept strict without a public-suffix list: the same domain, or one inside the other. */
+export function alignedDomain(a: string, b: string): boolean {
+  if (!a || !b) return false;
+  return a === b || a.endsWith('.' + b) || b.endsWith('.' + a);
+}
+
+function describe(headers: Header[]): string {
+  const said = headers.flatMap((h) => h.results.map((r) => `${r.method}=${r.result}`));
+  return said.length ? [...new Set(said)].join(' ') : 'no results';
+}
+
+function domainPart(s: string): string {
+  const v = s.trim().replace(/^"+|"+$/g, '').toLowerCase();
+  return v.slice(v.lastIndexOf('@') + 1).replace(/\.$/, '');
 }
 
 /**

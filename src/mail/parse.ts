@@ -209,22 +209,36 @@ function buildRecord(p: ParsedMail, rawRef: RawRef, truncated: Set<string>): Mai
     headers,
     classification,
   };
-  const authResults = authResultsOf(p);
-  if (authResults.length) record.authResults = authResults;
+  const auth = authResultsOf(p);
+  if (auth.values.length) Object.assign(record, { authResults: auth.values, authHops: auth.hops });
+  if (auth.authAs) record.authAs = auth.authAs;
+  const fromCount = p.headerLines.filter((h) => h.key.toLowerCase() === 'from').length * Math.max(1, fromList.length);
+  if (fromCount > 1) record.fromCount = Math.min(fromCount, 1000);
   if (truncated.size) record.truncated = [...truncated];
   return record;
 }
 
-/** The topmost Authentication-Results headers, in order: the receiving host's comes first. */
-function authResultsOf(p: ParsedMail): string[] {
-  const out: string[] = [];
+/**
+ * The topmost Authentication-Results headers, in order (the receiving host's come first), each
+ * with the count of Received headers above it (where one hop ends), and Exchange's topmost
+ * X-MS-Exchange-Organization-AuthAs (Exchange removes that header from mail arriving from outside).
+ */
+function authResultsOf(p: ParsedMail): { values: string[]; hops: number[]; authAs?: string } {
+  const values: string[] = [];
+  const hops: number[] = [];
+  let received = 0;
+  let authAs: string | undefined;
   for (const { key, line } of p.headerLines) {
-    if (key.toLowerCase() !== 'authentication-results') continue;
-    const colon = line.indexOf(':');
-    out.push(compactAuthResults(oneLine(colon >= 0 ? line.slice(colon + 1) : '')));
-    if (out.length >= MAX_AUTH_RESULTS) break;
+    const k = key.toLowerCase();
+    const value = () => oneLine(line.slice(line.indexOf(':') + 1));
+    if (k === 'received') received++;
+    else if (k === 'x-ms-exchange-organization-authas' && authAs === undefined) authAs = value().trim().toLowerCase().slice(0, 40);
+    else if (k === 'authentication-results' && values.length < MAX_AUTH_RESULTS) {
+      values.push(compactAuthResults(value()));
+      hops.push(received);
+    }
   }
-  return out;
+  return { values, hops, ...(authAs ? { authAs } : {}) };
 }
 
 /** The headers classification needs, from the raw header lines (first occurrence), bounded. */

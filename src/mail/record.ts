@@ -75,8 +75,14 @@ export const mailRecordSchema = z.object({
   /** Only the headers classification needs, lower-cased names, bounded values. */
   headers: z.record(z.string(), z.string()),
   classification: classificationSchema,
-  /** The topmost Authentication-Results header values (RFC 8601), bounded; read against the configured authserv-ids. */
+  /** The topmost Authentication-Results header values (RFC 8601), compact, bounded; read against the mailbox's trusted host (src/mail/sender-trust.ts). */
   authResults: z.array(z.string()).optional(),
+  /** For each authResults entry, how many Received headers lie above it: the hop boundaries (src/mail/auth-results.ts). */
+  authHops: z.array(z.number().int().nonnegative()).optional(),
+  /** Exchange's X-MS-Exchange-Organization-AuthAs (topmost), lower-cased: `internal` for mail sent inside the tenant. */
+  authAs: z.string().optional(),
+  /** From addresses in the mail when more than one (two From headers, or a list): the one judged may not be the one used. */
+  fromCount: z.number().int().min(2).optional(),
   /**
    * What was cut to keep the record bounded or the parse cheap, when anything was: e.g.
    * 'references', 'to', 'cc', 'headers', 'subject', or 'parse-input' (a huge mail parsed from

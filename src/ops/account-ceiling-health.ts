@@ -35,7 +35,7 @@ export function ceilingSource(redis: Redis, prefix: string): ScrapeSource {
       const gauge = (name: string, help: string) =>
         (m.registry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, registers: [m.registry] });
       const s = await ceilingStatus(redis, prefix);
-      gauge('mailroom_new_accounts_this_hour', 'New Jira accounts counted against maxNewAccountsPerHour this clock hour').set(s.thisHour);
+      gauge('mailroom_new_accounts_this_hour', 'New Jira accounts counted against maxNewAccountsPerHour in the last hour (a sliding window)').set(s.thisHour);
       gauge('mailroom_new_account_ceiling_waiting', '1 while mail waits at the install\'s new-account ceiling, else 0').set(s.waiting ? 1 : 0);
     },
   };

@@ -27,6 +27,10 @@ import { addJob, openQueue } from '../../src/queues/queue.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
+// The receiving host's verdict on acme.example mail (src/mail/auth-results.ts).
+const MX = 'mx.acme.example';
+const VERIFIED = [`Authentication-Results: ${MX}; spf=pass smtp.mailfrom=acme.example; dmarc=pass header.from=acme.example`];
+
 let jira: SeededSim;
 let redis: Redis;
 let prefix: string;
@@ -40,7 +44,7 @@ let indexed = false;
 
 const mailboxes = () => [
   // Bob (partner.example) is one of the agents: policy lets his replies join any issue.
-  testMailbox({ id: 'support', addresses: ['support@acme.example'], policy: { replyAllowed: ['@partner.example'] }, deliver: { project: 'SUP', issueType: 'Task', maxAttachmentBytes: 2048 } }),
+  testMailbox({ id: 'support', addresses: ['support@acme.example'], policy: { replyAllowed: ['@partner.example'], authservIds: [MX] }, deliver: { project: 'SUP', issueType: 'Task', maxAttachmentBytes: 2048 } }),
   testMailbox({ id: 'sales', addresses: ['sales@acme.example'], deliver: { project: 'SUP' } }),
   testMailbox({ id: 'helpdesk', addresses: ['help@acme.example'], deliver: { serviceDeskId: '1', requestTypeId: '10', project: 'HD' } }),
   testMailbox({ id: 'raw', deliver: { project: 'SUP', stripQuotedHistory: false } }),
@@ -169,6 +173,7 @@ describe.each([
       from: 'Alice Agent <alice@acme.example>',
       subject: 'RE: [SUP-1] Printer on floor 3 is down',
       messageId: 'm3@acme.example',
+      headers: VERIFIED, // a key in the subject is enough only for a sender the receiving host verified
       text: 'Yes, works now.\n\n-----Original Message-----\nFrom: Bob\nSent: Saturday\nDid you try',
       attachments: [{ filename: 'after.txt', contentType: 'text/plain', content: Buffer.from('all good') }],
     });
@@ -315,7 +320,7 @@ describe.each([
 
   it('a reply comment is not added twice after the ledger is lost (issue property)', { timeout: 30_000 }, async () => {
     await deliver({ from: 'alice@acme.example', subject: 'Base', messageId: 'base@acme.example', text: 'base' });
-    const reply: RawMailInput = { from: 'alice@acme.example', subject: 'Re: SUP-1', messageId: 'rep@acme.example', text: 'more' };
+    const reply: RawMailInput = { from: 'alice@acme.example', subject: 'Re: SUP-1', messageId: 'rep@acme.example', headers: VERIFIED, text: 'more' };
     await deliver(reply);
     await redis.del(ledgerKey(prefix, 'rep@acme.example'));
     await deliverQ.obliterate({ force: true });
@@ -327,7 +332,7 @@ describe.each([
   it('replies to one issue delivered at once each keep their record in the issue property (none written over)', { timeout: 30_000 }, async () => {
     await deliver({ from: 'alice@acme.example', subject: 'Base', messageId: 'busy@acme.example', text: 'base' });
     const ids = Array.from({ length: 6 }, (_, i) => `busy-r${i}@acme.example`);
-    const results = await Promise.all(ids.map((messageId, i) => deliver({ from: 'alice@acme.example', subject: 'Re: [SUP-1] Base', messageId, text: `reply ${i}` })));
+    const results = await Promise.all(ids.map((messageId, i) => deliver({ from: 'alice@acme.example', subject: 'Re: [SUP-1] Base', messageId, headers: VERIFIED, text: `reply ${i}` })));
     expect(results.every((r) => r.outcome === 'delivered' && r.kind === 'comment')).toBe(true);
     expect(issues()[0]!.comments).toHaveLength(6);
     // Read, then written: without turns, concurrent replies wrote over each other's lists.

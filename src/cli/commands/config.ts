@@ -3,6 +3,7 @@ import { maskedConfig, type Config } from '../../config/load.js';
 import { notifyGroupOverlaps } from '../../config/notify-overlap.js';
 import { describeError } from '../../core/errors.js';
 import { silentLogger } from '../../core/log.js';
+import { unreadableVerdicts } from '../../mail/sender-trust.js';
 import { checkConfigOnline, JiraUnreachableError, type OnlineReport } from '../../ops/config-online.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
@@ -44,6 +45,7 @@ Examples:
       // Not an error here: only the named role needs the secret, and refuses to start without it.
       for (const m of ctx.config().missingSecrets) err(`note: ${m.path}: ${m.message} (the ${m.role} role will not start without it)`);
       for (const w of notifyGroupOverlaps(ctx.config())) err(`warning: ${w.path}: ${w.message}`);
+      for (const w of unreadableVerdicts(ctx.config().mailboxes)) err(`WARNING: ${w}`);
     });
 }
 
