@@ -110,6 +110,13 @@ function send(res: ServerResponse, reply: Reply, extra: Record<string, string> =
   res.end(payload);
 }
 
+/** The issue a request acts on (its key, upper-cased), for limits held per issue. */
+function issueOfPath(state: SimState, route: Route & { matcher: RegExp }, path: string): string | undefined {
+  if (!route.template.startsWith('/rest/api/3/issue/{')) return undefined;
+  const raw = decodeURIComponent(route.matcher.exec(path)?.[1] ?? '');
+  return raw ? (state.issue(raw)?.key ?? raw.toUpperCase()) : undefined;
+}
+
 export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> {
   const seed = opts.seed ?? 1;
   const state = new SimState(seed, opts.indexedProperties ?? []);
@@ -121,11 +128,11 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
   for (const r of apiRoutes) validator?.warm(r.method, r.template.replace(/\{[^}]+\}/g, 'X-1'));
   const exchanges: Exchange[] = [];
   const hanging = new Set<ServerResponse>();
-  // The Retry-After window: requests arriving in [windowFrom, retryAfterUntil) are early.
-  // windowFrom is when the 429 was written plus a grace, so requests already in flight
-  // (sent before the client could read the 429) are not held against it.
-  let retryAfterUntil = 0;
-  let windowFrom = 0;
+  // The Retry-After windows, one per scope Jira limits ('' the site, 'op:<operation>' one
+  // endpoint and method, 'issue:<KEY>' one issue's writes): requests under a scope arriving in
+  // [from, until) are early. `from` is when the 429 was written plus a grace, so requests
+  // already in flight (sent before the client could read the 429) are not held against it.
+  const windows = new Map<string, { until: number; from: number }>();
   const grace = opts.inFlightGraceMs ?? IN_FLIGHT_GRACE_MS;
   let url = '';
   const ctx: SimContext = { state, counters, url: () => url, anonymousSearches: new Set() };
@@ -143,8 +150,7 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
       faults.clear();
       exchanges.length = 0;
       ctx.anonymousSearches.clear();
-      retryAfterUntil = 0;
-      windowFrom = 0;
+      windows.clear();
     },
     async close() {
       for (const r of hanging) r.destroy();
@@ -175,10 +181,15 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
     }
 
     const now = Date.now();
-    if (now >= windowFrom && now + RETRY_AFTER_SLACK_MS < retryAfterUntil) {
-      counters.violation('earlyRetry', operation, `request ${retryAfterUntil - now} ms before the Retry-After given had passed`);
+    const issue = route ? issueOfPath(state, route, path) : undefined;
+    const scopes = ['', `op:${operation}`, ...(issue ? [`issue:${issue}`] : [])];
+    for (const sc of scopes) {
+      const w = windows.get(sc);
+      if (w && now >= w.from && now + RETRY_AFTER_SLACK_MS < w.until) {
+        counters.violation('earlyRetry', operation, `request ${w.until - now} ms before the Retry-After given${sc ? ` (${sc})` : ''} had passed`);
+      }
     }
-    const decision = faults.decide(operation);
+    const decision = faults.decide(operation, issue);
     const delay = faults.delayMs();
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     const finish = (reply: Reply, extra: Record<string, string> = {}, checkResponse = true) => {
@@ -224,11 +235,15 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
         return finish(platformError(decision.status, ['Internal server error (simulated)']), {}, false);
       case 'rateLimit': {
         const until = Date.now() + decision.retryAfterSec * 1000;
-        const fresh = Date.now() >= retryAfterUntil;
-        retryAfterUntil = Math.max(retryAfterUntil, until);
-        if (fresh) windowFrom = Number.MAX_SAFE_INTEGER; // opens once the 429 is written
+        // What the limit holds, as Atlassian documents each RateLimit-Reason (docs/jira-simulator.md).
+        const sc = decision.reason === 'jira-per-issue-on-write' && issue ? `issue:${issue}` : decision.reason === 'jira-burst-based' ? `op:${operation}` : '';
+        const w = windows.get(sc) ?? { until: 0, from: 0 };
+        const fresh = Date.now() >= w.until;
+        w.until = Math.max(w.until, until);
+        if (fresh) w.from = Number.MAX_SAFE_INTEGER; // opens once the 429 is written
+        windows.set(sc, w);
         res.once('finish', () => {
-          if (windowFrom === Number.MAX_SAFE_INTEGER) windowFrom = Date.now() + grace;
+          if (w.from === Number.MAX_SAFE_INTEGER) w.from = Date.now() + grace;
         });
         // HTTP dates have whole seconds: round up so a client honouring it is never early.
         const retryAfter = decision.asDate ? new Date(Math.ceil(until / 1000) * 1000).toUTCString() : String(decision.retryAfterSec);

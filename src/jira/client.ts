@@ -36,8 +36,9 @@ export interface JiraClientOptions {
   /**
    * Called the moment an answer's headers say "wait" (429, or 503 with Retry-After), before its
    * body is read: the Retry-After gate closes for every process without waiting for the error.
+   * `reason` is the answer's RateLimit-Reason (which scope the limit holds).
    */
-  onRetryAfter?: (ms: number) => void;
+  onRetryAfter?: (ms: number, reason?: string) => void;
 }
 
 export interface JiraClient {
