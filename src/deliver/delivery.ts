@@ -53,6 +53,12 @@ export interface DelivererDeps {
    */
   recoverySettleMs?: number;
   /**
+   * How long after a create whose answer was lost the deliverer keeps looking for what it made
+   * before creating again (RECOVERY_WINDOW_MS: covers two minutes of index lag). Tests scale it
+   * with the simulator's lag.
+   */
+  recoveryWindowMs?: number;
+  /**
    * Parses a raw mail into its text and attachments; the role passes a content pool's, so the
    * CPU work runs off the event loop that renews job locks. Default: on this thread.
    */

@@ -11,7 +11,8 @@ import { issueRoutes } from './routes-issues.js';
 import { jsmRoutes } from './routes-jsm.js';
 import { peopleRoutes } from './routes-people.js';
 import { userRoutes } from './routes-users.js';
-import { SimState, type SimAccount } from './state.js';
+import { workflowRoutes } from './routes-workflow.js';
+import { DEFAULT_INDEX_LAG_MS, SimState, type SimAccount } from './state.js';
 
 export interface JiraSimOptions {
   /** 0 (default) picks a free port. */
@@ -36,6 +37,10 @@ export interface JiraSimOptions {
    * key). Default none: what an API-token client sees on Jira Cloud.
    */
   indexedProperties?: string[] | 'all';
+  /** How long JQL search lags writes (default DEFAULT_INDEX_LAG_MS, as Jira Cloud: seconds). */
+  indexLagMs?: number;
+  /** The search index's clock (default Date.now); a fast clock runs minutes of lag in seconds. */
+  clock?: () => number;
 }
 
 export interface JiraSim {
@@ -59,7 +64,7 @@ const RETRY_AFTER_SLACK_MS = 25;
 /** Default time after a 429 is written during which arriving requests count as already in flight. */
 const IN_FLIGHT_GRACE_MS = 0;
 
-const apiRoutes: (Route & { matcher: RegExp })[] = [...userRoutes, ...issueRoutes, ...jsmRoutes, ...peopleRoutes].map((r) => ({ ...r, matcher: matcherFor(r.template) }));
+const apiRoutes: (Route & { matcher: RegExp })[] = [...userRoutes, ...issueRoutes, ...jsmRoutes, ...peopleRoutes, ...workflowRoutes].map((r) => ({ ...r, matcher: matcherFor(r.template) }));
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -120,6 +125,8 @@ function issueOfPath(state: SimState, route: Route & { matcher: RegExp }, path: 
 export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> {
   const seed = opts.seed ?? 1;
   const state = new SimState(seed, opts.indexedProperties ?? []);
+  state.indexLagMs = opts.indexLagMs ?? DEFAULT_INDEX_LAG_MS;
+  if (opts.clock) state.clock = opts.clock;
   const counters = new SimCounters();
   const faults = new SimFaults({ latencyMs: opts.latencyMs ?? 0, jitterMs: opts.jitterMs ?? 0 }, seed);
   const validator: SpecValidator | undefined = opts.specsDir ? await loadSpecValidator(opts.specsDir) : undefined;
