@@ -22,7 +22,7 @@ export type DeliverJob = z.infer<typeof jiraDeliver.payload>;
 export type DeliverClient = Pick<
   JiraClient,
   'createIssue' | 'getIssue' | 'addComment' | 'addAttachment' | 'setIssueProperty' | 'getIssueProperty' | 'searchJql' | 'createRequest'
-  | 'getWatchers' | 'getRequestParticipants'
+  | 'getWatchers' | 'getRequestParticipants' | 'myPermissions'
 >;
 
 /** Issue property holding the Message-ID of the mail an issue was made from. */

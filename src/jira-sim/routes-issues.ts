@@ -23,7 +23,11 @@ export function issueJson(ctx: SimContext, issue: SimIssue, wanted: string[] | u
 }
 
 function requireIssue(req: SimRequest): SimIssue | Reply {
-  return req.ctx.state.issue(decodeURIComponent(req.params[0] ?? '')) ?? platformError(404, [NO_ISSUE]);
+  const issue = req.ctx.state.issue(decodeURIComponent(req.params[0] ?? ''));
+  // An issue the account may not see is answered exactly as a missing one (Jira Cloud's wording;
+  // docs/jira-simulator.md): without Browse projects in its project, it "does not exist".
+  if (!issue || !has(req.account, 'BROWSE_PROJECTS', issue.projectKey)) return platformError(404, [NO_ISSUE]);
+  return issue;
 }
 
 function isReply(x: unknown): x is Reply {

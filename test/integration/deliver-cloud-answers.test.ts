@@ -1,5 +1,6 @@
-// Jira's search lags its writes ("seconds to minutes"), and a create's answer can be lost after
-// Jira stored the issue (a 5xx or a dropped connection). The deliverer, its retries and the
+// Jira Cloud as it answers. Its search lags its writes ("seconds to minutes"), and a create's
+// answer can be lost after Jira stored the issue (a 5xx or a dropped connection); and it answers
+// 404 alike for an issue that is gone and one the account may not see. The deliverer, its retries and the
 // reconcile pass against the simulator over HTTP, real Redis, a filesystem mail store. Minutes
 // of lag run in seconds: the simulator's index clock runs SCALE times fast, and the deliverer's
 // recovery window (150 s) and first look (10 s) are divided by SCALE.
@@ -14,6 +15,7 @@ import { reconcilePass, RECONCILED_PROPERTY } from '../../src/deliver/reconcile.
 import { startDelivererWorker } from '../../src/deliver/role.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createLedger } from '../../src/mail/ledger.js';
+import { PROJECT_PERMISSIONS } from '../../src/jira-sim/state.js';
 import { FsMailStore } from '../../src/mail/store.js';
 import type { SimIssue } from '../../src/jira-sim/state.js';
 import { jiraDeliver } from '../../src/queues/catalog.js';
@@ -154,5 +156,46 @@ describe('index lag and lost create answers', () => {
     // A second pass finds nothing left to do.
     const again = await reconcilePass({ redis, prefix, client: jira.client(), projects: ['SUP'] });
     expect(again.findings).toEqual([]);
+  });
+});
+
+describe('a 404 on the issue a reply answers', () => {
+  /** A reply to a mail the ledger says became `issueKey`; resolves with the job's end. */
+  async function reply(issueKey: string): Promise<{ state: string; reason?: string }> {
+    await createLedger(redis, prefix).put('first@acme.example', { kind: 'issue', issueKey, mailboxId: 'support', jobId: 'earlier', at: new Date().toISOString() });
+    const record = await storedRecord(store, rawMail({ from: 'alice@acme.example', subject: 'Re: first', messageId: 'reply@acme.example', inReplyTo: 'first@acme.example', text: 'more' }));
+    const job = await addJob(deliverQ, jiraDeliver, {
+      mailboxId: 'support',
+      origin: { kind: 'imap', uidvalidity: '7', uid: 99, internalDate: new Date().toISOString() },
+      record,
+      people: [{ email: 'alice@acme.example', role: 'sender', status: 'known', accountId: jira.site.users.alice.accountId }],
+    }, FAST_RETRY);
+    try {
+      await job.waitUntilFinished(events, 20_000);
+      return { state: 'completed' };
+    } catch (e) {
+      return { state: 'failed', reason: (e as Error).message };
+    }
+  }
+
+  it('an issue that is gone (404, and the token may browse its project): the reply becomes a new issue', { timeout: 30_000 }, async () => {
+    const first = jira.sim.state.createIssue(jira.sim.state.project('SUP')!, { summary: 'first' });
+    jira.sim.state.issues.delete(first.id);
+    expect(await reply(first.key)).toEqual({ state: 'completed' });
+    expect(jira.sim.state.allIssues()).toHaveLength(1);
+  });
+
+  it('an issue the workaround user may not see (404 alike): no new issue, the job fails naming Browse projects', { timeout: 30_000 }, async () => {
+    const hidden = jira.sim.state.addProject({ key: 'PRIV' });
+    const first = jira.sim.state.createIssue(hidden, { summary: 'first' });
+    // The workaround user browses SUP only.
+    const admin = jira.sim.state.accounts.get(jira.site.admin.accountId)!;
+    admin.siteAdmin = false;
+    for (const p of PROJECT_PERMISSIONS) admin.permissions.delete(p);
+    admin.projectPermissions.set('SUP', new Set(PROJECT_PERMISSIONS));
+    const r = await reply(first.key);
+    expect(r.state).toBe('failed');
+    expect(r.reason).toMatch(/404 for PRIV-1.*Browse projects in PRIV.*Not making a new issue/);
+    expect(jira.sim.state.allIssues()).toHaveLength(1);
   });
 });
