@@ -115,6 +115,51 @@ function parseNews(msg: string): { ms: number; scope: ScopeName } | undefined {
   return ms > 0 ? { ms, scope: m[2] ?? SITE_SCOPE } : undefined;
 }
 
+/** This process's windows, by scope: until when each is closed. */
+function localWindows() {
+  // Windows below the site are few and short; expired ones are dropped as they are met.
+  const untilOf = new Map<ScopeName, number>();
+  const until = (scope: ScopeName) => untilOf.get(scope) ?? 0;
+  return {
+    /** Close `scope` for `ms` from now; returns by how much that extended it. */
+    close(ms: number, scope: ScopeName): number {
+      const at = Date.now() + ms;
+      const longer = at - Math.max(until(scope), Date.now());
+      untilOf.set(scope, Math.max(until(scope), at));
+      return longer;
+    },
+    /** The longest-held of `scopes` still closed, if any. */
+    held(scopes: ScopeName[]): { scope: ScopeName; at: number } | undefined {
+      const now = Date.now();
+      let worst: { scope: ScopeName; at: number } | undefined;
+      for (const s of scopes) {
+        const at = until(s);
+        if (at <= now) {
+          if (s !== SITE_SCOPE) untilOf.delete(s);
+          continue;
+        }
+        if (!worst || at > worst.at) worst = { scope: s, at };
+      }
+      return worst;
+    },
+  };
+}
+
+/** Hear other processes' windows on `channel` (a second, unref'd connection). */
+function listenForNews(redis: Redis, channel: string, heard: (ms: number, scope: ScopeName) => void): Redis {
+  const sub = redis.duplicate();
+  // A listener must not keep a process alive that is otherwise done.
+  const unref = () => (sub as unknown as { stream?: { unref?: () => void } }).stream?.unref?.();
+  sub.on('connect', unref);
+  sub.on('error', () => undefined); // reconnects on its own; checks still read the keys meanwhile
+  sub.on('message', (_ch: string, msg: string) => {
+    const news = parseNews(msg);
+    if (news) heard(news.ms, news.scope);
+  });
+  sub.subscribe(channel).catch(() => undefined);
+  return sub;
+}
+
 export function createRetryAfterGate(opts: {
   redis: Redis;
   prefix: string;
@@ -124,76 +169,44 @@ export function createRetryAfterGate(opts: {
   listen?: boolean;
 }): RetryAfterGate {
   const channel = retryAfterChannel(opts.prefix, opts.site);
-  // Windows below the site are few and short; expired ones are dropped as they are met.
-  const localUntil = new Map<ScopeName, number>();
+  const windows = localWindows();
   // How far the metric of time rate-limited has counted, per scope (hold() closes before trip() counts).
   const countedUntil = new Map<ScopeName, number>();
-  const until = (scope: ScopeName) => localUntil.get(scope) ?? 0;
-  const closed = (scope: ScopeName, at: number) =>
-    new RateLimitedError(`waiting out Jira's Retry-After${describeScope(scope)} (${at - Date.now()} ms left)`, Math.max(1, at - Date.now()), reasonOf(scope));
-  const closeFor = (ms: number, scope: ScopeName) => {
-    const at = Date.now() + ms;
-    const longer = at - Math.max(until(scope), Date.now());
-    localUntil.set(scope, Math.max(until(scope), at));
-    return longer;
-  };
+  const closed = (held: { scope: ScopeName; at: number }) =>
+    new RateLimitedError(`waiting out Jira's Retry-After${describeScope(held.scope)} (${held.at - Date.now()} ms left)`, Math.max(1, held.at - Date.now()), reasonOf(held.scope));
   const share = (ms: number, scope: ScopeName) => {
     const w = String(Math.max(1, Math.round(ms)));
     return opts.redis.eval(EXTEND_AND_PUBLISH, 1, retryAfterKey(opts.prefix, opts.site, scope), w, channel, scope === SITE_SCOPE ? w : `${w} ${scope}`);
   };
-  /** The longest-held of `scopes` still closed in this process, if any. */
-  const heldLocally = (scopes: ScopeName[]) => {
-    const now = Date.now();
-    let worst: { scope: ScopeName; at: number } | undefined;
-    for (const s of scopes) {
-      const at = until(s);
-      if (at <= now) {
-        if (s !== SITE_SCOPE) localUntil.delete(s);
-        continue;
-      }
-      if (!worst || at > worst.at) worst = { scope: s, at };
-    }
-    return worst;
-  };
-
-  let sub: Redis | undefined;
-  if (opts.listen) {
-    sub = opts.redis.duplicate();
-    // A listener must not keep a process alive that is otherwise done.
-    const unref = () => (sub as unknown as { stream?: { unref?: () => void } }).stream?.unref?.();
-    sub.on('connect', unref);
-    sub.on('error', () => undefined); // reconnects on its own; checks still read the keys meanwhile
-    sub.on('message', (_ch: string, msg: string) => {
-      const news = parseNews(msg);
-      if (!news) return;
-      closeFor(news.ms, news.scope);
-      opts.observer?.onHold?.(news.ms, 'news', news.scope);
-    });
-    sub.subscribe(channel).catch(() => undefined);
-  }
+  let sub = opts.listen
+    ? listenForNews(opts.redis, channel, (ms, scope) => {
+        windows.close(ms, scope);
+        opts.observer?.onHold?.(ms, 'news', scope);
+      })
+    : undefined;
 
   return {
     observer: opts.observer,
     async check(call) {
       const scopes = scopesOf(call);
-      let held = heldLocally(scopes);
-      if (held) throw closed(held.scope, held.at);
+      let held = windows.held(scopes);
+      if (held) throw closed(held);
       // One PTTL per scope, sent together: about one round trip.
       const ttls = await Promise.all(scopes.map((s) => opts.redis.pttl(retryAfterKey(opts.prefix, opts.site, s))));
       ttls.forEach((ttl, i) => {
-        if (ttl > 0) localUntil.set(scopes[i]!, Math.max(until(scopes[i]!), Date.now() + ttl));
+        if (ttl > 0) windows.close(ttl, scopes[i]!);
       });
       // Checked again after the round trip: a 429 may have arrived in this process meanwhile.
-      held = heldLocally(scopes);
-      if (held) throw closed(held.scope, held.at);
+      held = windows.held(scopes);
+      if (held) throw closed(held);
     },
     hold(ms, scope = SITE_SCOPE) {
       opts.observer?.onHold?.(ms, 'header', scope);
-      if (closeFor(ms, scope) > 0) share(ms, scope).catch(() => undefined);
+      if (windows.close(ms, scope) > 0) share(ms, scope).catch(() => undefined);
     },
     async trip(ms, scope = SITE_SCOPE) {
       opts.observer?.onTrip?.(ms, scope);
-      closeFor(ms, scope);
+      windows.close(ms, scope);
       // Time rate-limited (the site's), not the sum of every answer's Retry-After: only what extends the window.
       const at = Date.now() + ms;
       const longer = at - Math.max(countedUntil.get(scope) ?? 0, Date.now());
