@@ -2,7 +2,6 @@
 // (the reconcile pass resolves a duplicate with them, src/deliver/reconcile.ts).
 import type { JiraClient } from './client.js';
 import { enc, type JiraCore } from './core.js';
-import type { IssueTransition } from './types.js';
 
 export type WorkflowMethods = Pick<JiraClient, 'linkIssues' | 'getTransitions' | 'transitionIssue'>;
 
