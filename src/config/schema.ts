@@ -239,6 +239,13 @@ export const configSchema = z
         apiBase: z.string().url().optional(),
         /** Per-request timeout: a hung Jira must turn into a retry, not a stuck worker. */
         timeout: duration.default('15s'),
+        /**
+         * After a create whose answer was lost, how long the deliverer keeps looking for the issue
+         * it may have made before creating again: Jira's search lags writes by seconds to minutes
+         * (docs/jira-index-lag.md). Shorter delivers such a mail sooner and risks a duplicate
+         * (the reconcile pass resolves it).
+         */
+        searchLagWindow: duration.default('150s'),
       })
       .strict(),
     store: z

@@ -17,16 +17,39 @@ export class RetryableError extends MailroomError {
   readonly kind = 'retryable' as const;
 }
 
-/** Rate limited by Jira (429, or 503 with Retry-After). Every worker sharing the token waits. */
+/**
+ * What a Jira limit holds, from its `RateLimit-Reason` (docs/jira-rate-limits.md): one issue's
+ * writes, one endpoint and method, or the whole site. Anything unnamed holds the site (the
+ * stricter reading).
+ */
+export type RateLimitScope = 'issue' | 'endpoint' | 'site';
+
+/** Jira's RateLimit-Reason values that hold less than the site. */
+export const ISSUE_WRITE_REASON = 'jira-per-issue-on-write';
+export const BURST_REASON = 'jira-burst-based';
+
+export function rateLimitScopeOf(reason: string | undefined): RateLimitScope {
+  const r = reason?.trim().toLowerCase();
+  if (r === ISSUE_WRITE_REASON) return 'issue';
+  if (r === BURST_REASON) return 'endpoint';
+  return 'site';
+}
+
+/** Rate limited by Jira (429, or 503 with Retry-After). Every worker sharing the token waits, at the scope Jira named. */
 export class RateLimitedError extends RetryableError {
   constructor(
     message: string,
-    /** How long to wait before the next request to this site, in milliseconds. */
+    /** How long to wait before the next request in this scope, in milliseconds. */
     readonly retryAfterMs: number,
     readonly reason?: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+
+  /** What the limit holds: a job held below the site waits alone (the queue keeps running). */
+  get scope(): RateLimitScope {
+    return rateLimitScopeOf(this.reason);
   }
 }
 

@@ -6,6 +6,7 @@ import { NotFoundError } from '../core/errors.js';
 import type { AdfDoc } from '../jira/types.js';
 import { textToAdf } from './adf.js';
 import { COMMENTS_PROPERTY, oversizeNotes, remember, type Delivery, type Target } from './delivery.js';
+import { establishGone } from './gone.js';
 import { commentPreface } from './route.js';
 import { suspectLine } from './suspect.js';
 
@@ -15,7 +16,7 @@ const COMMENT_IDS_KEPT = 200;
 /** How long an issue is held for one comment (renewed while its holder lives). */
 const ISSUE_LOCK_MS = 30_000;
 
-/** The comment made (or found made) on issueKey; undefined when the issue is gone. */
+/** The comment made (or found made) on issueKey; undefined when the issue is established gone (gone.ts). */
 export async function commentOn(d: Delivery, issueKey: string): Promise<Target | undefined> {
   const release = await d.ledger.lockIssue(issueKey, d.deps.lockMs ?? ISSUE_LOCK_MS);
   try {
@@ -35,8 +36,9 @@ async function commentHeld(d: Delivery, issueKey: string): Promise<Target | unde
   try {
     c = await d.client.addComment(issueKey, body);
   } catch (e) {
-    if (e instanceof NotFoundError) return undefined;
-    throw e;
+    if (!(e instanceof NotFoundError)) throw e;
+    await establishGone(d, issueKey, 'a comment');
+    return undefined;
   }
   // Ledger first (the fast guard), then the property (the one that survives Redis).
   const t = await remember(d, { kind: 'comment', issueKey, commentId: c.id, adopted: false });
@@ -50,8 +52,9 @@ async function commentedMails(d: Delivery, issueKey: string): Promise<string[] |
   try {
     seen = (await d.client.getIssueProperty(issueKey, COMMENTS_PROPERTY)) as { ids?: string[] } | undefined;
   } catch (e) {
-    if (e instanceof NotFoundError) return undefined;
-    throw e;
+    if (!(e instanceof NotFoundError)) throw e;
+    await establishGone(d, issueKey, 'reading its comment record');
+    return undefined;
   }
   return Array.isArray(seen?.ids) ? seen.ids : [];
 }

@@ -9,15 +9,23 @@ import { DelayedError } from 'bullmq';
 import { DEFAULT_MAX_ISSUE_KEY_LOOKUPS } from '../config/schema.js';
 import { PermanentError, RetryableError } from '../core/errors.js';
 import { verdictOf } from '../mail/sender-trust.js';
+import { tell } from '../queues/story.js';
 import { adfToText, textToAdf } from './adf.js';
 import { MESSAGE_PROPERTY, attachmentsToUpload, oversizeNotes, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
 import { suspectLabel, suspectLine } from './suspect.js';
 import { isRequestRoute, issueKeysIn, peopleOf, routeProject, senderLabel, summaryOf, type DeliverRoute } from './route.js';
 
 // Jira's search "might not immediately" show a new issue (search/jql docs; read-after-write
-// needs reconcileIssues, which takes ids we do not have): a recovery search waits this long
-// after the create it looks for was sent, so the index has caught up.
+// needs reconcileIssues, which takes ids we do not have), and Atlassian says the lag can be
+// seconds to minutes: a recovery search waits this long after the create it looks for was
+// sent before its first look...
 export const RECOVERY_SETTLE_MS = 10_000;
+// ...and, finding nothing, looks again with doubling gaps (the job parked meanwhile) until this
+// long after the create was sent: 10 s, 20 s, 40 s, 80 s, then at 150 s. Only a look at 150 s
+// that finds nothing lets the mail be created again: index lag up to two minutes (plus 30 s for
+// the create's own time in flight and clock differences) never makes a second issue. Beyond
+// that, the reconcile pass (reconcile.ts) finds and resolves the duplicate.
+export const RECOVERY_WINDOW_MS = 150_000;
 // The recovery JQL's created window starts this much before the earliest moment the issue
 // could have been made: covers clock differences between this host, Jira and the IMAP server.
 const RECOVERY_MARGIN_MS = 15 * 60_000;
@@ -85,13 +93,36 @@ export async function recover(d: Delivery, since: number): Promise<Target | unde
     await d.client.setIssueProperty(orphan.key, MESSAGE_PROPERTY, propertyValue(d, false));
     return { kind: 'request', issueKey: orphan.key, issueId: orphan.id, adopted: false };
   }
+  if (sent) await lookAgainLater(d, sent, hits.length);
   d.ctx.log.info({ candidates: hits.length }, 'no issue was made from this mail before: creating it');
   return undefined;
 }
 
+/**
+ * Nothing found for this job's own create: Jira's index may not show it yet. Until the window
+ * has passed since the create was sent, park the job and look again (gaps doubling); after it,
+ * return: the first create did not happen (or the reconcile pass will resolve the duplicate).
+ */
+async function lookAgainLater(d: Delivery, sent: string, candidates: number): Promise<void> {
+  const at = Date.parse(sent);
+  const settle = d.deps.recoverySettleMs ?? RECOVERY_SETTLE_MS;
+  const windowMs = d.deps.recoveryWindowMs ?? RECOVERY_WINDOW_MS;
+  const now = Date.now();
+  const elapsed = now - at;
+  if (elapsed >= windowMs) return;
+  const next = at + Math.min(windowMs, Math.max(2 * elapsed, elapsed + settle));
+  d.ctx.log.info({ candidates, nextLookInMs: next - now }, 'no issue found yet for the create whose answer was lost: Jira\'s search may lag, looking again');
+  await tell(
+    d.ctx.job,
+    `no issue found yet for the create sent at ${sent} (Jira's search can lag its writes): looking again in ${Math.ceil((next - now) / 1000)} s; a new issue is made only if none shows ${Math.round(windowMs / 1000)} s after the create`,
+  );
+  await d.ctx.job.moveToDelayed(next, d.ctx.token);
+  throw new DelayedError();
+}
+
 /** Too soon after this job's create for Jira's index to show it: come back when it will. */
 async function settleFirst(d: Delivery, sent: string | undefined): Promise<void> {
-  const settle = d.deps.recoverySettleMs ?? RECOVERY_SETTLE_MS;
+  const settle = Math.min(d.deps.recoverySettleMs ?? RECOVERY_SETTLE_MS, d.deps.recoveryWindowMs ?? RECOVERY_WINDOW_MS);
   if (sent && Date.now() - Date.parse(sent) < settle) {
     await d.ctx.job.moveToDelayed(Date.parse(sent) + settle, d.ctx.token);
     throw new DelayedError();

@@ -25,7 +25,7 @@ import { askMailboxAction, reportDelivered, type DeliverResult } from './outcome
 import { placeMail } from './place.js';
 
 export { COMMENTS_PROPERTY, MESSAGE_PROPERTY, STATE_FIELD, type DeliverClient, type DeliverJob, type DelivererDeps } from './delivery.js';
-export { RECOVERY_SETTLE_MS } from './create.js';
+export { RECOVERY_SETTLE_MS, RECOVERY_WINDOW_MS } from './create.js';
 export { DEFAULT_LOCK_MS } from './place.js';
 export { THREAD_RECHECK_MS, THREAD_WAIT_MS } from './thread.js';
 export type { DeliverResult } from './outcome.js';

@@ -45,7 +45,7 @@ async function place(d: Delivery): Promise<Target> {
   if (parent) {
     const commented = await commentOn(d, parent.issueKey);
     if (commented) return commented;
-    // The issue the ledger named is gone: the mail becomes a new issue.
+    // The issue the ledger named is gone (established, not guessed from a 404: gone.ts): the mail becomes a new issue.
   }
 
   const since = await mayHaveBeenMade(d);

@@ -2,6 +2,7 @@
 // gate, the token gate (an AuthError pauses every queue that needs the token), the mail store,
 // and the jira-deliver worker. workers/deliverer.ts only calls runRoles().
 import { availableParallelism } from 'node:os';
+import { ms } from '../config/duration.js';
 import type { Worker } from 'bullmq';
 import { createMailStore, type MailStore } from '../mail/store.js';
 import { createAuditTrail } from '../queues/audit.js';
@@ -11,6 +12,7 @@ import type { RoleStarter } from '../queues/role.js';
 import { tokenWorkerRole, type RoleBase, type TokenRoleEnv, type TokenRoleOptions, type TokenRoleParts } from '../token/worker-role.js';
 import { createParsePool, type ParsePool } from '../mail/parse-pool.js';
 import { createDeliverer, type DelivererDeps } from './deliverer.js';
+import { reconcileEvery } from './reconcile.js';
 
 export type DelivererWorkerOptions = WorkerOptions;
 
@@ -26,6 +28,10 @@ export interface DelivererRoleOptions extends TokenRoleOptions {
   store?: MailStore;
   /** Wait before a recovery search (RECOVERY_SETTLE_MS); the simulator has no index lag. */
   recoverySettleMs?: number;
+  /** How long to keep looking for a lost create's issue before creating again (RECOVERY_WINDOW_MS). */
+  recoveryWindowMs?: number;
+  /** How often the reconcile pass runs (RECONCILE_EVERY_MS). */
+  reconcileEveryMs?: number;
 }
 
 export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
@@ -52,7 +58,7 @@ async function contentPool({ logger }: RoleBase): Promise<ParsePool> {
   });
 }
 
-function delivererParts({ ctx: { config }, redis, token }: TokenRoleEnv, contents: ParsePool, o: DelivererRoleOptions): TokenRoleParts {
+function delivererParts({ ctx: { config }, redis, token, logger }: TokenRoleEnv, contents: ParsePool, o: DelivererRoleOptions): TokenRoleParts {
   const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
   const deps: DelivererDeps = {
     redis,
@@ -63,11 +69,18 @@ function delivererParts({ ctx: { config }, redis, token }: TokenRoleEnv, content
     retry: config.queues,
     ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),
     ...(o.recoverySettleMs !== undefined ? { recoverySettleMs: o.recoverySettleMs } : {}),
+    recoveryWindowMs: o.recoveryWindowMs ?? ms(config.jira.searchLagWindow),
     audit: createAuditTrail({ redis, prefix: config.prefix }),
     parseContent: (raw) => contents.content(raw),
   };
+  // Mails that became two issues (index lag beyond the recovery window) are resolved here.
+  const projects = config.mailboxes.map((m) => m.deliver?.project).filter((p): p is string => !!p);
+  const reconcile = reconcileEvery({ redis, prefix: config.prefix, projects, client: () => token.source.client(), log: logger, everyMs: o.reconcileEveryMs });
   return {
     workers: [(w) => startDelivererWorker(deps, w)],
-    release: () => contents.close(),
+    release: async () => {
+      reconcile.stop();
+      await contents.close();
+    },
   };
 }

@@ -7,6 +7,7 @@ import { threadIds } from '../mail/id.js';
 import { verdictOf } from '../mail/sender-trust.js';
 import { tell, waitingProgress } from '../queues/story.js';
 import { saveState, type Delivery } from './delivery.js';
+import { establishGone } from './gone.js';
 import { decideReply, needsPeople, type ReplyFacts } from './reply-trust.js';
 import { issueKeysIn, routeProject } from './route.js';
 import { DEFAULT_MAX_ISSUE_KEY_LOOKUPS } from '../config/schema.js';
@@ -113,7 +114,9 @@ async function issuePeople(d: Delivery, issueKey: string): Promise<NonNullable<R
     });
     return { ...(reporter ? { reporter } : {}), watchers, participants };
   } catch (e) {
-    if (e instanceof NotFoundError) return { watchers: [], participants: [] };
-    throw e;
+    if (!(e instanceof NotFoundError)) throw e;
+    // Gone (established, gone.ts): nobody's reply joins it. Maybe hidden: fail, make nothing.
+    await establishGone(d, issueKey, 'reading its people');
+    return { watchers: [], participants: [] };
   }
 }

@@ -26,8 +26,15 @@ export interface RateLimitFault {
   status?: 429 | 503;
   /** Send Retry-After as an HTTP date instead of seconds. */
   asDate?: boolean;
+  /**
+   * Jira's RateLimit-Reason. Default jira-quota-global-based (holds the site); jira-burst-based
+   * holds the endpoint and method, jira-per-issue-on-write the issue written to
+   * (docs/jira-simulator.md cites Atlassian's table).
+   */
   reason?: string;
   operation?: string;
+  /** Only requests on this issue (key or id, as in the path) get the limited answer. */
+  issue?: string;
 }
 
 export type Decision =
@@ -44,8 +51,9 @@ interface OneShot {
   kind: 'drop' | 'hang' | 'stall' | 'loseReply' | 'errorAfterWrite' | 'rateLimit';
   remaining: number;
   operation?: string;
+  issue?: string;
   status?: number;
-  rate?: Required<Omit<RateLimitFault, 'count' | 'operation'>>;
+  rate?: Required<Omit<RateLimitFault, 'count' | 'operation' | 'issue'>>;
 }
 
 export class SimFaults {
@@ -73,6 +81,7 @@ export class SimFaults {
       rate: { retryAfterSec: f.retryAfterSec ?? 1, status: f.status ?? 429, asDate: f.asDate ?? false, reason: f.reason ?? 'jira-quota-global-based' },
     };
     if (f.operation) one.operation = f.operation;
+    if (f.issue) one.issue = f.issue.toUpperCase();
     this.queue.push(one);
   }
 
@@ -118,8 +127,10 @@ export class SimFaults {
     return Math.max(0, latencyMs + (jitterMs ? (this.rand() * 2 - 1) * jitterMs : 0));
   }
 
-  decide(operation: string): Decision {
-    const i = this.queue.findIndex((f) => !f.operation || f.operation === operation);
+  /** `issue`: the issue in the request's path (key or id as sent), for faults limited to one issue. */
+  decide(operation: string, issue?: string): Decision {
+    const up = issue?.toUpperCase();
+    const i = this.queue.findIndex((f) => (!f.operation || f.operation === operation) && (!f.issue || f.issue === up));
     if (i >= 0) {
       const f = this.queue[i]!;
       if (--f.remaining <= 0) this.queue.splice(i, 1);

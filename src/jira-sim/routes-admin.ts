@@ -131,6 +131,12 @@ export async function adminRoutes(sim: JiraSim, method: string, path: string, ra
         state.indexedProperties = b.keys === 'all' ? 'all' : new Set(Array.isArray(b.keys) ? b.keys.map(String) : []);
         return { status: 200, body: { indexed: state.indexedProperties === 'all' ? 'all' : [...state.indexedProperties] } };
       }
+      case 'POST /__sim/index-lag': {
+        // { ms }: how long JQL search lags writes (Jira Cloud: seconds to minutes).
+        if (typeof b.ms !== 'number' || !(b.ms >= 0)) throw new Error('index-lag wants { "ms": <number >= 0> }');
+        sim.state.indexLagMs = b.ms;
+        return { status: 200, body: { indexLagMs: sim.state.indexLagMs } };
+      }
       case 'POST /__sim/faults': {
         if (b.clear === true) sim.faults.clear();
         const settings: Record<string, unknown> = {};

@@ -23,7 +23,11 @@ export function issueJson(ctx: SimContext, issue: SimIssue, wanted: string[] | u
 }
 
 function requireIssue(req: SimRequest): SimIssue | Reply {
-  return req.ctx.state.issue(decodeURIComponent(req.params[0] ?? '')) ?? platformError(404, [NO_ISSUE]);
+  const issue = req.ctx.state.issue(decodeURIComponent(req.params[0] ?? ''));
+  // An issue the account may not see is answered exactly as a missing one (Jira Cloud's wording;
+  // docs/jira-simulator.md): without Browse projects in its project, it "does not exist".
+  if (!issue || !has(req.account, 'BROWSE_PROJECTS', issue.projectKey)) return platformError(404, [NO_ISSUE]);
+  return issue;
 }
 
 function isReply(x: unknown): x is Reply {
@@ -219,8 +223,8 @@ export const issueRoutes: Route[] = [
     template: '/rest/api/3/search/jql',
     operation: 'searchAndReconsileIssuesUsingJqlPost',
     handle(req) {
-      const b = (req.json ?? {}) as { jql?: string; fields?: string[]; maxResults?: number; nextPageToken?: string };
-      return search(req, b.jql ?? '', b.fields, b.maxResults, b.nextPageToken);
+      const b = (req.json ?? {}) as { jql?: string; fields?: string[]; maxResults?: number; nextPageToken?: string; properties?: string[] };
+      return search(req, b.jql ?? '', b.fields, b.maxResults, b.nextPageToken, b.properties);
     },
   },
   {
@@ -235,7 +239,17 @@ export const issueRoutes: Route[] = [
   },
 ];
 
-function search(req: SimRequest, jql: string, fields: string[] | undefined, maxResults: number | undefined, token: string | undefined): Reply {
+/**
+ * The issue properties a search asked for (`properties`, up to 5: readable in results though
+ * not searchable by JQL for an API-token client), as IssueBean.properties.
+ */
+function withProperties(json: Record<string, unknown>, issue: SimIssue, keys: string[] | undefined): Record<string, unknown> {
+  if (!keys?.length) return json;
+  const props = Object.fromEntries(keys.slice(0, 5).filter((k) => issue.properties.has(k)).map((k) => [k, issue.properties.get(k)]));
+  return { ...json, properties: props };
+}
+
+function search(req: SimRequest, jql: string, fields: string[] | undefined, maxResults: number | undefined, token: string | undefined, properties?: string[]): Reply {
   const { ctx } = req;
   let predicate;
   try {
@@ -246,13 +260,14 @@ function search(req: SimRequest, jql: string, fields: string[] | undefined, maxR
   }
   const start = token ? Number(Buffer.from(token, 'base64url').toString()) || 0 : 0;
   const max = Math.max(1, Math.min(maxResults ?? 50, SEARCH_PAGE_CAP));
-  const all = ctx.state.allIssues().filter(predicate);
+  // The index lags writes: an issue created less than indexLagMs ago is not found yet.
+  const all = ctx.state.allIssues().filter((i) => ctx.state.searchable(i) && predicate(i));
   const page = all.slice(start, start + max);
   const isLast = start + page.length >= all.length;
   return {
     status: 200,
     body: {
-      issues: page.map((i) => issueJson(ctx, i, fields ?? ['id'])),
+      issues: page.map((i) => withProperties(issueJson(ctx, i, fields ?? ['id']), i, properties)),
       isLast,
       ...(isLast ? {} : { nextPageToken: Buffer.from(String(start + page.length)).toString('base64url') }),
     },

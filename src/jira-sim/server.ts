@@ -11,7 +11,8 @@ import { issueRoutes } from './routes-issues.js';
 import { jsmRoutes } from './routes-jsm.js';
 import { peopleRoutes } from './routes-people.js';
 import { userRoutes } from './routes-users.js';
-import { SimState, type SimAccount } from './state.js';
+import { workflowRoutes } from './routes-workflow.js';
+import { DEFAULT_INDEX_LAG_MS, SimState, type SimAccount } from './state.js';
 
 export interface JiraSimOptions {
   /** 0 (default) picks a free port. */
@@ -36,6 +37,10 @@ export interface JiraSimOptions {
    * key). Default none: what an API-token client sees on Jira Cloud.
    */
   indexedProperties?: string[] | 'all';
+  /** How long JQL search lags writes (default DEFAULT_INDEX_LAG_MS, as Jira Cloud: seconds). */
+  indexLagMs?: number;
+  /** The search index's clock (default Date.now); a fast clock runs minutes of lag in seconds. */
+  clock?: () => number;
 }
 
 export interface JiraSim {
@@ -59,7 +64,7 @@ const RETRY_AFTER_SLACK_MS = 25;
 /** Default time after a 429 is written during which arriving requests count as already in flight. */
 const IN_FLIGHT_GRACE_MS = 0;
 
-const apiRoutes: (Route & { matcher: RegExp })[] = [...userRoutes, ...issueRoutes, ...jsmRoutes, ...peopleRoutes].map((r) => ({ ...r, matcher: matcherFor(r.template) }));
+const apiRoutes: (Route & { matcher: RegExp })[] = [...userRoutes, ...issueRoutes, ...jsmRoutes, ...peopleRoutes, ...workflowRoutes].map((r) => ({ ...r, matcher: matcherFor(r.template) }));
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -110,9 +115,18 @@ function send(res: ServerResponse, reply: Reply, extra: Record<string, string> =
   res.end(payload);
 }
 
+/** The issue a request acts on (its key, upper-cased), for limits held per issue. */
+function issueOfPath(state: SimState, route: Route & { matcher: RegExp }, path: string): string | undefined {
+  if (!route.template.startsWith('/rest/api/3/issue/{')) return undefined;
+  const raw = decodeURIComponent(route.matcher.exec(path)?.[1] ?? '');
+  return raw ? (state.issue(raw)?.key ?? raw.toUpperCase()) : undefined;
+}
+
 export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> {
   const seed = opts.seed ?? 1;
   const state = new SimState(seed, opts.indexedProperties ?? []);
+  state.indexLagMs = opts.indexLagMs ?? DEFAULT_INDEX_LAG_MS;
+  if (opts.clock) state.clock = opts.clock;
   const counters = new SimCounters();
   const faults = new SimFaults({ latencyMs: opts.latencyMs ?? 0, jitterMs: opts.jitterMs ?? 0 }, seed);
   const validator: SpecValidator | undefined = opts.specsDir ? await loadSpecValidator(opts.specsDir) : undefined;
@@ -121,11 +135,11 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
   for (const r of apiRoutes) validator?.warm(r.method, r.template.replace(/\{[^}]+\}/g, 'X-1'));
   const exchanges: Exchange[] = [];
   const hanging = new Set<ServerResponse>();
-  // The Retry-After window: requests arriving in [windowFrom, retryAfterUntil) are early.
-  // windowFrom is when the 429 was written plus a grace, so requests already in flight
-  // (sent before the client could read the 429) are not held against it.
-  let retryAfterUntil = 0;
-  let windowFrom = 0;
+  // The Retry-After windows, one per scope Jira limits ('' the site, 'op:<operation>' one
+  // endpoint and method, 'issue:<KEY>' one issue's writes): requests under a scope arriving in
+  // [from, until) are early. `from` is when the 429 was written plus a grace, so requests
+  // already in flight (sent before the client could read the 429) are not held against it.
+  const windows = new Map<string, { until: number; from: number }>();
   const grace = opts.inFlightGraceMs ?? IN_FLIGHT_GRACE_MS;
   let url = '';
   const ctx: SimContext = { state, counters, url: () => url, anonymousSearches: new Set() };
@@ -143,8 +157,7 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
       faults.clear();
       exchanges.length = 0;
       ctx.anonymousSearches.clear();
-      retryAfterUntil = 0;
-      windowFrom = 0;
+      windows.clear();
     },
     async close() {
       for (const r of hanging) r.destroy();
@@ -175,10 +188,15 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
     }
 
     const now = Date.now();
-    if (now >= windowFrom && now + RETRY_AFTER_SLACK_MS < retryAfterUntil) {
-      counters.violation('earlyRetry', operation, `request ${retryAfterUntil - now} ms before the Retry-After given had passed`);
+    const issue = route ? issueOfPath(state, route, path) : undefined;
+    const scopes = ['', `op:${operation}`, ...(issue ? [`issue:${issue}`] : [])];
+    for (const sc of scopes) {
+      const w = windows.get(sc);
+      if (w && now >= w.from && now + RETRY_AFTER_SLACK_MS < w.until) {
+        counters.violation('earlyRetry', operation, `request ${w.until - now} ms before the Retry-After given${sc ? ` (${sc})` : ''} had passed`);
+      }
     }
-    const decision = faults.decide(operation);
+    const decision = faults.decide(operation, issue);
     const delay = faults.delayMs();
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     const finish = (reply: Reply, extra: Record<string, string> = {}, checkResponse = true) => {
@@ -224,11 +242,15 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
         return finish(platformError(decision.status, ['Internal server error (simulated)']), {}, false);
       case 'rateLimit': {
         const until = Date.now() + decision.retryAfterSec * 1000;
-        const fresh = Date.now() >= retryAfterUntil;
-        retryAfterUntil = Math.max(retryAfterUntil, until);
-        if (fresh) windowFrom = Number.MAX_SAFE_INTEGER; // opens once the 429 is written
+        // What the limit holds, as Atlassian documents each RateLimit-Reason (docs/jira-simulator.md).
+        const sc = decision.reason === 'jira-per-issue-on-write' && issue ? `issue:${issue}` : decision.reason === 'jira-burst-based' ? `op:${operation}` : '';
+        const w = windows.get(sc) ?? { until: 0, from: 0 };
+        const fresh = Date.now() >= w.until;
+        w.until = Math.max(w.until, until);
+        if (fresh) w.from = Number.MAX_SAFE_INTEGER; // opens once the 429 is written
+        windows.set(sc, w);
         res.once('finish', () => {
-          if (windowFrom === Number.MAX_SAFE_INTEGER) windowFrom = Date.now() + grace;
+          if (w.from === Number.MAX_SAFE_INTEGER) w.from = Date.now() + grace;
         });
         // HTTP dates have whole seconds: round up so a client honouring it is never early.
         const retryAfter = decision.asDate ? new Date(Math.ceil(until / 1000) * 1000).toUTCString() : String(decision.retryAfterSec);

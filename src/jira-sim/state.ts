@@ -81,7 +81,40 @@ export interface SimIssue {
   created: string;
   serviceDeskId?: string;
   requestTypeId?: string;
+  /** When the write reached the search index's queue (state.clock()): JQL finds it indexLagMs later. */
+  indexedAt?: number;
+  /** Links to other issues (this issue is the outward side of each). */
+  links?: SimIssueLink[];
 }
+
+export interface SimIssueLink {
+  id: string;
+  type: string;
+  /** The issue this one links to (outward), e.g. "duplicates". */
+  outwardIssueId: string;
+}
+
+/**
+ * Jira's search index lags its writes ("a few seconds to minutes", docs/jira-simulator.md):
+ * by default the simulator lags by this much. Tests set it (0, or minutes with a fast clock).
+ */
+export const DEFAULT_INDEX_LAG_MS = 2_000;
+
+/** Issue link types every Jira Cloud site has (GET /rest/api/3/issueLinkType). */
+export const LINK_TYPES = [
+  { id: '10000', name: 'Blocks', inward: 'is blocked by', outward: 'blocks' },
+  { id: '10001', name: 'Cloners', inward: 'is cloned by', outward: 'clones' },
+  { id: '10002', name: 'Duplicate', inward: 'is duplicated by', outward: 'duplicates' },
+  { id: '10003', name: 'Relates', inward: 'relates to', outward: 'relates to' },
+];
+
+/** The workflow every simulated project has: To Do -> In Progress -> Done, and Done sets a resolution. */
+export const TRANSITIONS = [
+  { id: '11', name: 'To Do', to: { name: 'To Do', statusCategory: { key: 'new' } } },
+  { id: '21', name: 'In Progress', to: { name: 'In Progress', statusCategory: { key: 'indeterminate' } } },
+  { id: '31', name: 'Done', to: { name: 'Done', statusCategory: { key: 'done' } } },
+];
+export const RESOLUTIONS = ['Done', "Won't Do", 'Duplicate', 'Cannot Reproduce'];
 
 /** Permissions a site admin holds (and that /mypermissions knows about). */
 export const GLOBAL_PERMISSIONS = ['ADMINISTER', 'SYSTEM_ADMIN', 'USER_PICKER', 'CREATE_SHARED_OBJECTS', 'MANAGE_GROUP_FILTER_SUBSCRIPTIONS', 'BULK_CHANGE'];
@@ -124,6 +157,13 @@ export class SimState {
    * where an app indexed every key (tests opt in).
    */
   indexedProperties: Set<string> | 'all';
+  /** How long JQL search takes to see a write (DEFAULT_INDEX_LAG_MS unless set). */
+  indexLagMs = 0;
+  /**
+   * The search index's clock (epoch ms). Injectable so a test of minutes of lag runs in
+   * seconds: a clock that runs 100x fast makes a 40 s lag pass in 0.4 s.
+   */
+  clock: () => number = Date.now;
   private nextId = 10000;
   private rand: () => number;
 
@@ -280,6 +320,7 @@ export class SimState {
       attachments: [],
       properties: new Map((properties ?? []).map((p) => [p.key, p.value])),
       created: new Date().toISOString(),
+      indexedAt: this.clock(),
     };
     this.issues.set(issue.id, issue);
     return issue;
@@ -288,6 +329,11 @@ export class SimState {
   issue(idOrKey: string): SimIssue | undefined {
     const up = idOrKey.toUpperCase();
     return this.issues.get(idOrKey) ?? [...this.issues.values()].find((i) => i.key === up);
+  }
+
+  /** Whether JQL search sees the issue yet (its create is older than the index lag). */
+  searchable(issue: SimIssue): boolean {
+    return issue.indexedAt === undefined || this.clock() - issue.indexedAt >= this.indexLagMs;
   }
 
   /** Every issue, oldest first. */

@@ -18,10 +18,12 @@ import type {
   JiraAccount,
   FoundProject,
   FoundServiceDesk,
+  IssueTransition,
   Myself,
   UserSearchResult,
 } from './types.js';
 import { userMethods } from './users.js';
+import { workflowMethods } from './workflow.js';
 
 export interface JiraClientOptions {
   /** Site URL (https://acme.atlassian.net) or the scoped-token form https://api.atlassian.com/ex/jira/{cloudId}. */
@@ -36,8 +38,9 @@ export interface JiraClientOptions {
   /**
    * Called the moment an answer's headers say "wait" (429, or 503 with Retry-After), before its
    * body is read: the Retry-After gate closes for every process without waiting for the error.
+   * `reason` is the answer's RateLimit-Reason (which scope the limit holds).
    */
-  onRetryAfter?: (ms: number) => void;
+  onRetryAfter?: (ms: number, reason?: string) => void;
 }
 
 export interface JiraClient {
@@ -67,7 +70,7 @@ export interface JiraClient {
   /** The property's value, or undefined when the issue has no such property (a missing issue throws NotFoundError). */
   getIssueProperty(issueIdOrKey: string, key: string): Promise<unknown>;
   /** Issues matching the JQL, following pages up to `max` (default 100). */
-  searchJql(jql: string, fields: string[], opts?: { max?: number }): Promise<FoundIssue[]>;
+  searchJql(jql: string, fields: string[], opts?: { max?: number; properties?: string[] }): Promise<FoundIssue[]>;
   createRequest(input: CreateRequestInput): Promise<CreatedRequest>;
   /** A project with its issue types (NotFoundError when it does not exist or is hidden from the token). */
   getProject(projectIdOrKey: string): Promise<FoundProject>;
@@ -77,6 +80,10 @@ export interface JiraClient {
   getServiceDesk(serviceDeskId: string): Promise<FoundServiceDesk>;
   /** A request type of a service desk (NotFoundError when either does not exist). */
   getRequestType(serviceDeskId: string, requestTypeId: string): Promise<{ id: string; name: string }>;
+  /** Link two issues: `from` (outward) `type`'s outward name `to`, e.g. from duplicates to. */
+  linkIssues(from: string, type: string, to: string): Promise<void>;
+  getTransitions(issueIdOrKey: string): Promise<IssueTransition[]>;
+  transitionIssue(issueIdOrKey: string, transitionId: string, resolution?: string): Promise<void>;
 }
 
 export function createJiraClient(opts: JiraClientOptions): JiraClient {
@@ -89,5 +96,6 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
     ...issuePropertyMethods(core),
     ...searchMethods(core),
     ...projectMethods(core),
+    ...workflowMethods(core),
   };
 }

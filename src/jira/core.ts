@@ -115,7 +115,7 @@ export function createJiraCore(opts: JiraClientOptions): JiraCore {
       });
       if (opts.onRetryAfter) {
         const wait = retryAfterOf(response.status, response.headers, Date.now());
-        if (wait !== undefined) opts.onRetryAfter(wait);
+        if (wait !== undefined) opts.onRetryAfter(wait, response.headers.get('ratelimit-reason') ?? undefined);
       }
       text = await response.text();
     } catch (e) {

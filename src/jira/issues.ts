@@ -95,13 +95,14 @@ export function searchMethods({ call, expectOk }: JiraCore): SearchMethods {
       let nextPageToken: string | undefined;
       for (let page = 0; page < MAX_PAGES && out.length < max; page++) {
         const json: Record<string, unknown> = { jql, fields, maxResults: Math.min(SEARCH_PAGE, max - out.length) };
+        if (o?.properties?.length) json.properties = o.properties;
         if (nextPageToken) json.nextPageToken = nextPageToken;
         const body = expectOk(op, await call(op, { method: 'POST', path: '/rest/api/3/search/jql', json })) as {
-          issues?: { id?: string; key?: string; fields?: Record<string, unknown> }[];
+          issues?: { id?: string; key?: string; fields?: Record<string, unknown>; properties?: Record<string, unknown> }[];
           nextPageToken?: string;
           isLast?: boolean;
         };
-        for (const i of body?.issues ?? []) out.push({ id: String(i.id ?? ''), key: String(i.key ?? ''), fields: i.fields ?? {} });
+        for (const i of body?.issues ?? []) out.push({ id: String(i.id ?? ''), key: String(i.key ?? ''), fields: i.fields ?? {}, ...(i.properties ? { properties: i.properties } : {}) });
         nextPageToken = body?.nextPageToken ?? undefined;
         if (!nextPageToken || body?.isLast === true) break;
       }

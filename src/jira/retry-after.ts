@@ -1,32 +1,77 @@
-// Retry-After, honoured by every process sharing the token. The queue-level rate limit
-// (src/queues/worker.ts) stops workers from taking new jobs; this gate stops the jobs already
-// running from sending their next request inside the window (a provision job between
-// "create" and "add to group", a resolver between two lookups).
+// Retry-After, honoured by every process sharing the token, at the scope Jira names. Jira
+// Cloud's limits hold different things (docs/jira-rate-limits.md): a per-issue write limit
+// (RateLimit-Reason jira-per-issue-on-write) holds writes to that issue, the burst limit
+// (jira-burst-based) that endpoint and method, anything else the site. Each scope is a window:
+// a call waits only for the windows it falls under (the site, its endpoint, its issue). The
+// queue-level rate limit (src/queues/worker.ts) now stands in for the site's window alone; a
+// job held by a narrower window waits by itself (delayed, no attempt spent).
 //
-// How the news travels: the process that reads the header closes its own gate at once
+// How the news travels: the process that reads the header closes its own window at once
 // (synchronously, before its event loop runs anything else), then one Lua call sets the
-// site's Redis key to the longer window and PUBLISHes it. Other processes hear it by
-// subscription and close their local gates on arrival, and every check also reads the key
-// (one PTTL), so a process whose subscription was down, or that started later, still holds.
-// Together: no request leaves any process more than a Redis round trip after another process
-// read the header (test/integration/retry-after-shared.test.ts holds it to 25 ms).
-import { RateLimitedError } from '../core/errors.js';
+// window's Redis key to the longer window and PUBLISHes it. Other processes hear it by
+// subscription and close their local windows on arrival, and every check also reads the keys
+// (one PTTL each, sent together), so a process whose subscription was down, or that started
+// later, still holds. Together: no request leaves any process more than a Redis round trip
+// after another process read the header (test/integration/retry-after-shared.test.ts holds it
+// to 25 ms).
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { BURST_REASON, ISSUE_WRITE_REASON, RateLimitedError, rateLimitScopeOf } from '../core/errors.js';
 import type { Redis } from '../core/redis.js';
 import { key } from '../core/redis.js';
 import { metrics } from '../core/metrics.js';
 import { createJiraClient, type JiraClient, type JiraClientOptions } from './client.js';
 import { siteHost } from './site.js';
 
+/**
+ * What one call may be held by: the site, its endpoint and method (the client method names
+ * both), and the issue it writes to when it has one (docs/jira-rate-limits.md).
+ */
+export interface CallScope {
+  operation: string;
+  issue?: string;
+}
+
+/** A window's name: '' is the site (the key and news format older versions use), else `op:<operation>` or `issue:<KEY>`. */
+export type ScopeName = string;
+
+export const SITE_SCOPE: ScopeName = '';
+
+/** The window Jira's answer to `call` closes, by its RateLimit-Reason. */
+export function scopeFor(reason: string | undefined, call: CallScope | undefined): ScopeName {
+  const scope = rateLimitScopeOf(reason);
+  if (scope === 'issue' && call?.issue) return `issue:${call.issue.toUpperCase()}`;
+  if (scope !== 'site' && call) return `op:${call.operation}`;
+  return SITE_SCOPE;
+}
+
+/** The windows a call must find open. */
+function scopesOf(call: CallScope | undefined): ScopeName[] {
+  if (!call) return [SITE_SCOPE];
+  return [SITE_SCOPE, `op:${call.operation}`, ...(call.issue ? [`issue:${call.issue.toUpperCase()}`] : [])];
+}
+
+function reasonOf(scope: ScopeName): string | undefined {
+  if (scope.startsWith('issue:')) return ISSUE_WRITE_REASON;
+  if (scope.startsWith('op:')) return BURST_REASON;
+  return undefined;
+}
+
+function describeScope(scope: ScopeName): string {
+  if (scope.startsWith('issue:')) return ` for writes to issue ${scope.slice(6)}`;
+  if (scope.startsWith('op:')) return ` for Jira ${scope.slice(3)}`;
+  return '';
+}
+
 export interface RetryAfterGate {
-  /** Throws RateLimitedError (remaining window) while Jira has asked us to wait. */
-  check(): Promise<void>;
-  /** Jira said wait `ms`: close the gate for everyone on this site (counts it in metrics). */
-  trip(ms: number): Promise<void>;
+  /** Throws RateLimitedError (remaining window) while Jira has asked us to wait, in any scope `call` falls under (the site when absent). */
+  check(call?: CallScope): Promise<void>;
+  /** Jira said wait `ms` in `scope` (the site when absent): close it for everyone (counts it in metrics). */
+  trip(ms: number, scope?: ScopeName): Promise<void>;
   /**
-   * The header was just read: close this process's gate now and tell the others, without
+   * The header was just read: close this process's window now and tell the others, without
    * waiting for the answer's body or the error to travel up. trip() follows for the count.
    */
-  hold(ms: number): void;
+  hold(ms: number, scope?: ScopeName): void;
   observer?: RetryAfterObserver;
   /** Stop listening for other processes' windows (only when created with `listen`). */
   close(): Promise<void>;
@@ -35,24 +80,84 @@ export interface RetryAfterGate {
 /** For metrics and tests: every request let through, every window opened. */
 export interface RetryAfterObserver {
   onPass?(operation: string): void;
-  onTrip?(ms: number): void;
+  onTrip?(ms: number, scope?: ScopeName): void;
   /** A header said wait, read in this process (hold()), or heard from another one (news). */
-  onHold?(ms: number, source: 'header' | 'news'): void;
+  onHold?(ms: number, source: 'header' | 'news', scope?: ScopeName): void;
 }
 
-// KEYS[1] the window key; ARGV: window ms, channel. Keeps the longer of two windows (a shorter
-// Retry-After must not reopen the gate early) and publishes the window in ms from now.
+// KEYS[1] the window key; ARGV: window ms, channel, news. Keeps the longer of two windows (a
+// shorter Retry-After must not reopen the gate early) and publishes the news: the window in ms
+// from now, then the scope's name for a window below the site ("1500" alone is the site).
 const EXTEND_AND_PUBLISH = `
 local cur = redis.call('pttl', KEYS[1])
 local ms = tonumber(ARGV[1])
 if cur < ms then
   redis.call('set', KEYS[1], '1', 'PX', ms)
-  redis.call('publish', ARGV[2], ARGV[1])
+  redis.call('publish', ARGV[2], ARGV[3])
 end
 return cur`;
 
 export function retryAfterChannel(prefix: string, site: string): string {
   return key(prefix, 'jira', 'retry-after', site, 'news');
+}
+
+/** The Redis key of one window (the site's is the key older versions read). */
+export function retryAfterKey(prefix: string, site: string, scope: ScopeName = SITE_SCOPE): string {
+  const base = key(prefix, 'jira', 'retry-after', site);
+  return scope === SITE_SCOPE ? base : `${base}:${scope}`;
+}
+
+/** "1500" or "1500 issue:SUP-1": the window and its scope, as published. */
+function parseNews(msg: string): { ms: number; scope: ScopeName } | undefined {
+  const m = /^(\d+)(?: ((?:op|issue):\S+))?$/.exec(msg.trim());
+  if (!m) return undefined;
+  const ms = Number(m[1]);
+  return ms > 0 ? { ms, scope: m[2] ?? SITE_SCOPE } : undefined;
+}
+
+/** This process's windows, by scope: until when each is closed. */
+function localWindows() {
+  // Windows below the site are few and short; expired ones are dropped as they are met.
+  const untilOf = new Map<ScopeName, number>();
+  const until = (scope: ScopeName) => untilOf.get(scope) ?? 0;
+  return {
+    /** Close `scope` for `ms` from now; returns by how much that extended it. */
+    close(ms: number, scope: ScopeName): number {
+      const at = Date.now() + ms;
+      const longer = at - Math.max(until(scope), Date.now());
+      untilOf.set(scope, Math.max(until(scope), at));
+      return longer;
+    },
+    /** The longest-held of `scopes` still closed, if any. */
+    held(scopes: ScopeName[]): { scope: ScopeName; at: number } | undefined {
+      const now = Date.now();
+      let worst: { scope: ScopeName; at: number } | undefined;
+      for (const s of scopes) {
+        const at = until(s);
+        if (at <= now) {
+          if (s !== SITE_SCOPE) untilOf.delete(s);
+          continue;
+        }
+        if (!worst || at > worst.at) worst = { scope: s, at };
+      }
+      return worst;
+    },
+  };
+}
+
+/** Hear other processes' windows on `channel` (a second, unref'd connection). */
+function listenForNews(redis: Redis, channel: string, heard: (ms: number, scope: ScopeName) => void): Redis {
+  const sub = redis.duplicate();
+  // A listener must not keep a process alive that is otherwise done.
+  const unref = () => (sub as unknown as { stream?: { unref?: () => void } }).stream?.unref?.();
+  sub.on('connect', unref);
+  sub.on('error', () => undefined); // reconnects on its own; checks still read the keys meanwhile
+  sub.on('message', (_ch: string, msg: string) => {
+    const news = parseNews(msg);
+    if (news) heard(news.ms, news.scope);
+  });
+  sub.subscribe(channel).catch(() => undefined);
+  return sub;
 }
 
 export function createRetryAfterGate(opts: {
@@ -63,60 +168,52 @@ export function createRetryAfterGate(opts: {
   /** Subscribe to other processes' windows (a second, unref'd connection). */
   listen?: boolean;
 }): RetryAfterGate {
-  const k = key(opts.prefix, 'jira', 'retry-after', opts.site);
   const channel = retryAfterChannel(opts.prefix, opts.site);
-  let localUntil = 0;
-  // How far the metric of time rate-limited has counted (hold() closes the gate before trip() counts).
-  let countedUntil = 0;
-  const closed = (until: number) => new RateLimitedError(`waiting out Jira's Retry-After (${until - Date.now()} ms left)`, Math.max(1, until - Date.now()));
-  const closeFor = (ms: number) => {
-    const until = Date.now() + ms;
-    const longer = until - Math.max(localUntil, Date.now());
-    localUntil = Math.max(localUntil, until);
-    return longer;
+  const windows = localWindows();
+  // How far the metric of time rate-limited has counted, per scope (hold() closes before trip() counts).
+  const countedUntil = new Map<ScopeName, number>();
+  const closed = (held: { scope: ScopeName; at: number }) =>
+    new RateLimitedError(`waiting out Jira's Retry-After${describeScope(held.scope)} (${held.at - Date.now()} ms left)`, Math.max(1, held.at - Date.now()), reasonOf(held.scope));
+  const share = (ms: number, scope: ScopeName) => {
+    const w = String(Math.max(1, Math.round(ms)));
+    return opts.redis.eval(EXTEND_AND_PUBLISH, 1, retryAfterKey(opts.prefix, opts.site, scope), w, channel, scope === SITE_SCOPE ? w : `${w} ${scope}`);
   };
-  const share = (ms: number) => opts.redis.eval(EXTEND_AND_PUBLISH, 1, k, String(Math.max(1, Math.round(ms))), channel);
-
-  let sub: Redis | undefined;
-  if (opts.listen) {
-    sub = opts.redis.duplicate();
-    // A listener must not keep a process alive that is otherwise done.
-    const unref = () => (sub as unknown as { stream?: { unref?: () => void } }).stream?.unref?.();
-    sub.on('connect', unref);
-    sub.on('error', () => undefined); // reconnects on its own; checks still read the key meanwhile
-    sub.on('message', (_ch: string, msg: string) => {
-      const ms = Number(msg);
-      if (Number.isFinite(ms) && ms > 0) {
-        closeFor(ms);
-        opts.observer?.onHold?.(ms, 'news');
-      }
-    });
-    sub.subscribe(channel).catch(() => undefined);
-  }
+  let sub = opts.listen
+    ? listenForNews(opts.redis, channel, (ms, scope) => {
+        windows.close(ms, scope);
+        opts.observer?.onHold?.(ms, 'news', scope);
+      })
+    : undefined;
 
   return {
     observer: opts.observer,
-    async check() {
-      if (Date.now() < localUntil) throw closed(localUntil);
-      const ttl = await opts.redis.pttl(k);
-      if (ttl > 0) localUntil = Math.max(localUntil, Date.now() + ttl);
+    async check(call) {
+      const scopes = scopesOf(call);
+      let held = windows.held(scopes);
+      if (held) throw closed(held);
+      // One PTTL per scope, sent together: about one round trip.
+      const ttls = await Promise.all(scopes.map((s) => opts.redis.pttl(retryAfterKey(opts.prefix, opts.site, s))));
+      ttls.forEach((ttl, i) => {
+        if (ttl > 0) windows.close(ttl, scopes[i]!);
+      });
       // Checked again after the round trip: a 429 may have arrived in this process meanwhile.
-      if (Date.now() < localUntil) throw closed(localUntil);
+      held = windows.held(scopes);
+      if (held) throw closed(held);
     },
-    hold(ms) {
-      opts.observer?.onHold?.(ms, 'header');
-      if (closeFor(ms) > 0) share(ms).catch(() => undefined);
+    hold(ms, scope = SITE_SCOPE) {
+      opts.observer?.onHold?.(ms, 'header', scope);
+      if (windows.close(ms, scope) > 0) share(ms, scope).catch(() => undefined);
     },
-    async trip(ms) {
-      opts.observer?.onTrip?.(ms);
-      closeFor(ms);
-      // Time rate-limited, not the sum of every answer's Retry-After: only what extends the window.
-      const until = Date.now() + ms;
-      const longer = until - Math.max(countedUntil, Date.now());
-      countedUntil = Math.max(countedUntil, until);
-      if (longer > 0) metrics.jiraRateLimitedSeconds.inc(longer / 1000);
+    async trip(ms, scope = SITE_SCOPE) {
+      opts.observer?.onTrip?.(ms, scope);
+      windows.close(ms, scope);
+      // Time rate-limited (the site's), not the sum of every answer's Retry-After: only what extends the window.
+      const at = Date.now() + ms;
+      const longer = at - Math.max(countedUntil.get(scope) ?? 0, Date.now());
+      countedUntil.set(scope, Math.max(countedUntil.get(scope) ?? 0, at));
+      if (longer > 0 && scope === SITE_SCOPE) metrics.jiraRateLimitedSeconds.inc(longer / 1000);
       // Redis away: this process holds its own gate; the 429 must still reach the caller as a 429.
-      await share(ms).catch(() => undefined);
+      await share(ms, scope).catch(() => undefined);
     },
     async close() {
       if (!sub) return;
@@ -128,24 +225,50 @@ export function createRetryAfterGate(opts: {
 }
 
 /**
- * The same object, each method gated: checked before the call, and Jira's 429 from the call
- * closes the gate for everyone before it is rethrown. Applied once, where clients are made
- * (gatedClientMaker below); a gate's own refusal is thrown before any request is sent.
+ * The client methods whose first argument is the issue they act on: their calls are also held
+ * by that issue's window (Jira's per-issue write limit).
  */
-export function gated<T extends object>(target: T, gate: RetryAfterGate): T {
+const ISSUE_METHODS = new Set([
+  'getIssue',
+  'getWatchers',
+  'getRequestParticipants',
+  'addComment',
+  'addAttachment',
+  'setIssueProperty',
+  'getIssueProperty',
+  'transitionIssue',
+  'getTransitions',
+  'linkIssues',
+]);
+
+export function callScope(method: string, args: unknown[]): CallScope {
+  const first = args[0];
+  return ISSUE_METHODS.has(method) && typeof first === 'string' && first ? { operation: method, issue: first } : { operation: method };
+}
+
+/**
+ * The same object, each method gated: checked before the call against every window it falls
+ * under, and Jira's 429 from the call closes the window its RateLimit-Reason names for everyone
+ * before it is rethrown. Applied once, where clients are made (gatedClientMaker below); a
+ * gate's own refusal is thrown before any request is sent. `calls` carries the call's scope to
+ * the header callback (hold), which runs inside the call.
+ */
+export function gated<T extends object>(target: T, gate: RetryAfterGate, calls?: AsyncLocalStorage<CallScope>): T {
   return new Proxy(target, {
     get(obj, prop, receiver) {
       const v = Reflect.get(obj, prop, receiver) as unknown;
       if (typeof v !== 'function') return v;
       return async (...args: unknown[]) => {
-        await gate.check();
+        const call = callScope(String(prop), args);
+        await gate.check(call);
         gate.observer?.onPass?.(String(prop));
         try {
-          return await (v as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
+          const run = () => (v as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
+          return await (calls ? calls.run(call, run) : run());
         } catch (e) {
           if (e instanceof RateLimitedError) {
             metrics.jiraRateLimited.inc({ operation: String(prop) });
-            await gate.trip(e.retryAfterMs);
+            await gate.trip(e.retryAfterMs, scopeFor(e.reason, call));
           }
           throw e;
         }
@@ -155,14 +278,18 @@ export function gated<T extends object>(target: T, gate: RetryAfterGate): T {
 }
 
 /**
- * Jira clients for one site, all behind its one Retry-After gate: the header closes the gate
- * as soon as it is read (hold), the 429 error counts it (trip), and with `listen` the windows
- * other processes read arrive by subscription.
+ * Jira clients for one site, all behind its Retry-After windows: the header closes the window
+ * its RateLimit-Reason names as soon as it is read (hold), the 429 error counts it (trip), and
+ * with `listen` the windows other processes read arrive by subscription.
  */
 export function gatedClientMaker(o: { redis: Redis; prefix: string; site: string; observer?: RetryAfterObserver; listen?: boolean }): {
   gate: RetryAfterGate;
   make(opts: Omit<JiraClientOptions, 'onRetryAfter'>): JiraClient;
 } {
   const gate = createRetryAfterGate({ redis: o.redis, prefix: o.prefix, site: siteHost(o.site), observer: o.observer, listen: o.listen });
-  return { gate, make: (opts) => gated(createJiraClient({ ...opts, onRetryAfter: (wait) => gate.hold(wait) }), gate) };
+  const calls = new AsyncLocalStorage<CallScope>();
+  return {
+    gate,
+    make: (opts) => gated(createJiraClient({ ...opts, onRetryAfter: (wait, reason) => gate.hold(wait, scopeFor(reason, calls.getStore())) }), gate, calls),
+  };
 }

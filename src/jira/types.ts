@@ -39,6 +39,18 @@ export interface FoundIssue {
   id: string;
   key: string;
   fields: Record<string, unknown>;
+  /** Issue properties the search asked for (readable in results, not searchable by JQL). */
+  properties?: Record<string, unknown>;
+}
+
+/** A workflow transition of an issue, as GET .../transitions?expand=transitions.fields answers. */
+export interface IssueTransition {
+  id: string;
+  name: string;
+  /** The status category of the status it leads to: 'new', 'indeterminate' or 'done'. */
+  toCategory: string;
+  /** The resolutions its screen offers (empty when the screen has no Resolution field). */
+  resolutions: string[];
 }
 
 export interface CreatedAttachment {

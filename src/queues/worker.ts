@@ -1,7 +1,8 @@
 // The one place where Mailroom's error kinds meet BullMQ:
 //   permanent  -> UnrecoverableError: straight to the failed set, with a readable reason;
-//   rate limit -> every queue sharing the token waits out Retry-After; the job goes back to
-//                 wait without spending an attempt;
+//   rate limit -> a site-wide limit: every queue sharing the token waits out Retry-After, the
+//                 job goes back to wait; a limit on one issue's writes or one endpoint
+//                 (src/jira/retry-after.ts): this job alone waits, delayed; no attempt spent;
 //   auth       -> the token's queues are paused (onAuthError); the job goes back to wait
 //                 without spending an attempt, and runs again once a valid token is stored;
 //   retryable  -> attempts with capped, jittered exponential backoff.
@@ -10,7 +11,7 @@ import type { z } from 'zod';
 import type { Logger } from '../core/log.js';
 import type { Redis } from '../core/redis.js';
 import type { RetryConfig } from '../config/schema.js';
-import { AuthError, MailroomError, PermanentError, RateLimitedError, describeError } from '../core/errors.js';
+import { AuthError, MailroomError, PermanentError, RateLimitedError, describeError, type RateLimitScope } from '../core/errors.js';
 import { backoffDelay, parsePayload, type QueueDef } from './define.js';
 import { addJob, openQueue, retryFor } from './queue.js';
 import { observeWorker } from '../core/metrics.js';
@@ -99,7 +100,7 @@ export type WorkerOptions = Omit<WorkerDeps, 'prefix' | 'retry' | 'autorun'>;
 
 export type Outcome =
   | { action: 'fail-permanently'; message: string }
-  | { action: 'rate-limit'; waitMs: number; message: string }
+  | { action: 'rate-limit'; waitMs: number; message: string; scope: RateLimitScope }
   | { action: 'pause-for-auth'; message: string }
   | { action: 'retry'; message: string };
 
@@ -109,7 +110,7 @@ export function outcomeOf(err: unknown): Outcome {
   if (err instanceof UnrecoverableError) return { action: 'fail-permanently', message };
   if (err instanceof MailroomError) {
     if (err instanceof AuthError) return { action: 'pause-for-auth', message };
-    if (err instanceof RateLimitedError) return { action: 'rate-limit', waitMs: Math.max(err.retryAfterMs, 1), message };
+    if (err instanceof RateLimitedError) return { action: 'rate-limit', waitMs: Math.max(err.retryAfterMs, 1), message, scope: err.scope };
     if (err instanceof PermanentError) return { action: 'fail-permanently', message };
   }
   return { action: 'retry', message };
@@ -123,7 +124,7 @@ const LIMITER = { max: 10_000, duration: 1000 };
  * Hand a failed job back to BullMQ the way its error kind asks (see the top of this file):
  * always throws, with the job's story told first.
  */
-async function failJob(err: unknown, job: Job, jobLog: Logger, worker: Worker, deps: WorkerDeps): Promise<never> {
+async function failJob(err: unknown, job: Job, jobLog: Logger, worker: Worker, deps: WorkerDeps, token?: string): Promise<never> {
   const outcome = outcomeOf(err);
   switch (outcome.action) {
     case 'fail-permanently':
@@ -131,6 +132,7 @@ async function failJob(err: unknown, job: Job, jobLog: Logger, worker: Worker, d
       await tell(job, `attempt ${job.attemptsMade + 1} failed for good (not retried): ${outcome.message}`);
       throw err instanceof UnrecoverableError ? err : new UnrecoverableError(outcome.message);
     case 'rate-limit': {
+      if (outcome.scope !== 'site' && token) await holdJobAlone(job, jobLog, outcome, token);
       jobLog.warn({ waitMs: outcome.waitMs }, 'rate limited by Jira: every worker on the token waits');
       await tell(job, `rate limited by Jira: back to waiting for ${Math.ceil(outcome.waitMs / 1000)} s with every job on the token (no attempt spent)`);
       const queues = deps.rateLimitQueues?.length ? deps.rateLimitQueues : [];
@@ -163,6 +165,18 @@ async function failJob(err: unknown, job: Job, jobLog: Logger, worker: Worker, d
   }
 }
 
+/**
+ * A limit on one issue's writes or one endpoint holds only the calls under it: this job waits
+ * out the window, delayed, without spending an attempt; the queue goes on with other jobs.
+ */
+async function holdJobAlone(job: Job, jobLog: Logger, o: { waitMs: number; scope: RateLimitScope }, token: string): Promise<never> {
+  const what = o.scope === 'issue' ? "an issue's writes" : 'one Jira endpoint';
+  jobLog.warn({ waitMs: o.waitMs, scope: o.scope }, `rate limited by Jira on ${what}: this job waits alone`);
+  await tell(job, `rate limited by Jira on ${what}: this job waits ${Math.ceil(o.waitMs / 1000)} s (no attempt spent); other jobs go on`);
+  await job.moveToDelayed(Date.now() + o.waitMs, token);
+  throw new DelayedError();
+}
+
 export function startWorker<S extends z.ZodType>(
   def: QueueDef<S>,
   processor: Processor<z.infer<S>>,
@@ -181,7 +195,7 @@ export function startWorker<S extends z.ZodType>(
       } catch (err) {
         // Not failures: a processor that parked its job (delayed, waiting for children) hands it back as is.
         if (err instanceof DelayedError || err instanceof WaitingChildrenError) throw err;
-        return await failJob(err, job, jobLog, worker, deps);
+        return await failJob(err, job, jobLog, worker, deps, token);
       }
     },
     {

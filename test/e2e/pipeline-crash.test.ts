@@ -60,6 +60,7 @@ beforeAll(async () => {
       'jira:',
       `  site: ${jira.sim.url}`,
       '  timeout: 3s',
+      '  searchLagWindow: 2s', // the simulator here has no index lag: a lost create is looked for 2 s, not 150
       'mailboxes:',
       '  - id: support',
       '    addresses: [support@acme.example]',

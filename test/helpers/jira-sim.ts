@@ -21,7 +21,8 @@ export interface SeededSim {
 /** Start a simulator with the demo site. Requests are checked against the specs when present. */
 export async function startSeededSim(opts: JiraSimOptions = {}): Promise<SeededSim> {
   const dir = specsDir();
-  const sim = await startJiraSim({ ...(dir ? { specsDir: dir } : {}), ...opts });
+  // No index lag unless a test asks (Jira's lag, the simulator's default, is tested where it matters).
+  const sim = await startJiraSim({ ...(dir ? { specsDir: dir } : {}), indexLagMs: 0, ...opts });
   const box = { site: seedDemo(sim) };
   return {
     sim,

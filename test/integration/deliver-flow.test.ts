@@ -86,7 +86,7 @@ function startWorkerNow(): void {
   conns.push(conn);
   const client = jira.client();
   worker = startDelivererWorker(
-    { redis, prefix, mailbox: (id) => byId.get(id), store, jira: async () => client, retry: FAST_RETRY, lockMs: 5_000, audit: createAuditTrail({ redis, prefix }), recoverySettleMs: 300 },
+    { redis, prefix, mailbox: (id) => byId.get(id), store, jira: async () => client, retry: FAST_RETRY, lockMs: 5_000, audit: createAuditTrail({ redis, prefix }), recoverySettleMs: 300, recoveryWindowMs: 1_000 },
     { connection: conn, logger: silentLogger, concurrency: 4 },
   );
 }

@@ -81,7 +81,7 @@ describe.each([
     inbound = openQueue(mailInbound, { connection: redis, prefix });
     deliver = openQueue(jiraDeliver, { connection: redis, prefix });
     ctx = createRoleContext(config, silentLogger);
-    for (const start of [resolverRole(), provisionerRole(), delivererRole({ recoverySettleMs: 300 })]) running.push(await start(ctx));
+    for (const start of [resolverRole(), provisionerRole(), delivererRole({ recoverySettleMs: 300, recoveryWindowMs: 1_000 })]) running.push(await start(ctx));
   });
 
   afterAll(async () => {

@@ -131,6 +131,36 @@ describe('startWorker', () => {
     await other.close();
   });
 
+  it('a 429 on one issue\'s writes holds that job alone: the queue goes on, and no attempt is spent', async () => {
+    const other = openQueue(def, { connection: redis, prefix });
+    let calls = 0;
+    let otherRanAt = 0;
+    const worker = startWorker(def, async (data) => {
+      if ((data as { id: string }).id === 'o2') {
+        otherRanAt = Date.now();
+        return 'ok';
+      }
+      calls += 1;
+      if (calls === 1) throw new RateLimitedError('429 on SUP-1', 800, 'jira-per-issue-on-write');
+      return 'ok';
+    }, { connection: redis, prefix, logger: silentLogger, rateLimitQueues: [queue] });
+    const done = finished('t|i1');
+    await addJob(queue, def, { id: 'i1', behaviour: 'ratelimit' });
+    while (calls === 0) await new Promise((r) => setTimeout(r, 10));
+    const limitedAt = Date.now();
+    await addJob(other, def, { id: 'o2', behaviour: 'ok' });
+    while (otherRanAt === 0) await new Promise((r) => setTimeout(r, 10));
+    // The queue was not held: another job ran inside the window...
+    expect(otherRanAt - limitedAt).toBeLessThan(600);
+    expect(await done).toBe('completed');
+    // ...and the held job waited it out without spending an attempt.
+    const job = (await queue.getJob('t|i1')) as Job;
+    expect(job.attemptsMade).toBe(1);
+    expect(Date.now() - limitedAt).toBeGreaterThanOrEqual(700);
+    await worker.close();
+    await other.close();
+  });
+
   it('an auth failure calls onAuthError and hands the job back without spending an attempt', async () => {
     let calls = 0;
     const tripped: string[] = [];

@@ -10,6 +10,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { RateLimitedError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createRetryAfterGate } from '../../src/jira/retry-after.js';
+import type { AdfDoc } from '../../src/jira/types.js';
 import { jiraClientFactory, type JiraClientFactory } from '../../src/token/runtime.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
@@ -84,6 +85,37 @@ describe('the shared Retry-After hold', () => {
     // And both went on after the window.
     expect(seenA.ok).toBeGreaterThan(10);
     expect(seenB.ok).toBeGreaterThan(10);
+  });
+
+  it('a 429 on one issue\'s writes (jira-per-issue-on-write) holds that issue in both processes, and nothing else', { timeout: 20_000 }, async () => {
+    jira.reseed();
+    const config = parseConfig({ jira: { site: jira.sim.url }, mailboxes: [{ id: 'support' }] }, { MAILROOM_PREFIX: `${prefix}-issue` });
+    const creds = { email: jira.site.admin.email, token: jira.site.admin.token, accountId: jira.site.admin.accountId, expiresAt: '2099-01-01T00:00:00Z', version: 1 };
+    const project = jira.sim.state.project('SUP')!;
+    const busy = jira.sim.state.createIssue(project, { summary: 'busy' });
+    const quiet = jira.sim.state.createIssue(project, { summary: 'quiet' });
+    const fa = jiraClientFactory(config, silentLogger, conns[0]);
+    const fb = jiraClientFactory(config, silentLogger, conns[1]);
+    factories.push(fa, fb);
+    const a = fa(creds);
+    const b = fb(creds);
+    const doc: AdfDoc = { type: 'doc', version: 1, content: [{ type: 'paragraph', content: [{ type: 'text', text: 'hi' }] }] };
+    jira.sim.faults.rateLimit({ count: 1, retryAfterSec: 3, reason: 'jira-per-issue-on-write', issue: busy.key, operation: 'addComment' });
+    const limited = await a.addComment(busy.key, doc).catch((e: unknown) => e);
+    expect(limited).toBeInstanceOf(RateLimitedError);
+    expect((limited as RateLimitedError).scope).toBe('issue');
+    // The other process, on its own connection: other issues, other endpoints go on at once...
+    await expect(b.addComment(quiet.key, doc)).resolves.toMatchObject({ id: expect.any(String) });
+    await expect(b.setIssueProperty(quiet.key, 'x', { a: 1 })).resolves.toBeUndefined();
+    await expect(b.myself()).resolves.toMatchObject({ accountId: jira.site.admin.accountId });
+    // ...while the busy issue is held there too, without a request leaving.
+    const before = jira.sim.counters.snapshot().requests;
+    await expect(b.addComment(busy.key, doc)).rejects.toThrow(/waiting out Jira's Retry-After for writes to issue/);
+    await expect(a.setIssueProperty(busy.key, 'x', { a: 1 })).rejects.toBeInstanceOf(RateLimitedError);
+    expect(jira.sim.counters.snapshot().requests).toEqual(before);
+    expect(busy.comments).toHaveLength(0);
+    expect(quiet.comments).toHaveLength(1);
+    expect(jira.sim.counters.violations('earlyRetry')).toBe(0);
   });
 
   it('a process hears of the window by subscription, even when its read of the Redis key would miss it', { timeout: 10_000 }, async () => {

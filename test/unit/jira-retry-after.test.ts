@@ -1,9 +1,9 @@
 // The Retry-After gate's local half (no Redis): a fake Redis answering PTTL lets the test pin
 // the order of events that matters — a 429 arriving while another check is in flight.
 import { describe, expect, it } from 'vitest';
-import { RateLimitedError } from '../../src/core/errors.js';
+import { RateLimitedError, rateLimitScopeOf } from '../../src/core/errors.js';
 import type { Redis } from '../../src/core/redis.js';
-import { createRetryAfterGate, gated } from '../../src/jira/retry-after.js';
+import { callScope, createRetryAfterGate, gated, retryAfterKey, scopeFor, SITE_SCOPE } from '../../src/jira/retry-after.js';
 
 function fakeRedis() {
   const keys = new Map<string, number>();
@@ -93,5 +93,45 @@ describe('rate gate', () => {
     expect(trips).toEqual([500]);
     await expect(client.search()).rejects.toThrow(/Retry-After/);
     expect(client.calls).toBe(1);
+  });
+});
+
+describe('rate-limit scopes (RateLimit-Reason, docs/jira-rate-limits.md)', () => {
+  it.each([
+    ['jira-per-issue-on-write', 'issue'],
+    ['JIRA-BURST-BASED', 'endpoint'],
+    ['jira-quota-tenant-based', 'site'],
+    ['jira-quota-global-based', 'site'],
+    [undefined, 'site'],
+    ['something new', 'site'],
+  ])('%s holds the %s', (reason, scope) => {
+    expect(rateLimitScopeOf(reason)).toBe(scope);
+    expect(new RateLimitedError('429', 1, reason).scope).toBe(scope);
+  });
+
+  it.each([
+    ['jira-per-issue-on-write', callScope('addComment', ['sup-7', {}]), 'issue:SUP-7'],
+    // A per-issue answer to a call with no issue holds its endpoint, not the site.
+    ['jira-per-issue-on-write', callScope('createIssue', [{}]), 'op:createIssue'],
+    ['jira-burst-based', callScope('addComment', ['SUP-7', {}]), 'op:addComment'],
+    ['jira-quota-global-based', callScope('addComment', ['SUP-7', {}]), SITE_SCOPE],
+    [undefined, undefined, SITE_SCOPE],
+  ])('%s on %j closes %j', (reason, call, scope) => {
+    expect(scopeFor(reason, call)).toBe(scope);
+  });
+
+  it('a window on one issue holds that issue\'s calls only; the site\'s holds all', async () => {
+    const gate = createRetryAfterGate({ redis: fakeRedis() as unknown as Redis, prefix: 'p', site: 's' });
+    gate.hold(1000, 'issue:SUP-1');
+    await expect(gate.check(callScope('setIssueProperty', ['sup-1']))).rejects.toThrow(/writes to issue SUP-1/);
+    await expect(gate.check(callScope('setIssueProperty', ['SUP-2']))).resolves.toBeUndefined();
+    await expect(gate.check(callScope('searchJql', []))).resolves.toBeUndefined();
+    gate.hold(1000);
+    await expect(gate.check(callScope('searchJql', []))).rejects.toBeInstanceOf(RateLimitedError);
+  });
+
+  it('retryAfterKey: the site keeps the key older versions read', () => {
+    expect(retryAfterKey('p', 'acme.atlassian.net')).toBe('p:jira:retry-after:acme.atlassian.net');
+    expect(retryAfterKey('p', 'acme.atlassian.net', 'issue:SUP-1')).toBe('p:jira:retry-after:acme.atlassian.net:issue:SUP-1');
   });
 });
