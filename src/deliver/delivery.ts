@@ -90,6 +90,12 @@ export interface DeliverState {
   threadWaitSince?: number;
   /** The issue this mail claimed to answer but may not join, and why: named in the new issue. */
   claimed?: { issueKey: string; why: string };
+  /**
+   * Jira refused to set the sender as reporter (no Modify reporter in the project): the issue
+   * is (being) made reported by the token's account with the sender named in its text, and
+   * the recovery look searches for that reporter.
+   */
+  reporterRefused?: boolean;
 }
 
 export function isDeliverState(s: unknown): s is DeliverState {

@@ -122,6 +122,8 @@ export class SimState {
    * where an app indexed every key (tests opt in).
    */
   indexedProperties: Set<string> | 'all';
+  /** Every attachment upload is answered 403 (attachments turned off for the site, or the scheme refuses them everywhere). */
+  attachmentsRefused = false;
   private nextId = 10000;
   private rand: () => number;
 
@@ -136,6 +138,7 @@ export class SimState {
   reset(): void {
     for (const m of [this.accounts, this.tokens, this.groups, this.projects, this.serviceDesks, this.issues]) m.clear();
     this.indexedProperties = this.indexedDefault === 'all' ? 'all' : new Set(this.indexedDefault);
+    this.attachmentsRefused = false;
     this.nextId = 10000;
     this.rand = seededRandom(this.seed);
   }

@@ -23,3 +23,19 @@ export class JiraServerError extends RetryableError {
  * may or may not have been applied, so look before writing again.
  */
 export class JiraNoAnswerError extends RetryableError {}
+
+/**
+ * Jira refused one resource to the workaround user (a 403, or a 400 such as "Field 'reporter'
+ * cannot be set"): a permission it lacks *there* (one project, one desk, one group). The token
+ * itself works, so nothing pauses; the job's step fails or degrades, naming the permission.
+ */
+export class PermissionError extends PermanentError {
+  constructor(
+    message: string,
+    /** Jira's permission key (CREATE_ATTACHMENTS, MODIFY_REPORTER, ...), or a phrase when Jira has no key for it. */
+    readonly permission: string,
+    readonly operation: string,
+  ) {
+    super(message);
+  }
+}
