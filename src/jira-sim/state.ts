@@ -94,6 +94,8 @@ export const PROJECT_PERMISSIONS = [
   'MODIFY_REPORTER',
   // "Administer projects": in a service project, the Administrators role (service desk administrator).
   'ADMINISTER_PROJECTS',
+  // A service project's agents (the Service Desk Team role); the platform spec lists it for /mypermissions.
+  'SERVICEDESK_AGENT',
 ];
 export const KNOWN_PRODUCTS = ['jira-core', 'jira-servicedesk', 'jira-product-discovery', 'jira-software'];
 
