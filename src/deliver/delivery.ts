@@ -22,7 +22,7 @@ export type DeliverJob = z.infer<typeof jiraDeliver.payload>;
 export type DeliverClient = Pick<
   JiraClient,
   'createIssue' | 'getIssue' | 'addComment' | 'addAttachment' | 'setIssueProperty' | 'getIssueProperty' | 'searchJql' | 'createRequest'
-  | 'getWatchers' | 'getRequestParticipants'
+  | 'getWatchers' | 'getRequestParticipants' | 'myPermissions'
 >;
 
 /** Issue property holding the Message-ID of the mail an issue was made from. */
@@ -52,6 +52,8 @@ export interface DelivererDeps {
    * Jira's search index lags its writes. Tests against the simulator (no lag) shorten it.
    */
   recoverySettleMs?: number;
+  /** How often a project held by its breaker is re-checked (BREAKER_RECHECK_MS); tests shorten it. */
+  breakerRecheckMs?: number;
   /**
    * Parses a raw mail into its text and attachments; the role passes a content pool's, so the
    * CPU work runs off the event loop that renews job locks. Default: on this thread.

@@ -26,6 +26,8 @@ export interface DelivererRoleOptions extends TokenRoleOptions {
   store?: MailStore;
   /** Wait before a recovery search (RECOVERY_SETTLE_MS); the simulator has no index lag. */
   recoverySettleMs?: number;
+  /** How often a project held by its breaker is re-checked (BREAKER_RECHECK_MS); tests shorten it. */
+  breakerRecheckMs?: number;
 }
 
 export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
@@ -63,6 +65,7 @@ function delivererParts({ ctx: { config }, redis, token }: TokenRoleEnv, content
     retry: config.queues,
     ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),
     ...(o.recoverySettleMs !== undefined ? { recoverySettleMs: o.recoverySettleMs } : {}),
+    ...(o.breakerRecheckMs !== undefined ? { breakerRecheckMs: o.breakerRecheckMs } : {}),
     audit: createAuditTrail({ redis, prefix: config.prefix }),
     parseContent: (raw) => contents.content(raw),
   };

@@ -23,6 +23,8 @@ import { jiraDeliver, mailInbound } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import { createRoleContext, type Stoppable } from '../../src/roles/runtime.js';
 import { readTokenState } from '../../src/token/gate.js';
+import { BREAKER_THRESHOLD, openBreakers } from '../../src/token/project-breaker.js';
+import { breakerCheck } from '../../src/ops/project-breaker-health.js';
 import { loadSecretKey } from '../../src/token/key.js';
 import { saveToken } from '../../src/token/store.js';
 import { rawMail } from '../helpers/deliver-testkit.js';
@@ -77,7 +79,7 @@ beforeAll(async () => {
   inbound = openQueue(mailInbound, { connection: redis, prefix });
   deliver = openQueue(jiraDeliver, { connection: redis, prefix });
   ctx = createRoleContext(config, silentLogger);
-  for (const start of [resolverRole(), provisionerRole(), delivererRole({ recoverySettleMs: 300 })]) running.push(await start(ctx));
+  for (const start of [resolverRole(), provisionerRole(), delivererRole({ recoverySettleMs: 300, breakerRecheckMs: 500 })]) running.push(await start(ctx));
 });
 
 afterAll(async () => {
@@ -175,5 +177,52 @@ describe('refusals on one resource', () => {
     expect(issueText(opsIssue.key)).toMatch(/Alice Agent <alice@acme\.example>.*Modify reporter/);
     expect((sim.state.issue(supResult.issueKey)!.fields.reporter as { accountId: string }).accountId).toBe(alice);
     expect((await readTokenState(redis, prefix)).paused).toBe(false);
+  });
+
+  it('a project without Create issues: a few mails fail naming permission and setting, then its breaker holds the rest (delayed, shown degraded on /readyz); the other project keeps delivering; granting the permission resumes it by itself', { timeout: 120_000 }, async () => {
+    const admin = sim.state.accounts.get(site.admin.accountId)!;
+    admin.siteAdmin = false;
+    admin.permissions = new Set(GLOBAL_PERMISSIONS);
+    admin.projectPermissions = new Map([
+      ['SUP', new Set(PROJECT_PERMISSIONS)],
+      ['OPS', new Set(PROJECT_PERMISSIONS.filter((p) => p !== 'CREATE_ISSUES'))],
+    ]);
+    const opsIssues = () => sim.state.allIssues().filter((i) => i.projectKey === 'OPS').length;
+    const opsBefore = opsIssues();
+    const ops = await feed('ops', 'ops@example.com', 6, { tag: 'ops-held' });
+    const sup = await feed('support', 'support@example.com', 3, { tag: 'sup-free' });
+    for (const id of sup) expect(await delivered('support', id)).toMatchObject({ outcome: 'delivered', kind: 'issue' });
+    // Until the breaker opens, each refusal fails its job, naming what to grant and where.
+    const end = Date.now() + 30_000;
+    let states: string[] = [];
+    while (Date.now() < end) {
+      states = await Promise.all(ops.map(async (id) => (await deliver.getJob(`deliver|ops|${id}`))?.getState() ?? 'missing'));
+      if (states.filter((x) => x === 'failed').length === BREAKER_THRESHOLD - 1 && states.filter((x) => x === 'delayed').length === ops.length - BREAKER_THRESHOLD + 1) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(states.filter((x) => x === 'failed')).toHaveLength(BREAKER_THRESHOLD - 1);
+    expect(states.filter((x) => x === 'delayed')).toHaveLength(ops.length - BREAKER_THRESHOLD + 1);
+    const failed = (await deliver.getFailed()).filter((j) => j.id?.startsWith('deliver|ops|'));
+    for (const j of failed) expect(j.failedReason).toMatch(/CREATE_ISSUES.*project OPS.*mailboxes\[id=ops\]\.deliver\.project/);
+    const ready = await breakerCheck(redis, prefix).check();
+    expect(ready).toMatchObject({ ok: true, degraded: true, detail: expect.stringMatching(/OPS lacks CREATE_ISSUES \(mailboxes\[id=ops\]\.deliver\.project\)/) });
+    expect((await openBreakers(redis, prefix)).map((b) => b.project)).toEqual(['OPS']);
+    // Still held while refused: the re-check (every 500 ms here) finds it missing.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(opsIssues()).toBe(opsBefore);
+    expect(sim.counters.count('getMyPermissions', 200)).toBeGreaterThan(0);
+    // Nothing paused: the token works, and the other project delivered meanwhile.
+    expect((await readTokenState(redis, prefix)).paused).toBe(false);
+    expect(await deliver.isPaused()).toBe(false);
+    // Granted: the held mails are delivered without anyone touching them.
+    admin.projectPermissions.get('OPS')!.add('CREATE_ISSUES');
+    for (const id of ops) {
+      const job = await deliver.getJob(`deliver|ops|${id}`);
+      if ((await job!.getState()) === 'failed') continue;
+      expect(await delivered('ops', id)).toMatchObject({ outcome: 'delivered', kind: 'issue' });
+    }
+    expect(opsIssues() - opsBefore).toBe(ops.length - BREAKER_THRESHOLD + 1);
+    expect(await openBreakers(redis, prefix)).toEqual([]);
+    expect((await breakerCheck(redis, prefix).check()).degraded).toBeUndefined();
   });
 });
