@@ -4,18 +4,31 @@
 import { Gauge } from 'prom-client';
 import { breakerLine, openBreakers } from '../token/project-breaker.js';
 import type { Redis } from '../core/redis.js';
+import { readTokenMeta } from '../token/store.js';
 import type { ScrapeSource } from '../core/metrics.js';
 import type { ReadinessCheck } from './readiness.js';
 
 export const BREAKER_METRIC = 'mailroom_project_held';
 
-/** Ready either way (the token works, the rest delivers), degraded while a project is held; the detail names project and permission. */
+/** Project permissions the last token check (periodic, CLI or /readyz's probe) found missing, as "PROJECT:PERMISSION". */
+async function missingInLastCheck(redis: Redis, prefix: string): Promise<string[]> {
+  const seen = (await readTokenMeta(redis, prefix))?.lastCheck?.permissions ?? {};
+  return Object.entries(seen)
+    .filter(([k, v]) => k.includes(':') && v === false)
+    .map(([k]) => k);
+}
+
+/**
+ * Ready either way (the token works, the rest delivers), degraded while a project is held or
+ * the last token check found a project permission missing; the detail names project and permission.
+ */
 export function breakerCheck(redis: Redis, prefix: string): ReadinessCheck {
   return {
     name: 'project-permissions',
     async check() {
-      const open = await openBreakers(redis, prefix);
-      return { ok: true, ...(open.length ? { degraded: true } : {}), detail: breakerLine(open) };
+      const [open, missing] = await Promise.all([openBreakers(redis, prefix), missingInLastCheck(redis, prefix)]);
+      const detail = `${breakerLine(open)}${missing.length ? `; last token check: missing ${missing.join(', ')}` : ''}`;
+      return { ok: true, ...(open.length || missing.length ? { degraded: true } : {}), detail };
     },
   };
 }

@@ -10,6 +10,7 @@ import { openTokenQueues, readTokenState, tripGate } from '../../src/token/gate.
 import { loadSecretKey } from '../../src/token/key.js';
 import { readTokenMeta, saveToken } from '../../src/token/store.js';
 import { BREAKER_THRESHOLD, openBreakers, recordRefusal } from '../../src/token/project-breaker.js';
+import { breakerCheck } from '../../src/ops/project-breaker-health.js';
 import { runTokenCheck, startTokenWatch, tokenDaysLeft, type TokenWatchDeps } from '../../src/token/watch.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
@@ -67,9 +68,15 @@ describe('token watch', () => {
     expect(refused.report?.projectMissing.join('\n')).toMatch(/CREATE_ISSUES is not held in project SUP \(mailboxes\[0\]\.deliver\.project/);
     expect((await readTokenMeta(redis, prefix))?.lastCheck?.permissions).toMatchObject({ 'SUP:CREATE_ISSUES': false, 'SUP:BROWSE_PROJECTS': true });
     expect((await openBreakers(redis, prefix)).map((b) => b.project)).toEqual(['SUP']);
+    // /readyz: ready (the token works), degraded, naming the project and the permission.
+    expect(await breakerCheck(redis, prefix).check()).toMatchObject({ ok: true, degraded: true, detail: expect.stringMatching(/SUP lacks CREATE_ISSUES.*last token check: missing .*SUP:CREATE_ISSUES/) });
     admin.projectPermissions.get('SUP')!.add('CREATE_ISSUES');
     await runTokenCheck(d, queues);
     expect(await openBreakers(redis, prefix)).toEqual([]);
+    // Resumed on the permission it lacked; the others still missing are still named.
+    const after = await breakerCheck(redis, prefix).check();
+    expect(after.detail).toMatch(/^projects: none held; last token check: missing .*SUP:EDIT_ISSUES/);
+    expect(after.detail).not.toMatch(/CREATE_ISSUES/);
     await Promise.all(queues.map((q) => q.close()));
   });
 
