@@ -18,6 +18,8 @@ export interface SimAccount {
   projectPermissions: Map<string, Set<string>>;
   siteAdmin: boolean;
   products: string[];
+  /** Epoch ms the account was created through POST /user (undefined for seeded accounts). */
+  createdAt?: number;
 }
 
 export interface SimToken {
@@ -97,6 +99,8 @@ export const PROJECT_PERMISSIONS = [
   // A service project's agents (the Service Desk Team role); the platform spec lists it for /mypermissions.
   'SERVICEDESK_AGENT',
 ];
+/** The simulator's default propagation time for new accounts: on by default, short enough for tests that do not look at it. */
+export const USER_PROPAGATION_DEFAULT_MS = 1_000;
 export const KNOWN_PRODUCTS = ['jira-core', 'jira-servicedesk', 'jira-product-discovery', 'jira-software'];
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same ids and fault pattern. */
@@ -126,6 +130,11 @@ export class SimState {
   indexedProperties: Set<string> | 'all';
   /** Every attachment upload is answered 403 (attachments turned off for the site, or the scheme refuses them everywhere). */
   attachmentsRefused = false;
+  /**
+   * A new account is "user not found" to POST /group/user for this long after its creation, as
+   * on organizations with centralized user management where accounts propagate to the site.
+   */
+  userPropagationMs = USER_PROPAGATION_DEFAULT_MS;
   private nextId = 10000;
   private rand: () => number;
 
@@ -141,6 +150,7 @@ export class SimState {
     for (const m of [this.accounts, this.tokens, this.groups, this.projects, this.serviceDesks, this.issues]) m.clear();
     this.indexedProperties = this.indexedDefault === 'all' ? 'all' : new Set(this.indexedDefault);
     this.attachmentsRefused = false;
+    this.userPropagationMs = USER_PROPAGATION_DEFAULT_MS;
     this.nextId = 10000;
     this.rand = seededRandom(this.seed);
   }

@@ -78,7 +78,7 @@ const PERMISSION_OF: Record<string, string> = {
   getIssueWatchers: 'BROWSE_PROJECTS',
   getProject: 'BROWSE_PROJECTS',
   searchAndReconsileIssuesUsingJqlPost: 'BROWSE_PROJECTS',
-  createUser: 'site administration (user management in the organization)',
+  createUser: 'ADMINISTER (Administer Jira global permission; organization admin where user management is centralized)',
   addUserToGroup: 'ADMINISTER (or site administration) to manage group membership',
   getUsersFromGroup: 'USER_PICKER (Browse users and groups)',
   createCustomer: 'ADMINISTER (Jira administrator) to create customers',

@@ -39,3 +39,17 @@ export class PermissionError extends PermanentError {
     super(message);
   }
 }
+
+/**
+ * POST /group/user answered 404 about the user, not the group ("group or user not found"): on
+ * organizations with centralized user management a just-created account is unknown to Jira for
+ * a while. Worth retrying for a bounded time; the caller names the user when it gives up.
+ */
+export class UserNotFoundYetError extends RetryableError {
+  constructor(
+    message: string,
+    readonly accountId: string,
+  ) {
+    super(message);
+  }
+}

@@ -193,7 +193,7 @@ describe('Jira client: typed failures', () => {
     const e = await failure(jira().client({ email: 'agent@acme.example', token }).createUser({ emailAddress: 'z@z.example', products: [] }));
     expect(e).toBeInstanceOf(PermissionError);
     expect(e).not.toBeInstanceOf(AuthError);
-    expect((e as PermissionError).permission).toMatch(/site administration/);
+    expect((e as PermissionError).permission).toMatch(/^ADMINISTER/);
   });
 
   it('429 gives RateLimitedError with Retry-After (seconds) and RateLimit-Reason', async () => {

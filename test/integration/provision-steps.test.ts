@@ -5,7 +5,9 @@
 import { Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AuthError } from '../../src/core/errors.js';
+import { AuthError, PermanentError } from '../../src/core/errors.js';
+import { UserNotFoundYetError } from '../../src/jira/errors.js';
+import { USER_PROPAGATION_MS } from '../../src/identity/provision-memberships.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createPipeline, type Pipeline } from '../../src/identity/context.js';
 import { createProvisioner, PROVISION_STATE_FIELD, type ProvisionPayload } from '../../src/identity/provisioner.js';
@@ -41,6 +43,8 @@ beforeEach(async () => {
   if (pipeline) await pipeline.jobs.close();
   if (prefix) await dropPrefix(redis, prefix);
   jira.reseed();
+  // These steps run once each: no propagation wait for new accounts unless a test asks for one.
+  jira.sim.state.userPropagationMs = 0;
   prefix = uniquePrefix('prov');
   const client = jira.client();
   pipeline = createPipeline({
@@ -91,6 +95,33 @@ describe('provisioner steps', () => {
     await run(again);
     expect(jira.sim.counters.count('createUser')).toBe(1);
     expect(jira.sim.counters.count('addUserToGroup')).toBe(2);
+  });
+
+  it('a just-created account that group add calls "user not found" is retried (not a missing group), then joins', async () => {
+    jira.sim.state.userPropagationMs = 60_000;
+    const job = await stage({ email: 'slow.sync@example.com', mode: 'user', mailboxId: 'support' });
+    const e = await run(job).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(UserNotFoundYetError);
+    expect((e as Error).message).toMatch(/the user .* is not found/);
+    expect((e as Error).message).not.toMatch(/group .* does not exist/);
+    // Propagated: the retry joins every group and creates nothing more.
+    jira.sim.state.userPropagationMs = 0;
+    await run((await Job.fromId(queues.identityProvision as Queue, job.id!))!);
+    const [a] = jira.sim.state.accountsByEmail('slow.sync@example.com');
+    for (const g of GROUPS) expect(members(g, a!.accountId)).toBe(true);
+    expect(jira.sim.counters.count('createUser')).toBe(1);
+  });
+
+  it('a user still not found after the propagation bound fails the job naming the user; a missing group is named as a group', async () => {
+    jira.sim.state.userPropagationMs = 3_600_000;
+    const job = await stage({ email: 'never.there@example.com', mode: 'user', mailboxId: 'support' });
+    await run(job).catch(() => undefined);
+    const fresh = (await Job.fromId(queues.identityProvision as Queue, job.id!))!;
+    // The first refusal was long ago (past USER_PROPAGATION_MS).
+    await fresh.updateData({ ...fresh.data, [PROVISION_STATE_FIELD]: { ...fresh.data[PROVISION_STATE_FIELD], userMissingSince: Date.now() - USER_PROPAGATION_MS - 1 } });
+    const e = await run((await Job.fromId(queues.identityProvision as Queue, job.id!))!).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(PermanentError);
+    expect((e as Error).message).toMatch(/still does not know the user never\.there@example\.com \(accountId [0-9a-f]+\) when adding it to group jira-software-users/);
   });
 
   it('resumes after a crash during create: looks up first and does not create again', async () => {
