@@ -54,6 +54,16 @@ export async function takeNewAccount(redis: Redis, prefix: string, sender: strin
   return { ok: false, which, count: Number(res[2] ?? 0), limit: which === 'install' ? limits.perInstallPerHour : limits.perSenderPerHour, retryAt: (bucket(now) + 1) * HOUR };
 }
 
+/**
+ * An account counted as new turned out to exist (Jira said so on create): give its slot in the
+ * install's count back, this hour's and the last (the hour may have turned since it was taken).
+ * The per-sender count keeps it: the provision job does not know the sender, and that ceiling
+ * only limits one sender's mails.
+ */
+export async function releaseNewAccount(redis: Redis, prefix: string, email: string, now = Date.now()): Promise<void> {
+  await redis.multi().srem(installKey(prefix, now), email).srem(installKey(prefix, now - HOUR), email).exec();
+}
+
 /** Note that mail is waiting at the install ceiling (until the hour turns). */
 export async function markWaiting(redis: Redis, prefix: string, detail: { count: number; limit: number; retryAt: number }, now = Date.now()): Promise<void> {
   await redis.set(waitingKey(prefix), JSON.stringify({ ...detail, since: new Date(now).toISOString() }), 'PX', Math.max(1000, detail.retryAt - now));

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuthError, PermanentError } from '../../src/core/errors.js';
 import { UserNotFoundYetError } from '../../src/jira/errors.js';
+import { ceilingStatus, takeNewAccount } from '../../src/identity/account-ceiling.js';
 import { USER_PROPAGATION_MS } from '../../src/identity/provision-memberships.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createPipeline, type Pipeline } from '../../src/identity/context.js';
@@ -148,9 +149,14 @@ describe('provisioner steps', () => {
     // Someone created the account after the resolver's negative lookup: the create says "exists".
     const a = jira.sim.state.addAccount({ email: 'racer@example.com', products: ['jira-software'] });
     jira.sim.state.addToGroup({ name: GROUPS[0] }, a.accountId);
+    // The resolver counted it as a new account under the ceilings before queueing the job.
+    await takeNewAccount(redis, prefix, 'sender@example.com', 'racer@example.com', { perSenderPerHour: 5, perInstallPerHour: 5 });
+    expect((await ceilingStatus(redis, prefix)).thisHour).toBe(1);
     const job = await stage({ email: 'racer@example.com', mode: 'user', mailboxId: 'support' });
     const r = await run(job);
     expect(r).toMatchObject({ accountId: a.accountId, created: false });
+    // Not created: the install's ceiling slot it took is given back.
+    expect((await ceilingStatus(redis, prefix)).thisHour).toBe(0);
     expect(jira.sim.state.accountsByEmail('racer@example.com')).toHaveLength(1);
     for (const g of GROUPS) expect(members(g, a.accountId)).toBe(true);
     const trail = await pipeline.audit.read('racer@example.com');
