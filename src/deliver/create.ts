@@ -10,6 +10,7 @@ import { DEFAULT_MAX_ISSUE_KEY_LOOKUPS } from '../config/schema.js';
 import { PermanentError, RetryableError } from '../core/errors.js';
 import { verdictOf } from '../mail/sender-trust.js';
 import { tell } from '../queues/story.js';
+import { PermissionError } from '../jira/errors.js';
 import { adfToText, textToAdf } from './adf.js';
 import { MESSAGE_PROPERTY, attachmentsToUpload, oversizeNotes, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
 import { suspectLabel, suspectLine } from './suspect.js';
@@ -129,8 +130,17 @@ async function settleFirst(d: Delivery, sent: string | undefined): Promise<void>
   }
 }
 
-function recoveryJql(d: Delivery, since: number): string {
+/** The people the create names: the sender as reporter, unless Jira refused that for this mail. */
+function peopleFor(d: Delivery): ReturnType<typeof peopleOf> {
   const people = peopleOf(d.data.people);
+  if (!d.state.reporterRefused) return people;
+  const { reporter: _refused, ...rest } = people;
+  return rest;
+}
+
+function recoveryJql(d: Delivery, since: number): string {
+  // What the create really set: without Modify reporter the token's account reports.
+  const people = peopleFor(d);
   const project = routeProject(d.route);
   const minutes = Math.ceil((Date.now() - since + RECOVERY_MARGIN_MS) / 60_000);
   return [
@@ -160,8 +170,24 @@ async function confirmed(d: Delivery, h: Hit, prop: MessageProperty, kind: 'issu
   return { kind, issueKey: h.key, issueId: h.id, adopted };
 }
 
-/** Makes the issue or request, with its MESSAGE_PROPERTY. */
+/**
+ * Makes the issue or request, with its MESSAGE_PROPERTY. A project without Modify reporter
+ * answers "Field 'reporter' cannot be set" (400): the mail still becomes an issue, reported by
+ * the token's account with the sender named in its text.
+ */
 export async function create(d: Delivery): Promise<Target> {
+  try {
+    return await createOnce(d);
+  } catch (e) {
+    if (!(e instanceof PermissionError) || e.permission !== 'MODIFY_REPORTER' || d.state.reporterRefused || !peopleOf(d.data.people).reporter) throw e;
+    d.ctx.log.warn({ project: routeProject(d.route) }, 'Jira refused the sender as reporter (no Modify reporter): creating the issue reported by the workaround user, the sender named in it');
+    d.state.reporterRefused = true;
+    await saveState(d);
+    return createOnce(d);
+  }
+}
+
+async function createOnce(d: Delivery): Promise<Target> {
   const { text, attachments } = await d.mail();
   const body = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: createPreface(d), notes: await oversizeNotes(d) });
   // Nothing to upload: the property says complete from the start, and no update follows.
@@ -178,9 +204,13 @@ export async function create(d: Delivery): Promise<Target> {
 /** Lines above the mail's text: who wrote it when Jira does not know, a forged sender, a refused claim. */
 function createPreface(d: Delivery): string[] {
   const { record, state } = d;
-  const people = peopleOf(d.data.people);
-  // Without an account for the sender, the issue is reported by the token's account: say who wrote.
-  const preface = people.reporter ? [] : [`From ${senderLabel(record.from)} (no Jira account):`];
+  const people = peopleFor(d);
+  // Without an account for the sender (or without Modify reporter here), the issue is reported by the token's account: say who wrote.
+  const preface = people.reporter
+    ? []
+    : state.reporterRefused
+      ? [`From ${senderLabel(record.from)} (reported by the Mailroom account: it may not set the reporter in this project, Jira permission "Modify reporter"):`]
+      : [`From ${senderLabel(record.from)} (no Jira account):`];
   const verdict = verdictOf(record, d.mailbox);
   if (verdict.result === 'fail') preface.unshift(`Warning: the sender could not be verified (${verdict.detail}); the From address may be forged.`);
   const suspect = suspectLine(record.classification);
@@ -197,7 +227,7 @@ type IssueRoute = Exclude<DeliverRoute, RequestRoute>;
 type Body = ReturnType<typeof textToAdf>;
 
 async function createRequest(d: Delivery, r: RequestRoute, body: Body, complete: boolean): Promise<Target> {
-  const people = peopleOf(d.data.people);
+  const people = peopleFor(d);
   const created = await d.client.createRequest({
     serviceDeskId: r.serviceDeskId,
     requestTypeId: r.requestTypeId,
@@ -214,7 +244,7 @@ async function createRequest(d: Delivery, r: RequestRoute, body: Body, complete:
 }
 
 async function createIssue(d: Delivery, r: IssueRoute, body: Body, complete: boolean): Promise<Target> {
-  const people = peopleOf(d.data.people);
+  const people = peopleFor(d);
   const fields: Record<string, unknown> = {
     project: { key: r.project },
     issuetype: { name: r.issueType },

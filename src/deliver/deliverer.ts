@@ -23,6 +23,7 @@ import { uploadAttachments } from './attachments.js';
 import { openDelivery, type DeliverJob, type DelivererDeps } from './delivery.js';
 import { askMailboxAction, reportDelivered, type DeliverResult } from './outcome.js';
 import { placeMail } from './place.js';
+import { holdIfProjectHeld, isRefusal, onRefusal } from './project-hold.js';
 
 export { COMMENTS_PROPERTY, MESSAGE_PROPERTY, STATE_FIELD, type DeliverClient, type DeliverJob, type DelivererDeps } from './delivery.js';
 export { RECOVERY_SETTLE_MS, RECOVERY_WINDOW_MS } from './create.js';
@@ -49,13 +50,20 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       return { outcome: 'classified', kind } satisfies DeliverResult;
     }
     const d = await openDelivery({ deps, ledger, ctx, data, mailbox, route });
-
-    // 1. Where the mail goes: an issue or request made now, or found made already; or a comment.
-    const target = d.state.target ?? (await placeMail(d));
-    // 2. Attachments, one step each, from the raw mail in the store (not for a mail delivered by another job).
-    const oversize = !target.adopted && !d.state.finished ? await uploadAttachments(d, target) : 0;
-    // 3. The poller moves or flags the mail (idempotent by job id).
-    await askMailboxAction(d);
-    return reportDelivered(d, target, oversize);
+    try {
+      // 0. A project whose permissions refused the last mails is held until they are granted.
+      if (!d.state.target) await holdIfProjectHeld(d);
+      // 1. Where the mail goes: an issue or request made now, or found made already; or a comment.
+      const target = d.state.target ?? (await placeMail(d));
+      // 2. Attachments, one step each, from the raw mail in the store (not for a mail delivered by another job).
+      const oversize = !target.adopted && !d.state.finished ? await uploadAttachments(d, target) : 0;
+      // 3. The poller moves or flags the mail (idempotent by job id).
+      await askMailboxAction(d);
+      return reportDelivered(d, target, oversize);
+    } catch (e) {
+      // A permission missing in this project (not the token's fault): counted by its breaker.
+      if (isRefusal(e)) return onRefusal(d, e);
+      throw e;
+    }
   };
 }

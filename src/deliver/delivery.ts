@@ -52,6 +52,8 @@ export interface DelivererDeps {
    * Jira's search index lags its writes. Tests against the simulator (no lag) shorten it.
    */
   recoverySettleMs?: number;
+  /** How often a project held by its breaker is re-checked (BREAKER_RECHECK_MS); tests shorten it. */
+  breakerRecheckMs?: number;
   /**
    * How long after a create whose answer was lost the deliverer keeps looking for what it made
    * before creating again (RECOVERY_WINDOW_MS: covers two minutes of index lag). Tests scale it
@@ -96,6 +98,12 @@ export interface DeliverState {
   threadWaitSince?: number;
   /** The issue this mail claimed to answer but may not join, and why: named in the new issue. */
   claimed?: { issueKey: string; why: string };
+  /**
+   * Jira refused to set the sender as reporter (no Modify reporter in the project): the issue
+   * is (being) made reported by the token's account with the sender named in its text, and
+   * the recovery look searches for that reporter.
+   */
+  reporterRefused?: boolean;
 }
 
 export function isDeliverState(s: unknown): s is DeliverState {

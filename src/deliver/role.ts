@@ -32,6 +32,8 @@ export interface DelivererRoleOptions extends TokenRoleOptions {
   recoveryWindowMs?: number;
   /** How often the reconcile pass runs (RECONCILE_EVERY_MS). */
   reconcileEveryMs?: number;
+  /** How often a project held by its breaker is re-checked (BREAKER_RECHECK_MS); tests shorten it. */
+  breakerRecheckMs?: number;
 }
 
 export function delivererRole(o: DelivererRoleOptions = {}): RoleStarter {
@@ -70,6 +72,7 @@ function delivererParts({ ctx: { config }, redis, token, logger }: TokenRoleEnv,
     ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),
     ...(o.recoverySettleMs !== undefined ? { recoverySettleMs: o.recoverySettleMs } : {}),
     recoveryWindowMs: o.recoveryWindowMs ?? ms(config.jira.searchLagWindow),
+    ...(o.breakerRecheckMs !== undefined ? { breakerRecheckMs: o.breakerRecheckMs } : {}),
     audit: createAuditTrail({ redis, prefix: config.prefix }),
     parseContent: (raw) => contents.content(raw),
   };

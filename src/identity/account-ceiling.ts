@@ -77,6 +77,15 @@ export async function takeNewAccount(redis: Redis, prefix: string, sender: strin
   return { ok: false, which, count: Number(res[2] ?? 0), limit: which === 'install' ? installLimit : limits.perSenderPerHour, retryAt: Number(res[3] ?? now + WINDOW_MS) };
 }
 
+/**
+ * An account counted as new turned out to exist (Jira said so on create): give its slot in the
+ * install's window back. The per-sender count keeps it: the provision job does not know the
+ * sender, and that ceiling only limits one sender's mails.
+ */
+export async function releaseNewAccount(redis: Redis, prefix: string, email: string): Promise<void> {
+  await redis.zrem(installKey(prefix), email);
+}
+
 /** Note that mail is waiting at the install ceiling (until an entry leaves the window). */
 export async function markWaiting(redis: Redis, prefix: string, detail: { count: number; limit: number; retryAt: number }, now = Date.now()): Promise<void> {
   await redis.set(waitingKey(prefix), JSON.stringify({ ...detail, since: new Date(now).toISOString() }), 'PX', Math.max(1000, detail.retryAt - now));

@@ -37,6 +37,8 @@ export interface PipelineOptions {
   jira: JiraProvider;
   logger: Logger;
   retry?: Partial<Record<string, RetryConfig>>;
+  /** How long a just-created account may be "user not found" on group add before the job fails naming it (USER_PROPAGATION_MS). */
+  userPropagationMs?: number;
 }
 
 export interface Pipeline {
@@ -52,6 +54,7 @@ export interface Pipeline {
   jira(): Promise<{ client: IdentityClient; account: string }>;
   logger: Logger;
   retry?: Partial<Record<string, RetryConfig>>;
+  userPropagationMs?: number;
 }
 
 export function createPipeline(o: PipelineOptions): Pipeline {
@@ -82,6 +85,7 @@ export function createPipeline(o: PipelineOptions): Pipeline {
     jira,
     logger: o.logger,
     retry: o.retry,
+    ...(o.userPropagationMs !== undefined ? { userPropagationMs: o.userPropagationMs } : {}),
   };
 }
 

@@ -4,6 +4,7 @@ import { RateLimitedError, RetryableError, describeError } from '../core/errors.
 import { metrics } from '../core/metrics.js';
 import { AlreadyExistsError, JiraServerError } from '../jira/errors.js';
 import type { JiraAccount } from '../jira/types.js';
+import { releaseNewAccount } from './account-ceiling.js';
 import { toCached, type CachedAccount } from './cache.js';
 import { displayNameFor } from './policy.js';
 import type { ProvisionRun } from './provision-run.js';
@@ -55,6 +56,8 @@ async function createAccount(run: ProvisionRun): Promise<void> {
     const e = await p.cache.refresh(email);
     if (!e.found) throw new RetryableError(`Jira says ${email} exists, but the user search does not find it yet`);
     Object.assign(state, { accountId: e.account.accountId, account: e.account, created: false });
+    // Not a new account: not counted, and its slot under the install's ceiling is given back.
+    await releaseNewAccount(p.redis, p.prefix, email);
   } else {
     await audit.record({ ...base, step, outcome: 'created', jira: `accountId ${made.accountId} (${made.accountType})` });
     metrics.accountsCreated.inc({ mode: data.mode });

@@ -2,7 +2,15 @@
 // customer joins the service desk. Progress is saved after each, so a retry skips what is done.
 // A permanent refusal (no such group) still leaves a usable account: the cache learns it.
 import { NotFoundError, PermanentError, describeError } from '../core/errors.js';
+import { UserNotFoundYetError } from '../jira/errors.js';
 import type { ProvisionRun } from './provision-run.js';
+
+/**
+ * How long a just-created account may be unknown to group membership ("user not found"): on
+ * organizations with centralized user management a new account reaches Jira's user directory
+ * after a delay. Ten minutes covers what is seen in practice; past it the job fails naming the user.
+ */
+export const USER_PROPAGATION_MS = 10 * 60_000;
 
 export async function joinMemberships(run: ProvisionRun, accountId: string): Promise<void> {
   const { p, data, email, state, base, audit } = run;
@@ -22,15 +30,30 @@ async function joinGroups(run: ProvisionRun, accountId: string): Promise<void> {
   const { data, policy, client, state, base, audit } = run;
   for (let i = state.groupsDone; i < policy.groups.length; i++) {
     const g = policy.groups[i]! as { name?: string; groupId?: string };
-    const r = await client.addUserToGroup({ accountId, ...(g.groupId ? { groupId: g.groupId } : { groupName: g.name }) }).catch((e: unknown) => {
+    const r = await client.addUserToGroup({ accountId, ...(g.groupId ? { groupId: g.groupId } : { groupName: g.name }) }).catch(async (e: unknown) => {
       // Jira's own words name no group: say which one, and where it is configured.
       if (e instanceof NotFoundError) throw new NotFoundError(`${e.message} [mailbox "${data.mailboxId}" policy.groups[${i}]]`);
+      if (e instanceof UserNotFoundYetError) await userNotFoundYet(run, e, g.groupId ?? g.name ?? '?');
       throw e;
     });
     await audit.record({ ...base, step: 'add-to-group', outcome: r, detail: g.groupId ?? g.name });
     state.groupsDone = i + 1;
     await run.progress.save(state);
   }
+}
+
+/** Retried (BullMQ backoff) while the account may still be propagating; past the bound, fail naming the user. */
+async function userNotFoundYet(run: ProvisionRun, e: UserNotFoundYetError, group: string): Promise<void> {
+  const { p, state, email } = run;
+  const now = Date.now();
+  state.userMissingSince ??= now;
+  await run.progress.save(state);
+  const bound = p.userPropagationMs ?? USER_PROPAGATION_MS;
+  if (now - state.userMissingSince < bound) return;
+  throw new PermanentError(
+    `Jira still does not know the user ${email} (accountId ${e.accountId}) when adding it to group ${group}, ${Math.round((now - state.userMissingSince) / 1000)} s after it was first refused: ` +
+      'check the account in admin.atlassian.com (it may have been deleted, or not be managed by this site), then run the mail again',
+  );
 }
 
 async function joinServiceDesk(run: ProvisionRun, accountId: string): Promise<void> {

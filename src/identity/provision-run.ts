@@ -22,6 +22,8 @@ export interface ProvisionState {
   /** Groups (by index in the policy) already joined. */
   groupsDone: number;
   serviceDeskDone?: boolean;
+  /** When a group add first answered "user not found" for this account (epoch ms): the propagation wait is bounded from here. */
+  userMissingSince?: number;
 }
 
 export const PROVISION_STATE_FIELD = 'provision';

@@ -30,6 +30,14 @@ function requireIssue(req: SimRequest): SimIssue | Reply {
   return issue;
 }
 
+/**
+ * A project permission the caller lacks in the issue's project, answered as Jira words it
+ * (403; see docs/jira-simulator-permissions.md for the sources). Undefined when held.
+ */
+function refusedIn(req: SimRequest, issue: SimIssue, permission: string, message: string): Reply | undefined {
+  return has(req.account, permission, issue.projectKey) ? undefined : platformError(403, [message]);
+}
+
 function isReply(x: unknown): x is Reply {
   return !!x && typeof x === 'object' && 'status' in x && !('fields' in x);
 }
@@ -129,6 +137,8 @@ export const issueRoutes: Route[] = [
     handle(req) {
       const issue = requireIssue(req);
       if (isReply(issue)) return issue;
+      const refused = refusedIn(req, issue, 'ADD_COMMENTS', 'You do not have the permission to comment on this issue.');
+      if (refused) return refused;
       const body = (req.json as { body?: unknown } | undefined)?.body;
       if (!isAdf(body)) return platformError(400, [], { comment: 'Comment body is not valid! (REST v3 takes an Atlassian Document)' });
       const c = { id: req.ctx.state.id(), authorId: req.account!.accountId, body, created: new Date().toISOString() };
@@ -158,6 +168,10 @@ export const issueRoutes: Route[] = [
       }
       const issue = requireIssue(req);
       if (isReply(issue)) return issue;
+      const refusedUpload = req.ctx.state.attachmentsRefused
+        ? platformError(403, ['You do not have permission to create attachments for this issue.'])
+        : refusedIn(req, issue, 'CREATE_ATTACHMENTS', 'You do not have permission to create attachments for this issue.');
+      if (refusedUpload) return refusedUpload;
       const parts = parseMultipart(req.raw, req.headers['content-type'])?.filter((p) => p.name === 'file' && p.filename !== undefined);
       if (!parts?.length) return platformError(400, ['No file was attached: send multipart/form-data with a "file" part.']);
       const created = parts.map((p) => {
@@ -195,6 +209,8 @@ export const issueRoutes: Route[] = [
     handle(req) {
       const issue = requireIssue(req);
       if (isReply(issue)) return issue;
+      const refused = refusedIn(req, issue, 'EDIT_ISSUES', 'You do not have permission to edit issue properties of this issue.');
+      if (refused) return refused;
       const key = decodeURIComponent(req.params[1] ?? '');
       if (key.length > 255) return platformError(400, ['The property key cannot be longer than 255 characters.']);
       if (req.json === undefined) return platformError(400, ['The property value must be valid JSON.']);

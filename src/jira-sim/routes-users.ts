@@ -122,6 +122,7 @@ export const userRoutes: Route[] = [
         displayName: typeof b.displayName === 'string' && b.displayName ? b.displayName : email.split('@')[0]!,
         products: b.products.map(String),
       });
+      a.createdAt = Date.now();
       return { status: 201, body: userJson(ctx, a) };
     },
   },
@@ -136,7 +137,9 @@ export const userRoutes: Route[] = [
       if (!group) return platformError(404, ['Specified group does not exist.']);
       const accountId = (req.json as { accountId?: unknown } | undefined)?.accountId;
       const user = typeof accountId === 'string' ? ctx.state.accounts.get(accountId) : undefined;
-      if (!user) return platformError(404, [`The user with account ID '${String(accountId)}' does not exist.`]);
+      // A just-created account has not reached the site's directory yet (centralized user management).
+      const propagating = user?.createdAt !== undefined && Date.now() - user.createdAt < ctx.state.userPropagationMs;
+      if (!user || propagating) return platformError(404, [`The user with account ID '${String(accountId)}' does not exist.`]);
       if (group.members.has(user.accountId)) {
         return platformError(400, [`Cannot add user. User is already a member of '${group.name}'`]);
       }

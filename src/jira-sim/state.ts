@@ -18,6 +18,8 @@ export interface SimAccount {
   projectPermissions: Map<string, Set<string>>;
   siteAdmin: boolean;
   products: string[];
+  /** Epoch ms the account was created through POST /user (undefined for seeded accounts). */
+  createdAt?: number;
 }
 
 export interface SimToken {
@@ -129,7 +131,11 @@ export const PROJECT_PERMISSIONS = [
   'MODIFY_REPORTER',
   // "Administer projects": in a service project, the Administrators role (service desk administrator).
   'ADMINISTER_PROJECTS',
+  // A service project's agents (the Service Desk Team role); the platform spec lists it for /mypermissions.
+  'SERVICEDESK_AGENT',
 ];
+/** The simulator's default propagation time for new accounts: on by default, short enough for tests that do not look at it. */
+export const USER_PROPAGATION_DEFAULT_MS = 1_000;
 export const KNOWN_PRODUCTS = ['jira-core', 'jira-servicedesk', 'jira-product-discovery', 'jira-software'];
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same ids and fault pattern. */
@@ -164,6 +170,13 @@ export class SimState {
    * seconds: a clock that runs 100x fast makes a 40 s lag pass in 0.4 s.
    */
   clock: () => number = Date.now;
+  /** Every attachment upload is answered 403 (attachments turned off for the site, or the scheme refuses them everywhere). */
+  attachmentsRefused = false;
+  /**
+   * A new account is "user not found" to POST /group/user for this long after its creation, as
+   * on organizations with centralized user management where accounts propagate to the site.
+   */
+  userPropagationMs = USER_PROPAGATION_DEFAULT_MS;
   private nextId = 10000;
   private rand: () => number;
 
@@ -178,6 +191,8 @@ export class SimState {
   reset(): void {
     for (const m of [this.accounts, this.tokens, this.groups, this.projects, this.serviceDesks, this.issues]) m.clear();
     this.indexedProperties = this.indexedDefault === 'all' ? 'all' : new Set(this.indexedDefault);
+    this.attachmentsRefused = false;
+    this.userPropagationMs = USER_PROPAGATION_DEFAULT_MS;
     this.nextId = 10000;
     this.rand = seededRandom(this.seed);
   }

@@ -2,7 +2,7 @@
 // table tests in test/unit/jira-classify.test.ts pin them down.
 import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError, type MailroomError } from '../core/errors.js';
 import { scrubSecrets } from '../core/log.js';
-import { JiraServerError } from './errors.js';
+import { JiraServerError, PermissionError } from './errors.js';
 
 /** When Jira rate-limits without saying for how long, wait this long: long enough not to hammer, short enough to recover quickly. */
 export const DEFAULT_RETRY_AFTER_MS = 5_000;
@@ -58,6 +58,41 @@ export function loginFailed(headers: HeaderSource): boolean {
   return /AUTHENTICATED_FAILED|AUTHENTICATION_DENIED/i.test(reason);
 }
 
+/** Operations whose refusal means the token itself is refused (Jira answers them for any valid token). */
+const TOKEN_OPERATIONS = new Set(['getCurrentUser']);
+
+/** Jira's 400 when the caller may not set the reporter (no Modify reporter in the project). */
+export const REPORTER_REFUSED = /field 'reporter' cannot be set/i;
+
+/**
+ * The permission a 403 on an operation stands for: Jira's project permission keys
+ * (mypermissions), or what the admin must grant where Jira has no key.
+ */
+const PERMISSION_OF: Record<string, string> = {
+  createIssue: 'CREATE_ISSUES',
+  addAttachment: 'CREATE_ATTACHMENTS',
+  addComment: 'ADD_COMMENTS',
+  setIssueProperty: 'EDIT_ISSUES',
+  getIssue: 'BROWSE_PROJECTS',
+  getIssueProperty: 'BROWSE_PROJECTS',
+  getIssueWatchers: 'BROWSE_PROJECTS',
+  getProject: 'BROWSE_PROJECTS',
+  searchAndReconsileIssuesUsingJqlPost: 'BROWSE_PROJECTS',
+  createUser: 'ADMINISTER (Administer Jira global permission; organization admin where user management is centralized)',
+  addUserToGroup: 'ADMINISTER (or site administration) to manage group membership',
+  getUsersFromGroup: 'USER_PICKER (Browse users and groups)',
+  createCustomer: 'ADMINISTER (Jira administrator) to create customers',
+  addCustomers: 'ADMINISTER_PROJECTS on the service desk (agent/admin) to add customers',
+  createCustomerRequest: 'agent access to the service desk (CREATE_ISSUES in its project)',
+  getServiceDeskById: 'BROWSE_PROJECTS on the service desk project',
+  getRequestTypeById: 'BROWSE_PROJECTS on the service desk project',
+  getRequestParticipants: 'BROWSE_PROJECTS on the service desk project',
+};
+
+export function permissionFor(operation: string): string {
+  return PERMISSION_OF[operation] ?? `the permission Jira asks for ${operation}`;
+}
+
 export interface AnswerInfo {
   operation: string;
   status: number;
@@ -83,7 +118,14 @@ export function classifyAnswer(a: AnswerInfo): MailroomError | undefined {
   if (a.status === 403) {
     // XSRF refusals are our own request's fault (a missing header), not the token's.
     if (/xsrf/i.test(text)) return new PermanentError(`Jira ${a.operation} refused the request (403)${detail}`);
-    return new AuthError(`the workaround token may not ${a.operation} (403)${detail}`);
+    // /myself answers any valid token: a refusal there is the token's.
+    if (TOKEN_OPERATIONS.has(a.operation)) return new AuthError(`Jira refused the workaround token on ${a.operation} (403)${detail}`);
+    // Anywhere else a 403 is per resource (one project's scheme, one desk, one group): the token works.
+    const permission = permissionFor(a.operation);
+    return new PermissionError(`the workaround user lacks ${permission} for ${a.operation} (403)${detail}`, permission, a.operation);
+  }
+  if (a.status === 400 && REPORTER_REFUSED.test(text)) {
+    return new PermissionError(`the workaround user lacks MODIFY_REPORTER in this project: Jira answered ${a.operation} with 400${detail}`, 'MODIFY_REPORTER', a.operation);
   }
   const wait = retryAfterOf(a.status, a.headers, a.now);
   if (wait !== undefined) {

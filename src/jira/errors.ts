@@ -23,3 +23,33 @@ export class JiraServerError extends RetryableError {
  * may or may not have been applied, so look before writing again.
  */
 export class JiraNoAnswerError extends RetryableError {}
+
+/**
+ * Jira refused one resource to the workaround user (a 403, or a 400 such as "Field 'reporter'
+ * cannot be set"): a permission it lacks *there* (one project, one desk, one group). The token
+ * itself works, so nothing pauses; the job's step fails or degrades, naming the permission.
+ */
+export class PermissionError extends PermanentError {
+  constructor(
+    message: string,
+    /** Jira's permission key (CREATE_ATTACHMENTS, MODIFY_REPORTER, ...), or a phrase when Jira has no key for it. */
+    readonly permission: string,
+    readonly operation: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * POST /group/user answered 404 about the user, not the group ("group or user not found"): on
+ * organizations with centralized user management a just-created account is unknown to Jira for
+ * a while. Worth retrying for a bounded time; the caller names the user when it gives up.
+ */
+export class UserNotFoundYetError extends RetryableError {
+  constructor(
+    message: string,
+    readonly accountId: string,
+  ) {
+    super(message);
+  }
+}

@@ -4,10 +4,16 @@ import { scrubSecrets } from '../core/log.js';
 import { jiraErrorText } from './classify.js';
 import type { JiraClient } from './client.js';
 import { MAX_PAGES, type Answer, type JiraCore } from './core.js';
+import { UserNotFoundYetError } from './errors.js';
 import { toAccount } from './match.js';
 import type { GroupRef, JiraAccount } from './types.js';
 
 export type GroupMethods = Pick<JiraClient, 'addUserToGroup' | 'groupMembers' | 'groupExists'>;
+
+/** Jira's words for a missing user on /group/user ("User not found", "The user with account ID … does not exist"). */
+const USER_MISSING = /\buser\b|account id/i;
+/** …and for a missing group ("Specified group does not exist."). */
+const GROUP_MISSING = /\bgroup\b/i;
 
 /** Group members per page: Jira caps /group/member at 50. */
 const GROUP_PAGE = 50;
@@ -38,6 +44,10 @@ export function groupMethods({ call, expectOk, authFirst }: JiraCore): GroupMeth
       const a = await call(op, { method: 'POST', path: '/rest/api/3/group/user', query: groupQuery(input), json: { accountId: input.accountId } });
       authFirst(op, a);
       if (a.status === 400 && /already a member/i.test(jiraErrorText(a.body))) return 'already-member';
+      // 404 is "group or user not found": Jira's message tells which.
+      if (a.status === 404 && USER_MISSING.test(jiraErrorText(a.body)) && !GROUP_MISSING.test(jiraErrorText(a.body))) {
+        throw new UserNotFoundYetError(`Jira ${op}: the user ${input.accountId} is not found (404: ${scrubSecrets(jiraErrorText(a.body))}); a just-created account may not have reached Jira yet`, input.accountId);
+      }
       noSuchGroup(op, input, a);
       expectOk(op, a);
       return 'added';

@@ -167,6 +167,26 @@ function tokenFindings(token: TokenReport, config: Cfg, findings: Finding[]): vo
     }
   }
   for (const w of token.warnings.filter((w) => !/ is not held /.test(w))) findings.push({ path: 'token', ok: true, level: 'warning', detail: w });
+  projectFindings(token, findings);
+}
+
+/** Every permission delivery needs, per configured project, under the key that names the project. */
+function projectFindings(token: TokenReport, findings: Finding[]): void {
+  for (const p of token.projects) {
+    const path = p.configKey;
+    // A project that does not exist is named once, by its own check.
+    const named = findings.some((f) => f.path === path && f.level === 'error');
+    if (p.error && !named) findings.push({ path, ok: false, level: 'error', detail: `could not check the token's permissions in this project: ${p.error}` });
+    const held = Object.entries(p.held).filter(([, v]) => v).map(([k]) => k);
+    if (held.length) findings.push({ path, ok: true, level: 'ok', detail: `in project ${p.project}: held ${held.join(', ')}` });
+    for (const k of p.missing) {
+      findings.push({ path, ok: false, level: 'error', detail: `${k} is not held in project ${p.project}: delivery there fails; grant it to the workaround user in the project's permission scheme` });
+    }
+    for (const k of p.degraded) {
+      const effect = k === 'MODIFY_REPORTER' ? "issues will be reported by the workaround user, the sender named in the text" : 'attachments will be refused and named in the issue instead';
+      findings.push({ path, ok: true, level: 'warning', detail: `${k} is not held in project ${p.project}: ${effect}` });
+    }
+  }
 }
 
 /** Pure: the key paths whose settings need a permission (the token itself for lookups). */

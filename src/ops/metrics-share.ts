@@ -38,6 +38,7 @@ export const INSTALL_METRICS = new Set([
   'mailroom_token_valid',
   'mailroom_new_accounts_this_hour',
   'mailroom_new_account_ceiling_waiting',
+  'mailroom_project_held',
   'mailroom_store_mails',
   'mailroom_store_bytes',
   ...JIRA_REACH_METRICS,

@@ -6,6 +6,8 @@ import { formatRedisWhere, redisWhere } from './redis-where.js';
 
 export interface CheckResult {
   ok: boolean;
+  /** Ready, but part of the work is held (a project behind its permission breaker): the detail says which. */
+  degraded?: boolean;
   detail?: string;
 }
 

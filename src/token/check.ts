@@ -20,6 +20,7 @@
 import type { MailboxConfig } from '../config/schema.js';
 import { AuthError, describeError } from '../core/errors.js';
 import type { Myself } from '../jira/types.js';
+import { checkProjectPermissions, formatProjectPermissions, projectProblems, type ProjectPermissions } from './project-permissions.js';
 import type { TokenCheckRecord } from './store.js';
 
 export interface TokenCheckClient {
@@ -106,11 +107,17 @@ export interface TokenReport {
   /** Required and not checkable (Jira did not answer the question): "label: why". */
   unchecked: string[];
   warnings: string[];
+  /** Per configured project (and desk): every permission delivery needs, held or missing. */
+  projects: ProjectPermissions[];
+  /** Project permissions delivery fails without, or could not check: one line each, naming project and config key. */
+  projectMissing: string[];
 }
 
-export async function checkToken(client: TokenCheckClient, mailboxes: Pick<MailboxConfig, 'id' | 'policy'>[], now = new Date()): Promise<TokenReport> {
+type CheckedMailbox = Pick<MailboxConfig, 'id' | 'policy'> & Partial<Pick<MailboxConfig, 'deliver'>>;
+
+export async function checkToken(client: TokenCheckClient, mailboxes: CheckedMailbox[], now = new Date()): Promise<TokenReport> {
   const requirements = requirementsFor(mailboxes);
-  const base = { checkedAt: now.toISOString(), permissions: {}, warnings: [] as string[] };
+  const base = { checkedAt: now.toISOString(), permissions: {}, warnings: [] as string[], projects: [], projectMissing: [] };
   let account: Myself;
   try {
     account = await client.myself();
@@ -150,6 +157,9 @@ export async function checkToken(client: TokenCheckClient, mailboxes: Pick<Mailb
   await readSiteAdmin(client, requirements, permissions, why);
   await readDeskAdmin(client, mailboxes, requirements, permissions, why);
   if (!account.active) warnings.push(`the account ${account.displayName} is deactivated: Jira will refuse its token`);
+  const projects = await checkProjectPermissions(client, mailboxes);
+  const { errors: projectMissing, warnings: projectWarnings } = projectProblems(projects);
+  warnings.push(...projectWarnings);
   const reqs = requirements.map((r) => ({ ...r, held: permissions[r.permission] }));
   const missing = reqs.filter((r) => r.held === false && r.level === 'required');
   const unchecked = reqs.filter((r) => r.held === undefined && r.level === 'required').map((r) => `${r.label}: ${why[r.permission] ?? 'not answered'}`);
@@ -157,7 +167,7 @@ export async function checkToken(client: TokenCheckClient, mailboxes: Pick<Mailb
   for (const r of reqs) if (r.held === undefined && r.level === 'advised') warnings.push(`could not check ${r.label}: ${why[r.permission] ?? 'not answered'}`);
   return {
     ...base,
-    ok: account.active && missing.length === 0 && unchecked.length === 0,
+    ok: account.active && missing.length === 0 && unchecked.length === 0 && projectMissing.length === 0,
     authFailed: false,
     account,
     permissions,
@@ -165,6 +175,8 @@ export async function checkToken(client: TokenCheckClient, mailboxes: Pick<Mailb
     missing,
     unchecked,
     warnings,
+    projects,
+    projectMissing,
   };
 }
 
@@ -212,7 +224,7 @@ async function readDeskAdmin(
 export function summarize(r: TokenReport): string {
   if (r.error) return r.error;
   if (r.account && !r.account.active) return `the account ${r.account.displayName} is deactivated`;
-  if (r.missing.length) return `missing: ${r.missing.map((m) => m.label).join('; ')}`;
+  if (r.missing.length || r.projectMissing.length) return `missing: ${[...r.missing.map((m) => m.label), ...r.projectMissing].join('; ')}`;
   if (r.unchecked.length) return `could not check: ${r.unchecked.join('; ')}`;
   return r.warnings.length ? `ok, with warnings: ${r.warnings.join('; ')}` : 'ok';
 }
@@ -223,7 +235,11 @@ export function checkRecord(r: TokenReport): TokenCheckRecord {
     at: r.checkedAt,
     ok: r.ok,
     summary: summarize(r).slice(0, 1000),
-    permissions: Object.fromEntries(Object.entries(r.permissions).filter(([, v]) => v !== undefined)) as Record<string, boolean>,
+    permissions: {
+      ...(Object.fromEntries(Object.entries(r.permissions).filter(([, v]) => v !== undefined)) as Record<string, boolean>),
+      // Per project as "PROJECT:PERMISSION", so status and /readyz can name what a project lacks.
+      ...Object.fromEntries(r.projects.flatMap((p) => Object.entries(p.held).map(([k, v]) => [`${p.project ?? p.configKey}:${k}`, v]))),
+    },
   };
 }
 
@@ -242,8 +258,10 @@ export function formatReport(r: TokenReport): string[] {
     lines.push(`  needed for: ${m.why}`);
     lines.push(`  to grant:   ${m.howToGrant}`);
   }
+  lines.push(...formatProjectPermissions(r.projects));
+  for (const p of r.projectMissing) lines.push(`MISSING: ${p}`);
   for (const u of r.unchecked) lines.push(`COULD NOT CHECK: ${u}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
-  lines.push(r.ok ? 'result:      ok' : r.unchecked.length && !r.missing.length && !r.error ? 'result:      NOT OK (not everything could be checked: see the README, "token check")' : 'result:      NOT OK');
+  lines.push(r.ok ? 'result:      ok' : r.unchecked.length && !r.missing.length && !r.projectMissing.length && !r.error ? 'result:      NOT OK (not everything could be checked: see the README, "token check")' : 'result:      NOT OK');
   return lines;
 }

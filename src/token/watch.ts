@@ -9,6 +9,7 @@ import { ms } from '../config/duration.js';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Redis } from '../core/redis.js';
+import { settleBreakers } from './project-breaker.js';
 import { checkRecord, checkToken, summarize, type TokenCheckClient, type TokenReport } from './check.js';
 import { openTokenQueues, readTokenState, resumeGate, tripGate } from './gate.js';
 import { daysLeft } from './input.js';
@@ -74,6 +75,9 @@ export async function runTokenCheck(deps: TokenWatchDeps, queues: Queue[]): Prom
   }
   const report = await checkToken(deps.makeClient(creds), config.mailboxes, now);
   await recordCheck(redis, prefix, creds.version, checkRecord(report));
+  // Projects held by their breaker whose refused permission is now held deliver again.
+  const resumedProjects = report.authFailed ? [] : await settleBreakers(redis, prefix, report.projects);
+  if (resumedProjects.length) log.info({ projects: resumedProjects }, 'the token holds the permissions these projects lacked: resumed their deliveries');
   let gate: TokenCheckOutcome['gate'] = 'unchanged';
   if (report.authFailed) {
     const r = await tripGate(redis, prefix, queues, { reason: `periodic check: ${summarize(report)}`, failedVersion: creds.version, queue: 'token-check', now });

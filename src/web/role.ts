@@ -1,5 +1,6 @@
 // The web role as a RoleStarter: resolves authentication (or refuses to start), builds the
 // server on the configured host and port, and closes it on shutdown.
+import { breakerCheck, breakerSource } from '../ops/project-breaker-health.js';
 import { requireSecrets } from '../config/load.js';
 import type { RoleStarter } from '../queues/role.js';
 import type { ReadinessCheck } from '../ops/readiness.js';
@@ -48,6 +49,7 @@ export function webRole(opts: WebRoleOptions = {}): RoleStarter {
         jiraReachCheck(redis, config.prefix),
         ...mailboxChecks(redis, config.prefix, mailboxes),
         ceilingCheck(redis, config.prefix),
+        breakerCheck(redis, config.prefix),
         ...(opts.checks ?? []),
       ],
       scrapeSources: [
@@ -55,6 +57,7 @@ export function webRole(opts: WebRoleOptions = {}): RoleStarter {
         jiraReachSource(redis, config.prefix),
         heartbeatSource(redis, config.prefix, mailboxes),
         ceilingSource(redis, config.prefix),
+        breakerSource(redis, config.prefix),
         storeSizeSource(redis, config.prefix),
         ...(opts.scrapeSources ?? []),
       ],

@@ -136,6 +136,8 @@ export interface InProcessOptions {
   retryAfterObserver?: RetryAfterObserver;
   /** Retry overrides per queue name (tests use short backoffs). */
   retry?: Partial<Record<string, RetryConfig>>;
+  /** How long group adds may answer "user not found" for a new account (default USER_PROPAGATION_MS). */
+  userPropagationMs?: number;
   /** Start only these roles (default both). */
   roles?: ('resolver' | 'provisioner')[];
 }
@@ -153,6 +155,7 @@ export async function startInProcess(o: InProcessOptions): Promise<InProcessPipe
     jira: async () => ({ client, account: o.jira.email }),
     logger: o.logger,
     retry: o.retry,
+    ...(o.userPropagationMs !== undefined ? { userPropagationMs: o.userPropagationMs } : {}),
   });
   const queues = openPipelineQueues(o.redis, o.prefix);
   const tokenQueues = [queues.mailInbound, queues.identityProvision, queues.jiraDeliver];

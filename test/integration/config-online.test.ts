@@ -86,6 +86,42 @@ describe('config check --online', () => {
     expect(f.token).toMatchObject({ ok: true, detail: expect.stringContaining('Browse users and groups') });
   });
 
+  it('asks each configured project for what delivery needs: a missing Edit issues or Modify reporter is named with its project under the key that points there; the other project is fine', async () => {
+    const { sim } = jira();
+    sim.state.addProject({ key: 'OPS', name: 'Operations' });
+    const bot = sim.state.addAccount({
+      email: 'scoped-bot@acme.example',
+      permissions: ['USER_PICKER'],
+      projectPermissions: {
+        SUP: ['BROWSE_PROJECTS', 'CREATE_ISSUES', 'EDIT_ISSUES', 'ADD_COMMENTS', 'MODIFY_REPORTER', 'CREATE_ATTACHMENTS'],
+        OPS: ['BROWSE_PROJECTS', 'CREATE_ISSUES', 'ADD_COMMENTS', 'CREATE_ATTACHMENTS'],
+      },
+    });
+    const token = sim.state.addToken({ accountId: bot.accountId });
+    const c = configWith([
+      { id: 'support', deliver: { project: 'SUP', issueType: 'Task' } },
+      { id: 'ops', deliver: { project: 'OPS', issueType: 'Task' } },
+    ]);
+    const r = await checkConfigOnline(jira().client({ email: bot.email!, token }), c);
+    expect(r.ok).toBe(false);
+    const at = (path: string, level: string) => r.findings.filter((x) => x.path === path && x.level === level).map((x) => x.detail);
+    expect(at('mailboxes[1].deliver.project', 'error')).toEqual([expect.stringMatching(/^EDIT_ISSUES is not held in project OPS/)]);
+    expect(at('mailboxes[1].deliver.project', 'warning')).toEqual([expect.stringMatching(/^MODIFY_REPORTER is not held in project OPS: issues will be reported by the workaround user/)]);
+    expect(at('mailboxes[0].deliver.project', 'error')).toEqual([]);
+    expect(at('mailboxes[0].deliver.project', 'warning')).toEqual([]);
+    expect(at('mailboxes[0].deliver.project', 'ok').join(' ')).toMatch(/held BROWSE_PROJECTS, CREATE_ISSUES, EDIT_ISSUES, ADD_COMMENTS, MODIFY_REPORTER, CREATE_ATTACHMENTS/);
+    // The same report as `token check` and the periodic check print and store it.
+    expect(r.token.projects.find((p) => p.project === 'OPS')).toMatchObject({ missing: ['EDIT_ISSUES'], degraded: ['MODIFY_REPORTER'] });
+    expect(r.token.projectMissing).toEqual([expect.stringContaining('EDIT_ISSUES is not held in project OPS (mailboxes[1].deliver.project, mailbox "ops")')]);
+  });
+
+  it('a service desk is asked about with its project as context, agent rights included', async () => {
+    const c = configWith([{ id: 'helpdesk', deliver: { serviceDeskId: '1', requestTypeId: '10', project: 'HD' } }]);
+    const r = await checkConfigOnline(jira().client(), c);
+    expect(r.token.projects).toEqual([expect.objectContaining({ project: 'HD', configKey: 'mailboxes[0].deliver.serviceDeskId', missing: [], degraded: [] })]);
+    expect(r.token.projects[0]!.held.SERVICEDESK_AGENT).toBe(true);
+  });
+
   it('says Jira did not answer rather than calling things missing', async () => {
     const c = configWith([{ id: 'support', deliver: { project: 'SUP', issueType: 'Task' } }]);
     const dead = jira().client({ baseUrl: 'http://127.0.0.1:9', timeoutMs: 2000 });

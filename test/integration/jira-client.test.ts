@@ -3,7 +3,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError } from '../../src/core/errors.js';
-import { AlreadyExistsError, JiraNoAnswerError, JiraServerError } from '../../src/jira/index.js';
+import { AlreadyExistsError, JiraNoAnswerError, JiraServerError, PermissionError } from '../../src/jira/index.js';
 import { createLogger } from '../../src/core/log.js';
 import { startJiraSim } from '../../src/jira-sim/index.js';
 import { withSim } from '../helpers/jira-sim.js';
@@ -186,12 +186,14 @@ describe('Jira client: typed failures', () => {
     expect(await failure(c.groupMembers({ groupName: 'jira-software-users' }))).toBeInstanceOf(AuthError);
   });
 
-  it('403 on a token-scoped call (creating users without site admin) is AuthError', async () => {
+  it('403 on creating users without site admin is a PermissionError naming what is missing, not AuthError (the token works)', async () => {
     const { sim } = jira();
     const agent = sim.state.addAccount({ email: 'agent@acme.example', permissions: ['USER_PICKER'] });
     const token = sim.state.addToken({ accountId: agent.accountId });
     const e = await failure(jira().client({ email: 'agent@acme.example', token }).createUser({ emailAddress: 'z@z.example', products: [] }));
-    expect(e).toBeInstanceOf(AuthError);
+    expect(e).toBeInstanceOf(PermissionError);
+    expect(e).not.toBeInstanceOf(AuthError);
+    expect((e as PermissionError).permission).toMatch(/^ADMINISTER/);
   });
 
   it('429 gives RateLimitedError with Retry-After (seconds) and RateLimit-Reason', async () => {

@@ -5,7 +5,10 @@
 import { Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AuthError } from '../../src/core/errors.js';
+import { AuthError, PermanentError } from '../../src/core/errors.js';
+import { UserNotFoundYetError } from '../../src/jira/errors.js';
+import { ceilingStatus, takeNewAccount } from '../../src/identity/account-ceiling.js';
+import { USER_PROPAGATION_MS } from '../../src/identity/provision-memberships.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createPipeline, type Pipeline } from '../../src/identity/context.js';
 import { createProvisioner, PROVISION_STATE_FIELD, type ProvisionPayload } from '../../src/identity/provisioner.js';
@@ -41,6 +44,8 @@ beforeEach(async () => {
   if (pipeline) await pipeline.jobs.close();
   if (prefix) await dropPrefix(redis, prefix);
   jira.reseed();
+  // These steps run once each: no propagation wait for new accounts unless a test asks for one.
+  jira.sim.state.userPropagationMs = 0;
   prefix = uniquePrefix('prov');
   const client = jira.client();
   pipeline = createPipeline({
@@ -93,6 +98,33 @@ describe('provisioner steps', () => {
     expect(jira.sim.counters.count('addUserToGroup')).toBe(2);
   });
 
+  it('a just-created account that group add calls "user not found" is retried (not a missing group), then joins', async () => {
+    jira.sim.state.userPropagationMs = 60_000;
+    const job = await stage({ email: 'slow.sync@example.com', mode: 'user', mailboxId: 'support' });
+    const e = await run(job).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(UserNotFoundYetError);
+    expect((e as Error).message).toMatch(/the user .* is not found/);
+    expect((e as Error).message).not.toMatch(/group .* does not exist/);
+    // Propagated: the retry joins every group and creates nothing more.
+    jira.sim.state.userPropagationMs = 0;
+    await run((await Job.fromId(queues.identityProvision as Queue, job.id!))!);
+    const [a] = jira.sim.state.accountsByEmail('slow.sync@example.com');
+    for (const g of GROUPS) expect(members(g, a!.accountId)).toBe(true);
+    expect(jira.sim.counters.count('createUser')).toBe(1);
+  });
+
+  it('a user still not found after the propagation bound fails the job naming the user; a missing group is named as a group', async () => {
+    jira.sim.state.userPropagationMs = 3_600_000;
+    const job = await stage({ email: 'never.there@example.com', mode: 'user', mailboxId: 'support' });
+    await run(job).catch(() => undefined);
+    const fresh = (await Job.fromId(queues.identityProvision as Queue, job.id!))!;
+    // The first refusal was long ago (past USER_PROPAGATION_MS).
+    await fresh.updateData({ ...fresh.data, [PROVISION_STATE_FIELD]: { ...fresh.data[PROVISION_STATE_FIELD], userMissingSince: Date.now() - USER_PROPAGATION_MS - 1 } });
+    const e = await run((await Job.fromId(queues.identityProvision as Queue, job.id!))!).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(PermanentError);
+    expect((e as Error).message).toMatch(/still does not know the user never\.there@example\.com \(accountId [0-9a-f]+\) when adding it to group jira-software-users/);
+  });
+
   it('resumes after a crash during create: looks up first and does not create again', async () => {
     // The earlier run sent the create (Jira made the account), then died before recording it.
     jira.sim.state.addAccount({ email: 'halfway@example.com', products: ['jira-software'] });
@@ -117,9 +149,14 @@ describe('provisioner steps', () => {
     // Someone created the account after the resolver's negative lookup: the create says "exists".
     const a = jira.sim.state.addAccount({ email: 'racer@example.com', products: ['jira-software'] });
     jira.sim.state.addToGroup({ name: GROUPS[0] }, a.accountId);
+    // The resolver counted it as a new account under the ceilings before queueing the job.
+    await takeNewAccount(redis, prefix, 'sender@example.com', 'racer@example.com', { perSenderPerHour: 5, perInstallPerHour: 5 });
+    expect((await ceilingStatus(redis, prefix)).thisHour).toBe(1);
     const job = await stage({ email: 'racer@example.com', mode: 'user', mailboxId: 'support' });
     const r = await run(job);
     expect(r).toMatchObject({ accountId: a.accountId, created: false });
+    // Not created: the install's ceiling slot it took is given back.
+    expect((await ceilingStatus(redis, prefix)).thisHour).toBe(0);
     expect(jira.sim.state.accountsByEmail('racer@example.com')).toHaveLength(1);
     for (const g of GROUPS) expect(members(g, a.accountId)).toBe(true);
     const trail = await pipeline.audit.read('racer@example.com');

@@ -9,6 +9,8 @@ import { createLogger } from '../../src/core/log.js';
 import { openTokenQueues, readTokenState, tripGate } from '../../src/token/gate.js';
 import { loadSecretKey } from '../../src/token/key.js';
 import { readTokenMeta, saveToken } from '../../src/token/store.js';
+import { BREAKER_THRESHOLD, openBreakers, recordRefusal } from '../../src/token/project-breaker.js';
+import { breakerCheck } from '../../src/ops/project-breaker-health.js';
 import { runTokenCheck, startTokenWatch, tokenDaysLeft, type TokenWatchDeps } from '../../src/token/watch.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
@@ -51,6 +53,33 @@ function setup(expiresInMs: number) {
 }
 
 describe('token watch', () => {
+  it('asks each configured project and resumes a project held by its breaker once the permission it lacked is held', async () => {
+    const { prefix, deps, store, queues } = setup(100 * DAY);
+    await store();
+    const config = { ...deps.config, mailboxes: parseConfig({ jira: { site: jira.sim.url }, mailboxes: [{ id: 'support', deliver: { project: 'SUP' } }] }, {}).mailboxes };
+    const d = { ...deps, config };
+    const refusal = { project: 'SUP', permission: 'CREATE_ISSUES', configKey: 'mailboxes[id=support].deliver.project', detail: '403' };
+    for (let i = 0; i < BREAKER_THRESHOLD; i++) await recordRefusal(redis, prefix, refusal);
+    const admin = jira.sim.state.accounts.get(jira.site.admin.accountId)!;
+    admin.siteAdmin = false;
+    admin.permissions = new Set(['USER_PICKER']);
+    admin.projectPermissions = new Map([['SUP', new Set(['BROWSE_PROJECTS'])]]);
+    const refused = await runTokenCheck(d, queues);
+    expect(refused.report?.projectMissing.join('\n')).toMatch(/CREATE_ISSUES is not held in project SUP \(mailboxes\[0\]\.deliver\.project/);
+    expect((await readTokenMeta(redis, prefix))?.lastCheck?.permissions).toMatchObject({ 'SUP:CREATE_ISSUES': false, 'SUP:BROWSE_PROJECTS': true });
+    expect((await openBreakers(redis, prefix)).map((b) => b.project)).toEqual(['SUP']);
+    // /readyz: ready (the token works), degraded, naming the project and the permission.
+    expect(await breakerCheck(redis, prefix).check()).toMatchObject({ ok: true, degraded: true, detail: expect.stringMatching(/SUP lacks CREATE_ISSUES.*last token check: missing .*SUP:CREATE_ISSUES/) });
+    admin.projectPermissions.get('SUP')!.add('CREATE_ISSUES');
+    await runTokenCheck(d, queues);
+    expect(await openBreakers(redis, prefix)).toEqual([]);
+    // Resumed on the permission it lacked; the others still missing are still named.
+    const after = await breakerCheck(redis, prefix).check();
+    expect(after.detail).toMatch(/^projects: none held; last token check: missing .*SUP:EDIT_ISSUES/);
+    expect(after.detail).not.toMatch(/CREATE_ISSUES/);
+    await Promise.all(queues.map((q) => q.close()));
+  });
+
   it('warns inside the warning window, and records the check beside the token', async () => {
     const { prefix, lines, deps, store, queues } = setup(10 * DAY + 3_600_000);
     await store();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError } from '../../src/core/errors.js';
-import { JiraServerError } from '../../src/jira/errors.js';
+import { JiraServerError, PermissionError } from '../../src/jira/errors.js';
 import { classifyAnswer, DEFAULT_RETRY_AFTER_MS, jiraErrorText, parseRateLimitReset, parseRetryAfter } from '../../src/jira/classify.js';
 
 const NOW = Date.parse('2026-11-28T12:00:00Z');
@@ -62,12 +62,27 @@ describe('classifyAnswer', () => {
     expect(answer(403, { 'X-Seraph-LoginReason': 'AUTHENTICATION_DENIED' })).toBeInstanceOf(AuthError);
   });
 
-  it('401 and 403 are auth failures; an XSRF 403 is our own request\'s fault', () => {
+  it('401 is an auth failure; a 403 is a permission on one resource (never AuthError) except on /myself; an XSRF 403 is our own request\'s fault', () => {
     expect(answer(401)).toBeInstanceOf(AuthError);
-    expect(answer(403, {}, { errorMessages: ['You do not have the permission'] })).toBeInstanceOf(AuthError);
+    const perm = answer(403, {}, { errorMessages: ['You do not have the permission'] });
+    expect(perm).toBeInstanceOf(PermissionError);
+    expect(perm).not.toBeInstanceOf(AuthError);
+    expect(perm!.kind).toBe('permanent');
+    const upload = classifyAnswer({ operation: 'addAttachment', status: 403, headers: new Headers(), body: { errorMessages: ['You do not have permission to create attachments for this issue.'] }, now: NOW });
+    expect((upload as PermissionError).permission).toBe('CREATE_ATTACHMENTS');
+    expect(upload!.message).toMatch(/CREATE_ATTACHMENTS/);
+    expect(classifyAnswer({ operation: 'getCurrentUser', status: 403, headers: new Headers(), body: '', now: NOW })).toBeInstanceOf(AuthError);
     const xsrf = answer(403, {}, { errorMessages: ['XSRF check failed'] });
     expect(xsrf).toBeInstanceOf(PermanentError);
     expect(xsrf).not.toBeInstanceOf(AuthError);
+  });
+
+  it("a 400 \"Field 'reporter' cannot be set\" is a missing MODIFY_REPORTER, not a bad request", () => {
+    const e = classifyAnswer({ operation: 'createIssue', status: 400, headers: new Headers(), body: { errorMessages: [], errors: { reporter: "Field 'reporter' cannot be set. It is not on the appropriate screen, or unknown." } }, now: NOW });
+    expect(e).toBeInstanceOf(PermissionError);
+    expect((e as PermissionError).permission).toBe('MODIFY_REPORTER');
+    const other = classifyAnswer({ operation: 'createIssue', status: 400, headers: new Headers(), body: { errors: { summary: 'required' } }, now: NOW });
+    expect(other).not.toBeInstanceOf(PermissionError);
   });
 
   it('429 carries Retry-After and the reason', () => {

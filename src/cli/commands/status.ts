@@ -14,6 +14,7 @@ import { tokenQueues } from '../../queues/catalog.js';
 import { readHeartbeats } from '../../imap/heartbeat.js';
 import { readTokenHealth, type TokenHealth } from '../../token/runtime.js';
 import { expiryStatus, type ExpiryLevel } from '../../token/watch.js';
+import { breakerLine, openBreakers } from '../../token/project-breaker.js';
 import { ceilingLine } from '../../ops/account-ceiling-health.js';
 import { ceilingStatus } from '../../identity/account-ceiling.js';
 import type { CliContext } from '../context.js';
@@ -70,6 +71,7 @@ async function gatherStatus(config: Config, redis: Redis, queues: OpsQueues) {
     storeStatus(redis, config.prefix),
   ]);
   const accounts = await ceilingStatus(redis, config.prefix, now);
+  const heldProjects = await openBreakers(redis, config.prefix);
   const mailboxes = heartbeats.map((h) => ({ ...h, verdict: heartbeatVerdict(h) }));
   const tokenState = tokenVerdict(token);
   const expiry = tokenExpiry(token, config, now);
@@ -77,7 +79,7 @@ async function gatherStatus(config: Config, redis: Redis, queues: OpsQueues) {
   const failed = failedSummary(status);
   const idle = idleQueues(status, activity);
   const well = tokenState.ok && mailboxes.every((m) => m.verdict.ok) && jiraState.ok && failed.total === 0 && idle.length === 0;
-  return { config, redis, now, status, activity, retryAfterMs, mailboxes, token, tokenState, expiry, jira, jiraState, failed, accounts, store, well };
+  return { config, redis, now, status, activity, retryAfterMs, mailboxes, token, tokenState, expiry, jira, jiraState, failed, accounts, store, well, heldProjects };
 }
 
 function printStatusJson(r: StatusReport): void {
@@ -93,6 +95,7 @@ function printStatusJson(r: StatusReport): void {
     token: { ...tokenShown, verdict: r.tokenState, expiry: r.expiry },
     failed: r.failed,
     accounts: r.accounts,
+    heldProjects: r.heldProjects,
     store: r.store.size,
   });
 }
@@ -112,6 +115,7 @@ function printStatusText(r: StatusReport): void {
   out(formatRedisWhere(redisWhere(r.redis)));
   printJira(r.jiraState);
   out(ceilingLine(r.accounts));
+  out(breakerLine(r.heldProjects));
   out(r.store.line);
   out(`token: ${tokenState.ok ? 'ok' : 'NOT USABLE'}${tokenState.detail ? ` - ${tokenState.detail}` : ''}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''}`);
   printExpiryWarning(r.expiry, r.config);
