@@ -7,7 +7,7 @@
 // an installed app can).
 import { DelayedError } from 'bullmq';
 import { DEFAULT_MAX_ISSUE_KEY_LOOKUPS } from '../config/schema.js';
-import { PermanentError, RetryableError } from '../core/errors.js';
+import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../core/errors.js';
 import { verdictOf } from '../mail/sender-trust.js';
 import { tell } from '../queues/story.js';
 import { PermissionError } from '../jira/errors.js';
@@ -222,13 +222,32 @@ function createPreface(d: Delivery): string[] {
   return preface;
 }
 
+/**
+ * Sends one create. When Jira answers it with a refusal (4xx, 401, 429), nothing was made: the
+ * mark that a create left is taken back, so the re-run (after a held project resumes, a rate
+ * limit passes, a token is stored) creates at once instead of waiting out the recovery window
+ * that only a create whose answer was lost needs.
+ */
+async function answered<T>(d: Delivery, send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (e) {
+    if (e instanceof PermanentError || e instanceof RateLimitedError || e instanceof AuthError) {
+      delete d.state.createSent;
+      delete d.state.requestSent;
+      await saveState(d);
+    }
+    throw e;
+  }
+}
+
 type RequestRoute = Extract<DeliverRoute, { serviceDeskId: string }>;
 type IssueRoute = Exclude<DeliverRoute, RequestRoute>;
 type Body = ReturnType<typeof textToAdf>;
 
 async function createRequest(d: Delivery, r: RequestRoute, body: Body, complete: boolean): Promise<Target> {
   const people = peopleFor(d);
-  const created = await d.client.createRequest({
+  const created = await answered(d, () => d.client.createRequest({
     serviceDeskId: r.serviceDeskId,
     requestTypeId: r.requestTypeId,
     summary: summaryOf(d.record.subject, d.record.from),
@@ -236,7 +255,7 @@ async function createRequest(d: Delivery, r: RequestRoute, body: Body, complete:
     // Without it the request is raised by the token's account (the preface names the sender).
     raiseOnBehalfOf: people.reporter as string,
     requestParticipants: people.participants,
-  });
+  }));
   // JSM takes no properties at creation: set right after, before the ledger write. A crash
   // in between leaves a request without its property; the re-run's recovery adopts it.
   await d.client.setIssueProperty(created.issueKey, MESSAGE_PROPERTY, propertyValue(d, complete));
@@ -258,14 +277,14 @@ async function createIssue(d: Delivery, r: IssueRoute, body: Body, complete: boo
   const properties = [{ key: MESSAGE_PROPERTY, value: propertyValue(d, complete) }];
   let created: { id: string; key: string };
   try {
-    created = await d.client.createIssue(fields, { properties });
+    created = await answered(d, () => d.client.createIssue(fields, { properties }));
   } catch (e) {
     // A project whose create screen lacks Labels refuses the field (400, nothing made): the
     // description's line still says why; the mail is not failed for want of a label.
     if (!label || !(e instanceof PermanentError) || !/\blabels\b/i.test(e.message)) throw e;
     d.ctx.log.warn({ label }, 'the project refuses labels on create: the suspected mail is delivered without its label');
     delete fields.labels;
-    created = await d.client.createIssue(fields, { properties });
+    created = await answered(d, () => d.client.createIssue(fields, { properties }));
   }
   return { kind: 'issue', issueKey: created.key, issueId: created.id, adopted: false };
 }
