@@ -4,6 +4,7 @@
 import { configPath, envLogLevel, loadConfig, type Config } from '../config/load.js';
 import { ConfigError, describeError } from '../core/errors.js';
 import { createLogger, registerSecret, wantPretty, type Logger } from '../core/log.js';
+import { routeConsole } from '../core/console-route.js';
 import { createRedis, describeTarget, type Redis } from '../core/redis.js';
 import { RedisOutage } from '../core/redis-outage.js';
 import { checkRedisSettings } from '../core/redis-settings.js';
@@ -86,7 +87,11 @@ export async function runRoles(roleName: string, starters: RoleStarter[], given:
     const level = envLogLevel(process.env);
     return exitOnConfigError(createLogger({ level: level === 'silent' ? 'fatal' : level, name: `mailroom-${roleName}`, pretty }), roleName, e);
   }
-  const logger = createLogger({ level: config.log.level, name: `mailroom-${roleName}`, pretty });
+  // One role per process (the Procfile): every line carries it, bound once (withRole).
+  const single = !roleName.includes('+') && roleName !== 'all';
+  const root = createLogger({ level: config.log.level, name: `mailroom-${roleName}`, pretty });
+  const logger = single ? root.child({ role: roleName }) : root;
+  routeConsole(logger);
   process.on('unhandledRejection', (reason) => {
     logger.fatal({ err: describeError(reason) }, 'unhandled rejection: crashing');
     process.exit(EXIT.internal);
@@ -110,7 +115,7 @@ export async function runRoles(roleName: string, starters: RoleStarter[], given:
     process.exit(EXIT.failed);
   }
   const build = buildInfo();
-  logger.info({ role: roleName, prefix: config.prefix, redis: describeTarget(config.redis), version: build.version, commit: build.commit, node: build.node }, 'started');
+  logger.info({ ...(single ? {} : { role: roleName }), prefix: config.prefix, redis: describeTarget(config.redis), version: build.version, commit: build.commit, node: build.node }, 'started');
   void checkRedisSettings(ctx.redis('settings-check'), logger);
   let stopping = false;
   const shutdown = async (signal: string) => {
