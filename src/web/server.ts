@@ -19,6 +19,7 @@ import { renderInstallMetrics, renderOwnMetrics, type MetricsPublisher } from '.
 import { redisCheck, runReadiness, type ReadinessCheck } from '../ops/readiness.js';
 import { authenticate, type Role, type WebAuth } from './auth.js';
 import { jiraWebhook, type JiraWebhookOptions } from './webhook.js';
+import { fastifyTimeouts, harden, httpServerOptions } from './hardening.js';
 
 export interface WebServerDeps {
   /** Connection for the board's queues and the Redis readiness check (owned by the caller). */
@@ -78,7 +79,10 @@ export async function buildWebServer(deps: WebServerDeps): Promise<FastifyInstan
     loggerInstance: withRole(deps.logger, 'web') as FastifyBaseLogger,
     // Probes and scrapes arrive every few seconds: logging each would drown what matters.
     logController: new LogController({ disableRequestLogging: true }),
+    http: httpServerOptions(),
+    ...fastifyTimeouts,
   });
+  harden(app);
   const queues: OpsQueues = openQueues({ connection: deps.redis, prefix: deps.prefix, queueNames: deps.queueNames });
   app.addHook('onClose', async () => closeQueues(queues));
   // While Redis is away every reconnect attempt is an 'error' on every queue (openQueues drops
