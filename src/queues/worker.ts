@@ -144,6 +144,11 @@ function finalFailureAudit<S extends z.ZodType>(def: QueueDef<S>, deps: WorkerDe
  * Hand a failed job back to BullMQ the way its error kind asks (see the top of this file):
  * always throws, with the job's story told first.
  */
+/** "the workaround token was refused", or "there is no usable workaround token" when none is stored. */
+function headline(err: unknown): string {
+  return err instanceof AuthError ? err.headline : 'the workaround token was refused';
+}
+
 type FinalFailure = (job: Job, detail: string) => Promise<void>;
 
 async function failJob(err: unknown, job: Job, jobLog: Logger, worker: Worker, deps: WorkerDeps, final: FinalFailure): Promise<never> {
@@ -165,11 +170,11 @@ async function failJob(err: unknown, job: Job, jobLog: Logger, worker: Worker, d
       if (!deps.onAuthError) {
         // Nothing here can pause the queues: handing the job straight back would spin on
         // the refused token. Spend an attempt, with backoff, like any retryable failure.
-        jobLog.error({ reason: outcome.message }, 'the workaround token was refused (no token gate in this worker): will retry');
+        jobLog.error({ reason: outcome.message }, `${headline(err)} (no token gate in this worker): will retry`);
         throw err;
       }
-      jobLog.error({ reason: outcome.message }, 'the workaround token was refused: pausing the queues that need it');
-      await tell(job, `the workaround token was refused (${outcome.message}): queues paused until a valid token is stored (no attempt spent)`);
+      jobLog.error({ reason: outcome.message }, `${headline(err)}: pausing the queues that need it`);
+      await tell(job, `${headline(err)} (${outcome.message}): queues paused until a valid token is stored (no attempt spent)`);
       await deps.onAuthError(err as AuthError, job);
       // Back to wait without spending an attempt; the paused queue holds it until a valid
       // token is stored. A very short limit is enough to hand the job back.

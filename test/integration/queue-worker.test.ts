@@ -8,6 +8,7 @@ import { outcomeOf, startWorker } from '../../src/queues/worker.js';
 import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createAuditTrail } from '../../src/queues/audit.js';
+import { TokenUnavailableError } from '../../src/token/errors.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 const prefix = uniquePrefix('qw');
@@ -179,6 +180,22 @@ describe('startWorker', () => {
     const job = (await queue.getJob('t|a1')) as Job;
     expect(job.attemptsMade).toBe(1);
     expect(job.attemptsStarted).toBe(2);
+    await worker.close();
+  });
+
+  it('with no token stored, the job story says so, not that a token was refused', async () => {
+    let calls = 0;
+    const worker = startWorker(def, async () => {
+      calls += 1;
+      if (calls === 1) throw new TokenUnavailableError('no workaround token is stored: store one with `mailroom token set`');
+      return 'ok';
+    }, { connection: redis, prefix, logger: silentLogger, onAuthError: async () => undefined });
+    const done = finished('t|n1');
+    await addJob(queue, def, { id: 'n1', behaviour: 'auth' });
+    expect(await done).toBe('completed');
+    const { logs } = await queue.getJobLogs('t|n1');
+    expect(logs[0]).toMatch(/^there is no usable workaround token \(no workaround token is stored/);
+    expect(logs.join('\n')).not.toContain('refused');
     await worker.close();
   });
 
