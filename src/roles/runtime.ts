@@ -10,6 +10,7 @@ import { RedisOutage } from '../core/redis-outage.js';
 import { checkRedisSettings } from '../core/redis-settings.js';
 import { metrics } from '../core/metrics.js';
 import { startMetricsPublisher } from '../ops/metrics-share.js';
+import { checkStateLoss } from '../ops/state-loss.js';
 import { SecretKeyError } from '../token/key.js';
 import { EXIT } from '../core/exit-codes.js';
 import { buildInfo, describeBuild } from '../core/build-info.js';
@@ -116,7 +117,10 @@ export async function runRoles(roleName: string, starters: RoleStarter[], given:
   }
   const build = buildInfo();
   logger.info({ ...(single ? {} : { role: roleName }), prefix: config.prefix, redis: describeTarget(config.redis), version: build.version, commit: build.commit, node: build.node }, 'started');
-  void checkRedisSettings(ctx.redis('settings-check'), logger);
+  const checks = ctx.redis('settings-check');
+  void checkRedisSettings(checks, logger);
+  // A Redis that lost the install's state is said once, loudly (src/ops/state-loss.ts).
+  void checkStateLoss(checks, config, logger).catch((e) => logger.warn({ err: describeError(e) }, 'could not check Redis for lost state'));
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;

@@ -18,6 +18,7 @@ export const commandModules: Record<string, Loader> = {
   audit: () => import('./audit.js'),
   reprocess: () => import('./reprocess.js'),
   store: () => import('./store.js'),
+  'restore-mark': () => import('./restore-mark.js'),
   token: () => import('./token.js'),
   'jira-sim': () => import('./jira-sim.js'),
   notify: () => import('./notify.js'),
