@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest';
 const repo = join(import.meta.dirname, '..', '..');
 const workers = readdirSync(join(repo, 'workers')).filter((f) => f.endsWith('.ts'));
 
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+function run(args: string[], extra: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
   // Redis on a port nothing listens on: if an entry started a consumer, it would hang, not exit.
-  const env = { ...process.env, REDIS_URL: 'redis://127.0.0.1:9', MAILROOM_CONFIG: join(repo, 'mailroom.example.yml') };
+  const env = { ...process.env, REDIS_URL: 'redis://127.0.0.1:9', MAILROOM_CONFIG: join(repo, 'mailroom.example.yml'), ...extra };
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -43,5 +43,10 @@ describe('worker entries', { timeout: 120_000 }, () => {
     expect(version.out).toMatch(/^mailroom web \d+\.\d+\.\d+\S* \(commit [0-9a-f]{12}, node \d+/);
     expect(missing.code).toBe(2);
     expect(missing.err + missing.out).toContain('no-such-config.yml');
+  });
+  it('a missing key file is exit 2, the class of a wrong key and a bad config (it was 1)', async () => {
+    const r = await run(['workers/resolver.ts'], { MAILROOM_SECRET_KEY: '', MAILROOM_SECRET_KEY_FILE: join(repo, 'no-such-key-file') });
+    expect(r.code, r.err + r.out).toBe(2);
+    expect(r.err).toContain('cannot read the key file');
   });
 });
