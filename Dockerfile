@@ -9,7 +9,10 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src src
 COPY workers workers
-RUN npm run build
+COPY bin bin
+# The commit goes into dist/build-stamp.json (there is no .git here): docker build --build-arg MAILROOM_COMMIT=$(git rev-parse HEAD)
+ARG MAILROOM_COMMIT=unknown
+RUN MAILROOM_COMMIT=$MAILROOM_COMMIT npm run build
 
 FROM node:22-bookworm-slim
 ENV NODE_ENV=production \

@@ -1,5 +1,6 @@
 // The notifier role: mails Jira events to the expanded members of user groups.
 import { notifierRole } from '../src/notify/role.js';
-import { runRoles } from '../src/roles/runtime.js';
+import { entryArgs, runRoles } from '../src/roles/runtime.js';
 
-await runRoles('notifier', [notifierRole()]);
+const args = entryArgs('notifier');
+await runRoles('notifier', [notifierRole()], args);

@@ -3,6 +3,7 @@
 // First: the young generation must stay small from the start (src/core/young-generation.ts).
 import '../src/core/young-generation.js';
 import { pollerRole } from '../src/imap/role.js';
-import { runRoles } from '../src/roles/runtime.js';
+import { entryArgs, runRoles } from '../src/roles/runtime.js';
 
-await runRoles('poller', [pollerRole()]);
+const args = entryArgs('poller');
+await runRoles('poller', [pollerRole()], args);

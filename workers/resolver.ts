@@ -1,5 +1,6 @@
 // The resolver role: finds each inbound mail's people in Jira and waits for their accounts.
 import { resolverRole } from '../src/identity/role.js';
-import { runRoles } from '../src/roles/runtime.js';
+import { entryArgs, runRoles } from '../src/roles/runtime.js';
 
-await runRoles('resolver', [resolverRole()]);
+const args = entryArgs('resolver');
+await runRoles('resolver', [resolverRole()], args);

@@ -1,19 +1,10 @@
 // The CLI's own output: results to stdout, problems to stderr. Library code logs through pino;
 // only the CLI writes to the terminal directly.
 import { ConfigError, describeError } from '../core/errors.js';
+import { EXIT } from '../core/exit-codes.js';
 
-/** Exit codes scripts can rely on. */
-export const EXIT = {
-  ok: 0,
-  /** The command ran, and what it checked is not well (failed jobs found, token check failed...). */
-  failed: 1,
-  /** Bad arguments or configuration: fix the input. */
-  usage: 2,
-  /** Redis or another required service could not be reached. */
-  unavailable: 3,
-  /** Jira did not answer (or answered 5xx): the network, the URL or Jira itself. */
-  jiraUnavailable: 4,
-} as const;
+/** Exit codes scripts can rely on: the one table for commands and roles (docs/exit-codes.md). */
+export { EXIT };
 
 export function out(text = ''): void {
   process.stdout.write(text + '\n');

@@ -68,6 +68,10 @@ export class NotFoundError extends PermanentError {}
  */
 export class AuthError extends MailroomError {
   readonly kind = 'auth' as const;
+  /** What is wrong with the token, for log lines and job stories ("no token stored" is not "refused"). */
+  get headline(): string {
+    return 'the workaround token was refused';
+  }
 }
 
 /** Configuration that cannot be used; `problems` name the key path and what would be valid. */

@@ -87,3 +87,12 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 
 /** A logger that writes nothing: for pure units and CLI commands that print their own output. */
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+/**
+ * A logger for one role's lines: `role` bound once. A process that runs a single role binds it
+ * on its root logger already (src/roles/runtime.ts); binding it again would write the key twice
+ * (pino does not merge bindings), and `role=poller` filters would miss the line.
+ */
+export function withRole(logger: Logger, role: string): Logger {
+  return 'role' in logger.bindings() ? logger : logger.child({ role });
+}

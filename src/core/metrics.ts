@@ -7,6 +7,7 @@
 // instance (src/ops/metrics-share.ts); the Redis-derived gauges are shown once, unlabelled.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Worker } from 'bullmq';
+import { buildInfo } from './build-info.js';
 
 export interface Metrics {
   registry: Registry;
@@ -32,6 +33,12 @@ export interface Metrics {
   tokenValid: Gauge;
   /** Jira accounts created, by mode (user | customer). */
   accountsCreated: Counter<'mode'>;
+  /** 1 when the web process's Redis answers a PING at scrape time, else 0. */
+  redisUp: Gauge;
+  /** Each mailbox's poller state: 1 for the current one, 0 for the others. */
+  mailboxState: Gauge<'mailbox' | 'state'>;
+  /** Always 1: which code this process runs (published with its role and instance). */
+  buildInfo: Gauge<'version' | 'commit' | 'node'>;
 }
 
 export function createMetrics(opts: { registry?: Registry; defaultMetrics?: boolean } = {}): Metrics {
@@ -99,7 +106,22 @@ export function createMetrics(opts: { registry?: Registry; defaultMetrics?: bool
       labelNames: ['mode'] as const,
       registers,
     }),
+    redisUp: new Gauge({ name: 'mailroom_redis_up', help: "1 when Redis answers the web role's PING at scrape time, 0 when it does not", registers }),
+    mailboxState: new Gauge({
+      name: 'mailroom_mailbox_state',
+      help: "Each mailbox's poller state (connecting, syncing, idle, backoff, parked, stopped): 1 for the current one",
+      labelNames: ['mailbox', 'state'] as const,
+      registers,
+    }),
+    buildInfo: buildInfoGauge(registers),
   };
+}
+
+function buildInfoGauge(registers: Registry[]): Gauge<'version' | 'commit' | 'node'> {
+  const g = new Gauge({ name: 'mailroom_build_info', help: 'Which Mailroom this process runs: version, commit, Node (always 1)', labelNames: ['version', 'commit', 'node'] as const, registers });
+  const b = buildInfo();
+  g.set({ version: b.version, commit: b.commit, node: b.node }, 1);
+  return g;
 }
 
 /** The process-wide metrics: import and increment, e.g. `metrics.jiraRequests.inc({ operation, status })`. */

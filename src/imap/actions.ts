@@ -153,8 +153,10 @@ async function runAction(
 
 /** Consume mailbox-actions, on the connections above. */
 export function startActionWorker(deps: ActionWorkerDeps): { worker: Worker; close(): Promise<void> } {
-  const log = deps.logger.child({ role: 'mailbox-actions' });
-  const connections = actionConnections(deps, log);
+  // The role (poller) is already bound; the queue gets its own key, not a second `role`. The
+  // worker binds `queue` for job lines itself.
+  const log = deps.logger;
+  const connections = actionConnections(deps, log.child({ queue: mailboxActions.name }));
 
   const worker = startWorker(
     mailboxActions,

@@ -2,7 +2,7 @@
 // or stands by), and the mailbox-actions consumer. workers/poller.ts starts it.
 import type { Config } from '../config/load.js';
 import { ms } from '../config/duration.js';
-import { registerSecret, type Logger } from '../core/log.js';
+import { registerSecret, withRole, type Logger } from '../core/log.js';
 import { createParsePool } from '../mail/parse-pool.js';
 import type { MailStore } from '../mail/store.js';
 import type { Redis } from '../core/redis.js';
@@ -52,7 +52,7 @@ export function readerSettings(config: Config, resyncInterval: string): ReaderSe
 
 export function startPoller(deps: PollerDeps): Poller {
   const { config, logger } = deps;
-  const log = logger.child({ role: 'poller' });
+  const log = withRole(logger, 'poller');
   const queue = openQueue(mailInbound, { connection: deps.redis, prefix: config.prefix });
   const readers: MailboxReader[] = [];
   // One pool for every mailbox of this process: parsing a big or hostile mail must not stall

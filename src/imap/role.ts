@@ -21,7 +21,13 @@ export function pollerRole(): RoleStarter {
       logger: ctx.logger,
     });
     // The role that writes raw mail also prunes it (src/mail/retention.ts).
-    const queues = MAIL_QUEUES.map((name) => new Queue(name, { connection: redis, prefix: ctx.config.prefix }));
+    const queues = MAIL_QUEUES.map((name) => {
+      const q = new Queue(name, { connection: redis, prefix: ctx.config.prefix });
+      // Without a listener BullMQ prints every reconnect attempt as a stack trace on stderr;
+      // the role's connection (watched by ctx.redisOutage) reports an outage once.
+      q.on('error', () => undefined);
+      return q;
+    });
     const pruner = startStorePruner({ store, queues, redis, prefix: ctx.config.prefix, retention: ctx.config.store.retention ?? DEFAULT_STORE_RETENTION, logger: ctx.logger });
     return {
       ...poller,

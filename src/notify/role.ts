@@ -1,6 +1,7 @@
 // The notifier role: the `notify` queue's worker, on the stored workaround token (behind the
 // token gate: an AuthError pauses every token queue, this one included) and the configured
 // SMTP server. workers/notifier.ts only calls runRoles().
+import { withRole } from '../core/log.js';
 import type { Worker } from 'bullmq';
 import { requireSecrets, type Config } from '../config/load.js';
 import { notify } from '../queues/catalog.js';
@@ -26,7 +27,7 @@ export function startNotifierWorker(deps: NotifierDeps, o: Omit<WorkerDeps, 'pre
 export function notifierRole(o: TokenRoleOptions = {}): RoleStarter {
   const role = tokenWorkerRole({ role: 'notifier', options: o, build: notifierParts });
   return async (ctx) => {
-    const logger = ctx.logger.child({ role: 'notifier' });
+    const logger = withRole(ctx.logger, 'notifier');
     const problems = notifierConfigProblems(ctx.config);
     if (problems.length) {
       // An install that only reads mail has no smtp section. Exiting would take a Procfile

@@ -4,7 +4,7 @@
 import type { Redis } from '../core/redis.js';
 import type { Config } from '../config/load.js';
 import { readTokenHealth, type TokenHealth } from '../token/runtime.js';
-import { readHeartbeats, type HeartbeatView } from '../imap/heartbeat.js';
+import { mailboxStates, readHeartbeats, type HeartbeatView } from '../imap/heartbeat.js';
 import type { ReadinessCheck, CheckResult } from './readiness.js';
 import type { ScrapeSource } from '../core/metrics.js';
 
@@ -99,6 +99,9 @@ export function heartbeatSource(redis: Redis, prefix: string, mailboxIds: string
       for (const hb of await readHeartbeats(redis, prefix, { mailboxIds, now })) {
         if (hb.updatedAt) m.mailboxHeartbeatAge.set({ mailbox: hb.mailboxId }, Math.max(0, (now - Date.parse(hb.updatedAt)) / 1000));
         else m.mailboxHeartbeatAge.remove({ mailbox: hb.mailboxId });
+        // A heartbeat no poller refreshes is no one's current state: nobody serves the mailbox.
+        const current = hb.stale ? 'stopped' : hb.state;
+        for (const state of mailboxStates) m.mailboxState.set({ mailbox: hb.mailboxId, state }, state === current ? 1 : 0);
       }
     },
   };

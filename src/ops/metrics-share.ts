@@ -19,11 +19,14 @@ export function procsKey(prefix: string): string {
   return key(prefix, 'metrics', 'procs');
 }
 
-// Prometheus scrapes every 15-60 s; a snapshot at most 10 s old is as good as live there,
-// and costs one small HSET per process every 10 s.
-const PUBLISH_MS = 10_000;
-// Six missed publishes: the process is gone (or cut off from Redis), its series stop.
-const STALE_MS = 60_000;
+// Prometheus scrapes every 15-60 s; a snapshot at most 5 s old is as good as live there,
+// and costs one small HSET per process every 5 s.
+const PUBLISH_MS = 5_000;
+// Three missed publishes: the process is gone or cut off from Redis. Its series stop rather
+// than being served as current (a frozen counter or gauge would hide the outage).
+export const STALE_MS = 15_000;
+/** The only install-wide figure that is true without Redis: that Redis is down. */
+const WITHOUT_REDIS = new Set(['mailroom_redis_up']);
 
 /**
  * Gauges the web role fills from Redis at scrape time: figures of the install, the same
@@ -31,6 +34,8 @@ const STALE_MS = 60_000;
  * A new Redis-derived gauge belongs here.
  */
 export const INSTALL_METRICS = new Set([
+  'mailroom_redis_up',
+  'mailroom_mailbox_state',
   'mailroom_queue_jobs',
   'mailroom_queue_paused',
   'mailroom_mailbox_heartbeat_age_seconds',
@@ -147,14 +152,29 @@ async function readSnapshots(p: MetricsPublisher, now = Date.now()): Promise<Sna
  * scrape sources just before), then every process's own metrics with role and instance labels.
  * Without Redis, this process's own metrics only.
  */
-export async function renderInstallMetrics(p: MetricsPublisher): Promise<string> {
-  const install = ((await p.registry.getMetricsAsJSON()) as unknown as Family[]).filter((f) => INSTALL_METRICS.has(f.name));
+export async function renderInstallMetrics(p: MetricsPublisher, opts: { redisUp?: boolean } = {}): Promise<string> {
+  const redisUp = opts.redisUp ?? true;
+  const install = ((await p.registry.getMetricsAsJSON()) as unknown as Family[]).filter((f) => INSTALL_METRICS.has(f.name) && (redisUp || WITHOUT_REDIS.has(f.name)));
   let snaps: Snapshot[];
   try {
+    if (!redisUp) throw new Error('redis is down');
     snaps = await readSnapshots(p);
   } catch {
     snaps = [{ ...p.labels, at: Date.now(), metrics: await processFamilies(p.registry) }];
   }
+  return renderFamilies(install, snaps);
+}
+
+/**
+ * This process's registry alone (a web role not started through runRoles). Without Redis the
+ * Redis-derived gauges are left out: their last values would read as current.
+ */
+export async function renderOwnMetrics(registry: Registry, redisUp: boolean): Promise<string> {
+  const fams = ((await registry.getMetricsAsJSON()) as unknown as Family[]).filter((f) => redisUp || !INSTALL_METRICS.has(f.name) || WITHOUT_REDIS.has(f.name));
+  return renderFamilies(fams, []);
+}
+
+function renderFamilies(install: Family[], snaps: Snapshot[]): string {
   const families = new Map<string, { help: string; type: string; lines: string[] }>();
   const add = (f: Family, extra: Record<string, string>) => {
     let fam = families.get(f.name);

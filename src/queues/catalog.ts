@@ -2,6 +2,7 @@
 // README's "How mail flows" says who produces and consumes each). Job ids make a second add of
 // the same work a no-op.
 import { z } from 'zod';
+import { mailKey, normalizeMessageId } from '../mail/id.js';
 import { mailRecordSchema } from '../mail/record.js';
 import { defineQueue } from './define.js';
 import { clip, mailLabel } from './label.js';
@@ -43,6 +44,8 @@ export const mailInbound = defineQueue({
   retry: JIRA_RETRY,
   needsToken: true,
   label: (d) => mailLabel(d.mailboxId, d.record.from?.address, d.record.subject),
+  // The resolver's entries name the mail by its Message-ID, or by the job id without one.
+  audit: { step: 'resolve-failed', subject: (d, jobId) => ({ mail: (d.record.messageId && normalizeMessageId(d.record.messageId)) || jobId, mailboxId: d.mailboxId }) },
   // Resolver jobs mostly wait on Redis and a cached lookup: many at once are cheap.
   worker: { concurrency: 25, maxStalledCount: PIPELINE_MAX_STALLED },
 });
@@ -92,6 +95,8 @@ export const jiraDeliver = defineQueue({
   retry: JIRA_RETRY,
   needsToken: true,
   label: (d) => mailLabel(d.mailboxId, d.record.from?.address, d.record.subject, 'to Jira from '),
+  // The deliverer's entries name the mail by mailKey (its Message-ID, or sha256:<hash>).
+  audit: { step: 'deliver-failed', subject: (d) => ({ mail: mailKey(d.record), mailboxId: d.mailboxId }) },
   worker: {
     // Each delivery is a few Jira writes plus uploads: a handful in parallel keeps Jira's rate
     // limits at bay while hiding its latency.

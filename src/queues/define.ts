@@ -19,6 +19,18 @@ export interface QueueDef<S extends z.ZodType> {
   label?: (data: z.infer<S>) => string;
   /** How its workers run, beside the retry policy (a role or test may still override). */
   worker?: WorkerSettings;
+  /**
+   * Where a job that failed for good (permanently, or its last attempt) is written in the
+   * audit trail, so `mailroom audit` never ends on "queued" for a mail that will not arrive.
+   */
+  audit?: FailureAudit<z.infer<S>>;
+}
+
+export interface FailureAudit<D> {
+  /** The audit step, e.g. deliver-failed. */
+  step: string;
+  /** The trail the entry belongs to: the mail (as its other entries name it) and the mailbox. */
+  subject: (data: D, jobId: string) => { mail?: string; email?: string; mailboxId?: string };
 }
 
 export interface WorkerSettings {

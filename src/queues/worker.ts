@@ -17,6 +17,7 @@ import { addJob, openQueue, retryFor } from './queue.js';
 import { observeWorker } from '../core/metrics.js';
 import { isConnectionError } from '../core/redis-outage.js';
 import { tell } from './story.js';
+import { createAuditTrail } from './audit.js';
 
 export interface ProcessorContext {
   job: Job;
@@ -121,15 +122,43 @@ export function outcomeOf(err: unknown): Outcome {
 const LIMITER = { max: 10_000, duration: 1000 };
 
 /**
+ * The audit entry for a job that failed for good (permanently or on its last attempt), when
+ * its queue names an audit subject: the trail of a mail then ends with why, not "queued".
+ * Writing it never changes how the job fails.
+ */
+function finalFailureAudit<S extends z.ZodType>(def: QueueDef<S>, deps: WorkerDeps, log: Logger): FinalFailure {
+  const spec = def.audit;
+  if (!spec) return async () => undefined;
+  const audit = createAuditTrail({ redis: deps.connection, prefix: deps.prefix });
+  return async (job, detail) => {
+    const data = def.payload.safeParse(job.data);
+    if (!data.success) return; // an unreadable payload names no mail; its job's story says why
+    try {
+      await audit.record({ ...spec.subject(data.data, String(job.id)), step: spec.step, outcome: 'failed', detail });
+    } catch (e) {
+      log.warn({ jobId: job.id, err: describeError(e) }, 'could not write the audit entry for a failed job');
+    }
+  };
+}
+
+/** "the workaround token was refused", or "there is no usable workaround token" when none is stored. */
+function headline(err: unknown): string {
+  return err instanceof AuthError ? err.headline : 'the workaround token was refused';
+}
+
+type FinalFailure = (job: Job, detail: string) => Promise<void>;
+
+/**
  * Hand a failed job back to BullMQ the way its error kind asks (see the top of this file):
  * always throws, with the job's story told first.
  */
-async function failJob(err: unknown, job: Job, jobLog: Logger, worker: Worker, deps: WorkerDeps, token?: string): Promise<never> {
+async function failJob(err: unknown, job: Job, jobLog: Logger, worker: Worker, deps: WorkerDeps, final: FinalFailure, token?: string): Promise<never> {
   const outcome = outcomeOf(err);
   switch (outcome.action) {
     case 'fail-permanently':
       jobLog.warn({ reason: outcome.message }, 'job failed permanently');
       await tell(job, `attempt ${job.attemptsMade + 1} failed for good (not retried): ${outcome.message}`);
+      await final(job, `failed for good (not retried): ${outcome.message}`);
       throw err instanceof UnrecoverableError ? err : new UnrecoverableError(outcome.message);
     case 'rate-limit': {
       if (outcome.scope !== 'site' && token) await holdJobAlone(job, jobLog, outcome, token);
@@ -143,25 +172,28 @@ async function failJob(err: unknown, job: Job, jobLog: Logger, worker: Worker, d
       if (!deps.onAuthError) {
         // Nothing here can pause the queues: handing the job straight back would spin on
         // the refused token. Spend an attempt, with backoff, like any retryable failure.
-        jobLog.error({ reason: outcome.message }, 'the workaround token was refused (no token gate in this worker): will retry');
+        jobLog.error({ reason: outcome.message }, `${headline(err)} (no token gate in this worker): will retry`);
         throw err;
       }
-      jobLog.error({ reason: outcome.message }, 'the workaround token was refused: pausing the queues that need it');
-      await tell(job, `the workaround token was refused (${outcome.message}): queues paused until a valid token is stored (no attempt spent)`);
+      jobLog.error({ reason: outcome.message }, `${headline(err)}: pausing the queues that need it`);
+      await tell(job, `${headline(err)} (${outcome.message}): queues paused until a valid token is stored (no attempt spent)`);
       await deps.onAuthError(err as AuthError, job);
       // Back to wait without spending an attempt; the paused queue holds it until a valid
       // token is stored. A very short limit is enough to hand the job back.
       await worker.rateLimit(1);
       throw Worker.RateLimitError();
-    case 'retry':
-      jobLog.warn({ reason: outcome.message }, 'job failed, will retry');
+    case 'retry': {
+      const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      jobLog.warn({ reason: outcome.message }, last ? 'job failed, its last attempt' : 'job failed, will retry');
       await tell(
         job,
-        job.attemptsMade + 1 < (job.opts.attempts ?? 1)
+        !last
           ? `attempt ${job.attemptsMade + 1} of ${job.opts.attempts} failed: ${outcome.message}; retrying after a backoff`
           : `attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1} failed, the last one: ${outcome.message}`,
       );
+      if (last) await final(job, `gave up after ${job.attemptsMade + 1} attempts: ${outcome.message}`);
       throw err;
+    }
   }
 }
 
@@ -185,6 +217,7 @@ export function startWorker<S extends z.ZodType>(
   const retry = retryFor(def, deps.retry);
   const log = deps.logger.child({ queue: def.name });
   const adder = queueAdder(deps);
+  const final = finalFailureAudit(def, deps, log);
   const worker: Worker = new Worker(
     def.name,
     async (job, token) => {
@@ -195,7 +228,7 @@ export function startWorker<S extends z.ZodType>(
       } catch (err) {
         // Not failures: a processor that parked its job (delayed, waiting for children) hands it back as is.
         if (err instanceof DelayedError || err instanceof WaitingChildrenError) throw err;
-        return await failJob(err, job, jobLog, worker, deps, token);
+        return await failJob(err, job, jobLog, worker, deps, final, token);
       }
     },
     {

@@ -4,12 +4,17 @@
 import { configPath, envLogLevel, loadConfig, type Config } from '../config/load.js';
 import { ConfigError, describeError } from '../core/errors.js';
 import { createLogger, registerSecret, wantPretty, type Logger } from '../core/log.js';
+import { routeConsole } from '../core/console-route.js';
 import { createRedis, describeTarget, type Redis } from '../core/redis.js';
 import { RedisOutage } from '../core/redis-outage.js';
 import { checkRedisSettings } from '../core/redis-settings.js';
 import { metrics } from '../core/metrics.js';
 import { startMetricsPublisher } from '../ops/metrics-share.js';
-import { KEY_MISMATCH_EXIT, KeyMismatchError } from '../token/key.js';
+import { checkStateLoss } from '../ops/state-loss.js';
+import { SecretKeyError } from '../token/key.js';
+import { EXIT } from '../core/exit-codes.js';
+import { buildInfo, describeBuild } from '../core/build-info.js';
+import { parseEntryArgs, type EntryArgs } from './entry-args.js';
 import type { RoleContext, RoleStarter, Stoppable } from '../queues/role.js';
 
 export type { RoleContext, RoleStarter, Stoppable } from '../queues/role.js';
@@ -55,26 +60,42 @@ async function exitOnConfigError(logger: Logger, roleName: string, e: unknown): 
   logger.fatal({ role: roleName, problems }, `invalid configuration, not starting: ${summary}`);
   // The line must be out before the exit (the JSON destination writes asynchronously).
   await new Promise<void>((done) => logger.flush(() => done()));
-  process.exit(2);
+  process.exit(EXIT.usage);
 }
 
-/** Run one or more roles in this process until SIGTERM/SIGINT. */
-export async function runRoles(roleName: string, starters: RoleStarter[], argv = process.argv.slice(2)): Promise<void> {
-  const cfgFlag = argv.indexOf('--config');
-  const pretty = wantPretty(argv);
+/**
+ * A role entry's arguments (workers/*.ts): --help and --version answer and exit 0; an unknown
+ * or malformed argument exits 2 with the usage, before anything connects.
+ */
+export function entryArgs(roleName: string, opts: { noAuth?: boolean } = {}, argv = process.argv.slice(2)): EntryArgs {
+  const parsed = parseEntryArgs(roleName, argv, { noAuth: opts.noAuth, version: `mailroom ${roleName} ${describeBuild()}` });
+  if ('run' in parsed) return parsed.run;
+  if (parsed.stdout) process.stdout.write(parsed.stdout);
+  if (parsed.stderr) process.stderr.write(parsed.stderr);
+  process.exit(parsed.exit);
+}
+
+/** Run one or more roles in this process until SIGTERM/SIGINT. Raw arguments are parsed as a role entry's. */
+export async function runRoles(roleName: string, starters: RoleStarter[], given: EntryArgs | readonly string[] = process.argv.slice(2)): Promise<void> {
+  const args = Array.isArray(given) ? entryArgs(roleName, { noAuth: true }, given as string[]) : (given as EntryArgs);
+  const pretty = args.pretty ?? wantPretty([]);
   let config: Config;
   try {
-    config = loadConfig(configPath(cfgFlag >= 0 ? argv[cfgFlag + 1] : undefined, process.env), process.env);
+    config = loadConfig(configPath(args.config, process.env), process.env);
   } catch (e) {
     // Before a configuration there is no configured logger: log with the environment's level
     // (a refusal to start is said even at LOG_LEVEL=silent: it is fatal).
     const level = envLogLevel(process.env);
     return exitOnConfigError(createLogger({ level: level === 'silent' ? 'fatal' : level, name: `mailroom-${roleName}`, pretty }), roleName, e);
   }
-  const logger = createLogger({ level: config.log.level, name: `mailroom-${roleName}`, pretty });
+  // One role per process (the Procfile): every line carries it, bound once (withRole).
+  const single = !roleName.includes('+') && roleName !== 'all';
+  const root = createLogger({ level: config.log.level, name: `mailroom-${roleName}`, pretty });
+  const logger = single ? root.child({ role: roleName }) : root;
+  routeConsole(logger);
   process.on('unhandledRejection', (reason) => {
     logger.fatal({ err: describeError(reason) }, 'unhandled rejection: crashing');
-    process.exit(70);
+    process.exit(EXIT.internal);
   });
   const ctx = createRoleContext(config, logger);
   // First, so a web role in this process finds it; stopped last (the list stops in reverse).
@@ -85,16 +106,21 @@ export async function runRoles(roleName: string, starters: RoleStarter[], argv =
   } catch (e) {
     if (e instanceof ConfigError) return exitOnConfigError(logger, roleName, e);
     logger.fatal({ err: describeError(e) }, 'could not start');
-    if (e instanceof KeyMismatchError) {
-      // Said on stderr too: whoever starts the process sees it without reading the logs.
+    if (e instanceof SecretKeyError) {
+      // A missing, unreadable or wrong key is fixed by a person, like a bad configuration:
+      // exit 2 (docs/exit-codes.md). Said on stderr too, for whoever starts the process.
       process.stderr.write(`mailroom ${roleName}: ${e.message}\n`);
-      logger.flush();
-      process.exit(KEY_MISMATCH_EXIT);
+      await new Promise<void>((done) => logger.flush(() => done()));
+      process.exit(EXIT.usage);
     }
-    process.exit(1);
+    process.exit(EXIT.failed);
   }
-  logger.info({ role: roleName, prefix: config.prefix, redis: describeTarget(config.redis) }, 'started');
-  void checkRedisSettings(ctx.redis('settings-check'), logger);
+  const build = buildInfo();
+  logger.info({ ...(single ? {} : { role: roleName }), prefix: config.prefix, redis: describeTarget(config.redis), version: build.version, commit: build.commit, node: build.node }, 'started');
+  const checks = ctx.redis('settings-check');
+  void checkRedisSettings(checks, logger);
+  // A Redis that lost the install's state is said once, loudly (src/ops/state-loss.ts).
+  void checkStateLoss(checks, config, logger).catch((e) => logger.warn({ err: describeError(e) }, 'could not check Redis for lost state'));
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -102,7 +128,7 @@ export async function runRoles(roleName: string, starters: RoleStarter[], argv =
     logger.info({ signal }, 'stopping: finishing work in hand');
     const timer = setTimeout(() => {
       logger.error('shutdown grace period over: exiting with work in hand (it will be retried)');
-      process.exit(1);
+      process.exit(EXIT.failed);
     }, SHUTDOWN_GRACE_MS);
     timer.unref();
     const stopped = Promise.allSettled(running.reverse().map((r) => r.stop()));
@@ -119,7 +145,7 @@ export async function runRoles(roleName: string, starters: RoleStarter[], argv =
     }
     logger.info('stopped');
     logger.flush();
-    process.exit(0);
+    process.exit(EXIT.ok);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -5,7 +5,11 @@ import { AuthError, RetryableError } from '../core/errors.js';
 export class TokenPausedError extends AuthError {}
 
 /** No usable token (none stored, or it cannot be decrypted): jobs wait instead of failing. */
-export class TokenUnavailableError extends AuthError {}
+export class TokenUnavailableError extends AuthError {
+  override get headline(): string {
+    return 'there is no usable workaround token';
+  }
+}
 
 /**
  * The stored token was sealed with another key than this process's (a token stored since

@@ -214,7 +214,7 @@ export function createTokenGate(deps: TokenGateDeps): TokenGate {
   const refresh = async (): Promise<TokenState> => {
     const next = await readTokenState(connection, prefix);
     if (next.paused !== current.paused) {
-      if (next.paused) log.error({ reason: next.reason, since: next.since }, 'the token queues are paused: the workaround token was refused');
+      if (next.paused) log.error({ reason: next.reason, since: next.since }, 'the token queues are paused until a valid token is stored');
       else log.info({ because: next.resumedBecause }, 'the token queues are resumed');
     }
     current = next;

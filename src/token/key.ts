@@ -4,6 +4,7 @@
 // ciphertext, so a wrong key is named as such instead of reading as tampering.
 import { createHmac } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { EXIT } from '../core/exit-codes.js';
 
 export const KEY_BYTES = 32;
 
@@ -39,8 +40,11 @@ export class KeyMismatchError extends SecretKeyError {
   }
 }
 
-/** Exit status of a process refused for its key (EX_CONFIG from sysexits.h). */
-export const KEY_MISMATCH_EXIT = 78;
+/**
+ * Exit status of a process refused for its key: 2, the class of a bad configuration or key
+ * (src/core/exit-codes.ts; a missing key file and a wrong key are one class). It was 78.
+ */
+export const KEY_MISMATCH_EXIT = EXIT.usage;
 
 export interface SecretKey {
   bytes: Buffer;

@@ -118,6 +118,9 @@ export function startTokenWatch(deps: TokenWatchDeps): TokenWatch {
     return running;
   };
   const tick = () => {
+    // During a Redis outage a check could only queue behind the reconnect and report, once
+    // Redis is back, what it found before (the outage has its own line): the next tick checks.
+    if (deps.redis.status !== 'ready' && deps.redis.status !== 'wait') return;
     checkNow().catch((e) => log.error({ err: describeError(e) }, 'token check failed'));
   };
   // An interval shorter than a minute would only hammer /myself; longer than a day misses expiry warnings.

@@ -4,7 +4,7 @@
 // one stop order: the workers first (close() waits for the jobs in hand), then what the role
 // built, then the token runtime, then the queues.
 import type { Queue, Worker } from 'bullmq';
-import type { Logger } from '../core/log.js';
+import { withRole, type Logger } from '../core/log.js';
 import type { Redis } from '../core/redis.js';
 import type { RetryAfterObserver } from '../jira/retry-after.js';
 import type { RoleContext, RoleStarter } from '../queues/role.js';
@@ -56,7 +56,7 @@ export interface TokenRoleSpec<P> {
 export function tokenWorkerRole<P = undefined>(spec: TokenRoleSpec<P>): RoleStarter {
   return async (ctx) => {
     const { config } = ctx;
-    const logger = ctx.logger.child({ role: spec.role });
+    const logger = withRole(ctx.logger, spec.role);
     const redis = ctx.redis(`${spec.role}-keys`);
     const base: RoleBase = { ctx, logger, redis };
     const prepared = spec.prepare ? await spec.prepare(base) : (undefined as P);

@@ -95,7 +95,9 @@ function liveTokenProbe(ctx: RoleContext): { run: () => Promise<unknown>; close:
   const makeClient = jiraClientFactory(config, logger, redis);
   const deps = { redis, config, secretKey, logger, makeClient };
   return {
-    run: () => runTokenCheck(deps, queues),
+    // With Redis away the check would queue behind the reconnect and log, once Redis is back,
+    // what it found before: the outage has its own line and /readyz its redis check.
+    run: async () => (redis.status === 'ready' ? runTokenCheck(deps, queues) : undefined),
     close: async () => {
       await Promise.all(queues.map((q) => q.close()));
       await makeClient.close();

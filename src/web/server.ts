@@ -10,15 +10,16 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import type { Logger } from '../core/log.js';
+import { withRole, type Logger } from '../core/log.js';
 import type { Redis } from '../core/redis.js';
 import { metrics as processMetrics, type Metrics, type ScrapeSource } from '../core/metrics.js';
 import { queueCountsSource } from '../ops/queue-status.js';
 import { closeQueues, openQueues, type OpsQueues } from '../ops/queue-status.js';
-import { renderInstallMetrics, type MetricsPublisher } from '../ops/metrics-share.js';
+import { renderInstallMetrics, renderOwnMetrics, type MetricsPublisher } from '../ops/metrics-share.js';
 import { redisCheck, runReadiness, type ReadinessCheck } from '../ops/readiness.js';
 import { authenticate, type Role, type WebAuth } from './auth.js';
 import { jiraWebhook, type JiraWebhookOptions } from './webhook.js';
+import { fastifyTimeouts, harden, httpServerOptions } from './hardening.js';
 
 export interface WebServerDeps {
   /** Connection for the board's queues and the Redis readiness check (owned by the caller). */
@@ -58,15 +59,30 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
+// A PING on a healthy local Redis takes well under a millisecond; a second is an outage.
+const REDIS_PING_MS = 1000;
+
+/** Redis answers a PING now (a connection still reconnecting queues commands: that is down). */
+async function redisAnswers(redis: Redis): Promise<boolean> {
+  if (redis.status !== 'ready') return false;
+  return withTimeout(redis.ping(), REDIS_PING_MS, 'redis ping').then(
+    () => true,
+    () => false,
+  );
+}
+
 export const BOARD_PATH = '/board';
 export const VIEW_PATH = '/view';
 
 export async function buildWebServer(deps: WebServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: deps.logger.child({ role: 'web' }) as FastifyBaseLogger,
+    loggerInstance: withRole(deps.logger, 'web') as FastifyBaseLogger,
     // Probes and scrapes arrive every few seconds: logging each would drown what matters.
     logController: new LogController({ disableRequestLogging: true }),
+    http: httpServerOptions(),
+    ...fastifyTimeouts,
   });
+  harden(app);
   const queues: OpsQueues = openQueues({ connection: deps.redis, prefix: deps.prefix, queueNames: deps.queueNames });
   app.addHook('onClose', async () => closeQueues(queues));
   // While Redis is away every reconnect attempt is an 'error' on every queue (openQueues drops
@@ -83,15 +99,21 @@ export async function buildWebServer(deps: WebServerDeps): Promise<FastifyInstan
   });
 
   app.get('/metrics', async (_req, reply) => {
-    // A source that fails (Redis down) leaves its gauges at their last values; the scrape still
-    // answers, and /readyz says what is wrong.
-    const failed = (await Promise.allSettled(sources.map((s) => withTimeout(s.collect(m), SCRAPE_TIMEOUT_MS, s.name))))
-      .map((r, i) => (r.status === 'rejected' ? sources[i]!.name : undefined))
-      .filter(Boolean);
-    if (failed.length) app.log.warn({ sources: failed }, 'metrics sources failed; serving last values');
+    // Redis first: without it every Redis-derived gauge (queues, heartbeats, token, other
+    // processes' series) would be its last value served as current. Those are left out, and
+    // mailroom_redis_up says why.
+    const up = await redisAnswers(deps.redis);
+    m.redisUp.set(up ? 1 : 0);
+    if (up) {
+      // A source that fails alone leaves its gauges at their last values; /readyz says what is wrong.
+      const failed = (await Promise.allSettled(sources.map((s) => withTimeout(s.collect(m), SCRAPE_TIMEOUT_MS, s.name))))
+        .map((r, i) => (r.status === 'rejected' ? sources[i]!.name : undefined))
+        .filter(Boolean);
+      if (failed.length) app.log.warn({ sources: failed }, 'metrics sources failed; serving last values');
+    }
     const text = deps.installMetrics
-      ? await withTimeout(renderInstallMetrics(deps.installMetrics), SCRAPE_TIMEOUT_MS, 'process metrics').catch(() => m.registry.metrics())
-      : await m.registry.metrics();
+      ? await withTimeout(renderInstallMetrics(deps.installMetrics, { redisUp: up }), SCRAPE_TIMEOUT_MS, 'process metrics').catch(() => renderOwnMetrics(m.registry, false))
+      : await renderOwnMetrics(m.registry, up);
     return reply.header('content-type', m.registry.contentType).send(text);
   });
 

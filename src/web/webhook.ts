@@ -19,6 +19,17 @@ import { openQueue } from '../queues/queue.js';
 import { key, type Redis } from '../core/redis.js';
 
 export const WEBHOOK_PATH = '/webhooks/jira';
+/**
+ * The webhook's body limit, enforced while reading (Fastify refuses a larger Content-Length at
+ * once with 413, and counts the bytes of a chunked body as they come). Issue events carry the
+ * whole issue; Jira Cloud caps a text field (description, environment, a comment) at 32,767
+ * characters (JRACLOUD-78553: "CONTENT_LIMIT_EXCEEDED" beyond it). A description and a comment
+ * at that cap, every character escaped as \uXXXX in JSON, are 2 x 32,767 x 6 = 393 KB; the
+ * rest of an issue (users, status, project, custom fields) is a few KB to tens of KB. 1 MiB
+ * leaves more than twice that as headroom, where the old 5 MiB let 60 unauthenticated posts
+ * hold 300 MB. See docs/web-hardening.md.
+ */
+export const WEBHOOK_BODY_LIMIT = 1024 * 1024;
 /** Jira's delivery id: logged only. It is not signed, so it identifies nothing. */
 export const IDENTIFIER_HEADER = 'x-atlassian-webhook-identifier';
 
@@ -35,7 +46,7 @@ export interface JiraWebhookOptions {
   secret: string | undefined;
   rules: readonly NotificationRule[];
   retry?: Partial<Record<string, RetryConfig>>;
-  /** Jira sends whole issues; 5 MiB leaves room for big descriptions and many custom fields. */
+  /** Default WEBHOOK_BODY_LIMIT. */
   bodyLimit?: number;
   /** A body whose timestamp is further than this from now is refused (WEBHOOK_MAX_AGE_MS). */
   maxAgeMs?: number;
@@ -60,7 +71,7 @@ export const jiraWebhook: FastifyPluginAsync<JiraWebhookOptions> = async (scope:
   scope.removeAllContentTypeParsers();
   scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  scope.post(WEBHOOK_PATH, { bodyLimit: opts.bodyLimit ?? 5 * 1024 * 1024 }, async (req, reply) => {
+  scope.post(WEBHOOK_PATH, { bodyLimit: opts.bodyLimit ?? WEBHOOK_BODY_LIMIT }, async (req, reply) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const sig = checkSignature(opts.secret, raw, req.headers[SIGNATURE_HEADER]);
     if (!sig.ok) {

@@ -149,6 +149,9 @@ describe('mailroom status', () => {
     expect(s.token.expiry.daysLeft).toBeGreaterThanOrEqual(4);
     expect(s.token.expiry.daysLeft).toBeLessThanOrEqual(5);
     expect(human.stdout).toMatch(/^token: ok - [45] days left/m);
+    // Which code answered: version, commit, node.
+    expect((s as unknown as { build: unknown }).build).toEqual({ version: expect.stringMatching(/^\d+\.\d+\.\d+/), commit: expect.stringMatching(/^[0-9a-f]{12}$/), node: process.versions.node });
+    expect(human.stdout).toMatch(/^mailroom: \d+\.\d+\.\d+\S* \(commit [0-9a-f]{12}, node /m);
     expect(human.stdout).toMatch(/^WARNING: the token expires in [45] days \(within token\.warnBeforeExpiry 30d\): create a new one and run `mailroom token rotate`/m);
 
     // Failed jobs: exit 1, and the command that lists them.

@@ -3,7 +3,11 @@
 // - every CLI command that needs Redis exits 3 with one line naming the masked Redis and why;
 // - a role (the resolver) and the web role log only JSON lines: one when Redis goes, one when
 //   it is back, not one per retry; /readyz says not ready, naming the Redis;
-// - SIGTERM with Redis away and no work in hand stops the role at once, not after the grace.
+// - SIGTERM with Redis away and no work in hand stops the role at once, not after the grace;
+// - the poller too (its store pruner's queues included), over a 30 s outage: at most two
+//   lines (outage, recovery) about it per role, all JSON, `role` once per line;
+// - /metrics says `mailroom_redis_up 0` and drops every Redis-derived series (queue counts,
+//   other roles' series) rather than serving their last values as current.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -87,7 +91,7 @@ describe('with Redis unreachable', () => {
   });
 });
 
-function startRole(role: 'resolver' | 'web', e: NodeJS.ProcessEnv) {
+function startRole(role: 'resolver' | 'web' | 'poller', e: NodeJS.ProcessEnv) {
   const child = spawn(process.execPath, ['--import', 'tsx', join('workers', `${role}.ts`), ...(role === 'web' ? ['--no-auth'] : [])], { cwd: ROOT, env: e, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   const lines: string[] = [];
@@ -112,13 +116,24 @@ function startRole(role: 'resolver' | 'web', e: NodeJS.ProcessEnv) {
 }
 
 describe('a role while Redis goes away and comes back', () => {
-  it('logs one JSON line per outage and per recovery, reports not ready, and stops at once on SIGTERM', { timeout: 150_000 }, async () => {
+  it('logs one JSON line per outage and per recovery, reports not ready, and stops at once on SIGTERM', { timeout: 240_000 }, async () => {
     // No password here: ioredis warns on stderr (not JSON) when the server needs none.
     const plain = `redis://127.0.0.1:${redis.port}`;
     const e = { ...env(), REDIS_URL: plain };
     const resolver = startRole('resolver', e);
     const web = startRole('web', e);
-    for (const r of [resolver, web]) await r.until('started', (m) => m.includes('started'));
+    const poller = startRole('poller', e);
+    for (const r of [resolver, web, poller]) await r.until('started', (m) => m.includes('started'));
+    const scrape = async () => (await fetch(`http://127.0.0.1:${webPort}/metrics`)).text();
+    // Up: Redis, the queue counts, the resolver's own series (published through Redis).
+    let text = '';
+    for (let i = 0; i < 100 && !/^mailroom_build_info\{.*role="resolver"/m.test(text); i++) {
+      text = await scrape();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(text).toContain('mailroom_redis_up 1\n');
+    expect(text).toMatch(/^mailroom_queue_jobs\{queue="mail-inbound",state="waiting"\} 0$/m);
+    expect(text).toMatch(/^mailroom_build_info\{version="[^"]+",commit="[^"]+",node="[^"]+",role="resolver",instance="[^"]+"\} 1$/m);
     const ready = async () => {
       const res = await fetch(`http://127.0.0.1:${webPort}/readyz`);
       const body = (await res.json()) as { checks: { name: string; ok: boolean; detail?: string }[] };
@@ -126,26 +141,50 @@ describe('a role while Redis goes away and comes back', () => {
     };
     expect((await ready()).redis).toMatchObject({ ok: true, detail: `one server, ${plain}, node 127.0.0.1:${redis.port}` });
 
+    const roles = [resolver, web, poller];
+    // Let start-up lines (settings warnings, token state) land before counting the outage's.
+    await new Promise((r) => setTimeout(r, 2000));
+    const before = roles.map((r) => r.lines.length);
     await redis.halt({ hard: true });
-    for (const r of [resolver, web]) await r.until('the outage line', (m) => m.includes('redis unreachable: work waits until it is back'));
-    // Several seconds of reconnect attempts (each an error event on every connection).
-    await new Promise((r) => setTimeout(r, 4000));
+    const haltedAt = Date.now();
+    // The first scrape after the halt already says so (a PING that fails); the issue asks for
+    // at most 10 s, so that is the bound this polls to.
+    do text = await scrape();
+    while (!text.includes('mailroom_redis_up 0\n') && Date.now() - haltedAt < 10_000);
+    expect(text).toContain('mailroom_redis_up 0\n');
+    expect(text).not.toMatch(/^mailroom_queue_jobs/m);
+    expect(text).not.toMatch(/^mailroom_mailbox_heartbeat_age_seconds/m);
+    expect(text).not.toMatch(/role="resolver"/);
+    expect(text).toMatch(/^mailroom_build_info\{.*role="web"/m);
+    for (const r of [resolver, web, poller]) await r.until('the outage line', (m) => m.includes('redis unreachable: work waits until it is back'));
+    // 30 s of reconnect attempts (each an error event on every connection and queue).
+    await new Promise((r) => setTimeout(r, 30_000));
     const down = await ready();
     expect(down.status).toBe(503);
     expect(down.redis).toMatchObject({ ok: false, detail: expect.stringContaining(plain) });
 
     await redis.resume();
-    for (const r of [resolver, web]) await r.until('the recovery line', (m) => m.includes('redis reachable again'));
+    for (const r of [resolver, web, poller]) await r.until('the recovery line', (m) => m.includes('redis reachable again'));
+    // Anything a reconnect stirs up (BullMQ's eviction-policy warning, a queue's error) lands now.
+    await new Promise((r) => setTimeout(r, 3000));
+    roles.forEach((r, i) => {
+      const during = r.lines.slice(before[i]);
+      expect(during.map((l) => (JSON.parse(l) as { msg: string }).msg), during.join('\n')).toEqual(['redis unreachable: work waits until it is back', 'redis reachable again']);
+      for (const l of r.lines) expect(l.match(/"role":/g)?.length ?? 0, l).toBe(1);
+    });
+    expect(await scrape()).toContain('mailroom_redis_up 1\n');
     expect((await ready()).redis).toMatchObject({ ok: true });
 
     await redis.halt({ hard: true });
     await resolver.until('the second outage line', (m) => m.filter((x) => x === 'redis unreachable: work waits until it is back').length === 2);
     resolver.child.kill('SIGTERM');
     web.child.kill('SIGTERM');
+    poller.child.kill('SIGTERM');
     expect(await resolver.exited).toBe(0);
     expect(await web.exited).toBe(0);
+    expect(await poller.exited).toBe(0);
 
-    for (const r of [resolver, web]) {
+    for (const r of [resolver, web, poller]) {
       const m = r.msgs();
       expect(m.filter((x) => x.startsWith('NOT JSON'))).toEqual([]);
       expect(m.filter((x) => x === 'redis reachable again')).toHaveLength(1);

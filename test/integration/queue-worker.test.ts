@@ -7,6 +7,8 @@ import { addJob, openQueue } from '../../src/queues/queue.js';
 import { outcomeOf, startWorker } from '../../src/queues/worker.js';
 import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
+import { createAuditTrail } from '../../src/queues/audit.js';
+import { TokenUnavailableError } from '../../src/token/errors.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 const prefix = uniquePrefix('qw');
@@ -70,6 +72,31 @@ describe('outcomeOf', () => {
 });
 
 describe('startWorker', () => {
+  it('writes a job that failed for good into the audit trail with its reason: permanent, and the last attempt', async () => {
+    const auditedDef = defineQueue({ ...def, name: 'test-audited', audit: { step: 'test-failed', subject: (d: { id: string }) => ({ mail: `${d.id}@example.test`, mailboxId: 'support' }) } });
+    const q = openQueue(auditedDef, { connection: redis, prefix });
+    const worker = startWorker(auditedDef, async (d) => {
+      if (d.behaviour === 'permanent') throw new PermanentError('Jira refused the issue type');
+      throw new RetryableError('Jira answered 503');
+    }, { connection: redis, prefix, logger: silentLogger });
+    const trail = createAuditTrail({ redis, prefix });
+    await addJob(q, auditedDef, { id: 'ap1', behaviour: 'permanent' });
+    await addJob(q, auditedDef, { id: 'af1', behaviour: 'flaky' });
+    const last = async (id: string) => {
+      for (;;) {
+        const events = await trail.read(`${id}@example.test`);
+        if (events.length) return events;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    expect(await last('ap1')).toEqual([expect.objectContaining({ step: 'test-failed', outcome: 'failed', mailboxId: 'support', detail: 'failed for good (not retried): Jira refused the issue type' })]);
+    // Only the last of three attempts is written: the first two were retried.
+    expect(await last('af1')).toEqual([expect.objectContaining({ step: 'test-failed', outcome: 'failed', detail: 'gave up after 3 attempts: Jira answered 503' })]);
+    expect(((await q.getJob('t|af1')) as Job).attemptsMade).toBe(3);
+    await worker.close();
+    await q.close();
+  });
+
   it('fails a permanent error at once, without spending further attempts', async () => {
     const worker = startWorker(def, async (d) => {
       if (d.behaviour === 'permanent') throw new PermanentError('permanent: the mail names no sender');
@@ -183,6 +210,22 @@ describe('startWorker', () => {
     const job = (await queue.getJob('t|a1')) as Job;
     expect(job.attemptsMade).toBe(1);
     expect(job.attemptsStarted).toBe(2);
+    await worker.close();
+  });
+
+  it('with no token stored, the job story says so, not that a token was refused', async () => {
+    let calls = 0;
+    const worker = startWorker(def, async () => {
+      calls += 1;
+      if (calls === 1) throw new TokenUnavailableError('no workaround token is stored: store one with `mailroom token set`');
+      return 'ok';
+    }, { connection: redis, prefix, logger: silentLogger, onAuthError: async () => undefined });
+    const done = finished('t|n1');
+    await addJob(queue, def, { id: 'n1', behaviour: 'auth' });
+    expect(await done).toBe('completed');
+    const { logs } = await queue.getJobLogs('t|n1');
+    expect(logs[0]).toMatch(/^there is no usable workaround token \(no workaround token is stored/);
+    expect(logs.join('\n')).not.toContain('refused');
     await worker.close();
   });
 

@@ -1,5 +1,5 @@
 // Issue #14, finding 4: a process started with another valid key than the one the stored token
-// was sealed with. It refuses to start (its role starters throw, the process exits 78 naming
+// was sealed with. It refuses to start (its role starters throw, the process exits 2 naming
 // both key ids), and should a token sealed with another key appear while it runs, its jobs
 // retry without pausing the install's queues: the shared pause state is never touched.
 import { spawn } from 'node:child_process';
@@ -53,7 +53,7 @@ describe('a process whose key cannot decrypt the stored token', () => {
     await untouched();
   });
 
-  it('exits with status 78 and says so on stderr, as a role process', { timeout: 60_000 }, async () => {
+  it('exits 2 (bad configuration or key, docs/exit-codes.md) and says so on stderr, as a role process', { timeout: 60_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mr-keymismatch-'));
     writeFileSync(join(dir, 'mailroom.yml'), ['jira:', `  site: ${jira.sim.url}`, 'mailboxes:', '  - id: support', '    deliver:', '      project: SUP', ''].join('\n'));
     const entry = "import { runRoles } from './src/roles/runtime.js';\nimport { delivererRole } from './src/deliver/role.js';\nawait runRoles('deliverer', [delivererRole()]);\n";

@@ -107,10 +107,20 @@ describe('/readyz with token and mailboxes', () => {
       detail: 'parked: the server keeps refusing the login (last error: authentication failed for bot@example.com); next attempt at 2026-11-28T23:00:00.000Z',
     });
     expect(check(r.body, 'mailbox:support')).toMatchObject({ ok: true, detail: 'idle' });
+    // Prometheus sees it too: one state at 1 per mailbox, the others at 0.
+    let text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toContain('mailroom_mailbox_state{mailbox="sales",state="parked"} 1\n');
+    expect(text).toContain('mailroom_mailbox_state{mailbox="sales",state="idle"} 0\n');
+    expect(text).toContain('mailroom_mailbox_state{mailbox="support",state="idle"} 1\n');
+    expect(text.match(/^mailroom_mailbox_state\{mailbox="sales",state="\w+"\} 1$/gm)).toHaveLength(1);
     await writeHeartbeat(redis, prefix, { mailboxId: 'sales', state: 'idle', lastError: '', nextAttemptAt: '' });
     r = await readyz();
     expect(r.status).toBe(200);
     expect(check(r.body, 'mailbox:sales')).toMatchObject({ ok: true, detail: 'idle' });
+    text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toContain('mailroom_mailbox_state{mailbox="sales",state="parked"} 0\n');
+    expect(text).toContain('mailroom_redis_up 1\n');
+    expect(text).toMatch(/^mailroom_build_info\{version="\d[^"]*",commit="[^"]+",node="\d[^"]*"\} 1$/m);
   });
 
   it('turns unready when the token is refused and its queues paused', async () => {

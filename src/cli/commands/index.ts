@@ -19,6 +19,7 @@ export const commandModules: Record<string, Loader> = {
   reprocess: () => import('./reprocess.js'),
   store: () => import('./store.js'),
   reconcile: () => import('./reconcile.js'),
+  'restore-mark': () => import('./restore-mark.js'),
   token: () => import('./token.js'),
   'jira-sim': () => import('./jira-sim.js'),
   notify: () => import('./notify.js'),

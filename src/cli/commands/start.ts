@@ -29,7 +29,7 @@ export function register(program: Command, _ctx: CliContext): void {
       await runRoles(
         chosen.length === ROLES.length ? 'all' : chosen.join('+'),
         chosen.map((r) => starters[r as (typeof ROLES)[number]]),
-        [...(config ? ['--config', config] : []), ...(opts.pretty === undefined ? [] : [opts.pretty ? '--pretty' : '--no-pretty'])],
+        { config, pretty: opts.pretty, noAuth: !opts.auth },
       );
       // Keep the command (and its process) alive until a signal ends it: runRoles exits then.
       await new Promise(() => undefined);

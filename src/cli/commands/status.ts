@@ -1,6 +1,7 @@
 // `mailroom status`: what the queues hold right now, by state; whether workers consume each
 // queue and why its jobs wait; each IMAP mailbox's poller heartbeat; whether Jira answers; the
 // workaround token's state and days left; the failed jobs and the command that lists them.
+import { buildInfo, describeBuild } from '../../core/build-info.js';
 import type { Command } from 'commander';
 import { ms } from '../../config/duration.js';
 import type { Config } from '../../config/load.js';
@@ -84,7 +85,9 @@ async function gatherStatus(config: Config, redis: Redis, queues: OpsQueues) {
 
 function printStatusJson(r: StatusReport): void {
   const { gate: _gate, ...tokenShown } = r.token;
+  const { from: _from, ...build } = buildInfo();
   printJson({
+    build,
     prefix: r.config.prefix,
     redis: redisWhere(r.redis),
     queues: r.status,
@@ -112,6 +115,7 @@ function printStatusText(r: StatusReport): void {
   printActivity(status, r.activity, r.retryAfterMs, token);
   printMailboxes(r.mailboxes, r.now);
   out();
+  out(`mailroom: ${describeBuild()} (this command; each role's is in its start line and mailroom_build_info)`);
   out(formatRedisWhere(redisWhere(r.redis)));
   printJira(r.jiraState);
   out(ceilingLine(r.accounts));
