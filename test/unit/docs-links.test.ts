@@ -20,7 +20,7 @@ function anchorsOf(text: string): Set<string> {
   const anchors = new Set<string>();
   for (const line of text.split('\n')) {
     const m = /^#{1,6}\s+(.*)$/.exec(line);
-    if (m) anchors.add(m[1].trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-'));
+    if (m?.[1]) anchors.add(m[1].trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-'));
   }
   return anchors;
 }
@@ -36,7 +36,7 @@ describe('documentation links', () => {
     const text = readFileSync(file, 'utf8');
     const broken: string[] = [];
     for (const m of withoutCode(text).matchAll(/\]\(([^)\s]+)\)/g)) {
-      const target = m[1];
+      const target = m[1]!;
       if (/^[a-z]+:/i.test(target)) continue;
       const [path, anchor] = target.split('#');
       const abs = path ? resolve(dirname(file), path) : file;
