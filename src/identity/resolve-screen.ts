@@ -49,16 +49,23 @@ export async function checkSender(run: ResolveRun): Promise<SenderVerdict> {
 /** A mail's first run: its people, none decided yet, and the sender's count against the flood limit. */
 export async function firstState(run: ResolveRun, verdict: SenderVerdict): Promise<ResolveState> {
   const { p, record, mailbox, policy, base, sender, audit } = run;
-  // Replies that overtake this mail (same thread, arriving together) wait for its delivery.
-  await createLedger(p.redis, p.prefix).markPending(mailKey(record));
   const people = selectParticipants(record, mailbox).map((x): PersonState => ({ ...x, status: 'new' }));
   const state: ResolveState = { v: 1, people, passes: 0 };
   if (verdict.result === 'fail') {
     for (const x of people.filter((y) => y.role === 'sender')) Object.assign(x, { status: 'ignored', reason: 'sender-auth-failed' });
-    await audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'failed', detail: `${verdict.detail}: the sender is neither created nor made reporter; the mail is delivered flagged` });
   }
-  if (sender && people.some((x) => x.role === 'sender' && x.status === 'new') && policy.autoCreate !== 'none') {
-    const count = await countMail(p.redis, p.prefix, sender, String(run.ctx.job.id));
+  const counted = !!sender && people.some((x) => x.role === 'sender' && x.status === 'new') && policy.autoCreate !== 'none';
+  // Three independent writes go out together: a new sender's mail waits on each round trip of
+  // this path (issue #25). Replies that overtake this mail (same thread, arriving together)
+  // wait for its delivery (markPending).
+  const [, count] = await Promise.all([
+    createLedger(p.redis, p.prefix).markPending(mailKey(record)),
+    counted ? countMail(p.redis, p.prefix, sender, String(run.ctx.job.id)) : undefined,
+    verdict.result === 'fail'
+      ? audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'failed', detail: `${verdict.detail}: the sender is neither created nor made reporter; the mail is delivered flagged` })
+      : undefined,
+  ]);
+  if (count !== undefined) {
     const held = count > policy.floodLimitPerHour;
     state.flood = { count, limit: policy.floodLimitPerHour, held };
     if (held) {
