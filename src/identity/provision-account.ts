@@ -39,8 +39,7 @@ export async function ensureAccount(run: ProvisionRun): Promise<string> {
 }
 
 async function existingAccount(run: ProvisionRun): Promise<CachedAccount | undefined> {
-  const { p, email, state, base, audit } = run;
-  const known = await p.cache.peek(email);
+  const { p, email, state, base, audit, known } = run;
   if (known?.found) return known.account;
   if (state.step !== 'creating') return undefined;
   // An earlier run asked Jira to create and did not hear back: it may have worked.
