@@ -2,7 +2,8 @@
 // the ceilings they are measured against, in one run, on loopback: the raw BullMQ ceiling on the
 // harness's own Redis, parse throughput against bare mailparser, the real role processes
 // (poller, resolver, provisioner, deliverer) against a throwaway Dovecot and the Jira simulator,
-// the poller's memory while a 25 MB mail passes, and Redis bytes per queued mail. Prints a table
+// the poller's memory while a 25 MB mail passes, Redis bytes per queued mail, and the time a new
+// sender waits for its account in a burst of new senders (bench/new-senders.ts). Prints a table
 // and writes bench/results.json; every figure sits beside its workload size.
 import { existsSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchBullmq, type BullmqCeiling } from './bullmq.js';
 import { benchHtmlDelivery, type HtmlDeliveryBench } from './html.js';
+import { benchNewSenderBurst, NEW_SENDER_BURST, newSenderRows, type NewSenderBurst } from './new-senders.js';
 import { benchParse, type ParseBench } from './parse.js';
 import { sampleCorpus } from './lib/corpus-sample.js';
 import { describeMachine, type Machine } from './lib/machine.js';
@@ -86,6 +88,8 @@ export interface BenchResults {
   htmlDelivery: HtmlDeliveryBench;
   /** MEMORY USAGE of every key of the install, before and after the mails were queued, per mail; and the job hashes alone. */
   redis: { queuedMails: number; bytesPerMailAllKeys: number; bytesPerMailJobKeys: number; jobKeys: number };
+  /** Issue #25: new senders arriving in a burst, first append -> account ready and each step between (fresh role processes). */
+  newSenderBurst: NewSenderBurst;
   durationSec: number;
 }
 
@@ -367,6 +371,7 @@ function render(r: BenchResults): string {
     ['poller peak RSS (MB, VmHWM)', `${r.pollerRss.peakHwmMB} (idle ${r.pollerRss.idleRssMB}, just after work ${r.pollerRss.baselineRssMB})`, `one ${round(r.pollerRss.mailBytes / 2 ** 20, 1)} MB mail`],
     ['deliverer event-loop delay p50/p99/max (ms)', `${r.htmlDelivery.eventLoopDelayMs.p50} / ${r.htmlDelivery.eventLoopDelayMs.p99} / ${r.htmlDelivery.eventLoopDelayMs.max} (target p99 < 50)`, `one ${r.htmlDelivery.mailMB} MB HTML mail delivered in ${r.htmlDelivery.deliverMs} ms; idle p99 ${r.htmlDelivery.idleDelayMs.p99}`],
     ['Redis bytes per queued mail', `${r.redis.bytesPerMailAllKeys} (job hash ${r.redis.bytesPerMailJobKeys})`, `${r.redis.queuedMails} mail-inbound jobs waiting`],
+    ...newSenderRows(r.newSenderBurst),
   ];
   const m = r.machine;
   return [
@@ -385,7 +390,7 @@ async function main(): Promise<void> {
   const rig = await startRig({
     latencyMs,
     jitterMs,
-    imapUsers: ['bench@example.test'],
+    imapUsers: ['bench@example.test', 'burst@example.test'],
   });
   try {
     const machine = describeMachine(await rig.redis.version());
@@ -415,6 +420,16 @@ async function main(): Promise<void> {
     } finally {
       await run.stopAll();
     }
+    // The new-sender burst on role processes of its own (a fresh install prefix and mailbox), so
+    // the backlog of the runs above is not in it.
+    const burstRun = await rig.newRun('burst', { imapUser: 'burst@example.test' });
+    let newSenderBurst: NewSenderBurst;
+    try {
+      newSenderBurst = await benchNewSenderBurst(rig, burstRun, QUICK ? { mails: 20, senders: 8, unknown: 6, ratePerSec: 10, timeoutMs: STAGE_TIMEOUT_MS } : { ...NEW_SENDER_BURST, timeoutMs: STAGE_TIMEOUT_MS });
+    } finally {
+      await burstRun.stopAll();
+    }
+    say(`new-sender burst ${JSON.stringify(newSenderBurst.firstAppendToAccountReady)}`);
     const e2e = { ...live.endToEnd, jira: live.jira };
     const latency = live.latency;
     const pollerRss = live.pollerRss;
@@ -442,6 +457,7 @@ async function main(): Promise<void> {
       pollerRss,
       htmlDelivery,
       redis: staged.redis,
+      newSenderBurst,
       durationSec: Math.round((Date.now() - started) / 1000),
     };
     await writeFile(args.out, JSON.stringify(results, null, 2) + '\n');

@@ -21,22 +21,26 @@ export function answeredWithoutEffect(err: unknown): boolean {
   return err instanceof JiraServerError;
 }
 
-/** The account's id, once it exists (progress saved at 'memberships'). */
+/**
+ * The account's id, once it exists (progress saved at 'memberships'). The audit entry of a create
+ * and the saved progress are written together: neither needs the other, and a new sender's mail
+ * waits on every round trip here (issue #25).
+ */
 export async function ensureAccount(run: ProvisionRun): Promise<string> {
   const { state } = run;
   if (!state.accountId) {
     const found = await existingAccount(run);
+    let record: (() => Promise<void>) | undefined;
     if (found) Object.assign(state, { accountId: found.accountId, account: found, created: false });
-    else await createAccount(run);
+    else record = await createAccount(run);
     state.step = 'memberships';
-    await run.progress.save(state);
+    await Promise.all([run.progress.save(state), record?.()]);
   }
   return state.accountId!;
 }
 
 async function existingAccount(run: ProvisionRun): Promise<CachedAccount | undefined> {
-  const { p, email, state, base, audit } = run;
-  const known = await p.cache.peek(email);
+  const { p, email, state, base, audit, known } = run;
   if (known?.found) return known.account;
   if (state.step !== 'creating') return undefined;
   // An earlier run asked Jira to create and did not hear back: it may have worked.
@@ -45,7 +49,8 @@ async function existingAccount(run: ProvisionRun): Promise<CachedAccount | undef
   return e.found ? e.account : undefined;
 }
 
-async function createAccount(run: ProvisionRun): Promise<void> {
+/** Creates the account (state updated); resolves with the write of its audit entry, for the caller to run beside its own. */
+async function createAccount(run: ProvisionRun): Promise<(() => Promise<void>) | undefined> {
   const { p, data, email, state, base, audit } = run;
   state.step = 'creating';
   await run.progress.save(state);
@@ -58,11 +63,11 @@ async function createAccount(run: ProvisionRun): Promise<void> {
     Object.assign(state, { accountId: e.account.accountId, account: e.account, created: false });
     // Not a new account: not counted, and its slot under the install's ceiling is given back.
     await releaseNewAccount(p.redis, p.prefix, email);
-  } else {
-    await audit.record({ ...base, step, outcome: 'created', jira: `accountId ${made.accountId} (${made.accountType})` });
-    metrics.accountsCreated.inc({ mode: data.mode });
-    Object.assign(state, { accountId: made.accountId, account: toCached(made), created: true });
+    return undefined;
   }
+  metrics.accountsCreated.inc({ mode: data.mode });
+  Object.assign(state, { accountId: made.accountId, account: toCached(made), created: true });
+  return () => audit.record({ ...base, step, outcome: 'created', jira: `accountId ${made.accountId} (${made.accountType})` });
 }
 
 /** Jira's answer to the create: the new account, or 'exists'. Any other failure is recorded and thrown. */

@@ -36,9 +36,9 @@ async function joinGroups(run: ProvisionRun, accountId: string): Promise<void> {
       if (e instanceof UserNotFoundYetError) await userNotFoundYet(run, e, g.groupId ?? g.name ?? '?');
       throw e;
     });
-    await audit.record({ ...base, step: 'add-to-group', outcome: r, detail: g.groupId ?? g.name });
     state.groupsDone = i + 1;
-    await run.progress.save(state);
+    // Independent writes, together: a new sender's mail waits on this job (issue #25).
+    await Promise.all([audit.record({ ...base, step: 'add-to-group', outcome: r, detail: g.groupId ?? g.name }), run.progress.save(state)]);
   }
 }
 

@@ -6,7 +6,7 @@ import type { PolicyConfig } from '../config/schema.js';
 import { PermanentError } from '../core/errors.js';
 import type { identityProvision } from '../queues/catalog.js';
 import type { KeptProgress, ProcessorContext } from '../queues/worker.js';
-import type { CachedAccount } from './cache.js';
+import type { CachedAccount, CacheEntry } from './cache.js';
 import { jobAudit, type IdentityClient, type JobAudit, type Pipeline } from './context.js';
 
 export type ProvisionPayload = z.infer<typeof identityProvision.payload>;
@@ -46,6 +46,8 @@ export interface ProvisionRun {
   audit: JobAudit;
   progress: KeptProgress<ProvisionState>;
   state: ProvisionState;
+  /** The identity cache's entry for the email when the run opened (read beside the token). */
+  known: CacheEntry | undefined;
 }
 
 /** Checks the job against the configuration (a mismatch fails for good), then reads its progress. */
@@ -59,7 +61,8 @@ export async function openProvisionRun(p: Pipeline, data: ProvisionPayload, ctx:
     throw new PermanentError(`mailbox "${data.mailboxId}" auto-creates customers but has no policy.serviceDeskId`);
   }
   const audit = jobAudit(p, ctx.job);
-  const { client, account: tokenAccount } = await p.jira();
+  // Both reads at once: a new sender's mail waits on every round trip of this job (issue #25).
+  const [{ client, account: tokenAccount }, known] = await Promise.all([p.jira(), p.cache.peek(email)]);
   const progress = ctx.progress(PROVISION_STATE_FIELD, isProvisionState);
   return {
     p,
@@ -72,5 +75,6 @@ export async function openProvisionRun(p: Pipeline, data: ProvisionPayload, ctx:
     audit,
     progress,
     state: progress.read() ?? { v: 1, step: 'start', groupsDone: 0 },
+    known,
   };
 }

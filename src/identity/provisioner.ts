@@ -44,10 +44,13 @@ export function createProvisioner(p: Pipeline): Processor<ProvisionPayload> {
 async function accountReady(run: ProvisionRun, accountId: string): Promise<ProvisionResult> {
   const { p, data, email, policy, state, base, audit } = run;
   state.step = 'done';
-  await run.progress.save(state);
-  await p.cache.learn(email, state.account ?? { accountId });
-  await audit.record({ ...base, step: 'account-ready', outcome: 'ok', detail: `${state.created ? 'created' : 'existing'} ${data.mode} ${accountId}` });
-  const promoted = await wakeMailsWaitingOn(p, email);
+  // The cache learns the account before the waiting mails wake (they read it there); the saved
+  // progress and the audit entry go out beside those two steps, not before them (issue #25).
+  const [promoted] = await Promise.all([
+    p.cache.learn(email, state.account ?? { accountId }).then(() => wakeMailsWaitingOn(p, email)),
+    run.progress.save(state),
+    audit.record({ ...base, step: 'account-ready', outcome: 'ok', detail: `${state.created ? 'created' : 'existing'} ${data.mode} ${accountId}` }),
+  ]);
   run.ctx.log.info({ email, accountId, created: state.created, promoted }, 'account ready');
   const result: ProvisionResult = { email, accountId, created: !!state.created, mode: data.mode };
   if (data.mode === 'user') result.groups = policy.groups.length;

@@ -49,22 +49,29 @@ async function decidePerson(run: ResolveRun, flood: Flood, person: PersonState, 
   }
   const { entry, source } = await p.cache.resolve(person.email);
   // A cache hit is not worth an entry of its own: the mail's deliver-queued entry names
-  // every participant's account. What Jira itself answered is always recorded.
-  if (source !== 'cache') await recordLookup(run, person, entry, source);
+  // every participant's account. What Jira itself answered is always recorded, beside the
+  // decision rather than before it (a new sender's provision job waits on each round trip),
+  // and before this person's next entry, so the trail keeps its order (issue #25).
+  const recorded = source !== 'cache' ? recordLookup(run, person, entry, source) : Promise.resolve();
+  recorded.catch(() => undefined); // awaited below; marked handled if a step throws first
   const flooded = person.role === 'sender' && !!flood?.held;
   const d = decide(person.email, entry.found, policy, { flooded, floodDetail: flood ? `mail ${flood.count} this hour, limit ${flood.limit}` : undefined });
   switch (d.action) {
     case 'known':
       if (entry.found) Object.assign(person, { status: 'known', accountId: entry.account.accountId });
-      return;
+      return recorded;
     case 'ignore':
     case 'hold':
       Object.assign(person, { status: d.action === 'hold' ? 'held' : 'ignored', reason: d.reason });
+      await recorded;
       await audit.record({ ...base, email: person.email, step: 'decision', outcome: d.action === 'hold' ? 'held' : 'ignored', detail: d.detail });
       return;
     case 'provision':
-      if (person.role !== 'sender' && verdictOf(run.record, run.mailbox).result !== 'pass') return refuseUnverified(run, person);
-      return provisionPerson(run, flood, person, d.mode, round);
+      if (person.role !== 'sender' && verdictOf(run.record, run.mailbox).result !== 'pass') {
+        await recorded;
+        return refuseUnverified(run, person);
+      }
+      return provisionPerson(run, flood, person, d.mode, round, recorded);
   }
 }
 
@@ -87,10 +94,11 @@ async function recordLookup(run: ResolveRun, person: PersonState, entry: CacheEn
 }
 
 /** A held mail creates no one; then the ceilings on new accounts, per mail, per sender, per install. */
-async function provisionPerson(run: ResolveRun, flood: Flood, person: PersonState, mode: 'user' | 'customer', round: DecideRound): Promise<void> {
+async function provisionPerson(run: ResolveRun, flood: Flood, person: PersonState, mode: 'user' | 'customer', round: DecideRound, recorded: Promise<void>): Promise<void> {
   const { p, policy, base, sender, audit } = run;
   const hold = async (reason: string, detail: string) => {
     Object.assign(person, { status: 'held', reason });
+    await recorded;
     await audit.record({ ...base, email: person.email, step: 'decision', outcome: 'held', detail });
   };
   if (flood?.held) return hold('flood', `the mail's sender is over the flood limit (mail ${flood.count} this hour, limit ${flood.limit}): this mail creates no accounts`);
@@ -105,10 +113,11 @@ async function provisionPerson(run: ResolveRun, flood: Flood, person: PersonStat
     // The install's ceiling: the person stays undecided and the mail waits for the next hour.
     round.newAccounts--;
     round.installFull = { count: take.count, limit: take.limit, retryAt: take.retryAt };
-    return;
+    return recorded;
   }
   await run.ctx.add(identityProvision, provisionRequest(run, person, mode));
   Object.assign(person, { status: 'pending', mode });
+  await recorded;
   await audit.record({ ...base, email: person.email, step: 'provision-queued', outcome: 'ok', detail: `auto-create ${mode}` });
 }
 

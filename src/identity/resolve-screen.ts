@@ -67,18 +67,25 @@ function warnOnceIfNoTrustedHeader(run: ResolveRun, verdict: SenderVerdict): voi
 /** A mail's first run: its people, none decided yet, and the sender's count against the flood limit. */
 export async function firstState(run: ResolveRun, verdict: SenderVerdict): Promise<ResolveState> {
   const { p, record, mailbox, policy, base, sender, audit } = run;
-  // Replies that overtake this mail (same thread, arriving together) wait for its delivery.
-  await createLedger(p.redis, p.prefix).markPending(mailKey(record));
   const people = selectParticipants(record, mailbox).map((x): PersonState => ({ ...x, status: 'new' }));
   const state: ResolveState = { v: 1, people, passes: 0 };
   if (verdict.result === 'fail') {
     for (const x of people.filter((y) => y.role === 'sender')) Object.assign(x, { status: 'ignored', reason: 'sender-auth-failed' });
-    await audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'failed', detail: `${verdict.detail}: nobody in it is created, the sender is not made reporter; the mail is delivered flagged` });
-  } else if (verdict.result === 'none') {
-    await audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'unverified', detail: `${verdict.detail}: nobody but the sender may be created, and it joins an issue only through a Message-ID Mailroom recorded` });
   }
-  if (sender && people.some((x) => x.role === 'sender' && x.status === 'new') && policy.autoCreate !== 'none') {
-    const count = await countMail(p.redis, p.prefix, sender, String(run.ctx.job.id));
+  const counted = !!sender && people.some((x) => x.role === 'sender' && x.status === 'new') && policy.autoCreate !== 'none';
+  // Three independent writes go out together: a new sender's mail waits on each round trip of
+  // this path (issue #25). Replies that overtake this mail (same thread, arriving together)
+  // wait for its delivery (markPending).
+  const [, count] = await Promise.all([
+    createLedger(p.redis, p.prefix).markPending(mailKey(record)),
+    counted ? countMail(p.redis, p.prefix, sender, String(run.ctx.job.id)) : undefined,
+    verdict.result === 'fail'
+      ? audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'failed', detail: `${verdict.detail}: nobody in it is created, the sender is not made reporter; the mail is delivered flagged` })
+      : verdict.result === 'none'
+        ? audit.record({ ...base, email: sender, step: 'sender-auth', outcome: 'unverified', detail: `${verdict.detail}: nobody but the sender may be created, and it joins an issue only through a Message-ID Mailroom recorded` })
+        : undefined,
+  ]);
+  if (count !== undefined) {
     const held = count > policy.floodLimitPerHour;
     state.flood = { count, limit: policy.floodLimitPerHour, held };
     if (held) {

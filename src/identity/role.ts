@@ -29,11 +29,14 @@ export function startProvisionerWorker(p: Pipeline, deps: PipelineWorkerDeps): W
   return w;
 }
 
-/** The pipeline's view of the token runtime: a client on the current token and its account. */
+/**
+ * The pipeline's view of the token runtime: a client on the current token and its account. Both
+ * reads go out together (each is one Redis round trip): this runs before every Jira lookup and
+ * every provision job, on the path a new sender waits on (issue #25, docs/benchmarks.md).
+ */
 export function tokenJira(token: Pick<TokenRuntime, 'source'>): JiraProvider {
   return async () => {
-    const client = await token.source.client();
-    const creds = await token.source.credentials();
+    const [client, creds] = await Promise.all([token.source.client(), token.source.credentials()]);
     return { client, account: creds.email };
   };
 }

@@ -38,7 +38,7 @@ describe.skipIf(!!why)('bench --quick', () => {
     const out = join(dir, 'results.json');
     const r = await run(['--quick', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
-    for (const label of ['BullMQ ceiling', 'end to end', 'append -> issue created', 'Jira calls per delivered mail', 'Jira calls per mail', 'poller peak RSS', 'deliverer event-loop delay', 'Redis bytes per queued mail']) {
+    for (const label of ['BullMQ ceiling', 'end to end', 'append -> issue created', 'Jira calls per delivered mail', 'Jira calls per mail', 'poller peak RSS', 'deliverer event-loop delay', 'Redis bytes per queued mail', 'new sender: first append -> account ready']) {
       expect(r.stdout).toContain(label);
     }
     const res = JSON.parse(await readFile(out, 'utf8'));
@@ -66,5 +66,11 @@ describe.skipIf(!!why)('bench --quick', () => {
     expect(res.htmlDelivery.mailMB).toBeGreaterThan(1);
     for (const k of ['queuedMails', 'bytesPerMailAllKeys', 'bytesPerMailJobKeys']) expect(isNum(res.redis[k]), k).toBe(true);
     expect(res.redis.queuedMails).toBeGreaterThan(0);
+    // The new-sender burst (issue #25): every new sender measured at every step.
+    const burst = res.newSenderBurst;
+    expect(burst.newSenders).toBeGreaterThan(0);
+    expect(burst.firstAppendToAccountReady.n).toBe(burst.newSenders);
+    for (const k of ['appendToEnqueued', 'enqueuedToProvisionAdded', 'provisionQueueWait', 'provisionRun']) expect(burst.steps[k].n, k).toBe(burst.newSenders);
+    expect(burst.provisionCallsPerNewSender).toBe(2);
   });
 });
