@@ -139,10 +139,12 @@ export async function runDeliverKill(o: DeliverKillOptions): Promise<DeliverKill
     const progress: number[] = [];
     for (let kills = 0; kills < o.kills; kills++) {
       child = startDeliverer();
-      // Kill only once it is working (start-up takes a while), at a random point after that.
-      const before = sim.counters.count();
+      // Kill only once it is delivering (start-up takes a while, and its first Jira calls are the
+      // token and permission checks, not mail), at a random point after that.
+      const creates = sim.counters.count('createIssue');
       const started = Date.now();
-      while (sim.counters.count() === before && Date.now() - started < 30_000) await sleep(20);
+      while (sim.counters.count('createIssue') === creates && Date.now() - started < 30_000) await sleep(20);
+      const before = sim.counters.count();
       // A random point: after a random time, or sooner after a random number of Jira calls (each
       // mail costs at least one), so on a fast machine a round cannot finish the whole batch.
       const working = Date.now();
