@@ -68,6 +68,9 @@ beforeAll(async () => {
       '      autoCreate: user',
       `      groups: [${GROUPS.join(', ')}]`,
       '      floodLimitPerHour: 100000',
+      // Crash safety, not ceilings: these mails carry no sender verdict (unverified), and by
+      // default only half the install's hourly ceiling (25 of 50) is theirs.
+      '      maxNewAccountsPerHour: 1000',
       'queues:',
       '  mail-inbound: { attempts: 200, delay: 50ms, maxDelay: 1s }',
       '  identity-provision: { attempts: 200, delay: 50ms, maxDelay: 1s }',
