@@ -32,6 +32,8 @@ export interface Metrics {
   tokenValid: Gauge;
   /** Jira accounts created, by mode (user | customer). */
   accountsCreated: Counter<'mode'>;
+  /** Mail to customers (src/respond/), by kind (acknowledge) and outcome (sent, failed, deferred, skipped). */
+  customerMails: Counter<'kind' | 'outcome'>;
 }
 
 export function createMetrics(opts: { registry?: Registry; defaultMetrics?: boolean } = {}): Metrics {
@@ -97,6 +99,12 @@ export function createMetrics(opts: { registry?: Registry; defaultMetrics?: bool
       name: 'mailroom_accounts_created_total',
       help: 'Jira accounts created, by mode',
       labelNames: ['mode'] as const,
+      registers,
+    }),
+    customerMails: new Counter({
+      name: 'mailroom_customer_mails_total',
+      help: 'Mail to customers (acknowledgements, agent replies) by kind and outcome',
+      labelNames: ['kind', 'outcome'] as const,
       registers,
     }),
   };

@@ -23,6 +23,7 @@ import { uploadAttachments } from './attachments.js';
 import { openDelivery, type DeliverJob, type DelivererDeps } from './delivery.js';
 import { askMailboxAction, reportDelivered, type DeliverResult } from './outcome.js';
 import { placeMail } from './place.js';
+import { askAcknowledgement } from '../respond/ask.js';
 
 export { COMMENTS_PROPERTY, MESSAGE_PROPERTY, STATE_FIELD, type DeliverClient, type DeliverJob, type DelivererDeps } from './delivery.js';
 export { RECOVERY_SETTLE_MS } from './create.js';
@@ -56,6 +57,8 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
     const oversize = !target.adopted && !d.state.finished ? await uploadAttachments(d, target) : 0;
     // 3. The poller moves or flags the mail (idempotent by job id).
     await askMailboxAction(d);
+    // 4. A new issue's sender is acknowledged by mail, when the mailbox says so (src/respond/).
+    await askAcknowledgement(d, target);
     return reportDelivered(d, target, oversize);
   };
 }

@@ -15,7 +15,7 @@ import { issueKeysIn, routeProject } from './route.js';
 export const THREAD_WAIT_MS = 10 * 60_000;
 export const THREAD_RECHECK_MS = 1_000;
 
-export type Claim = { issueKey: string; source: 'subject' } | { issueKey: string; source: 'thread'; recordedBy: string };
+export type Claim = { issueKey: string; source: 'subject' } | { issueKey: string; source: 'thread'; recordedBy: string; mailedTo?: string };
 
 /** The issue this mail answers and may join, or undefined: it becomes a new issue. */
 export async function threadParent(d: Delivery): Promise<Claim | undefined> {
@@ -29,7 +29,7 @@ export async function threadParent(d: Delivery): Promise<Claim | undefined> {
 /** The issue this mail answers: by thread (ledger), then by an issue key in the subject. */
 async function findParent(d: Delivery): Promise<Claim | undefined> {
   const thread = await d.ledger.findThread(threadIds(d.record).filter((id) => id !== d.mk));
-  if (thread) return { issueKey: thread.issueKey, source: 'thread', recordedBy: thread.mailboxId };
+  if (thread) return { issueKey: thread.issueKey, source: 'thread', recordedBy: thread.mailboxId, ...(thread.respondedTo ? { mailedTo: thread.respondedTo } : {}) };
   const project = routeProject(d.route);
   for (const k of issueKeysIn(d.record.subject, project)) {
     try {
@@ -80,7 +80,10 @@ async function mayJoin(d: Delivery, claim: Claim): Promise<boolean> {
     policy: mailbox.policy,
     mailboxId: data.mailboxId,
     project: routeProject(d.route),
-    link: claim.source === 'thread' ? { source: 'thread', issueKey: claim.issueKey, recordedBy: claim.recordedBy } : { source: 'subject', issueKey: claim.issueKey },
+    link:
+      claim.source === 'thread'
+        ? { source: 'thread', issueKey: claim.issueKey, recordedBy: claim.recordedBy, ...(claim.mailedTo ? { mailedTo: claim.mailedTo } : {}) }
+        : { source: 'subject', issueKey: claim.issueKey },
     issueProject: claim.issueKey.replace(/-\d+$/, ''),
     sender: {
       ...(record.from ? { email: record.from.address } : {}),

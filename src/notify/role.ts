@@ -10,12 +10,21 @@ import { tokenWorkerRole, type TokenRoleEnv, type TokenRoleOptions, type TokenRo
 import { createMailer, smtpTls } from './mailer.js';
 import { smtpTokenSource } from '../oauth/tokens.js';
 import { createNotifier, type NotifierDeps } from './notifier.js';
+import { respond } from '../queues/catalog.js';
+import { createAuditTrail } from '../queues/audit.js';
+import { metrics } from '../core/metrics.js';
+import { createResponder, type ResponderDeps } from '../respond/responder.js';
 
 /** What must hold before the notifier can start; an empty list when it can. */
 export function notifierConfigProblems(config: Pick<Config, 'smtp' | 'notifications'>): { path: string; message: string }[] {
   const problems: { path: string; message: string }[] = [];
   if (!config.smtp) problems.push({ path: 'smtp', message: 'the notifier needs an smtp section (host, port, from)' });
   return problems;
+}
+
+/** The respond worker (mail to customers, src/respond/): run by the notifier role, which holds the SMTP pool. */
+export function startResponderWorker(deps: ResponderDeps, o: Omit<WorkerDeps, 'prefix'>): Worker {
+  return startWorker(respond, createResponder(deps), { prefix: deps.prefix, ...o });
 }
 
 /** The notify worker; its concurrency comes from the queue catalog unless `o` says otherwise. */
@@ -59,8 +68,20 @@ function notifierParts({ ctx: { config }, logger, redis, token }: TokenRoleEnv):
     site: config.jira.site,
     installId: config.prefix,
   };
+  const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
+  const responder: ResponderDeps = {
+    redis,
+    prefix: config.prefix,
+    mailer,
+    mailbox: (id) => byId.get(id),
+    smtpFrom: smtp.from,
+    site: config.jira.site,
+    installId: config.prefix,
+    audit: createAuditTrail({ redis, prefix: config.prefix }),
+    metrics,
+  };
   return {
-    workers: [(w) => startNotifierWorker(deps, w)],
+    workers: [(w) => startNotifierWorker(deps, w), (w) => startResponderWorker(responder, w)],
     release: async () => mailer.close(),
   };
 }

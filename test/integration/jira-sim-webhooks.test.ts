@@ -28,7 +28,7 @@ beforeAll(async () => {
 afterAll(async () => new Promise<void>((r) => server.close(() => r())));
 
 const jira = withSim();
-const adf = (t: string) => ({ type: 'doc', version: 1, content: [{ type: 'paragraph', content: [{ type: 'text', text: t }] }] });
+const adf = (t: string) => ({ type: 'doc' as const, version: 1 as const, content: [{ type: 'paragraph', content: [{ type: 'text', text: t }] }] });
 
 describe('simulator webhooks', () => {
   it('sends issue_created and comment_created, signed with the secret, and REST tells public from internal', async () => {
