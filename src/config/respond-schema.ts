@@ -49,12 +49,6 @@ export const respondSchema = z
      * Mailroom into a spam cannon. 10 leaves room for a busy customer's real conversation.
      */
     maxPerRecipientPerHour: z.number().int().min(1).max(1000).default(10),
-    /**
-     * A reply to a resolved issue: `comment` (added as a comment; the issue stays resolved; agents
-     * see it) or `new` (a new issue naming the resolved one). Default `comment`: nothing a
-     * customer wrote is lost, and no workflow transition is guessed.
-     */
-    onResolved: z.enum(['comment', 'new']).default('comment'),
     templates: z
       .object({
         acknowledgeSubject: template.default(DEFAULT_ACK_SUBJECT),

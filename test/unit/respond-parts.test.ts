@@ -90,9 +90,9 @@ describe('respond config', () => {
       {},
     );
 
-  it('defaults: acknowledge and comments on, 10 per recipient per hour, comment on resolved', () => {
+  it('defaults: acknowledge and comments on, 10 per recipient per hour', () => {
     const m = mk({}).mailboxes[0]!.respond!;
-    expect(m).toMatchObject({ acknowledge: true, comments: true, maxPerRecipientPerHour: 10, onResolved: 'comment' });
+    expect(m).toMatchObject({ acknowledge: true, comments: true, maxPerRecipientPerHour: 10 });
   });
 
   it('names the bad key: an unknown placeholder, a missing smtp section, an unknown key', () => {
