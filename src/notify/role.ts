@@ -77,6 +77,7 @@ function notifierParts({ ctx: { config }, logger, redis, token }: TokenRoleEnv):
     smtpFrom: smtp.from,
     site: config.jira.site,
     installId: config.prefix,
+    jira: () => token.source.client(),
     audit: createAuditTrail({ redis, prefix: config.prefix }),
     metrics,
   };

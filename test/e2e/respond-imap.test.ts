@@ -1,7 +1,8 @@
 // The customer hears back (issue 26), end to end: real Dovecot, the Jira simulator over HTTP, a
 // real SMTP server. A new customer (no Jira account) gets one acknowledgement with the key,
 // threaded to their mail; their answer to it (no key in the subject) becomes a comment on the
-// same issue and is not acknowledged; a forged sender (DMARC fail) and a bounce get nothing.
+// same issue and is not acknowledged nor mailed back; a forged sender (DMARC fail) and a bounce
+// get nothing; an agent's public comment reaches the customer once, an internal one never.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,9 @@ import { dovecotUnavailable, pollerTestConfig, startDovecot, waitFor, type Dovec
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 import { headersOf, startSmtpSink, type SmtpSink } from '../integration/notify-smtp-sink.js';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { buildWebServer } from '../../src/web/server.js';
 
 const why = dovecotUnavailable();
 if (why) notice(`respond end-to-end test skipped: ${why}`);
@@ -46,6 +50,8 @@ describe.skipIf(!!why)('Dovecot -> issue -> acknowledgement by SMTP -> reply -> 
   let responder: Worker;
   let mailer: Mailer;
   let respondQ: Queue;
+  let web: FastifyInstance;
+  const SECRET = 'whsec-respond-e2e';
   const prefix = uniquePrefix('respond-imap');
   const redis = testRedis();
   const conns: Redis[] = [];
@@ -92,13 +98,24 @@ describe.skipIf(!!why)('Dovecot -> issue -> acknowledgement by SMTP -> reply -> 
     deliverer = startDelivererWorker({ redis, prefix, mailbox, store, jira: async () => client, retry: FAST_RETRY, audit }, { connection: conn(), logger: silentLogger });
     mailer = createMailer(config.smtp, undefined);
     responder = startResponderWorker(
-      { redis, prefix, mailer, mailbox, smtpFrom: config.smtp!.from, site: jira.sim.url, installId: prefix, audit },
+      { redis, prefix, mailer, mailbox, smtpFrom: config.smtp!.from, site: jira.sim.url, installId: prefix, audit, jira: async () => client },
       { connection: conn(), logger: silentLogger, retry: FAST_RETRY },
     );
     respondQ = openQueue(respond, { connection: redis, prefix });
+    // The web role's webhook intake, and the simulator's admin webhook pointed at it.
+    web = await buildWebServer({
+      redis,
+      prefix,
+      logger: silentLogger,
+      auth: { mode: 'basic', users: [{ user: 'ops', password: 'ops-password-1', role: 'admin' }] },
+      webhook: { secret: SECRET, rules: [], respondComments: true },
+    });
+    await web.listen({ host: '127.0.0.1', port: 0 });
+    jira.sim.state.webhooks.register({ url: `http://127.0.0.1:${(web.server.address() as AddressInfo).port}/webhooks/jira`, secret: SECRET });
   }, 60_000);
 
   afterAll(async () => {
+    await web?.close();
     await responder?.close();
     await deliverer?.close();
     await pipeline?.stop();
@@ -177,10 +194,13 @@ describe.skipIf(!!why)('Dovecot -> issue -> acknowledgement by SMTP -> reply -> 
     } finally {
       await imap.logout().catch(() => imap.close());
     }
-    await waitFor('the respond queue idle', async () => {
-      const c = await respondQ.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-      return Object.values(c).every((n) => n === 0);
-    });
+    const idle = () =>
+      waitFor('the respond queue idle', async () => {
+        await jira.sim.state.webhooks.settle();
+        const c = await respondQ.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+        return Object.values(c).every((n) => n === 0);
+      });
+    await idle();
 
     expect(jira.sim.state.allIssues().map((i) => i.fields.summary)).toEqual(['Cannot log in', 'Urgent wire']);
     expect(sink.received).toHaveLength(1);
@@ -188,5 +208,34 @@ describe.skipIf(!!why)('Dovecot -> issue -> acknowledgement by SMTP -> reply -> 
     expect(trail.filter((e) => e.step === 'acknowledgement').map((e) => [e.outcome, e.jira])).toEqual([['ok', issue.key]]);
     const forged = (await audit.read('r-3@forger.example')).find((e) => e.step === 'acknowledgement');
     expect(forged?.detail).toMatch(/failed authentication/);
+    // Mailroom's own comment (Nora's answer) came back as a webhook, and was not mailed to her.
+    const own = await respondQ.getJob(respond.jobId({ kind: 'comment', issueKey: issue.key, commentId: issue.comments[0]!.id }));
+    expect(own?.returnvalue).toMatchObject({ sent: 0, why: expect.stringMatching(/Mailroom's own comment/) });
+
+    // An agent answers in Jira: publicly, then in an internal note.
+    const agentToken = jira.sim.state.addToken({ accountId: jira.site.users.alice.accountId });
+    const asAgent = { 'content-type': 'application/json', authorization: 'Basic ' + Buffer.from(`alice@acme.example:${agentToken}`).toString('base64') };
+    const adf = (t: string) => ({ type: 'doc', version: 1, content: [{ type: 'paragraph', content: [{ type: 'text', text: t }] }] });
+    const post = async (body: unknown) => {
+      const r = await fetch(`${jira.sim.url}/rest/api/3/issue/${issue.key}/comment`, { method: 'POST', headers: asAgent, body: JSON.stringify(body) });
+      expect(r.status).toBe(201);
+      return ((await r.json()) as { id: string }).id;
+    };
+    await post({ body: adf('Please clear your browser cache and try again.') });
+    const internalId = await post({ body: adf('Internal: she is on the legacy VPN.'), properties: [{ key: 'sd.public.comment', value: { internal: true } }] });
+    await idle();
+    const internalJob = await respondQ.getJob(respond.jobId({ kind: 'comment', issueKey: issue.key, commentId: internalId }));
+    expect(internalJob?.returnvalue).toMatchObject({ sent: 0, why: expect.stringMatching(/internal note/) });
+    expect(sink.received).toHaveLength(2);
+    const reply = sink.received[1]!;
+    expect(reply.to).toEqual(['nora@newcustomer.example']);
+    const rh = headersOf(reply.raw);
+    expect(rh.get('subject')).toEqual([`Re: [${issue.key}] Cannot log in`]);
+    expect(rh.get('in-reply-to')).toEqual(['<r-1@newcustomer.example>']);
+    expect(rh.has('auto-submitted')).toBe(false);
+    expect(rh.has('precedence')).toBe(false);
+    expect(reply.raw.toString('utf8')).toContain('Please clear your browser cache');
+    expect(reply.raw.toString('utf8')).not.toContain('legacy VPN');
+    expect(reply.raw.toString('utf8')).not.toContain('my login fails since Monday');
   });
 });
