@@ -23,7 +23,7 @@ import { uploadAttachments } from './attachments.js';
 import { openDelivery, type DeliverJob, type DelivererDeps } from './delivery.js';
 import { askMailboxAction, reportDelivered, type DeliverResult } from './outcome.js';
 import { placeMail } from './place.js';
-import { askAcknowledgement } from '../respond/ask.js';
+import { askAcknowledgement } from './acknowledge.js';
 
 export { COMMENTS_PROPERTY, MESSAGE_PROPERTY, STATE_FIELD, type DeliverClient, type DeliverJob, type DelivererDeps } from './delivery.js';
 export { RECOVERY_SETTLE_MS } from './create.js';

@@ -15,7 +15,7 @@ import type { KeptProgress, ProcessorContext } from '../queues/worker.js';
 import type { Redis } from '../core/redis.js';
 import { cutNote, loadContent, type MailContent } from './content.js';
 import { senderVerdict } from '../mail/auth-results.js';
-import { mailOnlyParticipants } from '../respond/participants.js';
+import { mailOnlyParticipants } from './mail-only.js';
 import { formatBytes, type DeliverRoute } from './route.js';
 
 export type DeliverJob = z.infer<typeof jiraDeliver.payload>;

@@ -6,14 +6,10 @@ import { requireSecrets, type Config } from '../config/load.js';
 import { notify } from '../queues/catalog.js';
 import { startWorker, type WorkerDeps } from '../queues/worker.js';
 import type { RoleStarter } from '../queues/role.js';
-import { tokenWorkerRole, type TokenRoleEnv, type TokenRoleOptions, type TokenRoleParts } from '../token/worker-role.js';
-import { createMailer, smtpTls } from './mailer.js';
+import { tokenWorkerRole, type TokenRoleEnv, type TokenRoleOptions, type TokenRoleParts, type WorkerStarter } from '../token/worker-role.js';
+import { createMailer, smtpTls, type Mailer } from './mailer.js';
 import { smtpTokenSource } from '../oauth/tokens.js';
 import { createNotifier, type NotifierDeps } from './notifier.js';
-import { respond } from '../queues/catalog.js';
-import { createAuditTrail } from '../queues/audit.js';
-import { metrics } from '../core/metrics.js';
-import { createResponder, type ResponderDeps } from '../respond/responder.js';
 
 /** What must hold before the notifier can start; an empty list when it can. */
 export function notifierConfigProblems(config: Pick<Config, 'smtp' | 'notifications'>): { path: string; message: string }[] {
@@ -22,18 +18,16 @@ export function notifierConfigProblems(config: Pick<Config, 'smtp' | 'notificati
   return problems;
 }
 
-/** The respond worker (mail to customers, src/respond/): run by the notifier role, which holds the SMTP pool. */
-export function startResponderWorker(deps: ResponderDeps, o: Omit<WorkerDeps, 'prefix'>): Worker {
-  return startWorker(respond, createResponder(deps), { prefix: deps.prefix, ...o });
-}
-
 /** The notify worker; its concurrency comes from the queue catalog unless `o` says otherwise. */
 export function startNotifierWorker(deps: NotifierDeps, o: Omit<WorkerDeps, 'prefix'>): Worker {
   return startWorker(notify, createNotifier(deps), { prefix: deps.prefix, ...o });
 }
 
-export function notifierRole(o: TokenRoleOptions = {}): RoleStarter {
-  const role = tokenWorkerRole({ role: 'notifier', options: o, build: notifierParts });
+/** More workers on the notifier's SMTP pool (the respond stage's, src/respond/role.ts). */
+export type SmtpWorkers = (env: TokenRoleEnv, mailer: Mailer) => WorkerStarter[];
+
+export function notifierRole(o: TokenRoleOptions = {}, more?: SmtpWorkers): RoleStarter {
+  const role = tokenWorkerRole({ role: 'notifier', options: o, build: (env) => notifierParts(env, more) });
   return async (ctx) => {
     const logger = ctx.logger.child({ role: 'notifier' });
     const problems = notifierConfigProblems(ctx.config);
@@ -52,7 +46,8 @@ export function notifierRole(o: TokenRoleOptions = {}): RoleStarter {
   };
 }
 
-function notifierParts({ ctx: { config }, logger, redis, token }: TokenRoleEnv): TokenRoleParts {
+function notifierParts(env: TokenRoleEnv, more?: SmtpWorkers): TokenRoleParts {
+  const { ctx: { config }, logger, redis, token } = env;
   const smtp = config.smtp!;
   const mailer = createMailer(smtp, config.secrets.smtpPassword, smtpTokenSource(config, { logger, redis }));
   const tls = smtpTls(smtp);
@@ -68,21 +63,8 @@ function notifierParts({ ctx: { config }, logger, redis, token }: TokenRoleEnv):
     site: config.jira.site,
     installId: config.prefix,
   };
-  const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
-  const responder: ResponderDeps = {
-    redis,
-    prefix: config.prefix,
-    mailer,
-    mailbox: (id) => byId.get(id),
-    smtpFrom: smtp.from,
-    site: config.jira.site,
-    installId: config.prefix,
-    jira: () => token.source.client(),
-    audit: createAuditTrail({ redis, prefix: config.prefix }),
-    metrics,
-  };
   return {
-    workers: [(w) => startNotifierWorker(deps, w), (w) => startResponderWorker(responder, w)],
+    workers: [(w) => startNotifierWorker(deps, w), ...(more ? more(env, mailer) : [])],
     release: async () => mailer.close(),
   };
 }

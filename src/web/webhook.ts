@@ -58,10 +58,7 @@ interface WebhookBody {
 export const jiraWebhook: FastifyPluginAsync<JiraWebhookOptions> = async (scope: FastifyInstance, opts) => {
   const queue: Queue = openQueue(notify, { connection: opts.redis, prefix: opts.keyPrefix });
   const respondQueue: Queue = openQueue(respond, { connection: opts.redis, prefix: opts.keyPrefix });
-  scope.addHook('onClose', async () => {
-    await queue.close();
-    await respondQueue.close();
-  });
+  scope.addHook('onClose', async () => void (await Promise.all([queue.close(), respondQueue.close()])));
   registerSecret(opts.secret);
   if (!opts.secret) scope.log.warn('no Jira webhook secret configured (notifications.webhookSecretEnv): every webhook will be refused');
 
@@ -115,11 +112,7 @@ export const jiraWebhook: FastifyPluginAsync<JiraWebhookOptions> = async (scope:
       return reply.code(503).send({ error: 'unavailable', detail: 'could not record the webhook; try again' });
     }
     if (commentId) {
-      try {
-        await addJob(respondQueue, respond, { kind: 'comment', issueKey, commentId }, opts.retry);
-      } catch (e) {
-        await opts.redis.del(seen).catch(() => undefined);
-        req.log.error({ err: describeError(e) }, 'could not queue the customer mail');
+      if (!(await queueCommentMail(respondQueue, { issueKey, commentId }, opts, seen, req.log))) {
         return reply.code(503).send({ error: 'unavailable', detail: 'could not queue the customer mail; try again' });
       }
       if (!groups.length && !users.length) return reply.code(first ? 202 : 200).send({ queued: first, respond: true });
@@ -141,3 +134,22 @@ export const jiraWebhook: FastifyPluginAsync<JiraWebhookOptions> = async (scope:
     }
   });
 };
+
+/** The respond job for an agent's comment (src/respond/); false when Redis refused it (the webhook is then answered 503). */
+async function queueCommentMail(
+  queue: Queue,
+  c: { issueKey: string; commentId: string },
+  opts: JiraWebhookOptions,
+  seen: string,
+  log: { error: (o: object, m: string) => void },
+): Promise<boolean> {
+  try {
+    await addJob(queue, respond, { kind: 'comment', ...c }, opts.retry);
+    return true;
+  } catch (e) {
+    // A 5xx makes Jira deliver again later, and that delivery must not read as a replay.
+    await opts.redis.del(seen).catch(() => undefined);
+    log.error({ err: describeError(e) }, 'could not queue the customer mail');
+    return false;
+  }
+}

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/load.js';
 import { adfToText } from '../../src/deliver/adf.js';
 import { startDelivererWorker } from '../../src/deliver/role.js';
-import { startResponderWorker } from '../../src/notify/role.js';
+import { startResponderWorker } from '../../src/respond/role.js';
 import { createMailer, type Mailer } from '../../src/notify/mailer.js';
 import { createAuditTrail } from '../../src/queues/audit.js';
 import { rawMail } from '../helpers/deliver-testkit.js';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { respondSchema } from '../../src/config/respond-schema.js';
 import { parseConfig } from '../../src/config/load.js';
-import { decideAcknowledgement, type AckFacts } from '../../src/respond/decide.js';
+import { decideAcknowledgement, type AckFacts } from '../../src/deliver/ack-decide.js';
 import { ackHeaders, ackMessage, plainSubject } from '../../src/respond/message.js';
 import { decideReply } from '../../src/deliver/reply-trust.js';
 import { DEFAULT_BLOCKED_LOCAL_PARTS } from '../../src/config/schema.js';

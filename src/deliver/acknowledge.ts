@@ -3,9 +3,9 @@
 // id is fixed by mailbox, issue and recipient, so a re-run of the delivery adds nothing.
 import { senderVerdict } from '../mail/auth-results.js';
 import { respond } from '../queues/catalog.js';
-import type { Delivery, Target } from '../deliver/delivery.js';
-import { peopleOf, summaryOf } from '../deliver/route.js';
-import { decideAcknowledgement } from './decide.js';
+import type { Delivery, Target } from './delivery.js';
+import { peopleOf, summaryOf } from './route.js';
+import { decideAcknowledgement } from './ack-decide.js';
 
 export async function askAcknowledgement(d: Delivery, target: Target): Promise<void> {
   // A comment is not a new issue; an adopted target was made (and acknowledged) by another job.
