@@ -39,6 +39,8 @@ export interface Metrics {
   mailboxState: Gauge<'mailbox' | 'state'>;
   /** Always 1: which code this process runs (published with its role and instance). */
   buildInfo: Gauge<'version' | 'commit' | 'node'>;
+  /** Mail to customers (src/respond/), by kind (acknowledge) and outcome (sent, failed, deferred, skipped). */
+  customerMails: Counter<'kind' | 'outcome'>;
 }
 
 export function createMetrics(opts: { registry?: Registry; defaultMetrics?: boolean } = {}): Metrics {
@@ -114,6 +116,12 @@ export function createMetrics(opts: { registry?: Registry; defaultMetrics?: bool
       registers,
     }),
     buildInfo: buildInfoGauge(registers),
+    customerMails: new Counter({
+      name: 'mailroom_customer_mails_total',
+      help: 'Mail to customers (acknowledgements, agent replies) by kind and outcome',
+      labelNames: ['kind', 'outcome'] as const,
+      registers,
+    }),
   };
 }
 
