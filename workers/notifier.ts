@@ -1,6 +1,6 @@
-// The notifier role: mails Jira events to the expanded members of user groups.
-import { notifierRole } from '../src/notify/role.js';
+// The notifier role: mails Jira events to the expanded members of user groups, and customers their acknowledgements and agents' replies (src/respond/).
+import { notifierWithReplies } from '../src/respond/role.js';
 import { entryArgs, runRoles } from '../src/roles/runtime.js';
 
 const args = entryArgs('notifier');
-await runRoles('notifier', [notifierRole()], args);
+await runRoles('notifier', [notifierWithReplies()], args);

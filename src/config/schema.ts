@@ -6,6 +6,7 @@ import { TLS_MODES } from './tls.js';
 import { oauthSchema } from './oauth-schema.js';
 import { canonicalDomain } from '../core/address.js';
 import { ms } from './duration.js';
+import { respondSchema } from './respond-schema.js';
 
 const duration = z
   .string()
@@ -199,6 +200,8 @@ export const mailboxSchema = z
     resyncInterval: duration.default('3m'),
     policy: policySchema.default(policySchema.parse({})),
     deliver: deliverSchema.optional(),
+    /** Acknowledgements and agents' replies mailed to the customer (docs/customer-replies.md); needs smtp. */
+    respond: respondSchema.optional(),
   })
   .strict();
 
@@ -295,6 +298,7 @@ export const configSchema = z
         'jira-deliver': retrySchema.optional(),
         'mailbox-actions': retrySchema.optional(),
         notify: retrySchema.optional(),
+        respond: retrySchema.optional(),
       })
       .strict()
       .default({}),
@@ -343,6 +347,8 @@ export const configSchema = z
     c.mailboxes.forEach((m, i) => {
       if (seen.has(m.id)) ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'id'], message: `duplicate mailbox id "${m.id}"` });
       seen.add(m.id);
+      if (m.respond && !c.smtp) ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'respond'], message: 'needs an smtp section (host, port, from) to send mail to customers' });
+      if (m.respond && !m.deliver) ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'respond'], message: 'needs a deliver section: only mail that becomes Jira work is answered' });
     });
   });
 

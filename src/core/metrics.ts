@@ -39,6 +39,8 @@ export interface Metrics {
   mailboxState: Gauge<'mailbox' | 'state'>;
   /** Always 1: which code this process runs (published with its role and instance). */
   buildInfo: Gauge<'version' | 'commit' | 'node'>;
+  /** Mail to customers (src/respond/), by kind (acknowledge) and outcome (sent, failed, deferred, skipped). */
+  customerMails: Counter<'kind' | 'outcome'>;
 }
 
 export function createMetrics(opts: { registry?: Registry; defaultMetrics?: boolean } = {}): Metrics {
@@ -92,6 +94,27 @@ export function createMetrics(opts: { registry?: Registry; defaultMetrics?: bool
         this.set(total ? hits / total : 0);
       },
     }),
+    accountsCreated: new Counter({
+      name: 'mailroom_accounts_created_total',
+      help: 'Jira accounts created, by mode',
+      labelNames: ['mode'] as const,
+      registers,
+    }),
+    ...healthMetrics(registers),
+    customerMails: new Counter({
+      name: 'mailroom_customer_mails_total',
+      help: 'Mail to customers (acknowledgements, agent replies) by kind and outcome',
+      labelNames: ['kind', 'outcome'] as const,
+      registers,
+    }),
+  };
+}
+
+type HealthMetrics = Pick<Metrics, 'mailboxHeartbeatAge' | 'tokenDaysToExpiry' | 'tokenValid' | 'redisUp' | 'mailboxState' | 'buildInfo'>;
+
+/** What says whether the install is well (mailboxes, token, Redis, the code running), beside what counts its work. */
+function healthMetrics(registers: Registry[]): HealthMetrics {
+  return {
     mailboxHeartbeatAge: new Gauge({
       name: 'mailroom_mailbox_heartbeat_age_seconds',
       help: "Seconds since the mailbox's poller last proved its IMAP connection alive",
@@ -100,12 +123,6 @@ export function createMetrics(opts: { registry?: Registry; defaultMetrics?: bool
     }),
     tokenDaysToExpiry: new Gauge({ name: 'mailroom_token_days_to_expiry', help: 'Days until the workaround token expires', registers }),
     tokenValid: new Gauge({ name: 'mailroom_token_valid', help: '1 when the workaround token is valid and not paused', registers }),
-    accountsCreated: new Counter({
-      name: 'mailroom_accounts_created_total',
-      help: 'Jira accounts created, by mode',
-      labelNames: ['mode'] as const,
-      registers,
-    }),
     redisUp: new Gauge({ name: 'mailroom_redis_up', help: "1 when Redis answers the web role's PING at scrape time, 0 when it does not", registers }),
     mailboxState: new Gauge({
       name: 'mailroom_mailbox_state',

@@ -24,6 +24,7 @@ import { openDelivery, type DeliverJob, type DelivererDeps } from './delivery.js
 import { askMailboxAction, reportDelivered, type DeliverResult } from './outcome.js';
 import { placeMail } from './place.js';
 import { holdIfProjectHeld, isRefusal, onRefusal } from './project-hold.js';
+import { askAcknowledgement } from './acknowledge.js';
 
 export { COMMENTS_PROPERTY, MESSAGE_PROPERTY, STATE_FIELD, type DeliverClient, type DeliverJob, type DelivererDeps } from './delivery.js';
 export { RECOVERY_SETTLE_MS, RECOVERY_WINDOW_MS } from './create.js';
@@ -59,6 +60,8 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       const oversize = !target.adopted && !d.state.finished ? await uploadAttachments(d, target) : 0;
       // 3. The poller moves or flags the mail (idempotent by job id).
       await askMailboxAction(d);
+      // 4. A new issue's sender is acknowledged by mail, when the mailbox says so (src/respond/).
+      await askAcknowledgement(d, target);
       return reportDelivered(d, target, oversize);
     } catch (e) {
       // A permission missing in this project (not the token's fault): counted by its breaker.

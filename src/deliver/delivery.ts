@@ -14,6 +14,8 @@ import type { jiraDeliver } from '../queues/catalog.js';
 import type { KeptProgress, ProcessorContext } from '../queues/worker.js';
 import type { Redis } from '../core/redis.js';
 import { cutNote, loadContent, type MailContent } from './content.js';
+import { verdictOf } from '../mail/sender-trust.js';
+import { mailOnlyParticipants } from './mail-only.js';
 import { formatBytes, type DeliverRoute } from './route.js';
 
 export type DeliverJob = z.infer<typeof jiraDeliver.payload>;
@@ -197,7 +199,18 @@ export async function oversizeNotes(d: Delivery): Promise<string[]> {
 
 /** The MESSAGE_PROPERTY value of an issue made from this mail. */
 export function propertyValue(d: Delivery, complete: boolean) {
-  return { id: d.mk, mailboxId: d.data.mailboxId, sha256: d.record.rawRef.sha256, complete };
+  // Who Jira will not mail, for agents' public comments (src/respond/), when the mailbox answers customers.
+  const mailOnly = d.mailbox.respond?.comments
+    ? mailOnlyParticipants({
+        sender: d.record.from?.address,
+        cc: d.record.cc.map((a) => a.address),
+        verdict: verdictOf(d.record, d.mailbox),
+        people: d.data.people,
+        ownAddresses: d.mailbox.addresses,
+        blockedLocalParts: d.mailbox.policy.blockedLocalParts,
+      })
+    : [];
+  return { id: d.mk, mailboxId: d.data.mailboxId, sha256: d.record.rawRef.sha256, complete, ...(mailOnly.length ? { mailOnly } : {}) };
 }
 
 export function fromLedger(d: Delivery, e: LedgerEntry): Target {

@@ -15,7 +15,8 @@ export type RepliesPolicy = 'participants' | 'anyone';
 
 export type ReplyLink =
   /** In-Reply-To/References named a mail the ledger knows: which mailbox delivered it. */
-  | { source: 'thread'; issueKey: string; recordedBy: string }
+  /** mailedTo: the thread's mail was one Mailroom SENT, to this address (src/respond/): its answer is from a participant. */
+  | { source: 'thread'; issueKey: string; recordedBy: string; mailedTo?: string }
   /** An issue key in the subject. */
   | { source: 'subject'; issueKey: string };
 
@@ -56,8 +57,9 @@ export function linkTrusted(f: Pick<ReplyFacts, 'link' | 'mailboxId' | 'project'
 }
 
 /** True when the sender's standing cannot be settled without the issue's people. */
-export function needsPeople(f: Pick<ReplyFacts, 'policy' | 'sender'>): boolean {
-  return f.sender.auth !== 'failed' && f.policy.replies === 'participants' && !listed(f.sender.email, f.policy.replyAllowed) && !!f.sender.accountId;
+export function needsPeople(f: Pick<ReplyFacts, 'policy' | 'sender'> & { link?: ReplyLink }): boolean {
+  const mailed = f.link?.source === 'thread' && !!f.link.mailedTo && listed(f.sender.email, [f.link.mailedTo]);
+  return f.sender.auth !== 'failed' && f.policy.replies === 'participants' && !listed(f.sender.email, f.policy.replyAllowed) && !mailed && !!f.sender.accountId;
 }
 
 export function senderAllowed(f: Pick<ReplyFacts, 'policy' | 'sender' | 'people' | 'link'>): ReplyVerdict {
@@ -67,6 +69,11 @@ export function senderAllowed(f: Pick<ReplyFacts, 'policy' | 'sender' | 'people'
     return { join: false, why: `the receiving server did not verify ${who}, and an issue key in the subject is all it has (an unverified reply joins only by answering a mail Mailroom delivered)` };
   }
   if (f.policy.replies === 'anyone') return { join: true, why: 'the mailbox takes replies from anyone' };
+  // Mailroom wrote to this address in this thread (an acknowledgement): an email-only
+  // participant. The link is our Message-ID, random and seen only by the recipient.
+  if (f.link.source === 'thread' && f.link.mailedTo && listed(f.sender.email, [f.link.mailedTo])) {
+    return { join: true, why: `${who} answers the mail Mailroom sent them about ${f.link.issueKey}` };
+  }
   if (listed(f.sender.email, f.policy.replyAllowed)) return { join: true, why: `${who} is listed in policy.replyAllowed` };
   const id = f.sender.accountId;
   if (!id) return { join: false, why: `${who} has no Jira account, so is not a participant of ${f.link.issueKey}` };

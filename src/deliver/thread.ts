@@ -19,7 +19,7 @@ export const THREAD_RECHECK_MS = 1_000;
 
 const AUTH_OF = { pass: 'verified', fail: 'failed', none: 'unverified' } as const;
 
-export type Claim = { issueKey: string; source: 'subject' } | { issueKey: string; source: 'thread'; recordedBy: string };
+export type Claim = { issueKey: string; source: 'subject' } | { issueKey: string; source: 'thread'; recordedBy: string; mailedTo?: string };
 
 /** The issue this mail answers and may join, or undefined: it becomes a new issue. */
 export async function threadParent(d: Delivery): Promise<Claim | undefined> {
@@ -33,7 +33,7 @@ export async function threadParent(d: Delivery): Promise<Claim | undefined> {
 /** The issue this mail answers: by thread (ledger), then by an issue key in the subject. */
 async function findParent(d: Delivery): Promise<Claim | undefined> {
   const thread = await d.ledger.findThread(threadIds(d.record).filter((id) => id !== d.mk));
-  if (thread) return { issueKey: thread.issueKey, source: 'thread', recordedBy: thread.mailboxId };
+  if (thread) return { issueKey: thread.issueKey, source: 'thread', recordedBy: thread.mailboxId, ...(thread.respondedTo ? { mailedTo: thread.respondedTo } : {}) };
   const project = routeProject(d.route);
   // One Jira call per key: a subject naming hundreds is looked up only this far (the new issue names the rest).
   for (const k of issueKeysIn(d.record.subject, project).slice(0, d.route.maxIssueKeyLookups ?? DEFAULT_MAX_ISSUE_KEY_LOOKUPS)) {
@@ -85,7 +85,10 @@ async function mayJoin(d: Delivery, claim: Claim): Promise<boolean> {
     policy: mailbox.policy,
     mailboxId: data.mailboxId,
     project: routeProject(d.route),
-    link: claim.source === 'thread' ? { source: 'thread', issueKey: claim.issueKey, recordedBy: claim.recordedBy } : { source: 'subject', issueKey: claim.issueKey },
+    link:
+      claim.source === 'thread'
+        ? { source: 'thread', issueKey: claim.issueKey, recordedBy: claim.recordedBy, ...(claim.mailedTo ? { mailedTo: claim.mailedTo } : {}) }
+        : { source: 'subject', issueKey: claim.issueKey },
     issueProject: claim.issueKey.replace(/-\d+$/, ''),
     sender: {
       ...(record.from ? { email: record.from.address } : {}),

@@ -19,7 +19,7 @@ function issueView(sim: JiraSim) {
     fields: i.fields,
     serviceDeskId: i.serviceDeskId,
     requestTypeId: i.requestTypeId,
-    comments: i.comments.map((c) => ({ id: c.id, authorId: c.authorId, body: c.body, created: c.created })),
+    comments: i.comments.map((c) => ({ id: c.id, authorId: c.authorId, body: c.body, created: c.created, ...(c.internal ? { internal: true } : {}), ...(c.visibility ? { visibility: c.visibility } : {}) })),
     attachments: i.attachments.map((a) => ({ id: a.id, filename: a.filename, mimeType: a.mimeType, size: a.size })),
     properties: Object.fromEntries(i.properties),
   }));
@@ -137,6 +137,18 @@ export async function adminRoutes(sim: JiraSim, method: string, path: string, ra
         sim.state.indexLagMs = b.ms;
         return { status: 200, body: { indexLagMs: sim.state.indexLagMs } };
       }
+      case 'POST /__sim/webhooks': {
+        // { url, secret?, events? }: an admin webhook (webhooks.ts); { clear: true } removes all.
+        if (b.clear === true) state.webhooks.clear();
+        const url = str(b.url);
+        if (url) {
+          if (!/^https?:\/\//.test(url)) return { status: 400, body: { error: 'url must be http(s)://…' } };
+          state.webhooks.register({ url, ...(str(b.secret) ? { secret: str(b.secret)! } : {}), ...(Array.isArray(b.events) ? { events: b.events.map(String) } : {}) });
+        }
+        return { status: 200, body: { hooks: state.webhooks.hooks.map((h) => ({ url: h.url, signed: !!h.secret, events: h.events ?? 'all' })) } };
+      }
+      case 'GET /__sim/webhooks':
+        return { status: 200, body: { hooks: state.webhooks.hooks.map((h) => ({ url: h.url, signed: !!h.secret })), deliveries: state.webhooks.deliveries } };
       case 'POST /__sim/faults': {
         if (b.clear === true) sim.faults.clear();
         const settings: Record<string, unknown> = {};

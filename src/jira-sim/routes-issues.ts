@@ -3,7 +3,8 @@
 import { has, platformError, userDetailsJson, type Reply, type Route, type SimContext, type SimRequest } from './http.js';
 import { JqlError, parseJql } from './jql.js';
 import { parseMultipart } from './multipart.js';
-import type { SimIssue } from './state.js';
+import type { SimComment, SimIssue } from './state.js';
+import { commentJson, fireCommentCreated, fireIssueCreated } from './webhook-events.js';
 
 /** Jira returns at most 100 issues with fields per search page. */
 export const SEARCH_PAGE_CAP = 100;
@@ -96,6 +97,7 @@ export const issueRoutes: Route[] = [
         },
         b.properties,
       );
+      fireIssueCreated(ctx, issue, req.account);
       return { status: 201, body: { id: issue.id, key: issue.key, self: `${ctx.url()}/rest/api/3/issue/${issue.id}` } };
     },
   },
@@ -139,22 +141,31 @@ export const issueRoutes: Route[] = [
       if (isReply(issue)) return issue;
       const refused = refusedIn(req, issue, 'ADD_COMMENTS', 'You do not have the permission to comment on this issue.');
       if (refused) return refused;
-      const body = (req.json as { body?: unknown } | undefined)?.body;
-      if (!isAdf(body)) return platformError(400, [], { comment: 'Comment body is not valid! (REST v3 takes an Atlassian Document)' });
-      const c = { id: req.ctx.state.id(), authorId: req.account!.accountId, body, created: new Date().toISOString() };
+      const b = (req.json ?? {}) as { body?: unknown; visibility?: { type?: unknown; value?: unknown; identifier?: unknown }; properties?: { key?: unknown; value?: unknown }[] };
+      if (!isAdf(b.body)) return platformError(400, [], { comment: 'Comment body is not valid! (REST v3 takes an Atlassian Document)' });
+      const c: SimComment = { id: req.ctx.state.id(), authorId: req.account!.accountId, body: b.body, created: new Date().toISOString() };
+      const v = b.visibility;
+      if (v && (v.type === 'role' || v.type === 'group') && (typeof v.value === 'string' || typeof v.identifier === 'string')) {
+        c.visibility = { type: v.type, ...(typeof v.value === 'string' ? { value: v.value } : {}), ...(typeof v.identifier === 'string' ? { identifier: v.identifier } : {}) };
+      }
+      // JSM's internal note through the platform API: the `sd.public.comment` property.
+      const sd = (b.properties ?? []).find((p) => p?.key === 'sd.public.comment')?.value as { internal?: unknown } | undefined;
+      if (sd?.internal === true) c.internal = true;
       issue.comments.push(c);
-      return {
-        status: 201,
-        body: {
-          self: `${req.ctx.url()}/rest/api/3/issue/${issue.id}/comment/${c.id}`,
-          id: c.id,
-          author: userDetailsJson(req.ctx, req.account!),
-          body,
-          created: c.created,
-          updated: c.created,
-          jsdPublic: true,
-        },
-      };
+      fireCommentCreated(req.ctx, issue, c);
+      return { status: 201, body: commentJson(req.ctx, issue, c, true) };
+    },
+  },
+  {
+    method: 'GET',
+    template: '/rest/api/3/issue/{issueIdOrKey}/comment/{id}',
+    operation: 'getComment',
+    handle(req) {
+      const issue = requireIssue(req);
+      if (isReply(issue)) return issue;
+      const c = issue.comments.find((x) => x.id === decodeURIComponent(req.params[1] ?? ''));
+      if (!c) return platformError(404, ['Can not find a comment for the id.']);
+      return { status: 200, body: commentJson(req.ctx, issue, c, true) };
     },
   },
   {

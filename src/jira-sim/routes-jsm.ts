@@ -1,5 +1,6 @@
 // Jira Service Management: customers, service-desk membership and customer requests. JSM
 // errors are `{ errorMessage }`; experimental operations need `X-ExperimentalApi: opt-in`.
+import { fireIssueCreated } from './webhook-events.js';
 import { has, jsmError, userDtoJson, type Route } from './http.js';
 import { createExistingChecks } from './routes-users.js';
 import { intParam } from './http.js';
@@ -162,6 +163,7 @@ export const jsmRoutes: Route[] = [
       });
       issue.serviceDeskId = desk.id;
       issue.requestTypeId = type.id;
+      fireIssueCreated(ctx, issue, req.account);
       return {
         status: 201,
         body: {

@@ -1,5 +1,6 @@
 // What the simulated Jira site holds: accounts, tokens, groups, projects, service desks and
 // issues. Plain in-memory data with helpers; the HTTP routes read and change it.
+import { SimWebhooks } from './webhooks.js';
 
 export type SimAccountType = 'atlassian' | 'customer' | 'app';
 
@@ -60,6 +61,10 @@ export interface SimComment {
   authorId?: string;
   body: unknown;
   created: string;
+  /** Restricted to a role or group (REST `visibility`): not public. */
+  visibility?: { type: string; value?: string; identifier?: string };
+  /** A JSM internal note (property `sd.public.comment` {internal: true}): `jsdPublic: false`. */
+  internal?: boolean;
 }
 
 export interface SimAttachment {
@@ -157,6 +162,8 @@ export class SimState {
   projects = new Map<string, SimProject>();
   serviceDesks = new Map<string, SimServiceDesk>();
   issues = new Map<string, SimIssue>();
+  /** Admin webhooks: where issue and comment events are sent (webhooks.ts). */
+  webhooks = new SimWebhooks();
   /**
    * Issue property keys JQL can search. Empty by default: on Jira Cloud only an installed app
    * can have a property indexed, and an API-token client is not an app. 'all' models a site
@@ -190,6 +197,7 @@ export class SimState {
 
   reset(): void {
     for (const m of [this.accounts, this.tokens, this.groups, this.projects, this.serviceDesks, this.issues]) m.clear();
+    this.webhooks.clear();
     this.indexedProperties = this.indexedDefault === 'all' ? 'all' : new Set(this.indexedDefault);
     this.attachmentsRefused = false;
     this.userPropagationMs = USER_PROPAGATION_DEFAULT_MS;

@@ -65,6 +65,8 @@ export interface JiraClient {
   /** Account ids of a JSM request's participants (first page of 50: enough to decide trust). */
   getRequestParticipants(issueIdOrKey: string): Promise<string[]>;
   addComment(issueIdOrKey: string, body: AdfDoc): Promise<{ id: string }>;
+  /** One comment: its author, body (ADF), JSM's `jsdPublic` when Jira says it, and whether `visibility` restricts it. */
+  getComment(issueIdOrKey: string, commentId: string): Promise<{ id: string; authorId?: string; body: unknown; jsdPublic?: boolean; restricted: boolean }>;
   addAttachment(issueIdOrKey: string, filename: string, bytes: Uint8Array, contentType: string): Promise<CreatedAttachment[]>;
   setIssueProperty(issueIdOrKey: string, key: string, value: unknown): Promise<void>;
   /** The property's value, or undefined when the issue has no such property (a missing issue throws NotFoundError). */

@@ -6,7 +6,7 @@ import type { JiraClient } from './client.js';
 import { enc, MAX_PAGES, type JiraCore } from './core.js';
 import type { CreatedIssue, FoundIssue } from './types.js';
 
-export type IssueMethods = Pick<JiraClient, 'createIssue' | 'getIssue' | 'getWatchers' | 'addComment' | 'addAttachment'>;
+export type IssueMethods = Pick<JiraClient, 'createIssue' | 'getIssue' | 'getWatchers' | 'addComment' | 'addAttachment' | 'getComment'>;
 export type IssuePropertyMethods = Pick<JiraClient, 'setIssueProperty' | 'getIssueProperty'>;
 export type SearchMethods = Pick<JiraClient, 'searchJql'>;
 export type ProjectMethods = Pick<JiraClient, 'getProject'>;
@@ -45,6 +45,20 @@ export function issueMethods({ call, expectOk }: JiraCore): IssueMethods {
       const op = 'addComment';
       const body = expectOk(op, await call(op, { method: 'POST', path: `/rest/api/3/issue/${enc(issueIdOrKey)}/comment`, json: { body: adf } })) as { id?: string };
       return { id: String(body?.id ?? '') };
+    },
+
+    async getComment(issueIdOrKey, commentId) {
+      const op = 'getComment';
+      const body = expectOk(op, await call(op, { method: 'GET', path: `/rest/api/3/issue/${enc(issueIdOrKey)}/comment/${enc(commentId)}` })) as {
+        id?: unknown; author?: { accountId?: unknown }; body?: unknown; jsdPublic?: unknown; visibility?: unknown;
+      };
+      return {
+        id: String(body?.id ?? commentId),
+        ...(typeof body?.author?.accountId === 'string' ? { authorId: body.author.accountId } : {}),
+        body: body?.body,
+        ...(typeof body?.jsdPublic === 'boolean' ? { jsdPublic: body.jsdPublic } : {}),
+        restricted: body?.visibility !== undefined && body?.visibility !== null,
+      };
     },
 
     async addAttachment(issueIdOrKey, filename, bytes, contentType) {

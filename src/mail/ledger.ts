@@ -17,6 +17,11 @@ export interface LedgerEntry {
   /** The raw mail's hash: a mail with the same Message-ID and other content is another mail. */
   sha256?: string;
   at: string;
+  /**
+   * Set on entries for mail Mailroom SENT (src/respond/outbox.ts): the address it was sent to.
+   * A verified reply from that address to that Message-ID is from a participant of the issue.
+   */
+  respondedTo?: string;
 }
 
 // 400 days: replies keep arriving for long-lived tickets; entries are ~200 bytes.

@@ -19,6 +19,11 @@ export interface OutgoingMessage {
   text: string;
   headers: Record<string, string>;
   messageId: string;
+  /** An HTML alternative of `text` (customer replies). */
+  html?: string;
+  /** Threading under the mail this one answers (customer replies). */
+  inReplyTo?: string;
+  references?: string[];
 }
 
 export interface Mailer {
@@ -99,6 +104,9 @@ export function createMailer(smtp: SmtpConfig | undefined, password: string | un
         text: m.text,
         headers: m.headers,
         messageId: m.messageId,
+        ...(m.html ? { html: m.html } : {}),
+        ...(m.inReplyTo ? { inReplyTo: m.inReplyTo } : {}),
+        ...(m.references?.length ? { references: m.references } : {}),
       })
         .catch((err: unknown) => {
           // The server refused a token the provider issued: say what to grant.

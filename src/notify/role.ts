@@ -7,8 +7,8 @@ import { requireSecrets, type Config } from '../config/load.js';
 import { notify } from '../queues/catalog.js';
 import { startWorker, type WorkerDeps } from '../queues/worker.js';
 import type { RoleStarter } from '../queues/role.js';
-import { tokenWorkerRole, type TokenRoleEnv, type TokenRoleOptions, type TokenRoleParts } from '../token/worker-role.js';
-import { createMailer, smtpTls } from './mailer.js';
+import { tokenWorkerRole, type TokenRoleEnv, type TokenRoleOptions, type TokenRoleParts, type WorkerStarter } from '../token/worker-role.js';
+import { createMailer, smtpTls, type Mailer } from './mailer.js';
 import { smtpTokenSource } from '../oauth/tokens.js';
 import { createNotifier, type NotifierDeps } from './notifier.js';
 
@@ -24,8 +24,11 @@ export function startNotifierWorker(deps: NotifierDeps, o: Omit<WorkerDeps, 'pre
   return startWorker(notify, createNotifier(deps), { prefix: deps.prefix, ...o });
 }
 
-export function notifierRole(o: TokenRoleOptions = {}): RoleStarter {
-  const role = tokenWorkerRole({ role: 'notifier', options: o, build: notifierParts });
+/** More workers on the notifier's SMTP pool (the respond stage's, src/respond/role.ts). */
+export type SmtpWorkers = (env: TokenRoleEnv, mailer: Mailer) => WorkerStarter[];
+
+export function notifierRole(o: TokenRoleOptions = {}, more?: SmtpWorkers): RoleStarter {
+  const role = tokenWorkerRole({ role: 'notifier', options: o, build: (env) => notifierParts(env, more) });
   return async (ctx) => {
     const logger = withRole(ctx.logger, 'notifier');
     const problems = notifierConfigProblems(ctx.config);
@@ -44,7 +47,8 @@ export function notifierRole(o: TokenRoleOptions = {}): RoleStarter {
   };
 }
 
-function notifierParts({ ctx: { config }, logger, redis, token }: TokenRoleEnv): TokenRoleParts {
+function notifierParts(env: TokenRoleEnv, more?: SmtpWorkers): TokenRoleParts {
+  const { ctx: { config }, logger, redis, token } = env;
   const smtp = config.smtp!;
   const mailer = createMailer(smtp, config.secrets.smtpPassword, smtpTokenSource(config, { logger, redis }));
   const tls = smtpTls(smtp);
@@ -61,7 +65,7 @@ function notifierParts({ ctx: { config }, logger, redis, token }: TokenRoleEnv):
     installId: config.prefix,
   };
   return {
-    workers: [(w) => startNotifierWorker(deps, w)],
+    workers: [(w) => startNotifierWorker(deps, w), ...(more ? more(env, mailer) : [])],
     release: async () => mailer.close(),
   };
 }

@@ -147,6 +147,53 @@ export const notify = defineQueue({
   worker: { concurrency: 4 },
 });
 
-export const allQueues = [mailInbound, identityProvision, jiraDeliver, mailboxActions, notify] as const;
+const acknowledgeJob = z.object({
+  /** The acknowledgement of a new issue, to its sender. */
+  kind: z.literal('acknowledge'),
+  mailboxId: z.string(),
+  issueKey: z.string(),
+  /** One recipient per job: outcomes, rate limits and resends are per address. */
+  to: z.string(),
+  summary: z.string().max(500),
+  /** The customer's subject, for ours. */
+  subject: z.string().max(1000),
+  /** The customer's Message-ID and References, so the mail threads under theirs. */
+  inReplyTo: z.string().optional(),
+  references: z.array(z.string()).max(20),
+  /** Whether the recipient may open the issue in Jira (has an account): then the mail links it. */
+  link: z.boolean(),
+  /** The customer mail's audit subject (its Message-ID key), so `mailroom audit` shows the reply. */
+  mail: z.string().optional(),
+  /** Set by `mailroom respond resend`: a new job id, so a mail already sent goes again. */
+  resend: z.string().optional(),
+});
+
+const commentJob = z.object({
+  /** An agent's comment (Jira webhook comment_created), to the issue's email-only participants. */
+  kind: z.literal('comment'),
+  issueKey: z.string(),
+  commentId: z.string().regex(/^\d+$/),
+  /** Set by `mailroom respond resend`: a new job id, so a mail already sent goes again. */
+  resend: z.string().optional(),
+});
+
+export const respond = defineQueue({
+  name: 'respond',
+  payload: z.discriminatedUnion('kind', [acknowledgeJob, commentJob]),
+  jobId: (d) =>
+    (d.kind === 'acknowledge'
+      ? ['respond', d.kind, d.mailboxId, d.issueKey, d.to.toLowerCase(), ...(d.resend ? [d.resend] : [])]
+      : ['respond', d.kind, d.issueKey, d.commentId, ...(d.resend ? [d.resend] : [])]
+    ).join('|').replace(/:/g, '_'),
+  retry: { attempts: 12, delay: '10s', maxDelay: '10m' },
+  // Comments are read through the token (is it public? who wrote it?): these jobs wait with the
+  // other token queues while the token is being fixed.
+  needsToken: true,
+  label: (d) => (d.kind === 'acknowledge' ? `${d.issueKey} acknowledge to ${clip(d.to, 60)}` : `${d.issueKey} comment ${d.commentId} to its mail-only participants`),
+  // Each job is one SMTP message or a handful; a few at once hide the server's latency.
+  worker: { concurrency: 4 },
+});
+
+export const allQueues = [mailInbound, identityProvision, jiraDeliver, mailboxActions, notify, respond] as const;
 export const tokenQueues = allQueues.filter((q) => q.needsToken);
 export type QueueName = (typeof allQueues)[number]['name'];

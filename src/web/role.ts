@@ -63,7 +63,9 @@ export function webRole(opts: WebRoleOptions = {}): RoleStarter {
       ],
       // Started through runRoles (Procfile, `mailroom start`): show every role's metrics.
       installMetrics: currentPublisher(),
-      webhook: config.notifications ? { secret: config.secrets.webhookSecret, rules: config.notifications.rules, retry: config.queues } : undefined,
+      webhook: config.notifications
+        ? { secret: config.secrets.webhookSecret, rules: config.notifications.rules, retry: config.queues, respondComments: config.mailboxes.some((m) => m.respond?.comments) }
+        : undefined,
     });
     const address = await app.listen({ host: config.web.host, port: config.web.port });
     logger.info({ board: `${address}${BOARD_PATH}`, auth: auth.mode, readOnly: !!config.webAuth.readOnly }, 'web role listening');

@@ -14,8 +14,8 @@ import { registerSecret } from '../core/log.js';
 import { enqueueNotification } from '../notify/enqueue.js';
 import { eventOfWebhook, projectOfIssueKey, recipientsFor, webhookEventId, webhookFreshness, WEBHOOK_MAX_AGE_MS, type NotificationRule } from '../notify/events.js';
 import { checkSignature, SIGNATURE_HEADER } from '../notify/signature.js';
-import { notify } from '../queues/catalog.js';
-import { openQueue } from '../queues/queue.js';
+import { notify, respond } from '../queues/catalog.js';
+import { addJob, openQueue } from '../queues/queue.js';
 import { key, type Redis } from '../core/redis.js';
 
 export const WEBHOOK_PATH = '/webhooks/jira';
@@ -45,6 +45,11 @@ export interface JiraWebhookOptions {
   /** config.secrets.webhookSecret; without it every request is refused. */
   secret: string | undefined;
   rules: readonly NotificationRule[];
+  /**
+   * Some mailbox mails agents' comments to customers (respond.comments): every comment_created
+   * queues a `respond` job, whether or not a notification rule names the project.
+   */
+  respondComments?: boolean;
   retry?: Partial<Record<string, RetryConfig>>;
   /** Default WEBHOOK_BODY_LIMIT. */
   bodyLimit?: number;
@@ -63,7 +68,8 @@ interface WebhookBody {
 
 export const jiraWebhook: FastifyPluginAsync<JiraWebhookOptions> = async (scope: FastifyInstance, opts) => {
   const queue: Queue = openQueue(notify, { connection: opts.redis, prefix: opts.keyPrefix });
-  scope.addHook('onClose', async () => queue.close());
+  const respondQueue: Queue = openQueue(respond, { connection: opts.redis, prefix: opts.keyPrefix });
+  scope.addHook('onClose', async () => void (await Promise.all([queue.close(), respondQueue.close()])));
   registerSecret(opts.secret);
   if (!opts.secret) scope.log.warn('no Jira webhook secret configured (notifications.webhookSecretEnv): every webhook will be refused');
 
@@ -91,7 +97,8 @@ export const jiraWebhook: FastifyPluginAsync<JiraWebhookOptions> = async (scope:
     const projectField = body.issue?.fields?.project?.key;
     const project = typeof projectField === 'string' ? projectField : projectOfIssueKey(issueKey);
     const { groups, users } = project ? recipientsFor(opts.rules, project, event) : { groups: [], users: [] };
-    if (!groups.length && !users.length) {
+    const commentId = event === 'comment_created' && opts.respondComments && /^\d+$/.test(String(body.comment?.id ?? '')) ? String(body.comment!.id) : undefined;
+    if (!groups.length && !users.length && !commentId) {
       return reply.code(200).send({ queued: false, reason: `no notification rule for ${event} in project ${project ?? '(unknown)'}` });
     }
     const fresh = webhookFreshness(body.timestamp, (opts.now ?? Date.now)(), opts.maxAgeMs ?? WEBHOOK_MAX_AGE_MS);
@@ -115,6 +122,12 @@ export const jiraWebhook: FastifyPluginAsync<JiraWebhookOptions> = async (scope:
       req.log.error({ err: describeError(e) }, 'could not record the webhook');
       return reply.code(503).send({ error: 'unavailable', detail: 'could not record the webhook; try again' });
     }
+    if (commentId) {
+      if (!(await queueCommentMail(respondQueue, { issueKey, commentId }, opts, seen, req.log))) {
+        return reply.code(503).send({ error: 'unavailable', detail: 'could not queue the customer mail; try again' });
+      }
+      if (!groups.length && !users.length) return reply.code(first ? 202 : 200).send({ queued: first, respond: true });
+    }
     if (!first) {
       req.log.info({ eventId, issueKey, event }, 'webhook replayed: seen before, nothing queued');
       return reply.code(200).send({ queued: false, duplicate: true, jobId: notify.jobId({ issueKey, event, groups, users, eventId }) });
@@ -132,3 +145,22 @@ export const jiraWebhook: FastifyPluginAsync<JiraWebhookOptions> = async (scope:
     }
   });
 };
+
+/** The respond job for an agent's comment (src/respond/); false when Redis refused it (the webhook is then answered 503). */
+async function queueCommentMail(
+  queue: Queue,
+  c: { issueKey: string; commentId: string },
+  opts: JiraWebhookOptions,
+  seen: string,
+  log: { error: (o: object, m: string) => void },
+): Promise<boolean> {
+  try {
+    await addJob(queue, respond, { kind: 'comment', ...c }, opts.retry);
+    return true;
+  } catch (e) {
+    // A 5xx makes Jira deliver again later, and that delivery must not read as a replay.
+    await opts.redis.del(seen).catch(() => undefined);
+    log.error({ err: describeError(e) }, 'could not queue the customer mail');
+    return false;
+  }
+}

@@ -20,6 +20,7 @@ export const RULES: LayerRules = {
     identity: 6,
     deliver: 6,
     notify: 6,
+    respond: 7, // mail to customers: uses notify's SMTP machinery and deliver's issue property
     ops: 7,
     web: 8,
     roles: 9,

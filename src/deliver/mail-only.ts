@@ -1,0 +1,42 @@
+// The email-only participants of a mail that became an issue: its sender (unless the receiving
+// server said the From is forged) and its Cc's, without a Jira account (Jira will not mail them),
+// not the mailbox's own addresses and not blocked local parts (noreply, mailer-daemon). Kept in
+// the issue's `mailroom.message` property (`mailOnly`), so agents' public comments reach them and
+// survives a lost Redis. Pure.
+import { canonicalAddress } from '../core/address.js';
+import type { SenderVerdict } from '../mail/auth-results.js';
+import type { ResolvedPerson } from '../queues/catalog.js';
+
+/** A mail naming 99 Cc's must not make Mailroom mail 99 strangers for every comment. */
+export const MAX_MAIL_ONLY = 10;
+
+export function mailOnlyParticipants(o: {
+  sender: string | undefined;
+  cc: readonly string[];
+  verdict: SenderVerdict;
+  people: readonly ResolvedPerson[] | undefined;
+  ownAddresses: readonly string[];
+  blockedLocalParts: readonly string[];
+}): string[] {
+  const withAccount = new Set((o.people ?? []).filter((p) => p.accountId).map((p) => canonicalAddress(p.email).address));
+  const own = new Set(o.ownAddresses.map((a) => canonicalAddress(a).address));
+  const candidates = [...(o.sender && o.verdict.result !== 'fail' ? [o.sender] : []), ...o.cc];
+  const out: string[] = [];
+  for (const raw of candidates) {
+    const c = canonicalAddress(raw);
+    if (!c.ok || own.has(c.address) || withAccount.has(c.address) || out.includes(c.address)) continue;
+    const local = c.address.split('@')[0]!;
+    if (o.blockedLocalParts.some((re) => safeTest(re, local))) continue;
+    out.push(c.address);
+    if (out.length >= MAX_MAIL_ONLY) break;
+  }
+  return out;
+}
+
+function safeTest(source: string, s: string): boolean {
+  try {
+    return new RegExp(source, 'i').test(s);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,180 @@
+// The `respond` job: mail to customers. An acknowledgement is one mail to one sender; an
+// agent's comment goes to each email-only participant of the issue. Per mail, top-down: is it
+// still owed (the outbox), may it go (the per-recipient hourly ceiling), thread it (our
+// Message-ID into the delivery ledger before the mail leaves), send it, record the SMTP answer
+// (outbox, audit trail, metrics). A 4xx or an unreachable server is retried; a 5xx is final.
+import type { z } from 'zod';
+import { NotFoundError, RetryableError } from '../core/errors.js';
+import type { Metrics } from '../core/metrics.js';
+import type { Redis } from '../core/redis.js';
+import type { MailboxConfig } from '../config/schema.js';
+import type { JiraClient } from '../jira/client.js';
+import type { Mailer } from '../notify/mailer.js';
+import { issueUrl } from '../notify/message.js';
+import { outcomesOfError, outcomesOfSuccess, type PerRecipient, type SmtpAnswer } from '../notify/smtp-outcome.js';
+import type { AuditTrail } from '../queues/audit.js';
+import type { respond } from '../queues/catalog.js';
+import type { Processor, ProcessorContext } from '../queues/worker.js';
+import { commentMailFor, type CommentMail } from './comment.js';
+import { ackHeaders, ackMessage, plainSubject } from './message.js';
+import { isDone, openOutbox, type CustomerMailOutcome, type Outbox } from './outbox.js';
+import { takeSend } from './rate.js';
+
+export type RespondJob = z.infer<typeof respond.payload>;
+type AckJob = Extract<RespondJob, { kind: 'acknowledge' }>;
+
+export type ResponderClient = Pick<JiraClient, 'getComment' | 'getIssueProperty' | 'getIssue' | 'myself'>;
+
+export interface ResponderDeps {
+  redis: Redis;
+  prefix: string;
+  mailer: Mailer;
+  mailbox(id: string): MailboxConfig | undefined;
+  /** smtp.from: the From when neither respond.from nor a mailbox address is set. */
+  smtpFrom: string;
+  /** Jira site URL, for the issue link. */
+  site: string;
+  installId: string;
+  /** The Jira client on the workaround token (comments only). */
+  jira?: () => Promise<ResponderClient>;
+  audit?: AuditTrail;
+  metrics?: Pick<Metrics, 'customerMails'>;
+}
+
+export type RespondResult = { kind: RespondJob['kind']; sent: number; already: number; skipped: number; failed: number; why?: string };
+
+/** One mail to one address, as the steps below send it. */
+interface OneMail {
+  kind: RespondJob['kind'];
+  mailboxId: string;
+  issueKey: string;
+  to: string;
+  from: string;
+  maxPerHour: number;
+  mail?: string;
+  build(messageId: string): { subject: string; text: string; html?: string; headers: Record<string, string>; inReplyTo?: string; references: string[] };
+}
+
+export function createResponder(deps: ResponderDeps): Processor<RespondJob> {
+  return async (data, ctx) => {
+    const outbox = openOutbox(deps.redis, deps.prefix, String(ctx.job.id));
+    const mails = data.kind === 'acknowledge' ? ackMails(deps, data) : await commentMails(deps, ctx, data);
+    const result: RespondResult = { kind: data.kind, sent: 0, already: 0, skipped: 0, failed: 0 };
+    if (!Array.isArray(mails)) return { ...result, why: mails.why };
+    let deferred: string | undefined;
+    for (const m of mails) {
+      const o = await sendOne(deps, ctx, outbox, m);
+      if (o === 'already') result.already++;
+      else if (o.state === 'deferred') deferred ??= `${m.to}: ${o.why}`;
+      else result[o.state === 'sent' ? 'sent' : o.state === 'failed' ? 'failed' : 'skipped']++;
+    }
+    if (deferred) throw new RetryableError(`mail not accepted yet (${deferred}); the next attempt sends only what is still owed`);
+    return result;
+  };
+}
+
+function ackMails(deps: ResponderDeps, data: AckJob): OneMail[] | { why: string } {
+  const mailbox = deps.mailbox(data.mailboxId);
+  const settings = mailbox?.respond;
+  if (!mailbox || !settings?.acknowledge) return { why: mailbox ? 'respond.acknowledge is off now' : `mailbox ${data.mailboxId} is no longer configured` };
+  const from = settings.from ?? mailbox.addresses[0] ?? deps.smtpFrom;
+  return [
+    {
+      kind: 'acknowledge',
+      mailboxId: data.mailboxId,
+      issueKey: data.issueKey,
+      to: data.to,
+      from,
+      maxPerHour: settings.maxPerRecipientPerHour,
+      ...(data.mail ? { mail: data.mail } : {}),
+      build: () => ({
+        ...ackMessage(settings.templates, {
+          key: data.issueKey,
+          summary: data.summary,
+          subject: plainSubject(data.subject, data.issueKey),
+          link: data.link ? issueUrl(deps.site, data.issueKey) : '',
+          mailbox: from,
+        }),
+        headers: ackHeaders(deps.installId, data.issueKey),
+        ...(data.inReplyTo ? { inReplyTo: data.inReplyTo } : {}),
+        references: [...data.references, ...(data.inReplyTo && !data.references.includes(data.inReplyTo) ? [data.inReplyTo] : [])].slice(-20),
+      }),
+    },
+  ];
+}
+
+async function commentMails(deps: ResponderDeps, ctx: ProcessorContext, data: Extract<RespondJob, { kind: 'comment' }>): Promise<OneMail[] | { why: string }> {
+  if (!deps.jira) return { why: 'no Jira client: comments cannot be read' };
+  const plan: CommentMail | { why: string } = await commentMailFor(await deps.jira(), data.issueKey, data.commentId, deps.mailbox).catch((e: unknown) => {
+    if (e instanceof NotFoundError) return { why: `${data.issueKey} comment ${data.commentId} no longer exists (or the token cannot see it)` };
+    throw e;
+  });
+  if ('why' in plan) {
+    ctx.log.info({ issueKey: data.issueKey, commentId: data.commentId, why: plan.why }, 'comment not mailed');
+    return plan;
+  }
+  return plan.to.map((to) => ({
+    kind: 'comment' as const,
+    mailboxId: plan.mailboxId,
+    issueKey: data.issueKey,
+    to,
+    from: plan.from || deps.smtpFrom,
+    maxPerHour: plan.maxPerHour,
+    ...(plan.mail ? { mail: plan.mail } : {}),
+    build: () => plan.message(deps.installId),
+  }));
+}
+
+async function sendOne(deps: ResponderDeps, ctx: ProcessorContext, outbox: Outbox, m: OneMail): Promise<CustomerMailOutcome | 'already'> {
+  const to = m.to.toLowerCase();
+  const before = await outbox.read(to);
+  if (isDone(before)) return 'already';
+  const jobId = String(ctx.job.id);
+  if (!(await takeSend(deps.redis, deps.prefix, to, m.maxPerHour, `${jobId}|${to}`))) {
+    return finish(deps, ctx, outbox, m, { state: 'skipped', at: now(), why: `${to} had ${m.maxPerHour} mails from Mailroom within the hour (respond.maxPerRecipientPerHour)` });
+  }
+  const messageId = await outbox.messageId(to, m.from.split('@')[1] ?? 'mailroom.invalid');
+  await outbox.thread({ messageId, issueKey: m.issueKey, mailboxId: m.mailboxId, jobId, to });
+  const content = m.build(messageId);
+  let answer: PerRecipient;
+  try {
+    const info = (await deps.mailer.send({ from: m.from, recipients: [to], bcc: false, ...content, messageId })) as SmtpAnswer;
+    answer = outcomesOfSuccess([to], info)[to]!;
+  } catch (e) {
+    answer = outcomesOfError([to], e as SmtpAnswer)[to]!;
+  }
+  const at = now();
+  return finish(
+    deps,
+    ctx,
+    outbox,
+    m,
+    answer.state === 'sent'
+      ? { state: 'sent', at, messageId }
+      : answer.state === 'failed'
+        ? { state: 'failed', at, why: answer.why }
+        : { state: 'deferred', at, why: answer.why, tries: (before?.state === 'deferred' ? before.tries : 0) + 1 },
+  );
+}
+
+async function finish(deps: ResponderDeps, ctx: ProcessorContext, outbox: Outbox, m: OneMail, o: CustomerMailOutcome): Promise<CustomerMailOutcome> {
+  await outbox.record(m.to, o);
+  deps.metrics?.customerMails.inc({ kind: m.kind, outcome: o.state });
+  await deps.audit?.record({
+    ...(m.mail ? { mail: m.mail } : {}),
+    email: m.to,
+    mailboxId: m.mailboxId,
+    step: m.kind === 'acknowledge' ? 'acknowledgement' : 'comment-mailed',
+    outcome: o.state === 'sent' ? 'ok' : o.state,
+    jira: m.issueKey,
+    detail: o.state === 'sent' ? `accepted by the SMTP server as ${o.messageId ?? ''}` : o.why,
+  });
+  const fields = { issueKey: m.issueKey, outcome: o.state, ...(o.state !== 'sent' ? { why: o.why } : {}) };
+  if (o.state === 'sent' || o.state === 'skipped') ctx.log.info(fields, `${m.kind} ${o.state}`);
+  else ctx.log.warn(fields, `${m.kind} ${o.state}`);
+  return o;
+}
+
+function now(): string {
+  return new Date().toISOString();
+}

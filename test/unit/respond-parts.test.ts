@@ -1,0 +1,121 @@
+// The customer reply loop's pure parts (src/respond/): who is acknowledged, what the mail
+// says and carries, and the config that shapes it.
+import { describe, expect, it } from 'vitest';
+import { respondSchema } from '../../src/config/respond-schema.js';
+import { parseConfig } from '../../src/config/load.js';
+import { decideAcknowledgement, type AckFacts } from '../../src/deliver/ack-decide.js';
+import { ackHeaders, ackMessage, plainSubject } from '../../src/respond/message.js';
+import { decideReply } from '../../src/deliver/reply-trust.js';
+import { DEFAULT_BLOCKED_LOCAL_PARTS } from '../../src/config/schema.js';
+
+const respond = respondSchema.parse({});
+const base: AckFacts = {
+  respond,
+  classification: 'human',
+  sender: 'Nora@Customer.example',
+  verdict: { result: 'pass', detail: 'mx: dmarc=pass' },
+  ownAddresses: ['support@acme.example'],
+  blockedLocalParts: DEFAULT_BLOCKED_LOCAL_PARTS,
+  kind: 'issue',
+  senderAccountId: undefined,
+};
+
+describe('decideAcknowledgement', () => {
+  it.each<[string, Partial<AckFacts>, boolean, RegExp]>([
+    ['a person with a verified From', {}, true, /new issue/],
+    ['unverified (no authserv-id said anything)', { verdict: { result: 'none', detail: 'none' } }, true, /new issue/],
+    ['no respond section', { respond: undefined }, false, /no respond section/],
+    ['acknowledge off', { respond: { ...respond, acknowledge: false } }, false, /acknowledge is off/],
+    ['a bounce', { classification: 'bounce' }, false, /machine mail \(bounce\)/],
+    ['an auto-reply', { classification: 'auto-reply' }, false, /machine mail/],
+    ['list mail', { classification: 'list' }, false, /machine mail/],
+    ['a forged From (DMARC fail)', { verdict: { result: 'fail', detail: 'mx: dmarc=fail' } }, false, /failed authentication/],
+    ['our own address', { sender: 'SUPPORT@acme.example' }, false, /own address/],
+    ['noreply', { sender: 'no-reply@vendor.example' }, false, /blocked local part/],
+    ['mailer-daemon', { sender: 'MAILER-DAEMON@mx.example' }, false, /blocked local part/],
+    ['no From', { sender: undefined }, false, /no usable From/],
+    ['a JSM request for a customer account', { kind: 'request', senderAccountId: 'qm:1' }, false, /JSM notifies/],
+    ['a JSM request without an account', { kind: 'request' }, true, /new issue/],
+  ])('%s', (_name, over, send, why) => {
+    const d = decideAcknowledgement({ ...base, ...over });
+    expect(d.send).toBe(send);
+    expect(d.why).toMatch(why);
+  });
+
+  it('links the issue only for a sender with an account, and mails the canonical address', () => {
+    expect(decideAcknowledgement(base)).toMatchObject({ send: true, to: 'nora@customer.example', link: false });
+    expect(decideAcknowledgement({ ...base, senderAccountId: 'abc' })).toMatchObject({ link: true });
+  });
+});
+
+describe('the acknowledgement mail', () => {
+  const c = { key: 'SUP-12', summary: 'Printer <on> fire', subject: 'Printer on fire', link: '', mailbox: 'support@acme.example' };
+
+  it('has the key in the subject and no link when the customer cannot open it', () => {
+    const m = ackMessage(respond.templates, c);
+    expect(m.subject).toBe('[SUP-12] Printer on fire');
+    expect(m.text).toContain('opened SUP-12');
+    expect(m.text).not.toContain('http');
+    expect(m.html).toBeUndefined();
+  });
+
+  it('escapes values in the HTML template and never lets a subject add a header line', () => {
+    const t = respondSchema.parse({ templates: { acknowledgeSubject: '[{{key}}] {{subject}}', acknowledgeHtml: '<p>{{summary}} {{link}}</p>' } }).templates;
+    const m = ackMessage(t, { ...c, subject: 'a\r\nBcc: x@evil.example', link: 'https://acme.atlassian.net/browse/SUP-12' });
+    expect(m.subject).toBe('[SUP-12] a Bcc: x@evil.example');
+    expect(m.html).toBe('<p>Printer &lt;on&gt; fire <a href="https://acme.atlassian.net/browse/SUP-12">https://acme.atlassian.net/browse/SUP-12</a></p>');
+  });
+
+  it('drops reply prefixes and our tag from the customer subject', () => {
+    expect(plainSubject('Re: AW: [SUP-12] Printer', 'SUP-12')).toBe('Printer');
+    expect(plainSubject('  ', 'SUP-12')).toBe('(no subject)');
+  });
+
+  it('says auto-replied and carries our loop header, but no Precedence', () => {
+    const h = ackHeaders('{mailroom}', 'SUP-12');
+    expect(h['Auto-Submitted']).toBe('auto-replied');
+    expect(h['X-Mailroom-Loop']).toBe('mailroom; install={mailroom}; issue=SUP-12; kind=acknowledge');
+    expect(Object.keys(h).map((k) => k.toLowerCase())).not.toContain('precedence');
+  });
+});
+
+describe('respond config', () => {
+  const mk = (respondSection: unknown, smtp = true) =>
+    parseConfig(
+      {
+        jira: { site: 'https://acme.atlassian.net' },
+        mailboxes: [{ id: 'support', addresses: ['support@acme.example'], deliver: { project: 'SUP' }, respond: respondSection }],
+        ...(smtp ? { smtp: { host: 'smtp.acme.example', from: 'mailroom@acme.example' } } : {}),
+      },
+      {},
+    );
+
+  it('defaults: acknowledge and comments on, 10 per recipient per hour', () => {
+    const m = mk({}).mailboxes[0]!.respond!;
+    expect(m).toMatchObject({ acknowledge: true, comments: true, maxPerRecipientPerHour: 10 });
+  });
+
+  it('names the bad key: an unknown placeholder, a missing smtp section, an unknown key', () => {
+    expect(() => mk({ templates: { acknowledgeText: 'see {{issue}}' } })).toThrow(/mailboxes\[0\]\.respond\.templates\.acknowledgeText.*unknown placeholder \{\{issue\}\}/s);
+    expect(() => mk({}, false)).toThrow(/mailboxes\[0\]\.respond.*needs an smtp section/s);
+    expect(() => mk({ acknowlege: true })).toThrow(/acknowlege/);
+    expect(() => mk({ maxPerRecipientPerHour: 0 })).toThrow(/maxPerRecipientPerHour/);
+  });
+});
+
+describe('a reply to the mail Mailroom sent', () => {
+  const facts = (email: string, auth: 'verified' | 'unverified' | 'failed' = 'verified') => ({
+    policy: { replies: 'participants' as const, replyAllowed: [] },
+    mailboxId: 'support',
+    project: 'SUP',
+    link: { source: 'thread' as const, issueKey: 'SUP-12', recordedBy: 'support', mailedTo: 'nora@customer.example' },
+    issueProject: 'SUP',
+    sender: { email, auth },
+  });
+  it('joins when it comes from the address that was mailed (its Message-ID is ours), unless its sender failed authentication; not from anyone else', () => {
+    expect(decideReply(facts('Nora@customer.example')).join).toBe(true);
+    expect(decideReply(facts('nora@customer.example', 'unverified')).join).toBe(true);
+    expect(decideReply(facts('mallory@evil.example')).join).toBe(false);
+    expect(decideReply(facts('nora@customer.example', 'failed')).join).toBe(false);
+  });
+});
