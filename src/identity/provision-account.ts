@@ -31,19 +31,32 @@ export async function ensureAccount(run: ProvisionRun): Promise<string> {
   if (!state.accountId) {
     const found = await existingAccount(run);
     let record: (() => Promise<void>) | undefined;
-    if (found) Object.assign(state, { accountId: found.accountId, account: found, created: false });
-    else record = await createAccount(run);
+    if (found) {
+      // Not a new account after all: not counted, and its slot under the install's ceiling is given back.
+      Object.assign(state, { accountId: found.accountId, account: found, created: false });
+      await releaseNewAccount(run.p.redis, run.p.prefix, run.email);
+    } else record = await createAccount(run);
     state.step = 'memberships';
     await Promise.all([run.progress.save(state), record?.()]);
   }
   return state.accountId!;
 }
 
+/**
+ * How recent a "no account" answer must be for the create to go ahead without asking again.
+ * Jira answers a create for an account that already has access with 201 and that account
+ * (spec, createUser), exactly as it answers a real creation: the only way to count accounts
+ * truly created is to know, just before, that there was none. The resolver's look-up is
+ * usually milliseconds old (a new sender's mail goes straight here); a cached one (negative TTL
+ * 10 min) or a job retried later is asked again, one search.
+ */
+export const FRESH_NEGATIVE_MS = 30_000;
+
 async function existingAccount(run: ProvisionRun): Promise<CachedAccount | undefined> {
   const { p, email, state, base, audit, known } = run;
   if (known?.found) return known.account;
-  if (state.step !== 'creating') return undefined;
-  // An earlier run asked Jira to create and did not hear back: it may have worked.
+  const uncertain = state.step === 'creating'; // an earlier run asked Jira to create and did not hear back: it may have worked
+  if (!uncertain && known && Date.now() - known.at < FRESH_NEGATIVE_MS) return undefined;
   const e = await p.cache.refresh(email);
   await audit.record({ ...base, step: 'lookup-before-create', outcome: e.found ? 'found' : 'not-found', jira: e.found ? `accountId ${e.account.accountId}` : 'no account with this email' });
   return e.found ? e.account : undefined;

@@ -114,8 +114,16 @@ export const userRoutes: Route[] = [
       if (bad.length) return platformError(400, [`Invalid products: ${bad.join(', ')}`]);
       const email = b.emailAddress.trim().toLowerCase();
       createExistingChecks(req, 'createUser', email);
-      if (ctx.state.accountsByEmail(email).length > 0) {
-        return platformError(400, [], { emailAddress: 'A user with that email address already exists.' });
+      // The spec (createUser): "If the user exists and has access to Jira, the operation returns
+      // a 201 status. If the user exists but does not have access to Jira, the operation returns
+      // a 400 status." The 201 carries the existing account: nothing tells it from a new one.
+      // Asking for products for an account without access grants them (a licence bought).
+      const existing = ctx.state.accountsByEmail(email)[0];
+      if (existing) {
+        if (existing.products.length > 0) return { status: 201, body: userJson(ctx, existing) };
+        if (b.products.length === 0) return platformError(400, [], { emailAddress: 'A user with that email address already exists.' });
+        existing.products = b.products.map(String);
+        return { status: 201, body: userJson(ctx, existing) };
       }
       const a = ctx.state.addAccount({
         email,

@@ -62,11 +62,17 @@ describe('Jira client: lookups', () => {
 });
 
 describe('Jira client: writes and their "already" outcomes', () => {
-  it('createUser sends products; an existing user is AlreadyExistsError (a PermanentError)', async () => {
+  it('createUser sends products; Jira answers an existing user with access 201 and that account, one without access (no products asked) 400 AlreadyExistsError', async () => {
     const c = jira().client();
     const u = await c.createUser({ emailAddress: 'new.person@partner.example', products: ['jira-software'] });
     expect(jira().sim.state.accounts.get(u.accountId)?.products).toEqual(['jira-software']);
-    const e = await failure(c.createUser({ emailAddress: 'New.Person@partner.example', products: ['jira-software'] }));
+    // The spec (createUser): "If the user exists and has access to Jira, the operation returns a 201 status."
+    const again = await c.createUser({ emailAddress: 'New.Person@partner.example', products: ['jira-software'] });
+    expect(again.accountId).toBe(u.accountId);
+    expect(jira().sim.state.accountsByEmail('new.person@partner.example')).toHaveLength(1);
+    // "If the user exists but does not have access to Jira, the operation returns a 400 status."
+    jira().sim.state.addAccount({ email: 'no.access@partner.example', products: [] });
+    const e = await failure(c.createUser({ emailAddress: 'no.access@partner.example', products: [] }));
     expect(e).toBeInstanceOf(AlreadyExistsError);
     expect(e).toBeInstanceOf(PermanentError);
   });

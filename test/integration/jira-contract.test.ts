@@ -24,6 +24,8 @@ async function settle(p: Promise<unknown>): Promise<void> {
 /** Drive every client method through its success and its usual failure answers. */
 async function exercise(s: SeededSim, c: JiraClient): Promise<void> {
   const { site } = s;
+  // Schemas, not timing: a new account is a group member at once here (jira-permissions.md has the propagation delay).
+  s.sim.state.userPropagationMs = 0;
   await c.findUsersByEmail('alice@acme.example');
   await c.findUsersByEmail('quiet@partner.example');
   await c.findUserByEmail('nobody@nowhere.example');

@@ -145,8 +145,9 @@ describe('provisioner steps', () => {
     expect(members(GROUPS[1]!, a.accountId)).toBe(true);
   });
 
-  it('treats "already exists" and "already a member" as success', async () => {
-    // Someone created the account after the resolver's negative lookup: the create says "exists".
+  it('an account made by someone else since the resolver looked is adopted, not counted as created; "already a member" is success', async () => {
+    // Someone created the account after the resolver's negative lookup. Jira would answer the
+    // create 201 with that account, like a real creation: the provisioner asks again first.
     const a = jira.sim.state.addAccount({ email: 'racer@example.com', products: ['jira-software'] });
     jira.sim.state.addToGroup({ name: GROUPS[0] }, a.accountId);
     // The resolver counted it as a new account under the ceilings before queueing the job.
@@ -161,8 +162,17 @@ describe('provisioner steps', () => {
     for (const g of GROUPS) expect(members(g, a.accountId)).toBe(true);
     const trail = await pipeline.audit.read('racer@example.com');
     expect(trail.map((e) => `${e.step}:${e.outcome}`)).toEqual(
-      expect.arrayContaining(['create-user:exists', 'add-to-group:already-member', 'add-to-group:added', 'account-ready:ok']),
+      expect.arrayContaining(['lookup-before-create:found', 'add-to-group:already-member', 'add-to-group:added', 'account-ready:ok']),
     );
+    expect(trail.map((e) => e.step)).not.toContain('create-user');
+  });
+
+  it('a user that exists without Jira access is adopted as it is: no create, so no licence bought by asking for products', async () => {
+    const a = jira.sim.state.addAccount({ email: 'dormant@example.com', products: [] });
+    const job = await stage({ email: 'dormant@example.com', mode: 'user', mailboxId: 'support' });
+    expect(await run(job)).toMatchObject({ accountId: a.accountId, created: false });
+    expect(jira.sim.state.accounts.get(a.accountId)!.products).toEqual([]);
+    expect(jira.sim.counters.violations('createExisting')).toBe(0);
   });
 
   it('makes a JSM customer (name from the local part) and adds it to the service desk; "exists" is looked up', async () => {
