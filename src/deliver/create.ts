@@ -192,8 +192,11 @@ async function createOnce(d: Delivery): Promise<Target> {
   const body = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: createPreface(d), notes: await oversizeNotes(d) });
   // Nothing to upload: the property says complete from the start, and no update follows.
   const complete = attachmentsToUpload(d.route, attachments).upload.length === 0;
-  // Written before the request leaves: if its answer is lost, the re-run knows to look.
-  d.state.createSent ??= new Date().toISOString();
+  // Written before the request leaves: if its answer is lost, the re-run knows to look, and
+  // waits out the index lag from THIS create. A create sent again (the looks after an earlier
+  // lost answer found nothing) restarts the window: measured from the first, the look after a
+  // second lost answer came at once, before the index could show it, and the mail became two issues.
+  d.state.createSent = new Date().toISOString();
   await saveState(d);
   const r = d.route;
   const target = isRequestRoute(r) ? await createRequest(d, r, body, complete) : await createIssue(d, r, body, complete);

@@ -127,6 +127,19 @@ describe('index lag and lost create answers', () => {
     expect(byMail(issues).size).toBe(100);
   });
 
+  it('a create lost without a trace, then a second one whose answer is lost: the window starts again from the second, so one issue', { timeout: 60_000 }, async () => {
+    jira.sim.state.indexLagMs = 40_000;
+    // The first create never reaches Jira (connection dropped before the write): the looks find
+    // nothing for the whole window, so the mail is created again; that create is stored and its
+    // answer lost. A look timed from the first create would come at once, before the index shows
+    // the second, and create a third time.
+    jira.sim.faults.drop(1, 'createIssue');
+    jira.sim.faults.loseReply(1, 'createIssue');
+    await deliverMany(1);
+    expect(jira.sim.counters.count('createIssue')).toBe(2);
+    expect(jira.sim.state.allIssues()).toHaveLength(1);
+  });
+
   it('with 3 minutes of lag (beyond the 150 s window) some mails become two issues; the reconcile pass leaves no mail with two open issues', { timeout: 90_000 }, async () => {
     jira.sim.state.indexLagMs = 180_000;
     jira.sim.faults.set({ writeFailRate: 0.5, writeFailOperations: ['createIssue'] });

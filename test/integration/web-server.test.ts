@@ -151,7 +151,7 @@ describe('/board', () => {
     expect(await page.text()).toContain('<base href="/board/"');
     const api = await fetch(`${base}/board/api/queues?activeQueue=identity-provision&status=failed`, { headers: ADMIN });
     const body = (await api.json()) as { queues: { name: string; readOnlyMode: boolean; counts: Record<string, number> }[] };
-    expect(body.queues.map((q) => q.name).sort()).toEqual(['identity-provision', 'jira-deliver', 'mail-inbound', 'mailbox-actions', 'notify']);
+    expect(body.queues.map((q) => q.name).sort()).toEqual(['identity-provision', 'jira-deliver', 'mail-inbound', 'mailbox-actions', 'notify', 'respond']);
     expect(body.queues.find((q) => q.name === 'identity-provision')).toMatchObject({ readOnlyMode: false, counts: { failed: 2 } });
   });
 
