@@ -15,7 +15,11 @@ const BOUND_MS = 120_000;
 
 describe.skipIf(!!why)('chaos --quick', () => {
   it('delivers every mail exactly once through kills, restarts and Jira faults', { timeout: BOUND_MS + 15_000 }, async () => {
-    const c = spawn(process.execPath, ['--import', 'tsx', 'bench/chaos.ts', '--quick'], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+    // In the suite this runs beside another test file on 2 cores: requests already past the
+    // shared Retry-After gate when a 429 lands can reach the simulator ~150 ms later (seen: 7
+    // creates at once, 145 ms after). 250 ms of grace still catches a client that ignores
+    // Retry-After: its requests keep coming through the whole second. `npm run chaos` keeps 100.
+    const c = spawn(process.execPath, ['--import', 'tsx', 'bench/chaos.ts', '--quick', '--grace-ms', '250'], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
