@@ -15,6 +15,7 @@ export async function askAcknowledgement(d: Delivery, target: Target): Promise<v
   const decision = decideAcknowledgement({
     respond: d.mailbox.respond,
     classification: record.classification.kind,
+    ...(record.classification.suspected ? { suspected: record.classification.suspected } : {}),
     sender: record.from?.address,
     verdict: verdictOf(record, d.mailbox),
     ownAddresses: d.mailbox.addresses,

@@ -1,5 +1,6 @@
-// The email-only participants of a mail that became an issue: its sender (unless the receiving
-// server said the From is forged) and its Cc's, without a Jira account (Jira will not mail them),
+// The email-only participants of a mail that became an issue: its sender and its Cc's, only when
+// the receiving server verified the sender (a forged or unverified mail could name anyone in Cc,
+// and every agent comment would go to them), without a Jira account (Jira will not mail them),
 // not the mailbox's own addresses and not blocked local parts (noreply, mailer-daemon). Kept in
 // the issue's `mailroom.message` property (`mailOnly`), so agents' public comments reach them and
 // survives a lost Redis. Pure.
@@ -20,7 +21,8 @@ export function mailOnlyParticipants(o: {
 }): string[] {
   const withAccount = new Set((o.people ?? []).filter((p) => p.accountId).map((p) => canonicalAddress(p.email).address));
   const own = new Set(o.ownAddresses.map((a) => canonicalAddress(a).address));
-  const candidates = [...(o.sender && o.verdict.result !== 'fail' ? [o.sender] : []), ...o.cc];
+  if (o.verdict.result !== 'pass') return [];
+  const candidates = [...(o.sender ? [o.sender] : []), ...o.cc];
   const out: string[] = [];
   for (const raw of candidates) {
     const c = canonicalAddress(raw);

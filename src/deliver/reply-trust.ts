@@ -58,7 +58,7 @@ export function linkTrusted(f: Pick<ReplyFacts, 'link' | 'mailboxId' | 'project'
 
 /** True when the sender's standing cannot be settled without the issue's people. */
 export function needsPeople(f: Pick<ReplyFacts, 'policy' | 'sender'> & { link?: ReplyLink }): boolean {
-  const mailed = f.link?.source === 'thread' && !!f.link.mailedTo && listed(f.sender.email, [f.link.mailedTo]);
+  const mailed = f.link?.source === 'thread' && !!f.link.mailedTo && f.sender.auth === 'verified' && listed(f.sender.email, [f.link.mailedTo]);
   return f.sender.auth !== 'failed' && f.policy.replies === 'participants' && !listed(f.sender.email, f.policy.replyAllowed) && !mailed && !!f.sender.accountId;
 }
 
@@ -70,8 +70,9 @@ export function senderAllowed(f: Pick<ReplyFacts, 'policy' | 'sender' | 'people'
   }
   if (f.policy.replies === 'anyone') return { join: true, why: 'the mailbox takes replies from anyone' };
   // Mailroom wrote to this address in this thread (an acknowledgement): an email-only
-  // participant. The link is our Message-ID, random and seen only by the recipient.
-  if (f.link.source === 'thread' && f.link.mailedTo && listed(f.sender.email, [f.link.mailedTo])) {
+  // participant. The link is our Message-ID, random, but the recipient may have passed it on
+  // (a Cc on their reply): the From must be verified too.
+  if (f.link.source === 'thread' && f.link.mailedTo && f.sender.auth === 'verified' && listed(f.sender.email, [f.link.mailedTo])) {
     return { join: true, why: `${who} answers the mail Mailroom sent them about ${f.link.issueKey}` };
   }
   if (listed(f.sender.email, f.policy.replyAllowed)) return { join: true, why: `${who} is listed in policy.replyAllowed` };

@@ -41,7 +41,13 @@ export async function commentMailFor(
   if (!to.length) return { why: `${issueKey} has no email-only participants` };
   const box = mailbox(prop.mailboxId);
   if (!box?.respond?.comments) return { why: `mailbox ${prop.mailboxId} does not mail comments (respond.comments)` };
-  const issue = await client.getIssue(issueKey, ['summary']);
+  // The property can be written by anyone who may edit issues, and an issue can be moved: mail
+  // a comment only from an issue in the project this mailbox delivers to.
+  const expected = box.deliver?.project;
+  if (!expected) return { why: `mailbox ${prop.mailboxId} names no deliver.project: cannot confirm ${issueKey} is its own` };
+  const issue = await client.getIssue(issueKey, ['summary', 'project']);
+  const project = (issue.fields.project as { key?: unknown } | undefined)?.key;
+  if (project !== expected) return { why: `${issueKey} is in project ${String(project)}, not ${expected} where mailbox ${prop.mailboxId} delivers (moved, or its property written by someone else): not mailed` };
   const summary = typeof issue.fields.summary === 'string' ? issue.fields.summary.replace(/[\r\n]+/g, ' ') : '';
   // The issue's first mail: its Message-ID is the property's id (without a #sha256 suffix).
   const first = typeof prop.id === 'string' && !prop.id.startsWith('sha256:') ? `<${prop.id.split('#')[0]}>` : undefined;

@@ -6,6 +6,8 @@ import { parseConfig } from '../../src/config/load.js';
 import { decideAcknowledgement, type AckFacts } from '../../src/deliver/ack-decide.js';
 import { ackHeaders, ackMessage, plainSubject } from '../../src/respond/message.js';
 import { decideReply } from '../../src/deliver/reply-trust.js';
+import { mailOnlyParticipants } from '../../src/deliver/mail-only.js';
+import { rateKey } from '../../src/respond/rate.js';
 import { DEFAULT_BLOCKED_LOCAL_PARTS } from '../../src/config/schema.js';
 
 const respond = respondSchema.parse({});
@@ -23,7 +25,8 @@ const base: AckFacts = {
 describe('decideAcknowledgement', () => {
   it.each<[string, Partial<AckFacts>, boolean, RegExp]>([
     ['a person with a verified From', {}, true, /new issue/],
-    ['unverified (no authserv-id said anything)', { verdict: { result: 'none', detail: 'none' } }, true, /new issue/],
+    ['unverified (no authserv-id said anything): no mail to an address nobody vouched for', { verdict: { result: 'none', detail: 'none' } }, false, /did not verify/],
+    ['suspected machine mail (a weak signal): never answered, so no loop', { suspected: 'auto-reply' }, false, /weak signal/],
     ['no respond section', { respond: undefined }, false, /no respond section/],
     ['acknowledge off', { respond: { ...respond, acknowledge: false } }, false, /acknowledge is off/],
     ['a bounce', { classification: 'bounce' }, false, /machine mail \(bounce\)/],
@@ -112,10 +115,26 @@ describe('a reply to the mail Mailroom sent', () => {
     issueProject: 'SUP',
     sender: { email, auth },
   });
-  it('joins when it comes from the address that was mailed (its Message-ID is ours), unless its sender failed authentication; not from anyone else', () => {
+  it('joins when it comes, verified, from the address that was mailed (its Message-ID is ours); not unverified (the id may have been passed on), not from anyone else', () => {
     expect(decideReply(facts('Nora@customer.example')).join).toBe(true);
-    expect(decideReply(facts('nora@customer.example', 'unverified')).join).toBe(true);
+    expect(decideReply(facts('nora@customer.example', 'unverified')).join).toBe(false);
     expect(decideReply(facts('mallory@evil.example')).join).toBe(false);
     expect(decideReply(facts('nora@customer.example', 'failed')).join).toBe(false);
+  });
+});
+
+describe('who hears agents\' comments, and how often', () => {
+  const facts = { sender: 'nora@customer.example', cc: ['a@victim-one.example', 'b@victim-two.example'], people: [], ownAddresses: ['support@acme.example'], blockedLocalParts: DEFAULT_BLOCKED_LOCAL_PARTS };
+
+  it('keeps the sender and Cc\'s of a verified mail only: a forged or unverified one names nobody', () => {
+    expect(mailOnlyParticipants({ ...facts, verdict: { result: 'pass', detail: 'mx: dmarc=pass' } })).toEqual(['nora@customer.example', 'a@victim-one.example', 'b@victim-two.example']);
+    expect(mailOnlyParticipants({ ...facts, verdict: { result: 'fail', detail: 'mx: dmarc=fail' } })).toEqual([]);
+    expect(mailOnlyParticipants({ ...facts, verdict: { result: 'none', detail: 'no header' } })).toEqual([]);
+  });
+
+  it('counts plus-addressed variants of one inbox under one ceiling', () => {
+    expect(rateKey('{p}', 'V+1@X.example')).toBe(rateKey('{p}', 'v+2@x.example'));
+    expect(rateKey('{p}', 'v+1@x.example')).toBe(rateKey('{p}', 'v@x.example'));
+    expect(rateKey('{p}', 'v@x.example')).not.toBe(rateKey('{p}', 'w@x.example'));
   });
 });
