@@ -166,6 +166,10 @@ function aligned(block: Header[], fromDomain: string, said: string, exchange: bo
   const of = (m: string) => all.filter((r) => r.method === m);
   const judgedOther = (r: MethodResult) => !!r.domain && r.domain !== fromDomain;
   const dmarcPass = of('dmarc').find((r) => r.result === 'pass' || r.result === 'bestguesspass');
+  // One host judges a mail's DMARC once: a block that says pass and something else has a
+  // header a sender wrote at the host's own depth (a host that keeps headers with its id).
+  const dmarcOther = of('dmarc').find((r) => r.result !== 'pass' && r.result !== 'bestguesspass');
+  if (dmarcPass && dmarcOther) return { result: 'none', detail: `${said}; the host's headers disagree about DMARC (${dmarcPass.result} and ${dmarcOther.result}): one of them is not the host's` };
   if (dmarcPass) {
     if (judgedOther(dmarcPass)) return { result: 'none', detail: `${said}; DMARC judged ${dmarcPass.domain}, not the From's domain ${fromDomain || '(none)'}` };
     return { result: 'pass', detail: said };

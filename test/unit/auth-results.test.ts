@@ -45,6 +45,14 @@ describe('senderVerdict', () => {
     expect(v(values, IDS, { authHops: [0, 0] }).result).toBe('pass');
   });
 
+  it('a block whose headers disagree about DMARC (the host\'s none beside a pass a sender wrote at the same depth) is not a pass', () => {
+    // A host that writes its header below its own Received line and keeps headers carrying its
+    // id: a sender's forged header then sits in the same block as the real one.
+    const values = [`${MX}; dmarc=none header.from=partner.example`, `${MX}; dmarc=pass header.from=partner.example`];
+    expect(v(values, IDS, { authHops: [0, 0] })).toMatchObject({ result: 'none', detail: expect.stringMatching(/disagree/) });
+    expect(v([`${MX}; dmarc=pass header.from=partner.example`, `${MX}; spf=pass smtp.mailfrom=partner.example`], IDS, { authHops: [0, 0] }).result).toBe('pass');
+  });
+
   it('a ( or ; inside a quoted value the sender chose neither hides a failure nor invents a pass', () => {
     expect(v([`${MX}; spf=pass smtp.mailfrom="(x"@evil.test; dkim=none; dmarc=fail (p=reject) header.from=customer-one.test`])).toMatchObject({ result: 'fail' });
     expect(v([`${MX}; spf=none smtp.mailfrom="a;dmarc=pass"@evil.test; dkim=none`])).toMatchObject({ result: 'none' });
