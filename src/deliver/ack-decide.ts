@@ -6,6 +6,7 @@
 // anyone's, and the acknowledgement would carry the forger's subject from the support address),
 // never to mail a weak signal calls machine-like (an auto-reply answering it would loop), never to a mailbox's own address or a blocked local part (noreply,
 // mailer-daemon), never for a JSM request raised for a customer account (JSM mails them itself).
+import { blockedLocalPart } from '../config/blocked-local-parts.js';
 import { canonicalAddress } from '../core/address.js';
 import type { RespondConfig } from '../config/respond-schema.js';
 import type { SenderVerdict } from '../mail/auth-results.js';
@@ -40,17 +41,10 @@ export function decideAcknowledgement(f: AckFacts): AckDecision {
   if (f.verdict.result === 'fail') return { send: false, why: `the sender failed authentication (${f.verdict.detail}): no backscatter to a forged address` };
   if (f.verdict.result !== 'pass') return { send: false, why: `the receiving server did not verify the sender (${f.verdict.detail}): no mail to an address nobody vouched for` };
   if (f.ownAddresses.some((a) => canonicalAddress(a).address === c.address)) return { send: false, why: `${c.address} is the mailbox's own address` };
-  const local = c.address.split('@')[0]!;
-  const blocked = f.blockedLocalParts.find((re) => safeTest(re, local));
+  const local = c.local;
+  const blocked = blockedLocalPart(f.blockedLocalParts, local);
   if (blocked) return { send: false, why: `${c.address} matches blocked local part ${blocked}` };
   if (f.kind === 'request' && f.senderAccountId) return { send: false, why: 'a JSM request raised for the customer: JSM notifies them itself' };
   return { send: true, to: c.address, link: !!f.senderAccountId, why: 'a new issue from a person' };
 }
 
-function safeTest(source: string, s: string): boolean {
-  try {
-    return new RegExp(source, 'i').test(s);
-  } catch {
-    return false; // the config schema refuses bad patterns; never throw on one here
-  }
-}

@@ -4,6 +4,7 @@
 // not the mailbox's own addresses and not blocked local parts (noreply, mailer-daemon). Kept in
 // the issue's `mailroom.message` property (`mailOnly`), so agents' public comments reach them and
 // survives a lost Redis. Pure.
+import { blockedLocalPart } from '../config/blocked-local-parts.js';
 import { canonicalAddress } from '../core/address.js';
 import type { SenderVerdict } from '../mail/auth-results.js';
 import type { ResolvedPerson } from '../queues/catalog.js';
@@ -27,18 +28,11 @@ export function mailOnlyParticipants(o: {
   for (const raw of candidates) {
     const c = canonicalAddress(raw);
     if (!c.ok || own.has(c.address) || withAccount.has(c.address) || out.includes(c.address)) continue;
-    const local = c.address.split('@')[0]!;
-    if (o.blockedLocalParts.some((re) => safeTest(re, local))) continue;
+    const local = c.local;
+    if (blockedLocalPart(o.blockedLocalParts, local) !== undefined) continue;
     out.push(c.address);
     if (out.length >= MAX_MAIL_ONLY) break;
   }
   return out;
 }
 
-function safeTest(source: string, s: string): boolean {
-  try {
-    return new RegExp(source, 'i').test(s);
-  } catch {
-    return false;
-  }
-}

@@ -1,5 +1,6 @@
 // Who in a mail is looked up in Jira, and what happens to the ones Jira does not know. Pure:
 // no Redis, no Jira, so the table tests in test/unit/policy.test.ts pin every rule down.
+import { blockedLocalPart } from '../config/blocked-local-parts.js';
 import type { MailboxConfig, PolicyConfig } from '../config/schema.js';
 import { canonicalAddress } from '../core/address.js';
 import { plainName } from '../mail/content.js';
@@ -80,16 +81,6 @@ export function inDomain(domain: string, listed: string): boolean {
   return domain === listed || domain.endsWith('.' + listed);
 }
 
-const regexCache = new Map<string, RegExp>();
-function blockedPattern(source: string): RegExp {
-  let re = regexCache.get(source);
-  if (!re) {
-    re = new RegExp(source, 'i');
-    regexCache.set(source, re);
-  }
-  return re;
-}
-
 /**
  * Whether an address is worth a Jira lookup at all. Machine addresses (blocked local parts)
  * and malformed ones are never looked up: they are not people, and a lookup costs a request.
@@ -99,7 +90,7 @@ export function screen(email: string, policy: Pick<PolicyConfig, 'blockedLocalPa
   const c = canonicalAddress(email);
   if (!c.ok) return { lookup: false, reason: 'invalid-address', detail: `not a deliverable mailbox: ${c.reason}` };
   const local = c.local;
-  const hit = policy.blockedLocalParts.find((p) => blockedPattern(p).test(local));
+  const hit = blockedLocalPart(policy.blockedLocalParts, local);
   if (hit !== undefined) return { lookup: false, reason: 'blocked-local-part', detail: `local part "${local}" matches blocked pattern /${hit}/` };
   return { lookup: true };
 }
