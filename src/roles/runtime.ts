@@ -12,6 +12,7 @@ import { metrics } from '../core/metrics.js';
 import { startMetricsPublisher } from '../ops/metrics-share.js';
 import { checkStateLoss } from '../ops/state-loss.js';
 import { SecretKeyError } from '../token/key.js';
+import { WebAuthError } from '../web/auth.js';
 import { EXIT } from '../core/exit-codes.js';
 import { buildInfo, describeBuild } from '../core/build-info.js';
 import { parseEntryArgs, type EntryArgs } from './entry-args.js';
@@ -106,9 +107,10 @@ export async function runRoles(roleName: string, starters: RoleStarter[], given:
   } catch (e) {
     if (e instanceof ConfigError) return exitOnConfigError(logger, roleName, e);
     logger.fatal({ err: describeError(e) }, 'could not start');
-    if (e instanceof SecretKeyError) {
-      // A missing, unreadable or wrong key is fixed by a person, like a bad configuration:
-      // exit 2 (docs/exit-codes.md). Said on stderr too, for whoever starts the process.
+    if (e instanceof SecretKeyError || e instanceof WebAuthError) {
+      // A missing, unreadable or wrong key, or a web role without credentials, is fixed by a
+      // person, like a bad configuration: exit 2 (docs/exit-codes.md), so a unit file does not
+      // restart it forever. Said on stderr too, for whoever starts the process.
       process.stderr.write(`mailroom ${roleName}: ${e.message}\n`);
       await new Promise<void>((done) => logger.flush(() => done()));
       process.exit(EXIT.usage);

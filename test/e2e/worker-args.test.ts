@@ -49,4 +49,9 @@ describe('worker entries', { timeout: 120_000 }, () => {
     expect(r.code, r.err + r.out).toBe(2);
     expect(r.err).toContain('cannot read the key file');
   });
+  it('a web role without board credentials is exit 2 too: a unit file must not restart it forever', async () => {
+    const r = await run(['workers/web.ts'], { MAILROOM_WEB_USER: '', MAILROOM_WEB_PASSWORD: '', MAILROOM_WEB_PASSWORD_FILE: '', MAILROOM_WEB_PROXY_HEADER: '' });
+    expect(r.code, r.err + r.out).toBe(2);
+    expect(r.err).toContain('no web credentials');
+  });
 });
