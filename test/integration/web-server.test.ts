@@ -236,7 +236,7 @@ describe('workers/web.ts', () => {
           done({ code: e ? (e.killed ? -1 : Number((e as { code?: number }).code)) : 0, stderr }),
         ),
       );
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(2); // a person must fix it, like a bad configuration (docs/exit-codes.md)
       expect(r.stderr).toContain('--no-auth is allowed only when bound to loopback');
     } finally {
       rmSync(dir, { recursive: true, force: true });
