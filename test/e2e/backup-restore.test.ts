@@ -7,11 +7,11 @@
 // AFTER the snapshot (its ledger entry is lost; the restore step that makes the ledger young
 // makes delivery look in Jira first). The CLI runs as a subprocess, as a person runs it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config/load.js';
@@ -32,8 +32,8 @@ import { answers, freePort, redisServerInstalled, REDIS_SERVER_BIN } from '../..
 import { loadSecretKey } from '../../src/token/key.js';
 import { saveToken } from '../../src/token/store.js';
 import { notice } from '../helpers/corpus.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const PREFIX = '{mailroom}';
 const noRedisServer = !redisServerInstalled();
 if (noRedisServer) notice('backup/restore test skipped: no redis-server binary (set REDIS_SERVER_BIN)');
@@ -96,12 +96,8 @@ function env(): Record<string, string> {
   return { ...base, REDIS_URL: server!.url, MAILROOM_PREFIX: PREFIX, MAILROOM_SECRET_KEY_FILE: keyFile, MAILROOM_LOG_LEVEL: 'error' };
 }
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, ...args], { cwd: ROOT, env: env(), timeout: 60_000 }, (error, stdout, stderr) =>
-      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function cli(args: string[]): Promise<CliRun> {
+  return runCli(args, { config: configFile, env: env() });
 }
 
 async function connect(s: Server): Promise<void> {

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Queue, Worker } from 'bullmq';
 import { identityProvision, mailInbound } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
@@ -16,8 +16,8 @@ import { silentLogger } from '../../src/core/log.js';
 import { writeHeartbeat } from '../../src/imap/heartbeat.js';
 import type { MailRecord } from '../../src/mail/record.js';
 import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { ROOT, runCli, type CliRun as Run } from '../helpers/cli.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const prefix = uniquePrefix('clifailed');
 const redis = testRedis({ forWorker: true });
 const fixedKey = `${prefix}:test:fixed`;
@@ -27,21 +27,9 @@ let inbound: Queue;
 let provision: Queue;
 const workers: Worker[] = [];
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function cli(...args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, ...args],
-      { cwd: ROOT, env: { ...process.env, MAILROOM_PREFIX: prefix, REDIS_URL, MR_TEST_IMAP_PASSWORD: 'pw-not-used' }, timeout: 150_000 },
-      (error, stdout, stderr) => done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+  return runCli(args, { config: configFile, env: { ...process.env, MAILROOM_PREFIX: prefix, REDIS_URL, MR_TEST_IMAP_PASSWORD: 'pw-not-used' }, timeoutMs: 150_000 });
 }
 
 function record(n: number, from: string, subject: string): MailRecord {

@@ -4,11 +4,10 @@
 // whose delivery failed for good is delivered once the cause is fixed and it is reprocessed;
 // a mail being processed right now is refused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Worker, type Job, type Queue } from 'bullmq';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { DEMO_MAILS } from '../../src/demo/run.js';
@@ -26,8 +25,8 @@ import { createRoleContext, type Stoppable } from '../../src/roles/runtime.js';
 import { loadSecretKey } from '../../src/token/key.js';
 import { saveToken } from '../../src/token/store.js';
 import { dropPrefix, REDIS_ENV, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { runCli, type CliRun as Run } from '../helpers/cli.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const prefix = uniquePrefix('clireprocess');
 const idlePrefix = uniquePrefix('clireprocess-idle');
 const redis = testRedis({ forWorker: true });
@@ -40,21 +39,9 @@ let inbound: Queue;
 let deliver: Queue;
 let roles: { ctx: ReturnType<typeof createRoleContext>; running: Stoppable[] } | undefined;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, ...args],
-      { cwd: ROOT, env: { ...process.env, MAILROOM_PREFIX: prefix, ...REDIS_ENV, MAILROOM_SECRET_KEY: secret, MAILROOM_LOG_LEVEL: 'error', ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+  return runCli(args, { config: configFile, env: { ...process.env, MAILROOM_PREFIX: prefix, ...REDIS_ENV, MAILROOM_SECRET_KEY: secret, MAILROOM_LOG_LEVEL: 'error', ...env } });
 }
 
 /** Before the fix, the sales mailbox has no deliver section and names a product Jira does not know. */

@@ -3,17 +3,16 @@
 // whether Jira answers, the token's days left with a warning inside token.warnBeforeExpiry, and
 // it exits 1 with the command that lists failed jobs when there are some.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import { createJiraReachRecorder } from '../../src/jira/reach.js';
 import { storeAdminToken } from '../helpers/jira-sim.js';
 import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { runCli, type CliRun as Run } from '../helpers/cli.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const prefix = uniquePrefix('clistatus');
 const redis = testRedis({ forWorker: true });
 const secretKey = randomBytes(32).toString('base64');
@@ -24,21 +23,9 @@ let configFile: string;
 const queues: Record<string, Queue> = {};
 let worker: Worker | undefined;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function cli(...args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', '--config', configFile, ...args],
-      { cwd: ROOT, env: { ...process.env, MAILROOM_PREFIX: prefix, REDIS_URL, MAILROOM_SECRET_KEY: secretKey, MAILROOM_SECRET_KEY_FILE: '' }, timeout: 150_000 },
-      (error, stdout, stderr) => done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+  return runCli(args, { config: configFile, env: { ...process.env, MAILROOM_PREFIX: prefix, REDIS_URL, MAILROOM_SECRET_KEY: secretKey, MAILROOM_SECRET_KEY_FILE: '' }, timeoutMs: 150_000 });
 }
 
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {

@@ -5,11 +5,11 @@
 //       0; `token set` against the stopped Jira exits 4 (3 is Redis); all recover once Jira is back.
 //   #3  the resolver's own counters (Jira requests, job durations) reach the web role's /metrics
 //       with role and instance labels.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MailRecord } from '../../src/mail/record.js';
@@ -18,8 +18,8 @@ import { addJob, openQueue } from '../../src/queues/queue.js';
 import { startSeededSim, storeAdminToken, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis.js';
 import { freePort } from '../../src/ops/own-redis.js';
+import { ROOT, runCli, type CliRun } from '../helpers/cli.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const prefix = uniquePrefix('jira-down');
 const redis = testRedis({ forWorker: true });
 const secretKey = randomBytes(32).toString('base64');
@@ -40,16 +40,8 @@ function startRole(role: string, ...args: string[]): void {
   roles.push(child);
 }
 
-function cli(args: string[], stdin = '', config = configFile): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', '--config', config, ...args],
-      { cwd: ROOT, env: env(), timeout: 150_000 },
-      (error, stdout, stderr) => done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-    child.stdin!.end(stdin);
-  });
+function cli(args: string[], stdin = '', config = configFile): Promise<CliRun> {
+  return runCli(args, { config, env: env(), stdin, timeoutMs: 150_000 });
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> {

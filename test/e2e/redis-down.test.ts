@@ -8,16 +8,16 @@
 //   lines (outage, recovery) about it per role, all JSON, `role` once per line;
 // - /metrics says `mailroom_redis_up 0` and drops every Redis-derived series (queue counts,
 //   other roles' series) rather than serving their last values as current.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOwnRedis, type OwnRedis } from '../../bench/lib/redis-server.js';
 import { freePort } from '../helpers/dovecot.js';
+import { ROOT, runCli, type CliRun as Run } from '../helpers/cli.js';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
 let redis: OwnRedis;
 let url: string;
 let webPort: number;
@@ -49,18 +49,9 @@ afterAll(async () => {
   await redis.stop();
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function cli(...args: string[]): Promise<Run> {
-  return new Promise((done) =>
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: env(), timeout: 30_000 }, (error, stdout, stderr) =>
-      done({ code: error ? Number((error as { code?: number }).code) : 0, stdout, stderr }),
-    ),
-  );
+  return runCli(args, { env: env(), timeoutMs: 30_000 });
 }
 
 describe('with Redis unreachable', () => {
