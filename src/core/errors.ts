@@ -84,13 +84,6 @@ export class ConfigError extends Error {
   }
 }
 
-export function errorKind(err: unknown): ErrorKind {
-  if (err instanceof MailroomError) return err.kind;
-  // Anything untyped is treated as retryable: a bug that throws will exhaust its attempts
-  // and land in the failed set with its stack, rather than vanish.
-  return 'retryable';
-}
-
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);

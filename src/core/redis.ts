@@ -155,13 +155,6 @@ async function scanPrefix(redis: Redis, prefix: string, onBatch: (node: Redis, k
   }
 }
 
-/** Every key under a prefix, from every primary. */
-export async function keysByPrefix(redis: Redis, prefix: string): Promise<string[]> {
-  const all: string[] = [];
-  await scanPrefix(redis, prefix, async (_node, keys) => void all.push(...keys));
-  return all;
-}
-
 /** Delete every key under a prefix. */
 export async function deleteByPrefix(redis: Redis, prefix: string): Promise<number> {
   let deleted = 0;

@@ -1,8 +1,8 @@
 // What delivery needs from the mail store (never from Redis job data): the body text (the
 // record only carries a bounded excerpt) and the attachments with their bytes. The poller made
-// them from its own parse and stored them beside the raw mail (src/mail/content.ts); a mail
-// stored without them (by an older version, by `mailroom ingest`, or too big to parse whole at
-// intake) has them made from its raw source by `parse`, which the role runs in a worker thread
+// them from its own parse and stored them beside the raw mail (src/mail/prepare.ts, which
+// `mailroom ingest` uses too); a mail stored without them (by an older version, or too big to
+// parse whole at intake) has them made from its raw source by `parse`, which the role runs in a worker thread
 // of the mail parse pool so its event loop keeps renewing job locks.
 import { NotFoundError, PermanentError } from '../core/errors.js';
 import type { MailContent } from '../mail/content.js';

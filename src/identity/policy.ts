@@ -35,10 +35,6 @@ export function normalizeEmail(address: string): string {
   return canonicalAddress(address).address;
 }
 
-export function isPlausibleEmail(email: string): boolean {
-  return canonicalAddress(email).ok;
-}
-
 /**
  * The participants the mailbox's policy names, sender first: the sender, then To, then Cc
  * (each only if enabled), never one of the mailbox's own addresses, each email once, at most

@@ -73,7 +73,7 @@ export const identityProvision = defineQueue({
 export const resolvedPersonSchema = z.object({
   email: z.string(),
   role: z.enum(['sender', 'to', 'cc']),
-  /** known | provisioned | ignored | held | gave-up (see src/identity/resolver.ts). */
+  /** One of PersonStatus (src/identity/resolve-run.ts): known | provisioned | ignored | held | gave-up. */
   status: z.string(),
   accountId: z.string().optional(),
   reason: z.string().optional(),
@@ -196,4 +196,3 @@ export const respond = defineQueue({
 
 export const allQueues = [mailInbound, identityProvision, jiraDeliver, mailboxActions, notify, respond] as const;
 export const tokenQueues = allQueues.filter((q) => q.needsToken);
-export type QueueName = (typeof allQueues)[number]['name'];

@@ -147,8 +147,3 @@ export async function readTokenCredentials(redis: Redis, prefix: string, secretK
 export async function clearToken(redis: Redis, prefix: string): Promise<boolean> {
   return (await redis.del(tokenKey(prefix))) > 0;
 }
-
-/** The current version (0 when nothing was ever stored). One cheap GET. */
-export async function currentVersion(redis: Redis, prefix: string): Promise<number> {
-  return Number((await redis.hget(tokenKey(prefix), 'version')) ?? 0);
-}
