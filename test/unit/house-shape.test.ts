@@ -1,6 +1,7 @@
 // The house rules of src/ (README, "Layout"): folders stand on floors and import only from
 // floors below; the simulator is reached only by the demo, the `jira-sim` command and tests;
 // no function over 80 lines outside the simulator, no file over 400 lines.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fileLines, folderCycles, functionSpans, importEdges, layerViolations, sourceFiles, type LayerRules } from '../helpers/code-shape.js';
@@ -88,5 +89,17 @@ describe('src/', () => {
       .filter((x) => x.n > MAX_FILE_LINES)
       .map((x) => `${x.f} (${x.n} lines)`);
     expect(big).toEqual([]);
+  });
+});
+
+describe('docs/architecture.md', () => {
+  it('its floor table names the same folders on the same floors as these rules', () => {
+    const doc = readFileSync(join(import.meta.dirname, '../../docs/architecture.md'), 'utf8');
+    const table: Record<string, number> = {};
+    // Rows like "| 6 | `imap/`, `identity/`, `deliver/`, `notify/` | what it holds |".
+    for (const m of doc.matchAll(/^\| (\d+) \| ([^|]+) \|/gm)) {
+      for (const f of m[2].matchAll(/`([a-z-]+)\/`/g)) table[f[1]] = Number(m[1]);
+    }
+    expect(table).toEqual(RULES.floors);
   });
 });
