@@ -13,7 +13,7 @@ import { DEFAULT_MAX_PARSE_BYTES } from './parse-limits.js';
 import type { ParseReply, ParseRequest } from './parse-worker.js';
 import type { MailRecord, RawRef } from './record.js';
 import { unparseable } from './record-bound.js';
-import { ownBuffer, ThreadPool } from './thread-pool.js';
+import { ownBuffer, ThreadPool } from '../core/thread-pool.js';
 
 export interface ParsePoolOptions {
   /** Threads at most; default: cores - 1 (at least 1), leaving one for the event loop. */

@@ -5,7 +5,7 @@ import { parentPort } from 'node:worker_threads';
 import { PermanentError } from '../core/errors.js';
 import type { MailContent } from './content.js';
 import { parseContent, readMail, type ParseOptions, type ReadMail } from './parse.js';
-import { ownBuffer } from './thread-pool.js';
+import { ownBuffer } from '../core/thread-pool.js';
 import type { RawRef } from './record.js';
 
 export interface ParseRequest {

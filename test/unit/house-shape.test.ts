@@ -98,7 +98,7 @@ describe('docs/architecture.md', () => {
     const table: Record<string, number> = {};
     // Rows like "| 6 | `imap/`, `identity/`, `deliver/`, `notify/` | what it holds |".
     for (const m of doc.matchAll(/^\| (\d+) \| ([^|]+) \|/gm)) {
-      for (const f of m[2].matchAll(/`([a-z-]+)\/`/g)) table[f[1]] = Number(m[1]);
+      for (const f of (m[2] ?? '').matchAll(/`([a-z-]+)\/`/g)) table[f[1] ?? ''] = Number(m[1]);
     }
     expect(table).toEqual(RULES.floors);
   });
