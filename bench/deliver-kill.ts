@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRedis, parseRedisTarget } from '../src/core/redis.js';
 import { MESSAGE_PROPERTY } from '../src/deliver/deliverer.js';
-import { createLedger } from '../src/mail/ledger.js';
+import { createLedger } from '../src/ledger/ledger.js';
 import { rawMail, storedRecord } from '../test/helpers/deliver-testkit.js';
 import { seedDemo, startJiraSim } from '../src/jira-sim/index.js';
 import { FsMailStore } from '../src/mail/store.js';

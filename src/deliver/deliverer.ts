@@ -17,7 +17,7 @@
 // The steps: place.ts (lock, ledger, then thread.ts, comment.ts or create.ts), attachments.ts,
 // outcome.ts; what they share is in delivery.ts.
 import { PermanentError } from '../core/errors.js';
-import { createLedger } from '../mail/ledger.js';
+import { createLedger } from '../ledger/ledger.js';
 import type { Processor } from '../queues/worker.js';
 import { uploadAttachments } from './attachments.js';
 import { openDelivery, type DeliverJob, type DelivererDeps } from './delivery.js';

@@ -8,7 +8,7 @@ import type { JiraClient } from '../jira/client.js';
 import type { MailRecord } from '../mail/record.js';
 import type { MailStore } from '../mail/store.js';
 import { mailKey } from '../mail/id.js';
-import type { Ledger, LedgerEntry } from '../mail/ledger.js';
+import type { Ledger, LedgerEntry } from '../ledger/ledger.js';
 import type { AuditTrail } from '../queues/audit.js';
 import type { jiraDeliver } from '../queues/catalog.js';
 import type { KeptProgress, ProcessorContext } from '../queues/worker.js';

@@ -13,7 +13,7 @@ import type { Logger } from '../core/log.js';
 import { key, type Redis } from '../core/redis.js';
 import type { JiraClient } from '../jira/client.js';
 import type { FoundIssue } from '../jira/types.js';
-import { ledgerKey, type LedgerEntry } from '../mail/ledger.js';
+import { ledgerKey, type LedgerEntry } from '../ledger/ledger.js';
 import { textToAdf } from './adf.js';
 import { MESSAGE_PROPERTY } from './delivery.js';
 

@@ -4,7 +4,7 @@ import { PermanentError } from '../core/errors.js';
 import type { SenderVerdict } from '../mail/auth-results.js';
 import { mailKey } from '../mail/id.js';
 import { verdictOf } from '../mail/sender-trust.js';
-import { createLedger } from '../mail/ledger.js';
+import { createLedger } from '../ledger/ledger.js';
 import { mailboxActions } from '../queues/catalog.js';
 import { countMail } from './flood.js';
 import { selectParticipants } from './policy.js';

@@ -11,7 +11,7 @@
 // interrupted delivery and uploading the attachments a second time.
 import type { Job, JobType, Queue } from 'bullmq';
 import type { RetryConfig } from '../config/schema.js';
-import { ledgerKey } from '../mail/ledger.js';
+import { ledgerKey } from '../ledger/ledger.js';
 import { mailKey, normalizeMessageId } from '../mail/id.js';
 import { STATE_FIELD as DELIVER_STATE } from '../deliver/deliverer.js';
 import { prepareMail } from '../mail/prepare.js';

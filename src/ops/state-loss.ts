@@ -16,7 +16,7 @@ import { resolve } from 'node:path';
 import type { Config } from '../config/load.js';
 import { key, type Redis } from '../core/redis.js';
 import type { Logger } from '../core/log.js';
-import { bornKey } from '../mail/ledger.js';
+import { bornKey } from '../ledger/ledger.js';
 
 export function installKey(prefix: string): string {
   return key(prefix, 'install', 'born');

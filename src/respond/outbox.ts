@@ -1,12 +1,12 @@
 // The record of every mail sent to a customer, like the notifier's outcomes
 // (src/notify/ledger.ts): one hash per respond job, one field per recipient. A retry (crash,
 // SMTP outage, 4xx) reads it first and sends only what has no final outcome. The outbound
-// Message-ID also goes into the delivery ledger (src/mail/ledger.ts) before the mail leaves, so
+// Message-ID also goes into the delivery ledger (src/ledger/ledger.ts) before the mail leaves, so
 // the customer's answer threads back to the issue through the ordinary reply path, even when
 // its subject lost the key.
 import { randomBytes } from 'node:crypto';
 import { key, type Redis } from '../core/redis.js';
-import { createLedger } from '../mail/ledger.js';
+import { createLedger } from '../ledger/ledger.js';
 import { normalizeMessageId } from '../mail/id.js';
 import { LEDGER_TTL_S, type RecipientOutcome } from '../notify/ledger.js';
 

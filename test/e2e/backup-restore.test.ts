@@ -21,7 +21,7 @@ import type { DeliverResult } from '../../src/deliver/deliverer.js';
 import { startJiraSim, seedDemo, type JiraSim } from '../../src/jira-sim/index.js';
 import { silentLogger } from '../../src/core/log.js';
 import { prepareMail } from '../../src/mail/prepare.js';
-import { bornKey } from '../../src/mail/ledger.js';
+import { bornKey } from '../../src/ledger/ledger.js';
 import { createMailStore } from '../../src/mail/store.js';
 import type { AuditEvent } from '../../src/queues/audit.js';
 import { provisionerRole, resolverRole } from '../../src/identity/role.js';

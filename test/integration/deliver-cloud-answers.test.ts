@@ -14,7 +14,7 @@ import { MESSAGE_PROPERTY, RECOVERY_SETTLE_MS, RECOVERY_WINDOW_MS } from '../../
 import { reconcilePass, RECONCILED_PROPERTY } from '../../src/deliver/reconcile.js';
 import { startDelivererWorker } from '../../src/deliver/role.js';
 import { silentLogger } from '../../src/core/log.js';
-import { createLedger } from '../../src/mail/ledger.js';
+import { createLedger } from '../../src/ledger/ledger.js';
 import { PROJECT_PERMISSIONS } from '../../src/jira-sim/state.js';
 import { FsMailStore } from '../../src/mail/store.js';
 import type { SimIssue } from '../../src/jira-sim/state.js';

@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { adfToText } from '../../src/deliver/adf.js';
 import { COMMENTS_PROPERTY, MESSAGE_PROPERTY, type DeliverResult } from '../../src/deliver/deliverer.js';
-import { bornKey, createLedger, ledgerKey } from '../../src/mail/ledger.js';
+import { bornKey, createLedger, ledgerKey } from '../../src/ledger/ledger.js';
 import { startDelivererWorker } from '../../src/deliver/role.js';
 import { rawMail, storedRecord, type RawMailInput } from '../helpers/deliver-testkit.js';
 import type { AdfDoc } from '../../src/jira/types.js';

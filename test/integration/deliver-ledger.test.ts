@@ -1,7 +1,7 @@
 // The per-mail delivery lock on a real Redis: held as long as its holder works, however long
 // "check, then create" takes, and free again once released.
 import { afterAll, describe, expect, it } from 'vitest';
-import { createLedger } from '../../src/mail/ledger.js';
+import { createLedger } from '../../src/ledger/ledger.js';
 import { RetryableError } from '../../src/core/errors.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 

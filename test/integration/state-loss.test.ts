@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/log.js';
-import { createLedger } from '../../src/mail/ledger.js';
+import { createLedger } from '../../src/ledger/ledger.js';
 import { checkStateLoss, installKey, markRestored } from '../../src/ops/state-loss.js';
 import type { Config } from '../../src/config/load.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';

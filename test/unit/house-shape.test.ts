@@ -13,7 +13,8 @@ export const RULES: LayerRules = {
     core: 0, // errors, log, metrics registry, Redis connections
     config: 1,
     jira: 2, // the client, the one Retry-After gate, the site host
-    mail: 2, // parse, content, the mail's ids, store, ledger
+    mail: 2, // parse, content, the mail's ids, the store and its retention
+    ledger: 2, // the delivery ledger: which issue each mail became (resolver, deliverer, responder, ops)
     queues: 3, // queue catalog, workers, the audit trail, what a role is
     token: 4, // the workaround token: storage, checks, clients on it
     oauth: 5, // mailbox and SMTP OAuth grants
