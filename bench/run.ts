@@ -3,7 +3,8 @@
 // harness's own Redis, parse throughput against bare mailparser, the real role processes
 // (poller, resolver, provisioner, deliverer) against a throwaway Dovecot and the Jira simulator,
 // the poller's memory while a 25 MB mail passes, Redis bytes per queued mail, and the time a new
-// sender waits for its account in a burst of new senders (bench/new-senders.ts). Prints a table
+// sender waits for its account in a burst of new senders (bench/new-senders.ts), and outbound
+// customer mails per second, each sent exactly once (bench/respond.ts). Prints a table
 // and writes bench/results.json; every figure sits beside its workload size.
 import { existsSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { benchBullmq, type BullmqCeiling } from './bullmq.js';
 import { benchHtmlDelivery, type HtmlDeliveryBench } from './html.js';
 import { benchNewSenderBurst, NEW_SENDER_BURST, newSenderRows, type NewSenderBurst } from './new-senders.js';
 import { benchParse, type ParseBench } from './parse.js';
+import { benchCustomerMails, CUSTOMER_MAILS, customerMailRows, type CustomerMailsBench } from './respond.js';
 import { sampleCorpus } from './lib/corpus-sample.js';
 import { describeMachine, type Machine } from './lib/machine.js';
 import { appender, makeMails, population, type BenchMail } from './lib/mails.js';
@@ -90,6 +92,8 @@ export interface BenchResults {
   redis: { queuedMails: number; bytesPerMailAllKeys: number; bytesPerMailJobKeys: number; jobKeys: number };
   /** Issue #25: new senders arriving in a burst, first append -> account ready and each step between (fresh role processes). */
   newSenderBurst: NewSenderBurst;
+  /** Issue #26: agents' public comments mailed to email-only participants by the notifier process. */
+  customerMails: CustomerMailsBench;
   durationSec: number;
 }
 
@@ -372,6 +376,7 @@ function render(r: BenchResults): string {
     ['deliverer event-loop delay p50/p99/max (ms)', `${r.htmlDelivery.eventLoopDelayMs.p50} / ${r.htmlDelivery.eventLoopDelayMs.p99} / ${r.htmlDelivery.eventLoopDelayMs.max} (target p99 < 50)`, `one ${r.htmlDelivery.mailMB} MB HTML mail delivered in ${r.htmlDelivery.deliverMs} ms; idle p99 ${r.htmlDelivery.idleDelayMs.p99}`],
     ['Redis bytes per queued mail', `${r.redis.bytesPerMailAllKeys} (job hash ${r.redis.bytesPerMailJobKeys})`, `${r.redis.queuedMails} mail-inbound jobs waiting`],
     ...newSenderRows(r.newSenderBurst),
+    ...customerMailRows(r.customerMails),
   ];
   const m = r.machine;
   return [
@@ -430,6 +435,9 @@ async function main(): Promise<void> {
       await burstRun.stopAll();
     }
     say(`new-sender burst ${JSON.stringify(newSenderBurst.firstAppendToAccountReady)}`);
+    // Customer mails on a notifier process and install prefix of their own.
+    const customerMails = await benchCustomerMails(rig, QUICK ? { issues: 20, timeoutMs: STAGE_TIMEOUT_MS } : { ...CUSTOMER_MAILS, timeoutMs: STAGE_TIMEOUT_MS });
+    say(`customer mails ${JSON.stringify(customerMails)}`);
     const e2e = { ...live.endToEnd, jira: live.jira };
     const latency = live.latency;
     const pollerRss = live.pollerRss;
@@ -458,6 +466,7 @@ async function main(): Promise<void> {
       htmlDelivery,
       redis: staged.redis,
       newSenderBurst,
+      customerMails,
       durationSec: Math.round((Date.now() - started) / 1000),
     };
     await writeFile(args.out, JSON.stringify(results, null, 2) + '\n');

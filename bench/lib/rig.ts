@@ -19,7 +19,7 @@ import { startOwnRedis, type OwnRedis } from './redis-server.js';
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 /** The bench mailbox's receiving host: named in its policy.authservIds, written into every bench mail (mails.ts). */
 export const BENCH_AUTHSERV_ID = 'mx.bench.example';
-export type RoleName = 'poller' | 'resolver' | 'provisioner' | 'deliverer';
+export type RoleName = 'poller' | 'resolver' | 'provisioner' | 'deliverer' | 'notifier';
 export const ALL_ROLES: RoleName[] = ['poller', 'resolver', 'provisioner', 'deliverer'];
 export const IMAP_PASSWORD_ENV = 'BENCH_IMAP_PASSWORD';
 export const MAILBOX_ID = 'support';
@@ -63,7 +63,7 @@ export interface Rig {
   dir: string;
   secretKey: string;
   /** A fresh key prefix and config file for one run, token stored under it. */
-  newRun(label: string, opts?: { imapUser?: string; config?: Record<string, unknown> }): Promise<Run>;
+  newRun(label: string, opts?: { imapUser?: string; config?: Record<string, unknown>; mailbox?: Record<string, unknown> }): Promise<Run>;
   /**
    * Store a (new) working token for the admin under a prefix, with the token API, as
    * `mailroom token set` does: save it, tell the processes, resume what the token gate paused.
@@ -154,6 +154,7 @@ export async function startRig(o: RigOptions): Promise<Rig> {
               authservIds: [BENCH_AUTHSERV_ID],
             },
             deliver: { project: 'SUP' },
+            ...ro.mailbox,
           },
         ],
         poller: { lockTtl: '3s', reconnectMin: '200ms', reconnectMax: '2s' },

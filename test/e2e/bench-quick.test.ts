@@ -38,7 +38,7 @@ describe.skipIf(!!why)('bench --quick', () => {
     const out = join(dir, 'results.json');
     const r = await run(['--quick', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
-    for (const label of ['BullMQ ceiling', 'end to end', 'append -> issue created', 'Jira calls per delivered mail', 'Jira calls per mail', 'poller peak RSS', 'deliverer event-loop delay', 'Redis bytes per queued mail', 'new sender: first append -> account ready']) {
+    for (const label of ['BullMQ ceiling', 'end to end', 'append -> issue created', 'Jira calls per delivered mail', 'Jira calls per mail', 'poller peak RSS', 'deliverer event-loop delay', 'Redis bytes per queued mail', 'new sender: first append -> account ready', 'outbound customer mails']) {
       expect(r.stdout).toContain(label);
     }
     const res = JSON.parse(await readFile(out, 'utf8'));
@@ -72,5 +72,8 @@ describe.skipIf(!!why)('bench --quick', () => {
     expect(burst.firstAppendToAccountReady.n).toBe(burst.newSenders);
     for (const k of ['appendToEnqueued', 'enqueuedToProvisionAdded', 'provisionQueueWait', 'provisionRun']) expect(burst.steps[k].n, k).toBe(burst.newSenders);
     expect(burst.provisionCallsPerNewSender).toBe(2);
+    // Customer mails (issue #26): one per agent's comment, each taken by the SMTP server once.
+    expect(res.customerMails).toMatchObject({ issues: 20, mails: 20, exactlyOnce: true, missing: 0, repeated: 0, unexpected: 0 });
+    for (const k of ['mailsPerSec', 'commentsQueuedPerSec', 'jiraCallsPerMail']) expect(isNum(res.customerMails[k]), k).toBe(true);
   });
 });

@@ -1,7 +1,8 @@
 // A real receiving SMTP server (the smtp-server package) on a free loopback port, for the
 // notifier's tests: it keeps every accepted message with its envelope, and can refuse chosen
 // recipients at RCPT, answer 421 to DATA for a stretch of messages, or stall DATA (to kill a
-// sender mid-send: a stalled message is never acknowledged, so it never counts as delivered).
+// sender mid-send: a stalled message is never acknowledged, so it never counts as delivered),
+// or take a message and answer it late (a sender killed meanwhile never learns it was accepted).
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 
@@ -9,6 +10,8 @@ export interface Received {
   from: string;
   to: string[];
   raw: Buffer;
+  /** When the message was kept (end of DATA), ms since the epoch. */
+  at: number;
 }
 
 export interface SmtpSink {
@@ -20,6 +23,13 @@ export interface SmtpSink {
   failWindow?: { after: number; count: number };
   /** DATA after this many accepted messages is never answered (until the client goes away). */
   stallAfter?: number;
+  /**
+   * Keep each message when its DATA ends, answer 250 this many ms later: a slow server, and the
+   * window in which a sender can die with its message taken but not known to be taken.
+   */
+  answerDelayMs?: number;
+  /** Messages kept whose 250 has not been sent yet (answerDelayMs). */
+  unanswered: Set<Received>;
   /** Every DATA seen, accepted or not. */
   dataCount: number;
   stalled: number;
@@ -38,6 +48,7 @@ export async function startSmtpSink(port = 0): Promise<SmtpSink> {
     refuse: new Map(),
     dataCount: 0,
     stalled: 0,
+    unanswered: new Set(),
     close: async () => undefined,
   };
   const server = new SMTPServer({
@@ -66,12 +77,19 @@ export async function startSmtpSink(port = 0): Promise<SmtpSink> {
           return; // never answered: the sender waits until it dies or times out
         }
         const mailFrom = session.envelope.mailFrom;
-        sink.received.push({
+        const got: Received = {
           from: mailFrom ? mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
           raw: Buffer.concat(chunks),
-        });
-        cb();
+          at: Date.now(),
+        };
+        sink.received.push(got);
+        if (!sink.answerDelayMs) return cb();
+        sink.unanswered.add(got);
+        setTimeout(() => {
+          sink.unanswered.delete(got);
+          cb();
+        }, sink.answerDelayMs);
       });
     },
   });
