@@ -2,7 +2,7 @@
 // `respond` section, the notifier an `smtp` section pointing at the demo's own SMTP sink, and the
 // web role a webhook secret; the simulator's admin webhook is registered at the web role's
 // intake. After the sample mails have gone through, an agent answers in Jira (a public comment,
-// then an internal note) on the issue of a customer Jira cannot mail, and the sink shows what
+// then an internal note restricted to a project role) on the issue of a customer Jira cannot mail, and the sink shows what
 // reached whom.
 //
 // Why the demo's senders count as verified: the sample mails carry the Authentication-Results a
@@ -42,6 +42,8 @@ export interface AgentStep {
   customers: string[];
   publicText: string;
   internalText: string;
+  /** The project role the internal note is restricted to. */
+  internalRole: string;
   /** What the respond stage decided for each comment (its job's answer). */
   publicOutcome: string;
   internalOutcome: string;
@@ -49,6 +51,8 @@ export interface AgentStep {
 
 const PUBLIC_TEXT = 'Thank you for writing to us. We are on it and will write again here when it is done.';
 const INTERNAL_TEXT = 'Internal: check the contract before promising anything.';
+/** A role every company-managed Jira project has. */
+const INTERNAL_ROLE = 'Administrators';
 
 /**
  * An agent answers, as in Jira's issue view, on the first issue Mailroom made whose participants
@@ -64,8 +68,11 @@ export async function agentAnswers(sim: JiraSim, site: SeededSite, respondQ: Que
   const post = async (text: string, internal: boolean): Promise<string> => {
     const body = {
       body: { type: 'doc', version: 1, content: [{ type: 'paragraph', content: [{ type: 'text', text }] }] },
-      // How Jira Service Management marks an internal note (the comment's `sd.public.comment` property).
-      ...(internal ? { properties: [{ key: 'sd.public.comment', value: { internal: true } }] } : {}),
+      // SUP is a Jira Software project: there an internal note is a comment restricted to a
+      // project role ("Restrict to" in the issue view; addComment's `visibility`). JSM's
+      // `sd.public.comment` does not apply: on a platform project `jsdPublic` is always true
+      // (jira-platform-v3.json, Comment.jsdPublic).
+      ...(internal ? { visibility: { type: 'role', value: INTERNAL_ROLE } } : {}),
     };
     const r = await fetch(`${sim.url}/rest/api/3/issue/${issue.key}/comment`, { method: 'POST', headers, body: JSON.stringify(body) });
     if (r.status !== 201) throw new Error(`the simulator refused the agent's comment on ${issue.key}: HTTP ${r.status}`);
@@ -81,6 +88,7 @@ export async function agentAnswers(sim: JiraSim, site: SeededSite, respondQ: Que
     customers: mailOnlyOf(issue.properties.get(MESSAGE_PROPERTY)),
     publicText: PUBLIC_TEXT,
     internalText: INTERNAL_TEXT,
+    internalRole: INTERNAL_ROLE,
     publicOutcome: await decided(publicId),
     internalOutcome: await decided(internalId),
   };

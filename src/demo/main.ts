@@ -54,8 +54,8 @@ function printCustomerMails(r: DemoReport): void {
   write(`\nMail to customers ("support" has a respond section), as a local SMTP sink (${r.smtpSink}) received it.`);
   write('Each new issue\'s verified sender gets an acknowledgement with its key.');
   if (agent) {
-    write(`Then ${agent.agent} answered ${agent.issueKey} in Jira with a public comment and an internal note: ${agent.customers.join(', ')}`);
-    write('has no Jira account, so Jira never mails them; Mailroom mails them the public comment only.');
+    write(`Then ${agent.agent} answered ${agent.issueKey} in Jira with a public comment and an internal note (restricted to ${agent.internalRole}):`);
+    write(`${agent.customers.join(', ')} has no Jira account, so Jira never mails them; Mailroom mails them the public comment only.`);
   }
   const kinds: Record<string, string> = { acknowledge: 'acknowledgement', comment: 'agent reply' };
   write(table(['KIND', 'FROM', 'TO', 'SUBJECT', 'IN-REPLY-TO'], r.customerMails.map((m) => [kinds[m.kind] ?? m.kind, m.from, m.to, m.subject, m.inReplyTo || '-'])));

@@ -73,9 +73,9 @@ describe('npm run demo', () => {
     expect(mailed.filter((l) => l.startsWith('agent reply'))).toEqual([
       expect.stringMatching(new RegExp(`^agent reply\\s+support@example\\.com\\s+eve@example\\.org\\s+Re: \\[${eve}\\] Please give me an account\\s+<eve-1@example\\.org>$`)),
     ]);
-    expect(stdout).toContain(`Internal note on ${eve}: not mailed (an internal note (jsdPublic: false)).`);
+    expect(stdout).toContain(`Internal note on ${eve}: not mailed (the comment is restricted (visibility): internal).`);
     // The sink went away with the demo.
-    const sink = /SMTP sink at 127\.0\.0\.1:(\d+)/.exec(stdout);
+    const sink = /SMTP sink \(127\.0\.0\.1:(\d+)\)/.exec(stdout);
     expect(sink).not.toBeNull();
     expect(await listening(Number(sink![1]))).toBe(false);
   }, 180_000);
