@@ -44,8 +44,22 @@ function print(r: DemoReport): void {
   for (const i of r.issues) {
     write(`  ${i.key}  ${i.summary}  reporter ${i.reporter ?? '?'}  comments ${i.comments}${i.attachments.length ? `  attachments ${i.attachments.join(', ')}` : ''}`);
   }
+  printCustomerMails(r);
   if (!r.settled) write('\nThe pipeline had not settled when the report was taken: some mail is still retrying (see the board).');
   write(`\nJira simulator: ${r.jiraUrl}    Bull Board: ${r.boardUrl}`);
+}
+
+function printCustomerMails(r: DemoReport): void {
+  const { agent } = r;
+  write(`\nMail to customers ("support" has a respond section), as a local SMTP sink (${r.smtpSink}) received it.`);
+  write('Each new issue\'s verified sender gets an acknowledgement with its key.');
+  if (agent) {
+    write(`Then ${agent.agent} answered ${agent.issueKey} in Jira with a public comment and an internal note (restricted to ${agent.internalRole}):`);
+    write(`${agent.customers.join(', ')} has no Jira account, so Jira never mails them; Mailroom mails them the public comment only.`);
+  }
+  const kinds: Record<string, string> = { acknowledge: 'acknowledgement', comment: 'agent reply' };
+  write(table(['KIND', 'FROM', 'TO', 'SUBJECT', 'IN-REPLY-TO'], r.customerMails.map((m) => [kinds[m.kind] ?? m.kind, m.from, m.to, m.subject, m.inReplyTo || '-'])));
+  if (agent) write(`Internal note on ${agent.issueKey}: not mailed (${agent.internalOutcome}).`);
 }
 
 let redis: DemoRedis | undefined;

@@ -1,19 +1,22 @@
 // The demo: the whole pipeline on an embedded default. With only Redis available it starts the
 // Jira simulator (a believable demo site), stores the simulator's workaround token encrypted,
 // runs every role in this process on mailroom.example.yml, feeds the sample mails written for
-// the project, and reports what happened: accounts created, groups, issues and comments.
+// the project, and reports what happened: accounts created, groups, issues and comments. Then
+// the customer reply loop (loop.ts): acknowledgements and an agent's reply, mailed to a local
+// SMTP sink, and an internal note that is not.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Job, Queue } from 'bullmq';
-import { loadConfig, type Config } from '../config/load.js';
+import { parse as parseYaml } from 'yaml';
+import { parseConfig, type Config } from '../config/load.js';
 import { startJiraSim, seedDemo, type JiraSim } from '../jira-sim/index.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { ingestFiles, type IngestRow } from '../mail/ingest-files.js';
 import { createMailStore } from '../mail/store.js';
-import { identityProvision, jiraDeliver, mailInbound } from '../queues/catalog.js';
+import { identityProvision, jiraDeliver, mailInbound, respond } from '../queues/catalog.js';
 import { addJob, openQueue } from '../queues/queue.js';
 import { createRedis, deleteByPrefix, describeTarget, parseRedisTarget } from '../core/redis.js';
 import { allRoles } from '../roles/all.js';
@@ -22,6 +25,8 @@ import { loadSecretKey } from '../token/key.js';
 import { saveToken } from '../token/store.js';
 import type { ResolveResult } from '../identity/resolver.js';
 import type { DeliverResult } from '../deliver/deliverer.js';
+import { agentAnswers, DEMO_WEBHOOK_SECRET_ENV, withCustomerReplies, type AgentStep } from './loop.js';
+import { startDemoSmtpSink, type DemoSmtpSink } from './smtp-sink.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const DEMO_MAILS = join(here, 'mails');
@@ -56,6 +61,11 @@ export interface DemoReport {
   mails: MailOutcome[];
   accountsCreated: { email: string; displayName: string; accountType: string; groups: string[]; serviceDesks: string[] }[];
   issues: { key: string; summary: string; reporter?: string; comments: number; attachments: string[] }[];
+  /** What the demo's SMTP sink received: acknowledgements, then the agent's reply. */
+  customerMails: { kind: string; from: string; to: string; subject: string; inReplyTo: string }[];
+  /** The agent's public comment and internal note; undefined when no issue had an email-only participant. */
+  agent?: AgentStep;
+  smtpSink: string;
   boardUrl: string;
   jiraUrl: string;
   settled: boolean;
@@ -84,16 +94,9 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
 
   const sim = await startJiraSim({ latencyMs: 20, jitterMs: 10 });
   const site = seedDemo(sim);
-  const storeDir = await mkdtemp(join(tmpdir(), 'mailroom-demo-mail-'));
-  const config: Config = loadConfig(DEMO_CONFIG, {
-    ...redisEnv,
-    MAILROOM_PREFIX: opts.prefix,
-    JIRA_BASE_URL: sim.url,
-    // A fresh key per run: the demo's token is sealed like a real one, never stored in plain.
-    MAILROOM_SECRET_KEY: randomBytes(32).toString('base64'),
-  });
-  config.store = { kind: 'fs', dir: storeDir };
-  config.web = { host: '127.0.0.1', port: opts.webPort };
+  const sink = await startDemoSmtpSink();
+  const config = await demoConfig(opts, redisEnv, sim.url, sink.port);
+  const webhookSecret = config.secrets.webhookSecret!;
 
   await saveToken(admin, config.prefix, loadSecretKey(config.secretKey), {
     token: site.admin.token,
@@ -107,6 +110,8 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
   const ctx = createRoleContext(config, logger);
   const running: Stoppable[] = [];
   for (const start of allRoles({ noAuth: true })) running.push(await start(ctx));
+  // Jira's admin webhook, pointed at the web role's intake (the simulator signs its deliveries).
+  sim.state.webhooks.register({ url: `http://127.0.0.1:${opts.webPort}/webhooks/jira`, secret: webhookSecret, events: ['comment_created'] });
 
   const seeded = new Set(sim.state.accounts.keys());
   const inbound = openQueue(mailInbound, { connection: admin, prefix: config.prefix });
@@ -120,9 +125,17 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
     });
   const rows = await ingest([DEMO_MAILS]);
 
-  const queues = [inbound, openQueue(identityProvision, { connection: admin, prefix: config.prefix }), openQueue(jiraDeliver, { connection: admin, prefix: config.prefix })];
+  const open = { connection: admin, prefix: config.prefix };
+  const respondQ = openQueue(respond, open);
+  const queues = [inbound, openQueue(identityProvision, open), openQueue(jiraDeliver, open), respondQ];
   const settled = await waitUntilSettled(queues, opts.timeoutMs);
+  // The report tells what the mail made; the agent's comments come after it.
   const report = await buildReport(rows, queues, sim, seeded, `http://127.0.0.1:${opts.webPort}/board`, settled);
+  const acknowledged = sink.received.length;
+  const agent = settled ? await agentAnswers(sim, site, respondQ, opts.timeoutMs) : undefined;
+  report.customerMails = customerMails(sink, acknowledged);
+  report.smtpSink = `127.0.0.1:${sink.port}`;
+  if (agent) report.agent = agent;
 
   return {
     report,
@@ -135,10 +148,34 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
       await Promise.all(queues.map((q) => q.close()));
       await ctx.closeAll();
       await sim.close();
+      await sink.close();
       admin.disconnect();
       logger.flush();
     },
   };
+}
+
+/** mailroom.example.yml with the demo's Redis, store, web port, simulator and reply loop. */
+async function demoConfig(opts: DemoOptions, redisEnv: Record<string, string>, jiraUrl: string, sinkPort: number): Promise<Config> {
+  const raw: unknown = parseYaml(await readFile(DEMO_CONFIG, 'utf8'));
+  const config = parseConfig(withCustomerReplies(raw, sinkPort), {
+    ...redisEnv,
+    MAILROOM_PREFIX: opts.prefix,
+    JIRA_BASE_URL: jiraUrl,
+    // A fresh key per run: the demo's token is sealed like a real one, never stored in plain.
+    MAILROOM_SECRET_KEY: randomBytes(32).toString('base64'),
+    [DEMO_WEBHOOK_SECRET_ENV]: randomBytes(24).toString('base64url'),
+  }, DEMO_CONFIG);
+  config.store = { kind: 'fs', dir: await mkdtemp(join(tmpdir(), 'mailroom-demo-mail-')) };
+  config.web = { host: '127.0.0.1', port: opts.webPort };
+  return config;
+}
+
+/** The sink's mail: acknowledgements by recipient (they finish in any order), then what came after. */
+function customerMails(sink: DemoSmtpSink, acknowledged: number): DemoReport['customerMails'] {
+  const row = ({ kind, from, to, subject, inReplyTo }: DemoSmtpSink['received'][number]) => ({ kind, from, to, subject, inReplyTo });
+  const first = sink.received.slice(0, acknowledged).map(row).sort((a, b) => a.to.localeCompare(b.to));
+  return [...first, ...sink.received.slice(acknowledged).map(row)];
 }
 
 async function waitUntilSettled(queues: Queue[], timeoutMs: number): Promise<boolean> {
@@ -192,7 +229,7 @@ async function buildReport(rows: IngestRow[], queues: Queue[], sim: JiraSim, see
       attachments: i.attachments.map((a) => a.filename),
     };
   });
-  return { mails, accountsCreated, issues, boardUrl, jiraUrl: sim.url, settled };
+  return { mails, accountsCreated, issues, customerMails: [], smtpSink: '', boardUrl, jiraUrl: sim.url, settled };
 }
 
 

@@ -1,6 +1,7 @@
 // `npm run demo` is the README's main-job command: run it as a person would (with --once so it
 // exits after its report) and check the story it tells is the one the pipeline should produce.
 import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -10,6 +11,18 @@ import { uniquePrefix } from '../helpers/redis.js';
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, '..', '..');
 const prefix = uniquePrefix('demo');
+
+/** Whether anything accepts a TCP connection on the loopback port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
 
 describe('npm run demo', () => {
   // Run where nothing listens (a spare loopback port stands in for a laptop's empty 6379), so
@@ -42,6 +55,29 @@ describe('npm run demo', () => {
     expect(row('08-reply-from-ana.eml')).toMatch(/comment on SUP-\d+/);
     expect(row('07-html-with-attachment.eml')).toContain('(+1 attachment)');
     expect(stdout).toMatch(/Bull Board: http:\/\/127\.0\.0\.1:\d+\/board/);
+
+    // The customer loop, as the demo's SMTP sink received it. Every new issue's verified sender
+    // is acknowledged with its key, threaded under their mail; machine mail and the reply
+    // (a comment) are not.
+    const keyOf = (file: string) => /issue (SUP-\d+)/.exec(row(file))?.[1];
+    const mailed = stdout.split('\n').filter((l) => /^(acknowledgement|agent reply) /.test(l));
+    const acks = mailed.filter((l) => l.startsWith('acknowledgement'));
+    expect(acks, stdout).toHaveLength(4);
+    const eve = keyOf('06-denied-domain.eml');
+    const ana = keyOf('01-new-customer-printer.eml');
+    expect(acks.find((l) => l.includes(' eve@example.org '))).toMatch(new RegExp(`^acknowledgement\\s+support@example\\.com\\s+eve@example\\.org\\s+\\[${eve}\\] Please give me an account\\s+<eve-1@example\\.org>$`));
+    expect(acks.find((l) => l.includes('ana.souza@customer-one.test'))).toMatch(new RegExp(`\\[${ana}\\] Printer on floor 3 keeps jamming\\s+<printer-1@customer-one\\.test>$`));
+    for (const who of ['dana.away', 'mailer-daemon', 'no-reply']) expect(mailed.join('\n')).not.toContain(who);
+    // The agent's public comment reaches the one participant without a Jira account (Eve: her
+    // domain is denied), threaded under her first mail; the internal note reaches nobody.
+    expect(mailed.filter((l) => l.startsWith('agent reply'))).toEqual([
+      expect.stringMatching(new RegExp(`^agent reply\\s+support@example\\.com\\s+eve@example\\.org\\s+Re: \\[${eve}\\] Please give me an account\\s+<eve-1@example\\.org>$`)),
+    ]);
+    expect(stdout).toContain(`Internal note on ${eve}: not mailed (the comment is restricted (visibility): internal).`);
+    // The sink went away with the demo.
+    const sink = /SMTP sink \(127\.0\.0\.1:(\d+)\)/.exec(stdout);
+    expect(sink).not.toBeNull();
+    expect(await listening(Number(sink![1]))).toBe(false);
   }, 180_000);
 
   it('with no Redis running and no redis-server installed, says in one line how to get one, and exits 3', async () => {

@@ -68,7 +68,8 @@ describe('on a 3-node Redis Cluster', () => {
     // Each kind of key the install writes is in that list: the audit trail, the delivery
     // ledger, BullMQ's queues, the token.
     const kinds = new Set(keys.map((k) => k.key.slice(prefix.length + 1).split(':')[0]));
-    for (const kind of ['mail-inbound', 'jira-deliver', 'identity-provision']) expect(kinds).toContain(kind);
+    // The demo's customer loop adds the respond queue (acknowledgements, the agent's reply).
+    for (const kind of ['mail-inbound', 'jira-deliver', 'identity-provision', 'respond']) expect(kinds).toContain(kind);
   });
 });
 

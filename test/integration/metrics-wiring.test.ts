@@ -74,6 +74,14 @@ describe('/metrics after mails went through every role in one process', () => {
     expect(total(text, 'mailroom_accounts_created_total')).toBe(3);
   });
 
+  it('counts the mail sent to customers: the acknowledgements and the agent\'s one public comment', async () => {
+    const text = await scrape();
+    const sent = (kind: string) => total(text, 'mailroom_customer_mails_total', { kind, outcome: 'sent' });
+    expect(sent('acknowledge')).toBe(demo!.report.customerMails.filter((m) => m.kind === 'acknowledge').length);
+    expect(sent('acknowledge')).toBe(4);
+    expect(sent('comment')).toBe(1);
+  });
+
   it('records job durations for every pipeline queue', async () => {
     const text = await scrape();
     for (const queue of ['mail-inbound', 'identity-provision', 'jira-deliver']) {
