@@ -213,7 +213,7 @@ describe('notifier', () => {
     const { queue } = startNotifier({ port });
     const r = await enqueueNotification(queue, job({ groups: [], users: ['a@x.example', 'b@x.example', 'c@x.example'] }), FAST);
     await until('a failed attempt', async () => ((await queue.getJob(r.jobId))?.attemptsMade ?? 0) >= 1);
-    sink = await startSmtpSink(port);
+    sink = await startSmtpSink({ port });
     const done = await settle(queue, r.jobId);
     expect(await done.getState()).toBe('completed');
     expect([...recipientsOf(sink)].sort()).toEqual(['a@x.example', 'b@x.example', 'c@x.example']);
