@@ -8,9 +8,8 @@ import { canonicalDomain } from '../core/address.js';
 import { ms } from './duration.js';
 import { respondSchema } from './respond-schema.js';
 
-const duration = z
-  .string()
-  .regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m, 6h or 7d');
+const DURATION = /^\d+(ms|s|m|h|d)$/;
+const duration = z.string().regex(DURATION, 'a duration such as 500ms, 30s, 5m, 6h or 7d');
 
 // A listed domain covers its subdomains already (example.com lists mail.example.com too), so a
 // wildcard says nothing more and is refused rather than read as a literal that matches nothing;
@@ -230,7 +229,9 @@ const notificationRuleSchema = z
  * unset means DEFAULT_STORE_RETENTION (src/mail/retention.ts). At least 1h: a mail is stored a
  * moment before its job exists, and must outlive that gap.
  */
-const storeRetention = duration.refine((d) => ms(d) >= 3_600_000, 'at least 1h: a mail is stored a moment before its job exists').optional();
+// zod runs a refinement on a value whose regex already failed: a malformed duration is left to
+// that message here, not thrown out of ms() as a raw error (which bypassed the config's report).
+const storeRetention = duration.refine((d) => !DURATION.test(d) || ms(d) >= 3_600_000, 'at least 1h: a mail is stored a moment before its job exists').optional();
 
 export const configSchema = z
   .object({
