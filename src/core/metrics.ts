@@ -6,7 +6,6 @@
 // its registry to Redis and the web role's /metrics shows them all, labelled by role and
 // instance (src/ops/metrics-share.ts); the Redis-derived gauges are shown once, unlabelled.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Worker } from 'bullmq';
 import { buildInfo } from './build-info.js';
 
 export interface Metrics {
@@ -148,13 +147,4 @@ export const metrics: Metrics = createMetrics({ defaultMetrics: true });
 export interface ScrapeSource {
   name: string;
   collect(m: Metrics): Promise<void>;
-}
-
-/** Record the processing time of every job a worker finishes. */
-export function observeWorker(worker: Worker, queue: string, m: Metrics = metrics): void {
-  const observe = (outcome: 'completed' | 'failed', job: { processedOn?: number; finishedOn?: number } | undefined) => {
-    if (job?.processedOn && job.finishedOn) m.jobDuration.observe({ queue, outcome }, (job.finishedOn - job.processedOn) / 1000);
-  };
-  worker.on('completed', (job) => observe('completed', job));
-  worker.on('failed', (job) => observe('failed', job));
 }

@@ -5,7 +5,6 @@
 // last N minutes) and confirms each candidate by reading its `mailroom.message` property:
 // properties are readable by GET, but an API-token client cannot make them JQL-searchable (only
 // an installed app can).
-import { DelayedError } from 'bullmq';
 import { DEFAULT_MAX_ISSUE_KEY_LOOKUPS } from '../config/schema.js';
 import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../core/errors.js';
 import { verdictOf } from '../mail/sender-trust.js';
@@ -117,16 +116,14 @@ async function lookAgainLater(d: Delivery, sent: string, candidates: number): Pr
     d.ctx.job,
     `no issue found yet for the create sent at ${sent} (Jira's search can lag its writes): looking again in ${Math.ceil((next - now) / 1000)} s; a new issue is made only if none shows ${Math.round(windowMs / 1000)} s after the create`,
   );
-  await d.ctx.job.moveToDelayed(next, d.ctx.token);
-  throw new DelayedError();
+  await d.ctx.park(next, 'looking again for the issue a lost create may have made');
 }
 
 /** Too soon after this job's create for Jira's index to show it: come back when it will. */
 async function settleFirst(d: Delivery, sent: string | undefined): Promise<void> {
   const settle = Math.min(d.deps.recoverySettleMs ?? RECOVERY_SETTLE_MS, d.deps.recoveryWindowMs ?? RECOVERY_WINDOW_MS);
   if (sent && Date.now() - Date.parse(sent) < settle) {
-    await d.ctx.job.moveToDelayed(Date.parse(sent) + settle, d.ctx.token);
-    throw new DelayedError();
+    await d.ctx.park(Date.parse(sent) + settle, 'letting Jira\'s index catch up with this job\'s create');
   }
 }
 

@@ -11,7 +11,7 @@ import { mailKey } from '../mail/id.js';
 import type { Ledger, LedgerEntry } from '../ledger/ledger.js';
 import type { AuditTrail } from '../queues/audit.js';
 import type { jiraDeliver } from '../queues/catalog.js';
-import type { KeptProgress, ProcessorContext } from '../queues/worker.js';
+import type { KeptProgress, ProcessorContext } from '../station/worker.js';
 import type { Redis } from '../core/redis.js';
 import { cutNote, loadContent, type MailContent } from './content.js';
 import { verdictOf } from '../mail/sender-trust.js';

@@ -15,6 +15,8 @@ import { auditLine, tell } from '../queues/story.js';
 import { createIdentityCache, type IdentityCache } from './cache.js';
 import { siteHost } from '../jira/site.js';
 import { jobReader, type JobReader } from './jobs.js';
+import type { StationEnv } from '../station/station.js';
+import type { TokenRuntime } from '../token/runtime.js';
 
 /** The part of the Jira client the pipeline uses. */
 export type IdentityClient = Pick<
@@ -87,6 +89,23 @@ export function createPipeline(o: PipelineOptions): Pipeline {
     retry: o.retry,
     ...(o.userPropagationMs !== undefined ? { userPropagationMs: o.userPropagationMs } : {}),
   };
+}
+
+/**
+ * The pipeline's view of the token runtime: a client on the current token and its account. Both
+ * reads go out together (each is one Redis round trip): this runs before every Jira lookup and
+ * every provision job, on the path a new sender waits on (issue #25, docs/benchmarks.md).
+ */
+export function tokenJira(token: Pick<TokenRuntime, 'source'>): JiraProvider {
+  return async () => {
+    const [client, creds] = await Promise.all([token.source.client(), token.source.credentials()]);
+    return { client, account: creds.email };
+  };
+}
+
+/** What a resolver or provisioner station works with, on its role's connection and token. */
+export function pipelineOf({ ctx, redis, logger, token }: StationEnv): Pipeline {
+  return createPipeline(pipelineOptionsFrom(ctx.config, redis, logger, tokenJira(token)));
 }
 
 /** Pipeline options from the loaded configuration. */

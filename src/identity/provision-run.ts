@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import type { PolicyConfig } from '../config/schema.js';
 import { PermanentError } from '../core/errors.js';
 import type { identityProvision } from '../queues/catalog.js';
-import type { KeptProgress, ProcessorContext } from '../queues/worker.js';
+import type { KeptProgress, ProcessorContext } from '../station/worker.js';
 import type { CachedAccount, CacheEntry } from './cache.js';
 import { jobAudit, type IdentityClient, type JobAudit, type Pipeline } from './context.js';
 

@@ -6,7 +6,7 @@ import type { MailboxConfig, PolicyConfig } from '../config/schema.js';
 import { PermanentError } from '../core/errors.js';
 import { normalizeMessageId } from '../mail/id.js';
 import type { identityProvision, mailInbound, ResolvedPerson } from '../queues/catalog.js';
-import type { KeptProgress, ProcessorContext } from '../queues/worker.js';
+import type { KeptProgress, ProcessorContext } from '../station/worker.js';
 import { jobAudit, type JobAudit, type Pipeline } from './context.js';
 import { normalizeEmail, type Role } from './policy.js';
 

@@ -13,7 +13,8 @@ import type { Redis } from '../../src/core/redis.js';
 import { createPipeline, type Pipeline } from '../../src/identity/context.js';
 import type { MailInbound } from '../../src/identity/resolver.js';
 import { gatedClientMaker, type RetryAfterObserver } from '../../src/jira/retry-after.js';
-import { startProvisionerWorker, startResolverWorker } from '../../src/identity/role.js';
+import { startProvisionerWorker } from '../../src/identity/provisioner.js';
+import { startResolverWorker } from '../../src/identity/resolver.js';
 
 /** The pipeline's queues, for a test to add jobs and look at them (the workers open their own). */
 export interface PipelineQueues {

@@ -18,7 +18,7 @@ import { identityProvision, mailInbound } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
-import { processorContext, queueAdder } from '../../src/queues/worker.js';
+import { processorContext, queueAdder } from '../../src/station/worker.js';
 
 const GROUPS = ['jira-software-users', 'support-customers'];
 let jira: SeededSim;
