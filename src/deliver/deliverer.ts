@@ -34,7 +34,7 @@ import { holdIfProjectHeld, isRefusal, onRefusal } from './project-hold.js';
 import { askAcknowledgement } from './acknowledge.js';
 import { reconcileEvery } from './reconcile.js';
 
-export { COMMENTS_PROPERTY, MESSAGE_PROPERTY, STATE_FIELD, type DeliverClient, type DeliverJob, type DelivererDeps } from './delivery.js';
+export { COMMENTS_PROPERTY, MESSAGE_PROPERTY, DELIVER_STATE_FIELD, type DeliverClient, type DeliverJob, type DelivererDeps } from './delivery.js';
 export { RECOVERY_SETTLE_MS, RECOVERY_WINDOW_MS } from './create.js';
 export { DEFAULT_LOCK_MS } from './place.js';
 export { THREAD_RECHECK_MS, THREAD_WAIT_MS } from './thread.js';

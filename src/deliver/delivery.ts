@@ -32,7 +32,7 @@ export const MESSAGE_PROPERTY = 'mailroom.message';
 /** Issue property listing the Message-IDs of mails added to an issue as comments. */
 export const COMMENTS_PROPERTY = 'mailroom.comments';
 /** Where delivery progress is kept in the job's data (beside the payload). */
-export const STATE_FIELD = 'deliver';
+export const DELIVER_STATE_FIELD = 'deliver';
 
 export interface DelivererDeps {
   redis: Redis;
@@ -149,7 +149,7 @@ export async function openDelivery(s: DeliveryStart): Promise<Delivery> {
   // already (mailers reuse ids; attackers copy them): then the id and the content hash.
   const auditId = mailKey(record);
   const mk = await identityOf(s.ledger, record, auditId);
-  const progress = s.ctx.progress(STATE_FIELD, isDeliverState);
+  const progress = s.ctx.progress(DELIVER_STATE_FIELD, isDeliverState);
   const state: DeliverState = progress.read() ?? { v: 1, uploaded: [], failed: [] };
   const client = await s.deps.jira();
   let content: MailContent | undefined;

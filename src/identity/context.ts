@@ -27,7 +27,7 @@ export type IdentityClient = Pick<
 /** The client to use now, and the token account it acts as (for the audit trail). */
 export type JiraProvider = () => Promise<{ client: IdentityClient; account: string }>;
 
-export interface PipelineOptions {
+export interface IdentityContextOptions {
   redis: Redis;
   prefix: string;
   /** Jira site URL or host; accounts are per site. */
@@ -43,7 +43,7 @@ export interface PipelineOptions {
   userPropagationMs?: number;
 }
 
-export interface Pipeline {
+export interface IdentityContext {
   redis: Redis;
   prefix: string;
   site: string;
@@ -59,7 +59,7 @@ export interface Pipeline {
   userPropagationMs?: number;
 }
 
-export function createPipeline(o: PipelineOptions): Pipeline {
+export function createIdentityContext(o: IdentityContextOptions): IdentityContext {
   const site = siteHost(o.site);
   const byId = new Map(o.mailboxes.map((m) => [m.id, m]));
   const jira = o.jira;
@@ -104,12 +104,12 @@ export function tokenJira(token: Pick<TokenRuntime, 'source'>): JiraProvider {
 }
 
 /** What a resolver or provisioner station works with, on its role's connection and token. */
-export function pipelineOf({ ctx, redis, logger, token }: StationEnv): Pipeline {
-  return createPipeline(pipelineOptionsFrom(ctx.config, redis, logger, tokenJira(token)));
+export function identityContextOf({ ctx, redis, logger, token }: StationEnv): IdentityContext {
+  return createIdentityContext(identityOptionsFrom(ctx.config, redis, logger, tokenJira(token)));
 }
 
-/** Pipeline options from the loaded configuration. */
-export function pipelineOptionsFrom(config: Config, redis: Redis, logger: Logger, jira: JiraProvider): PipelineOptions {
+/** IdentityContext options from the loaded configuration. */
+export function identityOptionsFrom(config: Config, redis: Redis, logger: Logger, jira: JiraProvider): IdentityContextOptions {
   return {
     redis,
     prefix: config.prefix,
@@ -129,7 +129,7 @@ export interface JobAudit {
 }
 
 /** The audit trail of one job: every entry is also a line in the job's log tab on the board. */
-export function jobAudit(p: Pick<Pipeline, 'audit'>, job: Pick<Job, 'log'>): JobAudit {
+export function jobAudit(p: Pick<IdentityContext, 'audit'>, job: Pick<Job, 'log'>): JobAudit {
   return {
     async record(ev) {
       await Promise.all([p.audit.record(ev), tell(job, auditLine(ev))]);

@@ -12,7 +12,7 @@ import { describeError } from '../core/errors.js';
 import { identityProvision, mailInbound } from '../queues/catalog.js';
 import { defineStation, type Station } from '../station/station.js';
 import { startWorker, type Processor, type StationWorker, type WorkerOptions } from '../station/worker.js';
-import { pipelineOf, type Pipeline } from './context.js';
+import { identityContextOf, type IdentityContext } from './context.js';
 import { ensureAccount } from './provision-account.js';
 import { joinMemberships } from './provision-memberships.js';
 import { openProvisionRun, type ProvisionPayload, type ProvisionRun } from './provision-run.js';
@@ -31,7 +31,7 @@ export interface ProvisionResult {
   serviceDeskId?: string;
 }
 
-export function createProvisioner(p: Pipeline): Processor<ProvisionPayload> {
+export function createProvisioner(p: IdentityContext): Processor<ProvisionPayload> {
   return async (data, ctx) => {
     const run = await openProvisionRun(p, data, ctx);
     // 1. The account: found, or created exactly once.
@@ -60,12 +60,12 @@ async function accountReady(run: ProvisionRun, accountId: string): Promise<Provi
   return result;
 }
 
-function wakeMailsWaitingOn(p: Pipeline, email: string): Promise<number> {
+function wakeMailsWaitingOn(p: IdentityContext, email: string): Promise<number> {
   return releaseWaiters(p.redis, p.prefix, p.site, email, (id) => p.jobs.job(mailInbound, id));
 }
 
 /** For the worker's `failed` event: once a provision job has failed for good, its mails go on without it. */
-export async function onProvisionFailed(p: Pipeline, job: Job | undefined): Promise<void> {
+export async function onProvisionFailed(p: IdentityContext, job: Job | undefined): Promise<void> {
   if (!job) return;
   const state = await job.getState();
   if (state !== 'failed') return; // an attempt failed; BullMQ will retry it
@@ -81,9 +81,9 @@ export function provisionerStation(): Station {
   return defineStation({
     queue: identityProvision,
     needsToken: true,
-    prepare: async (): Promise<{ pipeline?: Pipeline }> => ({}),
+    prepare: async (): Promise<{ pipeline?: IdentityContext }> => ({}),
     process(env, made) {
-      made.pipeline = pipelineOf(env);
+      made.pipeline = identityContextOf(env);
       return createProvisioner(made.pipeline);
     },
     release: async (made) => made.pipeline?.jobs.close(),
@@ -92,7 +92,7 @@ export function provisionerStation(): Station {
 }
 
 /** The identity-provision worker alone, on a pipeline a test or drill builds. */
-export function startProvisionerWorker(p: Pipeline, o: WorkerOptions): StationWorker {
+export function startProvisionerWorker(p: IdentityContext, o: WorkerOptions): StationWorker {
   const w = startWorker(identityProvision, createProvisioner(p), { prefix: p.prefix, retry: p.retry, ...o });
   w.on('failed', (job) => {
     onProvisionFailed(p, job).catch((e) => o.logger.warn({ err: describeError(e) }, 'could not release mails waiting on a failed provision job'));

@@ -9,16 +9,16 @@ import { unreadableVerdicts } from '../mail/sender-trust.js';
 import { mailInbound } from '../queues/catalog.js';
 import { defineStation, type Station } from '../station/station.js';
 import { startWorker, type Processor, type StationWorker, type WorkerOptions } from '../station/worker.js';
-import { pipelineOf, type Pipeline } from './context.js';
+import { identityContextOf, type IdentityContext } from './context.js';
 import { decideNewPeople } from './resolve-decide.js';
 import { handToDelivery } from './resolve-deliver.js';
 import { openRun, type MailInbound } from './resolve-run.js';
 import { checkSender, firstState, settleClassified } from './resolve-screen.js';
 import { awaitProvisioning } from './resolve-wait.js';
 
-export { STATE_FIELD, type MailInbound, type ResolveResult } from './resolve-run.js';
+export { RESOLVE_STATE_FIELD, type MailInbound, type ResolveResult } from './resolve-run.js';
 
-export function createResolver(p: Pipeline): Processor<MailInbound> {
+export function createResolver(p: IdentityContext): Processor<MailInbound> {
   return async (data, ctx) => {
     const run = openRun(p, data, ctx);
     const classified = await settleClassified(run);
@@ -40,11 +40,11 @@ export function resolverStation(): Station {
   return defineStation({
     queue: mailInbound,
     needsToken: true,
-    prepare: async (): Promise<{ pipeline?: Pipeline }> => ({}),
+    prepare: async (): Promise<{ pipeline?: IdentityContext }> => ({}),
     process(env, made) {
       // Once per start, loudly: a mailbox whose senders can never be verified (docs/sender-verdicts.md).
       for (const w of unreadableVerdicts(env.ctx.config.mailboxes)) env.logger.warn({ check: 'sender-verdicts' }, w);
-      made.pipeline = pipelineOf(env);
+      made.pipeline = identityContextOf(env);
       return createResolver(made.pipeline);
     },
     // The queues the pipeline looked at jobs on.
@@ -53,6 +53,6 @@ export function resolverStation(): Station {
 }
 
 /** The mail-inbound worker alone, on a pipeline a test or drill builds. */
-export function startResolverWorker(p: Pipeline, o: WorkerOptions): StationWorker {
+export function startResolverWorker(p: IdentityContext, o: WorkerOptions): StationWorker {
   return startWorker(mailInbound, createResolver(p), { prefix: p.prefix, retry: p.retry, ...o });
 }

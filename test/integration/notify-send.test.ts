@@ -16,7 +16,7 @@ import { ledgerKey } from '../../src/notify/ledger.js';
 import { createMailer, type Mailer } from '../../src/notify/mailer.js';
 import type { NotifyResult } from '../../src/notify/notifier.js';
 import { startNotifierWorker } from '../../src/notify/notifier.js';
-import { createPipeline } from '../../src/identity/context.js';
+import { createIdentityContext } from '../../src/identity/context.js';
 import { startResolverWorker } from '../../src/identity/resolver.js';
 import { mailInbound, notify } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
@@ -303,7 +303,7 @@ describe('notifier', () => {
 
     // The resolver, with a policy that would create a user for any unknown sender.
     const mailbox = mailboxSchema.parse({ id: 'support', addresses: [SUPPORT], policy: { autoCreate: 'user' } });
-    const pipeline = createPipeline({
+    const pipeline = createIdentityContext({
       redis,
       prefix,
       site: jira.sim.url,
