@@ -54,6 +54,7 @@ export function sentOf(e: LedgerEntry): { kind: 'acknowledge' | 'comment' | 'oth
 /** Called for every mail classified `bounce`: queues the note when the returned mail was ours. */
 export async function askBounceNote(run: ResolveRun): Promise<void> {
   const { record, p, base, sender, audit } = run;
+  // Entries are under the bounce mail and the customer's address (`mailroom audit <address>`).
   const b = record.bounce;
   if (!b?.ids.length) return; // names no mail: an ordinary bounce
   const ledger = createLedger(p.redis, p.prefix);
@@ -66,7 +67,7 @@ export async function askBounceNote(run: ResolveRun): Promise<void> {
     }
   }
   if (!ours) return; // not a mail Mailroom sent: nothing, whatever else it claims
-  const skip = (detail: string) => audit.record({ ...base, email: sender, step: 'bounce-noted', outcome: 'skipped', jira: ours.entry.issueKey, detail });
+  const skip = (detail: string) => audit.record({ ...base, email: ours.entry.respondedTo, step: 'bounce-noted', outcome: 'skipped', jira: ours.entry.issueKey, detail });
   if (b.standard && !b.recipients.some((r) => r.action === 'failed')) {
     return skip(`a delivery report for Mailroom's mail to ${ours.entry.respondedTo} with no failed recipient (${b.recipients.map((r) => r.action).join(', ') || 'none named'}): a delay or a success, not noted`);
   }

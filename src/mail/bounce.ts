@@ -39,6 +39,7 @@ export function readBounce(parts: readonly BouncePart[], o: { text?: string; fai
   for (const part of parts) {
     if (!STATUS_PARTS.has(part.contentType.toLowerCase())) continue;
     hasStatus = true;
+    if (part.content.length > PART_SCAN_BYTES) cut.add('chars');
     const parsed = parseHeaderBlocks(textOf(part.content), DSN_LIMITS);
     parsed.cut.forEach((c) => cut.add(c));
     // The first block is about the message (Reporting-MTA, Arrival-Date); the rest, one per recipient.
