@@ -182,6 +182,7 @@ describe('hostile reports stay within their caps', () => {
     const status = `Reporting-MTA: dns; x\n\nFinal-Recipient: rfc822; a@x.example\nAction: FAILED (permanent)\nStatus: 5.7.1 (blocked)\nDiagnostic-Code: smtp; 550 \u202eevil\u0007 ${'z'.repeat(2000)}\n`;
     const b = readBounce([{ contentType: 'message/delivery-status', content: Buffer.from(status) }]);
     expect(b.recipients[0]).toMatchObject({ recipient: 'a@x.example', action: 'failed', status: '5.7.1' });
+    // eslint-disable-next-line no-control-regex
     expect(b.recipients[0]!.diagnostic).not.toMatch(/[\u0000-\u001f\u202e]/);
     expect(b.recipients[0]!.diagnostic!.length).toBeLessThanOrEqual(300);
   });
