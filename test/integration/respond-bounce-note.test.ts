@@ -90,6 +90,8 @@ describe('the bounce note', () => {
     expect(text).toContain('Comment 10001 mailed from');
     expect(text).toContain('550 (see/http://evil.example) no such user');
     expect(sentMail).toEqual([]);
+    // Both requests (JSM comment, and the platform one below) as the OpenAPI specs describe them.
+    expect(jira.sim.counters.violations('schema')).toBe(0);
   });
 
   it('on a plain issue: restricted to the note role (default Administrators); a retry of a done note adds none', async () => {
@@ -103,6 +105,7 @@ describe('the bounce note', () => {
     expect(await run(data)).toMatchObject({ sent: 0, already: 1 });
     expect(sim.comments).toHaveLength(1);
     expect(sentMail).toEqual([]);
+    expect(jira.sim.counters.violations('schema')).toBe(0);
   });
 
   it('on an issue that is gone: skipped with the reason, in the audit trail', async () => {
