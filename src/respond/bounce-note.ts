@@ -35,11 +35,22 @@ export async function noteBounce(deps: ResponderDeps, ctx: ProcessorContext, dat
   const role = mailbox?.respond?.noteRole ?? 'Administrators';
   const lines = bounceNoteLines(data);
   const client = await deps.jira();
+  const restricted = async () => (await client.addComment(data.issueKey, textToAdf(lines.join('\n'), { stripQuotedHistory: false }), { visibility: { type: 'role', value: role } })).id;
   let id: string;
+  let how = jsm ? 'JSM, public: false' : `visible to role ${role}`;
   try {
+    // JSM answers 404 for an issue that is not a request (the mailbox delivered elsewhere when
+    // the mail was sent): then the role-restricted comment, which JSM does not show customers either.
     id = jsm
-      ? (await client.addRequestComment(data.issueKey, jiraTextSafe(lines.join('\n')), false)).id
-      : (await client.addComment(data.issueKey, textToAdf(lines.join('\n'), { stripQuotedHistory: false }), { visibility: { type: 'role', value: role } })).id;
+      ? await client.addRequestComment(data.issueKey, jiraTextSafe(lines.join('\n')), false).then(
+          (c) => c.id,
+          (e: unknown) => {
+            if (!(e instanceof NotFoundError)) throw e;
+            how = `not a JSM request: visible to role ${role}`;
+            return restricted();
+          },
+        )
+      : await restricted();
   } catch (e) {
     if (!(e instanceof NotFoundError)) throw e;
     const why = `${data.issueKey} no longer exists (or the token cannot see it): the bounce is not noted`;
@@ -49,7 +60,7 @@ export async function noteBounce(deps: ResponderDeps, ctx: ProcessorContext, dat
   }
   await outbox.record(NOTE_FIELD, { state: 'sent', at: new Date().toISOString(), messageId: `comment ${id}` });
   deps.metrics?.customerMails.inc({ kind: data.sent.kind, outcome: 'bounced' });
-  await record(deps, data, 'ok', `internal note ${id} (${jsm ? 'JSM, public: false' : `visible to role ${role}`}): ${what(data)} to ${data.sent.to} bounced`);
+  await record(deps, data, 'ok', `internal note ${id} (${how}): ${what(data)} to ${data.sent.to} bounced`);
   ctx.log.info({ issueKey: data.issueKey, commentId: id }, 'bounce noted on the issue');
   return { ...result, sent: 1 };
 }

@@ -72,9 +72,10 @@ async function run(data: Extract<RespondJob, { kind: 'bounce' }>): Promise<unkno
   const id = respond.jobId(data);
   await q.add('bounce', data, { jobId: id });
   return waitFor('the job done', async () => {
-    const j = await q.getJob(id);
-    if (j && (await j.isFailed())) throw new Error(`job failed: ${j.failedReason}`);
-    return j && (await j.isCompleted()) ? j.returnvalue : undefined;
+    const state = await q.getJobState(id);
+    if (state === 'failed') throw new Error(`job failed: ${(await q.getJob(id))?.failedReason}`);
+    // Read after it completed: a job fetched while active carries no return value yet.
+    return state === 'completed' ? (await q.getJob(id))!.returnvalue : undefined;
   });
 }
 
@@ -106,6 +107,14 @@ describe('the bounce note', () => {
     expect(sim.comments).toHaveLength(1);
     expect(sentMail).toEqual([]);
     expect(jira.sim.counters.violations('schema')).toBe(0);
+  });
+
+  it('on a JSM mailbox\'s issue that is not a request (JSM answers 404): the role-restricted comment instead', async () => {
+    const issue = await jira.client().createIssue({ project: { key: 'SUP' }, issuetype: { name: 'Task' }, summary: 'Moved' });
+    expect(await run(job('desk', issue.key, 'dsn-notreq@x'))).toMatchObject({ sent: 1 });
+    expect(jira.sim.state.issue(issue.key)!.comments.map((c) => c.visibility)).toEqual([{ type: 'role', value: 'Administrators' }]);
+    const trail = await createAuditTrail({ redis, prefix }).read('dsn-notreq@x');
+    expect(trail[0]?.detail).toMatch(/not a JSM request: visible to role Administrators/);
   });
 
   it('on an issue that is gone: skipped with the reason, in the audit trail', async () => {
