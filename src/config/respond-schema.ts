@@ -49,6 +49,12 @@ export const respondSchema = z
      * Mailroom into a spam cannon. 10 leaves room for a busy customer's real conversation.
      */
     maxPerRecipientPerHour: z.number().int().min(1).max(1000).default(10),
+    /**
+     * The project role that sees the internal note Mailroom writes when one of its mails to a
+     * customer bounces, on a plain Jira issue (`visibility: { type: role }`). JSM requests get
+     * JSM's internal note instead. The default exists on every Jira site.
+     */
+    noteRole: z.string().trim().min(1, 'a project role name such as Administrators').max(255).default('Administrators'),
     templates: z
       .object({
         acknowledgeSubject: template.default(DEFAULT_ACK_SUBJECT),

@@ -38,7 +38,7 @@ export interface Metrics {
   mailboxState: Gauge<'mailbox' | 'state'>;
   /** Always 1: which code this process runs (published with its role and instance). */
   buildInfo: Gauge<'version' | 'commit' | 'node'>;
-  /** Mail to customers (src/respond/), by kind (acknowledge) and outcome (sent, failed, deferred, skipped). */
+  /** Mail to customers (src/respond/), by kind (acknowledge, comment) and outcome (sent, failed, deferred, skipped; bounced: a report for a sent mail, noted on its issue). */
   customerMails: Counter<'kind' | 'outcome'>;
 }
 

@@ -87,6 +87,7 @@ const PERMISSION_OF: Record<string, string> = {
   getServiceDeskById: 'BROWSE_PROJECTS on the service desk project',
   getRequestTypeById: 'BROWSE_PROJECTS on the service desk project',
   getRequestParticipants: 'BROWSE_PROJECTS on the service desk project',
+  createRequestComment: 'agent access to the service desk (ADD_COMMENTS in its project) for internal notes',
 };
 
 export function permissionFor(operation: string): string {

@@ -41,9 +41,10 @@ export function issueMethods({ call, expectOk }: JiraCore): IssueMethods {
       return (body?.watchers ?? []).map((w) => w.accountId).filter((id): id is string => !!id);
     },
 
-    async addComment(issueIdOrKey, adf) {
+    async addComment(issueIdOrKey, adf, opts) {
       const op = 'addComment';
-      const body = expectOk(op, await call(op, { method: 'POST', path: `/rest/api/3/issue/${enc(issueIdOrKey)}/comment`, json: { body: adf } })) as { id?: string };
+      const json = { body: adf, ...(opts?.visibility ? { visibility: opts.visibility } : {}) };
+      const body = expectOk(op, await call(op, { method: 'POST', path: `/rest/api/3/issue/${enc(issueIdOrKey)}/comment`, json })) as { id?: string };
       return { id: String(body?.id ?? '') };
     },
 

@@ -18,6 +18,7 @@ import { createAuditTrail } from '../queues/audit.js';
 import { respond } from '../queues/catalog.js';
 import { defineStation, type Station, type StationEnv } from '../station/station.js';
 import { startWorker, type Processor, type ProcessorContext, type StationWorker, type WorkerDeps } from '../station/worker.js';
+import { noteBounce } from './bounce-note.js';
 import { commentMailFor, type CommentMail } from './comment.js';
 import { ackHeaders, ackMessage, plainSubject } from './message.js';
 import { isDone, openOutbox, type CustomerMailOutcome, type Outbox } from './outbox.js';
@@ -26,7 +27,7 @@ import { takeSend } from './rate.js';
 export type RespondJob = z.infer<typeof respond.payload>;
 type AckJob = Extract<RespondJob, { kind: 'acknowledge' }>;
 
-export type ResponderClient = Pick<JiraClient, 'getComment' | 'getIssueProperty' | 'getIssue' | 'myself'>;
+export type ResponderClient = Pick<JiraClient, 'getComment' | 'getIssueProperty' | 'getIssue' | 'myself' | 'addComment' | 'addRequestComment'>;
 
 export interface ResponderDeps {
   redis: Redis;
@@ -60,6 +61,7 @@ interface OneMail {
 
 export function createResponder(deps: ResponderDeps): Processor<RespondJob> {
   return async (data, ctx) => {
+    if (data.kind === 'bounce') return noteBounce(deps, ctx, data);
     const outbox = openOutbox(deps.redis, deps.prefix, String(ctx.job.id));
     const mails = data.kind === 'acknowledge' ? ackMails(deps, data) : await commentMails(deps, ctx, data);
     const result: RespondResult = { kind: data.kind, sent: 0, already: 0, skipped: 0, failed: 0 };
