@@ -24,7 +24,7 @@ export type DeliverJob = z.infer<typeof jiraDeliver.payload>;
 export type DeliverClient = Pick<
   JiraClient,
   'createIssue' | 'getIssue' | 'addComment' | 'addAttachment' | 'setIssueProperty' | 'getIssueProperty' | 'searchJql' | 'createRequest'
-  | 'getWatchers' | 'getRequestParticipants' | 'myPermissions'
+  | 'getWatchers' | 'getRequestParticipants' | 'myPermissions' | 'getTransitions' | 'transitionIssue' | 'linkIssues'
 >;
 
 /** Issue property holding the Message-ID of the mail an issue was made from. */
@@ -106,6 +106,10 @@ export interface DeliverState {
    * the recovery look searches for that reporter.
    */
   reporterRefused?: boolean;
+  /** A reply to a resolved issue under deliver.resolvedReply 'reopen': the issue to take out of done after the comment (resolved.ts). */
+  reopen?: { issueKey: string; done?: boolean; outcome?: 'reopened' | 'not-reopened' };
+  /** A reply to a resolved issue made a new issue instead (resolved.ts): which, why, and whether the link step ran. */
+  followUp?: { of: string; why: string; linked?: boolean; linkRefused?: string };
 }
 
 export function isDeliverState(s: unknown): s is DeliverState {
