@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { decideResolvedReply, pickTransition, statusFacts, type ResolvedFacts } from '../../src/deliver/resolved.js';
 import type { IssueTransition } from '../../src/jira/types.js';
 import { mailboxSchema } from '../../src/config/schema.js';
+import { parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const DAY = 86_400_000;
 const now = Date.parse('2026-12-06T12:00:00Z');
@@ -89,5 +91,16 @@ describe('deliver.resolvedReply configuration', () => {
       expect(JSON.stringify(r.error?.issues)).toContain(key);
     }
     expect(mailbox({ resolvedReply: 'reopen', reopenTransition: 'Reopen', resolvedReplyWindow: '14d' }).success).toBe(true);
+  });
+
+  it('the loader names the key and the valid values', () => {
+    let problems: { path: string; message: string }[] = [];
+    try {
+      parseConfig({ jira: { site: 'https://acme.atlassian.net' }, mailboxes: [{ id: 'support', deliver: { project: 'SUP', resolvedReply: 'close' } }] }, {});
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      problems = e.problems;
+    }
+    expect(problems.map((p) => `${p.path}: ${p.message}`).join('\n')).toBe('mailboxes[0].deliver.resolvedReply: must be one of "comment", "reopen", "new-issue"');
   });
 });
