@@ -19,22 +19,25 @@ const COMMENT_IDS_KEPT = 200;
 const ISSUE_LOCK_MS = 30_000;
 
 /** The comment made (or found made) on issueKey; undefined when the issue is established gone (gone.ts). */
-export async function commentOn(d: Delivery, issueKey: string): Promise<Target | undefined> {
+export async function commentOn(d: Delivery, issueKey: string, hops = 0): Promise<Target | undefined> {
   const release = await d.ledger.lockIssue(issueKey, d.deps.lockMs ?? ISSUE_LOCK_MS);
   try {
-    return await commentHeld(d, issueKey);
+    return await commentHeld(d, issueKey, hops);
   } finally {
     await release();
   }
 }
 
-async function commentHeld(d: Delivery, issueKey: string): Promise<Target | undefined> {
+async function commentHeld(d: Delivery, issueKey: string, hops: number): Promise<Target | undefined> {
   const issue = await commentedMails(d, issueKey);
   if (!issue) return undefined;
   const { seen, fields } = issue;
   if (seen.includes(d.mk)) return remember(d, { kind: 'comment', issueKey, adopted: true });
-  // A resolved issue: the mailbox's rule (resolved.ts); 'new-issue' makes the mail a new issue.
-  if ((await applyResolvedRule(d, issueKey, fields)) === 'new-issue') return undefined;
+  // A resolved issue: the mailbox's rule (resolved.ts); 'new-issue' makes the mail a new issue,
+  // or it joins the issue an earlier reply to this one made.
+  const rule = await applyResolvedRule(d, issueKey, fields, hops);
+  if (rule === 'new-issue') return undefined;
+  if (rule !== 'comment') return commentOn(d, rule.followUp, hops + 1);
   const { text } = await d.mail();
   const body: AdfDoc = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: [suspectLine(d.record.classification), commentPreface(d.record)].filter((x) => x !== undefined), notes: await oversizeNotes(d) });
   let c: { id: string };

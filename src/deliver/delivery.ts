@@ -13,6 +13,7 @@ import type { AuditTrail } from '../queues/audit.js';
 import type { jiraDeliver } from '../queues/catalog.js';
 import type { KeptProgress, ProcessorContext } from '../queues/worker.js';
 import type { Redis } from '../core/redis.js';
+import type { Metrics } from '../core/metrics.js';
 import { cutNote, loadContent, type MailContent } from './content.js';
 import { verdictOf } from '../mail/sender-trust.js';
 import { mailOnlyParticipants } from './mail-only.js';
@@ -67,6 +68,8 @@ export interface DelivererDeps {
    * CPU work runs off the event loop that renews job locks. Default: on this thread.
    */
   parseContent?: (raw: Buffer) => Promise<MailContent>;
+  /** Counters: replies to resolved issues (resolved.ts). */
+  metrics?: Pick<Metrics, 'resolvedReplies'>;
 }
 
 export interface Target {

@@ -89,12 +89,16 @@ function names(ts: IssueTransition[]): string {
   return ts.length ? ts.map((t) => `"${t.name}" (${t.id})`).join(', ') : 'none';
 }
 
+/** How many follow-ups a reply is passed along at most (SUP-1 resolved -> SUP-2 resolved -> SUP-3). */
+export const MAX_FOLLOW_HOPS = 3;
+
 /**
  * Applies the mailbox's rule to a reply about to become a comment on issueKey (fields from the
  * reply path's GET). 'comment': carry on (a reopen, if due, is noted first). 'new-issue': do not
- * comment; the mail becomes a new issue.
+ * comment; the mail becomes a new issue. `{ followUp }`: an earlier reply to this resolved issue
+ * made that issue; this reply joins it (the same conversation), by the same rule there.
  */
-export async function applyResolvedRule(d: Delivery, issueKey: string, fields: Record<string, unknown>): Promise<'comment' | 'new-issue'> {
+export async function applyResolvedRule(d: Delivery, issueKey: string, fields: Record<string, unknown>, hops = 0): Promise<'comment' | 'new-issue' | { followUp: string }> {
   const r = d.route;
   const decision = decideResolvedReply({
     mode: r.resolvedReply ?? 'comment',
@@ -103,6 +107,7 @@ export async function applyResolvedRule(d: Delivery, issueKey: string, fields: R
     now: Date.now(),
   });
   if (decision.action === 'comment') {
+    if (decision.resolved) d.deps.metrics?.resolvedReplies.inc({ outcome: 'comment' });
     if (decision.resolved) d.ctx.log.info({ issueKey }, 'reply to a resolved issue: a comment, the issue stays resolved (deliver.resolvedReply: comment)');
     return 'comment';
   }
@@ -112,8 +117,15 @@ export async function applyResolvedRule(d: Delivery, issueKey: string, fields: R
     await saveState(d);
     return 'comment';
   }
+  const next = hops < MAX_FOLLOW_HOPS ? await d.ledger.followUpOf(issueKey) : undefined;
+  if (next && next !== issueKey) {
+    d.ctx.log.info({ issueKey, followUp: next }, 'reply to a resolved issue that was followed up: adding it to the follow-up');
+    await audit(d, 'followed', next, `${issueKey} is resolved (${decision.why}); an earlier reply to it made ${next}: added there`);
+    return { followUp: next };
+  }
   d.state.followUp = { of: issueKey, why: decision.why };
   await saveState(d);
+  d.deps.metrics?.resolvedReplies.inc({ outcome: 'new-issue' });
   d.ctx.log.info({ issueKey, why: decision.why }, 'reply to a resolved issue: delivering it as a new issue linked to it');
   await audit(d, 'new-issue', issueKey, `not added to ${issueKey}: ${decision.why}`);
   return 'new-issue';
@@ -122,7 +134,11 @@ export async function applyResolvedRule(d: Delivery, issueKey: string, fields: R
 /** After the mail is placed: the reopen or the link its rule made due (once; a retry resumes here). */
 export async function finishResolvedReply(d: Delivery, target: Target): Promise<void> {
   if (d.state.reopen && !d.state.reopen.done && target.kind === 'comment') await reopen(d, d.state.reopen.issueKey);
-  if (d.state.followUp && !d.state.followUp.linked && target.kind !== 'comment') await link(d, d.state.followUp.of, target.issueKey);
+  if (d.state.followUp && !d.state.followUp.linked && target.kind !== 'comment') {
+    // Later replies to the resolved issue's thread join the new one (the ledger maps this mail to it already).
+    await d.ledger.setFollowUp(d.state.followUp.of, target.issueKey);
+    await link(d, d.state.followUp.of, target.issueKey);
+  }
 }
 
 async function reopen(d: Delivery, issueKey: string): Promise<void> {
@@ -147,6 +163,7 @@ async function reopen(d: Delivery, issueKey: string): Promise<void> {
   }
   d.state.reopen = { issueKey, done: true, outcome };
   await saveState(d);
+  d.deps.metrics?.resolvedReplies.inc({ outcome });
   if (outcome === 'reopened') d.ctx.log.info({ issueKey, detail }, 'reply to a resolved issue: commented and reopened it');
   else d.ctx.log.warn({ issueKey, detail }, 'reply to a resolved issue: commented, but could not reopen it (the comment stays)');
   await tell(d.ctx.job, outcome === 'reopened' ? `reopened ${issueKey} (${detail})` : `commented on ${issueKey}, left resolved: ${detail}`);

@@ -6,6 +6,7 @@ import { ms } from '../config/duration.js';
 import type { Worker } from 'bullmq';
 import { createMailStore, type MailStore } from '../mail/store.js';
 import { createAuditTrail } from '../queues/audit.js';
+import { metrics } from '../core/metrics.js';
 import { jiraDeliver } from '../queues/catalog.js';
 import { startWorker, type WorkerOptions } from '../queues/worker.js';
 import type { RoleStarter } from '../queues/role.js';
@@ -74,6 +75,7 @@ function delivererParts({ ctx: { config }, redis, token, logger }: TokenRoleEnv,
     recoveryWindowMs: o.recoveryWindowMs ?? ms(config.jira.searchLagWindow),
     ...(o.breakerRecheckMs !== undefined ? { breakerRecheckMs: o.breakerRecheckMs } : {}),
     audit: createAuditTrail({ redis, prefix: config.prefix }),
+    metrics,
     parseContent: (raw) => contents.content(raw),
   };
   // Mails that became two issues (index lag beyond the recovery window) are resolved here.

@@ -12,6 +12,7 @@ import { MESSAGE_PROPERTY, type DeliverResult } from '../../src/deliver/delivere
 import { startDelivererWorker } from '../../src/deliver/role.js';
 import { FOLLOWUP_LABEL } from '../../src/deliver/resolved.js';
 import { silentLogger } from '../../src/core/log.js';
+import { createMetrics, type Metrics } from '../../src/core/metrics.js';
 import { createAuditTrail, type AuditTrail } from '../../src/queues/audit.js';
 import { FsMailStore } from '../../src/mail/store.js';
 import { jiraDeliver } from '../../src/queues/catalog.js';
@@ -32,6 +33,7 @@ let worker: Worker | undefined;
 let deliverQ: Queue;
 let events: QueueEvents;
 let audit: AuditTrail;
+let metrics: Metrics;
 const conns: Redis[] = [];
 
 // Alice's replies may join any issue (policy.replyAllowed): no people lookups in the counts.
@@ -62,12 +64,13 @@ beforeEach(async () => {
   events = new QueueEvents(jiraDeliver.name, { connection: ev, prefix });
   await events.waitUntilReady();
   audit = createAuditTrail({ redis, prefix });
+  metrics = createMetrics();
   const byId = new Map(mailboxes().map((m) => [m.id, m]));
   const conn = testRedis({ forWorker: true });
   conns.push(conn);
   const client = jira.client();
   worker = startDelivererWorker(
-    { redis, prefix, mailbox: (id) => byId.get(id), store, jira: async () => client, retry: FAST_RETRY, lockMs: 5_000, audit, recoverySettleMs: 300, recoveryWindowMs: 1_000 },
+    { redis, prefix, mailbox: (id) => byId.get(id), store, jira: async () => client, retry: FAST_RETRY, lockMs: 5_000, audit, metrics, recoverySettleMs: 300, recoveryWindowMs: 1_000 },
     { connection: conn, logger: silentLogger, concurrency: 2 },
   );
 });
@@ -117,6 +120,7 @@ async function resolvedIssue(mailboxId: string, id: string, daysAgo = 0): Promis
 }
 
 const reply = (to: string, id: string, text = 'it broke again'): RawMailInput => ({ from: 'alice@acme.example', subject: 'Re: Broken', messageId: id, inReplyTo: to, references: [to], text });
+const counted = async (outcome: string) => (await metrics.resolvedReplies.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
 const trail = async (id: string) => (await audit.read(id)).filter((e) => e.step === 'resolved-reply').map((e) => [e.outcome, e.jira, e.detail]);
 
 describe('a reply to a resolved issue', () => {
@@ -140,6 +144,7 @@ describe('a reply to a resolved issue', () => {
     expect(statusOf(key).name).toBe('Done');
     expect(calls()).toEqual({ getIssue: 1, addComment: 1, setIssueProperty: 1 });
     expect(jira.sim.state.allIssues()).toHaveLength(1);
+    expect(await counted('comment')).toBe(1);
   });
 
   it('reopen: the comment, then Jira\'s Reopen transition; audited', { timeout: 30_000 }, async () => {
@@ -152,6 +157,7 @@ describe('a reply to a resolved issue', () => {
     expect(issue(key).fields.resolutiondate).toBeNull();
     expect(calls()).toEqual({ getIssue: 1, addComment: 1, setIssueProperty: 1, getTransitions: 1, doTransition: 1 });
     expect(await trail('o1-r@acme.example')).toEqual([['reopened', key, 'transition "Reopen" (41)']]);
+    expect(await counted('reopened')).toBe(1);
   });
 
   it('reopen interrupted after the comment (Jira rate-limits the transition read): the retry reopens, the comment is not repeated', { timeout: 30_000 }, async () => {
@@ -172,6 +178,7 @@ describe('a reply to a resolved issue', () => {
     expect(r).toMatchObject({ outcome: 'delivered', kind: 'comment', issueKey: key });
     expect(commentTexts(key)).toHaveLength(1);
     expect(statusOf(key).name).toBe('Done');
+    expect(await counted('not-reopened')).toBe(1);
     expect(await trail('n1-r@acme.example')).toEqual([['not-reopened', key, 'no transition out of done is offered from the issue\'s status; offered: none']]);
 
     const key2 = await resolvedIssue('escalate', 'n2');
@@ -245,6 +252,15 @@ describe('a reply to a resolved issue', () => {
     const next = await deliver('followup', { ...reply('f1-r@acme.example', 'f1-r2@acme.example', 'and more'), references: ['f1@acme.example', 'f1-r@acme.example'] });
     expect(next).toMatchObject({ kind: 'comment', issueKey: r.issueKey });
     expect(jira.sim.state.allIssues()).toHaveLength(2);
+    expect(await counted('new-issue')).toBe(1);
+
+    // Another answer to the OLD thread (their client replied to the first mail again): the same
+    // conversation, so it joins the follow-up too, not a third issue.
+    const old = await deliver('followup', reply('f1@acme.example', 'f1-r3@acme.example', 'one more thing'));
+    expect(old).toMatchObject({ kind: 'comment', issueKey: r.issueKey });
+    expect(jira.sim.state.allIssues()).toHaveLength(2);
+    expect(issue(key).comments).toHaveLength(0);
+    expect(await trail('f1-r3@acme.example')).toEqual([['followed', r.issueKey, expect.stringContaining(`${key} is resolved`)]]);
   });
 
   it('new-issue without Link issues permission: the new issue stands, unlinked, and the audit says so', { timeout: 30_000 }, async () => {
