@@ -44,6 +44,7 @@ const mailboxes = () => [
   box('reopen', { resolvedReply: 'reopen', resolvedReplyWindow: '30d' }),
   box('escalate', { resolvedReply: 'reopen', reopenTransition: 'Escalate' }),
   box('followup', { resolvedReply: 'new-issue' }),
+  testMailbox({ id: 'desk', addresses: ['desk@acme.example'], policy: { replyAllowed: ['@acme.example'] }, deliver: { serviceDeskId: '1', requestTypeId: '10', project: 'HD', resolvedReply: 'new-issue' } }),
 ];
 
 beforeAll(async () => {
@@ -276,5 +277,21 @@ describe('a reply to a resolved issue', () => {
     const t = await trail('l1-r@acme.example');
     expect(t.map((e) => e[0])).toEqual(['new-issue', 'not-linked']);
     expect(t[1]?.[2]).toMatch(new RegExp(`${r.issueKey} not linked to ${key} .*permission to link issues`));
+  });
+
+  it('new-issue on a JSM mailbox: a resolved request gets a new request, linked (JSM\'s create takes no labels)', { timeout: 30_000 }, async () => {
+    const first = await deliver('desk', { from: 'alice@acme.example', subject: 'Printer', messageId: 'j1@acme.example', text: 'broken' });
+    expect(first).toMatchObject({ kind: 'request' });
+    expect(statusOf(first.issueKey)).toEqual({ name: 'Waiting for support', statusCategory: { key: 'indeterminate' } });
+    // Open: the reply is a comment.
+    expect(await deliver('desk', reply('j1@acme.example', 'j1-a@acme.example'))).toMatchObject({ kind: 'comment', issueKey: first.issueKey });
+    await jira.client().transitionIssue(first.issueKey, '31');
+    const r = await deliver('desk', reply('j1@acme.example', 'j1-b@acme.example', 'broken again'));
+    expect(r).toMatchObject({ outcome: 'delivered', kind: 'request' });
+    expect(r.issueKey).toMatch(/^HD-/);
+    expect(r.issueKey).not.toBe(first.issueKey);
+    expect(issue(r.issueKey).links).toEqual([expect.objectContaining({ type: 'Relates', outwardIssueId: issue(first.issueKey).id })]);
+    expect(String(issue(r.issueKey).fields.description)).toContain(`This mail answers ${first.issueKey}`);
+    expect(issue(first.issueKey).comments).toHaveLength(1);
   });
 });
