@@ -33,6 +33,11 @@ describe('decideResolvedReply', () => {
     expect((late as { why: string }).why).toMatch(/resolved 31 days ago .*resolvedReplyWindow/);
   });
 
+  it('reads Jira Cloud\'s resolutiondate form (+0000 offset, no colon)', () => {
+    expect(decideResolvedReply(facts({ category: 'done', resolutionDate: '2026-11-01T12:00:00.000+0000' }))).toMatchObject({ action: 'new-issue', why: expect.stringContaining('resolved 35 days ago') });
+    expect(decideResolvedReply(facts({ category: 'done', resolutionDate: '2026-11-30T12:00:00.000-0500' }))).toEqual({ action: 'reopen' });
+  });
+
   it('reopen without a resolution date (a workflow that sets none) reopens: nothing says it is old', () => {
     expect(decideResolvedReply(facts({ category: 'done' }))).toEqual({ action: 'reopen' });
     expect(decideResolvedReply(facts({ category: 'done', resolutionDate: 'garbage' }))).toEqual({ action: 'reopen' });
