@@ -155,6 +155,8 @@ export const policySchema = z
 /** How mail becomes an issue or comment body (src/deliver/), the same for both routes. */
 export const DEFAULT_MAX_ATTACHMENTS = 20;
 export const DEFAULT_MAX_ISSUE_KEY_LOOKUPS = 5;
+export const RESOLVED_REPLY_MODES = ['comment', 'reopen', 'new-issue'] as const;
+export const DEFAULT_RESOLVED_REPLY_WINDOW = '30d';
 
 const deliverKnobs = {
   /** Drop quoted history ("> …", "On … wrote:", Outlook's "-----Original Message-----" / "From: … Sent: …"). */
@@ -165,6 +167,18 @@ const deliverKnobs = {
   maxAttachments: z.number().int().min(0).max(1000).default(DEFAULT_MAX_ATTACHMENTS),
   /** Issue keys in a subject looked up in Jira per mail, at most; the rest are named in the new issue. 5: one lookup each, and a subject can hold hundreds. */
   maxIssueKeyLookups: z.number().int().min(0).max(100).default(DEFAULT_MAX_ISSUE_KEY_LOOKUPS),
+  /**
+   * A reply to an issue whose status is in the done category (docs/customer-replies.md): 'comment'
+   * (the default: a comment, the issue stays resolved; what Mailroom always did, and it needs no
+   * permission beyond Add comments), 'reopen' (the comment, then a transition out of done; a
+   * reply later than resolvedReplyWindow becomes a new linked issue), 'new-issue' (a new issue
+   * linked to the resolved one).
+   */
+  resolvedReply: z.enum(RESOLVED_REPLY_MODES).default('comment'),
+  /** The transition 'reopen' takes, by name or id; default: one out of done, preferring Reopen, then In Progress, then To Do. */
+  reopenTransition: z.string().trim().min(1).max(255).optional(),
+  /** Under 'reopen': a reply this long after the resolution (resolutiondate) becomes a new linked issue instead. */
+  resolvedReplyWindow: duration.refine((v) => !/^\d+(ms|s|m|h|d)$/.test(v) || ms(v) > 0, 'longer than 0').default(DEFAULT_RESOLVED_REPLY_WINDOW),
 };
 
 export const deliverSchema = z.union([

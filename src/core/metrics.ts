@@ -40,6 +40,8 @@ export interface Metrics {
   buildInfo: Gauge<'version' | 'commit' | 'node'>;
   /** Mail to customers (src/respond/), by kind (acknowledge, comment) and outcome (sent, failed, deferred, skipped; bounced: a report for a sent mail, noted on its issue). */
   customerMails: Counter<'kind' | 'outcome'>;
+  /** Replies to resolved issues (src/deliver/resolved.ts), by outcome: comment | reopened | not-reopened | new-issue. */
+  resolvedReplies: Counter<'outcome'>;
 }
 
 export function createMetrics(opts: { registry?: Registry; defaultMetrics?: boolean } = {}): Metrics {
@@ -104,6 +106,12 @@ export function createMetrics(opts: { registry?: Registry; defaultMetrics?: bool
       name: 'mailroom_customer_mails_total',
       help: 'Mail to customers (acknowledgements, agent replies) by kind and outcome',
       labelNames: ['kind', 'outcome'] as const,
+      registers,
+    }),
+    resolvedReplies: new Counter({
+      name: 'mailroom_resolved_replies_total',
+      help: 'Replies to resolved issues by outcome (comment, reopened, not-reopened, new-issue)',
+      labelNames: ['outcome'] as const,
       registers,
     }),
   };

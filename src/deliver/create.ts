@@ -13,6 +13,7 @@ import { PermissionError } from '../jira/errors.js';
 import { adfToText, textToAdf } from './adf.js';
 import { MESSAGE_PROPERTY, attachmentsToUpload, oversizeNotes, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
 import { suspectLabel, suspectLine } from './suspect.js';
+import { FOLLOWUP_LABEL, followUpLine } from './resolved.js';
 import { isRequestRoute, issueKeysIn, peopleOf, routeProject, senderLabel, summaryOf, type DeliverRoute } from './route.js';
 
 // Jira's search "might not immediately" show a new issue (search/jql docs; read-after-write
@@ -219,6 +220,7 @@ function createPreface(d: Delivery): string[] {
   const cap = d.route.maxIssueKeyLookups ?? DEFAULT_MAX_ISSUE_KEY_LOOKUPS;
   if (keys.length > cap) preface.push(`The subject names ${keys.length} issue keys; only the first ${cap} were looked up (deliver.maxIssueKeyLookups), not: ${keys.slice(cap, cap + 50).join(', ')}${keys.length > cap + 50 ? ' …' : ''}.`);
   if (state.claimed) preface.push(`This mail claims to answer ${state.claimed.issueKey}; it was not added there because ${state.claimed.why}.`);
+  if (state.followUp) preface.push(followUpLine(state.followUp));
   return preface;
 }
 
@@ -271,8 +273,8 @@ async function createIssue(d: Delivery, r: IssueRoute, body: Body, complete: boo
     description: body,
     ...(people.reporter ? { reporter: { id: people.reporter } } : {}),
   };
-  const label = suspectLabel(d.record.classification);
-  if (label) fields.labels = [label];
+  const labels = [suspectLabel(d.record.classification), d.state.followUp ? FOLLOWUP_LABEL : undefined].filter((l): l is string => !!l);
+  if (labels.length) fields.labels = labels;
   // The property rides in the create (IssueUpdateDetails.properties): one call, atomic.
   const properties = [{ key: MESSAGE_PROPERTY, value: propertyValue(d, complete) }];
   let created: { id: string; key: string };
@@ -281,8 +283,8 @@ async function createIssue(d: Delivery, r: IssueRoute, body: Body, complete: boo
   } catch (e) {
     // A project whose create screen lacks Labels refuses the field (400, nothing made): the
     // description's line still says why; the mail is not failed for want of a label.
-    if (!label || !(e instanceof PermanentError) || !/\blabels\b/i.test(e.message)) throw e;
-    d.ctx.log.warn({ label }, 'the project refuses labels on create: the suspected mail is delivered without its label');
+    if (!labels.length || !(e instanceof PermanentError) || !/\blabels\b/i.test(e.message)) throw e;
+    d.ctx.log.warn({ labels }, 'the project refuses labels on create: the mail is delivered without its labels');
     delete fields.labels;
     created = await answered(d, () => d.client.createIssue(fields, { properties }));
   }

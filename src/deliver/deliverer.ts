@@ -19,6 +19,7 @@
 import { availableParallelism } from 'node:os';
 import { ms } from '../config/duration.js';
 import { PermanentError } from '../core/errors.js';
+import { metrics } from '../core/metrics.js';
 import { createLedger } from '../ledger/ledger.js';
 import { createParsePool, type ParsePool } from '../mail/parse-pool.js';
 import { createMailStore, type MailStore } from '../mail/store.js';
@@ -33,6 +34,7 @@ import { placeMail } from './place.js';
 import { holdIfProjectHeld, isRefusal, onRefusal } from './project-hold.js';
 import { askAcknowledgement } from './acknowledge.js';
 import { reconcileEvery } from './reconcile.js';
+import { finishResolvedReply } from './resolved.js';
 
 export { COMMENTS_PROPERTY, MESSAGE_PROPERTY, DELIVER_STATE_FIELD, type DeliverClient, type DeliverJob, type DelivererDeps } from './delivery.js';
 export { RECOVERY_SETTLE_MS, RECOVERY_WINDOW_MS } from './create.js';
@@ -64,6 +66,8 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       if (!d.state.target) await holdIfProjectHeld(d);
       // 1. Where the mail goes: an issue or request made now, or found made already; or a comment.
       const target = d.state.target ?? (await placeMail(d));
+      // 1b. A reply to a resolved issue: the reopen after its comment, or the new issue's link (resolved.ts).
+      await finishResolvedReply(d, target);
       // 2. Attachments, one step each, from the raw mail in the store (not for a mail delivered by another job).
       const oversize = !target.adopted && !d.state.finished ? await uploadAttachments(d, target) : 0;
       // 3. The poller moves or flags the mail (idempotent by job id).
@@ -148,6 +152,7 @@ function delivererDeps({ ctx: { config }, redis, token }: StationEnv, contents: 
     recoveryWindowMs: o.recoveryWindowMs ?? ms(config.jira.searchLagWindow),
     ...(o.breakerRecheckMs !== undefined ? { breakerRecheckMs: o.breakerRecheckMs } : {}),
     audit: createAuditTrail({ redis, prefix: config.prefix }),
+    metrics,
     parseContent: (raw) => contents.content(raw),
   };
 }

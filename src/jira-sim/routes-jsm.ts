@@ -159,7 +159,10 @@ export const jsmRoutes: Route[] = [
         reporter: { accountId: reporter.accountId, displayName: reporter.displayName },
         creator: { accountId: req.account!.accountId, displayName: req.account!.displayName },
         requestParticipants: participants,
-        status: { name: 'Waiting for support' },
+        // JSM's first status, in the "In Progress" category (docs/jira-simulator-workflow.md).
+        status: { name: 'Waiting for support', statusCategory: { key: 'indeterminate' } },
+        resolution: null,
+        resolutiondate: null,
         created: new Date().toISOString(),
       });
       issue.serviceDeskId = desk.id;

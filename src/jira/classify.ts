@@ -76,6 +76,8 @@ const PERMISSION_OF: Record<string, string> = {
   getIssue: 'BROWSE_PROJECTS',
   getIssueProperty: 'BROWSE_PROJECTS',
   getIssueWatchers: 'BROWSE_PROJECTS',
+  doTransition: 'TRANSITION_ISSUES',
+  linkIssues: 'LINK_ISSUES',
   getProject: 'BROWSE_PROJECTS',
   searchAndReconsileIssuesUsingJqlPost: 'BROWSE_PROJECTS',
   createUser: 'ADMINISTER (Administer Jira global permission; organization admin where user management is centralized)',

@@ -59,7 +59,8 @@ export interface JiraClient {
   createCustomer(input: { email: string; displayName: string }): Promise<JiraAccount | 'exists'>;
   addCustomersToServiceDesk(serviceDeskId: string, accountIds: string[]): Promise<void>;
   createIssue(fields: Record<string, unknown>, opts?: { properties?: { key: string; value: unknown }[] }): Promise<CreatedIssue>;
-  getIssue(issueIdOrKey: string, fields?: string[]): Promise<FoundIssue>;
+  /** The issue's fields; with `properties`, those issue properties too (absent ones are missing from `properties`). */
+  getIssue(issueIdOrKey: string, fields?: string[], opts?: { properties?: string[] }): Promise<FoundIssue>;
   /** Account ids of the issue's watchers. */
   getWatchers(issueIdOrKey: string): Promise<string[]>;
   /** Account ids of a JSM request's participants (first page of 50: enough to decide trust). */

@@ -25,14 +25,21 @@ export function issueMethods({ call, expectOk }: JiraCore): IssueMethods {
       return { id: String(body.id), key: String(body.key) };
     },
 
-    async getIssue(issueIdOrKey, fields) {
+    async getIssue(issueIdOrKey, fields, o) {
       const op = 'getIssue';
       const body = expectOk(op, await call(op, {
         method: 'GET',
         path: `/rest/api/3/issue/${enc(issueIdOrKey)}`,
-        query: { fields: fields?.join(',') },
-      })) as { id?: string; key?: string; fields?: Record<string, unknown> };
-      return { id: String(body?.id ?? ''), key: String(body?.key ?? ''), fields: body?.fields ?? {} };
+        // `properties`: issue properties read in the same call (getIssue, IssueBean.properties).
+        query: { fields: fields?.join(','), ...(o?.properties?.length ? { properties: o.properties.join(',') } : {}) },
+      })) as { id?: string; key?: string; fields?: Record<string, unknown>; properties?: unknown };
+      const props = body?.properties;
+      return {
+        id: String(body?.id ?? ''),
+        key: String(body?.key ?? ''),
+        fields: body?.fields ?? {},
+        ...(o?.properties?.length ? { properties: props && typeof props === 'object' && !Array.isArray(props) ? (props as Record<string, unknown>) : {} } : {}),
+      };
     },
 
     async getWatchers(issueIdOrKey) {
