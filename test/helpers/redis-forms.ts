@@ -109,13 +109,13 @@ async function stopAll(children: ChildProcess[], dir: string): Promise<void> {
 }
 
 // A port picked free can be taken by another process before redis-server binds it (the
-// machine is shared): start the whole topology again on fresh ports, a few times.
+// machine is shared): start the whole topology again on fresh ports, up to five times.
 async function retrying<T>(start: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await start();
     } catch (e) {
-      if (attempt >= 3) throw e;
+      if (attempt >= 5) throw e;
     }
   }
 }
