@@ -7,7 +7,6 @@ import { DEFAULT_MAX_ATTACHMENTS, type MailboxConfig, type RetryConfig } from '.
 import type { JiraClient } from '../jira/client.js';
 import type { MailRecord } from '../mail/record.js';
 import type { MailStore } from '../mail/store.js';
-import { mailKey } from '../mail/id.js';
 import type { Ledger, LedgerEntry } from '../ledger/ledger.js';
 import type { AuditTrail } from '../queues/audit.js';
 import type { jiraDeliver } from '../queues/catalog.js';
@@ -18,6 +17,7 @@ import { cutNote, loadContent, type MailContent } from './content.js';
 import { verdictOf } from '../mail/sender-trust.js';
 import { mailOnlyParticipants } from './mail-only.js';
 import { formatBytes, type DeliverRoute } from './route.js';
+import { auditSubjectOf, ledgerKeyOf, mailKeyOf, mailRef } from '../mail/ref.js';
 
 export type DeliverJob = z.infer<typeof jiraDeliver.payload>;
 
@@ -127,7 +127,7 @@ export interface Delivery {
   mailbox: MailboxConfig;
   route: DeliverRoute;
   jobId: string;
-  /** The mail's Message-ID key (what the audit trail is kept under). */
+  /** Whose audit trail this mail's steps go into (auditSubjectOf: its Message-ID key, else its inbound job id). */
   auditId: string;
   /** The mail's identity in the ledger and in issue properties. */
   mk: string;
@@ -165,8 +165,8 @@ export async function openDelivery(s: DeliveryStart): Promise<Delivery> {
   const record = s.data.record;
   // The mail's identity: its Message-ID, unless another mail with other content holds that id
   // already (mailers reuse ids; attackers copy them): then the id and the content hash.
-  const auditId = mailKey(record);
-  const mk = await identityOf(s.ledger, record, auditId);
+  const auditId = auditSubjectOf(mailRef(s.data));
+  const mk = await identityOf(s.ledger, record);
   const progress = s.ctx.progress(DELIVER_STATE_FIELD, isDeliverState);
   const state: DeliverState = progress.read() ?? { v: 1, uploaded: [], failed: [] };
   const client = await s.deps.jira();
@@ -192,10 +192,9 @@ export async function openDelivery(s: DeliveryStart): Promise<Delivery> {
   return d;
 }
 
-async function identityOf(ledger: Ledger, record: MailRecord, base: string): Promise<string> {
-  if (!record.messageId) return base;
-  const first = await ledger.get(base);
-  return first?.sha256 && first.sha256 !== record.rawRef.sha256 ? `${base}#sha256:${record.rawRef.sha256}` : base;
+async function identityOf(ledger: Ledger, record: MailRecord): Promise<string> {
+  const ref = { messageId: record.messageId, sha256: record.rawRef.sha256 };
+  return ledgerKeyOf(ref, ref.messageId ? (await ledger.get(mailKeyOf(ref)))?.sha256 : undefined);
 }
 
 /** Names listed at most in the note on attachments over the count cap (the note stays bounded). */

@@ -1,6 +1,6 @@
 // After delivery: the poller is asked to move or flag the mail, and the outcome goes to the log,
 // the job's story and the pipeline's audit trail.
-import { mailboxActions, mailInbound } from '../queues/catalog.js';
+import { mailboxActions } from '../queues/catalog.js';
 import { tell } from '../queues/story.js';
 import type { Delivery, Target } from './delivery.js';
 
@@ -36,8 +36,7 @@ export async function reportDelivered(d: Delivery, target: Target, oversize: num
   const others = `${oversize ? `, ${oversize} over the size limit` : ''}${state.failed.length ? `, ${state.failed.length} refused by Jira` : ''}`;
   await tell(d.ctx.job, `done: ${target.issueKey}; ${result.uploaded} attachment(s) uploaded${others}`);
   await d.deps.audit?.record({
-    // The resolver keeps a mail without Message-ID under its inbound job id: the same trail.
-    mail: d.record.messageId ? d.auditId : mailInbound.jobId({ ...d.data, receivedAt: '' }),
+    mail: d.auditId,
     mailboxId: d.data.mailboxId,
     email: d.record.from?.address,
     step: 'delivered',

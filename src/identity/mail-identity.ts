@@ -7,6 +7,7 @@
 import type { z } from 'zod';
 import { jiraDeliver, type MailOrigin } from '../queues/catalog.js';
 import type { JobReader } from './jobs.js';
+import { deliverJobId, mailRef } from '../mail/ref.js';
 
 type DeliverData = z.infer<typeof jiraDeliver.payload>;
 
@@ -27,7 +28,7 @@ export async function deliverIdentity(jobs: Pick<JobReader, 'job'>, data: Delive
   const prior = existing?.data as Partial<DeliverData> | undefined;
   if (!prior?.record) return { kind: 'first', jobId: base };
   if (prior.record.rawRef.sha256 !== data.record.rawRef.sha256) {
-    return { kind: 'same-id-other-content', jobId: `${base}|${data.record.rawRef.sha256}`, firstJobId: base };
+    return { kind: 'same-id-other-content', jobId: deliverJobId(mailRef(data), true), firstJobId: base };
   }
   // Our own job (a re-run of this mail's resolve), or the same bytes at another position.
   return samePosition(prior.origin, data.origin) ? { kind: 'first', jobId: base } : { kind: 'byte-identical-copy', jobId: base };

@@ -4,11 +4,11 @@
 import type { z } from 'zod';
 import type { MailboxConfig, PolicyConfig } from '../config/schema.js';
 import { PermanentError } from '../core/errors.js';
-import { normalizeMessageId } from '../mail/id.js';
 import type { identityProvision, mailInbound, ResolvedPerson } from '../queues/catalog.js';
 import type { KeptProgress, ProcessorContext } from '../station/worker.js';
 import { jobAudit, type JobAudit, type IdentityContext } from './context.js';
 import { normalizeEmail, type Role } from './policy.js';
+import { auditSubjectOf, mailRef } from '../mail/ref.js';
 
 export type MailInbound = z.infer<typeof mailInbound.payload>;
 
@@ -71,7 +71,7 @@ export function openRun(p: IdentityContext, data: MailInbound, ctx: ProcessorCon
   const mailbox = p.mailbox(data.mailboxId);
   if (!mailbox) throw new PermanentError(`mail for mailbox "${data.mailboxId}", which is not in the configuration`);
   const record = data.record;
-  const mail = record.messageId ? normalizeMessageId(record.messageId) : String(ctx.job.id);
+  const mail = auditSubjectOf(mailRef(data));
   let tokenAccount: string | undefined;
   return {
     p,

@@ -22,6 +22,7 @@ import { RESOLVE_STATE_FIELD } from '../identity/resolver.js';
 import { identityProvision, jiraDeliver, mailInbound, type MailOrigin } from '../queues/catalog.js';
 import { addJob, openQueue } from '../queues/queue.js';
 import type { Redis } from '../core/redis.js';
+import { auditSubjectOf, deliverJobId, inboundJobId, mailRef } from '../mail/ref.js';
 
 export interface ReprocessDeps {
   redis: Redis;
@@ -151,8 +152,7 @@ async function mailboxesOf(deps: ReprocessDeps, id: string): Promise<string[]> {
   return [...new Set([...seen, ...deps.mailboxIds])];
 }
 
-const deliverIdFor = (mailboxId: string, messageId: string) =>
-  jiraDeliver.jobId({ mailboxId, origin: { kind: 'file' }, record: { messageId, rawRef: { sha256: '', size: 0 } } as MailRecord });
+const deliverIdFor = (mailboxId: string, messageId: string) => deliverJobId({ mailboxId, messageId, sha256: '' });
 
 async function findByMessageId(queues: Queues, id: string, mailboxIds: string[]): Promise<Found[]> {
   const out = new Map<string, Found>();
@@ -186,10 +186,10 @@ async function findByMessageId(queues: Queues, id: string, mailboxIds: string[])
 
 /** A mail without Message-ID is known by its raw source's hash. */
 async function bySha(queues: Queues, record: MailRecord, mailboxId: string): Promise<Found[]> {
-  const deliver = await queues.deliver.getJob(jiraDeliver.jobId({ mailboxId, origin: { kind: 'file' }, record }));
+  const deliver = await queues.deliver.getJob(deliverJobId({ mailboxId, sha256: record.rawRef.sha256 }));
   // The mail-inbound job id follows the origin: a mail read from IMAP has its UID's id, not the hash.
   const deliverOrigin = (deliver?.data as { origin?: MailOrigin } | undefined)?.origin;
-  const inbound = await queues.inbound.getJob(mailInbound.jobId({ mailboxId, origin: deliverOrigin ?? { kind: 'file' }, record, receivedAt: '' }));
+  const inbound = await queues.inbound.getJob(inboundJobId(mailRef({ mailboxId, origin: deliverOrigin ?? { kind: 'file' }, record })));
   const data = (deliver?.data ?? inbound?.data) as { mailboxId?: string; origin?: MailOrigin } | undefined;
   if (!data?.origin || data.mailboxId !== mailboxId) return [];
   return [{ mailboxId, origin: data.origin, record, ...(inbound ? { inbound } : {}), ...(deliver ? { deliver } : {}) }];
@@ -250,7 +250,7 @@ async function restart(deps: ReprocessDeps, queues: Queues, found: Found, source
   const data = { mailboxId: found.mailboxId, origin: found.origin, record: found.record, receivedAt: found.receivedAt ?? new Date().toISOString() };
   const job = await addJob(queues.inbound, mailInbound, data, deps.retry);
   await createAuditTrail({ redis: deps.redis, prefix: deps.prefix }).record({
-    mail: found.record.messageId ? normalizeMessageId(found.record.messageId) : String(job.id),
+    mail: auditSubjectOf(mailRef(found)),
     mailboxId: found.mailboxId,
     email: found.record.from?.address,
     step: 'reprocess',

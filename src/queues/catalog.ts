@@ -2,7 +2,7 @@
 // README's "How mail flows" says who produces and consumes each). Job ids make a second add of
 // the same work a no-op.
 import { z } from 'zod';
-import { mailKey, normalizeMessageId } from '../mail/id.js';
+import { actionJobId, auditSubjectOf, deliverJobId, inboundJobId, jobId, mailRef } from '../mail/ref.js';
 import { bounceRecipientSchema, mailRecordSchema } from '../mail/record.js';
 import { defineQueue } from './define.js';
 import { clip, mailLabel } from './label.js';
@@ -39,13 +39,12 @@ export const mailInbound = defineQueue({
     record: mailRecordSchema,
     receivedAt: z.string(),
   }),
-  jobId: (d) =>
-    d.origin.kind === 'imap' ? `${d.mailboxId}:${d.origin.uidvalidity}:${d.origin.uid}` : d.record.rawRef.sha256,
+  jobId: (d) => inboundJobId(mailRef(d)),
   retry: JIRA_RETRY,
   needsToken: true,
   label: (d) => mailLabel(d.mailboxId, d.record.from?.address, d.record.subject),
   // The resolver's entries name the mail by its Message-ID, or by the job id without one.
-  audit: { step: 'resolve-failed', subject: (d, jobId) => ({ mail: (d.record.messageId && normalizeMessageId(d.record.messageId)) || jobId, mailboxId: d.mailboxId }) },
+  audit: { step: 'resolve-failed', subject: (d) => ({ mail: auditSubjectOf(mailRef(d)), mailboxId: d.mailboxId }) },
   // Resolver jobs mostly wait on Redis and a cached lookup: many at once are cheap.
   worker: { concurrency: 25, maxStalledCount: PIPELINE_MAX_STALLED },
 });
@@ -62,7 +61,7 @@ export const identityProvision = defineQueue({
     /** The mail that asked for it, for the audit trail. */
     messageId: z.string().optional(),
   }),
-  jobId: (d) => `provision|${d.site}|${d.email.toLowerCase()}`,
+  jobId: (d) => jobId('provision', d.site, d.email.toLowerCase()), // a person's id, not a mail's
   retry: JIRA_RETRY,
   needsToken: true,
   label: (d) => `${d.mode === 'user' ? 'Jira user' : 'JSM customer'} for ${clip(d.email, 60)} (${d.mailboxId})`,
@@ -91,12 +90,12 @@ export const jiraDeliver = defineQueue({
   }),
   // BullMQ refuses custom ids with ':' (unless exactly two), and Message-IDs may hold some
   // (<urn:uuid:…>): those become '_'. The deliverer's ledger keys on the real Message-ID.
-  jobId: (d) => `deliver|${d.mailboxId}|${(d.record.messageId ?? d.record.rawRef.sha256).replace(/:/g, '_')}`,
+  jobId: (d) => deliverJobId(mailRef(d)),
   retry: JIRA_RETRY,
   needsToken: true,
   label: (d) => mailLabel(d.mailboxId, d.record.from?.address, d.record.subject, 'to Jira from '),
   // The deliverer's entries name the mail by mailKey (its Message-ID, or sha256:<hash>).
-  audit: { step: 'deliver-failed', subject: (d) => ({ mail: mailKey(d.record), mailboxId: d.mailboxId }) },
+  audit: { step: 'deliver-failed', subject: (d) => ({ mail: auditSubjectOf(mailRef(d)), mailboxId: d.mailboxId }) },
   worker: {
     // Each delivery is a few Jira writes plus uploads: a handful in parallel keeps Jira's rate
     // limits at bay while hiding its latency.
@@ -117,7 +116,7 @@ export const mailboxActions = defineQueue({
     /** The terminal state that asks for the action. */
     outcome: z.enum(['delivered', 'classified', 'failed']),
   }),
-  jobId: (d) => `action|${d.mailboxId}|${d.uidvalidity}|${d.uid}`,
+  jobId: (d) => actionJobId(d.mailboxId, d.uidvalidity, d.uid),
   // IMAP outages are usually short; retry for about an hour.
   retry: { attempts: 15, delay: '5s', maxDelay: '5m' },
   needsToken: false,
@@ -138,7 +137,7 @@ export const notify = defineQueue({
     /** The issue's summary when the trigger knew it (webhooks do), for the subject line. */
     summary: z.string().max(500).optional(),
   }),
-  jobId: (d) => `notify|${d.eventId}`,
+  jobId: (d) => jobId('notify', d.eventId),
   retry: { attempts: 12, delay: '10s', maxDelay: '10m' },
   needsToken: true,
   label: (d) => `${d.issueKey} ${d.event}${d.summary ? ` "${clip(d.summary, 50)}"` : ''} to ${clip([...d.groups, ...d.users].join(', '), 50) || 'nobody'}`,
@@ -202,12 +201,13 @@ export const respond = defineQueue({
   name: 'respond',
   payload: z.discriminatedUnion('kind', [acknowledgeJob, commentJob, bounceJob]),
   jobId: (d) =>
-    (d.kind === 'acknowledge'
-      ? ['respond', d.kind, d.mailboxId, d.issueKey, d.to.toLowerCase(), ...(d.resend ? [d.resend] : [])]
-      : d.kind === 'comment'
-        ? ['respond', d.kind, d.issueKey, d.commentId, ...(d.resend ? [d.resend] : [])]
-        : ['respond', d.kind, d.bounceMail, d.ourKey]
-    ).join('|').replace(/:/g, '_'),
+    jobId(
+      ...(d.kind === 'acknowledge'
+        ? ['respond', d.kind, d.mailboxId, d.issueKey, d.to.toLowerCase(), ...(d.resend ? [d.resend] : [])]
+        : d.kind === 'comment'
+          ? ['respond', d.kind, d.issueKey, d.commentId, ...(d.resend ? [d.resend] : [])]
+          : ['respond', d.kind, d.bounceMail, d.ourKey]),
+    ),
   retry: { attempts: 12, delay: '10s', maxDelay: '10m' },
   // Comments are read through the token (is it public? who wrote it?): these jobs wait with the
   // other token queues while the token is being fixed.

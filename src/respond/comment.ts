@@ -8,6 +8,7 @@ import { MESSAGE_PROPERTY } from '../deliver/delivery.js';
 import type { AdfDoc } from '../jira/types.js';
 import { LOOP_HEADER, loopHeaderValue } from '../mail/loop.js';
 import type { ResponderClient } from './responder.js';
+import { messageIdOfKey } from '../mail/ref.js';
 
 export interface CommentMail {
   to: string[];
@@ -50,7 +51,7 @@ export async function commentMailFor(
   if (project !== expected) return { why: `${issueKey} is in project ${String(project)}, not ${expected} where mailbox ${prop.mailboxId} delivers (moved, or its property written by someone else): not mailed` };
   const summary = typeof issue.fields.summary === 'string' ? issue.fields.summary.replace(/[\r\n]+/g, ' ') : '';
   // The issue's first mail: its Message-ID is the property's id (without a #sha256 suffix).
-  const first = typeof prop.id === 'string' && !prop.id.startsWith('sha256:') ? `<${prop.id.split('#')[0]}>` : undefined;
+  const first = typeof prop.id === 'string' ? messageIdOfKey(prop.id) : undefined;
   // Empty: the responder falls back to smtp.from.
   const from = box.respond.from ?? box.addresses[0] ?? '';
   const text = adfToText(c.body as AdfDoc);

@@ -176,6 +176,12 @@ describe('mailroom reprocess', () => {
     expect(events.filter((e) => e.step === 'reprocess')).toHaveLength(1);
     expect(events.filter((e) => e.step === 'delivered').map((e) => e.outcome)).toEqual(['ok', 'duplicate']);
     expect(events.filter((e) => e.step === 'create-user' && e.outcome === 'created')).toHaveLength(1);
+    // The same trail by any of the mail's other ids (src/mail/ref.ts): its jira-deliver and
+    // mail-inbound job ids, and its Message-ID in angle brackets.
+    const inboundId = result.removed[1]!.slice('mail-inbound/'.length);
+    for (const form of [deliverId('support', id), inboundId, `<${id}>`]) {
+      expect((await audit(form)).filter((e) => e.step === 'delivered').map((e) => e.outcome), form).toEqual(['ok', 'duplicate']);
+    }
   });
 
   it('from a file: the same mail read again starts over from its earlier jobs and stays one issue', async () => {
