@@ -9,7 +9,7 @@ import { textToAdf } from './adf.js';
 import type { Delivery, Target } from './delivery.js';
 import { COMMENTS_PROPERTY } from './properties.js';
 import { establishGone } from './gone.js';
-import { applyResolvedRule, RESOLVED_FIELDS } from './resolved.js';
+import { applyResolvedRule, newFollowUp, RESOLVED_FIELDS } from './resolved.js';
 import { commentPreface } from './route.js';
 import { suspectLine } from './suspect.js';
 
@@ -38,7 +38,14 @@ async function commentHeld(d: Delivery, issueKey: string, hops: number): Promise
   // or it joins the issue an earlier reply to this one made.
   const rule = await applyResolvedRule(d, issueKey, fields, hops);
   if (rule === 'new-issue') return undefined;
-  if (rule !== 'comment') return commentOn(d, rule.followUp, hops + 1);
+  if (rule !== 'comment') {
+    const joined = await commentOn(d, rule.followUp, hops + 1);
+    if (joined || d.state.followUp) return joined;
+    // The follow-up an earlier reply made is gone (deleted, or the token cannot see it): this
+    // reply makes a new one, labelled and linked, and later replies join that (not a plain issue each).
+    await newFollowUp(d, issueKey, `its follow-up ${rule.followUp} no longer exists`);
+    return undefined;
+  }
   const { text } = await d.mail();
   const body: AdfDoc = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: [suspectLine(d.record.classification), commentPreface(d.record)].filter((x) => x !== undefined), notes: await d.oversizeNotes() });
   let c: { id: string };

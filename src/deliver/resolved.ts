@@ -17,6 +17,7 @@ import { DEFAULT_RESOLVED_REPLY_WINDOW } from '../config/schema.js';
 import { PermanentError } from '../core/errors.js';
 import type { IssueTransition } from '../jira/types.js';
 import { tell } from '../queues/story.js';
+import { PENDING_FOLLOW_UP } from '../ledger/ledger.js';
 import type { Delivery, Target } from './delivery.js';
 
 /** The fields the reply path reads to tell a resolved issue. */
@@ -91,6 +92,10 @@ function names(ts: IssueTransition[]): string {
 
 /** How many follow-ups a reply is passed along at most (SUP-1 resolved -> SUP-2 resolved -> SUP-3). */
 export const MAX_FOLLOW_HOPS = 3;
+/** How long a claim to make a resolved issue's follow-up holds if its job dies before making it. */
+const FOLLOW_UP_CLAIM_S = 600;
+/** How soon a reply waiting for another reply's follow-up looks again. */
+const FOLLOW_UP_WAIT_MS = 5_000;
 
 /**
  * Applies the mailbox's rule to a reply about to become a comment on issueKey (fields from the
@@ -107,6 +112,12 @@ export async function applyResolvedRule(d: Delivery, issueKey: string, fields: R
     now: Date.now(),
   });
   if (decision.action === 'comment') {
+    // A reopen noted by an earlier attempt whose comment failed: the issue is open again (an
+    // agent reopened it) or the rule changed since. Moving it now would move an open issue.
+    if (d.state.reopen && !d.state.reopen.done) {
+      delete d.state.reopen;
+      await d.save();
+    }
     if (decision.resolved) d.deps.metrics?.resolvedReplies.inc({ outcome: 'comment' });
     if (decision.resolved) d.ctx.log.info({ issueKey }, 'reply to a resolved issue: a comment, the issue stays resolved (deliver.resolvedReply: comment)');
     return 'comment';
@@ -117,18 +128,36 @@ export async function applyResolvedRule(d: Delivery, issueKey: string, fields: R
     await d.save();
     return 'comment';
   }
-  const next = hops < MAX_FOLLOW_HOPS ? await d.ledger.followUpOf(issueKey) : undefined;
+  const next = hops < MAX_FOLLOW_HOPS ? await followUpFor(d, issueKey) : undefined;
   if (next && next !== issueKey) {
     d.ctx.log.info({ issueKey, followUp: next }, 'reply to a resolved issue that was followed up: adding it to the follow-up');
     await audit(d, 'followed', next, `${issueKey} is resolved (${decision.why}); an earlier reply to it made ${next}: added there`);
     return { followUp: next };
   }
-  d.state.followUp = { of: issueKey, why: decision.why };
+  return newFollowUp(d, issueKey, decision.why);
+}
+
+/** This reply becomes the follow-up of the resolved issueKey: a new issue, labelled and linked once made. */
+export async function newFollowUp(d: Delivery, issueKey: string, why: string): Promise<'new-issue'> {
+  d.state.followUp = { of: issueKey, why };
   await d.save();
   d.deps.metrics?.resolvedReplies.inc({ outcome: 'new-issue' });
-  d.ctx.log.info({ issueKey, why: decision.why }, 'reply to a resolved issue: delivering it as a new issue linked to it');
-  await audit(d, 'new-issue', issueKey, `not added to ${issueKey}: ${decision.why}`);
+  d.ctx.log.info({ issueKey, why }, 'reply to a resolved issue: delivering it as a new issue linked to it');
+  await audit(d, 'new-issue', issueKey, `not added to ${issueKey}: ${why}`);
   return 'new-issue';
+}
+
+/**
+ * The issue an earlier reply to this resolved issue made, if any; else this job claims the
+ * making of it (undefined). Another reply making it right now: this one waits for it (parks),
+ * then joins it, so two replies at once make one follow-up.
+ */
+async function followUpFor(d: Delivery, issueKey: string): Promise<string | undefined> {
+  const held = await d.ledger.claimFollowUp(issueKey, d.jobId, FOLLOW_UP_CLAIM_S);
+  if (held === `${PENDING_FOLLOW_UP}${d.jobId}`) return undefined;
+  if (!held.startsWith(PENDING_FOLLOW_UP)) return held;
+  d.ctx.log.info({ issueKey }, 'another reply to this resolved issue is making its follow-up: waiting to join it');
+  return d.ctx.park(Date.now() + FOLLOW_UP_WAIT_MS, `another reply is making the follow-up of ${issueKey}`);
 }
 
 /** After the mail is placed: the reopen or the link its rule made due (once; a retry resumes here). */

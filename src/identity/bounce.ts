@@ -10,16 +10,17 @@
 // on); then they can add at most MAX_NOTES_PER_MAIL notes per mail of ours, each bounded text.
 import { createHash } from 'node:crypto';
 import { key, type Redis } from '../core/redis.js';
-import { createLedger, type LedgerEntry } from '../ledger/ledger.js';
+import { createLedger, LEDGER_TTL_S, type LedgerEntry } from '../ledger/ledger.js';
 import { mailKey, normalizeMessageId } from '../mail/id.js';
 import { respond } from '../queues/catalog.js';
 import type { ResolveRun } from './resolve-run.js';
 
 /** Notes per mail of ours, at most, however many reports name it (a real one rarely has 2). */
 export const MAX_NOTES_PER_MAIL = 3;
-// As long as the outbox keeps a sent mail's record: a report weeks late is rare, and the count
-// must outlive the reports it counts.
-const CAP_TTL_S = 30 * 24 * 3600;
+// As long as the ledger knows the mail of ours (a report can name it as long as that): a cap
+// that expired sooner would let one leaked Message-ID add MAX_NOTES_PER_MAIL notes again every
+// time it did (found by a review).
+const CAP_TTL_S = LEDGER_TTL_S;
 
 export function bouncedKey(prefix: string, ourId: string): string {
   return key(prefix, 'respond', 'bounced', ourKeyOf(ourId));
@@ -79,7 +80,8 @@ export async function askBounceNote(run: ResolveRun): Promise<void> {
     kind: 'bounce',
     mailboxId: ours.entry.mailboxId,
     issueKey: ours.entry.issueKey,
-    bounceMail: report.slice(0, 300),
+    // The subject every other entry of this bounce is written under (its inbound job id without a Message-ID).
+    bounceMail: run.base.mail.slice(0, 300),
     ourKey: ourKeyOf(ours.id),
     sent: { ...sentOf(ours.entry), to: ours.entry.respondedTo!, at: ours.entry.at.slice(0, 40) },
     recipients: b.recipients,

@@ -25,7 +25,9 @@ export interface LedgerEntry {
 }
 
 // 400 days: replies keep arriving for long-lived tickets; entries are ~200 bytes.
-const LEDGER_TTL_S = 400 * 24 * 3600;
+export const LEDGER_TTL_S = 400 * 24 * 3600;
+/** A follow-up record that names no issue yet: a job is making it (claimFollowUp). */
+export const PENDING_FOLLOW_UP = 'pending|';
 
 export interface Ledger {
   get(mailKey: string): Promise<LedgerEntry | undefined>;
@@ -47,6 +49,12 @@ export interface Ledger {
    */
   followUpOf(issueKey: string): Promise<string | undefined>;
   setFollowUp(issueKey: string, followUpKey: string): Promise<void>;
+  /**
+   * Claim the making of issueKey's follow-up for one job (SET NX, lapsing after ttlS so a job
+   * that died frees it): what the record holds after the claim, `pending|<jobId>` when this job
+   * holds it. Two replies to one resolved issue at once make one follow-up, not two.
+   */
+  claimFollowUp(issueKey: string, jobId: string, ttlS: number): Promise<string>;
   /** Note that a mail is on its way to delivery (the resolver calls this as it starts on it). */
   markPending(mailKey: string): Promise<void>;
   /** Those of these Message-IDs that are on their way but not yet delivered. */
@@ -109,6 +117,12 @@ export function createLedger(redis: Redis, prefix: string): Ledger {
     },
     async setFollowUp(issueKey, next) {
       await redis.set(followUpKey(prefix, issueKey), next, 'EX', LEDGER_TTL_S);
+    },
+    async claimFollowUp(issueKey, jobId, ttlS) {
+      const k = followUpKey(prefix, issueKey);
+      const mine = `${PENDING_FOLLOW_UP}${jobId}`;
+      if (await redis.set(k, mine, 'EX', ttlS, 'NX')) return mine;
+      return (await redis.get(k)) ?? mine;
     },
     async markPending(mailKey) {
       // NX: a mail delivered already (ledger) is never marked again by a re-run.

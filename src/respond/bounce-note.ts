@@ -12,6 +12,7 @@
 // the note was made does not make another; a crash between Jira's answer and that record makes
 // a second note (the cap in bounce.ts still holds per report).
 import { NotFoundError } from '../core/errors.js';
+import { PermissionError } from '../jira/errors.js';
 import { textToAdf } from '../deliver/adf.js';
 import { plainText } from '../mail/bounce.js';
 import type { BounceRecipient } from '../mail/record.js';
@@ -40,13 +41,14 @@ export async function noteBounce(deps: ResponderDeps, ctx: ProcessorContext, dat
   let how = jsm ? 'JSM, public: false' : `visible to role ${role}`;
   try {
     // JSM answers 404 for an issue that is not a request (the mailbox delivered elsewhere when
-    // the mail was sent): then the role-restricted comment, which JSM does not show customers either.
+    // the mail was sent), and 403 when the token's account is not an agent of the desk: then the
+    // role-restricted comment, which JSM does not show customers either.
     id = jsm
       ? await client.addRequestComment(data.issueKey, jiraTextSafe(lines.join('\n')), false).then(
           (c) => c.id,
           (e: unknown) => {
-            if (!(e instanceof NotFoundError)) throw e;
-            how = `not a JSM request: visible to role ${role}`;
+            if (!(e instanceof NotFoundError) && !(e instanceof PermissionError)) throw e;
+            how = `${e instanceof NotFoundError ? 'not a JSM request' : 'JSM refused the internal comment'}: visible to role ${role}`;
             return restricted();
           },
         )

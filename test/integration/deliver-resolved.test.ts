@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, QueueEvents, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { adfToText } from '../../src/deliver/adf.js';
 import { MESSAGE_PROPERTY, type DeliverResult } from '../../src/deliver/deliverer.js';
 import { startDelivererWorker } from '../../src/deliver/deliverer.js';
@@ -262,6 +262,51 @@ describe('a reply to a resolved issue', () => {
     expect(jira.sim.state.allIssues()).toHaveLength(2);
     expect(issue(key).comments).toHaveLength(0);
     expect(await trail('f1-r3@acme.example')).toEqual([['followed', r.issueKey, expect.stringContaining(`${key} is resolved`)]]);
+  });
+
+  it('new-issue: two replies to one resolved issue at once make one follow-up; the other reply joins it', { timeout: 40_000 }, async () => {
+    const key = await resolvedIssue('followup', 'c1');
+    const [a, b] = await Promise.all([
+      deliver('followup', reply('c1@acme.example', 'c1-a@acme.example', 'first answer')),
+      deliver('followup', reply('c1@acme.example', 'c1-b@acme.example', 'second answer')),
+    ]);
+    // Without the claim both replies made an issue: three in all.
+    expect(jira.sim.state.allIssues()).toHaveLength(2);
+    const kinds = [a, b].map((r) => r.kind).sort();
+    expect(kinds).toEqual(['comment', 'issue']);
+    const followUp = [a, b].find((r) => r.kind === 'issue')!.issueKey;
+    expect([a, b].find((r) => r.kind === 'comment')!.issueKey).toBe(followUp);
+    expect(issue(followUp).links).toHaveLength(1);
+    expect(issue(key).comments).toHaveLength(0);
+  });
+
+  it('new-issue: a follow-up that no longer exists is replaced by a new one, labelled and linked, not a plain issue', { timeout: 40_000 }, async () => {
+    const key = await resolvedIssue('followup', 'g1');
+    const first = await deliver('followup', reply('g1@acme.example', 'g1-a@acme.example', 'first answer'));
+    expect(first).toMatchObject({ kind: 'issue' });
+    jira.sim.state.issues.delete(issue(first.issueKey).id);
+    const second = await deliver('followup', reply('g1@acme.example', 'g1-b@acme.example', 'second answer'));
+    expect(second).toMatchObject({ kind: 'issue' });
+    expect(second.issueKey).not.toBe(first.issueKey);
+    expect(issue(second.issueKey).fields.labels).toEqual([FOLLOWUP_LABEL]);
+    expect(issue(second.issueKey).links).toHaveLength(1);
+    // And the next reply to the old thread joins the new follow-up.
+    const third = await deliver('followup', reply('g1@acme.example', 'g1-c@acme.example', 'third answer'));
+    expect(third).toMatchObject({ kind: 'comment', issueKey: second.issueKey });
+    expect(issue(key).comments).toHaveLength(0);
+  });
+
+  it('reopen noted, the comment held back (rate limit), an agent reopens meanwhile: the comment lands and the open issue is not moved', { timeout: 40_000 }, async () => {
+    const key = await resolvedIssue('reopen', 's1');
+    jira.sim.faults.rateLimit({ count: 1, retryAfterSec: 2, operation: 'addComment' });
+    const pending = deliver('reopen', reply('s1@acme.example', 's1-r@acme.example'));
+    await vi.waitFor(() => expect(jira.sim.counters.count('addComment')).toBeGreaterThan(0), { timeout: 10_000, interval: 50 });
+    await jira.client().transitionIssue(key, '41'); // the agent's Reopen: To Do
+    const transitionsBefore = jira.sim.counters.count('transitionIssue');
+    expect(await pending).toMatchObject({ kind: 'comment', issueKey: key });
+    expect(commentTexts(key).join('\n')).toContain('it broke again');
+    expect(statusOf(key).name).toBe('To Do');
+    expect(jira.sim.counters.count('transitionIssue')).toBe(transitionsBefore);
   });
 
   it('new-issue without Link issues permission: the new issue stands, unlinked, and the audit says so', { timeout: 30_000 }, async () => {
