@@ -88,7 +88,7 @@ export function htmlToLinkedTextCapped(html: string, caps: { maxInputChars?: num
   return htmlToTextCapped(html, { ...caps, links: true });
 }
 
-/** Text and attachments of a parsed mail (parsed with LEAN_PARSER_OPTIONS: no text conversions). */
+/** Text and attachments of a parsed mail (parsed with PARSER_OPTIONS: no text conversions); enclosed mails: delivery-content.ts. */
 export function contentOf(p: ParsedMail): MailContent {
   const body = typeof p.html === 'string' && p.html && !(p.text ?? '').trim() ? htmlBody(p.html) : textBody(p.text ?? '');
   const attachments = p.attachments.map((a, index): MailAttachment => {

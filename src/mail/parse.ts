@@ -7,7 +7,8 @@ import { PermanentError } from '../core/errors.js';
 import { readBounce } from './bounce.js';
 import { compactAuthResults, MAX_AUTH_RESULTS } from './auth-results.js';
 import { CLASSIFY_HEADERS, classify } from './classify.js';
-import { contentOf, type MailContent } from './content.js';
+import type { MailContent } from './content.js';
+import { deliveryContent } from './delivery-content.js';
 import { htmlToText } from './html-text.js';
 import { DEFAULT_MAX_PARSE_BYTES } from './parse-limits.js';
 import type { Address, AttachmentMeta, MailRecord, RawRef } from './record.js';
@@ -32,34 +33,14 @@ const MAX_REFERENCES = 20;
 const MAX_ATTACHMENTS = 50;
 const HTML_SCAN_CHARS = 256 * 1024;
 
-/**
- * mailparser with only what Mailroom uses: its defaults turn HTML into text, text into HTML,
- * linkify and inline cid: images as data: URLs — most of its time, none of it used here
- * (`npm run bench`, "parse": about 1.7x simpleParser with defaults). Attachment checksums are skipped: the raw store is content-addressed.
- */
-export const LEAN_PARSER_OPTIONS = {
-  skipHtmlToText: true,
-  skipTextToHtml: true,
-  skipTextLinks: true,
-  skipImageLinks: true,
-  keepCidLinks: true,
-  checksumAlgo: false as const,
-};
-
-const PARSER_OPTIONS = {
-  ...LEAN_PARSER_OPTIONS,
-  // Keep delivery-status parts apart from the text (classification reads their type), and do
-  // not descend into enclosed messages (a bounce's returned mail is not this mail's text).
-  keepDeliveryStatus: true,
-  ignoreEmbedded: true,
-};
+export { LEAN_PARSER_OPTIONS, PARSER_OPTIONS } from './parser-options.js';
+import { PARSER_OPTIONS } from './parser-options.js';
 
 export interface ReadMail {
   record: MailRecord;
   /**
-   * What delivery needs (content.ts), made from the same parse: only for mail that may be
-   * delivered (`human`) and when this parse saw the raw mail exactly as parseContent would
-   * (whole, not cut to its head nor its line ends mended, no delivery-status part kept apart).
+   * What delivery needs (content.ts), made from this same parse (delivery-content.ts): only for
+   * mail that may be delivered (`human`) and was parsed whole, not cut to its head.
    */
   content?: MailContent;
 }
@@ -87,12 +68,14 @@ export async function readMail(raw: Buffer, rawRef: RawRef, opts: ParseOptions =
   } catch (e) {
     return { record: unparseable(raw, rawRef, `could not build a record from the parsed mail: ${message(e)}`) };
   }
-  const content = want.content && input.asIs && deliverable(record, parsed) ? contentOrNone(parsed) : undefined;
+  // A mail parsed whole (not cut to its head) that may be delivered: its delivery content from
+  // this same parse. A cut one gets it from deliveryContentOf on the whole raw mail, later.
+  const content = want.content && !input.truncated.has('parse-input') && record.classification.kind === 'human' ? await contentOrNone(parsed) : undefined;
   return content ? { record, content } : { record };
 }
 
 /** What the parser is given: the mail, or its head when it is too big, with bare CRs mended. */
-function parserInput(raw: Buffer, maxBytes: number): { bytes: Buffer; truncated: Set<string>; asIs: boolean } {
+function parserInput(raw: Buffer, maxBytes: number): { bytes: Buffer; truncated: Set<string> } {
   const truncated = new Set<string>();
   let bytes = raw;
   if (raw.length > maxBytes) {
@@ -104,44 +87,31 @@ function parserInput(raw: Buffer, maxBytes: number): { bytes: Buffer; truncated:
     // whole mail as one header line. Only the parser's copy changes; the stored raw does not.
     bytes = Buffer.from(bytes.toString('latin1').replace(/\r/g, '\r\n'), 'latin1');
   }
-  return { bytes, truncated, asIs: bytes === raw };
+  return { bytes, truncated };
 }
 
-/**
- * Parts this parse keeps apart that parseContent reads otherwise: a delivery-status part (kept
- * for classification) and an embedded message (this parse does not open it; parseContent puts
- * an inline forwarded message's text and attachments into the delivery). A mail with one gets
- * its content made from the raw mail, so both paths deliver the same text and the same
- * attachment positions (which job state records uploads by).
- */
-const READ_OTHERWISE = new Set(['message/delivery-status', 'message/rfc822', 'message/global']);
-
-/** Only `human` mail is delivered, and its content is stored only when parseContent would make the same. */
-function deliverable(record: MailRecord, p: ParsedMail): boolean {
-  return record.classification.kind === 'human' && !p.attachments.some((a) => READ_OTHERWISE.has(a.contentType.toLowerCase()));
-}
-
-function contentOrNone(p: ParsedMail): MailContent | undefined {
+async function contentOrNone(p: ParsedMail): Promise<MailContent | undefined> {
   try {
-    return contentOf(p);
+    return await deliveryContent(p);
   } catch {
     return undefined; // the deliverer makes it from the raw mail, and says what went wrong
   }
 }
 
 /**
- * Text and attachments of a raw mail, for a mail stored without them (content.ts). A mail the
- * parser refuses (e.g. more MIME parts than it allows) is refused the same way on every try: a
- * PermanentError on the first attempt.
+ * Text and attachments of a raw mail, for a mail stored without them (content.ts): the same
+ * parse as readMail's, whole (no head cut), so it makes exactly what intake would have stored.
+ * A mail the parser refuses (e.g. more MIME parts than it allows) is refused the same way on
+ * every try: a PermanentError on the first attempt.
  */
 export async function parseContent(raw: Buffer): Promise<MailContent> {
   let p: ParsedMail;
   try {
-    p = await simpleParser(raw, LEAN_PARSER_OPTIONS);
+    p = await simpleParser(parserInput(raw, Number.POSITIVE_INFINITY).bytes, PARSER_OPTIONS);
   } catch (e) {
     throw new PermanentError(`the mail cannot be parsed for delivery (${message(e)}): it would fail the same way on every try`);
   }
-  return contentOf(p);
+  return deliveryContent(p);
 }
 
 function buildRecord(p: ParsedMail, rawRef: RawRef, truncated: Set<string>): MailRecord {

@@ -210,15 +210,22 @@ describe('the delivery content stored at intake', () => {
   );
   const ref = () => ({ sha256: sha256Of(forwarded), size: forwarded.length });
 
-  it('is equal to what parseContent makes from the raw mail, or not stored at all (a forwarded message inline)', async () => {
+  it('opens a forwarded message: its text and its PDF are delivered, the same from intake and from the raw mail', async () => {
     const r = await readMail(forwarded, ref());
     const again = await parseContent(forwarded);
-    // parseContent opens the forwarded message: its text and its PDF are what is delivered.
     expect(again.text).toContain('The invoice is attached.');
     expect(again.attachments.map((a) => a.filename)).toContain('x.pdf');
-    if (r.content) expect({ ...r.content, attachments: r.content.attachments.map((a) => a.filename) }).toEqual({ ...again, attachments: again.attachments.map((a) => a.filename) });
-    // This parse does not open embedded messages: storing its content would deliver another text.
+    expect(again.attachments.map((a) => a.contentType)).not.toContain('message/rfc822');
+    expect(again.attachments.map((a) => a.index)).toEqual(again.attachments.map((_, i) => i));
+    // One parse path: what intake stores is what the deliverer would make.
+    expect(r.content).toEqual(again);
+  });
+
+  it('a mail too big to parse whole at intake stores no content; the deliverer makes it from the whole raw mail', async () => {
+    const r = await readMail(forwarded, ref(), { maxParseBytes: 200 });
+    expect(r.record.truncated).toContain('parse-input');
     expect(r.content).toBeUndefined();
+    expect((await parseContent(forwarded)).attachments.map((a) => a.filename)).toContain('x.pdf');
   });
 
   it('is stored for a human mail with attachments, equal to parseContent', async () => {
