@@ -175,6 +175,11 @@ const commentJob = z.object({
   commentId: z.string().regex(/^\d+$/),
   /** Set by `mailroom respond resend`: a new job id, so a mail already sent goes again. */
   resend: z.string().optional(),
+  /**
+   * Set by `mailroom respond resend --to`: mail only this one of the issue's email-only
+   * participants (still read from the issue: an address that is not one gets nothing).
+   */
+  only: z.string().optional(),
 });
 
 export const respond = defineQueue({
@@ -183,13 +188,13 @@ export const respond = defineQueue({
   jobId: (d) =>
     (d.kind === 'acknowledge'
       ? ['respond', d.kind, d.mailboxId, d.issueKey, d.to.toLowerCase(), ...(d.resend ? [d.resend] : [])]
-      : ['respond', d.kind, d.issueKey, d.commentId, ...(d.resend ? [d.resend] : [])]
+      : ['respond', d.kind, d.issueKey, d.commentId, ...(d.only ? [d.only.toLowerCase()] : []), ...(d.resend ? [d.resend] : [])]
     ).join('|').replace(/:/g, '_'),
   retry: { attempts: 12, delay: '10s', maxDelay: '10m' },
   // Comments are read through the token (is it public? who wrote it?): these jobs wait with the
   // other token queues while the token is being fixed.
   needsToken: true,
-  label: (d) => (d.kind === 'acknowledge' ? `${d.issueKey} acknowledge to ${clip(d.to, 60)}` : `${d.issueKey} comment ${d.commentId} to its mail-only participants`),
+  label: (d) => (d.kind === 'acknowledge' ? `${d.issueKey} acknowledge to ${clip(d.to, 60)}${d.resend ? ' (resent)' : ''}` : `${d.issueKey} comment ${d.commentId} to ${d.only ? clip(d.only, 60) : 'its mail-only participants'}${d.resend ? ' (resent)' : ''}`),
   // Each job is one SMTP message or a handful; a few at once hide the server's latency.
   worker: { concurrency: 4 },
 });

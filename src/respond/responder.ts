@@ -58,6 +58,7 @@ interface OneMail {
 export function createResponder(deps: ResponderDeps): Processor<RespondJob> {
   return async (data, ctx) => {
     const outbox = openOutbox(deps.redis, deps.prefix, String(ctx.job.id));
+    await outbox.keep(data);
     const mails = data.kind === 'acknowledge' ? ackMails(deps, data) : await commentMails(deps, ctx, data);
     const result: RespondResult = { kind: data.kind, sent: 0, already: 0, skipped: 0, failed: 0 };
     if (!Array.isArray(mails)) return { ...result, why: mails.why };
@@ -113,7 +114,10 @@ async function commentMails(deps: ResponderDeps, ctx: ProcessorContext, data: Ex
     ctx.log.info({ issueKey: data.issueKey, commentId: data.commentId, why: plan.why }, 'comment not mailed');
     return plan;
   }
-  return plan.to.map((to) => ({
+  // A resend to one participant: still only when the issue names them now.
+  const to = data.only ? plan.to.filter((a) => a.toLowerCase() === data.only!.toLowerCase()) : plan.to;
+  if (!to.length) return { why: `${data.only} is not an email-only participant of ${data.issueKey}: nothing resent` };
+  return to.map((to) => ({
     kind: 'comment' as const,
     mailboxId: plan.mailboxId,
     issueKey: data.issueKey,
