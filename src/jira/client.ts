@@ -68,6 +68,8 @@ export interface JiraClient {
   /** One comment: its author, body (ADF), JSM's `jsdPublic` when Jira says it, and whether `visibility` restricts it. */
   getComment(issueIdOrKey: string, commentId: string): Promise<{ id: string; authorId?: string; body: unknown; jsdPublic?: boolean; restricted: boolean }>;
   addAttachment(issueIdOrKey: string, filename: string, bytes: Uint8Array, contentType: string): Promise<CreatedAttachment[]>;
+  /** An attachment's bytes (GET attachment/content/{id}?redirect=false), or `tooLarge` once more than `maxBytes` arrived. */
+  getAttachmentContent(id: string, maxBytes: number): Promise<{ bytes: Buffer } | { tooLarge: true }>;
   setIssueProperty(issueIdOrKey: string, key: string, value: unknown): Promise<void>;
   /** The property's value, or undefined when the issue has no such property (a missing issue throws NotFoundError). */
   getIssueProperty(issueIdOrKey: string, key: string): Promise<unknown>;

@@ -16,6 +16,7 @@ import type { AuditTrail } from '../queues/audit.js';
 import type { respond } from '../queues/catalog.js';
 import type { Processor, ProcessorContext } from '../queues/worker.js';
 import { commentMailFor, type CommentMail } from './comment.js';
+import type { MailFile } from './comment-files.js';
 import { ackHeaders, ackMessage, plainSubject } from './message.js';
 import { isDone, openOutbox, type CustomerMailOutcome, type Outbox } from './outbox.js';
 import { takeSend } from './rate.js';
@@ -23,7 +24,7 @@ import { takeSend } from './rate.js';
 export type RespondJob = z.infer<typeof respond.payload>;
 type AckJob = Extract<RespondJob, { kind: 'acknowledge' }>;
 
-export type ResponderClient = Pick<JiraClient, 'getComment' | 'getIssueProperty' | 'getIssue' | 'myself'>;
+export type ResponderClient = Pick<JiraClient, 'getComment' | 'getIssueProperty' | 'getIssue' | 'myself' | 'getAttachmentContent'>;
 
 export interface ResponderDeps {
   redis: Redis;
@@ -52,7 +53,7 @@ interface OneMail {
   from: string;
   maxPerHour: number;
   mail?: string;
-  build(messageId: string): { subject: string; text: string; html?: string; headers: Record<string, string>; inReplyTo?: string; references: string[] };
+  build(messageId: string): { subject: string; text: string; html?: string; headers: Record<string, string>; inReplyTo?: string; references: string[]; attachments?: MailFile[] };
 }
 
 export function createResponder(deps: ResponderDeps): Processor<RespondJob> {
