@@ -38,6 +38,7 @@ let queue: Queue;
 let issueKey: string;
 let commentId: string;
 const NORA = 'nora@customer.example';
+const OTTO = 'otto@customer.example';
 const SLOW = 120_000;
 
 const env = () => ({ ...process.env, ...REDIS_ENV, MAILROOM_PREFIX: prefix });
@@ -62,7 +63,7 @@ beforeAll(async () => {
       '  - id: support',
       '    addresses: [support@acme.example]',
       '    deliver: { project: SUP }',
-      '    respond: { maxPerRecipientPerHour: 10 }',
+      '    respond: { maxPerRecipientPerHour: 3 }',
       '',
     ].join('\n'),
   );
@@ -79,7 +80,7 @@ beforeAll(async () => {
   queue = openQueue(respond, { connection: redis, prefix });
   // An issue Mailroom made from Nora's mail, and an agent's public comment on it.
   const issue = await client.createIssue({ project: { key: 'SUP' }, issuetype: { name: 'Task' }, summary: 'Printer jammed' }, {
-    properties: [{ key: MESSAGE_PROPERTY, value: { id: 'first@customer.example', mailboxId: 'support', mailOnly: [NORA], complete: true } }],
+    properties: [{ key: MESSAGE_PROPERTY, value: { id: 'first@customer.example', mailboxId: 'support', mailOnly: [NORA, OTTO], complete: true } }],
   });
   const agent = addAdmin(jira.sim.state, { email: 'agent@acme.example' });
   const c = await jira.client({ email: agent.account.email, token: agent.token }).addComment(issue.key, {
@@ -107,32 +108,43 @@ const messageIds = () => sink.received.map((r) => headersOf(r.raw).get('message-
 
 describe('mailroom respond resend', () => {
   it('mails a sent comment again as a new message, by job id and by issue/address/comment', { timeout: SLOW * 2 }, async () => {
+    const to = () => sink.received.map((r) => r.to.join(',')).sort();
     const first = await addJob(queue, respond, { kind: 'comment', issueKey, commentId });
-    await waitFor('the comment mail', async () => sink.received[0], 30_000);
-    expect(sink.received[0]!.to).toEqual([NORA]);
+    await waitFor('the comment mails', async () => sink.received[1], 30_000);
+    expect(to()).toEqual([NORA, OTTO]);
 
+    // By job id: the whole comment mail again, to each participant it went to.
     const byId = await mailroom('respond', 'resend', String(first.id));
     expect(byId.stderr).toBe('');
     expect(byId.code).toBe(0);
     expect(byId.stdout).toContain(`queued ${String(first.id)}|resend|1`);
-    await waitFor('the resent mail', async () => sink.received[1], 30_000);
-    expect(sink.received[1]!.to).toEqual([NORA]);
-    expect(sink.received[1]!.raw.toString()).toContain('Please try the rear tray.');
+    await waitFor('the resent mails', async () => sink.received[3], 30_000);
+    expect(to()).toEqual([NORA, NORA, OTTO, OTTO]);
+    expect(sink.received[3]!.raw.toString()).toContain('Please try the rear tray.');
 
+    // By issue, address and comment: that one participant only.
     const named = await mailroom('respond', 'resend', '--issue', issueKey.toLowerCase(), '--to', NORA.toUpperCase(), '--comment', commentId, '--json');
     expect(named.code).toBe(0);
     expect(JSON.parse(named.stdout)).toMatchObject({ jobId: `${String(first.id)}|${NORA}|resend|2`, of: String(first.id), kind: 'comment' });
-    await waitFor('the second resend', async () => sink.received[2], 30_000);
-    expect(sink.received[2]!.to).toEqual([NORA]);
+    await waitFor('the second resend', async () => sink.received[4], 30_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(to()).toEqual([NORA, NORA, NORA, OTTO, OTTO]);
 
-    // Three messages, three Message-IDs: a resend by hand is a new message, not a duplicate.
-    const ids = messageIds();
-    expect(new Set(ids).size).toBe(3);
+    // Five messages, five Message-IDs: a resend by hand is a new message, not a duplicate.
+    expect(new Set(messageIds()).size).toBe(5);
     const audit = await createAuditTrail({ redis, prefix }).read(NORA);
     const queued = audit.filter((e) => e.step === 'resend-queued');
     expect(queued).toHaveLength(2);
-    expect(queued[0]!.detail).toMatch(/^mailroom respond resend by .+: comment \d+ to/);
+    expect(queued[0]!.detail).toMatch(/^mailroom respond resend by .+: comment \d+ to nora@customer\.example, a copy of respond\|comment\|/);
     expect(audit.filter((e) => e.step === 'comment-mailed' && e.outcome === 'ok')).toHaveLength(3);
+
+    // A resend is not a way round the hourly ceiling (3 here): queued, then skipped, and said so.
+    const over = await mailroom('respond', 'resend', String(first.id), '--to', NORA);
+    expect(over.code).toBe(0);
+    const skipped = await waitFor('the skip in the audit trail', async () =>
+      (await createAuditTrail({ redis, prefix }).read(NORA)).find((e) => e.step === 'comment-mailed' && e.outcome === 'skipped'), 30_000);
+    expect(skipped.detail).toMatch(/had 3 mails from Mailroom within the hour \(respond\.maxPerRecipientPerHour\)/);
+    expect(sink.received).toHaveLength(5);
   });
 
   it('bad arguments exit 2 and say what to fix', { timeout: SLOW }, async () => {
