@@ -147,6 +147,31 @@ describe('mailroom respond resend', () => {
     expect(sink.received).toHaveLength(5);
   });
 
+  it('an acknowledgement is resent by issue, address and --ack; a job id with another address is refused', { timeout: SLOW }, async () => {
+    const PAULA = 'paula@customer.example';
+    const ack = await addJob(queue, respond, {
+      kind: 'acknowledge', mailboxId: 'support', issueKey, to: PAULA, summary: 'Printer jammed', subject: 'Printer jammed',
+      inReplyTo: '<first@customer.example>', references: [], link: false, mail: 'first@customer.example',
+    });
+    const mine = () => sink.received.filter((r) => r.to.includes(PAULA));
+    await waitFor('the acknowledgement', async () => mine()[0], 30_000);
+    const again = await mailroom('respond', 'resend', '--issue', issueKey, '--to', PAULA, '--ack');
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(`queued ${String(ack.id)}|resend|1`);
+    await waitFor('the resent acknowledgement', async () => mine()[1], 30_000);
+    const [a, b] = mine().map((r) => headersOf(r.raw));
+    expect(b!.get('subject')).toEqual(a!.get('subject'));
+    expect(b!.get('in-reply-to')).toEqual(['<first@customer.example>']);
+    expect(b!.get('message-id')).not.toEqual(a!.get('message-id'));
+    const trail = await createAuditTrail({ redis, prefix }).read('first@customer.example');
+    expect(trail.find((e) => e.step === 'resend-queued')?.detail).toMatch(/acknowledgement to paula@customer\.example/);
+
+    const wrong = await mailroom('respond', 'resend', String(ack.id), '--to', NORA);
+    expect(wrong.stderr).toMatch(/is the acknowledgement to paula@customer\.example, not nora@customer\.example/);
+    expect(wrong.code).toBe(2);
+  });
+
   it('bad arguments exit 2 and say what to fix', { timeout: SLOW }, async () => {
     const cases: [string[], RegExp][] = [
       [['respond', 'resend'], /give a respond job id, or --issue/],
