@@ -62,7 +62,9 @@ export async function findResend(redis: Redis, queue: Queue, prefix: string, t: 
   if ('jobId' in t) {
     const data = await jobData(redis, queue, prefix, t.jobId);
     if (!data) throw new ResendRefused('missing', `no respond job ${t.jobId} is kept (a typo, or its record expired after 30 days): see \`mailroom failed list --queue respond\` or \`mailroom audit <address>\``);
-    return { of: t.jobId, data: narrow(data, t.to, t.jobId) };
+    const narrowed = narrow(data, t.to, t.jobId);
+    if (t.to) await mailedBefore(redis, prefix, t.jobId, t.to.toLowerCase());
+    return { of: t.jobId, data: narrowed };
   }
   const to = t.to.toLowerCase();
   const candidates: string[] =
@@ -72,14 +74,18 @@ export async function findResend(redis: Redis, queue: Queue, prefix: string, t: 
   for (const id of candidates) {
     const data = await jobData(redis, queue, prefix, id);
     if (!data) continue;
-    // Only an address the first job wrote to (or tried): a resend names no new recipient.
-    if (!(await redis.hexists(outboxKey(prefix, id), to))) {
-      throw new ResendRefused('missing', `respond job ${id} never mailed ${to}: a resend goes only to an address the first mail went (or was refused) to`);
-    }
+    await mailedBefore(redis, prefix, id, to);
     return { of: id, data: narrow(data, to, id) };
   }
   const what = 'ack' in t ? `an acknowledgement of ${t.issueKey} to ${to}` : `comment ${t.commentId} on ${t.issueKey}`;
   throw new ResendRefused('missing', `no respond job for ${what} is kept (never queued, or its record expired after 30 days)`);
+}
+
+/** Only an address the first job wrote to (or tried): a resend names no new recipient. */
+async function mailedBefore(redis: Redis, prefix: string, jobId: string, to: string): Promise<void> {
+  if (!(await redis.hexists(outboxKey(prefix, jobId), to))) {
+    throw new ResendRefused('missing', `respond job ${jobId} never mailed ${to}: a resend goes only to an address the first mail went (or was refused) to`);
+  }
 }
 
 function narrow(data: RespondJob, to: string | undefined, jobId: string): RespondJob {

@@ -196,6 +196,9 @@ describe('mailroom respond resend', () => {
     const stranger = await mailroom('respond', 'resend', '--issue', issueKey, '--to', 'mallory@elsewhere.example', '--comment', commentId);
     expect(stranger.stderr).toMatch(/never mailed mallory@elsewhere\.example/);
     expect(stranger.code).toBe(1);
+    const strangerById = await mailroom('respond', 'resend', respond.jobId({ kind: 'comment', issueKey, commentId }), '--to', 'mallory@elsewhere.example');
+    expect(strangerById.stderr).toMatch(/never mailed mallory@elsewhere\.example/);
+    expect(strangerById.code).toBe(1);
     const noAck = await mailroom('respond', 'resend', '--issue', issueKey, '--to', NORA, '--ack');
     expect(noAck.stderr).toMatch(/no respond job for an acknowledgement/);
     expect(noAck.code).toBe(1);
