@@ -56,7 +56,7 @@ export interface DeliverKillResult {
 
 const ENTRY = `
 import { runRoles } from './src/roles/runtime.js';
-import { delivererRole } from './src/deliver/role.js';
+import { delivererRole } from './src/roles/stations.js';
 // The simulator's search lags 2 s (its default): a lost create is looked for 5 s, not Jira's 150 s.
 await runRoles('deliverer', [delivererRole({ lockDuration: 1000, stalledInterval: 500, mailLockMs: 3000, recoverySettleMs: 300, recoveryWindowMs: 5_000 })]);
 `;

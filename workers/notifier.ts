@@ -1,6 +1,6 @@
 // The notifier role: mails Jira events to the expanded members of user groups, and customers their acknowledgements and agents' replies (src/respond/).
-import { notifierWithReplies } from '../src/respond/role.js';
+import { notifierRole } from '../src/roles/stations.js';
 import { entryArgs, runRoles } from '../src/roles/runtime.js';
 
 const args = entryArgs('notifier');
-await runRoles('notifier', [notifierWithReplies()], args);
+await runRoles('notifier', [notifierRole()], args);

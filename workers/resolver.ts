@@ -1,5 +1,5 @@
 // The resolver role: finds each inbound mail's people in Jira and waits for their accounts.
-import { resolverRole } from '../src/identity/role.js';
+import { resolverRole } from '../src/roles/stations.js';
 import { entryArgs, runRoles } from '../src/roles/runtime.js';
 
 const args = entryArgs('resolver');

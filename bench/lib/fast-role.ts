@@ -1,8 +1,8 @@
 // A role process for crash drills: the same role code as workers/<role>.ts, with a 2 s job lock
 // and a 1 s stall check so a SIGKILLed role's jobs come back in seconds, not BullMQ's 30 s.
 // `node --import tsx bench/lib/fast-role.ts resolver|provisioner|deliverer`
-import { delivererRole } from '../../src/deliver/role.js';
-import { provisionerRole, resolverRole } from '../../src/identity/role.js';
+import { delivererRole } from '../../src/roles/stations.js';
+import { provisionerRole, resolverRole } from '../../src/roles/stations.js';
 import { runRoles, type RoleStarter } from '../../src/roles/runtime.js';
 
 const FAST = { lockDuration: 2000, stalledInterval: 1000 };

@@ -269,12 +269,23 @@ function describeIssue(issue: z.core.$ZodIssue): { path: string; message: string
     case 'invalid_value':
       return { path, message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` };
     case 'invalid_union':
-      return { path, message: issue.message === 'Invalid input' ? 'does not match any of the accepted forms' : issue.message };
+      return closestForm(issue) ?? { path, message: issue.message === 'Invalid input' ? 'does not match any of the accepted forms' : issue.message };
     case 'invalid_type':
       return { path, message: issue.message.startsWith('Invalid input') ? `expected ${issue.expected}` : issue.message };
     default:
       return { path, message: issue.message };
   }
+}
+
+/**
+ * A value that fits one accepted form but for one problem (e.g. a deliver section for a project
+ * with a bad `resolvedReply`): that problem, named by its own key, instead of "does not match".
+ */
+function closestForm(issue: z.core.$ZodIssue & { code: 'invalid_union' }): { path: string; message: string } | undefined {
+  const branches = (issue.errors ?? []).filter((b) => b.length > 0);
+  const best = branches.reduce<z.core.$ZodIssue[] | undefined>((a, b) => (!a || b.length < a.length ? b : a), undefined);
+  if (!best || best.length !== 1 || branches.filter((b) => b.length === 1).length > 1) return undefined;
+  return describeIssue({ ...best[0]!, path: [...issue.path, ...best[0]!.path] } as z.core.$ZodIssue);
 }
 
 /** The effective configuration with every secret masked, for `mailroom config check`. */

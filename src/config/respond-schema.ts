@@ -74,6 +74,12 @@ export const respondSchema = z
      */
     maxPerRecipientPerHour: z.number().int().min(1).max(1000).default(10),
     attachments: attachmentsSchema.default(DEFAULT_ATTACHMENTS),
+    /**
+     * The project role that sees the internal note Mailroom writes when one of its mails to a
+     * customer bounces, on a plain Jira issue (`visibility: { type: role }`). JSM requests get
+     * JSM's internal note instead. The default exists on every Jira site.
+     */
+    noteRole: z.string().trim().min(1, 'a project role name such as Administrators').max(255).default('Administrators'),
     templates: z
       .object({
         acknowledgeSubject: template.default(DEFAULT_ACK_SUBJECT),

@@ -8,9 +8,8 @@ import { canonicalDomain } from '../core/address.js';
 import { ms } from './duration.js';
 import { respondSchema } from './respond-schema.js';
 
-const duration = z
-  .string()
-  .regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m, 6h or 7d');
+const DURATION = /^\d+(ms|s|m|h|d)$/;
+const duration = z.string().regex(DURATION, 'a duration such as 500ms, 30s, 5m, 6h or 7d');
 
 // A listed domain covers its subdomains already (example.com lists mail.example.com too), so a
 // wildcard says nothing more and is refused rather than read as a literal that matches nothing;
@@ -156,6 +155,8 @@ export const policySchema = z
 /** How mail becomes an issue or comment body (src/deliver/), the same for both routes. */
 export const DEFAULT_MAX_ATTACHMENTS = 20;
 export const DEFAULT_MAX_ISSUE_KEY_LOOKUPS = 5;
+export const RESOLVED_REPLY_MODES = ['comment', 'reopen', 'new-issue'] as const;
+export const DEFAULT_RESOLVED_REPLY_WINDOW = '30d';
 
 const deliverKnobs = {
   /** Drop quoted history ("> …", "On … wrote:", Outlook's "-----Original Message-----" / "From: … Sent: …"). */
@@ -166,6 +167,18 @@ const deliverKnobs = {
   maxAttachments: z.number().int().min(0).max(1000).default(DEFAULT_MAX_ATTACHMENTS),
   /** Issue keys in a subject looked up in Jira per mail, at most; the rest are named in the new issue. 5: one lookup each, and a subject can hold hundreds. */
   maxIssueKeyLookups: z.number().int().min(0).max(100).default(DEFAULT_MAX_ISSUE_KEY_LOOKUPS),
+  /**
+   * A reply to an issue whose status is in the done category (docs/customer-replies.md): 'comment'
+   * (the default: a comment, the issue stays resolved; what Mailroom always did, and it needs no
+   * permission beyond Add comments), 'reopen' (the comment, then a transition out of done; a
+   * reply later than resolvedReplyWindow becomes a new linked issue), 'new-issue' (a new issue
+   * linked to the resolved one).
+   */
+  resolvedReply: z.enum(RESOLVED_REPLY_MODES).default('comment'),
+  /** The transition 'reopen' takes, by name or id; default: one out of done, preferring Reopen, then In Progress, then To Do. */
+  reopenTransition: z.string().trim().min(1).max(255).optional(),
+  /** Under 'reopen': a reply this long after the resolution (resolutiondate) becomes a new linked issue instead. */
+  resolvedReplyWindow: duration.refine((v) => !/^\d+(ms|s|m|h|d)$/.test(v) || ms(v) > 0, 'longer than 0').default(DEFAULT_RESOLVED_REPLY_WINDOW),
 };
 
 export const deliverSchema = z.union([
@@ -230,7 +243,9 @@ const notificationRuleSchema = z
  * unset means DEFAULT_STORE_RETENTION (src/mail/retention.ts). At least 1h: a mail is stored a
  * moment before its job exists, and must outlive that gap.
  */
-const storeRetention = duration.refine((d) => ms(d) >= 3_600_000, 'at least 1h: a mail is stored a moment before its job exists').optional();
+// zod runs a refinement on a value whose regex already failed: a malformed duration is left to
+// that message here, not thrown out of ms() as a raw error (which bypassed the config's report).
+const storeRetention = duration.refine((d) => !DURATION.test(d) || ms(d) >= 3_600_000, 'at least 1h: a mail is stored a moment before its job exists').optional();
 
 export const configSchema = z
   .object({

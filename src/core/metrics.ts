@@ -6,7 +6,6 @@
 // its registry to Redis and the web role's /metrics shows them all, labelled by role and
 // instance (src/ops/metrics-share.ts); the Redis-derived gauges are shown once, unlabelled.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Worker } from 'bullmq';
 import { buildInfo } from './build-info.js';
 
 export interface Metrics {
@@ -39,8 +38,10 @@ export interface Metrics {
   mailboxState: Gauge<'mailbox' | 'state'>;
   /** Always 1: which code this process runs (published with its role and instance). */
   buildInfo: Gauge<'version' | 'commit' | 'node'>;
-  /** Mail to customers (src/respond/), by kind (acknowledge) and outcome (sent, failed, deferred, skipped). */
+  /** Mail to customers (src/respond/), by kind (acknowledge, comment) and outcome (sent, failed, deferred, skipped; bounced: a report for a sent mail, noted on its issue). */
   customerMails: Counter<'kind' | 'outcome'>;
+  /** Replies to resolved issues (src/deliver/resolved.ts), by outcome: comment | reopened | not-reopened | new-issue. */
+  resolvedReplies: Counter<'outcome'>;
 }
 
 export function createMetrics(opts: { registry?: Registry; defaultMetrics?: boolean } = {}): Metrics {
@@ -107,6 +108,12 @@ export function createMetrics(opts: { registry?: Registry; defaultMetrics?: bool
       labelNames: ['kind', 'outcome'] as const,
       registers,
     }),
+    resolvedReplies: new Counter({
+      name: 'mailroom_resolved_replies_total',
+      help: 'Replies to resolved issues by outcome (comment, reopened, not-reopened, new-issue)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
   };
 }
 
@@ -148,13 +155,4 @@ export const metrics: Metrics = createMetrics({ defaultMetrics: true });
 export interface ScrapeSource {
   name: string;
   collect(m: Metrics): Promise<void>;
-}
-
-/** Record the processing time of every job a worker finishes. */
-export function observeWorker(worker: Worker, queue: string, m: Metrics = metrics): void {
-  const observe = (outcome: 'completed' | 'failed', job: { processedOn?: number; finishedOn?: number } | undefined) => {
-    if (job?.processedOn && job.finishedOn) m.jobDuration.observe({ queue, outcome }, (job.finishedOn - job.processedOn) / 1000);
-  };
-  worker.on('completed', (job) => observe('completed', job));
-  worker.on('failed', (job) => observe('failed', job));
 }

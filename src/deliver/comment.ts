@@ -1,12 +1,14 @@
 // A reply becomes a comment on the issue it joins, once: the issue's COMMENTS_PROPERTY lists the
 // mails already added there, so a re-run after a Redis loss does not comment twice. The list is
 // read, then written: replies to one issue take turns (an issue lock in Redis), or two at once
-// would each write the list they read and one record would be lost.
+// would each write the list they read and one record would be lost. The same read tells whether
+// the issue is resolved: then the mailbox's rule decides (resolved.ts).
 import { NotFoundError } from '../core/errors.js';
 import type { AdfDoc } from '../jira/types.js';
 import { textToAdf } from './adf.js';
 import { COMMENTS_PROPERTY, oversizeNotes, remember, type Delivery, type Target } from './delivery.js';
 import { establishGone } from './gone.js';
+import { applyResolvedRule, RESOLVED_FIELDS } from './resolved.js';
 import { commentPreface } from './route.js';
 import { suspectLine } from './suspect.js';
 
@@ -17,19 +19,25 @@ const COMMENT_IDS_KEPT = 200;
 const ISSUE_LOCK_MS = 30_000;
 
 /** The comment made (or found made) on issueKey; undefined when the issue is established gone (gone.ts). */
-export async function commentOn(d: Delivery, issueKey: string): Promise<Target | undefined> {
+export async function commentOn(d: Delivery, issueKey: string, hops = 0): Promise<Target | undefined> {
   const release = await d.ledger.lockIssue(issueKey, d.deps.lockMs ?? ISSUE_LOCK_MS);
   try {
-    return await commentHeld(d, issueKey);
+    return await commentHeld(d, issueKey, hops);
   } finally {
     await release();
   }
 }
 
-async function commentHeld(d: Delivery, issueKey: string): Promise<Target | undefined> {
-  const seen = await commentedMails(d, issueKey);
-  if (!seen) return undefined;
+async function commentHeld(d: Delivery, issueKey: string, hops: number): Promise<Target | undefined> {
+  const issue = await commentedMails(d, issueKey);
+  if (!issue) return undefined;
+  const { seen, fields } = issue;
   if (seen.includes(d.mk)) return remember(d, { kind: 'comment', issueKey, adopted: true });
+  // A resolved issue: the mailbox's rule (resolved.ts); 'new-issue' makes the mail a new issue,
+  // or it joins the issue an earlier reply to this one made.
+  const rule = await applyResolvedRule(d, issueKey, fields, hops);
+  if (rule === 'new-issue') return undefined;
+  if (rule !== 'comment') return commentOn(d, rule.followUp, hops + 1);
   const { text } = await d.mail();
   const body: AdfDoc = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: [suspectLine(d.record.classification), commentPreface(d.record)].filter((x) => x !== undefined), notes: await oversizeNotes(d) });
   let c: { id: string };
@@ -46,15 +54,21 @@ async function commentHeld(d: Delivery, issueKey: string): Promise<Target | unde
   return t;
 }
 
-/** The mails already added to issueKey as comments; undefined when the issue is gone. */
-async function commentedMails(d: Delivery, issueKey: string): Promise<string[] | undefined> {
+/**
+ * The mails already added to issueKey as comments, and the issue's status (is it resolved?), in
+ * one GET (getIssue with `properties`); undefined when the issue is gone.
+ */
+async function commentedMails(d: Delivery, issueKey: string): Promise<{ seen: string[]; fields: Record<string, unknown> } | undefined> {
   let seen: { ids?: string[] } | undefined;
+  let fields: Record<string, unknown>;
   try {
-    seen = (await d.client.getIssueProperty(issueKey, COMMENTS_PROPERTY)) as { ids?: string[] } | undefined;
+    const issue = await d.client.getIssue(issueKey, RESOLVED_FIELDS, { properties: [COMMENTS_PROPERTY] });
+    seen = issue.properties?.[COMMENTS_PROPERTY] as { ids?: string[] } | undefined;
+    fields = issue.fields;
   } catch (e) {
     if (!(e instanceof NotFoundError)) throw e;
     await establishGone(d, issueKey, 'reading its comment record');
     return undefined;
   }
-  return Array.isArray(seen?.ids) ? seen.ids : [];
+  return { seen: Array.isArray(seen?.ids) ? seen.ids : [], fields };
 }

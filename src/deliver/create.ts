@@ -5,7 +5,6 @@
 // last N minutes) and confirms each candidate by reading its `mailroom.message` property:
 // properties are readable by GET, but an API-token client cannot make them JQL-searchable (only
 // an installed app can).
-import { DelayedError } from 'bullmq';
 import { DEFAULT_MAX_ISSUE_KEY_LOOKUPS } from '../config/schema.js';
 import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../core/errors.js';
 import { verdictOf } from '../mail/sender-trust.js';
@@ -14,6 +13,7 @@ import { PermissionError } from '../jira/errors.js';
 import { adfToText, textToAdf } from './adf.js';
 import { MESSAGE_PROPERTY, attachmentsToUpload, oversizeNotes, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
 import { suspectLabel, suspectLine } from './suspect.js';
+import { FOLLOWUP_LABEL, followUpLine } from './resolved.js';
 import { isRequestRoute, issueKeysIn, peopleOf, routeProject, senderLabel, summaryOf, type DeliverRoute } from './route.js';
 
 // Jira's search "might not immediately" show a new issue (search/jql docs; read-after-write
@@ -117,16 +117,14 @@ async function lookAgainLater(d: Delivery, sent: string, candidates: number): Pr
     d.ctx.job,
     `no issue found yet for the create sent at ${sent} (Jira's search can lag its writes): looking again in ${Math.ceil((next - now) / 1000)} s; a new issue is made only if none shows ${Math.round(windowMs / 1000)} s after the create`,
   );
-  await d.ctx.job.moveToDelayed(next, d.ctx.token);
-  throw new DelayedError();
+  await d.ctx.park(next, 'looking again for the issue a lost create may have made');
 }
 
 /** Too soon after this job's create for Jira's index to show it: come back when it will. */
 async function settleFirst(d: Delivery, sent: string | undefined): Promise<void> {
   const settle = Math.min(d.deps.recoverySettleMs ?? RECOVERY_SETTLE_MS, d.deps.recoveryWindowMs ?? RECOVERY_WINDOW_MS);
   if (sent && Date.now() - Date.parse(sent) < settle) {
-    await d.ctx.job.moveToDelayed(Date.parse(sent) + settle, d.ctx.token);
-    throw new DelayedError();
+    await d.ctx.park(Date.parse(sent) + settle, 'letting Jira\'s index catch up with this job\'s create');
   }
 }
 
@@ -222,6 +220,7 @@ function createPreface(d: Delivery): string[] {
   const cap = d.route.maxIssueKeyLookups ?? DEFAULT_MAX_ISSUE_KEY_LOOKUPS;
   if (keys.length > cap) preface.push(`The subject names ${keys.length} issue keys; only the first ${cap} were looked up (deliver.maxIssueKeyLookups), not: ${keys.slice(cap, cap + 50).join(', ')}${keys.length > cap + 50 ? ' …' : ''}.`);
   if (state.claimed) preface.push(`This mail claims to answer ${state.claimed.issueKey}; it was not added there because ${state.claimed.why}.`);
+  if (state.followUp) preface.push(followUpLine(state.followUp));
   return preface;
 }
 
@@ -274,8 +273,8 @@ async function createIssue(d: Delivery, r: IssueRoute, body: Body, complete: boo
     description: body,
     ...(people.reporter ? { reporter: { id: people.reporter } } : {}),
   };
-  const label = suspectLabel(d.record.classification);
-  if (label) fields.labels = [label];
+  const labels = [suspectLabel(d.record.classification), d.state.followUp ? FOLLOWUP_LABEL : undefined].filter((l): l is string => !!l);
+  if (labels.length) fields.labels = labels;
   // The property rides in the create (IssueUpdateDetails.properties): one call, atomic.
   const properties = [{ key: MESSAGE_PROPERTY, value: propertyValue(d, complete) }];
   let created: { id: string; key: string };
@@ -284,8 +283,8 @@ async function createIssue(d: Delivery, r: IssueRoute, body: Body, complete: boo
   } catch (e) {
     // A project whose create screen lacks Labels refuses the field (400, nothing made): the
     // description's line still says why; the mail is not failed for want of a label.
-    if (!label || !(e instanceof PermanentError) || !/\blabels\b/i.test(e.message)) throw e;
-    d.ctx.log.warn({ label }, 'the project refuses labels on create: the suspected mail is delivered without its label');
+    if (!labels.length || !(e instanceof PermanentError) || !/\blabels\b/i.test(e.message)) throw e;
+    d.ctx.log.warn({ labels }, 'the project refuses labels on create: the mail is delivered without its labels');
     delete fields.labels;
     created = await answered(d, () => d.client.createIssue(fields, { properties }));
   }

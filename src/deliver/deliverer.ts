@@ -16,17 +16,27 @@
 //
 // The steps: place.ts (lock, ledger, then thread.ts, comment.ts or create.ts), attachments.ts,
 // outcome.ts; what they share is in delivery.ts.
+import { availableParallelism } from 'node:os';
+import { ms } from '../config/duration.js';
 import { PermanentError } from '../core/errors.js';
+import { metrics } from '../core/metrics.js';
 import { createLedger } from '../ledger/ledger.js';
-import type { Processor } from '../queues/worker.js';
+import { createParsePool, type ParsePool } from '../mail/parse-pool.js';
+import { createMailStore, type MailStore } from '../mail/store.js';
+import { createAuditTrail } from '../queues/audit.js';
+import { jiraDeliver } from '../queues/catalog.js';
+import { defineStation, type RoleBase, type Station, type StationEnv, type StationOptions } from '../station/station.js';
+import { startWorker, type Processor, type StationWorker, type WorkerOptions } from '../station/worker.js';
 import { uploadAttachments } from './attachments.js';
 import { openDelivery, type DeliverJob, type DelivererDeps } from './delivery.js';
 import { askMailboxAction, reportDelivered, type DeliverResult } from './outcome.js';
 import { placeMail } from './place.js';
 import { holdIfProjectHeld, isRefusal, onRefusal } from './project-hold.js';
 import { askAcknowledgement } from './acknowledge.js';
+import { reconcileEvery } from './reconcile.js';
+import { finishResolvedReply } from './resolved.js';
 
-export { COMMENTS_PROPERTY, MESSAGE_PROPERTY, STATE_FIELD, type DeliverClient, type DeliverJob, type DelivererDeps } from './delivery.js';
+export { COMMENTS_PROPERTY, MESSAGE_PROPERTY, DELIVER_STATE_FIELD, type DeliverClient, type DeliverJob, type DelivererDeps } from './delivery.js';
 export { RECOVERY_SETTLE_MS, RECOVERY_WINDOW_MS } from './create.js';
 export { DEFAULT_LOCK_MS } from './place.js';
 export { THREAD_RECHECK_MS, THREAD_WAIT_MS } from './thread.js';
@@ -56,6 +66,8 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       if (!d.state.target) await holdIfProjectHeld(d);
       // 1. Where the mail goes: an issue or request made now, or found made already; or a comment.
       const target = d.state.target ?? (await placeMail(d));
+      // 1b. A reply to a resolved issue: the reopen after its comment, or the new issue's link (resolved.ts).
+      await finishResolvedReply(d, target);
       // 2. Attachments, one step each, from the raw mail in the store (not for a mail delivered by another job).
       const oversize = !target.adopted && !d.state.finished ? await uploadAttachments(d, target) : 0;
       // 3. The poller moves or flags the mail (idempotent by job id).
@@ -69,4 +81,83 @@ export function createDeliverer(deps: DelivererDeps): Processor<DeliverJob> {
       throw e;
     }
   };
+}
+
+// ---- The station: jira-deliver, on the workaround token (src/station/station.ts) ----------
+
+export interface DelivererStationOptions extends StationOptions {
+  /** The per-mail hold while checking and creating (DEFAULT_LOCK_MS). */
+  mailLockMs?: number;
+  /** Another store (tests); default: the configured one. */
+  store?: MailStore;
+  /** Wait before a recovery search (RECOVERY_SETTLE_MS); the simulator has no index lag. */
+  recoverySettleMs?: number;
+  /** How long to keep looking for a lost create's issue before creating again (RECOVERY_WINDOW_MS). */
+  recoveryWindowMs?: number;
+  /** How often the reconcile pass runs (RECONCILE_EVERY_MS). */
+  reconcileEveryMs?: number;
+  /** How often a project held by its breaker is re-checked (BREAKER_RECHECK_MS); tests shorten it. */
+  breakerRecheckMs?: number;
+}
+
+interface DelivererResources {
+  contents: ParsePool;
+  reconcile?: { stop(): void };
+}
+
+export function delivererStation(o: DelivererStationOptions = {}): Station {
+  return defineStation({
+    queue: jiraDeliver,
+    needsToken: true,
+    prepare: async (base): Promise<DelivererResources> => ({ contents: contentPool(base) }),
+    process(env, r) {
+      // Mails that became two issues (index lag beyond the recovery window) are resolved here.
+      const projects = env.ctx.config.mailboxes.map((m) => m.deliver?.project).filter((p): p is string => !!p);
+      r.reconcile = reconcileEvery({ redis: env.redis, prefix: env.ctx.config.prefix, projects, client: () => env.token.source.client(), log: env.logger, everyMs: o.reconcileEveryMs });
+      return createDeliverer(delivererDeps(env, r.contents, o));
+    },
+    async release(r) {
+      r.reconcile?.stop();
+      await r.contents.close();
+    },
+  });
+}
+
+/**
+ * Intake stores each mail's content beside it; a mail stored without (by an older version, or
+ * over 8 MiB and so parsed from its head only) is parsed here, in worker threads of the mail
+ * parse pool: a big or hostile one must not stall lock renewals. Its threads start when such a
+ * mail comes and stop when idle. Parsing is linear and capped, so a parse over 60 s is a wedged
+ * thread: it is stopped and the job retried.
+ */
+function contentPool({ logger }: RoleBase): ParsePool {
+  return createParsePool({
+    size: availableParallelism() >= 4 ? 2 : 1,
+    timeoutMs: 60_000,
+    onThreadsUnavailable: (why) => logger.warn({ why }, 'parser threads unavailable: parsing mail on the main thread'),
+  });
+}
+
+function delivererDeps({ ctx: { config }, redis, token }: StationEnv, contents: ParsePool, o: DelivererStationOptions): DelivererDeps {
+  const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
+  return {
+    redis,
+    prefix: config.prefix,
+    mailbox: (id) => byId.get(id),
+    store: o.store ?? createMailStore(config, redis),
+    jira: () => token.source.client(),
+    retry: config.queues,
+    ...(o.mailLockMs ? { lockMs: o.mailLockMs } : {}),
+    ...(o.recoverySettleMs !== undefined ? { recoverySettleMs: o.recoverySettleMs } : {}),
+    recoveryWindowMs: o.recoveryWindowMs ?? ms(config.jira.searchLagWindow),
+    ...(o.breakerRecheckMs !== undefined ? { breakerRecheckMs: o.breakerRecheckMs } : {}),
+    audit: createAuditTrail({ redis, prefix: config.prefix }),
+    metrics,
+    parseContent: (raw) => contents.content(raw),
+  };
+}
+
+/** The jira-deliver worker alone, on deps a test or drill builds; settings from the queue catalog unless `o` says otherwise. */
+export function startDelivererWorker(deps: DelivererDeps, o: WorkerOptions): StationWorker {
+  return startWorker(jiraDeliver, createDeliverer(deps), { prefix: deps.prefix, retry: deps.retry, ...o });
 }

@@ -11,8 +11,9 @@ import { mailKey } from '../mail/id.js';
 import type { Ledger, LedgerEntry } from '../ledger/ledger.js';
 import type { AuditTrail } from '../queues/audit.js';
 import type { jiraDeliver } from '../queues/catalog.js';
-import type { KeptProgress, ProcessorContext } from '../queues/worker.js';
+import type { KeptProgress, ProcessorContext } from '../station/worker.js';
 import type { Redis } from '../core/redis.js';
+import type { Metrics } from '../core/metrics.js';
 import { cutNote, loadContent, type MailContent } from './content.js';
 import { verdictOf } from '../mail/sender-trust.js';
 import { mailOnlyParticipants } from './mail-only.js';
@@ -24,7 +25,7 @@ export type DeliverJob = z.infer<typeof jiraDeliver.payload>;
 export type DeliverClient = Pick<
   JiraClient,
   'createIssue' | 'getIssue' | 'addComment' | 'addAttachment' | 'setIssueProperty' | 'getIssueProperty' | 'searchJql' | 'createRequest'
-  | 'getWatchers' | 'getRequestParticipants' | 'myPermissions'
+  | 'getWatchers' | 'getRequestParticipants' | 'myPermissions' | 'getTransitions' | 'transitionIssue' | 'linkIssues'
 >;
 
 /** Issue property holding the Message-ID of the mail an issue was made from. */
@@ -32,7 +33,7 @@ export const MESSAGE_PROPERTY = 'mailroom.message';
 /** Issue property listing the Message-IDs of mails added to an issue as comments. */
 export const COMMENTS_PROPERTY = 'mailroom.comments';
 /** Where delivery progress is kept in the job's data (beside the payload). */
-export const STATE_FIELD = 'deliver';
+export const DELIVER_STATE_FIELD = 'deliver';
 
 export interface DelivererDeps {
   redis: Redis;
@@ -67,6 +68,8 @@ export interface DelivererDeps {
    * CPU work runs off the event loop that renews job locks. Default: on this thread.
    */
   parseContent?: (raw: Buffer) => Promise<MailContent>;
+  /** Counters: replies to resolved issues (resolved.ts). */
+  metrics?: Pick<Metrics, 'resolvedReplies'>;
 }
 
 export interface Target {
@@ -106,6 +109,10 @@ export interface DeliverState {
    * the recovery look searches for that reporter.
    */
   reporterRefused?: boolean;
+  /** A reply to a resolved issue under deliver.resolvedReply 'reopen': the issue to take out of done after the comment (resolved.ts). */
+  reopen?: { issueKey: string; done?: boolean; outcome?: 'reopened' | 'not-reopened' };
+  /** A reply to a resolved issue made a new issue instead (resolved.ts): which, why, and whether the link step ran. */
+  followUp?: { of: string; why: string; linked?: boolean; linkRefused?: string };
 }
 
 export function isDeliverState(s: unknown): s is DeliverState {
@@ -149,7 +156,7 @@ export async function openDelivery(s: DeliveryStart): Promise<Delivery> {
   // already (mailers reuse ids; attackers copy them): then the id and the content hash.
   const auditId = mailKey(record);
   const mk = await identityOf(s.ledger, record, auditId);
-  const progress = s.ctx.progress(STATE_FIELD, isDeliverState);
+  const progress = s.ctx.progress(DELIVER_STATE_FIELD, isDeliverState);
   const state: DeliverState = progress.read() ?? { v: 1, uploaded: [], failed: [] };
   const client = await s.deps.jira();
   let content: MailContent | undefined;

@@ -41,11 +41,13 @@ async function place(d: Delivery): Promise<Target> {
     return fromLedger(d, known);
   }
 
-  const parent = await threadParent(d);
+  // A reply to a resolved issue already ruled a new issue (resolved.ts): not asked again on a retry.
+  const parent = d.state.followUp ? undefined : await threadParent(d);
   if (parent) {
     const commented = await commentOn(d, parent.issueKey);
     if (commented) return commented;
-    // The issue the ledger named is gone (established, not guessed from a 404: gone.ts): the mail becomes a new issue.
+    // The issue the ledger named is gone (established, not guessed from a 404: gone.ts), or it is
+    // resolved and the mailbox's rule makes replies to it new issues (resolved.ts): a new issue.
   }
 
   const since = await mayHaveBeenMade(d);

@@ -2,7 +2,6 @@
 // hold it while its project is held (re-checking when due); when a step meets a permission
 // refusal it cannot degrade around, count it, and fail the job naming the permission and the
 // setting that points at the project, or hold it too once the breaker is open.
-import { DelayedError } from 'bullmq';
 import { PermanentError } from '../core/errors.js';
 import { PermissionError } from '../jira/errors.js';
 import type { Delivery } from './delivery.js';
@@ -25,8 +24,7 @@ function configKeyOf(d: Delivery): string {
 }
 
 async function holdUntil(d: Delivery, at: number): Promise<never> {
-  await d.ctx.job.moveToDelayed(at + Math.floor(Math.random() * WAKE_SPREAD_MS), d.ctx.token);
-  throw new DelayedError();
+  return d.ctx.park(at + Math.floor(Math.random() * WAKE_SPREAD_MS), `project held by its breaker (${configKeyOf(d)})`);
 }
 
 /**

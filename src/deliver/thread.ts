@@ -1,7 +1,6 @@
 // Which issue a reply joins: the one its thread was delivered to (ledger) or the one its subject
 // names, if the reply may join it (reply-trust.ts); and a reply whose thread's first mail is
 // still on its way parks until that mail is delivered.
-import { DelayedError } from 'bullmq';
 import { NotFoundError } from '../core/errors.js';
 import { threadIds } from '../mail/id.js';
 import { verdictOf } from '../mail/sender-trust.js';
@@ -70,8 +69,7 @@ async function waitForThreadStart(d: Delivery): Promise<void> {
   // On the board: a reply waiting for its thread's first mail, told apart from a retry backoff.
   await job.updateProgress(waitingProgress('the mail this one answers, to be delivered first (then this becomes a comment)', recheckAt, new Date(since)));
   if (firstWait) await tell(job, 'waiting for the mail this one answers to be delivered first: not a retry, no attempt spent');
-  await job.moveToDelayed(recheckAt, d.ctx.token);
-  throw new DelayedError();
+  await d.ctx.park(recheckAt, 'waiting for the mail this one answers');
 }
 
 /**

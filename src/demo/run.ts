@@ -26,7 +26,7 @@ import { saveToken } from '../token/store.js';
 import type { ResolveResult } from '../identity/resolver.js';
 import type { DeliverResult } from '../deliver/deliverer.js';
 import { agentAnswers, DEMO_WEBHOOK_SECRET_ENV, withCustomerReplies, type AgentStep } from './loop.js';
-import { startDemoSmtpSink, type DemoSmtpSink } from './smtp-sink.js';
+import { readSinkMail, startSmtpSink, type Received } from './smtp-sink.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const DEMO_MAILS = join(here, 'mails');
@@ -94,7 +94,8 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
 
   const sim = await startJiraSim({ latencyMs: 20, jitterMs: 10 });
   const site = seedDemo(sim);
-  const sink = await startDemoSmtpSink();
+  // Demo mails are a few KB: anything near 1 MiB would be a bug worth refusing.
+  const sink = await startSmtpSink({ maxBytes: 1024 * 1024 });
   const config = await demoConfig(opts, redisEnv, sim.url, sink.port);
   const webhookSecret = config.secrets.webhookSecret!;
 
@@ -133,7 +134,7 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
   const report = await buildReport(rows, queues, sim, seeded, `http://127.0.0.1:${opts.webPort}/board`, settled);
   const acknowledged = sink.received.length;
   const agent = settled ? await agentAnswers(sim, site, respondQ, opts.timeoutMs) : undefined;
-  report.customerMails = customerMails(sink, acknowledged);
+  report.customerMails = await customerMails(sink.received, acknowledged);
   report.smtpSink = `127.0.0.1:${sink.port}`;
   if (agent) report.agent = agent;
 
@@ -172,10 +173,9 @@ async function demoConfig(opts: DemoOptions, redisEnv: Record<string, string>, j
 }
 
 /** The sink's mail: acknowledgements by recipient (they finish in any order), then what came after. */
-function customerMails(sink: DemoSmtpSink, acknowledged: number): DemoReport['customerMails'] {
-  const row = ({ kind, from, to, subject, inReplyTo }: DemoSmtpSink['received'][number]) => ({ kind, from, to, subject, inReplyTo });
-  const first = sink.received.slice(0, acknowledged).map(row).sort((a, b) => a.to.localeCompare(b.to));
-  return [...first, ...sink.received.slice(acknowledged).map(row)];
+async function customerMails(received: Received[], acknowledged: number): Promise<DemoReport['customerMails']> {
+  const rows = (await Promise.all(received.map(readSinkMail))).map(({ kind, from, to, subject, inReplyTo }) => ({ kind, from, to, subject, inReplyTo }));
+  return [...rows.slice(0, acknowledged).sort((a, b) => a.to.localeCompare(b.to)), ...rows.slice(acknowledged)];
 }
 
 async function waitUntilSettled(queues: Queue[], timeoutMs: number): Promise<boolean> {

@@ -15,6 +15,8 @@ import { auditLine, tell } from '../queues/story.js';
 import { createIdentityCache, type IdentityCache } from './cache.js';
 import { siteHost } from '../jira/site.js';
 import { jobReader, type JobReader } from './jobs.js';
+import type { StationEnv } from '../station/station.js';
+import type { TokenRuntime } from '../token/runtime.js';
 
 /** The part of the Jira client the pipeline uses. */
 export type IdentityClient = Pick<
@@ -25,7 +27,7 @@ export type IdentityClient = Pick<
 /** The client to use now, and the token account it acts as (for the audit trail). */
 export type JiraProvider = () => Promise<{ client: IdentityClient; account: string }>;
 
-export interface PipelineOptions {
+export interface IdentityContextOptions {
   redis: Redis;
   prefix: string;
   /** Jira site URL or host; accounts are per site. */
@@ -41,7 +43,7 @@ export interface PipelineOptions {
   userPropagationMs?: number;
 }
 
-export interface Pipeline {
+export interface IdentityContext {
   redis: Redis;
   prefix: string;
   site: string;
@@ -57,7 +59,7 @@ export interface Pipeline {
   userPropagationMs?: number;
 }
 
-export function createPipeline(o: PipelineOptions): Pipeline {
+export function createIdentityContext(o: IdentityContextOptions): IdentityContext {
   const site = siteHost(o.site);
   const byId = new Map(o.mailboxes.map((m) => [m.id, m]));
   const jira = o.jira;
@@ -89,8 +91,25 @@ export function createPipeline(o: PipelineOptions): Pipeline {
   };
 }
 
-/** Pipeline options from the loaded configuration. */
-export function pipelineOptionsFrom(config: Config, redis: Redis, logger: Logger, jira: JiraProvider): PipelineOptions {
+/**
+ * The pipeline's view of the token runtime: a client on the current token and its account. Both
+ * reads go out together (each is one Redis round trip): this runs before every Jira lookup and
+ * every provision job, on the path a new sender waits on (issue #25, docs/benchmarks.md).
+ */
+export function tokenJira(token: Pick<TokenRuntime, 'source'>): JiraProvider {
+  return async () => {
+    const [client, creds] = await Promise.all([token.source.client(), token.source.credentials()]);
+    return { client, account: creds.email };
+  };
+}
+
+/** What a resolver or provisioner station works with, on its role's connection and token. */
+export function identityContextOf({ ctx, redis, logger, token }: StationEnv): IdentityContext {
+  return createIdentityContext(identityOptionsFrom(ctx.config, redis, logger, tokenJira(token)));
+}
+
+/** IdentityContext options from the loaded configuration. */
+export function identityOptionsFrom(config: Config, redis: Redis, logger: Logger, jira: JiraProvider): IdentityContextOptions {
   return {
     redis,
     prefix: config.prefix,
@@ -110,7 +129,7 @@ export interface JobAudit {
 }
 
 /** The audit trail of one job: every entry is also a line in the job's log tab on the board. */
-export function jobAudit(p: Pick<Pipeline, 'audit'>, job: Pick<Job, 'log'>): JobAudit {
+export function jobAudit(p: Pick<IdentityContext, 'audit'>, job: Pick<Job, 'log'>): JobAudit {
   return {
     async record(ev) {
       await Promise.all([p.audit.record(ev), tell(job, auditLine(ev))]);

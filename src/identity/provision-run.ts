@@ -5,9 +5,9 @@ import type { z } from 'zod';
 import type { PolicyConfig } from '../config/schema.js';
 import { PermanentError } from '../core/errors.js';
 import type { identityProvision } from '../queues/catalog.js';
-import type { KeptProgress, ProcessorContext } from '../queues/worker.js';
+import type { KeptProgress, ProcessorContext } from '../station/worker.js';
 import type { CachedAccount, CacheEntry } from './cache.js';
-import { jobAudit, type IdentityClient, type JobAudit, type Pipeline } from './context.js';
+import { jobAudit, type IdentityClient, type JobAudit, type IdentityContext } from './context.js';
 
 export type ProvisionPayload = z.infer<typeof identityProvision.payload>;
 
@@ -34,7 +34,7 @@ export function isProvisionState(s: unknown): s is ProvisionState {
 }
 
 export interface ProvisionRun {
-  p: Pipeline;
+  p: IdentityContext;
   ctx: ProcessorContext;
   data: ProvisionPayload;
   /** Lower-cased: one account per site and email. */
@@ -51,7 +51,7 @@ export interface ProvisionRun {
 }
 
 /** Checks the job against the configuration (a mismatch fails for good), then reads its progress. */
-export async function openProvisionRun(p: Pipeline, data: ProvisionPayload, ctx: ProcessorContext): Promise<ProvisionRun> {
+export async function openProvisionRun(p: IdentityContext, data: ProvisionPayload, ctx: ProcessorContext): Promise<ProvisionRun> {
   const email = data.email.trim().toLowerCase();
   if (data.site !== p.site) throw new PermanentError(`provision job for site ${data.site}, but this worker serves ${p.site}`);
   const mailbox = p.mailbox(data.mailboxId);

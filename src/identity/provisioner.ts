@@ -8,9 +8,11 @@
 // A refused token surfaces as AuthError from the client: nothing is created from an
 // anonymous answer, and the worker wrapper pauses the token's queues.
 import type { Job } from 'bullmq';
-import { mailInbound } from '../queues/catalog.js';
-import type { Processor } from '../queues/worker.js';
-import type { Pipeline } from './context.js';
+import { describeError } from '../core/errors.js';
+import { identityProvision, mailInbound } from '../queues/catalog.js';
+import { defineStation, type Station } from '../station/station.js';
+import { startWorker, type Processor, type StationWorker, type WorkerOptions } from '../station/worker.js';
+import { identityContextOf, type IdentityContext } from './context.js';
 import { ensureAccount } from './provision-account.js';
 import { joinMemberships } from './provision-memberships.js';
 import { openProvisionRun, type ProvisionPayload, type ProvisionRun } from './provision-run.js';
@@ -29,7 +31,7 @@ export interface ProvisionResult {
   serviceDeskId?: string;
 }
 
-export function createProvisioner(p: Pipeline): Processor<ProvisionPayload> {
+export function createProvisioner(p: IdentityContext): Processor<ProvisionPayload> {
   return async (data, ctx) => {
     const run = await openProvisionRun(p, data, ctx);
     // 1. The account: found, or created exactly once.
@@ -58,12 +60,12 @@ async function accountReady(run: ProvisionRun, accountId: string): Promise<Provi
   return result;
 }
 
-function wakeMailsWaitingOn(p: Pipeline, email: string): Promise<number> {
+function wakeMailsWaitingOn(p: IdentityContext, email: string): Promise<number> {
   return releaseWaiters(p.redis, p.prefix, p.site, email, (id) => p.jobs.job(mailInbound, id));
 }
 
 /** For the worker's `failed` event: once a provision job has failed for good, its mails go on without it. */
-export async function onProvisionFailed(p: Pipeline, job: Job | undefined): Promise<void> {
+export async function onProvisionFailed(p: IdentityContext, job: Job | undefined): Promise<void> {
   if (!job) return;
   const state = await job.getState();
   if (state !== 'failed') return; // an attempt failed; BullMQ will retry it
@@ -71,4 +73,29 @@ export async function onProvisionFailed(p: Pipeline, job: Job | undefined): Prom
   if (!data.email) return;
   await p.audit.record({ email: data.email.toLowerCase(), mail: data.messageId, mailboxId: data.mailboxId, step: 'provision-failed', outcome: 'error', detail: job.failedReason });
   await wakeMailsWaitingOn(p, data.email);
+}
+
+// ---- The station: identity-provision, on the workaround token (src/station/station.ts) ----
+
+export function provisionerStation(): Station {
+  return defineStation({
+    queue: identityProvision,
+    needsToken: true,
+    prepare: async (): Promise<{ pipeline?: IdentityContext }> => ({}),
+    process(env, made) {
+      made.pipeline = identityContextOf(env);
+      return createProvisioner(made.pipeline);
+    },
+    release: async (made) => made.pipeline?.jobs.close(),
+    onFailed: async (_env, made, job) => onProvisionFailed(made.pipeline!, job),
+  });
+}
+
+/** The identity-provision worker alone, on a pipeline a test or drill builds. */
+export function startProvisionerWorker(p: IdentityContext, o: WorkerOptions): StationWorker {
+  const w = startWorker(identityProvision, createProvisioner(p), { prefix: p.prefix, retry: p.retry, ...o });
+  w.on('failed', (job) => {
+    onProvisionFailed(p, job).catch((e) => o.logger.warn({ err: describeError(e) }, 'could not release mails waiting on a failed provision job'));
+  });
+  return w;
 }

@@ -1,7 +1,6 @@
 // Step 1 of a resolve: everyone not decided yet is looked up (through the identity cache) and
 // decided on: known, ignored, held, or a provision job asked for, within the ceilings on new
 // accounts (src/identity/account-ceiling.ts).
-import { DelayedError } from 'bullmq';
 import { verdictOf } from '../mail/sender-trust.js';
 import { identityProvision } from '../queues/catalog.js';
 import { markWaiting, takeNewAccount } from './account-ceiling.js';
@@ -28,7 +27,7 @@ interface DecideRound {
   installFull?: InstallFull;
 }
 
-/** Decide everyone still new; the mail parks (DelayedError) when the install's ceiling is reached. */
+/** Decide everyone still new; the mail parks when the install's ceiling is reached. */
 export async function decideNewPeople(run: ResolveRun, state: ResolveState): Promise<void> {
   const fresh = state.people.filter((x) => x.status === 'new');
   const round: DecideRound = { newAccounts: state.people.filter((x) => x.mode !== undefined).length };
@@ -132,6 +131,5 @@ async function waitAtInstallCeiling(run: ResolveRun, installFull: InstallFull): 
   await audit.record({ ...base, step: 'account-ceiling', outcome: 'waiting', detail: `the install created ${installFull.count} new accounts in the last hour (limit ${installFull.limit} for this mail's sender; maxNewAccountsPerHour, of which newAccountsKeptForVerified is kept for verified senders): waiting until ${new Date(installFull.retryAt).toISOString()}` });
   ctx.log.warn(installFull, 'new-account ceiling of the install reached: mail waits until an account leaves the hour window');
   // Re-checked within a few minutes (an operator may raise the ceiling), at the latest when the hour turns.
-  await ctx.job.moveToDelayed(Math.min(installFull.retryAt, Date.now() + CEILING_RECHECK_MS), ctx.token);
-  throw new DelayedError();
+  return ctx.park(Math.min(installFull.retryAt, Date.now() + CEILING_RECHECK_MS), 'the install\'s new-account ceiling is reached');
 }

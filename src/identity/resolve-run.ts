@@ -6,8 +6,8 @@ import type { MailboxConfig, PolicyConfig } from '../config/schema.js';
 import { PermanentError } from '../core/errors.js';
 import { normalizeMessageId } from '../mail/id.js';
 import type { identityProvision, mailInbound, ResolvedPerson } from '../queues/catalog.js';
-import type { KeptProgress, ProcessorContext } from '../queues/worker.js';
-import { jobAudit, type JobAudit, type Pipeline } from './context.js';
+import type { KeptProgress, ProcessorContext } from '../station/worker.js';
+import { jobAudit, type JobAudit, type IdentityContext } from './context.js';
 import { normalizeEmail, type Role } from './policy.js';
 
 export type MailInbound = z.infer<typeof mailInbound.payload>;
@@ -36,8 +36,12 @@ export type ResolveResult =
   | { outcome: 'classified'; kind: string; reason: string }
   | { outcome: 'resolved'; people: ResolvedPerson[]; deliverJobId: string };
 
-/** Where resolver progress is kept in the mail job's data (beside the payload). */
-export const STATE_FIELD = 'pipeline';
+/**
+ * Where resolver progress is kept in the mail job's data (beside the payload). The value is the
+ * stage's old name, stored in queued jobs: renaming it would make a job queued before an upgrade
+ * start its resolve again from nothing.
+ */
+export const RESOLVE_STATE_FIELD = 'pipeline';
 
 export function isResolveState(s: unknown): s is ResolveState {
   const state = s as Partial<ResolveState> | undefined;
@@ -45,7 +49,7 @@ export function isResolveState(s: unknown): s is ResolveState {
 }
 
 export interface ResolveRun {
-  p: Pipeline;
+  p: IdentityContext;
   ctx: ProcessorContext;
   data: MailInbound;
   mailbox: MailboxConfig;
@@ -62,7 +66,7 @@ export interface ResolveRun {
   account(): Promise<string>;
 }
 
-export function openRun(p: Pipeline, data: MailInbound, ctx: ProcessorContext): ResolveRun {
+export function openRun(p: IdentityContext, data: MailInbound, ctx: ProcessorContext): ResolveRun {
   const audit = jobAudit(p, ctx.job);
   const mailbox = p.mailbox(data.mailboxId);
   if (!mailbox) throw new PermanentError(`mail for mailbox "${data.mailboxId}", which is not in the configuration`);
@@ -80,7 +84,7 @@ export function openRun(p: Pipeline, data: MailInbound, ctx: ProcessorContext): 
     base: { mail, mailboxId: data.mailboxId },
     sender: record.from ? normalizeEmail(record.from.address) : undefined,
     audit,
-    progress: ctx.progress(STATE_FIELD, isResolveState),
+    progress: ctx.progress(RESOLVE_STATE_FIELD, isResolveState),
     account: async () => (tokenAccount ??= (await p.jira()).account),
   };
 }

@@ -6,6 +6,7 @@ import { mailKey } from '../mail/id.js';
 import { verdictOf } from '../mail/sender-trust.js';
 import { createLedger } from '../ledger/ledger.js';
 import { mailboxActions } from '../queues/catalog.js';
+import { askBounceNote } from './bounce.js';
 import { countMail } from './flood.js';
 import { selectParticipants } from './policy.js';
 import type { PersonState, ResolveResult, ResolveRun, ResolveState } from './resolve-run.js';
@@ -21,6 +22,9 @@ export async function settleClassified(run: ResolveRun): Promise<ResolveResult |
   if (c.kind === 'human') return undefined;
   // Classified mail is recorded, never resolved: a bounce or an auto-reply must not make users.
   await audit.record({ ...base, email: sender, step: 'classified', outcome: 'skipped', detail: `${c.kind}: ${c.reason}` });
+  // A bounce of Mailroom's own mail is told to its issue (an internal note); the bounce itself
+  // still gets nothing. Before the mailbox action: the mail is moved only once the note is queued.
+  if (c.kind === 'bounce') await askBounceNote(run);
   if (data.origin.kind === 'imap') {
     await run.ctx.add(mailboxActions, {
       mailboxId: data.mailboxId,

@@ -1,13 +1,12 @@
 // Step 2 of a resolve: wait, crash-safely, for the people being provisioned. A mail still
 // waiting registers itself as a waiter for each email and parks in the delayed set; the
 // provisioner promotes it when the account is ready. Waiting spends no attempts.
-import { DelayedError } from 'bullmq';
 import { identityProvision } from '../queues/catalog.js';
 import { tell, waitingProgress } from '../queues/story.js';
 import { provisionRequest, type PersonState, type ResolveRun, type ResolveState } from './resolve-run.js';
 import { recheckDelay, registerWaiter } from './waiters.js';
 
-/** Settle whoever is pending; the mail parks (DelayedError) while anyone still is. */
+/** Settle whoever is pending; the mail parks while anyone still is. */
 export async function awaitProvisioning(run: ResolveRun, state: ResolveState): Promise<void> {
   const { p, ctx } = run;
   const pending = () => state.people.filter((x) => x.status === 'pending');
@@ -24,7 +23,7 @@ export async function awaitProvisioning(run: ResolveRun, state: ResolveState): P
 }
 
 async function park(run: ResolveRun, state: ResolveState, pending: PersonState[]): Promise<never> {
-  const { job, token } = run.ctx;
+  const { job } = run.ctx;
   const waitingFor = pending.map((x) => x.email).join(', ');
   state.passes++;
   await run.progress.save(state);
@@ -35,8 +34,7 @@ async function park(run: ResolveRun, state: ResolveState, pending: PersonState[]
   const recheckAt = Date.now() + recheckDelay(state.passes);
   await job.updateProgress({ ...waitingProgress(`the Jira account of ${waitingFor} (being provisioned)`, recheckAt), for: pending.map((x) => x.email) });
   if (state.passes === 1) await tell(job, `waiting for the Jira account of ${waitingFor}: not a retry, no attempt spent; the provisioner wakes this mail when it is ready`);
-  await job.moveToDelayed(recheckAt, token);
-  throw new DelayedError();
+  return run.ctx.park(recheckAt, `waiting for the Jira account of ${waitingFor}`);
 }
 
 /** The account is cached, or its provision job failed, finished, or is gone (then asked for again). */

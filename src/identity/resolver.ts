@@ -5,17 +5,20 @@
 // promotion or a fallback re-check) continues where the last run stopped. A mail that must wait
 // for a provision job registers itself as a waiter for that email and parks in the delayed set;
 // the provisioner promotes it when the account is ready. Waiting spends no attempts.
-import type { Processor } from '../queues/worker.js';
-import type { Pipeline } from './context.js';
+import { unreadableVerdicts } from '../mail/sender-trust.js';
+import { mailInbound } from '../queues/catalog.js';
+import { defineStation, type Station } from '../station/station.js';
+import { startWorker, type Processor, type StationWorker, type WorkerOptions } from '../station/worker.js';
+import { identityContextOf, type IdentityContext } from './context.js';
 import { decideNewPeople } from './resolve-decide.js';
 import { handToDelivery } from './resolve-deliver.js';
 import { openRun, type MailInbound } from './resolve-run.js';
 import { checkSender, firstState, settleClassified } from './resolve-screen.js';
 import { awaitProvisioning } from './resolve-wait.js';
 
-export { STATE_FIELD, type MailInbound, type ResolveResult } from './resolve-run.js';
+export { RESOLVE_STATE_FIELD, type MailInbound, type ResolveResult } from './resolve-run.js';
 
-export function createResolver(p: Pipeline): Processor<MailInbound> {
+export function createResolver(p: IdentityContext): Processor<MailInbound> {
   return async (data, ctx) => {
     const run = openRun(p, data, ctx);
     const classified = await settleClassified(run);
@@ -29,4 +32,27 @@ export function createResolver(p: Pipeline): Processor<MailInbound> {
     // 3. Everyone is settled: on to delivery.
     return handToDelivery(run, state);
   };
+}
+
+// ---- The station: mail-inbound, on the workaround token (src/station/station.ts) ----------
+
+export function resolverStation(): Station {
+  return defineStation({
+    queue: mailInbound,
+    needsToken: true,
+    prepare: async (): Promise<{ pipeline?: IdentityContext }> => ({}),
+    process(env, made) {
+      // Once per start, loudly: a mailbox whose senders can never be verified (docs/sender-verdicts.md).
+      for (const w of unreadableVerdicts(env.ctx.config.mailboxes)) env.logger.warn({ check: 'sender-verdicts' }, w);
+      made.pipeline = identityContextOf(env);
+      return createResolver(made.pipeline);
+    },
+    // The queues the pipeline looked at jobs on.
+    release: async (made) => made.pipeline?.jobs.close(),
+  });
+}
+
+/** The mail-inbound worker alone, on a pipeline a test or drill builds. */
+export function startResolverWorker(p: IdentityContext, o: WorkerOptions): StationWorker {
+  return startWorker(mailInbound, createResolver(p), { prefix: p.prefix, retry: p.retry, ...o });
 }

@@ -3,14 +3,13 @@
 // stays where it was, so a mail lost from Redis is read again. Any poller process may run
 // these jobs: they address the message by UIDVALIDITY and UID, and each action is idempotent.
 import type { ImapFlow } from 'imapflow';
-import type { Worker } from 'bullmq';
 import type { Config } from '../config/load.js';
 import type { MailboxConfig } from '../config/schema.js';
 import { PermanentError, RetryableError, describeError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Redis } from '../core/redis.js';
 import { mailboxActions } from '../queues/catalog.js';
-import { startWorker } from '../queues/worker.js';
+import { startWorker, type StationWorker } from '../station/worker.js';
 import { imapClient } from './connect.js';
 import { imapTokenSource } from '../oauth/tokens.js';
 import { classifyImapFailure } from './failure.js';
@@ -152,7 +151,7 @@ async function runAction(
 }
 
 /** Consume mailbox-actions, on the connections above. */
-export function startActionWorker(deps: ActionWorkerDeps): { worker: Worker; close(): Promise<void> } {
+export function startActionWorker(deps: ActionWorkerDeps): { worker: StationWorker; close(): Promise<void> } {
   // The role (poller) is already bound; the queue gets its own key, not a second `role`. The
   // worker binds `queue` for job lines itself.
   const log = deps.logger;

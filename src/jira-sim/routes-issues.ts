@@ -3,7 +3,7 @@
 import { has, platformError, userDetailsJson, type Reply, type Route, type SimContext, type SimRequest } from './http.js';
 import { JqlError, parseJql } from './jql.js';
 import { parseMultipart } from './multipart.js';
-import type { SimAttachment, SimComment, SimIssue } from './state.js';
+import { STATUSES, type SimAttachment, type SimComment, type SimIssue } from './state.js';
 import { commentJson, fireCommentCreated, fireIssueCreated } from './webhook-events.js';
 
 /** Jira returns at most 100 issues with fields per search page. */
@@ -109,7 +109,10 @@ export const issueRoutes: Route[] = [
           reporter: userDetailsJson(ctx, reporter!),
           // The API caller, whoever is named reporter: what `creator = currentUser()` finds.
           creator: userDetailsJson(ctx, req.account!),
-          status: { name: 'To Do' },
+          // A new issue starts in the workflow's first status, unresolved (routes-workflow.ts).
+          status: { ...STATUSES.todo },
+          resolution: null,
+          resolutiondate: null,
           created: new Date().toISOString(),
         },
         b.properties,
@@ -146,7 +149,12 @@ export const issueRoutes: Route[] = [
       const issue = requireIssue(req);
       if (isReply(issue)) return issue;
       const wanted = req.query.get('fields')?.split(',').map((s) => s.trim());
-      return { status: 200, body: issueJson(req.ctx, issue, wanted) };
+      // getIssue's `properties` (platform v3 spec): the named issue properties, as IssueBean.properties.
+      const props = req.query.get('properties')?.split(',').map((s) => s.trim()).filter(Boolean);
+      const json = issueJson(req.ctx, issue, wanted);
+      if (!props?.length) return { status: 200, body: json };
+      const all = props.includes('*all');
+      return { status: 200, body: { ...json, properties: Object.fromEntries([...issue.properties].filter(([k]) => all || props.includes(k))) } };
     },
   },
   {

@@ -1,6 +1,7 @@
 // Jira Service Management: customers, service-desk membership and customer requests. JSM
 // errors are `{ errorMessage }`; experimental operations need `X-ExperimentalApi: opt-in`.
-import { fireIssueCreated } from './webhook-events.js';
+import { fireCommentCreated, fireIssueCreated } from './webhook-events.js';
+import type { SimComment } from './state.js';
 import { has, jsmError, userDtoJson, type Route } from './http.js';
 import { createExistingChecks } from './routes-users.js';
 import { intParam } from './http.js';
@@ -158,7 +159,10 @@ export const jsmRoutes: Route[] = [
         reporter: { accountId: reporter.accountId, displayName: reporter.displayName },
         creator: { accountId: req.account!.accountId, displayName: req.account!.displayName },
         requestParticipants: participants,
-        status: { name: 'Waiting for support' },
+        // JSM's first status, in the "In Progress" category (docs/jira-simulator-workflow.md).
+        status: { name: 'Waiting for support', statusCategory: { key: 'indeterminate' } },
+        resolution: null,
+        resolutiondate: null,
         created: new Date().toISOString(),
       });
       issue.serviceDeskId = desk.id;
@@ -175,6 +179,32 @@ export const jsmRoutes: Route[] = [
           reporter: userDtoJson(reporter),
         },
       };
+    },
+  },
+  {
+    // ../shared/specs/jira-servicedesk.json `createRequestComment` (CommentCreateDTO {body, public}
+    // -> 201 CommentDTO): "a public or private (internal) comment on a customer request ...
+    // Customers can set comments to public visibility only"; permission: Add Comments.
+    method: 'POST',
+    template: '/rest/servicedeskapi/request/{issueIdOrKey}/comment',
+    operation: 'createRequestComment',
+    jsm: true,
+    handle(req) {
+      const { ctx } = req;
+      const issue = ctx.state.issue(decodeURIComponent(req.params[0] ?? ''));
+      if (!issue || !issue.serviceDeskId || !has(req.account, 'BROWSE_PROJECTS', issue.projectKey)) return jsmError(404, 'The request does not exist or you do not have permission to see it.');
+      if (!has(req.account, 'ADD_COMMENTS', issue.projectKey)) return jsmError(403, 'You do not have permission to comment on this request.');
+      const b = (req.json ?? {}) as { body?: unknown; public?: unknown };
+      if (typeof b.body !== 'string' || !b.body.trim()) return jsmError(400, 'The comment body is required.');
+      const isPublic = b.public === undefined ? true : b.public;
+      if (typeof isPublic !== 'boolean') return jsmError(400, 'public must be true or false.');
+      if (!isPublic && req.account!.accountType === 'customer') return jsmError(400, 'Customers can only add public comments.');
+      // Stored as the platform API shows it (ADF, one paragraph per line), `jsdPublic` from `public`.
+      const body = { type: 'doc', version: 1, content: b.body.split('\n').filter((l) => l.trim()).map((l) => ({ type: 'paragraph', content: [{ type: 'text', text: l }] })) };
+      const c: SimComment = { id: ctx.state.id(), authorId: req.account!.accountId, body, created: new Date().toISOString(), ...(isPublic ? {} : { internal: true }) };
+      issue.comments.push(c);
+      fireCommentCreated(ctx, issue, c);
+      return { status: 201, body: { id: c.id, body: b.body, public: isPublic, author: userDtoJson(req.account!), created: { iso8601: c.created } } };
     },
   },
 ];

@@ -117,11 +117,35 @@ export const LINK_TYPES = [
   { id: '10003', name: 'Relates', inward: 'relates to', outward: 'relates to' },
 ];
 
-/** The workflow every simulated project has: To Do -> In Progress -> Done, and Done sets a resolution. */
-export const TRANSITIONS = [
-  { id: '11', name: 'To Do', to: { name: 'To Do', statusCategory: { key: 'new' } } },
-  { id: '21', name: 'In Progress', to: { name: 'In Progress', statusCategory: { key: 'indeterminate' } } },
-  { id: '31', name: 'Done', to: { name: 'Done', statusCategory: { key: 'done' } } },
+/** A status of the simulated workflow: its name and statusCategory (StatusCategory.key: new, indeterminate, done). */
+export interface SimStatus {
+  name: string;
+  statusCategory: { key: 'new' | 'indeterminate' | 'done' };
+}
+export const STATUSES = {
+  todo: { name: 'To Do', statusCategory: { key: 'new' } },
+  inProgress: { name: 'In Progress', statusCategory: { key: 'indeterminate' } },
+  done: { name: 'Done', statusCategory: { key: 'done' } },
+} satisfies Record<string, SimStatus>;
+
+/** A workflow transition: valid only from the statuses in `from` (docs/jira-simulator-workflow.md). */
+export interface SimTransition {
+  id: string;
+  name: string;
+  from: string[];
+  to: SimStatus;
+}
+
+/**
+ * The workflow every simulated project has: To Do -> In Progress -> Done, Done sets a resolution
+ * (and resolutiondate), and Reopen leads from Done back to To Do. GET transitions lists only
+ * those valid from the issue's status; tests change `state.workflow` (e.g. drop Reopen).
+ */
+export const TRANSITIONS: SimTransition[] = [
+  { id: '11', name: 'To Do', from: ['In Progress'], to: STATUSES.todo },
+  { id: '21', name: 'In Progress', from: ['To Do'], to: STATUSES.inProgress },
+  { id: '31', name: 'Done', from: ['To Do', 'In Progress', 'Waiting for support'], to: STATUSES.done },
+  { id: '41', name: 'Reopen', from: ['Done'], to: STATUSES.todo },
 ];
 export const RESOLUTIONS = ['Done', "Won't Do", 'Duplicate', 'Cannot Reproduce'];
 
@@ -140,6 +164,8 @@ export const PROJECT_PERMISSIONS = [
   'ADMINISTER_PROJECTS',
   // A service project's agents (the Service Desk Team role); the platform spec lists it for /mypermissions.
   'SERVICEDESK_AGENT',
+  // "Link issues": needed on the outward issue's project by POST /rest/api/3/issueLink.
+  'LINK_ISSUES',
 ];
 /** The simulator's default propagation time for new accounts: on by default, short enough for tests that do not look at it. */
 export const USER_PROPAGATION_DEFAULT_MS = 1_000;
@@ -186,6 +212,8 @@ export class SimState {
    * on organizations with centralized user management where accounts propagate to the site.
    */
   userPropagationMs = USER_PROPAGATION_DEFAULT_MS;
+  /** Every project's workflow (TRANSITIONS unless a test changes it). */
+  workflow: SimTransition[] = [...TRANSITIONS];
   private nextId = 10000;
   private rand: () => number;
 
@@ -203,6 +231,7 @@ export class SimState {
     this.indexedProperties = this.indexedDefault === 'all' ? 'all' : new Set(this.indexedDefault);
     this.attachmentsRefused = false;
     this.userPropagationMs = USER_PROPAGATION_DEFAULT_MS;
+    this.workflow = [...TRANSITIONS];
     this.nextId = 10000;
     this.rand = seededRandom(this.seed);
   }

@@ -76,6 +76,8 @@ const PERMISSION_OF: Record<string, string> = {
   getIssue: 'BROWSE_PROJECTS',
   getIssueProperty: 'BROWSE_PROJECTS',
   getIssueWatchers: 'BROWSE_PROJECTS',
+  doTransition: 'TRANSITION_ISSUES',
+  linkIssues: 'LINK_ISSUES',
   getProject: 'BROWSE_PROJECTS',
   searchAndReconsileIssuesUsingJqlPost: 'BROWSE_PROJECTS',
   createUser: 'ADMINISTER (Administer Jira global permission; organization admin where user management is centralized)',
@@ -87,6 +89,7 @@ const PERMISSION_OF: Record<string, string> = {
   getServiceDeskById: 'BROWSE_PROJECTS on the service desk project',
   getRequestTypeById: 'BROWSE_PROJECTS on the service desk project',
   getRequestParticipants: 'BROWSE_PROJECTS on the service desk project',
+  createRequestComment: 'agent access to the service desk (ADD_COMMENTS in its project) for internal notes',
 };
 
 export function permissionFor(operation: string): string {

@@ -59,12 +59,16 @@ export interface JiraClient {
   createCustomer(input: { email: string; displayName: string }): Promise<JiraAccount | 'exists'>;
   addCustomersToServiceDesk(serviceDeskId: string, accountIds: string[]): Promise<void>;
   createIssue(fields: Record<string, unknown>, opts?: { properties?: { key: string; value: unknown }[] }): Promise<CreatedIssue>;
-  getIssue(issueIdOrKey: string, fields?: string[]): Promise<FoundIssue>;
+  /** The issue's fields; with `properties`, those issue properties too (absent ones are missing from `properties`). */
+  getIssue(issueIdOrKey: string, fields?: string[], opts?: { properties?: string[] }): Promise<FoundIssue>;
   /** Account ids of the issue's watchers. */
   getWatchers(issueIdOrKey: string): Promise<string[]>;
   /** Account ids of a JSM request's participants (first page of 50: enough to decide trust). */
   getRequestParticipants(issueIdOrKey: string): Promise<string[]>;
-  addComment(issueIdOrKey: string, body: AdfDoc): Promise<{ id: string }>;
+  /** A comment; with `visibility`, seen only by that role or group (an internal note on a plain Jira issue). */
+  addComment(issueIdOrKey: string, body: AdfDoc, opts?: { visibility?: { type: 'role' | 'group'; value: string } }): Promise<{ id: string }>;
+  /** A JSM request's comment (plain text), public or internal (`public: false`: agents only). */
+  addRequestComment(issueIdOrKey: string, body: string, isPublic: boolean): Promise<{ id: string }>;
   /** One comment: its author, body (ADF), JSM's `jsdPublic` when Jira says it, and whether `visibility` restricts it. */
   getComment(issueIdOrKey: string, commentId: string): Promise<{ id: string; authorId?: string; body: unknown; jsdPublic?: boolean; restricted: boolean }>;
   addAttachment(issueIdOrKey: string, filename: string, bytes: Uint8Array, contentType: string): Promise<CreatedAttachment[]>;

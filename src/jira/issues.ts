@@ -34,14 +34,21 @@ export function issueMethods({ call, download, expectOk }: JiraCore): IssueMetho
       return { id: String(body.id), key: String(body.key) };
     },
 
-    async getIssue(issueIdOrKey, fields) {
+    async getIssue(issueIdOrKey, fields, o) {
       const op = 'getIssue';
       const body = expectOk(op, await call(op, {
         method: 'GET',
         path: `/rest/api/3/issue/${enc(issueIdOrKey)}`,
-        query: { fields: fields?.join(',') },
-      })) as { id?: string; key?: string; fields?: Record<string, unknown> };
-      return { id: String(body?.id ?? ''), key: String(body?.key ?? ''), fields: body?.fields ?? {} };
+        // `properties`: issue properties read in the same call (getIssue, IssueBean.properties).
+        query: { fields: fields?.join(','), ...(o?.properties?.length ? { properties: o.properties.join(',') } : {}) },
+      })) as { id?: string; key?: string; fields?: Record<string, unknown>; properties?: unknown };
+      const props = body?.properties;
+      return {
+        id: String(body?.id ?? ''),
+        key: String(body?.key ?? ''),
+        fields: body?.fields ?? {},
+        ...(o?.properties?.length ? { properties: props && typeof props === 'object' && !Array.isArray(props) ? (props as Record<string, unknown>) : {} } : {}),
+      };
     },
 
     async getWatchers(issueIdOrKey) {
@@ -50,9 +57,10 @@ export function issueMethods({ call, download, expectOk }: JiraCore): IssueMetho
       return (body?.watchers ?? []).map((w) => w.accountId).filter((id): id is string => !!id);
     },
 
-    async addComment(issueIdOrKey, adf) {
+    async addComment(issueIdOrKey, adf, opts) {
       const op = 'addComment';
-      const body = expectOk(op, await call(op, { method: 'POST', path: `/rest/api/3/issue/${enc(issueIdOrKey)}/comment`, json: { body: adf } })) as { id?: string };
+      const json = { body: adf, ...(opts?.visibility ? { visibility: opts.visibility } : {}) };
+      const body = expectOk(op, await call(op, { method: 'POST', path: `/rest/api/3/issue/${enc(issueIdOrKey)}/comment`, json })) as { id?: string };
       return { id: String(body?.id ?? '') };
     },
 

@@ -233,6 +233,7 @@ const ISSUE_METHODS = new Set([
   'getWatchers',
   'getRequestParticipants',
   'addComment',
+  'addRequestComment',
   'addAttachment',
   'setIssueProperty',
   'getIssueProperty',

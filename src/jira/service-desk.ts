@@ -7,7 +7,7 @@ import { toAccount } from './match.js';
 
 export type ServiceDeskMethods = Pick<
   JiraClient,
-  'serviceDeskProject' | 'createCustomer' | 'addCustomersToServiceDesk' | 'getRequestParticipants' | 'createRequest' | 'getServiceDesk' | 'getRequestType'
+  'serviceDeskProject' | 'createCustomer' | 'addCustomersToServiceDesk' | 'getRequestParticipants' | 'addRequestComment' | 'createRequest' | 'getServiceDesk' | 'getRequestType'
 >;
 
 export function serviceDeskMethods({ call, expectOk, authFirst }: JiraCore): ServiceDeskMethods {
@@ -48,6 +48,12 @@ export function serviceDeskMethods({ call, expectOk, authFirst }: JiraCore): Ser
       const op = 'getRequestParticipants';
       const body = expectOk(op, await call(op, { method: 'GET', path: `/rest/servicedeskapi/request/${enc(issueIdOrKey)}/participant` })) as { values?: { accountId?: string }[] };
       return (body?.values ?? []).map((w) => w.accountId).filter((id): id is string => !!id);
+    },
+
+    async addRequestComment(issueIdOrKey, text, isPublic) {
+      const op = 'createRequestComment';
+      const body = expectOk(op, await call(op, { method: 'POST', path: `/rest/servicedeskapi/request/${enc(issueIdOrKey)}/comment`, json: { body: text, public: isPublic } })) as { id?: unknown };
+      return { id: String(body?.id ?? '') };
     },
 
     async createRequest(input) {

@@ -41,6 +41,12 @@ export interface Ledger {
    * Waits up to `waitMs` for the holder, then throws a RetryableError.
    */
   lockIssue(issueKey: string, ttlMs: number, waitMs?: number): Promise<() => Promise<void>>;
+  /**
+   * The issue made from a reply to `issueKey` when it was resolved (src/deliver/resolved.ts):
+   * later replies to its thread go there. Recorded with setFollowUp (the latest wins).
+   */
+  followUpOf(issueKey: string): Promise<string | undefined>;
+  setFollowUp(issueKey: string, followUpKey: string): Promise<void>;
   /** Note that a mail is on its way to delivery (the resolver calls this as it starts on it). */
   markPending(mailKey: string): Promise<void>;
   /** Those of these Message-IDs that are on their way but not yet delivered. */
@@ -64,6 +70,10 @@ export function pendingKey(prefix: string, mailKey: string): string {
 // A mail is "on its way" at most this long: a thread's first mail that failed for good must not
 // hold its replies back for ever.
 const PENDING_TTL_S = 3600;
+
+export function followUpKey(prefix: string, issueKey: string): string {
+  return key(prefix, 'deliver', 'followup', issueKey);
+}
 
 export function ledgerKey(prefix: string, mailKey: string): string {
   return key(prefix, 'deliver', 'ledger', mailKey);
@@ -93,6 +103,12 @@ export function createLedger(redis: Redis, prefix: string): Ledger {
         if (e) return e;
       }
       return undefined;
+    },
+    async followUpOf(issueKey) {
+      return (await redis.get(followUpKey(prefix, issueKey))) ?? undefined;
+    },
+    async setFollowUp(issueKey, next) {
+      await redis.set(followUpKey(prefix, issueKey), next, 'EX', LEDGER_TTL_S);
     },
     async markPending(mailKey) {
       // NX: a mail delivered already (ledger) is never marked again by a re-run.

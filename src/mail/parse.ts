@@ -4,6 +4,7 @@
 // whatever the mail, cutting the least useful parts first and saying what was cut.
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import { PermanentError } from '../core/errors.js';
+import { readBounce } from './bounce.js';
 import { compactAuthResults, MAX_AUTH_RESULTS } from './auth-results.js';
 import { CLASSIFY_HEADERS, classify } from './classify.js';
 import { contentOf, type MailContent } from './content.js';
@@ -209,6 +210,7 @@ function buildRecord(p: ParsedMail, rawRef: RawRef, truncated: Set<string>): Mai
     headers,
     classification,
   };
+  if (classification.kind === 'bounce') record.bounce = readBounce(p.attachments, { text: p.text ?? '', ...(headers['x-failed-recipients'] ? { failedRecipients: headers['x-failed-recipients'] } : {}) });
   const auth = authResultsOf(p);
   if (auth.values.length) Object.assign(record, { authResults: auth.values, authHops: auth.hops });
   if (auth.authAs) record.authAs = auth.authAs;

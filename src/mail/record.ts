@@ -52,6 +52,30 @@ export const classificationSchema = z.object({
 });
 export type Classification = z.infer<typeof classificationSchema>;
 
+export const bounceRecipientSchema = z.object({
+  /** Final-Recipient (else Original-Recipient, else X-Failed-Recipients), lower-cased. */
+  recipient: z.string().max(320),
+  /** failed | delayed | delivered | relayed | expanded (RFC 3464 §2.3.3), or `unknown`. */
+  action: z.string().max(20),
+  /** The RFC 3463 status code, e.g. 5.1.1. */
+  status: z.string().max(20).optional(),
+  /** Diagnostic-Code: the remote server's words, one line, bounded. */
+  diagnostic: z.string().max(300).optional(),
+});
+export type BounceRecipient = z.infer<typeof bounceRecipientSchema>;
+
+/** What a bounce says (src/mail/bounce.ts): its CLAIMS, checked against the ledger before use. */
+export const bounceReportSchema = z.object({
+  /** Message-IDs of the returned mail (without angle brackets), at most 3. */
+  ids: z.array(z.string().max(250)).max(3),
+  recipients: z.array(bounceRecipientSchema).max(3),
+  /** True when the report had an RFC 3464 status part (then only Action: failed is a failure). */
+  standard: z.boolean(),
+  /** What a cap cut: 'chars', 'fields', 'blocks', 'value', 'recipients', 'ids'. */
+  cut: z.array(z.string()).optional(),
+});
+export type BounceReport = z.infer<typeof bounceReportSchema>;
+
 export const mailRecordSchema = z.object({
   v: z.literal(1),
   rawRef: rawRefSchema,
@@ -89,6 +113,8 @@ export const mailRecordSchema = z.object({
    * its head only; the raw source in the store is whole). Text and attachments have their own flags.
    */
   truncated: z.array(z.string()).optional(),
+  /** Only on a bounce: which mail came back, to whom it failed and why (the report's claims). */
+  bounce: bounceReportSchema.optional(),
   /** Set when mailparser could not make sense of the mail; classification is then `unparseable`. */
   parseError: z.string().optional(),
 });

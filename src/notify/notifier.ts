@@ -3,12 +3,15 @@
 // outage, a recipient deferred with 4xx) therefore reaches only those still owed the mail.
 import { RetryableError } from '../core/errors.js';
 import type { JiraClient } from '../jira/client.js';
-import type { Processor } from '../queues/worker.js';
+import { notify } from '../queues/catalog.js';
+import { smtpTokenSource } from '../oauth/tokens.js';
+import { defineStation, type RoleBase, type Station, type StationEnv } from '../station/station.js';
+import { startWorker, type Processor, type StationWorker, type WorkerDeps } from '../station/worker.js';
 import type { Redis } from '../core/redis.js';
 import type { NotifyJob } from './enqueue.js';
 import { expandRecipients } from './expand.js';
 import { isFinal, openLedger, type RecipientOutcome } from './ledger.js';
-import type { Mailer } from './mailer.js';
+import { createMailer, smtpTls, type Mailer } from './mailer.js';
 import { batches, loopHeaders, stableMessageId, subjectOf, textOf } from './message.js';
 import { outcomesOfError, outcomesOfSuccess, type PerRecipient, type SmtpAnswer } from './smtp-outcome.js';
 
@@ -119,4 +122,52 @@ export function createNotifier(deps: NotifierDeps): Processor<NotifyJob> {
     log.info(summary, 'notification sent');
     return summary;
   };
+}
+
+// ---- The station: notify, on the workaround token and the SMTP pool (src/station/station.ts) ----
+
+/**
+ * The configured SMTP server's pool, one per role process: the respond station sends on it too
+ * (src/respond/responder.ts). Closed once, after both workers have stopped.
+ */
+export function sharedMailer({ ctx: { config }, logger, redis, share }: RoleBase): Promise<Mailer> {
+  const smtp = config.smtp!;
+  return share(
+    'smtp',
+    () => {
+      const tls = smtpTls(smtp);
+      if (tls.warning) logger.warn(tls.warning);
+      else logger.info(tls.summary);
+      return createMailer(smtp, config.secrets.smtpPassword, smtpTokenSource(config, { logger, redis }));
+    },
+    async (mailer) => mailer.close(),
+  );
+}
+
+export function notifierStation(): Station {
+  return defineStation({
+    queue: notify,
+    needsToken: true,
+    prepare: sharedMailer,
+    process: (env, mailer) => createNotifier(notifierDeps(env, mailer)),
+  });
+}
+
+function notifierDeps({ ctx: { config }, redis, token }: StationEnv, mailer: Mailer): NotifierDeps {
+  const smtp = config.smtp!;
+  return {
+    redis,
+    prefix: config.prefix,
+    jira: () => token.source.client(),
+    mailer,
+    from: smtp.from,
+    bccBatchSize: smtp.bccBatchSize,
+    site: config.jira.site,
+    installId: config.prefix,
+  };
+}
+
+/** The notify worker alone, on deps a test builds; concurrency from the queue catalog unless `o` says otherwise. */
+export function startNotifierWorker(deps: NotifierDeps, o: Omit<WorkerDeps, 'prefix'>): StationWorker {
+  return startWorker(notify, createNotifier(deps), { prefix: deps.prefix, ...o });
 }

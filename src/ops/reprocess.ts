@@ -13,12 +13,12 @@ import type { Job, JobType, Queue } from 'bullmq';
 import type { RetryConfig } from '../config/schema.js';
 import { ledgerKey } from '../ledger/ledger.js';
 import { mailKey, normalizeMessageId } from '../mail/id.js';
-import { STATE_FIELD as DELIVER_STATE } from '../deliver/deliverer.js';
+import { DELIVER_STATE_FIELD } from '../deliver/deliverer.js';
 import { prepareMail } from '../mail/prepare.js';
 import type { MailRecord } from '../mail/record.js';
 import type { MailStore } from '../mail/store.js';
 import { createAuditTrail } from '../queues/audit.js';
-import { STATE_FIELD as RESOLVER_STATE } from '../identity/resolver.js';
+import { RESOLVE_STATE_FIELD } from '../identity/resolver.js';
 import { identityProvision, jiraDeliver, mailInbound, type MailOrigin } from '../queues/catalog.js';
 import { addJob, openQueue } from '../queues/queue.js';
 import type { Redis } from '../core/redis.js';
@@ -213,7 +213,7 @@ async function restart(deps: ReprocessDeps, queues: Queues, found: Found, source
 
   // A finished delivery: its ledger entry becomes an earlier run's, so the fresh job adopts the issue.
   let deliveredBefore: string | undefined;
-  const deliverState = found.deliver?.data?.[DELIVER_STATE] as { finished?: boolean; target?: { issueKey?: string } } | undefined;
+  const deliverState = found.deliver?.data?.[DELIVER_STATE_FIELD] as { finished?: boolean; target?: { issueKey?: string } } | undefined;
   if (found.deliver && deliverState?.finished) {
     const k = ledgerKey(deps.prefix, mk);
     const raw = await deps.redis.get(k);
@@ -226,7 +226,7 @@ async function restart(deps: ReprocessDeps, queues: Queues, found: Found, source
 
   // People whose account could not be made: retry their provision jobs, or the run gives up on them again.
   const retriedProvision: string[] = [];
-  const people = (found.inbound?.data?.[RESOLVER_STATE] as { people?: { email: string; mode?: 'user' | 'customer'; status: string }[] } | undefined)?.people ?? [];
+  const people = (found.inbound?.data?.[RESOLVE_STATE_FIELD] as { people?: { email: string; mode?: 'user' | 'customer'; status: string }[] } | undefined)?.people ?? [];
   for (const person of people) {
     if (person.status !== 'gave-up' || !person.mode) continue;
     const id = identityProvision.jobId({ site: deps.site, email: person.email, mode: person.mode, mailboxId: found.mailboxId });

@@ -3,7 +3,7 @@
 // the same work a no-op.
 import { z } from 'zod';
 import { mailKey, normalizeMessageId } from '../mail/id.js';
-import { mailRecordSchema } from '../mail/record.js';
+import { bounceRecipientSchema, mailRecordSchema } from '../mail/record.js';
 import { defineQueue } from './define.js';
 import { clip, mailLabel } from './label.js';
 
@@ -182,19 +182,47 @@ const commentJob = z.object({
   only: z.string().optional(),
 });
 
+const bounceJob = z.object({
+  /**
+   * A bounce of a mail Mailroom sent (src/identity/bounce.ts found its Message-ID in the ledger):
+   * an internal note on the issue. Nothing is mailed.
+   */
+  kind: z.literal('bounce'),
+  mailboxId: z.string(),
+  issueKey: z.string(),
+  /** The bounce mail's key (mailKey): its audit subject and part of the job id. */
+  bounceMail: z.string().max(300),
+  /** sha256 of our Message-ID, hex: the job id names our mail without showing its id. */
+  ourKey: z.string().regex(/^[a-f0-9]{64}$/),
+  /** What we had sent (the respond job that sent it) and to whom, from the ledger. */
+  sent: z.object({ kind: z.enum(['acknowledge', 'comment', 'other']), commentId: z.string().max(40).optional(), to: z.string().max(320), at: z.string().max(40) }),
+  /** The report's claims (src/mail/bounce.ts), bounded. */
+  recipients: z.array(bounceRecipientSchema).max(3),
+  /** Who sent the report, and when it says (its Date), for the note. */
+  reporter: z.string().max(320).optional(),
+  reportedAt: z.string().max(40).optional(),
+});
+
 export const respond = defineQueue({
   name: 'respond',
-  payload: z.discriminatedUnion('kind', [acknowledgeJob, commentJob]),
+  payload: z.discriminatedUnion('kind', [acknowledgeJob, commentJob, bounceJob]),
   jobId: (d) =>
     (d.kind === 'acknowledge'
       ? ['respond', d.kind, d.mailboxId, d.issueKey, d.to.toLowerCase(), ...(d.resend ? [d.resend] : [])]
-      : ['respond', d.kind, d.issueKey, d.commentId, ...(d.only ? [d.only.toLowerCase()] : []), ...(d.resend ? [d.resend] : [])]
+      : d.kind === 'comment'
+        ? ['respond', d.kind, d.issueKey, d.commentId, ...(d.only ? [d.only.toLowerCase()] : []), ...(d.resend ? [d.resend] : [])]
+        : ['respond', d.kind, d.bounceMail, d.ourKey]
     ).join('|').replace(/:/g, '_'),
   retry: { attempts: 12, delay: '10s', maxDelay: '10m' },
   // Comments are read through the token (is it public? who wrote it?): these jobs wait with the
   // other token queues while the token is being fixed.
   needsToken: true,
-  label: (d) => (d.kind === 'acknowledge' ? `${d.issueKey} acknowledge to ${clip(d.to, 60)}${d.resend ? ' (resent)' : ''}` : `${d.issueKey} comment ${d.commentId} to ${d.only ? clip(d.only, 60) : 'its mail-only participants'}${d.resend ? ' (resent)' : ''}`),
+  label: (d) =>
+    d.kind === 'acknowledge'
+      ? `${d.issueKey} acknowledge to ${clip(d.to, 60)}${d.resend ? ' (resent)' : ''}`
+      : d.kind === 'comment'
+        ? `${d.issueKey} comment ${d.commentId} to ${d.only ? clip(d.only, 60) : 'its mail-only participants'}${d.resend ? ' (resent)' : ''}`
+        : `${d.issueKey} internal note: ${d.sent.kind} to ${clip(d.sent.to, 60)} bounced`,
   // Each job is one SMTP message or a handful; a few at once hide the server's latency.
   worker: { concurrency: 4 },
 });

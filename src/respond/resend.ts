@@ -17,6 +17,9 @@ import { addJob } from '../queues/queue.js';
 import { keptJob, outboxKey } from './outbox.js';
 import type { RespondJob } from './responder.js';
 
+/** A mail to a customer (a bounce note mails nobody: nothing to resend). */
+type CustomerMailJob = Exclude<RespondJob, { kind: 'bounce' }>;
+
 /** Why a resend cannot be queued: `usage` is the caller's to fix, `missing` names nothing kept. */
 export class ResendRefused extends Error {
   constructor(
@@ -36,11 +39,11 @@ export interface ResendResult {
   jobId: string;
   /** The job it copies. */
   of: string;
-  data: RespondJob;
+  data: CustomerMailJob;
 }
 
 /** The respond job's id without its resend / only parts: the one a counter of resends hangs on. */
-function baseJobId(data: RespondJob): string {
+function baseJobId(data: CustomerMailJob): string {
   const { resend: _r, ...rest } = data;
   if (rest.kind === 'comment') {
     const { only: _o, ...plain } = rest;
@@ -50,15 +53,15 @@ function baseJobId(data: RespondJob): string {
 }
 
 /** The job's data as kept in its outbox record, else as BullMQ still holds it (failed, or kept completed). */
-async function jobData(redis: Redis, queue: Queue, prefix: string, jobId: string): Promise<RespondJob | undefined> {
+async function jobData(redis: Redis, queue: Queue, prefix: string, jobId: string): Promise<CustomerMailJob | undefined> {
   const kept = await keptJob(redis, prefix, jobId);
   const raw = kept ?? (await queue.getJob(jobId))?.data;
   const parsed = respond.payload.safeParse(raw);
-  return parsed.success ? parsed.data : undefined;
+  return parsed.success && parsed.data.kind !== 'bounce' ? parsed.data : undefined;
 }
 
 /** The job to copy, with the address narrowed as asked; refuses what names nothing or the wrong address. */
-export async function findResend(redis: Redis, queue: Queue, prefix: string, t: ResendTarget): Promise<{ of: string; data: RespondJob }> {
+export async function findResend(redis: Redis, queue: Queue, prefix: string, t: ResendTarget): Promise<{ of: string; data: CustomerMailJob }> {
   if ('jobId' in t) {
     const data = await jobData(redis, queue, prefix, t.jobId);
     if (!data) throw new ResendRefused('missing', `no respond job ${t.jobId} is kept (a typo, or its record expired after 30 days): see \`mailroom failed list --queue respond\` or \`mailroom audit <address>\``);
@@ -88,7 +91,7 @@ async function mailedBefore(redis: Redis, prefix: string, jobId: string, to: str
   }
 }
 
-function narrow(data: RespondJob, to: string | undefined, jobId: string): RespondJob {
+function narrow(data: CustomerMailJob, to: string | undefined, jobId: string): CustomerMailJob {
   if (!to) return data;
   const address = to.toLowerCase();
   if (data.kind === 'acknowledge') {
@@ -101,12 +104,12 @@ function narrow(data: RespondJob, to: string | undefined, jobId: string): Respon
 /** Queue the copy under a new id (`<first job's id>|resend|<n>`) and write `resend-queued` to the audit trail. */
 export async function queueResend(
   deps: { redis: Redis; prefix: string; queue: Queue; audit: AuditTrail; who: string },
-  found: { of: string; data: RespondJob },
+  found: { of: string; data: CustomerMailJob },
 ): Promise<ResendResult> {
   const base = baseJobId(found.data);
   const countKey = key(deps.prefix, 'respond', 'resends', base);
   const [[, n]] = (await deps.redis.multi().incr(countKey).expire(countKey, LEDGER_TTL_S).exec()) as [[unknown, number]];
-  const data: RespondJob = { ...found.data, resend: `resend|${n}` };
+  const data: CustomerMailJob = { ...found.data, resend: `resend|${n}` };
   const job = await addJob(deps.queue, respond, data);
   const jobId = String(job.id);
   // Each address the copy may mail gets the entry: for a whole comment mail, those the first one wrote to.

@@ -5,7 +5,6 @@
 // (outbox, audit trail, metrics). A 4xx or an unreachable server is retried; a 5xx is final.
 import type { z } from 'zod';
 import { NotFoundError, RetryableError } from '../core/errors.js';
-import type { Metrics } from '../core/metrics.js';
 import type { Redis } from '../core/redis.js';
 import type { MailboxConfig } from '../config/schema.js';
 import type { JiraClient } from '../jira/client.js';
@@ -13,8 +12,13 @@ import type { Mailer } from '../notify/mailer.js';
 import { issueUrl } from '../notify/message.js';
 import { outcomesOfError, outcomesOfSuccess, type PerRecipient, type SmtpAnswer } from '../notify/smtp-outcome.js';
 import type { AuditTrail } from '../queues/audit.js';
-import type { respond } from '../queues/catalog.js';
-import type { Processor, ProcessorContext } from '../queues/worker.js';
+import { metrics, type Metrics } from '../core/metrics.js';
+import { sharedMailer } from '../notify/notifier.js';
+import { createAuditTrail } from '../queues/audit.js';
+import { respond } from '../queues/catalog.js';
+import { defineStation, type Station, type StationEnv } from '../station/station.js';
+import { startWorker, type Processor, type ProcessorContext, type StationWorker, type WorkerDeps } from '../station/worker.js';
+import { noteBounce } from './bounce-note.js';
 import { commentMailFor, type CommentMail } from './comment.js';
 import type { MailFile } from './comment-files.js';
 import { ackHeaders, ackMessage, plainSubject } from './message.js';
@@ -24,7 +28,7 @@ import { takeSend } from './rate.js';
 export type RespondJob = z.infer<typeof respond.payload>;
 type AckJob = Extract<RespondJob, { kind: 'acknowledge' }>;
 
-export type ResponderClient = Pick<JiraClient, 'getComment' | 'getIssueProperty' | 'getIssue' | 'myself' | 'getAttachmentContent'>;
+export type ResponderClient = Pick<JiraClient, 'getComment' | 'getIssueProperty' | 'getIssue' | 'myself' | 'addComment' | 'addRequestComment' | 'getAttachmentContent'>;
 
 export interface ResponderDeps {
   redis: Redis;
@@ -58,6 +62,7 @@ interface OneMail {
 
 export function createResponder(deps: ResponderDeps): Processor<RespondJob> {
   return async (data, ctx) => {
+    if (data.kind === 'bounce') return noteBounce(deps, ctx, data);
     const outbox = openOutbox(deps.redis, deps.prefix, String(ctx.job.id));
     await outbox.keep(data);
     const mails = data.kind === 'acknowledge' ? ackMails(deps, data) : await commentMails(deps, ctx, data);
@@ -182,4 +187,36 @@ async function finish(deps: ResponderDeps, ctx: ProcessorContext, outbox: Outbox
 
 function now(): string {
   return new Date().toISOString();
+}
+
+// ---- The station: respond, in the notifier role on its SMTP pool (src/station/station.ts) ----
+
+export function responderStation(): Station {
+  return defineStation({
+    queue: respond,
+    needsToken: true,
+    prepare: sharedMailer,
+    process: (env, mailer) => createResponder(responderDeps(env, mailer)),
+  });
+}
+
+function responderDeps({ ctx: { config }, redis, token }: StationEnv, mailer: Mailer): ResponderDeps {
+  const byId = new Map(config.mailboxes.map((m) => [m.id, m]));
+  return {
+    redis,
+    prefix: config.prefix,
+    mailer,
+    mailbox: (id) => byId.get(id),
+    smtpFrom: config.smtp!.from,
+    site: config.jira.site,
+    installId: config.prefix,
+    jira: () => token.source.client(),
+    audit: createAuditTrail({ redis, prefix: config.prefix }),
+    metrics,
+  };
+}
+
+/** The respond worker alone, on deps a test builds. */
+export function startResponderWorker(deps: ResponderDeps, o: Omit<WorkerDeps, 'prefix'>): StationWorker {
+  return startWorker(respond, createResponder(deps), { prefix: deps.prefix, ...o });
 }

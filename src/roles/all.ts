@@ -1,9 +1,7 @@
 // Every role, for `mailroom start` / `npm start` (all roles in one process). In production
 // each role usually runs as its own process (Procfile); any role runs in any number of copies.
-import { delivererRole } from '../deliver/role.js';
 import { pollerRole } from '../imap/role.js';
-import { notifierWithReplies } from '../respond/role.js';
-import { provisionerRole, resolverRole } from '../identity/role.js';
+import { delivererRole, notifierRole, provisionerRole, resolverRole } from './stations.js';
 import type { RoleStarter } from './runtime.js';
 import { webRole } from '../web/role.js';
 
@@ -21,7 +19,7 @@ export function rolesByName(opts: AllRolesOptions = {}): Record<RoleName, RoleSt
     provisioner: provisionerRole(),
     deliverer: delivererRole(),
     // Without an smtp section the notifier idles with one log line (src/notify/role.ts).
-    notifier: notifierWithReplies(),
+    notifier: notifierRole(),
     web: webRole({ noAuth: opts.noAuth }),
   };
 }

@@ -14,7 +14,7 @@ import { identityProvision, jiraDeliver } from '../../src/queues/catalog.js';
 import { humanRecord, startInProcess, testMailbox, type InProcessPipeline } from '../helpers/sim-run.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
-import { startWorker } from '../../src/queues/worker.js';
+import { startWorker } from '../../src/station/worker.js';
 import { PermanentError, RetryableError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/core/metrics.js';

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Queue } from 'bullmq';
 import { identityProvision } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
-import { startWorker } from '../../src/queues/worker.js';
+import { startWorker } from '../../src/station/worker.js';
 import { PermanentError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
 import { notice } from '../helpers/corpus.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Queue, Worker } from 'bullmq';
 import { identityProvision, mailInbound } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
-import { startWorker } from '../../src/queues/worker.js';
+import { startWorker } from '../../src/station/worker.js';
 import { PermanentError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
 import { writeHeartbeat } from '../../src/imap/heartbeat.js';

@@ -38,7 +38,7 @@ const gate = { passes: [] as number[], trips: [] as [number, number][], holds: [
 
 const entry = (role: 'resolver' | 'provisioner') => `
 import { runRoles } from './src/roles/runtime.js';
-import { ${role}Role } from './src/identity/role.js';
+import { ${role}Role } from './src/roles/stations.js';
 const say = (line) => process.stderr.write(line + '\\n');
 await runRoles('${role}', [${role}Role({
   lockDuration: 1000,

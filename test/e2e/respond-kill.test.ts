@@ -49,8 +49,8 @@ let stderr = '';
 // so the killed process's jobs come back within seconds, not BullMQ's 30.
 const ENTRY = `
 import { runRoles } from './src/roles/runtime.js';
-import { notifierWithReplies } from './src/respond/role.js';
-await runRoles('notifier', [notifierWithReplies({ lockDuration: 1000, stalledInterval: 500 })]);
+import { notifierRole } from './src/roles/stations.js';
+await runRoles('notifier', [notifierRole({ lockDuration: 1000, stalledInterval: 500 })]);
 `;
 
 function startNotifier(): ChildProcess {

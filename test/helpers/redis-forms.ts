@@ -2,7 +2,8 @@
 // Redis Cluster, and a primary + replica watched by 3 Sentinels. `env` is what a Mailroom
 // process needs to use one (REDIS_CLUSTER_NODES, or REDIS_SENTINELS + REDIS_SENTINEL_MASTER).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -46,19 +47,46 @@ async function waitFor(what: string, ok: () => Promise<boolean>, ms = 30_000): P
   }
 }
 
-function launch(dir: string, args: string[]): ChildProcess {
+// Why a server exited is in its log file (stderr is empty once the log is open): the tail is
+// printed, and kept on the process for the error the wait throws, so a red CI run names the
+// cause (a full temp disk, a taken cluster-bus port) instead of only "exited with 1".
+function launch(dir: string, args: string[], log: string): ChildProcess {
   const c = spawn(SERVER, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   c.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
   c.once('exit', (code, signal) => {
-    if (code) process.stderr.write(`redis-server ${args.slice(0, 2).join(' ')} exited with ${code ?? signal} ${err}(a taken port is retried)\n`);
+    if (!code) return;
+    const tail = logTail(log);
+    (c as ChildProcess & { why?: string }).why = (err + tail).trim();
+    process.stderr.write(`redis-server ${args.slice(0, 2).join(' ')} exited with ${code ?? signal} (a taken port is retried):\n${err}${tail}\n`);
   });
   return c;
 }
 
+function logTail(log: string): string {
+  try {
+    return readFileSync(log, 'utf8').split('\n').slice(-8).join('\n');
+  } catch (e) {
+    return `(no log at ${log}: ${(e as Error).message})`;
+  }
+}
+
 /** Throws (ending the wait) when the server has exited: its port was taken. */
 function alive(c: ChildProcess): boolean {
-  if (c.exitCode !== null || c.signalCode !== null) throw new Error(`redis-server exited (${c.exitCode ?? c.signalCode})`);
+  if (c.exitCode !== null || c.signalCode !== null) throw new Error(`redis-server exited (${c.exitCode ?? c.signalCode}): ${(c as ChildProcess & { why?: string }).why ?? ''}`);
+  return true;
+}
+
+/** Whether each port can be listened on now on loopback (a cluster node also binds port + 10000). */
+async function allFree(list: number[]): Promise<boolean> {
+  for (const port of list) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (!ok) return false;
+  }
   return true;
 }
 
@@ -68,7 +96,8 @@ async function ports(n: number): Promise<number[]> {
   return [...out];
 }
 
-const dataArgs = (port: number, dir: string) => ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--logfile', join(dir, `redis-${port}.log`)];
+const dataLog = (port: number, dir: string) => join(dir, `redis-${port}.log`);
+const dataArgs = (port: number, dir: string) => ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--logfile', dataLog(port, dir)];
 
 async function stopAll(children: ChildProcess[], dir: string): Promise<void> {
   await Promise.all(
@@ -80,13 +109,13 @@ async function stopAll(children: ChildProcess[], dir: string): Promise<void> {
 }
 
 // A port picked free can be taken by another process before redis-server binds it (the
-// machine is shared): start the whole topology again on fresh ports, a few times.
+// machine is shared): start the whole topology again on fresh ports, up to five times.
 async function retrying<T>(start: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await start();
     } catch (e) {
-      if (attempt >= 3) throw e;
+      if (attempt >= 5) throw e;
     }
   }
 }
@@ -103,8 +132,8 @@ async function startClusterOnce(): Promise<RedisForm> {
   const dir = mkdtempSync(join(tmpdir(), 'mr-cluster-'));
   // Cluster nodes also use port + 10000 for their bus: keep that below 65536.
   let p = await ports(3);
-  while (p.some((port) => port > 55_000)) p = await ports(3);
-  const children = p.map((port) => launch(dir, [...dataArgs(port, dir), '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000']));
+  while (p.some((port) => port > 55_000) || !(await allFree(p.map((port) => port + 10_000)))) p = await ports(3);
+  const children = p.map((port) => launch(dir, [...dataArgs(port, dir), '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'], dataLog(port, dir)));
   try {
     for (const [i, port] of p.entries()) await waitFor(`cluster node ${port}`, async () => alive(children[i]!) && (await cli(port, 'ping')) === 'PONG');
     await run(CLI, ['--cluster', 'create', ...p.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
@@ -129,7 +158,7 @@ async function startSentinelOnce(): Promise<SentinelForm> {
   const startData = (port: number, replicaOf?: number) => {
     const args = dataArgs(port, dir);
     if (replicaOf) args.push('--replicaof', '127.0.0.1', String(replicaOf));
-    data.set(port, launch(dir, args));
+    data.set(port, launch(dir, args, dataLog(port, dir)));
   };
   const all = () => [...data.values(), ...sentinels];
   try {
@@ -153,7 +182,7 @@ async function startSentinelOnce(): Promise<SentinelForm> {
           '',
         ].join('\n'),
       );
-      sentinels.push(launch(dir, [conf, '--sentinel']));
+      sentinels.push(launch(dir, [conf, '--sentinel'], join(dir, `sentinel-${port}.log`)));
     }
     for (const port of s) {
       await waitFor(`sentinel ${port} sees the replica`, async () => /num-slaves\n1\b/.test(await cli(port, 'sentinel', 'master', master)) || (await cli(port, 'sentinel', 'replicas', master)).includes(String(b)));

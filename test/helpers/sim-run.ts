@@ -10,10 +10,11 @@ import type { MailRecord } from '../../src/mail/record.js';
 import { identityProvision, jiraDeliver, mailboxActions, mailInbound } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import type { Redis } from '../../src/core/redis.js';
-import { createPipeline, type Pipeline } from '../../src/identity/context.js';
+import { createIdentityContext, type IdentityContext } from '../../src/identity/context.js';
 import type { MailInbound } from '../../src/identity/resolver.js';
 import { gatedClientMaker, type RetryAfterObserver } from '../../src/jira/retry-after.js';
-import { startProvisionerWorker, startResolverWorker } from '../../src/identity/role.js';
+import { startProvisionerWorker } from '../../src/identity/provisioner.js';
+import { startResolverWorker } from '../../src/identity/resolver.js';
 
 /** The pipeline's queues, for a test to add jobs and look at them (the workers open their own). */
 export interface PipelineQueues {
@@ -112,7 +113,7 @@ export function testMailbox(o: Record<string, unknown>): MailboxConfig {
 }
 
 export interface InProcessPipeline {
-  pipeline: Pipeline;
+  pipeline: IdentityContext;
   queues: PipelineQueues & { all: Queue[] };
   workers: Worker[];
   enqueue(mails: MailInbound[]): Promise<void>;
@@ -146,7 +147,7 @@ export async function startInProcess(o: InProcessOptions): Promise<InProcessPipe
   // Gated as the roles' clients are (src/token/runtime.ts): one Retry-After gate where clients are made.
   const { gate, make } = gatedClientMaker({ redis: o.redis, prefix: o.prefix, site: o.jira.url, observer: o.retryAfterObserver });
   const client = make({ baseUrl: o.jira.url, email: o.jira.email, token: o.jira.token, timeoutMs: o.jira.timeoutMs ?? 5_000 });
-  const pipeline = createPipeline({
+  const pipeline = createIdentityContext({
     redis: o.redis,
     prefix: o.prefix,
     site: o.jira.url,

@@ -104,10 +104,65 @@ describe('Jira simulator: rate limits by scope, hidden issues, links, transition
       const t = (await call(`/rest/api/3/issue/${dup.key}/transitions?expand=transitions.fields`)).body as { transitions: { id: string; to: { statusCategory: { key: string } }; fields: { resolution?: unknown } }[] };
       const done = t.transitions.find((x) => x.to.statusCategory.key === 'done')!;
       expect(done.fields.resolution).toBeDefined();
-      const todo = t.transitions.find((x) => x.to.statusCategory.key === 'new')!;
-      expect((await call(`/rest/api/3/issue/${dup.key}/transitions`, { method: 'POST', body: { transition: { id: todo.id }, fields: { resolution: { name: 'Duplicate' } } } })).status).toBe(400);
+      const progress = t.transitions.find((x) => x.to.statusCategory.key === 'indeterminate')!;
+      expect((await call(`/rest/api/3/issue/${dup.key}/transitions`, { method: 'POST', body: { transition: { id: progress.id }, fields: { resolution: { name: 'Duplicate' } } } })).status).toBe(400);
       expect((await call(`/rest/api/3/issue/${dup.key}/transitions`, { method: 'POST', body: { transition: { id: done.id }, fields: { resolution: { name: 'Duplicate' } } } })).status).toBe(204);
       expect(dup.fields.resolution).toEqual({ name: 'Duplicate' });
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('transitions are those valid from the issue\'s status; Done sets resolutiondate, Reopen clears it; an invalid one is a 400', async () => {
+    const { sim, call } = await rig({ indexLagMs: 0 });
+    try {
+      const created = await call('/rest/api/3/issue', { method: 'POST', body: { fields: { project: { key: 'SUP' }, issuetype: { name: 'Task' }, summary: 'w' } } });
+      const key = String(created.body!.key);
+      const fields = async () => ((await call(`/rest/api/3/issue/${key}?fields=status,resolution,resolutiondate`)).body as { fields: Record<string, unknown> }).fields;
+      const offered = async () => ((await call(`/rest/api/3/issue/${key}/transitions`)).body as { transitions: { id: string; name: string }[] }).transitions.map((x) => x.name);
+      expect(await fields()).toEqual({ status: { name: 'To Do', statusCategory: { key: 'new' } }, resolution: null, resolutiondate: null });
+      expect(await offered()).toEqual(['In Progress', 'Done']);
+      expect((await call(`/rest/api/3/issue/${key}/transitions`, { method: 'POST', body: { transition: { id: '31' } } })).status).toBe(204);
+      const done = await fields();
+      expect(done.status).toEqual({ name: 'Done', statusCategory: { key: 'done' } });
+      expect(Date.now() - Date.parse(String(done.resolutiondate))).toBeLessThan(5_000);
+      expect(await offered()).toEqual(['Reopen']);
+      // Not valid from Done: refused as Jira does (doTransition 400), the issue unchanged.
+      const again = await call(`/rest/api/3/issue/${key}/transitions`, { method: 'POST', body: { transition: { id: '21' } } });
+      expect(again.status).toBe(400);
+      expect(JSON.stringify(again.body)).toMatch(/not valid for this issue/);
+      expect((await fields()).status).toMatchObject({ name: 'Done' });
+      expect((await call(`/rest/api/3/issue/${key}/transitions`, { method: 'POST', body: { transition: { id: '41' } } })).status).toBe(204);
+      expect(await fields()).toEqual({ status: { name: 'To Do', statusCategory: { key: 'new' } }, resolution: null, resolutiondate: null });
+      // A workflow without Reopen (tests change state.workflow): nothing leads out of Done.
+      sim.state.workflow = sim.state.workflow.filter((x) => x.name !== 'Reopen');
+      await call(`/rest/api/3/issue/${key}/transitions`, { method: 'POST', body: { transition: { id: '31' } } });
+      expect(await offered()).toEqual([]);
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('GET issue returns the issue properties asked for; a link needs Link issues on the outward project (404 without, as the spec lists)', async () => {
+    const { sim, site, call } = await rig({ indexLagMs: 0 });
+    try {
+      const p = sim.state.project('SUP')!;
+      const [a, b] = [sim.state.createIssue(p, { summary: 'a' }), sim.state.createIssue(p, { summary: 'b' })];
+      a.properties.set('mailroom.comments', { ids: ['x'] });
+      expect((await call(`/rest/api/3/issue/${a.key}?fields=summary&properties=mailroom.comments,absent`)).body).toMatchObject({ fields: { summary: 'a' }, properties: { 'mailroom.comments': { ids: ['x'] } } });
+      expect((await call(`/rest/api/3/issue/${b.key}?fields=summary&properties=mailroom.comments`)).body).toMatchObject({ properties: {} });
+      expect((await call(`/rest/api/3/issue/${b.key}?fields=summary`)).body).not.toHaveProperty('properties');
+      const admin = sim.state.accounts.get(site.admin.accountId)!;
+      admin.siteAdmin = false;
+      for (const perm of PROJECT_PERMISSIONS) admin.permissions.delete(perm);
+      admin.projectPermissions.set('SUP', new Set(PROJECT_PERMISSIONS.filter((x) => x !== 'LINK_ISSUES')));
+      const link = { type: { name: 'Relates' }, outwardIssue: { key: b.key }, inwardIssue: { key: a.key } };
+      const refused = await call('/rest/api/3/issueLink', { method: 'POST', body: link });
+      expect(refused.status).toBe(404);
+      expect(JSON.stringify(refused.body)).toMatch(/permission to link issues/);
+      expect(b.links ?? []).toHaveLength(0);
+      admin.projectPermissions.get('SUP')!.add('LINK_ISSUES');
+      expect((await call('/rest/api/3/issueLink', { method: 'POST', body: link })).status).toBe(201);
     } finally {
       await sim.close();
     }

@@ -15,9 +15,9 @@ import { enqueueNotification, type NotifyJob } from '../../src/notify/enqueue.js
 import { ledgerKey } from '../../src/notify/ledger.js';
 import { createMailer, type Mailer } from '../../src/notify/mailer.js';
 import type { NotifyResult } from '../../src/notify/notifier.js';
-import { startNotifierWorker } from '../../src/notify/role.js';
-import { createPipeline } from '../../src/identity/context.js';
-import { startResolverWorker } from '../../src/identity/role.js';
+import { startNotifierWorker } from '../../src/notify/notifier.js';
+import { createIdentityContext } from '../../src/identity/context.js';
+import { startResolverWorker } from '../../src/identity/resolver.js';
 import { mailInbound, notify } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import { loadSecretKey } from '../../src/token/key.js';
@@ -213,7 +213,7 @@ describe('notifier', () => {
     const { queue } = startNotifier({ port });
     const r = await enqueueNotification(queue, job({ groups: [], users: ['a@x.example', 'b@x.example', 'c@x.example'] }), FAST);
     await until('a failed attempt', async () => ((await queue.getJob(r.jobId))?.attemptsMade ?? 0) >= 1);
-    sink = await startSmtpSink(port);
+    sink = await startSmtpSink({ port });
     const done = await settle(queue, r.jobId);
     expect(await done.getState()).toBe('completed');
     expect([...recipientsOf(sink)].sort()).toEqual(['a@x.example', 'b@x.example', 'c@x.example']);
@@ -303,7 +303,7 @@ describe('notifier', () => {
 
     // The resolver, with a policy that would create a user for any unknown sender.
     const mailbox = mailboxSchema.parse({ id: 'support', addresses: [SUPPORT], policy: { autoCreate: 'user' } });
-    const pipeline = createPipeline({
+    const pipeline = createIdentityContext({
       redis,
       prefix,
       site: jira.sim.url,

@@ -10,7 +10,7 @@ import { UserNotFoundYetError } from '../../src/jira/errors.js';
 import { ceilingStatus, takeNewAccount } from '../../src/identity/account-ceiling.js';
 import { USER_PROPAGATION_MS } from '../../src/identity/provision-memberships.js';
 import { silentLogger } from '../../src/core/log.js';
-import { createPipeline, type Pipeline } from '../../src/identity/context.js';
+import { createIdentityContext, type IdentityContext } from '../../src/identity/context.js';
 import { createProvisioner, PROVISION_STATE_FIELD, type ProvisionPayload } from '../../src/identity/provisioner.js';
 import { humanRecord, openPipelineQueues, testMailbox } from '../helpers/sim-run.js';
 import { registerWaiter } from '../../src/identity/waiters.js';
@@ -18,13 +18,13 @@ import { identityProvision, mailInbound } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
-import { processorContext, queueAdder } from '../../src/queues/worker.js';
+import { processorContext, queueAdder } from '../../src/station/worker.js';
 
 const GROUPS = ['jira-software-users', 'support-customers'];
 let jira: SeededSim;
 let redis: Redis;
 let prefix: string;
-let pipeline: Pipeline;
+let pipeline: IdentityContext;
 let queues: ReturnType<typeof openPipelineQueues>;
 
 beforeAll(async () => {
@@ -48,7 +48,7 @@ beforeEach(async () => {
   jira.sim.state.userPropagationMs = 0;
   prefix = uniquePrefix('prov');
   const client = jira.client();
-  pipeline = createPipeline({
+  pipeline = createIdentityContext({
     redis,
     prefix,
     site: jira.sim.url,

@@ -4,7 +4,7 @@ import { Queue, QueueEvents, type Job } from 'bullmq';
 import { z } from 'zod';
 import { defineQueue } from '../../src/queues/define.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
-import { outcomeOf, startWorker } from '../../src/queues/worker.js';
+import { outcomeOf, startWorker } from '../../src/station/worker.js';
 import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createAuditTrail } from '../../src/queues/audit.js';
@@ -94,6 +94,35 @@ describe('startWorker', () => {
     expect(await last('af1')).toEqual([expect.objectContaining({ step: 'test-failed', outcome: 'failed', detail: 'gave up after 3 attempts: Jira answered 503' })]);
     expect(((await q.getJob('t|af1')) as Job).attemptsMade).toBe(3);
     await worker.close();
+    await q.close();
+  });
+
+  it('ctx.park sets the job aside until the time given, then runs it again from the start, spending no attempt', async () => {
+    const parkDef = defineQueue({ ...def, name: 'test-park' });
+    const q = openQueue(parkDef, { connection: redis, prefix });
+    const runs: number[] = [];
+    let until = 0;
+    const worker = startWorker(parkDef, async (_d, ctx) => {
+      runs.push(Date.now());
+      if (runs.length === 1) {
+        until = Date.now() + 700;
+        await ctx.park(until, 'waiting for something');
+      }
+      return 'ok';
+    }, { connection: redis, prefix, logger: silentLogger });
+    const parkEvents = new QueueEvents(parkDef.name, { connection: testRedis({ forWorker: true }), prefix });
+    await parkEvents.waitUntilReady();
+    const done = new Promise<void>((resolve) => parkEvents.on('completed', ({ jobId }) => jobId === 't|pk1' && resolve()));
+    await addJob(q, parkDef, { id: 'pk1', behaviour: 'ok' });
+    await done;
+    const job = (await q.getJob('t|pk1')) as Job;
+    expect(runs).toHaveLength(2);
+    expect(runs[1]!).toBeGreaterThanOrEqual(until);
+    // The completing run is the one attempt made: the park spent none.
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toBeFalsy();
+    await worker.close();
+    await parkEvents.close();
     await q.close();
   });
 

@@ -10,7 +10,7 @@ import { createJiraClient, type JiraClient } from '../../src/jira/index.js';
 import { createLogger } from '../../src/core/log.js';
 import { identityProvision, tokenQueues } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';
-import { startWorker } from '../../src/queues/worker.js';
+import { startWorker } from '../../src/station/worker.js';
 import { TokenKeyError, TokenPausedError, tokenVersionOf } from '../../src/token/errors.js';
 import { createTokenGate, readTokenState, resumeGate, tripGate, openTokenQueues } from '../../src/token/gate.js';
 import { loadSecretKey } from '../../src/token/key.js';

@@ -12,7 +12,7 @@ import { parseConfig, type Config } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/log.js';
 import { mailboxActions, notify } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
-import { startWorker } from '../../src/queues/worker.js';
+import { startWorker } from '../../src/station/worker.js';
 import { pausedQueuesKey, stateKey } from '../../src/token/gate.js';
 import { KEY_MISMATCH_EXIT, KeyMismatchError, keyId, loadSecretKey } from '../../src/token/key.js';
 import { openTokenRuntime, startTokenRuntime } from '../../src/token/runtime.js';
@@ -56,7 +56,7 @@ describe('a process whose key cannot decrypt the stored token', () => {
   it('exits 2 (bad configuration or key, docs/exit-codes.md) and says so on stderr, as a role process', { timeout: 60_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mr-keymismatch-'));
     writeFileSync(join(dir, 'mailroom.yml'), ['jira:', `  site: ${jira.sim.url}`, 'mailboxes:', '  - id: support', '    deliver:', '      project: SUP', ''].join('\n'));
-    const entry = "import { runRoles } from './src/roles/runtime.js';\nimport { delivererRole } from './src/deliver/role.js';\nawait runRoles('deliverer', [delivererRole()]);\n";
+    const entry = "import { runRoles } from './src/roles/runtime.js';\nimport { delivererRole } from './src/roles/stations.js';\nawait runRoles('deliverer', [delivererRole()]);\n";
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', entry], {
       cwd: process.cwd(),
       env: { ...process.env, REDIS_URL, MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: wrongKey, MAILROOM_SECRET_KEY_FILE: '', MAILROOM_CONFIG: join(dir, 'mailroom.yml'), LOG_LEVEL: 'silent' },

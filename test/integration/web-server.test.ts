@@ -9,7 +9,7 @@ import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { identityProvision } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
-import { startWorker } from '../../src/queues/worker.js';
+import { startWorker } from '../../src/station/worker.js';
 import { PermanentError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMetrics } from '../../src/core/metrics.js';

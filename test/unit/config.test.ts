@@ -30,6 +30,16 @@ describe('configuration', () => {
     expect(c.store).toEqual({ kind: 'fs', dir: 'var/mail' });
   });
 
+  it('reports a malformed or too short store retention as a config problem, not a crash', () => {
+    expect(problemsOf({ ...minimal, store: { kind: 'fs', retention: 'a week' } })).toEqual([
+      { path: 'store.retention', message: expect.stringMatching(/a duration such as/) },
+    ]);
+    expect(problemsOf({ ...minimal, store: { kind: 'redis', retention: '30m' } })).toEqual([
+      { path: 'store.retention', message: expect.stringMatching(/at least 1h/) },
+    ]);
+    expect(parseConfig({ ...minimal, store: { kind: 'redis', retention: '7d' } }, {}).store).toMatchObject({ retention: '7d' });
+  });
+
   it('takes REDIS_URL, MAILROOM_PREFIX and JIRA_BASE_URL from the environment', () => {
     const c = parseConfig(minimal, {
       REDIS_URL: 'redis://10.0.0.5:6380',

@@ -15,9 +15,10 @@ export const RULES: LayerRules = {
     jira: 2, // the client, the one Retry-After gate, the site host
     mail: 2, // parse, content, the mail's ids, the store and its retention
     ledger: 2, // the delivery ledger: which issue each mail became (resolver, deliverer, responder, ops)
-    queues: 3, // queue catalog, workers, the audit trail, what a role is
+    queues: 3, // queue catalog, adding jobs, the audit trail, what a role is
     token: 4, // the workaround token: storage, checks, clients on it
     oauth: 5, // mailbox and SMTP OAuth grants
+    station: 5, // what a worker is (defineStation), the role that runs stations; the only user of BullMQ's Worker
     imap: 6, // the stages, one folder each; none imports another
     identity: 6,
     deliver: 6,
@@ -90,6 +91,29 @@ describe('src/', () => {
       .filter((x) => x.n > MAX_FILE_LINES)
       .map((x) => `${x.f} (${x.n} lines)`);
     expect(big).toEqual([]);
+  });
+});
+
+describe('the station layer', () => {
+  // BullMQ's worker, its signals and a job's lock are the station layer's (src/station/): a step
+  // that waits says ctx.park(until, why), and errors carry kinds that outcomeOf maps.
+  const RESERVED = /\b(Worker|DelayedError|WaitingChildrenError|UnrecoverableError)\b/;
+  const LOCK_USE = /\.(moveToDelayed|moveToWaitingChildren|moveToFailed|moveToCompleted|extendLock)\(|\bctx\.token\b/;
+  const offenders = (files: string[]) =>
+    files.flatMap((f) => {
+      const text = readFileSync(f, 'utf8');
+      const imports = [...text.matchAll(/import\s+(?:type\s+)?\{([^}]*)\}\s+from\s+'bullmq'/g)].map((m) => m[1] ?? '');
+      const rel = f.slice(SRC.length + 1);
+      return [...(imports.some((names) => RESERVED.test(names)) ? [`${rel} imports BullMQ's worker machinery`] : []), ...(LOCK_USE.test(text) ? [`${rel} moves a job under its lock`] : [])];
+    });
+  it("is where BullMQ's Worker, DelayedError and lock tokens are used (the check sees them there)", () => {
+    const inside = sourceFiles(SRC).filter((f) => f.slice(SRC.length + 1).startsWith('station/'));
+    expect(offenders(inside).length).toBeGreaterThanOrEqual(2);
+  });
+  it('is the only place: no other file in src/ imports them or moves a job under its lock', () => {
+    const outside = sourceFiles(SRC).filter((f) => !f.slice(SRC.length + 1).startsWith('station/'));
+    expect(outside.length).toBeGreaterThan(100);
+    expect(offenders(outside)).toEqual([]);
   });
 });
 

@@ -12,18 +12,25 @@ import type { Logger } from '../core/log.js';
 import type { Redis } from '../core/redis.js';
 import type { RetryConfig } from '../config/schema.js';
 import { AuthError, MailroomError, PermanentError, RateLimitedError, describeError, type RateLimitScope } from '../core/errors.js';
-import { backoffDelay, parsePayload, type QueueDef } from './define.js';
-import { addJob, openQueue, retryFor } from './queue.js';
-import { observeWorker } from '../core/metrics.js';
+import { backoffDelay, parsePayload, type QueueDef } from '../queues/define.js';
+import { addJob, openQueue, retryFor } from '../queues/queue.js';
+import { metrics, type Metrics } from '../core/metrics.js';
 import { isConnectionError } from '../core/redis-outage.js';
-import { tell } from './story.js';
-import { createAuditTrail } from './audit.js';
+import { tell } from '../queues/story.js';
+import { createAuditTrail } from '../queues/audit.js';
+
+/** A running station's worker, as roles and tests hold it (close, pause, events). */
+export type StationWorker = Worker;
 
 export interface ProcessorContext {
   job: Job;
   log: Logger;
-  /** BullMQ's lock token for this job (needed to move it to delayed or waiting-children). */
-  token?: string;
+  /**
+   * Put this job aside until `until` (ms since the epoch), then run it again from the start:
+   * waiting for something, not a failure (no attempt spent, no backoff). Never returns; `why`
+   * is logged. The only way a step leaves its job waiting: the lock and BullMQ's signal stay here.
+   */
+  park(until: number, why: string): Promise<never>;
   /**
    * Add a job to another of the install's queues, by its definition: payload checked, the
    * declared job id (a second add is a no-op) and the configured retry policy.
@@ -72,7 +79,24 @@ export function queueAdder(deps: Pick<WorkerDeps, 'connection' | 'prefix' | 'ret
 
 /** The context a processor gets for `job` (startWorker builds it; tests may too). */
 export function processorContext(job: Job, log: Logger, add: ProcessorContext['add'], token?: string): ProcessorContext {
-  return { job, log, token, add, progress: (field, valid) => jobProgress(job, field, valid) };
+  return {
+    job,
+    log,
+    add,
+    progress: (field, valid) => jobProgress(job, field, valid),
+    park(until, why) {
+      log.debug({ until: new Date(until).toISOString(), why }, 'job parked');
+      return parkJob(job, token, until, why);
+    },
+  };
+}
+
+/** Move the job to the delayed set under its lock and hand it back to BullMQ as parked. */
+async function parkJob(job: Job, token: string | undefined, until: number, why: string): Promise<never> {
+  // Without a lock token (a job run outside a worker, in a test) there is nothing to move.
+  if (!token) throw new Error(`cannot park job ${job.id} outside a worker (${why})`);
+  await job.moveToDelayed(until, token);
+  throw new DelayedError();
 }
 
 export type Processor<T> = (data: T, ctx: ProcessorContext) => Promise<unknown>;
@@ -205,8 +229,7 @@ async function holdJobAlone(job: Job, jobLog: Logger, o: { waitMs: number; scope
   const what = o.scope === 'issue' ? "an issue's writes" : 'one Jira endpoint';
   jobLog.warn({ waitMs: o.waitMs, scope: o.scope }, `rate limited by Jira on ${what}: this job waits alone`);
   await tell(job, `rate limited by Jira on ${what}: this job waits ${Math.ceil(o.waitMs / 1000)} s (no attempt spent); other jobs go on`);
-  await job.moveToDelayed(Date.now() + o.waitMs, token);
-  throw new DelayedError();
+  return parkJob(job, token, Date.now() + o.waitMs, `rate limited by Jira on ${what}`);
 }
 
 export function startWorker<S extends z.ZodType>(
@@ -262,4 +285,13 @@ export function startWorker<S extends z.ZodType>(
   // Every role's worker comes through here: job durations for /metrics, whichever role runs it.
   observeWorker(worker, def.name);
   return worker;
+}
+
+/** Record the processing time of every job a worker finishes (for /metrics, whichever role runs it). */
+export function observeWorker(worker: Worker, queue: string, m: Metrics = metrics): void {
+  const observe = (outcome: 'completed' | 'failed', job: { processedOn?: number; finishedOn?: number } | undefined) => {
+    if (job?.processedOn && job.finishedOn) m.jobDuration.observe({ queue, outcome }, (job.finishedOn - job.processedOn) / 1000);
+  };
+  worker.on('completed', (job) => observe('completed', job));
+  worker.on('failed', (job) => observe('failed', job));
 }
