@@ -3,6 +3,7 @@
 // comes back as a typed error (src/core/errors.ts) for the queue layer to decide on.
 // core.ts makes the calls; the methods come in groups (users, groups, issues, service desk).
 import type { Logger } from '../core/log.js';
+import { attachmentMethods } from './attachments.js';
 import { createJiraCore } from './core.js';
 import { groupMethods } from './groups.js';
 import { issueMethods, issuePropertyMethods, projectMethods, searchMethods } from './issues.js';
@@ -101,6 +102,7 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
     ...groupMethods(core),
     ...serviceDeskMethods(core),
     ...issueMethods(core),
+    ...attachmentMethods(core),
     ...issuePropertyMethods(core),
     ...searchMethods(core),
     ...projectMethods(core),

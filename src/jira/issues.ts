@@ -6,7 +6,7 @@ import type { JiraClient } from './client.js';
 import { enc, MAX_PAGES, type JiraCore } from './core.js';
 import type { CreatedIssue, FoundIssue } from './types.js';
 
-export type IssueMethods = Pick<JiraClient, 'createIssue' | 'getIssue' | 'getWatchers' | 'addComment' | 'addAttachment' | 'getComment' | 'getAttachmentContent'>;
+export type IssueMethods = Pick<JiraClient, 'createIssue' | 'getIssue' | 'getWatchers' | 'addComment' | 'addAttachment' | 'getComment'>;
 export type IssuePropertyMethods = Pick<JiraClient, 'setIssueProperty' | 'getIssueProperty'>;
 export type SearchMethods = Pick<JiraClient, 'searchJql'>;
 export type ProjectMethods = Pick<JiraClient, 'getProject'>;
@@ -14,16 +14,8 @@ export type ProjectMethods = Pick<JiraClient, 'getProject'>;
 /** Issues per search page: Jira returns at most 100 issues with fields per page. */
 const SEARCH_PAGE = 100;
 
-export function issueMethods({ call, download, expectOk }: JiraCore): IssueMethods {
+export function issueMethods({ call, expectOk }: JiraCore): IssueMethods {
   return {
-    async getAttachmentContent(id, maxBytes) {
-      const op = 'getAttachmentContent';
-      // redirect=false: the bytes in this answer, not a 303 to a download host the token must not follow to.
-      const a = await download(op, { method: 'GET', path: `/rest/api/3/attachment/content/${enc(id)}`, query: { redirect: false } }, maxBytes);
-      if ('tooLarge' in a) return { tooLarge: true };
-      expectOk(op, a);
-      return { bytes: a.bytes ?? Buffer.alloc(0) };
-    },
 
     async createIssue(fields, o) {
       const op = 'createIssue';
