@@ -5,7 +5,8 @@ import { PermanentError } from '../core/errors.js';
 import { attachmentName } from '../mail/content.js';
 import { PermissionError } from '../jira/errors.js';
 import { textToAdf } from './adf.js';
-import { MESSAGE_PROPERTY, attachmentsToUpload, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
+import type { Delivery, Target } from './delivery.js';
+import { MESSAGE_PROPERTY } from './properties.js';
 import { formatBytes } from './route.js';
 
 /** Uploads what is not up yet; how many attachments were over the route's size limit. */
@@ -15,7 +16,7 @@ export async function uploadAttachments(d: Delivery, target: Target): Promise<nu
   let oversize = 0;
   const { attachments } = await d.mail();
   // Past the count cap nothing is uploaded (the body names them, see oversizeNotes).
-  const { upload } = attachmentsToUpload(d.route, attachments);
+  const { upload } = d.uploadPlan(attachments);
   for (const a of attachments) {
     if (a.size > limit) {
       oversize++;
@@ -32,7 +33,7 @@ export async function uploadAttachments(d: Delivery, target: Target): Promise<nu
       state.failed.push(`${a.filename} (${formatBytes(a.size)}): ${e.message}`);
     }
     state.uploaded.push(a.index);
-    await saveState(d);
+    await d.save();
   }
   await noteRefused(d, target);
   if (target.kind !== 'comment' && !state.propertyComplete) {
@@ -41,7 +42,7 @@ export async function uploadAttachments(d: Delivery, target: Target): Promise<nu
     await markComplete(d, target);
   }
   state.finished = true;
-  await saveState(d);
+  await d.save();
   return oversize;
 }
 
@@ -52,7 +53,7 @@ export async function uploadAttachments(d: Delivery, target: Target): Promise<nu
  */
 async function markComplete(d: Delivery, target: Target): Promise<void> {
   try {
-    await d.client.setIssueProperty(target.issueKey, MESSAGE_PROPERTY, propertyValue(d, true));
+    await d.client.setIssueProperty(target.issueKey, MESSAGE_PROPERTY, d.propertyValue(true));
   } catch (e) {
     if (!(e instanceof PermissionError)) throw e;
     d.ctx.log.warn({ issueKey: target.issueKey, permission: e.permission }, 'could not mark the issue complete (permission missing): delivered without the mark');
@@ -71,5 +72,5 @@ async function noteRefused(d: Delivery, target: Target): Promise<void> {
     d.ctx.log.warn({ issueKey: target.issueKey, refused: state.failed }, 'could not name the refused attachments in the issue (no Add comments)');
   }
   state.failureNoted = true;
-  await saveState(d);
+  await d.save();
 }

@@ -6,7 +6,8 @@
 import { NotFoundError } from '../core/errors.js';
 import type { AdfDoc } from '../jira/types.js';
 import { textToAdf } from './adf.js';
-import { COMMENTS_PROPERTY, oversizeNotes, remember, type Delivery, type Target } from './delivery.js';
+import type { Delivery, Target } from './delivery.js';
+import { COMMENTS_PROPERTY } from './properties.js';
 import { establishGone } from './gone.js';
 import { applyResolvedRule, RESOLVED_FIELDS } from './resolved.js';
 import { commentPreface } from './route.js';
@@ -32,14 +33,14 @@ async function commentHeld(d: Delivery, issueKey: string, hops: number): Promise
   const issue = await commentedMails(d, issueKey);
   if (!issue) return undefined;
   const { seen, fields } = issue;
-  if (seen.includes(d.mk)) return remember(d, { kind: 'comment', issueKey, adopted: true });
+  if (seen.includes(d.mk)) return d.remember({ kind: 'comment', issueKey, adopted: true });
   // A resolved issue: the mailbox's rule (resolved.ts); 'new-issue' makes the mail a new issue,
   // or it joins the issue an earlier reply to this one made.
   const rule = await applyResolvedRule(d, issueKey, fields, hops);
   if (rule === 'new-issue') return undefined;
   if (rule !== 'comment') return commentOn(d, rule.followUp, hops + 1);
   const { text } = await d.mail();
-  const body: AdfDoc = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: [suspectLine(d.record.classification), commentPreface(d.record)].filter((x) => x !== undefined), notes: await oversizeNotes(d) });
+  const body: AdfDoc = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: [suspectLine(d.record.classification), commentPreface(d.record)].filter((x) => x !== undefined), notes: await d.oversizeNotes() });
   let c: { id: string };
   try {
     c = await d.client.addComment(issueKey, body);
@@ -49,7 +50,7 @@ async function commentHeld(d: Delivery, issueKey: string, hops: number): Promise
     return undefined;
   }
   // Ledger first (the fast guard), then the property (the one that survives Redis).
-  const t = await remember(d, { kind: 'comment', issueKey, commentId: c.id, adopted: false });
+  const t = await d.remember({ kind: 'comment', issueKey, commentId: c.id, adopted: false });
   await d.client.setIssueProperty(issueKey, COMMENTS_PROPERTY, { ids: [...seen, d.mk].slice(-COMMENT_IDS_KEPT) });
   return t;
 }

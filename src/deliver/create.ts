@@ -11,7 +11,8 @@ import { verdictOf } from '../mail/sender-trust.js';
 import { tell } from '../queues/story.js';
 import { PermissionError } from '../jira/errors.js';
 import { adfToText, textToAdf } from './adf.js';
-import { MESSAGE_PROPERTY, attachmentsToUpload, oversizeNotes, propertyValue, saveState, type Delivery, type Target } from './delivery.js';
+import type { Delivery, Target } from './delivery.js';
+import { MESSAGE_PROPERTY } from './properties.js';
 import { suspectLabel, suspectLine } from './suspect.js';
 import { FOLLOWUP_LABEL, followUpLine } from './resolved.js';
 import { isRequestRoute, issueKeysIn, peopleOf, routeProject, senderLabel, summaryOf, type DeliverRoute } from './route.js';
@@ -91,7 +92,7 @@ export async function recover(d: Delivery, since: number): Promise<Target | unde
   }
   if (orphan) {
     d.ctx.log.warn({ issueKey: orphan.key }, 'found the request an interrupted run made (no property yet): adopting it');
-    await d.client.setIssueProperty(orphan.key, MESSAGE_PROPERTY, propertyValue(d, false));
+    await d.client.setIssueProperty(orphan.key, MESSAGE_PROPERTY, d.propertyValue(false));
     return { kind: 'request', issueKey: orphan.key, issueId: orphan.id, adopted: false };
   }
   if (sent) await lookAgainLater(d, sent, hits.length);
@@ -180,22 +181,22 @@ export async function create(d: Delivery): Promise<Target> {
     if (!(e instanceof PermissionError) || e.permission !== 'MODIFY_REPORTER' || d.state.reporterRefused || !peopleOf(d.data.people).reporter) throw e;
     d.ctx.log.warn({ project: routeProject(d.route) }, 'Jira refused the sender as reporter (no Modify reporter): creating the issue reported by the workaround user, the sender named in it');
     d.state.reporterRefused = true;
-    await saveState(d);
+    await d.save();
     return createOnce(d);
   }
 }
 
 async function createOnce(d: Delivery): Promise<Target> {
   const { text, attachments } = await d.mail();
-  const body = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: createPreface(d), notes: await oversizeNotes(d) });
+  const body = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: createPreface(d), notes: await d.oversizeNotes() });
   // Nothing to upload: the property says complete from the start, and no update follows.
-  const complete = attachmentsToUpload(d.route, attachments).upload.length === 0;
+  const complete = d.uploadPlan(attachments).upload.length === 0;
   // Written before the request leaves: if its answer is lost, the re-run knows to look, and
   // waits out the index lag from THIS create. A create sent again (the looks after an earlier
   // lost answer found nothing) restarts the window: measured from the first, the look after a
   // second lost answer came at once, before the index could show it, and the mail became two issues.
   d.state.createSent = new Date().toISOString();
-  await saveState(d);
+  await d.save();
   const r = d.route;
   const target = isRequestRoute(r) ? await createRequest(d, r, body, complete) : await createIssue(d, r, body, complete);
   d.state.propertyComplete = complete;
@@ -237,7 +238,7 @@ async function answered<T>(d: Delivery, send: () => Promise<T>): Promise<T> {
     if (e instanceof PermanentError || e instanceof RateLimitedError || e instanceof AuthError) {
       delete d.state.createSent;
       delete d.state.requestSent;
-      await saveState(d);
+      await d.save();
     }
     throw e;
   }
@@ -260,7 +261,7 @@ async function createRequest(d: Delivery, r: RequestRoute, body: Body, complete:
   }));
   // JSM takes no properties at creation: set right after, before the ledger write. A crash
   // in between leaves a request without its property; the re-run's recovery adopts it.
-  await d.client.setIssueProperty(created.issueKey, MESSAGE_PROPERTY, propertyValue(d, complete));
+  await d.client.setIssueProperty(created.issueKey, MESSAGE_PROPERTY, d.propertyValue(complete));
   return { kind: 'request', issueKey: created.issueKey, issueId: created.issueId, adopted: false };
 }
 
@@ -276,7 +277,7 @@ async function createIssue(d: Delivery, r: IssueRoute, body: Body, complete: boo
   const labels = [suspectLabel(d.record.classification), d.state.followUp ? FOLLOWUP_LABEL : undefined].filter((l): l is string => !!l);
   if (labels.length) fields.labels = labels;
   // The property rides in the create (IssueUpdateDetails.properties): one call, atomic.
-  const properties = [{ key: MESSAGE_PROPERTY, value: propertyValue(d, complete) }];
+  const properties = [{ key: MESSAGE_PROPERTY, value: d.propertyValue(complete) }];
   let created: { id: string; key: string };
   try {
     created = await answered(d, () => d.client.createIssue(fields, { properties }));

@@ -28,10 +28,7 @@ export type DeliverClient = Pick<
   | 'getWatchers' | 'getRequestParticipants' | 'myPermissions' | 'getTransitions' | 'transitionIssue' | 'linkIssues'
 >;
 
-/** Issue property holding the Message-ID of the mail an issue was made from. */
-export const MESSAGE_PROPERTY = 'mailroom.message';
-/** Issue property listing the Message-IDs of mails added to an issue as comments. */
-export const COMMENTS_PROPERTY = 'mailroom.comments';
+export { COMMENTS_PROPERTY, MESSAGE_PROPERTY } from './properties.js';
 /** Where delivery progress is kept in the job's data (beside the payload). */
 export const DELIVER_STATE_FIELD = 'deliver';
 
@@ -139,6 +136,20 @@ export interface Delivery {
   client: DeliverClient;
   /** The mail's text and attachments, parsed from the store once, when first asked for. */
   mail(): Promise<MailContent>;
+  // What the steps need besides the state, handed to them here so that none calls back into
+  // this file (one delivery reads top-down: deliverer.ts -> place -> thread/comment/create).
+  /** Keep the progress in the job's data (a re-run resumes from it). */
+  save(): Promise<void>;
+  /** Write the ledger entry for where this mail went. */
+  remember(t: Target): Promise<Target>;
+  /** Where the ledger says this mail went (adopted when another job wrote it). */
+  fromLedger(e: LedgerEntry): Target;
+  /** Notes for the body: a cut mail, attachments over the size limit or the count cap. */
+  oversizeNotes(): Promise<string[]>;
+  /** The MESSAGE_PROPERTY value of an issue made from this mail. */
+  propertyValue(complete: boolean): ReturnType<typeof propertyValue>;
+  /** The attachments the route uploads, and those over its count cap. */
+  uploadPlan<A extends { size: number }>(attachments: readonly A[]): { upload: A[]; overCount: A[] };
 }
 
 export interface DeliveryStart {
@@ -161,17 +172,30 @@ export async function openDelivery(s: DeliveryStart): Promise<Delivery> {
   const client = await s.deps.jira();
   let content: MailContent | undefined;
   const mail = async () => (content ??= await loadContent(s.deps.store, record, s.deps.parseContent));
-  return { ...s, record, jobId: String(s.ctx.job.id), auditId, mk, state, progress, client, mail };
+  const d: Delivery = {
+    ...s,
+    record,
+    jobId: String(s.ctx.job.id),
+    auditId,
+    mk,
+    state,
+    progress,
+    client,
+    mail,
+    save: () => progress.save(state),
+    remember: (t) => remember(d, t),
+    fromLedger: (e) => fromLedger(d, e),
+    oversizeNotes: () => oversizeNotes(d),
+    propertyValue: (complete) => propertyValue(d, complete),
+    uploadPlan: (attachments) => attachmentsToUpload(s.route, attachments),
+  };
+  return d;
 }
 
 async function identityOf(ledger: Ledger, record: MailRecord, base: string): Promise<string> {
   if (!record.messageId) return base;
   const first = await ledger.get(base);
   return first?.sha256 && first.sha256 !== record.rawRef.sha256 ? `${base}#sha256:${record.rawRef.sha256}` : base;
-}
-
-export async function saveState(d: Delivery): Promise<void> {
-  await d.progress.save(d.state);
 }
 
 /** Names listed at most in the note on attachments over the count cap (the note stays bounded). */
@@ -186,7 +210,7 @@ export function attachmentsToUpload<A extends { size: number }>(route: Pick<Deli
 }
 
 /** Notes for the body: a cut mail, attachments over the route's size limit or over its count cap. */
-export async function oversizeNotes(d: Delivery): Promise<string[]> {
+async function oversizeNotes(d: Delivery): Promise<string[]> {
   const m = await d.mail();
   const limit = d.route.maxAttachmentBytes;
   const sha = d.record.rawRef.sha256;
@@ -205,7 +229,7 @@ export async function oversizeNotes(d: Delivery): Promise<string[]> {
 }
 
 /** The MESSAGE_PROPERTY value of an issue made from this mail. */
-export function propertyValue(d: Delivery, complete: boolean) {
+function propertyValue(d: Delivery, complete: boolean) {
   // Who Jira will not mail, for agents' public comments (src/respond/), when the mailbox answers customers.
   const mailOnly = d.mailbox.respond?.comments
     ? mailOnlyParticipants({
@@ -220,7 +244,7 @@ export function propertyValue(d: Delivery, complete: boolean) {
   return { id: d.mk, mailboxId: d.data.mailboxId, sha256: d.record.rawRef.sha256, complete, ...(mailOnly.length ? { mailOnly } : {}) };
 }
 
-export function fromLedger(d: Delivery, e: LedgerEntry): Target {
+function fromLedger(d: Delivery, e: LedgerEntry): Target {
   return {
     kind: e.kind,
     issueKey: e.issueKey,
@@ -232,7 +256,7 @@ export function fromLedger(d: Delivery, e: LedgerEntry): Target {
 }
 
 /** Writes the ledger entry for where this mail went. */
-export async function remember(d: Delivery, t: Target): Promise<Target> {
+async function remember(d: Delivery, t: Target): Promise<Target> {
   const entry: LedgerEntry = {
     kind: t.kind,
     issueKey: t.issueKey,

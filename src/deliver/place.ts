@@ -6,7 +6,7 @@ import { RetryableError } from '../core/errors.js';
 import { tell } from '../queues/story.js';
 import { commentOn } from './comment.js';
 import { create, mayHaveBeenMade, recover } from './create.js';
-import { fromLedger, remember, saveState, type Delivery, type Target } from './delivery.js';
+import type { Delivery, Target } from './delivery.js';
 import { threadParent } from './thread.js';
 
 export const DEFAULT_LOCK_MS = 30_000;
@@ -21,7 +21,7 @@ export async function placeMail(d: Delivery): Promise<Target> {
     await release();
   }
   d.state.target = t;
-  await saveState(d);
+  await d.save();
   await tell(d.ctx.job, placedLine(t));
   return t;
 }
@@ -38,7 +38,7 @@ async function place(d: Delivery): Promise<Target> {
     // Another mail with this Message-ID was delivered since we looked: ours is a different
     // mail; the next attempt takes the id-and-hash identity.
     if (known.sha256 && known.sha256 !== d.record.rawRef.sha256) throw new RetryableError(`another mail with Message-ID ${d.mk} and other content was just delivered (${known.issueKey}); delivering this one separately`);
-    return fromLedger(d, known);
+    return d.fromLedger(known);
   }
 
   // A reply to a resolved issue already ruled a new issue (resolved.ts): not asked again on a retry.
@@ -53,7 +53,7 @@ async function place(d: Delivery): Promise<Target> {
   const since = await mayHaveBeenMade(d);
   if (since !== undefined) {
     const found = await recover(d, since);
-    if (found) return remember(d, found);
+    if (found) return d.remember(found);
   }
-  return remember(d, await create(d));
+  return d.remember(await create(d));
 }

@@ -15,7 +15,7 @@ import type { JiraClient } from '../jira/client.js';
 import type { FoundIssue } from '../jira/types.js';
 import { ledgerKey, type LedgerEntry } from '../ledger/ledger.js';
 import { textToAdf } from './adf.js';
-import { MESSAGE_PROPERTY } from './delivery.js';
+import { MESSAGE_PROPERTY } from './properties.js';
 
 /** Set on an issue this pass resolved as a duplicate (its link and comment are made). */
 export const RECONCILED_PROPERTY = 'mailroom.reconciled';

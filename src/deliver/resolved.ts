@@ -17,7 +17,7 @@ import { DEFAULT_RESOLVED_REPLY_WINDOW } from '../config/schema.js';
 import { PermanentError } from '../core/errors.js';
 import type { IssueTransition } from '../jira/types.js';
 import { tell } from '../queues/story.js';
-import { saveState, type Delivery, type Target } from './delivery.js';
+import type { Delivery, Target } from './delivery.js';
 
 /** The fields the reply path reads to tell a resolved issue. */
 export const RESOLVED_FIELDS = ['status', 'resolutiondate'];
@@ -114,7 +114,7 @@ export async function applyResolvedRule(d: Delivery, issueKey: string, fields: R
   if (decision.action === 'reopen') {
     // Noted before the comment: a retry after it (the ledger answers) still reopens.
     d.state.reopen = { issueKey };
-    await saveState(d);
+    await d.save();
     return 'comment';
   }
   const next = hops < MAX_FOLLOW_HOPS ? await d.ledger.followUpOf(issueKey) : undefined;
@@ -124,7 +124,7 @@ export async function applyResolvedRule(d: Delivery, issueKey: string, fields: R
     return { followUp: next };
   }
   d.state.followUp = { of: issueKey, why: decision.why };
-  await saveState(d);
+  await d.save();
   d.deps.metrics?.resolvedReplies.inc({ outcome: 'new-issue' });
   d.ctx.log.info({ issueKey, why: decision.why }, 'reply to a resolved issue: delivering it as a new issue linked to it');
   await audit(d, 'new-issue', issueKey, `not added to ${issueKey}: ${decision.why}`);
@@ -162,7 +162,7 @@ async function reopen(d: Delivery, issueKey: string): Promise<void> {
     detail = `Jira refused the transition: ${e.message}`;
   }
   d.state.reopen = { issueKey, done: true, outcome };
-  await saveState(d);
+  await d.save();
   d.deps.metrics?.resolvedReplies.inc({ outcome });
   if (outcome === 'reopened') d.ctx.log.info({ issueKey, detail }, 'reply to a resolved issue: commented and reopened it');
   else d.ctx.log.warn({ issueKey, detail }, 'reply to a resolved issue: commented, but could not reopen it (the comment stays)');
@@ -183,7 +183,7 @@ async function link(d: Delivery, resolvedKey: string, newKey: string): Promise<v
     detail = `${newKey} not linked to ${resolvedKey} (its description names it): ${e.message}`;
   }
   d.state.followUp = { ...d.state.followUp!, linked: true, ...(outcome === 'not-linked' ? { linkRefused: detail } : {}) };
-  await saveState(d);
+  await d.save();
   if (outcome === 'not-linked') d.ctx.log.warn({ issueKey: newKey, resolvedKey, detail }, 'could not link the follow-up issue to the resolved one');
   await tell(d.ctx.job, detail);
   await audit(d, outcome, newKey, detail);

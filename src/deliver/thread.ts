@@ -5,7 +5,7 @@ import { NotFoundError } from '../core/errors.js';
 import { threadIds } from '../mail/id.js';
 import { verdictOf } from '../mail/sender-trust.js';
 import { tell, waitingProgress } from '../queues/story.js';
-import { saveState, type Delivery } from './delivery.js';
+import type { Delivery } from './delivery.js';
 import { establishGone } from './gone.js';
 import { decideReply, needsPeople, type ReplyFacts } from './reply-trust.js';
 import { issueKeysIn, routeProject } from './route.js';
@@ -63,7 +63,7 @@ async function waitForThreadStart(d: Delivery): Promise<void> {
     return;
   }
   d.state.threadWaitSince = since;
-  await saveState(d);
+  await d.save();
   log.info({ pending }, 'waiting for the mail this one answers to be delivered first');
   const recheckAt = Date.now() + THREAD_RECHECK_MS;
   // On the board: a reply waiting for its thread's first mail, told apart from a retry backoff.

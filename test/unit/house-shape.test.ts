@@ -117,6 +117,17 @@ describe('the station layer', () => {
   });
 });
 
+describe('one delivery reads top-down', () => {
+  // deliverer.ts opens a Delivery (delivery.ts) and hands it down the steps; a step gets what it
+  // needs from it (d.save(), d.remember(), ...) and never calls back into delivery.ts.
+  it('no delivery step imports anything but types from delivery.ts', () => {
+    const steps = sourceFiles(join(SRC, 'deliver')).filter((f) => !/\/(delivery|deliverer)\.ts$/.test(f));
+    expect(steps.length).toBeGreaterThan(8);
+    const callsBack = steps.filter((f) => /import\s+\{[^}]*\}\s+from\s+'\.\/delivery\.js'/.test(readFileSync(f, 'utf8').replace(/import\s+type\s+\{[^}]*\}\s+from\s+'\.\/delivery\.js'/g, '')));
+    expect(callsBack.map((f) => f.slice(SRC.length + 1))).toEqual([]);
+  });
+});
+
 describe('docs/architecture.md', () => {
   it('its floor table names the same folders on the same floors as these rules', () => {
     const doc = readFileSync(join(import.meta.dirname, '../../docs/architecture.md'), 'utf8');
