@@ -30,6 +30,30 @@ export const DEFAULT_ACK_TEXT = [
   'This is an automatic acknowledgement from {{mailbox}}.',
 ].join('\n');
 
+const MiB = 1024 * 1024;
+/** 25 MiB: what most receiving servers take in one message at all (with base64's third on top). */
+export const MAX_ATTACHMENT_CAP = 25 * MiB;
+
+/**
+ * The files an agent put in a public comment (its media nodes), on the mail to email-only
+ * participants. Default `files`: the comment is public, meant for these very people, and JSM
+ * shows a public comment's files to its customers too; only files the comment itself shows are
+ * sent, never the issue's other attachments. `links` names them (file and size) without a URL:
+ * an email-only participant has no Jira account to open one. `off` sends the text alone.
+ */
+export const attachmentsSchema = z
+  .object({
+    mode: z.enum(['files', 'links', 'off']).default('files'),
+    /** One file above this is named, not attached. 5 MiB: a screenshot or a PDF, not an archive. */
+    maxBytes: z.number().int().min(1).max(MAX_ATTACHMENT_CAP).default(5 * MiB),
+    /** All files of one mail; the rest are named. 7 MiB: ~10 MB once base64-encoded, which nearly every mail server takes. */
+    maxTotalBytes: z.number().int().min(1).max(MAX_ATTACHMENT_CAP).default(7 * MiB),
+  })
+  .strict()
+  .refine((a) => a.maxBytes <= a.maxTotalBytes, { message: 'maxBytes (one file) cannot be more than maxTotalBytes (the whole mail)', path: ['maxBytes'] });
+
+export const DEFAULT_ATTACHMENTS = { mode: 'files', maxBytes: 5 * MiB, maxTotalBytes: 7 * MiB } as const;
+
 export const respondSchema = z
   .object({
     /** Mail the sender of a new issue its key (default on). */
@@ -49,6 +73,7 @@ export const respondSchema = z
      * Mailroom into a spam cannon. 10 leaves room for a busy customer's real conversation.
      */
     maxPerRecipientPerHour: z.number().int().min(1).max(1000).default(10),
+    attachments: attachmentsSchema.default(DEFAULT_ATTACHMENTS),
     /**
      * The project role that sees the internal note Mailroom writes when one of its mails to a
      * customer bounces, on a plain Jira issue (`visibility: { type: role }`). JSM requests get

@@ -34,6 +34,10 @@ export interface Reply {
   body?: unknown;
   /** A plain-text body instead of JSON. */
   text?: string;
+  /** A file's bytes (attachment content), sent with its own content-type header. */
+  bytes?: Buffer;
+  /** A body without end (a misbehaving download host), written in chunks until the client goes away. */
+  endless?: boolean;
   headers?: Record<string, string>;
 }
 

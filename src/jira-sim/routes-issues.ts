@@ -3,7 +3,7 @@
 import { has, platformError, userDetailsJson, type Reply, type Route, type SimContext, type SimRequest } from './http.js';
 import { JqlError, parseJql } from './jql.js';
 import { parseMultipart } from './multipart.js';
-import { STATUSES, type SimComment, type SimIssue } from './state.js';
+import { STATUSES, type SimAttachment, type SimComment, type SimIssue } from './state.js';
 import { commentJson, fireCommentCreated, fireIssueCreated } from './webhook-events.js';
 
 /** Jira returns at most 100 issues with fields per search page. */
@@ -17,9 +17,26 @@ function isAdf(v: unknown): boolean {
   return !!v && typeof v === 'object' && (v as { type?: unknown }).type === 'doc' && Array.isArray((v as { content?: unknown }).content);
 }
 
+/** The platform `Attachment` bean (issue field `attachment`; spec components/schemas/Attachment). */
+function attachmentJson(ctx: SimContext, a: SimAttachment): Record<string, unknown> {
+  const author = a.authorId ? ctx.state.accounts.get(a.authorId) : undefined;
+  return {
+    self: `${ctx.url()}/rest/api/3/attachment/${a.id}`,
+    id: a.id,
+    filename: a.filename,
+    ...(author ? { author: userDetailsJson(ctx, author) } : {}),
+    created: a.created,
+    size: a.size,
+    mimeType: a.mimeType,
+    content: `${ctx.url()}/rest/api/3/attachment/content/${a.id}`,
+  };
+}
+
 export function issueJson(ctx: SimContext, issue: SimIssue, wanted: string[] | undefined): Record<string, unknown> {
   const all = wanted === undefined || wanted.includes('*all') || wanted.includes('*navigable');
   const fields = Object.fromEntries(Object.entries(issue.fields).filter(([k]) => all || wanted!.includes(k)));
+  // The system field `attachment`: Jira lists the issue's files there, those added in comments too.
+  if (all || wanted!.includes('attachment')) fields.attachment = issue.attachments.map((a) => attachmentJson(ctx, a));
   return { id: issue.id, key: issue.key, self: `${ctx.url()}/rest/api/3/issue/${issue.id}`, fields };
 }
 
@@ -219,6 +236,26 @@ export const issueRoutes: Route[] = [
           content: `${req.ctx.url()}/rest/api/3/attachment/content/${a.id}`,
         })),
       };
+    },
+  },
+  {
+    // getAttachmentContent (jira-platform-v3.json, GET /rest/api/3/attachment/content/{id}):
+    // 303 to the download URL by default; with redirect=false the bytes (200). 404 when the
+    // attachment is not found; 403 without Browse projects in its issue's project.
+    method: 'GET',
+    template: '/rest/api/3/attachment/content/{id}',
+    operation: 'getAttachmentContent',
+    handle(req) {
+      const id = decodeURIComponent(req.params[0] ?? '');
+      const issue = req.ctx.state.allIssues().find((i) => i.attachments.some((a) => a.id === id));
+      const a = issue?.attachments.find((x) => x.id === id);
+      if (!issue || !a) return platformError(404, [`The attachment with id '${id}' does not exist.`]);
+      if (!has(req.account, 'BROWSE_PROJECTS', issue.projectKey)) return platformError(403, ['You do not have permission to view this attachment.']);
+      if (req.query.get('redirect') !== 'false') {
+        return { status: 303, headers: { location: `${req.ctx.url()}/secure/attachment/${a.id}/${encodeURIComponent(a.filename)}` } };
+      }
+      const headers = { 'content-type': a.mimeType };
+      return a.endless ? { status: 200, endless: true, headers } : { status: 200, bytes: a.bytes, headers };
     },
   },
   {

@@ -101,10 +101,27 @@ function authenticate(state: SimState, header: string | undefined): { account?: 
   return { account, failed: false };
 }
 
+/** Chunks of 64 KiB until the client hangs up (or 1 GiB, so a test that forgets cannot fill a disk). */
+function sendEndless(res: ServerResponse, headers: Record<string, string>): void {
+  res.writeHead(200, headers);
+  const chunk = Buffer.alloc(64 * 1024, 0x41);
+  let left = 16 * 1024;
+  const pump = () => {
+    while (left-- > 0 && !res.destroyed) if (!res.write(chunk)) return void res.once('drain', pump);
+    res.end();
+  };
+  res.on('close', () => (left = 0));
+  pump();
+}
+
 function send(res: ServerResponse, reply: Reply, extra: Record<string, string> = {}): void {
   const headers: Record<string, string> = { ...extra, ...reply.headers };
-  let payload = '';
-  if (reply.text !== undefined) {
+  if (reply.endless) return sendEndless(res, headers);
+  let payload: string | Buffer = '';
+  if (reply.bytes !== undefined) {
+    headers['content-length'] = String(reply.bytes.length);
+    payload = reply.bytes;
+  } else if (reply.text !== undefined) {
     headers['content-type'] = 'text/plain;charset=UTF-8';
     payload = reply.text;
   } else if (reply.body !== undefined) {

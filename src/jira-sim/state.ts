@@ -75,6 +75,8 @@ export interface SimAttachment {
   bytes: Buffer;
   authorId?: string;
   created: string;
+  /** A fault: the content endpoint answers an endless body without Content-Length (`size` still says the stored size). */
+  endless?: boolean;
 }
 
 export interface SimIssue {

@@ -3,6 +3,7 @@
 // comes back as a typed error (src/core/errors.ts) for the queue layer to decide on.
 // core.ts makes the calls; the methods come in groups (users, groups, issues, service desk).
 import type { Logger } from '../core/log.js';
+import { attachmentMethods } from './attachments.js';
 import { createJiraCore } from './core.js';
 import { groupMethods } from './groups.js';
 import { issueMethods, issuePropertyMethods, projectMethods, searchMethods } from './issues.js';
@@ -72,6 +73,8 @@ export interface JiraClient {
   /** One comment: its author, body (ADF), JSM's `jsdPublic` when Jira says it, and whether `visibility` restricts it. */
   getComment(issueIdOrKey: string, commentId: string): Promise<{ id: string; authorId?: string; body: unknown; jsdPublic?: boolean; restricted: boolean }>;
   addAttachment(issueIdOrKey: string, filename: string, bytes: Uint8Array, contentType: string): Promise<CreatedAttachment[]>;
+  /** An attachment's bytes (GET attachment/content/{id}?redirect=false), or `tooLarge` once more than `maxBytes` arrived. */
+  getAttachmentContent(id: string, maxBytes: number): Promise<{ bytes: Buffer } | { tooLarge: true }>;
   setIssueProperty(issueIdOrKey: string, key: string, value: unknown): Promise<void>;
   /** The property's value, or undefined when the issue has no such property (a missing issue throws NotFoundError). */
   getIssueProperty(issueIdOrKey: string, key: string): Promise<unknown>;
@@ -99,6 +102,7 @@ export function createJiraClient(opts: JiraClientOptions): JiraClient {
     ...groupMethods(core),
     ...serviceDeskMethods(core),
     ...issueMethods(core),
+    ...attachmentMethods(core),
     ...issuePropertyMethods(core),
     ...searchMethods(core),
     ...projectMethods(core),

@@ -23,9 +23,20 @@ export interface CallSpec {
   headers?: Record<string, string>;
 }
 
+/** A download's answer: the bytes, or `tooLarge` when the body (or its declared length) passed the cap. */
+export type Download = (Answer & { bytes?: Buffer }) | { tooLarge: true; status: number };
+
+/** Error bodies of a download are read up to this (they are JSON messages, not files). */
+const ERROR_BODY_CAP = 64 * 1024;
+
 /** What every method group builds on. */
 export interface JiraCore {
   call(operation: string, spec: CallSpec): Promise<Answer>;
+  /**
+   * A GET whose body is a file: streamed, and cut as soon as it passes `maxBytes`, whatever its
+   * Content-Length says (a missing or lying header cannot make Mailroom buffer more).
+   */
+  download(operation: string, spec: CallSpec, maxBytes: number): Promise<Download>;
   /** Throw the typed error for a failed answer; return the body of a successful one. */
   expectOk(operation: string, a: Answer): unknown;
   /** Throw auth problems before a caller reads a status as a domain outcome ("exists", "already a member"). */
@@ -90,6 +101,30 @@ function parseBody(response: Response, text: string): unknown {
   }
 }
 
+/** At most `cap` bytes of the body, or undefined when there are more (the rest is not read). */
+async function readCapped(response: Response, cap: number): Promise<Buffer | undefined> {
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > cap) {
+    await response.body?.cancel().catch(() => undefined);
+    return undefined;
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const reader = response.body?.getReader();
+  if (!reader) return Buffer.alloc(0);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > cap) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(Buffer.from(value));
+  }
+  return Buffer.concat(chunks, total);
+}
+
 export function createJiraCore(opts: JiraClientOptions): JiraCore {
   registerBasicAuth(opts.email, opts.token);
   const authorization = 'Basic ' + Buffer.from(`${opts.email}:${opts.token}`).toString('base64');
@@ -132,6 +167,29 @@ export function createJiraCore(opts: JiraClientOptions): JiraCore {
     return { status: response.status, headers: response.headers, body };
   }
 
+  async function download(operation: string, spec: CallSpec, maxBytes: number): Promise<Download> {
+    const started = performance.now();
+    let response: Response;
+    let bytes: Buffer | undefined;
+    try {
+      response = await http(urlOf(base, spec), {
+        method: 'GET',
+        headers: { Authorization: authorization, Accept: '*/*' },
+        // Bounds the whole body too: a server trickling an endless file is cut here.
+        signal: AbortSignal.timeout(opts.timeoutMs),
+        redirect: 'manual',
+      });
+      bytes = await readCapped(response, response.status === 200 ? maxBytes : ERROR_BODY_CAP);
+    } catch (e) {
+      throw noAnswer(opts, operation, started, e);
+    }
+    const ms = Math.round(performance.now() - started);
+    opts.onResponse?.({ operation, status: response.status, ms });
+    if (response.status >= 300 && response.status < 400) throw refuseRedirect(operation, response);
+    if (response.status === 200) return bytes ? { status: 200, headers: response.headers, body: undefined, bytes } : { tooLarge: true, status: 200 };
+    return { status: response.status, headers: response.headers, body: parseBody(response, bytes?.toString('utf8') ?? '') };
+  }
+
   function expectOk(operation: string, a: Answer): unknown {
     const err = classifyAnswer({ operation, status: a.status, headers: a.headers, body: a.body, now: Date.now() });
     if (err) throw err;
@@ -143,5 +201,5 @@ export function createJiraCore(opts: JiraClientOptions): JiraCore {
     if (err && err.kind === 'auth') throw err;
   }
 
-  return { call, expectOk, authFirst };
+  return { call, download, expectOk, authFirst };
 }

@@ -16,6 +16,7 @@ const SEARCH_PAGE = 100;
 
 export function issueMethods({ call, expectOk }: JiraCore): IssueMethods {
   return {
+
     async createIssue(fields, o) {
       const op = 'createIssue';
       const json: Record<string, unknown> = { fields };

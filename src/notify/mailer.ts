@@ -24,6 +24,8 @@ export interface OutgoingMessage {
   /** Threading under the mail this one answers (customer replies). */
   inReplyTo?: string;
   references?: string[];
+  /** Files (an agent's comment to customers); names already made safe by the caller. */
+  attachments?: { filename: string; content: Buffer; contentType: string }[];
 }
 
 export interface Mailer {
@@ -107,6 +109,7 @@ export function createMailer(smtp: SmtpConfig | undefined, password: string | un
         ...(m.html ? { html: m.html } : {}),
         ...(m.inReplyTo ? { inReplyTo: m.inReplyTo } : {}),
         ...(m.references?.length ? { references: m.references } : {}),
+        ...(m.attachments?.length ? { attachments: m.attachments.map((a) => ({ filename: a.filename, content: a.content, contentType: a.contentType, contentDisposition: 'attachment' as const })) } : {}),
       })
         .catch((err: unknown) => {
           // The server refused a token the provider issued: say what to grant.

@@ -174,6 +174,11 @@ const commentJob = z.object({
   commentId: z.string().regex(/^\d+$/),
   /** Set by `mailroom respond resend`: a new job id, so a mail already sent goes again. */
   resend: z.string().optional(),
+  /**
+   * Set by `mailroom respond resend --to`: mail only this one of the issue's email-only
+   * participants (still read from the issue: an address that is not one gets nothing).
+   */
+  only: z.string().optional(),
 });
 
 const bounceJob = z.object({
@@ -205,7 +210,7 @@ export const respond = defineQueue({
       ...(d.kind === 'acknowledge'
         ? ['respond', d.kind, d.mailboxId, d.issueKey, d.to.toLowerCase(), ...(d.resend ? [d.resend] : [])]
         : d.kind === 'comment'
-          ? ['respond', d.kind, d.issueKey, d.commentId, ...(d.resend ? [d.resend] : [])]
+          ? ['respond', d.kind, d.issueKey, d.commentId, ...(d.only ? [d.only.toLowerCase()] : []), ...(d.resend ? [d.resend] : [])]
           : ['respond', d.kind, d.bounceMail, d.ourKey]),
     ),
   retry: { attempts: 12, delay: '10s', maxDelay: '10m' },
@@ -214,9 +219,9 @@ export const respond = defineQueue({
   needsToken: true,
   label: (d) =>
     d.kind === 'acknowledge'
-      ? `${d.issueKey} acknowledge to ${clip(d.to, 60)}`
+      ? `${d.issueKey} acknowledge to ${clip(d.to, 60)}${d.resend ? ' (resent)' : ''}`
       : d.kind === 'comment'
-        ? `${d.issueKey} comment ${d.commentId} to its mail-only participants`
+        ? `${d.issueKey} comment ${d.commentId} to ${d.only ? clip(d.only, 60) : 'its mail-only participants'}${d.resend ? ' (resent)' : ''}`
         : `${d.issueKey} internal note: ${d.sent.kind} to ${clip(d.sent.to, 60)} bounced`,
   // Each job is one SMTP message or a handful; a few at once hide the server's latency.
   worker: { concurrency: 4 },

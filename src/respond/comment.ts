@@ -7,6 +7,7 @@ import { adfToText } from '../deliver/adf.js';
 import { MESSAGE_PROPERTY } from '../deliver/delivery.js';
 import type { AdfDoc } from '../jira/types.js';
 import { LOOP_HEADER, loopHeaderValue } from '../mail/loop.js';
+import { commentFiles, type MailFile } from './comment-files.js';
 import type { ResponderClient } from './responder.js';
 import { messageIdOfKey } from '../mail/ref.js';
 
@@ -17,7 +18,7 @@ export interface CommentMail {
   maxPerHour: number;
   /** The customer mail's audit subject. */
   mail?: string;
-  message(installId: string): { subject: string; text: string; headers: Record<string, string>; inReplyTo?: string; references: string[] };
+  message(installId: string): { subject: string; text: string; headers: Record<string, string>; inReplyTo?: string; references: string[]; attachments?: MailFile[] };
 }
 
 /** The token's own account id, asked once per process: Mailroom's comments are never mailed back. */
@@ -46,7 +47,8 @@ export async function commentMailFor(
   // a comment only from an issue in the project this mailbox delivers to.
   const expected = box.deliver?.project;
   if (!expected) return { why: `mailbox ${prop.mailboxId} names no deliver.project: cannot confirm ${issueKey} is its own` };
-  const issue = await client.getIssue(issueKey, ['summary', 'project']);
+  const files = box.respond.attachments;
+  const issue = await client.getIssue(issueKey, ['summary', 'project', ...(files.mode !== 'off' ? ['attachment'] : [])]);
   const project = (issue.fields.project as { key?: unknown } | undefined)?.key;
   if (project !== expected) return { why: `${issueKey} is in project ${String(project)}, not ${expected} where mailbox ${prop.mailboxId} delivers (moved, or its property written by someone else): not mailed` };
   const summary = typeof issue.fields.summary === 'string' ? issue.fields.summary.replace(/[\r\n]+/g, ' ') : '';
@@ -55,6 +57,8 @@ export async function commentMailFor(
   // Empty: the responder falls back to smtp.from.
   const from = box.respond.from ?? box.addresses[0] ?? '';
   const text = adfToText(c.body as AdfDoc);
+  // After every check: nothing is downloaded for a comment that is not mailed.
+  const { files: attachments, note } = await commentFiles(client, c.body, issue.fields.attachment, files);
   return {
     to,
     mailboxId: prop.mailboxId,
@@ -64,11 +68,12 @@ export async function commentMailFor(
     message: (installId) => ({
       subject: `Re: [${issueKey}] ${summary}`.trim().slice(0, 998),
       // Only the comment: nothing older is quoted.
-      text: `${text}\n\n-- \n${issueKey}: reply to this mail to answer.`,
+      text: `${text}${note ? `\n\n${note}` : ''}\n\n-- \n${issueKey}: reply to this mail to answer.`,
       // Written by a person: no Auto-Submitted, no Precedence; our loop header keeps it out of Jira if it comes back.
       headers: { [LOOP_HEADER]: loopHeaderValue(installId, { issue: issueKey, kind: 'comment', comment: c.id }) },
       ...(first ? { inReplyTo: first } : {}),
       references: first ? [first] : [],
+      ...(attachments.length ? { attachments } : {}),
     }),
   };
 }

@@ -16,11 +16,32 @@ export function outboxKey(prefix: string, jobId: string): string {
   return key(prefix, 'respond', 'outcome', jobId);
 }
 
+/**
+ * The hash field that keeps the job's data beside its outcomes, as long as they are kept
+ * (LEDGER_TTL_S, 30 days): what `mailroom respond resend` queues again. Addresses, the issue key,
+ * the customer's subject and Message-IDs: nothing secret. No address contains no `@`-less
+ * "job", so it never meets a recipient's field.
+ */
+export const JOB_FIELD = 'job';
+
+/** The job data kept for the respond job `jobId`, unparsed (a caller checks it against the queue's schema). */
+export async function keptJob(redis: Redis, prefix: string, jobId: string): Promise<unknown> {
+  const v = await redis.hget(outboxKey(prefix, jobId), JOB_FIELD);
+  if (!v) return undefined;
+  try {
+    return JSON.parse(v) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 export function isDone(o: CustomerMailOutcome | undefined): boolean {
   return o?.state === 'sent' || o?.state === 'failed' || o?.state === 'skipped';
 }
 
 export interface Outbox {
+  /** Keep the job's data (for a resend by hand). */
+  keep(data: unknown): Promise<void>;
   read(to: string): Promise<CustomerMailOutcome | undefined>;
   /**
    * The Message-ID of the mail to `to`: made once (random, so nobody who did not receive the
@@ -37,6 +58,9 @@ export function openOutbox(redis: Redis, prefix: string, jobId: string): Outbox 
   const k = outboxKey(prefix, jobId);
   const ledger = createLedger(redis, prefix);
   return {
+    async keep(data) {
+      await redis.multi().hset(k, JOB_FIELD, JSON.stringify(data)).expire(k, LEDGER_TTL_S).exec();
+    },
     async read(to) {
       const v = await redis.hget(k, to.toLowerCase());
       if (!v) return undefined;

@@ -20,6 +20,7 @@ import { defineStation, type Station, type StationEnv } from '../station/station
 import { startWorker, type Processor, type ProcessorContext, type StationWorker, type WorkerDeps } from '../station/worker.js';
 import { noteBounce } from './bounce-note.js';
 import { commentMailFor, type CommentMail } from './comment.js';
+import type { MailFile } from './comment-files.js';
 import { ackHeaders, ackMessage, plainSubject } from './message.js';
 import { isDone, openOutbox, type CustomerMailOutcome, type Outbox } from './outbox.js';
 import { takeSend } from './rate.js';
@@ -27,7 +28,7 @@ import { takeSend } from './rate.js';
 export type RespondJob = z.infer<typeof respond.payload>;
 type AckJob = Extract<RespondJob, { kind: 'acknowledge' }>;
 
-export type ResponderClient = Pick<JiraClient, 'getComment' | 'getIssueProperty' | 'getIssue' | 'myself' | 'addComment' | 'addRequestComment'>;
+export type ResponderClient = Pick<JiraClient, 'getComment' | 'getIssueProperty' | 'getIssue' | 'myself' | 'addComment' | 'addRequestComment' | 'getAttachmentContent'>;
 
 export interface ResponderDeps {
   redis: Redis;
@@ -56,13 +57,14 @@ interface OneMail {
   from: string;
   maxPerHour: number;
   mail?: string;
-  build(messageId: string): { subject: string; text: string; html?: string; headers: Record<string, string>; inReplyTo?: string; references: string[] };
+  build(messageId: string): { subject: string; text: string; html?: string; headers: Record<string, string>; inReplyTo?: string; references: string[]; attachments?: MailFile[] };
 }
 
 export function createResponder(deps: ResponderDeps): Processor<RespondJob> {
   return async (data, ctx) => {
     if (data.kind === 'bounce') return noteBounce(deps, ctx, data);
     const outbox = openOutbox(deps.redis, deps.prefix, String(ctx.job.id));
+    await outbox.keep(data);
     const mails = data.kind === 'acknowledge' ? ackMails(deps, data) : await commentMails(deps, ctx, data);
     const result: RespondResult = { kind: data.kind, sent: 0, already: 0, skipped: 0, failed: 0 };
     if (!Array.isArray(mails)) return { ...result, why: mails.why };
@@ -118,7 +120,10 @@ async function commentMails(deps: ResponderDeps, ctx: ProcessorContext, data: Ex
     ctx.log.info({ issueKey: data.issueKey, commentId: data.commentId, why: plan.why }, 'comment not mailed');
     return plan;
   }
-  return plan.to.map((to) => ({
+  // A resend to one participant: still only when the issue names them now.
+  const to = data.only ? plan.to.filter((a) => a.toLowerCase() === data.only!.toLowerCase()) : plan.to;
+  if (!to.length) return { why: `${data.only} is not an email-only participant of ${data.issueKey}: nothing resent` };
+  return to.map((to) => ({
     kind: 'comment' as const,
     mailboxId: plan.mailboxId,
     issueKey: data.issueKey,

@@ -31,4 +31,10 @@ describe('mailroom usage errors', () => {
     expect(r.stderr).toContain('--limit must be a positive whole number');
     expect(r.code).toBe(2);
   });
+
+  it('respond resend with an address that is not one exits 2 and names it', async () => {
+    const r = await mailroom('respond', 'resend', '--issue', 'SUP-12', '--to', 'nora-at-example', '--ack');
+    expect(r.stderr).toContain('--to "nora-at-example" is not an email address');
+    expect(r.code).toBe(2);
+  });
 });

@@ -23,6 +23,7 @@ export const commandModules: Record<string, Loader> = {
   token: () => import('./token.js'),
   'jira-sim': () => import('./jira-sim.js'),
   notify: () => import('./notify.js'),
+  respond: () => import('./respond.js'),
 };
 
 /**
