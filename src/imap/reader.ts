@@ -21,6 +21,13 @@ export type { ReaderDeps, ReaderSettings } from './reader-deps.js';
 // UIDs are fetched and enqueued in batches: bounded memory for a mailbox of 100,000 mails
 // read from the start, and a cursor that moves after every mail.
 const BATCH = 200;
+/**
+ * After mail came in, look again every BURST_POLL_MS (a NOOP: one small IMAP command) instead
+ * of IDLE, until none came for BURST_QUIET_MS. 100 ms keeps a burst's mail from waiting on IDLE
+ * news (up to 500 ms on Dovecot) at ten commands a second, and only while mail is arriving.
+ */
+const BURST_POLL_MS = 100;
+const BURST_QUIET_MS = 2_000;
 
 export class MailboxReader {
   readonly id: string;
@@ -43,6 +50,8 @@ export class MailboxReader {
   private woken = false;
   /** For the last mail enqueued: milliseconds from its arrival on the server to its job. */
   private lagMs: number | undefined;
+  /** When this reader last enqueued a mail (epoch ms): polls instead of IDLE shortly after. */
+  private lastMailAt = 0;
 
   constructor(private readonly deps: ReaderDeps) {
     this.id = deps.mailbox.id;
@@ -215,17 +224,7 @@ export class MailboxReader {
         this.pending = false;
         await this.sync(client);
         if (this.pending || this.stopping || !this.lock.isHeld || renew) continue;
-        this.state = 'idle';
-        await this.beat({ state: 'idle' });
-        if (this.pending || this.stopping) continue;
-        if (idleSupported) {
-          const idling = client.idle();
-          // News that came in while the IDLE command was being issued.
-          if (this.pending) this.nudge();
-          await idling;
-        } else {
-          await this.sleep(settings.pollIntervalMs);
-        }
+        await this.waitForNews(client, idleSupported);
         if (!client.usable && !this.stopping && this.lock.isHeld) {
           throw Object.assign(new Error(client.byeReason ? `server closed the connection: ${client.byeReason}` : 'connection closed'), {
             code: 'EConnectionClosed',
@@ -242,6 +241,31 @@ export class MailboxReader {
       } else {
         client.close();
       }
+    }
+  }
+
+  /**
+   * Wait until there may be something to read: IDLE (or a poll wait), or, while mail is coming
+   * in, a short pause and a NOOP (its EXISTS nudges the loop). IDLE news lags a change (Dovecot
+   * sends it up to half a second after), and the mail of a burst waited that long each: issue
+   * #25, docs/benchmarks.md. Once the mailbox has been quiet for BURST_QUIET_MS, IDLE again.
+   */
+  private async waitForNews(client: ImapFlow, idleSupported: boolean): Promise<void> {
+    this.state = 'idle';
+    if (Date.now() - this.lastMailAt < BURST_QUIET_MS) {
+      await this.sleep(BURST_POLL_MS);
+      if (!this.pending && !this.stopping && client.usable) await client.noop();
+      return;
+    }
+    await this.beat({ state: 'idle' });
+    if (this.pending || this.stopping) return;
+    if (idleSupported) {
+      const idling = client.idle();
+      // News that came in while the IDLE command was being issued.
+      if (this.pending) this.nudge();
+      await idling;
+    } else {
+      await this.sleep(this.deps.settings.pollIntervalMs);
     }
   }
 
@@ -306,6 +330,7 @@ export class MailboxReader {
   }
 
   private enqueued(it: Enqueued): void {
+    this.lastMailAt = Date.now();
     this.deps.onEnqueued?.({ uid: it.uid, jobId: it.jobId, internalDate: it.internalDate });
     if (it.internalDate) this.lagMs = Math.max(0, Date.now() - it.internalDate.getTime());
     if (it.record.parseError) this.log.warn({ uid: it.uid, jobId: it.jobId, reason: it.record.parseError }, 'mail enqueued as unparseable');
