@@ -10,7 +10,7 @@ import { imapClient } from './connect.js';
 import { advanceCursor, readCursor, startAfter } from './cursor.js';
 import { LockLostError, afterFailure, classifyImapFailure, type ImapFailure } from './failure.js';
 import { HEARTBEAT_INTERVAL_MS, takeWake, writeHeartbeat, type Heartbeat, type MailboxState } from './heartbeat.js';
-import { enqueueGroup, readGroup, wantedOf, type Enqueued } from './batch.js';
+import { ingestGroup, wantedOf, type Enqueued } from './batch.js';
 import { fetchGroups, type IngestOptions } from './ingest.js';
 import { imapKeys } from './keys.js';
 import { MailboxLock } from './lock.js';
@@ -304,8 +304,7 @@ export class MailboxReader {
     let lastBeat = Date.now();
     for (const group of fetchGroups(wantedOf(batch, metas, doneFlag, this.log), opts)) {
       if (this.stopping || !this.lock.isHeld) return false;
-      const records = await readGroup(client, group, opts);
-      for (const it of await enqueueGroup(group, records, opts, this.log)) this.enqueued(it);
+      await ingestGroup(client, group, opts, this.log, (it) => this.enqueued(it));
       await this.moveCursor(uidvalidity, group.metas[group.metas.length - 1]!.uid);
       done += group.metas.length;
       if (Date.now() - lastBeat > 1000) {
