@@ -24,10 +24,11 @@ import type { Job, Queue } from 'bullmq';
 import { appender, makeMails, population, type BenchMail } from './lib/mails.js';
 import { bareId } from './lib/mails.js';
 import { closeQueues, issuesByMessage, openQueues, waitUntil } from './lib/observe.js';
-import { ALL_ROLES, startRig, type Rig, type Run } from './lib/rig.js';
+import { ALL_ROLES, startRig, type RoleName, type Rig, type Run } from './lib/rig.js';
 import { perSec, round, spread, table, type Spread } from './lib/stats.js';
 import { benchPipeline } from './pipeline.js';
 import { startSlowRedis } from './lib/slow-redis.js';
+import { cpuMs } from './lib/cpu.js';
 
 export interface NewSenderBurstOptions {
   mails: number;
@@ -68,6 +69,11 @@ export interface NewSenderBurst {
   };
   /** Jira calls the provisioner made per new sender (user create + group joins). */
   provisionCallsPerNewSender: number;
+  /**
+   * CPU milliseconds each role process used per burst mail, from the first append until every
+   * mail was resolved (/proc/<pid>/stat): work per mail, which the machine's load hardly moves.
+   */
+  cpuMsPerMail: Partial<Record<RoleName, number>>;
 }
 
 interface Times {
@@ -125,6 +131,16 @@ function stampSim(rig: Rig): { stamps: SimStamps; stop(): void } {
     }
   };
   return { stamps, stop: () => (rig.sim.onAnswer = before) };
+}
+
+/** CPU milliseconds used so far by each running role process. */
+async function roleCpu(run: Run): Promise<Partial<Record<RoleName, number>>> {
+  const out: Partial<Record<RoleName, number>> = {};
+  for (const [role, p] of run.running) {
+    const ms = await cpuMs(p.child.pid);
+    if (ms !== undefined) out[role] = ms;
+  }
+  return out;
 }
 
 /** When a file came to be (birth time where the filesystem keeps it, else its change time). */
@@ -204,6 +220,7 @@ export async function benchNewSenderBurst(rig: Rig, run: Run, o: NewSenderBurstO
     const mails = makeMails(pop, { count: o.mails, tag, seed: 13 });
     const opsBefore = PROVISION_OPS.reduce((n, op) => n + rig.sim.counters.count(op), 0);
     const resolvedBefore = (await qs['mail-inbound'].getJobCounts('completed')).completed ?? 0;
+    const cpuBefore = await roleCpu(run);
     const { at, perSec: appendsPerSec } = await appendPaced(rig, run, mails, o.ratePerSec);
     const newSet = new Set(pop.unknown);
     const firstOf = new Map<string, BenchMail>();
@@ -216,6 +233,7 @@ export async function benchNewSenderBurst(rig: Rig, run: Run, o: NewSenderBurstO
       return pop.unknown.every((e) => by.get(e)?.finishedOn !== undefined);
     }, o.timeoutMs);
     await waitUntil('every burst mail to be resolved', async () => ((await qs['mail-inbound'].getJobCounts('completed')).completed ?? 0) >= resolvedBefore + o.mails, o.timeoutMs);
+    const cpuAfter = await roleCpu(run);
 
     const provision = await provisionByEmail();
     const inbound = new Map((await allJobs(qs['mail-inbound'])).map((j) => [bareId((j.data as { record?: { messageId?: string } }).record?.messageId), j]));
@@ -231,6 +249,7 @@ export async function benchNewSenderBurst(rig: Rig, run: Run, o: NewSenderBurstO
       targetMet: first.p99 !== undefined && first.p99 < 1000,
       steps: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, spread(v)])) as Steps,
       provisionCallsPerNewSender: round((opsAfter - opsBefore) / o.unknown, 2),
+      cpuMsPerMail: Object.fromEntries(Object.entries(cpuAfter).map(([r, ms]) => [r, round((ms - (cpuBefore[r as RoleName] ?? ms)) / o.mails, 2)])),
     };
   } finally {
     sim.stop();
@@ -259,6 +278,7 @@ export function newSenderRows(b: NewSenderBurst): (string | number | undefined)[
     ['    started -> createUser answered', ms(s.provisionStartToCreateAnswered), 'simulator: create answered'],
     ['    create answered -> account ready (groups)', ms(s.createAnsweredToAccountReady), 'provision job finished'],
     ['  account ready -> mail resolved', ms(s.accountReadyToMailResolved), 'the waiting mail promoted'],
+    ['role CPU per burst mail (ms)', Object.entries(b.cpuMsPerMail).map(([r, v]) => `${r} ${v}`).join(', '), 'first append -> every mail resolved'],
   ];
 }
 
