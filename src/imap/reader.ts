@@ -11,23 +11,16 @@ import { advanceCursor, readCursor, startAfter } from './cursor.js';
 import { LockLostError, afterFailure, classifyImapFailure, type ImapFailure } from './failure.js';
 import { HEARTBEAT_INTERVAL_MS, takeWake, writeHeartbeat, type Heartbeat, type MailboxState } from './heartbeat.js';
 import { ingestGroup, wantedOf, type Enqueued } from './batch.js';
-import { fetchGroups, type IngestOptions } from './ingest.js';
+import { fetchGroups } from './ingest.js';
 import { imapKeys } from './keys.js';
 import { MailboxLock } from './lock.js';
-import type { ReaderDeps } from './reader-deps.js';
+import { BURST_POLL_MS, BURST_QUIET_MS, ingestOptionsOf, type ReaderDeps } from './reader-deps.js';
 
 export type { ReaderDeps, ReaderSettings } from './reader-deps.js';
 
 // UIDs are fetched and enqueued in batches: bounded memory for a mailbox of 100,000 mails
 // read from the start, and a cursor that moves after every mail.
 const BATCH = 200;
-/**
- * After mail came in, look again every BURST_POLL_MS (a NOOP: one small IMAP command) instead
- * of IDLE, until none came for BURST_QUIET_MS. 100 ms keeps a burst's mail from waiting on IDLE
- * news (up to 500 ms on Dovecot) at ten commands a second, and only while mail is arriving.
- */
-const BURST_POLL_MS = 100;
-const BURST_QUIET_MS = 2_000;
 
 export class MailboxReader {
   readonly id: string;
@@ -299,7 +292,7 @@ export class MailboxReader {
     const { mailbox } = this.deps;
     const doneFlag = mailbox.after.action === 'flag' ? mailbox.after.flag : undefined;
     const metas = await client.fetchAll(batch.join(','), { uid: true, size: true, internalDate: true, flags: true }, { uid: true });
-    const opts = this.ingestOptions(uidvalidity);
+    const opts = ingestOptionsOf(this.deps, uidvalidity);
     let done = 0;
     let lastBeat = Date.now();
     for (const group of fetchGroups(wantedOf(batch, metas, doneFlag, this.log), opts)) {
@@ -313,19 +306,6 @@ export class MailboxReader {
       }
     }
     return !this.stopping && this.lock.isHeld;
-  }
-
-  private ingestOptions(uidvalidity: string): IngestOptions {
-    return {
-      mailboxId: this.id,
-      uidvalidity,
-      store: this.deps.store,
-      queue: this.deps.queue,
-      retry: this.deps.retry,
-      maxMessageBytes: this.deps.mailbox.maxMessageBytes,
-      inMemoryMaxBytes: this.deps.settings.inMemoryMaxBytes,
-      ...(this.deps.pool ? { pool: this.deps.pool } : {}),
-    };
   }
 
   private enqueued(it: Enqueued): void {
