@@ -1,25 +1,34 @@
 // The new-sender burst (issue #25 point 5): 300 mails appended over IMAP at 50/s from 80
 // senders, 76 of them new to Jira, while every role runs. For each new sender's first mail:
 // first append -> account ready (provision job finished: created and in every group), and the
-// steps between, read from the job timestamps BullMQ keeps:
-//   append -> enqueued            the poller (IMAP IDLE floor, ~0.5 s)
-//   enqueued -> provision added   the mail-inbound queue wait and the resolver's screening and
-//                                 decision (BullMQ's processedOn is overwritten when the parked
-//                                 mail runs again, so the two are read together)
+// steps between, from the job timestamps BullMQ keeps, the mail store's files (born when the
+// poller stored the fetched mail, and when it stored the parse) and the simulator's answers
+// (sim.onAnswer: when the sender's user search arrived, when its create was answered):
+//   append -> fetched             IMAP IDLE wake-up and the FETCH (the raw mail's file is born)
+//   fetched -> parsed             the parse (its content file is born)
+//   parsed -> enqueued            the rest of the fetch group, then the jobs' add
+//   enqueued -> lookup sent       the mail-inbound queue wait and the resolver's screening
+//   lookup sent -> provision added  the user search, the decision, the ceiling check
 //   provision added -> started    the identity-provision queue wait
-//   provision started -> finished the provisioner's run (its Jira calls: ~2 x the latency)
+//   started -> create answered    opening the job, createUser
+//   create answered -> ready      the group adds and the account-ready bookkeeping
+// No figure here is asserted by a test (timing on a shared machine is not a pass/fail); the
+// target (p99 under 1 s) is printed beside the figure.
 // Runs inside `npm run bench`, or alone on its own rig:
-//   npx tsx bench/new-senders.ts [--latency 20] [--jitter 10] [--mails 300] [--senders 80] [--unknown 76] [--rate 50]
+//   npx tsx bench/new-senders.ts [--latency 20] [--jitter 10] [--mails 300] [--senders 80] [--unknown 76] [--rate 50] [--built]
+import { stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import type { Job, Queue } from 'bullmq';
 import { appender, makeMails, population, type BenchMail } from './lib/mails.js';
 import { bareId } from './lib/mails.js';
 import { closeQueues, issuesByMessage, openQueues, waitUntil } from './lib/observe.js';
-import { ALL_ROLES, startRig, type Rig, type Run } from './lib/rig.js';
+import { ALL_ROLES, startRig, type RoleName, type Rig, type Run } from './lib/rig.js';
 import { perSec, round, spread, table, type Spread } from './lib/stats.js';
 import { benchPipeline } from './pipeline.js';
 import { startSlowRedis } from './lib/slow-redis.js';
+import { cpuMs } from './lib/cpu.js';
 
 export interface NewSenderBurstOptions {
   mails: number;
@@ -38,16 +47,33 @@ export interface NewSenderBurst {
   appendsPerSec: number;
   /** First append of a new sender -> its provision job finished (account created, in every group). */
   firstAppendToAccountReady: Spread;
+  /** p99 of first append -> account ready under 1 s (issue #25's target; printed, never asserted). */
+  targetMet: boolean;
   steps: {
     appendToEnqueued: Spread;
     enqueuedToProvisionAdded: Spread;
     provisionQueueWait: Spread;
     provisionRun: Spread;
+    /** The poller's share, split: IDLE + FETCH, the parse, the rest of the group and the add. */
+    appendToFetched: Spread;
+    fetchedToParsed: Spread;
+    parsedToEnqueued: Spread;
+    /** The resolver's share, split at the sender's user search reaching Jira. */
+    enqueuedToLookupSent: Spread;
+    lookupSentToProvisionAdded: Spread;
+    /** The provision run, split at createUser's answer. */
+    provisionStartToCreateAnswered: Spread;
+    createAnsweredToAccountReady: Spread;
     /** Account ready -> the waiting mail resolved (the provisioner promotes it). */
     accountReadyToMailResolved: Spread;
   };
   /** Jira calls the provisioner made per new sender (user create + group joins). */
   provisionCallsPerNewSender: number;
+  /**
+   * CPU milliseconds each role process used per burst mail, from the first append until every
+   * mail was resolved (/proc/<pid>/stat): work per mail, which the machine's load hardly moves.
+   */
+  cpuMsPerMail: Partial<Record<RoleName, number>>;
 }
 
 interface Times {
@@ -85,12 +111,94 @@ async function appendPaced(rig: Rig, run: Run, mails: BenchMail[], ratePerSec: n
 
 const PROVISION_OPS = ['createUser', 'addUserToGroup'];
 
+/** What the simulator saw of each email: its first user search arriving, its create answered. */
+interface SimStamps {
+  searchSent: Map<string, number>;
+  createAnswered: Map<string, number>;
+}
+
+function stampSim(rig: Rig): { stamps: SimStamps; stop(): void } {
+  const stamps: SimStamps = { searchSent: new Map(), createAnswered: new Map() };
+  const before = rig.sim.onAnswer;
+  rig.sim.onAnswer = (a) => {
+    before?.(a);
+    if (a.operation === 'findUsers') {
+      const q = (a.exchange.query.get('query') ?? '').trim().toLowerCase();
+      if (q && !stamps.searchSent.has(q)) stamps.searchSent.set(q, a.receivedAt);
+    } else if (a.operation === 'createUser' && a.status < 300) {
+      const email = String((a.exchange.body as { emailAddress?: unknown } | undefined)?.emailAddress ?? '').trim().toLowerCase();
+      if (email && !stamps.createAnswered.has(email)) stamps.createAnswered.set(email, a.answeredAt);
+    }
+  };
+  return { stamps, stop: () => (rig.sim.onAnswer = before) };
+}
+
+/** CPU milliseconds used so far by each running role process. */
+async function roleCpu(run: Run): Promise<Partial<Record<RoleName, number>>> {
+  const out: Partial<Record<RoleName, number>> = {};
+  for (const [role, p] of run.running) {
+    const ms = await cpuMs(p.child.pid);
+    if (ms !== undefined) out[role] = ms;
+  }
+  return out;
+}
+
+/** When a file came to be (birth time where the filesystem keeps it, else its change time). */
+async function bornAt(path: string): Promise<number | undefined> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st) return undefined;
+  return st.birthtimeMs > 0 ? st.birthtimeMs : st.ctimeMs;
+}
+
+/** The mail store's files of a mail: the raw one (written once fetched), the parse's content. */
+async function storeStamps(run: Run, sha256: string | undefined): Promise<{ fetched?: number; parsed?: number }> {
+  if (!sha256) return {};
+  const raw = join(dirname(run.configPath), 'mail', sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+  return { fetched: await bornAt(raw), parsed: await bornAt(join(`${raw}.content`, 'content.json')) };
+}
+
+type Steps = NewSenderBurst['steps'];
+type StepName = keyof Steps;
+
+/** Each new sender's first mail, step by step (a step whose stamps are missing is left out). */
+async function splitSteps(run: Run, firstOf: Map<string, BenchMail>, at: Map<string, number>, inbound: Map<string | undefined, Job>, provision: Map<string, Job>, sim: SimStamps): Promise<{ total: number[]; steps: Record<StepName, number[]> }> {
+  const names: StepName[] = ['appendToEnqueued', 'enqueuedToProvisionAdded', 'provisionQueueWait', 'provisionRun', 'appendToFetched', 'fetchedToParsed', 'parsedToEnqueued', 'enqueuedToLookupSent', 'lookupSentToProvisionAdded', 'provisionStartToCreateAnswered', 'createAnsweredToAccountReady', 'accountReadyToMailResolved'];
+  const steps = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<StepName, number[]>;
+  const total: number[] = [];
+  const put = (n: StepName, from: number | undefined, to: number | undefined) => {
+    if (from !== undefined && to !== undefined) steps[n].push(Math.round(to - from));
+  };
+  for (const [sender, m] of firstOf) {
+    const appendAt = at.get(m.messageId)!;
+    const mail: Times | undefined = inbound.get(m.messageId);
+    const prov: Times | undefined = provision.get(sender);
+    if (!mail || !prov?.finishedOn || prov.processedOn === undefined) continue;
+    const file = await storeStamps(run, (inbound.get(m.messageId)?.data as { record?: { rawRef?: { sha256?: string } } }).record?.rawRef?.sha256);
+    const searched = sim.searchSent.get(sender);
+    const created = sim.createAnswered.get(sender);
+    total.push(prov.finishedOn - appendAt);
+    put('appendToEnqueued', appendAt, mail.timestamp);
+    put('enqueuedToProvisionAdded', mail.timestamp, prov.timestamp);
+    put('provisionQueueWait', prov.timestamp, prov.processedOn);
+    put('provisionRun', prov.processedOn, prov.finishedOn);
+    put('appendToFetched', appendAt, file.fetched);
+    put('fetchedToParsed', file.fetched, file.parsed);
+    put('parsedToEnqueued', file.parsed, mail.timestamp);
+    put('enqueuedToLookupSent', mail.timestamp, searched);
+    put('lookupSentToProvisionAdded', searched, prov.timestamp);
+    put('provisionStartToCreateAnswered', prov.processedOn, created);
+    put('createAnsweredToAccountReady', created, prov.finishedOn);
+    put('accountReadyToMailResolved', prov.finishedOn, mail.finishedOn);
+  }
+  return { total, steps };
+}
+
 /**
  * The burst on a run whose roles are up (they are started if not). Mails and senders are tagged
  * `tag`, so the workload can follow others on the same run.
  */
-export async function benchNewSenderBurst(rig: Rig, run: Run, o: NewSenderBurstOptions = NEW_SENDER_BURST, tag = 'ns'): Promise<NewSenderBurst> {
-  for (const role of ALL_ROLES) if (!run.running.has(role)) run.start(role);
+export async function benchNewSenderBurst(rig: Rig, run: Run, o: NewSenderBurstOptions = NEW_SENDER_BURST, tag = 'ns', roles: { built?: boolean } = {}): Promise<NewSenderBurst> {
+  for (const role of ALL_ROLES) if (!run.running.has(role)) run.start(role, roles);
   const qs = openQueues(rig.conn, run.prefix);
   // Mailroom's own path is measured: a site where new accounts reach the directory at once. On
   // an organization with centralized user management a new account can be "user not found" to
@@ -98,6 +206,7 @@ export async function benchNewSenderBurst(rig: Rig, run: Run, o: NewSenderBurstO
   // (one more group-add call per new sender, retried with backoff: docs/jira-permissions.md).
   const propagation = rig.sim.state.userPropagationMs;
   rig.sim.state.userPropagationMs = 0;
+  const sim = stampSim(rig);
   try {
     // Every role up and idle: two warm-up mails (one from a new sender) become issues first.
     const warm = makeMails(population(rig.sim.state, { senders: 2, unknown: 1, tag: `${tag}-warm` }), { count: 2, tag: `${tag}-warm` });
@@ -111,6 +220,7 @@ export async function benchNewSenderBurst(rig: Rig, run: Run, o: NewSenderBurstO
     const mails = makeMails(pop, { count: o.mails, tag, seed: 13 });
     const opsBefore = PROVISION_OPS.reduce((n, op) => n + rig.sim.counters.count(op), 0);
     const resolvedBefore = (await qs['mail-inbound'].getJobCounts('completed')).completed ?? 0;
+    const cpuBefore = await roleCpu(run);
     const { at, perSec: appendsPerSec } = await appendPaced(rig, run, mails, o.ratePerSec);
     const newSet = new Set(pop.unknown);
     const firstOf = new Map<string, BenchMail>();
@@ -123,39 +233,26 @@ export async function benchNewSenderBurst(rig: Rig, run: Run, o: NewSenderBurstO
       return pop.unknown.every((e) => by.get(e)?.finishedOn !== undefined);
     }, o.timeoutMs);
     await waitUntil('every burst mail to be resolved', async () => ((await qs['mail-inbound'].getJobCounts('completed')).completed ?? 0) >= resolvedBefore + o.mails, o.timeoutMs);
+    const cpuAfter = await roleCpu(run);
 
     const provision = await provisionByEmail();
     const inbound = new Map((await allJobs(qs['mail-inbound'])).map((j) => [bareId((j.data as { record?: { messageId?: string } }).record?.messageId), j]));
-    const d = { total: [] as number[], enq: [] as number[], decide: [] as number[], pwait: [] as number[], prun: [] as number[], promote: [] as number[] };
-    for (const [sender, m] of firstOf) {
-      const appendAt = at.get(m.messageId)!;
-      const mail: Times | undefined = inbound.get(m.messageId);
-      const prov: Times | undefined = provision.get(sender);
-      if (!mail || !prov?.finishedOn || prov.processedOn === undefined) continue;
-      d.total.push(prov.finishedOn - appendAt);
-      d.enq.push(mail.timestamp - appendAt);
-      d.decide.push(prov.timestamp - mail.timestamp);
-      d.pwait.push(prov.processedOn - prov.timestamp);
-      d.prun.push(prov.finishedOn - prov.processedOn);
-      if (mail.finishedOn) d.promote.push(mail.finishedOn - prov.finishedOn);
-    }
+    const { total, steps } = await splitSteps(run, firstOf, at, inbound, provision, sim.stamps);
     const opsAfter = PROVISION_OPS.reduce((n, op) => n + rig.sim.counters.count(op), 0);
+    const first = spread(total);
     return {
       mails: o.mails,
       senders: o.senders,
       newSenders: o.unknown,
       appendsPerSec,
-      firstAppendToAccountReady: spread(d.total),
-      steps: {
-        appendToEnqueued: spread(d.enq),
-        enqueuedToProvisionAdded: spread(d.decide),
-        provisionQueueWait: spread(d.pwait),
-        provisionRun: spread(d.prun),
-        accountReadyToMailResolved: spread(d.promote),
-      },
+      firstAppendToAccountReady: first,
+      targetMet: first.p99 !== undefined && first.p99 < 1000,
+      steps: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, spread(v)])) as Steps,
       provisionCallsPerNewSender: round((opsAfter - opsBefore) / o.unknown, 2),
+      cpuMsPerMail: Object.fromEntries(Object.entries(cpuAfter).map(([r, ms]) => [r, round((ms - (cpuBefore[r as RoleName] ?? ms)) / o.mails, 2)])),
     };
   } finally {
+    sim.stop();
     rig.sim.state.userPropagationMs = propagation;
     await closeQueues(qs);
   }
@@ -165,13 +262,23 @@ export async function benchNewSenderBurst(rig: Rig, run: Run, o: NewSenderBurstO
 export function newSenderRows(b: NewSenderBurst): (string | number | undefined)[][] {
   const ms = (s: Spread) => [s.p50, s.p95, s.p99].map((v) => (v === undefined ? '-' : `${v}`)).join(' / ');
   const w = `${b.mails} mails at ${b.appendsPerSec}/s, ${b.senders} senders, ${b.newSenders} new`;
+  const s = b.steps;
+  const verdict = b.targetMet ? 'p99 < 1 s: yes' : 'p99 < 1 s: NO';
   return [
-    ['new sender: first append -> account ready p50/p95/p99 (ms)', `${ms(b.firstAppendToAccountReady)} (target p99 < 1000)`, w],
-    ['  append -> enqueued (IMAP IDLE floor)', ms(b.steps.appendToEnqueued), `${b.steps.appendToEnqueued.n} first mails of new senders`],
-    ['  enqueued -> provision job added (resolver)', ms(b.steps.enqueuedToProvisionAdded), 'same mails'],
-    ['  provision job queue wait', ms(b.steps.provisionQueueWait), `${b.steps.provisionQueueWait.n} provision jobs`],
-    ['  provision job run', ms(b.steps.provisionRun), `${b.provisionCallsPerNewSender} Jira calls each`],
-    ['  account ready -> mail resolved', ms(b.steps.accountReadyToMailResolved), 'the waiting mail promoted'],
+    ['new sender: first append -> account ready p50/p95/p99 (ms)', `${ms(b.firstAppendToAccountReady)} (${verdict})`, w],
+    ['  append -> enqueued (poller)', ms(s.appendToEnqueued), `${s.appendToEnqueued.n} first mails of new senders`],
+    ['    append -> fetched and stored (IDLE, FETCH)', ms(s.appendToFetched), 'raw mail file born'],
+    ['    fetched -> parsed', ms(s.fetchedToParsed), 'content file born'],
+    ['    parsed -> enqueued (fetch group, add)', ms(s.parsedToEnqueued), 'mail-inbound job timestamp'],
+    ['  enqueued -> provision job added (resolver)', ms(s.enqueuedToProvisionAdded), 'same mails'],
+    ['    enqueued -> user search sent (queue wait, screening)', ms(s.enqueuedToLookupSent), 'simulator: search arrived'],
+    ['    search sent -> provision added (lookup, decision)', ms(s.lookupSentToProvisionAdded), 'identity-provision job timestamp'],
+    ['  provision job queue wait', ms(s.provisionQueueWait), `${s.provisionQueueWait.n} provision jobs`],
+    ['  provision job run', ms(s.provisionRun), `${b.provisionCallsPerNewSender} Jira calls each`],
+    ['    started -> createUser answered', ms(s.provisionStartToCreateAnswered), 'simulator: create answered'],
+    ['    create answered -> account ready (groups)', ms(s.createAnsweredToAccountReady), 'provision job finished'],
+    ['  account ready -> mail resolved', ms(s.accountReadyToMailResolved), 'the waiting mail promoted'],
+    ['role CPU per burst mail (ms)', Object.entries(b.cpuMsPerMail).map(([r, v]) => `${r} ${v}`).join(', '), 'first append -> every mail resolved'],
   ];
 }
 
@@ -181,20 +288,60 @@ export function newSenderRows(b: NewSenderBurst): (string | number | undefined)[
  * (bench/pipeline.ts, Jira at 0 ms) on Redis behind a proxy that delays each round trip by
  * `delayMs`, minus the same run without the delay, over the delay. One mail per new sender,
  * fewer senders than the provisioner's concurrency, so nothing queues.
+ *
+ * Beside it, what does not depend on time at all: the Redis commands one new
+ * sender's mail costs, counted by the proxy as the difference between a run of 2n new senders
+ * and one of n (start-up, warm-up and the workers' own polling cancel out).
  */
-export async function countRoundTrips(o: { redisUrl?: string; delayMs?: number; senders?: number } = {}): Promise<{ delayMs: number; withDelayMs: number; withoutDelayMs: number; roundTrips: number }> {
+export async function countRoundTrips(o: { redisUrl?: string; delayMs?: number; senders?: number } = {}): Promise<RoundTrips> {
   const delayMs = o.delayMs ?? 10;
   const senders = o.senders ?? 6;
   const url = new URL(o.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  const run = async (redisUrl: string) => (await benchPipeline({ mails: senders, senders, unknown: senders, latencyMs: 0, jitterMs: 0, redisUrl, warmup: 4 })).accountReadyMs.p50;
+  const target = { host: url.hostname, port: Number(url.port || 6379) };
+  const run = async (redisUrl: string, n = senders) => (await benchPipeline({ mails: n, senders: n, unknown: n, latencyMs: 0, jitterMs: 0, redisUrl, warmup: 4 })).accountReadyMs.p50;
+  const counted = async (n: number) => {
+    const proxy = await startSlowRedis(target, 0);
+    try {
+      await run(proxy.url, n);
+      return proxy.counts();
+    } finally {
+      await proxy.close();
+    }
+  };
+  const one = await counted(senders);
+  const two = await counted(2 * senders);
   const withoutDelayMs = await run(url.href);
-  const slow = await startSlowRedis({ host: url.hostname, port: Number(url.port || 6379) }, delayMs);
+  const slow = await startSlowRedis(target, delayMs);
   try {
     const withDelayMs = await run(slow.url);
-    return { delayMs, withDelayMs, withoutDelayMs, roundTrips: round((withDelayMs - withoutDelayMs) / delayMs, 1) };
+    return {
+      delayMs,
+      withDelayMs,
+      withoutDelayMs,
+      roundTrips: round((withDelayMs - withoutDelayMs) / delayMs, 1),
+      commandsPerNewSender: round((two.commands - one.commands) / senders, 1),
+      byCommand: Object.fromEntries(
+        [...two.byName]
+          .map(([k, v]) => [k, round((v - (one.byName.get(k) ?? 0)) / senders, 1)] as const)
+          .filter(([, v]) => v >= 0.5)
+          .sort((x, y) => y[1] - x[1]),
+      ),
+    };
   } finally {
     await slow.close();
   }
+}
+
+export interface RoundTrips {
+  delayMs: number;
+  withDelayMs: number;
+  withoutDelayMs: number;
+  /** (withDelayMs - withoutDelayMs) / delayMs: sequential round trips, an upper bound (CPU time included). */
+  roundTrips: number;
+  /** Redis commands one new sender's mail costs from enqueue to account ready (and on to delivery). */
+  commandsPerNewSender: number;
+  /** The same by command name (EVALSHA by script hash: BullMQ's scripts), largest first. */
+  byCommand: Record<string, number>;
 }
 
 async function main(): Promise<void> {
@@ -208,6 +355,9 @@ async function main(): Promise<void> {
       rate: { type: 'string', default: String(NEW_SENDER_BURST.ratePerSec) },
       json: { type: 'boolean', default: false },
       'round-trips': { type: 'boolean', default: false },
+      // The roles as production runs them (dist/, after `npm run build`): under tsx every parse
+      // thread the poller starts compiles its modules first, in the middle of the burst.
+      built: { type: 'boolean', default: false },
       'redis-delay': { type: 'string', default: '10' },
     },
   });
@@ -219,7 +369,7 @@ async function main(): Promise<void> {
   try {
     const run = await rig.newRun('burst', { imapUser: 'burst@example.test' });
     try {
-      const b = await benchNewSenderBurst(rig, run, { mails: Number(a.mails), senders: Number(a.senders), unknown: Number(a.unknown), ratePerSec: Number(a.rate), timeoutMs: NEW_SENDER_BURST.timeoutMs });
+      const b = await benchNewSenderBurst(rig, run, { mails: Number(a.mails), senders: Number(a.senders), unknown: Number(a.unknown), ratePerSec: Number(a.rate), timeoutMs: NEW_SENDER_BURST.timeoutMs }, 'ns', { built: a.built });
       process.stdout.write(a.json ? `${JSON.stringify(b, null, 2)}\n` : `${table([['figure', 'value', 'workload'], ...newSenderRows(b)])}\n`);
     } finally {
       await run.stopAll();

@@ -1,6 +1,6 @@
 // One batch of UIDs of a sync (reader.ts), a fetch group at a time: which mails are still
-// wanted, their raw sources read, stored and parsed, their jobs added together. The reader
-// moves its cursor past each group once its jobs are in.
+// wanted, their raw sources read, stored and parsed, each mail's job added once it is. The
+// reader moves its cursor past each group once all its jobs are in.
 import type { ImapFlow } from 'imapflow';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -35,27 +35,6 @@ export function wantedOf(batch: number[], metas: FetchedMeta[], doneFlag: string
   return wanted;
 }
 
-/**
- * Small mails of a group are fetched together and stored and parsed side by side; a big one
- * is streamed. A record is undefined for a mail gone from the server.
- */
-export async function readGroup(client: ImapFlow, group: FetchGroup, opts: IngestOptions): Promise<(MailRecord | undefined)[]> {
-  if (group.streamed) return [await streamToRecord(client, group.metas[0]!, opts)];
-  const sources = await fetchSources(client, group.metas.map((m) => m.uid));
-  const pending = group.metas.map((m) => {
-    const raw = sources.get(m.uid);
-    return raw ? bufferToRecord(raw, opts) : Promise.resolve(undefined);
-  });
-  // Wait for all before failing on one: nothing keeps running behind our back.
-  const settled = await Promise.allSettled(pending);
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) {
-    const uid = group.metas[settled.indexOf(failed)]!.uid;
-    throw inContext(failed.reason, `could not store mail UID ${uid}`);
-  }
-  return settled.map((r) => (r as PromiseFulfilledResult<MailRecord | undefined>).value);
-}
-
 export interface Enqueued {
   uid: number;
   jobId: string;
@@ -63,18 +42,36 @@ export interface Enqueued {
   internalDate?: Date;
 }
 
-/** Add the group's jobs together (mails gone from the server are logged and left out). */
-export async function enqueueGroup(group: FetchGroup, records: (MailRecord | undefined)[], opts: IngestOptions, log: Logger): Promise<Enqueued[]> {
-  const items: { uid: number; record: MailRecord; internalDate?: Date }[] = [];
-  group.metas.forEach((m, k) => {
-    const record = records[k];
-    if (record) items.push({ uid: m.uid, record, internalDate: m.internalDate });
-    else log.info({ uid: m.uid }, 'mail vanished before it could be read (deleted or moved by someone else)');
-  });
-  const jobIds = await enqueueMany(items, opts).catch((e: unknown) => {
-    throw inContext(e, `could not enqueue mail UID ${items[0]?.uid}${items.length > 1 ? `-${items[items.length - 1]!.uid}` : ''}`);
-  });
-  return items.map((it, k) => ({ ...it, jobId: jobIds[k]! }));
+/**
+ * Read a group and add each mail's job as soon as that mail is stored and parsed, not once the
+ * group's slowest parse is done: in a burst the first mails of a group waited on the last
+ * (issue #25, docs/benchmarks.md). `onEnqueued` hears of each job added, in the order they were.
+ * Every mail is waited for before a failure is thrown (nothing keeps running behind the
+ * caller's back); the caller moves its cursor only past a group that went through whole, so a
+ * failed group is read again and the adds already made are no-ops (job ids).
+ */
+export async function ingestGroup(client: ImapFlow, group: FetchGroup, opts: IngestOptions, log: Logger, onEnqueued: (it: Enqueued) => void): Promise<void> {
+  const one = async (m: MessageMeta, read: () => Promise<MailRecord | undefined>) => {
+    const record = await read().catch((e: unknown) => {
+      throw inContext(e, `could not store mail UID ${m.uid}`);
+    });
+    if (!record) return log.info({ uid: m.uid }, 'mail vanished before it could be read (deleted or moved by someone else)');
+    const item = { uid: m.uid, record, internalDate: m.internalDate };
+    const [jobId] = await enqueueMany([item], opts).catch((e: unknown) => {
+      throw inContext(e, `could not enqueue mail UID ${m.uid}`);
+    });
+    onEnqueued({ ...item, jobId: jobId! });
+  };
+  if (group.streamed) return one(group.metas[0]!, () => streamToRecord(client, group.metas[0]!, opts));
+  const sources = await fetchSources(client, group.metas.map((m) => m.uid));
+  const settled = await Promise.allSettled(
+    group.metas.map((m) => {
+      const raw = sources.get(m.uid);
+      return one(m, () => (raw ? bufferToRecord(raw, opts) : Promise.resolve(undefined)));
+    }),
+  );
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** An error with what we were doing in its message; its code (network kinds) is kept. */

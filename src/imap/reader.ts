@@ -10,11 +10,11 @@ import { imapClient } from './connect.js';
 import { advanceCursor, readCursor, startAfter } from './cursor.js';
 import { LockLostError, afterFailure, classifyImapFailure, type ImapFailure } from './failure.js';
 import { HEARTBEAT_INTERVAL_MS, takeWake, writeHeartbeat, type Heartbeat, type MailboxState } from './heartbeat.js';
-import { enqueueGroup, readGroup, wantedOf, type Enqueued } from './batch.js';
-import { fetchGroups, type IngestOptions } from './ingest.js';
+import { ingestGroup, wantedOf, type Enqueued } from './batch.js';
+import { fetchGroups } from './ingest.js';
 import { imapKeys } from './keys.js';
 import { MailboxLock } from './lock.js';
-import type { ReaderDeps } from './reader-deps.js';
+import { BURST_POLL_MS, BURST_QUIET_MS, ingestOptionsOf, type ReaderDeps } from './reader-deps.js';
 
 export type { ReaderDeps, ReaderSettings } from './reader-deps.js';
 
@@ -43,6 +43,8 @@ export class MailboxReader {
   private woken = false;
   /** For the last mail enqueued: milliseconds from its arrival on the server to its job. */
   private lagMs: number | undefined;
+  /** When this reader last enqueued a mail (epoch ms): polls instead of IDLE shortly after. */
+  private lastMailAt = 0;
 
   constructor(private readonly deps: ReaderDeps) {
     this.id = deps.mailbox.id;
@@ -215,17 +217,7 @@ export class MailboxReader {
         this.pending = false;
         await this.sync(client);
         if (this.pending || this.stopping || !this.lock.isHeld || renew) continue;
-        this.state = 'idle';
-        await this.beat({ state: 'idle' });
-        if (this.pending || this.stopping) continue;
-        if (idleSupported) {
-          const idling = client.idle();
-          // News that came in while the IDLE command was being issued.
-          if (this.pending) this.nudge();
-          await idling;
-        } else {
-          await this.sleep(settings.pollIntervalMs);
-        }
+        await this.waitForNews(client, idleSupported);
         if (!client.usable && !this.stopping && this.lock.isHeld) {
           throw Object.assign(new Error(client.byeReason ? `server closed the connection: ${client.byeReason}` : 'connection closed'), {
             code: 'EConnectionClosed',
@@ -242,6 +234,31 @@ export class MailboxReader {
       } else {
         client.close();
       }
+    }
+  }
+
+  /**
+   * Wait until there may be something to read: IDLE (or a poll wait), or, while mail is coming
+   * in, a short pause and a NOOP (its EXISTS nudges the loop). IDLE news lags a change (Dovecot
+   * sends it up to half a second after), and the mail of a burst waited that long each: issue
+   * #25, docs/benchmarks.md. Once the mailbox has been quiet for BURST_QUIET_MS, IDLE again.
+   */
+  private async waitForNews(client: ImapFlow, idleSupported: boolean): Promise<void> {
+    this.state = 'idle';
+    if (Date.now() - this.lastMailAt < BURST_QUIET_MS) {
+      await this.sleep(BURST_POLL_MS);
+      if (!this.pending && !this.stopping && client.usable) await client.noop();
+      return;
+    }
+    await this.beat({ state: 'idle' });
+    if (this.pending || this.stopping) return;
+    if (idleSupported) {
+      const idling = client.idle();
+      // News that came in while the IDLE command was being issued.
+      if (this.pending) this.nudge();
+      await idling;
+    } else {
+      await this.sleep(this.deps.settings.pollIntervalMs);
     }
   }
 
@@ -275,13 +292,12 @@ export class MailboxReader {
     const { mailbox } = this.deps;
     const doneFlag = mailbox.after.action === 'flag' ? mailbox.after.flag : undefined;
     const metas = await client.fetchAll(batch.join(','), { uid: true, size: true, internalDate: true, flags: true }, { uid: true });
-    const opts = this.ingestOptions(uidvalidity);
+    const opts = ingestOptionsOf(this.deps, uidvalidity);
     let done = 0;
     let lastBeat = Date.now();
     for (const group of fetchGroups(wantedOf(batch, metas, doneFlag, this.log), opts)) {
       if (this.stopping || !this.lock.isHeld) return false;
-      const records = await readGroup(client, group, opts);
-      for (const it of await enqueueGroup(group, records, opts, this.log)) this.enqueued(it);
+      await ingestGroup(client, group, opts, this.log, (it) => this.enqueued(it));
       await this.moveCursor(uidvalidity, group.metas[group.metas.length - 1]!.uid);
       done += group.metas.length;
       if (Date.now() - lastBeat > 1000) {
@@ -292,20 +308,8 @@ export class MailboxReader {
     return !this.stopping && this.lock.isHeld;
   }
 
-  private ingestOptions(uidvalidity: string): IngestOptions {
-    return {
-      mailboxId: this.id,
-      uidvalidity,
-      store: this.deps.store,
-      queue: this.deps.queue,
-      retry: this.deps.retry,
-      maxMessageBytes: this.deps.mailbox.maxMessageBytes,
-      inMemoryMaxBytes: this.deps.settings.inMemoryMaxBytes,
-      ...(this.deps.pool ? { pool: this.deps.pool } : {}),
-    };
-  }
-
   private enqueued(it: Enqueued): void {
+    this.lastMailAt = Date.now();
     this.deps.onEnqueued?.({ uid: it.uid, jobId: it.jobId, internalDate: it.internalDate });
     if (it.internalDate) this.lagMs = Math.max(0, Date.now() - it.internalDate.getTime());
     if (it.record.parseError) this.log.warn({ uid: it.uid, jobId: it.jobId, reason: it.record.parseError }, 'mail enqueued as unparseable');

@@ -52,9 +52,24 @@ export interface JiraSim {
   exchanges: Exchange[];
   /** True when requests are being checked against the OpenAPI specs. */
   checksSchema: boolean;
+  /**
+   * Called as each answer is written (not for dropped or hung requests): when a request arrived
+   * and when Jira answered it. A harness hook, not Jira behaviour: the benchmark stamps a new
+   * sender's user search and create with it (bench/new-senders.ts).
+   */
+  onAnswer?: (a: SimAnswer) => void;
   /** Forget all state, counters, faults and Retry-After deadlines. */
   reset(): void;
   close(): Promise<void>;
+}
+
+export interface SimAnswer {
+  operation: string;
+  status: number;
+  exchange: Exchange;
+  /** Epoch ms the request was read whole, and the answer written. */
+  receivedAt: number;
+  answeredAt: number;
 }
 
 /** Bodies above this are refused: attachments in tests are small; a runaway client is not. */
@@ -185,6 +200,7 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
   };
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, raw: Buffer): Promise<void> {
+    const receivedAt = Date.now();
     const method = req.method ?? 'GET';
     const route = apiRoutes.find((r) => r.method === method && r.matcher.test(path));
     const operation = route?.operation ?? validator?.find(method, path)?.operationId ?? 'unknown';
@@ -236,6 +252,7 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
       }
       if (opts.record) exchanges.push(exchange);
       send(res, reply, extra);
+      sim.onAnswer?.({ operation, status: reply.status, exchange, receivedAt, answeredAt: Date.now() });
     };
 
     switch (decision.kind) {

@@ -70,7 +70,10 @@ describe.skipIf(!!why)('bench --quick', () => {
     const burst = res.newSenderBurst;
     expect(burst.newSenders).toBeGreaterThan(0);
     expect(burst.firstAppendToAccountReady.n).toBe(burst.newSenders);
-    for (const k of ['appendToEnqueued', 'enqueuedToProvisionAdded', 'provisionQueueWait', 'provisionRun']) expect(burst.steps[k].n, k).toBe(burst.newSenders);
+    // Each hand-over stamped for every new sender: the mail store's files, the simulator's
+    // answers (sim.onAnswer) and the job timestamps. Timing is printed, never asserted.
+    for (const k of ['appendToEnqueued', 'enqueuedToProvisionAdded', 'provisionQueueWait', 'provisionRun', 'appendToFetched', 'fetchedToParsed', 'parsedToEnqueued', 'enqueuedToLookupSent', 'lookupSentToProvisionAdded', 'provisionStartToCreateAnswered', 'createAnsweredToAccountReady']) expect(burst.steps[k].n, k).toBe(burst.newSenders);
+    expect(typeof burst.targetMet).toBe('boolean');
     expect(burst.provisionCallsPerNewSender).toBe(2);
     // Customer mails (issue #26): one per agent's comment, each taken by the SMTP server once.
     expect(res.customerMails).toMatchObject({ issues: 20, mails: 20, exactlyOnce: true, missing: 0, repeated: 0, unexpected: 0 });

@@ -190,6 +190,32 @@ describe('Jira simulator: what a good client never does', () => {
   });
 });
 
+describe('Jira simulator: the onAnswer hook (harness timing, bench/new-senders.ts)', () => {
+  it('reports each answer written with its operation, status, request and when it arrived and was answered', async () => {
+    const { sim } = jira();
+    const seen: { op: string; status: number; query?: string; email?: unknown; receivedAt: number; answeredAt: number }[] = [];
+    sim.faults.set({ latencyMs: 30 });
+    sim.onAnswer = (a) => seen.push({ op: a.operation, status: a.status, query: a.exchange.query.get('query') ?? undefined, email: (a.exchange.body as { emailAddress?: unknown } | undefined)?.emailAddress, receivedAt: a.receivedAt, answeredAt: a.answeredAt });
+    try {
+      const before = Date.now();
+      await call('/rest/api/3/user/search?query=hook%40acme.example');
+      await call('/rest/api/3/user', { method: 'POST', body: { emailAddress: 'hook@acme.example', products: [] } });
+      expect(seen.map((s) => [s.op, s.status])).toEqual([['findUsers', 200], ['createUser', 201]]);
+      expect(seen[0]!.query).toBe('hook@acme.example');
+      expect(seen[1]!.email).toBe('hook@acme.example');
+      for (const s of seen) {
+        expect(s.receivedAt).toBeGreaterThanOrEqual(before);
+        // The simulated latency lies between arrival and answer: the bench reads steps from both ends.
+        expect(s.answeredAt - s.receivedAt).toBeGreaterThanOrEqual(25);
+      }
+      expect(seen[1]!.receivedAt).toBeGreaterThanOrEqual(seen[0]!.answeredAt);
+    } finally {
+      sim.onAnswer = undefined;
+      sim.faults.clear();
+    }
+  });
+});
+
 describe('Jira simulator: controls over HTTP (/__sim)', () => {
   it('seeds, adds admins and tokens, sets faults, reads counters and state, resets', async () => {
     const { sim } = jira();
