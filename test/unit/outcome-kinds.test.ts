@@ -55,7 +55,12 @@ describe('outcomeOf maps every error kind', () => {
     const reached = new Set(['MailroomError']);
     for (let grew = true; grew; ) {
       grew = false;
-      for (const [cls, base] of all) if (reached.has(base) && !reached.has(cls)) (reached.add(cls), declared.push(cls), (grew = true));
+      for (const [cls, base] of all) {
+        if (!reached.has(base) || reached.has(cls)) continue;
+        reached.add(cls);
+        declared.push(cls);
+        grew = true;
+      }
     }
     expect(declared.length).toBeGreaterThanOrEqual(10);
     expect(declared.filter((c) => !kinded.has(c))).toEqual([]);
