@@ -158,8 +158,11 @@ describe.skipIf(!!why)('IMAP with OAuth 2.0 (Dovecot oauth2 passdb)', () => {
     await xoauth2.appendRaw(testMail('rev-1'), { user: REVOKED });
     await exactly('revoked', ['rev-1']);
     oauth.revoke(REVOKED);
-    await xoauth2.appendRaw(testMail('rev-2'), { user: REVOKED });
+    // The session that read rev-1 ends (the server's kick) before rev-2 arrives: a session still
+    // logged in may read new mail (a revoked grant stops the next login, not a live session), and
+    // the poller looks every 100 ms for two seconds after reading mail (reader-deps.ts).
     await xoauth2.kick(REVOKED);
+    await xoauth2.appendRaw(testMail('rev-2'), { user: REVOKED });
     const hb = await waitFor('revoked parked', async () => {
       const h = await heartbeat('revoked');
       return h?.state === 'parked' ? h : undefined;
