@@ -100,26 +100,18 @@ export interface DelivererStationOptions extends StationOptions {
   breakerRecheckMs?: number;
 }
 
-interface DelivererResources {
-  contents: ParsePool;
-  reconcile?: { stop(): void };
-}
-
 export function delivererStation(o: DelivererStationOptions = {}): Station {
   return defineStation({
     queue: jiraDeliver,
     needsToken: true,
-    prepare: async (base): Promise<DelivererResources> => ({ contents: contentPool(base) }),
-    process(env, r) {
+    prepare: async (base) => contentPool(base),
+    process(env, contents) {
       // Mails that became two issues (index lag beyond the recovery window) are resolved here.
       const projects = env.ctx.config.mailboxes.map((m) => m.deliver?.project).filter((p): p is string => !!p);
-      r.reconcile = reconcileEvery({ redis: env.redis, prefix: env.ctx.config.prefix, projects, client: () => env.token.source.client(), log: env.logger, everyMs: o.reconcileEveryMs });
-      return createDeliverer(delivererDeps(env, r.contents, o));
+      const reconcile = reconcileEvery({ redis: env.redis, prefix: env.ctx.config.prefix, projects, client: () => env.token.source.client(), log: env.logger, everyMs: o.reconcileEveryMs });
+      return { processor: createDeliverer(delivererDeps(env, contents, o)), release: async () => reconcile.stop() };
     },
-    async release(r) {
-      r.reconcile?.stop();
-      await r.contents.close();
-    },
+    release: (contents) => contents.close(),
   });
 }
 

@@ -81,13 +81,10 @@ export function provisionerStation(): Station {
   return defineStation({
     queue: identityProvision,
     needsToken: true,
-    prepare: async (): Promise<{ pipeline?: IdentityContext }> => ({}),
-    process(env, made) {
-      made.pipeline = identityContextOf(env);
-      return createProvisioner(made.pipeline);
+    process(env) {
+      const p = identityContextOf(env);
+      return { processor: createProvisioner(p), release: () => p.jobs.close(), onFailed: (job) => onProvisionFailed(p, job) };
     },
-    release: async (made) => made.pipeline?.jobs.close(),
-    onFailed: async (_env, made, job) => onProvisionFailed(made.pipeline!, job),
   });
 }
 

@@ -40,15 +40,13 @@ export function resolverStation(): Station {
   return defineStation({
     queue: mailInbound,
     needsToken: true,
-    prepare: async (): Promise<{ pipeline?: IdentityContext }> => ({}),
-    process(env, made) {
+    process(env) {
       // Once per start, loudly: a mailbox whose senders can never be verified (docs/sender-verdicts.md).
       for (const w of unreadableVerdicts(env.ctx.config.mailboxes)) env.logger.warn({ check: 'sender-verdicts' }, w);
-      made.pipeline = identityContextOf(env);
-      return createResolver(made.pipeline);
+      const p = identityContextOf(env);
+      // The queues the pipeline looked at jobs on close with it.
+      return { processor: createResolver(p), release: () => p.jobs.close() };
     },
-    // The queues the pipeline looked at jobs on.
-    release: async (made) => made.pipeline?.jobs.close(),
   });
 }
 

@@ -14,6 +14,7 @@
 //   `Message-ID:` line in the text (read from its first 64 KB only).
 import { DSN_LIMITS, fieldOf, parseHeaderBlocks, type HeaderField } from './header-block.js';
 import type { BounceReport, BounceRecipient } from './record.js';
+import { ADDRESS_CHARS, ID_CHARS } from './record-bound.js';
 
 export interface BouncePart {
   contentType: string;
@@ -23,8 +24,6 @@ export interface BouncePart {
 const MAX_IDS = 3;
 const MAX_RECIPIENTS = 3;
 const DIAGNOSTIC_CHARS = 300;
-const ADDRESS_CHARS = 320;
-const ID_CHARS = 250;
 const TEXT_SCAN_CHARS = 64 * 1024;
 /** Bytes of an enclosed part looked at: the returned mail's header is at its start. */
 const PART_SCAN_BYTES = 64 * 1024;

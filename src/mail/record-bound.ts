@@ -6,7 +6,7 @@ import { MAX_RECORD_BYTES, type MailRecord, type RawRef } from './record.js';
 
 export const SUBJECT_CHARS = 500;
 export const NAME_CHARS = 200;
-const ADDRESS_CHARS = 320; // RFC 5321: 64 local + @ + 255 domain
+export const ADDRESS_CHARS = 320; // RFC 5321: 64 local + @ + 255 domain
 export const ID_CHARS = 250;
 
 export function normalizeAddress(address: string): string {

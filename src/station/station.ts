@@ -54,12 +54,22 @@ export interface StationSpec<S extends z.ZodType, P> {
   needsToken: boolean;
   /** Made before anything talks to Jira: threads, pools, timers the processor uses. */
   prepare?(base: RoleBase): Promise<P>;
-  /** The processor, on what the role has and what prepare made. */
-  process(env: StationEnv, prepared: P): Processor<z.infer<S>>;
+  /**
+   * The processor, on what the role has and what prepare made; with what it made itself on
+   * the token (its own release, and what to do when a job fails), when it made anything.
+   */
+  process(env: StationEnv, prepared: P): Processor<z.infer<S>> | Processing<z.infer<S>>;
   /** After the worker has stopped, before the token runtime closes. */
   release?(prepared: P): Promise<void>;
+}
+
+/** A processor with what process made for it. */
+export interface Processing<T> {
+  processor: Processor<T>;
+  /** After the worker has stopped (before prepare's release). */
+  release?(): Promise<void>;
   /** Told of a job that failed for good or for now (e.g. release what waits on it). */
-  onFailed?(env: StationEnv, prepared: P, job: Job | undefined): Promise<void>;
+  onFailed?(job: Job | undefined): Promise<void>;
 }
 
 /** A station, as its stage defines it (see the top of this file). */
@@ -83,16 +93,19 @@ export function defineStation<S extends z.ZodType, P = undefined>(spec: StationS
       const prepared = spec.prepare ? await spec.prepare(base) : (undefined as P);
       return {
         start(env, deps) {
-          const worker = startWorker(spec.queue, spec.process(env, prepared), deps);
-          if (spec.onFailed) {
+          const made = spec.process(env, prepared);
+          const p: Processing<z.infer<S>> = typeof made === 'function' ? { processor: made } : made;
+          const worker = startWorker(spec.queue, p.processor, deps);
+          if (p.onFailed) {
             worker.on('failed', (job) => {
-              spec.onFailed!(env, prepared, job).catch((e: unknown) => env.logger.warn({ queue: spec.queue.name, err: describeError(e) }, 'the station could not act on a failed job'));
+              p.onFailed!(job).catch((e: unknown) => env.logger.warn({ queue: spec.queue.name, err: describeError(e) }, 'the station could not act on a failed job'));
             });
           }
           return {
             worker,
             async stop() {
               await worker.close();
+              await p.release?.();
               await spec.release?.(prepared);
             },
           };
