@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { htmlToText } from '../../src/mail/html-text.js';
+import { MAX_OPENED } from '../../src/mail/delivery-content.js';
 import { parseContent, parseMail, readMail } from '../../src/mail/parse.js';
 import { MAX_RECORD_BYTES, mailRecordSchema, type MailRecord } from '../../src/mail/record.js';
 import { sha256Of } from '../../src/mail/store.js';
@@ -219,6 +220,34 @@ describe('the delivery content stored at intake', () => {
     expect(again.attachments.map((a) => a.index)).toEqual(again.attachments.map((_, i) => i));
     // One parse path: what intake stores is what the deliverer would make.
     expect(r.content).toEqual(again);
+  });
+
+  it('opens at most MAX_OPENED forwarded mails however many a mail nests, keeping the rest as attachments', async () => {
+    // 30 forwards, each forwarding 30 (a fan-out an attacker can make small): opening all would be 930 parses.
+    const leaf = (n: string) => ['From: x@example.com', `Subject: leaf ${n}`, 'Content-Type: text/plain', '', `leaf ${n}`, ''].join('\r\n');
+    const wrap = (subject: string, parts: string[]) =>
+      [
+        'From: a@example.com',
+        'To: support@example.com',
+        `Subject: ${subject}`,
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/mixed; boundary="B"',
+        '',
+        '--B',
+        'Content-Type: text/plain',
+        '',
+        subject,
+        ...parts.flatMap((p) => ['--B', 'Content-Type: message/rfc822', 'Content-Disposition: attachment', '', p]),
+        '--B--',
+        '',
+      ].join('\r\n');
+    const fan = Array.from({ length: 30 }, (_, i) => wrap(`fwd ${i}`, Array.from({ length: 30 }, (_, j) => leaf(`${i}.${j}`))));
+    const raw = Buffer.from(wrap('outer', fan));
+    const c = await parseContent(raw);
+    const opened = (c.text.match(/^fwd \d+$/gm) ?? []).length + (c.text.match(/^leaf /gm) ?? []).length;
+    expect(opened).toBe(MAX_OPENED);
+    // Nothing is dropped: what was not opened is delivered as the .eml attachment it is.
+    expect(c.attachments.filter((a) => a.contentType === 'message/rfc822').length).toBeGreaterThan(20);
   });
 
   it('a mail too big to parse whole at intake stores no content; the deliverer makes it from the whole raw mail', async () => {
