@@ -6,12 +6,20 @@ import { EXIT } from '../core/exit-codes.js';
 /** Exit codes scripts can rely on: the one table for commands and roles (docs/exit-codes.md). */
 export { EXIT };
 
+// Terminal control characters (ESC sequences, CR, C1), never line ends or tabs: what the CLI
+// prints carries values from outside (a pasted job id, a mail's subject in a table), and a
+// value must not retitle the terminal or overwrite a line (an outside attack pass). JSON output
+// escapes them already.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+const visible = (text: string) => text.replace(CONTROL, '\uFFFD');
+
 export function out(text = ''): void {
-  process.stdout.write(text + '\n');
+  process.stdout.write(visible(text) + '\n');
 }
 
 export function err(text: string): void {
-  process.stderr.write(text + '\n');
+  process.stderr.write(visible(text) + '\n');
 }
 
 export function printJson(value: unknown): void {
