@@ -2,6 +2,7 @@
 // the mailbox actions (move, flag) once mail is finished downstream.
 import { requireSecrets } from '../config/load.js';
 import { Queue } from 'bullmq';
+import { queueConnection } from '../core/redis.js';
 import { DEFAULT_STORE_RETENTION, MAIL_QUEUES, startStorePruner } from '../mail/retention.js';
 import { createMailStore } from '../mail/store.js';
 import type { RoleStarter } from '../queues/role.js';
@@ -22,7 +23,7 @@ export function pollerRole(): RoleStarter {
     });
     // The role that writes raw mail also prunes it (src/mail/retention.ts).
     const queues = MAIL_QUEUES.map((name) => {
-      const q = new Queue(name, { connection: redis, prefix: ctx.config.prefix });
+      const q = new Queue(name, { connection: queueConnection(redis), prefix: ctx.config.prefix });
       // Without a listener BullMQ prints every reconnect attempt as a stack trace on stderr;
       // the role's connection (watched by ctx.redisOutage) reports an outage once.
       q.on('error', () => undefined);

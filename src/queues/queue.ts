@@ -2,7 +2,7 @@
 // job id makes a second add a no-op, and the retry policy is the declared one.
 import { Queue, type JobsOptions } from 'bullmq';
 import type { z } from 'zod';
-import type { Redis } from '../core/redis.js';
+import { queueConnection, type Redis } from '../core/redis.js';
 import type { RetryConfig } from '../config/schema.js';
 import { jobName, jobOptions, parsePayload, type QueueDef } from './define.js';
 
@@ -14,7 +14,7 @@ export interface QueueDeps {
 }
 
 export function openQueue<S extends z.ZodType>(def: QueueDef<S>, deps: QueueDeps): Queue {
-  const queue = new Queue(def.name, { connection: deps.connection, prefix: deps.prefix });
+  const queue = new Queue(def.name, { connection: queueConnection(deps.connection), prefix: deps.prefix });
   // A Queue's 'error' events echo its connection's reconnect attempts (without a listener BullMQ
   // prints each to stderr). Whoever owns the connection reports the outage once.
   queue.on('error', () => undefined);

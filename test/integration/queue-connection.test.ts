@@ -1,0 +1,57 @@
+// BullMQ's Queue handles get a twin of the connection they are opened on, so the key connection
+// the roles make their MULTIs and pipelines on carries none of BullMQ's Lua scripts (ioredis
+// copies each defined script onto every pipeline made from a connection: docs/benchmarks.md).
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRedis, queueConnection, type Redis } from '../../src/core/redis.js';
+import { openQueue } from '../../src/queues/queue.js';
+import { openTokenQueues } from '../../src/token/gate.js';
+import { notify } from '../../src/queues/catalog.js';
+import { REDIS_URL } from '../helpers/redis.js';
+
+const scriptsOn = (r: Redis) => Object.keys((r as unknown as { scriptsSet: Record<string, unknown> }).scriptsSet);
+
+async function clientsNamed(admin: Redis, name: string): Promise<number> {
+  const list = (await admin.client('LIST')) as string;
+  return list.split('\n').filter((l) => l.includes(` name=${name} `)).length;
+}
+
+describe('queue connections', () => {
+  const opened: Redis[] = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((r) => r.quit().catch(() => r.disconnect())));
+  });
+
+  it('leaves the key connection without BullMQ scripts, and the queues work on the twin', async () => {
+    const name = `qc-${randomUUID().slice(0, 8)}`;
+    const keys = createRedis(REDIS_URL, { forWorker: true, name });
+    opened.push(keys);
+    const prefix = `{qc-${randomUUID()}}`;
+    const q = openQueue(notify, { connection: keys, prefix });
+    const token = openTokenQueues(keys, prefix);
+    await Promise.all([q.waitUntilReady(), ...token.map((t) => t.waitUntilReady())]);
+    const job = await q.add('x', { hello: 1 }, { jobId: 'one' });
+    expect((await q.getJob(job.id!))?.data).toEqual({ hello: 1 });
+    expect(scriptsOn(keys)).toEqual([]);
+    const twin = queueConnection(keys);
+    expect(twin).not.toBe(keys);
+    expect(queueConnection(keys)).toBe(twin);
+    expect(scriptsOn(twin).length).toBeGreaterThan(10);
+    expect(twin.options.connectionName).toBe(`${name}-queues`);
+    await q.obliterate({ force: true });
+    await Promise.all([q.close(), ...token.map((t) => t.close())]);
+  });
+
+  it('ends the twin when the connection it was made for ends', async () => {
+    const name = `qc-${randomUUID().slice(0, 8)}`;
+    const admin = createRedis(REDIS_URL);
+    opened.push(admin);
+    const keys = createRedis(REDIS_URL, { name });
+    const twin = queueConnection(keys);
+    await twin.ping();
+    expect(await clientsNamed(admin, `${name}-queues`)).toBe(1);
+    await keys.quit();
+    await expect.poll(() => twin.status, { timeout: 5000 }).toBe('end');
+    await expect.poll(() => clientsNamed(admin, `${name}-queues`), { timeout: 5000 }).toBe(0);
+  });
+});
