@@ -51,12 +51,16 @@ type LogFn = (obj: unknown) => void;
 /**
  * imapflow logs objects per level. Its info/debug lines are protocol chatter, and its warnings
  * and errors are about failures the reader reports itself, classified and in words (see
- * failure.ts): all of it goes to debug, for when the process runs at debug.
+ * failure.ts): all of it goes to debug, for when the process runs at debug. Its trace lines are
+ * FETCH responses, whole mails: never logged. `isLevelEnabled` says so, because imapflow asks
+ * it before it serializes a command or a response again for the log: without it every
+ * response, each fetched mail included, was compiled into a string that went nowhere (about a
+ * tenth of the poller's CPU in a burst of mail, docs/benchmarks.md).
  */
-function imapLogger(logger: Logger): { debug: LogFn; info: LogFn; warn: LogFn; error: LogFn } {
+export function imapLogger(logger: Logger): { debug: LogFn; info: LogFn; warn: LogFn; error: LogFn; isLevelEnabled(level: string): boolean } {
   if (!logger.isLevelEnabled('debug')) {
     const quiet: LogFn = () => undefined;
-    return { debug: quiet, info: quiet, warn: quiet, error: quiet };
+    return { debug: quiet, info: quiet, warn: quiet, error: quiet, isLevelEnabled: () => false };
   }
   const log: LogFn = (obj) => {
     const o = (obj ?? {}) as Record<string, unknown>;
@@ -64,5 +68,5 @@ function imapLogger(logger: Logger): { debug: LogFn; info: LogFn; warn: LogFn; e
     const text = typeof o.msg === 'string' ? o.msg : typeof err?.message === 'string' ? err.message : 'imap';
     logger.debug({ imap: { cid: o.cid, src: o.src } }, text);
   };
-  return { debug: log, info: log, warn: log, error: log };
+  return { debug: log, info: log, warn: log, error: log, isLevelEnabled: (level) => level !== 'trace' };
 }
