@@ -28,7 +28,9 @@ import { ALL_ROLES, startRig, type RoleName, type Rig, type Run } from './lib/ri
 import { perSec, round, spread, table, type Spread } from './lib/stats.js';
 import { benchPipeline } from './pipeline.js';
 import { startSlowRedis } from './lib/slow-redis.js';
-import { cpuMs } from './lib/cpu.js';
+import { cpuMs, groupCpuMs, machineBusyMs, ownCpuMs } from './lib/cpu.js';
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 
 export interface NewSenderBurstOptions {
   mails: number;
@@ -74,6 +76,14 @@ export interface NewSenderBurst {
    * mail was resolved (/proc/<pid>/stat): work per mail, which the machine's load hardly moves.
    */
   cpuMsPerMail: Partial<Record<RoleName, number>>;
+  /**
+   * The same for what shares the machine with the roles: the rig's redis-server, Dovecot (its
+   * master and every process it forked), this bench process (the simulator, the appender, the
+   * observer), and the whole machine (/proc/stat, whatever runs on it).
+   */
+  otherCpuMsPerMail: { redis?: number; dovecot?: number; bench?: number; machine?: number };
+  /** The machine's busy share over the same span (1 = every core busy the whole time). */
+  machineBusyShare?: number;
 }
 
 interface Times {
@@ -141,6 +151,13 @@ async function roleCpu(run: Run): Promise<Partial<Record<RoleName, number>>> {
     if (ms !== undefined) out[role] = ms;
   }
   return out;
+}
+
+/** CPU milliseconds so far of what shares the machine with the roles (see otherCpuMsPerMail). */
+async function otherCpu(rig: Rig): Promise<{ at: number; ms: Record<string, number> }> {
+  const master = Number((await readFile(join(rig.dovecot.dir, 'run', 'master.pid'), 'utf8').catch(() => '')).trim()) || undefined;
+  const read = { redis: await cpuMs(rig.redis.pid()), dovecot: await groupCpuMs(master), bench: ownCpuMs(), machine: await machineBusyMs() };
+  return { at: Date.now(), ms: Object.fromEntries(Object.entries(read).filter(([, v]) => v !== undefined)) as Record<string, number> };
 }
 
 /** When a file came to be (birth time where the filesystem keeps it, else its change time). */
@@ -220,7 +237,9 @@ export async function benchNewSenderBurst(rig: Rig, run: Run, o: NewSenderBurstO
     const mails = makeMails(pop, { count: o.mails, tag, seed: 13 });
     const opsBefore = PROVISION_OPS.reduce((n, op) => n + rig.sim.counters.count(op), 0);
     const resolvedBefore = (await qs['mail-inbound'].getJobCounts('completed')).completed ?? 0;
+    const provisionedBefore = (await qs['identity-provision'].getJobCounts('completed')).completed ?? 0;
     const cpuBefore = await roleCpu(run);
+    const othersBefore = await otherCpu(rig);
     const { at, perSec: appendsPerSec } = await appendPaced(rig, run, mails, o.ratePerSec);
     const newSet = new Set(pop.unknown);
     const firstOf = new Map<string, BenchMail>();
@@ -228,12 +247,16 @@ export async function benchNewSenderBurst(rig: Rig, run: Run, o: NewSenderBurstO
       if (newSet.has(m.sender) && !firstOf.has(m.sender)) firstOf.set(m.sender, m);
     }
     const provisionByEmail = async () => new Map((await allJobs(qs['identity-provision'])).map((j) => [String((j.data as { email?: string }).email).toLowerCase(), j]));
+    // One count while the burst runs (a fetch of every provision job each 100 ms would load the
+    // Redis and the core the burst is measured on); the jobs are read once the count is there.
     await waitUntil('every new sender of the burst to have an account', async () => {
+      if (((await qs['identity-provision'].getJobCounts('completed')).completed ?? 0) < provisionedBefore + o.unknown) return false;
       const by = await provisionByEmail();
       return pop.unknown.every((e) => by.get(e)?.finishedOn !== undefined);
     }, o.timeoutMs);
     await waitUntil('every burst mail to be resolved', async () => ((await qs['mail-inbound'].getJobCounts('completed')).completed ?? 0) >= resolvedBefore + o.mails, o.timeoutMs);
     const cpuAfter = await roleCpu(run);
+    const othersAfter = await otherCpu(rig);
 
     const provision = await provisionByEmail();
     const inbound = new Map((await allJobs(qs['mail-inbound'])).map((j) => [bareId((j.data as { record?: { messageId?: string } }).record?.messageId), j]));
@@ -250,6 +273,8 @@ export async function benchNewSenderBurst(rig: Rig, run: Run, o: NewSenderBurstO
       steps: Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, spread(v)])) as Steps,
       provisionCallsPerNewSender: round((opsAfter - opsBefore) / o.unknown, 2),
       cpuMsPerMail: Object.fromEntries(Object.entries(cpuAfter).map(([r, ms]) => [r, round((ms - (cpuBefore[r as RoleName] ?? ms)) / o.mails, 2)])),
+      otherCpuMsPerMail: Object.fromEntries(Object.entries(othersAfter.ms).map(([k, ms]) => [k, round((ms - (othersBefore.ms[k] ?? ms)) / o.mails, 2)])),
+      machineBusyShare: round((othersAfter.ms.machine! - othersBefore.ms.machine!) / ((othersAfter.at - othersBefore.at) * availableParallelism()), 2),
     };
   } finally {
     sim.stop();
@@ -279,6 +304,7 @@ export function newSenderRows(b: NewSenderBurst): (string | number | undefined)[
     ['    create answered -> account ready (groups)', ms(s.createAnsweredToAccountReady), 'provision job finished'],
     ['  account ready -> mail resolved', ms(s.accountReadyToMailResolved), 'the waiting mail promoted'],
     ['role CPU per burst mail (ms)', Object.entries(b.cpuMsPerMail).map(([r, v]) => `${r} ${v}`).join(', '), 'first append -> every mail resolved'],
+    ['other CPU per burst mail (ms)', Object.entries(b.otherCpuMsPerMail).map(([r, v]) => `${r} ${v}`).join(', '), `machine busy ${b.machineBusyShare ?? '-'} of its cores`],
   ];
 }
 

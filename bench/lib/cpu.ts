@@ -1,7 +1,7 @@
 // CPU time another process has used, read from /proc/<pid>/stat (utime + stime, in clock ticks
 // of 1/100 s on Linux). Unlike wall-clock figures it hardly moves with how busy the machine is,
 // so a change in the work a role does per mail shows even on a shared, loaded machine.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 
 /** Clock ticks per second (sysconf(_SC_CLK_TCK)): 100 on every Linux this runs on. */
 const TICKS_PER_SEC = 100;
@@ -17,4 +17,35 @@ export async function cpuMs(pid: number | undefined): Promise<number | undefined
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
   return Number.isFinite(utime) && Number.isFinite(stime) ? ((utime + stime) * 1000) / TICKS_PER_SEC : undefined;
+}
+
+/** CPU milliseconds used so far by every live process of process group `pgid` (a server and the children it forked). */
+export async function groupCpuMs(pgid: number | undefined): Promise<number | undefined> {
+  if (!pgid) return undefined;
+  let total = 0;
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => undefined);
+    if (!stat) continue;
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // pgrp is the 5th field of the whole line (proc(5)).
+    if (Number(rest[2]) !== pgid) continue;
+    total += ((Number(rest[11]) + Number(rest[12])) * 1000) / TICKS_PER_SEC;
+  }
+  return total;
+}
+
+/** CPU milliseconds this process has used (every thread). */
+export function ownCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** The machine's busy CPU milliseconds so far, over every core (/proc/stat: all but idle and iowait). */
+export async function machineBusyMs(): Promise<number | undefined> {
+  const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? '';
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  if (f.length < 5 || f.some((x) => !Number.isFinite(x))) return undefined;
+  const idle = f[3]! + f[4]!;
+  return ((f.reduce((a, b) => a + b, 0) - idle) * 1000) / TICKS_PER_SEC;
 }
