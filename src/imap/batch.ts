@@ -5,7 +5,7 @@ import type { ImapFlow } from 'imapflow';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { MailRecord } from '../mail/record.js';
-import { bufferToRecord, enqueueMany, fetchSources, streamToRecord, type IngestOptions, type MessageMeta } from './ingest.js';
+import { bufferToRecord, enqueueMail, fetchSources, streamToRecord, type IngestOptions, type MessageMeta } from './ingest.js';
 
 export interface FetchGroup {
   streamed: boolean;
@@ -57,10 +57,10 @@ export async function ingestGroup(client: ImapFlow, group: FetchGroup, opts: Ing
     });
     if (!record) return log.info({ uid: m.uid }, 'mail vanished before it could be read (deleted or moved by someone else)');
     const item = { uid: m.uid, record, internalDate: m.internalDate };
-    const [jobId] = await enqueueMany([item], opts).catch((e: unknown) => {
+    const jobId = await enqueueMail(item, opts).catch((e: unknown) => {
       throw inContext(e, `could not enqueue mail UID ${m.uid}`);
     });
-    onEnqueued({ ...item, jobId: jobId! });
+    onEnqueued({ ...item, jobId });
   };
   if (group.streamed) return one(group.metas[0]!, () => streamToRecord(client, group.metas[0]!, opts));
   const sources = await fetchSources(client, group.metas.map((m) => m.uid));

@@ -13,8 +13,7 @@ import type { ParsePool } from '../mail/parse-pool.js';
 import type { MailRecord } from '../mail/record.js';
 import type { MailStore } from '../mail/store.js';
 import { mailInbound } from '../queues/catalog.js';
-import { jobName, parsePayload } from '../queues/define.js';
-import { addOptions } from '../queues/queue.js';
+import { addJob } from '../queues/queue.js';
 
 export interface MessageMeta {
   uid: number;
@@ -103,24 +102,21 @@ function finish(record: MailRecord, opts: IngestOptions): MailRecord {
 }
 
 /**
- * Add the mail-inbound jobs for mails of one fetch group, in one round trip. A job whose id is
- * there already (a rescan, a restart before the cursor moved) makes its add a no-op.
+ * Add a mail's mail-inbound job, as soon as it is stored and parsed. A job whose id is there
+ * already (a rescan, a restart before the cursor moved) makes the add a no-op. A plain add, one
+ * script call: an addBulk would be a MULTI, and a MULTI on BullMQ's connection copies its 64
+ * scripts first (src/core/redis.ts, queueConnection).
  */
-export async function enqueueMany(items: { uid: number; record: MailRecord; internalDate?: Date }[], opts: IngestOptions): Promise<string[]> {
-  if (items.length === 0) return [];
-  const receivedAt = new Date().toISOString();
-  const jobs = items.map(({ uid, record, internalDate }) => {
-    const arrived = internalDate && !Number.isNaN(internalDate.getTime()) ? { internalDate: internalDate.toISOString() } : {};
-    const data = parsePayload(mailInbound, {
-      mailboxId: opts.mailboxId,
-      origin: { kind: 'imap' as const, uidvalidity: opts.uidvalidity, uid, ...arrived },
-      record,
-      receivedAt,
-    });
-    return { name: jobName(mailInbound, data), data, opts: addOptions(mailInbound, data, opts.retry) };
-  });
-  await opts.queue.addBulk(jobs);
-  return jobs.map((j) => String(j.opts.jobId));
+export async function enqueueMail(item: { uid: number; record: MailRecord; internalDate?: Date }, opts: IngestOptions): Promise<string> {
+  const { uid, record, internalDate } = item;
+  const arrived = internalDate && !Number.isNaN(internalDate.getTime()) ? { internalDate: internalDate.toISOString() } : {};
+  const job = await addJob(opts.queue, mailInbound, {
+    mailboxId: opts.mailboxId,
+    origin: { kind: 'imap' as const, uidvalidity: opts.uidvalidity, uid, ...arrived },
+    record,
+    receivedAt: new Date().toISOString(),
+  }, opts.retry);
+  return String(job.id);
 }
 
 /** Stream the whole mail into the store, keeping only its first `headBytes` (+1) to parse. */
