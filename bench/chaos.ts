@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { promisify } from 'node:util';
 import { seeded } from '../test/helpers/sim-run.js';
-import { readTokenState } from '../src/token/gate.js';
 import { appender, makeMails, population, type BenchMail } from './lib/mails.js';
-import { closeQueues, counts, issuesByMessage, openQueues, unfinished, waitUntil } from './lib/observe.js';
+import type { Queue } from 'bullmq';
+import { endRun, imapUnfinished, outcomeOf, reportOutcome } from './lib/chaos-outcome.js';
+import { counts, issuesByMessage, openQueues, unfinished, waitUntil, type BenchQueue } from './lib/observe.js';
 import { ALL_ROLES, startRig, type RoleName, type Rig, type Run } from './lib/rig.js';
-import { table } from './lib/stats.js';
 import { startSentinel, type SentinelForm } from '../test/helpers/redis-forms.js';
 
 const run$ = promisify(execFile);
@@ -38,25 +38,7 @@ const { values: args } = parseArgs({
   },
 });
 const QUICK = args.quick;
-if (args['deliver-kill']) {
-  const { deliverKillProblems, runDeliverKill } = await import('./deliver-kill.js');
-  const mails = Number(args.mails ?? (QUICK ? 80 : 500));
-  const r = await runDeliverKill({
-    mails,
-    kills: Number(args.kills ?? (QUICK ? 4 : 8)),
-    writeFailRate: Number(args['write-fail']),
-    seed: Number(args.seed),
-    log: (s) => process.stderr.write(`chaos deliver-kill: ${s}\n`),
-  });
-  const problems = deliverKillProblems(r);
-  process.stdout.write(
-    `deliver-kill: ${r.mails} mails, ${r.kills} SIGKILLs (issues after each: ${r.issuesAfterEachKill.join(', ')}), ` +
-      `${r.createsFailedAfterWrite} creates failed after their write, ${r.searches} recovery searches -> ${r.issues} issues ` +
-      `(${r.distinctMessages} distinct), ${r.repeatedUploads} repeated uploads, ${r.jiraCallsPerMail} Jira calls per mail, ${r.seconds} s\n` +
-      (problems.length ? `PROBLEMS: ${problems.join('; ')}\n` : 'exactly one issue per mail\n'),
-  );
-  process.exit(problems.length ? 1 : 0);
-}
+if (args['deliver-kill']) process.exit(await deliverKill());
 const SENTINEL = args.sentinel;
 const MAILS = Number(args.mails ?? (QUICK ? 150 : SENTINEL ? 1000 : 2000));
 /** How long mail keeps arriving under faults; settling afterwards has its own bound. */
@@ -183,51 +165,30 @@ async function inject(c: Chaos, f: Fault): Promise<void> {
   }
 }
 
-interface Outcome {
-  appended: number;
-  issues: number;
-  accountsCreated: number;
-  newSenders: number;
-  duplicateIssues: number;
-  duplicateAccounts: number;
-  lostMails: number;
-  missingAccounts: number;
-  stuckJobs: number;
-  failedJobs: number;
-  unfinishedInImap: number;
-  violations: Record<string, number>;
-  simProblems: number;
-  faults: Record<string, number>;
-  settled: boolean;
-  seconds: number;
+/** `--deliver-kill`: the deliverer alone, SIGKILLed, against creates that commit and then fail. */
+async function deliverKill(): Promise<number> {
+  const { deliverKillProblems, runDeliverKill } = await import('./deliver-kill.js');
+  const mails = Number(args.mails ?? (QUICK ? 80 : 500));
+  const r = await runDeliverKill({
+    mails,
+    kills: Number(args.kills ?? (QUICK ? 4 : 8)),
+    writeFailRate: Number(args['write-fail']),
+    seed: Number(args.seed),
+    log: (s) => process.stderr.write(`chaos deliver-kill: ${s}\n`),
+  });
+  const problems = deliverKillProblems(r);
+  process.stdout.write(
+    `deliver-kill: ${r.mails} mails, ${r.kills} SIGKILLs (issues after each: ${r.issuesAfterEachKill.join(', ')}), ` +
+      `${r.createsFailedAfterWrite} creates failed after their write, ${r.searches} recovery searches -> ${r.issues} issues ` +
+      `(${r.distinctMessages} distinct), ${r.repeatedUploads} repeated uploads, ${r.jiraCallsPerMail} Jira calls per mail, ${r.seconds} s\n` +
+      (problems.length ? `PROBLEMS: ${problems.join('; ')}\n` : 'exactly one issue per mail\n'),
+  );
+  return problems.length ? 1 : 0;
 }
 
-async function imapUnfinished(rig: Rig, user: string, ids: Set<string>): Promise<number> {
-  const c = await rig.dovecot.client(user);
-  try {
-    const lock = await c.getMailboxLock('INBOX');
-    try {
-      let left = 0;
-      const seen = new Set<string>();
-      for await (const m of c.fetch('1:*', { flags: true, envelope: true })) {
-        const id = m.envelope?.messageId?.replace(/^<|>$/g, '');
-        if (!id || !ids.has(id)) continue;
-        if (!m.flags?.has('$MailroomDone') && !seen.has(id)) left++;
-        seen.add(id);
-      }
-      return left;
-    } finally {
-      lock.release();
-    }
-  } finally {
-    await c.logout().catch(() => c.close());
-  }
-}
-
-async function main(): Promise<number> {
-  const started = Date.now();
-  const sentinel = SENTINEL ? await startSentinel() : undefined;
-  const rig = await startRig({
+/** Set up: the rig on its own Redis (or the Sentinel set), Dovecot and simulator, tuned for faults. */
+function startChaosRig(sentinel: SentinelForm | undefined): Promise<Rig> {
+  return startRig({
     redisEnv: sentinel?.env,
     // Some latency, so kills land in the middle of Jira calls; less than the benchmark's, so a
     // few thousand mails fit the time bound.
@@ -255,161 +216,109 @@ async function main(): Promise<number> {
       log: { level: 'error' },
     },
   });
+}
+
+/** Run: mail arrives steadily over the chaos window, on two connections that reconnect on cuts. */
+async function appendSteadily(c: Chaos, mails: BenchMail[], appendedIds: Set<string>): Promise<void> {
+  let next = 0;
+  const t0 = Date.now();
+  const per = (CHAOS_SECONDS * 1000 * 0.8) / mails.length;
+  await Promise.all([0, 1].map(async () => {
+    const a = appender(c.rig.dovecot, c.run.imapUser);
+    try {
+      for (let i = next++; i < mails.length; i = next++) {
+        const due = t0 + i * per;
+        if (due > Date.now()) await sleep(due - Date.now());
+        const m: BenchMail = mails[i]!;
+        await a.append(m.raw);
+        appendedIds.add(m.messageId);
+      }
+    } finally {
+      await a.close();
+    }
+  }));
+}
+
+/** Run: once the first mail is an issue, every fault at least once (shuffled), then at random, until the window closes. */
+async function injectFaults(c: Chaos, appendUntil: number, appendedIds: Set<string>): Promise<void> {
+  const { rig } = c;
+  // Faults start once the system works: the first mail has become an issue (every role is up).
+  await waitUntil('the first mail to become an issue', async () => {
+    reviveCrashed(c);
+    return issuesByMessage(rig.sim).size > 0;
+  }, QUICK ? 60_000 : 120_000);
+  say('first issue created: injecting faults');
+  // The Sentinel scenario: only failovers, spread over the window.
+  const order: Fault[] = SENTINEL ? Array.from({ length: Number(args.failovers) }, () => 'sentinel-failover' as const) : [...FAULTS].sort(() => rand() - 0.5);
+  const pool: Fault[] = SENTINEL ? [] : FAULTS;
+  const gap = SENTINEL ? (CHAOS_SECONDS * 1000) / (order.length + 1) : GAP_MS;
+  while (Date.now() < appendUntil || order.length) {
+    await sleep(SENTINEL ? gap : gap * (0.5 + rand()));
+    const f = order.shift() ?? (pool.length ? pool[Math.floor(rand() * pool.length)]! : undefined);
+    if (!f) continue;
+    say(`${f} (${appendedIds.size} mails appended, ${issuesByMessage(rig.sim).size} issues so far)`);
+    try {
+      await inject(c, f);
+    } catch (e) {
+      say(`${f} failed to inject: ${(e as Error).message}`);
+    }
+    c.done.set(f, (c.done.get(f) ?? 0) + 1);
+    reviveCrashed(c);
+  }
+}
+
+/** Settle: every appended mail an issue and finished in IMAP, no job left in any queue; false if not in time. */
+async function settle(c: Chaos, wanted: Set<string>, qs: Record<BenchQueue, Queue>): Promise<boolean> {
+  const { rig, run } = c;
+  try {
+    await waitUntil('every mail delivered and every queue idle', async () => {
+      reviveCrashed(c);
+      const by = issuesByMessage(rig.sim);
+      if ([...wanted].some((id) => !by.has(id))) return false;
+      const cs = await counts(qs);
+      return Object.values(cs).every((x) => unfinished(x) === 0);
+    }, SETTLE_MS);
+    // The last mailbox actions (flags) follow the last deliveries.
+    await waitUntil('every mail flagged done in IMAP', async () => (await imapUnfinished(rig, run.imapUser, wanted)) === 0, QUICK ? 15_000 : 30_000);
+    return true;
+  } catch (e) {
+    say((e as Error).message);
+    return false;
+  }
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const sentinel = SENTINEL ? await startSentinel() : undefined;
+  const rig = await startChaosRig(sentinel);
   const run = await rig.newRun('chaos');
   const c: Chaos = { rig, run, token: rig.site.admin.token, done: new Map(), sentinel };
-  let exit: number;
   try {
     say(`${sentinel ? `sentinel ${JSON.stringify(sentinel.env)}` : `own redis ${rig.redis.url}`}, dovecot 127.0.0.1:${rig.dovecot.port}, jira sim ${rig.sim.url}; ${MAILS} mails over ${CHAOS_SECONDS} s`);
     const senders = QUICK ? 20 : 80;
     const pop = population(rig.sim.state, { senders, unknown: senders / 2, tag: 'ch' });
     const mails = makeMails(pop, { count: MAILS, tag: 'ch', bodyBytes: 400 });
     for (const role of ALL_ROLES) await startRole(c, role);
-
-    // Mail arrives steadily over the chaos window, on two connections that reconnect on cuts.
-    const appendedIds = new Set<string>();
+    const appended = new Set<string>();
     const appendUntil = Date.now() + CHAOS_SECONDS * 1000;
-    const appending = (async () => {
-      let next = 0;
-      const t0 = Date.now();
-      const per = (CHAOS_SECONDS * 1000 * 0.8) / mails.length;
-      await Promise.all([0, 1].map(async () => {
-        const a = appender(rig.dovecot, run.imapUser);
-        try {
-          for (let i = next++; i < mails.length; i = next++) {
-            const due = t0 + i * per;
-            if (due > Date.now()) await sleep(due - Date.now());
-            const m: BenchMail = mails[i]!;
-            await a.append(m.raw);
-            appendedIds.add(m.messageId);
-          }
-        } finally {
-          await a.close();
-        }
-      }));
-    })();
-
-    // Faults start once the system works: the first mail has become an issue (every role is up).
-    await waitUntil('the first mail to become an issue', async () => {
-      reviveCrashed(c);
-      return issuesByMessage(rig.sim).size > 0;
-    }, QUICK ? 60_000 : 120_000);
-    say('first issue created: injecting faults');
-
-    // Every fault at least once (in a shuffled order), then at random, until the window closes.
-    // The Sentinel scenario: only failovers, spread over the window.
-    const order: Fault[] = SENTINEL ? Array.from({ length: Number(args.failovers) }, () => 'sentinel-failover' as const) : [...FAULTS].sort(() => rand() - 0.5);
-    const pool: Fault[] = SENTINEL ? [] : FAULTS;
-    const gap = SENTINEL ? (CHAOS_SECONDS * 1000) / (order.length + 1) : GAP_MS;
-    while (Date.now() < appendUntil || order.length) {
-      await sleep(SENTINEL ? gap : gap * (0.5 + rand()));
-      const f = order.shift() ?? (pool.length ? pool[Math.floor(rand() * pool.length)]! : undefined);
-      if (!f) continue;
-      say(`${f} (${appendedIds.size} mails appended, ${issuesByMessage(rig.sim).size} issues so far)`);
-      try {
-        await inject(c, f);
-      } catch (e) {
-        say(`${f} failed to inject: ${(e as Error).message}`);
-      }
-      c.done.set(f, (c.done.get(f) ?? 0) + 1);
-      reviveCrashed(c);
-    }
+    const appending = appendSteadily(c, mails, appended);
+    await injectFaults(c, appendUntil, appended);
     await appending;
-    say(`all ${appendedIds.size} mails appended; faults off, settling`);
+    say(`all ${appended.size} mails appended; faults off, settling`);
     rig.sim.faults.clear();
 
-    // Settle: every appended mail an issue and finished in IMAP, no job left in any queue.
     const wanted = new Set(mails.map((m) => m.messageId));
     const qs = openQueues(rig.conn, run.prefix);
-    let settled = true;
-    try {
-      await waitUntil('every mail delivered and every queue idle', async () => {
-        reviveCrashed(c);
-        const by = issuesByMessage(rig.sim);
-        if ([...wanted].some((id) => !by.has(id))) return false;
-        const cs = await counts(qs);
-        return Object.values(cs).every((x) => unfinished(x) === 0);
-      }, SETTLE_MS);
-      // The last mailbox actions (flags) follow the last deliveries.
-      await waitUntil('every mail flagged done in IMAP', async () => (await imapUnfinished(rig, run.imapUser, wanted)) === 0, QUICK ? 15_000 : 30_000);
-    } catch (e) {
-      settled = false;
-      say((e as Error).message);
-    }
-    const cs = await counts(qs);
-    const pausedAtEnd = Object.fromEntries(await Promise.all(Object.entries(qs).map(async ([n, q]) => [n, { paused: await q.isPaused(), workers: (await q.getWorkers()).length }] as const)));
-    const gateAtEnd = await readTokenState(rig.conn, run.prefix).catch((e: unknown) => String(e));
-    await closeQueues(qs);
-    const lastStderr = [...run.running.values()].map((p) => ({ role: p.role, text: p.stderr() }));
-    await run.stopAll();
-
-    const by = issuesByMessage(rig.sim);
-    let dupIssues = 0;
-    let issues = 0;
-    for (const [id, list] of by) {
-      if (!wanted.has(id)) continue;
-      issues += list.length;
-      dupIssues += list.length - 1;
-    }
-    const accountsByEmail = new Map<string, number>();
-    for (const a of rig.sim.state.accounts.values()) if (a.email) accountsByEmail.set(a.email, (accountsByEmail.get(a.email) ?? 0) + 1);
-    const outcome: Outcome = {
-      appended: appendedIds.size,
-      issues,
-      accountsCreated: pop.unknown.filter((e) => accountsByEmail.has(e)).length,
-      newSenders: pop.unknown.length,
-      duplicateIssues: dupIssues,
-      duplicateAccounts: [...accountsByEmail.values()].reduce((n, k) => n + Math.max(0, k - 1), 0),
-      lostMails: [...wanted].filter((id) => !by.has(id)).length,
-      missingAccounts: pop.unknown.filter((e) => !accountsByEmail.has(e)).length,
-      stuckJobs: Object.values(cs).reduce((n, x) => n + unfinished(x), 0),
-      failedJobs: Object.values(cs).reduce((n, x) => n + (x.failed ?? 0), 0),
-      unfinishedInImap: await imapUnfinished(rig, run.imapUser, wanted).catch(() => -1),
-      violations: Object.fromEntries(Object.entries(rig.sim.counters.snapshot().violations).filter(([, v]) => v > 0)),
-      simProblems: rig.sim.counters.simProblems.length,
-      faults: Object.fromEntries(c.done),
-      settled,
-      seconds: Math.round((Date.now() - started) / 1000),
-    };
-    const violations = Object.values(outcome.violations).reduce((a, b) => a + b, 0);
-    const stuck = outcome.stuckJobs + outcome.failedJobs + Math.max(0, outcome.unfinishedInImap);
-    const bad = outcome.duplicateIssues + outcome.duplicateAccounts + outcome.lostMails + outcome.missingAccounts + stuck + violations + (outcome.unfinishedInImap < 0 ? 1 : 0);
-    process.stdout.write(
-      [
-        `Mailroom chaos run (${QUICK ? 'quick' : 'default'}${SENTINEL ? ', Sentinel' : ''}), roles: ${ALL_ROLES.join(', ')}; ${outcome.seconds} s`,
-        `faults injected: ${Object.entries(outcome.faults).map(([k, v]) => `${k} x${v}`).join(', ')}`,
-        '',
-        table([
-          ['check', 'count'],
-          ['mails appended', outcome.appended],
-          ['issues created', outcome.issues],
-          [`accounts created (of ${outcome.newSenders} new senders)`, outcome.accountsCreated],
-          ['duplicate issues', outcome.duplicateIssues],
-          ['duplicate accounts', outcome.duplicateAccounts],
-          ['lost mails (no issue)', outcome.lostMails],
-          ['missing accounts', outcome.missingAccounts],
-          ['jobs stuck (waiting/active/delayed)', outcome.stuckJobs],
-          ['jobs failed', outcome.failedJobs],
-          ['mails not finished in IMAP', outcome.unfinishedInImap],
-          ['simulator violations', violations],
-        ]),
-        ...(violations ? [`violations: ${JSON.stringify(outcome.violations)}`, ...rig.sim.counters.violationLog().slice(0, 5).map((v) => `  ${v.kind} ${v.operation}: ${v.detail}`)] : []),
-        bad ? `FAIL: ${bad} problem(s)${settled ? '' : ' (did not settle in time)'}` : 'OK: no duplicate, loss, stuck job or violation',
-        `CHAOS-RESULT ${JSON.stringify(outcome)}`,
-        '',
-      ].join('\n'),
-    );
-    if (bad) {
-      process.stderr.write(`queue counts at the end: ${JSON.stringify(cs)}\n`);
-      process.stderr.write(`queues (paused, workers connected): ${JSON.stringify(pausedAtEnd)}; token gate: ${JSON.stringify(gateAtEnd)}\n`);
-      for (const p of lastStderr) process.stderr.write(`--- ${p.role} stderr (tail) ---\n${p.text.slice(-1500)}\n`);
-    }
-    exit = bad ? 1 : 0;
+    const settled = await settle(c, wanted, qs);
+    const end = await endRun(rig, run, qs);
+    const outcome = await outcomeOf({ rig, run, pop, wanted, appended, faults: c.done, end, settled, started });
+    const bad = reportOutcome(rig, `${QUICK ? 'quick' : 'default'}${SENTINEL ? ', Sentinel' : ''}`, outcome, end);
+    return bad ? 1 : 0;
   } finally {
     await run.stopAll('SIGKILL').catch(() => undefined);
     await rig.close();
     await sentinel?.stop();
   }
-  return exit;
 }
 
 main().then(

@@ -3,7 +3,7 @@
 // token API, a mailroom.yml, and the real role processes (`node --import tsx workers/<role>.ts`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -101,8 +101,9 @@ export async function startRig(o: RigOptions): Promise<Rig> {
   const dovecot = await startDovecot({ users });
   const secretKey = randomBytes(32).toString('base64');
   const key = loadSecretKey({ base64: secretKey });
-
-  const rig: Rig = {
+  const storeToken = (prefix: string, token?: string) => storeRigToken(conn, key, site, prefix, token);
+  const world: World = { o, dir, redisEnv, sim, dovecot, users, secretKey, storeToken };
+  return {
     redis,
     conn,
     sim,
@@ -110,107 +111,8 @@ export async function startRig(o: RigOptions): Promise<Rig> {
     dovecot,
     dir,
     secretKey,
-    async storeToken(prefix, token) {
-      const version = await saveToken(conn, prefix, key, {
-        token: token ?? site.admin.token,
-        email: site.admin.email,
-        accountId: site.admin.accountId,
-        storedAt: new Date(),
-        expiresAt: new Date(Date.now() + 30 * 86_400_000),
-      });
-      await publish(conn, prefix, { type: 'stored', version });
-      const queues = openTokenQueues(conn, prefix);
-      try {
-        await resumeGate(conn, prefix, queues, `token stored by the harness (version ${version})`);
-      } finally {
-        await Promise.all(queues.map((q) => q.close()));
-      }
-    },
-    async newRun(label, ro = {}) {
-      const prefix = `{mrbench-${label}-${randomBytes(3).toString('hex')}}`;
-      const imapUser = ro.imapUser ?? users[0]!.user;
-      const user = users.find((u) => u.user === imapUser)!;
-      const runDir = join(dir, label);
-      const cfg = {
-        jira: { site: sim.url, timeout: '5s' },
-        store: { kind: 'fs', dir: join(runDir, 'mail') },
-        mailboxes: [
-          {
-            id: MAILBOX_ID,
-            imap: { host: dovecot.host, port: dovecot.port, tls: false, user: imapUser, passwordEnv: IMAP_PASSWORD_ENV, folder: 'INBOX' },
-            addresses: [SUPPORT_ADDRESS],
-            after: { action: 'flag', flag: '$MailroomDone' },
-            resyncInterval: o.resyncInterval ?? '20s',
-            // Benchmark senders write many mails each, and a run makes 100 accounts in a minute:
-            // the flood hold and the new-account ceilings (safety defaults) would only get in the way.
-            policy: {
-              autoCreate: 'user',
-              groups: ['support-customers'],
-              floodLimitPerHour: 1_000_000,
-              maxNewAccountsPerHour: 1_000_000,
-              maxNewAccountsPerSenderPerHour: 1_000_000,
-              // The receiving host whose verdict the bench mails carry (bench/lib/mails.ts):
-              // senders are verified, as genuine customers' mail is on a configured install.
-              authservIds: [BENCH_AUTHSERV_ID],
-            },
-            deliver: { project: 'SUP' },
-            ...ro.mailbox,
-          },
-        ],
-        poller: { lockTtl: '3s', reconnectMin: '200ms', reconnectMax: '2s' },
-        log: { level: 'warn' },
-        ...o.config,
-        ...ro.config,
-      };
-      await import('node:fs/promises').then((fs) => fs.mkdir(runDir, { recursive: true }));
-      const configPath = join(runDir, 'mailroom.yml');
-      await writeFile(configPath, stringify(cfg));
-      await rig.storeToken(prefix);
-      const env: NodeJS.ProcessEnv = { ...process.env };
-      delete env.JIRA_BASE_URL;
-      delete env.REDIS_URL;
-      Object.assign(env, {
-        ...redisEnv,
-        MAILROOM_PREFIX: prefix,
-        MAILROOM_SECRET_KEY: secretKey,
-        MAILROOM_SECRET_KEY_FILE: '',
-        MAILROOM_CONFIG: configPath,
-        [IMAP_PASSWORD_ENV]: user.password,
-      });
-      const running = new Map<RoleName, RoleProcess>();
-      const run: Run = {
-        prefix,
-        configPath,
-        imapUser,
-        running,
-        start(role, so = {}) {
-          const args = so.built
-            ? [join('dist', 'workers', `${role}.js`)]
-            : so.fast && FAST_ROLES.includes(role)
-              ? ['--import', 'tsx', join('bench', 'lib', 'fast-role.ts'), role]
-              : ['--import', 'tsx', join('workers', `${role}.ts`)];
-          // The node flags the Procfile gives this role (the poller's small young generation).
-          const child = spawn(process.execPath, [...nodeFlagsOf(role), ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
-          let err = '';
-          child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-          const exit = new Promise<void>((r) => child.once('exit', () => r()));
-          const p: RoleProcess = { role, child, stderr: () => err, exited: () => exit };
-          running.set(role, p);
-          return p;
-        },
-        async stopAll(signal = 'SIGTERM') {
-          const all = [...running.values()];
-          for (const p of all) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
-          await Promise.all(all.map(async (p) => {
-            const t = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
-            await p.exited();
-            clearTimeout(t);
-          }));
-          running.clear();
-        },
-      };
-      return run;
-    },
+    storeToken,
+    newRun: (label, ro = {}) => newRun(world, label, ro),
     async close() {
       conn.disconnect();
       await sim.close();
@@ -219,7 +121,135 @@ export async function startRig(o: RigOptions): Promise<Rig> {
       await rm(dir, { recursive: true, force: true });
     },
   };
-  return rig;
+}
+
+/** What a run needs of its rig. */
+interface World {
+  o: RigOptions;
+  dir: string;
+  redisEnv: Record<string, string>;
+  sim: JiraSim;
+  dovecot: Dovecot;
+  users: { user: string; password: string }[];
+  secretKey: string;
+  storeToken: Rig['storeToken'];
+}
+
+type RunOptions = Parameters<Rig['newRun']>[1] & {};
+
+async function storeRigToken(conn: Redis, key: ReturnType<typeof loadSecretKey>, site: SeededSite, prefix: string, token?: string): Promise<void> {
+  const version = await saveToken(conn, prefix, key, {
+    token: token ?? site.admin.token,
+    email: site.admin.email,
+    accountId: site.admin.accountId,
+    storedAt: new Date(),
+    expiresAt: new Date(Date.now() + 30 * 86_400_000),
+  });
+  await publish(conn, prefix, { type: 'stored', version });
+  const queues = openTokenQueues(conn, prefix);
+  try {
+    await resumeGate(conn, prefix, queues, `token stored by the harness (version ${version})`);
+  } finally {
+    await Promise.all(queues.map((q) => q.close()));
+  }
+}
+
+async function newRun(w: World, label: string, ro: RunOptions): Promise<Run> {
+  const prefix = `{mrbench-${label}-${randomBytes(3).toString('hex')}}`;
+  const imapUser = ro.imapUser ?? w.users[0]!.user;
+  const user = w.users.find((u) => u.user === imapUser)!;
+  const runDir = join(w.dir, label);
+  await mkdir(runDir, { recursive: true });
+  const configPath = join(runDir, 'mailroom.yml');
+  await writeFile(configPath, stringify(runConfig(w, runDir, imapUser, ro)));
+  await w.storeToken(prefix);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.JIRA_BASE_URL;
+  delete env.REDIS_URL;
+  Object.assign(env, {
+    ...w.redisEnv,
+    MAILROOM_PREFIX: prefix,
+    MAILROOM_SECRET_KEY: w.secretKey,
+    MAILROOM_SECRET_KEY_FILE: '',
+    MAILROOM_CONFIG: configPath,
+    [IMAP_PASSWORD_ENV]: user.password,
+  });
+  return runOf(prefix, configPath, imapUser, env);
+}
+
+/** The run's mailroom.yml: one mailbox on the rig's Dovecot user, the rig's and the run's settings over it. */
+function runConfig(w: World, runDir: string, imapUser: string, ro: RunOptions): Record<string, unknown> {
+  const { o, sim, dovecot } = w;
+  return {
+    jira: { site: sim.url, timeout: '5s' },
+    store: { kind: 'fs', dir: join(runDir, 'mail') },
+    mailboxes: [
+      {
+        id: MAILBOX_ID,
+        imap: { host: dovecot.host, port: dovecot.port, tls: false, user: imapUser, passwordEnv: IMAP_PASSWORD_ENV, folder: 'INBOX' },
+        addresses: [SUPPORT_ADDRESS],
+        after: { action: 'flag', flag: '$MailroomDone' },
+        resyncInterval: o.resyncInterval ?? '20s',
+        // Benchmark senders write many mails each, and a run makes 100 accounts in a minute:
+        // the flood hold and the new-account ceilings (safety defaults) would only get in the way.
+        policy: {
+          autoCreate: 'user',
+          groups: ['support-customers'],
+          floodLimitPerHour: 1_000_000,
+          maxNewAccountsPerHour: 1_000_000,
+          maxNewAccountsPerSenderPerHour: 1_000_000,
+          // The receiving host whose verdict the bench mails carry (bench/lib/mails.ts):
+          // senders are verified, as genuine customers' mail is on a configured install.
+          authservIds: [BENCH_AUTHSERV_ID],
+        },
+        deliver: { project: 'SUP' },
+        ...ro.mailbox,
+      },
+    ],
+    poller: { lockTtl: '3s', reconnectMin: '200ms', reconnectMax: '2s' },
+    log: { level: 'warn' },
+    ...o.config,
+    ...ro.config,
+  };
+}
+
+function runOf(prefix: string, configPath: string, imapUser: string, env: NodeJS.ProcessEnv): Run {
+  const running = new Map<RoleName, RoleProcess>();
+  return {
+    prefix,
+    configPath,
+    imapUser,
+    running,
+    start(role, so = {}) {
+      const p = spawnRole(env, role, so);
+      running.set(role, p);
+      return p;
+    },
+    async stopAll(signal = 'SIGTERM') {
+      const all = [...running.values()];
+      for (const p of all) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
+      await Promise.all(all.map(async (p) => {
+        const t = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
+        await p.exited();
+        clearTimeout(t);
+      }));
+      running.clear();
+    },
+  };
+}
+
+function spawnRole(env: NodeJS.ProcessEnv, role: RoleName, so: { fast?: boolean; built?: boolean }): RoleProcess {
+  const args = so.built
+    ? [join('dist', 'workers', `${role}.js`)]
+    : so.fast && FAST_ROLES.includes(role)
+      ? ['--import', 'tsx', join('bench', 'lib', 'fast-role.ts'), role]
+      : ['--import', 'tsx', join('workers', `${role}.ts`)];
+  // The node flags the Procfile gives this role (the poller's small young generation).
+  const child = spawn(process.execPath, [...nodeFlagsOf(role), ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  const exit = new Promise<void>((r) => child.once('exit', () => r()));
+  return { role, child, stderr: () => err, exited: () => exit };
 }
 
 /** The node flags the Procfile puts before a role's entry, so the bench measures what production runs. */

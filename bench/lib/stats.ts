@@ -26,6 +26,15 @@ export function spread(values: readonly number[]): Spread {
   };
 }
 
+/** p50, p99 and max of latencies in ms, each to 0.1 ms (0 for no values). */
+export function latencyMs(values: readonly number[]): { p50Ms: number; p99Ms: number; maxMs: number } {
+  return {
+    p50Ms: round(percentile(values, 50) ?? 0, 1),
+    p99Ms: round(percentile(values, 99) ?? 0, 1),
+    maxMs: round(values.length ? Math.max(...values) : 0, 1),
+  };
+}
+
 export function round(n: number, digits = 0): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
