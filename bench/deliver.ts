@@ -16,7 +16,7 @@ import { createJiraClient } from '../src/jira/client.js';
 import { seedDemo, startJiraSim } from '../src/jira-sim/index.js';
 import { silentLogger } from '../src/core/log.js';
 import type { MailRecord } from '../src/mail/record.js';
-import { startPoller } from '../src/imap/poller.js';
+import { startPollerWithActions } from '../test/helpers/poller-run.js';
 import { createMailStore, FsMailStore } from '../src/mail/store.js';
 import { startInProcess, testMailbox } from '../test/helpers/sim-run.js';
 import { jiraDeliver, mailboxActions } from '../src/queues/catalog.js';
@@ -151,7 +151,7 @@ export async function benchAppendToIssue(o: { sequential?: number; burst?: numbe
   });
   const config = parseConfig({ ...raw, jira: { site: sim.url } }, { ...env, MAILROOM_PREFIX: prefix, REDIS_URL: redisUrl });
   const store = createMailStore(config);
-  const poller = startPoller({ config, redis, workerRedis: conn(), store, logger: silentLogger });
+  const poller = await startPollerWithActions({ config, redis, store, logger: silentLogger }, config.redis);
   const pipeline = await startInProcess({
     redis,
     workerConnection: conn,

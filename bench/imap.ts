@@ -64,7 +64,6 @@ export async function benchImap(opts: ImapBenchOptions = {}): Promise<ImapBenchR
     redis,
     store: createMailStore(config),
     logger: createLogger({ level: 'error' }),
-    actions: false,
     onEnqueued: (_mailbox, e) => {
       enqueuedAt.set(e.uid, performance.now());
       waiters.get(e.uid)?.();

@@ -19,7 +19,8 @@ import { createMetrics } from '../../src/core/metrics.js';
 import { silentLogger } from '../../src/core/log.js';
 import { adfToText } from '../../src/deliver/adf.js';
 import { startDelivererWorker } from '../../src/deliver/deliverer.js';
-import { startPoller, type Poller } from '../../src/imap/poller.js';
+import type { Poller } from '../../src/imap/poller.js';
+import { startPollerWithActions } from '../helpers/poller-run.js';
 import type { AdfDoc } from '../../src/jira/types.js';
 import { createMailStore } from '../../src/mail/store.js';
 import { createMailer, type Mailer } from '../../src/notify/mailer.js';
@@ -123,7 +124,7 @@ describe.skipIf(!!why)('Dovecot -> acknowledgement -> its bounce -> an internal 
       { ...env, MAILROOM_PREFIX: prefix },
     );
     const store = createMailStore(config);
-    poller = startPoller({ config, redis, workerRedis: conn(), store, logger: silentLogger });
+    poller = await startPollerWithActions({ config, redis, store, logger: silentLogger });
     pipeline = await startInProcess({
       redis,
       workerConnection: conn,

@@ -11,12 +11,13 @@ import { parseConfig, type Config } from '../../src/config/load.js';
 import { readCursor } from '../../src/imap/cursor.js';
 import { readHeartbeats } from '../../src/imap/heartbeat.js';
 import { imapKeys } from '../../src/imap/keys.js';
-import { startPoller, type Poller } from '../../src/imap/poller.js';
+import type { Poller } from '../../src/imap/poller.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMailStore } from '../../src/mail/store.js';
 import { mailInbound, mailboxActions } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';
 import { notice } from '../helpers/corpus.js';
+import { startPollerWithActions } from '../helpers/poller-run.js';
 import { dovecotUnavailable, pollerTestConfig, startDovecot, testMail, waitFor, type Dovecot } from '../helpers/dovecot.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
@@ -74,8 +75,8 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
     await rm(storeDir, { recursive: true, force: true });
   });
 
-  function start(): Poller {
-    const p = startPoller({ config, redis, store: createMailStore(config, redis), logger: silentLogger, settings: { heartbeatIntervalMs: 300 } });
+  async function start(): Promise<Poller> {
+    const p = await startPollerWithActions({ config, redis, store: createMailStore(config, redis), logger: silentLogger, settings: { heartbeatIntervalMs: 300 } });
     pollers.push(p);
     return p;
   }
@@ -110,7 +111,7 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
   }
 
   it('leaves a mail in place until its action, then moves it into a folder it creates', async () => {
-    start();
+    await start();
     const uid = (await dovecot.appendRaw(testMail('to-move'), { user: 'moves@example.test' }))!;
     const uv = await uidvalidityOf('moves');
     await waitFor('the mail enqueued', async () => inbound.getJob(`moves:${uv}:${uid}`));
@@ -145,7 +146,7 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
   });
 
   it('lets exactly one of two pollers read a mailbox; a stolen lock stops the reading at once', async () => {
-    const second = start();
+    const second = await start();
     const first = pollers[0]!;
     const reader = (p: Poller) => p.readers.find((r) => r.id === 'locked')!;
     await waitFor('someone reading', async () => reader(first).reading || reader(second).reading);
