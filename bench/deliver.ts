@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../src/config/load.js';
-import { startDelivererWorker } from '../src/deliver/deliverer.js';
+import { startDelivererWorker } from '../test/helpers/stage-workers.js';
 import { rawMail, storedRecord } from '../test/helpers/deliver-testkit.js';
 import { createJiraClient } from '../src/jira/client.js';
 import { seedDemo, startJiraSim } from '../src/jira-sim/index.js';

@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/load.js';
 import { adfToText } from '../../src/deliver/adf.js';
-import { startDelivererWorker } from '../../src/deliver/deliverer.js';
+import { startDelivererWorker } from '../helpers/stage-workers.js';
 import { rawMail } from '../helpers/deliver-testkit.js';
 import type { Poller } from '../../src/imap/poller.js';
 import { startPollerWithActions } from '../helpers/poller-run.js';
