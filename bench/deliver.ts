@@ -11,13 +11,13 @@ import { QueueEvents, type Job } from 'bullmq';
 import type { ImapFlow } from 'imapflow';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../src/config/load.js';
-import { startDelivererWorker } from '../src/deliver/deliverer.js';
+import { startDelivererWorker } from '../test/helpers/stage-workers.js';
 import { rawMail, storedRecord } from '../test/helpers/deliver-testkit.js';
 import { createJiraClient } from '../src/jira/client.js';
 import { seedDemo, startJiraSim, type JiraSim, type SeededSite } from '../src/jira-sim/index.js';
 import { silentLogger } from '../src/core/log.js';
 import type { MailRecord } from '../src/mail/record.js';
-import { startPoller } from '../src/imap/poller.js';
+import { startPollerWithActions } from '../test/helpers/poller-run.js';
 import { createMailStore, FsMailStore, type MailStore } from '../src/mail/store.js';
 import { startInProcess, testMailbox } from '../test/helpers/sim-run.js';
 import { jiraDeliver, mailboxActions } from '../src/queues/catalog.js';
@@ -197,7 +197,7 @@ async function startAppendRig(redisUrl: string): Promise<AppendRig> {
   });
   const config = parseConfig({ ...raw, jira: { site: sim.url } }, { ...env, MAILROOM_PREFIX: prefix, REDIS_URL: redisUrl });
   const store = createMailStore(config);
-  const poller = startPoller({ config, redis, workerRedis: conns.make(), store, logger: silentLogger });
+  const poller = await startPollerWithActions({ config, redis, store, logger: silentLogger }, config.redis);
   const pipeline = await startInProcess({
     redis,
     workerConnection: conns.make,

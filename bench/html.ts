@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { startDelivererWorker } from '../src/deliver/deliverer.js';
+import { startDelivererWorker } from '../test/helpers/stage-workers.js';
 import { rawMail } from '../test/helpers/deliver-testkit.js';
 import { createJiraClient } from '../src/jira/index.js';
 import type { JiraSim, SeededSite } from '../src/jira-sim/index.js';

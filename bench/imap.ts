@@ -102,7 +102,6 @@ async function startImapRig(redisUrl: string): Promise<ImapRig> {
     redis,
     store: createMailStore(config),
     logger: createLogger({ level: 'error' }),
-    actions: false,
     onEnqueued: (_mailbox, e) => {
       enqueuedAt.set(e.uid, performance.now());
       waiters.get(e.uid)?.();

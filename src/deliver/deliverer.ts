@@ -26,7 +26,7 @@ import { createMailStore, type MailStore } from '../mail/store.js';
 import { createAuditTrail } from '../queues/audit.js';
 import { jiraDeliver } from '../queues/catalog.js';
 import { defineStation, type RoleBase, type Station, type StationEnv, type StationOptions } from '../station/station.js';
-import { startWorker, type Processor, type StationWorker, type WorkerOptions } from '../station/worker.js';
+import type { Processor } from '../station/worker.js';
 import { uploadAttachments } from './attachments.js';
 import { openDelivery, type DeliverJob, type DelivererDeps } from './delivery.js';
 import { askMailboxAction, reportDelivered, type DeliverResult } from './outcome.js';
@@ -147,9 +147,4 @@ function delivererDeps({ ctx: { config }, redis, token }: StationEnv, contents: 
     metrics,
     parseContent: (raw) => contents.content(raw),
   };
-}
-
-/** The jira-deliver worker alone, on deps a test or drill builds; settings from the queue catalog unless `o` says otherwise. */
-export function startDelivererWorker(deps: DelivererDeps, o: WorkerOptions): StationWorker {
-  return startWorker(jiraDeliver, createDeliverer(deps), { prefix: deps.prefix, retry: deps.retry, ...o });
 }

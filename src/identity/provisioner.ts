@@ -8,10 +8,9 @@
 // A refused token surfaces as AuthError from the client: nothing is created from an
 // anonymous answer, and the worker wrapper pauses the token's queues.
 import type { Job } from 'bullmq';
-import { describeError } from '../core/errors.js';
 import { identityProvision, mailInbound } from '../queues/catalog.js';
 import { defineStation, type Station } from '../station/station.js';
-import { startWorker, type Processor, type StationWorker, type WorkerOptions } from '../station/worker.js';
+import type { Processor } from '../station/worker.js';
 import { identityContextOf, type IdentityContext } from './context.js';
 import { ensureAccount } from './provision-account.js';
 import { joinMemberships } from './provision-memberships.js';
@@ -86,13 +85,4 @@ export function provisionerStation(): Station {
       return { processor: createProvisioner(p), release: () => p.jobs.close(), onFailed: (job) => onProvisionFailed(p, job) };
     },
   });
-}
-
-/** The identity-provision worker alone, on a pipeline a test or drill builds. */
-export function startProvisionerWorker(p: IdentityContext, o: WorkerOptions): StationWorker {
-  const w = startWorker(identityProvision, createProvisioner(p), { prefix: p.prefix, retry: p.retry, ...o });
-  w.on('failed', (job) => {
-    onProvisionFailed(p, job).catch((e) => o.logger.warn({ err: describeError(e) }, 'could not release mails waiting on a failed provision job'));
-  });
-  return w;
 }

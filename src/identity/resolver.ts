@@ -8,7 +8,7 @@
 import { unreadableVerdicts } from '../mail/sender-trust.js';
 import { mailInbound } from '../queues/catalog.js';
 import { defineStation, type Station } from '../station/station.js';
-import { startWorker, type Processor, type StationWorker, type WorkerOptions } from '../station/worker.js';
+import type { Processor } from '../station/worker.js';
 import { identityContextOf, type IdentityContext } from './context.js';
 import { decideNewPeople } from './resolve-decide.js';
 import { handToDelivery } from './resolve-deliver.js';
@@ -48,9 +48,4 @@ export function resolverStation(): Station {
       return { processor: createResolver(p), release: () => p.jobs.close() };
     },
   });
-}
-
-/** The mail-inbound worker alone, on a pipeline a test or drill builds. */
-export function startResolverWorker(p: IdentityContext, o: WorkerOptions): StationWorker {
-  return startWorker(mailInbound, createResolver(p), { prefix: p.prefix, retry: p.retry, ...o });
 }

@@ -2,6 +2,7 @@
 // (created when missing), set a flag or keyword, or nothing. Until such a job arrives the mail
 // stays where it was, so a mail lost from Redis is read again. Any poller process may run
 // these jobs: they address the message by UIDVALIDITY and UID, and each action is idempotent.
+// Its station (at the end of this file) runs in the poller role, beside the readers.
 import type { ImapFlow } from 'imapflow';
 import type { Config } from '../config/load.js';
 import type { MailboxConfig } from '../config/schema.js';
@@ -9,7 +10,7 @@ import { PermanentError, RetryableError, describeError } from '../core/errors.js
 import type { Logger } from '../core/log.js';
 import type { Redis } from '../core/redis.js';
 import { mailboxActions } from '../queues/catalog.js';
-import { startWorker, type StationWorker } from '../station/worker.js';
+import { defineStation, type Station } from '../station/station.js';
 import { imapClient } from './connect.js';
 import { imapTokenSource } from '../oauth/tokens.js';
 import { classifyImapFailure } from './failure.js';
@@ -51,21 +52,13 @@ export async function applyAction(client: ImapFlow, folder: string, after: After
   }
 }
 
-export interface ActionWorkerDeps {
-  config: Config;
-  /** A connection for the BullMQ worker (blocking commands: maxRetriesPerRequest null). */
-  connection: Redis;
-  logger: Logger;
-  concurrency?: number;
-}
-
 type Connections = ReturnType<typeof actionConnections>;
 
 /**
  * One IMAP connection per mailbox, opened when a job needs it and closed after a quiet minute;
  * jobs for one mailbox take turns on it.
  */
-function actionConnections(deps: ActionWorkerDeps, log: Logger) {
+function actionConnections(config: Config, redis: Redis, log: Logger) {
   const clients = new Map<string, { client: ImapFlow; ready: Promise<void>; queue: Promise<unknown>; timer?: NodeJS.Timeout }>();
 
   const drop = (id: string) => {
@@ -82,8 +75,8 @@ function actionConnections(deps: ActionWorkerDeps, log: Logger) {
     // A connection still connecting is not usable yet, but it is not closed: jobs queue on it.
     if (!entry || entry.client.isClosed) {
       if (entry) drop(mailbox.id);
-      const tokens = imapTokenSource(deps.config, mailbox.id, { logger: log, redis: deps.connection });
-      const secret = tokens ? { accessToken: await tokens.get() } : (deps.config.secrets.imapPasswords[mailbox.id] ?? '');
+      const tokens = imapTokenSource(config, mailbox.id, { logger: log, redis });
+      const secret = tokens ? { accessToken: await tokens.get() } : (config.secrets.imapPasswords[mailbox.id] ?? '');
       // Another job of this mailbox may have opened a connection while the token was fetched.
       const opened = clients.get(mailbox.id);
       if (opened && !opened.client.isClosed) return withClient(mailbox, fn);
@@ -126,12 +119,12 @@ function actionConnections(deps: ActionWorkerDeps, log: Logger) {
 
 /** One mailbox-actions job: apply the mailbox's `after` to the message it names. */
 async function runAction(
-  deps: ActionWorkerDeps,
+  config: Config,
   connections: Connections,
   data: { mailboxId: string; uidvalidity: string; uid: number },
   jobLog: Logger,
 ): Promise<{ outcome: ActionOutcome }> {
-  const mailbox = deps.config.mailboxes.find((m) => m.id === data.mailboxId);
+  const mailbox = config.mailboxes.find((m) => m.id === data.mailboxId);
   if (!mailbox) throw new PermanentError(`no mailbox "${data.mailboxId}" in the configuration`);
   if (!mailbox.imap) throw new PermanentError(`mailbox "${data.mailboxId}" has no imap settings: nothing to act on`);
   if (mailbox.after.action === 'none') return { outcome: 'none' };
@@ -143,38 +136,32 @@ async function runAction(
     if (err instanceof PermanentError || err instanceof RetryableError) throw err;
     const imap = mailbox.imap;
     const f = classifyImapFailure(err, { host: imap.host, port: imap.port, user: imap.user, folder: imap.folder, oauth: imap.auth?.provider });
-    if (f.kind === 'auth') imapTokenSource(deps.config, mailbox.id)?.invalidate();
+    if (f.kind === 'auth') imapTokenSource(config, mailbox.id)?.invalidate();
     // Every IMAP trouble here is worth retrying (a password gets fixed, a server comes
     // back); never an AuthError, which would pause the Jira token's queues.
     throw new RetryableError(`mailbox action on ${mailbox.id} UID ${data.uid} failed: ${f.message}`, { cause: err });
   }
 }
 
-/** Consume mailbox-actions, on the connections above. */
-export function startActionWorker(deps: ActionWorkerDeps): { worker: StationWorker; close(): Promise<void> } {
-  // The role (poller) is already bound; the queue gets its own key, not a second `role`. The
-  // worker binds `queue` for job lines itself.
-  const log = deps.logger;
-  const connections = actionConnections(deps, log.child({ queue: mailboxActions.name }));
+// ---- The station: mailbox-actions, in the poller role, on IMAP (src/station/station.ts) ----
 
-  const worker = startWorker(
-    mailboxActions,
-    (data, { log: jobLog }) => runAction(deps, connections, data, jobLog),
-    {
-      connection: deps.connection,
-      prefix: deps.config.prefix,
-      logger: log,
-      retry: deps.config.queues,
-      // Default: the queue catalog's (mailboxActions.worker).
-      concurrency: deps.concurrency,
-    },
-  );
-
-  return {
-    worker,
-    async close() {
-      await worker.close();
-      connections.closeAll();
-    },
-  };
+/**
+ * No workaround token: the actions work on the mailboxes. prepare makes the pool of action
+ * connections above (one per mailbox, opened when a job needs it; not the readers' sessions,
+ * which the poller role owns); release logs them out once the worker has stopped, so no job
+ * in hand loses its connection. The poller role (role.ts) stops this station before its readers.
+ * Queue, job id, retries and concurrency (4) are the catalog's (queues/catalog.ts).
+ */
+export function mailboxActionsStation(): Station {
+  return defineStation({
+    queue: mailboxActions,
+    needsToken: false,
+    // The role (poller) is already bound to the logger; job lines get `queue` from the worker.
+    prepare: async ({ ctx: { config }, redis, logger }) => actionConnections(config, redis, logger.child({ queue: mailboxActions.name })),
+    process:
+      ({ ctx: { config } }, connections) =>
+      (data, { log }) =>
+        runAction(config, connections, data, log),
+    release: async (connections) => connections.closeAll(),
+  });
 }

@@ -1,5 +1,6 @@
-// The poller role: a reader per mailbox that has IMAP settings (each takes the mailbox's lock
-// or stands by), and the mailbox-actions consumer. workers/poller.ts starts it.
+// The poller's readers: one per mailbox that has IMAP settings (each takes the mailbox's lock
+// or stands by). The poller role (role.ts) runs them beside the mailbox-actions station
+// (actions.ts); workers/poller.ts starts the role.
 import type { Config } from '../config/load.js';
 import { ms } from '../config/duration.js';
 import { registerSecret, withRole, type Logger } from '../core/log.js';
@@ -8,7 +9,6 @@ import type { MailStore } from '../mail/store.js';
 import type { Redis } from '../core/redis.js';
 import { mailInbound } from '../queues/catalog.js';
 import { openQueue } from '../queues/queue.js';
-import { startActionWorker } from './actions.js';
 import { inMemoryLimit } from './ingest.js';
 import { imapTls, type ImapSettings } from './connect.js';
 import { MailboxReader, type ReaderSettings } from './reader.js';
@@ -18,12 +18,8 @@ export interface PollerDeps {
   config: Config;
   /** Short commands: lock, cursor, heartbeat, and the mail-inbound queue. */
   redis: Redis;
-  /** A dedicated connection for the mailbox-actions worker (maxRetriesPerRequest: null). */
-  workerRedis?: Redis;
   store: MailStore;
   logger: Logger;
-  /** Run the mailbox-actions consumer here (default true). */
-  actions?: boolean;
   /** Overrides for tests and benchmarks (heartbeat interval, in-memory size). */
   settings?: Partial<ReaderSettings>;
   onEnqueued?: (mailboxId: string, e: { uid: number; jobId: string; internalDate?: Date }) => void;
@@ -98,17 +94,12 @@ export function startPoller(deps: PollerDeps): Poller {
   }
   if (readers.length === 0) log.warn('no mailbox has imap settings: the poller reads nothing (mail comes in with `mailroom ingest`)');
 
-  const ownWorkerRedis = deps.actions !== false && !deps.workerRedis ? deps.redis.duplicate({ maxRetriesPerRequest: null }) : undefined;
-  const actions =
-    deps.actions === false ? undefined : startActionWorker({ config, connection: deps.workerRedis ?? ownWorkerRedis!, logger: log });
-
   return {
     readers,
     async stop() {
-      await Promise.all([...readers.map((r) => r.stop()), actions?.close()]);
+      await Promise.all(readers.map((r) => r.stop()));
       await pool?.close();
       await queue.close();
-      await ownWorkerRedis?.quit().catch(() => ownWorkerRedis.disconnect());
     },
   };
 }

@@ -5,8 +5,10 @@ import { Queue } from 'bullmq';
 import { queueConnection } from '../core/redis.js';
 import { DEFAULT_STORE_RETENTION, MAIL_QUEUES, startStorePruner } from '../mail/retention.js';
 import { createMailStore } from '../mail/store.js';
-import type { RoleStarter } from '../queues/role.js';
-import { startPoller } from './poller.js';
+import type { RoleContext, RoleStarter } from '../queues/role.js';
+import { stationRole } from '../station/station.js';
+import { mailboxActionsStation } from './actions.js';
+import { startPoller, type Poller, type PollerDeps } from './poller.js';
 
 export function pollerRole(): RoleStarter {
   return async (ctx) => {
@@ -14,13 +16,7 @@ export function pollerRole(): RoleStarter {
     requireSecrets(ctx.config, 'poller');
     const redis = ctx.redis('poller');
     const store = createMailStore(ctx.config, redis);
-    const poller = await startPoller({
-      config: ctx.config,
-      redis,
-      workerRedis: ctx.redis('poller-actions'),
-      store,
-      logger: ctx.logger,
-    });
+    const poller = await readAndAct(ctx, { config: ctx.config, redis, store, logger: ctx.logger });
     // The role that writes raw mail also prunes it (src/mail/retention.ts).
     const queues = MAIL_QUEUES.map((name) => {
       const q = new Queue(name, { connection: queueConnection(redis), prefix: ctx.config.prefix });
@@ -38,5 +34,23 @@ export function pollerRole(): RoleStarter {
         await poller.stop();
       },
     };
+  };
+}
+
+/**
+ * The poller's two halves: the readers (poller.ts: a session per mailbox, its lock, its
+ * cursor) and the mailbox-actions station (actions.ts), run by the station layer like every
+ * other worker. Stopping, the station goes first: its worker finishes the actions in hand and
+ * its IMAP connections log out; then the readers finish their mail and log out.
+ */
+export async function readAndAct(ctx: RoleContext, deps: PollerDeps): Promise<Poller> {
+  const actions = await stationRole('poller', [mailboxActionsStation()])(ctx);
+  const poller = startPoller(deps);
+  return {
+    readers: poller.readers,
+    async stop() {
+      await actions.stop();
+      await poller.stop();
+    },
   };
 }

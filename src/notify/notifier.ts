@@ -6,7 +6,7 @@ import type { JiraClient } from '../jira/client.js';
 import { notify } from '../queues/catalog.js';
 import { smtpTokenSource } from '../oauth/tokens.js';
 import { defineStation, type RoleBase, type Station, type StationEnv } from '../station/station.js';
-import { startWorker, type Processor, type StationWorker, type WorkerDeps } from '../station/worker.js';
+import type { Processor } from '../station/worker.js';
 import type { Redis } from '../core/redis.js';
 import type { NotifyJob } from './enqueue.js';
 import { expandRecipients } from './expand.js';
@@ -165,9 +165,4 @@ function notifierDeps({ ctx: { config }, redis, token }: StationEnv, mailer: Mai
     site: config.jira.site,
     installId: config.prefix,
   };
-}
-
-/** The notify worker alone, on deps a test builds; concurrency from the queue catalog unless `o` says otherwise. */
-export function startNotifierWorker(deps: NotifierDeps, o: Omit<WorkerDeps, 'prefix'>): StationWorker {
-  return startWorker(notify, createNotifier(deps), { prefix: deps.prefix, ...o });
 }

@@ -17,7 +17,7 @@ import { sharedMailer } from '../notify/notifier.js';
 import { createAuditTrail } from '../queues/audit.js';
 import { respond } from '../queues/catalog.js';
 import { defineStation, type Station, type StationEnv } from '../station/station.js';
-import { startWorker, type Processor, type ProcessorContext, type StationWorker, type WorkerDeps } from '../station/worker.js';
+import type { Processor, ProcessorContext } from '../station/worker.js';
 import { noteBounce } from './bounce-note.js';
 import { commentMailFor, type CommentMail } from './comment.js';
 import type { MailFile } from './comment-files.js';
@@ -214,9 +214,4 @@ function responderDeps({ ctx: { config }, redis, token }: StationEnv, mailer: Ma
     audit: createAuditTrail({ redis, prefix: config.prefix }),
     metrics,
   };
-}
-
-/** The respond worker alone, on deps a test builds. */
-export function startResponderWorker(deps: ResponderDeps, o: Omit<WorkerDeps, 'prefix'>): StationWorker {
-  return startWorker(respond, createResponder(deps), { prefix: deps.prefix, ...o });
 }

@@ -1,5 +1,6 @@
 // The roles that run stations (src/station/station.ts): which stations each process role runs.
-// The poller and web roles are not stations' (src/imap/role.ts, src/web/role.ts).
+// The poller role (src/imap/role.ts) runs its readers and, beside them, the mailbox-actions
+// station; the web role (src/web/role.ts) runs no worker.
 import { requireSecrets, type Config } from '../config/load.js';
 import { withRole } from '../core/log.js';
 import { delivererStation, type DelivererStationOptions } from '../deliver/deliverer.js';

@@ -1,7 +1,9 @@
 // What a worker is: a station takes jobs from one queue and runs one processor on them. Each
 // stage says what its station is in the file that holds its processor (deliver/deliverer.ts,
-// identity/resolver.ts, identity/provisioner.ts, notify/notifier.ts, respond/responder.ts);
-// a role (one process's share of the work, src/roles/) runs one or more stations.
+// identity/resolver.ts, identity/provisioner.ts, notify/notifier.ts, respond/responder.ts,
+// imap/actions.ts); a role (one process's share of the work, src/roles/, and the poller's
+// imap/role.ts) runs one or more stations. Every production worker is a station: no file in
+// src/ outside this folder starts one (test/unit/house-shape.test.ts holds that).
 //
 // A station that needs the workaround token gets the token runtime (checked at start, watched
 // periodically, the token gate as its workers' onAuthError), and every queue that shares the

@@ -9,9 +9,10 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/load.js';
 import { adfToText } from '../../src/deliver/adf.js';
-import { startDelivererWorker } from '../../src/deliver/deliverer.js';
+import { startDelivererWorker } from '../helpers/stage-workers.js';
 import { rawMail } from '../helpers/deliver-testkit.js';
-import { startPoller, type Poller } from '../../src/imap/poller.js';
+import type { Poller } from '../../src/imap/poller.js';
+import { startPollerWithActions } from '../helpers/poller-run.js';
 import type { AdfDoc } from '../../src/jira/types.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMailStore } from '../../src/mail/store.js';
@@ -59,7 +60,7 @@ describe.skipIf(!!why)('Dovecot -> Jira issue -> processed folder', () => {
     });
     config = parseConfig({ ...raw, jira: { site: jira.sim.url } }, { ...env, MAILROOM_PREFIX: prefix });
     const store = createMailStore(config);
-    poller = startPoller({ config, redis, workerRedis: conn(), store, logger: silentLogger });
+    poller = await startPollerWithActions({ config, redis, store, logger: silentLogger });
     pipeline = await startInProcess({
       redis,
       workerConnection: conn,

@@ -18,15 +18,15 @@ import { parseConfig, type Config } from '../../src/config/load.js';
 import { createMetrics } from '../../src/core/metrics.js';
 import { silentLogger } from '../../src/core/log.js';
 import { adfToText } from '../../src/deliver/adf.js';
-import { startDelivererWorker } from '../../src/deliver/deliverer.js';
-import { startPoller, type Poller } from '../../src/imap/poller.js';
+import { startDelivererWorker, startResponderWorker } from '../helpers/stage-workers.js';
+import type { Poller } from '../../src/imap/poller.js';
+import { startPollerWithActions } from '../helpers/poller-run.js';
 import type { AdfDoc } from '../../src/jira/types.js';
 import { createMailStore } from '../../src/mail/store.js';
 import { createMailer, type Mailer } from '../../src/notify/mailer.js';
 import { createAuditTrail } from '../../src/queues/audit.js';
 import { respond } from '../../src/queues/catalog.js';
 import { openQueue } from '../../src/queues/queue.js';
-import { startResponderWorker } from '../../src/respond/responder.js';
 import { buildWebServer } from '../../src/web/server.js';
 import { notice } from '../helpers/corpus.js';
 import { rawMail } from '../helpers/deliver-testkit.js';
@@ -123,7 +123,7 @@ describe.skipIf(!!why)('Dovecot -> acknowledgement -> its bounce -> an internal 
       { ...env, MAILROOM_PREFIX: prefix },
     );
     const store = createMailStore(config);
-    poller = startPoller({ config, redis, workerRedis: conn(), store, logger: silentLogger });
+    poller = await startPollerWithActions({ config, redis, store, logger: silentLogger });
     pipeline = await startInProcess({
       redis,
       workerConnection: conn,

@@ -11,12 +11,12 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/load.js';
 import { adfToText } from '../../src/deliver/adf.js';
-import { startDelivererWorker } from '../../src/deliver/deliverer.js';
-import { startResponderWorker } from '../../src/respond/responder.js';
+import { startDelivererWorker, startResponderWorker } from '../helpers/stage-workers.js';
 import { createMailer, type Mailer } from '../../src/notify/mailer.js';
 import { createAuditTrail } from '../../src/queues/audit.js';
 import { rawMail } from '../helpers/deliver-testkit.js';
-import { startPoller, type Poller } from '../../src/imap/poller.js';
+import type { Poller } from '../../src/imap/poller.js';
+import { startPollerWithActions } from '../helpers/poller-run.js';
 import type { AdfDoc } from '../../src/jira/types.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMailStore } from '../../src/mail/store.js';
@@ -82,7 +82,7 @@ describe.skipIf(!!why)('Dovecot -> issue -> acknowledgement by SMTP -> reply -> 
       { ...env, MAILROOM_PREFIX: prefix },
     );
     const store = createMailStore(config);
-    poller = startPoller({ config, redis, workerRedis: conn(), store, logger: silentLogger });
+    poller = await startPollerWithActions({ config, redis, store, logger: silentLogger });
     pipeline = await startInProcess({
       redis,
       workerConnection: conn,

@@ -16,7 +16,7 @@ import { createMailer, type Mailer } from '../../src/notify/mailer.js';
 import { createAuditTrail } from '../../src/queues/audit.js';
 import { respond } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
-import { startResponderWorker } from '../../src/respond/responder.js';
+import { startResponderWorker } from '../helpers/stage-workers.js';
 import { runCli } from '../helpers/cli.js';
 import { waitFor } from '../helpers/dovecot.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';

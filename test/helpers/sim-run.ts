@@ -13,8 +13,7 @@ import type { Redis } from '../../src/core/redis.js';
 import { createIdentityContext, type IdentityContext } from '../../src/identity/context.js';
 import type { MailInbound } from '../../src/identity/resolver.js';
 import { gatedClientMaker, type RetryAfterObserver } from '../../src/jira/retry-after.js';
-import { startProvisionerWorker } from '../../src/identity/provisioner.js';
-import { startResolverWorker } from '../../src/identity/resolver.js';
+import { startProvisionerWorker, startResolverWorker } from './stage-workers.js';
 
 /** The pipeline's queues, for a test to add jobs and look at them (the workers open their own). */
 export interface PipelineQueues {

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'bullmq';
-import { startDelivererWorker } from '../../src/deliver/deliverer.js';
+import { startDelivererWorker } from './stage-workers.js';
 import { rawMail, storedRecord, type RawMailInput } from './deliver-testkit.js';
 import { createJiraClient } from '../../src/jira/client.js';
 import type { JiraSim } from '../../src/jira-sim/server.js';

@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { adfToText } from '../../src/deliver/adf.js';
 import type { DeliverResult } from '../../src/deliver/deliverer.js';
-import { startDelivererWorker } from '../../src/deliver/deliverer.js';
+import { startDelivererWorker } from '../helpers/stage-workers.js';
 import { silentLogger } from '../../src/core/log.js';
 import type { AdfDoc } from '../../src/jira/types.js';
 import { FsMailStore } from '../../src/mail/store.js';

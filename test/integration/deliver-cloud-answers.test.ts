@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MESSAGE_PROPERTY, RECOVERY_SETTLE_MS, RECOVERY_WINDOW_MS } from '../../src/deliver/deliverer.js';
 import { reconcilePass, RECONCILED_PROPERTY } from '../../src/deliver/reconcile.js';
-import { startDelivererWorker } from '../../src/deliver/deliverer.js';
+import { startDelivererWorker } from '../helpers/stage-workers.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createLedger } from '../../src/ledger/ledger.js';
 import { PROJECT_PERMISSIONS } from '../../src/jira-sim/state.js';

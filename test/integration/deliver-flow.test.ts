@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { adfToText } from '../../src/deliver/adf.js';
 import { COMMENTS_PROPERTY, MESSAGE_PROPERTY, type DeliverResult } from '../../src/deliver/deliverer.js';
 import { bornKey, createLedger, ledgerKey } from '../../src/ledger/ledger.js';
-import { startDelivererWorker } from '../../src/deliver/deliverer.js';
+import { startDelivererWorker } from '../helpers/stage-workers.js';
 import { rawMail, storedRecord, type RawMailInput } from '../helpers/deliver-testkit.js';
 import type { AdfDoc } from '../../src/jira/types.js';
 import type { SimIssue } from '../../src/jira-sim/state.js';

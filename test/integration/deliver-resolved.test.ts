@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { adfToText } from '../../src/deliver/adf.js';
 import { MESSAGE_PROPERTY, type DeliverResult } from '../../src/deliver/deliverer.js';
-import { startDelivererWorker } from '../../src/deliver/deliverer.js';
+import { startDelivererWorker } from '../helpers/stage-workers.js';
 import { FOLLOWUP_LABEL } from '../../src/deliver/resolved.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMetrics, type Metrics } from '../../src/core/metrics.js';

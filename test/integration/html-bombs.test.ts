@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adfToText } from '../../src/deliver/adf.js';
 import type { DeliverResult } from '../../src/deliver/deliverer.js';
-import { startDelivererWorker } from '../../src/deliver/deliverer.js';
+import { startDelivererWorker } from '../helpers/stage-workers.js';
 import { rawMail } from '../helpers/deliver-testkit.js';
 import type { AdfDoc } from '../../src/jira/types.js';
 import { silentLogger } from '../../src/core/log.js';

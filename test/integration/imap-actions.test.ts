@@ -11,12 +11,13 @@ import { parseConfig, type Config } from '../../src/config/load.js';
 import { readCursor } from '../../src/imap/cursor.js';
 import { readHeartbeats } from '../../src/imap/heartbeat.js';
 import { imapKeys } from '../../src/imap/keys.js';
-import { startPoller, type Poller } from '../../src/imap/poller.js';
+import type { Poller } from '../../src/imap/poller.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMailStore } from '../../src/mail/store.js';
 import { mailInbound, mailboxActions } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';
 import { notice } from '../helpers/corpus.js';
+import { startPollerWithActions } from '../helpers/poller-run.js';
 import { dovecotUnavailable, pollerTestConfig, startDovecot, testMail, waitFor, type Dovecot } from '../helpers/dovecot.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
@@ -74,8 +75,8 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
     await rm(storeDir, { recursive: true, force: true });
   });
 
-  function start(): Poller {
-    const p = startPoller({ config, redis, store: createMailStore(config, redis), logger: silentLogger, settings: { heartbeatIntervalMs: 300 } });
+  async function start(): Promise<Poller> {
+    const p = await startPollerWithActions({ config, redis, store: createMailStore(config, redis), logger: silentLogger, settings: { heartbeatIntervalMs: 300 } });
     pollers.push(p);
     return p;
   }
@@ -110,7 +111,7 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
   }
 
   it('leaves a mail in place until its action, then moves it into a folder it creates', async () => {
-    start();
+    await start();
     const uid = (await dovecot.appendRaw(testMail('to-move'), { user: 'moves@example.test' }))!;
     const uv = await uidvalidityOf('moves');
     await waitFor('the mail enqueued', async () => inbound.getJob(`moves:${uv}:${uid}`));
@@ -144,8 +145,41 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
     ]);
   });
 
+  it('stopping, the poller lets the actions in hand finish, and leaves the rest waiting untouched', async () => {
+    // A poller of its own (own prefix, so only its worker takes these jobs), stopped while
+    // actions are in hand: the station's worker stops first and waits for them, then its
+    // connections log out, then the readers stop. (Fails if the stop does not wait for them.)
+    const own = `${prefix}-stop`;
+    const cfg = { ...config, prefix: own, mailboxes: config.mailboxes.filter((m) => m.id === 'flags') };
+    const q = new Queue(mailboxActions.name, { connection: redis, prefix: own });
+    let p: Poller | undefined;
+    try {
+      p = await startPollerWithActions({ config: cfg, redis, store: createMailStore(cfg, redis), logger: silentLogger, settings: { heartbeatIntervalMs: 300 } });
+      const uv = await waitFor('flags open', async () => (await readHeartbeats(redis, own, { mailboxIds: ['flags'] }))[0]?.uidvalidity);
+      const uids: number[] = [];
+      for (let n = 0; n < 6; n++) uids.push((await dovecot.appendRaw(testMail(`to-stop-${n}`), { user: 'flags@example.test' }))!);
+      const jobs = await Promise.all(uids.map((uid) => addJob(q, mailboxActions, { mailboxId: 'flags', uidvalidity: uv, uid, outcome: 'delivered' })));
+      // The first jobs wait on the action connection while it logs in: stop then.
+      for (let i = 0; i < 1000 && (await q.getActiveCount()) === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      const stopping = p;
+      p = undefined;
+      await stopping.stop();
+      const after = await Promise.all(jobs.map(async (j) => (await q.getJob(j.id!))!));
+      const seen = await Promise.all(after.map(async (j) => ({ state: await j.getState(), value: j.returnvalue as unknown, failures: j.stacktrace?.length ?? 0 })));
+      // Those in hand finished (flagged); the rest wait, untouched, for the next poller.
+      expect(seen.filter((j) => j.state === 'completed').length).toBeGreaterThan(0);
+      expect(seen.filter((j) => j.state !== 'waiting')).toEqual(seen.filter((j) => j.state === 'completed').map(() => ({ state: 'completed', value: { outcome: 'flagged' }, failures: 0 })));
+      expect(seen.filter((j) => j.state === 'waiting').every((j) => j.failures === 0)).toBe(true);
+      expect(await q.getWorkersCount()).toBe(0);
+    } finally {
+      await p?.stop();
+      await q.close();
+      await dropPrefix(redis, own);
+    }
+  });
+
   it('lets exactly one of two pollers read a mailbox; a stolen lock stops the reading at once', async () => {
-    const second = start();
+    const second = await start();
     const first = pollers[0]!;
     const reader = (p: Poller) => p.readers.find((r) => r.id === 'locked')!;
     await waitFor('someone reading', async () => reader(first).reading || reader(second).reading);

@@ -69,7 +69,6 @@ describe.skipIf(!!why)('IMAP poller: bad input', () => {
       redis,
       store,
       logger: silentLogger,
-      actions: false,
       // Mails over 1 KiB take the streamed path, so small test mails exercise it.
       settings: { heartbeatIntervalMs: 300, inMemoryMaxBytes: 1024 },
     });
@@ -217,7 +216,7 @@ describe.skipIf(!!why)('IMAP poller: bad input', () => {
     const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(l) } });
     const { raw, env } = pollerTestConfig(noIdle, { storeDir, mailboxId: 'logcheck' });
     const config = { ...parseConfig(raw, env), prefix };
-    const p = startPoller({ config, redis, store, logger, actions: false, settings: { heartbeatIntervalMs: 300 } });
+    const p = startPoller({ config, redis, store, logger, settings: { heartbeatIntervalMs: 300 } });
     try {
       await waitFor('logcheck open', async () => (await heartbeat('logcheck'))?.state === 'idle');
     } finally {

@@ -64,7 +64,7 @@ describe.skipIf(!!why)('IMAP poller: mail in a burst does not wait for IDLE news
   it('polls between a burst\'s mails instead of IDLE, and IDLEs again once the mailbox is quiet', async () => {
     const { raw, env } = pollerTestConfig(dovecot, { storeDir, mailbox: { resyncInterval: '60s' } });
     const config = { ...parseConfig({ ...raw, store: { kind: 'redis' } }, env), prefix };
-    poller = startPoller({ config, redis, store: createMailStore(config, redis), logger: silentLogger, actions: false, settings: { heartbeatIntervalMs: 500 } });
+    poller = startPoller({ config, redis, store: createMailStore(config, redis), logger: silentLogger, settings: { heartbeatIntervalMs: 500 } });
     // An empty mailbox: the poller IDLEs at once.
     appender = await dovecot.client();
     await idleHeartbeat();

@@ -82,7 +82,7 @@ describe.skipIf(!!why)('IMAP with OAuth 2.0 (Dovecot oauth2 passdb)', () => {
     env = { ENTRA_SECRET: 'entra-client-secret', GOOGLE_SA: sa.json, EXPIRY_SECRET: 'expiry-secret', REVOKED_SECRET: 'revoked-secret' };
     config = { ...parseConfig(raw, env), prefix };
     const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void logLines.push(l) } });
-    poller = startPoller({ config, redis, store: createMailStore(config, redis), logger, actions: false, settings: { heartbeatIntervalMs: 300 } });
+    poller = startPoller({ config, redis, store: createMailStore(config, redis), logger, settings: { heartbeatIntervalMs: 300 } });
   });
 
   afterAll(async () => {

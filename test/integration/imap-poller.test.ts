@@ -83,7 +83,6 @@ describe.skipIf(!!why)('IMAP poller: exactly once', () => {
       redis,
       store: createMailStore(config, redis),
       logger: silentLogger,
-      actions: false,
       settings: { heartbeatIntervalMs: 500 },
     });
   }

@@ -15,9 +15,8 @@ import { enqueueNotification, type NotifyJob } from '../../src/notify/enqueue.js
 import { ledgerKey } from '../../src/notify/ledger.js';
 import { createMailer, type Mailer } from '../../src/notify/mailer.js';
 import type { NotifyResult } from '../../src/notify/notifier.js';
-import { startNotifierWorker } from '../../src/notify/notifier.js';
+import { startNotifierWorker, startResolverWorker } from '../helpers/stage-workers.js';
 import { createIdentityContext } from '../../src/identity/context.js';
-import { startResolverWorker } from '../../src/identity/resolver.js';
 import { mailInbound, notify } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import { loadSecretKey } from '../../src/token/key.js';

@@ -17,7 +17,7 @@ import { addAdmin } from '../../src/jira-sim/seed.js';
 import { createMailer, type Mailer } from '../../src/notify/mailer.js';
 import { respond } from '../../src/queues/catalog.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
-import { startResponderWorker } from '../../src/respond/responder.js';
+import { startResponderWorker } from '../helpers/stage-workers.js';
 import { waitFor } from '../helpers/dovecot.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';

@@ -14,7 +14,7 @@ import type { Mailer } from '../../src/notify/mailer.js';
 import { createAuditTrail } from '../../src/queues/audit.js';
 import { respond } from '../../src/queues/catalog.js';
 import { openQueue } from '../../src/queues/queue.js';
-import { startResponderWorker } from '../../src/respond/responder.js';
+import { startResponderWorker } from '../helpers/stage-workers.js';
 import type { RespondJob } from '../../src/respond/responder.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';

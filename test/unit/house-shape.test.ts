@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import * as catalog from '../../src/queues/catalog.js';
 import { fileLines, folderCycles, functionSpans, importEdges, layerViolations, sourceFiles, type LayerRules } from '../helpers/code-shape.js';
 
 const SRC = join(import.meta.dirname, '../../src');
@@ -138,6 +139,26 @@ describe('the station layer', () => {
     const outside = sourceFiles(SRC).filter((f) => !f.slice(SRC.length + 1).startsWith('station/'));
     expect(outside.length).toBeGreaterThan(100);
     expect(offenders(outside)).toEqual([]);
+  });
+
+  // Every production worker is a station (defineStation, run by its role), so a newcomer finds
+  // them all by that one name; startWorker is the station layer's own (tests may call it).
+  const START_WORKER = /\bstartWorker\b/;
+  const startsWorkers = (files: string[]) => files.filter((f) => START_WORKER.test(readFileSync(f, 'utf8').replace(/\/\/[^\n]*|\/\*[\s\S]*?\*\//g, ''))).map((f) => f.slice(SRC.length + 1));
+  it('starts every worker: startWorker is named in station/ (the check sees it there)', () => {
+    expect(startsWorkers(sourceFiles(join(SRC, 'station')))).toContain('station/station.ts');
+  });
+  it('is the only place that starts a worker: no other file in src/ names startWorker', () => {
+    const outside = sourceFiles(SRC).filter((f) => !f.slice(SRC.length + 1).startsWith('station/'));
+    expect(startsWorkers(outside)).toEqual([]);
+  });
+  it('defines a station for every queue in the catalog', () => {
+    // `queue: mailInbound,` in a defineStation({...}) call, one per queue, beside its processor.
+    const defined = sourceFiles(SRC)
+      .map((f) => readFileSync(f, 'utf8'))
+      .filter((text) => /\bdefineStation\(\{/.test(text))
+      .flatMap((text) => [...text.matchAll(/defineStation\(\{\s*queue:\s*(\w+),/g)].map((m) => (catalog as Record<string, { name?: string }>)[m[1] ?? '']?.name ?? `${m[1]} (not in the catalog)`));
+    expect(defined.sort()).toEqual(catalog.allQueues.map((q) => q.name).sort());
   });
 });
 
