@@ -126,8 +126,9 @@ export const mailboxActions = defineQueue({
   retry: { attempts: 15, delay: '5s', maxDelay: '5m' },
   needsToken: false,
   label: (d) => `${d.mailboxId} UID ${d.uid}: finish (${d.outcome})`,
-  // IMAP commands on one mailbox take turns on its connection anyway.
-  worker: { concurrency: 4 },
+  // A mailbox's actions go out together on its one connection (imap/actions.ts): the jobs in
+  // hand while a turn runs make up the next turn's batch, so more in hand means fewer commands.
+  worker: { concurrency: 32 },
 });
 
 export const notify = defineQueue({

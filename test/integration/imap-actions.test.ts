@@ -6,7 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImapFlow } from 'imapflow';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/load.js';
 import { readCursor } from '../../src/imap/cursor.js';
 import { readHeartbeats } from '../../src/imap/heartbeat.js';
@@ -143,6 +144,29 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
       ['Test mail to-flag-b', true],
       ['Test mail to-flag-c', false],
     ]);
+  });
+
+  it('sends the actions asked at once in a few commands, each job with its own outcome', async () => {
+    // 12 mails finished at once on one mailbox: one STORE per turn on its connection, not one
+    // per mail (a burst of 300 was 900 commands in a row). A UID that is gone and an older
+    // UIDVALIDITY ride in the same turns and still get their own answers.
+    const uids: number[] = [];
+    for (let n = 0; n < 12; n++) uids.push((await dovecot.appendRaw(testMail(`batch-${n}`), { user: 'flags@example.test' }))!);
+    const uv = await uidvalidityOf('flags');
+    await waitFor('the mails enqueued', async () => inbound.getJob(`flags:${uv}:${uids.at(-1)}`));
+    const stores = vi.spyOn(ImapFlow.prototype, 'messageFlagsAdd');
+    try {
+      const asked = [...uids.map((uid) => finish('flags', uv, uid)), finish('flags', uv, 999_999), finish('flags', String(Number(uv) - 1), uids[0]! + 1000)];
+      const outcomes = await Promise.all(asked);
+      expect(outcomes).toEqual([...uids.map(() => ({ outcome: 'flagged' })), { outcome: 'not-found' }, { outcome: 'uidvalidity-changed' }]);
+      expect(stores.mock.calls.length).toBeGreaterThan(0);
+      expect(stores.mock.calls.length).toBeLessThanOrEqual(4);
+    } finally {
+      stores.mockRestore();
+    }
+    const flagged = (await inFolder('flags@example.test', 'INBOX')).filter((m) => m.subject?.startsWith('Test mail batch-'));
+    expect(flagged).toHaveLength(12);
+    expect(flagged.every((m) => m.flags.includes('$MailroomDone'))).toBe(true);
   });
 
   it('stopping, the poller lets the actions in hand finish, and leaves the rest waiting untouched', async () => {
