@@ -210,18 +210,14 @@ async function splitSteps(run: Run, firstOf: Map<string, BenchMail>, at: Map<str
 }
 
 /**
- * The burst on a run whose roles are up (they are started if not). Mails and senders are tagged
+ * The burst on a run whose roles are up (they are started if not). Mailroom's own path is
+ * measured: the rig is made with `userPropagationMs: 0` (RigOptions), a site where new accounts
+ * reach the directory at once; the site's wait would come on top. Mails and senders are tagged
  * `tag`, so the workload can follow others on the same run.
  */
 export async function benchNewSenderBurst(rig: Rig, run: Run, o: NewSenderBurstOptions = NEW_SENDER_BURST, tag = 'ns', roles: { built?: boolean } = {}): Promise<NewSenderBurst> {
   for (const role of ALL_ROLES) if (!run.running.has(role)) run.start(role, roles);
   const qs = openQueues(rig.conn, run.prefix);
-  // Mailroom's own path is measured: a site where new accounts reach the directory at once. On
-  // an organization with centralized user management a new account can be "user not found" to
-  // group add for a while (the simulator's default 1 s); that wait is the site's, added on top
-  // (one more group-add call per new sender, retried with backoff: docs/jira-permissions.md).
-  const propagation = rig.sim.state.userPropagationMs;
-  rig.sim.state.userPropagationMs = 0;
   const sim = stampSim(rig);
   try {
     // Every role up and idle: two warm-up mails (one from a new sender) become issues first.
@@ -277,7 +273,6 @@ export async function benchNewSenderBurst(rig: Rig, run: Run, o: NewSenderBurstO
     };
   } finally {
     sim.stop();
-    rig.sim.state.userPropagationMs = propagation;
     await closeQueues(qs);
   }
 }
@@ -328,7 +323,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(await countRoundTrips({ delayMs: Number(a['redis-delay']) }))}\n`);
     return;
   }
-  const rig = await startRig({ latencyMs: Number(a.latency), jitterMs: Number(a.jitter), imapUsers: ['burst@example.test'] });
+  const rig = await startRig({ latencyMs: Number(a.latency), jitterMs: Number(a.jitter), imapUsers: ['burst@example.test'], userPropagationMs: 0 });
   try {
     const run = await rig.newRun('burst', { imapUser: 'burst@example.test' });
     try {

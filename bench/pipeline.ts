@@ -108,6 +108,8 @@ async function startPipelineRig(url: string, latencyMs: number, jitterMs: number
   const prefix = `{mrbench-pipe-${randomBytes(3).toString('hex')}}`;
   const sim = await startJiraSim({ latencyMs, jitterMs });
   const site = seedDemo(sim);
+  // Mailroom's path, not the site's propagation of new accounts (see RigOptions.userPropagationMs).
+  sim.state.userPropagationMs = 0;
   const redis = new Redis(url, { maxRetriesPerRequest: 3 });
   const conns = connections(url);
   const groups = ['jira-software-users', 'support-customers'];

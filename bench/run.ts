@@ -259,6 +259,8 @@ async function main(): Promise<void> {
   const rig = await startRig({
     latencyMs,
     jitterMs,
+    // Mailroom's path, as on 2026-12-01's figures (before the simulator modelled propagation).
+    userPropagationMs: 0,
     imapUsers: ['bench@example.test', 'burst@example.test'],
   });
   try {

@@ -39,6 +39,13 @@ export interface RigOptions {
   /** Dovecot users: one mailbox per run keeps runs apart. */
   imapUsers?: string[];
   /**
+   * How long the simulator keeps a new account unknown to group adds ("user not found", as on
+   * a site with centralized user management; the simulator's default is 1 s). The throughput
+   * and latency benches set 0: they measure Mailroom's own path, and the site's wait (one more
+   * group add per new sender, retried with backoff) would come on top of every figure.
+   */
+  userPropagationMs?: number;
+  /**
    * Run on this Redis (REDIS_SENTINELS + REDIS_SENTINEL_MASTER, or REDIS_CLUSTER_NODES) instead
    * of the harness's own redis-server (which is still started, idle, for `rig.redis`).
    */
@@ -97,6 +104,7 @@ export async function startRig(o: RigOptions): Promise<Rig> {
   conn.on('error', () => undefined);
   const sim = await startJiraSim({ latencyMs: o.latencyMs, jitterMs: o.jitterMs, seed: 7, ...(o.simGraceMs ? { inFlightGraceMs: o.simGraceMs } : {}) });
   const site = seedDemo(sim);
+  if (o.userPropagationMs !== undefined) sim.state.userPropagationMs = o.userPropagationMs;
   const users = (o.imapUsers ?? ['bench@example.test']).map((u) => ({ user: u, password: `pw-${randomBytes(6).toString('hex')}` }));
   const dovecot = await startDovecot({ users });
   const secretKey = randomBytes(32).toString('base64');
