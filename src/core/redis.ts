@@ -122,15 +122,32 @@ export function queueConnection(redis: Redis): Redis {
     const name = redis.options.connectionName;
     made = redis.duplicate(name ? { connectionName: `${name}-queues` } : {});
   }
+  // Errors are reported by whoever watches twins of `redis` (the role runtime's outage
+  // watcher); never an unhandled 'error' event.
+  made.on('error', () => undefined);
   // A duplicate made after `redis` ended would reconnect on its own forever: end it at once.
   if (redis.status === 'end') made.disconnect();
   else redis.once('end', () => (made.status === 'ready' ? made.quit().catch(() => made.disconnect()) : made.disconnect()));
+  // A twin that gave up on its own (its parent lives on) is not handed out again: the next
+  // queue gets a fresh one.
+  made.once('end', () => {
+    if (queueTwins.get(redis) === made) queueTwins.delete(redis);
+  });
   const target = targets.get(redis);
   if (target) targets.set(made, target);
   queueTwins.set(redis, (twin = made));
+  twinWatchers.get(redis)?.(made);
   return twin;
 }
 const queueTwins = new WeakMap<Redis, Redis>();
+const twinWatchers = new WeakMap<Redis, (twin: Redis) => void>();
+
+/** Call `watch` with each queue twin made for `redis` (the role runtime watches them for outages, and closes them). */
+export function onQueueTwin(redis: Redis, watch: (twin: Redis) => void): void {
+  twinWatchers.set(redis, watch);
+  const twin = queueTwins.get(redis);
+  if (twin) watch(twin);
+}
 
 /** The form a connection was made for (undefined for connections made elsewhere). */
 export function targetOf(redis: Redis): RedisTarget | undefined {

@@ -26,10 +26,12 @@ export interface ActionTarget {
 
 /**
  * Apply `after` to messages of one folder in three commands however many there are (NOOP, a UID
- * SEARCH, one STORE or MOVE over the UID set); the outcomes come back in the order asked. The
- * client is connected and no other lock holder uses it.
+ * SEARCH, one STORE or MOVE over the UID set); the outcomes come back in the order asked. When
+ * the server refuses the set, each message is tried alone, so one it will not take (a quota, a
+ * size limit) fails only its own job: that job's entry is the error. The client is connected
+ * and no other lock holder uses it.
  */
-export async function applyActions(client: ImapFlow, folder: string, after: AfterAction, targets: ActionTarget[]): Promise<ActionOutcome[]> {
+export async function applyActions(client: ImapFlow, folder: string, after: AfterAction, targets: ActionTarget[]): Promise<(ActionOutcome | RetryableError)[]> {
   if (after.action === 'none') return targets.map(() => 'none');
   const lock = await client.getMailboxLock(folder);
   try {
@@ -44,28 +46,43 @@ export async function applyActions(client: ImapFlow, folder: string, after: Afte
       // A session that had the folder selected already may not see mail that arrived since
       // (Dovecot answers SEARCH from its current view): NOOP syncs it first.
       await client.noop();
-      for (const uid of (await client.search({ uid: uids.join(',') }, { uid: true })) || []) found.add(uid);
+      const hits = await client.search({ uid: uids.join(',') }, { uid: true });
+      // imapflow answers a refused SEARCH with false: that is not "none found" (which would
+      // finish every job with nothing done).
+      if (!Array.isArray(hits)) throw new RetryableError(`the server refused UID SEARCH in ${folder}`);
+      for (const uid of hits) found.add(uid);
     }
-    const present = uids.filter((u) => found.has(u)).join(',');
-    if (present && after.action === 'flag') {
-      if (!(await client.messageFlagsAdd(present, [after.flag], { uid: true }))) {
-        throw new RetryableError(`could not set ${after.flag} on UID ${present} in ${folder}`);
-      }
-    } else if (present && after.action === 'move') {
-      let moved = await client.messageMove(present, after.folder, { uid: true });
-      if (!moved) {
-        // Most likely the target does not exist yet ([TRYCREATE]): create it, then try again.
-        await client.mailboxCreate(after.folder);
-        moved = await client.messageMove(present, after.folder, { uid: true });
-      }
-      if (!moved) throw new RetryableError(`could not move UID ${present} from ${folder} to ${after.folder}`);
-    }
+    const present = uids.filter((u) => found.has(u));
+    const refused = await actOn(client, after, present);
     const done: ActionOutcome = after.action === 'flag' ? 'flagged' : 'moved';
-    // Not found: moved or deleted already (a retried job, or a person).
-    return targets.map((t) => (t.uidvalidity !== current ? 'uidvalidity-changed' : found.has(t.uid) ? done : 'not-found'));
+    const what = after.action === 'flag' ? `set ${after.flag} on` : `move to ${after.folder}`;
+    return targets.map((t) => {
+      if (t.uidvalidity !== current) return 'uidvalidity-changed';
+      // Not found: moved or deleted already (a retried job, or a person).
+      if (!found.has(t.uid)) return 'not-found';
+      return refused.has(t.uid) ? new RetryableError(`the server refused to ${what} UID ${t.uid} in ${folder}`) : done;
+    });
   } finally {
     lock.release();
   }
+}
+
+/** The STORE or MOVE over `uids` (a set, then one by one if the set is refused); the UIDs refused. */
+async function actOn(client: ImapFlow, after: Exclude<AfterAction, { action: 'none' }>, uids: number[]): Promise<Set<number>> {
+  const act =
+    after.action === 'flag'
+      ? (set: string) => client.messageFlagsAdd(set, [after.flag], { uid: true })
+      : async (set: string) => {
+          if (await client.messageMove(set, after.folder, { uid: true })) return true;
+          // Most likely the target does not exist yet ([TRYCREATE]): create it, then try again.
+          await client.mailboxCreate(after.folder);
+          return !!(await client.messageMove(set, after.folder, { uid: true }));
+        };
+  const refused = new Set<number>();
+  if (uids.length === 0 || (await act(uids.join(',')))) return refused;
+  if (uids.length === 1) return refused.add(uids[0]!);
+  for (const uid of uids) if (!(await act(String(uid)))) refused.add(uid);
+  return refused;
 }
 
 /** Most UIDs one command names: a set of 100 stays far below any server's line limit. */
@@ -97,7 +114,7 @@ function actionBatcher(connections: Connections) {
         return applyActions(c, mailbox.imap!.folder, mailbox.after, batch);
       })
       .then(
-        (outcomes) => batch!.forEach((w, i) => w.done(outcomes[i]!)),
+        (outcomes) => batch!.forEach((w, i) => (outcomes[i] instanceof Error ? w.failed(outcomes[i]) : w.done(outcomes[i] as ActionOutcome))),
         (err: unknown) => {
           // The turn never came (no connection): everyone waiting for it fails with it.
           if (!batch) {
@@ -157,7 +174,10 @@ function actionConnections(config: Config, redis: Redis, log: Logger) {
       clients.set(mailbox.id, entry);
     }
     const e = entry;
-    const run = e.queue.then(async () => {
+    const run = e.queue.then(async (): Promise<T> => {
+      // A turn before this one failed and dropped the connection: this turn gets a fresh one
+      // rather than failing on a session that is logging out.
+      if (clients.get(mailbox.id) !== e) return withClient(mailbox, fn);
       await e.ready;
       if (!e.client.usable) throw new RetryableError(`IMAP connection for mailbox ${mailbox.id} is not usable`);
       return fn(e.client);

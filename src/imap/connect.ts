@@ -53,9 +53,9 @@ type LogFn = (obj: unknown) => void;
  * and errors are about failures the reader reports itself, classified and in words (see
  * failure.ts): all of it goes to debug, for when the process runs at debug. Its trace lines are
  * FETCH responses, whole mails: never logged. `isLevelEnabled` says so, because imapflow asks
- * it before it serializes a command or a response again for the log: without it every
- * response, each fetched mail included, was compiled into a string that went nowhere (about a
- * tenth of the poller's CPU in a burst of mail, docs/benchmarks.md).
+ * it before it serializes a command or a response again for the log: without it (and with the
+ * level methods present) imapflow took debug as on and compiled every command and every
+ * response but FETCH's into a string that went nowhere.
  */
 export function imapLogger(logger: Logger): { debug: LogFn; info: LogFn; warn: LogFn; error: LogFn; isLevelEnabled(level: string): boolean } {
   if (!logger.isLevelEnabled('debug')) {

@@ -45,12 +45,22 @@ export function pollerRole(): RoleStarter {
  */
 export async function readAndAct(ctx: RoleContext, deps: PollerDeps): Promise<Poller> {
   const actions = await stationRole('poller', [mailboxActionsStation()])(ctx);
-  const poller = startPoller(deps);
+  let poller: Poller;
+  try {
+    poller = startPoller(deps);
+  } catch (e) {
+    await actions.stop();
+    throw e;
+  }
   return {
     readers: poller.readers,
     async stop() {
-      await actions.stop();
-      await poller.stop();
+      // The readers stop even if the actions' stop fails: they hold the mailboxes' locks.
+      try {
+        await actions.stop();
+      } finally {
+        await poller.stop();
+      }
     },
   };
 }

@@ -11,10 +11,15 @@ export interface QueueDeps {
   prefix: string;
   /** Per-queue retry overrides from config.queues. */
   retry?: Partial<Record<string, RetryConfig>>;
+  /**
+   * `connection` is a BullMQ worker's, which carries BullMQ's scripts already and no MULTI of
+   * ours: the queue uses it as is instead of a twin (core/redis.ts queueConnection).
+   */
+  ofWorker?: boolean;
 }
 
 export function openQueue<S extends z.ZodType>(def: QueueDef<S>, deps: QueueDeps): Queue {
-  const queue = new Queue(def.name, { connection: queueConnection(deps.connection), prefix: deps.prefix });
+  const queue = new Queue(def.name, { connection: deps.ofWorker ? deps.connection : queueConnection(deps.connection), prefix: deps.prefix });
   // A Queue's 'error' events echo its connection's reconnect attempts (without a listener BullMQ
   // prints each to stderr). Whoever owns the connection reports the outage once.
   queue.on('error', () => undefined);

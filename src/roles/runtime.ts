@@ -5,7 +5,7 @@ import { configPath, envLogLevel, loadConfig, type Config } from '../config/load
 import { ConfigError, describeError } from '../core/errors.js';
 import { createLogger, registerSecret, wantPretty, type Logger } from '../core/log.js';
 import { routeConsole } from '../core/console-route.js';
-import { createRedis, describeTarget, type Redis } from '../core/redis.js';
+import { createRedis, describeTarget, onQueueTwin, type Redis } from '../core/redis.js';
 import { RedisOutage } from '../core/redis-outage.js';
 import { checkRedisSettings } from '../core/redis-settings.js';
 import { metrics } from '../core/metrics.js';
@@ -41,6 +41,11 @@ export function createRoleContext(config: Config, logger: Logger): RoleContext &
       const r = createRedis(config.redis, { forWorker: true, name: `mailroom-${name}` });
       redisOutage.watch(r);
       connections.push(r);
+      // BullMQ's queues on `r` run on a twin (core/redis.ts queueConnection): watched and closed alike.
+      onQueueTwin(r, (twin) => {
+        redisOutage.watch(twin);
+        connections.push(twin);
+      });
       return r;
     },
     async closeAll() {

@@ -67,7 +67,7 @@ export function queueAdder(deps: Pick<WorkerDeps, 'connection' | 'prefix' | 'ret
   return {
     add(target, data, extra) {
       let q = produced.get(target.name);
-      if (!q) produced.set(target.name, (q = openQueue(target, { connection: deps.connection, prefix: deps.prefix })));
+      if (!q) produced.set(target.name, (q = openQueue(target, { connection: deps.connection, prefix: deps.prefix, ofWorker: true })));
       return addJob(q, target, data, deps.retry, extra);
     },
     async close() {

@@ -9,6 +9,7 @@ import { Queue } from 'bullmq';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/load.js';
+import { applyActions } from '../../src/imap/actions.js';
 import { readCursor } from '../../src/imap/cursor.js';
 import { readHeartbeats } from '../../src/imap/heartbeat.js';
 import { imapKeys } from '../../src/imap/keys.js';
@@ -167,6 +168,35 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
     const flagged = (await inFolder('flags@example.test', 'INBOX')).filter((m) => m.subject?.startsWith('Test mail batch-'));
     expect(flagged).toHaveLength(12);
     expect(flagged.every((m) => m.flags.includes('$MailroomDone'))).toBe(true);
+  });
+
+  it('fails only the message a server refuses in a set, and never reads a refused SEARCH as "none found"', async () => {
+    const user = 'flags@example.test';
+    const uids: number[] = [];
+    for (let n = 0; n < 3; n++) uids.push((await dovecot.appendRaw(testMail(`refuse-${n}`), { user }))!);
+    const c = await dovecot.client(user);
+    try {
+      const uv = String(((await c.status('INBOX', { uidValidity: true })) as { uidValidity?: bigint }).uidValidity);
+      const bad = uids[1]!;
+      // The server stands in for one that will not take one message (a quota, a size limit):
+      // any STORE naming it is refused.
+      const real = c.messageFlagsAdd.bind(c);
+      const store = vi.spyOn(c, 'messageFlagsAdd').mockImplementation(async (range, flags, opts) =>
+        String(range).split(',').includes(String(bad)) ? false : real(range, flags, opts),
+      );
+      const after = { action: 'flag' as const, flag: '$Refused' };
+      const out = await applyActions(c, 'INBOX', after, uids.map((uid) => ({ uidvalidity: uv, uid })));
+      expect(out[0]).toBe('flagged');
+      expect(out[1]).toBeInstanceOf(Error);
+      expect(String(out[1])).toMatch(new RegExp(`refused to set \\$Refused on UID ${bad}`));
+      expect(out[2]).toBe('flagged');
+      store.mockRestore();
+
+      vi.spyOn(c, 'search').mockResolvedValueOnce(false);
+      await expect(applyActions(c, 'INBOX', after, [{ uidvalidity: uv, uid: uids[0]! }])).rejects.toThrow(/refused UID SEARCH/);
+    } finally {
+      await c.logout().catch(() => c.close());
+    }
   });
 
   it('stopping, the poller lets the actions in hand finish, and leaves the rest waiting untouched', async () => {

@@ -3,7 +3,7 @@
 // copies each defined script onto every pipeline made from a connection: docs/benchmarks.md).
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRedis, queueConnection, type Redis } from '../../src/core/redis.js';
+import { createRedis, onQueueTwin, queueConnection, type Redis } from '../../src/core/redis.js';
 import { openQueue } from '../../src/queues/queue.js';
 import { openTokenQueues } from '../../src/token/gate.js';
 import { notify } from '../../src/queues/catalog.js';
@@ -53,5 +53,21 @@ describe('queue connections', () => {
     await keys.quit();
     await expect.poll(() => twin.status, { timeout: 5000 }).toBe('end');
     await expect.poll(() => clientsNamed(admin, `${name}-queues`), { timeout: 5000 }).toBe(0);
+  });
+
+  it('tells its watcher of each twin, and replaces a twin that ended on its own', async () => {
+    const keys = createRedis(REDIS_URL, { name: `qc-${randomUUID().slice(0, 8)}` });
+    opened.push(keys);
+    const seen: Redis[] = [];
+    onQueueTwin(keys, (t) => seen.push(t));
+    const first = queueConnection(keys);
+    await first.ping();
+    expect(seen).toEqual([first]);
+    first.disconnect();
+    await expect.poll(() => first.status, { timeout: 5000 }).toBe('end');
+    const second = queueConnection(keys);
+    expect(second).not.toBe(first);
+    expect(await second.ping()).toBe('PONG');
+    expect(seen).toEqual([first, second]);
   });
 });
