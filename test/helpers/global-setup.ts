@@ -1,6 +1,6 @@
 // Runs once before the suite: says plainly what the integration tests need and what is absent,
 // and gives the run a temp folder of its own that is removed when the run ends.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRedis, describeTarget, parseRedisTarget } from '../../src/core/redis.js';
@@ -28,6 +28,8 @@ export default async function setup(): Promise<() => void> {
   // behind on the machine (two full runs left ~40 folders, 85 MB, in the shared temp dir).
   const before = process.env.TMPDIR;
   const root = mkdtempSync(join(tmpdir(), 'mailroom-tests-'));
+  // Open like /tmp itself: Dovecot's unprivileged processes must reach the folders made in it.
+  chmodSync(root, 0o1777);
   process.env.TMPDIR = root;
   return () => {
     if (before === undefined) delete process.env.TMPDIR;
