@@ -6,17 +6,21 @@ import { readdir, readFile } from 'node:fs/promises';
 /** Clock ticks per second (sysconf(_SC_CLK_TCK)): 100 on every Linux this runs on. */
 const TICKS_PER_SEC = 100;
 
+/** A /proc/<pid>/stat line's process group and CPU milliseconds (utime + stime), or undefined. */
+function readStat(stat: string | undefined): { pgrp: number; ms: number } | undefined {
+  if (!stat) return undefined;
+  // Fields after the command name (which may hold spaces, hence the last ')'): pgrp is the 5th
+  // field of the whole line, utime the 14th, stime the 15th (proc(5)).
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const [pgrp, utime, stime] = [Number(rest[2]), Number(rest[11]), Number(rest[12])];
+  return Number.isFinite(utime) && Number.isFinite(stime) ? { pgrp, ms: ((utime + stime) * 1000) / TICKS_PER_SEC } : undefined;
+}
+
+const statOf = (pid: number | string) => readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+
 /** CPU milliseconds used so far by the process, or undefined when it cannot be read (gone, not Linux). */
 export async function cpuMs(pid: number | undefined): Promise<number | undefined> {
-  if (!pid) return undefined;
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  if (!stat) return undefined;
-  // Fields after the command name (which may hold spaces, hence the last ')'): utime is the
-  // 14th field of the whole line, stime the 15th (proc(5)).
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(rest[11]);
-  const stime = Number(rest[12]);
-  return Number.isFinite(utime) && Number.isFinite(stime) ? ((utime + stime) * 1000) / TICKS_PER_SEC : undefined;
+  return pid ? readStat(await statOf(pid))?.ms : undefined;
 }
 
 /** CPU milliseconds used so far by every live process of process group `pgid` (a server and the children it forked). */
@@ -25,12 +29,8 @@ export async function groupCpuMs(pgid: number | undefined): Promise<number | und
   let total = 0;
   for (const name of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(name)) continue;
-    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => undefined);
-    if (!stat) continue;
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // pgrp is the 5th field of the whole line (proc(5)).
-    if (Number(rest[2]) !== pgid) continue;
-    total += ((Number(rest[11]) + Number(rest[12])) * 1000) / TICKS_PER_SEC;
+    const s = readStat(await statOf(name));
+    if (s?.pgrp === pgid) total += s.ms;
   }
   return total;
 }

@@ -101,7 +101,6 @@ export function createRedis(target: RedisTarget | string, opts: ConnectOptions =
 
 const targets = new WeakMap<object, RedisTarget>();
 
-
 /**
  * The connection BullMQ's Queue handles get for `redis`: a twin made once per connection, so
  * the key connection itself carries no Lua scripts. BullMQ defines its ~64 scripts on whatever

@@ -1,9 +1,10 @@
 // Queue inspection for ops, shared by the CLI (`mailroom status`, `mailroom failed …`) and the
 // web role (/metrics, /readyz). Every operation on one job is individually idempotent: a bulk
 // retry or remove interrupted half way can simply be run again and continues where it stopped.
-import { Queue, type Job } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { ScrapeSource } from '../core/metrics.js';
-import { queueConnection, type Redis } from '../core/redis.js';
+import type { Redis } from '../core/redis.js';
+import { queueNamed } from '../queues/queue.js';
 import { allQueues } from '../queues/catalog.js';
 import { detailFailed, matchesFilter, summarizeFailed, type FailedFilter, type FailedJob, type FailedJobDetail } from './failed-summary.js';
 import type { JobRef } from './ids.js';
@@ -29,12 +30,7 @@ export interface OpsQueues {
 
 export function openQueues(deps: OpsDeps): OpsQueues {
   const byName = new Map<string, Queue>();
-  for (const name of deps.queueNames ?? QUEUE_NAMES) {
-    const q = new Queue(name, { connection: queueConnection(deps.connection), prefix: deps.prefix });
-    // Echoes of the connection's reconnect attempts: its owner reports the outage once.
-    q.on('error', () => undefined);
-    byName.set(name, q);
-  }
+  for (const name of deps.queueNames ?? QUEUE_NAMES) byName.set(name, queueNamed(name, deps.connection, deps.prefix));
   return { redis: deps.connection, byName };
 }
 

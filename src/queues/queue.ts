@@ -19,9 +19,17 @@ export interface QueueDeps {
 }
 
 export function openQueue<S extends z.ZodType>(def: QueueDef<S>, deps: QueueDeps): Queue {
-  const queue = new Queue(def.name, { connection: deps.ofWorker ? deps.connection : queueConnection(deps.connection), prefix: deps.prefix });
-  // A Queue's 'error' events echo its connection's reconnect attempts (without a listener BullMQ
-  // prints each to stderr). Whoever owns the connection reports the outage once.
+  return queueNamed(def.name, deps.connection, deps.prefix, deps.ofWorker);
+}
+
+/**
+ * A Queue handle by name, the one way every role, command and the web opens one: on the twin of
+ * `connection` (core/redis.ts queueConnection) unless it is a worker's own, with its 'error'
+ * events (echoes of the connection's reconnect attempts, which BullMQ would print each to
+ * stderr) left to whoever owns the connection, who reports the outage once.
+ */
+export function queueNamed(name: string, connection: Redis, prefix: string, ofWorker = false): Queue {
+  const queue = new Queue(name, { connection: ofWorker ? connection : queueConnection(connection), prefix });
   queue.on('error', () => undefined);
   return queue;
 }

@@ -16,9 +16,9 @@ import type { Job, Queue } from 'bullmq';
 import type { AuthError } from '../core/errors.js';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { key, queueConnection, type Redis } from '../core/redis.js';
+import { key, type Redis } from '../core/redis.js';
+import { queueNamed } from '../queues/queue.js';
 import { tokenQueues } from '../queues/catalog.js';
-import { Queue as BullQueue } from 'bullmq';
 import { isConnectionError } from '../core/redis-outage.js';
 import { tokenKey } from './store.js';
 import { TokenPausedError, tokenVersionOf } from './errors.js';
@@ -100,12 +100,7 @@ export interface TripInput {
 
 /** Open Queue handles for every queue that needs the token (sharing `connection`). */
 export function openTokenQueues(connection: Redis, prefix: string): Queue[] {
-  return tokenQueues.map((def) => {
-    const q = new BullQueue(def.name, { connection: queueConnection(connection), prefix });
-    // Echoes of the connection's reconnect attempts: its owner reports an outage once.
-    q.on('error', () => undefined);
-    return q;
-  });
+  return tokenQueues.map((def) => queueNamed(def.name, connection, prefix));
 }
 
 /**

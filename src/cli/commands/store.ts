@@ -1,11 +1,11 @@
 // `mailroom store prune [--dry-run]`: delete raw mail no job needs any more and that was last
 // needed over store.retention ago (src/mail/retention.ts), with the delivery content stored
 // beside it (counted in the sizes shown); the poller does the same hourly.
-import { Queue } from 'bullmq';
 import type { Command } from 'commander';
 import { MAIL_QUEUES, pruneStore } from '../../mail/retention.js';
 import { DEFAULT_STORE_RETENTION } from '../../mail/retention.js';
 import { createMailStore } from '../../mail/store.js';
+import { queueNamed } from '../../queues/queue.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
 import { EXIT, out, printJson } from '../output.js';
@@ -41,7 +41,7 @@ Examples:
     .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
       const config = ctx.config();
       const redis = await reachRedis(ctx);
-      const queues = MAIL_QUEUES.map((name) => new Queue(name, { connection: redis, prefix: config.prefix }));
+      const queues = MAIL_QUEUES.map((name) => queueNamed(name, redis, config.prefix));
       try {
         const report = await pruneStore({
           store: createMailStore(config, redis),
