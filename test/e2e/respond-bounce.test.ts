@@ -5,36 +5,21 @@
 // mailed to anyone (not the reporting server, not the customer: the note's own webhook comes
 // back and is refused). The same report again adds nothing; more reports stop at 3 notes per
 // mail; a report naming a Message-ID Mailroom never sent (or the customer's own) makes none.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import type { Queue, Worker } from 'bullmq';
-import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig, type Config } from '../../src/config/load.js';
 import { createMetrics } from '../../src/core/metrics.js';
-import { silentLogger } from '../../src/core/log.js';
 import { adfToText } from '../../src/deliver/adf.js';
-import { startDelivererWorker, startResponderWorker } from '../helpers/stage-workers.js';
-import type { Poller } from '../../src/imap/poller.js';
-import { startPollerWithActions } from '../helpers/poller-run.js';
 import type { AdfDoc } from '../../src/jira/types.js';
-import { createMailStore } from '../../src/mail/store.js';
-import { createMailer, type Mailer } from '../../src/notify/mailer.js';
 import { createAuditTrail } from '../../src/queues/audit.js';
 import { respond } from '../../src/queues/catalog.js';
-import { openQueue } from '../../src/queues/queue.js';
-import { buildWebServer } from '../../src/web/server.js';
 import { notice } from '../helpers/corpus.js';
 import { rawMail } from '../helpers/deliver-testkit.js';
-import { dovecotUnavailable, pollerTestConfig, startDovecot, waitFor, type Dovecot } from '../helpers/dovecot.js';
-import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
-import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
-import { FAST_RETRY, startInProcess, type InProcessPipeline } from '../helpers/sim-run.js';
-import { headersOf, startSmtpSink, type SmtpSink } from '../integration/notify-smtp-sink.js';
+import { dovecotUnavailable, waitFor, type Dovecot } from '../helpers/dovecot.js';
+import { startReplyLoopRig, type ReplyLoopRig } from '../helpers/reply-loop-rig.js';
+import type { SeededSim } from '../helpers/jira-sim.js';
+import { uniquePrefix } from '../helpers/redis.js';
+import { headersOf, type SmtpSink } from '../integration/notify-smtp-sink.js';
 
 const why = dovecotUnavailable();
 if (why) notice(`respond bounce end-to-end test skipped: ${why}`);
@@ -80,99 +65,25 @@ function dsn(id: string, returned: string): string {
 }
 
 describe.skipIf(!!why)('Dovecot -> acknowledgement -> its bounce -> an internal note on the issue', () => {
+  let rig: ReplyLoopRig;
   let dovecot: Dovecot;
   let jira: SeededSim;
   let sink: SmtpSink;
-  let storeDir: string;
-  let config: Config;
-  let poller: Poller;
-  let pipeline: InProcessPipeline;
-  let deliverer: Worker;
-  let responder: Worker;
-  let mailer: Mailer;
   let respondQ: Queue;
-  let web: FastifyInstance;
   const metrics = createMetrics({ registry: new Registry() });
-  const SECRET = 'whsec-respond-bounce-e2e';
   const prefix = uniquePrefix('respond-bounce');
-  const redis = testRedis();
-  const conns: Redis[] = [];
-  const conn = () => {
-    const r = testRedis({ forWorker: true });
-    conns.push(r);
-    return r;
-  };
 
   beforeAll(async () => {
-    dovecot = await startDovecot();
-    jira = await startSeededSim();
-    sink = await startSmtpSink();
-    storeDir = await mkdtemp(join(tmpdir(), 'mr-respond-bounce-'));
-    const { raw, env } = pollerTestConfig(dovecot, {
-      storeDir,
-      mailbox: {
-        addresses: ['support@example.test'],
-        after: { action: 'move', folder: 'Processed' },
-        policy: { autoCreate: 'none', authservIds: [MX] },
-        deliver: { project: 'SUP' },
-        respond: { noteRole: 'Service Desk Team' },
-      },
-    });
-    config = parseConfig(
-      { ...raw, jira: { site: jira.sim.url }, smtp: { host: '127.0.0.1', port: sink.port, tls: 'none', from: 'mailroom@example.test' } },
-      { ...env, MAILROOM_PREFIX: prefix },
-    );
-    const store = createMailStore(config);
-    poller = await startPollerWithActions({ config, redis, store, logger: silentLogger });
-    pipeline = await startInProcess({
-      redis,
-      workerConnection: conn,
-      prefix,
-      mailboxes: config.mailboxes,
-      jira: { url: jira.sim.url, email: jira.site.admin.email, token: jira.site.admin.token },
-      logger: silentLogger,
-      retry: FAST_RETRY,
-    });
-    const client = jira.client();
-    const mailbox = (id: string) => config.mailboxes.find((m) => m.id === id);
-    const audit = createAuditTrail({ redis, prefix });
-    deliverer = startDelivererWorker({ redis, prefix, mailbox, store, jira: async () => client, retry: FAST_RETRY, audit }, { connection: conn(), logger: silentLogger });
-    mailer = createMailer(config.smtp, undefined);
-    responder = startResponderWorker(
-      { redis, prefix, mailer, mailbox, smtpFrom: config.smtp!.from, site: jira.sim.url, installId: prefix, audit, jira: async () => client, metrics },
-      { connection: conn(), logger: silentLogger, retry: FAST_RETRY },
-    );
-    respondQ = openQueue(respond, { connection: redis, prefix });
-    web = await buildWebServer({
-      redis,
-      prefix,
-      logger: silentLogger,
-      auth: { mode: 'basic', users: [{ user: 'ops', password: 'ops-password-1', role: 'admin' }] },
-      webhook: { secret: SECRET, rules: [], respondComments: true },
-    });
-    await web.listen({ host: '127.0.0.1', port: 0 });
-    jira.sim.state.webhooks.register({ url: `http://127.0.0.1:${(web.server.address() as AddressInfo).port}/webhooks/jira`, secret: SECRET });
+    rig = await startReplyLoopRig({ prefix, authservId: MX, respond: { noteRole: 'Service Desk Team' }, metrics });
+    ({ dovecot, jira, sink, respondQ } = rig);
   }, 60_000);
 
   afterAll(async () => {
-    await web?.close();
-    await responder?.close();
-    await deliverer?.close();
-    await pipeline?.stop();
-    await poller?.stop();
-    mailer?.close();
-    await respondQ?.close();
-    await sink?.close();
-    await dovecot?.stop();
-    await jira?.close();
-    for (const c of conns) c.disconnect();
-    await dropPrefix(redis, prefix);
-    redis.disconnect();
-    if (storeDir) await rm(storeDir, { recursive: true, force: true });
+    await rig?.close();
   });
 
   it('notes the bounce internally, mails nobody, stops at 3 notes, and ignores reports about mail Mailroom never sent', { timeout: 180_000 }, async () => {
-    const audit = createAuditTrail({ redis, prefix });
+    const audit = createAuditTrail({ redis: rig.redis, prefix });
     await dovecot.appendRaw(rawMail({ headers: [pass], from: 'Nora New <nora@newcustomer.example>', to: 'support@example.test', subject: 'Cannot log in', messageId: 'r-1@newcustomer.example', text: 'My login fails.' }));
     const issue = await waitFor('the issue', async () => jira.sim.state.allIssues()[0], 60_000);
     const ack = await waitFor('the acknowledgement', async () => sink.received[0], 60_000);

@@ -3,34 +3,19 @@
 // threaded to their mail; their answer to it (no key in the subject) becomes a comment on the
 // same issue and is not acknowledged nor mailed back; a forged sender (DMARC fail) and a bounce
 // get nothing; an agent's public comment reaches the customer once, an internal one never.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig, type Config } from '../../src/config/load.js';
 import { adfToText } from '../../src/deliver/adf.js';
-import { startDelivererWorker, startResponderWorker } from '../helpers/stage-workers.js';
-import { createMailer, type Mailer } from '../../src/notify/mailer.js';
 import { createAuditTrail } from '../../src/queues/audit.js';
 import { rawMail } from '../helpers/deliver-testkit.js';
-import type { Poller } from '../../src/imap/poller.js';
-import { startPollerWithActions } from '../helpers/poller-run.js';
 import type { AdfDoc } from '../../src/jira/types.js';
-import { silentLogger } from '../../src/core/log.js';
-import { createMailStore } from '../../src/mail/store.js';
-import { FAST_RETRY, startInProcess, type InProcessPipeline } from '../helpers/sim-run.js';
 import { respond } from '../../src/queues/catalog.js';
-import { openQueue } from '../../src/queues/queue.js';
 import { notice } from '../helpers/corpus.js';
-import { dovecotUnavailable, pollerTestConfig, startDovecot, waitFor, type Dovecot } from '../helpers/dovecot.js';
-import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
-import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
-import { headersOf, startSmtpSink, type SmtpSink } from '../integration/notify-smtp-sink.js';
-import type { AddressInfo } from 'node:net';
-import type { FastifyInstance } from 'fastify';
-import { buildWebServer } from '../../src/web/server.js';
+import { dovecotUnavailable, waitFor, type Dovecot } from '../helpers/dovecot.js';
+import { startReplyLoopRig, type ReplyLoopRig } from '../helpers/reply-loop-rig.js';
+import type { SeededSim } from '../helpers/jira-sim.js';
+import { uniquePrefix } from '../helpers/redis.js';
+import { headersOf, type SmtpSink } from '../integration/notify-smtp-sink.js';
 
 const why = dovecotUnavailable();
 if (why) notice(`respond end-to-end test skipped: ${why}`);
@@ -39,96 +24,20 @@ const MX = 'mx.example.test';
 const pass = `Authentication-Results: ${MX}; spf=pass smtp.mailfrom=newcustomer.example; dmarc=pass header.from=newcustomer.example`;
 
 describe.skipIf(!!why)('Dovecot -> issue -> acknowledgement by SMTP -> reply -> comment', () => {
+  let rig: ReplyLoopRig;
   let dovecot: Dovecot;
   let jira: SeededSim;
   let sink: SmtpSink;
-  let storeDir: string;
-  let config: Config;
-  let poller: Poller;
-  let pipeline: InProcessPipeline;
-  let deliverer: Worker;
-  let responder: Worker;
-  let mailer: Mailer;
   let respondQ: Queue;
-  let web: FastifyInstance;
-  const SECRET = 'whsec-respond-e2e';
   const prefix = uniquePrefix('respond-imap');
-  const redis = testRedis();
-  const conns: Redis[] = [];
-  const conn = () => {
-    const r = testRedis({ forWorker: true });
-    conns.push(r);
-    return r;
-  };
 
   beforeAll(async () => {
-    dovecot = await startDovecot();
-    jira = await startSeededSim();
-    sink = await startSmtpSink();
-    storeDir = await mkdtemp(join(tmpdir(), 'mr-respond-imap-'));
-    const { raw, env } = pollerTestConfig(dovecot, {
-      storeDir,
-      mailbox: {
-        addresses: ['support@example.test'],
-        after: { action: 'move', folder: 'Processed' },
-        // The default policy: nobody gets an account, so Jira itself would never write to them.
-        policy: { autoCreate: 'none', authservIds: [MX] },
-        deliver: { project: 'SUP' },
-        respond: {},
-      },
-    });
-    config = parseConfig(
-      { ...raw, jira: { site: jira.sim.url }, smtp: { host: '127.0.0.1', port: sink.port, tls: 'none', from: 'mailroom@example.test' } },
-      { ...env, MAILROOM_PREFIX: prefix },
-    );
-    const store = createMailStore(config);
-    poller = await startPollerWithActions({ config, redis, store, logger: silentLogger });
-    pipeline = await startInProcess({
-      redis,
-      workerConnection: conn,
-      prefix,
-      mailboxes: config.mailboxes,
-      jira: { url: jira.sim.url, email: jira.site.admin.email, token: jira.site.admin.token },
-      logger: silentLogger,
-      retry: FAST_RETRY,
-    });
-    const client = jira.client();
-    const mailbox = (id: string) => config.mailboxes.find((m) => m.id === id);
-    const audit = createAuditTrail({ redis, prefix });
-    deliverer = startDelivererWorker({ redis, prefix, mailbox, store, jira: async () => client, retry: FAST_RETRY, audit }, { connection: conn(), logger: silentLogger });
-    mailer = createMailer(config.smtp, undefined);
-    responder = startResponderWorker(
-      { redis, prefix, mailer, mailbox, smtpFrom: config.smtp!.from, site: jira.sim.url, installId: prefix, audit, jira: async () => client },
-      { connection: conn(), logger: silentLogger, retry: FAST_RETRY },
-    );
-    respondQ = openQueue(respond, { connection: redis, prefix });
-    // The web role's webhook intake, and the simulator's admin webhook pointed at it.
-    web = await buildWebServer({
-      redis,
-      prefix,
-      logger: silentLogger,
-      auth: { mode: 'basic', users: [{ user: 'ops', password: 'ops-password-1', role: 'admin' }] },
-      webhook: { secret: SECRET, rules: [], respondComments: true },
-    });
-    await web.listen({ host: '127.0.0.1', port: 0 });
-    jira.sim.state.webhooks.register({ url: `http://127.0.0.1:${(web.server.address() as AddressInfo).port}/webhooks/jira`, secret: SECRET });
+    rig = await startReplyLoopRig({ prefix, authservId: MX, respond: {} });
+    ({ dovecot, jira, sink, respondQ } = rig);
   }, 60_000);
 
   afterAll(async () => {
-    await web?.close();
-    await responder?.close();
-    await deliverer?.close();
-    await pipeline?.stop();
-    await poller?.stop();
-    mailer?.close();
-    await respondQ?.close();
-    await sink?.close();
-    await dovecot?.stop();
-    await jira?.close();
-    for (const c of conns) c.disconnect();
-    await dropPrefix(redis, prefix);
-    redis.disconnect();
-    if (storeDir) await rm(storeDir, { recursive: true, force: true });
+    await rig?.close();
   });
 
   it('one acknowledgement to the new customer; their answer is a comment; forged and bounced mail get nothing', { timeout: 120_000 }, async () => {
@@ -182,7 +91,7 @@ describe.skipIf(!!why)('Dovecot -> issue -> acknowledgement by SMTP -> reply -> 
         'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThis is the mail system.\r\n' +
         '--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.test\r\n\r\nFinal-Recipient: rfc822; nobody@newcustomer.example\r\nAction: failed\r\nStatus: 5.1.1\r\n--b--\r\n',
     );
-    const audit = createAuditTrail({ redis, prefix });
+    const audit = createAuditTrail({ redis: rig.redis, prefix });
     await waitFor('the forged mail refused an acknowledgement', async () =>
       (await audit.read('r-3@forger.example')).find((e) => e.step === 'acknowledgement' && e.outcome === 'skipped'), 60_000);
     const imap = await dovecot.client();
