@@ -26,6 +26,7 @@ describe.skipIf(!!why)('mailbox actions under hostile job data', () => {
     const client = await dovecot.client();
     try {
       const status = await client.status('INBOX', { uidValidity: true });
+      if (!status) throw new Error('STATUS refused');
       const uidvalidity = String(status.uidValidity);
       const outcomes = await applyActions(client, 'INBOX', { action: 'flag', flag: '$MailroomDone' }, [
         { uidvalidity, uid },
