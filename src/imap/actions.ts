@@ -40,7 +40,9 @@ export async function applyActions(client: ImapFlow, folder: string, after: Afte
     // A new UIDVALIDITY means the UID names another message, or none: act on nothing. The
     // poller reads the rebuilt mailbox again, and the mail comes back with its new UID.
     const current = String(mailbox.uidValidity);
-    const uids = [...new Set(targets.filter((t) => t.uidvalidity === current).map((t) => t.uid))];
+    // A UID no server can hold (IMAP UIDs are 32-bit, RFC 3501) names no message: a SEARCH naming
+    // it is refused (BAD), which would fail every good job batched with it, turn after turn.
+    const uids = [...new Set(targets.filter((t) => t.uidvalidity === current && isImapUid(t.uid)).map((t) => t.uid))];
     const found = new Set<number>();
     if (uids.length > 0) {
       // A session that had the folder selected already may not see mail that arrived since
@@ -66,6 +68,10 @@ export async function applyActions(client: ImapFlow, folder: string, after: Afte
     lock.release();
   }
 }
+
+/** The largest UID IMAP has (a 32-bit number, RFC 3501 2.3.1.1). */
+export const MAX_IMAP_UID = 4294967295;
+const isImapUid = (uid: number) => Number.isInteger(uid) && uid >= 1 && uid <= MAX_IMAP_UID;
 
 /** The STORE or MOVE over `uids` (a set, then one by one if the set is refused); the UIDs refused. */
 async function actOn(client: ImapFlow, after: Exclude<AfterAction, { action: 'none' }>, uids: number[]): Promise<Set<number>> {

@@ -117,7 +117,9 @@ export const mailboxActions = defineQueue({
   payload: z.object({
     mailboxId: z.string(),
     uidvalidity: z.string(),
-    uid: z.number().int().positive(),
+    // IMAP UIDs are 32-bit: a larger one names no message, and a SEARCH naming it is refused
+    // (which failed every job batched with it: src/imap/actions.ts).
+    uid: z.number().int().positive().max(4294967295),
     /** The terminal state that asks for the action. */
     outcome: z.enum(['delivered', 'classified', 'failed']),
   }),
