@@ -9,7 +9,7 @@ import type { MailboxConfig } from '../config/schema.js';
 import { PermanentError, RetryableError, describeError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Redis } from '../core/redis.js';
-import { mailboxActions } from '../queues/catalog.js';
+import { MAX_IMAP_UID, mailboxActions } from '../queues/catalog.js';
 import { defineStation, type Station } from '../station/station.js';
 import { imapClient } from './connect.js';
 import { imapTokenSource } from '../oauth/tokens.js';
@@ -69,8 +69,6 @@ export async function applyActions(client: ImapFlow, folder: string, after: Afte
   }
 }
 
-/** The largest UID IMAP has (a 32-bit number, RFC 3501 2.3.1.1). */
-export const MAX_IMAP_UID = 4294967295;
 const isImapUid = (uid: number) => Number.isInteger(uid) && uid >= 1 && uid <= MAX_IMAP_UID;
 
 /** The STORE or MOVE over `uids` (a set, then one by one if the set is refused); the UIDs refused. */

@@ -112,6 +112,9 @@ export const jiraDeliver = defineQueue({
   },
 });
 
+/** The largest UID IMAP has (a 32-bit number, RFC 3501 2.3.1.1). */
+export const MAX_IMAP_UID = 4294967295;
+
 export const mailboxActions = defineQueue({
   name: 'mailbox-actions',
   payload: z.object({
@@ -119,7 +122,7 @@ export const mailboxActions = defineQueue({
     uidvalidity: z.string(),
     // IMAP UIDs are 32-bit: a larger one names no message, and a SEARCH naming it is refused
     // (which failed every job batched with it: src/imap/actions.ts).
-    uid: z.number().int().positive().max(4294967295),
+    uid: z.number().int().positive().max(MAX_IMAP_UID),
     /** The terminal state that asks for the action. */
     outcome: z.enum(['delivered', 'classified', 'failed']),
   }),
