@@ -19,7 +19,11 @@
 // `mailroom audit` takes any of them (auditForms).
 import type { MailRecord } from './record.js';
 
+/** The largest UID IMAP has (a 32-bit number, RFC 3501 2.3.1.1): a mail's position is at most this. */
+export const MAX_IMAP_UID = 4294967295;
+
 /** `<abc@host>` and `abc@host` name the same mail. */
+
 export function normalizeMessageId(id: string): string {
   return id.trim().replace(/^<+/, '').replace(/>+$/, '').trim();
 }

@@ -2,7 +2,7 @@
 // README's "How mail flows" says who produces and consumes each). Job ids make a second add of
 // the same work a no-op.
 import { z } from 'zod';
-import { actionJobId, auditSubjectOf, deliverJobId, inboundJobId, jobId, mailRef } from '../mail/ref.js';
+import { MAX_IMAP_UID, actionJobId, auditSubjectOf, deliverJobId, inboundJobId, jobId, mailRef } from '../mail/ref.js';
 import { bounceRecipientSchema, mailRecordSchema } from '../mail/record.js';
 import { defineQueue } from './define.js';
 import { clip, mailLabel } from './label.js';
@@ -111,9 +111,6 @@ export const jiraDeliver = defineQueue({
     maxStalledCount: 10,
   },
 });
-
-/** The largest UID IMAP has (a 32-bit number, RFC 3501 2.3.1.1). */
-export const MAX_IMAP_UID = 4294967295;
 
 export const mailboxActions = defineQueue({
   name: 'mailbox-actions',
