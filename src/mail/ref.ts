@@ -23,7 +23,6 @@ import type { MailRecord } from './record.js';
 export const MAX_IMAP_UID = 4294967295;
 
 /** `<abc@host>` and `abc@host` name the same mail. */
-
 export function normalizeMessageId(id: string): string {
   return id.trim().replace(/^<+/, '').replace(/>+$/, '').trim();
 }
