@@ -12,6 +12,9 @@ import type { Redis } from '../core/redis.js';
 import { MAX_IMAP_UID } from '../mail/ref.js';
 import { mailboxActions } from '../queues/catalog.js';
 import { defineStation, type Station } from '../station/station.js';
+import type { ProcessorContext } from '../station/worker.js';
+import { DEFAULT_STALE_AFTER_MS } from './heartbeat.js';
+import { imapKeys } from './keys.js';
 import { imapClient } from './connect.js';
 import { imapTokenSource } from '../oauth/tokens.js';
 import { classifyImapFailure } from './failure.js';
@@ -208,17 +211,32 @@ function actionConnections(config: Config, redis: Redis, log: Logger) {
   };
 }
 
+/**
+ * When the readers have parked the mailbox (the server keeps refusing its login), until when:
+ * its actions wait for that too instead of logging in again, which on a hosted server counts
+ * towards locking the account. A heartbeat no poller refreshes any more says nothing.
+ */
+async function parkedUntil(redis: Redis, prefix: string, mailboxId: string, now = Date.now()): Promise<number | undefined> {
+  const [state, next, updatedAt] = await redis.hmget(imapKeys.heartbeat(prefix, mailboxId), 'state', 'nextAttemptAt', 'updatedAt');
+  if (state !== 'parked' || !next || !updatedAt || now - Date.parse(updatedAt) > DEFAULT_STALE_AFTER_MS) return undefined;
+  const at = Date.parse(next);
+  return at > now ? at : undefined;
+}
+
 /** One mailbox-actions job: apply the mailbox's `after` to the message it names. */
 async function runAction(
-  config: Config,
-  act: ReturnType<typeof actionBatcher>,
+  env: { config: Config; redis: Redis; act: ReturnType<typeof actionBatcher> },
   data: { mailboxId: string; uidvalidity: string; uid: number },
-  jobLog: Logger,
+  ctx: Pick<ProcessorContext, 'log' | 'park'>,
 ): Promise<{ outcome: ActionOutcome }> {
+  const { config, act } = env;
   const mailbox = config.mailboxes.find((m) => m.id === data.mailboxId);
   if (!mailbox) throw new PermanentError(`no mailbox "${data.mailboxId}" in the configuration`);
   if (!mailbox.imap) throw new PermanentError(`mailbox "${data.mailboxId}" has no imap settings: nothing to act on`);
   if (mailbox.after.action === 'none') return { outcome: 'none' };
+  const parked = await parkedUntil(env.redis, config.prefix, mailbox.id);
+  if (parked !== undefined) return ctx.park(parked, `mailbox ${mailbox.id} is parked: its server keeps refusing the login`);
+  const jobLog = ctx.log;
   try {
     const outcome = await act(mailbox, { uidvalidity: data.uidvalidity, uid: data.uid });
     jobLog.info({ mailbox: mailbox.id, uid: data.uid, outcome }, 'mailbox action done');
@@ -249,9 +267,9 @@ export function mailboxActionsStation(): Station {
     needsToken: false,
     // The role (poller) is already bound to the logger; job lines get `queue` from the worker.
     prepare: async ({ ctx: { config }, redis, logger }) => actionConnections(config, redis, logger.child({ queue: mailboxActions.name })),
-    process: ({ ctx: { config } }, connections) => {
+    process: ({ ctx: { config }, redis }, connections) => {
       const act = actionBatcher(connections);
-      return (data, { log }) => runAction(config, act, data, log);
+      return (data, ctx) => runAction({ config, redis, act }, data, ctx);
     },
     release: async (connections) => connections.closeAll(),
   });

@@ -199,6 +199,35 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
     }
   });
 
+  it('does not log in for the actions of a mailbox whose readers parked it (a refused password): the jobs wait, no attempt spent', async () => {
+    // Every action of such a mailbox logging in again (15 attempts each) would count towards
+    // locking the account on a hosted server; the readers' parking says when to try again.
+    const own = `${prefix}-parked`;
+    const flags = config.mailboxes.find((m) => m.id === 'flags')!;
+    const cfg = { ...config, prefix: own, mailboxes: [flags], secrets: { ...config.secrets, imapPasswords: { ...config.secrets.imapPasswords, flags: 'not-the-password' } } };
+    const q = new Queue(mailboxActions.name, { connection: redis, prefix: own });
+    const settings = { heartbeatIntervalMs: 300, authFailuresToPark: 1, parkedRetryMs: 120_000, reconnectMinMs: 50, reconnectMaxMs: 100 };
+    const p = await startPollerWithActions({ config: cfg, redis, store: createMailStore(cfg, redis), logger: silentLogger, settings });
+    const logins = vi.spyOn(ImapFlow.prototype, 'connect');
+    try {
+      await waitFor('flags parked', async () => ((await readHeartbeats(redis, own, { mailboxIds: ['flags'] }))[0]?.state === 'parked' ? true : undefined));
+      logins.mockClear();
+      const job = await addJob(q, mailboxActions, { mailboxId: 'flags', uidvalidity: '1', uid: 1, outcome: 'delivered' });
+      await waitFor('the action parked', async () => ((await q.getJobState(job.id!)) === 'delayed' ? true : undefined));
+      // Parked until the readers try the login again (two minutes away), not retried in seconds.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await q.getJobState(job.id!)).toBe('delayed');
+      const j = (await q.getJob(job.id!))!;
+      expect(j.attemptsMade).toBe(0);
+      expect(logins).not.toHaveBeenCalled();
+    } finally {
+      logins.mockRestore();
+      await p.stop();
+      await q.close();
+      await dropPrefix(redis, own);
+    }
+  });
+
   it('stopping, the poller lets the actions in hand finish, and leaves the rest waiting untouched', async () => {
     // A poller of its own (own prefix, so only its worker takes these jobs), stopped while
     // actions are in hand: the station's worker stops first and waits for them, then its
