@@ -213,7 +213,11 @@ async function startSentinelOnce(): Promise<SentinelForm> {
       // (Left to the sentinels, the conversion waits on their own timers, which a loaded CI
       // machine stretched past a minute.)
       startData(from, to);
-      await waitFor('the old primary back as a replica', async () => (await cli(from, 'info', 'replication')).includes('master_link_status:up'), 60_000);
+      await waitFor('the old primary back as a replica', async () => (await cli(from, 'info', 'replication')).includes('master_link_status:up'), 60_000).catch(async (e: Error) => {
+        // Say what the node was doing (its replication state and its log), not only that it timed out.
+        const state = await cli(from, 'info', 'replication').catch((err: Error) => `no answer: ${err.message}`);
+        throw new Error(`${e.message} (port ${from}, replica of ${to}): ${state.replace(/\r?\n/g, ' ')}; log: ${logTail(dataLog(from, dir))}`, { cause: e });
+      });
       return { from, to };
     },
     stop: () => stopAll(all(), dir),
