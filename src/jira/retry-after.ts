@@ -79,7 +79,11 @@ export interface RetryAfterGate {
 
 /** For metrics and tests: every request let through, every window opened. */
 export interface RetryAfterObserver {
-  onPass?(operation: string): void;
+  /**
+   * A request let through. `checkedAt` is when the check that let it through began (ms since
+   * the epoch): that check saw every window this process knew, or Redis held, by then.
+   */
+  onPass?(operation: string, checkedAt: number): void;
   onTrip?(ms: number, scope?: ScopeName): void;
   /** A header said wait, read in this process (hold()), or heard from another one (news). */
   onHold?(ms: number, source: 'header' | 'news', scope?: ScopeName): void;
@@ -261,8 +265,9 @@ export function gated<T extends object>(target: T, gate: RetryAfterGate, calls?:
       if (typeof v !== 'function') return v;
       return async (...args: unknown[]) => {
         const call = callScope(String(prop), args);
+        const checkedAt = Date.now();
         await gate.check(call);
-        gate.observer?.onPass?.(String(prop));
+        gate.observer?.onPass?.(String(prop), checkedAt);
         try {
           const run = () => (v as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
           return await (calls ? calls.run(call, run) : run());
