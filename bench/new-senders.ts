@@ -27,7 +27,7 @@ import { closeQueues, issuesByMessage, openQueues, waitUntil } from './lib/obser
 import { ALL_ROLES, startRig, type RoleName, type Rig, type Run } from './lib/rig.js';
 import { perSec, round, spread, table, type Spread } from './lib/stats.js';
 import { countRoundTrips } from './lib/round-trips.js';
-import { cpuMs, groupCpuMs, machineBusyMs, ownCpuMs } from './lib/cpu.js';
+import { cpuMs, groupCpuMs, machineBusyMs, machineStealMs, ownCpuMs } from './lib/cpu.js';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 
@@ -78,9 +78,10 @@ export interface NewSenderBurst {
   /**
    * The same for what shares the machine with the roles: the rig's redis-server, Dovecot (its
    * master and every process it forked), this bench process (the simulator, the appender, the
-   * observer), and the whole machine (/proc/stat, whatever runs on it).
+   * observer), and the whole machine (/proc/stat, whatever runs on it), of which `steal` is
+   * the time a virtual machine's host gave its cores to others (no process here used it).
    */
-  otherCpuMsPerMail: { redis?: number; dovecot?: number; bench?: number; machine?: number };
+  otherCpuMsPerMail: { redis?: number; dovecot?: number; bench?: number; machine?: number; steal?: number };
   /** The machine's busy share over the same span (1 = every core busy the whole time). */
   machineBusyShare?: number;
 }
@@ -155,7 +156,7 @@ async function roleCpu(run: Run): Promise<Partial<Record<RoleName, number>>> {
 /** CPU milliseconds so far of what shares the machine with the roles (see otherCpuMsPerMail). */
 async function otherCpu(rig: Rig): Promise<{ at: number; ms: Record<string, number> }> {
   const master = Number((await readFile(join(rig.dovecot.dir, 'run', 'master.pid'), 'utf8').catch(() => '')).trim()) || undefined;
-  const read = { redis: await cpuMs(rig.redis.pid()), dovecot: await groupCpuMs(master), bench: ownCpuMs(), machine: await machineBusyMs() };
+  const read = { redis: await cpuMs(rig.redis.pid()), dovecot: await groupCpuMs(master), bench: ownCpuMs(), machine: await machineBusyMs(), steal: await machineStealMs() };
   return { at: Date.now(), ms: Object.fromEntries(Object.entries(read).filter(([, v]) => v !== undefined)) as Record<string, number> };
 }
 
