@@ -112,21 +112,44 @@ const targets = new WeakMap<object, RedisTarget>();
 export function queueConnection(redis: Redis): Redis {
   let twin = queueTwins.get(redis);
   if (twin) return twin;
+  // Once `redis` has ended, the twin's next reconnect attempt is its last (see below).
+  let parentEnded = redis.status === 'end';
+  const unlessEnded = <A extends unknown[]>(strategy: ((...a: A) => number | void | null) | null | undefined) =>
+    (...a: A) => (parentEnded ? null : strategy ? strategy(...a) : backoff(Number(a[0]) || 1));
   let made: Redis;
   if (isCluster(redis)) {
     const c = redis as unknown as Cluster;
     const name = c.options.redisOptions?.connectionName;
-    made = c.duplicate(undefined, { redisOptions: { ...c.options.redisOptions, ...(name ? { connectionName: `${name}-queues` } : {}) } }) as unknown as Redis;
+    made = c.duplicate(undefined, {
+      clusterRetryStrategy: unlessEnded(c.options.clusterRetryStrategy),
+      redisOptions: { ...c.options.redisOptions, ...(name ? { connectionName: `${name}-queues` } : {}) },
+    }) as unknown as Redis;
   } else {
     const name = redis.options.connectionName;
-    made = redis.duplicate(name ? { connectionName: `${name}-queues` } : {});
+    made = redis.duplicate({
+      ...(name ? { connectionName: `${name}-queues` } : {}),
+      retryStrategy: unlessEnded(redis.options.retryStrategy),
+      sentinelRetryStrategy: unlessEnded(redis.options.sentinelRetryStrategy),
+    });
   }
   // Errors are reported by whoever watches twins of `redis` (the role runtime's outage
   // watcher); never an unhandled 'error' event.
   made.on('error', () => undefined);
-  // A duplicate made after `redis` ended would reconnect on its own forever: end it at once.
-  if (redis.status === 'end') made.disconnect();
-  else redis.once('end', () => (made.status === 'ready' ? made.quit().catch(() => made.disconnect()) : made.disconnect()));
+  // The twin ends when `redis` does. Connected: QUIT. Waiting to reconnect: left to its next
+  // attempt, which its retry strategy now ends (with every command it holds rejected). In
+  // ioredis 5 a disconnect() then would only clear the timer and leave it neither connected
+  // nor ended, its commands never settled: a CLI command with Redis away then exited 13 with
+  // "unsettled top-level await" instead of its one line (seen in test/e2e/redis-down.test.ts).
+  const endTwin = () => {
+    parentEnded = true;
+    if (made.status === 'ready') made.quit().catch(() => made.disconnect());
+    else if (made.status !== 'reconnecting') made.disconnect();
+  };
+  made.on('ready', () => {
+    if (parentEnded) made.quit().catch(() => made.disconnect());
+  });
+  if (parentEnded) endTwin();
+  else redis.once('end', endTwin);
   // A twin that gave up on its own (its parent lives on) is not handed out again: the next
   // queue gets a fresh one.
   made.once('end', () => {

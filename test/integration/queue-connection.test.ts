@@ -8,6 +8,7 @@ import { openQueue } from '../../src/queues/queue.js';
 import { openTokenQueues } from '../../src/token/gate.js';
 import { notify } from '../../src/queues/catalog.js';
 import { REDIS_URL } from '../helpers/redis.js';
+import { freePort } from '../helpers/dovecot.js';
 
 const scriptsOn = (r: Redis) => Object.keys((r as unknown as { scriptsSet: Record<string, unknown> }).scriptsSet);
 
@@ -52,6 +53,42 @@ describe('queue connections', () => {
     expect(await clientsNamed(admin, `${name}-queues`)).toBe(1);
     await keys.quit();
     await expect.poll(() => twin.status, { timeout: 5000 }).toBe('end');
+    await expect.poll(() => clientsNamed(admin, `${name}-queues`), { timeout: 5000 }).toBe(0);
+  });
+
+  it('ends a twin that was waiting to reconnect when its connection gave up, and rejects what it held', async () => {
+    // Nothing listens on the port: both connections keep failing, and the key connection gives
+    // up after 1 s, as the CLI's does (with Redis away, a CLI command must exit with its line).
+    const port = await freePort();
+    const keys = createRedis(`redis://127.0.0.1:${port}`, { name: `qc-${randomUUID().slice(0, 8)}`, giveUpAfterMs: 1000, forWorker: true });
+    keys.on('error', () => undefined);
+    const twin = queueConnection(keys);
+    const held = twin.ping().then(() => 'answered', (e: Error) => `rejected: ${e.message}`);
+    await expect.poll(() => keys.status, { timeout: 10_000 }).toBe('end');
+    // Without the fix, ending the twin while it waited to reconnect left it 'reconnecting'
+    // with no timer and no socket: its ping never settled (a CLI command then exited 13).
+    await expect.poll(() => twin.status, { timeout: 5000 }).toBe('end');
+    expect(await held).toMatch(/^rejected: /);
+  });
+
+  it('ends a twin that its connection outlived only while it waited to reconnect', async () => {
+    const name = `qc-${randomUUID().slice(0, 8)}`;
+    const admin = createRedis(REDIS_URL);
+    opened.push(admin);
+    const keys = createRedis(REDIS_URL, { name, forWorker: true });
+    const twin = queueConnection(keys);
+    await Promise.all([keys.ping(), twin.ping()]);
+    // The server drops the twin: it waits ~50 ms before its first reconnect attempt, and the
+    // key connection ends (QUIT) inside that wait.
+    const list = (await admin.client('LIST')) as string;
+    const id = /id=(\d+) [^\n]* name=([^ ]+)/g;
+    for (const m of list.matchAll(id)) if (m[2] === `${name}-queues`) await admin.client('KILL', 'ID', m[1]!);
+    await expect.poll(() => twin.status, { timeout: 2000, interval: 1 }).toBe('reconnecting');
+    const held = twin.ping().then(() => 'answered', (e: Error) => `rejected: ${e.message}`);
+    await keys.quit();
+    // Without the fix the twin stayed 'reconnecting' for good, and its ping never settled.
+    await expect.poll(() => twin.status, { timeout: 5000 }).toBe('end');
+    expect(await held).toMatch(/^(answered|rejected: )/);
     await expect.poll(() => clientsNamed(admin, `${name}-queues`), { timeout: 5000 }).toBe(0);
   });
 
