@@ -27,7 +27,7 @@ import { closeQueues, issuesByMessage, openQueues, waitUntil } from './lib/obser
 import { ALL_ROLES, startRig, type RoleName, type Rig, type Run } from './lib/rig.js';
 import { perSec, round, spread, table, type Spread } from './lib/stats.js';
 import { countRoundTrips } from './lib/round-trips.js';
-import { cpuMs, groupCpuMs, machineBusyMs, machineStealMs, ownCpuMs } from './lib/cpu.js';
+import { cpuMs, groupCpuMs, machineCpuMs, ownCpuMs } from './lib/cpu.js';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 
@@ -156,7 +156,8 @@ async function roleCpu(run: Run): Promise<Partial<Record<RoleName, number>>> {
 /** CPU milliseconds so far of what shares the machine with the roles (see otherCpuMsPerMail). */
 async function otherCpu(rig: Rig): Promise<{ at: number; ms: Record<string, number> }> {
   const master = Number((await readFile(join(rig.dovecot.dir, 'run', 'master.pid'), 'utf8').catch(() => '')).trim()) || undefined;
-  const read = { redis: await cpuMs(rig.redis.pid()), dovecot: await groupCpuMs(master), bench: ownCpuMs(), machine: await machineBusyMs(), steal: await machineStealMs() };
+  const machine = await machineCpuMs();
+  const read = { redis: await cpuMs(rig.redis.pid()), dovecot: await groupCpuMs(master), bench: ownCpuMs(), machine: machine?.busy, steal: machine?.steal };
   return { at: Date.now(), ms: Object.fromEntries(Object.entries(read).filter(([, v]) => v !== undefined)) as Record<string, number> };
 }
 

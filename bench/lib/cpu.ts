@@ -41,26 +41,16 @@ export function ownCpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-/** The machine's CPU line of /proc/stat, in ticks: user nice system idle iowait irq softirq steal ... */
-async function machineTicks(): Promise<number[] | undefined> {
+/**
+ * The machine's CPU milliseconds so far, over every core, from one read of /proc/stat's CPU line
+ * (user nice system idle iowait irq softirq steal ...): `busy` is all but idle and iowait,
+ * steal included; `steal` is the time a virtual machine's host gave its cores to others, which
+ * nothing on this machine used.
+ */
+export async function machineCpuMs(): Promise<{ busy: number; steal: number } | undefined> {
   const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? '';
   const f = line.trim().split(/\s+/).slice(1).map(Number);
-  return f.length < 8 || f.some((x) => !Number.isFinite(x)) ? undefined : f;
-}
-
-/** The machine's busy CPU milliseconds so far, over every core (/proc/stat: all but idle and iowait; steal included). */
-export async function machineBusyMs(): Promise<number | undefined> {
-  const f = await machineTicks();
-  if (!f) return undefined;
-  const idle = f[3]! + f[4]!;
-  return ((f.reduce((a, b) => a + b, 0) - idle) * 1000) / TICKS_PER_SEC;
-}
-
-/**
- * Milliseconds so far that a virtual machine's host gave its cores to others (/proc/stat's
- * steal): counted in machineBusyMs, though nothing on this machine used them.
- */
-export async function machineStealMs(): Promise<number | undefined> {
-  const f = await machineTicks();
-  return f ? (f[7]! * 1000) / TICKS_PER_SEC : undefined;
+  if (f.length < 8 || f.some((x) => !Number.isFinite(x))) return undefined;
+  const ms = (ticks: number) => (ticks * 1000) / TICKS_PER_SEC;
+  return { busy: ms(f.reduce((a, b) => a + b, 0) - f[3]! - f[4]!), steal: ms(f[7]!) };
 }
