@@ -12,10 +12,13 @@ import { freePort } from '../helpers/dovecot.js';
 
 const scriptsOn = (r: Redis) => Object.keys((r as unknown as { scriptsSet: Record<string, unknown> }).scriptsSet);
 
-async function clientsNamed(admin: Redis, name: string): Promise<number> {
+/** The ids of the server's clients named `name` (CLIENT LIST). */
+async function clientIdsNamed(admin: Redis, name: string): Promise<string[]> {
   const list = (await admin.client('LIST')) as string;
-  return list.split('\n').filter((l) => l.includes(` name=${name} `)).length;
+  return list.split('\n').filter((l) => l.includes(` name=${name} `)).map((l) => /^id=(\d+)/.exec(l)![1]!);
 }
+
+const clientsNamed = async (admin: Redis, name: string) => (await clientIdsNamed(admin, name)).length;
 
 describe('queue connections', () => {
   const opened: Redis[] = [];
@@ -80,9 +83,7 @@ describe('queue connections', () => {
     await Promise.all([keys.ping(), twin.ping()]);
     // The server drops the twin: it waits ~50 ms before its first reconnect attempt, and the
     // key connection ends (QUIT) inside that wait.
-    const list = (await admin.client('LIST')) as string;
-    const id = /id=(\d+) [^\n]* name=([^ ]+)/g;
-    for (const m of list.matchAll(id)) if (m[2] === `${name}-queues`) await admin.client('KILL', 'ID', m[1]!);
+    for (const id of await clientIdsNamed(admin, `${name}-queues`)) await admin.client('KILL', 'ID', id);
     await expect.poll(() => twin.status, { timeout: 2000, interval: 1 }).toBe('reconnecting');
     const held = twin.ping().then(() => 'answered', (e: Error) => `rejected: ${e.message}`);
     await keys.quit();
