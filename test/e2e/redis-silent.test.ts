@@ -1,13 +1,15 @@
 // A Redis that accepts TCP connections but never answers (a stopped or hung server, a port
 // that is not Redis): connectTimeout no longer applies once TCP is up, so this is a case of its
 // own. Every CLI command that needs Redis still exits 3 within seconds, with one line naming
-// the masked Redis and why, and never the password.
+// the masked Redis and why, and never the password. And `mailroom token check`, which scripts
+// use to alert on a refused token (exit 1), says Redis (exit 3) when it is Redis that is away.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/dovecot.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mr-redis-silent-'));
@@ -63,6 +65,7 @@ describe('with a Redis that never answers', () => {
       ['failed', 'list'],
       ['reprocess', '--message-id', 'x@example.com'],
       ['token', 'status'],
+      ['token', 'check'],
       ['mailboxes'],
     ];
     const runs = [];
@@ -76,5 +79,17 @@ describe('with a Redis that never answers', () => {
       });
       expect(r.stdout + r.stderr).not.toContain('hunter2');
     }
+  });
+});
+
+describe('with Redis refusing connections', () => {
+  it('`token check` exits 3 naming Redis, not 1 (a refused token)', { timeout: 60_000 }, async () => {
+    const closed = await freePort();
+    const r = await timed(`redis://:hunter2-secret@127.0.0.1:${closed}`, ['token', 'check']);
+    expect({ code: r.code, lines: r.stderr.trim().split('\n') }).toEqual({
+      code: 3,
+      lines: [`mailroom: cannot reach Redis at redis://****@127.0.0.1:${closed}: connect ECONNREFUSED 127.0.0.1:${closed}`],
+    });
+    expect(r.stdout + r.stderr).not.toContain('hunter2');
   });
 });
