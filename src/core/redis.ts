@@ -95,6 +95,19 @@ export function createRedis(target: RedisTarget | string, opts: ConnectOptions =
     }
   }
   conn.on('ready', () => (lastReady = Date.now()));
+  // connectTimeout ends once TCP is up: a Redis that accepts the connection but never answers
+  // (a stopped or hung server, a port that is not Redis) would hold a CLI connection in its
+  // ready check for ever, and every command queued behind it. Drop such a socket once it has
+  // not answered for giveUpAfterMs: its retry strategy then gives up and fails them all.
+  if (opts.giveUpAfterMs !== undefined && t.form !== 'cluster') {
+    const ms = opts.giveUpAfterMs;
+    conn.on('connect', () => {
+      const stream = conn.stream;
+      setTimeout(() => {
+        if (conn.status === 'connect' && conn.stream === stream) stream.destroy(new Error(`no answer within ${ms / 1000} s`));
+      }, ms).unref();
+    });
+  }
   targets.set(conn, t);
   return conn;
 }
@@ -143,7 +156,12 @@ export function queueConnection(redis: Redis): Redis {
   const endTwin = () => {
     parentEnded = true;
     if (made.status === 'ready') made.quit().catch(() => made.disconnect());
-    else if (made.status !== 'reconnecting') made.disconnect();
+    else if (made.status !== 'reconnecting') {
+      made.disconnect();
+      // Connected but never answered (a stopped Redis): disconnect() only half-closes the
+      // socket, which then waits for a peer that never closes it, and the twin never ends.
+      if (made.status === 'connect') made.stream.destroy();
+    }
   };
   made.on('ready', () => {
     if (parentEnded) made.quit().catch(() => made.disconnect());

@@ -18,6 +18,7 @@ import { silentLogger } from '../../core/log.js';
 import { createJiraReachRecorder, type JiraReachRecorder } from '../../jira/reach.js';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, err, out, printJson } from '../output.js';
+import { reachRedis } from '../redis-reach.js';
 
 /** A token is a few hundred bytes; anything far larger on stdin is a mistake (a file piped in). */
 const MAX_STDIN_BYTES = 16 * 1024;
@@ -275,6 +276,9 @@ function checkCommand(token: Command, ctx: CliContext): void {
     .action(async (opts: { json?: boolean }) => {
       const config = ctx.config();
       const key = secretKeyOf(config);
+      // Redis away is exit 3, said once: not a token that "cannot be read" (exit 1, which
+      // scripts take for a refused token).
+      await reachRedis(ctx);
       const queues = openTokenQueues(ctx.redis(), config.prefix);
       const reach = reachRecorder(config, ctx.redis());
       try {

@@ -1,0 +1,95 @@
+// A Redis that accepts TCP connections but never answers (a stopped or hung server, a port
+// that is not Redis): connectTimeout no longer applies once TCP is up, so this is a case of its
+// own. Every CLI command that needs Redis still exits 3 within seconds, with one line naming
+// the masked Redis and why, and never the password. And `mailroom token check`, which scripts
+// use to alert on a refused token (exit 1), says Redis (exit 3) when it is Redis that is away.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/dovecot.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mr-redis-silent-'));
+const configFile = join(dir, 'mailroom.yml');
+const sockets: Socket[] = [];
+let silent: Server;
+let port: number;
+
+beforeAll(async () => {
+  // Takes every connection, reads whatever is sent, never writes and never closes (not even
+  // on the client's FIN): what a SIGSTOPped redis-server looks like from outside.
+  silent = createServer({ allowHalfOpen: true }, (s) => {
+    sockets.push(s);
+    s.on('data', () => undefined);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  port = (silent.address() as { port: number }).port;
+  writeFileSync(configFile, 'jira:\n  site: http://127.0.0.1:9\nmailboxes:\n  - id: support\n');
+  writeFileSync(join(dir, 'one.eml'), 'From: a@example.com\r\nTo: support@example.com\r\nSubject: hi\r\nMessage-ID: <one@example.com>\r\n\r\nhello\r\n');
+});
+
+afterAll(async () => {
+  for (const s of sockets) s.destroy();
+  await new Promise((r) => silent.close(r));
+});
+
+const env = (url: string) => ({
+  ...process.env,
+  REDIS_URL: url,
+  REDIS_SENTINELS: '',
+  REDIS_CLUSTER_NODES: '',
+  MAILROOM_PREFIX: `{mrtest-silent-${randomBytes(3).toString('hex')}}`,
+  MAILROOM_SECRET_KEY: randomBytes(32).toString('base64'),
+  MAILROOM_SECRET_KEY_FILE: '',
+  MAILROOM_CONFIG: configFile,
+});
+
+async function timed(url: string, args: string[]): Promise<CliRun & { args: string[]; seconds: number }> {
+  const started = Date.now();
+  const r = await runCli(args, { env: env(url), timeoutMs: 30_000 });
+  return { ...r, args, seconds: (Date.now() - started) / 1000 };
+}
+
+describe('with a Redis that never answers', () => {
+  it('every command that needs Redis exits 3 within seconds with one line naming the masked Redis', { timeout: 240_000 }, async () => {
+    const url = `redis://:hunter2-secret@127.0.0.1:${port}`;
+    const commands = [
+      ['ingest', join(dir, 'one.eml')],
+      ['audit', 'ann@example.com'],
+      ['audit', 'support:1700000000:42'],
+      ['status'],
+      ['failed', 'list'],
+      ['reprocess', '--message-id', 'x@example.com'],
+      ['token', 'status'],
+      ['token', 'check'],
+      ['mailboxes'],
+    ];
+    const runs = [];
+    for (const args of commands) runs.push(await timed(url, args));
+    for (const r of runs) {
+      expect({ args: r.args, code: r.code, lines: r.stderr.trim().split('\n'), quick: r.seconds < 15 }).toEqual({
+        args: r.args,
+        code: 3,
+        lines: [expect.stringMatching(new RegExp(`^mailroom: cannot reach Redis at redis://\\*\\*\\*\\*@127\\.0\\.0\\.1:${port}: no answer within (2\\.5|3) s$`))],
+        quick: true,
+      });
+      expect(r.stdout + r.stderr).not.toContain('hunter2');
+    }
+  });
+});
+
+describe('with Redis refusing connections', () => {
+  it('`token check` exits 3 naming Redis, not 1 (a refused token)', { timeout: 60_000 }, async () => {
+    const closed = await freePort();
+    const r = await timed(`redis://:hunter2-secret@127.0.0.1:${closed}`, ['token', 'check']);
+    expect({ code: r.code, lines: r.stderr.trim().split('\n') }).toEqual({
+      code: 3,
+      lines: [`mailroom: cannot reach Redis at redis://****@127.0.0.1:${closed}: connect ECONNREFUSED 127.0.0.1:${closed}`],
+    });
+    expect(r.stdout + r.stderr).not.toContain('hunter2');
+  });
+});
