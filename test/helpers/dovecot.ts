@@ -234,6 +234,20 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<Dovecot> 
     }
   }
 
+  // Back on the same port (clients know it). On a loaded machine the old master's listener can
+  // outlive it briefly and the new one exits 89 (a chaos run lost its Dovecot so): try again.
+  const startAgain = async (): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await start();
+      } catch (e) {
+        await killMaster(dir);
+        if (attempt >= 4) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  };
+
   let stopped = false;
   const dovecot: Dovecot = {
     host: '127.0.0.1',
@@ -250,11 +264,11 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<Dovecot> 
       await killMaster(dir);
     },
     async resume() {
-      await start();
+      await startAgain();
     },
     async restart() {
       await killMaster(dir);
-      await start();
+      await startAgain();
     },
     async kick(user) {
       await run(DOVEADM_BIN, ['-c', join(dir, 'dovecot.conf'), 'kick', user]);
