@@ -37,8 +37,21 @@ export interface RateLimitFault {
   issue?: string;
 }
 
+/** An answer the simulator gives for a reason it does not model itself (see `refuse`). */
+export interface RefusalFault {
+  operation: string;
+  /** The status answered (default 403). */
+  status?: number;
+  /** Jira's words: `errorMessage` on JSM routes, `errorMessages[0]` on platform ones. */
+  message?: string;
+  count?: number;
+  /** Only requests on this issue (key or id, as in the path). */
+  issue?: string;
+}
+
 export type Decision =
   | { kind: 'pass' }
+  | { kind: 'refuse'; status: number; message: string }
   | { kind: 'drop' }
   | { kind: 'hang' }
   | { kind: 'stall' }
@@ -48,11 +61,12 @@ export type Decision =
   | { kind: 'rateLimit'; status: number; retryAfterSec: number; asDate: boolean; reason: string };
 
 interface OneShot {
-  kind: 'drop' | 'hang' | 'stall' | 'loseReply' | 'errorAfterWrite' | 'rateLimit';
+  kind: 'drop' | 'hang' | 'stall' | 'loseReply' | 'errorAfterWrite' | 'rateLimit' | 'refuse';
   remaining: number;
   operation?: string;
   issue?: string;
   status?: number;
+  message?: string;
   rate?: Required<Omit<RateLimitFault, 'count' | 'operation' | 'issue'>>;
 }
 
@@ -81,6 +95,17 @@ export class SimFaults {
       rate: { retryAfterSec: f.retryAfterSec ?? 1, status: f.status ?? 429, asDate: f.asDate ?? false, reason: f.reason ?? 'jira-quota-global-based' },
     };
     if (f.operation) one.operation = f.operation;
+    if (f.issue) one.issue = f.issue.toUpperCase();
+    this.queue.push(one);
+  }
+
+  /**
+   * The next `count` requests of `operation` are refused (default 403) without being carried out:
+   * for an answer Jira may give for a reason the simulator does not model (a JSM rule, an app's
+   * restriction). Prefer a modelled reason (a permission, a status property) where one exists.
+   */
+  refuse(f: RefusalFault): void {
+    const one: OneShot = { kind: 'refuse', remaining: f.count ?? 1, operation: f.operation, status: f.status ?? 403, message: f.message ?? 'You do not have permission to do this (simulated refusal).' };
     if (f.issue) one.issue = f.issue.toUpperCase();
     this.queue.push(one);
   }
@@ -136,6 +161,7 @@ export class SimFaults {
       if (--f.remaining <= 0) this.queue.splice(i, 1);
       if (f.kind === 'rateLimit') return { kind: 'rateLimit', ...f.rate! };
       if (f.kind === 'errorAfterWrite') return { kind: 'errorAfterWrite', status: f.status ?? 500 };
+      if (f.kind === 'refuse') return { kind: 'refuse', status: f.status ?? 403, message: f.message ?? '' };
       return { kind: f.kind };
     }
     const { errorRate, errorOperations, writeFailRate, writeFailOperations } = this.settings;

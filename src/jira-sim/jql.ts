@@ -19,6 +19,8 @@ export interface JqlOptions {
   currentUser?: string;
   /** Epoch ms relative dates ("-15m") count back from. */
   now?: number;
+  /** Whether the caller sees a project named in a `project` clause (Jira: a 400 for one it cannot browse, as for one that does not exist). */
+  projectVisible?: (keyOrId: string) => boolean;
 }
 
 export class JqlError extends Error {}
@@ -151,6 +153,10 @@ export function parseJql(jql: string, opts: JqlOptions = {}): Predicate {
       if (op !== '~') throw new JqlError(`Error in the JQL Query: the operator '${op}' is not supported by the '${field}' field.`);
       const want = unquote(raw).toLowerCase();
       return (i: SimIssue) => String(i.fields.summary ?? '').toLowerCase().includes(want);
+    }
+    if (field === 'project' && opts.projectVisible && (op === '=' || op === 'in')) {
+      const missing = (op === 'in' ? list(raw) : [unquote(raw)]).find((v) => !opts.projectVisible!(v));
+      if (missing !== undefined) throw new JqlError(`The value '${missing}' does not exist for the field 'project'.`);
     }
     if (op === 'in') {
       const wants = list(raw).map((w) => w.toUpperCase());

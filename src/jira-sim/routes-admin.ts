@@ -167,6 +167,8 @@ export async function adminRoutes(sim: JiraSim, method: string, path: string, ra
         if (lose) sim.faults.loseReply(lose.count ?? 1, lose.operation);
         const failAfter = b.failAfterWrite as { count?: number; operation?: string; status?: number } | undefined;
         if (failAfter) sim.faults.failAfterWrite(failAfter.count ?? 1, failAfter.operation, failAfter.status);
+        const refuse = b.refuse as { operation?: unknown; status?: number; message?: string; count?: number; issue?: string } | undefined;
+        if (refuse && typeof refuse.operation === 'string') sim.faults.refuse({ ...refuse, operation: refuse.operation });
         return { status: 200, body: { settings: sim.faults.settings } };
       }
       default:

@@ -2,6 +2,7 @@
 // issue properties and JQL search with token paging.
 import { has, platformError, userDetailsJson, type Reply, type Route, type SimContext, type SimRequest } from './http.js';
 import { JqlError, parseJql } from './jql.js';
+import { adfChars, TEXT_FIELD_MAX, TOO_LONG } from './text-limit.js';
 import { parseMultipart } from './multipart.js';
 import { STATUSES, type SimAttachment, type SimComment, type SimIssue } from './state.js';
 import { commentJson, fireCommentCreated, fireIssueCreated } from './webhook-events.js';
@@ -49,8 +50,18 @@ function requireIssue(req: SimRequest): SimIssue | Reply {
 }
 
 /**
+ * A comment restricted to a project role: Jira refuses it with 400 and `errors.commentLevel` when
+ * the project has no such role or the author is not in it (docs/jira-simulator-workflow.md).
+ */
+function refusedRole(req: SimRequest, issue: SimIssue, role: string): Reply | undefined {
+  if (!req.ctx.state.roleNames.has(role)) return platformError(400, [], { commentLevel: `Role with id: ${role} does not exist.` });
+  const members = req.ctx.state.project(issue.projectKey)?.roles.get(role);
+  return members?.has(req.account!.accountId) ? undefined : platformError(400, [], { commentLevel: `You are currently not a member of the project role: ${role}.` });
+}
+
+/**
  * A project permission the caller lacks in the issue's project, answered as Jira words it
- * (403; see docs/jira-simulator-permissions.md for the sources). Undefined when held.
+ * (403; see docs/jira-permissions.md for the sources). Undefined when held.
  */
 function refusedIn(req: SimRequest, issue: SimIssue, permission: string, message: string): Reply | undefined {
   return has(req.account, permission, issue.projectKey) ? undefined : platformError(403, [message]);
@@ -80,7 +91,7 @@ export const issueRoutes: Route[] = [
       else if (f.summary.length > 255) errors.summary = 'Summary must be less than 255 characters.';
       if (f.description !== undefined && f.description !== null && !isAdf(f.description)) {
         errors.description = 'Operation value must be an Atlassian Document (see the Atlassian Document Format)';
-      }
+      } else if (f.description && adfChars(f.description) > TEXT_FIELD_MAX) errors.description = TOO_LONG;
       const rref = f.reporter as { id?: string; accountId?: string } | undefined;
       const reporter = rref ? ctx.state.accounts.get(rref.id ?? rref.accountId ?? '') : req.account;
       if (rref && !reporter) errors.reporter = 'Specify a valid value for reporter';
@@ -164,12 +175,20 @@ export const issueRoutes: Route[] = [
     handle(req) {
       const issue = requireIssue(req);
       if (isReply(issue)) return issue;
-      const refused = refusedIn(req, issue, 'ADD_COMMENTS', 'You do not have the permission to comment on this issue.');
-      if (refused) return refused;
+      // No Add comments in the project, or the issue's status denies it (a workflow property):
+      // Jira's words, with 400 by default (docs/jira-simulator-workflow.md cites the sources).
+      if (!has(req.account, 'ADD_COMMENTS', issue.projectKey) || req.ctx.state.commentsLocked(issue)) {
+        return platformError(req.ctx.state.commentRefusalStatus, [`${req.account!.displayName}, you do not have the permission to comment on this issue.`]);
+      }
+      const full = overLimit(req, issue.comments.length, 1, 'comments');
+      if (full) return full;
       const b = (req.json ?? {}) as { body?: unknown; visibility?: { type?: unknown; value?: unknown; identifier?: unknown }; properties?: { key?: unknown; value?: unknown }[] };
       if (!isAdf(b.body)) return platformError(400, [], { comment: 'Comment body is not valid! (REST v3 takes an Atlassian Document)' });
+      if (adfChars(b.body) > TEXT_FIELD_MAX) return platformError(400, [], { comment: TOO_LONG });
       const c: SimComment = { id: req.ctx.state.id(), authorId: req.account!.accountId, body: b.body, created: new Date().toISOString() };
       const v = b.visibility;
+      const roleRefused = v?.type === 'role' && typeof v.value === 'string' ? refusedRole(req, issue, v.value) : undefined;
+      if (roleRefused) return roleRefused;
       if (v && (v.type === 'role' || v.type === 'group') && (typeof v.value === 'string' || typeof v.identifier === 'string')) {
         c.visibility = { type: v.type, ...(typeof v.value === 'string' ? { value: v.value } : {}), ...(typeof v.identifier === 'string' ? { identifier: v.identifier } : {}) };
       }
@@ -210,6 +229,8 @@ export const issueRoutes: Route[] = [
       if (refusedUpload) return refusedUpload;
       const parts = parseMultipart(req.raw, req.headers['content-type'])?.filter((p) => p.name === 'file' && p.filename !== undefined);
       if (!parts?.length) return platformError(400, ['No file was attached: send multipart/form-data with a "file" part.']);
+      const full = overLimit(req, issue.attachments.length, parts.length, 'attachments');
+      if (full) return full;
       const created = parts.map((p) => {
         const a = {
           id: req.ctx.state.id(),
@@ -312,6 +333,17 @@ export const issueRoutes: Route[] = [
 ];
 
 /**
+ * 413 when `adding` more would take the issue past Jira Cloud's per-issue limit (the spec's 413
+ * on addComment and addAttachment: "the per-issue limit has been breached"). The words are the
+ * simulator's: Jira's are not published.
+ */
+function overLimit(req: SimRequest, held: number, adding: number, what: 'comments' | 'attachments'): Reply | undefined {
+  const limit = req.ctx.state.issueLimits[what];
+  if (held + adding <= limit) return undefined;
+  return platformError(413, [`The issue has reached the limit of ${limit} ${what} per issue.`]);
+}
+
+/**
  * The issue properties a search asked for (`properties`, up to 5: readable in results though
  * not searchable by JQL for an API-token client), as IssueBean.properties.
  */
@@ -325,7 +357,12 @@ function search(req: SimRequest, jql: string, fields: string[] | undefined, maxR
   const { ctx } = req;
   let predicate;
   try {
-    predicate = parseJql(jql, { indexed: ctx.state.indexedProperties, ...(req.account ? { currentUser: req.account.accountId } : {}) });
+    // Jira answers a project the caller may not browse as one that does not exist, and returns only issues it may browse (spec: searchAndReconsileIssuesUsingJql).
+    const projectVisible = (v: string) => {
+      const p = ctx.state.project(v) ?? ctx.state.project(v.toUpperCase());
+      return !!p && has(req.account, 'BROWSE_PROJECTS', p.key);
+    };
+    predicate = parseJql(jql, { indexed: ctx.state.indexedProperties, projectVisible, ...(req.account ? { currentUser: req.account.accountId } : {}) });
   } catch (e) {
     if (e instanceof JqlError) return platformError(400, [e.message]);
     throw e;
@@ -333,7 +370,7 @@ function search(req: SimRequest, jql: string, fields: string[] | undefined, maxR
   const start = token ? Number(Buffer.from(token, 'base64url').toString()) || 0 : 0;
   const max = Math.max(1, Math.min(maxResults ?? 50, SEARCH_PAGE_CAP));
   // The index lags writes: an issue created less than indexLagMs ago is not found yet.
-  const all = ctx.state.allIssues().filter((i) => ctx.state.searchable(i) && predicate(i));
+  const all = ctx.state.allIssues().filter((i) => ctx.state.searchable(i) && has(req.account, 'BROWSE_PROJECTS', i.projectKey) && predicate(i));
   const page = all.slice(start, start + max);
   const isLast = start + page.length >= all.length;
   return {

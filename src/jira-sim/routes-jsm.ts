@@ -136,10 +136,21 @@ export const jsmRoutes: Route[] = [
       if (fv.description !== undefined && typeof fv.description !== 'string') {
         return jsmError(400, 'Description: the value must be text unless isAdfRequest is true.');
       }
-      let reporter = req.account!;
+      // "Permission to create requests in the specified service desk"; "raiseOnBehalfOf is not
+      // available to Users who have the customer permission only" (spec, createCustomerRequest):
+      // 403 without Create issues (or being the desk's customer), and for another's request
+      // without agent access. The words are the simulator's (docs/jira-permissions.md).
+      const caller = req.account!;
+      if (!desk.customers.has(caller.accountId) && !has(caller, 'CREATE_ISSUES', desk.projectKey)) {
+        return jsmError(403, 'You do not have permission to create requests in this service desk.');
+      }
+      let reporter = caller;
       if (b.raiseOnBehalfOf !== undefined) {
         const r = ctx.state.accounts.get(b.raiseOnBehalfOf) ?? ctx.state.accountsByEmail(b.raiseOnBehalfOf)[0];
         if (!r) return jsmError(400, `The user '${b.raiseOnBehalfOf}' does not exist.`);
+        if (r.accountId !== caller.accountId && !has(caller, 'SERVICEDESK_AGENT', desk.projectKey)) {
+          return jsmError(403, 'You do not have permission to raise a request on behalf of another customer: only agents of the service desk can.');
+        }
         if (r.accountType === 'customer' && !desk.customers.has(r.accountId)) {
           return jsmError(400, `The user '${r.displayName}' is not a customer of this service desk.`);
         }
@@ -184,7 +195,10 @@ export const jsmRoutes: Route[] = [
   {
     // ../shared/specs/jira-servicedesk.json `createRequestComment` (CommentCreateDTO {body, public}
     // -> 201 CommentDTO): "a public or private (internal) comment on a customer request ...
-    // Customers can set comments to public visibility only"; permission: Add Comments.
+    // Customers can set comments to public visibility only"; permission: Add Comments. Who may
+    // set which visibility (docs/jira.md cites the sources): an internal note needs Add Comments
+    // only (Jira users who are not agents, "collaborators", add internal comments); a public one,
+    // which JSM mails to the customer, needs an agent (SERVICEDESK_AGENT in the desk's project).
     method: 'POST',
     template: '/rest/servicedeskapi/request/{issueIdOrKey}/comment',
     operation: 'createRequestComment',
@@ -193,12 +207,15 @@ export const jsmRoutes: Route[] = [
       const { ctx } = req;
       const issue = ctx.state.issue(decodeURIComponent(req.params[0] ?? ''));
       if (!issue || !issue.serviceDeskId || !has(req.account, 'BROWSE_PROJECTS', issue.projectKey)) return jsmError(404, 'The request does not exist or you do not have permission to see it.');
-      if (!has(req.account, 'ADD_COMMENTS', issue.projectKey)) return jsmError(403, 'You do not have permission to comment on this request.');
+      if (!has(req.account, 'ADD_COMMENTS', issue.projectKey) || ctx.state.commentsLocked(issue)) return jsmError(403, 'You do not have permission to comment on this request.');
       const b = (req.json ?? {}) as { body?: unknown; public?: unknown };
       if (typeof b.body !== 'string' || !b.body.trim()) return jsmError(400, 'The comment body is required.');
       const isPublic = b.public === undefined ? true : b.public;
       if (typeof isPublic !== 'boolean') return jsmError(400, 'public must be true or false.');
       if (!isPublic && req.account!.accountType === 'customer') return jsmError(400, 'Customers can only add public comments.');
+      if (isPublic && req.account!.accountType !== 'customer' && !has(req.account, 'SERVICEDESK_AGENT', issue.projectKey)) {
+        return jsmError(403, 'You do not have permission to add a public comment to this request: only agents of the service desk can reply to customers.');
+      }
       // Stored as the platform API shows it (ADF, one paragraph per line), `jsdPublic` from `public`.
       const body = { type: 'doc', version: 1, content: b.body.split('\n').filter((l) => l.trim()).map((l) => ({ type: 'paragraph', content: [{ type: 'text', text: l }] })) };
       const c: SimComment = { id: ctx.state.id(), authorId: req.account!.accountId, body, created: new Date().toISOString(), ...(isPublic ? {} : { internal: true }) };

@@ -46,7 +46,8 @@ export const userRoutes: Route[] = [
       const startAt = intParam(req.query, 'startAt', 0);
       const max = Math.min(intParam(req.query, 'maxResults', 50), USER_SEARCH_PAGE_CAP);
       const byId = req.query.get('accountId');
-      const found = [...ctx.state.accounts.values()].filter((a) => a.accountType !== 'app' && (byId ? a.accountId === byId : matches(a, q)));
+      // "Returns a list of active users" (spec, findUsers): a deactivated account is not found (docs/jira-permissions.md).
+      const found = [...ctx.state.accounts.values()].filter((a) => a.accountType !== 'app' && a.active && (byId ? a.accountId === byId : matches(a, q)));
       return { status: 200, body: found.slice(startAt, startAt + max).map((a) => userJson(ctx, a)) };
     },
   },

@@ -40,6 +40,11 @@ export function seedDemo(sim: Pick<JiraSim, 'state'>): SeededSite {
   state.addProject({ key: 'SUP', name: 'Support' });
   const desk = state.addServiceDesk({ id: '1', projectKey: 'HD', projectName: 'Help Desk', requestTypes: [{ id: '10', name: 'Email request' }] });
   desk.customers.add(customer.accountId);
+  // As the set-up guide asks (docs/jira-permissions.md): the workaround user is in the role
+  // bounce notes are restricted to (respond.noteRole, Administrators by default).
+  // Alice, the agent, too: the demo's agent restricts an internal note to Administrators.
+  for (const key of ['SUP', 'HD']) for (const a of [account, alice]) state.addToRole(key, 'Administrators', a.accountId);
+  state.addToRole('HD', 'Service Desk Team', account.accountId);
   return {
     admin: { email: 'mailroom-bot@acme.example', token, accountId: account.accountId },
     users: { alice, bob, hidden, former, customer },

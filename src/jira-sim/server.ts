@@ -10,6 +10,7 @@ import { adminRoutes } from './routes-admin.js';
 import { issueRoutes } from './routes-issues.js';
 import { jsmRoutes } from './routes-jsm.js';
 import { peopleRoutes } from './routes-people.js';
+import { removedRoutes } from './routes-removed.js';
 import { userRoutes } from './routes-users.js';
 import { workflowRoutes } from './routes-workflow.js';
 import { DEFAULT_INDEX_LAG_MS, SimState, type SimAccount } from './state.js';
@@ -79,7 +80,7 @@ const RETRY_AFTER_SLACK_MS = 25;
 /** Default time after a 429 is written during which arriving requests count as already in flight. */
 const IN_FLIGHT_GRACE_MS = 0;
 
-const apiRoutes: (Route & { matcher: RegExp })[] = [...userRoutes, ...issueRoutes, ...jsmRoutes, ...peopleRoutes, ...workflowRoutes].map((r) => ({ ...r, matcher: matcherFor(r.template) }));
+const apiRoutes: (Route & { matcher: RegExp })[] = [...userRoutes, ...issueRoutes, ...jsmRoutes, ...peopleRoutes, ...workflowRoutes, ...removedRoutes].map((r) => ({ ...r, matcher: matcherFor(r.template) }));
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -149,7 +150,8 @@ function send(res: ServerResponse, reply: Reply, extra: Record<string, string> =
 
 /** The issue a request acts on (its key, upper-cased), for limits held per issue. */
 function issueOfPath(state: SimState, route: Route & { matcher: RegExp }, path: string): string | undefined {
-  if (!route.template.startsWith('/rest/api/3/issue/{')) return undefined;
+  // A platform issue path, or a JSM request's (the request is the issue: the same key).
+  if (!route.template.startsWith('/rest/api/3/issue/{') && !route.template.startsWith('/rest/servicedeskapi/request/{')) return undefined;
   const raw = decodeURIComponent(route.matcher.exec(path)?.[1] ?? '');
   return raw ? (state.issue(raw)?.key ?? raw.toUpperCase()) : undefined;
 }
@@ -300,6 +302,9 @@ export async function startJiraSim(opts: JiraSimOptions = {}): Promise<JiraSim> 
           false,
         );
       }
+      case 'refuse':
+        // Refused before anything is done, in the route's own error shape.
+        return finish(route?.jsm ? jsmError(decision.status, decision.message) : platformError(decision.status, [decision.message]));
       case 'pass':
       case 'loseReply':
       case 'errorAfterWrite':

@@ -1,6 +1,12 @@
 // What the simulated Jira site holds: accounts, tokens, groups, projects, service desks and
 // issues. Plain in-memory data with helpers; the HTTP routes read and change it.
 import { SimWebhooks } from './webhooks.js';
+import { DEFAULT_ROLE_NAMES } from './permissions.js';
+import { commentsLockedBy, TRANSITIONS, type SimTransition } from './workflow.js';
+
+export { GLOBAL_PERMISSIONS, PROJECT_PERMISSIONS } from './permissions.js';
+
+export { RESOLUTIONS, STATUSES, TRANSITIONS, type SimStatus, type SimTransition } from './workflow.js';
 
 export type SimAccountType = 'atlassian' | 'customer' | 'app';
 
@@ -47,6 +53,8 @@ export interface SimProject {
   nextNumber: number;
   /** Fields left off the project's create screen (e.g. "labels"): a create that sets one is a 400, as in Jira. */
   offCreateScreen?: string[];
+  /** Who is in which project role here (role name -> accountIds); the roles themselves are the site's (SimState.roleNames). */
+  roles: Map<string, Set<string>>;
 }
 
 export interface SimServiceDesk {
@@ -117,58 +125,13 @@ export const LINK_TYPES = [
   { id: '10003', name: 'Relates', inward: 'relates to', outward: 'relates to' },
 ];
 
-/** A status of the simulated workflow: its name and statusCategory (StatusCategory.key: new, indeterminate, done). */
-export interface SimStatus {
-  name: string;
-  statusCategory: { key: 'new' | 'indeterminate' | 'done' };
-}
-export const STATUSES = {
-  todo: { name: 'To Do', statusCategory: { key: 'new' } },
-  inProgress: { name: 'In Progress', statusCategory: { key: 'indeterminate' } },
-  done: { name: 'Done', statusCategory: { key: 'done' } },
-} satisfies Record<string, SimStatus>;
-
-/** A workflow transition: valid only from the statuses in `from` (docs/jira-simulator-workflow.md). */
-export interface SimTransition {
-  id: string;
-  name: string;
-  from: string[];
-  to: SimStatus;
-}
-
-/**
- * The workflow every simulated project has: To Do -> In Progress -> Done, Done sets a resolution
- * (and resolutiondate), and Reopen leads from Done back to To Do. GET transitions lists only
- * those valid from the issue's status; tests change `state.workflow` (e.g. drop Reopen).
- */
-export const TRANSITIONS: SimTransition[] = [
-  { id: '11', name: 'To Do', from: ['In Progress'], to: STATUSES.todo },
-  { id: '21', name: 'In Progress', from: ['To Do'], to: STATUSES.inProgress },
-  { id: '31', name: 'Done', from: ['To Do', 'In Progress', 'Waiting for support'], to: STATUSES.done },
-  { id: '41', name: 'Reopen', from: ['Done'], to: STATUSES.todo },
-];
-export const RESOLUTIONS = ['Done', "Won't Do", 'Duplicate', 'Cannot Reproduce'];
-
-/** Permissions a site admin holds (and that /mypermissions knows about). */
-export const GLOBAL_PERMISSIONS = ['ADMINISTER', 'SYSTEM_ADMIN', 'USER_PICKER', 'CREATE_SHARED_OBJECTS', 'MANAGE_GROUP_FILTER_SUBSCRIPTIONS', 'BULK_CHANGE'];
-export const PROJECT_PERMISSIONS = [
-  'BROWSE_PROJECTS',
-  'CREATE_ISSUES',
-  'ADD_COMMENTS',
-  'CREATE_ATTACHMENTS',
-  'EDIT_ISSUES',
-  'ASSIGN_ISSUES',
-  'TRANSITION_ISSUES',
-  'MODIFY_REPORTER',
-  // "Administer projects": in a service project, the Administrators role (service desk administrator).
-  'ADMINISTER_PROJECTS',
-  // A service project's agents (the Service Desk Team role); the platform spec lists it for /mypermissions.
-  'SERVICEDESK_AGENT',
-  // "Link issues": needed on the outward issue's project by POST /rest/api/3/issueLink.
-  'LINK_ISSUES',
-];
 /** The simulator's default propagation time for new accounts: on by default, short enough for tests that do not look at it. */
 export const USER_PROPAGATION_DEFAULT_MS = 1_000;
+/**
+ * Jira Cloud's per-issue limits on comments and attachments: past them a comment or an upload is
+ * answered 413 (docs/jira-simulator-limits-and-lag.md cites the sources). Tests lower them.
+ */
+export const ISSUE_LIMITS = { comments: 5_000, attachments: 2_000 };
 export const KNOWN_PRODUCTS = ['jira-core', 'jira-servicedesk', 'jira-product-discovery', 'jira-software'];
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same ids and fault pattern. */
@@ -214,6 +177,21 @@ export class SimState {
   userPropagationMs = USER_PROPAGATION_DEFAULT_MS;
   /** Every project's workflow (TRANSITIONS unless a test changes it). */
   workflow: SimTransition[] = [...TRANSITIONS];
+  /**
+   * Workflow status properties by status name, as Jira keeps them on a workflow's statuses
+   * (e.g. `{ 'jira.issue.editable': 'false' }` or `{ 'jira.permission.comment.denied': '' }` on
+   * Closed). What each does here: docs/jira-simulator-workflow.md. Empty unless a test sets them.
+   */
+  statusProperties = new Map<string, Record<string, string>>();
+  /**
+   * The status Jira answers a refused comment with (POST /rest/api/3/issue/{key}/comment): 400,
+   * the better-sourced answer (docs/jira-simulator-workflow.md); tests set 403 for the other.
+   */
+  commentRefusalStatus: 400 | 403 = 400;
+  /** Comments and attachments one issue holds at most (ISSUE_LIMITS unless a test lowers them). */
+  issueLimits = { ...ISSUE_LIMITS };
+  /** The project roles the site defines (Jira's defaults, of a site with JSM); who is in them is per project. */
+  roleNames = new Set(DEFAULT_ROLE_NAMES);
   private nextId = 10000;
   private rand: () => number;
 
@@ -232,6 +210,10 @@ export class SimState {
     this.attachmentsRefused = false;
     this.userPropagationMs = USER_PROPAGATION_DEFAULT_MS;
     this.workflow = [...TRANSITIONS];
+    this.statusProperties = new Map();
+    this.commentRefusalStatus = 400;
+    this.issueLimits = { ...ISSUE_LIMITS };
+    this.roleNames = new Set(DEFAULT_ROLE_NAMES);
     this.nextId = 10000;
     this.rand = seededRandom(this.seed);
   }
@@ -342,9 +324,19 @@ export class SimState {
       name: p.name ?? p.key,
       issueTypes: (p.issueTypes ?? ['Task', 'Bug', 'Story']).map((name) => ({ id: this.id(), name })),
       nextNumber: 1,
+      // Nobody is in a role until a seed or a test says so.
+      roles: new Map(),
     };
     this.projects.set(project.key, project);
     return project;
+  }
+
+  /** Puts an account in a project role in one project (the role is defined on the site if it was not). */
+  addToRole(projectKey: string, role: string, accountId: string): void {
+    this.roleNames.add(role);
+    const roles = this.projects.get(projectKey)!.roles;
+    if (!roles.has(role)) roles.set(role, new Set());
+    roles.get(role)!.add(accountId);
   }
 
   project(keyOrId: string): SimProject | undefined {
@@ -383,6 +375,11 @@ export class SimState {
   issue(idOrKey: string): SimIssue | undefined {
     const up = idOrKey.toUpperCase();
     return this.issues.get(idOrKey) ?? [...this.issues.values()].find((i) => i.key === up);
+  }
+
+  /** Whether the issue's status forbids new comments (its workflow properties: workflow.ts). */
+  commentsLocked(issue: SimIssue): boolean {
+    return commentsLockedBy(this.statusProperties.get((issue.fields.status as { name?: string } | undefined)?.name ?? ''));
   }
 
   /** Whether JQL search sees the issue yet (its create is older than the index lag). */

@@ -2,10 +2,16 @@
 // table tests in test/unit/jira-classify.test.ts pin them down.
 import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError, type MailroomError } from '../core/errors.js';
 import { scrubSecrets } from '../core/log.js';
-import { JiraServerError, PermissionError } from './errors.js';
+import { IssueLimitError, JiraServerError, PermissionError } from './errors.js';
 
 /** When Jira rate-limits without saying for how long, wait this long: long enough not to hammer, short enough to recover quickly. */
 export const DEFAULT_RETRY_AFTER_MS = 5_000;
+/**
+ * The longest one answer makes every worker wait. Jira Cloud's longest window is its hourly
+ * quota; a Retry-After of days (a proxy's, a date from a wrong clock, `1e20`) would stop all
+ * Jira work until a restart. After this long one request asks again, and Jira may say wait more.
+ */
+export const MAX_RETRY_AFTER_MS = 60 * 60_000;
 
 export interface HeaderSource {
   get(name: string): string | null;
@@ -34,7 +40,8 @@ export function parseRateLimitReset(value: string | null | undefined, now: numbe
 /** How long an answer asks every client to wait: 429, or 503 with Retry-After; undefined for any other answer. */
 export function retryAfterOf(status: number, headers: HeaderSource, now: number): number | undefined {
   if (status !== 429 && !(status === 503 && headers.get('retry-after') !== null)) return undefined;
-  return parseRetryAfter(headers.get('retry-after'), now) ?? parseRateLimitReset(headers.get('x-ratelimit-reset'), now) ?? DEFAULT_RETRY_AFTER_MS;
+  const ms = parseRetryAfter(headers.get('retry-after'), now) ?? parseRateLimitReset(headers.get('x-ratelimit-reset'), now) ?? DEFAULT_RETRY_AFTER_MS;
+  return Math.min(ms, MAX_RETRY_AFTER_MS);
 }
 
 /** The human part of a Jira error body: platform `errorMessages` + `errors`, or JSM `errorMessage`. */
@@ -63,6 +70,27 @@ const TOKEN_OPERATIONS = new Set(['getCurrentUser']);
 
 /** Jira's 400 when the caller may not set the reporter (no Modify reporter in the project). */
 export const REPORTER_REFUSED = /field 'reporter' cannot be set/i;
+/** The operation that sets a reporter: only its 400 may be REPORTER_REFUSED. */
+const REPORTER_OPERATIONS = new Set(['createIssue']);
+
+/**
+ * Jira's words when it refuses a comment: "<display name>, you do not have the permission to
+ * comment on this issue." It answers them with 400 (the Cloud spec lists no 403 for addComment;
+ * docs/jira-simulator-workflow.md cites what is known): a missing Add comments on that issue,
+ * from the project's scheme or the status's workflow properties, not a bad request.
+ */
+export const COMMENT_REFUSED = /you do not have (the )?permission to comment on this/i;
+
+/**
+ * Jira's 400 (`errors.commentLevel`) for a comment restricted to a project role the caller is
+ * not in, or that the project lacks: "You are currently not a member of the project role: X.",
+ * "Role with id: X does not exist." (answers quoted in public reports; docs/jira.md cites them).
+ */
+export const COMMENT_ROLE_REFUSED = /not a member of the project role|role with id: .* does not exist/i;
+/** The operations whose 400 may be COMMENT_REFUSED or COMMENT_ROLE_REFUSED. */
+const COMMENT_OPERATIONS = new Set(['addComment', 'createRequestComment']);
+/** The PermissionError's `permission` for COMMENT_ROLE_REFUSED: Jira has no key for it. */
+export const ROLE_MEMBERSHIP = 'membership of the project role the comment is restricted to';
 
 /**
  * The permission a 403 on an operation stands for: Jira's project permission keys
@@ -89,7 +117,8 @@ const PERMISSION_OF: Record<string, string> = {
   getServiceDeskById: 'BROWSE_PROJECTS on the service desk project',
   getRequestTypeById: 'BROWSE_PROJECTS on the service desk project',
   getRequestParticipants: 'BROWSE_PROJECTS on the service desk project',
-  createRequestComment: 'agent access to the service desk (ADD_COMMENTS in its project) for internal notes',
+  // An internal note needs Add Comments only (collaborators add them); a public comment also an agent (docs/jira.md).
+  createRequestComment: 'ADD_COMMENTS',
 };
 
 export function permissionFor(operation: string): string {
@@ -127,8 +156,17 @@ export function classifyAnswer(a: AnswerInfo): MailroomError | undefined {
     const permission = permissionFor(a.operation);
     return new PermissionError(`the workaround user lacks ${permission} for ${a.operation} (403)${detail}`, permission, a.operation);
   }
-  if (a.status === 400 && REPORTER_REFUSED.test(text)) {
+  // Words count only in the answer of the operation they belong to: other 400s can quote outside
+  // text (JSM's "The user '<display name>' is not a customer…" names a customer after a mail's
+  // From), which must not read as a refusal.
+  if (a.status === 400 && REPORTER_OPERATIONS.has(a.operation) && REPORTER_REFUSED.test(text)) {
     return new PermissionError(`the workaround user lacks MODIFY_REPORTER in this project: Jira answered ${a.operation} with 400${detail}`, 'MODIFY_REPORTER', a.operation);
+  }
+  if (a.status === 400 && COMMENT_OPERATIONS.has(a.operation) && COMMENT_ROLE_REFUSED.test(text)) {
+    return new PermissionError(`the workaround user may not restrict ${a.operation} to that project role (400)${detail}`, ROLE_MEMBERSHIP, a.operation);
+  }
+  if (a.status === 400 && COMMENT_OPERATIONS.has(a.operation) && COMMENT_REFUSED.test(text)) {
+    return new PermissionError(`the workaround user lacks ADD_COMMENTS for ${a.operation} (400)${detail}`, 'ADD_COMMENTS', a.operation);
   }
   const wait = retryAfterOf(a.status, a.headers, a.now);
   if (wait !== undefined) {
@@ -142,6 +180,10 @@ export function classifyAnswer(a: AnswerInfo): MailroomError | undefined {
   }
   if (a.status >= 500) return new JiraServerError(`Jira ${a.operation} failed with ${a.status}${detail}`, a.status);
   if (a.status === 404) return new NotFoundError(`Jira ${a.operation}: not found (404)${detail}`);
+  // The spec's 413 on addComment: "the per-issue limit has been breached" (comments or attachments).
+  if (a.status === 413 && a.operation === 'addComment') {
+    return new IssueLimitError(`Jira ${a.operation}: the issue holds Jira's per-issue limit of comments and takes no more (413)${detail}`, a.operation);
+  }
   if (a.status === 408) return new RetryableError(`Jira ${a.operation} timed out on Jira's side (408)${detail}`);
   return new PermanentError(`Jira ${a.operation} rejected the request (${a.status})${detail}`);
 }

@@ -28,6 +28,12 @@ export type Download = (Answer & { bytes?: Buffer }) | { tooLarge: true; status:
 
 /** Error bodies of a download are read up to this (they are JSON messages, not files). */
 const ERROR_BODY_CAP = 64 * 1024;
+/**
+ * A JSON answer is read up to this. Mailroom's largest are a page of 100 issues with a few
+ * fields, or an issue with its attachment list: well under 1 MiB. A site that sends more (a
+ * jira.site pointing at something else, a proxy's endless page) is cut here, not held in memory.
+ */
+export const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 
 /** What every method group builds on. */
 export interface JiraCore {
@@ -84,6 +90,15 @@ function noAnswer(opts: JiraClientOptions, operation: string, started: number, e
   return new JiraNoAnswerError(`network error on Jira ${operation}: ${why}`);
 }
 
+/** Report an answer over MAX_ANSWER_BYTES, and the error to throw for it. */
+function tooLarge(opts: JiraClientOptions, operation: string, status: number, ms: number): JiraNoAnswerError {
+  opts.onResponse?.({ operation, status, ms, error: `answer over ${MAX_ANSWER_BYTES} bytes` });
+  // Like a cut-off answer: a write may have happened, so the caller looks before writing again.
+  return new JiraNoAnswerError(
+    `Jira answered ${operation} (${status}) with more than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB: not read. Jira's answers to Mailroom are far smaller; check that jira.site (or JIRA_BASE_URL) is your Jira Cloud site`,
+  );
+}
+
 function refuseRedirect(operation: string, response: Response): PermanentError {
   const location = scrubSecrets(response.headers.get('location') ?? '(no Location)');
   return new PermanentError(
@@ -135,7 +150,7 @@ export function createJiraCore(opts: JiraClientOptions): JiraCore {
     const url = urlOf(base, spec);
     const started = performance.now();
     let response: Response;
-    let text: string;
+    let bytes: Buffer | undefined;
     try {
       response = await http(url, {
         method: spec.method,
@@ -152,7 +167,7 @@ export function createJiraCore(opts: JiraClientOptions): JiraCore {
         const wait = retryAfterOf(response.status, response.headers, Date.now());
         if (wait !== undefined) opts.onRetryAfter(wait, response.headers.get('ratelimit-reason') ?? undefined);
       }
-      text = await response.text();
+      bytes = await readCapped(response, MAX_ANSWER_BYTES);
     } catch (e) {
       throw noAnswer(opts, operation, started, e);
     }
@@ -161,7 +176,8 @@ export function createJiraCore(opts: JiraClientOptions): JiraCore {
       opts.onResponse?.({ operation, status: response.status, ms });
       throw refuseRedirect(operation, response);
     }
-    const body = parseBody(response, text);
+    if (!bytes) throw tooLarge(opts, operation, response.status, ms);
+    const body = parseBody(response, new TextDecoder().decode(bytes));
     opts.onResponse?.({ operation, status: response.status, ms });
     opts.logger?.debug({ operation, status: response.status, ms }, 'jira call');
     return { status: response.status, headers: response.headers, body };

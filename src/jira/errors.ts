@@ -41,6 +41,19 @@ export class PermissionError extends PermanentError {
 }
 
 /**
+ * Jira answered 413 to a comment: the issue holds Jira Cloud's per-issue limit of comments
+ * (5,000), and takes no more. Other issues do: nothing about the project or the token.
+ */
+export class IssueLimitError extends PermanentError {
+  constructor(
+    message: string,
+    readonly operation: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
  * POST /group/user answered 404 about the user, not the group ("group or user not found"): on
  * organizations with centralized user management a just-created account is unknown to Jira for
  * a while. Worth retrying for a bounded time; the caller names the user when it gives up.

@@ -241,6 +241,7 @@ export const JIRA_REACH_METRICS = [
 export function jiraReachSource(redis: Redis, prefix: string): ScrapeSource {
   return {
     name: 'jira-reach',
+    metrics: JIRA_REACH_METRICS,
     async collect(m) {
       const r = await readJiraReach(redis, prefix);
       const g = reachGauges(m.registry);

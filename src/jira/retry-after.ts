@@ -19,6 +19,7 @@ import { BURST_REASON, ISSUE_WRITE_REASON, RateLimitedError, rateLimitScopeOf } 
 import type { Redis } from '../core/redis.js';
 import { key } from '../core/redis.js';
 import { metrics } from '../core/metrics.js';
+import { MAX_RETRY_AFTER_MS } from './classify.js';
 import { createJiraClient, type JiraClient, type JiraClientOptions } from './client.js';
 import { siteHost } from './site.js';
 
@@ -115,7 +116,8 @@ export function retryAfterKey(prefix: string, site: string, scope: ScopeName = S
 function parseNews(msg: string): { ms: number; scope: ScopeName } | undefined {
   const m = /^(\d+)(?: ((?:op|issue):\S+))?$/.exec(msg.trim());
   if (!m) return undefined;
-  const ms = Number(m[1]);
+  // Another process's news is capped like a header read here (an older version did not cap it).
+  const ms = Math.min(Number(m[1]), MAX_RETRY_AFTER_MS);
   return ms > 0 ? { ms, scope: m[2] ?? SITE_SCOPE } : undefined;
 }
 
@@ -198,17 +200,23 @@ export function createRetryAfterGate(opts: {
       // One PTTL per scope, sent together: about one round trip.
       const ttls = await Promise.all(scopes.map((s) => opts.redis.pttl(retryAfterKey(opts.prefix, opts.site, s))));
       ttls.forEach((ttl, i) => {
-        if (ttl > 0) windows.close(ttl, scopes[i]!);
+        if (ttl <= 0) return;
+        // A window longer than any answer may ask for was written before the cap (a date in 9999
+        // kept its key for ever, restarts included) or by hand: it is cut to the cap, in Redis too.
+        if (ttl > MAX_RETRY_AFTER_MS) opts.redis.pexpire(retryAfterKey(opts.prefix, opts.site, scopes[i]!), MAX_RETRY_AFTER_MS).catch(() => undefined);
+        windows.close(Math.min(ttl, MAX_RETRY_AFTER_MS), scopes[i]!);
       });
       // Checked again after the round trip: a 429 may have arrived in this process meanwhile.
       held = windows.held(scopes);
       if (held) throw closed(held);
     },
-    hold(ms, scope = SITE_SCOPE) {
+    hold(wanted, scope = SITE_SCOPE) {
+      const ms = Math.min(wanted, MAX_RETRY_AFTER_MS);
       opts.observer?.onHold?.(ms, 'header', scope);
       if (windows.close(ms, scope) > 0) share(ms, scope).catch(() => undefined);
     },
-    async trip(ms, scope = SITE_SCOPE) {
+    async trip(wanted, scope = SITE_SCOPE) {
+      const ms = Math.min(wanted, MAX_RETRY_AFTER_MS);
       opts.observer?.onTrip?.(ms, scope);
       windows.close(ms, scope);
       // Time rate-limited (the site's), not the sum of every answer's Retry-After: only what extends the window.

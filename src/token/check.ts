@@ -19,6 +19,7 @@
 // A requirement that could not be checked is neither held nor missing: the report is not ok.
 import type { MailboxConfig } from '../config/schema.js';
 import { AuthError, describeError } from '../core/errors.js';
+import { inline, LINE_END_MAX } from '../core/terminal-text.js';
 import type { Myself } from '../jira/types.js';
 import { checkProjectPermissions, formatProjectPermissions, projectProblems, type ProjectPermissions } from './project-permissions.js';
 import type { TokenCheckRecord } from './store.js';
@@ -246,8 +247,9 @@ export function checkRecord(r: TokenReport): TokenCheckRecord {
 /** Lines for a person: the account, what it can do, what is missing and how to grant it. */
 export function formatReport(r: TokenReport): string[] {
   const lines: string[] = [];
-  if (r.account) lines.push(`account:     ${r.account.displayName} (${r.account.emailAddress ?? 'email hidden'}, ${r.account.accountId})${r.account.active ? '' : ' DEACTIVATED'}`);
-  if (r.error) lines.push(`problem:     ${r.error}`);
+  // Jira's answers (names, error text) as one line each: the lines are printed as they are.
+  if (r.account) lines.push(`account:     ${inline(r.account.displayName)} (${inline(r.account.emailAddress ?? 'email hidden')}, ${inline(r.account.accountId)})${r.account.active ? '' : ' DEACTIVATED'}`);
+  if (r.error) lines.push(`problem:     ${inline(r.error, LINE_END_MAX)}`);
   const seen = Object.entries(r.permissions) as [PermissionKey, boolean][];
   if (seen.length) {
     lines.push('can do:');

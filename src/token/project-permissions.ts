@@ -7,7 +7,7 @@
 //   BROWSE_PROJECTS     nothing in the project can be read (404/403 on every call)    required
 //   CREATE_ISSUES       no issue or request is made (403)                              required
 //   EDIT_ISSUES         issue properties (the mailroom.message mark) are refused      required
-//   ADD_COMMENTS        replies cannot join their issue (403)                          required
+//   ADD_COMMENTS        replies cannot join their issue (400 or 403)                   required
 //   MODIFY_REPORTER     400 "Field 'reporter' cannot be set": delivered degraded,      advised
 //                       reported by the token's account with the sender named
 //   CREATE_ATTACHMENTS  uploads refused (403): the files are named in the issue       advised

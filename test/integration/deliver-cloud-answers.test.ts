@@ -15,7 +15,7 @@ import { reconcilePass, RECONCILED_PROPERTY } from '../../src/deliver/reconcile.
 import { startDelivererWorker } from '../helpers/stage-workers.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createLedger } from '../../src/ledger/ledger.js';
-import { PROJECT_PERMISSIONS } from '../../src/jira-sim/state.js';
+import { GLOBAL_PERMISSIONS, PROJECT_PERMISSIONS } from '../../src/jira-sim/state.js';
 import { FsMailStore } from '../../src/mail/store.js';
 import type { SimIssue } from '../../src/jira-sim/state.js';
 import { jiraDeliver } from '../../src/queues/catalog.js';
@@ -169,6 +169,28 @@ describe('index lag and lost create answers', () => {
     // A second pass finds nothing left to do.
     const again = await reconcilePass({ redis, prefix, client: jira.client(), projects: ['SUP'] });
     expect(again.findings).toEqual([]);
+  });
+});
+
+describe('the reconcile pass, one project refused', () => {
+  it("a project Jira refuses to search (400 \"The value 'X' does not exist for the field 'project'\": gone, renamed, or no Browse projects) is skipped and named; the others are still reconciled", async () => {
+    jira.sim.state.indexLagMs = 0;
+    const c = jira.client();
+    const properties = [{ key: MESSAGE_PROPERTY, value: { id: 'twice@acme.example', sha256: 'ab', complete: true } }];
+    const a = await c.createIssue({ project: { key: 'SUP' }, issuetype: { name: 'Task' }, summary: 'twice' }, { properties });
+    const b = await c.createIssue({ project: { key: 'SUP' }, issuetype: { name: 'Task' }, summary: 'twice' }, { properties });
+    // A project that exists but that the token may not browse answers as one that does not exist.
+    jira.sim.state.addProject({ key: 'HIDDEN', name: 'Hidden', issueTypes: ['Task'] });
+    const admin = jira.sim.state.accounts.get(jira.site.admin.accountId)!;
+    admin.siteAdmin = false;
+    admin.permissions = new Set(GLOBAL_PERMISSIONS);
+    admin.projectPermissions = new Map([['SUP', new Set(PROJECT_PERMISSIONS)]]);
+    const report = await reconcilePass({ redis, prefix, client: c, projects: ['OLD', 'HIDDEN', 'SUP'] });
+    expect(report.skipped).toEqual([
+      { project: 'OLD', why: expect.stringContaining("The value 'OLD' does not exist for the field 'project'.") },
+      { project: 'HIDDEN', why: expect.stringContaining("The value 'HIDDEN' does not exist for the field 'project'.") },
+    ]);
+    expect(report.findings).toEqual([expect.objectContaining({ kept: a.key, resolved: [b.key] })]);
   });
 });
 

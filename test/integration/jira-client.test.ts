@@ -1,11 +1,14 @@
 // The Jira client over real HTTP against the simulator: every typed outcome, and the token
 // never showing up in an error or a log line.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError } from '../../src/core/errors.js';
-import { AlreadyExistsError, JiraNoAnswerError, JiraServerError, PermissionError } from '../../src/jira/index.js';
+import { AlreadyExistsError, IssueLimitError, JiraNoAnswerError, JiraServerError, PermissionError } from '../../src/jira/index.js';
 import { createLogger } from '../../src/core/log.js';
 import { startJiraSim } from '../../src/jira-sim/index.js';
+import { GLOBAL_PERMISSIONS, PROJECT_PERMISSIONS } from '../../src/jira-sim/state.js';
 import { withSim } from '../helpers/jira-sim.js';
 
 const jira = withSim();
@@ -32,6 +35,10 @@ describe('Jira client: lookups', () => {
     const r = await jira().client().findUsersByEmail('quiet@partner.example');
     expect(r).toEqual({ accounts: [expect.objectContaining({ accountId: jira().site.users.hidden.accountId })], emailHidden: true });
     expect(r.accounts[0]!.emailAddress).toBeUndefined();
+  });
+
+  it("a deactivated account is not found by its email: Jira's user search returns active users only", async () => {
+    expect(await jira().client().findUsersByEmail('former@acme.example')).toEqual({ accounts: [], emailHidden: false });
   });
 
   it('an unknown email with a working token is a real "no such user"', async () => {
@@ -255,6 +262,41 @@ describe('Jira client: typed failures', () => {
     expect(e.message).toMatch(/timed out after 300 ms/);
   });
 
+  it('an answer larger than 16 MiB is cut and is a JiraNoAnswerError saying what to check, with or without Content-Length', async () => {
+    // A jira.site pointing at something that is not Jira, or a proxy's endless page: not held in memory.
+    const big = 17 * 1024 * 1024; // the cap (MAX_ANSWER_BYTES, src/jira/core.ts) is 16 MiB
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    const server = createServer((req, res) => {
+      const declared = req.url?.includes('/user/search') ?? false;
+      res.writeHead(200, { 'content-type': 'application/json', ...(declared ? { 'content-length': String(big) } : {}) });
+      let sent = 0;
+      const more = (): void => {
+        while (sent < big) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      res.write('[');
+      more();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const seen: { status: number; error?: string }[] = [];
+      const c = jira().client({ baseUrl: url, onResponse: (i) => seen.push(i) });
+      for (const call of [() => c.findUsersByEmail('bob@partner.example'), () => c.myself()]) {
+        const e = await failure(call());
+        expect(e).toBeInstanceOf(JiraNoAnswerError);
+        expect(e.message).toMatch(/with more than 16 MiB: not read.*check that jira\.site/);
+      }
+      expect(seen.map((s) => s.error)).toEqual([expect.stringMatching(/answer over/), expect.stringMatching(/answer over/)]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it('other 4xx are PermanentError carrying Jira\'s words (platform errors and JSM errorMessage)', async () => {
     const c = jira().client();
     const e1 = await failure(c.createIssue({ project: { key: 'SUP' }, issuetype: { name: 'Task' } }));
@@ -264,6 +306,45 @@ describe('Jira client: typed failures', () => {
     expect(e2).toBeInstanceOf(PermanentError);
     expect(e2.message).toContain("The service desk '99' does not exist.");
     expect(await failure(c.getIssue('SUP-404'))).toBeInstanceOf(NotFoundError);
+  });
+
+  it("an issue at Jira Cloud's per-issue limits: a comment is an IssueLimitError (413), an upload a PermanentError (413), other issues take both", async () => {
+    const { sim } = jira();
+    const c = jira().client();
+    sim.state.issueLimits = { comments: 1, attachments: 1 };
+    const doc = { type: 'doc' as const, version: 1 as const, content: [{ type: 'paragraph', content: [{ type: 'text', text: 'x' }] }] };
+    const full = await c.createIssue({ project: { key: 'SUP' }, issuetype: { name: 'Task' }, summary: 'Full' });
+    await c.addComment(full.key, doc);
+    await c.addAttachment(full.key, 'a.txt', new Uint8Array([1]), 'text/plain');
+    const e = await failure(c.addComment(full.key, doc));
+    expect(e).toBeInstanceOf(IssueLimitError);
+    expect(e.message).toMatch(/per-issue limit of comments.*\(413\)/);
+    const up = await failure(c.addAttachment(full.key, 'b.txt', new Uint8Array([2]), 'text/plain'));
+    expect(up).toBeInstanceOf(PermanentError);
+    expect(up).not.toBeInstanceOf(IssueLimitError);
+    expect(up.message).toContain('(413)');
+    expect(sim.state.issue(full.key)!.comments).toHaveLength(1);
+    expect(sim.state.issue(full.key)!.attachments).toHaveLength(1);
+    const other = await c.createIssue({ project: { key: 'SUP' }, issuetype: { name: 'Task' }, summary: 'Other' });
+    await c.addComment(other.key, doc);
+  });
+
+  it('a JSM request raised on behalf of a customer needs agent access (403, a PermissionError, not AuthError); without Create issues none at all', async () => {
+    const { sim, site } = jira();
+    const customer = sim.state.addAccount({ email: 'cust@partner.example', displayName: 'Cust', accountType: 'customer' });
+    sim.state.serviceDesks.get('1')!.customers.add(customer.accountId);
+    const admin = sim.state.accounts.get(site.admin.accountId)!;
+    admin.siteAdmin = false;
+    admin.permissions = new Set(GLOBAL_PERMISSIONS);
+    admin.projectPermissions = new Map([['HD', new Set(PROJECT_PERMISSIONS.filter((p) => p !== 'SERVICEDESK_AGENT'))]]);
+    const input = { serviceDeskId: '1', requestTypeId: '10', summary: 's', description: 'd', raiseOnBehalfOf: customer.accountId };
+    const e = await failure(jira().client().createRequest(input));
+    expect(e).toBeInstanceOf(PermissionError);
+    expect(e.message).toMatch(/\(403\).*only agents of the service desk can/);
+    // Its own request (no one else named) an agent-less account with Create issues may raise.
+    await jira().client().createRequest({ ...input, raiseOnBehalfOf: admin.accountId });
+    admin.projectPermissions = new Map([['HD', new Set(['BROWSE_PROJECTS'])]]);
+    expect(await failure(jira().client().createRequest({ ...input, raiseOnBehalfOf: admin.accountId }))).toBeInstanceOf(PermissionError);
   });
 
   it('reports each call to onResponse (status 0 when no answer came)', async () => {

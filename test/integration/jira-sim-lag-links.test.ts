@@ -53,6 +53,33 @@ describe('Jira simulator: search lag', () => {
   });
 });
 
+describe('Jira simulator: what Jira Cloud removed or refuses', () => {
+  it('the old JQL search answers 410 with Jira\'s message; a project clause naming no visible project is a 400; a text over 32,767 characters a 400; a comment past the per-issue limit a 413', async () => {
+    const { sim, call } = await rig({ indexLagMs: 0 });
+    try {
+      for (const [method, path] of [['GET', '/rest/api/3/search?jql=project%3DSUP'], ['POST', '/rest/api/3/search'], ['GET', '/rest/api/2/search?jql=project%3DSUP']] as const) {
+        const r = await call(path, { method, ...(method === 'POST' ? { body: { jql: 'project = SUP' } } : {}) });
+        expect(r.status).toBe(410);
+        expect(r.body).toEqual({ errorMessages: [expect.stringMatching(/^The requested API has been removed\. Please migrate to the \/rest\/api\/3\/search\/jql API\./)], errors: {} });
+      }
+      const refused = await call('/rest/api/3/search/jql', { method: 'POST', body: { jql: 'project in (SUP, OLD)' } });
+      expect(refused.status).toBe(400);
+      expect(refused.body).toMatchObject({ errorMessages: ["The value 'OLD' does not exist for the field 'project'."] });
+      const doc = (text: string) => ({ type: 'doc', version: 1, content: [{ type: 'paragraph', content: [{ type: 'text', text }] }] });
+      const long = await call('/rest/api/3/issue', { method: 'POST', body: { fields: { project: { key: 'SUP' }, issuetype: { name: 'Task' }, summary: 's', description: doc('x'.repeat(32_768)) } } });
+      expect(long.status).toBe(400);
+      expect(long.body).toMatchObject({ errors: { description: 'The entered text is too long. It exceeds the allowed limit of 32,767 characters.' } });
+      const made = await call('/rest/api/3/issue', { method: 'POST', body: { fields: { project: { key: 'SUP' }, issuetype: { name: 'Task' }, summary: 's', description: doc('x'.repeat(32_767)) } } });
+      expect(made.status).toBe(201);
+      sim.state.issueLimits.comments = 1;
+      expect((await call(`/rest/api/3/issue/${String(made.body!.key)}/comment`, { method: 'POST', body: { body: doc('one') } })).status).toBe(201);
+      expect((await call(`/rest/api/3/issue/${String(made.body!.key)}/comment`, { method: 'POST', body: { body: doc('two') } })).status).toBe(413);
+    } finally {
+      await sim.close();
+    }
+  });
+});
+
 describe('Jira simulator: rate limits by scope, hidden issues, links, transitions', () => {
   it('a per-issue 429 names its reason and holds that issue only (no earlyRetry for other issues)', async () => {
     const { sim, call } = await rig({ indexLagMs: 0 });

@@ -107,6 +107,42 @@ describe('Jira simulator: Jira\'s unpleasant corners', () => {
     expect(ok.body).toMatchObject({ values: [expect.objectContaining({ displayName: 'Carol Customer' })] });
   });
 
+  it('JSM request comments: a Jira user who is not an agent adds internal notes, not public replies; without Add Comments neither', async () => {
+    const { sim } = jira();
+    const req = await call('/rest/servicedeskapi/request', { method: 'POST', body: { serviceDeskId: '1', requestTypeId: '10', requestFieldValues: { summary: 'VPN' } } });
+    const key = (req.body as { issueKey: string }).issueKey;
+    // A collaborator: browses the desk's project and comments, is no agent (no SERVICEDESK_AGENT).
+    const dev = sim.state.addAccount({ email: 'dev@acme.example', products: ['jira-software'], projectPermissions: { HD: ['BROWSE_PROJECTS', 'ADD_COMMENTS'] } });
+    const auth = basic('dev@acme.example', sim.state.addToken({ accountId: dev.accountId }));
+    const comment = (isPublic: boolean) => call(`/rest/servicedeskapi/request/${key}/comment`, { method: 'POST', auth, body: { body: 'looked at it', public: isPublic } });
+    expect((await comment(false)).status).toBe(201);
+    const pub = await comment(true);
+    expect(pub.status).toBe(403);
+    expect(pub.body).toMatchObject({ errorMessage: expect.stringMatching(/only agents/) });
+    dev.projectPermissions.get('HD')!.delete('ADD_COMMENTS');
+    expect(await comment(false)).toMatchObject({ status: 403, body: { errorMessage: 'You do not have permission to comment on this request.' } });
+    expect(sim.state.issue(key)!.comments.map((c) => c.internal)).toEqual([true]);
+  });
+
+  it('a refused comment: 400 with Jira\'s words by default (403 when told); a status denying comments refuses, jira.issue.editable=false alone does not', async () => {
+    const { sim } = jira();
+    const issue = sim.state.createIssue(sim.state.project('SUP')!, { summary: 's', status: { name: 'Closed', statusCategory: { key: 'done' } } });
+    const adf = { type: 'doc', version: 1, content: [{ type: 'paragraph', content: [{ type: 'text', text: 'hi' }] }] };
+    const comment = () => call(`/rest/api/3/issue/${issue.key}/comment`, { method: 'POST', body: { body: adf } });
+    sim.state.statusProperties.set('Closed', { 'jira.issue.editable': 'false' });
+    expect((await comment()).status).toBe(201);
+    sim.state.statusProperties.set('Closed', { 'jira.issue.editable': 'false', 'jira.permission.comment.denied': '' });
+    expect(await comment()).toMatchObject({ status: 400, body: { errorMessages: ['Mailroom (workaround user), you do not have the permission to comment on this issue.'], errors: {} } });
+    sim.state.commentRefusalStatus = 403;
+    expect((await comment()).status).toBe(403);
+    // The JSM call meets the same lock (403, JSM's shape) on a request in that status.
+    const req = await call('/rest/servicedeskapi/request', { method: 'POST', body: { serviceDeskId: '1', requestTypeId: '10', requestFieldValues: { summary: 'VPN' } } });
+    const key = (req.body as { issueKey: string }).issueKey;
+    sim.state.issue(key)!.fields.status = { name: 'Closed', statusCategory: { key: 'done' } };
+    expect(await call(`/rest/servicedeskapi/request/${key}/comment`, { method: 'POST', body: { body: 'x', public: false } })).toMatchObject({ status: 403 });
+    expect(issue.comments).toHaveLength(1);
+  });
+
   it('attachments need X-Atlassian-Token: no-check (403 XSRF without)', async () => {
     const { sim } = jira();
     sim.state.createIssue(sim.state.project('SUP')!, { summary: 's' });

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { RateLimitedError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
-import { createRetryAfterGate } from '../../src/jira/retry-after.js';
+import { MAX_RETRY_AFTER_MS } from '../../src/jira/classify.js';
+import { createRetryAfterGate, retryAfterKey } from '../../src/jira/retry-after.js';
 import type { AdfDoc } from '../../src/jira/types.js';
 import { jiraClientFactory, type JiraClientFactory } from '../../src/token/runtime.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
@@ -142,4 +143,29 @@ describe('the shared Retry-After hold', () => {
       deafConn.disconnect();
     }
   });
+
+  it('a window longer than the cap, stored by an older version or by hand, holds an hour at most and is cut in Redis too', { timeout: 10_000 }, async () => {
+    const site = 'far-future.example';
+    const k = retryAfterKey(prefix, site);
+    // What a Retry-After date in 9999 left before the cap: a key for thousands of years.
+    await redis.set(k, '1', 'PX', 1e14);
+    const gate = createRetryAfterGate({ redis: conns[0]!, prefix, site });
+    const e = await gate.check().then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(RateLimitedError);
+    expect((e as RateLimitedError).retryAfterMs).toBeLessThanOrEqual(MAX_RETRY_AFTER_MS);
+    await waitUntil(async () => (await redis.pttl(k)) <= MAX_RETRY_AFTER_MS);
+    expect(await redis.pttl(k)).toBeGreaterThan(0);
+    // A process's own trip (a caller's figure) is capped before it is shared.
+    const other = retryAfterKey(prefix, 'far-trip.example');
+    await createRetryAfterGate({ redis: conns[1]!, prefix, site: 'far-trip.example' }).trip(1e12);
+    expect(await redis.pttl(other)).toBeLessThanOrEqual(MAX_RETRY_AFTER_MS);
+  });
 });
+
+async function waitUntil(ok: () => Promise<boolean>, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error('not within 5 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

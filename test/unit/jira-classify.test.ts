@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError } from '../../src/core/errors.js';
 import { JiraServerError, PermissionError } from '../../src/jira/errors.js';
-import { classifyAnswer, DEFAULT_RETRY_AFTER_MS, jiraErrorText, parseRateLimitReset, parseRetryAfter } from '../../src/jira/classify.js';
+import { classifyAnswer, DEFAULT_RETRY_AFTER_MS, jiraErrorText, parseRateLimitReset, parseRetryAfter, retryAfterOf, ROLE_MEMBERSHIP } from '../../src/jira/classify.js';
 
 const NOW = Date.parse('2026-11-28T12:00:00Z');
 
@@ -23,6 +23,17 @@ describe('parseRetryAfter', () => {
 
   it.each([null, undefined, '', 'soon', '-5'])('%s is unreadable', (v) => {
     expect(parseRetryAfter(v, NOW)).toBeUndefined();
+  });
+});
+
+describe('retryAfterOf', () => {
+  it('holds every worker at most an hour, whatever the header says', () => {
+    // Before: Retry-After 1e20 s, or a date in 9999, stopped all Jira work until a restart.
+    for (const h of [{ 'Retry-After': '100000000000000000000' }, { 'Retry-After': 'Fri, 31 Dec 9999 23:59:59 GMT' }, { 'X-RateLimit-Reset': '9999-12-31T23:59:59Z' }] as Record<string, string>[]) {
+      expect(retryAfterOf(429, new Headers(h), NOW)).toBe(3_600_000);
+      expect((answer(429, h) as RateLimitedError).retryAfterMs).toBe(3_600_000);
+    }
+    expect(retryAfterOf(429, new Headers({ 'Retry-After': '1800' }), NOW)).toBe(1_800_000);
   });
 });
 
@@ -83,6 +94,31 @@ describe('classifyAnswer', () => {
     expect((e as PermissionError).permission).toBe('MODIFY_REPORTER');
     const other = classifyAnswer({ operation: 'createIssue', status: 400, headers: new Headers(), body: { errors: { summary: 'required' } }, now: NOW });
     expect(other).not.toBeInstanceOf(PermissionError);
+  });
+
+  it('a refused comment is a missing ADD_COMMENTS whether Jira answers 400 (its known answer) or 403', () => {
+    const words = { errorMessages: ['Mailroom Bot, you do not have the permission to comment on this issue.'], errors: {} };
+    for (const status of [400, 403]) {
+      const e = classifyAnswer({ operation: 'addComment', status, headers: new Headers(), body: words, now: NOW });
+      expect(e, String(status)).toBeInstanceOf(PermissionError);
+      expect(e).not.toBeInstanceOf(AuthError);
+      expect((e as PermissionError).permission).toBe('ADD_COMMENTS');
+      expect(e!.message).toMatch(/you do not have the permission to comment on this issue/);
+    }
+    // Any other 400 on a comment stays a bad request of ours.
+    const invalid = classifyAnswer({ operation: 'addComment', status: 400, headers: new Headers(), body: { errorMessages: [], errors: { comment: 'Comment body is not valid!' } }, now: NOW });
+    expect(invalid).toBeInstanceOf(PermanentError);
+    expect(invalid).not.toBeInstanceOf(PermissionError);
+  });
+
+  it('a comment restricted to a role the caller is not in, or that the site lacks (400 commentLevel), is a role refusal, not a bad request nor a token', () => {
+    for (const words of ['You are currently not a member of the project role: Developers.', 'Role with id: Administrators does not exist.']) {
+      const e = classifyAnswer({ operation: 'addComment', status: 400, headers: new Headers(), body: { errorMessages: [], errors: { commentLevel: words } }, now: NOW });
+      expect(e, words).toBeInstanceOf(PermissionError);
+      expect(e).not.toBeInstanceOf(AuthError);
+      expect((e as PermissionError).permission).toBe(ROLE_MEMBERSHIP);
+      expect(e!.message).toContain(words);
+    }
   });
 
   it('429 carries Retry-After and the reason', () => {

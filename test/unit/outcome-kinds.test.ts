@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AuthError, NotFoundError, PermanentError, RateLimitedError, RetryableError } from '../../src/core/errors.js';
-import { AlreadyExistsError, JiraNoAnswerError, JiraServerError, PermissionError, UserNotFoundYetError } from '../../src/jira/errors.js';
+import { AlreadyExistsError, IssueLimitError, JiraNoAnswerError, JiraServerError, PermissionError, UserNotFoundYetError } from '../../src/jira/errors.js';
 import { outcomeOf, type Outcome } from '../../src/station/worker.js';
 import { TokenKeyError, TokenPausedError, TokenUnavailableError } from '../../src/token/errors.js';
 import { sourceFiles } from '../helpers/code-shape.js';
@@ -22,6 +22,7 @@ const KINDS: [string, Error, Outcome['action']][] = [
   ['AlreadyExistsError', new AlreadyExistsError('user exists'), 'fail-permanently'],
   ['JiraServerError', new JiraServerError('500', 500), 'retry'],
   ['JiraNoAnswerError', new JiraNoAnswerError('socket hang up'), 'retry'],
+  ['IssueLimitError', new IssueLimitError('413: the issue holds its most comments', 'add comment'), 'fail-permanently'],
   ['PermissionError', new PermissionError('403 on SUP', 'CREATE_ISSUES', 'create issue'), 'fail-permanently'],
   ['UserNotFoundYetError', new UserNotFoundYetError('user not found yet', 'acc-1'), 'retry'],
   ['TokenPausedError', new TokenPausedError('gate tripped'), 'pause-for-auth'],
