@@ -82,12 +82,17 @@ async function actOn(client: ImapFlow, after: Exclude<AfterAction, { action: 'no
       ? (set: string) => client.messageFlagsAdd(set, [after.flag], { uid: true })
       : async (set: string) => {
           if (await client.messageMove(set, after.folder, { uid: true })) return true;
-          // Most likely the target does not exist yet ([TRYCREATE]): create it, then try again.
-          await client.mailboxCreate(after.folder);
+          // Most likely the target does not exist yet ([TRYCREATE]): create it, then try again. A
+          // refused CREATE says nothing about this set: a server without [ALREADYEXISTS] (RFC 5530)
+          // refuses to create a folder that is there, and its refusal failed the whole turn, so
+          // one message the server would not move kept every other one of its batch in place.
+          await client.mailboxCreate(after.folder).catch(() => undefined);
           return !!(await client.messageMove(set, after.folder, { uid: true }));
         };
   const refused = new Set<number>();
   if (uids.length === 0 || (await act(uids.join(',')))) return refused;
+  // imapflow answers a MOVE cut off by a lost connection with false too: not a refusal.
+  if (!client.usable) throw new RetryableError('the connection to the server was lost during the action');
   if (uids.length === 1) return refused.add(uids[0]!);
   for (const uid of uids) if (!(await act(String(uid)))) refused.add(uid);
   return refused;
@@ -102,24 +107,57 @@ interface Waiting extends ActionTarget {
 }
 
 /**
- * The actions asked for one mailbox go out together: jobs that arrive while its connection is
- * busy (or still logging in) wait, and the next turn on the connection takes all of them (up to
- * MAX_ACTION_BATCH) in one applyActions. A burst of 300 delivered mails was 900 IMAP commands,
- * one after another on the mailbox's one connection; a slow server's round trips made that
- * minutes. A failed turn fails each job in it, and BullMQ retries each on its own.
+ * How long the first action asked for a mailbox waits for others before its turn: mail finishes
+ * downstream one at a time, 20 ms apart in a burst of 50/s, and a turn is three IMAP commands
+ * (NOOP, SEARCH, STORE or MOVE) however many it carries. Without the wait, 251 of 269 turns in
+ * the new-sender burst carried one action (bench/new-senders.ts): three commands per mail on the
+ * poller and Dovecot, off the path anyone waits on. Nobody waits on a mail's action.
  */
-function actionBatcher(connections: Connections) {
-  const byMailbox = new Map<string, { waiting: Waiting[]; scheduled: boolean }>();
+export const ACTION_GATHER_MS = 200;
 
-  function turn(mailbox: MailboxConfig, q: { waiting: Waiting[]; scheduled: boolean }): void {
+/**
+ * How long a job waits in hand for its mailbox's turn before giving its worker slot back
+ * (parked, no attempt spent, back in ACTION_STUCK_PARK_MS). A turn is a login and three
+ * commands: seconds at worst. A server that accepts the connection and then never answers (a
+ * black hole, a hung proxy) holds a turn until imapflow's socket timeout, five minutes; the
+ * station's 32 slots are shared by every mailbox, and one mailbox's jobs waiting out those five
+ * minutes held all of them, so no other mailbox's mail was moved or flagged meanwhile. Once one
+ * job of a mailbox gave up, the mailbox's next jobs are parked at once until a turn ends.
+ */
+export const ACTION_TURN_DUE_MS = 10_000;
+export const ACTION_STUCK_PARK_MS = 30_000;
+
+/** Its mailbox's turn is overdue: the job is parked (runAction), not failed. */
+export class TurnOverdue extends Error {}
+
+/**
+ * The actions asked for one mailbox go out together: the first waits ACTION_GATHER_MS, jobs that
+ * arrive meanwhile or while its connection is busy (or still logging in) wait with it, and the
+ * turn on the connection takes all of them (up to MAX_ACTION_BATCH) in one applyActions. A burst
+ * of 300 delivered mails was 900 IMAP commands, one after another on the mailbox's one
+ * connection; a slow server's round trips made that minutes. A failed turn fails each job in it,
+ * and BullMQ retries each on its own.
+ */
+type MailboxTurns = { waiting: Waiting[]; scheduled: boolean; stuck: boolean };
+
+function actionBatcher(connections: Connections, gatherMs: number, dueMs = ACTION_TURN_DUE_MS) {
+  const byMailbox = new Map<string, MailboxTurns>();
+
+  function turn(mailbox: MailboxConfig, q: MailboxTurns, waitMs: number): void {
     q.scheduled = true;
+    if (waitMs > 0) {
+      setTimeout(() => turn(mailbox, q, 0), waitMs);
+      return;
+    }
     let batch: Waiting[] | undefined;
     connections
       .withClient(mailbox, (c) => {
         q.scheduled = false;
         batch = q.waiting.splice(0, MAX_ACTION_BATCH);
-        if (q.waiting.length > 0) turn(mailbox, q);
-        return applyActions(c, mailbox.imap!.folder, mailbox.after, batch);
+        // More than one set's worth waiting: the rest goes in the next turn, at once.
+        if (q.waiting.length > 0) turn(mailbox, q, 0);
+        // Everyone of this turn gave up waiting for it: nothing to do on the connection.
+        return batch.length === 0 ? Promise.resolve([]) : applyActions(c, mailbox.imap!.folder, mailbox.after, batch);
       })
       .then(
         (outcomes) => batch!.forEach((w, i) => (outcomes[i] instanceof Error ? w.failed(outcomes[i]) : w.done(outcomes[i] as ActionOutcome))),
@@ -131,15 +169,27 @@ function actionBatcher(connections: Connections) {
           }
           for (const w of batch) w.failed(err);
         },
-      );
+      )
+      .finally(() => (q.stuck = false));
   }
 
   return (mailbox: MailboxConfig, target: ActionTarget): Promise<ActionOutcome> =>
     new Promise((done, failed) => {
       let q = byMailbox.get(mailbox.id);
-      if (!q) byMailbox.set(mailbox.id, (q = { waiting: [], scheduled: false }));
-      q.waiting.push({ ...target, done, failed });
-      if (!q.scheduled) turn(mailbox, q);
+      if (!q) byMailbox.set(mailbox.id, (q = { waiting: [], scheduled: false, stuck: false }));
+      if (q.stuck) return failed(new TurnOverdue(`mailbox ${mailbox.id}: its server has not finished a turn in ${dueMs / 1000} s`));
+      // Settled by its turn, or by giving up on it: then it leaves the queue (a batch in flight
+      // that ends later changes nothing; the action is idempotent, and its job comes back).
+      const due = setTimeout(() => {
+        q.stuck = true;
+        const at = q.waiting.indexOf(w);
+        if (at >= 0) q.waiting.splice(at, 1);
+        failed(new TurnOverdue(`mailbox ${mailbox.id}: its server has not finished a turn in ${dueMs / 1000} s`));
+      }, dueMs);
+      const settle = <A>(f: (a: A) => void) => (a: A) => (clearTimeout(due), f(a));
+      const w: Waiting = { ...target, done: settle(done), failed: settle(failed) };
+      q.waiting.push(w);
+      if (!q.scheduled) turn(mailbox, q, gatherMs);
     });
 }
 
@@ -239,9 +289,12 @@ async function runAction(
   const jobLog = ctx.log;
   try {
     const outcome = await act(mailbox, { uidvalidity: data.uidvalidity, uid: data.uid });
-    jobLog.info({ mailbox: mailbox.id, uid: data.uid, outcome }, 'mailbox action done');
+    // Every mail ends here: routine, at debug (its delivery is the one info line a mail gets).
+    jobLog.debug({ mailbox: mailbox.id, uid: data.uid, outcome }, 'mailbox action done');
     return { outcome };
   } catch (err) {
+    // Its slot goes to other mailboxes' actions; this one comes back (ACTION_TURN_DUE_MS).
+    if (err instanceof TurnOverdue) return ctx.park(Date.now() + ACTION_STUCK_PARK_MS, err.message);
     if (err instanceof PermanentError || err instanceof RetryableError) throw err;
     const imap = mailbox.imap;
     const f = classifyImapFailure(err, { host: imap.host, port: imap.port, user: imap.user, folder: imap.folder, oauth: imap.auth?.provider });
@@ -268,7 +321,7 @@ export function mailboxActionsStation(): Station {
     // The role (poller) is already bound to the logger; job lines get `queue` from the worker.
     prepare: async ({ ctx: { config }, redis, logger }) => actionConnections(config, redis, logger.child({ queue: mailboxActions.name })),
     process: ({ ctx: { config }, redis }, connections) => {
-      const act = actionBatcher(connections);
+      const act = actionBatcher(connections, ACTION_GATHER_MS);
       return (data, ctx) => runAction({ config, redis, act }, data, ctx);
     },
     release: async (connections) => connections.closeAll(),

@@ -105,16 +105,23 @@ function toView(mailboxId: string, h: Record<string, string>, now: number, stale
 
 /**
  * Ask the poller that holds a mailbox to end its backoff or parking and try again now. It reads
- * the request at its next heartbeat; the key expires if no poller takes it (a poller that
- * starts later tries at once anyway).
+ * the request at its next heartbeat (a poller that takes the lock later, when it finds the
+ * mailbox parked); the key expires if no poller takes it.
  */
 export async function requestWake(redis: Redis, prefix: string, mailboxId: string): Promise<void> {
   await redis.set(imapKeys.wake(prefix, mailboxId), new Date().toISOString(), 'PX', WAKE_REQUEST_TTL_MS);
 }
 
-/** Take a wake request for this mailbox, if there is one (DEL: only one reader takes it). */
-export async function takeWake(redis: Redis, prefix: string, mailboxId: string): Promise<boolean> {
-  return (await redis.del(imapKeys.wake(prefix, mailboxId))) > 0;
+const TAKE_WAKE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[2]) else return 0 end`;
+
+/**
+ * Take a wake request for this mailbox, if there is one and `lockToken` holds the mailbox's lock
+ * (DEL: only one reader takes it). A reader that lost its lock and has not noticed yet must not
+ * take a request meant for the new holder.
+ */
+export async function takeWake(redis: Redis, prefix: string, mailboxId: string, lockToken: string): Promise<boolean> {
+  const r = (await redis.eval(TAKE_WAKE, 2, imapKeys.lock(prefix, mailboxId), imapKeys.wake(prefix, mailboxId), lockToken)) as number;
+  return r > 0;
 }
 
 /** A wake request outlives a few missed heartbeats, not an outage: stale requests do not linger. */

@@ -25,6 +25,8 @@ export interface MessageMeta {
 export interface IngestOptions {
   mailboxId: string;
   uidvalidity: string;
+  /** The cursor's epoch (cursor.ts): '' until the server gave out UIDs again. */
+  epoch?: string;
   store: MailStore;
   queue: Queue;
   retry?: Partial<Record<string, RetryConfig>>;
@@ -112,7 +114,7 @@ export async function enqueueMail(item: { uid: number; record: MailRecord; inter
   const arrived = internalDate && !Number.isNaN(internalDate.getTime()) ? { internalDate: internalDate.toISOString() } : {};
   const job = await addJob(opts.queue, mailInbound, {
     mailboxId: opts.mailboxId,
-    origin: { kind: 'imap' as const, uidvalidity: opts.uidvalidity, uid, ...arrived },
+    origin: { kind: 'imap' as const, uidvalidity: opts.uidvalidity, uid, ...arrived, ...(opts.epoch ? { epoch: opts.epoch } : {}) },
     record,
     receivedAt: new Date().toISOString(),
   }, opts.retry);
@@ -135,6 +137,12 @@ async function streamed(stream: Readable, store: MailStore, headBytes: number, p
     },
   });
   stream.on('error', (e) => tap.destroy(e));
+  // The store's pipeline rejects with tap's error, but does not listen on tap all the time
+  // (before it is set up, after it has failed), and pipe() re-throws an error of its destination
+  // that nothing else listens for: a download imapflow stopped with bytes still in flight (a
+  // server sending more than twice the RFC822.SIZE it announced: DownloadOverflow) was an
+  // uncaught exception that ended the poller, every mailbox of it, at each new try.
+  tap.on('error', () => undefined);
   const rawRef = await store.putStream(stream.pipe(tap));
   // Only the head was kept: a mail cut there gets no delivery content (the deliverer makes it
   // from the raw mail); one that fit whole does.

@@ -11,6 +11,11 @@ export const imapKeys = {
   heartbeat: (prefix: string, mailboxId: string) => key(prefix, 'imap', mailboxId, 'heartbeat'),
   /** String, set by `mailroom mailboxes retry`: the poller holding the mailbox ends its backoff now. */
   wake: (prefix: string, mailboxId: string) => key(prefix, 'imap', mailboxId, 'wake'),
+  /**
+   * Hash { failures, nextAttemptAt, credential? }: the mailbox's run of refused logins, whoever
+   * holds its lock (see parking.ts). Deleted by a successful login.
+   */
+  login: (prefix: string, mailboxId: string) => key(prefix, 'imap', mailboxId, 'login'),
   /** Set of mailbox ids that ever wrote a heartbeat, so readers need no SCAN. */
   mailboxes: (prefix: string) => key(prefix, 'imap', 'mailboxes'),
 };

@@ -29,6 +29,9 @@ export async function checkMailboxLogin(
   const steps: CheckStep[] = [];
   let secret: string | { accessToken: string };
   const tokens = imapTokenSource(config, mailboxId, { logger, ...(redis ? { redis } : {}) });
+  const index = config.mailboxes.indexOf(mailbox);
+  const absent = (config.missingSecrets ?? []).find((m) => m.path.startsWith(`mailboxes[${index}].imap.auth.`));
+  if (imap.auth && absent) return [{ ok: false, what: `${absent.path}: ${absent.message}` }];
   if (tokens && imap.auth) {
     const endpoint = new URL(tokenEndpoint(imap.auth, config.secrets.oauth?.[`imap:${mailboxId}`] ?? {}));
     try {

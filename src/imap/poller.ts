@@ -13,6 +13,9 @@ import { inMemoryLimit } from './ingest.js';
 import { imapTls, type ImapSettings } from './connect.js';
 import { MailboxReader, type ReaderSettings } from './reader.js';
 import { imapTokenSource } from '../oauth/tokens.js';
+import { loadSecretKey, type SecretKey } from '../token/key.js';
+import { describeError } from '../core/errors.js';
+import { credentialFingerprint } from './parking.js';
 
 export interface PollerDeps {
   config: Config;
@@ -61,6 +64,7 @@ export function startPoller(deps: PollerDeps): Poller {
           onThreadsUnavailable: (why) => log.warn({ why }, 'parser threads unavailable: parsing on the main thread'),
         })
       : undefined;
+  const key = config.mailboxes.some((m) => m.imap) ? fingerprintKey(config, log) : undefined;
   for (const mailbox of config.mailboxes) {
     if (!mailbox.imap) continue;
     const tokens = imapTokenSource(config, mailbox.id, { logger: log, redis: deps.redis });
@@ -79,6 +83,7 @@ export function startPoller(deps: PollerDeps): Poller {
       mailbox: mailbox as typeof mailbox & { imap: ImapSettings },
       password,
       ...(tokens ? { tokens } : {}),
+      ...(key ? { credential: credentialFingerprint(key, config, mailbox) } : {}),
       redis: deps.redis,
       prefix: config.prefix,
       queue,
@@ -102,4 +107,22 @@ export function startPoller(deps: PollerDeps): Poller {
       await queue.close();
     },
   };
+}
+
+/**
+ * The install's secret key, to fingerprint each mailbox's login credential (so that a poller
+ * started with a fixed password tries a parked mailbox at once). Without one, a parked mailbox
+ * waits for its next attempt or `mailroom mailboxes retry`, whatever the configured password.
+ */
+function fingerprintKey(config: Config, log: Logger): SecretKey | undefined {
+  if (!config.secretKey.base64 && !config.secretKey.file) return undefined;
+  try {
+    return loadSecretKey(config.secretKey);
+  } catch (e) {
+    log.warn(
+      { err: describeError(e) },
+      'cannot use the secret key: a parked mailbox is not tried at once after its password is changed (run `mailroom mailboxes retry ID`)',
+    );
+    return undefined;
+  }
 }

@@ -31,6 +31,11 @@ export interface ReaderDeps {
   password: string;
   /** OAuth: a fresh access token per login (imap.auth). */
   tokens?: TokenSource;
+  /**
+   * A keyed fingerprint of the login's credential (parking.ts credentialFingerprint), when the
+   * install has a secret key: a mailbox parked for another credential is tried at once.
+   */
+  credential?: string;
   /** For the lock, cursor and heartbeat (short commands). */
   redis: Redis;
   prefix: string;
@@ -55,10 +60,11 @@ export const BURST_POLL_MS = 100;
 export const BURST_QUIET_MS = 2_000;
 
 /** How the reader's mails go into the store and the queue, for one UIDVALIDITY. */
-export function ingestOptionsOf(deps: ReaderDeps, uidvalidity: string): IngestOptions {
+export function ingestOptionsOf(deps: ReaderDeps, uidvalidity: string, epoch = ''): IngestOptions {
   return {
     mailboxId: deps.mailbox.id,
     uidvalidity,
+    epoch,
     store: deps.store,
     queue: deps.queue,
     retry: deps.retry,

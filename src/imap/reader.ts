@@ -2,18 +2,20 @@
 // its holder dies), connect, and from then on fetch every UID above the cursor for the current
 // UIDVALIDITY, enqueue each mail, then move the cursor. IDLE (or polling, for servers without
 // it) says when to look again; a periodic resync looks anyway, since IDLE is only a hint.
-// Failures back off with jitter; a password the server keeps refusing parks the mailbox.
+// Failures back off with jitter; a password the server keeps refusing parks the mailbox, whoever
+// holds its lock (reader-backoff.ts).
 import type { ImapFlow } from 'imapflow';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { imapClient } from './connect.js';
 import { advanceCursor, readCursor, startAfter } from './cursor.js';
-import { LockLostError, afterFailure, classifyImapFailure, type ImapFailure } from './failure.js';
-import { HEARTBEAT_INTERVAL_MS, takeWake, writeHeartbeat, type Heartbeat, type MailboxState } from './heartbeat.js';
+import { LockLostError, classifyImapFailure } from './failure.js';
+import { HEARTBEAT_INTERVAL_MS, writeHeartbeat, type Heartbeat, type MailboxState } from './heartbeat.js';
 import { ingestGroup, wantedOf, type Enqueued } from './batch.js';
 import { fetchGroups } from './ingest.js';
 import { imapKeys } from './keys.js';
 import { MailboxLock } from './lock.js';
+import { ReaderBackoff } from './reader-backoff.js';
 import { BURST_POLL_MS, BURST_QUIET_MS, ingestOptionsOf, type ReaderDeps } from './reader-deps.js';
 
 export type { ReaderDeps, ReaderSettings } from './reader-deps.js';
@@ -37,10 +39,9 @@ export class MailboxReader {
   private running: Promise<void> | undefined;
   private uidvalidity = '';
   private lastUid = 0;
-  private failures = 0;
-  private authFailures = 0;
-  /** Set by `mailroom mailboxes retry`: end the backoff (or parking) now. */
-  private woken = false;
+  /** The cursor's epoch (cursor.ts). */
+  private epoch = '';
+  private readonly backoff: ReaderBackoff;
   /** For the last mail enqueued: milliseconds from its arrival on the server to its job. */
   private lagMs: number | undefined;
   /** When this reader last enqueued a mail (epoch ms): polls instead of IDLE shortly after. */
@@ -54,6 +55,16 @@ export class MailboxReader {
       key: imapKeys.lock(deps.prefix, this.id),
       ttlMs: deps.settings.lockTtlMs,
       onLost: (reason) => this.onLockLost(reason),
+    });
+    this.backoff = new ReaderBackoff({
+      deps,
+      log: this.log,
+      lock: this.lock,
+      lost: () => this.lostReason !== undefined,
+      setState: (state) => (this.state = state),
+      beat: (patch) => this.beat(patch),
+      sleep: (ms) => this.sleep(ms),
+      wake: () => this.wakeSleep?.(),
     });
   }
 
@@ -99,8 +110,8 @@ export class MailboxReader {
         continue;
       }
       this.lostReason = undefined;
-      this.failures = 0;
-      this.authFailures = 0;
+      // Not the last hold's backoff or parking: resume() says what this one is.
+      this.state = 'connecting';
       this.log.info({ owner: this.lock.token }, 'took the mailbox lock: reading');
       this.startHeartbeat();
       await this.hold();
@@ -117,6 +128,7 @@ export class MailboxReader {
 
   /** Serve the mailbox while the lock is ours: connect, read, and back off on failures. */
   private async hold(): Promise<void> {
+    await this.backoff.resume();
     while (!this.stopping && this.lock.isHeld) {
       try {
         await this.session();
@@ -127,42 +139,8 @@ export class MailboxReader {
         const failure = classifyImapFailure(err, { host: imap.host, port: imap.port, user: imap.user, folder: imap.folder, oauth: imap.auth?.provider });
         // A refused token may have been revoked before its expiry: the next login asks for a new one.
         if (failure.kind === 'auth') this.deps.tokens?.invalidate();
-        await this.failed(failure);
+        await this.backoff.failed(failure);
       }
-    }
-  }
-
-  private async failed(failure: ImapFailure): Promise<void> {
-    this.failures++;
-    this.authFailures = failure.kind === 'auth' ? this.authFailures + 1 : 0;
-    const s = this.deps.settings;
-    const decision = afterFailure(
-      failure,
-      { failures: this.failures, authFailures: this.authFailures },
-      { minMs: s.reconnectMinMs, maxMs: s.reconnectMaxMs, authFailuresToPark: s.authFailuresToPark, parkedRetryMs: s.parkedRetryMs },
-    );
-    const next = new Date(Date.now() + decision.delayMs).toISOString();
-    // Parked: say what to fix, where, and how to try again without waiting.
-    const lastError =
-      decision.state === 'parked'
-        ? `${failure.message}: fix the password (on the server, or in ${this.deps.mailbox.imap.passwordEnv} and restart the poller), then run \`mailroom mailboxes retry ${this.id}\``
-        : failure.message;
-    const logAt = decision.state === 'parked' || this.failures === 1 ? 'warn' : 'info';
-    this.log[logAt](
-      { kind: failure.kind, reason: lastError, state: decision.state, retryInMs: decision.delayMs, failures: this.failures },
-      decision.state === 'parked' ? 'mailbox parked: the server keeps refusing the login' : 'IMAP trouble: will retry',
-    );
-    this.state = decision.state;
-    await this.beat({ state: decision.state, lastError, lastErrorAt: new Date().toISOString(), nextAttemptAt: next });
-    this.woken = false;
-    await this.sleep(decision.delayMs);
-    if (this.woken) {
-      this.woken = false;
-      this.log.info({ was: decision.state }, 'woken by `mailroom mailboxes retry`: trying again now');
-      // One more try: a password still refused parks the mailbox again at once (repeated
-      // refused logins can lock the account on the server), any other failure backs off afresh.
-      this.authFailures = Math.min(this.authFailures, this.deps.settings.authFailuresToPark - 1);
-      this.failures = 0;
     }
   }
 
@@ -199,17 +177,19 @@ export class MailboxReader {
     renewTimer?.unref();
     try {
       await client.connect();
+      await this.backoff.loggedIn();
       if (this.stopping || !this.lock.isHeld) return;
       const opened = await client.mailboxOpen(mailbox.imap.folder);
       const idleSupported = client.capabilities.has('IDLE');
-      this.failures = 0;
-      this.authFailures = 0;
+      this.backoff.failures = 0;
       const cursor = await readCursor(this.deps.redis, this.deps.prefix, this.id);
       this.uidvalidity = String(opened.uidValidity);
       this.lastUid = startAfter(cursor, this.uidvalidity);
+      this.epoch = cursor?.uidvalidity === this.uidvalidity ? (cursor.epoch ?? '') : '';
       if (cursor && cursor.uidvalidity !== this.uidvalidity) {
         this.log.warn({ was: cursor.uidvalidity, now: this.uidvalidity }, 'UIDVALIDITY changed: reading the mailbox again from its start');
       }
+      await this.rewindIfUidsReused(opened.uidNext);
       this.log.info({ folder: mailbox.imap.folder, uidvalidity: this.uidvalidity, after: this.lastUid, idleSupported }, 'mailbox open');
       await this.beat({ idleSupported, lastError: '', lastErrorAt: '', nextAttemptAt: '' });
 
@@ -274,6 +254,7 @@ export class MailboxReader {
         this.log.warn({ was: this.uidvalidity, now: uidvalidity }, 'UIDVALIDITY changed: reading the mailbox again from its start');
         this.uidvalidity = uidvalidity;
         this.lastUid = 0;
+        this.epoch = '';
       }
       const uids = ((await client.search({ uid: `${this.lastUid + 1}:*` }, { uid: true })) || [])
         .filter((u) => u > this.lastUid)
@@ -292,7 +273,7 @@ export class MailboxReader {
     const { mailbox } = this.deps;
     const doneFlag = mailbox.after.action === 'flag' ? mailbox.after.flag : undefined;
     const metas = await client.fetchAll(batch.join(','), { uid: true, size: true, internalDate: true, flags: true }, { uid: true });
-    const opts = ingestOptionsOf(this.deps, uidvalidity);
+    const opts = ingestOptionsOf(this.deps, uidvalidity, this.epoch);
     let done = 0;
     let lastBeat = Date.now();
     for (const group of fetchGroups(wantedOf(batch, metas, doneFlag, this.log), opts)) {
@@ -318,10 +299,34 @@ export class MailboxReader {
 
   private async moveCursor(uidvalidity: string, uid: number): Promise<void> {
     if (uid <= this.lastUid) return;
-    if (!(await advanceCursor(this.deps.redis, this.deps.prefix, this.id, this.lock.token, uidvalidity, uid))) {
+    if (!(await advanceCursor(this.deps.redis, this.deps.prefix, this.id, this.lock.token, uidvalidity, uid, this.epoch))) {
       throw new LockLostError(this.id);
     }
     this.lastUid = uid;
+  }
+
+  /**
+   * A UIDNEXT at or below the last UID read, under the same UIDVALIDITY: the server gives out
+   * UIDs again that it gave before (a mailbox restored from a backup with its UID list, which
+   * RFC 3501 forbids). Its new mail would sit below the cursor, never read; and a mail at a
+   * reused UID would have the job id of the one before it, its add a no-op. Read the folder
+   * again from its start under a new epoch (in the cursor and the job ids): a mail read before
+   * gets a second job, which its Message-ID or hash in the ledger makes a no-op downstream.
+   */
+  private async rewindIfUidsReused(uidNext: number | undefined): Promise<void> {
+    if (!uidNext || this.lastUid === 0 || uidNext > this.lastUid) return;
+    this.log.warn(
+      { uidvalidity: this.uidvalidity, uidNext, read: this.lastUid },
+      'UIDNEXT is below the mail already read under the same UIDVALIDITY (a restored mailbox?): reading the mailbox again from its start',
+    );
+    this.epoch = String(Date.now());
+    this.lastUid = 0;
+    // Kept at once, not with the first mail read: a folder found empty (its mail moved away)
+    // left the old position in the cursor, and once new mail took UIDNEXT past it before the
+    // next connection (a restart, a lost connection), that mail sat below it, never read.
+    if (!(await advanceCursor(this.deps.redis, this.deps.prefix, this.id, this.lock.token, this.uidvalidity, 0, this.epoch))) {
+      throw new LockLostError(this.id);
+    }
   }
 
   private onLockLost(reason: string): void {
@@ -350,7 +355,7 @@ export class MailboxReader {
       };
       // New-mail news ends a poll wait; only stop() and a lost lock cut a backoff short.
       const wake = () => {
-        if (this.stopping || this.lostReason || this.state === 'idle' || this.woken) done();
+        if (this.stopping || this.lostReason || this.state === 'idle' || this.backoff.woken) done();
       };
       const t = setTimeout(done, ms);
       this.wakeSleep = wake;
@@ -366,10 +371,7 @@ export class MailboxReader {
   private async tick(): Promise<void> {
     await this.beat({});
     if (this.state !== 'backoff' && this.state !== 'parked') return;
-    const woken = await takeWake(this.deps.redis, this.deps.prefix, this.id).catch(() => false);
-    if (!woken) return;
-    this.woken = true;
-    this.wakeSleep?.();
+    await this.backoff.lookForWake();
   }
 
   private stopHeartbeat(): void {

@@ -9,12 +9,12 @@ import { Queue } from 'bullmq';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/load.js';
-import { applyActions } from '../../src/imap/actions.js';
+import { ACTION_GATHER_MS, applyActions } from '../../src/imap/actions.js';
 import { readCursor } from '../../src/imap/cursor.js';
 import { readHeartbeats } from '../../src/imap/heartbeat.js';
 import { imapKeys } from '../../src/imap/keys.js';
 import type { Poller } from '../../src/imap/poller.js';
-import { silentLogger } from '../../src/core/log.js';
+import { createLogger, silentLogger } from '../../src/core/log.js';
 import { createMailStore } from '../../src/mail/store.js';
 import { mailInbound, mailboxActions } from '../../src/queues/catalog.js';
 import { addJob } from '../../src/queues/queue.js';
@@ -77,8 +77,12 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
     await rm(storeDir, { recursive: true, force: true });
   });
 
+  // What the poller logs, at every level: a routine action is the mail's business, not the log's.
+  const lines: { level: number; msg: string }[] = [];
+  const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(JSON.parse(l)) } });
+
   async function start(): Promise<Poller> {
-    const p = await startPollerWithActions({ config, redis, store: createMailStore(config, redis), logger: silentLogger, settings: { heartbeatIntervalMs: 300 } });
+    const p = await startPollerWithActions({ config, redis, store: createMailStore(config, redis), logger, settings: { heartbeatIntervalMs: 300 } });
     pollers.push(p);
     return p;
   }
@@ -128,6 +132,9 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
     // Done twice (a retried job): nothing left to move, no error.
     await actions.remove(`action|moves|${uv}|${uid}`);
     expect(await finish('moves', uv, uid)).toEqual({ outcome: 'not-found' });
+    // One line per mail at info is the deliverer's `mail delivered`; the routine move is debug.
+    const done = lines.filter((l) => l.msg === 'mailbox action done');
+    expect(done.map((l) => l.level)).toEqual([20, 20]);
   });
 
   it('sets the configured flag (two jobs at once on a fresh connection), and ignores an older UIDVALIDITY', async () => {
@@ -170,6 +177,28 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
     expect(flagged.every((m) => m.flags.includes('$MailroomDone'))).toBe(true);
   });
 
+  it('gathers the actions of mail that finishes one at a time (a burst downstream) into a turn or two', async () => {
+    // Mail finishes downstream ~20 ms apart in a burst: each action alone would be a turn of three
+    // commands. The first waits ACTION_GATHER_MS for the others.
+    const uids: number[] = [];
+    for (let n = 0; n < 8; n++) uids.push((await dovecot.appendRaw(testMail(`spread-${n}`), { user: 'flags@example.test' }))!);
+    const uv = await uidvalidityOf('flags');
+    await waitFor('the mails enqueued', async () => inbound.getJob(`flags:${uv}:${uids.at(-1)}`));
+    const stores = vi.spyOn(ImapFlow.prototype, 'messageFlagsAdd');
+    try {
+      const asked: Promise<unknown>[] = [];
+      for (const uid of uids) {
+        asked.push(finish('flags', uv, uid));
+        await new Promise((r) => setTimeout(r, ACTION_GATHER_MS / 10));
+      }
+      expect(await Promise.all(asked)).toEqual(uids.map(() => ({ outcome: 'flagged' })));
+      expect(stores.mock.calls.length).toBeGreaterThan(0);
+      expect(stores.mock.calls.length).toBeLessThanOrEqual(2);
+    } finally {
+      stores.mockRestore();
+    }
+  });
+
   it('fails only the message a server refuses in a set, and never reads a refused SEARCH as "none found"', async () => {
     const user = 'flags@example.test';
     const uids: number[] = [];
@@ -197,6 +226,35 @@ describe.skipIf(!!why)('IMAP poller: actions, lock, UIDVALIDITY', () => {
     } finally {
       await c.logout().catch(() => c.close());
     }
+  });
+
+  it('fails only the message a server will not MOVE, also on a server that refuses to CREATE a folder that is there', async () => {
+    const user = 'moves@example.test';
+    const uids: number[] = [];
+    for (let n = 0; n < 3; n++) uids.push((await dovecot.appendRaw(testMail(`no-move-${n}`), { user }))!);
+    const c = await dovecot.client(user);
+    try {
+      await c.mailboxCreate('Archive-R');
+      const uv = String(((await c.status('INBOX', { uidValidity: true })) as { uidValidity?: bigint }).uidValidity);
+      const bad = uids[1]!;
+      // The server will not move one message (a quota in the target, a size limit): any MOVE
+      // naming it is refused (imapflow answers a refused MOVE with false).
+      const real = c.messageMove.bind(c);
+      vi.spyOn(c, 'messageMove').mockImplementation(async (range, dest, opts) =>
+        String(range).split(',').includes(String(bad)) ? false : real(range, dest, opts),
+      );
+      // And it has no [ALREADYEXISTS] (RFC 5530): CREATE of a folder that is there is a plain NO,
+      // which imapflow throws. Before, that failed the whole turn: every job of the batch, each time.
+      vi.spyOn(c, 'mailboxCreate').mockRejectedValue(Object.assign(new Error('Command failed'), { responseStatus: 'NO', responseText: 'Mailbox exists' }));
+      const out = await applyActions(c, 'INBOX', { action: 'move', folder: 'Archive-R' }, uids.map((uid) => ({ uidvalidity: uv, uid })));
+      expect(out[0]).toBe('moved');
+      expect(String(out[1])).toMatch(new RegExp(`refused to move to Archive-R UID ${bad}`));
+      expect(out[2]).toBe('moved');
+    } finally {
+      vi.restoreAllMocks();
+      await c.logout().catch(() => c.close());
+    }
+    expect((await inFolder(user, 'Archive-R')).map((m) => m.subject)).toEqual(['Test mail no-move-0', 'Test mail no-move-2']);
   });
 
   it('does not log in for the actions of a mailbox whose readers parked it (a refused password): the jobs wait, no attempt spent', async () => {

@@ -53,7 +53,9 @@ describe.skipIf(!!why)('IMAP poller: bad input', () => {
       ...good.raw,
       mailboxes: [
         ...(good.raw.mailboxes as unknown[]),
-        variant('wrongpass', dovecot, { passwordEnv: 'WRONG_PASSWORD' }),
+        // Its own folder: two entries reading one user's folder on one host are refused (config
+        // check); the login fails before any folder is opened.
+        variant('wrongpass', dovecot, { passwordEnv: 'WRONG_PASSWORD', folder: 'Never-Opened' }),
         variant('unreachable', dovecot, { port: await freePort() }),
         variant('nofolder', dovecot, { folder: 'Does-Not-Exist' }),
         variant('noidle', noIdle, {}),
@@ -149,8 +151,13 @@ describe.skipIf(!!why)('IMAP poller: bad input', () => {
     expect(hb.lastError).toContain('in WRONG_PASSWORD and restart the poller), then run `mailroom mailboxes retry wrongpass`');
     expect(hb.lastError).not.toContain('not-the-password');
     expect(Date.parse(hb.nextAttemptAt!) - Date.now()).toBeGreaterThan(5 * 60_000);
-    // Two attempts (authFailuresToPark), then quiet.
-    const before = await authFailuresLogged();
+    // Two attempts (authFailuresToPark), then quiet. Dovecot logs a refused login when the
+    // client has gone ("Disconnected (auth failed …)"), which may be just after the poller wrote
+    // 'parked': wait for both attempts' lines before listening for a third.
+    const before = await waitFor('both refused logins in the Dovecot log', async () => {
+      const n = await authFailuresLogged();
+      return n >= 2 ? n : undefined;
+    });
     await new Promise((r) => setTimeout(r, 1500));
     expect(await authFailuresLogged()).toBe(before);
     expect(before).toBeGreaterThan(0);

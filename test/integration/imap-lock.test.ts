@@ -74,6 +74,12 @@ describe('MailboxLock', () => {
     expect(await readCursor(redis, prefix, 'd')).toEqual({ uidvalidity: '7', lastUid: 10 });
     await advanceCursor(redis, prefix, 'd', a.token, '8', 2);
     expect(await readCursor(redis, prefix, 'd')).toEqual({ uidvalidity: '8', lastUid: 2 });
+    // A new epoch (the server gave out UIDs again: reader.ts) starts it again within a UIDVALIDITY.
+    await advanceCursor(redis, prefix, 'd', a.token, '8', 1, '1765000000000');
+    expect(await readCursor(redis, prefix, 'd')).toEqual({ uidvalidity: '8', lastUid: 1, epoch: '1765000000000' });
+    await advanceCursor(redis, prefix, 'd', a.token, '8', 1, '1765000000000');
+    await advanceCursor(redis, prefix, 'd', a.token, '9', 3);
+    expect(await readCursor(redis, prefix, 'd')).toEqual({ uidvalidity: '9', lastUid: 3 });
     await a.release();
   });
 
