@@ -30,12 +30,7 @@ export function unknownEventMessage(name: string): string {
   return `unknown event "${name}": use one of ${NOTIFY_EVENTS.join(', ')}`;
 }
 
-export const ISSUE_KEY = /^[A-Z][A-Z0-9_]+-[1-9]\d*$/;
-
-/** The project key of an issue key (SUP-12 -> SUP); undefined when it is not an issue key. */
-export function projectOfIssueKey(key: string): string | undefined {
-  return ISSUE_KEY.test(key) ? key.slice(0, key.lastIndexOf('-')) : undefined;
-}
+export { ISSUE_KEY, projectOfIssueKey } from '../jira/issue-key.js';
 
 /**
  * Who receives `event` on an issue of `project`: the union of every matching rule's groups and

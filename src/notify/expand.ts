@@ -2,6 +2,7 @@
 // which can see them where an app without the ADMIN scope cannot) plus its named users,
 // deduplicated by address. Members whose email is hidden by their privacy settings are
 // skipped and counted: an address is never guessed.
+import { canonicalAddress } from '../core/address.js';
 import { NotFoundError, PermanentError } from '../core/errors.js';
 import type { JiraAccount, GroupRef } from '../jira/types.js';
 import type { Redis } from '../core/redis.js';
@@ -17,9 +18,11 @@ export interface GroupAddresses {
 export type GroupMembersFn = (group: GroupRef) => Promise<JiraAccount[]>;
 
 export interface Expansion {
-  /** Lower-cased, unique, in first-seen order (groups in order, then users). */
+  /** Canonical (lower-cased, IDN domains in punycode, src/core/address.ts), unique, in first-seen order (groups in order, then users). */
   recipients: string[];
   hiddenSkipped: number;
+  /** Addresses that are not one deliverable address (canonicalAddress refuses them): not mailed. */
+  unusable: string[];
   /** Members (with an address) per group, for the job's result. */
   perGroup: Record<string, number>;
 }
@@ -47,13 +50,21 @@ export function addressesOf(members: readonly JiraAccount[]): GroupAddresses {
 export function mergeRecipients(groups: { name: string; addresses: GroupAddresses }[], users: readonly string[]): Expansion {
   const seen = new Set<string>();
   const recipients: string[] = [];
+  const unusable: string[] = [];
   const perGroup: Record<string, number> = {};
   let hiddenSkipped = 0;
+  // The SMTP library sends the canonical form (an IDN domain in punycode) and answers refusals
+  // by it: a recipient kept in another form would be recorded sent when it was refused.
   const add = (e: string) => {
-    const a = e.trim().toLowerCase();
-    if (a && !seen.has(a)) {
-      seen.add(a);
-      recipients.push(a);
+    if (!e.trim()) return;
+    const c = canonicalAddress(e);
+    if (!c.ok) {
+      if (unusable.length < 20) unusable.push(c.reason);
+      return;
+    }
+    if (!seen.has(c.address)) {
+      seen.add(c.address);
+      recipients.push(c.address);
     }
   };
   for (const g of groups) {
@@ -62,7 +73,7 @@ export function mergeRecipients(groups: { name: string; addresses: GroupAddresse
     g.addresses.emails.forEach(add);
   }
   users.forEach(add);
-  return { recipients, hiddenSkipped, perGroup };
+  return { recipients, hiddenSkipped, unusable, perGroup };
 }
 
 export interface GroupCacheDeps {

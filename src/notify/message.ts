@@ -1,7 +1,7 @@
 // The notification mail itself: subject, text, and the headers that keep it out of loops.
 // Pure, so the headers every message carries are tested without an SMTP server.
 import { createHash } from 'node:crypto';
-import { LOOP_HEADER, loopHeaderValue } from '../mail/loop.js';
+import { LOOP_HEADER, loopHeaderValue, NOTIFICATION_ID_PREFIX } from '../mail/loop.js';
 import type { NotifyEvent } from './events.js';
 
 /**
@@ -22,6 +22,8 @@ export interface NotificationContent {
   issueKey: string;
   event: NotifyEvent | string;
   summary?: string;
+  /** Why the summary is not mailed (the issue may be restricted: notifier.ts summaryWithheld). */
+  withheld?: string;
   /** Jira site URL, for the issue link. */
   site: string;
 }
@@ -47,6 +49,7 @@ export function textOf(c: NotificationContent): string {
   return [
     `${c.issueKey}: ${what}.`,
     c.summary ? `\n${c.summary}` : '',
+    c.withheld ? `\nIts summary is not in this mail: ${c.withheld}.` : '',
     `\nOpen it in Jira: ${issueUrl(c.site, c.issueKey)}`,
     '\n-- \nSent by Mailroom to the people and groups set up for this project. This is an automatic message; replies are not read.',
   ].join('\n');
@@ -59,7 +62,8 @@ export function textOf(c: NotificationContent): string {
  */
 export function stableMessageId(eventId: string, recipients: readonly string[], domain: string): string {
   const h = createHash('sha256').update(eventId).update('\0').update([...recipients].sort().join(',')).digest('hex').slice(0, 32);
-  return `<mailroom.${h}@${domain}>`;
+  // Read back by isNotificationId (src/mail/loop.ts): an answer to it is not work.
+  return `<${NOTIFICATION_ID_PREFIX}${h}@${domain}>`;
 }
 
 /** Split into BCC batches of `size` (1 = one message per recipient). */

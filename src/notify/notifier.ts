@@ -1,7 +1,7 @@
 // The `notify` job: expand the groups through the workaround token, then mail every recipient
 // that has no final outcome yet, recording each outcome as it happens. A retry (crash, SMTP
 // outage, a recipient deferred with 4xx) therefore reaches only those still owed the mail.
-import { RetryableError } from '../core/errors.js';
+import { NotFoundError, RetryableError } from '../core/errors.js';
 import type { JiraClient } from '../jira/client.js';
 import { notify } from '../queues/catalog.js';
 import { smtpTokenSource } from '../oauth/tokens.js';
@@ -9,7 +9,7 @@ import { defineStation, type RoleBase, type Station, type StationEnv } from '../
 import type { Processor } from '../station/worker.js';
 import type { Redis } from '../core/redis.js';
 import type { NotifyJob } from './enqueue.js';
-import { expandRecipients } from './expand.js';
+import { expandRecipients, type Expansion } from './expand.js';
 import { isFinal, openLedger, type RecipientOutcome } from './ledger.js';
 import { createMailer, smtpTls, type Mailer } from './mailer.js';
 import { batches, loopHeaders, stableMessageId, subjectOf, textOf } from './message.js';
@@ -19,7 +19,7 @@ export interface NotifierDeps {
   redis: Redis;
   prefix: string;
   /** The Jira client on the workaround token, asked for before each job (it may have been rotated). */
-  jira: () => Promise<Pick<JiraClient, 'groupMembers'>>;
+  jira: () => Promise<Pick<JiraClient, 'groupMembers' | 'getIssue'>>;
   mailer: Mailer;
   from: string;
   /** 1 = one message per recipient; more = BCC batches of this size. */
@@ -40,6 +40,8 @@ export interface NotifyResult {
   /** Delivered or failed on an earlier attempt: not sent again. */
   alreadyDone: number;
   hiddenSkipped: number;
+  /** Why each skipped address is not one deliverable address (at most 20). */
+  unusable: string[];
   perGroup: Record<string, number>;
   failures: { email: string; why: string }[];
 }
@@ -52,13 +54,14 @@ export function createNotifier(deps: NotifierDeps): Processor<NotifyJob> {
       data.groups,
       data.users,
     );
-    if (expansion.hiddenSkipped) log.info({ hidden: expansion.hiddenSkipped }, 'group members with hidden emails skipped');
+    logSkipped(log, expansion);
 
     const ledger = openLedger(deps.redis, deps.prefix, data.eventId);
     const before = await ledger.read();
     const todo = expansion.recipients.filter((r) => !isFinal(before.get(r)));
     const domain = deps.from.split('@')[1] ?? 'mailroom.invalid';
-    const content = { issueKey: data.issueKey, event: data.event, summary: data.summary, site: deps.site };
+    const withheld = await summaryWithheld(client, data.issueKey);
+    const content = { issueKey: data.issueKey, event: data.event, ...(withheld ? { withheld } : { summary: data.summary }), site: deps.site };
     const subject = subjectOf(content);
     const text = textOf(content);
     const headers = loopHeaders(deps.installId, { issue: data.issueKey, event: data.event });
@@ -86,13 +89,7 @@ export function createNotifier(deps: NotifierDeps): Processor<NotifyJob> {
       const record: Record<string, RecipientOutcome> = {};
       for (const [email, o] of Object.entries(result)) {
         now[email] = o;
-        const prev = before.get(email);
-        record[email] =
-          o.state === 'sent'
-            ? { state: 'sent', at }
-            : o.state === 'failed'
-              ? { state: 'failed', at, why: o.why }
-              : { state: 'deferred', at, why: o.why, tries: (prev?.state === 'deferred' ? prev.tries : 0) + 1 };
+        record[email] = recordOf(o, before.get(email), at);
       }
       await ledger.record(record);
     };
@@ -111,6 +108,7 @@ export function createNotifier(deps: NotifierDeps): Processor<NotifyJob> {
       failed: failed.length,
       alreadyDone: expansion.recipients.length - todo.length,
       hiddenSkipped: expansion.hiddenSkipped,
+      unusable: expansion.unusable,
       perGroup: expansion.perGroup,
       failures: failed.slice(0, 20).map(([email, o]) => ({ email, why: o.why })),
     };
@@ -122,6 +120,36 @@ export function createNotifier(deps: NotifierDeps): Processor<NotifyJob> {
     log.info(summary, 'notification sent');
     return summary;
   };
+}
+
+/** What is kept of one recipient's answer: a deferral counts its tries. */
+function recordOf(o: PerRecipient, prev: RecipientOutcome | undefined, at: string): RecipientOutcome {
+  if (o.state === 'sent') return { state: 'sent', at };
+  if (o.state === 'failed') return { state: 'failed', at, why: o.why };
+  return { state: 'deferred', at, why: o.why, tries: (prev?.state === 'deferred' ? prev.tries : 0) + 1 };
+}
+
+function logSkipped(log: { info(o: object, m: string): void; warn(o: object, m: string): void }, e: Expansion): void {
+  if (e.hiddenSkipped) log.info({ hidden: e.hiddenSkipped }, 'group members with hidden emails skipped');
+  if (e.unusable.length) log.warn({ unusable: e.unusable }, 'recipients that are not one deliverable address skipped');
+}
+
+/**
+ * Why the issue's summary is left out of the mail, if it is. Jira mails an issue only to people
+ * who may see it; a rule's groups are whoever the admin named, and the token reads them past
+ * any issue security level. So a summary goes only when Jira says the issue has no security
+ * level; one it will not show the token (a level the workaround user is not in answers 404
+ * too) is treated as restricted.
+ */
+export async function summaryWithheld(client: Pick<JiraClient, 'getIssue'>, issueKey: string): Promise<string | undefined> {
+  try {
+    const issue = await client.getIssue(issueKey, ['security']);
+    const level = issue.fields.security;
+    return level === undefined || level === null ? undefined : 'the issue has a security level';
+  } catch (e) {
+    if (e instanceof NotFoundError) return 'Jira does not show the issue to Mailroom (gone, or restricted)';
+    throw e;
+  }
 }
 
 // ---- The station: notify, on the workaround token and the SMTP pool (src/station/station.ts) ----

@@ -33,13 +33,19 @@ const MAX_NODES = 20_000;
 /** Files looked at per comment, at most. */
 export const MAX_MEDIA = 50;
 
-/** The media nodes of an ADF document, in order, each once. */
+/** The media nodes of an ADF document, in order, each once (at most MAX_MEDIA). */
 export function mediaRefs(doc: unknown): MediaRef[] {
+  return mediaOf(doc).refs;
+}
+
+/** mediaRefs, and how many more files the comment shows past MAX_MEDIA (named in the mail, not dropped silently). */
+export function mediaOf(doc: unknown): { refs: MediaRef[]; more: number } {
   const refs: MediaRef[] = [];
   const seen = new Set<string>();
   let nodes = 0;
+  let more = 0;
   const walk = (n: unknown, depth: number): void => {
-    if (!n || typeof n !== 'object' || depth > MAX_DEPTH || ++nodes > MAX_NODES || refs.length >= MAX_MEDIA) return;
+    if (!n || typeof n !== 'object' || depth > MAX_DEPTH || ++nodes > MAX_NODES) return;
     const { type, attrs, content } = n as { type?: unknown; attrs?: Record<string, unknown>; content?: unknown };
     if ((type === 'media' || type === 'mediaInline') && attrs && typeof attrs === 'object') {
       const ref: MediaRef = {
@@ -49,13 +55,14 @@ export function mediaRefs(doc: unknown): MediaRef[] {
       const k = `${ref.id ?? ''}\u0000${ref.alt ?? ''}`;
       if ((ref.id || ref.alt) && !seen.has(k)) {
         seen.add(k);
-        refs.push(ref);
+        if (refs.length < MAX_MEDIA) refs.push(ref);
+        else more++;
       }
     }
     if (Array.isArray(content)) for (const c of content) walk(c, depth + 1);
   };
   walk(doc, 0);
-  return refs;
+  return { refs, more };
 }
 
 /** The issue field `attachment` as Jira returns it (AttachmentBean[]); anything malformed is left out. */
@@ -109,7 +116,7 @@ export function humanSize(bytes: number): string {
 }
 
 /** The lines under the comment's text: what is attached, what is not and why, or (links mode) the names. */
-export function attachmentNote(o: { attached: { filename: string; size: number }[]; leftOut: LeftOut[]; listed?: { filename: string; size: number }[] }): string {
+export function attachmentNote(o: { attached: { filename: string; size: number }[]; leftOut: LeftOut[]; listed?: { filename: string; size: number }[]; more?: number }): string {
   const lines: string[] = [];
   if (o.attached.length) lines.push(`Attached: ${o.attached.map((a) => `${a.filename} (${humanSize(a.size)})`).join(', ')}`);
   if (o.listed?.length) {
@@ -117,5 +124,6 @@ export function attachmentNote(o: { attached: { filename: string; size: number }
     for (const a of o.listed) lines.push(`- ${a.filename}, ${humanSize(a.size)}`);
   }
   for (const l of o.leftOut) lines.push(`Not attached: ${l.name}${l.size !== undefined ? `, ${humanSize(l.size)}` : ''} — ${l.why}`);
+  if (o.more) lines.push(`Not attached: ${o.more} more file${o.more === 1 ? '' : 's'} — a mail carries the first ${MAX_MEDIA} files of a comment`);
   return lines.join('\n');
 }

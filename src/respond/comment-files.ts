@@ -6,7 +6,7 @@
 import { NotFoundError, PermanentError } from '../core/errors.js';
 import type { RespondConfig } from '../config/respond-schema.js';
 import type { JiraClient } from '../jira/client.js';
-import { attachmentNote, humanSize, issueAttachments, matchMedia, mediaRefs, safeFilename, type LeftOut } from './attachments.js';
+import { attachmentNote, humanSize, issueAttachments, matchMedia, mediaOf, safeFilename, type LeftOut } from './attachments.js';
 
 export interface MailFile {
   filename: string;
@@ -34,11 +34,11 @@ export async function commentFiles(
   settings: Settings,
 ): Promise<CommentFiles> {
   if (settings.mode === 'off') return { files: [], note: '' };
-  const refs = mediaRefs(body);
+  const { refs, more } = mediaOf(body);
   if (!refs.length) return { files: [], note: '' };
   const { found, leftOut } = matchMedia(refs, issueAttachments(attachmentField));
   if (settings.mode === 'links') {
-    return { files: [], note: attachmentNote({ attached: [], listed: found.map((a) => ({ filename: safeFilename(a.filename), size: a.size })), leftOut }) };
+    return { files: [], note: attachmentNote({ attached: [], listed: found.map((a) => ({ filename: safeFilename(a.filename), size: a.size })), leftOut, more }) };
   }
   const files: MailFile[] = [];
   const left: LeftOut[] = [];
@@ -72,5 +72,5 @@ export async function commentFiles(
     used += got.bytes.length;
     files.push({ filename, content: got.bytes, contentType: contentTypeOf(a.mimeType) });
   }
-  return { files, note: attachmentNote({ attached: files.map((f) => ({ filename: f.filename, size: f.content.length })), leftOut: [...leftOut, ...left] }) };
+  return { files, note: attachmentNote({ attached: files.map((f) => ({ filename: f.filename, size: f.content.length })), leftOut: [...leftOut, ...left], more }) };
 }

@@ -8,10 +8,15 @@ export const WINDOW_MS = 3600_000;
 
 /** One inbox, one ceiling: `v+1@x` and `v+2@x` reach the same person. */
 export function rateKey(prefix: string, address: string): string {
+  return key(prefix, 'respond', 'rate', inboxOf(address));
+}
+
+/** The inbox an address reaches: lower case, without a `+tag`. */
+export function inboxOf(address: string): string {
   const a = address.toLowerCase();
   const at = a.lastIndexOf('@');
   const local = at > 0 ? a.slice(0, at).replace(/\+.*$/, '') : a;
-  return key(prefix, 'respond', 'rate', at > 0 ? `${local}${a.slice(at)}` : a);
+  return at > 0 ? `${local}${a.slice(at)}` : a;
 }
 
 // KEYS[1] = the address's set; ARGV = now, window, max, member. Returns 1 when taken, 0 when full.

@@ -5,7 +5,7 @@
 // (outbox, audit trail, metrics). A 4xx or an unreachable server is retried; a 5xx is final.
 import type { z } from 'zod';
 import { NotFoundError, RetryableError } from '../core/errors.js';
-import type { Redis } from '../core/redis.js';
+import { key, type Redis } from '../core/redis.js';
 import type { MailboxConfig } from '../config/schema.js';
 import type { JiraClient } from '../jira/client.js';
 import type { Mailer } from '../notify/mailer.js';
@@ -18,12 +18,12 @@ import { createAuditTrail } from '../queues/audit.js';
 import { respond } from '../queues/catalog.js';
 import { defineStation, type Station, type StationEnv } from '../station/station.js';
 import type { Processor, ProcessorContext } from '../station/worker.js';
-import { noteBounce } from './bounce-note.js';
+import { noteBounce, refusalNote } from './bounce-note.js';
 import { commentMailFor, type CommentMail } from './comment.js';
 import type { MailFile } from './comment-files.js';
 import { ackHeaders, ackMessage, plainSubject } from './message.js';
 import { isDone, openOutbox, type CustomerMailOutcome, type Outbox } from './outbox.js';
-import { takeSend } from './rate.js';
+import { inboxOf, takeSend, WINDOW_MS } from './rate.js';
 
 export type RespondJob = z.infer<typeof respond.payload>;
 type AckJob = Extract<RespondJob, { kind: 'acknowledge' }>;
@@ -50,13 +50,14 @@ export type RespondResult = { kind: RespondJob['kind']; sent: number; already: n
 
 /** One mail to one address, as the steps below send it. */
 interface OneMail {
-  kind: RespondJob['kind'];
+  kind: 'acknowledge' | 'comment';
   mailboxId: string;
   issueKey: string;
   to: string;
   from: string;
   maxPerHour: number;
   mail?: string;
+  commentId?: string;
   build(messageId: string): { subject: string; text: string; html?: string; headers: Record<string, string>; inReplyTo?: string; references: string[]; attachments?: MailFile[] };
 }
 
@@ -120,6 +121,7 @@ async function commentMails(deps: ResponderDeps, ctx: ProcessorContext, data: Ex
     ctx.log.info({ issueKey: data.issueKey, commentId: data.commentId, why: plan.why }, 'comment not mailed');
     return plan;
   }
+  if (plan.dropped) ctx.log.warn({ issueKey: data.issueKey, dropped: plan.dropped }, 'mailOnly entries that are not one plain address Mailroom may mail: left out');
   // A resend to one participant: still only when the issue names them now.
   const to = data.only ? plan.to.filter((a) => a.toLowerCase() === data.only!.toLowerCase()) : plan.to;
   if (!to.length) return { why: `${data.only} is not an email-only participant of ${data.issueKey}: nothing resent` };
@@ -131,6 +133,7 @@ async function commentMails(deps: ResponderDeps, ctx: ProcessorContext, data: Ex
     from: plan.from || deps.smtpFrom,
     maxPerHour: plan.maxPerHour,
     ...(plan.mail ? { mail: plan.mail } : {}),
+    commentId: data.commentId,
     build: () => plan.message(deps.installId),
   }));
 }
@@ -141,7 +144,10 @@ async function sendOne(deps: ResponderDeps, ctx: ProcessorContext, outbox: Outbo
   if (isDone(before)) return 'already';
   const jobId = String(ctx.job.id);
   if (!(await takeSend(deps.redis, deps.prefix, to, m.maxPerHour, `${jobId}|${to}`))) {
-    return finish(deps, ctx, outbox, m, { state: 'skipped', at: now(), why: `${to} had ${m.maxPerHour} mails from Mailroom within the hour (respond.maxPerRecipientPerHour)` });
+    const why = `${to} had ${m.maxPerHour} mails from Mailroom within the hour (respond.maxPerRecipientPerHour)`;
+    // An agent's answer held back is news to the agents (a late acknowledgement is not).
+    if (m.kind === 'comment') await noteHeldBack(deps, ctx, m, jobId, to, why);
+    return finish(deps, ctx, outbox, m, { state: 'skipped', at: now(), why });
   }
   const messageId = await outbox.messageId(to, m.from.split('@')[1] ?? 'mailroom.invalid');
   await outbox.thread({ messageId, issueKey: m.issueKey, mailboxId: m.mailboxId, jobId, to });
@@ -154,6 +160,11 @@ async function sendOne(deps: ResponderDeps, ctx: ProcessorContext, outbox: Outbo
     answer = outcomesOfError([to], e as SmtpAnswer)[to]!;
   }
   const at = now();
+  if (answer.state === 'failed') {
+    // The customer will not get it: the issue is told, as for a bounce. Queued before the outcome
+    // is kept (the job id is fixed by our Message-ID), so a crash between them loses no note.
+    await ctx.add(respond, refusalNote({ ...m, refused: 'smtp', subject: m.mail ?? jobId, mail: messageId, why: answer.why, at }));
+  }
   return finish(
     deps,
     ctx,
@@ -165,6 +176,20 @@ async function sendOne(deps: ResponderDeps, ctx: ProcessorContext, outbox: Outbo
         ? { state: 'failed', at, why: answer.why }
         : { state: 'deferred', at, why: answer.why, tries: (before?.state === 'deferred' ? before.tries : 0) + 1 },
   );
+}
+
+/**
+ * An agent's comment held back by the hourly ceiling: the issue gets an internal note, at most one
+ * per address and hour (a loop that keeps meeting the ceiling must not fill the issue with
+ * notes). Taken before the note is queued; a retry of the same mail finds the mark its own.
+ */
+async function noteHeldBack(deps: ResponderDeps, ctx: ProcessorContext, m: OneMail, jobId: string, to: string, why: string): Promise<void> {
+  const mark = `${jobId}|${to}`;
+  const k = key(deps.prefix, 'respond', 'held-noted', inboxOf(to));
+  const taken = (await deps.redis.set(k, mark, 'PX', WINDOW_MS, 'NX')) === 'OK' || (await deps.redis.get(k)) === mark;
+  if (!taken) return;
+  const resend = `send it once the hour has passed: mailroom respond resend '${jobId}' --to ${to}`;
+  await ctx.add(respond, refusalNote({ ...m, refused: 'ceiling', subject: m.mail ?? jobId, mail: mark, why: `${why}; ${resend}`, at: now() }));
 }
 
 async function finish(deps: ResponderDeps, ctx: ProcessorContext, outbox: Outbox, m: OneMail, o: CustomerMailOutcome): Promise<CustomerMailOutcome> {

@@ -5,6 +5,7 @@
 // refused recipient does not hold up the others; the mail coming back is our own.
 import { randomBytes } from 'node:crypto';
 import type { Job, Queue, Worker } from 'bullmq';
+import { simpleParser } from 'mailparser';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { mailboxSchema } from '../../src/config/schema.js';
@@ -56,6 +57,8 @@ beforeEach(async () => {
   prefix = uniquePrefix('notify');
   sink = await startSmtpSink();
   ({ expected, hidden: hiddenEmail } = seedBigGroup());
+  // The issue the notifications are about (an ordinary one: no security level).
+  expect((await jira.client().createIssue({ project: { key: 'SUP' }, issuetype: { name: 'Task' }, summary: 'Printer on fire' })).key).toBe('SUP-1');
   const admin = jira.site.admin;
   await saveToken(redis, prefix, key, { token: admin.token, email: admin.email, accountId: admin.accountId, storedAt: new Date(), expiresAt: new Date(Date.now() + 30 * 86_400_000) });
 });
@@ -242,6 +245,20 @@ describe('notifier', () => {
     expect(sink.received).toHaveLength(116);
   });
 
+  it('an address with an international domain is kept as the SMTP server sees it (punycode): its refusal is recorded, not taken for a delivery', async () => {
+    // smtp-server reads the RCPT domain back to Unicode; nodemailer sends and reports it in punycode.
+    sink.refuse.set('juergen@müller.example', 550);
+    // In a BCC batch the refusal was read as a delivery; alone in its message, as a deferral retried until the attempts ran out.
+    const { queue } = startNotifier({ bccBatchSize: 50 });
+    const data = job({ groups: [], users: ['Juergen@Müller.example', 'a@x.example'] });
+    const r = await enqueueNotification(queue, data, FAST);
+    const done = await settle(queue, r.jobId);
+    expect(done.returnvalue as NotifyResult).toMatchObject({ recipients: 2, sent: 1, failed: 1, failures: [{ email: 'juergen@xn--mller-kva.example' }], unusable: [] });
+    const outcome = JSON.parse((await redis.hget(ledgerKey(prefix, data.eventId), 'juergen@xn--mller-kva.example'))!) as { state: string };
+    expect(outcome.state).toBe('failed');
+    expect(recipientsOf(sink)).toEqual(['a@x.example']);
+  });
+
   it('a recipient deferred (451) on every attempt: the others are mailed once, and it is tried only until the attempts run out', async () => {
     sink.refuse.set('member11@team.example', 451);
     const { queue } = startNotifier();
@@ -255,6 +272,59 @@ describe('notifier', () => {
     expect(new Set(all).size).toBe(116);
     const outcome = JSON.parse((await redis.hget(ledgerKey(prefix, done.data.eventId), 'member11@team.example'))!) as { state: string; tries: number };
     expect(outcome).toMatchObject({ state: 'deferred', tries: FAST.notify.attempts });
+  });
+
+  it('our sender refused at MAIL FROM (553) fails no recipient for good: the job retries, names what to fix, and mails everyone once the server takes the sender', async () => {
+    sink.refuseSender = 553;
+    const { queue } = startNotifier();
+    const data = job({ groups: [], users: ['a@x.example', 'b@x.example'] });
+    // Attempts enough that the job is still retrying when the server is fixed, however slow this machine.
+    const r = await enqueueNotification(queue, data, { notify: { ...FAST.notify, attempts: 100 } });
+    await until('a retried attempt', async () => ((await queue.getJob(r.jobId))?.attemptsMade ?? 0) >= 2);
+    expect(sink.received).toHaveLength(0);
+    for (const email of ['a@x.example', 'b@x.example']) {
+      const o = JSON.parse((await redis.hget(ledgerKey(prefix, data.eventId), email))!) as { state: string; why: string };
+      expect(o.state).toBe('deferred');
+      expect(o.why).toMatch(/^the SMTP server refused the sender \(MAIL FROM\): 553 5\.7\.1 Sender address rejected.*; check smtp\.from, respond\.from and smtp\.user$/);
+    }
+    // The relay now lets the login send as smtp.from.
+    sink.refuseSender = undefined;
+    const done = await settle(queue, r.jobId);
+    expect(await done.getState()).toBe('completed');
+    expect([...recipientsOf(sink)].sort()).toEqual(['a@x.example', 'b@x.example']);
+  });
+
+  it('mails no summary of an issue with a security level, or one Jira does not show the token: the group may hold people the level keeps out', async () => {
+    const { queue } = startNotifier();
+    const secret = await jira.client().createIssue({ project: { key: 'SUP' }, issuetype: { name: 'Task' }, summary: 'Salary review: Jane Doe', security: { id: '10100', name: 'HR only' } } as never);
+    for (const [issueKey, why] of [[secret.key, 'the issue has a security level'], ['SUP-999', 'Jira does not show the issue to Mailroom (gone, or restricted)']] as const) {
+      const r = await enqueueNotification(queue, job({ issueKey, groups: [], users: ['a@x.example'], summary: 'Salary review: Jane Doe' }), FAST);
+      expect(await (await settle(queue, r.jobId)).getState()).toBe('completed');
+      const mail = sink.received.at(-1)!;
+      expect(headersOf(mail.raw).get('subject')).toEqual([`[${issueKey}] Issue created`]);
+      const text = (await simpleParser(mail.raw)).text ?? '';
+      expect(text).not.toContain('Salary');
+      expect(text).toContain(`Its summary is not in this mail: ${why}.`);
+    }
+  });
+
+  it('a relay that will not pass on our mail (554 Relay access denied at RCPT) fails no recipient for good: the job retries, says what to check, and mails everyone once the relay takes it', async () => {
+    sink.refuse.set('a@x.example', 554).set('b@x.example', 554);
+    sink.refuseText = '5.7.1 Relay access denied';
+    const { queue } = startNotifier();
+    const data = job({ groups: [], users: ['a@x.example', 'b@x.example'] });
+    const r = await enqueueNotification(queue, data, { notify: { ...FAST.notify, attempts: 100 } });
+    await until('a retried attempt', async () => ((await queue.getJob(r.jobId))?.attemptsMade ?? 0) >= 2);
+    expect(sink.received).toHaveLength(0);
+    for (const email of ['a@x.example', 'b@x.example']) {
+      const o = JSON.parse((await redis.hget(ledgerKey(prefix, data.eventId), email))!) as { state: string; why: string };
+      expect(o).toMatchObject({ state: 'deferred', why: expect.stringMatching(/^the SMTP server will not relay Mailroom's mail: 554 5\.7\.1 Relay access denied; check smtp\.host, smtp\.user/) });
+    }
+    // The relay now takes Mailroom's mail (smtp.user set, or Mailroom's address allowed).
+    sink.refuse.clear();
+    const done = await settle(queue, r.jobId);
+    expect(await done.getState()).toBe('completed');
+    expect([...recipientsOf(sink)].sort()).toEqual(['a@x.example', 'b@x.example']);
   });
 
   it('a refused workaround token pauses the queue without spending attempts; a new token lets the job finish', async () => {
@@ -297,38 +367,69 @@ describe('notifier', () => {
     expect(await (await settle(queue, r.jobId)).getState()).toBe('completed');
     expect(sink.received).toHaveLength(1);
     const raw = sink.received[0]!.raw;
-    const record = await parseMail(raw, { sha256: 'a'.repeat(64), size: raw.length });
-    expect(record.classification.kind).toBe('own');
+    await expectNothingMadeOf(raw, 'bounced-back.eml');
+  });
 
-    // The resolver, with a policy that would create a user for any unknown sender.
-    const mailbox = mailboxSchema.parse({ id: 'support', addresses: [SUPPORT], policy: { autoCreate: 'user' } });
-    const pipeline = createIdentityContext({
-      redis,
-      prefix,
-      site: jira.sim.url,
-      mailboxes: [mailbox],
-      cache: { positiveTtlMs: 60_000, negativeTtlMs: 60_000 },
-      jira: async () => ({ client: jira.client(), account: jira.site.admin.email }),
-      logger: silentLogger,
-    });
-    const queues = openPipelineQueues(redis, prefix);
-    const connection = testRedis({ forWorker: true });
-    const resolver = startResolverWorker(pipeline, { connection, logger: silentLogger });
-    cleanup.push(async () => {
-      await resolver.close();
-      await pipeline.jobs.close();
-      await Promise.all(queues.all.map((q) => q.close()));
-      connection.disconnect();
-    });
-    const accountsBefore = jira.sim.state.accounts.size;
-    const requestsBefore = jira.sim.counters.count();
-    const added = await addJob(queues.mailInbound, mailInbound, { mailboxId: 'support', origin: { kind: 'file', name: 'bounced-back.eml' }, record, receivedAt: new Date().toISOString() });
-    const settled = await settle(queues.mailInbound, added.id!);
-    expect(settled.returnvalue).toMatchObject({ outcome: 'classified', kind: 'own' });
-    expect(jira.sim.state.accounts.size).toBe(accountsBefore);
-    expect(jira.sim.state.allIssues()).toHaveLength(0);
-    expect(jira.sim.counters.count()).toBe(requestsBefore);
-    expect(await queues.identityProvision.count()).toBe(0);
-    expect(await queues.jiraDeliver.count()).toBe(0);
+  it('an answer to a notification (a responder that ignores Auto-Submitted, or a person) creates nothing: no issue that would be notified again, in a loop', async () => {
+    const { queue } = startNotifier();
+    const r = await enqueueNotification(queue, job({ groups: [], users: ['robot@partner.example'] }), FAST);
+    expect(await (await settle(queue, r.jobId)).getState()).toBe('completed');
+    const ours = headersOf(sink.received[0]!.raw).get('message-id')![0]!;
+    // The partner's ticket system answers whatever it gets, without Auto-Submitted or Precedence.
+    const reply = Buffer.from(
+      [
+        'From: Partner Desk <robot@partner.example>',
+        `To: ${FROM}`,
+        'Subject: Re: [SUP-1] Issue created: Printer on fire [Ticket#88123]',
+        'Message-ID: <t88123@partner.example>',
+        `In-Reply-To: ${ours}`,
+        `References: ${ours}`,
+        'Date: Mon, 07 Dec 2026 10:00:00 +0000',
+        'Content-Type: text/plain; charset=utf-8',
+        '',
+        'Thank you, your message has been logged as ticket 88123.',
+        '',
+      ].join('\r\n'),
+    );
+    await expectNothingMadeOf(reply, 'robot-answer.eml');
   });
 });
+
+/** The mail, parsed and given to the resolver under a policy that would create a user for any sender: it is our own, and nothing is made of it. */
+async function expectNothingMadeOf(raw: Buffer, name: string): Promise<void> {
+  const record = await parseMail(raw, { sha256: 'a'.repeat(64), size: raw.length });
+  expect(record.classification.kind).toBe('own');
+
+  // The resolver, with a policy that would create a user for any unknown sender.
+  const mailbox = mailboxSchema.parse({ id: 'support', addresses: [SUPPORT], policy: { autoCreate: 'user' } });
+  const pipeline = createIdentityContext({
+    redis,
+    prefix,
+    site: jira.sim.url,
+    mailboxes: [mailbox],
+    cache: { positiveTtlMs: 60_000, negativeTtlMs: 60_000 },
+    jira: async () => ({ client: jira.client(), account: jira.site.admin.email }),
+    logger: silentLogger,
+  });
+  const queues = openPipelineQueues(redis, prefix);
+  const connection = testRedis({ forWorker: true });
+  const resolver = startResolverWorker(pipeline, { connection, logger: silentLogger });
+  cleanup.push(async () => {
+    await resolver.close();
+    await pipeline.jobs.close();
+    await Promise.all(queues.all.map((q) => q.close()));
+    connection.disconnect();
+  });
+  const accountsBefore = jira.sim.state.accounts.size;
+  const issuesBefore = jira.sim.state.allIssues().length;
+  const requestsBefore = jira.sim.counters.count();
+  const added = await addJob(queues.mailInbound, mailInbound, { mailboxId: 'support', origin: { kind: 'file', name }, record, receivedAt: new Date().toISOString() });
+  const settled = await settle(queues.mailInbound, added.id!);
+  expect(settled.returnvalue).toMatchObject({ outcome: 'classified', kind: 'own' });
+  expect(jira.sim.state.accounts.size).toBe(accountsBefore);
+  expect(jira.sim.state.allIssues()).toHaveLength(issuesBefore);
+  expect(jira.sim.counters.count()).toBe(requestsBefore);
+  expect(await queues.identityProvision.count()).toBe(0);
+  expect(await queues.jiraDeliver.count()).toBe(0);
+}
+

@@ -141,6 +141,15 @@ describe('an agent\'s files on the mailed comment', () => {
     expect(mail.text).not.toMatch(/https?:\/\//);
   });
 
+  it('past the 50 files one mail carries, the rest are counted in the mail, not dropped without a word', async () => {
+    const files = Array.from({ length: 53 }, (_, i) => ({ name: `shot-${String(i + 1).padStart(2, '0')}.png`, bytes: randomBytes(16) }));
+    const { key, commentId } = await commentWithFiles('links', 'fay@customer.example', files);
+    const mail = await mailTo('fay@customer.example', key, commentId);
+    expect(mail.text).toContain('- shot-50.png, 16 B');
+    expect(mail.text).not.toContain('shot-51.png');
+    expect(mail.text).toContain('Not attached: 3 more files — a mail carries the first 50 files of a comment');
+  });
+
   it('off: the comment\'s text alone', async () => {
     const { key, commentId } = await commentWithFiles('off', 'eve@customer.example', [{ name: 'secret-plan.pdf', bytes: randomBytes(KiB) }]);
     const mail = await mailTo('eve@customer.example', key, commentId);

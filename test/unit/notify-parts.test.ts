@@ -158,6 +158,12 @@ describe('group addresses', () => {
     expect(e.perGroup).toEqual({ a: 2, b: 2 });
   });
 
+  it('keeps each address in its canonical form (punycode), and skips, naming it, what is not one deliverable address', () => {
+    const e = mergeRecipients([{ name: 'a', addresses: { emails: ['juergen@müller.example', 'a@x.example, b@y.example'], hidden: 0 } }], ['Juergen@xn--Mller-kva.example', 'not an address']);
+    expect(e.recipients).toEqual(['juergen@xn--mller-kva.example']);
+    expect(e.unusable).toEqual([expect.stringMatching(/^"a@x\.example, b@y\.example" /), '"not an address" has no @']);
+  });
+
   it('reads a UUID as a groupId and anything else as a name', () => {
     expect(groupRef('276f955c-63d7-42c8-9520-92d01dca0625')).toEqual({ groupId: '276f955c-63d7-42c8-9520-92d01dca0625' });
     expect(groupRef('jira-software-users')).toEqual({ groupName: 'jira-software-users' });
@@ -184,6 +190,15 @@ describe('SMTP outcomes per recipient', () => {
     ['a 421 greeting', { code: 'EPROTOCOL', responseCode: 421, response: '421 busy' }, ['deferred', 'deferred']],
     ['DATA refused with 554', { code: 'EMESSAGE', responseCode: 554, response: '554 rejected' }, ['failed', 'failed']],
     ['authentication refused (535)', { code: 'EAUTH', responseCode: 535, response: '535 bad credentials' }, ['deferred', 'deferred']],
+    ['our sender refused at MAIL FROM (553: not allowed to send as it)', { code: 'EENVELOPE', command: 'MAIL FROM', responseCode: 553, response: '553 5.7.1 Sender address rejected' }, ['deferred', 'deferred']],
+    ['a login required at MAIL FROM (530)', { code: 'EENVELOPE', command: 'MAIL FROM', responseCode: 530, response: '530 5.7.0 Authentication required' }, ['deferred', 'deferred']],
+    ['every recipient refused at RCPT for relaying (554 5.7.1 Relay access denied): the server, not the recipients', { code: 'EENVELOPE', responseCode: 554, rejectedErrors: [{ recipient: 'a@x.example', responseCode: 554, response: '554 5.7.1 <a@x.example>: Relay access denied' }, { recipient: 'b@x.example', responseCode: 550, response: '550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain' }] }, ['deferred', 'deferred']],
+    ['Google\'s and sendmail\'s relay refusals wait too', { code: 'EENVELOPE', responseCode: 550, rejectedErrors: [{ recipient: 'a@x.example', responseCode: 550, response: '550 5.7.0 Mail relay denied [203.0.113.9]' }, { recipient: 'b@x.example', responseCode: 550, response: '550 5.7.1 <b@x.example>... Relaying denied' }] }, ['deferred', 'deferred']],
+    ['"Relay rejected" and sendmail\'s "Relaying to <x> denied" wait too', { code: 'EENVELOPE', responseCode: 554, rejectedErrors: [{ recipient: 'a@x.example', responseCode: 554, response: '554 5.7.1 Relay rejected for policy reasons' }, { recipient: 'b@x.example', responseCode: 550, response: '550 5.7.1 Relaying to <b@x.example> denied' }] }, ['deferred', 'deferred']],
+    ['a typographic apostrophe ("We don\u2019t relay") waits too', { code: 'EENVELOPE', responseCode: 550, rejectedErrors: [{ recipient: 'a@x.example', responseCode: 550, response: '550 We don\u2019t relay for you' }, rcpt('b@x.example', 451)] }, ['deferred', 'deferred']],
+    // Postfix's refusal of an unknown user in a domain it relays for: that recipient's own, final.
+    ['an unknown user in a relayed domain (Postfix: relay recipient table) is final', { code: 'EENVELOPE', responseCode: 550, rejectedErrors: [{ recipient: 'a@x.example', responseCode: 550, response: '550 5.1.1 <a@x.example>: Recipient address rejected: User unknown in relay recipient table' }, rcpt('b@x.example', 451)] }, ['failed', 'deferred']],
+    ['the declared size refused at MAIL FROM (552)', { code: 'EENVELOPE', command: 'MAIL FROM', responseCode: 552, response: '552 5.3.4 Message size exceeds fixed limit' }, ['failed', 'failed']],
   ])('%s', (_what, err, states) => {
     const r = outcomesOfError(['a@x.example', 'b@x.example'], err);
     expect([r['a@x.example']!.state, r['b@x.example']!.state]).toEqual(states);

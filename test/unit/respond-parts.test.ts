@@ -8,6 +8,7 @@ import { ackHeaders, ackMessage, plainSubject } from '../../src/respond/message.
 import { decideReply } from '../../src/deliver/reply-trust.js';
 import { mailOnlyParticipants } from '../../src/deliver/mail-only.js';
 import { rateKey } from '../../src/respond/rate.js';
+import { commentText, CUT_NOTE } from '../../src/respond/comment-text.js';
 import { DEFAULT_BLOCKED_LOCAL_PARTS } from '../../src/config/schema.js';
 
 const respond = respondSchema.parse({});
@@ -136,5 +137,35 @@ describe('who hears agents\' comments, and how often', () => {
     expect(rateKey('{p}', 'V+1@X.example')).toBe(rateKey('{p}', 'v+2@x.example'));
     expect(rateKey('{p}', 'v+1@x.example')).toBe(rateKey('{p}', 'v@x.example'));
     expect(rateKey('{p}', 'v@x.example')).not.toBe(rateKey('{p}', 'w@x.example'));
+  });
+});
+
+describe('an agent\'s comment as text', () => {
+  const p = (...content: unknown[]) => ({ type: 'paragraph', content });
+  const t = (text: string) => ({ type: 'text', text });
+
+  it('keeps nested lists, tasks, emoji, dates and link targets; leaves files to the note', () => {
+    const doc = {
+      type: 'doc',
+      content: [
+        { type: 'bulletList', content: [{ type: 'listItem', content: [p(t('Clear the cache')), { type: 'bulletList', content: [{ type: 'listItem', content: [p(t('Chrome: Ctrl+Shift+Del'))] }] }] }] },
+        { type: 'taskList', content: [{ type: 'taskItem', attrs: { state: 'DONE' }, content: [t('Logs read')] }, { type: 'taskItem', attrs: { state: 'TODO' }, content: [t('Call back')] }] },
+        p(t('Fixed '), { type: 'emoji', attrs: { shortName: ':tada:', text: '🎉' } }, t(' on '), { type: 'date', attrs: { timestamp: '1796601600000' } }, t(': '), { type: 'text', text: 'notes', marks: [{ type: 'link', attrs: { href: 'https://acme.example/n' } }] }),
+        { type: 'mediaSingle', content: [{ type: 'media', attrs: { id: 'f', alt: 'screen.png' } }] },
+      ],
+    };
+    expect(commentText(doc)).toBe('- Clear the cache\n  - Chrome: Ctrl+Shift+Del\n\n[x] Logs read\n[ ] Call back\n\nFixed 🎉 on 2026-12-07: notes <https://acme.example/n>');
+  });
+
+  it('is bounded on a hostile document and says where it stopped; never throws on a body that is not ADF', () => {
+    let deep: unknown = p(t('bottom'));
+    for (let i = 0; i < 500; i++) deep = { type: 'blockquote', content: [deep] };
+    const text = commentText({ type: 'doc', content: [p(t('top')), deep] });
+    expect(text.startsWith('top\n\n>')).toBe(true);
+    expect(text).not.toContain('bottom');
+    expect(text.endsWith(CUT_NOTE)).toBe(true);
+    const wide = { type: 'doc', content: Array.from({ length: 30_000 }, (_, i) => p(t(`w${i}`))) };
+    expect(commentText(wide).endsWith(CUT_NOTE)).toBe(true);
+    expect([commentText(undefined), commentText(null), commentText({ type: 'doc', content: 'x' }), commentText('v2 text')]).toEqual(['', '', '', 'v2 text']);
   });
 });
