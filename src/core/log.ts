@@ -3,6 +3,7 @@
 // secret value (and its Basic-auth form) from every line before it is written.
 import { pino, type Logger, type DestinationStream } from 'pino';
 import pinoPretty from 'pino-pretty';
+import { jsonLineSafe } from './terminal-text.js';
 
 export type { Logger } from 'pino';
 
@@ -74,7 +75,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       level: opts.level ?? 'info',
       redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
       hooks: {
-        streamWrite: (line) => scrubSecrets(line),
+        // Job ids hold Message-IDs: their C1 and bidi controls are written as \u escapes.
+        streamWrite: (line) => jsonLineSafe(scrubSecrets(line)),
       },
     },
     // Secrets are scrubbed from the JSON line (streamWrite) before pino-pretty reads it.

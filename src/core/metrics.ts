@@ -44,6 +44,27 @@ export interface Metrics {
   resolvedReplies: Counter<'outcome'>;
 }
 
+/**
+ * Label values known in advance, each counter's series made at 0 when the process starts.
+ * Prometheus's increase() and rate() count from a series' first sample: a labelled counter has
+ * no series until its first inc(), so it first appears at 1 and that 1 is never counted (every
+ * process's first account, first failed customer mail, first reopen). Values are the code's own.
+ */
+const KNOWN_LABELS = {
+  accountsCreated: [{ mode: 'user' }, { mode: 'customer' }],
+  customerMails: ['acknowledge', 'comment'].flatMap((kind) => ['sent', 'failed', 'deferred', 'skipped', 'bounced'].map((outcome) => ({ kind, outcome }))),
+  resolvedReplies: ['comment', 'reopened', 'not-reopened', 'new-issue'].map((outcome) => ({ outcome })),
+  cacheLookups: [{ result: 'hit' }, { result: 'miss' }],
+};
+
+function startAtZero(m: Metrics): Metrics {
+  for (const labels of KNOWN_LABELS.accountsCreated) m.accountsCreated.inc(labels, 0);
+  for (const labels of KNOWN_LABELS.customerMails) m.customerMails.inc(labels, 0);
+  for (const labels of KNOWN_LABELS.resolvedReplies) m.resolvedReplies.inc(labels, 0);
+  for (const labels of KNOWN_LABELS.cacheLookups) m.cacheLookups.inc(labels, 0);
+  return m;
+}
+
 export function createMetrics(opts: { registry?: Registry; defaultMetrics?: boolean } = {}): Metrics {
   const registry = opts.registry ?? new Registry();
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'mailroom_process_' });
@@ -54,7 +75,7 @@ export function createMetrics(opts: { registry?: Registry; defaultMetrics?: bool
     labelNames: ['result'] as const,
     registers,
   });
-  return {
+  return startAtZero({
     registry,
     queueJobs: new Gauge({ name: 'mailroom_queue_jobs', help: 'Jobs per queue and state', labelNames: ['queue', 'state'] as const, registers }),
     queuePaused: new Gauge({ name: 'mailroom_queue_paused', help: '1 when the queue is paused', labelNames: ['queue'] as const, registers }),
@@ -86,13 +107,14 @@ export function createMetrics(opts: { registry?: Registry; defaultMetrics?: bool
     cacheLookups,
     cacheHitRatio: new Gauge({
       name: 'mailroom_cache_hit_ratio',
-      help: 'Account cache hits / lookups since the process started',
+      help: 'Account cache hits / lookups since the process started (NaN before its first lookup); for a window, divide rates of mailroom_cache_lookups_total',
       registers,
       async collect() {
         const values = (await cacheLookups.get()).values;
         const hits = values.filter((v) => v.labels.result === 'hit').reduce((n, v) => n + v.value, 0);
         const total = values.reduce((n, v) => n + v.value, 0);
-        this.set(total ? hits / total : 0);
+        // No lookup is no ratio: a 0 would read as "every lookup missed" on each process that never looks up.
+        this.set(total ? hits / total : NaN);
       },
     }),
     accountsCreated: new Counter({
@@ -114,7 +136,7 @@ export function createMetrics(opts: { registry?: Registry; defaultMetrics?: bool
       labelNames: ['outcome'] as const,
       registers,
     }),
-  };
+  });
 }
 
 type HealthMetrics = Pick<Metrics, 'mailboxHeartbeatAge' | 'tokenDaysToExpiry' | 'tokenValid' | 'redisUp' | 'mailboxState' | 'buildInfo'>;
@@ -154,5 +176,7 @@ export const metrics: Metrics = createMetrics({ defaultMetrics: true });
 /** Something that refreshes gauges from Redis just before a scrape. */
 export interface ScrapeSource {
   name: string;
+  /** The families collect() fills: left out of a scrape in which it failed (their last values would read as current). */
+  metrics: readonly string[];
   collect(m: Metrics): Promise<void>;
 }

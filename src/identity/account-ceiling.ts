@@ -86,9 +86,24 @@ export async function releaseNewAccount(redis: Redis, prefix: string, email: str
   await redis.zrem(installKey(prefix), email);
 }
 
-/** Note that mail is waiting at the install ceiling (until an entry leaves the window). */
-export async function markWaiting(redis: Redis, prefix: string, detail: { count: number; limit: number; retryAt: number }, now = Date.now()): Promise<void> {
-  await redis.set(waitingKey(prefix), JSON.stringify({ ...detail, since: new Date(now).toISOString() }), 'PX', Math.max(1000, detail.retryAt - now));
+/**
+ * Note that mail is waiting at the install ceiling (until an entry leaves the window). True for
+ * the first mail of a wait, in any process: the one that says so at warn. Later mails keep the
+ * wait's `since` (status shows when it began, not the latest mail).
+ */
+export async function markWaiting(redis: Redis, prefix: string, detail: { count: number; limit: number; retryAt: number }, now = Date.now()): Promise<boolean> {
+  const k = waitingKey(prefix);
+  const ttl = Math.max(1000, detail.retryAt - now);
+  const fresh = { ...detail, since: new Date(now).toISOString() };
+  if ((await redis.set(k, JSON.stringify(fresh), 'PX', ttl, 'NX')) === 'OK') return true;
+  let since = fresh.since;
+  try {
+    since = (JSON.parse((await redis.get(k)) ?? '{}') as { since?: string }).since ?? since;
+  } catch {
+    // An unreadable marker is rewritten whole.
+  }
+  await redis.set(k, JSON.stringify({ ...detail, since }), 'PX', ttl);
+  return false;
 }
 
 export interface CeilingStatus {

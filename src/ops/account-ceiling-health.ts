@@ -31,6 +31,7 @@ export function ceilingCheck(redis: Redis, prefix: string): ReadinessCheck {
 export function ceilingSource(redis: Redis, prefix: string): ScrapeSource {
   return {
     name: 'new-account-ceiling',
+    metrics: ['mailroom_new_accounts_this_hour', 'mailroom_new_account_ceiling_waiting'],
     async collect(m) {
       const gauge = (name: string, help: string) =>
         (m.registry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, registers: [m.registry] });

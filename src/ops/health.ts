@@ -82,6 +82,7 @@ export function mailboxChecks(redis: Redis, prefix: string, mailboxIds: string[]
 export function tokenSource(redis: Redis, prefix: string): ScrapeSource {
   return {
     name: 'token',
+    metrics: ['mailroom_token_valid', 'mailroom_token_days_to_expiry'],
     async collect(m) {
       const h = await readTokenHealth(redis, prefix);
       m.tokenValid.set(h.ok ? 1 : 0);
@@ -94,6 +95,7 @@ export function tokenSource(redis: Redis, prefix: string): ScrapeSource {
 export function heartbeatSource(redis: Redis, prefix: string, mailboxIds: string[]): ScrapeSource {
   return {
     name: 'heartbeats',
+    metrics: ['mailroom_mailbox_heartbeat_age_seconds', 'mailroom_mailbox_state'],
     async collect(m) {
       const now = Date.now();
       for (const hb of await readHeartbeats(redis, prefix, { mailboxIds, now })) {

@@ -46,6 +46,8 @@ export const INSTALL_METRICS = new Set([
   'mailroom_project_held',
   'mailroom_store_mails',
   'mailroom_store_bytes',
+  'mailroom_store_measured_timestamp_seconds',
+  'mailroom_metrics_source_up',
   ...JIRA_REACH_METRICS,
 ]);
 
@@ -59,7 +61,8 @@ interface Family {
   name: string;
   help: string;
   type: string;
-  values: { value: number; labels: Record<string, string | number | undefined>; metricName?: string }[];
+  /** A number in this process; in a snapshot read from Redis, NaN and ±Inf as Prometheus writes them (JSON has no such numbers). */
+  values: { value: number | string | null; labels: Record<string, string | number | undefined>; metricName?: string }[];
 }
 
 interface Snapshot extends ProcessLabels {
@@ -101,7 +104,7 @@ export function startMetricsPublisher(opts: { redis: Redis; prefix: string; role
     // While Redis is away, commands would queue up behind the reconnect: skip this round.
     if (opts.redis.status !== 'ready') return;
     const snap: Snapshot = { ...labels, at: Date.now(), metrics: await processFamilies(opts.registry) };
-    await opts.redis.hset(procsKey(opts.prefix), field, JSON.stringify(snap));
+    await opts.redis.hset(procsKey(opts.prefix), field, snapshotJson(snap));
   };
   const timer = setInterval(() => void publish().catch(() => undefined), PUBLISH_MS);
   timer.unref();
@@ -122,6 +125,15 @@ export function startMetricsPublisher(opts: { redis: Redis; prefix: string; role
   };
   current = publisher;
   return publisher;
+}
+
+/**
+ * JSON writes NaN and ±Inf as null, which the text format cannot carry: one such sample makes
+ * Prometheus refuse the whole scrape. Node's event-loop-lag gauges are NaN until a delay was
+ * sampled (a process's first publish), a ratio of nothing is NaN: they go as 'NaN', '+Inf', '-Inf'.
+ */
+function snapshotJson(snap: Snapshot): string {
+  return JSON.stringify(snap, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? formatValue(v) : v));
 }
 
 /** Every live process's snapshot (this process's own taken now), dropping stale ones. */
@@ -152,9 +164,11 @@ async function readSnapshots(p: MetricsPublisher, now = Date.now()): Promise<Sna
  * scrape sources just before), then every process's own metrics with role and instance labels.
  * Without Redis, this process's own metrics only.
  */
-export async function renderInstallMetrics(p: MetricsPublisher, opts: { redisUp?: boolean } = {}): Promise<string> {
+export async function renderInstallMetrics(p: MetricsPublisher, opts: { redisUp?: boolean; omit?: ReadonlySet<string> } = {}): Promise<string> {
   const redisUp = opts.redisUp ?? true;
-  const install = ((await p.registry.getMetricsAsJSON()) as unknown as Family[]).filter((f) => INSTALL_METRICS.has(f.name) && (redisUp || WITHOUT_REDIS.has(f.name)));
+  const install = ((await p.registry.getMetricsAsJSON()) as unknown as Family[]).filter(
+    (f) => INSTALL_METRICS.has(f.name) && (redisUp || WITHOUT_REDIS.has(f.name)) && !opts.omit?.has(f.name),
+  );
   let snaps: Snapshot[];
   try {
     if (!redisUp) throw new Error('redis is down');
@@ -167,10 +181,11 @@ export async function renderInstallMetrics(p: MetricsPublisher, opts: { redisUp?
 
 /**
  * This process's registry alone (a web role not started through runRoles). Without Redis the
- * Redis-derived gauges are left out: their last values would read as current.
+ * Redis-derived gauges are left out: their last values would read as current; so are the
+ * families of a source that failed this scrape (`omit`).
  */
-export async function renderOwnMetrics(registry: Registry, redisUp: boolean): Promise<string> {
-  const fams = ((await registry.getMetricsAsJSON()) as unknown as Family[]).filter((f) => redisUp || !INSTALL_METRICS.has(f.name) || WITHOUT_REDIS.has(f.name));
+export async function renderOwnMetrics(registry: Registry, redisUp: boolean, omit: ReadonlySet<string> = new Set()): Promise<string> {
+  const fams = ((await registry.getMetricsAsJSON()) as unknown as Family[]).filter((f) => !omit.has(f.name) && (redisUp || !INSTALL_METRICS.has(f.name) || WITHOUT_REDIS.has(f.name)));
   return renderFamilies(fams, []);
 }
 
@@ -179,7 +194,11 @@ function renderFamilies(install: Family[], snaps: Snapshot[]): string {
   const add = (f: Family, extra: Record<string, string>) => {
     let fam = families.get(f.name);
     if (!fam) families.set(f.name, (fam = { help: f.help, type: String(f.type), lines: [] }));
-    for (const v of f.values) fam.lines.push(sampleLine(v.metricName ?? f.name, { ...v.labels, ...extra }, v.value));
+    for (const v of f.values) {
+      const value = sampleValue(v.value);
+      // Not a value Prometheus can parse (a null an older version published): the sample, not the scrape, goes.
+      if (value !== undefined) fam.lines.push(sampleLine(v.metricName ?? f.name, { ...v.labels, ...extra }, value));
+    }
   };
   for (const f of install) add(f, {});
   for (const s of snaps) for (const f of s.metrics) add(f, { role: s.role, instance: s.instance });
@@ -206,9 +225,16 @@ function formatValue(n: number): string {
   return String(n);
 }
 
-function sampleLine(name: string, labels: Record<string, string | number | undefined>, value: number): string {
+const NON_FINITE = new Set(['NaN', '+Inf', '-Inf']);
+
+function sampleValue(v: number | string | null): string | undefined {
+  if (typeof v === 'number') return formatValue(v);
+  return typeof v === 'string' && NON_FINITE.has(v) ? v : undefined;
+}
+
+function sampleLine(name: string, labels: Record<string, string | number | undefined>, value: string): string {
   const parts = Object.entries(labels)
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}="${escapeLabel(typeof v === 'number' ? formatValue(v) : String(v))}"`);
-  return parts.length ? `${name}{${parts.join(',')}} ${formatValue(value)}` : `${name} ${formatValue(value)}`;
+  return parts.length ? `${name}{${parts.join(',')}} ${value}` : `${name} ${value}`;
 }

@@ -36,6 +36,7 @@ export function breakerCheck(redis: Redis, prefix: string): ReadinessCheck {
 export function breakerSource(redis: Redis, prefix: string): ScrapeSource {
   return {
     name: 'project-breakers',
+    metrics: [BREAKER_METRIC],
     async collect(m) {
       const gauge =
         (m.registry.getSingleMetric(BREAKER_METRIC) as Gauge | undefined) ??

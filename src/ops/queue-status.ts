@@ -177,6 +177,7 @@ export async function pruneFailed(queues: OpsQueues, before: number): Promise<{ 
 export function queueCountsSource(queues: OpsQueues): ScrapeSource {
   return {
     name: 'queues',
+    metrics: ['mailroom_queue_jobs', 'mailroom_queue_paused'],
     async collect(m) {
       for (const s of await allQueueStatus(queues)) {
         for (const state of JOB_STATES) m.queueJobs.set({ queue: s.queue, state }, s.counts[state]);

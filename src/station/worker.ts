@@ -18,6 +18,7 @@ import { metrics, type Metrics } from '../core/metrics.js';
 import { isConnectionError } from '../core/redis-outage.js';
 import { tell } from '../queues/story.js';
 import { createAuditTrail } from '../queues/audit.js';
+import { repeatGate } from './repeat-log.js';
 
 /** A running station's worker, as roles and tests hold it (close, pause, events). */
 export type StationWorker = Worker;
@@ -171,12 +172,13 @@ function headline(err: unknown): string {
 }
 
 type FinalFailure = (job: Job, detail: string) => Promise<void>;
+type RepeatGate = ReturnType<typeof repeatGate>;
 
 /**
  * Hand a failed job back to BullMQ the way its error kind asks (see the top of this file):
  * always throws, with the job's story told first.
  */
-async function failJob(err: unknown, job: Job, jobLog: Logger, worker: Worker, deps: WorkerDeps, final: FinalFailure, token?: string): Promise<never> {
+async function failJob(err: unknown, job: Job, jobLog: Logger, worker: Worker, deps: WorkerDeps, final: FinalFailure, retryLog: RepeatGate, token?: string): Promise<never> {
   const outcome = outcomeOf(err);
   switch (outcome.action) {
     case 'fail-permanently':
@@ -208,7 +210,12 @@ async function failJob(err: unknown, job: Job, jobLog: Logger, worker: Worker, d
       throw Worker.RateLimitError();
     case 'retry': {
       const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      jobLog.warn({ reason: outcome.message }, last ? 'job failed, its last attempt' : 'job failed, will retry');
+      if (last) jobLog.warn({ reason: outcome.message }, 'job failed, its last attempt');
+      else {
+        // Many jobs failing alike (an outage) are one warning a minute, not one per attempt.
+        const said = retryLog(outcome.message);
+        jobLog[said.loud ? 'warn' : 'debug']({ reason: outcome.message, ...(said.alike ? { alike: said.alike } : {}) }, 'job failed, will retry');
+      }
       await tell(
         job,
         !last
@@ -241,6 +248,7 @@ export function startWorker<S extends z.ZodType>(
   const log = deps.logger.child({ queue: def.name });
   const adder = queueAdder(deps);
   const final = finalFailureAudit(def, deps, log);
+  const retryLog = repeatGate();
   const worker: Worker = new Worker(
     def.name,
     async (job, token) => {
@@ -251,7 +259,7 @@ export function startWorker<S extends z.ZodType>(
       } catch (err) {
         // Not failures: a processor that parked its job (delayed, waiting for children) hands it back as is.
         if (err instanceof DelayedError || err instanceof WaitingChildrenError) throw err;
-        return await failJob(err, job, jobLog, worker, deps, final, token);
+        return await failJob(err, job, jobLog, worker, deps, final, retryLog, token);
       }
     },
     {
@@ -287,8 +295,16 @@ export function startWorker<S extends z.ZodType>(
   return worker;
 }
 
+const zeroedQueues = new WeakMap<Metrics, Set<string>>();
+
 /** Record the processing time of every job a worker finishes (for /metrics, whichever role runs it). */
 export function observeWorker(worker: Worker, queue: string, m: Metrics = metrics): void {
+  // At 0 from the start: rate() counts from a series' first sample (see KNOWN_LABELS in core/metrics.ts).
+  // Once per queue and registry: zero() overwrites, and a second worker must not reset the first's counts.
+  const zeroed = zeroedQueues.get(m) ?? new Set<string>();
+  zeroedQueues.set(m, zeroed);
+  if (!zeroed.has(queue)) for (const outcome of ['completed', 'failed'] as const) m.jobDuration.zero({ queue, outcome });
+  zeroed.add(queue);
   const observe = (outcome: 'completed' | 'failed', job: { processedOn?: number; finishedOn?: number } | undefined) => {
     if (job?.processedOn && job.finishedOn) m.jobDuration.observe({ queue, outcome }, (job.finishedOn - job.processedOn) / 1000);
   };

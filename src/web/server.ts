@@ -16,6 +16,8 @@ import { metrics as processMetrics, type Metrics, type ScrapeSource } from '../c
 import { queueCountsSource } from '../ops/queue-status.js';
 import { closeQueues, openQueues, type OpsQueues } from '../ops/queue-status.js';
 import { renderInstallMetrics, renderOwnMetrics, type MetricsPublisher } from '../ops/metrics-share.js';
+import { scrapeRunner } from '../ops/scrape-sources.js';
+import { withTimeout } from '../core/timeout.js';
 import { redisCheck, runReadiness, type ReadinessCheck } from '../ops/readiness.js';
 import { authenticate, type Role, type WebAuth } from './auth.js';
 import { jiraWebhook, type JiraWebhookOptions } from './webhook.js';
@@ -46,18 +48,8 @@ export interface WebServerDeps {
 }
 
 // Prometheus scrapes time out at 10 s by default; a source that has not answered in 3 s (Redis
-// gone, its commands queued until it returns) is skipped so the scrape still answers.
+// gone, its commands queued until it returns) is left out so the scrape still answers.
 const SCRAPE_TIMEOUT_MS = 3000;
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 // A PING on a healthy local Redis takes well under a millisecond; a second is an outage.
 const REDIS_PING_MS = 1000;
@@ -65,7 +57,7 @@ const REDIS_PING_MS = 1000;
 /** Redis answers a PING now (a connection still reconnecting queues commands: that is down). */
 async function redisAnswers(redis: Redis): Promise<boolean> {
   if (redis.status !== 'ready') return false;
-  return withTimeout(redis.ping(), REDIS_PING_MS, 'redis ping').then(
+  return withTimeout(redis.ping(), REDIS_PING_MS, `redis ping: no answer within ${REDIS_PING_MS} ms`).then(
     () => true,
     () => false,
   );
@@ -89,7 +81,7 @@ export async function buildWebServer(deps: WebServerDeps): Promise<FastifyInstan
   // those echoes): the role's connection logs the outage once, and /readyz carries the news.
   const m = deps.metrics ?? processMetrics;
   const checks = [redisCheck(deps.redis), ...(deps.checks ?? [])];
-  const sources = [queueCountsSource(queues), ...(deps.scrapeSources ?? [])];
+  const collectSources = scrapeRunner([queueCountsSource(queues), ...(deps.scrapeSources ?? [])], app.log as Logger, SCRAPE_TIMEOUT_MS);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -104,16 +96,11 @@ export async function buildWebServer(deps: WebServerDeps): Promise<FastifyInstan
     // mailroom_redis_up says why.
     const up = await redisAnswers(deps.redis);
     m.redisUp.set(up ? 1 : 0);
-    if (up) {
-      // A source that fails alone leaves its gauges at their last values; /readyz says what is wrong.
-      const failed = (await Promise.allSettled(sources.map((s) => withTimeout(s.collect(m), SCRAPE_TIMEOUT_MS, s.name))))
-        .map((r, i) => (r.status === 'rejected' ? sources[i]!.name : undefined))
-        .filter(Boolean);
-      if (failed.length) app.log.warn({ sources: failed }, 'metrics sources failed; serving last values');
-    }
+    // A source that fails alone is left out too (src/ops/scrape-sources.ts); /readyz says what is wrong.
+    const omit = up ? await collectSources(m) : new Set<string>();
     const text = deps.installMetrics
-      ? await withTimeout(renderInstallMetrics(deps.installMetrics, { redisUp: up }), SCRAPE_TIMEOUT_MS, 'process metrics').catch(() => renderOwnMetrics(m.registry, false))
-      : await renderOwnMetrics(m.registry, up);
+      ? await withTimeout(renderInstallMetrics(deps.installMetrics, { redisUp: up, omit }), SCRAPE_TIMEOUT_MS, `process metrics: no answer within ${SCRAPE_TIMEOUT_MS} ms`).catch(() => renderOwnMetrics(m.registry, false))
+      : await renderOwnMetrics(m.registry, up, omit);
     return reply.header('content-type', m.registry.contentType).send(text);
   });
 

@@ -2,7 +2,7 @@
 // window is shown without waiting an hour.
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ceilingStatus, takeNewAccount, WINDOW_MS } from '../../src/identity/account-ceiling.js';
+import { ceilingStatus, markWaiting, takeNewAccount, WINDOW_MS } from '../../src/identity/account-ceiling.js';
 import { countMail } from '../../src/identity/flood.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
@@ -67,3 +67,16 @@ describe('the flood limit over a sliding hour', () => {
     expect(await countMail(redis, prefix, 'loud@x.example', 'job-6', HOUR_EDGE - 120_000 + WINDOW_MS + 10)).toBe(2);
   });
 });
+
+describe('the wait at the install ceiling', () => {
+  it('is begun by one mail, in any process; later mails keep when it began', async () => {
+    const now = Date.now();
+    const detail = { count: 50, limit: 50, retryAt: now + 600_000 };
+    const other = testRedis();
+    others.push(other);
+    expect(await markWaiting(redis, prefix, detail, now)).toBe(true);
+    expect(await markWaiting(other, prefix, { ...detail, count: 51 }, now + 5_000)).toBe(false);
+    expect((await ceilingStatus(redis, prefix, now + 5_000)).waiting).toEqual({ ...detail, count: 51, since: new Date(now).toISOString() });
+  });
+});
+

@@ -105,6 +105,16 @@ describe.skipIf(!!noSystemd)('ops/systemd with systemd-analyze verify', () => {
     expect(r.stderr.trim()).toBe('');
   });
 
+  it('every unit is hardened to an exposure of 5.0 or less (systemd-analyze security, offline)', async () => {
+    // The poller parses mail from anyone; every role holds Redis and some Jira secret. 5.0 is
+    // systemd's line between OK and MEDIUM; the units score about 3 (no SystemCallFilter= yet).
+    const units = [...ROLES.map((r) => `mailroom@${r}.service`), 'mailroom-failed-prune.service'];
+    for (const u of units) {
+      const r = await run('systemd-analyze', ['security', '--offline=true', '--threshold=50', join(tmp, u)], tmp);
+      expect(r.code, `${u}: ${r.stdout.split('\n').filter((l) => l.includes('Overall')).join('')}`).toBe(0);
+    }
+  });
+
   it('catches a misspelt key and a poller drop-in that does not reset ExecStart', async () => {
     const bad = mkdtempSync(join(tmpdir(), 'mr-systemd-bad-'));
     try {
@@ -124,7 +134,10 @@ describe.skipIf(!!noSystemd)('ops/systemd with systemd-analyze verify', () => {
   it('says what the exit table and the Procfile say: no restart after exit 2; the poller gets its node flags', () => {
     const unit = readFileSync(join(repo, 'ops/systemd/mailroom@.service'), 'utf8');
     expect(unit).toMatch(/^Restart=on-failure$/m);
-    expect(unit.match(/^RestartPreventExitStatus=(.*)$/m)?.[1]?.split(/\s+/)).toContain('2');
+    expect(unit.match(/^RestartPreventExitStatus=(.*)$/m)?.[1]?.split(/\s+/)).toEqual(expect.arrayContaining(['2', '243']));
+    // The runbook the role-absent alert links says what each of them means.
+    const runbook = readFileSync(join(repo, 'docs/runbooks/role-absent.md'), 'utf8');
+    for (const code of ['2', '243']) expect(runbook).toContain(`- **${code}**`);
     expect(unit).toMatch(/^EnvironmentFile=\/etc\/mailroom\/%i\.env$/m);
     expect(unit).toMatch(/^ExecStart=\/usr\/bin\/env node dist\/workers\/%i\.js$/m);
     const procLine = readFileSync(join(repo, 'Procfile'), 'utf8').split('\n').find((l) => l.startsWith('poller:'))!;
@@ -147,5 +160,33 @@ describe.skipIf(!!noSystemd)('ops/systemd with systemd-analyze verify', () => {
     expect(secretsOf('notifier')).toEqual(['MAILROOM_SECRET_KEY_FILE', 'SMTP_PASSWORD_FILE']);
     expect(secretsOf('web')).toEqual(['JIRA_WEBHOOK_SECRET_FILE', 'MAILROOM_SECRET_KEY_FILE', 'MAILROOM_WEB_PASSWORD_FILE']);
     expect(secretsOf('cli')).toEqual([]);
+  });
+
+  it('gives each role its own secrets only: every role runs as one user, so they are credentials, not files it may read', () => {
+    // The poller parses mail from anyone: a file the mailroom user may read is a file it may
+    // read. Each X_FILE points into the role's own credentials directory, filled by its drop-in
+    // from root-only files; the secrets folder itself is out of every role's sight.
+    const unit = readFileSync(join(repo, 'ops/systemd/mailroom@.service'), 'utf8');
+    expect(unit).toMatch(/^InaccessiblePaths=-?\/etc\/mailroom\/secrets$/m);
+    for (const role of ROLES) {
+      const env = readFileSync(join(repo, 'ops/systemd/env', `${role}.env`), 'utf8');
+      const files = [...env.matchAll(/^([A-Z_]+_FILE)=(.*)$/gm)].map((m) => ({ name: m[1]!, path: m[2]! }));
+      expect(files.length, role).toBeGreaterThan(0);
+      const dropIn = readFileSync(join(repo, `ops/systemd/mailroom@${role}.service.d/credentials.conf`), 'utf8');
+      const loaded = new Map([...dropIn.matchAll(/^LoadCredential=([^:\n]+):(.+)$/gm)].map((m) => [m[1]!, m[2]!]));
+      for (const f of files) {
+        const inDir = new RegExp(`^/run/credentials/mailroom@${role}\\.service/([^/]+)$`).exec(f.path);
+        expect(inDir, `${role}: ${f.name}=${f.path}`).not.toBeNull();
+        expect(loaded.get(inDir![1]!), `${role}: ${f.name}`).toBe(`/etc/mailroom/secrets/${inDir![1]}`);
+      }
+      // Nothing loaded that the role's environment does not name.
+      expect([...loaded.keys()].sort(), role).toEqual(files.map((f) => f.path.split('/').pop()!).sort());
+    }
+    // Where the install guides put the key is where the units load it from.
+    for (const doc of ['README.md', 'docs/workaround-token.md']) {
+      const named = [...readFileSync(join(repo, doc), 'utf8').matchAll(/MAILROOM_SECRET_KEY_FILE=(\S+?)[`\s]/g)].map((m) => m[1]);
+      expect(named.length, doc).toBeGreaterThan(0);
+      for (const path of named) expect(path, doc).toBe('/etc/mailroom/secrets/token.key');
+    }
   });
 });

@@ -71,6 +71,9 @@ describe.each([
       expect(dry.pruned.mails).toBe(1);
       expect(dry.pruned.bytes).toBeGreaterThan(done.size + 3);
       expect(await store.has(done.sha256)).toBe(true);
+      // A dry run measures nothing: `mailroom status`'s hint must not send people to it.
+      expect(await readStoreSize(redis, prefix)).toBeNull();
+      expect(storeSizeLine(null)).toMatch(/`mailroom store prune`/);
 
       const report = await pruneStore({ store, queues, redis, prefix, retention: '2d', now: later });
       expect(report).toMatchObject({ needed: 2, recent: 0, mails: 2, pruned: { mails: 1 } });

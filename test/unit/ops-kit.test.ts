@@ -7,25 +7,42 @@ import { dirname, join, resolve } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { Command } from 'commander';
 import { sourceFiles } from '../helpers/code-shape.js';
+import { loadCommands } from '../../src/cli/commands/index.js';
+import type { CliContext } from '../../src/cli/context.js';
 
 const repo = join(import.meta.dirname, '..', '..');
 
 /** Prometheus's own series, not Mailroom's. */
 const PROMETHEUS_OWN = ['up'];
 
-/** Every metric name src/ registers: each 'mailroom_…' string literal, and prom-client's process metrics under mailroom_process_. */
-function exportedMetrics(): Set<string> {
+/** Mailroom's own metrics: each 'mailroom_…' string literal in src/. */
+function mailroomMetrics(): Set<string> {
   const names = new Set<string>();
   for (const file of sourceFiles(join(repo, 'src'))) {
     for (const [, name] of readFileSync(file, 'utf8').matchAll(/['"`](mailroom_[a-z0-9_]+[a-z0-9])['"`]/g)) names.add(name!);
   }
+  return names;
+}
+
+/** Every metric name src/ registers: Mailroom's own, and prom-client's process metrics under mailroom_process_. */
+function exportedMetrics(): Set<string> {
+  const names = mailroomMetrics();
   // The process metrics: the same call src/core/metrics.ts makes, asked for its names.
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'mailroom_process_' });
   for (const m of registry.getMetricsAsArray()) names.add(m.name);
   return names;
 }
+
+/** Exported metrics neither alerted on nor on the dashboard, each with why. Anything else exported is a blind spot. */
+const NOT_SHOWN: Record<string, string> = {
+  mailroom_jira_calls_recent: 'the error ratio over the same 5 minutes is what to watch; the count is for /readyz and status',
+  mailroom_jira_last_success_timestamp_seconds: 'mailroom_jira_reachable says it; `mailroom status` prints the time',
+  mailroom_jira_last_error_timestamp_seconds: 'mailroom_jira_reachable and the error ratio say it; `mailroom status` prints the time',
+  mailroom_cache_hit_ratio: 'since each process started: the dashboard divides rates of mailroom_cache_lookups_total instead',
+};
 
 const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'offset', 'bool', 'and', 'or', 'unless', 'inf', 'nan']);
 
@@ -135,8 +152,38 @@ describe('the ops kit names only what Mailroom exports', () => {
         'MailroomFailedJobsGrowing',
         'MailroomQueuePaused',
         'MailroomRoleAbsent',
+        'MailroomProjectHeld',
+        'MailroomNewAccountCeiling',
+        'MailroomMetricsSourceFailing',
+        'MailroomStoreNotPruned',
       ]),
     );
+  });
+
+  it('alerts on every install-wide gauge that says mail waits, even where /readyz stays ready', () => {
+    const alerted = new Set(rules.flatMap((r) => metricsIn(r.expr)));
+    for (const m of ['mailroom_project_held', 'mailroom_new_account_ceiling_waiting', 'mailroom_queue_paused', 'mailroom_mailbox_state', 'mailroom_token_valid', 'mailroom_jira_reachable']) {
+      expect(alerted.has(m), m).toBe(true);
+    }
+  });
+
+  it('alerts on or shows every metric Mailroom exports, or says here why not (no blind spot)', () => {
+    const used = new Set([...rules.flatMap((r) => metricsIn(r.expr)), ...queries.flatMap((q) => metricsIn(q.expr))].map((n) => n.replace(/_(bucket|sum|count)$/, '')));
+    const blind = [...mailroomMetrics()].filter((m) => !used.has(m) && !(m in NOT_SHOWN)).sort();
+    expect(blind).toEqual([]);
+    // And the list holds no metric that is shown after all, nor one that no longer exists.
+    for (const m of Object.keys(NOT_SHOWN)) {
+      expect(used.has(m), `${m} is shown: drop it from NOT_SHOWN`).toBe(false);
+      expect(mailroomMetrics().has(m), `${m} is not exported`).toBe(true);
+    }
+  });
+});
+
+describe('the dashboard shows what is true now', () => {
+  it('the cache hit ratio is over the interval and across processes, not each process\'s since its start', () => {
+    const q = queries.find((x) => x.panel === 'Look-up cache hit ratio')!;
+    expect(metricsIn(q.expr)).toEqual(['mailroom_cache_lookups_total', 'mailroom_cache_lookups_total']);
+    expect(q.expr).toMatch(/^sum\(rate\(mailroom_cache_lookups_total\{result="hit"\}\[\$__rate_interval\]\)\) \/ sum\(rate\(mailroom_cache_lookups_total\[\$__rate_interval\]\)\)$/);
   });
 });
 
@@ -190,6 +237,41 @@ describe('runbook links resolve', () => {
       }
     }
     expect(broken).toEqual([]);
+  });
+
+  it('runbook steps name `mailroom` commands and flags that exist', async () => {
+    const program = new Command('mailroom').option('-c, --config <path>');
+    for (const register of await loadCommands(['--help'])) register(program, {} as CliContext);
+    const texts = [...readdirSync(runbooks).map((f) => readFileSync(join(runbooks, f), 'utf8')), readFileSync(join(repo, 'ops/prometheus/alerts.yml'), 'utf8')];
+    const wrong: string[] = [];
+    let seen = 0;
+    for (const text of texts) {
+      for (const [, line] of text.matchAll(/(?:^|[`\s(])mailroom((?: +(?:'[^'\n]*'|"[^"\n]*"|<[^>\n]*>|[^\s`|;)<>'"]+))+)/gm)) {
+        const words = line!.trim().split(/ +/);
+        let cmd = program;
+        let i = 0;
+        for (; i < words.length; i++) {
+          const sub = cmd.commands.find((c) => c.name() === words[i]);
+          if (!sub) break;
+          cmd = sub;
+        }
+        if (cmd === program) continue; // prose ("Mailroom pauses…"), not a command
+        seen++;
+        for (const w of words.slice(i).filter((x) => /^--?[a-z]/.test(x))) {
+          if (!cmd.options.some((o) => o.long === w || o.short === w) && !['--help', '-h'].includes(w)) wrong.push(`mailroom ${words.slice(0, i).join(' ')}: ${w}`);
+        }
+      }
+    }
+    expect(seen).toBeGreaterThan(30);
+    expect(wrong).toEqual([]);
+  });
+
+  it('restoring a backup runs `mailroom restore-mark`, never a hand-typed DEL of the ledger stamp (a wrong prefix deletes nothing)', () => {
+    for (const f of ['backup-restore.md', 'redis-wiped-or-restored.md']) {
+      const text = readFileSync(join(runbooks, f), 'utf8');
+      expect(text, f).toMatch(/^\s*(?:`)?mailroom restore-mark\b/m);
+      expect(text, f).not.toMatch(/DEL\s+'[^']*:deliver:ledger-born'/);
+    }
   });
 
   it('has the runbooks the issue lists', () => {
