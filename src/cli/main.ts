@@ -28,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     // Whatever the command was doing, a Redis that never answered is the reason: say that.
-    const down = ctx.redisFailure();
+    const down = ctx.redisFailure(e);
     return reportError(down ? redisUnavailable(down) : e);
   } finally {
     await ctx.close();

@@ -2,33 +2,41 @@
 // only the CLI writes to the terminal directly.
 import { ConfigError, describeError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
+import { inline, INLINE_MAX, LINE_END_MAX, terminalSafe } from '../core/terminal-text.js';
 
 /** Exit codes scripts can rely on: the one table for commands and roles (docs/exit-codes.md). */
 export { EXIT };
 
-// Terminal control characters (ESC sequences, CR, C1), never line ends or tabs: what the CLI
-// prints carries values from outside (a pasted job id, a mail's subject in a table), and a
-// value must not retitle the terminal or overwrite a line (an outside attack pass). JSON output
-// escapes them already.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
-const visible = (text: string) => text.replace(CONTROL, '\uFFFD');
+// Every line the CLI prints goes through terminalSafe (src/core/terminal-text.ts): a value from
+// outside (a mail's subject in a table, a pasted job id) must not retitle the terminal, write
+// the clipboard or overwrite a line. Line ends and tabs are kept here, so each outside value is
+// also flattened where it is put into a line (`inline`, and every cell of `table`): a newline in
+// a Message-ID must not forge a row. JSON output escapes what matters already.
+export { inline } from '../core/terminal-text.js';
 
 export function out(text = ''): void {
-  process.stdout.write(visible(text) + '\n');
+  process.stdout.write(terminalSafe(text) + '\n');
 }
 
 export function err(text: string): void {
-  process.stderr.write(visible(text) + '\n');
+  process.stderr.write(terminalSafe(text) + '\n');
 }
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
-/** A plain text table: columns sized to their widest cell. */
+/** Longest last cell of a table row (nothing after it is padded to its width). */
+export const LAST_CELL_MAX = LINE_END_MAX;
+
+/**
+ * A plain text table: columns sized to their widest cell. Every cell is one line of at most
+ * INLINE_MAX characters (the last LAST_CELL_MAX), whatever it holds: a newline cannot add a row,
+ * and one huge value cannot widen every row of the table.
+ */
 export function table(headers: string[], rows: (string | number | undefined)[][]): string {
-  const cells = [headers, ...rows.map((r) => r.map((c) => (c === undefined ? '' : String(c))))];
+  const cell = (c: string | number | undefined, i: number, n: number) => inline(c, i === n - 1 ? LAST_CELL_MAX : INLINE_MAX);
+  const cells = [headers, ...rows].map((r) => r.map((c, i) => cell(c, i, r.length)));
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells
     .map((r) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!))).join('  ').trimEnd())
@@ -51,15 +59,16 @@ export function reportError(e: unknown): number {
     return EXIT.usage;
   }
   if (e instanceof CliError) {
-    err(`mailroom: ${e.message}`);
+    // One line: a refusal may name a mail by its Message-ID, which is outside text.
+    err(`mailroom: ${inline(e.message, LAST_CELL_MAX)}`);
     return e.exitCode;
   }
   const code = (e as NodeJS.ErrnoException)?.code;
   if (code === 'ECONNREFUSED' || /ECONNREFUSED|Connection is closed|connect ETIMEDOUT/.test(describeError(e))) {
-    err(`mailroom: cannot reach a required service (${describeError(e)}). Is Redis running at REDIS_URL?`);
+    err(`mailroom: cannot reach a required service (${inline(describeError(e), LAST_CELL_MAX)}). Is Redis running at REDIS_URL?`);
     return EXIT.unavailable;
   }
-  err(`mailroom: ${describeError(e)}`);
+  err(`mailroom: ${inline(describeError(e), LAST_CELL_MAX)}`);
   if (process.env.MAILROOM_DEBUG && e instanceof Error && e.stack) err(e.stack);
   return EXIT.failed;
 }

@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { configSchema, type FileConfig } from './schema.js';
 import { loadOAuthSecrets, type OAuthSecrets } from './oauth-secrets.js';
+import type { OAuthConfig } from './oauth-schema.js';
 import { oauthKey } from './oauth-keys.js';
 import { FIXED_SECRET_VARS, secretVarsNamedIn, withSecretFiles } from './secret-files.js';
 import { DEFAULT_REDIS_URL, describeTarget, maskUrl, parseRedisTarget, type RedisTarget } from '../core/redis-target.js';
@@ -90,8 +91,10 @@ export function loadConfig(path: string, env: Env): Config {
   try {
     raw = parseYaml(text, { prettyErrors: true });
   } catch (err) {
-    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}` : '';
-    throw new ConfigError([{ path: '', message: `${path} is not valid YAML${where}: ${(err as Error).message.split('\n')[0]}` }]);
+    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
+    // The parser's first line repeats the place (`… at line 7, column 1:`, its code frame below); the place is said once, before it.
+    const what = (err as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new ConfigError([{ path: '', message: `${path} is not valid YAML${where}: ${what}` }]);
   }
   return parseConfig(raw, env, path);
 }
@@ -155,11 +158,19 @@ function readSecrets(file: FileConfig, env: Env, problems: Problems): { secrets:
       missingSecrets.push({ role: 'notifier', path: 'smtp.passwordEnv', message: `environment variable ${file.smtp.passwordEnv} is not set: export the SMTP password of ${file.smtp.user ?? file.smtp.from} in it` });
     }
   }
+  // An OAuth secret too is the business of the role that logs in (the poller for IMAP, the
+  // notifier for SMTP): the resolver, `status` and `token set` run without it.
   const oauth: Record<string, OAuthSecrets> = {};
+  const oauthOf = (auth: OAuthConfig, path: string, role: SecretRole): OAuthSecrets => {
+    const absent: Problems = [];
+    const secrets = loadOAuthSecrets(auth, env, path, problems, absent);
+    missingSecrets.push(...absent.map((p) => ({ role, ...p })));
+    return secrets;
+  };
   file.mailboxes.forEach((m, i) => {
-    if (m.imap?.auth) oauth[oauthKey.imap(m.id)] = loadOAuthSecrets(m.imap.auth, env, `mailboxes[${i}].imap.auth`, problems);
+    if (m.imap?.auth) oauth[oauthKey.imap(m.id)] = oauthOf(m.imap.auth, `mailboxes[${i}].imap.auth`, 'poller');
   });
-  if (file.smtp?.auth) oauth[oauthKey.smtp] = loadOAuthSecrets(file.smtp.auth, env, 'smtp.auth', problems);
+  if (file.smtp?.auth) oauth[oauthKey.smtp] = oauthOf(file.smtp.auth, 'smtp.auth', 'notifier');
   let webhookSecret: string | undefined;
   if (file.notifications?.webhookSecretEnv) {
     webhookSecret = env[file.notifications.webhookSecretEnv];
@@ -241,6 +252,11 @@ function applyEnvOverrides(raw: unknown, env: Env): unknown {
 
 function checkJiraUrl(url: string, path: string, problems: { path: string; message: string }[]): void {
   const u = new URL(url);
+  if (u.username || u.password) {
+    // Named without its user info: every message that quoted it would carry the password.
+    problems.push({ path, message: `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname} holds a user name or password before the @: remove it (Mailroom reaches Jira with the workaround token stored by \`mailroom token set\`; a password here would be printed and logged)` });
+    return;
+  }
   const loopback = ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(u.hostname);
   if (u.protocol === 'http:' && !loopback) {
     problems.push({ path, message: `${url} is plain http: Jira Cloud needs https:// (plain http is allowed only on loopback, for the simulator)` });
@@ -261,17 +277,41 @@ export function formatPath(path: PropertyKey[]): string {
 function describeIssue(issue: z.core.$ZodIssue): { path: string; message: string } {
   const path = formatPath(issue.path);
   switch (issue.code) {
-    case 'unrecognized_keys':
+    case 'unrecognized_keys': {
+      // `password: …` / `clientSecret: …`: the secret itself, where only its variable's name may stand.
+      const secretKey = issue.keys.find((k) => /(password|secret|token)$/i.test(k));
+      if (issue.keys.length === 1 && secretKey && path === 'jira') {
+        return { path: `jira.${secretKey}`, message: `unknown key "${secretKey}": the Jira API token is never written in this file; store it with \`mailroom token set\` (read from standard input, kept encrypted)` };
+      }
+      if (issue.keys.length === 1 && secretKey) {
+        return {
+          path: [path, secretKey].filter(Boolean).join(path ? '.' : ''),
+          message: `unknown key "${secretKey}": no secret is written in this file (it is printed and logged); give the name of the environment variable that holds it with ${secretKey}Env instead, and export the secret in that variable`,
+        };
+      }
       return {
-        path: [path, ...issue.keys].filter(Boolean).join(path ? '.' : ''),
+        // One key: its own path. Several: the section that holds them (not the keys chained as one path).
+        path: issue.keys.length === 1 ? [path, issue.keys[0]].filter(Boolean).join(path ? '.' : '') : path || '(root)',
         message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}: remove or correct ${issue.keys.length > 1 ? 'them' : 'it'}`,
       };
+    }
     case 'invalid_value':
       return { path, message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` };
     case 'invalid_union':
       return closestForm(issue) ?? { path, message: issue.message === 'Invalid input' ? 'does not match any of the accepted forms' : issue.message };
-    case 'invalid_type':
-      return { path, message: issue.message.startsWith('Invalid input') ? `expected ${issue.expected}` : issue.message };
+    case 'invalid_type': {
+      if (!issue.message.startsWith('Invalid input')) return { path, message: issue.message };
+      // `jira:` with nothing after it, its keys not indented under it; or a required key left out.
+      const received = /received (\w+)$/.exec(issue.message)?.[1];
+      if (!path && (received === 'null' || received === 'undefined')) return { path, message: 'the configuration is empty: copy mailroom.example.yml and edit it' };
+      if (received === 'null') {
+        return { path, message: issue.expected === 'object' ? 'has nothing under it: indent the keys that belong to it below it (two more spaces than its own line)' : `has no value: expected ${issue.expected}` };
+      }
+      if (received === 'undefined') return { path, message: `missing: add it (expected ${issue.expected})` };
+      if (issue.expected === 'array' && received === 'object') return { path, message: 'expected a list: start each entry with "- " (e.g. "  - id: support")' };
+      if (issue.expected === 'number' && received === 'string') return { path, message: 'expected a number: write it without quotes' };
+      return { path, message: `expected ${issue.expected}` };
+    }
     default:
       return { path, message: issue.message };
   }
@@ -297,7 +337,8 @@ export function maskedConfig(c: Config): unknown {
       imapPasswords: Object.fromEntries(Object.keys(c.secrets.imapPasswords).map((k) => [k, '****'])),
       smtpPassword: mask(c.secrets.smtpPassword),
       webhookSecret: mask(c.secrets.webhookSecret),
-      oauth: Object.fromEntries(Object.keys(c.secrets.oauth ?? {}).map((k) => [k, '****'])),
+      // An auth block whose secrets this process does not hold shows none (config check notes them).
+      oauth: Object.fromEntries(Object.entries(c.secrets.oauth ?? {}).filter(([, v]) => Object.values(v).some(Boolean)).map(([k]) => [k, '****'])),
     },
     secretKey: { base64: mask(c.secretKey.base64), file: c.secretKey.file },
     webAuth: { ...c.webAuth, password: mask(c.webAuth.password), readonlyPassword: mask(c.webAuth.readonlyPassword) },

@@ -2,8 +2,9 @@
 // OAuth 2.0 access token instead of sending a password. Secrets are named by environment
 // variable (or file path), never written in the YAML itself.
 import { z } from 'zod';
+import { envVarName } from './value-schemas.js';
 
-const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as SUPPORT_OAUTH_SECRET');
+const envName = envVarName('SUPPORT_OAUTH_SECRET');
 /** A token endpoint secrets may be sent to: https, or plain http on loopback (local test endpoints). */
 export function httpsOrLoopback(u: string): boolean {
   try {
@@ -14,10 +15,22 @@ export function httpsOrLoopback(u: string): boolean {
   }
 }
 
+/** As the URL will be read (`https:/id:secret@host` and backslashes too), not as it is spelled. */
+function hasUserInfo(u: string): boolean {
+  try {
+    const url = new URL(u);
+    return url.username !== '' || url.password !== '';
+  } catch {
+    return false; // not a URL: .url() says so
+  }
+}
+
 const httpsUrl = z
   .string()
   .url('a URL such as https://login.example.com/oauth2/token')
-  .refine(httpsOrLoopback, 'must be https:// (plain http is allowed only on loopback, for local test endpoints)');
+  .refine(httpsOrLoopback, 'must be https:// (plain http is allowed only on loopback, for local test endpoints)')
+  // The YAML holds no secret (secrets are named by variable or file): a password here would be printed and logged.
+  .refine((u) => !hasUserInfo(u), 'holds a user name or password before the @: remove it (name the client secret with clientSecretEnv)');
 
 /** Exchange Online's resource; the client-credentials grant asks for its `.default` scope. */
 export const MICROSOFT_IMAP_SCOPE = 'https://outlook.office365.com/.default';
@@ -29,7 +42,23 @@ const microsoft = z
   .object({
     provider: z.literal('microsoft'),
     /** Directory (tenant) ID or a verified domain of the tenant, e.g. contoso.onmicrosoft.com. */
-    tenantId: z.string().regex(/^[A-Za-z0-9.-]+$/, 'the Directory (tenant) ID, a GUID such as 8f0c…, or contoso.onmicrosoft.com'),
+    tenantId: z
+      .string()
+      .trim()
+      .superRefine((t, ctx) => {
+        // A GUID (Overview → Directory (tenant) ID) or one of the tenant's verified domains. A
+        // clipped GUID, `common` or `organizations` would reach Entra ID and be refused there,
+        // after the mailbox waited through its login failures.
+        if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(t) || /^([a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/i.test(t)) return;
+        const why = /[/:]/.test(t)
+          ? 'give only the id, not a URL'
+          : /^\{.*\}$/.test(t)
+            ? 'without the braces'
+            : /^[0-9a-f-]+$/i.test(t)
+              ? 'a GUID has 8-4-4-4-12 hexadecimal digits: copy it again'
+              : 'app-only sign-in needs your own tenant';
+        ctx.addIssue({ code: 'custom', message: `"${t}" is not a Directory (tenant) ID (${why}): the GUID on the app registration's Overview page, e.g. 8f0c1d2e-7a3b-4c5d-9e6f-0a1b2c3d4e5f, or your tenant's domain such as contoso.onmicrosoft.com` });
+      }),
     /** Application (client) ID of the app registration. */
     clientId: z.string().min(1),
     /** Env var holding the client secret's Value (not its Secret ID). */

@@ -28,35 +28,40 @@ const serviceAccountJson = z.object({
 
 type Problems = { path: string; message: string }[];
 
-function fromEnv(env: Env, name: string, path: string, what: string, problems: Problems): string | undefined {
+function fromEnv(env: Env, name: string, path: string, what: string, absent: Problems): string | undefined {
   const v = env[name];
-  if (!v) problems.push({ path, message: `environment variable ${name} is not set: export ${what} in it` });
+  if (!v) absent.push({ path, message: `environment variable ${name} is not set: export ${what} in it` });
   else registerSecret(v);
   return v || undefined;
 }
 
-function readText(file: string, path: string, what: string, problems: Problems): string | undefined {
+function readText(file: string, path: string, what: string, problems: Problems, absent: Problems): string | undefined {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    problems.push({ path, message: `cannot read ${what} ${file}: ${why}` });
+    // Not there, or not for this process (the systemd units hide /etc/mailroom/secrets from all but the role that uses it).
+    (code === 'ENOENT' || code === 'EACCES' ? absent : problems).push({ path, message: `cannot read ${what} ${file}: ${why}` });
     return undefined;
   }
 }
 
-/** Read the secrets of one `auth` block at `path` (e.g. "mailboxes[0].imap.auth"). */
-export function loadOAuthSecrets(auth: OAuthConfig, env: Env, path: string, problems: Problems): OAuthSecrets {
+/**
+ * Read the secrets of one `auth` block at `path` (e.g. "mailboxes[0].imap.auth"). A secret this
+ * process does not hold (a variable not set, a file it cannot find or open) goes to `absent`:
+ * only the role that logs in needs it (requireSecrets); one that is there but wrong is a problem.
+ */
+export function loadOAuthSecrets(auth: OAuthConfig, env: Env, path: string, problems: Problems, absent: Problems = problems): OAuthSecrets {
   const out: OAuthSecrets = {};
   if (auth.provider === 'microsoft') {
-    if (auth.clientSecretEnv) out.clientSecret = fromEnv(env, auth.clientSecretEnv, `${path}.clientSecretEnv`, 'the app registration\'s client secret (its Value)', problems);
+    if (auth.clientSecretEnv) out.clientSecret = fromEnv(env, auth.clientSecretEnv, `${path}.clientSecretEnv`, 'the app registration\'s client secret (its Value)', absent);
     const c = auth.certificate;
     if (c) {
-      const certPem = readText(c.certificateFile, `${path}.certificate.certificateFile`, 'the certificate', problems);
+      const certPem = readText(c.certificateFile, `${path}.certificate.certificateFile`, 'the certificate', problems, absent);
       const keyPem = c.privateKeyEnv
-        ? fromEnv(env, c.privateKeyEnv, `${path}.certificate.privateKeyEnv`, 'the certificate\'s PEM private key', problems)
-        : readText(c.privateKeyFile!, `${path}.certificate.privateKeyFile`, 'the private key', problems);
+        ? fromEnv(env, c.privateKeyEnv, `${path}.certificate.privateKeyEnv`, 'the certificate\'s PEM private key', absent)
+        : readText(c.privateKeyFile!, `${path}.certificate.privateKeyFile`, 'the private key', problems, absent);
       if (certPem && keyPem) {
         try {
           const cert = new X509Certificate(certPem);
@@ -74,8 +79,8 @@ export function loadOAuthSecrets(auth: OAuthConfig, env: Env, path: string, prob
     }
   } else if (auth.provider === 'google') {
     const text = auth.serviceAccountKeyEnv
-      ? fromEnv(env, auth.serviceAccountKeyEnv, `${path}.serviceAccountKeyEnv`, 'the service account\'s JSON key', problems)
-      : readText(auth.serviceAccountKeyFile!, `${path}.serviceAccountKeyFile`, 'the service account key', problems);
+      ? fromEnv(env, auth.serviceAccountKeyEnv, `${path}.serviceAccountKeyEnv`, 'the service account\'s JSON key', absent)
+      : readText(auth.serviceAccountKeyFile!, `${path}.serviceAccountKeyFile`, 'the service account key', problems, absent);
     if (text) {
       let parsed: z.infer<typeof serviceAccountJson> | undefined;
       try {
@@ -109,8 +114,8 @@ export function loadOAuthSecrets(auth: OAuthConfig, env: Env, path: string, prob
       }
     }
   } else {
-    if (auth.clientSecretEnv) out.clientSecret = fromEnv(env, auth.clientSecretEnv, `${path}.clientSecretEnv`, 'the OAuth client secret', problems);
-    if (auth.refreshTokenEnv) out.refreshToken = fromEnv(env, auth.refreshTokenEnv, `${path}.refreshTokenEnv`, 'the OAuth refresh token', problems);
+    if (auth.clientSecretEnv) out.clientSecret = fromEnv(env, auth.clientSecretEnv, `${path}.clientSecretEnv`, 'the OAuth client secret', absent);
+    if (auth.refreshTokenEnv) out.refreshToken = fromEnv(env, auth.refreshTokenEnv, `${path}.refreshTokenEnv`, 'the OAuth refresh token', absent);
   }
   return out;
 }

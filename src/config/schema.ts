@@ -4,33 +4,9 @@
 import { z } from 'zod';
 import { TLS_MODES } from './tls.js';
 import { oauthSchema } from './oauth-schema.js';
-import { canonicalDomain } from '../core/address.js';
 import { ms } from './duration.js';
+import { authservId, duration, DURATION, email, emailDomain, envVarName, jiraSite, projectKey, replyAllowedEntry, timerDuration } from './value-schemas.js';
 import { respondSchema } from './respond-schema.js';
-
-const DURATION = /^\d+(ms|s|m|h|d)$/;
-const duration = z.string().regex(DURATION, 'a duration such as 500ms, 30s, 5m, 6h or 7d');
-
-// A listed domain covers its subdomains already (example.com lists mail.example.com too), so a
-// wildcard says nothing more and is refused rather than read as a literal that matches nothing;
-// so are several domains in one entry ("a.test, b.test"), which would match nothing either.
-const emailDomain = z
-  .string()
-  .min(1)
-  .superRefine((raw, ctx) => {
-    const issue = (message: string) => ctx.addIssue({ code: 'custom', message });
-    if (/[,;]/.test(raw)) issue(`"${raw}" holds several domains: give one domain per list entry, e.g. [a.example, b.example]`);
-    else if (/\s/.test(raw.trim())) issue(`"${raw}" contains whitespace: give one domain per list entry`);
-    else if (raw.includes('*')) issue(`"${raw}": no wildcards; a domain covers its subdomains already (write ${raw.replace(/^[*.]+/, '') || 'example.com'} for it and all its subdomains)`);
-  })
-  .transform(canonicalDomain)
-  .refine((d) => /^([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/.test(d), 'a domain such as example.com');
-
-const email = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .refine((e) => /^[^\s@]+@[^\s@]+$/.test(e), 'an email address such as support@example.com');
 
 const regexSource = z.string().refine((s) => {
   try {
@@ -40,6 +16,9 @@ const regexSource = z.string().refine((s) => {
     return false;
   }
 }, 'a valid regular expression');
+
+/** Exchange Online's IMAP hosts (Microsoft 365). */
+export const EXCHANGE_ONLINE_HOSTS = ['outlook.office365.com', 'outlook.office.com'];
 
 export const DEFAULT_BLOCKED_LOCAL_PARTS = [
   '^mailer-daemon$',
@@ -61,15 +40,26 @@ export const imapSchema = z
      * as implicit/starttls.
      */
     tls: z.union([z.boolean(), z.enum(TLS_MODES)]).default('implicit'),
-    user: z.string().min(1),
+    /** The login; blanks around it (a quoted copy and paste) are not part of any mailbox's name. */
+    user: z.string().trim().min(1),
     /** Name of the environment variable holding the password; the password never sits in YAML. */
-    passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as SUPPORT_IMAP_PASSWORD').optional(),
+    passwordEnv: envVarName('SUPPORT_IMAP_PASSWORD').optional(),
     /** OAuth 2.0 instead of a password (XOAUTH2 / OAUTHBEARER): Microsoft 365, Google Workspace, or a generic token endpoint. */
     auth: oauthSchema.optional(),
     folder: z.string().min(1).default('INBOX'),
   })
   .strict()
-  .refine((i) => !!i.passwordEnv !== !!i.auth, { message: 'set exactly one of passwordEnv (a password) or auth (OAuth 2.0)', path: ['passwordEnv'] });
+  .refine((i) => !!i.passwordEnv !== !!i.auth, { message: 'set exactly one of passwordEnv (a password) or auth (OAuth 2.0)', path: ['passwordEnv'] })
+  .superRefine((i, ctx) => {
+    // Microsoft turned basic authentication off for IMAP in Exchange Online: a password login
+    // there is refused whatever the password, and the mailbox would only be parked.
+    if (!i.passwordEnv || !EXCHANGE_ONLINE_HOSTS.includes(i.host.trim().toLowerCase().replace(/\.$/, ''))) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['passwordEnv'],
+      message: `${i.host} (Microsoft 365) takes no password for IMAP: Microsoft has turned basic authentication off for Exchange Online. Replace passwordEnv with an auth block (provider: microsoft, tenantId, clientId, clientSecretEnv), as docs/oauth-mailboxes.md shows`,
+    });
+  });
 
 export const afterSchema = z.discriminatedUnion('action', [
   z.object({ action: z.literal('move'), folder: z.string().min(1) }).strict(),
@@ -116,12 +106,12 @@ export const policySchema = z
      */
     replies: z.enum(['participants', 'anyone']).default('participants'),
     /** Addresses (`ann@acme.com`) or domains (`@acme.com`: agents) whose replies always join. */
-    replyAllowed: z.array(z.string().trim().toLowerCase().refine((e) => /^@?[^\s@]+\.[^\s@]+$/.test(e) || /^[^\s@]+@[^\s@]+$/.test(e), 'an address (ann@acme.com) or a domain (@acme.com)')).default([]),
+    replyAllowed: z.array(replyAllowedEntry).default([]),
     /**
      * authserv-ids (RFC 8601) of the receiving mail server(s) whose Authentication-Results are
      * believed, e.g. `mx.example.com`. Any other Authentication-Results header is the sender's claim.
      */
-    authservIds: z.array(z.string().trim().toLowerCase().min(1)).default([]),
+    authservIds: z.array(authservId).default([]),
     /**
      * A sender whose DMARC, SPF or DKIM verdict is fail is never created and never the reporter;
      * its mail is delivered with a warning (`flag`) or held in the failed set for a person (`hold`).
@@ -159,7 +149,10 @@ export const RESOLVED_REPLY_MODES = ['comment', 'reopen', 'new-issue'] as const;
 export const DEFAULT_RESOLVED_REPLY_WINDOW = '30d';
 
 const deliverKnobs = {
-  /** Drop quoted history ("> …", "On … wrote:", Outlook's "-----Original Message-----" / "From: … Sent: …"). */
+  /**
+   * Drop quoted history ("> …", "On … wrote:", Outlook's "-----Original Message-----" / "From: … Sent: …")
+   * from comments and follow-up issues, where the issue holds it already; a new issue keeps the whole text.
+   */
   stripQuotedHistory: z.boolean().default(true),
   /** Attachments above this are not uploaded but named (file and size) in the issue or comment. 10 MiB: Jira sites often lower the 1 GB default, and mail rarely carries more. */
   maxAttachmentBytes: z.number().int().min(1).default(10 * 1024 * 1024),
@@ -184,7 +177,7 @@ const deliverKnobs = {
 export const deliverSchema = z.union([
   z
     .object({
-      project: z.string().regex(/^[A-Z][A-Z0-9_]+$/, 'a Jira project key such as SUP'),
+      project: projectKey,
       issueType: z.string().min(1).default('Task'),
       ...deliverKnobs,
     })
@@ -194,7 +187,7 @@ export const deliverSchema = z.union([
       serviceDeskId: z.string().regex(/^\d+$/, 'a numeric service desk id such as "1"'),
       requestTypeId: z.string().regex(/^\d+$/, 'a numeric request type id such as "10"'),
       /** Project key of the service desk, so replies naming an issue key are recognised. */
-      project: z.string().regex(/^[A-Z][A-Z0-9_]+$/, 'a Jira project key such as SUP').optional(),
+      project: projectKey.optional(),
       ...deliverKnobs,
     })
     .strict(),
@@ -210,7 +203,7 @@ export const mailboxSchema = z
     /** Larger messages are stored and routed to a clear failure, never silently skipped. */
     maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
     /** IMAP resync interval independent of IDLE (IDLE is only a hint). */
-    resyncInterval: duration.default('3m'),
+    resyncInterval: timerDuration.default('3m'),
     policy: policySchema.default(policySchema.parse({})),
     deliver: deliverSchema.optional(),
     /** Acknowledgements and agents' replies mailed to the customer (docs/customer-replies.md); needs smtp. */
@@ -229,7 +222,7 @@ const retrySchema = z
 
 const notificationRuleSchema = z
   .object({
-    project: z.string().regex(/^[A-Z][A-Z0-9_]+$/, 'a Jira project key such as SUP'),
+    project: projectKey,
     events: z
       .array(z.enum(['issue_created', 'issue_updated', 'comment_created']))
       .min(1),
@@ -252,11 +245,11 @@ export const configSchema = z
     jira: z
       .object({
         /** The Jira site, e.g. https://acme.atlassian.net (or JIRA_BASE_URL). */
-        site: z.string().url('a URL such as https://acme.atlassian.net'),
+        site: jiraSite,
         /** Base URL for REST calls when it differs from the site (scoped tokens: https://api.atlassian.com/ex/jira/{cloudId}). */
         apiBase: z.string().url().optional(),
         /** Per-request timeout: a hung Jira must turn into a retry, not a stuck worker. */
-        timeout: duration.default('15s'),
+        timeout: timerDuration.default('15s'),
         /**
          * After a create whose answer was lost, how long the deliverer keeps looking for the issue
          * it may have made before creating again: Jira's search lags writes by seconds to minutes
@@ -293,16 +286,20 @@ export const configSchema = z
     poller: z
       .object({
         /** Mailbox lock lifetime, renewed at a third of it: a dead poller's mailbox is taken over after at most this long. */
-        lockTtl: duration.default('30s'),
+        lockTtl: timerDuration.default('30s'),
         /** Reconnect backoff: the first delay, doubled per failure with jitter, capped at reconnectMax. */
-        reconnectMin: duration.default('1s'),
-        reconnectMax: duration.default('2m'),
+        reconnectMin: timerDuration.default('1s'),
+        reconnectMax: timerDuration.default('2m'),
         /** Consecutive authentication failures after which a mailbox is parked instead of retried. */
         authFailuresToPark: z.number().int().min(1).default(3),
-        /** How often a parked mailbox tries again (a restart with a new password retries at once). */
-        parkedRetry: duration.default('10m'),
+        /**
+         * How often a parked mailbox tries again. The parking is the mailbox's (in Redis): a new
+         * lock holder waits too; a restart with a changed password retries at once when the
+         * install has a secret key (src/imap/parking.ts).
+         */
+        parkedRetry: timerDuration.default('10m'),
         /** Poll interval for servers without IDLE. */
-        pollInterval: duration.default('30s'),
+        pollInterval: timerDuration.default('30s'),
       })
       .strict()
       .default({ lockTtl: '30s', reconnectMin: '1s', reconnectMax: '2m', authFailuresToPark: 3, parkedRetry: '10m', pollInterval: '30s' }),
@@ -325,7 +322,7 @@ export const configSchema = z
         /** implicit, starttls or none; default from `secure` (true: implicit, else starttls, required off loopback). */
         tls: z.enum(TLS_MODES).optional(),
         user: z.string().optional(),
-        passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+        passwordEnv: envVarName('SMTP_PASSWORD').optional(),
         /** OAuth 2.0 (XOAUTH2) instead of a password; `user` names the mailbox that sends. */
         auth: oauthSchema.optional(),
         from: email,
@@ -339,7 +336,7 @@ export const configSchema = z
     notifications: z
       .object({
         /** Env var holding the Jira webhook secret (HMAC). */
-        webhookSecretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+        webhookSecretEnv: envVarName('JIRA_WEBHOOK_SECRET').optional(),
         rules: z.array(notificationRuleSchema).default([]),
       })
       .strict()
@@ -359,9 +356,22 @@ export const configSchema = z
   .strict()
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
+    const read = new Map<string, number>();
     c.mailboxes.forEach((m, i) => {
       if (seen.has(m.id)) ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'id'], message: `duplicate mailbox id "${m.id}"` });
       seen.add(m.id);
+      if (m.imap) {
+        // One IMAP folder under two ids: two pollers would read each mail, and each would become Jira work twice.
+        const where = [m.imap.host.trim().toLowerCase().replace(/\.$/, ''), m.imap.port, m.imap.user.trim().toLowerCase(), m.imap.folder].join('|');
+        const first = read.get(where);
+        if (first !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['mailboxes', i, 'imap'],
+            message: `reads the same mailbox as mailboxes[${first}] ("${c.mailboxes[first]!.id}"): ${m.imap.user} on ${m.imap.host}, folder ${m.imap.folder}; each mail would be read twice and become Jira work twice: remove one of the two entries (list every address the mailbox receives for in its addresses)`,
+          });
+        } else read.set(where, i);
+      }
       if (m.respond && !c.smtp) ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'respond'], message: 'needs an smtp section (host, port, from) to send mail to customers' });
       if (m.respond && !m.deliver) ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'respond'], message: 'needs a deliver section: only mail that becomes Jira work is answered' });
     });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeProtectedHeader, decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig, type Config } from '../../src/config/load.js';
+import { parseConfig, requireSecrets, type Config } from '../../src/config/load.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { OAuthTokenError } from '../../src/oauth/errors.js';
 import { requestToken } from '../../src/oauth/grants.js';
@@ -332,10 +332,13 @@ describe('configuration', () => {
     expect(neither).toThrow(/set exactly one of passwordEnv/);
   });
 
-  it('a missing secret names the key and the variable; a plain-http token endpoint off loopback is refused', () => {
-    expect(() => configWith(entra({ clientSecretEnv: 'ENTRA_SECRET' }), {})).toThrow(
-      /mailboxes\[0\]\.imap\.auth\.clientSecretEnv: environment variable ENTRA_SECRET is not set/,
-    );
+  it('a missing secret names the key and the variable, to the poller only; a plain-http token endpoint off loopback is refused', () => {
+    // The resolver, `status` and `token set` run without the mailbox's OAuth secret (systemd hands it to the poller alone).
+    const c = configWith(entra({ clientSecretEnv: 'ENTRA_SECRET' }), {});
+    expect(() => requireSecrets(c, 'web', 'notifier')).not.toThrow();
+    expect(() => requireSecrets(c, 'poller')).toThrow(/mailboxes\[0\]\.imap\.auth\.clientSecretEnv: environment variable ENTRA_SECRET is not set/);
+    const keyFile = configWith({ provider: 'google', serviceAccountKeyFile: join(tmpdir(), 'no-such-mailroom-sa.json') }, {});
+    expect(() => requireSecrets(keyFile, 'poller')).toThrow(/serviceAccountKeyFile: cannot read the service account key .*it does not exist/);
     expect(() => configWith({ provider: 'oauth2', tokenUrl: 'http://idp.example/token', clientId: 'c', clientSecretEnv: 'S' }, { S: 'x' })).toThrow(
       /mailboxes\[0\]\.imap\.auth\.tokenUrl: must be https:\/\//,
     );

@@ -7,7 +7,8 @@ import { createAuditTrail, type AuditEvent, type AuditTrail } from '../../queues
 import { jiraDeliver, mailInbound } from '../../queues/catalog.js';
 import { openQueue } from '../../queues/queue.js';
 import type { CliContext } from '../context.js';
-import { CliError, EXIT, out, printJson, table } from '../output.js';
+import { CliError, EXIT, inline, out, printJson, table } from '../output.js';
+import { reachRedis } from '../redis-reach.js';
 
 export function formatAudit(events: AuditEvent[]): string {
   return table(
@@ -40,11 +41,11 @@ export function register(program: Command, ctx: CliContext): void {
       '\nExamples:\n  mailroom audit ann@example.com\n  mailroom audit "<CAF=abc123@mail.gmail.com>" --json\n  mailroom audit support:1700000000:42   (a mail by its mail-inbound job id)\n  mailroom audit "deliver|support|<CAF=abc123@mail.gmail.com>"',
     )
     .action(async (subject: string, opts: { json?: boolean; limit?: number }) => {
-      const trail = createAuditTrail({ redis: ctx.redis(), prefix: ctx.config().prefix });
+      const trail = createAuditTrail({ redis: await reachRedis(ctx), prefix: ctx.config().prefix });
       const subjects = [...auditForms(subject), ...(await subjectsOfJob(ctx, subject))];
       const events = await readAll(trail, subjects, opts.limit);
       if (opts.json) printJson(events);
-      else if (events.length === 0) out(`no audit trail for ${subject} (kept 30 days after the last event)`);
+      else if (events.length === 0) out(`no audit trail for ${inline(subject)} (kept 30 days after the last event)`);
       else out(formatAudit(events));
       if (events.length === 0) process.exitCode = EXIT.failed;
     });

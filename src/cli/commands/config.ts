@@ -7,7 +7,7 @@ import { unreadableVerdicts } from '../../mail/sender-trust.js';
 import { checkConfigOnline, JiraUnreachableError, type OnlineReport } from '../../ops/config-online.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
-import { CliError, EXIT, err, out, printJson, table } from '../output.js';
+import { CliError, EXIT, err, inline, out, printJson, table } from '../output.js';
 import { stringify } from 'yaml';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -87,7 +87,7 @@ async function online(ctx: CliContext, json: boolean): Promise<void> {
     printJson({ source: config.source, jira: jiraUrl(config), ok: report.ok, findings: report.findings });
     return;
   }
-  out(`# ${config.source} against ${jiraUrl(config)} as ${report.token.account?.displayName ?? creds.email}`);
+  out(`# ${config.source} against ${jiraUrl(config)} as ${inline(report.token.account?.displayName ?? creds.email)}`);
   out(table(['RESULT', 'KEY', 'DETAIL'], report.findings.map((f) => [f.level === 'ok' ? 'ok' : f.level === 'warning' ? 'WARNING' : 'MISSING', f.path, f.detail])));
   const problems = report.findings.filter((f) => f.level === 'error').length;
   out(problems ? `${problems} problem(s): fix the keys marked MISSING` : 'everything the configuration names exists in Jira');

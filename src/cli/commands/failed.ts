@@ -21,7 +21,7 @@ import {
 } from '../../ops/queue-status.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
-import { CliError, EXIT, err, out, printJson, table } from '../output.js';
+import { CliError, EXIT, err, inline, LAST_CELL_MAX, out, printJson, table } from '../output.js';
 
 interface FilterOpts {
   queue?: string;
@@ -85,16 +85,11 @@ async function open(ctx: CliContext, queue?: string): Promise<OpsQueues> {
   }
 }
 
-function oneLine(s: string, max = 80): string {
-  const flat = s.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? flat.slice(0, max - 1) + '…' : flat;
-}
-
 function printList(jobs: FailedJob[]): void {
   out(
     table(
       ['JOB', 'FAILED AT', 'TRIES', 'SENDER', 'SUBJECT', 'REASON'],
-      jobs.map((j) => [j.ref, j.failedAt.replace(/\.\d+Z$/, 'Z'), j.attemptsMade, j.sender ?? '', oneLine(j.subject ?? '', 40), oneLine(j.reason, 70)]),
+      jobs.map((j) => [j.ref, j.failedAt.replace(/\.\d+Z$/, 'Z'), j.attemptsMade, j.sender ?? '', inline(j.subject, 40), inline(j.reason, 70)]),
     ),
   );
 }
@@ -179,7 +174,7 @@ Examples:
       try {
         const job = await lookup(() => showFailed(queues, ref));
         if (!job) {
-          err(`no job ${id}${ref.queue ? ` in ${ref.queue}` : ' in any queue'}`);
+          err(`no job ${inline(id)}${ref.queue ? ` in ${ref.queue}` : ' in any queue'}`);
           process.exitCode = EXIT.failed;
           return;
         }
@@ -208,7 +203,9 @@ function printShown(job: FailedJobDetail & { state: string }): void {
   out(table(['FIELD', 'VALUE'], rows.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => [k, v])).split('\n').slice(1).join('\n'));
   job.stacktrace.forEach((s, i) => {
     out(`\nerror, attempt ${i + 1} of ${job.stacktrace.length} recorded:`);
-    out(s.split('\n').map((l) => '  ' + l).join('\n'));
+    // Each line of the stack as one line of output, its indentation kept; the error's message
+    // may hold Jira's text, so no line of it is taken as more than one line or unbounded.
+    out(s.split('\n').map((l) => '  ' + ' '.repeat(Math.min(16, l.length - l.trimStart().length)) + inline(l, LAST_CELL_MAX)).join('\n'));
   });
 }
 
@@ -323,8 +320,8 @@ Examples:
         if (opts.dryRun) {
           if (opts.json) printJson({ action, dryRun: true, jobs: items.map((i) => `${i.queue}/${i.id}`), missing });
           else {
-            for (const i of items) out(`would ${verb} ${i.queue}/${i.id}`);
-            for (const m of missing) err(`no job ${m}`);
+            for (const i of items) out(`would ${verb} ${inline(`${i.queue}/${i.id}`)}`);
+            for (const m of missing) err(`no job ${inline(m)}`);
             out(`${items.length} job(s) would be ${action === 'retry' ? 'retried' : 'removed'} (dry run: nothing changed)`);
           }
           process.exitCode = missing.length ? EXIT.failed : EXIT.ok;
@@ -335,7 +332,7 @@ Examples:
         for (const m of missing) report.outcomes.push({ ref: m, result: 'missing' });
         if (opts.json) printJson(report);
         else {
-          for (const o of report.outcomes) if (o.result === 'missing' || o.result === 'error') err(`${o.ref}: ${o.result}${o.detail ? ` (${o.detail})` : ''}`);
+          for (const o of report.outcomes) if (o.result === 'missing' || o.result === 'error') err(`${inline(o.ref)}: ${o.result}${o.detail ? ` (${inline(o.detail)})` : ''}`);
           out(summary(report));
         }
         process.exitCode = report.interrupted || report.counts.missing || report.counts.error ? EXIT.failed : EXIT.ok;

@@ -9,7 +9,7 @@ import { mailInbound } from '../../queues/catalog.js';
 import { addJob, openQueue } from '../../queues/queue.js';
 import type { MailRecord } from '../../mail/record.js';
 import type { CliContext } from '../context.js';
-import { CliError, EXIT, err, out, printJson, table } from '../output.js';
+import { CliError, EXIT, err, inline, out, printJson, table } from '../output.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -60,7 +60,7 @@ export function register(program: Command, ctx: CliContext): void {
               r.source,
               r.kind ?? 'error',
               r.from ?? '',
-              clip(r.error ?? r.subject ?? '', 60),
+              inline(r.error ?? r.subject, 60),
               ...(queue ? [queued.get(r.source) ?? 'no'] : []),
             ]),
           ),
@@ -71,13 +71,8 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const unread = rows.filter((r) => r.error);
       if (unread.length) {
-        for (const r of unread) err(`mailroom: could not read ${r.source}: ${r.error}`);
+        for (const r of unread) err(`mailroom: could not read ${inline(r.source)}: ${inline(r.error)}`);
         process.exitCode = EXIT.failed;
       }
     });
-}
-
-function clip(s: string, n: number): string {
-  const one = s.replace(/\s+/g, ' ');
-  return one.length > n ? one.slice(0, n - 1) + '…' : one;
 }

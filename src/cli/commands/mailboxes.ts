@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { readHeartbeats, requestWake } from '../../imap/heartbeat.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
-import { CliError, EXIT, out, printJson, table } from '../output.js';
+import { CliError, EXIT, inline, out, printJson, table } from '../output.js';
 import { checkMailboxLogin } from '../../imap/login-check.js';
 import { verifySmtpLogin } from '../../notify/mailer.js';
 import { smtpTokenSource } from '../../oauth/tokens.js';
@@ -72,9 +72,11 @@ function registerRetry(mailboxes: Command, ctx: CliContext): void {
       'after',
       `
 Fix the cause first: the password on the IMAP server, or the variable named by
-mailboxes[].imap.passwordEnv (a changed variable needs a poller restart, which retries anyway).
-The poller takes the request at its next heartbeat (within about 10 s). A password still
-refused parks the mailbox again after one try.
+mailboxes[].imap.passwordEnv (a changed variable needs a poller restart; with
+MAILROOM_SECRET_KEY set the restarted poller tries a changed password at once, else run this
+after the restart: a parking outlives restarts). The poller holding the mailbox takes the
+request at its next heartbeat (within about 10 s); with none, the next to take it does (the
+request lasts 10 minutes). A password still refused parks the mailbox again after one try.
 Exit code: 0 asked, 1 no poller serves the mailbox, 2 unknown mailbox, 3 Redis unreachable.
 
 Examples:
@@ -90,7 +92,9 @@ Examples:
       const redis = await reachRedis(ctx);
       const [hb] = await readHeartbeats(redis, config.prefix, { mailboxIds: [id] });
       if (!hb || hb.stale) {
-        out(`no poller serves ${id} now: start one (a poller that starts tries at once)`);
+        // A poller that takes a parked mailbox waits for its next attempt: the request is for it.
+        await requestWake(redis, config.prefix, id);
+        out(`no poller serves ${id} now: start one; asked it to try at once when it takes the mailbox (the request lasts 10 minutes)`);
         process.exitCode = EXIT.failed;
         return;
       }
@@ -99,7 +103,7 @@ Examples:
         return;
       }
       await requestWake(redis, config.prefix, id);
-      out(`asked the poller of ${id} (${hb.owner ?? 'unknown'}) to try again now; it was ${hb.state}: ${hb.lastError ?? ''}`.trimEnd());
+      out(`asked the poller of ${id} (${hb.owner ?? 'unknown'}) to try again now; it was ${hb.state}: ${inline(hb.lastError)}`.trimEnd());
       out('check with: mailroom mailboxes');
     });
 }
@@ -126,7 +130,9 @@ Examples:
       const redis = imapAuth?.provider === 'oauth2' && imapAuth.refreshTokenEnv ? await reachRedis(ctx) : undefined;
       const steps = await checkMailboxLogin(config, id, redis ? { redis } : {});
       if (opts.smtp) {
+        const absent = config.missingSecrets.find((m) => m.role === 'notifier' && m.path.startsWith('smtp.'));
         if (!config.smtp) steps.push({ ok: false, what: 'no smtp section in the configuration' });
+        else if (absent) steps.push({ ok: false, what: `${absent.path}: ${absent.message}` });
         else {
           try {
             await verifySmtpLogin(config.smtp, config.secrets.smtpPassword, smtpTokenSource(config));

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { describeError } from '../../core/errors.js';
 import { silentLogger } from '../../core/log.js';
 import type { CliContext } from '../context.js';
-import { CliError, EXIT, out, printJson } from '../output.js';
+import { CliError, EXIT, inline, out, printJson } from '../output.js';
 import { reachRedis } from '../redis-reach.js';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -49,13 +49,14 @@ Examples:
       try {
         const projects = config.mailboxes.map((m) => m.deliver?.project).filter((p): p is string => !!p);
         const report = await reconcilePass({ redis, prefix: config.prefix, client: factory(creds), projects, lookbackMs: days * 24 * 3600_000, dryRun: opts.dryRun });
-        process.exitCode = report.ran && report.findings.every((f) => f.left.length === 0) ? EXIT.ok : EXIT.failed;
+        process.exitCode = report.ran && !report.skipped.length && report.findings.every((f) => f.left.length === 0) ? EXIT.ok : EXIT.failed;
         if (opts.json) return printJson({ dryRun: !!opts.dryRun, ...report });
         if (!report.ran) return out('another reconcile pass is running (a deliverer holds the lock): nothing done');
         out(`${report.scanned} issues read in ${projects.join(', ') || '(no deliver.project configured)'}`);
         for (const f of report.findings) {
-          out(`${f.mail}: kept ${f.kept}; ${opts.dryRun ? 'would resolve' : 'resolved'} ${f.resolved.join(', ') || '-'}${f.left.map((l) => `; left ${l.key} open: ${l.why}`).join('')}`);
+          out(`${inline(f.mail)}: kept ${inline(f.kept)}; ${opts.dryRun ? 'would resolve' : 'resolved'} ${inline(f.resolved.join(', ')) || '-'}${f.left.map((l) => `; left ${inline(l.key)} open: ${inline(l.why)}`).join('')}`);
         }
+        for (const x of report.skipped) out(`${inline(x.project)}: not reconciled: ${inline(x.why)}`);
         if (!report.findings.length) out('no mail has two open issues');
       } finally {
         await factory.close();

@@ -9,7 +9,8 @@ import { reprocessMail, ReprocessRefused, type ReprocessResult } from '../../ops
 import { siteHost } from '../../jira/site.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
-import { CliError, EXIT, out, printJson } from '../output.js';
+import { isPlain, shellWord } from '../../core/terminal-text.js';
+import { CliError, EXIT, inline, out, printJson } from '../output.js';
 
 const HELP = `
 The mail's old mail-inbound and jira-deliver jobs are removed and a fresh mail-inbound job is
@@ -77,10 +78,16 @@ export function register(program: Command, ctx: CliContext): void {
         printJson(result);
         return;
       }
-      out(`queued again: ${result.mail} (mailbox ${result.mailboxId}) as mail-inbound/${result.jobId}`);
-      if (result.removed.length) out(`removed:      ${result.removed.join(', ')}`);
-      if (result.retriedProvision.length) out(`retrying:     ${result.retriedProvision.join(', ')}`);
-      if (result.deliveredBefore) out(`delivered before as ${result.deliveredBefore}: the new run adopts it, nothing is created twice`);
-      out(`follow it with: mailroom audit '${result.mail}'`);
+      // The mail's Message-ID is the sender's text: one line each, and a command to paste only
+      // with a shell word that stands for it exactly (else the job id, which is ours).
+      out(`queued again: ${inline(result.mail)} (mailbox ${result.mailboxId}) as mail-inbound/${inline(result.jobId)}`);
+      if (result.removed.length) out(`removed:      ${result.removed.map((r) => inline(r)).join(', ')}`);
+      if (result.retriedProvision.length) out(`retrying:     ${result.retriedProvision.map((r) => inline(r)).join(', ')}`);
+      if (result.deliveredBefore) out(`delivered before as ${inline(result.deliveredBefore)}: the new run adopts it, nothing is created twice`);
+      if (isPlain(result.mail)) out(`follow it with: mailroom audit ${shellWord(result.mail)}`);
+      else {
+        out('its Message-ID holds characters not shown as written above: follow it by its job id');
+        out(`follow it with: mailroom audit ${shellWord(result.jobId)}`);
+      }
     });
 }

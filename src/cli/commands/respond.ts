@@ -8,7 +8,7 @@ import { respond } from '../../queues/catalog.js';
 import { openQueue } from '../../queues/queue.js';
 import { findResend, queueResend, ResendRefused, type ResendTarget } from '../../respond/resend.js';
 import type { CliContext } from '../context.js';
-import { CliError, EXIT, out, printJson } from '../output.js';
+import { CliError, EXIT, inline, out, printJson } from '../output.js';
 import { reachRedis } from '../redis-reach.js';
 
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
@@ -101,7 +101,7 @@ Examples:
         const found = await findResend(redis, queue, config.prefix, target);
         const r = await queueResend({ redis, prefix: config.prefix, queue, audit: createAuditTrail({ redis, prefix: config.prefix }), who: who() }, found);
         if (opts.json) printJson({ jobId: r.jobId, of: r.of, kind: r.data.kind, issueKey: r.data.issueKey });
-        else out(`queued ${r.jobId} (a copy of ${r.of}); \`mailroom audit <address>\` shows what it sent`);
+        else out(`queued ${inline(r.jobId)} (a copy of ${inline(r.of)}); \`mailroom audit <address>\` shows what it sent`);
       } catch (e) {
         if (e instanceof ResendRefused) throw new CliError(e.message, e.kind === 'usage' ? EXIT.usage : EXIT.failed);
         throw e;

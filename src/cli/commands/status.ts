@@ -21,7 +21,7 @@ import { ceilingStatus } from '../../identity/account-ceiling.js';
 import type { CliContext } from '../context.js';
 import { reachRedis } from '../redis-reach.js';
 import { storeStatus } from '../../ops/store-size.js';
-import { EXIT, out, printJson, table } from '../output.js';
+import { EXIT, inline, out, printJson, table } from '../output.js';
 import { formatRedisWhere, redisWhere } from '../../ops/redis-where.js';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -121,7 +121,7 @@ function printStatusText(r: StatusReport): void {
   out(ceilingLine(r.accounts));
   out(breakerLine(r.heldProjects));
   out(r.store.line);
-  out(`token: ${tokenState.ok ? 'ok' : 'NOT USABLE'}${tokenState.detail ? ` - ${tokenState.detail}` : ''}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''}`);
+  out(`token: ${tokenState.ok ? 'ok' : 'NOT USABLE'}${tokenState.detail ? ` - ${inline(tokenState.detail)}` : ''}${token.expiresAt ? ` (expires ${token.expiresAt})` : ''}`);
   printExpiryWarning(r.expiry, r.config);
   printFailed(r.failed);
 }
@@ -197,7 +197,7 @@ function printActivity(status: QueueStatus[], activity: QueueActivity[], retryAf
 }
 
 function printJira(v: { ok: boolean; detail: string }): void {
-  out(`jira: ${v.ok ? 'ok' : 'UNREACHABLE'} - ${v.detail}`);
+  out(`jira: ${v.ok ? 'ok' : 'UNREACHABLE'} - ${inline(v.detail)}`);
 }
 
 function printExpiryWarning(expiry: ReturnType<typeof tokenExpiry>, config: Config): void {

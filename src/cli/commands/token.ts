@@ -17,7 +17,7 @@ import { runTokenCheck } from '../../token/watch.js';
 import { silentLogger } from '../../core/log.js';
 import { createJiraReachRecorder, type JiraReachRecorder } from '../../jira/reach.js';
 import type { CliContext } from '../context.js';
-import { CliError, EXIT, err, out, printJson } from '../output.js';
+import { CliError, EXIT, err, inline, LAST_CELL_MAX, out, printJson } from '../output.js';
 import { reachRedis } from '../redis-reach.js';
 
 /** A token is a few hundred bytes; anything far larger on stdin is a mistake (a file piped in). */
@@ -136,7 +136,7 @@ async function storeToken(ctx: CliContext, opts: StoreOpts, mode: 'set' | 'rotat
   } finally {
     await Promise.all(queues.map((q) => q.close()));
   }
-  out(`${mode === 'set' ? 'stored' : 'rotated'}: token ${maskToken(token)} of ${me.displayName} <${email}>, expires ${expiresAt.toISOString().slice(0, 10)} (${daysLeft(expiresAt, now)} days), version ${version}`);
+  out(`${mode === 'set' ? 'stored' : 'rotated'}: token ${maskToken(token)} of ${inline(me.displayName)} <${inline(email)}>, expires ${expiresAt.toISOString().slice(0, 10)} (${daysLeft(expiresAt, now)} days), version ${version}`);
   for (const line of formatReport(report)) out(line);
   if (resumed.length) out(`resumed the queues paused for the token: ${resumed.join(', ')}`);
   if (!report.ok) {
@@ -191,19 +191,19 @@ function printStatus(v: StatusView): void {
   if (!v.stored) out('token:       none stored (run `mailroom token set`)');
   else {
     out(`token:       ${v.token ?? 'unreadable'} (version ${v.version})`);
-    out(`account:     ${v.account?.displayName ?? ''} <${v.account?.email}> ${v.account?.accountId}`);
+    out(`account:     ${inline(v.account?.displayName)} <${inline(v.account?.email)}> ${inline(v.account?.accountId)}`);
     out(`stored:      ${v.storedAt}`);
     out(`expires:     ${v.expiresAt?.slice(0, 10)} (${v.expired ? 'EXPIRED' : `${v.daysLeft} days left`})`);
     if (v.lastCheck) {
-      out(`last check:  ${v.lastCheck.at} ${v.lastCheck.ok ? 'ok' : 'NOT OK'}: ${v.lastCheck.summary}`);
+      out(`last check:  ${v.lastCheck.at} ${v.lastCheck.ok ? 'ok' : 'NOT OK'}: ${inline(v.lastCheck.summary)}`);
       const perms = Object.entries(v.lastCheck.permissions);
       if (perms.length) out(`permissions: ${perms.map(([k, held]) => `${k}=${held ? 'yes' : 'no'}`).join(' ')}`);
     } else out('last check:  never');
   }
-  if (v.problem && v.stored) out(`problem:     ${v.problem}`);
+  if (v.problem && v.stored) out(`problem:     ${inline(v.problem)}`);
   if (v.gate.paused) {
-    out(`queues:      PAUSED since ${v.gate.since}${v.gate.queue ? ` (first failure in ${v.gate.queue}${v.gate.jobId ? ` job ${v.gate.jobId}` : ''})` : ''}`);
-    out(`  because:   ${v.gate.reason ?? 'unknown'}`);
+    out(`queues:      PAUSED since ${v.gate.since}${v.gate.queue ? ` (first failure in ${v.gate.queue}${v.gate.jobId ? ` job ${inline(v.gate.jobId)}` : ''})` : ''}`);
+    out(`  because:   ${inline(v.gate.reason ?? 'unknown')}`);
     out(`  paused:    ${v.gate.pausedQueues.join(', ') || '(none by the gate)'}`);
     out('  to resume: store a valid token with `mailroom token set` (or `token rotate`)');
   } else out('queues:      running');
@@ -256,7 +256,7 @@ function statusCommand(token: Command, ctx: CliContext): void {
         "  mailroom token status --json | jq -r '.expiresAt'\n  mailroom token status >/dev/null || echo 'token not usable'",
     )
     .action(async (opts: { json?: boolean }) => {
-      const v = await statusView(ctx.redis(), ctx.config(), new Date());
+      const v = await statusView(await reachRedis(ctx), ctx.config(), new Date());
       if (opts.json) printJson(v);
       else printStatus(v);
       if (!v.stored || !v.readable || v.expired || v.gate.paused) process.exitCode = EXIT.failed;
@@ -289,7 +289,7 @@ function checkCommand(token: Command, ctx: CliContext): void {
         await reach.flush();
         if (opts.json) printJson(outcome);
         else {
-          if (outcome.problem) err(`mailroom: ${outcome.problem}`);
+          if (outcome.problem) err(`mailroom: ${inline(outcome.problem, LAST_CELL_MAX)}`);
           if (outcome.report) for (const line of formatReport(outcome.report)) out(line);
           if (outcome.expiry) out(`expiry:      ${outcome.expiry.level === 'expired' ? 'EXPIRED' : `${outcome.expiry.daysLeft} days left${outcome.expiry.level === 'warn' ? ' (renew soon)' : ''}`}`);
           if (outcome.gate === 'tripped') out('paused the token queues: the token was refused');
