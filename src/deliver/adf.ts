@@ -4,6 +4,7 @@
 // quoted history is stripped when asked.
 import { A_CLOSE, A_MID, A_OPEN } from '../mail/html-text.js';
 import type { AdfDoc } from '../jira/types.js';
+import { clipText } from './route.js';
 
 export interface AdfNode {
   type: string;
@@ -23,7 +24,11 @@ const URL_RE = /\b(?:https?:\/\/|mailto:)[^\s<>"'\u0001-\u0003]+/gi;
 // "On Tue, 3 Mar 2026 at 10:00, Ana <ana@x> wrote:" (Gmail, Apple Mail, Thunderbird) and its
 // German and French forms; Gmail folds the long line, so the marker may span two lines.
 const WROTE = /^(On\b.{0,300}\bwrote|Am\b.{0,300}\bschrieb|Le\b.{0,300}\ba écrit)\s*:\s*$/i;
-const ORIGINAL = /^-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine|Forwarded message)\s*-{2,}\s*$/i;
+const ORIGINAL = /^-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine)\s*-{2,}\s*$/i;
+// A forward (Gmail, Thunderbird, Apple Mail; German, French) is what the customer sends us, not
+// history the issue holds already: from its marker on, nothing is left out (a "From: … Date:"
+// block inside it included).
+const FORWARDED = /^(-{2,}\s*(Forwarded message|Weitergeleitete Nachricht|Message transféré)\s*-{2,}|(Begin forwarded message|Anfang der weitergeleiteten Nachricht|Début du message réexpédié)\s*:)\s*$/i;
 const OUTLOOK_FROM = /^\*?(From|Von|De)\s*:\*?\s+\S/i;
 const OUTLOOK_NEXT = /^\*?(Sent|Date|Gesendet|Envoyé|To|An|À|Subject|Betreff|Objet)\s*:/i;
 const RULE = /^_{10,}\s*$/;
@@ -41,6 +46,10 @@ export function stripQuotedHistory(text: string): string {
     const line = lines[i]!;
     const t = line.trim();
     if (/^>/.test(t)) continue;
+    if (FORWARDED.test(t)) {
+      out.push(...lines.slice(i));
+      break;
+    }
     const two = i + 1 < lines.length ? `${t} ${lines[i + 1]!.trim()}` : '';
     const wrote = WROTE.test(t) ? 1 : /^(On|Am|Le)\b/i.test(t) && WROTE.test(two) ? 2 : 0;
     if (wrote) {
@@ -63,12 +72,51 @@ export function stripQuotedHistory(text: string): string {
   return kept.trim() ? kept : text.replace(/\r\n?/g, '\n').trim();
 }
 
+// A forward says so in its subject: "Fwd:" (Gmail, Apple Mail, Thunderbird), "FW:" (Outlook)
+// and Outlook's translations ("WG:" German, "TR:" French, "RV:" Spanish, "ENC:" Portuguese),
+// after any bracketed tags ("[SUP-12]", "[EXTERNAL]"). Its body below an Outlook "From: … Sent:"
+// block is what the customer forwards, not history the issue holds: Outlook writes both alike,
+// and only the subject tells them apart. "RE: FW: …" is a reply (the outermost prefix counts).
+const FORWARD_SUBJECT = /^\s*(?:\[[^\]\n]{0,100}\]\s*)*(?:fwd?|wg|tr|rv|enc)\s*:/i;
+
+/** Whether the mail forwards another (its subject says so): then nothing of it is history to strip. */
+export function isForward(subject: string | undefined): boolean {
+  return !!subject && FORWARD_SUBJECT.test(subject);
+}
+
 export interface BodyOptions {
   stripQuotedHistory?: boolean;
   /** Lines added at the top (who wrote a comment), each its own paragraph. */
   preface?: string[];
   /** Lines added at the end (oversize attachments), each its own paragraph. */
   notes?: string[];
+}
+
+/**
+ * Jira Cloud refuses a description or a comment longer than this (400; the characters of its
+ * text, docs/jira-simulator-limits-and-lag.md). A body is cut to fit, preface and notes included.
+ */
+export const JIRA_TEXT_MAX = 32_767;
+/** The notes' share at most (a mail may name hundreds of files): the mail's text comes first. */
+const NOTES_MAX = 8_000;
+const CUT_LINE = `Mailroom cut this text here: with its notes it was longer than the ${JIRA_TEXT_MAX.toLocaleString('en')} characters Jira takes.`;
+
+/** Characters of paragraphs as their text counts them (each one, and the blank line between). Raw text: a link's href counts too. */
+const size = (ps: readonly string[]) => ps.reduce((n, p) => n + p.length + 2, 0);
+
+/** The paragraphs that fit `budget` characters: whole ones, then the start of the next; and whether any was left out. */
+function fit(ps: readonly string[], budget: number): { kept: string[]; cut: boolean } {
+  const kept: string[] = [];
+  let left = budget;
+  for (const p of ps) {
+    if (p.length + 2 > left) {
+      if (left > 40) kept.push(clipText(p, left - 2));
+      return { kept, cut: true };
+    }
+    kept.push(p);
+    left -= p.length + 2;
+  }
+  return { kept, cut: false };
 }
 
 /** Text (which may carry the anchor marks of htmlToLinkedText, src/mail/content.ts) to an ADF document. */
@@ -79,11 +127,16 @@ export function textToAdf(text: string, opts: BodyOptions = {}): AdfDoc {
     .split(/\n[ \t]*\n+/)
     .map((p) => p.replace(/^\n+/, '').trimEnd())
     .filter((p) => p.trim() !== '');
+  const preface = opts.preface ?? [];
+  const notesFit = fit(opts.notes ?? [], NOTES_MAX);
+  const notes = notesFit.cut ? [...notesFit.kept, 'Mailroom left out further notes here: there were too many for one Jira text.'] : notesFit.kept;
+  const textFit = fit(paragraphs, JIRA_TEXT_MAX - size(preface) - size(notes) - size([CUT_LINE]));
   const content: AdfNode[] = [];
-  for (const line of opts.preface ?? []) content.push(paragraph(line));
-  for (const p of paragraphs) content.push(paragraph(p));
+  for (const line of preface) content.push(paragraph(line));
+  for (const p of textFit.kept) content.push(paragraph(p));
+  if (textFit.cut) content.push(paragraph(CUT_LINE));
   if (!paragraphs.length) content.push({ type: 'paragraph', content: [{ type: 'text', text: '(no text in the mail)', marks: [{ type: 'em' }] }] });
-  for (const line of opts.notes ?? []) content.push(paragraph(line));
+  for (const line of notes) content.push(paragraph(line));
   return { type: 'doc', version: 1, content };
 }
 

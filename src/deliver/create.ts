@@ -7,12 +7,12 @@
 // an installed app can).
 import { DEFAULT_MAX_ISSUE_KEY_LOOKUPS } from '../config/schema.js';
 import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../core/errors.js';
-import { verdictOf } from '../mail/sender-trust.js';
 import { tell } from '../queues/story.js';
 import { PermissionError } from '../jira/errors.js';
-import { adfToText, textToAdf } from './adf.js';
+import { adfToText, isForward, textToAdf } from './adf.js';
 import type { Delivery, Target } from './delivery.js';
 import { MESSAGE_PROPERTY } from './properties.js';
+import { senderNote } from './sender-note.js';
 import { suspectLabel, suspectLine } from './suspect.js';
 import { FOLLOWUP_LABEL, followUpLine } from './resolved.js';
 import { isRequestRoute, issueKeysIn, peopleOf, routeProject, senderLabel, summaryOf, type DeliverRoute } from './route.js';
@@ -188,7 +188,12 @@ export async function create(d: Delivery): Promise<Target> {
 
 async function createOnce(d: Delivery): Promise<Target> {
   const { text, attachments } = await d.mail();
-  const body = textToAdf(text, { stripQuotedHistory: d.route.stripQuotedHistory, preface: createPreface(d), notes: await d.oversizeNotes() });
+  // Quoted history is stripped where an issue holds it already: in a follow-up of one. A new
+  // issue holds nothing yet, and what looks like history may be all the mail says (an Outlook
+  // forward starts like a reply's quote): a guess must not drop a customer's text. A forward
+  // (by its subject) keeps everything in a follow-up too.
+  const strip = d.route.stripQuotedHistory && d.state.followUp !== undefined && !isForward(d.record.subject);
+  const body = textToAdf(text, { stripQuotedHistory: strip, preface: createPreface(d), notes: await d.oversizeNotes() });
   // Nothing to upload: the property says complete from the start, and no update follows.
   const complete = d.uploadPlan(attachments).upload.length === 0;
   // Written before the request leaves: if its answer is lost, the re-run knows to look, and
@@ -213,8 +218,8 @@ function createPreface(d: Delivery): string[] {
     : state.reporterRefused
       ? [`From ${senderLabel(record.from)} (reported by the Mailroom account: it may not set the reporter in this project, Jira permission "Modify reporter"):`]
       : [`From ${senderLabel(record.from)} (no Jira account):`];
-  const verdict = verdictOf(record, d.mailbox);
-  if (verdict.result === 'fail') preface.unshift(`Warning: the sender could not be verified (${verdict.detail}); the From address may be forged.`);
+  const note = senderNote(record, d.mailbox);
+  if (note) preface.unshift(note);
   const suspect = suspectLine(record.classification);
   if (suspect) preface.unshift(suspect);
   const keys = issueKeysIn(record.subject, routeProject(d.route));

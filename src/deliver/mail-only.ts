@@ -21,18 +21,30 @@ export function mailOnlyParticipants(o: {
   blockedLocalParts: readonly string[];
 }): string[] {
   const withAccount = new Set((o.people ?? []).filter((p) => p.accountId).map((p) => canonicalAddress(p.email).address));
-  const own = new Set(o.ownAddresses.map((a) => canonicalAddress(a).address));
   if (o.verdict.result !== 'pass') return [];
-  const candidates = [...(o.sender ? [o.sender] : []), ...o.cc];
-  const out: string[] = [];
+  return mailable([...(o.sender ? [o.sender] : []), ...o.cc], o, withAccount).to;
+}
+
+/**
+ * The `mailOnly` list read back from the issue property before a comment is mailed. Anyone who
+ * may edit the issue can write that property, so each entry must still pass the rules above: one
+ * plain address (to the SMTP library `a@x, b@y` is two recipients, and `d@x<CR><LF>Bcc: e@y`
+ * is only e@y), not the mailbox's own, not a blocked local part, at most MAX_MAIL_ONLY. Pure.
+ */
+export function mailOnlyOfProperty(value: unknown, o: { ownAddresses: readonly string[]; blockedLocalParts: readonly string[] }): { to: string[]; dropped: number } {
+  return mailable(Array.isArray(value) ? value.map((x) => (typeof x === 'string' ? x : '')) : [], o, new Set());
+}
+
+function mailable(candidates: readonly string[], o: { ownAddresses: readonly string[]; blockedLocalParts: readonly string[] }, skip: ReadonlySet<string>): { to: string[]; dropped: number } {
+  const own = new Set(o.ownAddresses.map((a) => canonicalAddress(a).address));
+  const to: string[] = [];
+  let dropped = 0;
   for (const raw of candidates) {
+    if (to.length >= MAX_MAIL_ONLY) break;
     const c = canonicalAddress(raw);
-    if (!c.ok || own.has(c.address) || withAccount.has(c.address) || out.includes(c.address)) continue;
-    const local = c.local;
-    if (blockedLocalPart(o.blockedLocalParts, local) !== undefined) continue;
-    out.push(c.address);
-    if (out.length >= MAX_MAIL_ONLY) break;
+    if (!c.ok || own.has(c.address) || blockedLocalPart(o.blockedLocalParts, c.local) !== undefined) dropped++;
+    else if (!skip.has(c.address) && !to.includes(c.address)) to.push(c.address);
   }
-  return out;
+  return { to, dropped };
 }
 

@@ -17,6 +17,7 @@ export async function askMailboxAction(d: Delivery): Promise<void> {
     uidvalidity: data.origin.uidvalidity,
     uid: data.origin.uid,
     outcome: 'delivered',
+    ...(data.origin.epoch ? { epoch: data.origin.epoch } : {}),
   });
 }
 

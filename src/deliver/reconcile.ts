@@ -9,6 +9,7 @@
 // kept issue so replies join it. Runs in the deliverer role every RECONCILE_EVERY_MS under a
 // Redis lock (one pass at a time across copies); docs/jira-index-lag.md.
 import { randomBytes } from 'node:crypto';
+import { PermanentError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { key, type Redis } from '../core/redis.js';
 import type { JiraClient } from '../jira/client.js';
@@ -55,6 +56,8 @@ export interface ReconcileReport {
   ran: boolean;
   scanned: number;
   findings: ReconcileFinding[];
+  /** Projects whose search Jira refused (400 "The value 'X' does not exist for the field 'project'": gone, renamed, or no Browse projects): the others are still reconciled. */
+  skipped: { project: string; why: string }[];
 }
 
 type MessageProperty = { id?: unknown; sha256?: unknown };
@@ -102,18 +105,27 @@ async function withLock<T>(redis: Redis, prefix: string, run: () => Promise<T>):
 export async function reconcilePass(deps: ReconcileDeps): Promise<ReconcileReport> {
   const report = await withLock(deps.redis, deps.prefix, async () => {
     const minutes = Math.ceil((deps.lookbackMs ?? RECONCILE_LOOKBACK_MS) / 60_000);
-    const out: ReconcileReport = { ran: true, scanned: 0, findings: [] };
+    const out: ReconcileReport = { ran: true, scanned: 0, findings: [], skipped: [] };
     for (const project of [...new Set(deps.projects)]) {
-      const issues = await deps.client.searchJql(`project = ${jqlString(project)} AND created >= -${minutes}m ORDER BY created ASC`, ['summary', 'created', 'status', 'resolution'], {
-        max: RECONCILE_MAX,
-        properties: [MESSAGE_PROPERTY, RECONCILED_PROPERTY],
-      });
+      let issues: FoundIssue[];
+      try {
+        issues = await deps.client.searchJql(`project = ${jqlString(project)} AND created >= -${minutes}m ORDER BY created ASC`, ['summary', 'created', 'status', 'resolution'], {
+          max: RECONCILE_MAX,
+          properties: [MESSAGE_PROPERTY, RECONCILED_PROPERTY],
+        });
+      } catch (e) {
+        // One project's refusal is that project's: the others are still reconciled.
+        if (!(e instanceof PermanentError)) throw e;
+        out.skipped.push({ project, why: e.message });
+        deps.log?.warn({ project, err: e.message }, 'reconcile: Jira refused the search of this project; skipped');
+        continue;
+      }
       out.scanned += issues.length;
       for (const g of duplicateGroups(issues)) out.findings.push(await resolveGroup(deps, g));
     }
     return out;
   });
-  return report ?? { ran: false, scanned: 0, findings: [] };
+  return report ?? { ran: false, scanned: 0, findings: [], skipped: [] };
 }
 
 async function resolveGroup(deps: ReconcileDeps, g: { mail: string; issues: FoundIssue[] }): Promise<ReconcileFinding> {

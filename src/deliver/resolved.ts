@@ -14,7 +14,9 @@
 // What is due is kept in the job's data before it is done, so a retry finishes it.
 import { ms } from '../config/duration.js';
 import { DEFAULT_RESOLVED_REPLY_WINDOW } from '../config/schema.js';
-import { PermanentError } from '../core/errors.js';
+import { NotFoundError, PermanentError } from '../core/errors.js';
+import type { PermissionError } from '../jira/errors.js';
+import { projectOfIssueKey } from '../jira/issue-key.js';
 import type { IssueTransition } from '../jira/types.js';
 import { tell } from '../queues/story.js';
 import { PENDING_FOLLOW_UP } from '../ledger/ledger.js';
@@ -135,6 +137,53 @@ export async function applyResolvedRule(d: Delivery, issueKey: string, fields: R
     return { followUp: next };
   }
   return newFollowUp(d, issueKey, decision.why);
+}
+
+/**
+ * Jira refused this reply as a comment on issueKey (a PermissionError for ADD_COMMENTS: Jira
+ * answers 400 "…you do not have the permission to comment on this issue.", or 403). When the
+ * project grants Add comments, the refusal is this issue's own: its status locks comments
+ * (workflow property jira.permission.comment.denied, typically on Closed) or something else on
+ * the issue does. The mail must be neither lost nor the project held for it, so it joins the issue
+ * an earlier reply to this one became, or becomes that follow-up (a new issue, labelled, linked),
+ * as under resolvedReply: new-issue. Undefined when the project itself lacks Add comments: the
+ * caller rethrows, and the project's breaker counts it (docs/jira-permissions.md).
+ */
+export async function refusedComment(d: Delivery, issueKey: string, e: PermissionError, hops: number): Promise<'new-issue' | { followUp: string } | undefined> {
+  const projectKey = projectOfIssueKey(issueKey);
+  if (!projectKey) return undefined;
+  const inProject = await d.client.myPermissions([e.permission], { projectKey }).then(
+    (held) => held[e.permission] === true,
+    (err: unknown) => {
+      // An unknown project is the project's problem, not this issue's.
+      if (err instanceof NotFoundError) return false;
+      throw err;
+    },
+  );
+  if (!inProject) return undefined;
+  d.ctx.log.warn({ issueKey, reason: e.message }, 'Jira refused the reply as a comment on this issue (its project grants Add comments): delivering it to the follow-up');
+  const detail = `Jira refused the comment on ${issueKey} although project ${projectKey} grants ${e.permission} (the issue's status, e.g. a workflow property jira.permission.comment.denied, locks comments): ${e.message}`;
+  return divertReply(d, issueKey, hops, detail, 'Jira refused it as a comment there (the issue\'s status takes no comments)');
+}
+
+/**
+ * This reply cannot be a comment on issueKey (its status locks comments, or it holds Jira's
+ * per-issue limit of comments: IssueLimitError): it joins the follow-up an earlier reply made,
+ * or becomes it.
+ */
+export async function divertReply(d: Delivery, issueKey: string, hops: number, detail: string, why: string): Promise<'new-issue' | { followUp: string }> {
+  // A reopen noted before the comment has nothing to follow now: the mail becomes another issue.
+  if (d.state.reopen && !d.state.reopen.done) {
+    delete d.state.reopen;
+    await d.save();
+  }
+  await audit(d, 'comment-refused', issueKey, detail);
+  const next = hops < MAX_FOLLOW_HOPS ? await followUpFor(d, issueKey) : undefined;
+  if (next && next !== issueKey) {
+    await audit(d, 'followed', next, `${issueKey} takes no comments; an earlier reply to it made ${next}: added there`);
+    return { followUp: next };
+  }
+  return newFollowUp(d, issueKey, why);
 }
 
 /** This reply becomes the follow-up of the resolved issueKey: a new issue, labelled and linked once made. */

@@ -3,6 +3,7 @@
 import type { MailboxConfig } from '../config/schema.js';
 import type { ResolvedPerson } from '../queues/catalog.js';
 import type { MailRecord } from '../mail/record.js';
+import { plainName } from '../mail/content.js';
 
 /** Jira refuses summaries longer than this (characters, as JavaScript counts them). */
 export const SUMMARY_MAX = 255;
@@ -33,7 +34,7 @@ export function clipText(s: string, max: number): string {
 export function summaryOf(subject: string, from?: { address: string; name?: string }): string {
   const s = subject.replace(/[\r\n\t]+/g, ' ').replace(/\s{2,}/g, ' ').trim();
   if (s) return clipText(s, SUMMARY_MAX);
-  const who = from?.name?.trim() || from?.address;
+  const who = plainName(from?.name ?? '') || from?.address;
   return clipText(who ? `(no subject) mail from ${who}` : '(no subject)', SUMMARY_MAX);
 }
 
@@ -58,9 +59,15 @@ export function peopleOf(people: ResolvedPerson[] | undefined): People {
   return { ...(reporter ? { reporter } : {}), participants };
 }
 
+/**
+ * `Name <address>`, as the issue's description and a comment's first line name the writer. The
+ * name is the sender's claim and is shown without bidi and invisible characters (as account
+ * names are, input-hardening.md): `Ana \u202e` would show the address after it reversed.
+ */
 export function senderLabel(from: { address: string; name?: string } | undefined): string {
   if (!from) return 'an unknown sender';
-  return from.name?.trim() ? `${from.name.trim()} <${from.address}>` : from.address;
+  const name = plainName(from.name ?? '');
+  return name ? `${name} <${from.address}>` : from.address;
 }
 
 /** First line of a comment: API comments are authored by the token's account, so say who wrote it. */

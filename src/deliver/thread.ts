@@ -10,6 +10,7 @@ import { establishGone } from './gone.js';
 import { decideReply, needsPeople, type ReplyFacts } from './reply-trust.js';
 import { issueKeysIn, routeProject } from './route.js';
 import { DEFAULT_MAX_ISSUE_KEY_LOOKUPS } from '../config/schema.js';
+import { projectOfIssueKey } from '../jira/issue-key.js';
 
 // A reply waits this long at most for its thread's first mail (which may be waiting for its
 // sender's account to be made), re-checking every THREAD_RECHECK_MS.
@@ -87,7 +88,7 @@ async function mayJoin(d: Delivery, claim: Claim): Promise<boolean> {
       claim.source === 'thread'
         ? { source: 'thread', issueKey: claim.issueKey, recordedBy: claim.recordedBy, ...(claim.mailedTo ? { mailedTo: claim.mailedTo } : {}) }
         : { source: 'subject', issueKey: claim.issueKey },
-    issueProject: claim.issueKey.replace(/-\d+$/, ''),
+    issueProject: projectOfIssueKey(claim.issueKey),
     sender: {
       ...(record.from ? { email: record.from.address } : {}),
       ...(sender?.accountId ? { accountId: sender.accountId } : {}),

@@ -33,7 +33,7 @@ async function joinGroups(run: ProvisionRun, accountId: string): Promise<void> {
     const r = await client.addUserToGroup({ accountId, ...(g.groupId ? { groupId: g.groupId } : { groupName: g.name }) }).catch(async (e: unknown) => {
       // Jira's own words name no group: say which one, and where it is configured.
       if (e instanceof NotFoundError) throw new NotFoundError(`${e.message} [mailbox "${data.mailboxId}" policy.groups[${i}]]`);
-      if (e instanceof UserNotFoundYetError) await userNotFoundYet(run, e, g.groupId ?? g.name ?? '?');
+      if (e instanceof UserNotFoundYetError) return userNotFoundYet(run, e, g.groupId ?? g.name ?? '?');
       throw e;
     });
     state.groupsDone = i + 1;
@@ -42,18 +42,30 @@ async function joinGroups(run: ProvisionRun, accountId: string): Promise<void> {
   }
 }
 
-/** Retried (BullMQ backoff) while the account may still be propagating; past the bound, fail naming the user. */
-async function userNotFoundYet(run: ProvisionRun, e: UserNotFoundYetError, group: string): Promise<void> {
-  const { p, state, email } = run;
+/** How soon a group add is tried again after "user not found": 1 s, doubling with the wait so far, at most a minute. */
+export const USER_RECHECK_MIN_MS = 1_000;
+export const USER_RECHECK_MAX_MS = 60_000;
+
+/**
+ * A just-created account Jira does not know yet: the job parks (no attempt spent, no "job
+ * failed" warning: this is waiting, not failing) and tries again after about as long as it has
+ * waited so far; past the bound, it fails for good naming the user.
+ */
+async function userNotFoundYet(run: ProvisionRun, e: UserNotFoundYetError, group: string): Promise<never> {
+  const { p, state, email, ctx } = run;
   const now = Date.now();
   state.userMissingSince ??= now;
   await run.progress.save(state);
+  const waited = now - state.userMissingSince;
   const bound = p.userPropagationMs ?? USER_PROPAGATION_MS;
-  if (now - state.userMissingSince < bound) return;
-  throw new PermanentError(
-    `Jira still does not know the user ${email} (accountId ${e.accountId}) when adding it to group ${group}, ${Math.round((now - state.userMissingSince) / 1000)} s after it was first refused: ` +
-      'check the account in admin.atlassian.com (it may have been deleted, or not be managed by this site), then run the mail again',
-  );
+  if (waited >= bound) {
+    throw new PermanentError(
+      `Jira still does not know the user ${email} (accountId ${e.accountId}) when adding it to group ${group}, ${Math.round(waited / 1000)} s after it was first refused: ` +
+        'check the account in admin.atlassian.com (it may have been deleted, or not be managed by this site), then run the mail again',
+    );
+  }
+  const recheck = Math.min(USER_RECHECK_MAX_MS, Math.max(USER_RECHECK_MIN_MS, waited), bound - waited);
+  return ctx.park(now + recheck, `Jira does not know the just-created user ${e.accountId} yet (group ${group}); trying again`);
 }
 
 async function joinServiceDesk(run: ProvisionRun, accountId: string): Promise<void> {

@@ -127,9 +127,11 @@ export function unverifiedShare(policy: Pick<ResolveRun['policy'], 'maxNewAccoun
 
 async function waitAtInstallCeiling(run: ResolveRun, installFull: InstallFull): Promise<never> {
   const { p, ctx, base, audit } = run;
-  await markWaiting(p.redis, p.prefix, installFull);
+  const first = await markWaiting(p.redis, p.prefix, installFull);
   await audit.record({ ...base, step: 'account-ceiling', outcome: 'waiting', detail: `the install created ${installFull.count} new accounts in the last hour (limit ${installFull.limit} for this mail's sender; maxNewAccountsPerHour, of which newAccountsKeptForVerified is kept for verified senders): waiting until ${new Date(installFull.retryAt).toISOString()}` });
-  ctx.log.warn(installFull, 'new-account ceiling of the install reached: mail waits until an account leaves the hour window');
+  // Once per wait at warn (every mail and every recheck would flood the log in a burst of new
+  // senders); the audit trail and the job's story name each mail, /metrics and status the wait.
+  ctx.log[first ? 'warn' : 'debug'](installFull, 'new-account ceiling of the install reached: mail waits until an account leaves the hour window');
   // Re-checked within a few minutes (an operator may raise the ceiling), at the latest when the hour turns.
   return ctx.park(Math.min(installFull.retryAt, Date.now() + CEILING_RECHECK_MS), 'the install\'s new-account ceiling is reached');
 }

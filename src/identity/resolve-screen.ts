@@ -31,9 +31,11 @@ export async function settleClassified(run: ResolveRun): Promise<ResolveResult |
       uidvalidity: data.origin.uidvalidity,
       uid: data.origin.uid,
       outcome: 'classified',
+      ...(data.origin.epoch ? { epoch: data.origin.epoch } : {}),
     });
   }
-  run.ctx.log.info({ kind: c.kind }, 'classified mail: no people resolved');
+  // Auto-replies, bounces and lists are a large share of a support inbox: routine, at debug (the audit trail keeps each).
+  run.ctx.log.debug({ kind: c.kind }, 'classified mail: no people resolved');
   return { outcome: 'classified', kind: c.kind, reason: c.reason };
 }
 

@@ -7,6 +7,7 @@
 // or on Exchange Online compauth=pass, or an SPF/DKIM pass aligned with the From when there is
 // no DMARC result), `fail` (DMARC, SPF, every DKIM, or compauth failed), `none` (unverified:
 // anything else, including no trusted header at all).
+import { canonicalDomain } from '../core/address.js';
 
 /**
  * Authentication-Results headers kept per mail (topmost first: the receiving host's is on top,
@@ -199,9 +200,14 @@ function describe(headers: Header[]): string {
   return said.length ? [...new Set(said)].join(' ') : 'no results';
 }
 
+/**
+ * The domain of an address or a header value, in its ASCII (punycode) form: the mail record keeps
+ * an IDN From in Unicode (bücher.example), receiving hosts write header.from as the mail did
+ * (xn--bcher-kva.example, or Unicode in an SMTPUTF8 mail): both must compare as one domain.
+ */
 function domainPart(s: string): string {
   const v = s.trim().replace(/^"+|"+$/g, '').toLowerCase();
-  return v.slice(v.lastIndexOf('@') + 1).replace(/\.$/, '');
+  return canonicalDomain(v.slice(v.lastIndexOf('@') + 1));
 }
 
 /**

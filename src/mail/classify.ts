@@ -14,7 +14,7 @@
 // feedback reports (ARF), our own loop header, auto-replies, list traffic, and last the weak
 // signals.
 import type { Classification } from './record.js';
-import { LOOP_HEADER, LOOP_HEADER_KEY } from './loop.js';
+import { isNotificationId, LOOP_HEADER, LOOP_HEADER_KEY } from './loop.js';
 
 export interface ClassifyInput {
   /** Header name (lower-case) -> first value, unfolded. Only the names in CLASSIFY_HEADERS are needed. */
@@ -29,6 +29,8 @@ export interface ClassifyInput {
   partTypes?: readonly string[];
   /** The start of the body text: only notification formats that live in the body are read from it. */
   text?: string;
+  /** The Message-IDs it answers directly (In-Reply-To). */
+  answers?: readonly string[];
 }
 
 /** The headers classification reads: parse keeps these (and only these) in the record. */
@@ -183,7 +185,7 @@ export function classify(input: ClassifyInput): Classification {
     byMailSystemSender(input, subject) ??
     byNullSenderOrName(input, subject, autoMarker, nullReturnPath) ??
     bySpamMarks(h) ??
-    byOwnLoop(h) ??
+    byOwnLoop(h, input.answers ?? []) ??
     byAutoReplyMarks(subject, autoMarker, nullReturnPath) ??
     byListHeaders(h) ??
     byWeakSignals(input, subject) ?? { kind: 'human', reason: 'no automated-mail markers' }
@@ -271,10 +273,12 @@ function bySpamMarks(h: Headers): Found {
   return undefined;
 }
 
-/** 3. Our own outgoing mail, come back. */
-function byOwnLoop(h: Headers): Found {
+/** 3. Our own outgoing mail, come back; or an answer to one of our notifications (their replies are not read). */
+function byOwnLoop(h: Headers, answers: readonly string[]): Found {
   const loop = h[LOOP_HEADER_KEY];
   if (loop !== undefined) return { kind: 'own', reason: `${LOOP_HEADER}: ${short(loop)}` };
+  const notification = answers.find(isNotificationId);
+  if (notification) return { kind: 'own', reason: `answers Mailroom's notification ${short(notification)} (replies to notifications are not read)` };
   return undefined;
 }
 

@@ -17,6 +17,22 @@ export function loopHeaderValue(installId: string, extra: Record<string, string>
   return ['mailroom', ...Object.entries(fields).map(([k, v]) => `${safe(k)}=${safe(v)}`)].join('; ');
 }
 
+/**
+ * The Message-ID of a notification (src/notify/message.ts): `<mailroom.` + 32 hex digits. Not a
+ * customer mail's (`<mailroom.r.…>`): those are answered on purpose.
+ */
+export const NOTIFICATION_ID_PREFIX = 'mailroom.';
+const NOTIFICATION_ID = /^<?mailroom\.[0-9a-f]{32}@[^>\s]+>?$/i;
+
+/**
+ * Whether the Message-ID a mail answers (its In-Reply-To) is one of our notifications:
+ * they say replies are not read, and a responder that answers them anyway (ignoring
+ * Auto-Submitted) must not turn each into new work, which would notify it again: a loop.
+ */
+export function isNotificationId(id: string): boolean {
+  return NOTIFICATION_ID.test(id.trim());
+}
+
 /** Reads the fields back from a header value; undefined when it is not one of ours. */
 export function parseLoopHeader(value: string): Record<string, string> | undefined {
   const parts = value.split(';').map((p) => p.trim());

@@ -9,8 +9,13 @@ import { NotFoundError } from '../core/errors.js';
 // (which writers of mboxo files fail to quote) from splitting a message in two.
 const FROM_LINE = /^From \S*[ \t]+.*\b\d{1,2}:\d{2}(:\d{2})?\b.*\b\d{4}\b/;
 
+// A From_ line is an envelope sender (at most 256 octets, RFC 5321) and a date. The pattern's two
+// `.*` backtrack quadratically on a long line of times without a year ("From x 1:11 1:11 …", a
+// body line an mboxo writer left unquoted: 1 MB took minutes), so a longer line is never one.
+const MAX_FROM_LINE = 1000;
+
 export function isFromLine(line: string): boolean {
-  return FROM_LINE.test(line);
+  return line.length <= MAX_FROM_LINE && FROM_LINE.test(line);
 }
 
 /** True when the bytes start like an mbox file (a From_ line), not like a single message. */

@@ -35,6 +35,7 @@ const HTML_SCAN_CHARS = 256 * 1024;
 
 export { LEAN_PARSER_OPTIONS, PARSER_OPTIONS } from './parser-options.js';
 import { PARSER_OPTIONS } from './parser-options.js';
+import { withTimeout } from '../core/timeout.js';
 
 export interface ReadMail {
   record: MailRecord;
@@ -52,9 +53,10 @@ export async function parseMail(raw: Buffer, rawRef: RawRef, opts: ParseOptions 
 /** The record, and the delivery content when it can be made from this parse (see ReadMail). */
 export async function readMail(raw: Buffer, rawRef: RawRef, opts: ParseOptions = {}, want = { content: true }): Promise<ReadMail> {
   const input = parserInput(raw, opts.maxParseBytes ?? DEFAULT_MAX_PARSE_BYTES);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let parsed: ParsedMail;
   try {
-    parsed = await withTimeout(simpleParser(input.bytes, PARSER_OPTIONS), opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    parsed = await withTimeout(simpleParser(input.bytes, PARSER_OPTIONS), timeoutMs, `parse did not finish within ${timeoutMs} ms`);
   } catch (e) {
     return { record: unparseable(raw, rawRef, `mailparser failed: ${message(e)}`) };
   }
@@ -158,6 +160,8 @@ function buildRecord(p: ParsedMail, rawRef: RawRef, truncated: Set<string>): Mai
     subject,
     partTypes,
     text: excerpt.text.slice(0, 1000),
+    // The mail it answers directly: an older id in References may be one a sender chose.
+    answers: p.inReplyTo ? p.inReplyTo.split(/\s+/).slice(0, 5) : [],
   });
 
   const record: MailRecord = {
@@ -202,7 +206,7 @@ function authResultsOf(p: ParsedMail): { values: string[]; hops: number[]; authA
   let authAs: string | undefined;
   for (const { key, line } of p.headerLines) {
     const k = key.toLowerCase();
-    const value = () => oneLine(line.slice(line.indexOf(':') + 1));
+    const value = () => oneLine(utf8Header(line.slice(line.indexOf(':') + 1)));
     if (k === 'received') received++;
     else if (k === 'x-ms-exchange-organization-authas' && authAs === undefined) authAs = value().trim().toLowerCase().slice(0, 40);
     else if (k === 'authentication-results' && values.length < MAX_AUTH_RESULTS) {
@@ -212,6 +216,22 @@ function authResultsOf(p: ParsedMail): { values: string[]; hops: number[]; authA
   }
   return { values, hops, ...(authAs ? { authAs } : {}) };
 }
+
+/**
+ * mailparser keeps raw header lines as binary (latin1) strings: an SMTPUTF8 mail's host writes
+ * `header.from=bücher.example` in UTF-8, which would read as `bÃ¼cher.example`.
+ */
+function utf8Header(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[\u0080-\u00ff]/.test(s) || /[^\u0000-\u00ff]/.test(s)) return s;
+  try {
+    return STRICT_UTF8.decode(Buffer.from(s, 'latin1'));
+  } catch {
+    return s; // not UTF-8: a host that writes latin1 keeps its bytes as they were read
+  }
+}
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The headers classification needs, from the raw header lines (first occurrence), bounded. */
 function keptHeaders(p: ParsedMail): Record<string, string> {
@@ -307,14 +327,6 @@ function clip(s: string, n: number, what: string, truncated: Set<string>): strin
 function headOf(raw: Buffer, maxBytes: number): Buffer {
   const nl = raw.lastIndexOf(0x0a, maxBytes - 1);
   return raw.subarray(0, nl > 0 ? nl + 1 : maxBytes);
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`parse did not finish within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 function message(e: unknown): string {

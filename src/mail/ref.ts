@@ -7,10 +7,12 @@
 //   ledger key                the mail key; `<key>#sha256:<hash>` for a second mail that reuses
 //                             a Message-ID with other bytes (also the `mailroom.message` id)
 //   audit subject             the mail key; for a mail without Message-ID its inbound job id
-//   mail-inbound job          `<mailbox>:<uidvalidity>:<uid>` (IMAP) or `<hash>` (a file)
+//   mail-inbound job          `<mailbox>:<uidvalidity>:<uid>` (IMAP) or `<hash>` (a file);
+//                             `<mailbox>:<uidvalidity>~<epoch>:<uid>` once UIDs were reused
 //   jira-deliver job          `deliver|<mailbox>|<Message-ID as written, or hash>`, `|<hash>`
 //                             added for a second mail under one Message-ID
-//   mailbox-actions job       `action|<mailbox>|<uidvalidity>|<uid>`
+//   mailbox-actions job       `action|<mailbox>|<uidvalidity>|<uid>`;
+//                             `action|<mailbox>|<uidvalidity>~<epoch>|<uid>` once UIDs were reused
 //
 // Job ids of every queue are `|`-joined parts with ':' written '_' (jobId below), except the
 // mail-inbound id, which predates the rule: it is the dedupe key of IMAP re-reads, so a new
@@ -32,7 +34,7 @@ export function mailKey(record: Pick<MailRecord, 'messageId' | 'rawRef'>): strin
   return mailKeyOf({ messageId: record.messageId, sha256: record.rawRef.sha256 });
 }
 
-export type MailPosition = { kind: 'imap'; uidvalidity: string; uid: number } | { kind: 'file'; name?: string };
+export type MailPosition = { kind: 'imap'; uidvalidity: string; uid: number; epoch?: string } | { kind: 'file'; name?: string };
 
 export interface MailRef {
   mailboxId: string;
@@ -76,7 +78,10 @@ export function auditSubjectOf(ref: MailRef): string {
 
 /** The mail-inbound job id: the mail's mailbox position (IMAP), or its hash (a file). */
 export function inboundJobId(ref: Pick<MailRef, 'mailboxId' | 'position' | 'sha256'>): string {
-  return ref.position.kind === 'imap' ? `${ref.mailboxId}:${ref.position.uidvalidity}:${ref.position.uid}` : ref.sha256;
+  if (ref.position.kind !== 'imap') return ref.sha256;
+  // After the server gave out UIDs again under one UIDVALIDITY: `<uidvalidity>~<epoch>`.
+  const epoch = ref.position.epoch ? `~${ref.position.epoch}` : '';
+  return `${ref.mailboxId}:${ref.position.uidvalidity}${epoch}:${ref.position.uid}`;
 }
 
 /** The jira-deliver job id; `otherContent` for a second mail repeating a Message-ID with other bytes. */
@@ -85,9 +90,12 @@ export function deliverJobId(ref: Pick<MailRef, 'mailboxId' | 'messageId' | 'sha
   return otherContent ? `${base}|${ref.sha256}` : base;
 }
 
-/** The mailbox-actions job id of the message at this position. */
-export function actionJobId(mailboxId: string, uidvalidity: string, uid: number): string {
-  return jobId('action', mailboxId, uidvalidity, uid);
+/**
+ * The mailbox-actions job id of the message at this position. The epoch (imap/cursor.ts) as in the
+ * inbound job id: a mail at a reused UID is not the one whose (kept) action job had it before.
+ */
+export function actionJobId(mailboxId: string, uidvalidity: string, uid: number, epoch?: string): string {
+  return jobId('action', mailboxId, epoch ? `${uidvalidity}~${epoch}` : uidvalidity, uid);
 }
 
 /** The Message-ID (with <>) a ledger key or `mailroom.message` id names, if it names one (not a bare hash). */

@@ -26,6 +26,8 @@ export const mailOriginSchema = z.discriminatedUnion('kind', [
      * earlier (wiped) ledger may have delivered it. Absent in jobs from before it was added.
      */
     internalDate: z.string().optional(),
+    /** Set after the server gave out UIDs again under one UIDVALIDITY (imap/cursor.ts): part of the job id. */
+    epoch: z.string().regex(/^\d+$/).optional(),
   }),
   z.object({ kind: z.literal('file'), name: z.string().optional() }),
 ]);
@@ -122,8 +124,10 @@ export const mailboxActions = defineQueue({
     uid: z.number().int().positive().max(MAX_IMAP_UID),
     /** The terminal state that asks for the action. */
     outcome: z.enum(['delivered', 'classified', 'failed']),
+    /** The mail's origin epoch (imap/cursor.ts), part of the job id; absent before any UID reuse. */
+    epoch: z.string().regex(/^\d+$/).optional(),
   }),
-  jobId: (d) => actionJobId(d.mailboxId, d.uidvalidity, d.uid),
+  jobId: (d) => actionJobId(d.mailboxId, d.uidvalidity, d.uid, d.epoch),
   // IMAP outages are usually short; retry for about an hour.
   retry: { attempts: 15, delay: '5s', maxDelay: '5m' },
   needsToken: false,
@@ -208,6 +212,12 @@ const bounceJob = z.object({
   /** Who sent the report, and when it says (its Date), for the note. */
   reporter: z.string().max(320).optional(),
   reportedAt: z.string().max(40).optional(),
+  /**
+   * Not a report: the mail did not go (src/respond/responder.ts). `smtp`: the SMTP server refused
+   * it for good when it was handed over; `ceiling`: held back by respond.maxPerRecipientPerHour.
+   * `recipients[0].diagnostic` says why.
+   */
+  refused: z.enum(['smtp', 'ceiling']).optional(),
 });
 
 export const respond = defineQueue({

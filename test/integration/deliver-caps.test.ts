@@ -92,6 +92,19 @@ describe('per-mail caps on uploads and issue-key lookups (issue 23)', () => {
     expect(issueText(r.issueKey)).toMatch(/5 attachments not uploaded: a mail uploads at most 20 \(deliver\.maxAttachments\): part-21\.txt \(\d+ B\), part-22\.txt .*part-25\.txt/);
   });
 
+  it("a text at the body cap with many long-named parts still fits Jira's 32,767 characters: the text is cut further, the notes kept", { timeout: 60_000 }, async () => {
+    const text = Array.from({ length: 8000 }, (_, i) => `word${i}`).join(' ');
+    const long = Array.from({ length: 70 }, (_, i) => ({ filename: `${'quarterly-finance-report-'.repeat(8)}${i}.txt`, contentType: 'text/plain', content: Buffer.from('x') }));
+    const r = await deliver({ from: 'Alice <alice@acme.example>', subject: 'big', messageId: 'big@acme.example', text, attachments: long });
+    if (r.outcome !== 'delivered') throw new Error('not delivered');
+    const body = issueText(r.issueKey);
+    expect(body.length).toBeLessThanOrEqual(32_767);
+    expect(body).toContain('word0 word1');
+    expect(body).toMatch(/Mailroom cut this text here: with its notes it was longer than the 32,767 characters Jira takes\./);
+    expect(body).toMatch(/50 attachments not uploaded: a mail uploads at most 20/);
+    expect(jira.sim.counters.count('createIssue', 400)).toBe(0);
+  });
+
   it('takes a lower cap from the route, and looks up only the first issue keys of a subject', { timeout: 60_000 }, async () => {
     const keys = Array.from({ length: 40 }, (_, i) => `SUP-${i + 1000}`).join(' ');
     const r = await deliver({ from: 'Alice <alice@acme.example>', subject: `Re: ${keys}`, messageId: 'keys@acme.example', text: 'x', attachments: files(3) }, 'tight');

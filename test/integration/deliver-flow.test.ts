@@ -29,6 +29,7 @@ import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 // The receiving host's verdict on acme.example mail (src/mail/auth-results.ts).
 const MX = 'mx.acme.example';
+const UNVERIFIED_NOTE = `Note: the receiving server did not verify the sender (no Authentication-Results from ${MX}); this mail carries their name on the strength of its From address alone.`;
 const VERIFIED = [`Authentication-Results: ${MX}; spf=pass smtp.mailfrom=acme.example; dmarc=pass header.from=acme.example`];
 
 let jira: SeededSim;
@@ -195,7 +196,9 @@ describe.each([
     ]);
     expect(issue.comments).toHaveLength(2);
     const [c1, c2] = issue.comments.map((c) => text(c.body));
-    expect(c1).toBe('Bob Builder <bob@partner.example> wrote by mail on 2026-11-28 10:15:00 UTC:\n\nDid you try turning it off and on?');
+    // Bob's reply carries no Authentication-Results from the mailbox's host: it joins by the
+    // Message-ID Mailroom delivered, and says that his name on it is his From's word alone.
+    expect(c1).toBe(`${UNVERIFIED_NOTE}\n\nBob Builder <bob@partner.example> wrote by mail on 2026-11-28 10:15:00 UTC:\n\nDid you try turning it off and on?`);
     expect(c2).toBe('Alice Agent <alice@acme.example> wrote by mail on 2026-11-28 10:15:00 UTC:\n\nYes, works now.');
     expect(issue.properties.get(MESSAGE_PROPERTY)).toMatchObject({ id: 'm1@acme.example', complete: true });
     expect(issue.properties.get(COMMENTS_PROPERTY)).toEqual({ ids: ['m2@partner.example', 'm3@acme.example'] });
@@ -241,7 +244,7 @@ describe.each([
     expect(issue.fields.summary).toBe('(no subject) mail from Jürgen Müller');
     expect((issue.fields.reporter as { accountId: string }).accountId).toBe(jira.site.admin.accountId);
     expect(text(issue.fields.description)).toBe(
-      'From Jürgen Müller <juergen@customer-two.test> (no Jira account):\n\nHallo,\n\nthe invoice for October is missing from the portal <https://portal.example/invoices>.\n\nJürgen',
+      `${UNVERIFIED_NOTE}\n\nFrom Jürgen Müller <juergen@customer-two.test> (no Jira account):\n\nHallo,\n\nthe invoice for October is missing from the portal <https://portal.example/invoices>.\n\nJürgen`,
     );
     expect(JSON.stringify(issue.fields.description)).not.toMatch(/color|<p>|<\/?b>/);
   });
@@ -260,7 +263,7 @@ describe.each([
     expect(issue.serviceDeskId).toBe('1');
     expect((issue.fields.reporter as { accountId: string }).accountId).toBe(carol.accountId);
     expect(issue.fields.requestParticipants).toEqual([bob().accountId]);
-    expect(issue.fields.description).toBe('Every hour.');
+    expect(issue.fields.description).toBe('Every hour.\n> quoted'); // a new request keeps its whole text, as a new issue does
     expect(issue.properties.get(MESSAGE_PROPERTY)).toMatchObject({ id: 'jsm-1@customer.example', complete: true });
     // JSM takes no properties at creation: create, then the property.
     expect(calls()).toEqual({ createCustomerRequest: 1, setIssueProperty: 1 });
@@ -349,6 +352,29 @@ describe.each([
     const r = await deliver({ from: 'alice@acme.example', subject: 'About SUP-99', messageId: 'k1@acme.example', text: 'New\n> old' }, { mailboxId: 'raw' });
     expect(r).toMatchObject({ outcome: 'delivered', kind: 'issue', issueKey: 'SUP-1' });
     expect(text(issues()[0]!.fields.description)).toBe('New\n> old');
+  });
+
+  it('a new issue keeps the whole text by default: an Outlook forward and a quote are the customer\'s content', { timeout: 20_000 }, async () => {
+    // Outlook forwards start like its replies' quoted history ("From: … Sent: …"): cut, the issue
+    // read "See the invoice below." and nothing below. Comments still lose their quoted history.
+    const outlook = 'See the invoice below.\n\n________________________________\nFrom: Billing <billing@vendor.example>\nSent: Monday, 30 November 2026 10:00\nTo: Ana\nSubject: Invoice 123\n\nAmount due: 1,200 EUR\n> as agreed';
+    const r = await deliver({ from: 'alice@acme.example', subject: 'FW: Invoice 123', messageId: 'fw1@acme.example', text: outlook });
+    expect(r).toMatchObject({ outcome: 'delivered', kind: 'issue', issueKey: 'SUP-1' });
+    expect(text(issues()[0]!.fields.description)).toContain('Amount due: 1,200 EUR\n> as agreed');
+  });
+
+  it('a forward into an issue keeps what it forwards: an Outlook "From: … Sent:" block under FW: is content, under RE: history', { timeout: 30_000 }, async () => {
+    await deliver({ from: 'alice@acme.example', subject: 'Invoice dispute', messageId: 'inv1@acme.example', text: 'We were billed twice.' });
+    const block = '________________________________\nFrom: Billing <billing@vendor.example>\nSent: Monday, 30 November 2026 10:00\nTo: Alice\nSubject: Invoice 124\n\nAmount due: 1,200 EUR';
+    const fw = await deliver({ from: 'alice@acme.example', subject: 'FW: Invoice 124', messageId: 'inv2@acme.example', inReplyTo: 'inv1@acme.example', text: `Here is the second one.\n\n${block}` });
+    const re = await deliver({ from: 'alice@acme.example', subject: 'RE: Invoice dispute', messageId: 'inv3@acme.example', inReplyTo: 'inv1@acme.example', text: `Any news?\n\n${block}` });
+    expect(fw).toMatchObject({ outcome: 'delivered', kind: 'comment', issueKey: 'SUP-1' });
+    expect(re).toMatchObject({ outcome: 'delivered', kind: 'comment', issueKey: 'SUP-1' });
+    const [c1, c2] = issues()[0]!.comments.map((c) => text(c.body));
+    expect(c1).toContain('Here is the second one.');
+    expect(c1).toContain('Amount due: 1,200 EUR');
+    expect(c2).toContain('Any news?');
+    expect(c2).not.toContain('Amount due');
   });
 
   it('delivers the text and attachments the intake kept beside the mail, without parsing the raw mail again', { timeout: 20_000 }, async () => {

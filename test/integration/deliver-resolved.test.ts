@@ -4,24 +4,19 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Queue, QueueEvents, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { adfToText } from '../../src/deliver/adf.js';
-import { MESSAGE_PROPERTY, type DeliverResult } from '../../src/deliver/deliverer.js';
-import { startDelivererWorker } from '../helpers/stage-workers.js';
+import { MESSAGE_PROPERTY } from '../../src/deliver/deliverer.js';
 import { FOLLOWUP_LABEL } from '../../src/deliver/resolved.js';
-import { silentLogger } from '../../src/core/log.js';
 import { createMetrics, type Metrics } from '../../src/core/metrics.js';
-import { createAuditTrail, type AuditTrail } from '../../src/queues/audit.js';
 import { FsMailStore } from '../../src/mail/store.js';
-import { jiraDeliver } from '../../src/queues/catalog.js';
-import { addJob, openQueue } from '../../src/queues/queue.js';
 import type { AdfDoc } from '../../src/jira/types.js';
 import { PROJECT_PERMISSIONS, type SimIssue } from '../../src/jira-sim/state.js';
-import { rawMail, storedRecord, type RawMailInput } from '../helpers/deliver-testkit.js';
+import { type RawMailInput } from '../helpers/deliver-testkit.js';
+import { startDeliverRig, type DeliverRig } from '../helpers/deliver-rig.js';
 import { startSeededSim, type SeededSim } from '../helpers/jira-sim.js';
-import { FAST_RETRY, testMailbox } from '../helpers/sim-run.js';
+import { testMailbox } from '../helpers/sim-run.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
 
 const DAY = 86_400_000;
@@ -29,12 +24,8 @@ let jira: SeededSim;
 let redis: Redis;
 let prefix: string;
 let store: FsMailStore;
-let worker: Worker | undefined;
-let deliverQ: Queue;
-let events: QueueEvents;
-let audit: AuditTrail;
+let rig: DeliverRig;
 let metrics: Metrics;
-const conns: Redis[] = [];
 
 // Alice's replies may join any issue (policy.replyAllowed): no people lookups in the counts.
 const box = (id: string, deliver: Record<string, unknown>) =>
@@ -59,43 +50,15 @@ afterAll(async () => {
 beforeEach(async () => {
   jira.reseed();
   prefix = uniquePrefix('resolved');
-  deliverQ = openQueue(jiraDeliver, { connection: redis, prefix });
-  const ev = testRedis({ forWorker: true });
-  conns.push(ev);
-  events = new QueueEvents(jiraDeliver.name, { connection: ev, prefix });
-  await events.waitUntilReady();
-  audit = createAuditTrail({ redis, prefix });
   metrics = createMetrics();
-  const byId = new Map(mailboxes().map((m) => [m.id, m]));
-  const conn = testRedis({ forWorker: true });
-  conns.push(conn);
-  const client = jira.client();
-  worker = startDelivererWorker(
-    { redis, prefix, mailbox: (id) => byId.get(id), store, jira: async () => client, retry: FAST_RETRY, lockMs: 5_000, audit, metrics, recoverySettleMs: 300, recoveryWindowMs: 1_000 },
-    { connection: conn, logger: silentLogger, concurrency: 2 },
-  );
+  rig = await startDeliverRig({ jira, redis, prefix, store, mailboxes: mailboxes(), metrics });
 });
 afterEach(async () => {
-  await worker?.close();
-  await events.close();
-  await deliverQ.close();
-  for (const c of conns.splice(0)) c.disconnect();
+  await rig.close();
   await dropPrefix(redis, prefix);
 });
 
-let uid = 1;
-type Delivered = Extract<DeliverResult, { issueKey: string }>;
-async function deliver(mailboxId: string, m: RawMailInput): Promise<Delivered> {
-  const record = await storedRecord(store, rawMail({ to: `${mailboxId}@acme.example`, ...m }));
-  const job = await addJob(deliverQ, jiraDeliver, {
-    mailboxId,
-    origin: { kind: 'imap', uidvalidity: '7', uid: uid++, internalDate: new Date().toISOString() },
-    record,
-    people: [{ email: 'alice@acme.example', role: 'sender', status: 'known', accountId: jira.site.users.alice.accountId }],
-  }, FAST_RETRY);
-  return (await job.waitUntilFinished(events, 20_000)) as Delivered;
-}
-
+const deliver = (mailboxId: string, m: RawMailInput) => rig.deliver(mailboxId, m);
 const issue = (key: string): SimIssue => jira.sim.state.issue(key)!;
 const statusOf = (key: string) => (issue(key).fields.status as { name: string; statusCategory: { key: string } });
 const commentTexts = (key: string) => issue(key).comments.map((c) => adfToText(c.body as AdfDoc));
@@ -122,7 +85,7 @@ async function resolvedIssue(mailboxId: string, id: string, daysAgo = 0): Promis
 
 const reply = (to: string, id: string, text = 'it broke again'): RawMailInput => ({ from: 'alice@acme.example', subject: 'Re: Broken', messageId: id, inReplyTo: to, references: [to], text });
 const counted = async (outcome: string) => (await metrics.resolvedReplies.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
-const trail = async (id: string) => (await audit.read(id)).filter((e) => e.step === 'resolved-reply').map((e) => [e.outcome, e.jira, e.detail]);
+const trail = async (id: string) => (await rig.audit.read(id)).filter((e) => e.step === 'resolved-reply').map((e) => [e.outcome, e.jira, e.detail]);
 
 describe('a reply to a resolved issue', () => {
   it('a reply to an open issue costs the same Jira calls in every mode: one GET (comment record and status), the comment, the record', { timeout: 30_000 }, async () => {
@@ -230,7 +193,7 @@ describe('a reply to a resolved issue', () => {
     // The create is made but its answer is lost; the link fails once (rate limited): both retried.
     jira.sim.faults.loseReply(1, 'createIssue');
     jira.sim.faults.rateLimit({ count: 1, retryAfterSec: 1, operation: 'linkIssues' });
-    const m = reply('f1@acme.example', 'f1-r@acme.example', 'still broken, new details');
+    const m = reply('f1@acme.example', 'f1-r@acme.example', 'still broken, new details\n\nOn Mon, Alice wrote:\n> it is broken');
     const r = await deliver('followup', m);
     expect(r).toMatchObject({ outcome: 'delivered', kind: 'issue' });
     expect(jira.sim.state.allIssues()).toHaveLength(2);
@@ -238,12 +201,14 @@ describe('a reply to a resolved issue', () => {
     const made = issue(r.issueKey);
     expect(made.fields.labels).toEqual([FOLLOWUP_LABEL]);
     expect(made.properties.get(MESSAGE_PROPERTY)).toMatchObject({ id: 'f1-r@acme.example' });
+    // A follow-up's quoted history is in the issue it follows: stripped, as from a comment.
+    expect(adfToText(made.fields.description as AdfDoc)).toMatch(/still broken, new details$/);
     expect(made.links).toHaveLength(1);
     expect(issue(key).comments).toHaveLength(0);
     expect(statusOf(key).name).toBe('Done');
 
     // The same mail again (a re-run): the ledger answers, nothing new.
-    await deliverQ.obliterate({ force: true });
+    await rig.deliverQ.obliterate({ force: true });
     expect(await deliver('followup', m)).toMatchObject({ kind: 'issue', issueKey: r.issueKey });
     expect(jira.sim.state.allIssues()).toHaveLength(2);
     expect(jira.sim.counters.count('createIssue')).toBe(2);

@@ -3,7 +3,7 @@
 // faults; classified and policy-refused mail makes none.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { silentLogger } from '../../src/core/log.js';
+import { createLogger, silentLogger, type Logger } from '../../src/core/log.js';
 import { jiraDeliver } from '../../src/queues/catalog.js';
 import { FAST_RETRY, humanRecord, makeWorkload, startInProcess, testMailbox, type InProcessPipeline } from '../helpers/sim-run.js';
 import type { MailInbound } from '../../src/identity/resolver.js';
@@ -48,7 +48,7 @@ function mailboxes() {
 
 const gateLog: { passes: number[]; trips: [number, number][] } = { passes: [], trips: [] };
 
-async function start(over: { resolverConcurrency?: number; provisionerConcurrency?: number } = {}) {
+async function start(over: { resolverConcurrency?: number; provisionerConcurrency?: number; logger?: Logger } = {}) {
   gateLog.passes = [];
   gateLog.trips = [];
   run = await startInProcess({
@@ -185,7 +185,8 @@ describe('pipeline against the simulator with faults', () => {
   });
 
   it('creates nobody for classified mail, machine addresses, denied domains or a flooding sender', async () => {
-    const r = await start();
+    const lines: { level: number; msg: string }[] = [];
+    const r = await start({ logger: createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(JSON.parse(l)) } }) });
     const mk = (i: number, from: string, kind: 'human' | 'bounce' | 'auto-reply' | 'list' = 'human', mailboxId = 'quiet'): MailInbound => {
       const record = humanRecord({ from: { address: from }, messageId: `<q${i}@x>` });
       if (kind !== 'human') record.classification = { kind, reason: `test ${kind}` };
@@ -214,6 +215,8 @@ describe('pipeline against the simulator with faults', () => {
 
     const classified = await r.pipeline.audit.read('<q1@x>');
     expect(classified.map((e) => `${e.step}:${e.outcome}`)).toEqual(['classified:skipped']);
+    // Auto-replies, bounces and lists are routine: their audit trail says so, the log only at debug.
+    expect(lines.filter((l) => l.msg === 'classified mail: no people resolved').map((l) => l.level)).toEqual([20, 20, 20]);
     const denied = await r.pipeline.audit.read('buyer@spam.example');
     expect(denied.find((e) => e.step === 'decision')?.detail).toMatch(/deniedDomains/);
 

@@ -2,13 +2,12 @@
 // idempotent, a crash between steps resumes where it stopped, and a refused token creates
 // nothing. The processor is called directly on a job fetched from the queue (no worker), so
 // each test can stage the job data a crashed run would have left.
-import { Job, type Queue } from 'bullmq';
+import { DelayedError, Job, Worker, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuthError, PermanentError } from '../../src/core/errors.js';
-import { UserNotFoundYetError } from '../../src/jira/errors.js';
 import { ceilingStatus, takeNewAccount } from '../../src/identity/account-ceiling.js';
-import { USER_PROPAGATION_MS } from '../../src/identity/provision-memberships.js';
+import { USER_PROPAGATION_MS, USER_RECHECK_MIN_MS } from '../../src/identity/provision-memberships.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createIdentityContext, type IdentityContext } from '../../src/identity/context.js';
 import { createProvisioner, PROVISION_STATE_FIELD, type ProvisionPayload } from '../../src/identity/provisioner.js';
@@ -79,6 +78,11 @@ function run(job: Job) {
   return createProvisioner(pipeline)(identityProvision.payload.parse(job.data), processorContext(job, silentLogger, adder().add));
 }
 
+/** Runs a job a worker holds (`token` is its lock), as the station does: parking needs the lock. */
+function runHeld(job: Job, token: string) {
+  return createProvisioner(pipeline)(identityProvision.payload.parse(job.data), processorContext(job, silentLogger, adder().add, token));
+}
+
 const members = (g: string, id: string) => jira.sim.state.group({ name: g })!.members.has(id);
 
 describe('provisioner steps', () => {
@@ -98,19 +102,42 @@ describe('provisioner steps', () => {
     expect(jira.sim.counters.count('addUserToGroup')).toBe(2);
   });
 
-  it('a just-created account that group add calls "user not found" is retried (not a missing group), then joins', async () => {
+  it('a just-created account that group add calls "user not found" parks the job (waiting, no attempt spent), then joins', async () => {
     jira.sim.state.userPropagationMs = 60_000;
     const job = await stage({ email: 'slow.sync@example.com', mode: 'user', mailboxId: 'support' });
-    const e = await run(job).then(() => undefined, (x: unknown) => x);
-    expect(e).toBeInstanceOf(UserNotFoundYetError);
-    expect((e as Error).message).toMatch(/the user .* is not found/);
-    expect((e as Error).message).not.toMatch(/group .* does not exist/);
-    // Propagated: the retry joins every group and creates nothing more.
-    jira.sim.state.userPropagationMs = 0;
-    await run((await Job.fromId(queues.identityProvision as Queue, job.id!))!);
-    const [a] = jira.sim.state.accountsByEmail('slow.sync@example.com');
-    for (const g of GROUPS) expect(members(g, a!.accountId)).toBe(true);
-    expect(jira.sim.counters.count('createUser')).toBe(1);
+    // A worker's hold on the job (its lock token): parking moves the job under that lock.
+    const workerRedis = testRedis({ forWorker: true });
+    const holder = new Worker(identityProvision.name, null, { connection: workerRedis, prefix, autorun: false });
+    try {
+      const held = (await holder.getNextJob('holder-1'))!;
+      expect(held.id).toBe(job.id);
+      const before = Date.now();
+      const e = await runHeld(held, 'holder-1').then(() => undefined, (x: unknown) => x);
+      expect(e).toBeInstanceOf(DelayedError);
+      const parked = (await Job.fromId(queues.identityProvision as Queue, job.id!))!;
+      expect(await parked.getState()).toBe('delayed');
+      expect(parked.attemptsMade).toBe(0);
+      const since = (parked.data[PROVISION_STATE_FIELD] as { userMissingSince?: number }).userMissingSince!;
+      expect(since).toBeGreaterThanOrEqual(before);
+      // The first re-check comes after USER_RECHECK_MIN_MS (BullMQ keeps the time in the delayed set's score, times 0x1000).
+      const due = Math.floor(Number(await redis.zscore(`${prefix}:${identityProvision.name}:delayed`, job.id!)) / 0x1000);
+      expect(due - since).toBeGreaterThanOrEqual(USER_RECHECK_MIN_MS);
+      expect(due - since).toBeLessThan(USER_RECHECK_MIN_MS + 1_000);
+      expect(jira.sim.counters.count('createUser')).toBe(1);
+
+      // Propagated: the next run joins every group and creates nothing more.
+      jira.sim.state.userPropagationMs = 0;
+      await parked.promote();
+      const again = (await holder.getNextJob('holder-2'))!;
+      expect(again.id).toBe(job.id);
+      await runHeld(again, 'holder-2');
+      const [a] = jira.sim.state.accountsByEmail('slow.sync@example.com');
+      for (const g of GROUPS) expect(members(g, a!.accountId)).toBe(true);
+      expect(jira.sim.counters.count('createUser')).toBe(1);
+    } finally {
+      await holder.close();
+      workerRedis.disconnect();
+    }
   });
 
   it('a user still not found after the propagation bound fails the job naming the user; a missing group is named as a group', async () => {

@@ -6,7 +6,7 @@ import { defineQueue } from '../../src/queues/define.js';
 import { addJob, openQueue } from '../../src/queues/queue.js';
 import { outcomeOf, startWorker as startStationWorker } from '../../src/station/worker.js';
 import { AuthError, PermanentError, RateLimitedError, RetryableError } from '../../src/core/errors.js';
-import { silentLogger } from '../../src/core/log.js';
+import { createLogger, silentLogger } from '../../src/core/log.js';
 import { createAuditTrail } from '../../src/queues/audit.js';
 import { TokenUnavailableError } from '../../src/token/errors.js';
 import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
@@ -166,6 +166,25 @@ describe('startWorker', () => {
     expect(await done).toBe('completed');
     expect(calls).toBe(3);
     await worker.close();
+  });
+
+  it('an outage that fails every job alike says so once at warn, not once per job and attempt', async () => {
+    const lines: { level: number; msg: string; reason?: string; alike?: number }[] = [];
+    const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(JSON.parse(l)) } });
+    const ids = Array.from({ length: 8 }, (_, i) => `out${i}`);
+    const seen = new Map<string, number>();
+    startWorker(def, async (data) => {
+      const n = (seen.get(data.id) ?? 0) + 1;
+      seen.set(data.id, n);
+      if (n < 3) throw new RetryableError(data.id === 'out7' ? 'Jira answered 502' : 'Jira did not answer: ECONNREFUSED');
+      return 'ok';
+    }, { connection: redis, prefix, logger, concurrency: 8 });
+    const done = Promise.all(ids.map((id) => finished(`t|${id}`)));
+    for (const id of ids) await addJob(queue, def, { id, behaviour: 'flaky' });
+    expect(await done).toEqual(ids.map(() => 'completed'));
+    const retries = lines.filter((l) => l.msg === 'job failed, will retry');
+    expect(retries).toHaveLength(16); // every attempt is still told, at debug past the first of its kind
+    expect(retries.filter((l) => l.level === 40).map((l) => l.reason).sort()).toEqual(['Jira answered 502', 'Jira did not answer: ECONNREFUSED']);
   });
 
   it('a 429 makes every worker sharing the token wait, and does not spend an attempt', async () => {

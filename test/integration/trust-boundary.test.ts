@@ -11,7 +11,7 @@ import { adfToText } from '../../src/deliver/adf.js';
 import { startDelivererWorker } from '../helpers/stage-workers.js';
 import { rawMail, storedRecord, type RawMailInput } from '../helpers/deliver-testkit.js';
 import type { AdfDoc } from '../../src/jira/types.js';
-import { silentLogger } from '../../src/core/log.js';
+import { createLogger, silentLogger, type Logger } from '../../src/core/log.js';
 import { FsMailStore } from '../../src/mail/store.js';
 import { ceilingCheck, ceilingSource } from '../../src/ops/account-ceiling-health.js';
 import { createMetrics } from '../../src/core/metrics.js';
@@ -44,7 +44,12 @@ const mailboxes = (policy: Record<string, unknown> = {}) => [
     testMailbox({
       id,
       addresses: [`${id}@acme.example`],
-      imap: { host: { m365: 'outlook.office365.com', gmail: 'imap.gmail.com', plain: 'mail.acme.example' }[id], user: `${id}@acme.example`, passwordEnv: 'UNUSED_PASSWORD' },
+      imap: {
+        host: { m365: 'outlook.office365.com', gmail: 'imap.gmail.com', plain: 'mail.acme.example' }[id],
+        user: `${id}@acme.example`,
+        // Exchange Online takes no IMAP password (the schema refuses one there).
+        ...(id === 'm365' ? { auth: { provider: 'microsoft', tenantId: 'acme.example', clientId: 'unused', clientSecretEnv: 'UNUSED_SECRET' } } : { passwordEnv: 'UNUSED_PASSWORD' }),
+      },
       policy: { autoCreate: 'user', resolve: { sender: true, cc: true, max: 100 }, ...policy },
       deliver: { project: 'SUP' },
     }),
@@ -72,14 +77,14 @@ afterEach(async () => {
   await dropPrefix(redis, prefix);
 });
 
-async function start(policy: Record<string, unknown> = {}) {
+async function start(policy: Record<string, unknown> = {}, logger: Logger = silentLogger) {
   const boxes = mailboxes(policy);
   const conn = () => {
     const r = testRedis({ forWorker: true });
     conns.push(r);
     return r;
   };
-  run = await startInProcess({ redis, workerConnection: conn, prefix, mailboxes: boxes, jira: { url: jira.sim.url, email: jira.site.admin.email, token: jira.site.admin.token }, logger: silentLogger, retry: FAST_RETRY });
+  run = await startInProcess({ redis, workerConnection: conn, prefix, mailboxes: boxes, jira: { url: jira.sim.url, email: jira.site.admin.email, token: jira.site.admin.token }, logger, retry: FAST_RETRY });
   const byId = new Map(boxes.map((m) => [m.id, m]));
   const client = jira.client();
   deliverer = startDelivererWorker(
@@ -197,7 +202,9 @@ describe('the trust boundary (#18)', () => {
   });
 
   it('4. new accounts have ceilings per mail, per sender and per install; a held mail creates no one', { timeout: 90_000 }, async () => {
-    await start({ maxNewAccountsPerMail: 3, maxNewAccountsPerSenderPerHour: 5, maxNewAccountsPerHour: 7, floodLimitPerHour: 2 });
+    const lines: { level: number; msg: string }[] = [];
+    const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(JSON.parse(l)) } });
+    await start({ maxNewAccountsPerMail: 3, maxNewAccountsPerSenderPerHour: 5, maxNewAccountsPerHour: 7, floodLimitPerHour: 2 }, logger);
     const cc = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `cc${i}.${tag}@customer.example`);
     await send([{ from: 'mallory@customer.example', subject: 'one', messageId: 'm1@customer.example', headers: passFor('customer.example'), cc: cc(20, 'a'), text: 'x' }]);
     const made = () => [...jira.sim.state.accounts.values()].filter((a) => /@customer\.example$/.test(a.email ?? '') && a.email !== 'carol@customer.example').length;
@@ -220,6 +227,18 @@ describe('the trust boundary (#18)', () => {
     const m = createMetrics();
     await ceilingSource(redis, prefix).collect(m);
     expect(await m.registry.metrics()).toMatch(/mailroom_new_account_ceiling_waiting 1/);
+    // More mail from new senders waits too: the log says the ceiling is reached once, not once per mail
+    // (nor at each mail's recheck), and the wait keeps the time it began.
+    const since = status.waiting!.since;
+    for (const who of ['uma', 'vic', 'wes']) {
+      await run!.enqueue([{ mailboxId: 'support', origin: { kind: 'imap', uidvalidity: '1', uid: uid++ }, record: await storedRecord(store, rawMail({ from: `${who}@customer.example`, subject: who, messageId: `${who}@customer.example`, headers: passFor('customer.example'), text: 'x' })), receivedAt: new Date().toISOString() }]);
+    }
+    for (let i = 0; i < 200 && (await run!.queues.mailInbound.getJobCounts('delayed')).delayed! < 4; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await run!.queues.mailInbound.getJobCounts('delayed')).toMatchObject({ delayed: 4 });
+    const reached = lines.filter((l) => /new-account ceiling of the install reached/.test(l.msg));
+    expect(reached.filter((l) => l.level === 40)).toHaveLength(1);
+    expect(reached.filter((l) => l.level === 20)).toHaveLength(3);
+    expect((await ceilingStatus(redis, prefix)).waiting!.since).toBe(since);
   });
 
   it('5. a trailing dot does not pass deniedDomains; 6. server-marked spam creates no account and no issue', { timeout: 90_000 }, async () => {

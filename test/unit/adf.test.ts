@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { adfToText, inline, stripQuotedHistory, textToAdf } from '../../src/deliver/adf.js';
+import { adfToText, inline, isForward, stripQuotedHistory, textToAdf } from '../../src/deliver/adf.js';
 import { htmlToLinkedText } from '../../src/mail/content.js';
 
 describe('stripQuotedHistory', () => {
@@ -14,9 +14,39 @@ describe('stripQuotedHistory', () => {
     ['a From: line without a header block stays', 'From: my desk to yours\nthe printer works', 'From: my desk to yours\nthe printer works'],
     ['nothing but a quote is kept whole', '> only quoted\n> lines', '> only quoted\n> lines'],
     ['CRLF', 'Hi\r\n> q\r\nBye', 'Hi\nBye'],
+    // A forward is the customer's content, not history the issue holds: cut, it left the agent
+    // "see the invoice below" and nothing below, without a word.
+    ['Gmail forward is kept whole', 'See the invoice below, it is wrong.\n\n---------- Forwarded message ---------\nFrom: Billing <billing@vendor.example>\nDate: Mon, 2 Mar 2026 at 10:00\nSubject: Invoice 123\nTo: <ana@customer.example>\n\nAmount due: 1,200 EUR\n> quoted inside', 'See the invoice below, it is wrong.\n\n---------- Forwarded message ---------\nFrom: Billing <billing@vendor.example>\nDate: Mon, 2 Mar 2026 at 10:00\nSubject: Invoice 123\nTo: <ana@customer.example>\n\nAmount due: 1,200 EUR\n> quoted inside'],
+    ['Thunderbird and Apple Mail forwards too', 'FYI\n-------- Forwarded Message --------\nSubject: x\nold\n\nBegin forwarded message:\n\nFrom: a', 'FYI\n-------- Forwarded Message --------\nSubject: x\nold\n\nBegin forwarded message:\n\nFrom: a'],
+    ['Apple Mail forwards in German and French too', 'Siehe unten.\n\nAnfang der weitergeleiteten Nachricht:\n\nVon: Billing <b@vendor.example>\nBetreff: Rechnung\n\nBetrag', 'Siehe unten.\n\nAnfang der weitergeleiteten Nachricht:\n\nVon: Billing <b@vendor.example>\nBetreff: Rechnung\n\nBetrag'],
+    ['Apple Mail forwards in French', 'Voir ci-dessous.\n\nDébut du message réexpédié :\n\nDe: Billing <b@vendor.example>\nObjet: Facture\n\nMontant', 'Voir ci-dessous.\n\nDébut du message réexpédié :\n\nDe: Billing <b@vendor.example>\nObjet: Facture\n\nMontant'],
+    ['a reply above a forward still loses its quote', 'Look.\n> earlier\n---------- Forwarded message ---------\nbody', 'Look.\n---------- Forwarded message ---------\nbody'],
   ];
   it.each(cases)('%s', (_name, input, want) => {
     expect(stripQuotedHistory(input)).toBe(want);
+  });
+});
+
+describe('isForward', () => {
+  it.each([
+    ['FW: Invoice 123', true],
+    ['Fwd: Invoice 123', true],
+    ['fw:Invoice', true],
+    ['WG: Rechnung', true],
+    ['TR: Facture', true],
+    ['RV: Factura', true],
+    ['ENC: Fatura', true],
+    ['[SUP-12] FW: Invoice', true],
+    ['[EXTERNAL] [SUP-12] Fwd: Invoice', true],
+    ['RE: FW: Invoice', false], // a reply to a forward: its quote is history
+    ['AW: Rechnung', false],
+    ['Re: [SUP-12] Invoice', false],
+    ['Firewall: port 443 blocked', false],
+    ['Tracking: parcel late', false],
+    ['', false],
+    [undefined, false],
+  ])('%s -> %s', (subject, want) => {
+    expect(isForward(subject)).toBe(want);
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compactAuthResults, parseAuthResults, senderVerdict, type AuthInput, type AuthTrust } from '../../src/mail/auth-results.js';
+import { senderNote } from '../../src/deliver/sender-note.js';
 import { parseMail } from '../../src/mail/parse.js';
 import { trustFor, unreadableVerdicts, verdictOf } from '../../src/mail/sender-trust.js';
 import { sha256Of } from '../../src/mail/store.js';
@@ -138,6 +139,15 @@ describe('which host a mailbox believes', () => {
   it('says once per mailbox when no verdict can be read', () => {
     expect(unreadableVerdicts([mb({ host: 'mail.example.com' }), mb({ host: 'imap.gmail.com' })])).toEqual([expect.stringMatching(/^mailbox support: sender verdicts cannot be read/)]);
   });
+  it('names the example file\'s mx.example.com kept in a copy that reads a real mailbox, and what to do instead', () => {
+    // A Microsoft 365 mailbox added to a copy of mailroom.example.yml: the placeholder wins over Exchange Online's header.
+    const [m365] = unreadableVerdicts([mb({ host: 'outlook.office365.com', auth: { provider: 'microsoft' } }, ['mx.example.com'])]);
+    expect(m365).toMatch(/^mailbox support: policy\.authservIds names mx\.example\.com, a placeholder .*every sender is unverified; remove the authservIds line: a Microsoft 365 mailbox needs none/);
+    expect(unreadableVerdicts([mb({ host: 'imap.gmail.com' }, ['mx.example.com'])])[0]).toMatch(/a Gmail mailbox needs none/);
+    expect(unreadableVerdicts([mb({ host: 'mail.acme.com' }, ['mx.example.com'])])[0]).toMatch(/set it to your receiving host's authserv-id/);
+    // The demo's mailboxes (no imap: fed by `mailroom ingest`) and a real host's id say nothing.
+    expect(unreadableVerdicts([mb(undefined, ['mx.example.com']), mb({ host: 'mail.acme.com' }, ['mx.acme.com'])])).toEqual([]);
+  });
 });
 
 describe('Authentication-Results as the mail record keeps them', () => {
@@ -175,10 +185,52 @@ describe('Authentication-Results as the mail record keeps them', () => {
     expect(verdictOf(await parsed(mail([...ok, 'From: bob@partner.example'])), mailbox).result).toBe('none');
   });
 
+  it('an IDN sender\'s pass counts: the record keeps the From in Unicode, the host writes header.from in punycode (or Unicode)', async () => {
+    const idn = (from: string) => [`Authentication-Results: ${MX}; spf=pass smtp.mailfrom=${from}; dkim=pass header.d=${from}; dmarc=pass header.from=${from}`];
+    const ascii = await parsed(mail(idn('xn--bcher-kva.example'), 'Bob <bob@xn--bcher-kva.example>'));
+    expect(ascii.from?.address).toBe('bob@bücher.example');
+    expect(verdictOf(ascii, mailbox).result).toBe('pass');
+    expect(verdictOf(await parsed(mail(idn('bücher.example'), 'Bob <bob@xn--bcher-kva.example>')), mailbox).result).toBe('pass');
+    // Still another domain: a pass for xn--bcher-kva.example says nothing about büch.example.
+    expect(verdictOf(await parsed(mail(idn('xn--bcher-kva.example'), 'Bob <bob@büch.example>')), mailbox).result).toBe('none');
+    // Without a DMARC result, an SPF/DKIM pass for the punycode form aligns with the Unicode From.
+    const noDmarc = [`Authentication-Results: ${MX}; spf=pass smtp.mailfrom=bob@xn--bcher-kva.example`];
+    expect(verdictOf(await parsed(mail(noDmarc, 'bob@xn--bcher-kva.example')), mailbox).result).toBe('pass');
+  });
+
+  it('a host that writes its header in latin1 keeps its bytes: only valid UTF-8 is read as UTF-8', async () => {
+    // 'bücher' in latin1 (0xFC) is not UTF-8: read as UTF-8 it would be 'b\ufffdcher', another domain.
+    const latin1 = Buffer.concat([Buffer.from(`Authentication-Results: ${MX}; dmarc=pass header.from=`), Buffer.from('bücher.example', 'latin1'), Buffer.from('\r\n')]);
+    const raw = Buffer.concat([latin1, mail([], 'Bob <bob@xn--bcher-kva.example>')]);
+    expect(verdictOf(await parsed(raw), mailbox).result).toBe('pass');
+  });
+
   it('keeps Exchange\'s topmost AuthAs: Internal, never a sender\'s copy below it', async () => {
     const exchange = { id: 'm365', imap: { host: 'outlook.office365.com' }, policy: { authservIds: [] } } as unknown as Parameters<typeof verdictOf>[1];
     const anon = await parsed(mail([`Authentication-Results: dkim=none (message not signed) header.d=none;dmarc=none action=none header.from=customer-one.test;compauth=none reason=405`, 'X-MS-Exchange-Organization-AuthAs: Anonymous', 'X-MS-Exchange-Organization-AuthAs: Internal']));
     expect(anon.authAs).toBe('anonymous');
     expect(verdictOf(anon, exchange).result).toBe('none');
+  });
+});
+
+describe('what the text of a mail says of its sender (senderNote)', () => {
+  const mail = (headers: string[]) => Buffer.from([...headers, 'From: Ana <ana@customer-one.test>', 'To: support@acme.example', 'Subject: new IBAN', 'Message-ID: <note@x>', '', 'body', ''].join('\r\n'));
+  const note = async (headers: string[], mailbox: Parameters<typeof senderNote>[1]) => {
+    const raw = mail(headers);
+    return senderNote(await parseMail(raw, { sha256: sha256Of(raw), size: raw.length }), mailbox);
+  };
+  const trusted = { id: 'support', policy: { authservIds: [MX] } };
+  const generic = { id: 'support', imap: { host: 'mail.example.com' }, policy: { authservIds: [] } } as unknown as Parameters<typeof senderNote>[1];
+
+  it('a forged sender gets a warning, an unverified one a note, a verified one nothing', async () => {
+    expect(await note([`Authentication-Results: ${MX}; dmarc=fail header.from=customer-one.test`], trusted)).toMatch(/^Warning: the sender could not be verified \(.*dmarc=fail/);
+    expect(await note([`Authentication-Results: ${MX}; spf=softfail smtp.mailfrom=customer-one.test; dmarc=none header.from=customer-one.test`], trusted)).toMatch(/^Note: the receiving server did not verify the sender \(.*\); this mail carries their name on the strength of its From address alone\.$/);
+    expect(await note([], trusted)).toMatch(/^Note: .*no Authentication-Results from mx\.acme\.example/);
+    expect(await note([`Authentication-Results: ${MX}; dmarc=pass header.from=customer-one.test`], trusted)).toBeUndefined();
+  });
+
+  it('a mailbox with no server to believe adds no note to every mail (config check says it once)', async () => {
+    expect(await note([], generic)).toBeUndefined();
+    expect(await note([`Authentication-Results: ${MX}; dmarc=pass header.from=customer-one.test`], generic)).toBeUndefined();
   });
 });

@@ -143,6 +143,18 @@ const rows: Row[] = [
     kind: 'own',
     reason: /X-Mailroom-Loop/,
   },
+  {
+    name: 'an answer to one of our notifications (its In-Reply-To): their replies are not read',
+    input: human({ answers: ['<t-1@partner.example>', '<mailroom.0123456789abcdef0123456789abcdef@acme.example>'] }),
+    kind: 'own',
+    reason: /answers Mailroom's notification <mailroom\.0123456789abcdef0123456789abcdef@acme\.example>/,
+  },
+  {
+    name: 'an answer to our mail to a customer (an acknowledgement, an agent\'s comment) is theirs to make',
+    input: human({ answers: ['<mailroom.r.0123456789abcdef0123456789abcdef@acme.example>'] }),
+    kind: 'human',
+    reason: /no automated-mail markers/,
+  },
 
   // Auto-replies.
   { name: 'Auto-Submitted: auto-replied', input: human({ headers: { 'auto-submitted': 'auto-replied' } }), kind: 'auto-reply', reason: /Auto-Submitted: auto-replied/ },

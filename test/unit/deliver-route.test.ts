@@ -14,6 +14,9 @@ describe('summaryOf', () => {
   });
   it('falls back to the address, then to a bare placeholder', () => {
     expect(summaryOf('   ', { address: 'ana@x.example' })).toBe('(no subject) mail from ana@x.example');
+    // The name is the sender's claim: no bidi or invisible characters reach the summary.
+    expect(summaryOf('', { address: 'ana@x.example', name: 'Ana \u202eelpmaxe' })).toBe('(no subject) mail from Ana elpmaxe');
+    expect(summaryOf('', { address: 'ana@x.example', name: '\u200b\u2067' })).toBe('(no subject) mail from ana@x.example');
     expect(summaryOf('')).toBe('(no subject)');
   });
   it('is cut to 255 UTF-16 units without splitting an emoji', () => {
@@ -62,6 +65,9 @@ describe('ids and people', () => {
   it('commentPreface names the writer and the date', () => {
     expect(commentPreface({ from: { address: 'ana@x.example', name: 'Ana' }, date: '2026-11-28T10:15:00.000Z' })).toBe('Ana <ana@x.example> wrote by mail on 2026-11-28 10:15:00 UTC:');
     expect(commentPreface({})).toBe('an unknown sender wrote by mail:');
+    // The name is the sender's claim: a bidi override in it would show the real address reversed.
+    expect(commentPreface({ from: { address: 'moc.rentrap@evil.test', name: 'Bob Partner \u202e' } })).toBe('Bob Partner <moc.rentrap@evil.test> wrote by mail:');
+    expect(commentPreface({ from: { address: 'eve@evil.test', name: '\u2067\u200b\u202d' } })).toBe('eve@evil.test wrote by mail:');
   });
   it('attachmentName cleans path parts and invents a name when there is none', () => {
     expect(attachmentName('../../etc/passwd', 'text/plain', 0)).toBe('.._.._etc_passwd');

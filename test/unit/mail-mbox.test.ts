@@ -18,6 +18,16 @@ describe('splitMbox', () => {
     expect(parts[1]).not.toMatch(/^From /);
   });
 
+  it('reads a long unquoted body line starting "From " in linear time, as part of its message', () => {
+    // 400 KB of times without a year: the From_ pattern alone backtracks for minutes on it.
+    const hostile = 'From x ' + '1:11 '.repeat(80_000);
+    const started = performance.now();
+    const parts = splitMbox(Buffer.from(`From a@b Thu Sep 18 17:54:04 2008\nSubject: x\n\n${hostile}\nend\n`));
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(parts).toHaveLength(1);
+    expect(parts[0]!.toString()).toContain(hostile);
+  });
+
   it('keeps CRLF line endings and 8-bit bytes exactly', () => {
     const body = Buffer.concat([
       Buffer.from('From a@b Thu Sep 18 17:54:04 2008\r\nSubject: x\r\n\r\n'),

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { actionJobId, auditForms, auditSubjectOf, deliverJobId, inboundJobId, jobId, ledgerKeyOf, mailKeyOf, mailRef, messageIdOfKey } from '../../src/mail/ref.js';
+import { askMailboxAction } from '../../src/deliver/outcome.js';
 import { jiraDeliver, mailInbound, mailboxActions } from '../../src/queues/catalog.js';
 import { sourceFiles } from '../helpers/code-shape.js';
 
@@ -28,6 +29,20 @@ describe('a mail\'s ids keep their stored forms', () => {
     expect(actionJobId('support', '1700000000', 42)).toBe('action|support|1700000000|42');
     expect(jobId('notify', 'wh-ts-1-SUP-1-comment_created')).toBe('notify|wh-ts-1-SUP-1-comment_created');
     expect(jobId('respond', 'comment', 'SUP-1', '10001', 'a:b')).toBe('respond|comment|SUP-1|10001|a_b');
+  });
+  it('a mail at a UID given out again (a new epoch) gets a mailbox-actions job of its own', async () => {
+    // Completed action jobs are kept a day and failed ones until removed: under the old id the
+    // reused UID's add was a no-op, and the new mail was never moved or flagged.
+    const epoch = '1765100000000';
+    expect(actionJobId('support', '1700000000', 42, epoch)).toBe(`action|support|1700000000~${epoch}|42`);
+    const added: unknown[] = [];
+    const ctx = { add: async (_q: unknown, data: unknown) => void added.push(data) };
+    const origin = { kind: 'imap' as const, uidvalidity: '1700000000', uid: 42, epoch };
+    await askMailboxAction({ data: { mailboxId: 'support', origin }, ctx } as never);
+    const payload = mailboxActions.payload.parse(added[0]);
+    expect(mailboxActions.jobId(payload)).toBe(`action|support|1700000000~${epoch}|42`);
+    // Before any reuse (and jobs queued by the previous version): the id as it was.
+    expect(mailboxActions.jobId(mailboxActions.payload.parse({ mailboxId: 'support', uidvalidity: '1700000000', uid: 42, outcome: 'delivered' }))).toBe('action|support|1700000000|42');
   });
   it('the catalog derives its ids from the same functions', () => {
     const data = { mailboxId: 'support', origin: imapRef.position, record: { messageId: '<CAF=abc@mail.example.com>', rawRef: { sha256: SHA, size: 10 } } };
