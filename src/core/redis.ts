@@ -18,7 +18,16 @@ export interface ConnectOptions {
    * answered for this long, so a command exits instead of waiting for a Redis that is down.
    */
   giveUpAfterMs?: number;
+  /**
+   * A CLI connection: fail a command that has had no answer for this long. A connection that is
+   * up says nothing about the node a key lives on: in a Cluster, PING may go to one node while the
+   * node that holds the install's slot has stopped answering (seen: `status` waited for ever).
+   */
+  commandTimeoutMs?: number;
 }
+
+/** What ioredis rejects a command with after `commandTimeout` (ioredis 5, Command.js). */
+export const COMMAND_TIMED_OUT = 'Command timed out';
 
 // Reconnect quickly but not in a hot loop: 50 ms, 100 ms, ... capped at 2 s.
 const backoff = (times: number) => Math.min(times * 50, 2000);
@@ -47,6 +56,7 @@ export function createRedis(target: RedisTarget | string, opts: ConnectOptions =
     reconnectOnError: reconnectOnReadonly,
     // A host that drops packets must not hold a CLI command for the default 10 s.
     ...(opts.giveUpAfterMs !== undefined ? { connectTimeout: Math.max(500, Math.floor(opts.giveUpAfterMs / 2)) } : {}),
+    ...(opts.commandTimeoutMs !== undefined ? { commandTimeout: opts.commandTimeoutMs } : {}),
   };
   let conn: Redis;
   switch (t.form) {
@@ -80,6 +90,7 @@ export function createRedis(target: RedisTarget | string, opts: ConnectOptions =
           maxRetriesPerRequest: common.maxRetriesPerRequest,
           reconnectOnError: reconnectOnReadonly,
           connectTimeout: common.connectTimeout,
+          commandTimeout: common.commandTimeout,
           username: t.username,
           password: t.password,
           ...(t.tls ? { tls: {} } : {}),

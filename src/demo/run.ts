@@ -14,11 +14,12 @@ import { parse as parseYaml } from 'yaml';
 import { parseConfig, type Config } from '../config/load.js';
 import { startJiraSim, seedDemo, type JiraSim } from '../jira-sim/index.js';
 import { createLogger, type Logger } from '../core/log.js';
+import { describeError } from '../core/errors.js';
 import { ingestFiles, type IngestRow } from '../mail/ingest-files.js';
 import { createMailStore } from '../mail/store.js';
 import { identityProvision, jiraDeliver, mailInbound, respond } from '../queues/catalog.js';
 import { addJob, openQueue } from '../queues/queue.js';
-import { createRedis, deleteByPrefix, describeTarget, parseRedisTarget } from '../core/redis.js';
+import { createRedis, deleteByPrefix, describeTarget, parseRedisTarget, type Redis, type RedisTarget } from '../core/redis.js';
 import { allRoles } from '../roles/all.js';
 import { createRoleContext, type Stoppable } from '../roles/runtime.js';
 import { loadSecretKey } from '../token/key.js';
@@ -78,18 +79,33 @@ export interface RunningDemo {
   stop(): Promise<void>;
 }
 
+/**
+ * The demo's own connection, once Redis has answered. Every failed (re)connect is an 'error'
+ * event; with no listener ioredis prints each one to stderr, outside the log. Until the roles'
+ * outage watcher has this connection too, `early` keeps the last one for the line the demo ends
+ * with when Redis is not there; the caller takes it off when the watcher takes over.
+ */
+async function openDemoRedis(target: RedisTarget): Promise<{ admin: Redis; early: (e: unknown) => void }> {
+  const admin = createRedis(target, { name: 'mailroom-demo' });
+  let lastError: unknown;
+  const early = (e: unknown) => (lastError = e);
+  admin.on('error', early);
+  try {
+    await admin.ping();
+  } catch (e) {
+    admin.disconnect();
+    const why = describeError(lastError ?? e).split('\n')[0];
+    throw new Error(`the demo needs Redis at ${describeTarget(target)} (${why}): start redis-server or set REDIS_URL`, { cause: e });
+  }
+  return { admin, early };
+}
+
 export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
   const logger = createLogger({ level: opts.logLevel, name: 'mailroom-demo' });
   const redisEnv = opts.redisEnv ?? { REDIS_URL: opts.redisUrl };
   const { target, problems } = parseRedisTarget(redisEnv);
   if (!target) throw new Error(problems.map((p) => `${p.path}: ${p.message}`).join('; '));
-  const admin = createRedis(target, { name: 'mailroom-demo' });
-  try {
-    await admin.ping();
-  } catch (e) {
-    admin.disconnect();
-    throw new Error(`the demo needs Redis at ${describeTarget(target)} (${(e as Error).message}): start redis-server or set REDIS_URL`, { cause: e });
-  }
+  const { admin, early } = await openDemoRedis(target);
   await deleteByPrefix(admin, opts.prefix);
 
   const sim = await startJiraSim({ latencyMs: 20, jitterMs: 10 });
@@ -109,6 +125,9 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
   });
 
   const ctx = createRoleContext(config, logger);
+  // From here Redis going away is said once for the whole demo, with the roles' connections.
+  admin.off('error', early);
+  ctx.redisOutage.watch(admin);
   const running: Stoppable[] = [];
   for (const start of allRoles({ noAuth: true })) running.push(await start(ctx));
   // Jira's admin webhook, pointed at the web role's intake (the simulator signs its deliveries).

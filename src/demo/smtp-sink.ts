@@ -25,6 +25,10 @@ export interface SmtpSink {
   received: Received[];
   /** Recipient -> reply code for RCPT TO (e.g. 550). */
   refuse: Map<string, number>;
+  /** The text of those RCPT refusals (default: "No such user here" / "Try again later"). */
+  refuseText?: string;
+  /** A reply code for every MAIL FROM (e.g. 553: this sender is not allowed), while set. */
+  refuseSender?: number;
   /** DATA of messages number `after+1 .. after+count` (1-based, counting every DATA) gets 421. */
   failWindow?: { after: number; count: number };
   /** DATA after this many accepted messages is never answered (until the client goes away). */
@@ -63,9 +67,14 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
     closeTimeout: 500,
     disableReverseLookup: true,
     size: opts.maxBytes ?? 10 * 1024 * 1024,
+    onMailFrom(_address, _session, cb) {
+      const code = sink.refuseSender;
+      if (code) return cb(smtpError(code, code >= 500 ? '5.7.1 Sender address rejected: not owned by user' : 'Try again later'));
+      cb();
+    },
     onRcptTo(address, _session, cb) {
       const code = sink.refuse.get(address.address.toLowerCase());
-      if (code) return cb(smtpError(code, code >= 500 ? 'No such user here' : 'Try again later'));
+      if (code) return cb(smtpError(code, sink.refuseText ?? (code >= 500 ? 'No such user here' : 'Try again later')));
       cb();
     },
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb) {

@@ -3,13 +3,16 @@
 // own. Every CLI command that needs Redis still exits 3 within seconds, with one line naming
 // the masked Redis and why, and never the password. And `mailroom token check`, which scripts
 // use to alert on a refused token (exit 1), says Redis (exit 3) when it is Redis that is away.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { freePort } from '../helpers/dovecot.js';
+import { startCluster } from '../helpers/redis-forms.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mr-redis-silent-'));
@@ -89,5 +92,39 @@ describe('with Redis refusing connections', () => {
       lines: [`mailroom: cannot reach Redis at redis://****@127.0.0.1:${closed}: connect ECONNREFUSED 127.0.0.1:${closed}`],
     });
     expect(r.stdout + r.stderr).not.toContain('hunter2');
+  });
+});
+
+describe('with a Redis Cluster whose node holding the install\'s slot stops answering', () => {
+  // PING may go to any node, and the other nodes still answer: the connection is up, while every
+  // read of the install's keys waits on the stopped node. Each command must still exit 3 with the
+  // one line, not wait for ever (before: status, audit and token status hung).
+  it('every command exits 3 with one line naming the cluster', { timeout: 240_000 }, async () => {
+    const cluster = await startCluster();
+    const prefix = `{mrtest-silent-${randomBytes(3).toString('hex')}}`;
+    const nodes = cluster.env.REDIS_CLUSTER_NODES!;
+    const probe = new Redis(Number(nodes.split(',')[0]!.split(':')[1]), { lazyConnect: true });
+    let stopped: number | undefined;
+    try {
+      await probe.connect();
+      const slot = Number(await probe.cluster('KEYSLOT', prefix));
+      const ranges = await probe.cluster('SLOTS');
+      const owner = ranges.find(([from, to]) => from <= slot && slot <= to)![2]![1];
+      stopped = Number(execFileSync('pgrep', ['-f', `redis-server .*:${owner}`]).toString().trim().split('\n')[0]);
+      process.kill(stopped, 'SIGSTOP');
+      const env = { ...process.env, ...cluster.env, REDIS_URL: '', REDIS_SENTINELS: '', MAILROOM_PREFIX: prefix, MAILROOM_SECRET_KEY: randomBytes(32).toString('base64'), MAILROOM_SECRET_KEY_FILE: '', MAILROOM_CONFIG: configFile };
+      for (const args of [['status'], ['audit', 'ann@example.com'], ['token', 'status'], ['failed', 'list']]) {
+        const r = await runCli(args, { env, timeoutMs: 60_000 });
+        expect({ args, code: r.code, lines: r.stderr.trim().split('\n') }).toEqual({
+          args,
+          code: 3,
+          lines: [expect.stringMatching(/^mailroom: cannot reach Redis at cluster via 127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+: /)],
+        });
+      }
+    } finally {
+      if (stopped) process.kill(stopped, 'SIGCONT');
+      probe.disconnect();
+      await cluster.stop();
+    }
   });
 });

@@ -19,13 +19,15 @@ export interface CliOptions {
   /** Written to the child's stdin, which is then closed (a prompt's answer). */
   stdin?: string;
   timeoutMs?: number;
+  /** Most bytes kept of stdout or stderr (execFile's default is 1 MiB; past it the child is killed). */
+  maxBuffer?: number;
 }
 
 /** Runs `mailroom <args>`; resolves with the exit code (1 when killed by the timeout). */
 export function runCli(args: string[], opts: CliOptions): Promise<CliRun> {
   const argv = ['--import', 'tsx', 'src/cli/main.ts', ...(opts.config === undefined ? [] : ['--config', opts.config]), ...args];
   return new Promise((done) => {
-    const child = execFile(process.execPath, argv, { cwd: ROOT, env: opts.env, timeout: opts.timeoutMs ?? 60_000 }, (error, stdout, stderr) =>
+    const child = execFile(process.execPath, argv, { cwd: ROOT, env: opts.env, timeout: opts.timeoutMs ?? 60_000, ...(opts.maxBuffer ? { maxBuffer: opts.maxBuffer } : {}) }, (error, stdout, stderr) =>
       done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
     child.stdin?.end(opts.stdin ?? '');
