@@ -269,9 +269,17 @@ describe.skipIf(noRedisServer)('backup and restore (docs/runbooks/backup-restore
     rmSync(join(restoredDir, 'dump.rdb'));
     await connect(await serveRedis(restoredDir, true));
     expect(readdirSync(join(restoredDir, 'appendonlydir')).some((f) => f.endsWith('.manifest'))).toBe(true);
-    // The snapshot is older than now: make the ledger young, so delivery looks before it creates.
-    expect(await redis!.exists(bornKey(PREFIX))).toBe(1);
-    await redis!.del(bornKey(PREFIX));
+    // The snapshot is older than now: make the ledger young, so delivery looks before it creates
+    // (the runbook's step: `mailroom restore-mark`, which reads the prefix as the roles do).
+    // A mail is older than the ledger only when it arrived more than the slack (2 s) before its
+    // birth: a restore comes long after the last mail; here it can come within a second.
+    await waitFor('the mail delivered after the snapshot to be older than the slack', async () => Date.now() > Date.parse(lateOrigin.internalDate!) + 2_500);
+    const bornBefore = Number(await redis!.get(bornKey(PREFIX)));
+    expect(bornBefore).toBeGreaterThan(0);
+    const mark = await cli(['restore-mark']);
+    expect(mark.code, mark.stderr).toBe(0);
+    expect(mark.stdout).toContain(`moved from ${new Date(bornBefore).toISOString()}`);
+    expect(Number(await redis!.get(bornKey(PREFIX)))).toBeGreaterThan(bornBefore);
 
     // ---- what survived --------------------------------------------------------------------------
     const token = await cli(['token', 'status', '--json']);
@@ -299,6 +307,11 @@ describe.skipIf(noRedisServer)('backup and restore (docs/runbooks/backup-restore
     expect((again.returnvalue as DeliverResult).outcome, again.failedReason).toBe('duplicate');
     // The mail delivered after the snapshot, read again from the inbox as the poller does after a
     // restore (the restored Redis has neither its job nor its ledger entry): found in Jira, not made again.
+    // A restore comes minutes after the last create; here it is seconds, inside the simulator's
+    // index lag (Jira: seconds to minutes). The look reads what the index shows, and a look due
+    // to the ledger's birth does not look again (a known gap: docs/state-loss.md), so wait, as a
+    // real restore does, until Jira's search shows the issue made after the snapshot.
+    await waitFor('Jira\'s search to show the issue made after the snapshot', async () => issues().every((i) => sim.state.searchable(i)));
     since = Date.now();
     await feed('01-new-customer-printer.eml', 'support', lateOrigin);
     const lateAgain = await finished('support', late, since);
