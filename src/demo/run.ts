@@ -26,6 +26,7 @@ import { loadSecretKey } from '../token/key.js';
 import { saveToken } from '../token/store.js';
 import type { ResolveResult } from '../identity/resolver.js';
 import type { DeliverResult } from '../deliver/deliverer.js';
+import { ownMailOptions } from '../mail/loop.js';
 import { agentAnswers, DEMO_WEBHOOK_SECRET_ENV, withCustomerReplies, type AgentStep } from './loop.js';
 import { readSinkMail, startSmtpSink, type Received } from './smtp-sink.js';
 
@@ -138,6 +139,7 @@ export async function runDemo(opts: DemoOptions): Promise<RunningDemo> {
   const ingest = (paths: string[]) =>
     ingestFiles(paths, {
       store: createMailStore(config, admin),
+      parse: ownMailOptions(config.smtp),
       onMail: async (record, source) => {
         const data = { mailboxId: 'support', origin: { kind: 'file' as const, name: source }, record, receivedAt: new Date().toISOString() };
         await addJob(inbound, mailInbound, data, config.queues);

@@ -9,6 +9,7 @@ import type { Queue } from 'bullmq';
 import type { RetryConfig } from '../config/schema.js';
 import { keepContent, prepareMail, readRaw } from '../mail/prepare.js';
 import { DEFAULT_MAX_PARSE_BYTES } from '../mail/parse-limits.js';
+import type { ParseOptions } from '../mail/parse.js';
 import type { ParsePool } from '../mail/parse-pool.js';
 import type { MailRecord } from '../mail/record.js';
 import type { MailStore } from '../mail/store.js';
@@ -39,6 +40,8 @@ export interface IngestOptions {
    * inMemoryLimit(); a streamed mail cut elsewhere is parsed inline.
    */
   pool?: ParsePool;
+  /** This install's notification id domains, when parsed here (the pool has its own). */
+  notificationDomains?: readonly string[];
 }
 
 // Bigger partial fetches than imapflow's 64 KiB default: fewer round trips for big mails, and
@@ -91,12 +94,17 @@ export async function fetchSources(client: ImapFlow, uids: number[]): Promise<Ma
 export async function streamToRecord(client: ImapFlow, meta: MessageMeta, opts: IngestOptions): Promise<MailRecord | undefined> {
   const dl = await client.download(String(meta.uid), undefined, { uid: true, chunkSize: DOWNLOAD_CHUNK });
   if (!dl.content) return undefined;
-  return finish(await streamed(dl.content, opts.store, inMemoryLimit(opts), opts.pool), opts);
+  return finish(await streamed(dl.content, opts.store, inMemoryLimit(opts), opts), opts);
 }
 
 /** Store and parse a mail read whole. */
 export async function bufferToRecord(raw: Buffer, opts: IngestOptions): Promise<MailRecord> {
-  return finish(await prepareMail(raw, opts.store, opts.pool ? { pool: opts.pool } : {}), opts);
+  return finish(await prepareMail(raw, opts.store, opts.pool ? { pool: opts.pool } : here(opts)), opts);
+}
+
+/** Parse options for a mail parsed on this thread. */
+function here(opts: Pick<IngestOptions, 'notificationDomains'>): ParseOptions {
+  return opts.notificationDomains ? { notificationDomains: opts.notificationDomains } : {};
 }
 
 function finish(record: MailRecord, opts: IngestOptions): MailRecord {
@@ -122,7 +130,8 @@ export async function enqueueMail(item: { uid: number; record: MailRecord; inter
 }
 
 /** Stream the whole mail into the store, keeping only its first `headBytes` (+1) to parse. */
-async function streamed(stream: Readable, store: MailStore, headBytes: number, pool?: ParsePool): Promise<MailRecord> {
+async function streamed(stream: Readable, store: MailStore, headBytes: number, opts: Pick<IngestOptions, 'pool' | 'notificationDomains'>): Promise<MailRecord> {
+  const { pool } = opts;
   const keep = headBytes + 1; // one byte more lets the parser see the mail was cut
   const head: Buffer[] = [];
   let kept = 0;
@@ -146,8 +155,8 @@ async function streamed(stream: Readable, store: MailStore, headBytes: number, p
   const rawRef = await store.putStream(stream.pipe(tap));
   // Only the head was kept: a mail cut there gets no delivery content (the deliverer makes it
   // from the raw mail); one that fit whole does.
-  const opts = pool && pool.maxParseBytes === headBytes ? { pool } : { maxParseBytes: headBytes };
-  return keepContent(store, await readRaw(Buffer.concat(head), rawRef, opts));
+  const parse = pool && pool.maxParseBytes === headBytes ? { pool } : { ...here(opts), maxParseBytes: headBytes };
+  return keepContent(store, await readRaw(Buffer.concat(head), rawRef, parse));
 }
 
 /**

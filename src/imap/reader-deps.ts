@@ -47,6 +47,8 @@ export interface ReaderDeps {
   settings: ReaderSettings;
   /** Parse off this event loop (it renews the lock and keeps IMAP alive). */
   pool?: ParsePool;
+  /** This install's notification id domains (ownNotificationDomains), for mail parsed without the pool. */
+  notificationDomains?: readonly string[];
   /** Called after each mail is enqueued (for benchmarks and tests; keep it cheap). */
   onEnqueued?: (e: { uid: number; jobId: string; internalDate?: Date }) => void;
 }
@@ -71,5 +73,6 @@ export function ingestOptionsOf(deps: ReaderDeps, uidvalidity: string, epoch = '
     maxMessageBytes: deps.mailbox.maxMessageBytes,
     inMemoryMaxBytes: deps.settings.inMemoryMaxBytes,
     ...(deps.pool ? { pool: deps.pool } : {}),
+    ...(deps.notificationDomains ? { notificationDomains: deps.notificationDomains } : {}),
   };
 }

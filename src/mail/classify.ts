@@ -31,6 +31,8 @@ export interface ClassifyInput {
   text?: string;
   /** The Message-IDs it answers directly (In-Reply-To). */
   answers?: readonly string[];
+  /** The domains of this install's notification ids (ownNotificationDomains, loop.ts); any when absent. */
+  notificationDomains?: readonly string[];
 }
 
 /** The headers classification reads: parse keeps these (and only these) in the record. */
@@ -185,7 +187,7 @@ export function classify(input: ClassifyInput): Classification {
     byMailSystemSender(input, subject) ??
     byNullSenderOrName(input, subject, autoMarker, nullReturnPath) ??
     bySpamMarks(h) ??
-    byOwnLoop(h, input.answers ?? []) ??
+    byOwnLoop(h, input.answers ?? [], input.notificationDomains) ??
     byAutoReplyMarks(subject, autoMarker, nullReturnPath) ??
     byListHeaders(h) ??
     byWeakSignals(input, subject) ?? { kind: 'human', reason: 'no automated-mail markers' }
@@ -274,10 +276,10 @@ function bySpamMarks(h: Headers): Found {
 }
 
 /** 3. Our own outgoing mail, come back; or an answer to one of our notifications (their replies are not read). */
-function byOwnLoop(h: Headers, answers: readonly string[]): Found {
+function byOwnLoop(h: Headers, answers: readonly string[], ownDomains: readonly string[] | undefined): Found {
   const loop = h[LOOP_HEADER_KEY];
   if (loop !== undefined) return { kind: 'own', reason: `${LOOP_HEADER}: ${short(loop)}` };
-  const notification = answers.find(isNotificationId);
+  const notification = answers.find((id) => isNotificationId(id, ownDomains));
   if (notification) return { kind: 'own', reason: `answers Mailroom's notification ${short(notification)} (replies to notifications are not read)` };
   return undefined;
 }

@@ -22,15 +22,40 @@ export function loopHeaderValue(installId: string, extra: Record<string, string>
  * customer mail's (`<mailroom.r.…>`): those are answered on purpose.
  */
 export const NOTIFICATION_ID_PREFIX = 'mailroom.';
-const NOTIFICATION_ID = /^<?mailroom\.[0-9a-f]{32}@[^>\s]+>?$/i;
+const NOTIFICATION_ID = /^<?mailroom\.[0-9a-f]{32}@([^>\s]+)>?$/i;
+
+/** The domain our notifications' Message-IDs end in: smtp.from's (src/notify/notifier.ts). */
+export function notificationDomainOf(from: string): string {
+  return from.split('@')[1] ?? 'mailroom.invalid';
+}
+
+/**
+ * The domains of this install's notification Message-IDs, for classification: smtp.from's.
+ * Undefined when this config sends no notifications (no smtp section): then any Mailroom
+ * notification id counts as ours, the stricter reading for a role whose config may lack smtp.
+ */
+export function ownNotificationDomains(smtp: { from: string } | undefined): string[] | undefined {
+  return smtp ? [notificationDomainOf(smtp.from)] : undefined;
+}
+
+/** The same, as parse options (ParseOptions.notificationDomains) for a reader of mail outside the poller. */
+export function ownMailOptions(smtp: { from: string } | undefined): { notificationDomains?: string[] } {
+  const domains = ownNotificationDomains(smtp);
+  return domains ? { notificationDomains: domains } : {};
+}
 
 /**
  * Whether the Message-ID a mail answers (its In-Reply-To) is one of our notifications:
  * they say replies are not read, and a responder that answers them anyway (ignoring
  * Auto-Submitted) must not turn each into new work, which would notify it again: a loop.
+ * With `ownDomains`, only an id in one of them is ours: a person answering ANOTHER company's
+ * Mailroom notification and copying this support address wrote to us, and that mail is work.
  */
-export function isNotificationId(id: string): boolean {
-  return NOTIFICATION_ID.test(id.trim());
+export function isNotificationId(id: string, ownDomains?: readonly string[]): boolean {
+  const m = NOTIFICATION_ID.exec(id.trim());
+  if (!m) return false;
+  const domain = m[1]!.toLowerCase();
+  return ownDomains === undefined || ownDomains.some((d) => d.toLowerCase() === domain);
 }
 
 /** Reads the fields back from a header value; undefined when it is not one of ours. */

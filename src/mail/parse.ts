@@ -19,6 +19,8 @@ export interface ParseOptions {
   maxParseBytes?: number;
   /** A parse that has not finished after this long is given up (a stuck stream, not a busy CPU). */
   timeoutMs?: number;
+  /** This install's notification id domains (ownNotificationDomains, loop.ts), for classification. */
+  notificationDomains?: readonly string[];
 }
 
 export { DEFAULT_MAX_PARSE_BYTES };
@@ -66,7 +68,7 @@ export async function readMail(raw: Buffer, rawRef: RawRef, opts: ParseOptions =
   }
   let record: MailRecord;
   try {
-    record = bound(buildRecord(parsed, rawRef, input.truncated));
+    record = bound(buildRecord(parsed, rawRef, input.truncated, opts.notificationDomains));
   } catch (e) {
     return { record: unparseable(raw, rawRef, `could not build a record from the parsed mail: ${message(e)}`) };
   }
@@ -116,7 +118,7 @@ export async function parseContent(raw: Buffer): Promise<MailContent> {
   return deliveryContent(p);
 }
 
-function buildRecord(p: ParsedMail, rawRef: RawRef, truncated: Set<string>): MailRecord {
+function buildRecord(p: ParsedMail, rawRef: RawRef, truncated: Set<string>, notificationDomains: readonly string[] | undefined): MailRecord {
   const headers = keptHeaders(p);
   const fromList = addresses(p.from);
   const fromEntry = fromList[0];
@@ -162,6 +164,7 @@ function buildRecord(p: ParsedMail, rawRef: RawRef, truncated: Set<string>): Mai
     text: excerpt.text.slice(0, 1000),
     // The mail it answers directly: an older id in References may be one a sender chose.
     answers: p.inReplyTo ? p.inReplyTo.split(/\s+/).slice(0, 5) : [],
+    ...(notificationDomains ? { notificationDomains } : {}),
   });
 
   const record: MailRecord = {

@@ -3,6 +3,7 @@
 // outage, a recipient deferred with 4xx) therefore reaches only those still owed the mail.
 import { NotFoundError, RetryableError } from '../core/errors.js';
 import type { JiraClient } from '../jira/client.js';
+import { notificationDomainOf } from '../mail/loop.js';
 import { notify } from '../queues/catalog.js';
 import { smtpTokenSource } from '../oauth/tokens.js';
 import { defineStation, type RoleBase, type Station, type StationEnv } from '../station/station.js';
@@ -59,7 +60,7 @@ export function createNotifier(deps: NotifierDeps): Processor<NotifyJob> {
     const ledger = openLedger(deps.redis, deps.prefix, data.eventId);
     const before = await ledger.read();
     const todo = expansion.recipients.filter((r) => !isFinal(before.get(r)));
-    const domain = deps.from.split('@')[1] ?? 'mailroom.invalid';
+    const domain = notificationDomainOf(deps.from);
     const withheld = await summaryWithheld(client, data.issueKey);
     const content = { issueKey: data.issueKey, event: data.event, ...(withheld ? { withheld } : { summary: data.summary }), site: deps.site };
     const subject = subjectOf(content);

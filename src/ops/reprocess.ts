@@ -22,6 +22,7 @@ import { RESOLVE_STATE_FIELD } from '../identity/resolver.js';
 import { identityProvision, jiraDeliver, mailInbound, type MailOrigin } from '../queues/catalog.js';
 import { addJob, openQueue } from '../queues/queue.js';
 import type { Redis } from '../core/redis.js';
+import type { ParseOptions } from '../mail/parse.js';
 import { auditSubjectOf, deliverJobId, inboundJobId, mailRef } from '../mail/ref.js';
 
 export interface ReprocessDeps {
@@ -34,6 +35,8 @@ export interface ReprocessDeps {
   /** Where a mail read from a file is stored (needed for --file only). */
   store?: MailStore;
   retry?: Partial<Record<string, RetryConfig>>;
+  /** How a mail read from a file is parsed (ownMailOptions: this install's notification domains). */
+  parse?: ParseOptions;
 }
 
 export type ReprocessTarget = { messageId: string; mailboxId?: string } | { raw: Buffer; name: string; mailboxId?: string };
@@ -130,7 +133,7 @@ async function fromFile(deps: ReprocessDeps, queues: Queues, target: { raw: Buff
   const mailboxId = target.mailboxId ?? (deps.mailboxIds.length === 1 ? deps.mailboxIds[0] : undefined);
   if (!mailboxId) throw new ReprocessRefused('usage', `say which mailbox the mail belongs to with --mailbox (${deps.mailboxIds.join(', ')})`);
   if (!deps.store) throw new ReprocessRefused('usage', 'no mail store configured');
-  const record = await prepareMail(target.raw, deps.store);
+  const record = await prepareMail(target.raw, deps.store, deps.parse);
   // The same mail read before: start over from its jobs' origin, so job ids stay the same.
   const earlier = record.messageId
     ? await findByMessageId(queues, normalizeMessageId(record.messageId), [mailboxId])

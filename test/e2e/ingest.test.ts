@@ -1,6 +1,6 @@
 // `mailroom ingest` as a person runs it: the real CLI in a child process, on a corpus of mail.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -95,4 +95,36 @@ describe.skipIf(!mikel)('mailroom ingest ../shared/corpora/mikel-mail', () => {
     expect(r.stderr).toContain(`${missing}: no such file or directory`);
     expect(r.stdout).toBe('');
   });
+});
+
+// `mailroom ingest` reads with the install's notification domain (smtp.from's), like the poller:
+// an answer to our notification is our own mail, an answer to another install's is a person's.
+describe('mailroom ingest: answers to notifications', () => {
+  it('classifies an answer to ours as own and an answer to another install\'s as human', async () => {
+    const withSmtp = join(dir, 'mailroom-smtp.yml');
+    await writeFile(
+      withSmtp,
+      `jira:\n  site: https://acme.atlassian.net\nstore:\n  kind: fs\n  dir: ${join(dir, 'store')}\nsmtp:\n  host: 127.0.0.1\n  from: support@acme.example\nmailboxes:\n  - id: support\n`,
+    );
+    const answer = (name: string, domain: string) =>
+      [
+        'From: Pat Buyer <pat@partner.example>',
+        'To: support@acme.example',
+        `Subject: Re: [${name}] Issue created`,
+        `Message-ID: <${name}@partner.example>`,
+        `In-Reply-To: <mailroom.0123456789abcdef0123456789abcdef@${domain}>`,
+        'Date: Mon, 07 Dec 2026 10:00:00 +0000',
+        'Content-Type: text/plain; charset=utf-8',
+        '',
+        'Adding our support desk: the invoice numbers are below.',
+        '',
+      ].join('\r\n');
+    const mails = join(dir, 'answers');
+    await mkdir(mails, { recursive: true });
+    await writeFile(join(mails, 'ours.eml'), answer('ours', 'acme.example'));
+    await writeFile(join(mails, 'theirs.eml'), answer('theirs', 'vendor.example'));
+    const r = await run('node', ['--import', 'tsx', 'src/cli/main.ts', '--config', withSmtp, 'ingest', '--no-enqueue', '--json', mails], { cwd: repo, env: { ...process.env, MAILROOM_PREFIX: prefix } });
+    const kinds = Object.fromEntries((JSON.parse(r.stdout) as { source: string; kind: string }[]).map((row) => [relative(mails, row.source), row.kind]));
+    expect(kinds).toEqual({ 'ours.eml': 'own', 'theirs.eml': 'human' });
+  }, 60_000);
 });

@@ -150,6 +150,18 @@ const rows: Row[] = [
     reason: /answers Mailroom's notification <mailroom\.0123456789abcdef0123456789abcdef@acme\.example>/,
   },
   {
+    name: 'an answer to our notification, our domain known (smtp.from\'s, any case): still ours',
+    input: human({ answers: ['<mailroom.0123456789abcdef0123456789abcdef@ACME.example>'], notificationDomains: ['acme.example'] }),
+    kind: 'own',
+    reason: /answers Mailroom's notification/,
+  },
+  {
+    name: 'an answer to ANOTHER install\'s notification (a person copying this support address) is work',
+    input: human({ answers: ['<mailroom.0123456789abcdef0123456789abcdef@vendor.example>'], notificationDomains: ['acme.example'] }),
+    kind: 'human',
+    reason: /no automated-mail markers/,
+  },
+  {
     name: 'an answer to our mail to a customer (an acknowledgement, an agent\'s comment) is theirs to make',
     input: human({ answers: ['<mailroom.r.0123456789abcdef0123456789abcdef@acme.example>'] }),
     kind: 'human',

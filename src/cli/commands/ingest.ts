@@ -8,6 +8,7 @@ import { createMailStore } from '../../mail/store.js';
 import { mailInbound } from '../../queues/catalog.js';
 import { addJob, openQueue } from '../../queues/queue.js';
 import type { MailRecord } from '../../mail/record.js';
+import { ownMailOptions } from '../../mail/loop.js';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, err, inline, out, printJson, table } from '../output.js';
 
@@ -45,7 +46,7 @@ export function register(program: Command, ctx: CliContext): void {
         : undefined;
       let rows;
       try {
-        rows = await ingestFiles(paths, { store, onMail }).finally(() => queue?.close());
+        rows = await ingestFiles(paths, { store, parse: ownMailOptions(config.smtp), onMail }).finally(() => queue?.close());
       } catch (e) {
         if (e instanceof NotFoundError) throw new CliError(e.message, EXIT.usage);
         throw e;

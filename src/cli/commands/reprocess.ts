@@ -8,6 +8,7 @@ import { createMailStore } from '../../mail/store.js';
 import { reprocessMail, ReprocessRefused, type ReprocessResult } from '../../ops/reprocess.js';
 import { siteHost } from '../../jira/site.js';
 import type { CliContext } from '../context.js';
+import { ownMailOptions } from '../../mail/loop.js';
 import { reachRedis } from '../redis-reach.js';
 import { isPlain, shellWord } from '../../core/terminal-text.js';
 import { CliError, EXIT, inline, out, printJson } from '../output.js';
@@ -67,6 +68,7 @@ export function register(program: Command, ctx: CliContext): void {
             site: siteHost(config.jira.site),
             store: createMailStore(config, () => ctx.redis()),
             retry: config.queues,
+            parse: ownMailOptions(config.smtp),
           },
           raw ? { raw, name: basename(opts.file!), mailboxId: opts.mailbox } : { messageId: opts.messageId!, mailboxId: opts.mailbox },
         );
