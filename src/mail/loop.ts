@@ -1,6 +1,7 @@
 // Our own loop header. Every mail Mailroom sends (notifications, replies) carries it, so when
 // such a mail comes back into a watched mailbox (a list expansion, a forward, a CC of the
 // support address) it is recognised and never turned into Jira work again.
+import { domainToASCII } from 'node:url';
 
 export const LOOP_HEADER = 'X-Mailroom-Loop';
 
@@ -54,8 +55,20 @@ export function ownMailOptions(smtp: { from: string } | undefined): { notificati
 export function isNotificationId(id: string, ownDomains?: readonly string[]): boolean {
   const m = NOTIFICATION_ID.exec(id.trim());
   if (!m) return false;
-  const domain = m[1]!.toLowerCase();
-  return ownDomains === undefined || ownDomains.some((d) => d.toLowerCase() === domain);
+  if (ownDomains === undefined) return true;
+  const domain = comparable(m[1]!);
+  return ownDomains.some((d) => comparable(d) === domain);
+}
+
+/**
+ * A domain as compared: its ASCII form, lower-cased. An IDN smtp.from (the config takes
+ * `help@bücher.example`) mints ids in the Unicode form, and an answer may come back naming
+ * the same domain as xn--bcher-kva.example (or the reverse): both are ours. A domain that has
+ * no ASCII form (an address literal) is compared lower-cased.
+ */
+function comparable(domain: string): string {
+  const d = domain.toLowerCase();
+  return domainToASCII(d) || d;
 }
 
 /** Reads the fields back from a header value; undefined when it is not one of ours. */

@@ -156,6 +156,18 @@ const rows: Row[] = [
     reason: /answers Mailroom's notification/,
   },
   {
+    name: 'an answer to our notification, an IDN smtp.from domain named in its other form (Unicode / xn--): still ours',
+    input: human({ answers: ['<mailroom.0123456789abcdef0123456789abcdef@xn--bcher-kva.example>'], notificationDomains: ['bücher.example'] }),
+    kind: 'own',
+    reason: /answers Mailroom's notification/,
+  },
+  {
+    name: 'the same the other way round (an xn-- smtp.from, the Unicode form in the answer, in upper case)',
+    input: human({ answers: ['<mailroom.0123456789abcdef0123456789abcdef@BÜCHER.example>'], notificationDomains: ['xn--bcher-kva.example'] }),
+    kind: 'own',
+    reason: /answers Mailroom's notification/,
+  },
+  {
     name: 'an answer to ANOTHER install\'s notification (a person copying this support address) is work',
     input: human({ answers: ['<mailroom.0123456789abcdef0123456789abcdef@vendor.example>'], notificationDomains: ['acme.example'] }),
     kind: 'human',
