@@ -80,13 +80,13 @@ describe.skipIf(!!why)('IMAP poller: answers to notifications', () => {
   const answer = (n: string, to: string, body?: string) =>
     testMail(n, { from: 'Pat Buyer <pat@partner.example>', extraHeaders: `In-Reply-To: ${to}\r\nReferences: ${to}\r\n`, ...(body ? { body } : {}) });
 
-  it('in the parser threads: an answer to ours is our own, an answer to another install\'s is work', async () => {
+  it('in the parser threads: an answer to ours is our own, an answer to another install\'s is work', { timeout: 90_000 }, async () => {
     const got = await read('Answers', [answer('ours', OURS), answer('theirs', THEIRS)], {});
     expect(got.get('<test-ours@mailroom.test>')?.classification.kind).toBe('own');
     expect(got.get('<test-theirs@mailroom.test>')?.classification).toEqual({ kind: 'human', reason: 'no automated-mail markers' });
   });
 
-  it('on the poller\'s own thread, for a big mail streamed and cut to its head: the same', async () => {
+  it('on the poller\'s own thread, for a big mail streamed and cut to its head: the same', { timeout: 90_000 }, async () => {
     const big = `${'The invoice numbers you asked for are below.\r\n'.repeat(3000)}`;
     const got = await read('BigAnswers', [answer('big-ours', OURS, big), answer('big-theirs', THEIRS, big)], { parseThreads: false, inMemoryMaxBytes: 16 * 1024 });
     const ours = got.get('<test-big-ours@mailroom.test>')!;
