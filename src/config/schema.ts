@@ -61,11 +61,39 @@ export const imapSchema = z
     });
   });
 
+// A keyword is an IMAP atom (RFC 9051 flag-keyword): a server answers BAD to one with a space,
+// ( ) { % * " \ ] or a control character, and every mailbox action would fail on each try.
+const KEYWORD = /^[^\s(){%*"\\\]\x00-\x1f\x7f]+$/;
+// System flags an action may set. Not \Deleted: the next EXPUNGE by any client (Outlook's on
+// close, a server's auto-expunge) removes the mail, and a customer's mail is never dropped.
+const SETTABLE_SYSTEM_FLAGS = ['\\Seen', '\\Flagged', '\\Answered'];
+const actionFlag = z
+  .string()
+  .min(1)
+  .refine(
+    (f) => KEYWORD.test(f) || SETTABLE_SYSTEM_FLAGS.some((s) => s.toLowerCase() === f.toLowerCase()),
+    'an IMAP keyword such as $MailroomDone (no spaces, parentheses, quotes, %, *, ], \\ or control characters), or one of \\Seen, \\Flagged, \\Answered (not \\Deleted: the next expunge by any mail client would remove the mail)',
+  );
+// A folder name with a control character cannot be sent; * and % are LIST wildcards, which
+// servers refuse in a name they are asked to create.
+const actionFolder = z
+  .string()
+  .min(1)
+  .refine((f) => !/[\x00-\x1f\x7f*%]/.test(f), 'a folder name without control characters, * or % (IMAP wildcards), e.g. Processed');
+
 export const afterSchema = z.discriminatedUnion('action', [
-  z.object({ action: z.literal('move'), folder: z.string().min(1) }).strict(),
-  z.object({ action: z.literal('flag'), flag: z.string().min(1) }).strict(),
+  z.object({ action: z.literal('move'), folder: actionFolder }).strict(),
+  z.object({ action: z.literal('flag'), flag: actionFlag }).strict(),
   z.object({ action: z.literal('none') }).strict(),
 ]);
+
+/**
+ * Whether two folder names may be one folder: INBOX is case-insensitive (RFC 9051) and so are
+ * every name on Exchange and Gmail, so any case counts (the stricter reading).
+ */
+function sameFolder(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
 
 export const policySchema = z
   .object({
@@ -209,7 +237,17 @@ export const mailboxSchema = z
     /** Acknowledgements and agents' replies mailed to the customer (docs/customer-replies.md); needs smtp. */
     respond: respondSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((m, ctx) => {
+    // Moved into the folder it was read from, a mail comes back under a new UID, is read again,
+    // found delivered, and moved again: for ever, one IMAP round trip after another.
+    if (m.after.action !== 'move' || !m.imap || !sameFolder(m.after.folder, m.imap.folder)) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['after', 'folder'],
+      message: `is the folder this mailbox reads (${m.imap.folder}): each mail moved there would come back under a new UID, be read again and moved again, without end; name another folder, e.g. Processed`,
+    });
+  });
 
 const retrySchema = z
   .object({

@@ -227,6 +227,26 @@ describe('configuration', () => {
     expect(parseConfig({ ...twice, mailboxes: [twice.mailboxes[0]!, { ...twice.mailboxes[1]!, imap: { ...twice.mailboxes[1]!.imap, folder: 'Billing' } }] }, { S: 's' }).mailboxes).toHaveLength(2);
   });
 
+  it('refuses a mailbox action the server would refuse on every try, one that deletes mail, and a move into the folder read', () => {
+    const imap = { host: 'imap.example.com', user: 'support@example.com', passwordEnv: 'P' };
+    const withAfter = (after: unknown, folder?: string) => ({ ...minimal, mailboxes: [{ id: 'support', imap: { ...imap, ...(folder ? { folder } : {}) }, after }] });
+    for (const flag of ['Mailroom Done', '(Done)', '"Done"', 'Done]', 'Done*', '\\Deleted', '\\Recent', 'Done\r\nA1 LOGOUT']) {
+      expect(problemsOf(withAfter({ action: 'flag', flag }), { P: 'p' }), flag).toEqual([{ path: 'mailboxes[0].after.flag', message: expect.stringContaining('an IMAP keyword such as $MailroomDone') }]);
+    }
+    expect(problemsOf(withAfter({ action: 'flag', flag: '\\Deleted' }), { P: 'p' })[0]!.message).toContain('not \\Deleted: the next expunge');
+    for (const flag of ['$MailroomDone', 'Mailroom_Done', '\\Seen', '\\flagged']) expect(parseConfig(withAfter({ action: 'flag', flag }), { P: 'p' }).mailboxes[0]!.after, flag).toEqual({ action: 'flag', flag });
+    for (const folder of ['Done*', 'Done%', 'Done\nX']) {
+      expect(problemsOf(withAfter({ action: 'move', folder }), { P: 'p' }), folder).toEqual([{ path: 'mailboxes[0].after.folder', message: expect.stringContaining('without control characters, * or %') }]);
+    }
+    // Moved into the folder it reads (INBOX in any case), each mail would come back and move again.
+    expect(problemsOf(withAfter({ action: 'move', folder: 'inbox' }), { P: 'p' })).toEqual([{ path: 'mailboxes[0].after.folder', message: expect.stringMatching(/^is the folder this mailbox reads \(INBOX\): .*name another folder/) }]);
+    // Exchange and Gmail take every folder name in any case.
+    expect(problemsOf(withAfter({ action: 'move', folder: 'support' }, 'Support'), { P: 'p' })).toHaveLength(1);
+    for (const [folder, read] of [['Processed', 'INBOX'], ['INBOX/Done', 'INBOX'], ['Support/Done', 'Support']] as const) {
+      expect(parseConfig(withAfter({ action: 'move', folder }, read), { P: 'p' }).mailboxes[0]!.after).toEqual({ action: 'move', folder });
+    }
+  });
+
   it('says a key is missing, a section has nothing under it, and names unknown keys under their section', () => {
     expect(problemsOf({ ...minimal, mailboxes: [{ id: 'support', deliver: { issueType: 'Task' } }] })).toEqual([
       { path: 'mailboxes[0].deliver.project', message: expect.stringMatching(/^missing: the key of the Jira project, such as SUP/) },
