@@ -63,6 +63,7 @@ export const imapSchema = z
 
 // A keyword is an IMAP atom (RFC 9051 flag-keyword): a server answers BAD to one with a space,
 // ( ) { % * " \ ] or a control character, and every mailbox action would fail on each try.
+// eslint-disable-next-line no-control-regex
 const KEYWORD = /^[^\s(){%*"\\\]\x00-\x1f\x7f]+$/;
 // System flags an action may set. Not \Deleted: the next EXPUNGE by any client (Outlook's on
 // close, a server's auto-expunge) removes the mail, and a customer's mail is never dropped.
@@ -79,6 +80,7 @@ const actionFlag = z
 const actionFolder = z
   .string()
   .min(1)
+  // eslint-disable-next-line no-control-regex
   .refine((f) => !/[\x00-\x1f\x7f*%]/.test(f), 'a folder name without control characters, * or % (IMAP wildcards), e.g. Processed');
 
 export const afterSchema = z.discriminatedUnion('action', [
