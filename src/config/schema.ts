@@ -7,6 +7,7 @@ import { oauthSchema } from './oauth-schema.js';
 import { ms } from './duration.js';
 import { authservId, duration, DURATION, email, emailDomain, envVarName, jiraSite, projectKey, replyAllowedEntry, timerDuration } from './value-schemas.js';
 import { respondSchema } from './respond-schema.js';
+import { afterSchema, sameFolder } from './after-schema.js';
 
 const regexSource = z.string().refine((s) => {
   try {
@@ -60,42 +61,6 @@ export const imapSchema = z
       message: `${i.host} (Microsoft 365) takes no password for IMAP: Microsoft has turned basic authentication off for Exchange Online. Replace passwordEnv with an auth block (provider: microsoft, tenantId, clientId, clientSecretEnv), as docs/oauth-mailboxes.md shows`,
     });
   });
-
-// A keyword is an IMAP atom (RFC 9051 flag-keyword): a server answers BAD to one with a space,
-// ( ) { % * " \ ] or a control character, and every mailbox action would fail on each try.
-// eslint-disable-next-line no-control-regex
-const KEYWORD = /^[^\s(){%*"\\\]\x00-\x1f\x7f]+$/;
-// System flags an action may set. Not \Deleted: the next EXPUNGE by any client (Outlook's on
-// close, a server's auto-expunge) removes the mail, and a customer's mail is never dropped.
-const SETTABLE_SYSTEM_FLAGS = ['\\Seen', '\\Flagged', '\\Answered'];
-const actionFlag = z
-  .string()
-  .min(1)
-  .refine(
-    (f) => KEYWORD.test(f) || SETTABLE_SYSTEM_FLAGS.some((s) => s.toLowerCase() === f.toLowerCase()),
-    'an IMAP keyword such as $MailroomDone (no spaces, parentheses, quotes, %, *, ], \\ or control characters), or one of \\Seen, \\Flagged, \\Answered (not \\Deleted: the next expunge by any mail client would remove the mail)',
-  );
-// A folder name with a control character cannot be sent; * and % are LIST wildcards, which
-// servers refuse in a name they are asked to create.
-const actionFolder = z
-  .string()
-  .min(1)
-  // eslint-disable-next-line no-control-regex
-  .refine((f) => !/[\x00-\x1f\x7f*%]/.test(f), 'a folder name without control characters, * or % (IMAP wildcards), e.g. Processed');
-
-export const afterSchema = z.discriminatedUnion('action', [
-  z.object({ action: z.literal('move'), folder: actionFolder }).strict(),
-  z.object({ action: z.literal('flag'), flag: actionFlag }).strict(),
-  z.object({ action: z.literal('none') }).strict(),
-]);
-
-/**
- * Whether two folder names may be one folder: INBOX is case-insensitive (RFC 9051) and so are
- * every name on Exchange and Gmail, so any case counts (the stricter reading).
- */
-function sameFolder(a: string, b: string): boolean {
-  return a.toLowerCase() === b.toLowerCase();
-}
 
 export const policySchema = z
   .object({
