@@ -14,7 +14,7 @@
 // feedback reports (ARF), our own loop header, auto-replies, list traffic, and last the weak
 // signals.
 import type { Classification } from './record.js';
-import { isNotificationId, LOOP_HEADER, LOOP_HEADER_KEY } from './loop.js';
+import { isNotificationId, isOwnLoopHeader, LOOP_HEADER, LOOP_HEADER_KEY } from './loop.js';
 
 export interface ClassifyInput {
   /** Header name (lower-case) -> first value, unfolded. Only the names in CLASSIFY_HEADERS are needed. */
@@ -278,7 +278,9 @@ function bySpamMarks(h: Headers): Found {
 /** 3. Our own outgoing mail, come back; or an answer to one of our notifications (their replies are not read). */
 function byOwnLoop(h: Headers, answers: readonly string[], ownDomains: readonly string[] | undefined): Found {
   const loop = h[LOOP_HEADER_KEY];
-  if (loop !== undefined) return { kind: 'own', reason: `${LOOP_HEADER}: ${short(loop)}` };
+  // Another company's Mailroom (its loop header names another domain) falls through to the rules
+  // below: its notifications and acknowledgements carry Auto-Submitted, its agents' replies do not.
+  if (loop !== undefined && isOwnLoopHeader(loop, ownDomains)) return { kind: 'own', reason: `${LOOP_HEADER}: ${short(loop)}` };
   const notification = answers.find((id) => isNotificationId(id, ownDomains));
   if (notification) return { kind: 'own', reason: `answers Mailroom's notification ${short(notification)} (replies to notifications are not read)` };
   return undefined;

@@ -71,6 +71,27 @@ function comparable(domain: string): string {
   return domainToASCII(d) || d;
 }
 
+/**
+ * The `domain=` field of our loop header: smtp.from's domain in its ASCII form, whichever From a
+ * mail carries (a mailbox address, respond.from). It tells this install's mail from another
+ * company's Mailroom, as the `install=` field (the Redis prefix, `mailroom` on most) cannot.
+ */
+export function loopDomainOf(smtpFrom: string): string {
+  return comparable(notificationDomainOf(smtpFrom));
+}
+
+/**
+ * Whether a mail carrying our loop header is this install's own. A header without `domain=`
+ * (an older Mailroom) or a reader that knows no domain (no smtp section) counts it as ours, as
+ * before; one naming another domain is another company's Mailroom mail (a vendor's agent
+ * answering this support address): not ours to drop, it is read like any mail.
+ */
+export function isOwnLoopHeader(value: string, ownDomains?: readonly string[]): boolean {
+  const domain = parseLoopHeader(value)?.domain;
+  if (ownDomains === undefined || domain === undefined) return true;
+  return ownDomains.some((d) => comparable(d) === comparable(domain));
+}
+
 /** Reads the fields back from a header value; undefined when it is not one of ours. */
 export function parseLoopHeader(value: string): Record<string, string> | undefined {
   const parts = value.split(';').map((p) => p.trim());

@@ -3,7 +3,7 @@
 // outage, a recipient deferred with 4xx) therefore reaches only those still owed the mail.
 import { NotFoundError, RetryableError } from '../core/errors.js';
 import type { JiraClient } from '../jira/client.js';
-import { notificationDomainOf } from '../mail/loop.js';
+import { loopDomainOf, notificationDomainOf } from '../mail/loop.js';
 import { notify } from '../queues/catalog.js';
 import { smtpTokenSource } from '../oauth/tokens.js';
 import { defineStation, type RoleBase, type Station, type StationEnv } from '../station/station.js';
@@ -65,7 +65,7 @@ export function createNotifier(deps: NotifierDeps): Processor<NotifyJob> {
     const content = { issueKey: data.issueKey, event: data.event, ...(withheld ? { withheld } : { summary: data.summary }), site: deps.site };
     const subject = subjectOf(content);
     const text = textOf(content);
-    const headers = loopHeaders(deps.installId, { issue: data.issueKey, event: data.event });
+    const headers = loopHeaders(deps.installId, { domain: loopDomainOf(deps.from), issue: data.issueKey, event: data.event });
 
     const now: Record<string, PerRecipient> = {};
     const queue = batches(todo, deps.bccBatchSize);

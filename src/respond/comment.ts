@@ -21,7 +21,8 @@ export interface CommentMail {
   mail?: string;
   /** Entries of the property's mailOnly that are not one plain address Mailroom may mail (not mailed). */
   dropped: number;
-  message(installId: string): { subject: string; text: string; headers: Record<string, string>; inReplyTo?: string; references: string[]; attachments?: MailFile[] };
+  /** `loopDomain`: smtp.from's (loopDomainOf), for the loop header. */
+  message(installId: string, loopDomain: string): { subject: string; text: string; headers: Record<string, string>; inReplyTo?: string; references: string[]; attachments?: MailFile[] };
 }
 
 /**
@@ -89,12 +90,12 @@ export async function commentMailFor(
     from,
     maxPerHour: box.respond.maxPerRecipientPerHour,
     ...(key ? { mail: key } : {}),
-    message: (installId) => ({
+    message: (installId, loopDomain) => ({
       subject: `Re: [${issueKey}] ${summary}`.trim().slice(0, 998),
       // Only the comment: nothing older is quoted.
       text: `${text}${note ? `\n\n${note}` : ''}\n\n-- \n${issueKey}: reply to this mail to answer.`,
       // Written by a person: no Auto-Submitted, no Precedence; our loop header keeps it out of Jira if it comes back.
-      headers: { [LOOP_HEADER]: loopHeaderValue(installId, { issue: issueKey, kind: 'comment', comment: c.id }) },
+      headers: { [LOOP_HEADER]: loopHeaderValue(installId, { domain: loopDomain, issue: issueKey, kind: 'comment', comment: c.id }) },
       ...(first ? { inReplyTo: first } : {}),
       references: first ? [first] : [],
       ...(attachments.length ? { attachments } : {}),

@@ -23,11 +23,12 @@ export interface AckContent {
   mailbox: string;
 }
 
-export function ackHeaders(installId: string, issueKey: string): Record<string, string> {
+/** `loopDomain`: smtp.from's (loopDomainOf), which tells our mail from another Mailroom's. */
+export function ackHeaders(installId: string, issueKey: string, loopDomain: string): Record<string, string> {
   return {
     'Auto-Submitted': 'auto-replied',
     'X-Auto-Response-Suppress': 'OOF, AutoReply',
-    [LOOP_HEADER]: loopHeaderValue(installId, { issue: issueKey, kind: 'acknowledge' }),
+    [LOOP_HEADER]: loopHeaderValue(installId, { domain: loopDomain, issue: issueKey, kind: 'acknowledge' }),
   };
 }
 

@@ -3,6 +3,7 @@
 // still owed (the outbox), may it go (the per-recipient hourly ceiling), thread it (our
 // Message-ID into the delivery ledger before the mail leaves), send it, record the SMTP answer
 // (outbox, audit trail, metrics). A 4xx or an unreachable server is retried; a 5xx is final.
+import { loopDomainOf } from '../mail/loop.js';
 import type { z } from 'zod';
 import { NotFoundError, RetryableError } from '../core/errors.js';
 import { key, type Redis } from '../core/redis.js';
@@ -103,7 +104,7 @@ function ackMails(deps: ResponderDeps, data: AckJob): OneMail[] | { why: string 
           link: data.link ? issueUrl(deps.site, data.issueKey) : '',
           mailbox: from,
         }),
-        headers: ackHeaders(deps.installId, data.issueKey),
+        headers: ackHeaders(deps.installId, data.issueKey, loopDomainOf(deps.smtpFrom)),
         ...(data.inReplyTo ? { inReplyTo: data.inReplyTo } : {}),
         references: [...data.references, ...(data.inReplyTo && !data.references.includes(data.inReplyTo) ? [data.inReplyTo] : [])].slice(-20),
       }),
@@ -134,7 +135,7 @@ async function commentMails(deps: ResponderDeps, ctx: ProcessorContext, data: Ex
     maxPerHour: plan.maxPerHour,
     ...(plan.mail ? { mail: plan.mail } : {}),
     commentId: data.commentId,
-    build: () => plan.message(deps.installId),
+    build: () => plan.message(deps.installId, loopDomainOf(deps.smtpFrom)),
   }));
 }
 

@@ -6,6 +6,8 @@
 import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adfToText } from '../../src/deliver/adf.js';
+import { ownMailOptions } from '../../src/mail/loop.js';
+import { parseMail } from '../../src/mail/parse.js';
 import { createAuditTrail } from '../../src/queues/audit.js';
 import { rawMail } from '../helpers/deliver-testkit.js';
 import type { AdfDoc } from '../../src/jira/types.js';
@@ -146,5 +148,13 @@ describe.skipIf(!!why)('Dovecot -> issue -> acknowledgement by SMTP -> reply -> 
     expect(reply.raw.toString('utf8')).toContain('Please clear your browser cache');
     expect(reply.raw.toString('utf8')).not.toContain('legacy VPN');
     expect(reply.raw.toString('utf8')).not.toContain('my login fails since Monday');
+
+    // Both mails as they left, read back: this install (smtp.from's domain) knows them as its own;
+    // another company's Mailroom reads the agent's reply as a person's mail and the
+    // acknowledgement as automatic (by its Auto-Submitted), never as its own.
+    const read = async (m: { raw: Buffer }, smtpFrom: string) => (await parseMail(m.raw, { sha256: 'a'.repeat(64), size: m.raw.length }, ownMailOptions({ from: smtpFrom }))).classification.kind;
+    expect(rh.get('x-mailroom-loop')?.[0]).toContain('domain=example.test');
+    expect([await read(ack, 'mailroom@example.test'), await read(reply, 'mailroom@example.test')]).toEqual(['own', 'own']);
+    expect([await read(ack, 'desk@vendor.example'), await read(reply, 'desk@vendor.example')]).toEqual(['auto-reply', 'human']);
   });
 });

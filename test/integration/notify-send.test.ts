@@ -169,7 +169,7 @@ describe('notifier', () => {
       expect(h.get('auto-submitted')).toEqual(['auto-generated']);
       expect(h.get('precedence')).toEqual(['bulk']);
       expect(h.get('x-auto-response-suppress')).toEqual(['All']);
-      expect(h.get('x-mailroom-loop')?.[0]).toBe(`mailroom; install=${prefix}; issue=SUP-1; event=issue_created`);
+      expect(h.get('x-mailroom-loop')?.[0]).toBe(`mailroom; install=${prefix}; domain=${FROM.split('@')[1]}; issue=SUP-1; event=issue_created`);
       expect(h.get('to')).toEqual([m.to[0]]);
       expect(h.get('subject')).toEqual(['[SUP-1] Issue created: Printer on fire']);
     }

@@ -75,7 +75,7 @@ describe('comments mailed to email-only participants', () => {
       const c = await jira.client({ email: agent.account.email, token: agent.token }).addComment(issue.key, doc('Done.'));
       const r = await commentMailFor(jira.client(), issue.key, c.id, (x) => (x === 'support' ? mailbox : undefined));
       if ('why' in r) throw new Error(r.why);
-      const m = r.message('{test}');
+      const m = r.message('{test}', 'acme.example');
       return { inReplyTo: m.inReplyTo, references: m.references, mail: r.mail };
     };
     expect(await mailed('m1@customer.example')).toEqual({ inReplyTo: '<m1@customer.example>', references: ['<m1@customer.example>'], mail: 'm1@customer.example' });
@@ -106,7 +106,7 @@ describe('comments mailed to email-only participants', () => {
     const { key, comment } = await commented('SUP', ['nora@customer.example'], body);
     const r = await commentMailFor(jira.client(), key, comment, (id) => (id === 'support' ? mailbox : undefined));
     if ('why' in r) throw new Error(r.why);
-    expect(r.message('{test}').text).toBe(
+    expect(r.message('{test}', 'acme.example').text).toBe(
       [
         'Hi @Nora New, please try:',
         '1. Restart the VPN client\n2. Sign in again',

@@ -138,6 +138,30 @@ const rows: Row[] = [
     reason: /X-Mailroom-Loop: mailroom; install=\{mailroom\}; issue=SUP-1/,
   },
   {
+    name: 'our loop header naming our domain (smtp.from\'s, either form of an IDN)',
+    input: human({ headers: { [LOOP_HEADER_KEY]: loopHeaderValue('mailroom', { domain: 'xn--bcher-kva.example', kind: 'comment' }) }, notificationDomains: ['bücher.example'] }),
+    kind: 'own',
+    reason: /X-Mailroom-Loop: mailroom; install=mailroom; domain=xn--bcher-kva\.example/,
+  },
+  {
+    name: 'an older Mailroom\'s loop header (no domain) is still ours, whatever domain we know',
+    input: human({ headers: { [LOOP_HEADER_KEY]: 'mailroom; install=mailroom; issue=SUP-1' }, notificationDomains: ['acme.example'] }),
+    kind: 'own',
+    reason: /X-Mailroom-Loop/,
+  },
+  {
+    name: 'another company\'s Mailroom: its agent\'s reply to this support address is a person\'s mail',
+    input: human({ headers: { [LOOP_HEADER_KEY]: 'mailroom; install=mailroom; domain=vendor.example; issue=VEN-7; kind=comment' }, notificationDomains: ['acme.example'] }),
+    kind: 'human',
+    reason: /no automated-mail markers/,
+  },
+  {
+    name: 'another company\'s Mailroom acknowledgement: automatic, by its Auto-Submitted',
+    input: human({ headers: { [LOOP_HEADER_KEY]: 'mailroom; install=mailroom; domain=vendor.example; kind=acknowledge', 'auto-submitted': 'auto-replied' }, notificationDomains: ['acme.example'] }),
+    kind: 'auto-reply',
+    reason: /Auto-Submitted: auto-replied/,
+  },
+  {
     name: 'our loop header wins over Auto-Submitted (our notifications set it)',
     input: human({ headers: { [LOOP_HEADER_KEY]: 'mailroom; install=x', 'auto-submitted': 'auto-generated' } }),
     kind: 'own',

@@ -8,6 +8,7 @@ import { classify } from '../../src/mail/classify.js';
 import { eventOfWebhook, projectOfIssueKey, recipientsFor, safeId, webhookEventId, webhookFreshness, type NotificationRule } from '../../src/notify/events.js';
 import { addressesOf, groupRef, mergeRecipients } from '../../src/notify/expand.js';
 import { batches, loopHeaders, stableMessageId, subjectOf } from '../../src/notify/message.js';
+import { loopDomainOf } from '../../src/mail/loop.js';
 import { checkSignature, signBody } from '../../src/notify/signature.js';
 import { outcomesOfError, outcomesOfSuccess } from '../../src/notify/smtp-outcome.js';
 
@@ -217,6 +218,15 @@ describe('the message', () => {
     const lower = Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
     // Own, not auto-reply or list, although Auto-Submitted and Precedence are there too.
     expect(classify({ headers: lower, from: 'mailroom@acme.example', subject: '[SUP-1] Issue created' }).kind).toBe('own');
+  });
+
+  it('names smtp.from\'s domain in the loop header: ours comes back own, another company\'s Mailroom notification is automatic mail, not ours', () => {
+    const h = loopHeaders('mailroom', { domain: loopDomainOf('Help@Bücher.Example'), issue: 'SUP-1', event: 'issue_created' });
+    expect(h['X-Mailroom-Loop']).toBe('mailroom; install=mailroom; domain=xn--bcher-kva.example; issue=SUP-1; event=issue_created');
+    const lower = Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
+    const mail = { headers: lower, from: 'help@xn--bcher-kva.example', subject: '[SUP-1] Issue created' };
+    expect(classify({ ...mail, notificationDomains: ['bücher.example'] }).kind).toBe('own');
+    expect(classify({ ...mail, notificationDomains: ['acme.example'] })).toEqual({ kind: 'auto-reply', reason: 'Auto-Submitted: auto-generated' });
   });
 
   it('has a subject naming the issue and event, with no line breaks from the summary', () => {

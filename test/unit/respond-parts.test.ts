@@ -76,9 +76,9 @@ describe('the acknowledgement mail', () => {
   });
 
   it('says auto-replied and carries our loop header, but no Precedence', () => {
-    const h = ackHeaders('{mailroom}', 'SUP-12');
+    const h = ackHeaders('{mailroom}', 'SUP-12', 'acme.example');
     expect(h['Auto-Submitted']).toBe('auto-replied');
-    expect(h['X-Mailroom-Loop']).toBe('mailroom; install={mailroom}; issue=SUP-12; kind=acknowledge');
+    expect(h['X-Mailroom-Loop']).toBe('mailroom; install={mailroom}; domain=acme.example; issue=SUP-12; kind=acknowledge');
     expect(Object.keys(h).map((k) => k.toLowerCase())).not.toContain('precedence');
   });
 });
