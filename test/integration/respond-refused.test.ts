@@ -75,7 +75,12 @@ describe('a customer mail that does not go', () => {
     expect(text).toMatch(/550 No such user here/);
     expect(sink.received).toHaveLength(0);
 
-    const trail = await createAuditTrail({ redis, prefix }).read('r-1@customer.example');
+    // The note is in Jira a moment before the responder writes its audit entry: wait for that.
+    const audit = createAuditTrail({ redis, prefix });
+    const trail = await waitFor('the audit entry of the note', async () => {
+      const t = await audit.read('r-1@customer.example');
+      return t.some((e) => e.step === 'bounce-noted') ? t : undefined;
+    }, 30_000);
     expect(trail.map((e) => [e.step, e.outcome])).toEqual(expect.arrayContaining([['acknowledgement', 'failed'], ['bounce-noted', 'ok']]));
     expect(notes()).toHaveLength(1);
   });
