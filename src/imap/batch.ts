@@ -14,17 +14,24 @@ export interface FetchGroup {
 
 type FetchedMeta = { uid: number; size?: number; internalDate?: Date | string; flags?: Set<string> };
 
-/** The mails of a batch to read: not vanished, not finished before (they carry `doneFlag`). */
+/**
+ * The mails of a batch to read: not vanished, not finished before (they carry `doneFlag`).
+ * Only a keyword says Mailroom finished a mail: a system flag the action may set (\Seen,
+ * \Flagged, \Answered) is also set by people and server rules (a person opening the mail, a
+ * Sieve or Exchange rule flagging it on arrival), and a customer's mail carrying it must still be
+ * read; one Mailroom did finish is read again and found delivered. Flags compare in any case (RFC 9051).
+ */
 export function wantedOf(batch: number[], metas: FetchedMeta[], doneFlag: string | undefined, log: Logger): MessageMeta[] {
   const byUid = new Map(metas.map((m) => [m.uid, m]));
   const wanted: MessageMeta[] = [];
+  const done = doneFlag && !doneFlag.startsWith('\\') ? doneFlag.toLowerCase() : undefined;
   for (const uid of batch) {
     const m = byUid.get(uid);
     if (!m) {
       log.info({ uid }, 'mail vanished before it could be read (deleted or moved by someone else)');
       continue;
     }
-    if (doneFlag && m.flags?.has(doneFlag)) {
+    if (done && [...(m.flags ?? [])].some((f) => f.toLowerCase() === done)) {
       // Finished before (the cursor was lost, or UIDVALIDITY changed): nothing to do.
       log.debug({ uid }, `already carries ${doneFlag}: skipped`);
       continue;
