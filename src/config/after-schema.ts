@@ -3,10 +3,9 @@
 // every try, and a wrong one (\Deleted, the folder being read) loses mail or loops.
 import { z } from 'zod';
 
-// A keyword is an IMAP atom (RFC 9051 flag-keyword): a server answers BAD to one with a space,
-// ( ) { % * " \ ] or a control character, and every mailbox action would fail on each try.
-// eslint-disable-next-line no-control-regex
-const KEYWORD = /^[^\s(){%*"\\\]\x00-\x1f\x7f]+$/;
+// A keyword is an IMAP atom (RFC 9051 flag-keyword): printable ASCII without ( ) { % * " \ ].
+// A server answers BAD to anything else, and every mailbox action would fail on each try.
+const KEYWORD = /^(?:(?![(){%*"\\\]])[\x21-\x7e])+$/;
 // System flags an action may set. Not \Deleted: the next EXPUNGE by any client (Outlook's on
 // close, a server's auto-expunge) removes the mail, and a customer's mail is never dropped.
 const SETTABLE_SYSTEM_FLAGS = ['\\Seen', '\\Flagged', '\\Answered'];
@@ -15,7 +14,7 @@ const actionFlag = z
   .min(1)
   .refine(
     (f) => KEYWORD.test(f) || SETTABLE_SYSTEM_FLAGS.some((s) => s.toLowerCase() === f.toLowerCase()),
-    'an IMAP keyword such as $MailroomDone (no spaces, parentheses, quotes, %, *, ], \\ or control characters), or one of \\Seen, \\Flagged, \\Answered (not \\Deleted: the next expunge by any mail client would remove the mail)',
+    'an IMAP keyword such as $MailroomDone (ASCII; no spaces, parentheses, quotes, %, *, ], \\ or control characters), or one of \\Seen, \\Flagged, \\Answered (not \\Deleted: the next expunge by any mail client would remove the mail)',
   );
 // A folder name with a control character cannot be sent; * and % are LIST wildcards, which
 // servers refuse in a name they are asked to create.
@@ -37,4 +36,27 @@ export const afterSchema = z.discriminatedUnion('action', [
  */
 export function sameFolder(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
+}
+
+interface ReadingMailbox {
+  id: string;
+  imap?: { host: string; port: number; user: string; folder: string };
+  after: z.infer<typeof afterSchema>;
+}
+
+/**
+ * Mailboxes that move finished mail into a folder another mailbox entry reads on the same account:
+ * each mail would be read there again and become Jira work twice. Index of each, with what to say.
+ */
+export function movesIntoReadFolders(mailboxes: readonly ReadingMailbox[]): { index: number; message: string }[] {
+  const account = (i: NonNullable<ReadingMailbox['imap']>) => [i.host.trim().toLowerCase().replace(/\.$/, ''), i.port, i.user.trim().toLowerCase()].join('|');
+  const found: { index: number; message: string }[] = [];
+  mailboxes.forEach((m, index) => {
+    if (m.after.action !== 'move' || !m.imap) return;
+    const target = m.after.folder;
+    const other = mailboxes.findIndex((o, j) => j !== index && o.imap && account(o.imap) === account(m.imap!) && sameFolder(o.imap.folder, target));
+    if (other < 0) return;
+    found.push({ index, message: `is the folder mailboxes[${other}] ("${mailboxes[other]!.id}") reads: each mail moved there would be read again and become Jira work twice; name a folder no mailbox reads, e.g. Processed` });
+  });
+  return found;
 }

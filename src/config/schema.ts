@@ -7,7 +7,7 @@ import { oauthSchema } from './oauth-schema.js';
 import { ms } from './duration.js';
 import { authservId, duration, DURATION, email, emailDomain, envVarName, jiraSite, projectKey, replyAllowedEntry, timerDuration } from './value-schemas.js';
 import { respondSchema } from './respond-schema.js';
-import { afterSchema, sameFolder } from './after-schema.js';
+import { afterSchema, movesIntoReadFolders, sameFolder } from './after-schema.js';
 
 const regexSource = z.string().refine((s) => {
   try {
@@ -380,6 +380,7 @@ export const configSchema = z
       if (m.respond && !c.smtp) ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'respond'], message: 'needs an smtp section (host, port, from) to send mail to customers' });
       if (m.respond && !m.deliver) ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'respond'], message: 'needs a deliver section: only mail that becomes Jira work is answered' });
     });
+    for (const { index, message } of movesIntoReadFolders(c.mailboxes)) ctx.addIssue({ code: 'custom', path: ['mailboxes', index, 'after', 'folder'], message });
   });
 
 export type FileConfig = z.infer<typeof configSchema>;

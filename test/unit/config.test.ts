@@ -230,7 +230,7 @@ describe('configuration', () => {
   it('refuses a mailbox action the server would refuse on every try, one that deletes mail, and a move into the folder read', () => {
     const imap = { host: 'imap.example.com', user: 'support@example.com', passwordEnv: 'P' };
     const withAfter = (after: unknown, folder?: string) => ({ ...minimal, mailboxes: [{ id: 'support', imap: { ...imap, ...(folder ? { folder } : {}) }, after }] });
-    for (const flag of ['Mailroom Done', '(Done)', '"Done"', 'Done]', 'Done*', '\\Deleted', '\\Recent', 'Done\r\nA1 LOGOUT']) {
+    for (const flag of ['Mailroom Done', '(Done)', '"Done"', 'Done]', 'Done*', '\\Deleted', '\\Recent', 'Done\r\nA1 LOGOUT', 'Erledigt✓']) {
       expect(problemsOf(withAfter({ action: 'flag', flag }), { P: 'p' }), flag).toEqual([{ path: 'mailboxes[0].after.flag', message: expect.stringContaining('an IMAP keyword such as $MailroomDone') }]);
     }
     expect(problemsOf(withAfter({ action: 'flag', flag: '\\Deleted' }), { P: 'p' })[0]!.message).toContain('not \\Deleted: the next expunge');
@@ -242,6 +242,11 @@ describe('configuration', () => {
     expect(problemsOf(withAfter({ action: 'move', folder: 'inbox' }), { P: 'p' })).toEqual([{ path: 'mailboxes[0].after.folder', message: expect.stringMatching(/^is the folder this mailbox reads \(INBOX\): .*name another folder/) }]);
     // Exchange and Gmail take every folder name in any case.
     expect(problemsOf(withAfter({ action: 'move', folder: 'support' }, 'Support'), { P: 'p' })).toHaveLength(1);
+    // Nor into a folder another entry reads on the same account: each mail would become work twice.
+    const imapOf = (folder: string) => ({ ...imap, folder });
+    const two = (target: string, host = imap.host) => ({ ...minimal, mailboxes: [{ id: 'support', imap: imapOf('INBOX'), after: { action: 'move', folder: target } }, { id: 'billing', imap: { ...imapOf('Billing'), host } }] });
+    expect(problemsOf(two('billing'), { P: 'p' })).toEqual([{ path: 'mailboxes[0].after.folder', message: expect.stringMatching(/^is the folder mailboxes\[1\] \("billing"\) reads: .*become Jira work twice/) }]);
+    expect(parseConfig(two('Billing', 'imap.other.example'), { P: 'p' }).mailboxes).toHaveLength(2);
     for (const [folder, read] of [['Processed', 'INBOX'], ['INBOX/Done', 'INBOX'], ['Support/Done', 'Support']] as const) {
       expect(parseConfig(withAfter({ action: 'move', folder }, read), { P: 'p' }).mailboxes[0]!.after).toEqual({ action: 'move', folder });
     }
