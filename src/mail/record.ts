@@ -48,7 +48,7 @@ export const classificationSchema = z.object({
    * Only on `human`: a weak signal (a subject's or body's wording) says this may be machine
    * mail. It is still delivered, but provisions no one and is labelled so agents see why.
    */
-  suspected: z.enum(['bounce', 'auto-reply', 'feedback-report']).optional(),
+  suspected: z.enum(['bounce', 'auto-reply', 'feedback-report', 'list']).optional(),
 });
 export type Classification = z.infer<typeof classificationSchema>;
 

@@ -27,6 +27,8 @@ describe('classification: precision on people\'s mails that look like machine ma
     // A customer's forwarding rule is no sign of a machine at all.
     expect(kind('exchange-inbox-rule-forwarded.eml')).toMatchObject({ kind: 'human', reason: 'no automated-mail markers' });
     expect(kind('not-delivered-package-subject.eml').suspected).toBeUndefined();
+    // A web form's mail relayed by a sending service that adds List-Unsubscribe to all it sends.
+    expect(kind('contact-form-via-sending-service.eml')).toMatchObject({ kind: 'human', suspected: 'list' });
   }, 60_000);
 });
 

@@ -104,6 +104,8 @@ describe('a person\'s mail that only looks like machine mail (issue 23)', () => 
       { from: 'Dana Walsh <dana@customer-one.test>', subject: 'Out of office: printer on the 3rd floor is broken', messageId: 's2@customer-one.test', text: 'It jams.', headers: genuine('customer-one.test') },
       { from: 'Ben Ode <ben@partner-corp.test>', subject: 'FW: invoice 4411 is wrong', messageId: 's3@partner-corp.test', text: 'Forwarded by my rule.', headers: genuine('partner-corp.test', ['X-MS-Exchange-Inbox-Rules-Loop: ben@partner-corp.test']) },
       { from: 'MAILER-DAEMON <mailer-daemon@mx.customer-two.test>', subject: 'Undelivered Mail Returned to Sender', messageId: 's4@mx.customer-two.test', text: 'This is the mail system.', headers: ['Return-Path: <>'] },
+      // A web form's mail, relayed by a sending service that adds List-Unsubscribe to all it sends.
+      { from: 'Rosa Diaz <rosa@customer-three.test>', subject: 'Contact form: lamp arrived broken', messageId: 's5@customer-three.test', text: 'Order 5512, the box was crushed.', headers: genuine('customer-three.test', ['List-Unsubscribe: <https://u.sender.test/unsub?id=1>']) },
     ]);
 
     const bounceLike = issueBySummary('Delivery has failed for order 123');
@@ -122,8 +124,14 @@ describe('a person\'s mail that only looks like machine mail (issue 23)', () => 
     expect(forwarded!.fields.labels).toBeUndefined();
     expect(accounts('ben@partner-corp.test')).toHaveLength(1);
 
+    const formMail = issueBySummary('Contact form: lamp arrived broken');
+    expect(formMail, 'a mail with List-Unsubscribe alone is an issue, not dropped as list mail').toBeDefined();
+    expect(formMail!.fields.labels).toEqual(['mailroom-suspected-list']);
+    expect(adfToText(formMail!.fields.description as AdfDoc)).toMatch(/may be list or bulk mail .*no account was created/);
+    expect(accounts('rosa@customer-three.test')).toEqual([]);
+
     expect(issueBySummary('Undelivered Mail Returned to Sender')).toBeUndefined();
-    expect(jira.sim.state.allIssues()).toHaveLength(3);
+    expect(jira.sim.state.allIssues()).toHaveLength(4);
     const trail = await run!.pipeline.audit.read('<s1@shop-customer.test>');
     expect(trail.filter((e) => e.outcome === 'held').map((e) => e.email).sort()).toEqual(['lee@shop-customer.test', 'priya@shop-customer.test']);
   });

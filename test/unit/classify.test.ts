@@ -12,7 +12,7 @@ interface Row {
   /** A fragment the reason must contain: it names what decided. */
   reason: RegExp;
   /** For a person's mail that a weak signal marks (issue 23). */
-  suspected?: 'bounce' | 'auto-reply' | 'feedback-report';
+  suspected?: 'bounce' | 'auto-reply' | 'feedback-report' | 'list';
 }
 
 const human = (over: Partial<ClassifyInput> = {}): ClassifyInput => ({
@@ -302,7 +302,15 @@ const rows: Row[] = [
 
   // Lists and bulk.
   { name: 'List-Id', input: human({ headers: { 'list-id': 'Dev <dev.lists.example.org>' } }), kind: 'list', reason: /List-Id: Dev/ },
-  { name: 'List-Unsubscribe only', input: human({ headers: { 'list-unsubscribe': '<mailto:u@example.org>' } }), kind: 'list', reason: /List-Unsubscribe/ },
+  {
+    name: 'List-Unsubscribe alone (a sending service adds it to one-to-one mail) is a weak signal: delivered, labelled',
+    input: human({ headers: { 'list-unsubscribe': '<mailto:u@example.org>' } }),
+    kind: 'human',
+    reason: /^List-Unsubscribe: <mailto:u@example\.org> without List-Id or Precedence \(weak signal/,
+    suspected: 'list',
+  },
+  { name: 'List-Unsubscribe with Precedence: bulk', input: human({ headers: { 'list-unsubscribe': '<mailto:u@example.org>', precedence: 'bulk' } }), kind: 'list', reason: /Precedence: bulk/ },
+  { name: 'List-Unsubscribe with List-Id', input: human({ headers: { 'list-unsubscribe': '<mailto:u@example.org>', 'list-id': 'News <news.example.org>' } }), kind: 'list', reason: /List-Id/ },
   { name: 'a list manager notice (fml X-MLServer), no List-* headers', input: human({ headers: { 'x-mlserver': 'fml [fml 4.0.3 release]' }, subject: 'Loop Alert: Duplicated Message-ID (neko ML)' }), kind: 'list', reason: /X-Mlserver|X-MLServer/i },
   { name: 'Mailman X-BeenThere', input: human({ headers: { 'x-beenthere': 'dev@lists.example.org' } }), kind: 'list', reason: /BeenThere/i },
   { name: 'Precedence: bulk', input: human({ headers: { precedence: 'bulk' } }), kind: 'list', reason: /Precedence: bulk/ },

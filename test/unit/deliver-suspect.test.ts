@@ -11,6 +11,7 @@ describe('a suspected mail\'s label and line (issue 23)', () => {
     expect(suspectLabel({ kind: 'human', reason: 'no automated-mail markers' })).toBeUndefined();
     expect(suspectLine({ kind: 'human', reason: 'no automated-mail markers' })).toBeUndefined();
     // Labels may hold no spaces in Jira.
-    for (const s of ['bounce', 'auto-reply', 'feedback-report'] as const) expect(suspectLabel({ ...weak, suspected: s })).toMatch(/^\S+$/);
+    for (const s of ['bounce', 'auto-reply', 'feedback-report', 'list'] as const) expect(suspectLabel({ ...weak, suspected: s })).toMatch(/^\S+$/);
+    expect(suspectLine({ ...weak, suspected: 'list' })).toMatch(/may be list or bulk mail/);
   });
 });
