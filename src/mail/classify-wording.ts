@@ -5,7 +5,11 @@
 
 // The mail system's own senders, spelled the many ways MTAs spell them (quotes and a +tag or
 // host suffix stripped before the test): mailer-daemon, MAILER_DAEMON, postmaster.host, ...
-export const DAEMON_LOCAL_PART = /^(mail(er)?[-_.]?daemon|post[-_.]?master|mmdf|double-bounce|mdaemon|smtp[-_.]?daemon)([+._-].*)?$/i;
+export const DAEMON_LOCAL_PART = /^(mail(er)?[-_.]?daemon|mmdf|double-bounce|mdaemon|smtp[-_.]?daemon)([+._-].*)?$/i;
+// postmaster is a person's mailbox too (RFC 5321 §4.5.1: the site's mail administrator), who may
+// write to support from it; Exchange and others also send their reports from it. Strong only
+// beside a delivery-failure subject or a mail-system name; alone, a weak signal.
+export const POSTMASTER_LOCAL_PART = /^post[-_.]?master([+._-].*)?$/i;
 // Senders that are machines by role: antivirus and mail-gateway products and SMTP service
 // accounts. Their non-delivery reports come from these, not from MAILER-DAEMON; a person might
 // still write from "admin@", so these count only beside a delivery-failure subject or name.

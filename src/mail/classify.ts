@@ -24,6 +24,7 @@ import {
   FEEDBACK_SUBJECT,
   GATEWAY_LOCAL_PART,
   NO_REPLY_LOCAL_PART,
+  POSTMASTER_LOCAL_PART,
   VACATION_BODY,
   VACATION_SUBJECT,
   VACATION_SUBJECT_ALONE,
@@ -156,6 +157,9 @@ function byMailSystemSender(input: ClassifyInput, subject: string): Found {
   if (input.from && GATEWAY_LOCAL_PART.test(local) && (DSN_SUBJECT.test(subject) || (input.fromName !== undefined && DAEMON_NAME.test(input.fromName)))) {
     return { kind: 'bounce', reason: `From: ${input.from} (mail gateway or service sender) with a delivery-failure subject or name` };
   }
+  if (input.from && POSTMASTER_LOCAL_PART.test(local) && (DSN_SUBJECT.test(subject) || (input.fromName !== undefined && DAEMON_NAME.test(input.fromName)))) {
+    return { kind: 'bounce', reason: `From: ${input.from} (postmaster) with a delivery-failure subject or name` };
+  }
   if (!input.from && input.fromName && DAEMON_NAME.test(input.fromName)) {
     return { kind: 'bounce', reason: `From: "${input.fromName}" (mail system sender)` };
   }
@@ -250,6 +254,7 @@ function byWeakSignals(input: ClassifyInput, subject: string): Found {
   for (const k of ['x-auto-response-suppress', 'x-ms-exchange-inbox-rules-loop'] as const) {
     if (h[k] !== undefined && VACATION_SUBJECT.test(subject)) return weak('auto-reply', `${headerName(k)} and subject "${short(subject)}"`);
   }
+  if (input.from && POSTMASTER_LOCAL_PART.test(localPart(input.from))) return weak('bounce', `From: ${input.from} (postmaster, a person's mailbox too)`);
   const body = (input.text ?? '').slice(0, 2_000);
   if (DSN_BODY.test(body)) return weak('bounce', 'delivery-failure wording at the start of the body');
   if (VACATION_BODY.test(body)) return weak('auto-reply', 'out-of-office wording at the start of the body');

@@ -29,6 +29,8 @@ describe('classification: precision on people\'s mails that look like machine ma
     expect(kind('not-delivered-package-subject.eml').suspected).toBeUndefined();
     // A web form's mail relayed by a sending service that adds List-Unsubscribe to all it sends.
     expect(kind('contact-form-via-sending-service.eml')).toMatchObject({ kind: 'human', suspected: 'list' });
+    // The site's mail administrator writing from the postmaster mailbox (RFC 5321 §4.5.1).
+    expect(kind('postmaster-admin-writes.eml')).toMatchObject({ kind: 'human', suspected: 'bounce' });
   }, 60_000);
 });
 

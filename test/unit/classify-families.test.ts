@@ -18,7 +18,9 @@ const rows: Array<[string, ClassifyInput, Want]> = [
   ['InterScan quarantine notice', mail({ from: 'interscan@mx.example.com', subject: 'Delivery failure: virus found' }), 'bounce'],
   // Odd or quoted postmaster-like local parts.
   ['quoted MAILER-DAEMON', mail({ from: '"mailer-daemon"@mx.example.com', subject: 'hello' }), 'bounce'],
-  ['postmaster with a host suffix', mail({ from: 'postmaster.mx1@example.com', subject: 'hello' }), 'bounce'],
+  ['postmaster with a host suffix and a report subject', mail({ from: 'postmaster.mx1@example.com', subject: 'Returned mail: see transcript for details' }), 'bounce'],
+  // postmaster alone may be the site's mail administrator writing (RFC 5321 §4.5.1): delivered, marked.
+  ['postmaster with a host suffix alone', mail({ from: 'postmaster.mx1@example.com', subject: 'hello' }), 'suspected bounce'],
   ['mailer.daemon spelled with a dot', mail({ from: 'mailer.daemon@example.com', subject: 'hello' }), 'bounce'],
   // DSN subjects alone: weak signals, the mail is delivered and marked.
   ['"could not be delivered" alone', mail({ from: 'ops@mx.example.com', subject: 'Your message to bob@example.org could not be delivered' }), 'suspected bounce'],

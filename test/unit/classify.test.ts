@@ -50,7 +50,9 @@ const rows: Row[] = [
     reason: /message\/delivery-status part/,
   },
   { name: 'MAILER-DAEMON sender', input: human({ from: 'mailer-daemon@mx.example.net', subject: 'failure notice' }), kind: 'bounce', reason: /mailer-daemon@/ },
-  { name: 'postmaster sender', input: human({ from: 'postmaster@example.net', subject: 'hi' }), kind: 'bounce', reason: /postmaster@/ },
+  // postmaster is the site's mail administrator, a person's mailbox too (RFC 5321 §4.5.1).
+  { name: 'postmaster sender alone: a weak signal', input: human({ from: 'postmaster@example.net', subject: 'hi' }), kind: 'human', reason: /^From: postmaster@example\.net \(postmaster/, suspected: 'bounce' },
+  { name: 'postmaster with a delivery-failure subject', input: human({ from: 'postmaster@example.net', subject: 'Undeliverable: hi' }), kind: 'bounce', reason: /postmaster\) with a delivery-failure subject/ },
   { name: 'Exim X-Failed-Recipients', input: human({ headers: { 'x-failed-recipients': 'bob@example.org' } }), kind: 'bounce', reason: /X-Failed-Recipients/ },
   { name: 'null Return-Path alone', input: human({ headers: { 'return-path': '<>' } }), kind: 'bounce', reason: /Return-Path: <>/ },
   {
