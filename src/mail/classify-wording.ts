@@ -16,7 +16,9 @@ export const POSTMASTER_LOCAL_PART = /^post[-_.]?master([+._-].*)?$/i;
 export const GATEWAY_LOCAL_PART =
   /^(smtp([-_.]?(service|svc|relay|gateway|gw|admin|out|in))?|mail[-_.]?(gateway|gw|scan(ner)?|filter|guard|admin|system|server|relay|delivery(system|subsystem)?)|anti[-_.]?(virus|spam)|virus([-_.]?(alert|scan|wall|warning))?|av[-_.]?(gateway|gw|scan|alert|admin)|scanmail|interscan|mailsweeper|mailscanner|mailmarshal|ironport|quarantine|content[-_.]?filter|spam[-_.]?(filter|quarantine)|(ms)?exchange[-_.]?(admin|server)?|microsoftexchange\w*|nobody|system[-_.]?administrator|mail[-_.]?system)$/i;
 export const NO_REPLY_LOCAL_PART = /^(no-?reply|do-?not-?reply|donotreply)([+._-].*)?$/i;
-export const DAEMON_NAME = /\b(mail(er)?[ -]?daemon|mail delivery (subsystem|system|service)|postmaster|delivery status notification|mail (gateway|scanner|security)|anti-?virus|virus (scanner|alert)|system administrator)\b/i;
+// Display names of mail systems, including the gateway products whose reports come from a
+// postmaster address under the product's name ("InterScan MSS", "IronPort", "MailMarshal").
+export const DAEMON_NAME = /\b(mail(er)?[ -]?daemon|mail delivery (subsystem|system|service)|postmaster|delivery status notification|mail (gateway|scanner|security)|anti-?virus|virus (scanner|alert)|system administrator|interscan|scanmail|mailsweeper|mailscanner|mailmarshal|ironport)\b/i;
 
 // Subjects delivery reports use, across MTAs and languages. A weak signal on its own.
 export const DSN_SUBJECT = new RegExp(

@@ -21,6 +21,9 @@ const rows: Array<[string, ClassifyInput, Want]> = [
   ['postmaster with a host suffix and a report subject', mail({ from: 'postmaster.mx1@example.com', subject: 'Returned mail: see transcript for details' }), 'bounce'],
   // postmaster alone may be the site's mail administrator writing (RFC 5321 §4.5.1): delivered, marked.
   ['postmaster with a host suffix alone', mail({ from: 'postmaster.mx1@example.com', subject: 'hello' }), 'suspected bounce'],
+  // A gateway product's report from postmaster under the product's name, subject in any language.
+  ['postmaster named for a gateway product (InterScan MSS)', mail({ from: 'postmaster@example.co.jp', fromName: 'InterScan MSS', subject: 'メッセージを配信できません。' }), 'bounce'],
+  ['postmaster named for a gateway product (IronPort)', mail({ from: 'postmaster@corp.example', fromName: 'Cisco IronPort', subject: 'Content filter notice' }), 'bounce'],
   ['mailer.daemon spelled with a dot', mail({ from: 'mailer.daemon@example.com', subject: 'hello' }), 'bounce'],
   // DSN subjects alone: weak signals, the mail is delivered and marked.
   ['"could not be delivered" alone', mail({ from: 'ops@mx.example.com', subject: 'Your message to bob@example.org could not be delivered' }), 'suspected bounce'],
