@@ -34,7 +34,7 @@ export const afterSchema = z.discriminatedUnion('action', [
  * Whether two folder names may be one folder: INBOX is case-insensitive (RFC 9051) and so are
  * every name on Exchange and Gmail, so any case counts (the stricter reading).
  */
-export function sameFolder(a: string, b: string): boolean {
+function sameFolder(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
 
@@ -44,17 +44,26 @@ interface ReadingMailbox {
   after: z.infer<typeof afterSchema>;
 }
 
+/** One IMAP account (host, port, login) as compared: a trailing dot and the case do not matter. */
+export function imapAccount(i: { host: string; port: number; user: string }): string {
+  return [i.host.trim().toLowerCase().replace(/\.$/, ''), i.port, i.user.trim().toLowerCase()].join('|');
+}
+
 /**
- * Mailboxes that move finished mail into a folder another mailbox entry reads on the same account:
- * each mail would be read there again and become Jira work twice. Index of each, with what to say.
+ * Mailboxes that move finished mail into a folder a mailbox entry reads on the same account,
+ * with what to say. Its own folder: the mail comes back under a new UID, is read again, found
+ * delivered, and moved again, for ever. Another entry's: each mail becomes Jira work twice.
  */
 export function movesIntoReadFolders(mailboxes: readonly ReadingMailbox[]): { index: number; message: string }[] {
-  const account = (i: NonNullable<ReadingMailbox['imap']>) => [i.host.trim().toLowerCase().replace(/\.$/, ''), i.port, i.user.trim().toLowerCase()].join('|');
   const found: { index: number; message: string }[] = [];
   mailboxes.forEach((m, index) => {
     if (m.after.action !== 'move' || !m.imap) return;
     const target = m.after.folder;
-    const other = mailboxes.findIndex((o, j) => j !== index && o.imap && account(o.imap) === account(m.imap!) && sameFolder(o.imap.folder, target));
+    if (sameFolder(m.imap.folder, target)) {
+      found.push({ index, message: `is the folder this mailbox reads (${m.imap.folder}): each mail moved there would come back under a new UID, be read again and moved again, without end; name another folder, e.g. Processed` });
+      return;
+    }
+    const other = mailboxes.findIndex((o) => o.imap && imapAccount(o.imap) === imapAccount(m.imap!) && sameFolder(o.imap.folder, target));
     if (other < 0) return;
     found.push({ index, message: `is the folder mailboxes[${other}] ("${mailboxes[other]!.id}") reads: each mail moved there would be read again and become Jira work twice; name a folder no mailbox reads, e.g. Processed` });
   });

@@ -7,7 +7,7 @@ import { oauthSchema } from './oauth-schema.js';
 import { ms } from './duration.js';
 import { authservId, duration, DURATION, email, emailDomain, envVarName, jiraSite, projectKey, replyAllowedEntry, timerDuration } from './value-schemas.js';
 import { respondSchema } from './respond-schema.js';
-import { afterSchema, movesIntoReadFolders, sameFolder } from './after-schema.js';
+import { afterSchema, imapAccount, movesIntoReadFolders } from './after-schema.js';
 
 const regexSource = z.string().refine((s) => {
   try {
@@ -204,17 +204,7 @@ export const mailboxSchema = z
     /** Acknowledgements and agents' replies mailed to the customer (docs/customer-replies.md); needs smtp. */
     respond: respondSchema.optional(),
   })
-  .strict()
-  .superRefine((m, ctx) => {
-    // Moved into the folder it was read from, a mail comes back under a new UID, is read again,
-    // found delivered, and moved again: for ever, one IMAP round trip after another.
-    if (m.after.action !== 'move' || !m.imap || !sameFolder(m.after.folder, m.imap.folder)) return;
-    ctx.addIssue({
-      code: 'custom',
-      path: ['after', 'folder'],
-      message: `is the folder this mailbox reads (${m.imap.folder}): each mail moved there would come back under a new UID, be read again and moved again, without end; name another folder, e.g. Processed`,
-    });
-  });
+  .strict();
 
 const retrySchema = z
   .object({
@@ -367,7 +357,7 @@ export const configSchema = z
       seen.add(m.id);
       if (m.imap) {
         // One IMAP folder under two ids: two pollers would read each mail, and each would become Jira work twice.
-        const where = [m.imap.host.trim().toLowerCase().replace(/\.$/, ''), m.imap.port, m.imap.user.trim().toLowerCase(), m.imap.folder].join('|');
+        const where = `${imapAccount(m.imap)}|${m.imap.folder}`;
         const first = read.get(where);
         if (first !== undefined) {
           ctx.addIssue({

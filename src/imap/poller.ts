@@ -4,7 +4,7 @@
 import type { Config } from '../config/load.js';
 import { ms } from '../config/duration.js';
 import { registerSecret, withRole, type Logger } from '../core/log.js';
-import { ownNotificationDomains } from '../mail/loop.js';
+import { ownMailOptions } from '../mail/loop.js';
 import { createParsePool } from '../mail/parse-pool.js';
 import type { MailStore } from '../mail/store.js';
 import type { Redis } from '../core/redis.js';
@@ -59,11 +59,11 @@ export function startPoller(deps: PollerDeps): Poller {
   // the event loop that renews mailbox locks and keeps IMAP connections alive.
   // Its threads start with the first mail and stop when idle: a poller waiting for mail holds no parser.
   // Answers to this install's notifications are its own mail; answers to another's are work.
-  const notificationDomains = ownNotificationDomains(config.smtp);
+  const own = ownMailOptions(config.smtp);
   const pool =
     deps.parseThreads !== false && config.mailboxes.some((m) => m.imap)
       ? createParsePool({
-          parse: { maxParseBytes: inMemoryLimit({ maxMessageBytes: Infinity, inMemoryMaxBytes: deps.settings?.inMemoryMaxBytes }), ...(notificationDomains ? { notificationDomains } : {}) },
+          parse: { maxParseBytes: inMemoryLimit({ maxMessageBytes: Infinity, inMemoryMaxBytes: deps.settings?.inMemoryMaxBytes }), ...own },
           onThreadsUnavailable: (why) => log.warn({ why }, 'parser threads unavailable: parsing on the main thread'),
         })
       : undefined;
@@ -95,7 +95,7 @@ export function startPoller(deps: PollerDeps): Poller {
       retry: config.queues,
       settings: { ...readerSettings(config, mailbox.resyncInterval), ...deps.settings },
       ...(pool ? { pool } : {}),
-      ...(notificationDomains ? { notificationDomains } : {}),
+      ...own,
       onEnqueued: deps.onEnqueued ? (e) => deps.onEnqueued!(mailbox.id, e) : undefined,
     });
     readers.push(reader);

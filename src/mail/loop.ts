@@ -31,18 +31,13 @@ export function notificationDomainOf(from: string): string {
 }
 
 /**
- * The domains of this install's notification Message-IDs, for classification: smtp.from's.
- * Undefined when this config sends no notifications (no smtp section): then any Mailroom
- * notification id counts as ours, the stricter reading for a role whose config may lack smtp.
+ * Parse options (ParseOptions.notificationDomains) naming this install's own domain for
+ * classification: smtp.from's. None when this config sends no mail (no smtp section): then any
+ * Mailroom id or loop header counts as ours, the stricter reading for a role whose config may
+ * lack smtp.
  */
-export function ownNotificationDomains(smtp: { from: string } | undefined): string[] | undefined {
-  return smtp ? [notificationDomainOf(smtp.from)] : undefined;
-}
-
-/** The same, as parse options (ParseOptions.notificationDomains) for a reader of mail outside the poller. */
 export function ownMailOptions(smtp: { from: string } | undefined): { notificationDomains?: string[] } {
-  const domains = ownNotificationDomains(smtp);
-  return domains ? { notificationDomains: domains } : {};
+  return smtp ? { notificationDomains: [notificationDomainOf(smtp.from)] } : {};
 }
 
 /**
@@ -54,10 +49,14 @@ export function ownMailOptions(smtp: { from: string } | undefined): { notificati
  */
 export function isNotificationId(id: string, ownDomains?: readonly string[]): boolean {
   const m = NOTIFICATION_ID.exec(id.trim());
-  if (!m) return false;
+  return !!m && isOwnDomain(m[1]!, ownDomains);
+}
+
+/** Whether a domain is one of ours; any is, when we know none (ownMailOptions). */
+function isOwnDomain(domain: string, ownDomains: readonly string[] | undefined): boolean {
   if (ownDomains === undefined) return true;
-  const domain = comparable(m[1]!);
-  return ownDomains.some((d) => comparable(d) === domain);
+  const d = comparable(domain);
+  return ownDomains.some((own) => comparable(own) === d);
 }
 
 /**
@@ -88,8 +87,7 @@ export function loopDomainOf(smtpFrom: string): string {
  */
 export function isOwnLoopHeader(value: string, ownDomains?: readonly string[]): boolean {
   const domain = parseLoopHeader(value)?.domain;
-  if (ownDomains === undefined || domain === undefined) return true;
-  return ownDomains.some((d) => comparable(d) === comparable(domain));
+  return domain === undefined || isOwnDomain(domain, ownDomains);
 }
 
 /** Reads the fields back from a header value; undefined when it is not one of ours. */

@@ -7,19 +7,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load.js';
-import { startPoller, type Poller } from '../../src/imap/poller.js';
-import { silentLogger } from '../../src/core/log.js';
-import { createMailStore } from '../../src/mail/store.js';
 import type { MailRecord } from '../../src/mail/record.js';
-import { mailInbound } from '../../src/queues/catalog.js';
 import { stableMessageId } from '../../src/notify/message.js';
 import { notificationDomainOf } from '../../src/mail/loop.js';
 import { notice } from '../helpers/corpus.js';
-import { dovecotUnavailable, pollerTestConfig, startDovecot, testMail, waitFor, type Dovecot } from '../helpers/dovecot.js';
-import { dropPrefix, testRedis, uniquePrefix } from '../helpers/redis.js';
+import { dovecotUnavailable, startDovecot, testMail, waitFor, type Dovecot } from '../helpers/dovecot.js';
+import { pollFolder } from '../helpers/poll-folder.js';
+import { testRedis } from '../helpers/redis.js';
 
 const why = dovecotUnavailable();
 if (why) notice(`notification-answer poller tests skipped: ${why}`);
@@ -48,33 +43,10 @@ describe.skipIf(!!why)('IMAP poller: answers to notifications', () => {
 
   /** Append the mails to a fresh folder, run a poller on it, and return the records it enqueued by Message-ID. */
   async function read(folder: string, mails: string[], opts: { parseThreads?: boolean; inMemoryMaxBytes?: number }): Promise<Map<string, MailRecord>> {
-    const prefix = uniquePrefix('imap-answers');
-    const client = await dovecot.client();
-    try {
-      await client.mailboxCreate(folder);
-      for (const m of mails) await client.append(folder, m);
-    } finally {
-      await client.logout().catch(() => client.close());
-    }
-    const { raw, env } = pollerTestConfig(dovecot, { storeDir, folder });
-    const config = { ...parseConfig({ ...raw, store: { kind: 'redis' }, smtp: { host: '127.0.0.1', port: 2525, from: FROM } }, env), prefix };
-    const queue = new Queue(mailInbound.name, { connection: redis, prefix });
-    const poller: Poller = startPoller({
-      config,
-      redis,
-      store: createMailStore(config, redis),
-      logger: silentLogger,
-      ...(opts.parseThreads === false ? { parseThreads: false } : {}),
-      settings: { heartbeatIntervalMs: 500, ...(opts.inMemoryMaxBytes ? { inMemoryMaxBytes: opts.inMemoryMaxBytes } : {}) },
-    });
-    stops.push(async () => {
-      await poller.stop();
-      await queue.close();
-      await dropPrefix(redis, prefix);
-    });
-    await waitFor(`${mails.length} mails enqueued`, async () => (await queue.getJobCountByTypes('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized')) >= mails.length, 60_000);
-    const jobs = await queue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized'], 0, -1);
-    return new Map(jobs.map((j) => [(j.data as { record: MailRecord }).record.messageId ?? '', (j.data as { record: MailRecord }).record]));
+    const polled = await pollFolder(dovecot, redis, { storeDir, folder, mails, config: { smtp: { host: '127.0.0.1', port: 2525, from: FROM } }, ...opts });
+    stops.push(() => polled.stop());
+    await waitFor(`${mails.length} mails enqueued`, async () => (await polled.records()).length >= mails.length, 60_000);
+    return new Map((await polled.records()).map((r) => [r.messageId ?? '', r]));
   }
 
   const answer = (n: string, to: string, body?: string) =>
