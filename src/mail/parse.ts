@@ -163,7 +163,7 @@ function buildRecord(p: ParsedMail, rawRef: RawRef, truncated: Set<string>, noti
     partTypes,
     text: excerpt.text.slice(0, 1000),
     // The mail it answers directly: an older id in References may be one a sender chose.
-    answers: p.inReplyTo ? p.inReplyTo.split(/\s+/).slice(0, 5) : [],
+    answers: answeredIds(p.inReplyTo),
     ...(notificationDomains ? { notificationDomains } : {}),
   });
 
@@ -235,6 +235,17 @@ function utf8Header(s: string): string {
 }
 
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The Message-IDs an In-Reply-To names, at most 5. RFC 5322 needs no space between ids
+ * (`<a@x><b@y>`), some clients put commas between them and a comment may lead: split on spaces
+ * only, an answer to our notification written so was not known as one and became work.
+ */
+function answeredIds(inReplyTo: string | undefined): string[] {
+  if (!inReplyTo) return [];
+  const ids = inReplyTo.match(/<[^<>]*>/g);
+  return (ids ?? inReplyTo.split(/\s+/).filter((t) => t.length > 0)).slice(0, 5);
+}
 
 /** The headers classification needs, from the raw header lines (first occurrence), bounded. */
 function keptHeaders(p: ParsedMail): Record<string, string> {
