@@ -171,7 +171,7 @@ function buildRecord(p: ParsedMail, rawRef: RawRef, truncated: Set<string>, noti
     v: 1,
     rawRef,
     ...(p.messageId ? { messageId: clipId(p.messageId) } : {}),
-    ...(p.inReplyTo ? { inReplyTo: clipId(p.inReplyTo.split(/\s+/)[0] ?? p.inReplyTo) } : {}),
+    ...(p.inReplyTo ? { inReplyTo: clipId(answeredIds(p.inReplyTo)[0] ?? p.inReplyTo) } : {}),
     references: refList,
     subject,
     ...dateField(p),
@@ -237,9 +237,10 @@ function utf8Header(s: string): string {
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * The Message-IDs an In-Reply-To names, at most 5. RFC 5322 needs no space between ids
- * (`<a@x><b@y>`), some clients put commas between them and a comment may lead: split on spaces
- * only, an answer to our notification written so was not known as one and became work.
+ * The Message-IDs an In-Reply-To names, at most 5: the first is the mail threaded on, all are
+ * read by classification. RFC 5322 needs no space between ids (`<a@x><b@y>`), some clients put
+ * commas between them and a comment may lead: split on spaces only, an answer to our
+ * notification written so was not known as one and became work.
  */
 function answeredIds(inReplyTo: string | undefined): string[] {
   if (!inReplyTo) return [];

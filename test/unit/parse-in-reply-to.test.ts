@@ -7,13 +7,13 @@ import { ownMailOptions } from '../../src/mail/loop.js';
 const ours = '<mailroom.0123456789abcdef0123456789abcdef@acme.example>';
 const theirs = '<mailroom.0123456789abcdef0123456789abcdef@vendor.example>';
 
-async function kindOf(inReplyTo: string): Promise<string> {
+async function read(inReplyTo: string) {
   const raw = Buffer.from(
     `From: Ann <ann@cust.example>\r\nTo: support@acme.example\r\nSubject: Re: [SUP-1] Issue created\r\nIn-Reply-To: ${inReplyTo}\r\nMessage-ID: <a@cust.example>\r\n\r\nok\r\n`,
   );
-  const record = await parseMail(raw, { mailbox: 'support', uid: 1 } as never, ownMailOptions({ from: 'help@acme.example' }));
-  return record.classification.kind;
+  return parseMail(raw, { sha256: 'a'.repeat(64), size: raw.length }, ownMailOptions({ from: 'help@acme.example' }));
 }
+const kindOf = async (inReplyTo: string) => (await read(inReplyTo)).classification.kind;
 
 describe('In-Reply-To of an answer to our notification', () => {
   it.each([ours, `${ours} <x@y>`, `<x@y>${ours}`, `${ours}<x@y>`, `<x@y>,${ours}`, `(reply)${ours}`])('%s is our own', async (v) => {
@@ -21,5 +21,8 @@ describe('In-Reply-To of an answer to our notification', () => {
   });
   it.each([theirs, `<x@y>${theirs}`, `<x@y>,${theirs}`])('%s (another company) is read', async (v) => {
     expect(await kindOf(v)).toBe('human');
+  });
+  it('threads on the first id however the ids are written', async () => {
+    for (const v of ['<x@y>,<z@w>', '<x@y><z@w>', '<x@y> <z@w>', '(reply) <x@y>']) expect((await read(v)).inReplyTo, v).toBe('<x@y>');
   });
 });
